@@ -1,0 +1,108 @@
+# moex: build, test, demo.  GNU make.
+#
+#   make            library (build/libmoex.a) and every binary (build/bin/)
+#   make check      install what is missing, build, run the suite, then again under ASan/UBSan
+#   make demo       install what is missing, build, run the quick experiments and their report
+#   make valgrind   the unit tests under valgrind (zero errors, zero definite leaks)
+#   make bench      the benchmarks (never part of the tests)
+#
+# BLAS is chosen here, and only here: GSL's reference CBLAS (gslcblas) or OpenBLAS.
+# OpenBLAS is the default because `make bench` measures it faster on the experts' dgemm.
+BLAS ?= openblas
+
+CC      ?= cc
+OPT     ?= -O2
+CFLAGS  ?= -std=c11 $(OPT) -g -Wall -Wextra -Werror
+# pkg-config for the flags; it is only asked once the set-up step has run (see deps).
+PKGS     = gsl hdf5
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+ifeq ($(BLAS),openblas)
+  BLAS_CFLAGS = -DMOEX_OPENBLAS -I/usr/include/x86_64-linux-gnu/openblas-pthread
+  BLAS_LIBS   = -lopenblas
+  GSL_LIBS    = -lgsl
+else
+  BLAS_CFLAGS =
+  BLAS_LIBS   =
+  GSL_LIBS    = -lgsl -lgslcblas
+endif
+HDF5_LIBS = $(shell pkg-config --libs hdf5 2>/dev/null) -lhdf5_hl
+GIT_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Isrc $(PKG_CFLAGS) $(BLAS_CFLAGS) -DMOEX_VERSION='"$(GIT_VERSION)"'
+LDLIBS   += $(GSL_LIBS) $(BLAS_LIBS) $(HDF5_LIBS) -lm -lpthread
+
+B        ?= build
+LIB_SRC   = $(sort $(wildcard src/*.c))
+LIB_OBJ   = $(LIB_SRC:src/%.c=$(B)/obj/%.o)
+EXP_SRC   = $(sort $(wildcard experiments/*.c))
+TOOL_SRC  = $(sort $(wildcard src/tools/*.c))
+BINS      = $(EXP_SRC:experiments/%.c=$(B)/bin/%) $(TOOL_SRC:src/tools/%.c=$(B)/bin/%)
+TEST_SRC  = $(sort $(wildcard tests/test_*.c))
+TEST_OBJ  = $(TEST_SRC:tests/%.c=$(B)/tobj/%.o) $(B)/tobj/main.o
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+.PHONY: all deps check unit asan valgrind demo bench clean
+.DEFAULT_GOAL := all
+
+all: $(B)/libmoex.a $(BINS)
+
+deps:
+	@sh src/tools/deps.sh
+
+$(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(B)/libmoex.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(B)/bin/%: experiments/%.c $(B)/libmoex.a | $(B)/bin
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(B)/libmoex.a $(LDLIBS)
+
+$(B)/bin/%: src/tools/%.c $(B)/libmoex.a | $(B)/bin
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(B)/libmoex.a $(LDLIBS)
+
+# Every tests/test_*.c defines one or more `Suite *NAME_suite(void)`; the list is generated,
+# so a new test file needs no edit anywhere else.
+$(B)/tobj/suites.inc: $(TEST_SRC) | $(B)/tobj
+	@grep -ho '^Suite \*[a-z0-9_]*_suite(void)' $(TEST_SRC) | sed 's/^Suite \*\([a-z0-9_]*\)(void)/MOEX_SUITE(\1)/' > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+
+$(B)/tobj/main.o: tests/main.c $(B)/tobj/suites.inc tests/testutil.h
+	$(CC) $(CPPFLAGS) -I$(B)/tobj $(CFLAGS) -c $< -o $@
+
+$(B)/tobj/%.o: tests/%.c tests/testutil.h $(wildcard src/*.h) | $(B)/tobj
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(B)/moex_tests: $(TEST_OBJ) $(B)/libmoex.a
+	$(CC) $(CFLAGS) $(TEST_OBJ) -o $@ $(B)/libmoex.a $(CHECK_LIBS) $(LDLIBS)
+
+$(B)/obj $(B)/bin $(B)/tobj:
+	@mkdir -p $@
+
+# The unit and end-to-end suite. MOEX_BIN lets end-to-end tests find the binaries of this build.
+unit: all $(B)/moex_tests
+	MOEX_BIN=$(B)/bin $(B)/moex_tests
+
+# The same suite built with sanitizers, in its own build folder.
+asan:
+	$(MAKE) --no-print-directory B=build-asan OPT=-O1 \
+	  CFLAGS="-std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  unit
+
+check: deps
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory asan
+
+valgrind: deps all $(B)/moex_tests
+	MOEX_BIN=$(B)/bin CK_FORK=no MOEX_VALGRIND=1 valgrind --error-exitcode=1 --leak-check=full \
+	  --errors-for-leak-kinds=definite $(B)/moex_tests
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh src/tools/demo.sh $(B)/bin
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@$(B)/bin/moex-bench
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs the Debian packages moex needs, and only those that are missing.
+# Silent when nothing is missing. As root: apt-get. Otherwise sudo, if present.
+# Otherwise: print the exact command and exit 2.
+set -eu
+PKGS="libgsl-dev libhdf5-dev hdf5-tools gnuplot-nox libopenblas-dev pkg-config check liblbfgs-dev valgrind"
+[ "${MOEX_MPI:-0}" = 1 ] && PKGS="$PKGS libopenmpi-dev openmpi-bin"
+missing=""
+for p in $PKGS; do
+  st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  case "$st" in *"install ok installed"*) ;; *) missing="$missing $p" ;; esac
+done
+[ -z "$missing" ] && exit 0
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" = 0 ]; then SUDO=""
+elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"
+else
+  echo "moex: missing Debian packages:$missing; run as root: apt-get update && $cmd" >&2
+  exit 2
+fi
+echo "moex: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
