@@ -1,0 +1,106 @@
+/* mlp: dense ReLU network forward and backward with BLAS. */
+#include "mlp.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <gsl/gsl_cblas.h>
+
+#include "moex_error.h"
+
+int mlp_init(mlp_t *net, size_t n_in, size_t n_out, size_t n_layers, size_t width) {
+  if (!net) return moex_error(MOEX_EINVAL, "mlp: NULL net");
+  if (n_in == 0) return moex_error(MOEX_EINVAL, "mlp: input dimension %zu must be >= 1", n_in);
+  if (n_out == 0) return moex_error(MOEX_EINVAL, "mlp: output dimension %zu must be >= 1", n_out);
+  if (n_layers == 0 || n_layers > MLP_MAX_LAYERS)
+    return moex_error(MOEX_EINVAL, "mlp: layers l = %zu must be in 1..%d", n_layers, MLP_MAX_LAYERS);
+  if (n_layers >= 2 && width == 0)
+    return moex_error(MOEX_EINVAL, "mlp: width m = %zu must be >= 1", width);
+  memset(net, 0, sizeof *net);
+  net->n_in = n_in;
+  net->n_out = n_out;
+  net->n_layers = n_layers;
+  net->width = n_layers >= 2 ? width : 0;
+  net->dims[0] = n_in;
+  for (size_t j = 1; j < n_layers; j++) net->dims[j] = width;
+  net->dims[n_layers] = n_out;
+  size_t off = 0;
+  net->max_dim = n_in;
+  for (size_t j = 1; j <= n_layers; j++) {
+    net->w_off[j - 1] = off;
+    off += net->dims[j] * net->dims[j - 1];
+    net->b_off[j - 1] = off;
+    off += net->dims[j];
+    net->act_width += net->dims[j];
+    if (net->dims[j] > net->max_dim) net->max_dim = net->dims[j];
+  }
+  net->n_params = off;
+  return MOEX_OK;
+}
+
+void mlp_init_params(const mlp_t *net, double *theta, gsl_rng *r) {
+  for (size_t j = 1; j <= net->n_layers; j++) {
+    size_t fan_in = net->dims[j - 1], fan_out = net->dims[j];
+    double wb = sqrt(6.0 / (double)fan_in), bb = 1.0 / sqrt((double)fan_in);
+    double *W = theta + net->w_off[j - 1], *b = theta + net->b_off[j - 1];
+    for (size_t i = 0; i < fan_out * fan_in; i++) W[i] = wb * (2.0 * gsl_rng_uniform(r) - 1.0);
+    for (size_t i = 0; i < fan_out; i++) b[i] = bb * (2.0 * gsl_rng_uniform(r) - 1.0);
+  }
+}
+
+/* Offset of layer j's activation block (n, w_j) in acts. */
+static size_t act_off(const mlp_t *net, size_t n, size_t j) {
+  size_t off = 0;
+  for (size_t i = 1; i < j; i++) off += n * net->dims[i];
+  return off;
+}
+
+double *mlp_forward(const mlp_t *net, const double *theta, size_t n, const double *x, double *acts) {
+  const double *in = x;
+  double *h = acts;
+  for (size_t j = 1; j <= net->n_layers; j++) {
+    size_t din = net->dims[j - 1], dout = net->dims[j];
+    const double *W = theta + net->w_off[j - 1], *b = theta + net->b_off[j - 1];
+    /* h (n, dout) = in (n, din) W^T (din, dout), then + b, ReLU on hidden layers */
+    for (size_t s = 0; s < n; s++) memcpy(h + s * dout, b, dout * sizeof *h);
+    if (n > 0)
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)dout, (int)din, 1.0, in,
+                  (int)din, W, (int)din, 1.0, h, (int)dout);
+    if (j < net->n_layers)
+      for (size_t i = 0; i < n * dout; i++) h[i] = h[i] > 0.0 ? h[i] : 0.0;
+    in = h;
+    h += n * dout;
+  }
+  return (double *)in;
+}
+
+void mlp_backward(const mlp_t *net, const double *theta, size_t n, const double *x,
+                  const double *acts, const double *dy, double *grad, double *dx,
+                  double *scratch) {
+  if (n == 0) {
+    return;
+  }
+  double *bufa = scratch, *bufb = scratch + n * net->max_dim;
+  const double *dz = dy; /* gradient at the pre-activation of layer j */
+  for (size_t j = net->n_layers; j >= 1; j--) {
+    size_t din = net->dims[j - 1], dout = net->dims[j];
+    const double *W = theta + net->w_off[j - 1];
+    double *dW = grad + net->w_off[j - 1], *db = grad + net->b_off[j - 1];
+    const double *in = j == 1 ? x : acts + act_off(net, n, j - 1);
+    /* dW (dout, din) += dz^T (dout, n) in (n, din); db += column sums of dz */
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)dout, (int)din, (int)n, 1.0, dz,
+                (int)dout, in, (int)din, 1.0, dW, (int)din);
+    for (size_t s = 0; s < n; s++)
+      for (size_t o = 0; o < dout; o++) db[o] += dz[s * dout + o];
+    if (j == 1 && !dx) break;
+    /* din_grad (n, din) = dz (n, dout) W (dout, din) */
+    double *dprev = j == 1 ? dx : (dz == bufa ? bufb : bufa);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)din, (int)dout, 1.0, dz,
+                (int)dout, W, (int)din, 0.0, dprev, (int)din);
+    if (j == 1) break;
+    /* through the ReLU of layer j-1: its output `in` is > 0 exactly where it passed */
+    for (size_t i = 0; i < n * din; i++)
+      if (!(in[i] > 0.0)) dprev[i] = 0.0;
+    dz = dprev;
+  }
+}

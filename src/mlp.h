@@ -1,0 +1,45 @@
+/* mlp: dense ReLU networks, the paper's "l-layer, m-width" nets (l affine layers, l-1 hidden
+ * ReLU layers of width m, linear output). Serves as expert, nonlinear router and dense baseline.
+ *
+ * An mlp_t is a shape only; its parameters live in a caller's flat block at `theta`, laid out
+ * layer by layer: W_j (w_j, w_{j-1}) row-major, then b_j (w_j), for j = 1..l, where w_0 = n_in,
+ * w_1..w_{l-1} = width, w_l = n_out. The same layout is used for the gradient block. */
+#ifndef MOEX_MLP_H
+#define MOEX_MLP_H
+
+#include <stddef.h>
+
+#include <gsl/gsl_rng.h>
+
+#define MLP_MAX_LAYERS 16
+
+typedef struct {
+  size_t n_in, n_out, n_layers, width;
+  size_t dims[MLP_MAX_LAYERS + 1]; /* w_0 .. w_l */
+  size_t w_off[MLP_MAX_LAYERS];    /* offset of W_j (j = 1..l stored at j-1) in the block */
+  size_t b_off[MLP_MAX_LAYERS];    /* offset of b_j */
+  size_t n_params;
+  size_t act_width;                /* sum of w_1..w_l: activation doubles per sample */
+  size_t max_dim;                  /* max over w_0..w_l */
+} mlp_t;
+
+/* Sets *net to the shape; n_layers >= 1, width >= 1 when n_layers >= 2. */
+int mlp_init(mlp_t *net, size_t n_in, size_t n_out, size_t n_layers, size_t width);
+
+/* He-uniform weights U(-sqrt(6/fan_in), +sqrt(6/fan_in)), biases U(-1/sqrt(fan_in), ...)
+ * (PyTorch's default for biases), drawn in layout order from r. */
+void mlp_init_params(const mlp_t *net, double *theta, gsl_rng *r);
+
+/* Forward over n samples. x is (n, n_in). acts is (n * act_width): layer j's outputs h_j
+ * (n, w_j) stored block after block; the last block is the output (n, n_out). Returns a
+ * pointer to that output block. */
+double *mlp_forward(const mlp_t *net, const double *theta, size_t n, const double *x, double *acts);
+
+/* Backward over n samples, after mlp_forward with the same x and acts. dy is (n, n_out), the
+ * loss gradient at the output. Accumulates into grad (the parameter layout above); writes
+ * dx (n, n_in) if dx != NULL (overwrite, not accumulate). scratch holds 2 * n * max_dim. */
+void mlp_backward(const mlp_t *net, const double *theta, size_t n, const double *x,
+                  const double *acts, const double *dy, double *grad, double *dx,
+                  double *scratch);
+
+#endif

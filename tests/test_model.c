@@ -1,0 +1,386 @@
+/* The model: finite-difference gradient checks for every layer kind and gate, a hand-built MoE,
+ * parameter counts, seeding, and bad configurations. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "moe.h"
+#include "moex_error.h"
+
+/* Non-round inputs in [-1.3, 1.7), seeded. */
+static void fill_inputs(double *x, size_t n, unsigned long seed) {
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, seed);
+  for (size_t i = 0; i < n; i++) x[i] = -1.3 + 3.0 * gsl_rng_uniform(r);
+  gsl_rng_free(r);
+}
+
+static int same_paths(const size_t *a, const size_t *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
+
+/* Five-point central differences (error O(h^4), so h can be large enough that rounding stays
+ * near 1e-12) on every parameter. Parameters whose perturbation changes any route are skipped:
+ * the loss is discontinuous there. Returns the max relative error; *n_checked counts the
+ * parameters compared. */
+static double fd_check(moe_model_t *m, size_t n, const double *x, const double *t, size_t *n_checked) {
+  const double h = 1e-5, steps[4] = {2 * h, h, -h, -2 * h}, coef[4] = {-1, 8, -8, 1};
+  double L0 = moe_model_loss_grad(m, n, x, t);
+  ck_assert(isfinite(L0));
+  double *g = malloc(m->n_params * sizeof *g);
+  size_t *path0 = malloc(n * sizeof *path0);
+  memcpy(g, m->grad, m->n_params * sizeof *g);
+  memcpy(path0, moe_model_paths(m), n * sizeof *path0);
+  double worst = 0.0;
+  *n_checked = 0;
+  for (size_t i = 0; i < m->n_params; i++) {
+    double keep = m->theta[i], num = 0.0;
+    int ok = 1;
+    for (int k = 0; k < 4; k++) {
+      m->theta[i] = keep + steps[k];
+      num += coef[k] * moe_model_loss_grad(m, n, x, t);
+      ok = ok && same_paths(path0, moe_model_paths(m), n);
+    }
+    m->theta[i] = keep;
+    if (!ok) continue;
+    num /= 12 * h;
+    double a = g[i], denom = fabs(a) + fabs(num);
+    /* below 1e-4 in size a component is judged by its absolute error (1e-10 for rel 1e-6):
+     rounding in the differences is about 1e-12 and would dominate a relative test */
+    double rel = fabs(a - num) / (denom > 1e-4 ? denom : 1e-4);
+    if (rel > worst) worst = rel;
+    if (getenv("FD_DEBUG") && rel > 1e-7) fprintf(stderr, "p%zu a=%.10g n=%.10g rel=%.3g\n", i, a, num, rel);
+    (*n_checked)++;
+  }
+  free(g);
+  free(path0);
+  return worst;
+}
+
+/* Builds the model, fills inputs/targets, checks gradients. */
+static void check_spec(const moe_spec_t *spec, size_t n, unsigned long seed) {
+  moe_model_t *m = moe_model_alloc(spec, n);
+  ck_assert_msg(m != NULL, "alloc: %s", moex_errmsg());
+  moe_model_init_params(m, seed);
+  double *x = malloc(n * m->d_in * sizeof *x), *t = malloc(n * m->d_out * sizeof *t);
+  fill_inputs(x, n * m->d_in, seed + 1);
+  fill_inputs(t, n * m->d_out, seed + 2);
+  size_t checked;
+  double worst = fd_check(m, n, x, t, &checked);
+  ck_assert_msg(checked >= m->n_params * 9 / 10, "only %zu of %zu parameters checked", checked, m->n_params);
+  ck_assert_msg(worst < 1e-6, "max relative gradient error %.3g", worst);
+  free(x);
+  free(t);
+  moe_model_free(m);
+}
+
+START_TEST(test_grad_dense) {
+  moe_spec_t s = {.n_layers = 1};
+  s.layer[0] = moe_layer_dense(3, 2, 3, 7);
+  check_spec(&s, 17, 11);
+}
+END_TEST
+
+START_TEST(test_grad_linear_switch_k1) {
+  moe_spec_t s = {.n_layers = 1};
+  s.layer[0] = moe_layer_default(4, 2, 3, 6);
+  check_spec(&s, 23, 12);
+}
+END_TEST
+
+START_TEST(test_grad_linear_switch_k2) {
+  moe_spec_t s = {.n_layers = 1};
+  s.layer[0] = moe_layer_default(4, 2, 4, 5);
+  s.layer[0].top_k = 2;
+  check_spec(&s, 23, 13);
+}
+END_TEST
+
+START_TEST(test_grad_paper_k2) {
+  moe_spec_t s = {.n_layers = 1};
+  s.layer[0] = moe_layer_default(3, 1, 3, 5);
+  s.layer[0].top_k = 2;
+  s.layer[0].surrogate = GATE_PAPER;
+  check_spec(&s, 19, 14);
+}
+END_TEST
+
+START_TEST(test_paper_k1_gate_frozen) {
+  moe_spec_t s = {.n_layers = 1};
+  s.layer[0] = moe_layer_default(3, 1, 3, 5);
+  s.layer[0].surrogate = GATE_PAPER;
+  check_spec(&s, 19, 15);
+  moe_model_t *m = moe_model_alloc(&s, 19);
+  moe_model_init_params(m, 15);
+  double x[57], t[19];
+  fill_inputs(x, 57, 3);
+  fill_inputs(t, 19, 4);
+  moe_model_loss_grad(m, 19, x, t);
+  double gate_norm = 0.0, expert_norm = 0.0;
+  for (size_t i = 0; i < m->layer[0].gate.n_params; i++) gate_norm += fabs(m->grad[i]);
+  for (size_t i = m->layer[0].gate.n_params; i < m->n_params; i++) expert_norm += fabs(m->grad[i]);
+  ck_assert(gate_norm == 0.0);
+  ck_assert(expert_norm > 0.0);
+  moe_model_free(m);
+}
+END_TEST
+
+START_TEST(test_grad_mlp_router) {
+  moe_spec_t s = {.n_layers = 1};
+  s.layer[0] = moe_layer_default(3, 2, 3, 4);
+  s.layer[0].gate = GATE_MLP;
+  s.layer[0].gate_width = 6;
+  check_spec(&s, 21, 16);
+}
+END_TEST
+
+START_TEST(test_grad_shallow_three_layer_experts) {
+  /* depth-2 MoE of Thm 4.8 shape: two MoE layers, 3-layer experts */
+  moe_spec_t s = {.n_layers = 2};
+  s.layer[0] = moe_layer_default(5, 4, 3, 4);
+  s.layer[0].expert_layers = 3;
+  s.layer[1] = moe_layer_default(4, 1, 3, 5);
+  s.layer[1].expert_layers = 3;
+  check_spec(&s, 19, 17);
+}
+END_TEST
+
+START_TEST(test_grad_deep_l3) {
+  moe_spec_t s = {.n_layers = 3};
+  s.layer[0] = moe_layer_default(3, 4, 2, 5);
+  s.layer[1] = moe_layer_default(4, 3, 3, 4);
+  s.layer[1].top_k = 2;
+  s.layer[2] = moe_layer_default(3, 2, 2, 4);
+  check_spec(&s, 21, 18);
+}
+END_TEST
+
+START_TEST(test_grad_shared_expert) {
+  moe_spec_t s = {.n_layers = 2};
+  s.layer[0] = moe_layer_default(3, 3, 3, 4);
+  s.layer[0].shared_expert = 1;
+  s.layer[1] = moe_layer_default(3, 1, 2, 4);
+  s.layer[1].shared_expert = 1;
+  check_spec(&s, 20, 19);
+}
+END_TEST
+
+START_TEST(test_grad_dense_between_moe) {
+  moe_spec_t s = {.n_layers = 3};
+  s.layer[0] = moe_layer_default(3, 4, 3, 4);
+  s.layer[1] = moe_layer_dense(4, 4, 2, 6);
+  s.layer[2] = moe_layer_default(4, 2, 3, 4);
+  s.layer[2].gate = GATE_MLP;
+  s.layer[2].gate_width = 5;
+  check_spec(&s, 22, 20);
+}
+END_TEST
+
+/* Input gradient of the whole stack against central differences on x. */
+START_TEST(test_grad_input) {
+  moe_spec_t s = {.n_layers = 2};
+  s.layer[0] = moe_layer_default(3, 3, 3, 4);
+  s.layer[0].shared_expert = 1;
+  s.layer[1] = moe_layer_default(3, 2, 2, 5);
+  s.layer[1].top_k = 2;
+  size_t n = 9;
+  moe_model_t *m = moe_model_alloc(&s, n);
+  moe_model_init_params(m, 21);
+  double x[27], dy[18], dx[27];
+  fill_inputs(x, 27, 5);
+  fill_inputs(dy, 18, 6);
+  moe_model_forward(m, n, x);
+  size_t path0[9];
+  memcpy(path0, moe_model_paths(m), sizeof path0);
+  moe_model_zero_grad(m);
+  ck_assert_int_eq(moe_model_backward(m, x, dy, dx), 0);
+  const double h = 1e-6;
+  for (size_t i = 0; i < 27; i++) {
+    double keep = x[i], fp = 0, fm = 0;
+    x[i] = keep + h;
+    const double *y = moe_model_forward(m, n, x);
+    for (size_t j = 0; j < 18; j++) fp += dy[j] * y[j];
+    int same = same_paths(path0, moe_model_paths(m), n);
+    x[i] = keep - h;
+    y = moe_model_forward(m, n, x);
+    for (size_t j = 0; j < 18; j++) fm += dy[j] * y[j];
+    same = same && same_paths(path0, moe_model_paths(m), n);
+    x[i] = keep;
+    if (!same) continue;
+    double num = (fp - fm) / (2 * h);
+    ck_assert_msg(fabs(num - dx[i]) <= 1e-6 * (fabs(num) + fabs(dx[i])) + 1e-9, "dx[%zu]: %g vs %g", i, dx[i], num);
+  }
+  moe_model_free(m);
+}
+END_TEST
+
+/* A hand-built MoE: d_in 2, E = 2, 2-layer experts of width 2, gate W_R = I. */
+START_TEST(test_forward_by_hand) {
+  moe_spec_t s = {.n_layers = 1};
+  s.layer[0] = moe_layer_default(2, 1, 2, 2);
+  s.layer[0].surrogate = GATE_PAPER;
+  moe_model_t *m = moe_model_alloc(&s, 3);
+  ck_assert_uint_eq(m->n_params, 4 + 2 * 9);
+  const double theta[] = {
+      1, 0, 0, 1,                             /* W_R (2, 2) */
+      1, 1, 1, -1, 0, 0.5, 2, -1, 0.25,       /* expert 0: W1 (2,2), b1, W2 (1,2), b2 */
+      -1, 0.5, 0.5, 2, 0.125, -1, 3, 1, -0.75 /* expert 1 */
+  };
+  memcpy(m->theta, theta, sizeof theta);
+  const double x[] = {0.75, -0.5, -0.25, 1.5, 2.0, 2.0};
+  const double *y = moe_model_forward(m, 3, x);
+  /* x0: scores (0.75, -0.5) -> expert 0; h = relu(0.25, 1.75); y = 0.5 - 1.75 + 0.25 */
+  ck_assert_double_eq_tol(y[0], -1.0, 1e-15);
+  /* x1: scores (-0.25, 1.5) -> expert 1; h = relu(0.25+0.75+0.125, -0.125+3-1) = (1.125, 1.875) */
+  ck_assert_double_eq_tol(y[1], 3 * 1.125 + 1.875 - 0.75, 1e-15);
+  /* x2: a tie (2, 2) goes to the lowest index, expert 0; h = relu(4, 0.5); y = 8 - 0.5 + 0.25 */
+  ck_assert_double_eq_tol(y[2], 7.75, 1e-15);
+  const size_t *c = moe_model_layer_choice(m, 0);
+  ck_assert_uint_eq(c[0], 0);
+  ck_assert_uint_eq(c[1], 1);
+  ck_assert_uint_eq(c[2], 0);
+  const size_t *cnt = moe_model_layer_counts(m, 0);
+  ck_assert_uint_eq(cnt[0], 2);
+  ck_assert_uint_eq(cnt[1], 1);
+  /* the Switch surrogate scales by the softmax over all scores */
+  m->layer[0].spec.surrogate = GATE_SWITCH;
+  y = moe_model_forward(m, 3, x);
+  ck_assert_double_eq_tol(y[0], -1.0 / (1.0 + exp(-1.25)), 1e-15);
+  ck_assert_double_eq_tol(y[2], 7.75 * 0.5, 1e-15);
+  moe_model_free(m);
+}
+END_TEST
+
+START_TEST(test_paths_mixed_radix) {
+  moe_spec_t s = {.n_layers = 3};
+  s.layer[0] = moe_layer_default(2, 2, 3, 4);
+  s.layer[1] = moe_layer_dense(2, 2, 2, 3);
+  s.layer[2] = moe_layer_default(2, 1, 2, 4);
+  moe_model_t *m = moe_model_alloc(&s, 50);
+  moe_model_init_params(m, 7);
+  double x[100];
+  fill_inputs(x, 100, 8);
+  moe_model_forward(m, 50, x);
+  ck_assert_uint_eq(moe_model_n_paths(m), 6);
+  const size_t *p = moe_model_paths(m), *c0 = moe_model_layer_choice(m, 0), *c2 = moe_model_layer_choice(m, 2);
+  ck_assert_ptr_null(moe_model_layer_counts(m, 1));
+  for (size_t s2 = 0; s2 < 50; s2++) ck_assert_uint_eq(p[s2], c0[s2] + 3 * c2[s2]);
+  moe_model_free(m);
+}
+END_TEST
+
+START_TEST(test_param_counts) {
+  size_t Ds[] = {16, 32, 64, 128};
+  for (size_t i = 0; i < 4; i++) {
+    size_t D = Ds[i];
+    moe_spec_t s = {.n_layers = 1};
+    s.layer[0] = moe_layer_default(D, 1, 4, 10);
+    ck_assert_uint_eq(moe_spec_n_params(&s), 44 * D + 84);
+    ck_assert_uint_eq(moe_spec_n_active(&s), 4 * D + 10 * D + 21);
+  }
+  /* 2-3-MoE of Experiment II (R^2 -> R^2 experts of width m): 6 experts of 5m + 2, gates 2 * 6 */
+  moe_spec_t s = {.n_layers = 2};
+  s.layer[0] = moe_layer_default(2, 2, 3, 16);
+  s.layer[1] = moe_layer_default(2, 2, 3, 16);
+  ck_assert_uint_eq(moe_spec_n_params(&s), 6 * (5 * 16 + 2) + 12);
+  /* mlp router, K = 2, shared expert */
+  moe_spec_t t = {.n_layers = 1};
+  t.layer[0] = moe_layer_default(3, 1, 4, 5);
+  t.layer[0].gate = GATE_MLP;
+  t.layer[0].gate_width = 7;
+  t.layer[0].top_k = 2;
+  t.layer[0].shared_expert = 1;
+  size_t expert = 5 * 3 + 5 + 5 + 1, router = 7 * 3 + 7 + 4 * 7 + 4;
+  ck_assert_uint_eq(moe_spec_n_params(&t), router + 5 * expert);
+  ck_assert_uint_eq(moe_spec_n_active(&t), router + 3 * expert);
+}
+END_TEST
+
+START_TEST(test_seed_determinism) {
+  moe_spec_t s = {.n_layers = 2};
+  s.layer[0] = moe_layer_default(5, 3, 3, 8);
+  s.layer[1] = moe_layer_default(3, 1, 3, 8);
+  moe_model_t *a = moe_model_alloc(&s, 4), *b = moe_model_alloc(&s, 4);
+  moe_model_init_params(a, 2024);
+  moe_model_init_params(b, 2024);
+  ck_assert_int_eq(memcmp(a->theta, b->theta, a->n_params * sizeof(double)), 0);
+  moe_model_init_params(b, 2025);
+  ck_assert_int_ne(memcmp(a->theta, b->theta, a->n_params * sizeof(double)), 0);
+  moe_model_free(a);
+  moe_model_free(b);
+}
+END_TEST
+
+/* Allocation must fail with a message naming the bad value. */
+static void expect_bad(const moe_spec_t *s, const char *needle) {
+  moex_error_clear();
+  moe_model_t *m = moe_model_alloc(s, 8);
+  ck_assert_ptr_null(m);
+  ck_assert_msg(strstr(moex_errmsg(), needle) != NULL, "message '%s' lacks '%s'", moex_errmsg(), needle);
+}
+
+START_TEST(test_bad_configs) {
+  moe_spec_t s = {.n_layers = 1};
+  s.layer[0] = moe_layer_default(3, 1, 0, 4);
+  expect_bad(&s, "E = 0");
+  s.layer[0] = moe_layer_default(3, 1, 3, 0);
+  expect_bad(&s, "m = 0");
+  s.layer[0] = moe_layer_default(3, 1, 3, 4);
+  s.layer[0].top_k = 4;
+  expect_bad(&s, "top-K = 4");
+  s.layer[0].top_k = 0;
+  expect_bad(&s, "top-K = 0");
+  s.layer[0] = moe_layer_default(3, 1, 3, 4);
+  s.layer[0].gate = GATE_MLP;
+  expect_bad(&s, "router width 0");
+  moe_spec_t t = {.n_layers = 2};
+  t.layer[0] = moe_layer_default(3, 4, 3, 4);
+  t.layer[1] = moe_layer_default(5, 1, 3, 4);
+  expect_bad(&t, "input dimension 5 != layer 0 output dimension 4");
+  t.n_layers = 0;
+  expect_bad(&t, "L = 0");
+  expect_bad(NULL, "NULL spec");
+  s.layer[0] = moe_layer_default(0, 1, 3, 4);
+  expect_bad(&s, "input dimension 0");
+  s.layer[0] = moe_layer_default(3, 1, 3, 4);
+  ck_assert_ptr_null(moe_model_alloc(&s, 0));
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "n_max = 0"));
+  ck_assert_uint_eq(moe_spec_n_params(&t), 0);
+  moe_model_t *m = moe_model_alloc(&s, 4);
+  double x[12] = {0};
+  ck_assert_ptr_null(moe_model_forward(m, 4, NULL));
+  ck_assert_ptr_null(moe_model_forward(m, 5, x));
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "n = 5"));
+  ck_assert(isnan(moe_model_loss_grad(m, 4, x, NULL)));
+  ck_assert_int_ne(moe_model_backward(m, x, NULL, NULL), 0);
+  moe_model_free(m);
+  moe_model_free(NULL);
+}
+END_TEST
+
+Suite *model_suite(void) {
+  Suite *s = suite_create("model");
+  TCase *g = tcase_create("gradients");
+  tcase_set_timeout(g, 120);
+  tcase_add_test(g, test_grad_dense);
+  tcase_add_test(g, test_grad_linear_switch_k1);
+  tcase_add_test(g, test_grad_linear_switch_k2);
+  tcase_add_test(g, test_grad_paper_k2);
+  tcase_add_test(g, test_paper_k1_gate_frozen);
+  tcase_add_test(g, test_grad_mlp_router);
+  tcase_add_test(g, test_grad_shallow_three_layer_experts);
+  tcase_add_test(g, test_grad_deep_l3);
+  tcase_add_test(g, test_grad_shared_expert);
+  tcase_add_test(g, test_grad_dense_between_moe);
+  tcase_add_test(g, test_grad_input);
+  suite_add_tcase(s, g);
+  TCase *f = tcase_create("forward");
+  tcase_add_test(f, test_forward_by_hand);
+  tcase_add_test(f, test_paths_mixed_radix);
+  tcase_add_test(f, test_param_counts);
+  tcase_add_test(f, test_seed_determinism);
+  tcase_add_test(f, test_bad_configs);
+  suite_add_tcase(s, f);
+  return s;
+}

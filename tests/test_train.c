@@ -1,0 +1,136 @@
+/* train: the objective seen by the fitters equals the model's loss, whatever the chunking. */
+#include "testutil.h"
+
+#include <string.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "moe.h"
+#include "moex_error.h"
+#include "train.h"
+
+static void fill(double *x, size_t n, unsigned long seed) {
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, seed);
+  for (size_t i = 0; i < n; i++) x[i] = -0.9 + 2.1 * gsl_rng_uniform(r);
+  gsl_rng_free(r);
+}
+
+static moe_spec_t small_spec(void) {
+  moe_spec_t s = {.n_layers = 2};
+  s.layer[0] = moe_layer_default(3, 3, 3, 5);
+  s.layer[1] = moe_layer_default(3, 2, 2, 4);
+  return s;
+}
+
+START_TEST(test_chunked_equals_whole) {
+  enum { N = 37 };
+  double x[N * 3], y[N * 2];
+  fill(x, sizeof x / sizeof *x, 1);
+  fill(y, sizeof y / sizeof *y, 2);
+  moe_spec_t s = small_spec();
+  moe_model_t *big = moe_model_alloc(&s, N), *small = moe_model_alloc(&s, 8);
+  moe_model_init_params(big, 5);
+  moe_model_init_params(small, 5);
+  train_data_t d = {.n = N, .d_in = 3, .d_out = 2, .x = x, .y = y};
+  train_ctx_t cb, cs;
+  objective_t ob, os;
+  ck_assert_int_eq(train_objective_init(&cb, &ob, big, &d), 0);
+  ck_assert_int_eq(train_objective_init(&cs, &os, small, &d), 0);
+  ck_assert_uint_eq(ob.n_params, big->n_params);
+  ck_assert_uint_eq(ob.n_res, N * 2);
+  double *gb = malloc(ob.n_params * sizeof *gb), *gs = malloc(ob.n_params * sizeof *gs);
+  double lb, ls;
+  ck_assert_int_eq(ob.lossgrad(ob.ctx, big->theta, NULL, 0, &lb, gb), 0);
+  ck_assert_int_eq(os.lossgrad(os.ctx, small->theta, NULL, 0, &ls, gs), 0);
+  ck_assert_double_eq_tol(lb, ls, 1e-14 * lb);
+  for (size_t i = 0; i < ob.n_params; i++) ck_assert_double_eq_tol(gb[i], gs[i], 1e-13);
+  /* a minibatch by index equals the loss of the gathered rows */
+  size_t idx[5] = {36, 3, 17, 3, 20};
+  double xg[15], yg[10], lm;
+  for (int i = 0; i < 5; i++) {
+    memcpy(xg + 3 * i, x + 3 * idx[i], 3 * sizeof(double));
+    memcpy(yg + 2 * i, y + 2 * idx[i], 2 * sizeof(double));
+  }
+  ck_assert_int_eq(os.lossgrad(os.ctx, small->theta, idx, 5, &lm, gs), 0);
+  ck_assert_double_eq_tol(lm, moe_model_loss_grad(big, 5, xg, yg), 1e-15);
+  /* a theta other than the model's own block is used */
+  double *theta2 = malloc(ob.n_params * sizeof *theta2);
+  for (size_t i = 0; i < ob.n_params; i++) theta2[i] = big->theta[i] * 0.5;
+  double lh;
+  ck_assert_int_eq(ob.lossgrad(ob.ctx, theta2, NULL, 0, &lh, NULL), 0);
+  ck_assert(lh != lb);
+  /* an index out of range is refused */
+  size_t bad[1] = {N};
+  ck_assert_int_ne(ob.lossgrad(ob.ctx, theta2, bad, 1, &lh, NULL), 0);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "index 37"));
+  free(theta2);
+  free(gb);
+  free(gs);
+  train_ctx_free(&cb);
+  train_ctx_free(&cs);
+  moe_model_free(big);
+  moe_model_free(small);
+}
+END_TEST
+
+/* loss = |r|^2 / n_res and grad = (2 / n_res) J^T r. */
+START_TEST(test_residual_jacobian) {
+  enum { N = 11 };
+  double x[N * 3], y[N * 2];
+  fill(x, sizeof x / sizeof *x, 3);
+  fill(y, sizeof y / sizeof *y, 4);
+  moe_spec_t s = small_spec();
+  moe_model_t *m = moe_model_alloc(&s, 4);
+  moe_model_init_params(m, 9);
+  train_data_t d = {.n = N, .d_in = 3, .d_out = 2, .x = x, .y = y};
+  train_ctx_t c;
+  objective_t o;
+  ck_assert_int_eq(train_objective_init(&c, &o, m, &d), 0);
+  size_t P = o.n_params, R = o.n_res;
+  double *r = malloc(R * sizeof *r), *J = malloc(R * P * sizeof *J), *g = malloc(P * sizeof *g), loss;
+  ck_assert_int_eq(o.residual(o.ctx, m->theta, r, J), 0);
+  ck_assert_int_eq(o.lossgrad(o.ctx, m->theta, NULL, 0, &loss, g), 0);
+  double rr = 0;
+  for (size_t i = 0; i < R; i++) rr += r[i] * r[i];
+  ck_assert_double_eq_tol(loss, rr / (double)R, 1e-14);
+  for (size_t p = 0; p < P; p++) {
+    double jt = 0;
+    for (size_t i = 0; i < R; i++) jt += J[i * P + p] * r[i];
+    ck_assert_double_eq_tol(g[p], 2.0 * jt / (double)R, 1e-13);
+  }
+  free(r);
+  free(J);
+  free(g);
+  train_ctx_free(&c);
+  moe_model_free(m);
+}
+END_TEST
+
+START_TEST(test_train_bad_input) {
+  moe_spec_t s = small_spec();
+  moe_model_t *m = moe_model_alloc(&s, 4);
+  double x[6] = {0}, y[4] = {0};
+  train_data_t d = {.n = 2, .d_in = 4, .d_out = 2, .x = x, .y = y};
+  train_ctx_t c;
+  objective_t o;
+  ck_assert_int_eq(train_objective_init(&c, &o, m, &d), MOEX_EINVAL);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "(4 -> 2)"));
+  d.d_in = 3;
+  d.n = 0;
+  ck_assert_int_eq(train_objective_init(&c, &o, m, &d), MOEX_EINVAL);
+  ck_assert_int_eq(train_objective_init(&c, &o, m, NULL), MOEX_EINVAL);
+  ck_assert_int_eq(train_predict(m, 2, NULL, y), MOEX_EINVAL);
+  moe_model_free(m);
+}
+END_TEST
+
+Suite *train_suite(void) {
+  Suite *s = suite_create("train");
+  TCase *tc = tcase_create("objective");
+  tcase_add_test(tc, test_chunked_equals_whole);
+  tcase_add_test(tc, test_residual_jacobian);
+  tcase_add_test(tc, test_train_bad_input);
+  suite_add_tcase(s, tc);
+  return s;
+}
