@@ -17,7 +17,7 @@ CFLAGS  ?= -std=c11 $(OPT) -g -Wall -Wextra -Werror
 PKGS     = gsl hdf5
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ifeq ($(BLAS),openblas)
-  BLAS_CFLAGS = -DMOEX_OPENBLAS -I/usr/include/x86_64-linux-gnu/openblas-pthread
+  BLAS_CFLAGS = -DMOEX_OPENBLAS
   BLAS_LIBS   = -lopenblas
   GSL_LIBS    = -lgsl
 else
@@ -27,7 +27,7 @@ else
 endif
 HDF5_LIBS = $(shell pkg-config --libs hdf5 2>/dev/null) -lhdf5_hl
 GIT_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
-CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Isrc $(PKG_CFLAGS) $(BLAS_CFLAGS) -DMOEX_VERSION='"$(GIT_VERSION)"'
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Isrc $(PKG_CFLAGS) $(BLAS_CFLAGS)
 LDLIBS   += $(GSL_LIBS) $(BLAS_LIBS) $(HDF5_LIBS) -lm -lpthread
 
 B        ?= build
@@ -40,7 +40,7 @@ TEST_SRC  = $(sort $(wildcard tests/test_*.c))
 TEST_OBJ  = $(TEST_SRC:tests/%.c=$(B)/tobj/%.o) $(B)/tobj/main.o
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps check unit asan valgrind demo bench clean
+.PHONY: all deps check unit asan valgrind demo bench clean FORCE
 .DEFAULT_GOAL := all
 
 all: $(B)/libmoex.a $(BINS)
@@ -51,11 +51,22 @@ deps:
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
+# The code version goes only into the objects that record it, rebuilt when it changes.
+$(B)/version.stamp: FORCE | $(B)/obj
+	@echo '$(GIT_VERSION)' > $@.tmp; cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+$(B)/obj/record.o: CPPFLAGS += -DMOEX_VERSION='"$(GIT_VERSION)"'
+$(B)/obj/record.o: $(B)/version.stamp
+FORCE:
+
 $(B)/libmoex.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(B)/bin/%: experiments/%.c $(B)/libmoex.a | $(B)/bin
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(B)/libmoex.a $(LDLIBS)
+
+# The benchmark counts allocations made by moex code through the linker's --wrap.
+$(B)/bin/moex-bench: src/tools/moex-bench.c $(B)/libmoex.a | $(B)/bin
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $(B)/libmoex.a $(LDLIBS)
 
 $(B)/bin/%: src/tools/%.c $(B)/libmoex.a | $(B)/bin
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(B)/libmoex.a $(LDLIBS)
@@ -100,9 +111,12 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh src/tools/demo.sh $(B)/bin
 
+# Both CBLAS builds, so the choice of BLAS above stays a measured one.
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@$(B)/bin/moex-bench
+	@$(MAKE) --no-print-directory B=build-gslcblas BLAS=gslcblas build-gslcblas/bin/moex-bench
+	@$(B)/bin/moex-bench $(BENCH_ARGS)
+	@build-gslcblas/bin/moex-bench $(BENCH_ARGS)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-gslcblas

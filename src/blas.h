@@ -1,0 +1,13 @@
+/* blas: the one place that knows which CBLAS moex is linked with (chosen by the Makefile's
+ * BLAS variable: OpenBLAS by default, GSL's reference gslcblas otherwise). */
+#ifndef MOEX_BLAS_H
+#define MOEX_BLAS_H
+
+/* Name of the linked CBLAS: "openblas" or "gslcblas". */
+const char *moex_blas_name(void);
+
+/* Threads the BLAS may use. moex runs one fit per worker, so 1 is the default for fits;
+ * a no-op for gslcblas, which is single-threaded. */
+void moex_blas_set_threads(int n);
+
+#endif

@@ -1,0 +1,248 @@
+/* moex-bench: how fast moex fits, against this machine's DGEMM rate. A benchmark, never a test:
+ * medians over repeated runs, one BLAS thread, printed as a table and written as TSV.
+ *
+ *   moex-bench [--out DIR] [--reps N] [--quick]
+ *
+ * P1  one Adam step of the paper's Experiment I model (D = 128, E = 4, m = 10), batch 128
+ * P2  one Adam step of the Experiment II 2-3-MoE (m = 128), batch 128
+ * P3  one full-batch gradient, D = 256, E = 16, 3-layer experts of width 256, N = 8192:
+ *     GFLOP/s (flops counted from the shapes) and its fraction of the measured DGEMM rate
+ * Allocation: calls to malloc/calloc/realloc made by moex code during forward and backward,
+ * counted through the linker's --wrap (see the Makefile); must be 0. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <gsl/gsl_cblas.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+
+#include "blas.h"
+#include "moe.h"
+
+/* Allocation counters, fed by the --wrap'ed allocator entry points. */
+static long n_alloc_calls;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t a, size_t b);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n) { n_alloc_calls++; return __real_malloc(n); }
+void *__wrap_calloc(size_t a, size_t b) { n_alloc_calls++; return __real_calloc(a, b); }
+void *__wrap_realloc(void *p, size_t n) { n_alloc_calls++; return __real_realloc(p, n); }
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double median(double *v, size_t n) {
+  gsl_sort(v, 1, n);
+  return gsl_stats_median_from_sorted_data(v, 1, n);
+}
+
+/* Adam update, the arithmetic of one optimizer step (lr 1e-3, betas 0.9/0.999, eps 1e-8). */
+static void adam_update(double *theta, const double *g, double *mo, double *ve, size_t n, long t) {
+  const double b1 = 0.9, b2 = 0.999, lr = 1e-3, eps = 1e-8;
+  double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
+  for (size_t i = 0; i < n; i++) {
+    mo[i] = b1 * mo[i] + (1 - b1) * g[i];
+    ve[i] = b2 * ve[i] + (1 - b2) * g[i] * g[i];
+    theta[i] -= lr * (mo[i] / c1) / (sqrt(ve[i] / c2) + eps);
+  }
+}
+
+typedef struct {
+  const char *id, *what;
+  double median_s, q1_s, q3_s, gflops, frac;
+  long allocs;
+} bench_row;
+
+/* Times `reps` Adam steps on a fixed batch; returns the median seconds per step. */
+static bench_row bench_adam(const char *id, const char *what, const moe_spec_t *s, size_t n,
+                            const double *x, const double *t, int reps) {
+  moe_model_t *m = moe_model_alloc(s, n);
+  moe_model_init_params(m, 1);
+  double *mo = calloc(m->n_params, sizeof *mo), *ve = calloc(m->n_params, sizeof *ve);
+  double *dt = calloc((size_t)reps, sizeof *dt);
+  for (int w = 0; w < 20; w++) moe_model_loss_grad(m, n, x, t); /* warm-up */
+  long a0 = n_alloc_calls;
+  for (int r = 0; r < reps; r++) {
+    double t0 = now();
+    moe_model_loss_grad(m, n, x, t);
+    adam_update(m->theta, m->grad, mo, ve, m->n_params, r + 1);
+    dt[r] = now() - t0;
+  }
+  bench_row row = {.id = id, .what = what, .allocs = n_alloc_calls - a0};
+  double *sorted = dt;
+  row.median_s = median(sorted, (size_t)reps);
+  row.q1_s = gsl_stats_quantile_from_sorted_data(sorted, 1, (size_t)reps, 0.25);
+  row.q3_s = gsl_stats_quantile_from_sorted_data(sorted, 1, (size_t)reps, 0.75);
+  free(mo); free(ve); free(dt);
+  moe_model_free(m);
+  return row;
+}
+
+/* Median DGEMM rate (GFLOP/s) on square matrices of size k. */
+static double dgemm_rate(size_t k, int reps) {
+  double *A = malloc(k * k * sizeof *A), *B = malloc(k * k * sizeof *B), *C = malloc(k * k * sizeof *C);
+  for (size_t i = 0; i < k * k; i++) { A[i] = 0.5 + 1e-3 * (double)(i % 97); B[i] = 0.25 - 1e-3 * (double)(i % 89); C[i] = 0; }
+  double *dt = calloc((size_t)reps, sizeof *dt);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)k, (int)k, (int)k, 1.0, A, (int)k, B, (int)k, 0.0, C, (int)k);
+  for (int r = 0; r < reps; r++) {
+    double t0 = now();
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)k, (int)k, (int)k, 1.0, A, (int)k, B, (int)k, 0.0, C, (int)k);
+    dt[r] = now() - t0;
+  }
+  double rate = 2.0 * (double)k * (double)k * (double)k / median(dt, (size_t)reps) / 1e9;
+  free(A); free(B); free(C); free(dt);
+  return rate;
+}
+
+/* Flops of forward + backward of a 1-layer MoE stack when sample s goes to one expert: per
+ * affine layer 2*in*out forward, 2*in*out for dW, 2*in*out for dX except the first layer;
+ * the linear gate 2*E*d_in forward and backward (dW only). */
+static double moe_flops(const moe_spec_t *s, size_t n) {
+  const moe_layer_spec_t *L = &s->layer[0];
+  double f = 0.0;
+  for (size_t j = 1; j <= L->expert_layers; j++) {
+    double in = j == 1 ? (double)L->d_in : (double)L->expert_width;
+    double out = j == L->expert_layers ? (double)L->d_out : (double)L->expert_width;
+    f += (j == 1 ? 4.0 : 6.0) * in * out;
+  }
+  f += 4.0 * (double)L->n_experts * (double)L->d_in;
+  return f * (double)n;
+}
+
+static long peak_rss_kib(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+int main(int argc, char **argv) {
+  const char *out = "results/bench";
+  int reps = 200, quick = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+    else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+      char *end;
+      long r = strtol(argv[++i], &end, 10);
+      if (*end || r < 5 || r > 100000) {
+        fprintf(stderr, "moex-bench: --reps '%s' must be an integer in 5..100000\n", argv[i]);
+        return 2;
+      }
+      reps = (int)r;
+    } else if (!strcmp(argv[i], "--quick")) quick = 1;
+    else if (!strcmp(argv[i], "--help")) {
+      printf("usage: moex-bench [--out DIR] [--reps N] [--quick]\n");
+      return 0;
+    } else {
+      fprintf(stderr, "moex-bench: unknown option '%s' (see --help)\n", argv[i]);
+      return 2;
+    }
+  }
+  moex_blas_set_threads(1);
+  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(rng, 42);
+  bench_row rows[4];
+  int nr = 0;
+
+  /* P1: unit circle in the first two of 128 coordinates, f = sin(5 x1) + cos(3 x2) */
+  {
+    size_t D = 128, n = 128;
+    double *x = calloc(n * D, sizeof *x), *t = malloc(n * sizeof *t);
+    for (size_t s = 0; s < n; s++) {
+      double a = 2 * 3.14159265358979323846 * gsl_rng_uniform(rng);
+      x[s * D] = cos(a);
+      x[s * D + 1] = sin(a);
+      t[s] = sin(5 * cos(a)) + cos(3 * sin(a));
+    }
+    moe_spec_t sp = {.n_layers = 1};
+    sp.layer[0] = moe_layer_default(D, 1, 4, 10);
+    rows[nr++] = bench_adam("P1", "Adam step, Exp I model D=128 E=4 m=10, batch 128", &sp, n, x, t, reps * 10);
+    free(x); free(t);
+  }
+  /* P2: 2-3-MoE, R^2 -> R^2 experts of width 128, on [0,3]^2 */
+  {
+    size_t n = 128;
+    double *x = malloc(n * 2 * sizeof *x), *t = malloc(n * 2 * sizeof *t);
+    for (size_t i = 0; i < 2 * n; i++) {
+      x[i] = 3 * gsl_rng_uniform(rng);
+      double z = x[i], k = floor(z) + 1;
+      t[i] = k * (z - k + 1) * (z - k + 1) * (z - k) * (z - k);
+    }
+    moe_spec_t sp = {.n_layers = 2};
+    sp.layer[0] = moe_layer_default(2, 2, 3, 128);
+    sp.layer[1] = moe_layer_default(2, 2, 3, 128);
+    rows[nr++] = bench_adam("P2", "Adam step, Exp II 2-3-MoE m=128, batch 128", &sp, n, x, t, reps * 10);
+    free(x); free(t);
+  }
+  /* P3: large full-batch gradient: x Gaussian in R^256, targets uniform */
+  double rate = dgemm_rate(quick ? 256 : 1024, quick ? 5 : 20);
+  {
+    size_t D = 256, n = quick ? 1024 : 8192;
+    int r3 = quick ? 3 : 11;
+    double *x = malloc(n * D * sizeof *x), *t = malloc(n * sizeof *t), *dt = calloc((size_t)r3, sizeof *dt);
+    for (size_t i = 0; i < n * D; i++) x[i] = gsl_ran_gaussian(rng, 1.0);
+    for (size_t i = 0; i < n; i++) t[i] = gsl_rng_uniform(rng);
+    moe_spec_t sp = {.n_layers = 1};
+    sp.layer[0] = moe_layer_default(D, 1, 16, 256);
+    sp.layer[0].expert_layers = 3;
+    moe_model_t *m = moe_model_alloc(&sp, n);
+    moe_model_init_params(m, 3);
+    moe_model_loss_grad(m, n, x, t);
+    long a0 = n_alloc_calls;
+    for (int r = 0; r < r3; r++) {
+      double t0 = now();
+      moe_model_loss_grad(m, n, x, t);
+      dt[r] = now() - t0;
+    }
+    bench_row row = {.id = "P3", .what = quick ? "full-batch gradient, D=256 E=16 3-layer m=256, N=1024 (quick)"
+                                               : "full-batch gradient, D=256 E=16 3-layer m=256, N=8192",
+                     .allocs = n_alloc_calls - a0};
+    row.median_s = median(dt, (size_t)r3);
+    row.q1_s = gsl_stats_quantile_from_sorted_data(dt, 1, (size_t)r3, 0.25);
+    row.q3_s = gsl_stats_quantile_from_sorted_data(dt, 1, (size_t)r3, 0.75);
+    row.gflops = moe_flops(&sp, n) / row.median_s / 1e9;
+    row.frac = row.gflops / rate;
+    rows[nr++] = row;
+    moe_model_free(m);
+    free(x); free(t); free(dt);
+  }
+  gsl_rng_free(rng);
+
+  printf("moex-bench (%s, 1 thread): medians over repeated runs\n", moex_blas_name());
+  printf("%-3s %-64s %12s %12s %12s %8s %6s %7s\n", "id", "what", "median_us", "q1_us", "q3_us", "GFLOP/s", "frac", "allocs");
+  for (int i = 0; i < nr; i++)
+    printf("%-3s %-64s %12.1f %12.1f %12.1f %8.2f %6.2f %7ld\n", rows[i].id, rows[i].what, 1e6 * rows[i].median_s,
+           1e6 * rows[i].q1_s, 1e6 * rows[i].q3_s, rows[i].gflops, rows[i].frac, rows[i].allocs);
+  printf("DGEMM rate: %.2f GFLOP/s (square %d, median)\n", rate, quick ? 256 : 1024);
+  printf("peak RSS: %ld KiB\n", peak_rss_kib());
+  if (mkdir(out, 0777) && errno != EEXIST) {
+    fprintf(stderr, "moex-bench: cannot create output folder '%s': %s\n", out, strerror(errno));
+    return 2;
+  }
+  char path[4096];
+  snprintf(path, sizeof path, "%s/bench-%s.tsv", out, moex_blas_name());
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    fprintf(stderr, "moex-bench: cannot write '%s': %s\n", path, strerror(errno));
+    return 2;
+  }
+  fprintf(f, "id\tblas\twhat\tmedian_us\tq1_us\tq3_us\tgflops\tfrac_dgemm\tallocs\n");
+  for (int i = 0; i < nr; i++)
+    fprintf(f, "%s\t%s\t%s\t%.3f\t%.3f\t%.3f\t%.4f\t%.4f\t%ld\n", rows[i].id, moex_blas_name(), rows[i].what,
+            1e6 * rows[i].median_s, 1e6 * rows[i].q1_s, 1e6 * rows[i].q3_s, rows[i].gflops, rows[i].frac, rows[i].allocs);
+  fprintf(f, "dgemm\t%s\tsquare dgemm rate\t\t\t\t%.4f\t1\t\n", moex_blas_name(), rate);
+  fprintf(f, "rss\t%s\tpeak RSS KiB\t%ld\t\t\t\t\t\n", moex_blas_name(), peak_rss_kib());
+  fclose(f);
+  printf("wrote %s\n", path);
+  return 0;
+}
