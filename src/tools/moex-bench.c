@@ -1,7 +1,7 @@
 /* moex-bench: how fast moex fits, against this machine's DGEMM rate. A benchmark, never a test:
  * medians over repeated runs, one BLAS thread, printed as a table and written as TSV.
  *
- *   moex-bench [--out DIR] [--reps N] [--quick]
+ *   moex-bench [--out DIR] [--reps N] [--quick] [--only P1|P2|P3]
  *
  * P1  one Adam step of the paper's Experiment I model (D = 128, E = 4, m = 10), batch 128
  * P2  one Adam step of the Experiment II 2-3-MoE (m = 128), batch 128
@@ -129,6 +129,7 @@ static long peak_rss_kib(void) {
 int main(int argc, char **argv) {
   const char *out = "results/bench";
   int reps = 200, quick = 0;
+  const char *only = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
@@ -140,8 +141,9 @@ int main(int argc, char **argv) {
       }
       reps = (int)r;
     } else if (!strcmp(argv[i], "--quick")) quick = 1;
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else if (!strcmp(argv[i], "--help")) {
-      printf("usage: moex-bench [--out DIR] [--reps N] [--quick]\n");
+      printf("usage: moex-bench [--out DIR] [--reps N] [--quick] [--only P1|P2|P3]\n");
       return 0;
     } else {
       fprintf(stderr, "moex-bench: unknown option '%s' (see --help)\n", argv[i]);
@@ -155,7 +157,7 @@ int main(int argc, char **argv) {
   int nr = 0;
 
   /* P1: unit circle in the first two of 128 coordinates, f = sin(5 x1) + cos(3 x2) */
-  {
+  if (!only || !strcmp(only, "P1")) {
     size_t D = 128, n = 128;
     double *x = calloc(n * D, sizeof *x), *t = malloc(n * sizeof *t);
     for (size_t s = 0; s < n; s++) {
@@ -170,7 +172,7 @@ int main(int argc, char **argv) {
     free(x); free(t);
   }
   /* P2: 2-3-MoE, R^2 -> R^2 experts of width 128, on [0,3]^2 */
-  {
+  if (!only || !strcmp(only, "P2")) {
     size_t n = 128;
     double *x = malloc(n * 2 * sizeof *x), *t = malloc(n * 2 * sizeof *t);
     for (size_t i = 0; i < 2 * n; i++) {
@@ -186,7 +188,7 @@ int main(int argc, char **argv) {
   }
   /* P3: large full-batch gradient: x Gaussian in R^256, targets uniform */
   double rate = dgemm_rate(quick ? 256 : 1024, quick ? 5 : 20);
-  {
+  if (!only || !strcmp(only, "P3")) {
     size_t D = 256, n = quick ? 1024 : 8192;
     int r3 = quick ? 3 : 11;
     double *x = malloc(n * D * sizeof *x), *t = malloc(n * sizeof *t), *dt = calloc((size_t)r3, sizeof *dt);
