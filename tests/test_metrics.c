@@ -112,6 +112,9 @@ START_TEST(test_errors_bad_input) {
   ck_assert_int_eq(metrics_piece_max(y, t, piece_bad, 2, 1, 3, mx, NULL, NULL), MOEX_EINVAL);
   expect_msg("piece[1] = 3");
   ck_assert_int_eq(metrics_piece_max(y, t, NULL, 2, 1, 3, mx, NULL, NULL), MOEX_EINVAL);
+  ck_assert_int_eq(metrics_piece_max(y, t, piece_bad, 2, 1, 3, NULL, NULL, NULL), MOEX_EINVAL);
+  ck_assert_int_eq(metrics_piece_max(y, t, piece_bad, 0, 1, 3, mx, NULL, NULL), MOEX_EINVAL);
+  ck_assert_int_eq(metrics_errors(y, t, 2, 1, NULL), MOEX_EINVAL);
   ck_assert_int_eq(metrics_piece_max(y, t, piece_bad, 2, 1, 0, mx, NULL, NULL), MOEX_EINVAL);
   expect_msg("P = 0");
 }
@@ -384,7 +387,12 @@ START_TEST(test_agree_bad_input) {
   ck_assert_int_eq(metrics_routing_accuracy(ch_ok, 3, 1, 2, mem, 3, map_bad, &acc), MOEX_EINVAL);
   expect_msg("map[1] = 3");
   ck_assert_int_eq(metrics_routing_accuracy(ch, 3, 1, 2, mem, 3, a->match, &acc), MOEX_EINVAL);
+  expect_msg("= 2 is not below E = 2");
   ck_assert_int_eq(metrics_routing_accuracy(ch, 3, 1, 0, mem, 3, a->match, &acc), MOEX_EINVAL);
+  ck_assert_int_eq(metrics_routing_accuracy(ch_ok, 3, 1, 2, NULL, 3, a->match, &acc), MOEX_EINVAL);
+  ck_assert_int_eq(metrics_routing_accuracy(ch_ok, 3, 1, 2, mem, 3, a->match, NULL), MOEX_EINVAL);
+  ck_assert_int_eq(metrics_agree(a, ch_ok, 3, 0, lab, NULL), MOEX_EINVAL);
+  expect_msg("K = 0");
   metrics_agree_free(a);
   metrics_agree_free(NULL);
   double w[2] = {1.0, NAN};
@@ -394,6 +402,10 @@ START_TEST(test_agree_bad_input) {
   double cost[4];
   ck_assert_int_eq(metrics_assign_max(w, 1, 2, m2, NULL, cost, NULL, NULL), MOEX_EINVAL);
   ck_assert_int_eq(metrics_assign_max(w, 0, 2, m2, NULL, NULL, NULL, NULL), MOEX_EINVAL);
+  ck_assert_int_eq(metrics_assign_max(w, 1, METRICS_AGREE_MAX + 1, m2, NULL, NULL, NULL, NULL),
+                   MOEX_EINVAL);
+  expect_msg("exceeds");
+  ck_assert_int_eq(metrics_assign_max(NULL, 1, 2, m2, NULL, NULL, NULL, NULL), MOEX_EINVAL);
 }
 END_TEST
 

@@ -175,6 +175,11 @@ START_TEST(test_size_at_error_and_ratio) {
   ck_assert_int_eq(slope_common_error_range(ea, 3, eb, 3, &lo, &hi), MOEX_OK);
   ck_assert_double_eq(lo, 0.02);
   ck_assert_double_eq(hi, 0.2);
+  ck_assert_int_eq(slope_common_error_range(ea, 0, eb, 3, &lo, &hi), MOEX_EINVAL);
+  ck_assert_int_eq(slope_common_error_range(ea, 3, NULL, 3, &lo, &hi), MOEX_EINVAL);
+  const double enan[] = {0.1, NAN};
+  ck_assert_int_eq(slope_common_error_range(ea, 3, enan, 2, &lo, &hi), MOEX_EINVAL);
+  expect_msg("non-finite");
   const double ec[] = {1e-5, 1e-6};
   ck_assert_int_eq(slope_common_error_range(ea, 3, ec, 2, &lo, &hi), MOEX_EINVAL);
   expect_msg("no common error");
