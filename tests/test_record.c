@@ -737,6 +737,29 @@ START_TEST(test_record_h5py) {
 }
 END_TEST
 
+static volatile sig_atomic_t got_int;
+static void on_int(int sig) { (void)sig; got_int = 1; }
+
+/* What the caller needs for Ctrl-C: the signal waits until the commit is done. */
+START_TEST(test_record_signals_block) {
+  struct sigaction sa, old_sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_int;
+  sigemptyset(&sa.sa_mask);
+  ck_assert_int_eq(sigaction(SIGINT, &sa, &old_sa), 0);
+  got_int = 0;
+  sigset_t old, pend;
+  ck_assert_int_eq(record_signals_block(&old), 0);
+  raise(SIGINT);
+  ck_assert_int_eq(got_int, 0);
+  sigpending(&pend);
+  ck_assert_int_eq(sigismember(&pend, SIGINT), 1);
+  ck_assert_int_eq(record_signals_restore(&old), 0);
+  ck_assert_int_eq(got_int, 1);
+  sigaction(SIGINT, &old_sa, NULL);
+}
+END_TEST
+
 Suite *record_suite(void) {
   Suite *s = suite_create("record");
   TCase *tc = tcase_create("core");
@@ -751,6 +774,7 @@ Suite *record_suite(void) {
   tcase_add_test(tc, test_record_bad_runs);
   tcase_add_test(tc, test_record_meta_sanitized);
   tcase_add_test(tc, test_record_h5py);
+  tcase_add_test(tc, test_record_signals_block);
   suite_add_tcase(s, tc);
   return s;
 }
