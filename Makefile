@@ -54,8 +54,8 @@ $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
 # The code version goes only into the objects that record it, rebuilt when it changes.
 $(B)/version.stamp: FORCE | $(B)/obj
 	@echo '$(GIT_VERSION)' > $@.tmp; cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
-$(B)/obj/record.o: CPPFLAGS += -DMOEX_VERSION='"$(GIT_VERSION)"'
-$(B)/obj/record.o: $(B)/version.stamp
+$(B)/obj/record_write.o: CPPFLAGS += -DMOEX_VERSION='"$(GIT_VERSION)"'
+$(B)/obj/record_write.o: $(B)/version.stamp
 FORCE:
 
 $(B)/libmoex.a: $(LIB_OBJ)

@@ -3,7 +3,7 @@
 # Silent when nothing is missing. As root: apt-get. Otherwise sudo, if present.
 # Otherwise: print the exact command and exit 2.
 set -eu
-PKGS="libgsl-dev libhdf5-dev hdf5-tools gnuplot-nox libopenblas-dev pkg-config check liblbfgs-dev valgrind"
+PKGS="libgsl-dev libhdf5-dev hdf5-tools gnuplot-nox libopenblas-dev pkg-config check liblbfgs-dev valgrind python3-h5py"
 [ "${MOEX_MPI:-0}" = 1 ] && PKGS="$PKGS libopenmpi-dev openmpi-bin"
 missing=""
 for p in $PKGS; do
