@@ -101,11 +101,24 @@ fail:
   return c->err;
 }
 
+/* GSL's fminimizer_set evaluates the start point but does not expose its value (fval is set
+ * by the first iterate only), so the first evaluation at theta itself is kept for iteration 0. */
+typedef struct {
+  fit_ctx *c;
+  double f0;
+  int have_f0;
+} nm_state;
+
 static double nm_f(const gsl_vector *x, void *p) {
-  fit_ctx *c = p;
+  nm_state *st = p;
+  fit_ctx *c = st->c;
   double f;
   if (c->err || c->nonfinite || !contiguous(c, x)) return NAN;
   if (fit_eval(c, x->data, NULL, 0, &f, NULL)) return NAN;
+  if (!st->have_f0 && memcmp(x->data, c->theta, c->n * sizeof(double)) == 0) {
+    st->f0 = f;
+    st->have_f0 = 1;
+  }
   return f;
 }
 
@@ -123,7 +136,8 @@ int fit_multimin_simplex(fit_ctx *c) {
   /* One Nelder-Mead iteration moves one vertex and often leaves the best value alone, so a
    * stall is judged over stall_iters rounds of n + 1 iterations. */
   c->stall_window = s->stall_iters * (n + 1);
-  gsl_multimin_function F = {nm_f, n, c};
+  nm_state st = {c, NAN, 0};
+  gsl_multimin_function F = {nm_f, n, &st};
   gsl_vector_const_view x0 = gsl_vector_const_view_array(c->theta, n);
   int status = gsl_multimin_fminimizer_set(m, &F, &x0.vector, ss);
   size_t iter = 0;
@@ -136,7 +150,7 @@ int fit_multimin_simplex(fit_ctx *c) {
     stop = FIT_NO_PROGRESS;
   }
   while (stop == FIT_CONTINUE) {
-    double f = m->fval;
+    double f = iter == 0 ? st.f0 : m->fval;
     size = gsl_multimin_fminimizer_size(m);
     fit_accept(c, m->x->data, f, NAN);
     stop = fit_check(c, iter, f, size <= s->xtol, 1);
