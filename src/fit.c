@@ -159,9 +159,14 @@ int fit_eval(fit_ctx *c, const double *x, const size_t *idx, size_t n_idx, doubl
              double *grad) {
   c->res->evals++;
   int rc = c->obj->lossgrad(c->obj->ctx, x, idx, n_idx, loss, grad);
+  if (rc != 0) {
+    /* a failed model call leaves no defined values behind */
+    *loss = NAN;
+    if (grad)
+      for (size_t i = 0; i < c->n; i++) grad[i] = NAN;
+  }
   if (rc == MOEX_ENUM) {
     c->nonfinite = 1;
-    *loss = NAN;
     return 0;
   }
   if (rc != 0) {
