@@ -28,7 +28,7 @@ endif
 HDF5_LIBS = $(shell pkg-config --libs hdf5 2>/dev/null) -lhdf5_hl
 GIT_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Isrc $(PKG_CFLAGS) $(BLAS_CFLAGS)
-LDLIBS   += $(GSL_LIBS) $(BLAS_LIBS) $(HDF5_LIBS) -lm -lpthread
+LDLIBS   += -llbfgs $(GSL_LIBS) $(BLAS_LIBS) $(HDF5_LIBS) -lm -lpthread
 
 B        ?= build
 LIB_SRC   = $(sort $(wildcard src/*.c))
