@@ -211,9 +211,9 @@ double targetfn_eval_base(const targetfn *f, const double *y) {
   manifold_zcoords(f->M, y, z);
   double s = fourier(f, z);
   if (f->type == T_KAPPA) {
-    double t = manifold_level(f->M, y), p = fabs(t);
-    for (int m = 0; m < f->kappa; m++) p *= fabs(t);
-    s += t < 0 ? -p : p;
+    double t = manifold_level(f->M, y), p = fabs(t); /* t^K |t|: C^K, (K+1)-th jumps */
+    for (int m = 0; m < f->kappa; m++) p *= t;
+    s += p;
   } else if (f->type == T_CHARTWISE) {
     s += cell_bump(f, z);
   }

@@ -4,9 +4,9 @@
  *   "fourier[:decay=s[,terms=K]]"   seeded random Fourier series in the chart-distance
  *                                   coordinates z(y), amplitude of frequency k ~ k^{-s}
  *                                   (default s = 2, K = 12); C^inf, s sets its roughness
- *   "kappa:K"                       smooth part + sgn(t)|t|^{K+1}, t = manifold_level(y):
- *                                   C^K and not C^{K+1} (the (K+1)-th derivative jumps by
- *                                   2 (K+1)! |dt|^{K+1} across {t = 0})
+ *   "kappa:K"                       smooth part + t^K |t|, t = manifold_level(y):
+ *                                   C^K and not C^{K+1} (the (K+1)-th derivative of t^K|t|
+ *                                   is (K+1)! sgn t: it jumps by 2 (K+1)! across {t = 0})
  *   "chartwise:K"                   smooth part + a polynomial bump on the Voronoi cell of each
  *                                   chart centre, vanishing to order K+1 on the cell's faces:
  *                                   C^inf inside every cell, C^K and not C^{K+1} across faces

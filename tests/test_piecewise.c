@@ -99,7 +99,7 @@ static double onesided(const piecewise *P, size_t i, double z, int j, double h, 
  * 2 in the second derivative (2i -> 2(i+1)). */
 START_TEST(test_kappa_jump) {
   int K = _i;
-  char fam[16];
+  char fam[32];
   snprintf(fam, sizeof fam, "kappa:%d", K);
   piecewise *P = K < 4 ? make(3, 2, fam, 0, 2385) : make(3, 2, "fig3", 0, 1);
   if (K == 4) K = 1;
