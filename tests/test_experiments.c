@@ -1,0 +1,81 @@
+/* End to end: the experiment binaries on their quick grids, their files against the schema,
+ * and their bad-option contract (one line, exit status 2). */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "record.h"
+
+/* Runs a shell command; returns its exit status. */
+static int run(const char *cmd) {
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(test_paper_exp1_quick) {
+  char dir[] = "/tmp/moex-e2e-XXXXXX", cmd[1024], path[256];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/exp1.h5", dir);
+  /* valgrind runs a lighter grid: one seed, fewer steps */
+  snprintf(cmd, sizeof cmd, "%s/paper_exp1 --quick --seeds 1 %s --out %s > %s/log 2>&1", testutil_bindir(),
+           testutil_valgrind() ? "--iters 100 --bfgs-iters 20 --n-train 256" : "", path, dir);
+  ck_assert_int_eq(run(cmd), 0);
+  ck_assert_msg(record_check(path) == 0, "schema check: %s", path);
+  record_file *f = record_open(path);
+  ck_assert_ptr_nonnull(f);
+  /* 2 embeddings x 2 D x 2 models x 2 protocols x 1 seed */
+  ck_assert_uint_eq(record_n_runs(f), 16);
+  record_run *r = record_read_run(f, record_run_id(f, 0), RECORD_READ_ALL);
+  ck_assert_ptr_nonnull(r);
+  const char *st, *fig;
+  double mse, sup;
+  int64_t P;
+  ck_assert_int_eq(record_run_get_str(r, "status", &st), 0);
+  ck_assert_int_eq(record_run_get_str(r, "figure", &fig), 0);
+  ck_assert_str_eq(fig, "exp1_err_vs_D");
+  ck_assert_int_eq(record_run_get_double(r, "test_mse", &mse), 0);
+  ck_assert_int_eq(record_run_get_double(r, "sup_err", &sup), 0);
+  ck_assert(isfinite(mse) && mse > 0);
+  ck_assert(sup * sup >= mse * 0.5); /* sup over a grid vs MSE on a sample: same scale */
+  ck_assert_int_eq(record_run_get_int(r, "params_total", &P), 0);
+  ck_assert_int_eq(P, 44 * 16 + 84);
+  ck_assert_ptr_nonnull(record_run_array(r, "params/layer0/router/W"));
+  ck_assert_ptr_nonnull(record_run_array(r, "params/layer0/expert3/W2"));
+  ck_assert_ptr_nonnull(record_run_array(r, "eval/y_pred"));
+  ck_assert_ptr_nonnull(record_run_table(r, "curve"));
+  record_run_free(r);
+  record_close(f);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  run(cmd);
+}
+END_TEST
+
+START_TEST(test_paper_exp1_bad_options) {
+  char cmd[512];
+  const char *bad[] = {"--seeds 0", "--protocol nosuch", "--lr -1", "--bogus", "--out /nonexistent-dir/x.h5"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    snprintf(cmd, sizeof cmd, "%s/paper_exp1 --quick %s > /dev/null 2>/tmp/moex-e2e-err", testutil_bindir(), bad[i]);
+    ck_assert_msg(run(cmd) == 2, "'%s' must exit 2", bad[i]);
+    FILE *f = fopen("/tmp/moex-e2e-err", "r");
+    char line[512] = "";
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    ck_assert_msg(strstr(line, "paper_exp1:") == line, "error line '%s'", line);
+  }
+  snprintf(cmd, sizeof cmd, "%s/paper_exp1 --help > /dev/null", testutil_bindir());
+  ck_assert_int_eq(run(cmd), 0);
+}
+END_TEST
+
+Suite *experiments_suite(void) {
+  Suite *s = suite_create("experiments");
+  TCase *tc = tcase_create("end-to-end");
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, test_paper_exp1_quick);
+  tcase_add_test(tc, test_paper_exp1_bad_options);
+  suite_add_tcase(s, tc);
+  return s;
+}
