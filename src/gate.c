@@ -4,8 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include <gsl/gsl_cblas.h>
-
+#include "kernels.h"
 #include "moex_error.h"
 
 int gate_init(gate_t *g, gate_kind_t kind, size_t d_in, size_t n_experts, size_t width) {
@@ -61,9 +60,7 @@ int gate_surrogate_parse(const char *name, gate_surrogate_t *out) {
 double *gate_scores(const gate_t *g, const double *theta, size_t n, const double *x, double *acts) {
   if (g->kind == GATE_MLP) return mlp_forward(&g->net, theta, n, x, acts);
   /* S (n, E) = x (n, d_in) W_R^T (d_in, E) */
-  if (n > 0)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)g->n_experts, (int)g->d_in,
-                1.0, x, (int)g->d_in, theta, (int)g->d_in, 0.0, acts, (int)g->n_experts);
+  kern_mm(n, g->n_experts, g->d_in, x, theta, 1, NULL, 0, 0, acts);
   return acts;
 }
 
@@ -85,11 +82,8 @@ void gate_scores_backward(const gate_t *g, const double *theta, size_t n, const 
     return;
   }
   /* dW_R (E, d_in) += dS^T (E, n) x (n, d_in);  dx (n, d_in) += dS (n, E) W_R (E, d_in) */
-  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)E, (int)din, (int)n, 1.0, dS, (int)E,
-              x, (int)din, 1.0, grad, (int)din);
-  if (dx)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)din, (int)E, 1.0, dS,
-                (int)E, theta, (int)din, 1.0, dx, (int)din);
+  kern_mtm(n, E, din, dS, x, grad, NULL);
+  if (dx) kern_mm(n, din, E, dS, theta, 0, NULL, 1, 0, dx);
 }
 
 void gate_select(size_t n, size_t E, size_t K, gate_surrogate_t sur, const double *S,

@@ -1,11 +1,10 @@
-/* mlp: dense ReLU network forward and backward with BLAS. */
+/* mlp: dense ReLU network forward and backward (products in kernels.c). */
 #include "mlp.h"
 
 #include <math.h>
 #include <string.h>
 
-#include <gsl/gsl_cblas.h>
-
+#include "kernels.h"
 #include "moex_error.h"
 
 int mlp_init(mlp_t *net, size_t n_in, size_t n_out, size_t n_layers, size_t width) {
@@ -48,26 +47,14 @@ void mlp_init_params(const mlp_t *net, double *theta, gsl_rng *r) {
   }
 }
 
-/* Offset of layer j's activation block (n, w_j) in acts. */
-static size_t act_off(const mlp_t *net, size_t n, size_t j) {
-  size_t off = 0;
-  for (size_t i = 1; i < j; i++) off += n * net->dims[i];
-  return off;
-}
-
 double *mlp_forward(const mlp_t *net, const double *theta, size_t n, const double *x, double *acts) {
   const double *in = x;
   double *h = acts;
   for (size_t j = 1; j <= net->n_layers; j++) {
     size_t din = net->dims[j - 1], dout = net->dims[j];
     const double *W = theta + net->w_off[j - 1], *b = theta + net->b_off[j - 1];
-    /* h (n, dout) = in (n, din) W^T (din, dout), then + b, ReLU on hidden layers */
-    for (size_t s = 0; s < n; s++) memcpy(h + s * dout, b, dout * sizeof *h);
-    if (n > 0)
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)dout, (int)din, 1.0, in,
-                  (int)din, W, (int)din, 1.0, h, (int)dout);
-    if (j < net->n_layers)
-      for (size_t i = 0; i < n * dout; i++) h[i] = h[i] > 0.0 ? h[i] : 0.0;
+    /* h (n, dout) = in (n, din) W^T (din, dout) + b, ReLU on hidden layers */
+    kern_mm(n, dout, din, in, W, 1, b, 0, j < net->n_layers, h);
     in = h;
     h += n * dout;
   }
@@ -82,25 +69,23 @@ void mlp_backward(const mlp_t *net, const double *theta, size_t n, const double 
   }
   double *bufa = scratch, *bufb = scratch + n * net->max_dim;
   const double *dz = dy; /* gradient at the pre-activation of layer j */
+  /* layer j's input is the activation block just before its own output block */
+  size_t in_off = net->act_width * n - net->dims[net->n_layers] * n;
   for (size_t j = net->n_layers; j >= 1; j--) {
     size_t din = net->dims[j - 1], dout = net->dims[j];
     const double *W = theta + net->w_off[j - 1];
     double *dW = grad + net->w_off[j - 1], *db = grad + net->b_off[j - 1];
-    const double *in = j == 1 ? x : acts + act_off(net, n, j - 1);
+    if (j > 1) in_off -= n * din;
+    const double *in = j == 1 ? x : acts + in_off;
     /* dW (dout, din) += dz^T (dout, n) in (n, din); db += column sums of dz */
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)dout, (int)din, (int)n, 1.0, dz,
-                (int)dout, in, (int)din, 1.0, dW, (int)din);
-    for (size_t s = 0; s < n; s++)
-      for (size_t o = 0; o < dout; o++) db[o] += dz[s * dout + o];
+    kern_mtm(n, dout, din, dz, in, dW, db);
     if (j == 1 && !dx) break;
     /* din_grad (n, din) = dz (n, dout) W (dout, din) */
     double *dprev = j == 1 ? dx : (dz == bufa ? bufb : bufa);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)din, (int)dout, 1.0, dz,
-                (int)dout, W, (int)din, 0.0, dprev, (int)din);
+    kern_mm(n, din, dout, dz, W, 0, NULL, 0, 0, dprev);
     if (j == 1) break;
     /* through the ReLU of layer j-1: its output `in` is > 0 exactly where it passed */
-    for (size_t i = 0; i < n * din; i++)
-      if (!(in[i] > 0.0)) dprev[i] = 0.0;
+    kern_relu_mask(n * din, in, dprev);
     dz = dprev;
   }
 }

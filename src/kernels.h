@@ -1,0 +1,33 @@
+/* kernels: the dense products of the model's forward and backward. Small shapes (an inner or
+ * outer dimension of a few units, or few rows: the paper's experts R^2 -> R^m -> R^2, the
+ * 1-output heads, the linear gates) run as plain loops written so the compiler vectorizes them,
+ * because there a dgemm call costs more in overhead and packing than in arithmetic; the other
+ * shapes go to cblas_dgemm. Which path a shape takes depends on the shape only, so the same
+ * inputs give the same bits. Nothing here allocates (transposed copies live on the stack,
+ * at most KERN_STACK doubles). */
+#ifndef MOEX_KERNELS_H
+#define MOEX_KERNELS_H
+
+#include <stddef.h>
+
+#define KERN_STACK 4096
+
+/* 1 when (n, p, q) runs as direct loops, 0 when it goes to dgemm. */
+int kern_direct(size_t n, size_t p, size_t q);
+
+/* C (n, p) = init + A (n, q) op(B), then max(., 0) if relu.
+ * op(B) = B^T for B (p, q) when bt, else B for B (q, p).
+ * init = C itself if acc, else bias (p) on every row if bias != NULL, else 0. */
+void kern_mm(size_t n, size_t p, size_t q, const double *A, const double *B, int bt,
+             const double *bias, int acc, int relu, double *C);
+
+/* G (p, q) += A^T (p, n) X (n, q) for A (n, p), X (n, q); and colsum (p) += the column sums of
+ * A when colsum != NULL (the bias gradient). */
+void kern_mtm(size_t n, size_t p, size_t q, const double *A, const double *X, double *G,
+              double *colsum);
+
+/* d (len) = 0 where x <= 0 (or NaN), kept where x > 0: the gradient through a ReLU whose
+ * output is x. */
+void kern_relu_mask(size_t len, const double *x, double *d);
+
+#endif
