@@ -1,0 +1,59 @@
+/* Every minimizer, through the train adapter, on a small MoE: the loss falls at least 100x. */
+#include "testutil.h"
+
+#include <string.h>
+
+#include "fit.h"
+#include "moe.h"
+#include "moex_error.h"
+#include "train.h"
+
+static void fit_small_moe(const char *opt, size_t iters) {
+  enum { N = 64 };
+  double x[N], y[N];
+  for (int i = 0; i < N; i++) {
+    x[i] = -1.13 + 2.31 * i / (N - 1.0);
+    y[i] = 0.8 * x[i] * x[i] - 0.35 * x[i] + 0.2; /* a smooth target a tiny MoE can fit */
+  }
+  moe_spec_t s = {.n_layers = 1};
+  s.layer[0] = moe_layer_default(1, 1, 2, 4);
+  moe_model_t *m = moe_model_alloc(&s, N);
+  moe_model_init_params(m, 3);
+  train_data_t d = {.n = N, .d_in = 1, .d_out = 1, .x = x, .y = y};
+  train_ctx_t c;
+  objective_t obj;
+  ck_assert_int_eq(train_objective_init(&c, &obj, m, &d), 0);
+  double l0;
+  obj.lossgrad(obj.ctx, m->theta, NULL, 0, &l0, NULL);
+  fit_settings fs;
+  fit_settings_default(&fs);
+  fs.optimizer = opt;
+  fs.max_iter = iters;
+  fs.gtol = 1e-12;
+  fs.batch = 16;
+  fs.lr = 1e-2;
+  fit_result *res = fit_result_alloc();
+  ck_assert_int_eq(fit_run(&obj, m->theta, &fs, res), 0);
+  double l1;
+  obj.lossgrad(obj.ctx, m->theta, NULL, 0, &l1, NULL);
+  ck_assert_msg(l1 <= l0 / 100.0, "%s: loss %.3g -> %.3g (stop %s)", opt, l0, l1, fit_stop_name(res->stop));
+  fit_result_free(res);
+  train_ctx_free(&c);
+  moe_model_free(m);
+}
+
+START_TEST(test_every_minimizer_on_moe) {
+  const char *opts[] = {"bfgs2", "cg-pr", "cg-fr", "steepest", "lbfgs", "lm", "adam", "nmsimplex2"};
+  const size_t iters[] = {2000, 4000, 4000, 20000, 2000, 300, 4000, 40000};
+  fit_small_moe(opts[_i], iters[_i]);
+}
+END_TEST
+
+Suite *fit_moe_suite(void) {
+  Suite *s = suite_create("fit_moe");
+  TCase *tc = tcase_create("minimizers");
+  tcase_set_timeout(tc, 120);
+  tcase_add_loop_test(tc, test_every_minimizer_on_moe, 0, 8);
+  suite_add_tcase(s, tc);
+  return s;
+}
