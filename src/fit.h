@@ -72,7 +72,8 @@ typedef struct {
   double diverge;          /* nonfinite when loss > diverge * max(initial loss, 1e-300); default
                               1e12; 0 disables. Only non-monotone Adam can trigger it */
   /* training curve */
-  size_t log_every;        /* a row every k iterations, plus the first and last; 0: no curve */
+  size_t log_every;        /* a row every k iterations, plus iteration 0 and the last; Adam:
+                              every k steps and the last (no step-0 row); 0: no curve */
   fit_callback_fn callback;
   void *callback_ctx;
   /* GSL multimin */
