@@ -54,6 +54,8 @@ static int demo_run(void *ctx, const sweep_grid_t *g, size_t i, unsigned long se
   fs.lr = 0.02;
   fs.batch = 32;
   fs.log_every = 10;
+  fs.gtol = 0; /* a fixed number of steps: run time proportional to --iters */
+  fs.ftol = 0;
   fs.callback = stop_if_interrupted;
   int rc = exprun_fit(&spec, seed, &data, &fs, rec);
   if (!rc) rc = record_run_set_int(rec, "width", (int64_t)width);
