@@ -74,4 +74,21 @@ typedef struct {
  * (bad options, the file cannot be written). */
 int sweep_run(const sweep_options_t *o, const sweep_grid_t *g, sweep_run_fn fn, void *ctx, sweep_stats_t *stats);
 
+/* Interrupts. On SIGINT/SIGTERM sweep_run stops dispatching, lets a commit under way finish,
+ * closes the file (valid: every run committed so far) and returns MOEX_EINTR *without waiting
+ * for the runs in flight*: their worker threads are abandoned and may still be executing fn.
+ * So after MOEX_EINTR the caller must not free ctx (what fn reads) and should end the process
+ * with sweep_exit_interrupted(): it flushes stdio and _exit(130)s without running exit handlers
+ * (which could free memory an abandoned fn still uses, e.g. BLAS buffers). Print any message
+ * before calling it. */
+_Noreturn void sweep_exit_interrupted(void);
+/* Nonzero once SIGINT/SIGTERM was received during the current (or last) sweep_run; fn may poll
+ * it (e.g. from a fit callback) to give up early, its result is discarded anyway. */
+int sweep_interrupted(void);
+
+/* MPI (binaries built with `make MPI=1`, started by mpirun with more than one rank): rank 0
+ * hands runs out and is the only writer; sweep_run *does not return on the other ranks*: they
+ * run what rank 0 sends them and exit(0) when it has no more work. A build with MPI started
+ * without mpirun runs the local pool. */
+
 #endif

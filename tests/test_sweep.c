@@ -1,0 +1,532 @@
+/* The sweep runner: grid and shard parsing, run packing, ordered commits and the error path in
+ * process; end to end with experiments/sweep_demo: --jobs 1 == --jobs 2, SIGKILL then --resume,
+ * SIGINT then --resume, shards merged == whole, bad grids, and mpirun -np 3 == local.
+ *
+ * Comparing two files: every summary column and every run (attributes, arrays, tables) bit for
+ * bit, EXCEPT wall-clock time: the run attribute `wall_s`, the summary column `wall_s` and the
+ * `wall_s` column of the `curve` table measure elapsed seconds, which differ between any two
+ * executions; they are zeroed (runs) or skipped (summary) before comparing. Root attributes
+ * (created_utc, host, command_line) describe the invocation and are not compared either. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "moex_error.h"
+#include "record.h"
+#include "exprun.h"
+#include "record_pack.h"
+#include "sweep.h"
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static int sh(const char *cmd) {
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void tmpdir(char *dir, size_t len) {
+  snprintf(dir, len, "/tmp/moex-sweep-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void rmdir_all(const char *dir) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  sh(cmd);
+}
+
+/* Runs sweep_demo with `args`, output to `out`, quiet; returns the exit status. */
+static int demo(const char *bindir, const char *out, const char *args) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s/sweep_demo --out %s --quiet %s > /dev/null 2>&1", bindir, out, args);
+  return sh(cmd);
+}
+
+/* Wall-clock fields set to zero (see the file comment). */
+static void drop_timing(record_run *r) {
+  double w;
+  if (!record_run_get_double(r, "wall_s", &w)) ck_assert_int_eq(record_run_set_double(r, "wall_s", 0.0), 0);
+  for (size_t k = 0; k < r->n_tables; k++) {
+    record_table *t = r->tables[k];
+    long c = record_table_column(t, "wall_s");
+    for (size_t i = 0; c >= 0 && i < t->nrows; i++) t->data[i * t->ncols + (size_t)c] = 0.0;
+  }
+}
+
+static long find_row(const record_summary *s, const char *id) {
+  const record_column *c = record_summary_column(s, "run_id");
+  for (size_t i = 0; c && i < s->nrows; i++)
+    if (!strcmp(c->v.s[i], id)) return (long)i;
+  return -1;
+}
+
+/* a and b hold the same runs (same order when `ordered`), the same summary bit for bit, and
+ * each run equal after drop_timing. */
+static void files_equal(const char *pa, const char *pb, int ordered) {
+  record_file *a = record_open(pa), *b = record_open(pb);
+  ck_assert_msg(a && b, "open %s / %s: %s", pa, pb, moex_errmsg());
+  ck_assert_uint_eq(record_n_runs(a), record_n_runs(b));
+  ck_assert_str_eq(record_file_meta(a)->experiment, record_file_meta(b)->experiment);
+  record_summary *sa = record_read_summary(a), *sb = record_read_summary(b);
+  ck_assert_ptr_nonnull(sa);
+  ck_assert_ptr_nonnull(sb);
+  ck_assert_uint_eq(sa->nrows, record_n_runs(a));
+  ck_assert_uint_eq(sa->ncols, sb->ncols);
+  size_t compared = 0;
+  for (size_t c = 0; c < sa->ncols; c++) {
+    const record_column *ca = &sa->cols[c], *cb = record_summary_column(sb, ca->name);
+    ck_assert_msg(cb != NULL, "column %s missing in %s", ca->name, pb);
+    ck_assert_int_eq(ca->type, cb->type);
+    if (!strcmp(ca->name, "wall_s")) continue;
+    for (size_t i = 0; i < sa->nrows; i++) {
+      long j = ordered ? (long)i : find_row(sb, sa->cols[0].v.s[i]);
+      ck_assert_msg(j >= 0, "run %s missing in %s", sa->cols[0].v.s[i], pb);
+      if (ca->type == RECORD_STR) ck_assert_str_eq(ca->v.s[i], cb->v.s[j]);
+      else if (ca->type == RECORD_INT) ck_assert(ca->v.i[i] == cb->v.i[j]);
+      else ck_assert_msg(!memcmp(&ca->v.d[i], &cb->v.d[j], sizeof(double)), "%s row %zu: %.17g vs %.17g",
+                         ca->name, i, ca->v.d[i], cb->v.d[j]);
+      compared++;
+    }
+  }
+  ck_assert_uint_gt(compared, 0);
+  for (size_t i = 0; i < record_n_runs(a); i++) {
+    const char *id = record_run_id(a, i);
+    if (ordered) ck_assert_str_eq(id, record_run_id(b, i));
+    record_run *ra = record_read_run(a, id, RECORD_READ_ALL), *rb = record_read_run(b, id, RECORD_READ_ALL);
+    ck_assert_msg(ra && rb, "run %s: %s", id, moex_errmsg());
+    drop_timing(ra);
+    drop_timing(rb);
+    ck_assert_msg(record_run_compare(ra, rb) == 0, "run %s differs: %s", id, moex_errmsg());
+    record_run_free(ra);
+    record_run_free(rb);
+  }
+  record_summary_free(sa);
+  record_summary_free(sb);
+  record_close(a);
+  record_close(b);
+}
+
+static size_t n_runs_in(const char *path) {
+  record_file *f = record_open(path);
+  ck_assert_msg(f != NULL, "%s: %s", path, moex_errmsg());
+  size_t n = record_n_runs(f);
+  /* each run once */
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < i; j++) ck_assert_str_ne(record_run_id(f, i), record_run_id(f, j));
+  record_close(f);
+  return n;
+}
+
+/* Starts sweep_demo (not quiet) with stdout on a pipe; returns the pid and the read end. */
+static pid_t spawn_demo(const char *out, const char *args, FILE **lines) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "exec %s/sweep_demo --out %s %s 2>/dev/null", testutil_bindir(), out, args);
+  int fd[2];
+  ck_assert_int_eq(pipe(fd), 0);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dup2(fd[1], STDOUT_FILENO);
+    close(fd[0]);
+    close(fd[1]);
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  close(fd[1]);
+  *lines = fdopen(fd[0], "r");
+  ck_assert_ptr_nonnull(*lines);
+  return pid;
+}
+
+/* Waits until the child reported k committed runs (one stdout line each), then sends sig. */
+static int kill_after(pid_t pid, FILE *lines, int k, int sig) {
+  char line[1024];
+  int seen = 0;
+  while (seen < k && fgets(line, sizeof line, lines))
+    if (strstr(line, "sweep_demo: [")) seen++;
+  ck_assert_int_eq(seen, k);
+  kill(pid, sig);
+  int st;
+  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+  fclose(lines);
+  return st;
+}
+
+/* ---- in process -------------------------------------------------------------------------- */
+
+static sweep_grid_t small_grid(void) {
+  sweep_grid_t g = {.n_axes = 2, .seeds = 3};
+  g.axis[0] = (sweep_axis_t){.name = "D", .n = 2, .values = {"16", "32"}};
+  g.axis[1] = (sweep_axis_t){.name = "embed", .n = 3, .values = {"axis", "rotated", "curved"}};
+  return g;
+}
+
+START_TEST(test_grid_indexing) {
+  sweep_grid_t g = small_grid();
+  ck_assert_uint_eq(sweep_grid_size(&g), 18);
+  /* axes slowest first, seed fastest: i = (iD * 3 + iembed) * 3 + seed */
+  ck_assert_str_eq(sweep_grid_value(&g, 0, "D"), "16");
+  ck_assert_str_eq(sweep_grid_value(&g, 13, "D"), "32");
+  ck_assert_str_eq(sweep_grid_value(&g, 13, "embed"), "rotated");
+  ck_assert_uint_eq(sweep_grid_seed_index(&g, 13), 1);
+  ck_assert_ptr_null(sweep_grid_value(&g, 13, "nosuch"));
+  char buf[256];
+  sweep_grid_config(&g, "exp1", 17, buf, sizeof buf);
+  ck_assert_str_eq(buf, "exp1 D=32 embed=curved seed=2");
+  sweep_grid_describe(&g, buf, sizeof buf);
+  ck_assert_str_eq(buf, "{D: [16, 32], embed: [axis, rotated, curved], seeds: 3}");
+  char tiny[12];
+  sweep_grid_config(&g, "exp1", 17, tiny, sizeof tiny); /* truncated, terminated */
+  ck_assert_uint_eq(strlen(tiny), sizeof tiny - 1);
+
+  ck_assert_int_eq(sweep_grid_override(&g, "embed=curved,axis"), 0);
+  ck_assert_int_eq(sweep_grid_override(&g, "D=128"), 0);
+  ck_assert_uint_eq(sweep_grid_size(&g), 6);
+  sweep_grid_config(&g, "exp1", 4, buf, sizeof buf);
+  ck_assert_str_eq(buf, "exp1 D=128 embed=axis seed=1");
+  const char *bad[] = {"depth=3", "D=", "D=16,,32", "D=16,16", "=4", "D", "embed=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,"
+                       "v,w,x,y,z,A,B,C,D,E,F,G,H,I,J,K,L,M,N,O,P,Q,R,S,T,U,V,W,X,Y,Z,0,1,2,3,4,5,6,7,8,9,_,-,+"};
+  const char *want[] = {"unknown axis 'depth'", "no values", "empty value", "repeated value", "expected NAME",
+                        "expected NAME", "more than 64"};
+  for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+    ck_assert_int_eq(sweep_grid_override(&g, bad[k]), MOEX_EINVAL);
+    ck_assert_msg(strstr(moex_errmsg(), want[k]), "'%s': message '%s'", bad[k], moex_errmsg());
+  }
+  ck_assert_uint_eq(sweep_grid_size(&g), 6); /* refused overrides changed nothing */
+  g.axis[1].n = 0;
+  ck_assert_uint_eq(sweep_grid_size(&g), 0);
+  sweep_grid_free(&g);
+  ck_assert_ptr_null(g.owned);
+}
+END_TEST
+
+START_TEST(test_shard_parse) {
+  size_t i = 99, n = 99;
+  ck_assert_int_eq(sweep_parse_shard("2/5", &i, &n), 0);
+  ck_assert_uint_eq(i, 2);
+  ck_assert_uint_eq(n, 5);
+  ck_assert_int_eq(sweep_parse_shard("0/1", &i, &n), 0);
+  const char *bad[] = {"3/2", "2/2", "a/b", "1/0", "1", "/2", "1/", "-1/2", "1/2x", " 1/2", "1/+2", "99999999999999999999/3"};
+  for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+    i = n = 7;
+    ck_assert_msg(sweep_parse_shard(bad[k], &i, &n) == MOEX_EINVAL, "'%s' accepted", bad[k]);
+    ck_assert_msg(strstr(moex_errmsg(), "--shard"), "'%s': %s", bad[k], moex_errmsg());
+    ck_assert_uint_eq(i, 7);
+  }
+}
+END_TEST
+
+START_TEST(test_pack_roundtrip) {
+  record_run *r = record_run_alloc("0123abcd4567ef89");
+  ck_assert_int_eq(record_run_set_str(r, "status", "ok"), 0);
+  ck_assert_int_eq(record_run_set_str(r, "empty", ""), 0);
+  ck_assert_int_eq(record_run_set_int(r, "D", -37), 0);
+  ck_assert_int_eq(record_run_set_double(r, "test_mse", 2.385e-4), 0);
+  ck_assert_int_eq(record_run_set_double(r, "nan", NAN), 0);
+  ck_assert_int_eq(record_run_summarize(r, "D"), 0);
+  ck_assert_int_eq(record_run_summarize(r, "test_mse"), 0);
+  double w[6] = {1.5, -0.25, 3e-300, -0.0, 7.125, INFINITY};
+  int64_t li[3] = {INT64_MIN, 0, 41};
+  size_t d2[2] = {2, 3}, d1[1] = {3};
+  ck_assert_int_eq(record_run_add_double(r, "params/layer0/router/W", w, 2, d2), 0);
+  ck_assert_int_eq(record_run_add_int(r, "routing/load", li, 1, d1), 0);
+  const char *cols[] = {"iter", "loss", "wall_s"};
+  record_table *t = record_run_add_table(r, "curve", 3, cols);
+  ck_assert_ptr_nonnull(t);
+  for (int k = 0; k < 5; k++) {
+    double row[3] = {k, 1.0 / (k + 1.7), 0.013 * k};
+    ck_assert_int_eq(record_table_append(t, row), 0);
+  }
+  unsigned char *buf;
+  size_t len;
+  ck_assert_int_eq(record_run_pack(r, &buf, &len), 0);
+  record_run *u = record_run_unpack(buf, len);
+  ck_assert_ptr_nonnull(u);
+  ck_assert_msg(record_run_compare(r, u) == 0, "%s", moex_errmsg());
+  ck_assert_int_eq(u->attrs[2].summary, 1); /* order and flags kept */
+  ck_assert_str_eq(u->attrs[2].name, "D");
+  /* every truncation, and a bad magic or trailing byte, is refused without a crash */
+  for (size_t k = 0; k < len; k++) {
+    record_run *v = record_run_unpack(buf, k);
+    ck_assert_msg(v == NULL, "truncated at %zu of %zu accepted", k, len);
+  }
+  unsigned char *longer = malloc(len + 1);
+  memcpy(longer, buf, len);
+  longer[len] = 0;
+  ck_assert_ptr_null(record_run_unpack(longer, len + 1));
+  ck_assert(strstr(moex_errmsg(), "malformed") != NULL);
+  longer[0] = 'Z';
+  ck_assert_ptr_null(record_run_unpack(longer, len));
+  ck_assert(strstr(moex_errmsg(), "magic") != NULL);
+  free(longer);
+  free(buf);
+  record_run_free(u);
+  record_run_free(r);
+}
+END_TEST
+
+/* A run function whose finishing order differs from grid order (sleeps vary), failing on
+ * index 4: the file must be in grid order, with index 4 recorded as an error. */
+static int scrambled_fn(void *ctx, const sweep_grid_t *g, size_t i, unsigned long seed, record_run *rec) {
+  (void)ctx;
+  struct timespec ts = {0, (long)((i * 7) % 5) * 3000000L};
+  nanosleep(&ts, NULL);
+  if (i == 4) return moex_error(MOEX_ENUM, "scrambled: run %zu fails on purpose", i);
+  int rc = record_run_set_int(rec, "i", (int64_t)i);
+  if (!rc) rc = record_run_set_str(rec, "status", "ok");
+  if (!rc) rc = record_run_set_str(rec, "embed", sweep_grid_value(g, i, "embed"));
+  if (!rc) rc = record_run_set_double(rec, "value", 1.0 / (double)(seed % 1000 + 3));
+  if (!rc) rc = record_run_summarize(rec, NULL);
+  return rc;
+}
+
+START_TEST(test_pool_order_and_errors) {
+  char dir[64], path[128];
+  tmpdir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/s.h5", dir);
+  sweep_grid_t g = small_grid();
+  sweep_options_t o = {.experiment = "scrambled", .out = path, .master_seed = 2385, .jobs = 4, .quiet = 1,
+                       .progress_metric = "value"};
+  sweep_stats_t st;
+  ck_assert_int_eq(sweep_run(&o, &g, scrambled_fn, NULL, &st), 0);
+  ck_assert_uint_eq(st.total, 18);
+  ck_assert_uint_eq(st.done, 18);
+  ck_assert_uint_eq(st.failed, 1);
+  ck_assert_int_eq(st.interrupted, 0);
+  ck_assert_int_eq(record_check(path), 0);
+  record_file *f = record_open(path);
+  ck_assert_uint_eq(record_n_runs(f), 18);
+  char config[256], id[17];
+  for (size_t i = 0; i < 18; i++) {
+    sweep_grid_config(&g, "scrambled", i, config, sizeof config);
+    exprun_id(config, id);
+    ck_assert_str_eq(record_run_id(f, i), id); /* grid order */
+    record_run *r = record_read_run(f, id, RECORD_READ_ATTRS);
+    const char *s;
+    int64_t seed;
+    ck_assert_int_eq(record_run_get_str(r, "status", &s), 0);
+    if (i == 4) {
+      ck_assert_str_eq(s, "error");
+      ck_assert_int_eq(record_run_get_str(r, "error", &s), 0);
+      ck_assert_str_eq(s, "scrambled: run 4 fails on purpose");
+      ck_assert_int_eq(record_run_get_str(r, "config", &s), 0);
+      ck_assert_str_eq(s, config);
+      ck_assert_int_eq(record_run_get_int(r, "seed", &seed), 0);
+      ck_assert_uint_eq((unsigned long)seed, exprun_seed(2385, config));
+    } else {
+      ck_assert_str_eq(s, "ok");
+      double v;
+      ck_assert_int_eq(record_run_get_double(r, "value", &v), 0);
+      ck_assert(v == 1.0 / (double)(exprun_seed(2385, config) % 1000 + 3));
+    }
+    record_run_free(r);
+  }
+  record_close(f);
+  /* resume of a complete file runs nothing; a shard of it skips its runs */
+  o.resume = 1;
+  ck_assert_int_eq(sweep_run(&o, &g, scrambled_fn, NULL, &st), 0);
+  ck_assert_uint_eq(st.skipped, 18);
+  ck_assert_uint_eq(st.done, 0);
+  o.shard_i = 2;
+  o.shard_n = 4;
+  ck_assert_int_eq(sweep_run(&o, &g, scrambled_fn, NULL, &st), 0);
+  ck_assert_uint_eq(st.total, 4); /* indices 2, 6, 10, 14 */
+  ck_assert_uint_eq(st.skipped, 4);
+  /* an empty axis, a bad shard, a duplicated value: refused before any file is touched */
+  o.resume = 0;
+  o.shard_n = 0;
+  snprintf(path, sizeof path, "%s/never.h5", dir);
+  o.out = path;
+  g.axis[0].n = 0;
+  ck_assert_int_eq(sweep_run(&o, &g, scrambled_fn, NULL, &st), MOEX_EINVAL);
+  ck_assert(strstr(moex_errmsg(), "axis 'D' has no values") != NULL);
+  g.axis[0].n = 2;
+  o.shard_i = 3;
+  o.shard_n = 3;
+  ck_assert_int_eq(sweep_run(&o, &g, scrambled_fn, NULL, &st), MOEX_EINVAL);
+  o.shard_n = 0;
+  g.axis[0].values[1] = "16";
+  ck_assert_int_eq(sweep_run(&o, &g, scrambled_fn, NULL, &st), MOEX_EINVAL);
+  ck_assert(strstr(moex_errmsg(), "same id") != NULL);
+  ck_assert_int_eq(access(path, F_OK), -1);
+  rmdir_all(dir);
+}
+END_TEST
+
+/* ---- end to end ------------------------------------------------------------------------------ */
+
+START_TEST(test_jobs_identical) {
+  char dir[64], a[128], b[128];
+  tmpdir(dir, sizeof dir);
+  snprintf(a, sizeof a, "%s/j1.h5", dir);
+  snprintf(b, sizeof b, "%s/j2.h5", dir);
+  ck_assert_int_eq(demo(testutil_bindir(), a, "--jobs 1 --seeds 2"), 0);
+  ck_assert_int_eq(demo(testutil_bindir(), b, "--jobs 2 --seeds 2"), 0);
+  ck_assert_int_eq(record_check(a), 0);
+  ck_assert_uint_eq(n_runs_in(a), 8);
+  files_equal(a, b, 1);
+  /* a different master seed gives different numbers (the comparison can fail) */
+  ck_assert_int_eq(demo(testutil_bindir(), b, "--jobs 2 --seeds 2 --master-seed 77"), 0);
+  record_file *fa = record_open(a), *fb = record_open(b);
+  record_summary *sa = record_read_summary(fa), *sb = record_read_summary(fb);
+  const record_column *ca = record_summary_column(sa, "test_mse"), *cb = record_summary_column(sb, "test_mse");
+  ck_assert(ca && cb && ca->v.d[0] != cb->v.d[0]);
+  record_summary_free(sa);
+  record_summary_free(sb);
+  record_close(fa);
+  record_close(fb);
+  rmdir_all(dir);
+}
+END_TEST
+
+/* SIGKILL (nothing can be cleaned up) or SIGINT (clean stop, exit 130) after 3 committed runs;
+ * the file is valid and partial, and --resume completes it to the uninterrupted result. */
+static void interrupt_and_resume(int sig) {
+  char dir[64], ref[128], part[128], args[256];
+  tmpdir(dir, sizeof dir);
+  snprintf(ref, sizeof ref, "%s/ref.h5", dir);
+  snprintf(part, sizeof part, "%s/part.h5", dir);
+  /* runs (~70 ms each at -O2) much longer than a commit (~10-25 ms), so the sweep is still
+   * going when the third run is reported */
+  const char *common = "--seeds 3 --iters 4000";
+  snprintf(args, sizeof args, "%s --jobs 2", common);
+  ck_assert_int_eq(demo(testutil_bindir(), ref, args), 0);
+  FILE *lines;
+  pid_t pid = spawn_demo(part, args, &lines);
+  int st = kill_after(pid, lines, 3, sig);
+  if (sig == SIGKILL) ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+  else ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %d", st);
+  ck_assert_msg(record_check(part) == 0, "after signal %d: %s", sig, moex_errmsg());
+  size_t n = n_runs_in(part);
+  ck_assert_msg(n >= 3 && n < 12, "%zu runs after the signal: the test did not interrupt anything", n);
+  snprintf(args, sizeof args, "%s --jobs 2 --resume", common);
+  ck_assert_int_eq(demo(testutil_bindir(), part, args), 0);
+  ck_assert_int_eq(record_check(part), 0);
+  ck_assert_uint_eq(n_runs_in(part), 12);
+  files_equal(ref, part, 1);
+  rmdir_all(dir);
+}
+
+START_TEST(test_sigkill_resume) { interrupt_and_resume(SIGKILL); }
+END_TEST
+
+START_TEST(test_sigint_resume) { interrupt_and_resume(SIGINT); }
+END_TEST
+
+START_TEST(test_shards_merge) {
+  char dir[64], whole[128], s0[128], s1[128], merged[128], cmd[1024];
+  tmpdir(dir, sizeof dir);
+  snprintf(whole, sizeof whole, "%s/whole.h5", dir);
+  snprintf(s0, sizeof s0, "%s/s0.h5", dir);
+  snprintf(s1, sizeof s1, "%s/s1.h5", dir);
+  snprintf(merged, sizeof merged, "%s/merged.h5", dir);
+  ck_assert_int_eq(demo(testutil_bindir(), whole, "--seeds 3 --jobs 2"), 0);
+  ck_assert_int_eq(demo(testutil_bindir(), s0, "--seeds 3 --jobs 2 --shard 0/2"), 0);
+  ck_assert_int_eq(demo(testutil_bindir(), s1, "--seeds 3 --jobs 1 --shard 1/2"), 0);
+  ck_assert_uint_eq(n_runs_in(s0), 6);
+  ck_assert_uint_eq(n_runs_in(s1), 6);
+  char tool[512];
+  snprintf(tool, sizeof tool, "%s/moex-merge", testutil_bindir());
+  if (access(tool, X_OK) == 0) {
+    snprintf(cmd, sizeof cmd, "%s --out %s %s %s > %s/merge.log 2>&1", tool, merged, s0, s1, dir);
+    ck_assert_msg(sh(cmd) == 0, "%s failed", cmd);
+  } else {
+    /* no moex-merge in this build: the same join through the record API */
+    record_meta_in meta = {.experiment = "sweep_demo", .grid = "merged", .command_line = "test"};
+    record_writer *w = record_writer_open(merged, &meta, RECORD_NEW);
+    ck_assert_ptr_nonnull(w);
+    const char *parts[] = {s0, s1};
+    for (int p = 0; p < 2; p++) {
+      record_file *f = record_open(parts[p]);
+      for (size_t i = 0; i < record_n_runs(f); i++) {
+        record_run *r = record_read_run(f, record_run_id(f, i), RECORD_READ_ALL);
+        ck_assert_int_eq(record_writer_append(w, &r, 1), 0);
+        record_run_free(r);
+      }
+      record_close(f);
+    }
+    record_writer_close(w);
+  }
+  ck_assert_int_eq(record_check(merged), 0);
+  files_equal(whole, merged, 0);
+  files_equal(merged, whole, 0);
+  rmdir_all(dir);
+}
+END_TEST
+
+START_TEST(test_bad_grids) {
+  char dir[64], out[128], cmd[1024], errf[160];
+  tmpdir(dir, sizeof dir);
+  snprintf(out, sizeof out, "%s/bad.h5", dir);
+  snprintf(errf, sizeof errf, "%s/err", dir);
+  const char *bad[] = {"--set width=", "--set depth=3", "--set E=2,,3", "--set E=0", "--shard 3/2", "--shard a/b",
+                       "--shard 1/0", "--set", "--seeds 0"};
+  const char *want[] = {"no values", "unknown axis 'depth'", "empty value", "E: value '0'", "--shard '3/2'",
+                        "--shard 'a/b'", "--shard '1/0'", "--set needs a value", "--seeds '0'"};
+  for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+    snprintf(cmd, sizeof cmd, "%s/sweep_demo --out %s %s > /dev/null 2> %s", testutil_bindir(), out, bad[k], errf);
+    ck_assert_msg(sh(cmd) == 2, "'%s' must exit 2", bad[k]);
+    FILE *f = fopen(errf, "r");
+    char line[512] = "", extra[512];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    ck_assert_msg(fgets(extra, sizeof extra, f) == NULL, "'%s': more than one line", bad[k]);
+    fclose(f);
+    ck_assert_msg(strstr(line, "sweep_demo:") == line && strstr(line, want[k]), "'%s': '%s'", bad[k], line);
+    ck_assert_int_eq(access(out, F_OK), -1);
+  }
+  rmdir_all(dir);
+}
+END_TEST
+
+/* MPI: skipped (passes vacuously, with a note) when the MPI build or mpirun is absent; `make
+ * check-mpi` builds it and runs this. MOEX_MPI_BIN names the MPI build's binaries. */
+START_TEST(test_mpi_equals_local) {
+  const char *mbin = getenv("MOEX_MPI_BIN") ? getenv("MOEX_MPI_BIN") : "build-mpi/bin";
+  char exe[512], cmd[2048], dir[64], loc[128], mpi[128];
+  snprintf(exe, sizeof exe, "%s/sweep_demo", mbin);
+  if (access(exe, X_OK) != 0 || sh("command -v mpirun > /dev/null 2>&1") != 0) {
+    fprintf(stderr, "test_sweep: MPI test skipped (no %s or no mpirun; `make check-mpi` runs it)\n", exe);
+    return;
+  }
+  tmpdir(dir, sizeof dir);
+  snprintf(loc, sizeof loc, "%s/local.h5", dir);
+  snprintf(mpi, sizeof mpi, "%s/mpi.h5", dir);
+  ck_assert_int_eq(demo(mbin, loc, "--seeds 3 --jobs 2"), 0);
+  snprintf(cmd, sizeof cmd,
+           "mpirun --allow-run-as-root --oversubscribe -np 3 %s --out %s --seeds 3 > %s/mpi.log 2>&1", exe, mpi, dir);
+  ck_assert_msg(sh(cmd) == 0, "%s failed (see the log)", cmd);
+  ck_assert_int_eq(record_check(mpi), 0);
+  ck_assert_uint_eq(n_runs_in(mpi), 12);
+  files_equal(loc, mpi, 1);
+  rmdir_all(dir);
+}
+END_TEST
+
+Suite *sweep_suite(void) {
+  Suite *s = suite_create("sweep");
+  TCase *tc = tcase_create("api");
+  tcase_add_test(tc, test_grid_indexing);
+  tcase_add_test(tc, test_shard_parse);
+  tcase_add_test(tc, test_pack_roundtrip);
+  tcase_add_test(tc, test_pool_order_and_errors);
+  suite_add_tcase(s, tc);
+  TCase *e2e = tcase_create("end-to-end");
+  tcase_set_timeout(e2e, 120);
+  tcase_add_test(e2e, test_jobs_identical);
+  tcase_add_test(e2e, test_sigkill_resume);
+  tcase_add_test(e2e, test_sigint_resume);
+  tcase_add_test(e2e, test_shards_merge);
+  tcase_add_test(e2e, test_bad_grids);
+  tcase_add_test(e2e, test_mpi_equals_local);
+  suite_add_tcase(s, e2e);
+  return s;
+}
