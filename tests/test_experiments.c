@@ -55,12 +55,14 @@ END_TEST
 
 START_TEST(test_paper_exp1_bad_options) {
   char cmd[512];
-  const char *bad[] = {"--seeds 0", "--protocol nosuch", "--lr -1", "--bogus", "--out /nonexistent-dir/x.h5"};
+  const char *bad[] = {"--seeds 0", "--protocol nosuch", "--lr -1", "--bogus", "--out /nonexistent-dir/x.h5", "--shard 3/2",
+                       "--set nosuch=1", "--set D=", "--jobs -1"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     snprintf(cmd, sizeof cmd, "%s/paper_exp1 --quick %s > /dev/null 2>/tmp/moex-e2e-err", testutil_bindir(), bad[i]);
     ck_assert_msg(run(cmd) == 2, "'%s' must exit 2", bad[i]);
     FILE *f = fopen("/tmp/moex-e2e-err", "r");
     char line[512] = "";
+    ck_assert_ptr_nonnull(f);
     ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
     fclose(f);
     ck_assert_msg(strstr(line, "paper_exp1:") == line, "error line '%s'", line);
@@ -70,12 +72,54 @@ START_TEST(test_paper_exp1_bad_options) {
 }
 END_TEST
 
+START_TEST(test_paper_exp2_quick) {
+  char dir[] = "/tmp/moex-e2e-XXXXXX", cmd[1024], path[256];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/exp2.h5", dir);
+  snprintf(cmd, sizeof cmd, "%s/paper_exp2 --quick --seeds 1 --jobs 2 %s --out %s > %s/log 2>&1", testutil_bindir(),
+           testutil_valgrind() ? "--iters 50 --max-iter 10 --n-train 128 --grid 8" : "", path, dir);
+  ck_assert_int_eq(run(cmd), 0);
+  ck_assert_int_eq(record_check(path), 0);
+  record_file *f = record_open(path);
+  ck_assert_ptr_nonnull(f);
+  /* 4 models x 2 widths x 2 protocols x 1 seed */
+  ck_assert_uint_eq(record_n_runs(f), 16);
+  /* the first run in grid order: 2-3-moe, m = 16, adam */
+  record_run *r = record_read_run(f, record_run_id(f, 0), RECORD_READ_ALL);
+  ck_assert_ptr_nonnull(r);
+  const char *model;
+  int64_t pmax, used, P;
+  ck_assert_int_eq(record_run_get_str(r, "model", &model), 0);
+  ck_assert_str_eq(model, "2-3-moe");
+  ck_assert_int_eq(record_run_get_int(r, "paths_max", &pmax), 0);
+  ck_assert_int_eq(pmax, 9);
+  ck_assert_int_eq(record_run_get_int(r, "paths_used", &used), 0);
+  ck_assert(used >= 1 && used <= 9);
+  ck_assert_int_eq(record_run_get_int(r, "params_total", &P), 0);
+  ck_assert_int_eq(P, 6 * (5 * 16 + 2) + 12);
+  const record_array *a = record_run_array(r, "metrics/per_piece_max_err");
+  ck_assert_ptr_nonnull(a);
+  ck_assert_uint_eq(a->dims[0], 9);
+  record_run_free(r);
+  record_close(f);
+  /* the same grid again with --resume runs nothing */
+  snprintf(cmd, sizeof cmd, "%s/paper_exp2 --quick --seeds 1 --resume %s --out %s > %s/log2 2>&1", testutil_bindir(),
+           testutil_valgrind() ? "--iters 50 --max-iter 10 --n-train 128 --grid 8" : "", path, dir);
+  ck_assert_int_eq(run(cmd), 0);
+  snprintf(cmd, sizeof cmd, "grep -q '0 runs done, 16 skipped' %s/log2", dir);
+  ck_assert_int_eq(run(cmd), 0);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  run(cmd);
+}
+END_TEST
+
 Suite *experiments_suite(void) {
   Suite *s = suite_create("experiments");
   TCase *tc = tcase_create("end-to-end");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_paper_exp1_quick);
   tcase_add_test(tc, test_paper_exp1_bad_options);
+  tcase_add_test(tc, test_paper_exp2_quick);
   suite_add_tcase(s, tc);
   return s;
 }
