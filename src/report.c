@@ -532,7 +532,7 @@ int report_write_gp(const report_figure *f, const char *path) {
   fprintf(fp, "# moex-report: figure %s. Reads %s.tsv; draws %s.png and %s.svg.\n", f->id, f->file, f->file,
           f->file);
   fprintf(fp, "# Points: mean over seeds; error bars: min to max over seeds. Slopes fitted by moex (C), not here.\n");
-  fprintf(fp, "set datafile separator \"\\t\"\nset logscale xy\nset grid\nset key outside below noenhanced\n");
+  fprintf(fp, "set datafile separator \"\\t\"\nset logscale xy\nset format y \"%%g\"\nset grid\nset key outside below noenhanced\n");
   fprintf(fp, "set title ");
   put_gpstr(fp, f->id);
   fprintf(fp, " noenhanced\nset xlabel ");
@@ -545,6 +545,25 @@ int report_write_gp(const report_figure *f, const char *path) {
   if (xlo < xhi) fprintf(fp, "set xrange [%.17g:%.17g]\n", xlo / 1.25, xhi * 1.25);
   else if (xlo == xhi) fprintf(fp, "set xrange [%.17g:%.17g]\n", xlo / 2, xhi * 2);
   if (ylo <= yhi && isfinite(ylo)) fprintf(fp, "set yrange [%.17g:%.17g]\n", ylo / 1.5, yhi * 1.5);
+  /* tick marks at the measured x values when they are few (log axes show few decades) */
+  double xt[16];
+  size_t nxt = 0;
+  int many = 0;
+  for (size_t i = 0; i < f->n_series && !many; i++)
+    for (size_t k = 0; k < f->series[i].n_x && !many; k++) {
+      double x = f->series[i].x[k];
+      size_t t = 0;
+      while (t < nxt && xt[t] != x) t++;
+      if (t == nxt) {
+        if (nxt == 16) many = 1;
+        else xt[nxt++] = x;
+      }
+    }
+  if (!many && nxt) {
+    fprintf(fp, "set xtics (");
+    for (size_t t = 0; t < nxt; t++) fprintf(fp, "%s%.6g", t ? ", " : "", xt[t]);
+    fprintf(fp, ")\n");
+  }
   /* the bound's (or flatness') reference line of each series: two points, anchored at its first */
   for (size_t i = 0; i < f->n_series; i++) {
     const report_series *s = &f->series[i];

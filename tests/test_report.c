@@ -25,7 +25,9 @@ static void mk_tdir(void) {
   ck_assert_ptr_nonnull(mkdtemp(tdir));
 }
 
+/* MOEX_KEEP=1 keeps the test folders for inspection. */
 static void rm_tdir(void) {
+  if (getenv("MOEX_KEEP")) return;
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
   ck_assert_int_eq(system(cmd), 0);

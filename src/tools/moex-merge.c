@@ -20,7 +20,8 @@
 #include "moex_error.h"
 #include "record.h"
 
-#define BATCH 32
+/* runs per commit: each commit costs two fsyncs, so batches are large; runs are small */
+#define BATCH 256
 
 static int fail(const char *fmt, const char *a, const char *b, const char *c) {
   fprintf(stderr, "moex-merge: ");
@@ -98,31 +99,35 @@ int main(int argc, char **argv) {
     free(cmd);
     free(cl);
   }
-  size_t total = 0;
+  size_t total = 0, nb = 0;
+  record_run **batch = calloc(BATCH, sizeof *batch);
+  if (!batch && !status) status = fail("out of memory%s%s%s", "", "", "");
   for (int i = 0; i < n_in && !status; i++) {
-    record_run *batch[BATCH];
-    size_t nb = 0, nr = record_n_runs(in[i]);
-    for (size_t k = 0; k <= nr && !status; k++) {
-      if (k < nr) {
-        const char *id = record_run_id(in[i], k);
-        int dup = 0;
-        for (int j = 0; j < i && !dup; j++) dup = record_has_run(in[j], id);
-        if (dup) continue;
-        if (!(batch[nb] = record_read_run(in[i], id, RECORD_READ_ALL))) {
-          status = fail("%s%s%s", moex_errmsg(), "", "");
-          break;
-        }
-        nb++;
+    size_t nr = record_n_runs(in[i]);
+    for (size_t k = 0; k < nr && !status; k++) {
+      const char *id = record_run_id(in[i], k);
+      int dup = 0;
+      for (int j = 0; j < i && !dup; j++) dup = record_has_run(in[j], id);
+      if (dup) continue;
+      if (!(batch[nb] = record_read_run(in[i], id, RECORD_READ_ALL))) {
+        status = fail("%s%s%s", moex_errmsg(), "", "");
+        break;
       }
-      if (nb == BATCH || (k == nr && nb)) {
-        if (record_writer_append(w, batch, nb)) status = fail("%s (merging '%s')%s", moex_errmsg(), argv[2 + i], "");
+      nb++;
+      int last = i == n_in - 1 && k == nr - 1;
+      if (nb == BATCH || last) {
+        if (record_writer_append(w, batch, nb)) status = fail("%s (while merging '%s')%s", moex_errmsg(), argv[2 + i], "");
         total += nb;
         for (size_t t = 0; t < nb; t++) record_run_free(batch[t]);
         nb = 0;
       }
     }
-    for (size_t t = 0; t < nb; t++) record_run_free(batch[t]);
   }
+  /* the last input may end with duplicates only */
+  if (!status && nb && record_writer_append(w, batch, nb)) status = fail("%s%s%s", moex_errmsg(), "", "");
+  total += nb;
+  for (size_t t = 0; t < nb; t++) record_run_free(batch[t]);
+  free(batch);
   if (w) record_writer_close(w);
   if (!status && rename(tmp, out) != 0)
     status = fail("cannot rename '%s' to '%s': %s", tmp, out, strerror(errno));
