@@ -149,7 +149,7 @@ static size_t make_runs(record_run **runs, double noise_shift) {
         double e = DEFS[d].C * pow(XS[j], DEFS[d].slope) * exp(0.04 * gsl_ran_gaussian(g, 1.0) + noise_shift);
         ERR[d][j][s] = e;
         char id[17];
-        snprintf(id, sizeof id, "%02zx%02zx%02x%010x", d, j, s, 0xabc);
+        snprintf(id, sizeof id, "%02x%02x%02x%010x", (unsigned)d & 0xff, (unsigned)j & 0xff, (unsigned)s & 0xff, 0xabcu);
         double paper = (d == 0 && j < 4) ? 0.9 * DEFS[d].C * pow(XS[j], -0.7) : NAN;
         runs[n++] = conv_run(id, &DEFS[d], XS[j], 17 + s, e, "ok", paper);
       }
