@@ -1,0 +1,140 @@
+/* moex-merge: joins results files of one experiment (shards, partial or resumed runs) into one.
+ *
+ *   moex-merge OUT.h5 IN.h5 [IN2.h5 ...]
+ *
+ * Runs are written through the record writer, in order of first appearance (file by file, run by
+ * run), into OUT.h5.merging and renamed to OUT.h5 only when complete: OUT.h5 is either as it was
+ * or the whole merge. Refused, with one line on stderr, exit status 2 and OUT.h5 untouched: an
+ * input that is not a moex record, inputs of different experiments, a run id present in two
+ * inputs with different content (record_run_compare), OUT.h5 being one of the inputs, summary
+ * columns whose types disagree. Identical duplicates are kept once. OUT.h5's root attributes are
+ * those of the first input (grid, experiment); its command_line is the first input's followed by
+ * the merge command. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "moex_error.h"
+#include "record.h"
+
+/* runs per commit: each commit costs two fsyncs, so batches are large; runs are small */
+#define BATCH 256
+
+static int fail(const char *fmt, const char *a, const char *b, const char *c) {
+  fprintf(stderr, "moex-merge: ");
+  fprintf(stderr, fmt, a, b, c);
+  fputc('\n', stderr);
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    printf("usage: moex-merge OUT.h5 IN.h5 [IN2.h5 ...]\nJoins results files of one experiment into OUT.h5 "
+           "(crash-safe); refuses other experiments and runs with the same id but different content.\n");
+    return 0;
+  }
+  if (argc < 3) return fail("usage: moex-merge OUT.h5 IN.h5 [IN2.h5 ...] (got %s%s%s)", argc < 2 ? "no" : "one",
+                            " argument", argc < 2 ? "s" : "");
+  const char *out = argv[1];
+  int n_in = argc - 2, status = 0;
+  record_file **in = calloc((size_t)n_in, sizeof *in);
+  struct stat so;
+  int out_exists = stat(out, &so) == 0;
+  for (int i = 0; i < n_in && !status; i++) {
+    const char *p = argv[2 + i];
+    struct stat si;
+    if (out_exists && stat(p, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+      status = fail("output '%s' is also an input ('%s')%s; write the merge to a new file", out, p, "");
+      break;
+    }
+    if (!(in[i] = record_open(p))) {
+      status = fail("%s%s%s", moex_errmsg(), "", "");
+      break;
+    }
+    const char *e0 = record_file_meta(in[0])->experiment, *ei = record_file_meta(in[i])->experiment;
+    if (strcmp(e0 ? e0 : "", ei ? ei : "") != 0) {
+      char msg[512];
+      snprintf(msg, sizeof msg, "'%s' holds experiment '%s'", argv[2], e0 ? e0 : "");
+      status = fail("%s, but '%s' holds experiment '%s'; refusing to merge", msg, p, ei ? ei : "");
+    }
+  }
+  /* every duplicate id must have the same content everywhere before anything is written */
+  for (int i = 1; i < n_in && !status; i++)
+    for (size_t k = 0; k < record_n_runs(in[i]) && !status; k++) {
+      const char *id = record_run_id(in[i], k);
+      for (int j = 0; j < i && !status; j++) {
+        if (!record_has_run(in[j], id)) continue;
+        record_run *a = record_read_run(in[j], id, RECORD_READ_ALL);
+        record_run *b = a ? record_read_run(in[i], id, RECORD_READ_ALL) : NULL;
+        if (!a || !b) status = fail("%s%s%s", moex_errmsg(), "", "");
+        else if (record_run_compare(a, b)) {
+          char msg[1024];
+          snprintf(msg, sizeof msg, "%s", moex_errmsg());
+          char where[1024];
+          snprintf(where, sizeof where, "run '%s' differs between '%s' and '%s'", id, argv[2 + j], argv[2 + i]);
+          status = fail("%s: %s; refusing to merge%s", where, msg, "");
+        }
+        record_run_free(a);
+        record_run_free(b);
+        break;  /* compared with its first occurrence; that one was checked against the others */
+      }
+    }
+  char *tmp = NULL;
+  record_writer *w = NULL;
+  if (!status) {
+    size_t n = strlen(out) + 16;
+    tmp = malloc(n);
+    snprintf(tmp, n, "%s.merging", out);
+    const record_meta *m = record_file_meta(in[0]);
+    char *cmd = record_join_argv(argc, argv);
+    size_t nc = strlen(m->command_line ? m->command_line : "") + strlen(cmd ? cmd : "") + 32;
+    char *cl = malloc(nc);
+    snprintf(cl, nc, "%s  [merged by: %s]", m->command_line ? m->command_line : "", cmd ? cmd : "moex-merge");
+    record_meta_in mi = {m->experiment, m->grid ? m->grid : "", cl};
+    w = record_writer_open(tmp, &mi, RECORD_NEW);
+    if (!w) status = fail("%s%s%s", moex_errmsg(), "", "");
+    free(cmd);
+    free(cl);
+  }
+  size_t total = 0, nb = 0;
+  record_run **batch = calloc(BATCH, sizeof *batch);
+  if (!batch && !status) status = fail("out of memory%s%s%s", "", "", "");
+  for (int i = 0; i < n_in && !status; i++) {
+    size_t nr = record_n_runs(in[i]);
+    for (size_t k = 0; k < nr && !status; k++) {
+      const char *id = record_run_id(in[i], k);
+      int dup = 0;
+      for (int j = 0; j < i && !dup; j++) dup = record_has_run(in[j], id);
+      if (dup) continue;
+      if (!(batch[nb] = record_read_run(in[i], id, RECORD_READ_ALL))) {
+        status = fail("%s%s%s", moex_errmsg(), "", "");
+        break;
+      }
+      nb++;
+      int last = i == n_in - 1 && k == nr - 1;
+      if (nb == BATCH || last) {
+        if (record_writer_append(w, batch, nb)) status = fail("%s (while merging '%s')%s", moex_errmsg(), argv[2 + i], "");
+        total += nb;
+        for (size_t t = 0; t < nb; t++) record_run_free(batch[t]);
+        nb = 0;
+      }
+    }
+  }
+  /* the last input may end with duplicates only */
+  if (!status && nb && record_writer_append(w, batch, nb)) status = fail("%s%s%s", moex_errmsg(), "", "");
+  total += nb;
+  for (size_t t = 0; t < nb; t++) record_run_free(batch[t]);
+  free(batch);
+  if (w) record_writer_close(w);
+  if (!status && rename(tmp, out) != 0)
+    status = fail("cannot rename '%s' to '%s': %s", tmp, out, strerror(errno));
+  if (status && tmp) unlink(tmp);
+  if (!status) printf("moex-merge: wrote %s: %zu runs from %d files\n", out, total, n_in);
+  for (int i = 0; i < n_in; i++) record_close(in[i]);
+  free(in);
+  free(tmp);
+  return status;
+}

@@ -1,0 +1,102 @@
+/* moex-report: figures, tables and verdicts from moex results files.
+ *
+ *   moex-report FILE.h5 [FILE2.h5 ...] [--out DIR]
+ *
+ * Writes into DIR (default: the folder of the first FILE) per figure <figure>.tsv, <figure>.gp,
+ * <figure>.png and <figure>.svg, and one REPORT.md covering every file. Exit status: 0 when
+ * everything was written; 2 on bad input (bad option, a file that cannot be read as a moex
+ * record, an output folder that cannot be written), with nothing written; 1 when the TSV files,
+ * scripts and REPORT.md were written but some figure could not be rendered (gnuplot missing or
+ * failing; REPORT.md says so). The gnuplot program is $MOEX_GNUPLOT, default "gnuplot". */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "moex_error.h"
+#include "record.h"
+#include "report.h"
+
+static const char *SUMMARY =
+    "Writes per-figure TSV, gnuplot scripts, PNG and SVG figures and REPORT.md (fitted slopes,\n"
+    "verdicts per claim) from moex results files: moex-report FILE.h5 [FILE2.h5 ...] [--out DIR].\n"
+    "Exit status: 0 ok, 1 figures not rendered (gnuplot missing or failing), 2 bad input.";
+
+int main(int argc, char **argv) {
+  const char *out = NULL;
+  cli_option_t opts[] = {{"--out", CLI_STRING, &out, 0, 0, "output folder (default: the folder of the first FILE)"}};
+  /* positional arguments are the files; the options go to cli_parse */
+  char **optv = malloc((size_t)(argc + 1) * sizeof *optv);
+  const char **files = malloc((size_t)(argc + 1) * sizeof *files);
+  if (!optv || !files) return 2;
+  int optc = 1, n_files = 0;
+  optv[0] = argv[0];
+  for (int i = 1; i < argc; i++) {
+    if (argv[i][0] == '-' && argv[i][1]) {
+      optv[optc++] = argv[i];
+      if (!strcmp(argv[i], "--out") && i + 1 < argc) optv[optc++] = argv[++i];
+    } else {
+      files[n_files++] = argv[i];
+    }
+  }
+  optv[optc] = NULL;
+  int rc = cli_parse("moex-report", SUMMARY, optc, optv, opts, sizeof opts / sizeof *opts);
+  if (rc == 0 && n_files == 0) {
+    fprintf(stderr, "moex-report: no input file (usage: moex-report FILE.h5 [FILE2.h5 ...] [--out DIR])\n");
+    rc = 2;
+  }
+  if (rc) {
+    free(optv);
+    free(files);
+    return rc == 1 ? 0 : 2;
+  }
+  char *dir = NULL;
+  if (out) {
+    dir = strdup(out);
+  } else {
+    dir = strdup(files[0]);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    if (slash == dir) slash[1] = '\0';
+    else if (slash) *slash = '\0';
+    else if (dir) strcpy(dir, ".");
+  }
+  report_data **data = calloc((size_t)n_files, sizeof *data);
+  int status = 0;
+  for (int i = 0; i < n_files && !status; i++) {
+    data[i] = report_load(files[i]);
+    if (!data[i]) {
+      fprintf(stderr, "moex-report: %s\n", moex_errmsg());
+      status = 2;
+    }
+  }
+  report_outcome oc;
+  if (!status) {
+    report_opts ro = {record_join_argv(argc, argv), NULL};
+    if (report_write(data, (size_t)n_files, dir, &ro, &oc)) {
+      fprintf(stderr, "moex-report: %s\n", moex_errmsg());
+      status = 2;
+    } else {
+      size_t n_fig = 0, cnt[3] = {0, 0, 0};
+      for (int i = 0; i < n_files; i++) {
+        n_fig += data[i]->n_figures;
+        for (size_t f = 0; f < data[i]->n_figures; f++)
+          for (size_t s = 0; s < data[i]->figures[f].n_series; s++)
+            if (data[i]->figures[f].series[s].claim != REPORT_CLAIM_NONE) cnt[data[i]->figures[f].series[s].verdict]++;
+      }
+      printf("moex-report: wrote %s/REPORT.md: %zu figure%s (%d rendered), verdicts: %zu holds, %zu fails, %zu inconclusive\n",
+             dir, n_fig, n_fig == 1 ? "" : "s", oc.rendered, cnt[SLOPE_HOLDS], cnt[SLOPE_FAILS], cnt[SLOPE_INCONCLUSIVE]);
+      if (oc.not_rendered) {
+        fprintf(stderr, "moex-report: %d figure%s not rendered: %s (TSV, scripts and REPORT.md written)\n",
+                oc.not_rendered, oc.not_rendered == 1 ? "" : "s", oc.why);
+        status = 1;
+      }
+    }
+    free((char *)ro.command_line);
+  }
+  for (int i = 0; i < n_files; i++) report_data_free(data[i]);
+  free(data);
+  free(dir);
+  free(optv);
+  free(files);
+  return status;
+}

@@ -1,0 +1,592 @@
+/* report: aggregates, slopes and verdicts of report_load; moex-report's files (TSV, PNG, SVG,
+ * REPORT.md) against the library's numbers; bad input; moex-merge of shards. */
+#include "testutil.h"
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <hdf5.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "moex_error.h"
+#include "record.h"
+#include "report.h"
+
+static char tdir[256];
+
+static void mk_tdir(void) {
+  const char *t = getenv("TMPDIR");
+  snprintf(tdir, sizeof tdir, "%s/moex_report_XXXXXX", t && *t ? t : "/tmp");
+  ck_assert_ptr_nonnull(mkdtemp(tdir));
+}
+
+/* MOEX_KEEP=1 keeps the test folders for inspection. */
+static void rm_tdir(void) {
+  if (getenv("MOEX_KEEP")) return;
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+static char *tpath(const char *name) {
+  static char buf[8][1024];
+  static int k;
+  k = (k + 1) % 8;
+  snprintf(buf[k], sizeof buf[k], "%s/%s", tdir, name);
+  return buf[k];
+}
+
+static char *slurp(const char *path, size_t *n) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return NULL;
+  fseek(fp, 0, SEEK_END);
+  long sz = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  char *b = malloc((size_t)sz + 1);
+  size_t m = fread(b, 1, (size_t)sz, fp);
+  b[m] = '\0';
+  if (n) *n = m;
+  fclose(fp);
+  return b;
+}
+
+static int exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+/* Runs a shell command with stderr into tdir/err.txt; returns the exit status. */
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...) {
+  char cmd[2600], part[1800];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(part, sizeof part, fmt, ap);
+  va_end(ap);
+  snprintf(cmd, sizeof cmd, "%s >'%s/out.txt' 2>'%s/err.txt'", part, tdir, tdir);
+  int st = system(cmd);
+  ck_assert(WIFEXITED(st));
+  return WEXITSTATUS(st);
+}
+
+/* stderr of the last run(): exactly one non-empty line, containing `want`. */
+static void assert_one_error_line(const char *want) {
+  char *e = slurp(tpath("err.txt"), NULL);
+  ck_assert_ptr_nonnull(e);
+  size_t lines = 0;
+  for (char *p = e; *p; p++) lines += *p == '\n';
+  ck_assert_msg(lines == 1, "expected one error line, got %zu: %s", lines, e);
+  ck_assert_msg(strstr(e, want) != NULL, "'%s' not in: %s", want, e);
+  free(e);
+}
+
+/* ---- synthetic experiment --------------------------------------------------------------- */
+
+#define NX 5
+#define NSEED 3
+static const double XS[NX] = {16, 32, 64, 128, 256};
+
+typedef struct {
+  const char *figure, *series, *x_name, *claim, *ref;
+  double C, slope, bound, tol;
+  size_t nx;  /* how many of XS */
+} series_def;
+
+static const series_def DEFS[] = {
+    {"exp_err_vs_m", "moe adam", "m", "rate", NULL, 0.0385, -0.75, -0.5, 0.05, NX},    /* holds */
+    {"exp_err_vs_m", "dense adam", "m", "rate", NULL, 0.0213, -0.2, -0.5, 0.05, NX},   /* fails */
+    {"exp_err_vs_m", "moe short", "m", "rate", NULL, 0.0517, -0.6, -0.5, 0.05, 2},     /* 2 sizes: inconclusive */
+    {"exp_err_vs_D", "moe axis", "D", "flat", NULL, 2.385e-3, 0.0, NAN, 0.1, NX},      /* holds */
+    {"exp_depth", "2-3-MoE", "m", "lower", "1-6-MoE", 1.17e-3, -0.9, NAN, 0.0, NX},   /* holds */
+    {"exp_depth", "1-6-MoE", "m", "none", NULL, 2.91e-3, -0.5, NAN, 0.0, NX},
+};
+#define NDEF (sizeof DEFS / sizeof *DEFS)
+
+/* The values written, to recompute means: err[def][x][seed]. */
+static double ERR[NDEF][NX][NSEED];
+static const char *FAILED_ID = "f00dfailedrun001";
+
+static const record_meta_in META = {"report_test", "{\"m\": [16, 256], \"seeds\": 3}", "exp --quick"};
+
+static record_run *conv_run(const char *id, const series_def *d, double x, int64_t seed, double err,
+                            const char *status, double paper) {
+  record_run *r = record_run_alloc(id);
+  ck_assert_ptr_nonnull(r);
+  ck_assert_int_eq(record_run_set_str(r, "figure", d->figure), 0);
+  ck_assert_int_eq(record_run_set_str(r, "series", d->series), 0);
+  ck_assert_int_eq(record_run_set_str(r, "x_name", d->x_name), 0);
+  ck_assert_int_eq(record_run_set_double(r, "x", x), 0);
+  ck_assert_int_eq(record_run_set_int(r, "seed", seed), 0);
+  ck_assert_int_eq(record_run_set_double(r, "test_mse", err), 0);
+  ck_assert_int_eq(record_run_set_double(r, "sup_err", 3.1 * sqrt(fabs(err))), 0);
+  ck_assert_int_eq(record_run_set_str(r, "y_name", "test_mse"), 0);
+  ck_assert_int_eq(record_run_set_str(r, "claim", d->claim), 0);
+  ck_assert_int_eq(record_run_set_double(r, "bound_slope", d->bound), 0);
+  ck_assert_int_eq(record_run_set_double(r, "claim_tol", d->tol), 0);
+  ck_assert_int_eq(record_run_set_str(r, "claim_ref", d->ref ? d->ref : ""), 0);
+  ck_assert_int_eq(record_run_set_double(r, "paper_value", paper), 0);
+  ck_assert_int_eq(record_run_set_str(r, "status", status), 0);
+  ck_assert_int_eq(record_run_summarize(r, NULL), 0);
+  double y[4] = {err, 2 * err, x, (double)seed};
+  size_t dims[1] = {4};
+  ck_assert_int_eq(record_run_add_double(r, "eval/y_pred", y, 1, dims), 0);
+  return r;
+}
+
+/* Every run of the synthetic experiment, in order (plus one failed run at the end). */
+static size_t make_runs(record_run **runs, double noise_shift) {
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 2385);
+  size_t n = 0;
+  for (size_t d = 0; d < NDEF; d++)
+    for (size_t j = 0; j < DEFS[d].nx; j++)
+      for (int s = 0; s < NSEED; s++) {
+        double e = DEFS[d].C * pow(XS[j], DEFS[d].slope) * exp(0.04 * gsl_ran_gaussian(g, 1.0) + noise_shift);
+        ERR[d][j][s] = e;
+        char id[17];
+        snprintf(id, sizeof id, "%02x%02x%02x%010x", (unsigned)d & 0xff, (unsigned)j & 0xff, (unsigned)s & 0xff, 0xabcu);
+        double paper = (d == 0 && j < 4) ? 0.9 * DEFS[d].C * pow(XS[j], -0.7) : NAN;
+        runs[n++] = conv_run(id, &DEFS[d], XS[j], 17 + s, e, "ok", paper);
+      }
+  gsl_rng_free(g);
+  runs[n++] = conv_run(FAILED_ID, &DEFS[0], 64, 99, NAN, "nonfinite", NAN);
+  return n;
+}
+
+#define MAXRUNS 128
+
+static void write_file(const char *path, const record_meta_in *meta, double noise_shift, int which) {
+  record_run *runs[MAXRUNS];
+  size_t n = make_runs(runs, noise_shift);
+  record_writer *w = record_writer_open(path, meta, RECORD_NEW);
+  ck_assert_msg(w != NULL, "%s", moex_errmsg());
+  /* which: 0 all, 1 even runs, 2 odd runs */
+  record_run *sel[MAXRUNS];
+  size_t ns = 0;
+  for (size_t i = 0; i < n; i++)
+    if (which == 0 || (int)(i % 2) == which - 1) sel[ns++] = runs[i];
+  ck_assert_int_eq(record_writer_append(w, sel, ns), 0);
+  record_writer_close(w);
+  for (size_t i = 0; i < n; i++) record_run_free(runs[i]);
+}
+
+static double mean_of(size_t d, size_t j) {
+  double s = 0;
+  for (int k = 0; k < NSEED; k++) s += ERR[d][j][k];
+  return s / NSEED;
+}
+
+/* ---- library ------------------------------------------------------------------------------ */
+
+START_TEST(test_report_load) {
+  mk_tdir();
+  write_file(tpath("a.h5"), &META, 0.0, 0);
+  report_data *d = report_load(tpath("a.h5"));
+  ck_assert_msg(d != NULL, "%s", moex_errmsg());
+  ck_assert_str_eq(d->experiment, "report_test");
+  ck_assert_uint_eq(d->n_figures, 3);
+  ck_assert_uint_eq(d->n_failed, 1);
+  ck_assert_str_eq(d->failed[0].run_id, FAILED_ID);
+  ck_assert_str_eq(d->failed[0].status, "nonfinite");
+  ck_assert_int_eq(d->failed[0].seed, 99);
+  for (size_t k = 0; k < NDEF; k++) {
+    const report_figure *f = report_find_figure(d, DEFS[k].figure);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_str_eq(f->x_name, DEFS[k].x_name);
+    ck_assert_str_eq(f->y_name, "test_mse");
+    const report_series *s = report_find_series(f, DEFS[k].series);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_uint_eq(s->n_x, DEFS[k].nx);
+    for (size_t j = 0; j < s->n_x; j++) {
+      ck_assert_double_eq(s->x[j], XS[j]);
+      ck_assert_uint_eq(s->n_seeds[j], NSEED);  /* the failed run is not counted */
+      ck_assert_double_eq_tol(s->mean[j], mean_of(k, j), 1e-15 * mean_of(k, j));
+      double lo = ERR[k][j][0], hi = lo, ss = 0;
+      for (int t = 0; t < NSEED; t++) {
+        lo = fmin(lo, ERR[k][j][t]);
+        hi = fmax(hi, ERR[k][j][t]);
+        ss += (ERR[k][j][t] - mean_of(k, j)) * (ERR[k][j][t] - mean_of(k, j));
+      }
+      ck_assert_double_eq(s->min[j], lo);
+      ck_assert_double_eq(s->max[j], hi);
+      ck_assert_double_eq_tol(s->sd[j], sqrt(ss / (NSEED - 1)), 1e-12 * s->sd[j]);
+      ck_assert(k == 0 && j < 4 ? isfinite(s->paper[j]) : isnan(s->paper[j]));
+    }
+    if (DEFS[k].nx >= 3) {
+      ck_assert(s->fitted);
+      /* the fit is slope_fit's on the same errors */
+      double err[NX * NSEED];
+      for (size_t j = 0; j < NX; j++)
+        for (int t = 0; t < NSEED; t++) err[j * NSEED + (size_t)t] = ERR[k][j][t];
+      slope_fit_t fit;
+      ck_assert_int_eq(slope_fit(XS, err, NX, NSEED, SLOPE_AGG_MEAN, &fit), 0);
+      ck_assert_double_eq_tol(s->fit.slope, fit.slope, 1e-12);
+      ck_assert_double_eq_tol(s->fit.ci_lo, fit.ci_lo, 1e-12);
+      ck_assert_double_eq_tol(s->fit.slope, DEFS[k].slope, 0.05);
+    } else {
+      ck_assert(!s->fitted);
+    }
+  }
+  const report_figure *fm = report_find_figure(d, "exp_err_vs_m");
+  ck_assert_int_eq(report_find_series(fm, "moe adam")->verdict, SLOPE_HOLDS);
+  ck_assert_int_eq(report_find_series(fm, "dense adam")->verdict, SLOPE_FAILS);
+  ck_assert_int_eq(report_find_series(fm, "moe short")->verdict, SLOPE_INCONCLUSIVE);
+  ck_assert_int_eq(report_find_series(report_find_figure(d, "exp_err_vs_D"), "moe axis")->verdict, SLOPE_HOLDS);
+  const report_figure *fd = report_find_figure(d, "exp_depth");
+  ck_assert_int_eq(report_find_series(fd, "2-3-MoE")->verdict, SLOPE_HOLDS);
+  char buf[128];
+  ck_assert_str_eq(report_format_value(NAN, buf, sizeof buf), "—");
+  ck_assert_str_eq(report_format_value(2.385e-4, buf, sizeof buf), "0.0002385");
+  ck_assert_ptr_null(report_claim_rule(REPORT_CLAIM_NONE));
+  ck_assert_str_eq(report_claim_rule(REPORT_CLAIM_RATE), SLOPE_RATE_RULE);
+  report_data_free(d);
+  rm_tdir();
+}
+END_TEST
+
+/* "lower": fails when the series lies wholly above its reference at some x; a missing reference
+ * is inconclusive with a note; a run plotting a missing column is listed as failed. */
+START_TEST(test_report_lower_and_odd_runs) {
+  mk_tdir();
+  series_def a = {"fig_l", "deep", "L", "lower", "shallow", 0, 0, NAN, 0, 0};
+  series_def b = {"fig_l", "shallow", "L", "none", NULL, 0, 0, NAN, 0, 0};
+  series_def c = {"fig_l", "orphan", "L", "lower", "nobody", 0, 0, NAN, 0, 0};
+  record_run *runs[64];
+  size_t n = 0;
+  char id[17];
+  for (int j = 0; j < 3; j++)
+    for (int s = 0; s < 2; s++) {
+      double x = 1.5 * (j + 1);
+      /* deep is lower at x = 1.5 and 3, wholly higher at 4.5 */
+      snprintf(id, sizeof id, "a%015d", 10 * j + s);
+      runs[n++] = conv_run(id, &a, x, s, j == 2 ? 5.0 + s : 1.0 + 0.1 * s, "ok", NAN);
+      snprintf(id, sizeof id, "b%015d", 10 * j + s);
+      runs[n++] = conv_run(id, &b, x, s, 2.0 + 0.1 * s, "ok", NAN);
+      snprintf(id, sizeof id, "c%015d", 10 * j + s);
+      runs[n++] = conv_run(id, &c, x, s, 0.5, "ok", NAN);
+    }
+  /* an ok run whose plotted column is absent */
+  series_def e = {"fig_l", "odd", "L", "none", NULL, 0, 0, NAN, 0, 0};
+  runs[n] = conv_run("e000000000000001", &e, 1.5, 0, 1.0, "ok", NAN);
+  ck_assert_int_eq(record_run_set_str(runs[n], "y_name", "no_such_err"), 0);
+  n++;
+  record_writer *w = record_writer_open(tpath("l.h5"), &META, RECORD_NEW);
+  ck_assert_int_eq(record_writer_append(w, runs, n), 0);
+  record_writer_close(w);
+  for (size_t i = 0; i < n; i++) record_run_free(runs[i]);
+  report_data *d = report_load(tpath("l.h5"));
+  ck_assert_msg(d != NULL, "%s", moex_errmsg());
+  const report_figure *f = report_find_figure(d, "fig_l");
+  ck_assert_int_eq(report_find_series(f, "deep")->verdict, SLOPE_FAILS);
+  const report_series *o = report_find_series(f, "orphan");
+  ck_assert_int_eq(o->verdict, SLOPE_INCONCLUSIVE);
+  ck_assert_ptr_nonnull(strstr(o->note, "'nobody' is not in the figure"));
+  ck_assert_uint_eq(d->n_failed, 1);
+  ck_assert_ptr_nonnull(strstr(d->failed[0].status, "'no_such_err' is missing"));
+  report_data_free(d);
+  rm_tdir();
+}
+END_TEST
+
+/* ---- the binary --------------------------------------------------------------------------- */
+
+static void assert_png(const char *path) {
+  size_t n;
+  char *b = slurp(path, &n);
+  ck_assert_msg(b != NULL, "no %s", path);
+  ck_assert_msg(n > 2048, "%s: only %zu bytes", path, n);
+  ck_assert(memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0);
+  free(b);
+}
+
+/* TSV rows equal the library's aggregates and the recomputed means. */
+static void assert_tsv(const char *path, const report_figure *f, size_t def0) {
+  FILE *fp = fopen(path, "r");
+  ck_assert_ptr_nonnull(fp);
+  char line[1024];
+  ck_assert_ptr_nonnull(fgets(line, sizeof line, fp));
+  ck_assert_str_eq(line, "series\tx\tmean\tsd\tmin\tmax\tn_seeds\tpaper_value\n");
+  size_t rows = 0;
+  while (fgets(line, sizeof line, fp)) {
+    char *tab = strchr(line, '\t');
+    ck_assert_ptr_nonnull(tab);
+    *tab = '\0';
+    double x, mean, sd, mn, mx, paper;
+    size_t ns;
+    ck_assert_int_eq(sscanf(tab + 1, "%lf %lf %lf %lf %lf %zu %lf", &x, &mean, &sd, &mn, &mx, &ns, &paper), 7);
+    const report_series *s = report_find_series(f, line);
+    ck_assert_ptr_nonnull(s);
+    size_t def = def0;
+    while (strcmp(DEFS[def].series, line)) def++;
+    size_t j = 0;
+    while (XS[j] != x) j++;
+    ck_assert_double_eq_tol(mean, mean_of(def, j), 1e-15 * mean);
+    ck_assert_double_eq(mean, s->mean[j]);
+    ck_assert_double_eq(sd, s->sd[j]);
+    ck_assert_double_eq(mn, s->min[j]);
+    ck_assert_double_eq(mx, s->max[j]);
+    ck_assert_uint_eq(ns, NSEED);
+    ck_assert(isnan(paper) ? isnan(s->paper[j]) : paper == s->paper[j]);
+    rows++;
+  }
+  fclose(fp);
+  size_t want = 0;
+  for (size_t i = 0; i < f->n_series; i++) want += f->series[i].n_x;
+  ck_assert_uint_eq(rows, want);
+}
+
+START_TEST(test_report_binary) {
+  mk_tdir();
+  write_file(tpath("a.h5"), &META, 0.0, 0);
+  char bin[512];
+  snprintf(bin, sizeof bin, "%s/moex-report", testutil_bindir());
+  int rc = run("'%s' '%s' --out '%s'", bin, tpath("a.h5"), tpath("out/deep"));
+  ck_assert_msg(rc == 0, "exit %d: %s", rc, slurp(tpath("err.txt"), NULL));
+  report_data *d = report_load(tpath("a.h5"));
+  ck_assert_ptr_nonnull(d);
+  char *md = slurp(tpath("out/deep/REPORT.md"), NULL);
+  ck_assert_ptr_nonnull(md);
+  char p[300], sl[128], line[1200], cl[1024];
+  size_t n_claims = 0;
+  for (size_t i = 0; i < d->n_figures; i++) {
+    const report_figure *f = &d->figures[i];
+    snprintf(p, sizeof p, "out/deep/%s.png", f->file);
+    assert_png(tpath(p));
+    snprintf(p, sizeof p, "out/deep/%s.svg", f->file);
+    char *svg = slurp(tpath(p), NULL);
+    ck_assert_ptr_nonnull(svg);
+    ck_assert_ptr_nonnull(strstr(svg, "<svg"));
+    free(svg);
+    snprintf(p, sizeof p, "out/deep/%s.tsv", f->file);
+    size_t def0 = 0;
+    while (strcmp(DEFS[def0].figure, f->id)) def0++;
+    assert_tsv(tpath(p), f, def0);
+    snprintf(p, sizeof p, "![%s](%s.png)", f->id, f->file);
+    ck_assert_ptr_nonnull(strstr(md, p));
+    for (size_t k = 0; k < f->n_series; k++) {
+      const report_series *s = &f->series[k];
+      /* the table row carries the library's slope string */
+      snprintf(line, sizeof line, "| %s | %s |", s->name, report_format_slope(s, sl, sizeof sl));
+      ck_assert_msg(strstr(md, line) != NULL, "missing '%s'", line);
+      if (s->claim == REPORT_CLAIM_NONE) continue;
+      n_claims++;
+      snprintf(line, sizeof line, "- verdict: %s — %s", slope_verdict_name(s->verdict),
+               report_format_claim(f, s, cl, sizeof cl));
+      ck_assert_msg(strstr(md, line) != NULL, "missing '%s'", line);
+    }
+  }
+  ck_assert_uint_eq(n_claims, 5);
+  /* exactly one verdict line per claim, each quoting its rule */
+  size_t n_lines = 0;
+  for (char *q = md; (q = strstr(q, "\n- verdict: ")); q++) {
+    n_lines++;
+    char *eol = strchr(q + 1, '\n');
+    ck_assert(strstr(q, "(rule: ") && strstr(q, "(rule: ") < eol);
+  }
+  ck_assert_uint_eq(n_lines, n_claims);
+  snprintf(line, sizeof line, "(rule: %s)", SLOPE_RATE_RULE);
+  ck_assert_ptr_nonnull(strstr(md, line));
+  snprintf(line, sizeof line, "(rule: %s)", SLOPE_FLAT_RULE);
+  ck_assert_ptr_nonnull(strstr(md, line));
+  snprintf(line, sizeof line, "(rule: %s)", REPORT_LOWER_RULE);
+  ck_assert_ptr_nonnull(strstr(md, line));
+  ck_assert_ptr_nonnull(strstr(md, "- verdict: holds — exp_err_vs_m / moe adam"));
+  ck_assert_ptr_nonnull(strstr(md, "- verdict: fails — exp_err_vs_m / dense adam"));
+  ck_assert_ptr_nonnull(strstr(md, "- verdict: inconclusive — exp_err_vs_m / moe short"));
+  /* header and the failed run */
+  ck_assert_ptr_nonnull(strstr(md, "## Experiment `report_test`"));
+  ck_assert_ptr_nonnull(strstr(md, "`exp --quick`"));
+  snprintf(line, sizeof line, "| %s | exp_err_vs_m | moe adam | 64 | 99 | nonfinite |", FAILED_ID);
+  ck_assert_msg(strstr(md, line) != NULL, "missing '%s'", line);
+  free(md);
+  /* no staging folder left behind */
+  ck_assert_int_eq(run("ls -A '%s' | grep -c moex-report%s%s", tpath("out/deep"), "", ""), 1);
+  report_data_free(d);
+
+  /* two files, one REPORT.md; a figure id shared by both gets a distinct file name */
+  record_meta_in m2 = META;
+  m2.experiment = "report_test_b";
+  write_file(tpath("b.h5"), &m2, 0.3, 0);
+  rc = run("'%s' '%s' '%s'", bin, tpath("a.h5"), tpath("b.h5"));
+  ck_assert_msg(rc == 0, "exit %d", rc);
+  md = slurp(tpath("REPORT.md"), NULL);
+  ck_assert_ptr_nonnull(md);
+  ck_assert_ptr_nonnull(strstr(md, "## Experiment `report_test`"));
+  ck_assert_ptr_nonnull(strstr(md, "## Experiment `report_test_b`"));
+  ck_assert_ptr_nonnull(strstr(md, "(report_test_b-exp_err_vs_m.png)"));
+  free(md);
+  assert_png(tpath("exp_err_vs_m.png"));
+  assert_png(tpath("report_test_b-exp_err_vs_m.png"));
+
+  /* gnuplot missing: TSV and REPORT.md still written, exit status 1, one clear line */
+  rc = run("MOEX_GNUPLOT=/nonexistent/gnuplot '%s' '%s' --out '%s'", bin, tpath("a.h5"), tpath("nogp"));
+  ck_assert_int_eq(rc, 1);
+  assert_one_error_line("gnuplot not found");
+  ck_assert(exists(tpath("nogp/REPORT.md")) && exists(tpath("nogp/exp_depth.tsv")) && exists(tpath("nogp/exp_depth.gp")));
+  ck_assert(!exists(tpath("nogp/exp_depth.png")));
+  md = slurp(tpath("nogp/REPORT.md"), NULL);
+  ck_assert_ptr_nonnull(strstr(md, "Figure not rendered"));
+  free(md);
+  rm_tdir();
+}
+END_TEST
+
+START_TEST(test_report_bad_input) {
+  mk_tdir();
+  char bin[512];
+  snprintf(bin, sizeof bin, "%s/moex-report", testutil_bindir());
+  /* missing file */
+  ck_assert_int_eq(run("'%s' '%s' --out '%s'", bin, tpath("nope.h5"), tpath("o1")), 2);
+  assert_one_error_line("nope.h5");
+  ck_assert(!exists(tpath("o1")));
+  /* not HDF5 */
+  FILE *fp = fopen(tpath("text.h5"), "w");
+  fputs("iter loss\n1 0.2385\n", fp);
+  fclose(fp);
+  ck_assert_int_eq(run("'%s' '%s'%s", bin, tpath("text.h5"), ""), 2);
+  assert_one_error_line("text.h5");
+  ck_assert(!exists(tpath("REPORT.md")));
+  /* another schema version */
+  write_file(tpath("v2.h5"), &META, 0.0, 0);
+  hid_t fid = H5Fopen(tpath("v2.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t a = H5Aopen(fid, "schema_version", H5P_DEFAULT);
+  int64_t v = RECORD_SCHEMA_VERSION + 1;
+  H5Awrite(a, H5T_NATIVE_INT64, &v);
+  H5Aclose(a);
+  H5Fclose(fid);
+  ck_assert_int_eq(run("'%s' '%s' --out '%s'", bin, tpath("v2.h5"), tpath("o3")), 2);
+  assert_one_error_line("schema_version 2");
+  ck_assert(!exists(tpath("o3")));
+  /* a good file with a bad one: nothing written at all */
+  write_file(tpath("good.h5"), &META, 0.0, 0);
+  ck_assert_int_eq(run("'%s' '%s' '%s' --out o4", bin, tpath("good.h5"), tpath("text.h5")), 2);
+  ck_assert(!exists(tpath("o4")) && !exists("o4"));
+  /* unwritable output folder: under a regular file */
+  ck_assert_int_eq(run("'%s' '%s' --out '%s'", bin, tpath("good.h5"), tpath("text.h5/sub")), 2);
+  assert_one_error_line("cannot create output folder");
+  /* options */
+  ck_assert_int_eq(run("'%s' '%s' --bogus%s", bin, tpath("good.h5"), ""), 2);
+  assert_one_error_line("unknown option '--bogus'");
+  ck_assert_int_eq(run("'%s'%s%s", bin, "", ""), 2);
+  assert_one_error_line("no input file");
+  ck_assert_int_eq(run("'%s' '%s' --out%s", bin, tpath("good.h5"), ""), 2);
+  assert_one_error_line("needs a value");
+  ck_assert(!exists(tpath("REPORT.md")));
+  /* library: same refusals, and the staging folder is removed with the created folder */
+  ck_assert_ptr_null(report_load(tpath("text.h5")));
+  report_data *d = report_load(tpath("good.h5"));
+  ck_assert_ptr_nonnull(d);
+  ck_assert_int_ne(report_write(&d, 1, tpath("text.h5/sub"), NULL, NULL), 0);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "text.h5/sub"));
+  ck_assert_int_ne(report_write(&d, 0, tpath("x"), NULL, NULL), 0);
+  report_data_free(d);
+  rm_tdir();
+}
+END_TEST
+
+/* ---- moex-merge --------------------------------------------------------------------------- */
+
+static void assert_same_records(const char *pa, const char *pb) {
+  record_file *a = record_open(pa), *b = record_open(pb);
+  ck_assert_ptr_nonnull(a);
+  ck_assert_ptr_nonnull(b);
+  ck_assert_uint_eq(record_n_runs(a), record_n_runs(b));
+  for (size_t i = 0; i < record_n_runs(a); i++) {
+    const char *id = record_run_id(a, i);
+    record_run *ra = record_read_run(a, id, RECORD_READ_ALL), *rb = record_read_run(b, id, RECORD_READ_ALL);
+    ck_assert_msg(ra && rb, "run %s", id);
+    ck_assert_msg(record_run_compare(ra, rb) == 0, "%s", moex_errmsg());
+    record_run_free(ra);
+    record_run_free(rb);
+  }
+  record_summary *sa = record_read_summary(a), *sb = record_read_summary(b);
+  ck_assert_uint_eq(sa->ncols, sb->ncols);
+  ck_assert_uint_eq(sa->nrows, sb->nrows);
+  for (size_t r = 0; r < sa->nrows; r++) {
+    size_t rb = 0;
+    while (strcmp(sb->cols[0].v.s[rb], sa->cols[0].v.s[r])) rb++;  /* row of the same run */
+    for (size_t c = 1; c < sa->ncols; c++) {
+      const record_column *ca = &sa->cols[c], *cb = record_summary_column(sb, ca->name);
+      ck_assert_ptr_nonnull(cb);
+      ck_assert_int_eq(ca->type, cb->type);
+      if (ca->type == RECORD_STR) ck_assert_str_eq(ca->v.s[r], cb->v.s[rb]);
+      else if (ca->type == RECORD_INT) ck_assert(ca->v.i[r] == cb->v.i[rb]);
+      else ck_assert(memcmp(&ca->v.d[r], &cb->v.d[rb], sizeof(double)) == 0);
+    }
+  }
+  record_summary_free(sa);
+  record_summary_free(sb);
+  record_close(a);
+  record_close(b);
+}
+
+START_TEST(test_merge) {
+  mk_tdir();
+  char bin[512];
+  snprintf(bin, sizeof bin, "%s/moex-merge", testutil_bindir());
+  write_file(tpath("whole.h5"), &META, 0.0, 0);
+  write_file(tpath("even.h5"), &META, 0.0, 1);
+  write_file(tpath("odd.h5"), &META, 0.0, 2);
+  int rc = run("'%s' '%s' '%s' '%s'", bin, tpath("m.h5"), tpath("odd.h5") /* order differs from whole */, tpath("even.h5"));
+  ck_assert_msg(rc == 0, "exit %d: %s", rc, slurp(tpath("err.txt"), NULL));
+  ck_assert_int_eq(record_check(tpath("m.h5")), 0);
+  assert_same_records(tpath("whole.h5"), tpath("m.h5"));
+  ck_assert(!exists(tpath("m.h5.merging")));
+  /* identical duplicates are kept once */
+  ck_assert_int_eq(run("'%s' '%s' '%s' '%s'", bin, tpath("m2.h5"), tpath("even.h5"), tpath("whole.h5")), 0);
+  assert_same_records(tpath("whole.h5"), tpath("m2.h5"));
+  /* and the merged file reports like the whole */
+  char rbin[512];
+  snprintf(rbin, sizeof rbin, "%s/moex-report", testutil_bindir());
+  ck_assert_int_eq(run("'%s' '%s' --out '%s'", rbin, tpath("m2.h5"), tpath("rep")), 0);
+
+  size_t n0;
+  char *before = slurp(tpath("m.h5"), &n0);
+  /* a run with the same id and other content: refused, the output untouched */
+  write_file(tpath("shifted.h5"), &META, 0.01, 1);
+  ck_assert_int_eq(run("'%s' '%s' '%s' '%s'", bin, tpath("m.h5"), tpath("even.h5"), tpath("shifted.h5")), 2);
+  assert_one_error_line("differs between");
+  size_t n1;
+  char *after = slurp(tpath("m.h5"), &n1);
+  ck_assert(n0 == n1 && memcmp(before, after, n0) == 0);
+  free(after);
+  /* another experiment */
+  record_meta_in m2 = META;
+  m2.experiment = "other_exp";
+  write_file(tpath("other.h5"), &m2, 0.0, 1);
+  ck_assert_int_eq(run("'%s' '%s' '%s' '%s'", bin, tpath("m3.h5"), tpath("odd.h5"), tpath("other.h5")), 2);
+  assert_one_error_line("holds experiment 'other_exp'");
+  ck_assert(!exists(tpath("m3.h5")));
+  /* the output among the inputs; a missing input; too few arguments */
+  ck_assert_int_eq(run("'%s' '%s' '%s' '%s'", bin, tpath("m.h5"), tpath("m.h5"), tpath("odd.h5")), 2);
+  assert_one_error_line("is also an input");
+  after = slurp(tpath("m.h5"), &n1);
+  ck_assert(n0 == n1 && memcmp(before, after, n0) == 0);
+  free(after);
+  free(before);
+  ck_assert_int_eq(run("'%s' '%s' '%s'", bin, tpath("m4.h5"), tpath("nope.h5")), 2);
+  assert_one_error_line("nope.h5");
+  ck_assert(!exists(tpath("m4.h5")));
+  ck_assert_int_eq(run("'%s' '%s'%s", bin, tpath("m4.h5"), ""), 2);
+  assert_one_error_line("usage");
+  rm_tdir();
+}
+END_TEST
+
+Suite *report_suite(void) {
+  Suite *s = suite_create("report");
+  TCase *tc = tcase_create("report");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_report_load);
+  tcase_add_test(tc, test_report_lower_and_odd_runs);
+  tcase_add_test(tc, test_report_binary);
+  tcase_add_test(tc, test_report_bad_input);
+  tcase_add_test(tc, test_merge);
+  suite_add_tcase(s, tc);
+  return s;
+}
