@@ -437,7 +437,7 @@ START_TEST(test_shards_merge) {
   char tool[512];
   snprintf(tool, sizeof tool, "%s/moex-merge", testutil_bindir());
   if (access(tool, X_OK) == 0) {
-    snprintf(cmd, sizeof cmd, "%s --out %s %s %s > %s/merge.log 2>&1", tool, merged, s0, s1, dir);
+    snprintf(cmd, sizeof cmd, "%s %s %s %s > %s/merge.log 2>&1", tool, merged, s0, s1, dir);
     ck_assert_msg(sh(cmd) == 0, "%s failed", cmd);
   } else {
     /* no moex-merge in this build: the same join through the record API */
