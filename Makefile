@@ -5,6 +5,7 @@
 #   make demo       install what is missing, build, run the quick experiments and their report
 #   make valgrind   the unit tests under valgrind (zero errors, zero definite leaks)
 #   make bench      the benchmarks (never part of the tests)
+#   make paper      the paper's Tables 3 and 4 in full, with results/paper/REPORT.md
 #
 # BLAS is chosen here, and only here: GSL's reference CBLAS (gslcblas) or OpenBLAS.
 # OpenBLAS is the default because `make bench` measures it faster on the experts' dgemm.
@@ -40,7 +41,7 @@ TEST_SRC  = $(sort $(wildcard tests/test_*.c))
 TEST_OBJ  = $(TEST_SRC:tests/%.c=$(B)/tobj/%.o) $(B)/tobj/main.o
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps check unit asan valgrind demo bench clean FORCE
+.PHONY: all deps check unit asan valgrind demo bench paper clean FORCE
 .DEFAULT_GOAL := all
 
 all: $(B)/libmoex.a $(BINS)
@@ -117,6 +118,14 @@ bench: deps
 	@$(MAKE) --no-print-directory B=build-gslcblas BLAS=gslcblas build-gslcblas/bin/moex-bench
 	@$(B)/bin/moex-bench $(BENCH_ARGS)
 	@build-gslcblas/bin/moex-bench $(BENCH_ARGS)
+
+# The paper's two experiments in full, and their report (results/paper/REPORT.md).
+paper: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p results/paper
+	$(B)/bin/paper_exp1 --out results/paper/paper_exp1.h5 $(PAPER_ARGS)
+	$(B)/bin/paper_exp2 --out results/paper/paper_exp2.h5 $(PAPER_ARGS)
+	$(B)/bin/moex-report results/paper/paper_exp1.h5 results/paper/paper_exp2.h5 --out results/paper
 
 clean:
 	rm -rf build build-asan build-gslcblas
