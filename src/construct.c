@@ -199,6 +199,28 @@ done:
   return net;
 }
 
+construct_net2_t *construct_precompose_affine(const construct_net2_t *g, size_t n_in, const double *A,
+                                              const double *a) {
+  if (!g || !A) {
+    moex_error(MOEX_EINVAL, "construct: NULL net or matrix to compose");
+    return NULL;
+  }
+  construct_net2_t *h = construct_net2_alloc(n_in, g->n_out, g->width);
+  if (!h) return NULL;
+  size_t d = g->n_in;
+  for (size_t k = 0; k < g->width; k++) {
+    double b = g->b1[k];
+    for (size_t o = 0; o < d; o++) {
+      if (a) b += g->W1[k * d + o] * a[o];
+      for (size_t j = 0; j < n_in; j++) h->W1[k * n_in + j] += g->W1[k * d + o] * A[o * n_in + j];
+    }
+    h->b1[k] = b;
+  }
+  memcpy(h->W2, g->W2, g->n_out * g->width * sizeof *h->W2);
+  memcpy(h->b2, g->b2, g->n_out * sizeof *h->b2);
+  return h;
+}
+
 void construct_mlp_zero(const mlp_t *net, double *theta) {
   memset(theta, 0, net->n_params * sizeof *theta);
 }

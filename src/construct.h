@@ -52,6 +52,11 @@ construct_net2_t *construct_rf_fit(size_t n_in, size_t n_out, size_t width, size
 /* y = A x + a exactly, width 2 n_out. A is (n_out, n_in), a is (n_out) or NULL. */
 construct_net2_t *construct_affine(size_t n_in, size_t n_out, const double *A, const double *a);
 
+/* g ∘ (A x + a) as one 2-layer net (the affine map absorbed into the first weights):
+ * W1' = g.W1 A, b1' = g.W1 a + g.b1. A is (g.n_in, n_in), a is (g.n_in) or NULL. */
+construct_net2_t *construct_precompose_affine(const construct_net2_t *g, size_t n_in, const double *A,
+                                              const double *a);
+
 /* ---- writing into an mlp block (mlp.h layout) ------------------------------------------- */
 
 /* Zeroes the block (net->n_params doubles). */
