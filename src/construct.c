@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include <gsl/gsl_errno.h>
-#include <gsl/gsl_multifit.h>
+#include <gsl/gsl_linalg.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
@@ -126,10 +126,15 @@ construct_net2_t *construct_rf_fit(size_t n_in, size_t n_out, size_t width, size
   size_t p = width + 1;
   gsl_matrix *X = gsl_matrix_alloc(n, p);
   gsl_vector *yc = gsl_vector_alloc(n), *c = gsl_vector_alloc(p);
-  gsl_multifit_linear_workspace *ws = gsl_multifit_linear_alloc(n, p);
+  gsl_vector *tauv = gsl_vector_alloc(n < p ? n : p), *S = gsl_vector_alloc(p), *svw = gsl_vector_alloc(p);
+  gsl_matrix *Rm = gsl_matrix_alloc(p, p), *V = gsl_matrix_alloc(p, p);
   double *work = malloc(n * n_out * sizeof *work);
   int rc = MOEX_OK;
-  if (!r || !X || !yc || !c || !ws || !work) {
+  if (n < p) {
+    rc = moex_error(MOEX_EINVAL, "construct: least squares needs n = %zu >= width + 1 = %zu samples", n, p);
+    goto done;
+  }
+  if (!r || !X || !yc || !c || !tauv || !S || !svw || !Rm || !V || !work) {
     rc = moex_error(MOEX_ENOMEM, "construct: out of memory for a %zu x %zu least-squares problem", n, p);
     goto done;
   }
@@ -169,13 +174,28 @@ construct_net2_t *construct_rf_fit(size_t n_in, size_t n_out, size_t width, size
       gsl_matrix_set(X, s, k + 1, a > 0 ? a : 0);
     }
   }
+  /* X = Q R (Householder, O(n p^2)), then R = U S V^T (O(p^3)): the least-squares solution
+   * with a tiny Tikhonov term is c = V diag(s / (s^2 + lambda^2)) U^T (Q^T y)_{1..p}. An SVD of
+   * X itself would form an n x n factor (O(n^2 p)). */
   gsl_error_handler_t *old = gsl_set_error_handler_off();
-  int grc = gsl_multifit_linear_svd(X, ws);
-  double smax = grc ? 0 : gsl_vector_get(ws->S, 0);
+  int grc = gsl_linalg_QR_decomp(X, tauv);
+  for (size_t i = 0; i < p && !grc; i++)
+    for (size_t j = 0; j < p; j++) gsl_matrix_set(Rm, i, j, j >= i ? gsl_matrix_get(X, i, j) : 0.0);
+  if (!grc) grc = gsl_linalg_SV_decomp(Rm, V, S, svw);
+  double smax = grc ? 0 : gsl_vector_get(S, 0), lam2 = 1e-20 * smax * smax;
   for (size_t o = 0; o < n_out && !grc; o++) {
     for (size_t s = 0; s < n; s++) gsl_vector_set(yc, s, y[s * n_out + o]);
-    double rnorm, snorm;
-    grc = gsl_multifit_linear_solve(1e-10 * smax, X, yc, c, &rnorm, &snorm, ws);
+    grc = gsl_linalg_QR_QTvec(X, tauv, yc);
+    for (size_t k = 0; k < p && !grc; k++) { /* b_k = s_k / (s_k^2 + lam2) (U^T Qty)_k */
+      double u = 0, sk = gsl_vector_get(S, k);
+      for (size_t i = 0; i < p; i++) u += gsl_matrix_get(Rm, i, k) * gsl_vector_get(yc, i);
+      gsl_vector_set(svw, k, sk > 0 ? u * sk / (sk * sk + lam2) : 0.0);
+    }
+    for (size_t j = 0; j < p && !grc; j++) {
+      double v = 0;
+      for (size_t k = 0; k < p; k++) v += gsl_matrix_get(V, j, k) * gsl_vector_get(svw, k);
+      gsl_vector_set(c, j, v);
+    }
     net->b2[o] = gsl_vector_get(c, 0);
     for (size_t k = 0; k < width; k++) net->W2[o * width + k] = gsl_vector_get(c, k + 1);
   }
@@ -186,7 +206,11 @@ construct_net2_t *construct_rf_fit(size_t n_in, size_t n_out, size_t width, size
   }
   if (fit_sup) *fit_sup = construct_sup_err(net, n, x, y, work);
 done:
-  gsl_multifit_linear_free(ws);
+  gsl_vector_free(tauv);
+  gsl_vector_free(S);
+  gsl_vector_free(svw);
+  gsl_matrix_free(Rm);
+  gsl_matrix_free(V);
   gsl_vector_free(c);
   gsl_vector_free(yc);
   gsl_matrix_free(X);

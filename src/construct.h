@@ -41,8 +41,8 @@ construct_net2_t *construct_pl1d(size_t n, const double *z, size_t n_out, const 
 
 /* 2-layer random-feature fit: `width` hidden units σ(w·x + b), w uniform on the unit sphere of
  * R^n_in, b = −w·x_j + u for a random sample x_j and a small uniform jitter u (kinks through the
- * data), then W2, b2 by linear least squares over the n samples (GSL SVD, a tiny Tikhonov term
- * 1e-10 s_max against rank deficiency), every output column at once. x is (n, n_in), y is
+ * data), then W2, b2 by linear least squares over the n >= width + 1 samples (GSL Householder QR,
+ * then an SVD of R with a tiny Tikhonov term 1e-10 s_max against rank deficiency), every output column at once. x is (n, n_in), y is
  * (n, n_out). Seeded (mt19937): same seed, same net. *fit_sup (may be NULL) receives the largest
  * absolute residual on the samples. */
 construct_net2_t *construct_rf_fit(size_t n_in, size_t n_out, size_t width, size_t n,

@@ -351,15 +351,15 @@ int theorem_shallow_main(const theorem_shallow_cfg *cfg, int argc, char **argv) 
   if (rc) return rc == 1 ? 0 : 2;
   if (!strcmp(kind, "circle")) d = 1;
   if (!mr) mr = 64 * d;
-  if (!grid) grid = d == 1 ? (o.quick ? 1024 : 4096) : (o.quick ? 48 : 128);
+  if (!grid) grid = d == 1 ? (o.quick ? 1024 : 4096) : (o.quick ? 40 : 128);
   size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};
   const size_t *ms = o.quick ? ms_quick : ms_full;
   size_t nm = o.quick ? 5 : 6;
-  size_t Es_full[] = {4, 6, 8, 12, 16, 24}, Es_quick[] = {4, 6, 8};
+  size_t Es_full[] = {4, 6, 8, 12, 16, 24}, Es_quick[] = {6, 8, 12};
   const size_t *Es = o.quick ? Es_quick : Es_full;
   size_t nE = o.quick ? 3 : 6;
   size_t ws[] = {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512};
-  size_t nws = sizeof ws / sizeof *ws;
+  size_t nws = o.quick ? 13 : sizeof ws / sizeof *ws; /* quick: widths up to 128 */
   ctx_t c;
   if (ctx_init(&c, cfg, kind, d, D, E, embed, target, 1)) {
     fprintf(stderr, "%s: %s\n", id, moex_errmsg());
@@ -508,7 +508,7 @@ int theorem_shallow_main(const theorem_shallow_cfg *cfg, int argc, char **argv) 
     rc = ctx_init(&c, cfg, kind, d, D, Es[k], embed, target, 1);
     gsl_rng_set(r, 77 + Es[k]);
     if (!rc) rc = set_make(&c, r, 0, 4 * ws[nws - 1], &fit);
-    if (!rc) rc = set_make(&c, r, d == 1 ? 2048 : 64, 0, &ev);
+    if (!rc) rc = set_make(&c, r, d == 1 ? 2048 : (o.quick ? 32 : 64), 0, &ev);
     size_t wm = rc ? 0 : scan_route_width(&c, &fit, &ev, ws, nws, 5);
     set_free(&fit); set_free(&ev);
     ctx_free(&c);
