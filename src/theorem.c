@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "blas.h"
 #include "exprun.h"
 #include "moex_error.h"
 
@@ -29,6 +30,7 @@ int theorem_cli(const char *id, const char *summary, int argc, char **argv,
   for (size_t i = 0; i < n_extra; i++) opts[3 + i] = extra[i];
   int rc = cli_parse(id, summary, argc, argv, opts, n_extra + 3);
   if (rc) return rc;
+  moex_blas_set_threads(1); /* the verifiers' products are small: threads only spin */
   if (!o->out) {
     static char path[256];
     snprintf(path, sizeof path, "results/theorems/%s.h5", id);
