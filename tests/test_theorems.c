@@ -324,7 +324,7 @@ START_TEST(test_thm_5_2_quick) {
 END_TEST
 
 START_TEST(test_verifier_options) {
-  const char *ids[] = {"thm_3_1", "thm_4_8", "cor_4_9", "thm_5_3"};
+  const char *ids[] = {"thm_3_1", "thm_4_8", "cor_4_9", "thm_5_2", "thm_5_3"};
   const char *bad[] = {"--seeds 0", "--bogus", "--out /nonexistent-dir/x.h5", "--quick --seeds"};
   char cmd[512];
   for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
