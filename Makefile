@@ -129,3 +129,14 @@ paper: deps
 
 clean:
 	rm -rf build build-asan build-gslcblas
+
+# ---- theorems: every verifier at full size, then the report if moex-report is built --------
+THEOREM_IDS = thm_3_1 thm_4_8 cor_4_9 thm_5_2 thm_5_3
+.PHONY: theorems
+theorems: all
+	@mkdir -p results/theorems
+	@set -e; for t in $(THEOREM_IDS); do \
+	  if [ -x $(B)/bin/$$t ]; then echo "== $$t"; $(B)/bin/$$t --out results/theorems/$$t.h5; fi; \
+	done
+	@if [ -x $(B)/bin/moex-report ]; then $(B)/bin/moex-report results/theorems/*.h5 --out results/theorems; \
+	else echo "theorems: $(B)/bin/moex-report not built; records are in results/theorems/"; fi

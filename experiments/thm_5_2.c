@@ -1,0 +1,433 @@
+/* thm_5_2: Theorem 5.2 of Wang & E, checked by building the depth-2L MoE of its proof on the
+ * Eq. (5) target over a product of L circles (each with E charts), embedded in R^D.
+ *
+ * State between layers: (x (D), y_1..y_L, τ (E)). Block l (layers 2l, 2l+1):
+ *   layer 2l   E identical 2-layer experts (gate W_R = 0): x and the y's passed through by
+ *              σ(v) − σ(−v) pairs, τ ≈ ρ_{l,·}(x) by random-feature least squares (width mr);
+ *   layer 2l+1 linear bias-free gate reading τ; expert i, 3-layer: ĝ_{l,i} ∘ ψ̂_{l,i}(x) into y_l
+ *              (ψ̂ random features approximating the chart ϕ_{l,i} on R^D, ĝ the interpolant of
+ *              g_{l,i} = f_{l,i} ∘ ϕ_{l,i}^{-1} with m + 1 knots), x and the other y's passed on.
+ * The last layer outputs (y_1..y_L). See theorems/thm_5_2.md for the choices (chart overlaps:
+ * the Eq. (5) footnote). */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
+#include "bounds.h"
+#include "construct.h"
+#include "embedding.h"
+#include "exprun.h"
+#include "manifold.h"
+#include "metrics.h"
+#include "moex_error.h"
+#include "piecewise.h"
+#include "theorem.h"
+
+#define ID "thm_5_2"
+#define GOLDEN 0.6180339887498949
+#define TWO_PI 6.283185307179586
+#define MAXL 4
+#define MAXE 16
+
+typedef struct {
+  size_t L, E, D, N0;
+  piecewise_prod *P;
+  embedding *emb;
+  const manifold *M[MAXL];
+} prob_t;
+
+/* base point of factor l of x (D) -> yl (2) */
+static void factor_base(const prob_t *p, const double *x, size_t l, double *yl) {
+  double Y[2 * MAXL];
+  embedding_base(p->emb, x, Y);
+  yl[0] = Y[2 * l];
+  yl[1] = Y[2 * l + 1];
+}
+
+typedef struct {
+  size_t n;
+  double *x;             /* (n, D) */
+  double *rho;           /* (n, L, E) */
+  unsigned char *member; /* (n, L, E) */
+  double *p;             /* (n, L, E): chart coordinate of factor l in chart i (d = 1) */
+  size_t *amax;          /* (n, L): argmax_i rho */
+} set_t;
+
+static void set_free(set_t *s) {
+  free(s->x); free(s->rho); free(s->member); free(s->p); free(s->amax);
+  memset(s, 0, sizeof *s);
+}
+
+/* Points from angles th (n, L). */
+static int set_make(const prob_t *p, size_t n, const double *th, set_t *s) {
+  size_t L = p->L, E = p->E;
+  s->n = n;
+  s->x = malloc(n * p->D * sizeof *s->x);
+  s->rho = malloc(n * L * E * sizeof *s->rho);
+  s->member = malloc(n * L * E);
+  s->p = malloc(n * L * E * sizeof *s->p);
+  s->amax = malloc(n * L * sizeof *s->amax);
+  if (!s->x || !s->rho || !s->member || !s->p || !s->amax) return moex_error(MOEX_ENOMEM, ID ": out of memory");
+  for (size_t k = 0; k < n; k++) {
+    double Y[2 * MAXL];
+    for (size_t l = 0; l < L; l++) {
+      Y[2 * l] = cos(th[k * L + l]);
+      Y[2 * l + 1] = sin(th[k * L + l]);
+    }
+    embedding_apply(p->emb, Y, s->x + k * p->D);
+    for (size_t l = 0; l < L; l++) {
+      const manifold *M = p->M[l];
+      double *rho = s->rho + (k * L + l) * E;
+      manifold_pou_base(M, Y + 2 * l, rho);
+      s->amax[k * L + l] = manifold_argmax_chart_base(M, Y + 2 * l);
+      for (size_t i = 0; i < E; i++) {
+        s->member[(k * L + l) * E + i] = (unsigned char)manifold_in_chart_base(M, i, Y + 2 * l);
+        manifold_chart_map_base(M, i, Y + 2 * l, s->p + (k * L + l) * E + i);
+      }
+    }
+  }
+  return MOEX_OK;
+}
+
+/* f_{l,i} at the chart coordinate q of chart i; MOEX_EINVAL outside the chart image */
+static int g_eval(const prob_t *p, size_t l, size_t i, double q, double *out) {
+  double yl[2];
+  int rc = manifold_chart_inverse_base(p->M[l], i, &q, yl);
+  if (rc) return rc;
+  *out = piecewise_prod_piece(p->P, l, i, yl);
+  return MOEX_OK;
+}
+
+typedef struct {
+  moe_spec_t spec;
+  moe_model_t *model;
+  double err_local[MAXL * MAXE], err_chart[MAXL * MAXE], c1[MAXL * MAXE];
+} built_t;
+
+static int build(const prob_t *p, const set_t *fit, const set_t *ev, size_t m, size_t mr, unsigned long seed,
+                 size_t n_max, built_t *b) {
+  size_t L = p->L, E = p->E, D = p->D, S = D + L + E;
+  memset(b, 0, sizeof *b);
+  b->spec.n_layers = 2 * L;
+  for (size_t l = 0; l < L; l++) {
+    moe_layer_spec_t *r = &b->spec.layer[2 * l], *x = &b->spec.layer[2 * l + 1];
+    *r = moe_layer_default(l == 0 ? D : S, S, E, 2 * D + 2 * L + mr);
+    r->surrogate = GATE_PAPER;
+    *x = moe_layer_default(S, l == L - 1 ? L : S, E, m + 2 * D + 2 * L);
+    x->surrogate = GATE_PAPER;
+    x->expert_layers = 3;
+  }
+  b->model = moe_model_alloc(&b->spec, n_max);
+  if (!b->model) return MOEX_EINVAL;
+  double *th = b->model->theta;
+  size_t xmap[512], nf = fit->n, ne = ev->n;
+  if (D > 512) return moex_error(MOEX_EINVAL, ID ": D = %zu above 512", D);
+  for (size_t j = 0; j < D; j++) xmap[j] = j;
+  double *rho = malloc(nf * E * sizeof *rho), *xc = malloc((nf + ne) * D * sizeof *xc);
+  double *pc = malloc((nf + ne) * sizeof *pc), *gc = malloc((nf + ne) * sizeof *gc), *wk = malloc((nf + ne) * sizeof *wk);
+  double *kz = malloc((m + 1) * sizeof *kz), *kv = malloc((m + 1) * sizeof *kv);
+  int rc = rho && xc && pc && gc && wk && kz && kv ? MOEX_OK : moex_error(MOEX_ENOMEM, ID ": out of memory");
+  for (size_t l = 0; l < L && !rc; l++) {
+    /* routing layer: pass x and y, τ for factor l */
+    for (size_t k = 0; k < nf; k++)
+      for (size_t i = 0; i < E; i++) rho[k * E + i] = fit->rho[(k * L + l) * E + i];
+    construct_net2_t *tau = construct_rf_fit(D, E, mr, nf, fit->x, rho, seed + 17 * l, NULL);
+    if (!tau) { rc = MOEX_EINVAL; break; }
+    moe_layer_t *R = &b->model->layer[2 * l], *X = &b->model->layer[2 * l + 1];
+    for (size_t e = 0; e < E && !rc; e++) {
+      double *te = th + R->experts_off + e * R->expert.n_params;
+      for (size_t j = 0; j < D && !rc; j++) rc = construct_place_identity(&R->expert, te, j, 2 * j, j);
+      for (size_t j = 0; j < L && !rc && l > 0; j++) rc = construct_place_identity(&R->expert, te, D + j, 2 * D + 2 * j, D + j);
+      size_t out[MAXE];
+      for (size_t k = 0; k < E; k++) out[k] = D + L + k;
+      if (!rc) rc = construct_place2(&R->expert, te, tau, xmap, 2 * D + 2 * L, out);
+    }
+    construct_net2_free(tau);
+    /* expert layer */
+    for (size_t i = 0; i < E; i++) th[X->gate_off + i * S + D + L + i] = 1;
+    int last = l == L - 1;
+    for (size_t i = 0; i < E && !rc; i++) {
+      double *te = th + X->experts_off + i * X->expert.n_params;
+      size_t h = m;
+      if (!last)
+        for (size_t j = 0; j < D && !rc; j++, h += 2) rc = construct_place_identity(&X->expert, te, j, h, j);
+      for (size_t j = 0; j < L && !rc; j++)
+        if (j != l && j < l) { /* outputs computed so far; later ones are not yet there */
+          rc = construct_place_identity(&X->expert, te, D + j, h, last ? j : D + j);
+          h += 2;
+        }
+      /* the chart's points */
+      size_t k = 0, kf;
+      double lo = INFINITY, hi = -INFINITY;
+      for (int pass = 0; pass < 2; pass++) {
+        const set_t *s = pass ? ev : fit;
+        for (size_t t = 0; t < s->n; t++) {
+          if (!s->member[(t * L + l) * E + i]) continue;
+          memcpy(xc + k * D, s->x + t * D, D * sizeof *xc);
+          pc[k] = s->p[(t * L + l) * E + i];
+          if (!pass) { lo = fmin(lo, pc[k]); hi = fmax(hi, pc[k]); }
+          k++;
+        }
+        if (!pass) kf = k;
+      }
+      if (kf < m + 2) {
+        rc = moex_error(MOEX_EINVAL, ID ": chart (%zu, %zu) has %zu fit points for width %zu", l, i, kf, m);
+        break;
+      }
+      for (size_t t = 0; t <= m && !rc; t++) {
+        kz[t] = lo + (hi - lo) * (double)t / (double)m;
+        rc = g_eval(p, l, i, kz[t], kv + t);
+      }
+      for (size_t t = 0; t < k && !rc; t++) rc = g_eval(p, l, i, pc[t], gc + t);
+      construct_net2_t *g = rc ? NULL : construct_pl1d(m + 1, kz, 1, kv);
+      construct_net2_t *psi = rc ? NULL : construct_rf_fit(D, 1, m, kf, xc, pc, seed + 7919 * (l * E + i + 1), NULL);
+      if (!rc && (!g || !psi)) rc = MOEX_EINVAL;
+      size_t out = last ? l : D + l;
+      if (!rc) rc = construct_place3(&X->expert, te, psi, g, xmap, 0, 0, &out);
+      if (!rc) {
+        size_t q = l * E + i;
+        construct_net2_eval(psi, k, xc, wk);
+        for (size_t t = 0; t < k; t++) b->err_chart[q] = fmax(b->err_chart[q], fabs(wk[t] - pc[t]));
+        construct_net2_eval(g, k, pc, wk);
+        for (size_t t = 0; t < k; t++) {
+          b->err_local[q] = fmax(b->err_local[q], fabs(wk[t] - gc[t]));
+          b->c1[q] = fmax(b->c1[q], fabs(gc[t]));
+        }
+        for (size_t t = 0; t < m; t++) b->c1[q] = fmax(b->c1[q], fabs(kv[t + 1] - kv[t]) / (kz[t + 1] - kz[t]));
+      }
+      construct_net2_free(g);
+      construct_net2_free(psi);
+    }
+  }
+  free(rho); free(xc); free(pc); free(gc); free(wk); free(kz); free(kv);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  size_t E = 4, L = 2, D = 12, mr = 64, npd = 0;
+  const char *embed = "rotated";
+  theorem_opts_t o;
+  const cli_option_t extra[] = {
+      {"--E", CLI_SIZE, &E, 3, MAXE, "charts per factor circle = experts per layer (default 4)"},
+      {"--L", CLI_SIZE, &L, 1, MAXL, "factors: depth 2L (default 2)"},
+      {"--D", CLI_SIZE, &D, 2, 512, "ambient dimension, >= 2L (default 12)"},
+      {"--embed", CLI_STRING, &embed, 0, 0, "axis, rotated or curved (default rotated)"},
+      {"--route-width", CLI_SIZE, &mr, 2, 4096, "width of each τ layer (default 64)"},
+      {"--grid", CLI_SIZE, &npd, 16, 1000000, "evaluation angles per factor (default 4 E m_max)"},
+  };
+  int rc = theorem_cli(ID, "Theorem 5.2: the depth-2L MoE of the proof on the Eq. (5) product-of-circles target.", argc,
+                       argv, extra, sizeof extra / sizeof *extra, 2, &o);
+  if (rc) return rc == 1 ? 0 : 2;
+  size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};
+  const size_t *ms = o.quick ? ms_quick : ms_full;
+  size_t nm = o.quick ? 5 : 6, R = o.quick ? 2 : 4;
+  if (!npd) npd = 4 * E * ms[nm - 1];
+  size_t pieces = 0, n_layers = 0, n_experts = 0;
+  if (bounds_deep_counts(L, E, &n_layers, &n_experts, &pieces)) {
+    fprintf(stderr, ID ": %s\n", moex_errmsg());
+    return 2;
+  }
+  prob_t pb = {.L = L, .E = E, .D = D, .N0 = 2 * L};
+  piecewise_prod_config pc = {.L = L, .kind = "circle", .d = 1, .E = E, .D = D, .embed = embed, .seed = 4242};
+  pb.P = piecewise_prod_alloc(&pc);
+  pb.emb = pb.P ? embedding_alloc(embed, 2 * L, D, pc.seed, 1.0, 1.0) : NULL;
+  if (!pb.P || !pb.emb) {
+    fprintf(stderr, ID ": %s\n", moex_errmsg());
+    piecewise_prod_free(pb.P);
+    embedding_free(pb.emb);
+    return 2;
+  }
+  for (size_t l = 0; l < L; l++) pb.M[l] = piecewise_prod_factor(pb.P, l);
+  double kap[MAXL * MAXE];
+  size_t dl[MAXL];
+  for (size_t q = 0; q < L * E; q++) kap[q] = INFINITY;
+  for (size_t l = 0; l < L; l++) dl[l] = 1;
+  bounds_rate_t br;
+  bounds_thm52(kap, L, E, dl, &br);
+  double tol = br.capped ? 0.1 : 0.05;
+  char grid[256];
+  snprintf(grid, sizeof grid, "{L: %zu, E: %zu, D: %zu, embed: %s, m: [%zu..%zu] (%zu), route_width: %zu, seeds: %d}", L, E,
+           D, embed, ms[0], ms[nm - 1], nm, mr, o.seeds);
+  record_writer *w = theorem_writer(ID, &o, grid, argc, argv);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  size_t N = npd * R, n_fit = 16 * E * ms[nm - 1] + 8 * mr, n_test = 2048;
+  double *th = malloc((N > n_fit ? N : n_fit) * L * sizeof *th), *y = malloc(N * L * sizeof *y);
+  double *f = malloc(N * L * sizeof *f), *fa = malloc(N * L * sizeof *fa), *tap = malloc(N * (D + L + E) * sizeof *tap);
+  double *yt = malloc(n_test * L * sizeof *yt), *ft = malloc(n_test * L * sizeof *ft), *xt = malloc(n_test * D * sizeof *xt);
+  size_t *choice = malloc(N * 2 * L * sizeof *choice), *path = malloc(N * sizeof *path), *perm = malloc(npd * sizeof *perm);
+  size_t *path_of = malloc(pieces * sizeof *path_of);
+  double *err = malloc(nm * (size_t)o.seeds * sizeof *err);
+  int status = 0, fail = 0;
+  if (!w || !r || !th || !y || !f || !fa || !tap || !yt || !ft || !xt || !choice || !path || !perm || !path_of || !err) {
+    status = w ? 1 : 2;
+    goto finish;
+  }
+  printf(ID ": L = %zu circles with E = %zu charts each in R^%zu (%s): %zu pieces, depth %zu, %zu experts; bound exponent %.3f\n",
+         L, E, D, embed, pieces, n_layers, n_experts, br.exponent);
+  printf("%6s %5s %12s %12s %12s %12s %8s %8s %8s %9s %9s\n", "seed", "m", "sup_err", "rhs", "E(local)", "E(chart)", "ineq",
+         "thr_bad", "rt_bad", "paths", "params");
+  for (int sd = 0; sd < o.seeds && !status; sd++) {
+    unsigned long seed = 5000 + (unsigned long)sd;
+    gsl_rng_set(r, seed);
+    set_t fit = {0}, ev = {0};
+    for (size_t k = 0; k < n_fit * L; k++) th[k] = TWO_PI * gsl_rng_uniform(r);
+    rc = set_make(&pb, n_fit, th, &fit);
+    for (size_t s = 0; s < R; s++) /* Latin-hypercube stacks of the offset angle grid */
+      for (size_t l = 0; l < L; l++) {
+        for (size_t k = 0; k < npd; k++) perm[k] = k;
+        gsl_ran_shuffle(r, perm, npd, sizeof *perm);
+        for (size_t k = 0; k < npd; k++) th[(s * npd + k) * L + l] = TWO_PI * ((double)perm[k] + GOLDEN) / (double)npd;
+      }
+    if (!rc) rc = set_make(&pb, N, th, &ev);
+    /* targets: the argmax-ρ convention of piecewise.h, checked against our own embedding */
+    double consist = 0;
+    for (size_t k = 0; k < N && !rc; k++) {
+      rc = piecewise_prod_eval(pb.P, ev.x + k * D, fa + k * L);
+      for (size_t l = 0; l < L && !rc; l++) {
+        double yl[2];
+        factor_base(&pb, ev.x + k * D, l, yl);
+        consist = fmax(consist, fabs(piecewise_prod_piece(pb.P, l, ev.amax[k * L + l], yl) - fa[k * L + l]));
+      }
+    }
+    if (!rc && consist > 1e-9) rc = moex_error(MOEX_EINVAL, ID ": our embedding disagrees with piecewise_prod by %g", consist);
+    if (!rc) rc = piecewise_prod_sample(pb.P, r, n_test, xt, ft, NULL);
+    for (size_t im = 0; im < nm && !rc; im++) {
+      built_t b;
+      rc = build(&pb, &fit, &ev, ms[im], mr, seed + 31 * ms[im], 4096, &b);
+      if (!rc) rc = theorem_forward(b.model, N, ev.x, y, choice, path, 0, NULL);
+      if (!rc) rc = theorem_forward(b.model, n_test, xt, yt, NULL, NULL, 0, NULL);
+      /* routing per block, against the τ of its routing layer */
+      size_t thr_pts = 0, thr_bad = 0, rt_bad = 0, amax_diff = 0;
+      double thr;
+      bounds_routing_threshold(E, &thr);
+      for (size_t l = 0; l < L && !rc; l++) {
+        double *tmp = malloc(N * L * sizeof *tmp);
+        rc = tmp ? theorem_forward(b.model, N, ev.x, tmp, NULL, NULL, 2 * l, tap) : MOEX_ENOMEM;
+        free(tmp);
+        for (size_t k = 0; k < N && !rc; k++) {
+          double dev = 0;
+          for (size_t i = 0; i < E; i++)
+            dev = fmax(dev, fabs(tap[k * (D + L + E) + D + L + i] - ev.rho[(k * L + l) * E + i]));
+          size_t i = choice[k * 2 * L + 2 * l + 1];
+          int ok = ev.member[(k * L + l) * E + i];
+          rt_bad += !ok;
+          amax_diff += i != ev.amax[k * L + l];
+          if (dev < thr) {
+            thr_pts++;
+            thr_bad += !ok;
+          }
+          /* the target under the network's (valid) chart choice: Eq. (5) read with any chart
+           * containing x_l; an invalid choice is scored against the argmax-ρ target */
+          double yl[2];
+          factor_base(&pb, ev.x + k * D, l, yl);
+          f[k * L + l] = ok ? piecewise_prod_piece(pb.P, l, i, yl) : fa[k * L + l];
+        }
+      }
+      metrics_err_t ee, ea, et;
+      if (!rc) rc = metrics_errors(y, f, N, L, &ee);
+      if (!rc) rc = metrics_errors(y, fa, N, L, &ea);
+      if (!rc) rc = metrics_errors(yt, ft, n_test, L, &et);
+      /* paths: the chosen charts' mixed radix determines the path, one to one, E^L of them */
+      size_t used = 0, distinct = 1;
+      if (!rc) rc = metrics_paths(path, N, moe_model_n_paths(b.model), &used, NULL);
+      for (size_t q = 0; q < pieces; q++) path_of[q] = SIZE_MAX;
+      for (size_t k = 0; k < N && !rc; k++) {
+        size_t q = 0, rad = 1;
+        for (size_t l = 0; l < L; l++, rad *= E) q += choice[k * 2 * L + 2 * l + 1] * rad;
+        if (path_of[q] == SIZE_MAX) path_of[q] = path[k];
+        else if (path_of[q] != path[k]) distinct = 0;
+      }
+      for (size_t q = 0; q < pieces && !rc; q++)
+        for (size_t q2 = q + 1; q2 < pieces; q2++)
+          if (path_of[q] != SIZE_MAX && path_of[q] == path_of[q2]) distinct = 0;
+      double rhs = NAN;
+      if (!rc) rc = bounds_rhs(b.err_local, b.err_chart, b.c1, L * E, &rhs);
+      if (rc) {
+        moe_model_free(b.model);
+        break;
+      }
+      double el = 0, ec = 0;
+      for (size_t q = 0; q < L * E; q++) {
+        el = fmax(el, b.err_local[q]);
+        ec = fmax(ec, b.err_chart[q]);
+      }
+      int ineq = ee.sup <= rhs * (1 + 1e-9) + 1e-12, paths_ok = distinct && used == pieces;
+      fail |= !ineq || thr_bad || !paths_ok || n_experts != 2 * L * E;
+      err[im * (size_t)o.seeds + (size_t)sd] = ee.sup;
+      size_t P_tot = moe_spec_n_params(&b.spec), P_act = moe_spec_n_active(&b.spec);
+      printf("%6lu %5zu %12.4e %12.4e %12.4e %12.4e %8s %8zu %8zu %4zu/%-4zu %9zu\n", seed, ms[im], ee.sup, rhs, el, ec,
+             ineq ? "holds" : "VIOLATED", thr_bad, rt_bad, used, pieces, P_tot);
+      char config[256], rid[17], series[96];
+      snprintf(config, sizeof config, ID " L=%zu E=%zu D=%zu embed=%s mr=%zu m=%zu seed=%lu", L, E, D, embed, mr, ms[im], seed);
+      exprun_id(config, rid);
+      snprintf(series, sizeof series, "L=%zu E=%zu D=%zu %s", L, E, D, embed);
+      record_run *rec = record_run_alloc(rid);
+      rc = rec ? theorem_set_run(rec, ID, series, (double)ms[im], br.exponent, tol, seed, et.mse, ee.sup) : MOEX_ENOMEM;
+      if (!rc) rc = record_run_set_int(rec, "L", (int64_t)L);
+      if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
+      if (!rc) rc = record_run_set_int(rec, "D", (int64_t)D);
+      if (!rc) rc = record_run_set_str(rec, "embed", embed);
+      if (!rc) rc = record_run_set_int(rec, "m", (int64_t)ms[im]);
+      if (!rc) rc = record_run_set_int(rec, "route_width", (int64_t)mr);
+      if (!rc) rc = record_run_set_int(rec, "expert_width", (int64_t)b.spec.layer[1].expert_width);
+      if (!rc) rc = record_run_set_int(rec, "n_layers", (int64_t)b.spec.n_layers);
+      if (!rc) rc = record_run_set_int(rec, "n_experts", (int64_t)n_experts);
+      if (!rc) rc = record_run_set_int(rec, "pieces", (int64_t)pieces);
+      if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)P_tot);
+      if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)P_act);
+      if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)N);
+      if (!rc) rc = record_run_set_double(rec, "sup_err_argmax_rho", ea.sup);
+      if (!rc) rc = record_run_set_int(rec, "route_not_argmax_rho", (int64_t)amax_diff);
+      if (!rc) rc = record_run_set_double(rec, "rhs", rhs);
+      if (!rc) rc = record_run_set_double(rec, "rhs_local", el);
+      if (!rc) rc = record_run_set_double(rec, "rhs_chart", ec);
+      if (!rc) rc = record_run_set_int(rec, "ineq_holds", ineq);
+      if (!rc) rc = record_run_set_int(rec, "route_thr_points", (int64_t)thr_pts);
+      if (!rc) rc = record_run_set_int(rec, "route_thr_violations", (int64_t)thr_bad);
+      if (!rc) rc = record_run_set_int(rec, "route_errors", (int64_t)rt_bad);
+      if (!rc) rc = record_run_set_int(rec, "paths_used", (int64_t)used);
+      if (!rc) rc = record_run_set_int(rec, "paths_distinct", distinct);
+      size_t dims[1] = {L * E};
+      if (!rc) rc = record_run_add_double(rec, "metrics/err_local", b.err_local, 1, dims);
+      if (!rc) rc = record_run_add_double(rec, "metrics/err_chart", b.err_chart, 1, dims);
+      if (!rc) rc = exprun_record_params(b.model, rec);
+      if (!rc) rc = record_run_summarize(rec, NULL);
+      if (!rc) rc = theorem_commit(w, rec);
+      record_run_free(rec);
+      moe_model_free(b.model);
+    }
+    if (rc) {
+      fprintf(stderr, ID ": seed %lu: %s\n", seed, moex_errmsg());
+      status = 1;
+    }
+    set_free(&fit);
+    set_free(&ev);
+  }
+  if (!status) {
+    double mx[16];
+    for (size_t k = 0; k < nm; k++) mx[k] = (double)ms[k];
+    slope_fit_t fit;
+    slope_verdict_t v;
+    if (theorem_rate(mx, err, nm, (size_t)o.seeds, br.exponent, tol, &fit, &v)) {
+      fprintf(stderr, ID ": slope fit: %s\n", moex_errmsg());
+      status = 1;
+    } else {
+      printf(ID ": checks: inequality, routing under the 1/(2E) threshold, E^L distinct paths, 2LE experts: %s\n",
+             fail ? "FAILED" : "all hold");
+      theorem_print_verdict(ID, fail ? SLOPE_FAILS : v, &fit, br.exponent);
+    }
+  }
+finish:
+  if (w) record_writer_close(w);
+  gsl_rng_free(r);
+  free(th); free(y); free(f); free(fa); free(tap); free(yt); free(ft); free(xt);
+  free(choice); free(path); free(perm); free(path_of); free(err);
+  embedding_free(pb.emb);
+  piecewise_prod_free(pb.P);
+  return status;
+}

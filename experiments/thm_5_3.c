@@ -1,0 +1,429 @@
+/* thm_5_3: Theorem 5.3 of Wang & E, checked by building the network of its proof.
+ *
+ * Target: Eq. (4) on [0, E]^L, f(x) = (f_{1,i_1}(x_1), ..., f_{L,i_L}(x_L)), E^L cells.
+ * Network: depth 2L, E experts per layer, 2-layer experts. Block l (layers 2l, 2l+1):
+ *   layer 2l   E identical experts (gate W_R = 0): pass z through (σ(z) − σ(−z) pairs) and
+ *              compute τ(z_l), the exact ReLU interpolant of the hat partition of unity ρ
+ *              (nodes at the cell centres);
+ *   layer 2l+1 linear bias-free gate reading τ; expert i computes the piecewise-linear
+ *              interpolant (m + 1 knots, width m) of f_{l,i} on [i, i+1] into slot l and passes
+ *              the other coordinates through.
+ * Measured: sup error of the whole network (moe_model_forward) on a dense grid, the right-hand
+ * side max_{l,i} E(f_{l,i}) of each expert's own net, routing, paths, the rate in m, and the
+ * smallest routing width achieving exact routing against E. See theorems/thm_5_3.md. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
+#include "bounds.h"
+#include "construct.h"
+#include "exprun.h"
+#include "metrics.h"
+#include "moex_error.h"
+#include "piecewise.h"
+#include "theorem.h"
+
+#define ID "thm_5_3"
+#define MAX_M 16
+
+/* The hat partition of unity on [0, E]: nodes c_k = k + 1/2, constant beyond the end nodes.
+ * argmax is the cell containing z (the lower cell at a join). rho is (E). */
+static void rho_hat(size_t E, double z, double *rho) {
+  for (size_t k = 0; k < E; k++) rho[k] = 0;
+  if (E == 1 || z <= 0.5) { rho[0] = 1; return; }
+  if (z >= (double)E - 0.5) { rho[E - 1] = 1; return; }
+  size_t k = (size_t)floor(z - 0.5);
+  double t = z - ((double)k + 0.5);
+  rho[k] = 1 - t;
+  rho[k + 1] = t;
+}
+
+/* τ as the interpolant of rho_hat on the knots t (n). */
+static construct_net2_t *tau_net(size_t E, size_t n, const double *t) {
+  double *v = malloc(n * E * sizeof *v);
+  if (!v) return NULL;
+  for (size_t j = 0; j < n; j++) rho_hat(E, t[j], v + j * E);
+  construct_net2_t *net = construct_pl1d(n, t, E, v);
+  free(v);
+  return net;
+}
+
+static size_t argmax(const double *v, size_t n) {
+  size_t b = 0;
+  for (size_t i = 1; i < n; i++)
+    if (v[i] > v[b]) b = i;
+  return b;
+}
+
+/* Smallest uniform-knot routing width w such that every width in [w, w_max] routes every point
+ * of a fine 1-D grid (q points per cell) to its own cell. 0 if none. */
+static size_t route_width_min(size_t E, size_t q, size_t w_max) {
+  size_t n = E * q, best = 0;
+  double *z = malloc(n * sizeof *z), *tau = malloc(n * E * sizeof *tau), *t = malloc((w_max + 1) * sizeof *t);
+  if (!z || !tau || !t) goto done;
+  for (size_t k = 0; k < n; k++) z[k] = ((double)k + 0.5) / (double)q;
+  for (size_t w = w_max; w >= 1; w--) {
+    for (size_t j = 0; j <= w; j++) t[j] = (double)E * (double)j / (double)w;
+    construct_net2_t *net = tau_net(E, w + 1, t);
+    if (!net) break;
+    construct_net2_eval(net, n, z, tau);
+    construct_net2_free(net);
+    int ok = 1;
+    for (size_t k = 0; k < n && ok; k++) ok = argmax(tau + k * E, E) == k / q;
+    if (!ok) break;
+    best = w;
+  }
+done:
+  free(z); free(tau); free(t);
+  return best;
+}
+
+#define GOLDEN 0.6180339887498949 /* grid offset: no evaluation point falls on a knot */
+
+/* The evaluation set: R stacks of the 1-D axis grid (npd points, offset GOLDEN), each
+ * coordinate of each stack an independent random permutation of it (a Latin hypercube). Every
+ * axis value occurs R times in every coordinate, which is the resolution that matters when
+ * routing is exact (the network is then separable), and the R npd points spread over the E^L
+ * cells. x is (R npd, L), f (R npd, L), idx (R npd). */
+static int eval_set(const piecewise *P, gsl_rng *r, size_t npd, size_t R, const double *axis, double *x, double *f,
+                    size_t *idx) {
+  size_t L = piecewise_in_dim(P), *perm = malloc(npd * sizeof *perm);
+  if (!perm) return moex_error(MOEX_ENOMEM, ID ": out of memory");
+  int rc = MOEX_OK;
+  for (size_t s = 0; s < R; s++)
+    for (size_t l = 0; l < L; l++) {
+      for (size_t k = 0; k < npd; k++) perm[k] = k;
+      gsl_ran_shuffle(r, perm, npd, sizeof *perm);
+      for (size_t k = 0; k < npd; k++) x[(s * npd + k) * L + l] = axis[perm[k]];
+    }
+  for (size_t s = 0; s < R * npd && !rc; s++) {
+    rc = piecewise_eval(P, x + s * L, f + s * L);
+    idx[s] = piecewise_piece_index(P, x + s * L);
+  }
+  free(perm);
+  return rc;
+}
+
+typedef struct {
+  size_t E, L, m, n_route;
+  moe_spec_t spec;
+  moe_model_t *model;
+  double local_err; /* max_{l,i} sup |f̂_{l,i} − f_{l,i}| on the fine 1-D grid */
+} net_t;
+
+/* Builds the depth-2L network; local errors measured on q_fine points per cell plus the eval
+ * grid's own axis coordinates (n_axis of them). */
+static int build(const piecewise *P, net_t *N, size_t n_max, size_t q_fine, size_t n_axis, const double *axis) {
+  size_t E = N->E, L = N->L, m = N->m, S = L + E;
+  /* routing knots: the ends and the E nodes: τ = ρ exactly */
+  double t[MAX_M + 2 + 256];
+  size_t nt = 0;
+  t[nt++] = 0;
+  for (size_t k = 0; k < E; k++) t[nt++] = (double)k + 0.5;
+  t[nt++] = (double)E;
+  construct_net2_t *tau = tau_net(E, nt, t);
+  if (!tau) return MOEX_EINVAL;
+  N->n_route = tau->width;
+  N->spec.n_layers = 2 * L;
+  for (size_t l = 0; l < L; l++) {
+    moe_layer_spec_t *r = &N->spec.layer[2 * l], *x = &N->spec.layer[2 * l + 1];
+    *r = moe_layer_default(l == 0 ? L : S, S, E, tau->width + 2 * L);
+    r->surrogate = GATE_PAPER;
+    *x = moe_layer_default(S, l == L - 1 ? L : S, E, m + 2 * (L - 1));
+    x->surrogate = GATE_PAPER;
+  }
+  int rc = MOEX_OK;
+  N->model = moe_model_alloc(&N->spec, n_max);
+  if (!N->model) rc = MOEX_EINVAL;
+  double *zs = malloc((E * q_fine + n_axis) * sizeof *zs), *fs = NULL, *ws = NULL;
+  double *kz = malloc((m + 1) * sizeof *kz), *kv = malloc((m + 1) * sizeof *kv);
+  if (!rc && (!zs || !kz || !kv)) rc = moex_error(MOEX_ENOMEM, ID ": out of memory");
+  N->local_err = 0;
+  for (size_t l = 0; l < L && !rc; l++) {
+    /* routing layer 2l: gate zero, E identical experts */
+    moe_layer_t *R = &N->model->layer[2 * l];
+    double *th = N->model->theta;
+    for (size_t e = 0; e < E && !rc; e++) {
+      double *te = th + R->experts_off + e * R->expert.n_params;
+      for (size_t j = 0; j < L && !rc; j++) rc = construct_place_identity(&R->expert, te, j, 2 * j, j);
+      size_t in = l, out[64];
+      for (size_t k = 0; k < E; k++) out[k] = L + k;
+      if (!rc) rc = construct_place2(&R->expert, te, tau, &in, 2 * L, out);
+    }
+    /* expert layer 2l+1: gate reads τ */
+    moe_layer_t *X = &N->model->layer[2 * l + 1];
+    for (size_t i = 0; i < E; i++) th[X->gate_off + i * S + L + i] = 1;
+    for (size_t i = 0; i < E && !rc; i++) {
+      for (size_t k = 0; k <= m; k++) {
+        kz[k] = (double)i + (double)k / (double)m;
+        kv[k] = piecewise_piece(P, l, i, kz[k]);
+      }
+      construct_net2_t *g = construct_pl1d(m + 1, kz, 1, kv);
+      if (!g) { rc = MOEX_EINVAL; break; }
+      double *te = th + X->experts_off + i * X->expert.n_params;
+      size_t h = 0;
+      for (size_t j = 0; j < L && !rc; j++)
+        if (j != l) { rc = construct_place_identity(&X->expert, te, j, h, j); h += 2; }
+      size_t in = l, out = l;
+      if (!rc) rc = construct_place2(&X->expert, te, g, &in, h, &out);
+      /* E(f_{l,i}) of this expert's own net */
+      size_t nz = 0;
+      for (size_t k = 0; k < q_fine; k++) zs[nz++] = (double)i + (double)k / (double)(q_fine - 1);
+      for (size_t k = 0; k < n_axis; k++)
+        if (axis[k] >= (double)i && axis[k] <= (double)i + 1) zs[nz++] = axis[k];
+      fs = realloc(fs, nz * sizeof *fs);
+      ws = realloc(ws, nz * sizeof *ws);
+      if (!fs || !ws) rc = moex_error(MOEX_ENOMEM, ID ": out of memory");
+      for (size_t k = 0; k < nz && !rc; k++) fs[k] = piecewise_piece(P, l, i, zs[k]);
+      if (!rc) {
+        double e = construct_sup_err(g, nz, zs, fs, ws);
+        if (!(e <= N->local_err)) N->local_err = e;
+      }
+      construct_net2_free(g);
+    }
+  }
+  construct_net2_free(tau);
+  free(zs); free(fs); free(ws); free(kz); free(kv);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  size_t E = 3, L = 2, q = 0;
+  const char *family = "smooth";
+  theorem_opts_t o;
+  const cli_option_t extra[] = {
+      {"--E", CLI_SIZE, &E, 2, 16, "experts per layer = intervals per axis (default 3)"},
+      {"--L", CLI_SIZE, &L, 1, 4, "compositional blocks: depth 2L (default 2)"},
+      {"--family", CLI_STRING, &family, 0, 0, "1-D pieces: fig3, smooth, kappa:K (default smooth)"},
+      {"--grid", CLI_SIZE, &q, 4, 4096, "evaluation points per cell and axis (default 4 m_max)"},
+  };
+  int rc = theorem_cli(ID, "Theorem 5.3: a depth-2L MoE built by its proof fits the E^L-piece Eq. (4) target.",
+                       argc, argv, extra, sizeof extra / sizeof *extra, 2, &o);
+  if (rc) return rc == 1 ? 0 : 2;
+  size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};
+  const size_t *ms = o.quick ? ms_quick : ms_full;
+  size_t nm = o.quick ? 5 : 6;
+  if (!q) q = 4 * ms[nm - 1]; /* 4 points per knot interval at the largest width */
+  size_t Es_full[] = {3, 4, 6, 8, 12, 16, 24}, Es_quick[] = {3, 6, 12};
+  const size_t *Es = o.quick ? Es_quick : Es_full;
+  size_t nE = o.quick ? 3 : 7;
+  size_t pieces = 0, n_layers = 0, n_experts = 0;
+  if (bounds_deep_counts(L, E, &n_layers, &n_experts, &pieces) || pieces > 4096) {
+    fprintf(stderr, ID ": E^L = %zu^%zu pieces is too many for a dense grid\n", E, L);
+    return 2;
+  }
+  { /* the family name is checked before anything is written */
+    piecewise_config pc = {.E = E, .L = L, .family = family, .scalar = 0, .seed = 1};
+    piecewise *P = piecewise_alloc(&pc);
+    if (!P) {
+      fprintf(stderr, ID ": --family '%s': %s\n", family, moex_errmsg());
+      return 2;
+    }
+    piecewise_free(P);
+  }
+  double kappa[64 * 4];
+  for (size_t k = 0; k < L * E; k++) kappa[k] = INFINITY; /* every piece is C^inf on its cell */
+  bounds_rate_t br;
+  bounds_thm53(kappa, L, E, &br);
+  double tol = br.capped ? 0.1 : 0.05;
+  char grid[256];
+  snprintf(grid, sizeof grid, "{E: %zu, L: %zu, family: %s, m: [%zu..%zu] (%zu), seeds: %d, grid per cell: %zu}", E, L,
+           family, ms[0], ms[nm - 1], nm, o.seeds, q);
+  record_writer *w = theorem_writer(ID, &o, grid, argc, argv);
+  if (!w) return 2;
+
+  size_t npd = E * q, R = o.quick ? 4 : 8, N = npd * R;
+  size_t n_test = 4096, n_max = 8192;
+  double *x = malloc(N * L * sizeof *x), *f = malloc(N * L * sizeof *f), *y = malloc(N * L * sizeof *y);
+  double *xt = malloc(n_test * L * sizeof *xt), *ft = malloc(n_test * L * sizeof *ft), *yt = malloc(n_test * L * sizeof *yt);
+  double *tap = malloc(N * (L + E) * sizeof *tap), *axis = malloc(npd * sizeof *axis);
+  size_t *idx = malloc(N * sizeof *idx), *path = malloc(N * sizeof *path), *choice = malloc(N * 2 * L * sizeof *choice);
+  double *err = malloc(nm * o.seeds * sizeof *err), *ppmax = malloc(pieces * sizeof *ppmax);
+  size_t *pcount = malloc(pieces * sizeof *pcount), *path_of = malloc(pieces * sizeof *path_of);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  int fail = 0, status = 0;
+  if (!x || !f || !y || !xt || !ft || !yt || !tap || !axis || !idx || !path || !choice || !err || !ppmax || !pcount ||
+      !path_of || !r) {
+    fprintf(stderr, ID ": out of memory\n");
+    status = 1;
+    goto finish;
+  }
+  for (size_t k = 0; k < npd; k++) axis[k] = ((double)k + GOLDEN) * (double)E / (double)npd;
+  printf(ID ": E = %zu, L = %zu, %zu pieces, depth %zu, %zu experts; bound exponent %.3f (%s)\n", E, L, pieces, n_layers,
+         n_experts, br.exponent, bounds_statement(BOUNDS_THM_5_3));
+  printf("%6s %5s %12s %12s %10s %8s %8s %8s %9s %9s\n", "seed", "m", "sup_err", "rhs", "ineq", "thr_pts", "thr_bad",
+         "cell_bad", "paths", "params");
+  for (int sd = 0; sd < o.seeds && !status; sd++) {
+    unsigned long seed = 1000 + (unsigned long)sd;
+    piecewise_config pc = {.E = E, .L = L, .family = family, .scalar = 0, .seed = seed};
+    piecewise *P = piecewise_alloc(&pc);
+    gsl_rng_set(r, seed);
+    if (!P || eval_set(P, r, npd, R, axis, x, f, idx)) {
+      fprintf(stderr, ID ": %s\n", moex_errmsg());
+      piecewise_free(P);
+      status = 1;
+      break;
+    }
+    piecewise_sample(P, r, n_test, xt, ft, NULL);
+    for (size_t im = 0; im < nm && !status; im++) {
+      net_t net = {.E = E, .L = L, .m = ms[im]};
+      rc = build(P, &net, n_max, 16 * ms[im] + 1, npd, axis);
+      if (!rc) rc = theorem_forward(net.model, N, x, y, choice, path, 0, NULL);
+      if (!rc) rc = theorem_forward(net.model, n_test, xt, yt, NULL, NULL, 0, NULL);
+      metrics_err_t ee, et;
+      if (!rc) rc = metrics_errors(y, f, N, L, &ee);
+      if (!rc) rc = metrics_errors(yt, ft, n_test, L, &et);
+      size_t empty = 0;
+      if (!rc) rc = metrics_piece_max(y, f, idx, N, L, pieces, ppmax, pcount, &empty);
+      /* routing: at every point and block, against the τ read from the routing layer's output */
+      size_t thr_pts = 0, thr_bad = 0, cell_bad = 0;
+      double thr = 0, rho[64];
+      bounds_routing_threshold(E, &thr);
+      for (size_t l = 0; l < L && !rc; l++) {
+        rc = theorem_forward(net.model, N, x, y + 0, NULL, NULL, 2 * l, tap);
+        for (size_t s = 0; s < N && !rc; s++) {
+          double z = x[s * L + l], dev = 0;
+          rho_hat(E, z, rho);
+          for (size_t k = 0; k < E; k++) dev = fmax(dev, fabs(tap[s * (L + E) + L + k] - rho[k]));
+          size_t i = choice[s * 2 * L + 2 * l + 1];
+          int in_cell = z >= (double)i && z <= (double)i + 1;
+          int in_supp = z > (double)i - 0.5 && z < (double)i + 1.5; /* supp ρ_i, open */
+          cell_bad += !in_cell;
+          if (dev < thr) {
+            thr_pts++;
+            thr_bad += !in_supp;
+          }
+        }
+      }
+      /* the forward above overwrote y with the last tap's run: redo the output */
+      if (!rc) rc = theorem_forward(net.model, N, x, y, NULL, NULL, 0, NULL);
+      /* paths: every piece served by one path, distinct pieces by distinct paths */
+      size_t used = 0, n_paths = moe_model_n_paths(net.model), distinct = 1;
+      if (!rc) rc = metrics_paths(path, N, n_paths, &used, NULL);
+      for (size_t p = 0; p < pieces; p++) path_of[p] = SIZE_MAX;
+      for (size_t s = 0; s < N && !rc; s++) {
+        if (path_of[idx[s]] == SIZE_MAX) path_of[idx[s]] = path[s];
+        else if (path_of[idx[s]] != path[s]) distinct = 0;
+      }
+      for (size_t p = 0; p < pieces && !rc; p++)
+        for (size_t p2 = p + 1; p2 < pieces; p2++)
+          if (path_of[p] == path_of[p2]) distinct = 0;
+      if (rc) {
+        fprintf(stderr, ID ": m = %zu: %s\n", ms[im], moex_errmsg());
+        moe_model_free(net.model);
+        status = 1;
+        break;
+      }
+      double rhs = net.local_err;
+      int ineq = ee.sup <= rhs * (1 + 1e-9) + 1e-12;
+      size_t P_tot = moe_spec_n_params(&net.spec), P_act = moe_spec_n_active(&net.spec);
+      int paths_ok = distinct && used == pieces && empty == 0;
+      fail |= !ineq || thr_bad || !paths_ok || n_experts != 2 * L * E;
+      err[im * o.seeds + sd] = ee.sup;
+      printf("%6lu %5zu %12.4e %12.4e %10s %8zu %8zu %8zu %4zu/%-4zu %9zu\n", seed, ms[im], ee.sup, rhs,
+             ineq ? "holds" : "VIOLATED", thr_pts, thr_bad, cell_bad, used, pieces, P_tot);
+      /* the record */
+      char config[256], id[17], series[96];
+      snprintf(config, sizeof config, ID " E=%zu L=%zu family=%s m=%zu seed=%lu", E, L, family, ms[im], seed);
+      exprun_id(config, id);
+      snprintf(series, sizeof series, "E=%zu L=%zu %s", E, L, family);
+      record_run *rec = record_run_alloc(id);
+      rc = rec ? theorem_set_run(rec, ID, series, (double)ms[im], br.exponent, tol, seed, et.mse, ee.sup) : MOEX_ENOMEM;
+      if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
+      if (!rc) rc = record_run_set_int(rec, "L", (int64_t)L);
+      if (!rc) rc = record_run_set_str(rec, "family", family);
+      if (!rc) rc = record_run_set_int(rec, "m", (int64_t)ms[im]);
+      if (!rc) rc = record_run_set_int(rec, "expert_width", (int64_t)net.spec.layer[1].expert_width);
+      if (!rc) rc = record_run_set_int(rec, "routing_width", (int64_t)net.spec.layer[0].expert_width);
+      if (!rc) rc = record_run_set_int(rec, "n_layers", (int64_t)net.spec.n_layers);
+      if (!rc) rc = record_run_set_int(rec, "n_experts", (int64_t)n_experts);
+      if (!rc) rc = record_run_set_int(rec, "pieces", (int64_t)pieces);
+      if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)P_tot);
+      if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)P_act);
+      if (!rc) rc = record_run_set_double(rec, "eval_mse", ee.mse);
+      if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)N);
+      if (!rc) rc = record_run_set_double(rec, "rhs", rhs);
+      if (!rc) rc = record_run_set_double(rec, "rhs_local", rhs);
+      if (!rc) rc = record_run_set_int(rec, "ineq_holds", ineq);
+      if (!rc) rc = record_run_set_int(rec, "route_thr_points", (int64_t)thr_pts);
+      if (!rc) rc = record_run_set_int(rec, "route_thr_violations", (int64_t)thr_bad);
+      if (!rc) rc = record_run_set_int(rec, "route_cell_errors", (int64_t)cell_bad);
+      if (!rc) rc = record_run_set_int(rec, "paths_used", (int64_t)used);
+      if (!rc) rc = record_run_set_int(rec, "paths_distinct", distinct);
+      if (!rc) rc = record_run_set_int(rec, "pieces_empty", (int64_t)empty);
+      size_t dims[1] = {pieces};
+      if (!rc) rc = record_run_add_double(rec, "metrics/per_piece_max_err", ppmax, 1, dims);
+      if (!rc) rc = exprun_record_params(net.model, rec);
+      if (!rc) rc = record_run_summarize(rec, NULL);
+      if (!rc) rc = theorem_commit(w, rec);
+      if (rc) {
+        fprintf(stderr, ID ": record: %s\n", moex_errmsg());
+        status = 1;
+      }
+      record_run_free(rec);
+      moe_model_free(net.model);
+    }
+    piecewise_free(P);
+  }
+  if (status) goto finish;
+
+  /* routing width against E */
+  double Ed[16], wmin[16];
+  printf(ID ": smallest routing width with exact cell routing (uniform knots):");
+  for (size_t k = 0; k < nE; k++) {
+    Ed[k] = (double)Es[k];
+    wmin[k] = (double)route_width_min(Es[k], 32, 8 * Es[k] + 16);
+    printf(" E=%zu: %g", Es[k], wmin[k]);
+    char config[128], id[17];
+    snprintf(config, sizeof config, ID " route-width E=%zu", Es[k]);
+    exprun_id(config, id);
+    record_run *rec = record_run_alloc(id);
+    rc = rec ? exprun_set_figure(rec, ID "_route_width_vs_E", "uniform knots", "E", Ed[k], "none", NAN, 0, NULL, NAN)
+             : MOEX_ENOMEM;
+    if (!rc) rc = record_run_set_str(rec, "status", "ok");
+    if (!rc) rc = record_run_set_int(rec, "seed", 0);
+    if (!rc) rc = record_run_set_double(rec, "route_width_min", wmin[k]);
+    if (!rc) rc = record_run_set_int(rec, "E", (int64_t)Es[k]);
+    if (!rc) rc = record_run_summarize(rec, NULL);
+    if (!rc) rc = theorem_commit(w, rec);
+    record_run_free(rec);
+    if (rc) {
+      fprintf(stderr, ID ": record: %s\n", moex_errmsg());
+      status = 1;
+      goto finish;
+    }
+  }
+  printf("\n");
+  int g = 1;
+  bounds_width_growth(BOUNDS_THM_5_3, &g);
+  slope_fit_t gf;
+  slope_verdict_t gv;
+  if (theorem_growth(Ed, wmin, nE, g, 0.1, &gf, &gv)) printf(ID ": routing width growth: fit failed: %s\n", moex_errmsg());
+  else
+    printf(ID ": routing width growth exponent %.3f [%.3f, %.3f] vs the proof's %d: %s\n", gf.slope, gf.ci_lo, gf.ci_hi, g,
+           slope_verdict_name(gv));
+
+  double mx[MAX_M];
+  for (size_t k = 0; k < nm; k++) mx[k] = (double)ms[k];
+  slope_fit_t fit;
+  slope_verdict_t v;
+  if (theorem_rate(mx, err, nm, (size_t)o.seeds, br.exponent, tol, &fit, &v)) {
+    fprintf(stderr, ID ": slope fit: %s\n", moex_errmsg());
+    status = 1;
+    goto finish;
+  }
+  printf(ID ": checks: inequality, routing under the 1/(2E) threshold, E^L distinct paths, 2LE experts: %s\n",
+         fail ? "FAILED" : "all hold");
+  theorem_print_verdict(ID, fail ? SLOPE_FAILS : v, &fit, br.exponent);
+finish:
+  record_writer_close(w);
+  gsl_rng_free(r);
+  free(x); free(f); free(y); free(xt); free(ft); free(yt); free(tap); free(axis);
+  free(idx); free(path); free(choice); free(err); free(ppmax); free(pcount); free(path_of);
+  return status;
+}
