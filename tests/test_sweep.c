@@ -507,6 +507,9 @@ START_TEST(test_mpi_equals_local) {
   ck_assert_int_eq(record_check(mpi), 0);
   ck_assert_uint_eq(n_runs_in(mpi), 12);
   files_equal(loc, mpi, 1);
+  /* and the same as this (non-MPI) build's local run */
+  ck_assert_int_eq(demo(testutil_bindir(), loc, "--seeds 3 --jobs 1"), 0);
+  files_equal(loc, mpi, 1);
   rmdir_all(dir);
 }
 END_TEST
