@@ -529,7 +529,7 @@ int sweep_run(const sweep_options_t *o, const sweep_grid_t *g, sweep_run_fn fn, 
   if (!rc && n_todo) rc = run_pool(&c, fn, ctx, jobs);
   free(c.slot); /* NULL when the pool took it over */
   record_writer_close(w);
-  if (!rc && sweep_sigflag) rc = MOEX_EINTR; /* a signal during the last commit */
+  /* a signal during the last commit: every run is in, the sweep is complete (status 0) */
   if (c.tty && !o->quiet) {
     sweep_progress_draw(&c, 1);
     fputc('\n', stderr);
