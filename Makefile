@@ -11,6 +11,16 @@
 # OpenBLAS is the default because `make bench` measures it faster on the experts' dgemm.
 BLAS ?= openblas
 
+# MPI=1: MPI-enabled binaries (Open MPI's mpicc; experiments run under `mpirun -np N`), built in
+# their own folder; `make deps` then also installs Open MPI.
+MPI ?= 0
+ifeq ($(MPI),1)
+  CC := mpicc
+  CPPFLAGS += -DMOEX_MPI
+  B ?= build-mpi
+  DEPS_ENV = MOEX_MPI=1
+endif
+
 CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?= -std=c11 $(OPT) -g -Wall -Wextra -Werror
@@ -41,13 +51,13 @@ TEST_SRC  = $(sort $(wildcard tests/test_*.c))
 TEST_OBJ  = $(TEST_SRC:tests/%.c=$(B)/tobj/%.o) $(B)/tobj/main.o
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps check unit asan valgrind demo bench paper clean FORCE
+.PHONY: all deps check check-mpi unit asan valgrind demo bench paper clean FORCE
 .DEFAULT_GOAL := all
 
 all: $(B)/libmoex.a $(BINS)
 
 deps:
-	@sh src/tools/deps.sh
+	@$(DEPS_ENV) sh src/tools/deps.sh
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
@@ -104,6 +114,14 @@ check: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory asan
 
+# The MPI build, and the sweep suite's `mpirun -np 3` test against it (skipped by `make check`
+# when there is no MPI build).
+check-mpi:
+	@MOEX_MPI=1 sh src/tools/deps.sh
+	@$(MAKE) --no-print-directory MPI=1 B=build-mpi all
+	@$(MAKE) --no-print-directory all build/moex_tests
+	MOEX_BIN=build/bin MOEX_MPI_BIN=build-mpi/bin CK_RUN_SUITE=sweep build/moex_tests
+
 valgrind: deps all $(B)/moex_tests
 	MOEX_BIN=$(B)/bin CK_FORK=no MOEX_VALGRIND=1 valgrind --error-exitcode=1 --leak-check=full \
 	  --errors-for-leak-kinds=definite $(B)/moex_tests
@@ -128,15 +146,4 @@ paper: deps
 	$(B)/bin/moex-report results/paper/paper_exp1.h5 results/paper/paper_exp2.h5 --out results/paper
 
 clean:
-	rm -rf build build-asan build-gslcblas
-
-# ---- theorems: every verifier at full size, then the report if moex-report is built --------
-THEOREM_IDS = thm_3_1 thm_4_8 cor_4_9 thm_5_2 thm_5_3
-.PHONY: theorems
-theorems: all
-	@mkdir -p results/theorems
-	@set -e; for t in $(THEOREM_IDS); do \
-	  if [ -x $(B)/bin/$$t ]; then echo "== $$t"; $(B)/bin/$$t --out results/theorems/$$t.h5; fi; \
-	done
-	@if [ -x $(B)/bin/moex-report ]; then $(B)/bin/moex-report results/theorems/*.h5 --out results/theorems; \
-	else echo "theorems: $(B)/bin/moex-report not built; records are in results/theorems/"; fi
+.PHONY: all deps check check-mpi unit asan valgrind demo bench paper clean FORCE

@@ -522,16 +522,14 @@ int sweep_run(const sweep_options_t *o, const sweep_grid_t *g, sweep_run_fn fn, 
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     jobs = nc > 0 ? (int)nc : 1;
   }
-  if (!rc && n_todo) {
 #ifdef MOEX_MPI
-    if (size > 1) rc = sweep_mpi_dispatch(&c, size);
-    else
+  if (!rc && size > 1) rc = sweep_mpi_dispatch(&c, size); /* also with nothing to do: it stops the ranks */
+  else
 #endif
-      rc = run_pool(&c, fn, ctx, jobs);
-  }
+  if (!rc && n_todo) rc = run_pool(&c, fn, ctx, jobs);
   free(c.slot); /* NULL when the pool took it over */
   record_writer_close(w);
-  if (!rc && sweep_sigflag) rc = MOEX_EINTR; /* a signal during the last commit */
+  /* a signal during the last commit: every run is in, the sweep is complete (status 0) */
   if (c.tty && !o->quiet) {
     sweep_progress_draw(&c, 1);
     fputc('\n', stderr);
@@ -544,7 +542,9 @@ int sweep_run(const sweep_options_t *o, const sweep_grid_t *g, sweep_run_fn fn, 
   sigaction(SIGTERM, &old_term, NULL);
   free(todo);
 #ifdef MOEX_MPI
-  if (size > 1 && rc != MOEX_EINTR) sweep_mpi_finish();
+  /* after an error or an interrupt, ranks may be waiting or running: rank 0 leaves without
+   * MPI_Finalize and mpirun ends the job */
+  if (size > 1 && rc == MOEX_OK) sweep_mpi_finish();
 #endif
   return rc;
 }

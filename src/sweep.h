@@ -88,7 +88,8 @@ int sweep_interrupted(void);
 
 /* MPI (binaries built with `make MPI=1`, started by mpirun with more than one rank): rank 0
  * hands runs out and is the only writer; sweep_run *does not return on the other ranks*: they
- * run what rank 0 sends them and exit(0) when it has no more work. A build with MPI started
- * without mpirun runs the local pool. */
+ * run what rank 0 sends them and exit(0) when it has no more work. Each rank runs one run at a
+ * time (--jobs is ignored: start one rank per core). One sweep_run per process under MPI. A
+ * build with MPI started without mpirun runs the local pool. */
 
 #endif

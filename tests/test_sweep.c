@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -362,6 +363,71 @@ START_TEST(test_pool_order_and_errors) {
 }
 END_TEST
 
+/* A run that ignores interrupts (sleeps 600 ms; worker threads block SIGINT, so the sleep is
+ * not cut short) and a helper that sends SIGINT to the process 900 ms in: two runs are
+ * committed by then, two are in flight until 1.2 s. sweep_run must return MOEX_EINTR without
+ * waiting for them (well before 1.2 s), the file valid with the two runs; the abandoned threads
+ * end on their own later. */
+static int slow_fn(void *ctx, const sweep_grid_t *g, size_t i, unsigned long seed, record_run *rec) {
+  (void)ctx; (void)g;
+  struct timespec ts = {0, 600000000L};
+  while (nanosleep(&ts, &ts) && errno == EINTR) {}
+  int rc = record_run_set_str(rec, "status", "ok");
+  if (!rc) rc = record_run_set_int(rec, "i", (int64_t)i);
+  if (!rc) rc = record_run_set_int(rec, "seed", (int64_t)seed);
+  if (!rc) rc = record_run_summarize(rec, NULL);
+  return rc;
+}
+
+static void *send_sigint(void *arg) {
+  (void)arg;
+  struct timespec ts = {0, 900000000L};
+  nanosleep(&ts, NULL);
+  kill(getpid(), SIGINT);
+  return NULL;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+START_TEST(test_interrupt_abandons_in_flight) {
+  char dir[64], path[128];
+  tmpdir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/int.h5", dir);
+  sweep_grid_t g = {.n_axes = 1, .seeds = 6};
+  g.axis[0] = (sweep_axis_t){.name = "m", .n = 1, .values = {"7"}};
+  sweep_options_t o = {.experiment = "slow", .out = path, .master_seed = 11, .jobs = 2, .quiet = 1};
+  sweep_stats_t st;
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, send_sigint, NULL), 0);
+  double t0 = now_s();
+  int rc = sweep_run(&o, &g, slow_fn, NULL, &st);
+  double dt = now_s() - t0;
+  pthread_join(th, NULL);
+  ck_assert_int_eq(rc, MOEX_EINTR);
+  ck_assert_int_eq(st.interrupted, 1);
+  ck_assert(sweep_interrupted());
+  ck_assert_msg(strstr(moex_errmsg(), "2 abandoned in flight") != NULL, "%s", moex_errmsg());
+  ck_assert_uint_eq(st.done, 2);
+  ck_assert_msg(dt < 1.1, "sweep_run took %.3f s: it waited for the runs in flight", dt);
+  ck_assert_int_eq(record_check(path), 0);
+  ck_assert_uint_eq(n_runs_in(path), 2);
+  /* let the abandoned runs end (they free their results and the pool) */
+  struct timespec ts = {0, 500000000L};
+  nanosleep(&ts, NULL);
+  o.resume = 1;
+  ck_assert_int_eq(sweep_run(&o, &g, slow_fn, NULL, &st), 0);
+  ck_assert_uint_eq(st.skipped, 2);
+  ck_assert_uint_eq(st.done, 4);
+  ck_assert_int_eq(sweep_interrupted(), 0);
+  ck_assert_uint_eq(n_runs_in(path), 6);
+  rmdir_all(dir);
+}
+END_TEST
+
 /* ---- end to end ------------------------------------------------------------------------------ */
 
 START_TEST(test_jobs_identical) {
@@ -507,6 +573,9 @@ START_TEST(test_mpi_equals_local) {
   ck_assert_int_eq(record_check(mpi), 0);
   ck_assert_uint_eq(n_runs_in(mpi), 12);
   files_equal(loc, mpi, 1);
+  /* and the same as this (non-MPI) build's local run */
+  ck_assert_int_eq(demo(testutil_bindir(), loc, "--seeds 3 --jobs 1"), 0);
+  files_equal(loc, mpi, 1);
   rmdir_all(dir);
 }
 END_TEST
@@ -518,6 +587,7 @@ Suite *sweep_suite(void) {
   tcase_add_test(tc, test_shard_parse);
   tcase_add_test(tc, test_pack_roundtrip);
   tcase_add_test(tc, test_pool_order_and_errors);
+  tcase_add_test(tc, test_interrupt_abandons_in_flight);
   suite_add_tcase(s, tc);
   TCase *e2e = tcase_create("end-to-end");
   tcase_set_timeout(e2e, 120);
