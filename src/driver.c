@@ -136,7 +136,8 @@ int driver_run(const char *prog, const driver_opts_t *o, sweep_grid_t *g, const 
     free(cmd);
     if (rc == MOEX_EINTR) {
       fprintf(stderr, "%s: interrupted; %zu runs recorded in %s (finish with --resume)\n", prog, st.done, so.out);
-      status = 130;
+      /* runs abandoned in flight may still read the driver's data: leave without freeing it */
+      sweep_exit_interrupted();
     } else if (rc) {
       fprintf(stderr, "%s: %s\n", prog, moex_errmsg());
       status = rc == MOEX_EINVAL || rc == MOEX_EIO ? 2 : 1;
