@@ -99,6 +99,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   spec.layer[0] = is_moe ? moe_layer_default(D, 1, 4, 10) : moe_layer_dense(D, 1, 2, w_dense);
   const char *sur = sweep_grid_value(g, i, "surrogate");
   if (gate_surrogate_parse(sur, &spec.layer[0].surrogate)) return MOEX_EINVAL;
+  if (mlp_init_parse(sweep_grid_value(g, i, "init"), &spec.layer[0].init)) return MOEX_EINVAL;
   exprun_data_t data = {.d_in = D, .d_out = 1, .n_train = tr.n, .x_train = tr.x, .y_train = tr.y,
                         .n_test = te.n, .x_test = te.x, .y_test = te.y, .n_eval = ev.n, .x_eval = ev.x,
                         .y_eval = ev.y, .chart_eval = ev.chart, .member_eval = ev.member, .n_charts = 4,
@@ -135,7 +136,7 @@ int main(int argc, char **argv) {
   int rc = driver_parse("paper_exp1",
                         "Table 3 of Wang & E (2025): shallow MoE test error against the ambient dimension D.\n"
                         "Axes: embed (axis, rotated, curved), D (16, 32, 64, 128), model (moe, dense), protocol,\n"
-                        "surrogate (switch; 'paper' keeps the paper's gate, frozen at K = 1).",
+                        "surrogate (switch; 'paper' keeps the paper's gate, frozen at K = 1), init (torch: PyTorch's nn.Linear default; he).",
                         argc, argv, &o, extra, 1);
   if (rc) return rc == 1 ? 0 : 2;
   if (o.quick) {
@@ -150,7 +151,8 @@ int main(int argc, char **argv) {
       driver_axis_csv("paper_exp1", &g, "D", o.quick ? "16,64" : "16,32,64,128", 0) ||
       driver_axis_csv("paper_exp1", &g, "model", "moe,dense", 0) ||
       driver_axis_csv("paper_exp1", &g, "protocol", o.protocol, 1) ||
-      driver_axis_csv("paper_exp1", &g, "surrogate", "switch", 0)) {
+      driver_axis_csv("paper_exp1", &g, "surrogate", "switch", 0) ||
+      driver_axis_csv("paper_exp1", &g, "init", "torch", 0)) {
     sweep_grid_free(&g);
     return 2;
   }

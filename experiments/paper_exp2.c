@@ -62,7 +62,15 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   size_t m = ml;
   moe_spec_t spec;
   int rc = make_spec(model, m, &spec);
+  mlp_init_t init;
+  if (!rc) rc = mlp_init_parse(sweep_grid_value(g, i, "init"), &init);
   if (rc) return rc;
+  gate_surrogate_t sur;
+  if (gate_surrogate_parse(sweep_grid_value(g, i, "surrogate"), &sur)) return MOEX_EINVAL;
+  for (size_t l = 0; l < spec.n_layers; l++) {
+    spec.layer[l].init = init;
+    spec.layer[l].surrogate = sur;
+  }
   piecewise_config pc = {.E = 3, .L = 2, .family = "fig3", .scalar = 0, .seed = 1};
   piecewise *P = piecewise_alloc(&pc);
   if (!P) return MOEX_EINVAL;
@@ -118,7 +126,8 @@ int main(int argc, char **argv) {
   };
   int rc = driver_parse("paper_exp2",
                         "Table 4 of Wang & E (2025): deep (2-3) against shallow (1-6) MoE on the 9-piece target.\n"
-                        "Axes: model (2-3-moe, 1-6-moe, 4-3-moe, dense), m (16, 32, 64, 128), protocol.",
+                        "Axes: model (2-3-moe, 1-6-moe, 4-3-moe, dense), m (16, 32, 64, 128), protocol, init (torch: PyTorch's\n"
+                        "nn.Linear default; he), surrogate (switch; paper).",
                         argc, argv, &o, extra, 1);
   if (rc) return rc == 1 ? 0 : 2;
   if (o.quick) {
@@ -131,7 +140,9 @@ int main(int argc, char **argv) {
   sweep_grid_t g = {0};
   if (driver_axis_csv("paper_exp2", &g, "model", "2-3-moe,1-6-moe,4-3-moe,dense", 0) ||
       driver_axis_csv("paper_exp2", &g, "m", o.quick ? "16,32" : "16,32,64,128", 0) ||
-      driver_axis_csv("paper_exp2", &g, "protocol", o.protocol, 1)) {
+      driver_axis_csv("paper_exp2", &g, "protocol", o.protocol, 1) ||
+      driver_axis_csv("paper_exp2", &g, "init", "torch", 0) ||
+      driver_axis_csv("paper_exp2", &g, "surrogate", "switch", 0)) {
     sweep_grid_free(&g);
     return 2;
   }

@@ -31,12 +31,12 @@ int gate_init(gate_t *g, gate_kind_t kind, size_t d_in, size_t n_experts, size_t
   return MOEX_OK;
 }
 
-void gate_init_params(const gate_t *g, double *theta, gsl_rng *r) {
+void gate_init_params(const gate_t *g, double *theta, gsl_rng *r, mlp_init_t scheme) {
   if (g->kind == GATE_MLP) {
-    mlp_init_params(&g->net, theta, r);
+    mlp_init_params(&g->net, theta, r, scheme);
     return;
   }
-  double wb = sqrt(6.0 / (double)g->d_in);
+  double wb = scheme == MLP_INIT_TORCH ? 1.0 / sqrt((double)g->d_in) : sqrt(6.0 / (double)g->d_in);
   for (size_t i = 0; i < g->n_params; i++) theta[i] = wb * (2.0 * gsl_rng_uniform(r) - 1.0);
 }
 

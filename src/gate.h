@@ -29,7 +29,8 @@ typedef struct {
 } gate_t;
 
 int gate_init(gate_t *g, gate_kind_t kind, size_t d_in, size_t n_experts, size_t width);
-void gate_init_params(const gate_t *g, double *theta, gsl_rng *r);
+/* Same schemes as mlp_init_params (the linear gate has weights only). */
+void gate_init_params(const gate_t *g, double *theta, gsl_rng *r, mlp_init_t scheme);
 
 const char *gate_kind_name(gate_kind_t k);
 const char *gate_surrogate_name(gate_surrogate_t s);

@@ -37,10 +37,19 @@ int mlp_init(mlp_t *net, size_t n_in, size_t n_out, size_t n_layers, size_t widt
   return MOEX_OK;
 }
 
-void mlp_init_params(const mlp_t *net, double *theta, gsl_rng *r) {
+const char *mlp_init_name(mlp_init_t s) { return s == MLP_INIT_TORCH ? "torch" : "he"; }
+
+int mlp_init_parse(const char *name, mlp_init_t *out) {
+  if (name && !strcmp(name, "he")) *out = MLP_INIT_HE;
+  else if (name && !strcmp(name, "torch")) *out = MLP_INIT_TORCH;
+  else return moex_error(MOEX_EINVAL, "unknown initialisation '%s' (expected he or torch)", name ? name : "(null)");
+  return MOEX_OK;
+}
+
+void mlp_init_params(const mlp_t *net, double *theta, gsl_rng *r, mlp_init_t scheme) {
   for (size_t j = 1; j <= net->n_layers; j++) {
     size_t fan_in = net->dims[j - 1], fan_out = net->dims[j];
-    double wb = sqrt(6.0 / (double)fan_in), bb = 1.0 / sqrt((double)fan_in);
+    double bb = 1.0 / sqrt((double)fan_in), wb = scheme == MLP_INIT_TORCH ? bb : sqrt(6.0 / (double)fan_in);
     double *W = theta + net->w_off[j - 1], *b = theta + net->b_off[j - 1];
     for (size_t i = 0; i < fan_out * fan_in; i++) W[i] = wb * (2.0 * gsl_rng_uniform(r) - 1.0);
     for (size_t i = 0; i < fan_out; i++) b[i] = bb * (2.0 * gsl_rng_uniform(r) - 1.0);

@@ -26,9 +26,16 @@ typedef struct {
 /* Sets *net to the shape; n_layers >= 1, width >= 1 when n_layers >= 2. */
 int mlp_init(mlp_t *net, size_t n_in, size_t n_out, size_t n_layers, size_t width);
 
-/* He-uniform weights U(-sqrt(6/fan_in), +sqrt(6/fan_in)), biases U(-1/sqrt(fan_in), ...)
- * (PyTorch's default for biases), drawn in layout order from r. */
-void mlp_init_params(const mlp_t *net, double *theta, gsl_rng *r);
+/* Initialisation schemes, drawn in layout order from r:
+ *   MLP_INIT_HE:    weights U(-sqrt(6/fan_in), +sqrt(6/fan_in)) (He/Kaiming-uniform for ReLU),
+ *                   biases U(-1/sqrt(fan_in), +1/sqrt(fan_in));
+ *   MLP_INIT_TORCH: weights and biases U(-1/sqrt(fan_in), +1/sqrt(fan_in)), PyTorch's default
+ *                   for nn.Linear (kaiming_uniform with a = sqrt(5)), what the paper most likely
+ *                   used. */
+typedef enum { MLP_INIT_HE = 0, MLP_INIT_TORCH = 1 } mlp_init_t;
+const char *mlp_init_name(mlp_init_t s);
+int mlp_init_parse(const char *name, mlp_init_t *out);
+void mlp_init_params(const mlp_t *net, double *theta, gsl_rng *r, mlp_init_t scheme);
 
 /* Forward over n samples. x is (n, n_in). acts is (n * act_width): layer j's outputs h_j
  * (n, w_j) stored block after block; the last block is the output (n, n_out). Returns a

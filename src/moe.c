@@ -40,6 +40,8 @@ static int layer_validate(const moe_layer_spec_t *s, size_t l) {
     return moex_error(MOEX_EINVAL, "moe: layer %zu expert layers l = %zu must be in 1..%d", l, s->expert_layers, MLP_MAX_LAYERS);
   if (s->expert_layers >= 2 && s->expert_width == 0)
     return moex_error(MOEX_EINVAL, "moe: layer %zu expert width m = %zu must be >= 1", l, s->expert_width);
+  if (s->init != MLP_INIT_HE && s->init != MLP_INIT_TORCH)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu has unknown initialisation %d", l, (int)s->init);
   if (s->kind == MOE_LAYER_DENSE) return MOEX_OK;
   if (s->n_experts == 0 || s->n_experts > MOE_MAX_EXPERTS)
     return moex_error(MOEX_EINVAL, "moe: layer %zu experts E = %zu must be in 1..%d", l, s->n_experts, MOE_MAX_EXPERTS);
@@ -222,12 +224,12 @@ void moe_model_init_params(moe_model_t *m, unsigned long seed) {
   for (size_t l = 0; l < m->n_layers; l++) {
     moe_layer_t *L = &m->layer[l];
     if (L->spec.kind == MOE_LAYER_DENSE) {
-      mlp_init_params(&L->expert, m->theta + L->off, r);
+      mlp_init_params(&L->expert, m->theta + L->off, r, L->spec.init);
       continue;
     }
-    gate_init_params(&L->gate, m->theta + L->gate_off, r);
+    gate_init_params(&L->gate, m->theta + L->gate_off, r, L->spec.init);
     size_t ne = L->spec.n_experts + (L->spec.shared_expert ? 1 : 0);
-    for (size_t e = 0; e < ne; e++) mlp_init_params(&L->expert, m->theta + L->experts_off + e * L->expert.n_params, r);
+    for (size_t e = 0; e < ne; e++) mlp_init_params(&L->expert, m->theta + L->experts_off + e * L->expert.n_params, r, L->spec.init);
   }
   gsl_rng_free(r);
 }

@@ -35,6 +35,7 @@ typedef struct {
   size_t gate_width;    /* hidden width of the mlp router */
   gate_surrogate_t surrogate;
   int shared_expert;    /* 1: add an always-active expert of the same shape */
+  mlp_init_t init;      /* initialisation scheme of this layer's parameters (default he) */
 } moe_layer_spec_t;
 
 typedef struct {

@@ -312,6 +312,35 @@ START_TEST(test_seed_determinism) {
 }
 END_TEST
 
+/* The two initialisation schemes stay within their documented bounds, and differ. */
+START_TEST(test_init_schemes) {
+  moe_spec_t s = {.n_layers = 1};
+  s.layer[0] = moe_layer_default(9, 1, 3, 16);
+  moe_model_t *he = moe_model_alloc(&s, 2);
+  s.layer[0].init = MLP_INIT_TORCH;
+  moe_model_t *to = moe_model_alloc(&s, 2);
+  moe_model_init_params(he, 77);
+  moe_model_init_params(to, 77);
+  const moe_layer_t *L = &to->layer[0];
+  double gmax = 0, w1max = 0, w1he = 0;
+  for (size_t i = 0; i < L->gate.n_params; i++) gmax = fmax(gmax, fabs(to->theta[L->gate_off + i]));
+  for (size_t i = 0; i < 16 * 9; i++) {
+    w1max = fmax(w1max, fabs(to->theta[L->experts_off + i]));
+    w1he = fmax(w1he, fabs(he->theta[L->experts_off + i]));
+  }
+  ck_assert(gmax <= 1.0 / 3.0 && gmax > 0.25);      /* 1/sqrt(9) */
+  ck_assert(w1max <= 1.0 / 3.0 && w1max > 0.25);
+  ck_assert(w1he <= sqrt(6.0 / 9.0) && w1he > 0.6); /* He: sqrt(6/9) */
+  mlp_init_t k;
+  ck_assert_int_eq(mlp_init_parse("torch", &k), 0);
+  ck_assert_int_eq(k, MLP_INIT_TORCH);
+  ck_assert_int_ne(mlp_init_parse("xavier", &k), 0);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "'xavier'"));
+  moe_model_free(he);
+  moe_model_free(to);
+}
+END_TEST
+
 /* Allocation must fail with a message naming the bad value. */
 static void expect_bad(const moe_spec_t *s, const char *needle) {
   moex_error_clear();
@@ -343,6 +372,9 @@ START_TEST(test_bad_configs) {
   expect_bad(NULL, "NULL spec");
   s.layer[0] = moe_layer_default(0, 1, 3, 4);
   expect_bad(&s, "input dimension 0");
+  s.layer[0] = moe_layer_default(3, 1, 3, 4);
+  s.layer[0].init = (mlp_init_t)7;
+  expect_bad(&s, "initialisation 7");
   s.layer[0] = moe_layer_default(3, 1, 3, 4);
   ck_assert_ptr_null(moe_model_alloc(&s, 0));
   ck_assert_ptr_nonnull(strstr(moex_errmsg(), "n_max = 0"));
@@ -380,6 +412,7 @@ Suite *model_suite(void) {
   tcase_add_test(f, test_paths_mixed_radix);
   tcase_add_test(f, test_param_counts);
   tcase_add_test(f, test_seed_determinism);
+  tcase_add_test(f, test_init_schemes);
   tcase_add_test(f, test_bad_configs);
   suite_add_tcase(s, f);
   return s;
