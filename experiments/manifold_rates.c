@@ -260,18 +260,7 @@ int main(int argc, char **argv) {
     if (rate_D == 32) rate_D = 16;
     if (amb_m == 32) amb_m = 8;
   }
-  {
-    manifold_config mc;
-    manifold_config_default(&mc);
-    mc.D = 16;
-    targetfn *t = NULL;
-    manifold *M = manifold_alloc(&mc);
-    if (M) t = targetfn_alloc(M, target, 3);
-    if (!t) fprintf(stderr, PROG ": --target '%s': %s\n", target, moex_errmsg());
-    targetfn_free(t);
-    manifold_free(M);
-    if (!t) return 2;
-  }
+  if (study_check_target(PROG, target)) return 2;
   const char *points = o.quick ? "rate-d1-m4,rate-d1-m8,rate-d1-m16,amb-d1-D4,amb-d1-D16,amb-d1-D64"
                                : "rate-d1-m4,rate-d1-m8,rate-d1-m16,rate-d1-m32,rate-d1-m64,rate-d1-m128,"
                                  "rate-d2-m4,rate-d2-m8,rate-d2-m16,rate-d2-m32,rate-d2-m64,rate-d2-m128,"

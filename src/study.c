@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "moex_error.h"
 
 int study_set_make(const manifold *M, const targetfn *f, gsl_rng *r, size_t n, int grid, study_set_t *s) {
@@ -118,4 +120,15 @@ char *study_sibling_path(const char *h5, const char *suffix) {
   memcpy(p, h5, n);
   strcpy(p + n, suffix);
   return p;
+}
+
+int study_check_target(const char *prog, const char *spec) {
+  manifold_config mc;
+  manifold_config_default(&mc);
+  manifold *M = manifold_alloc(&mc);
+  targetfn *t = M ? targetfn_alloc(M, spec, 3) : NULL;
+  if (!t) fprintf(stderr, "%s: --target '%s': %s\n", prog, spec, moex_errmsg());
+  targetfn_free(t);
+  manifold_free(M);
+  return t ? 0 : 2;
 }

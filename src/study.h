@@ -45,6 +45,10 @@ size_t study_match_width(size_t (*count)(size_t w, const void *ctx), const void 
 int study_curve(const record_summary *s, const char *figure, const char *series, const char *size_col,
                 const char *err_col, double *size, double *err, size_t cap, size_t *n);
 
+/* 0 when targetfn_alloc accepts spec (on the default circle), else 2 after printing
+ * "<prog>: --target '<spec>': <why>" (the experiment binaries' bad-option contract). */
+int study_check_target(const char *prog, const char *spec);
+
 /* out.h5 -> out<suffix> (e.g. "_ratio.tsv"), malloc'd; NULL on allocation failure. */
 char *study_sibling_path(const char *h5, const char *suffix);
 
