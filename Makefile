@@ -6,6 +6,7 @@
 #   make valgrind   the unit tests under valgrind (zero errors, zero definite leaks)
 #   make bench      the benchmarks (never part of the tests)
 #   make paper      the paper's Tables 3 and 4 in full, with results/paper/REPORT.md
+#   make studies    the four scaling studies in full, with results/studies/REPORT.md
 #
 # BLAS is chosen here, and only here: GSL's reference CBLAS (gslcblas) or OpenBLAS.
 # OpenBLAS is the default because `make bench` measures it faster on the experts' dgemm.
@@ -51,7 +52,7 @@ TEST_SRC  = $(sort $(wildcard tests/test_*.c))
 TEST_OBJ  = $(TEST_SRC:tests/%.c=$(B)/tobj/%.o) $(B)/tobj/main.o
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps check check-mpi unit asan valgrind demo bench paper clean FORCE
+.PHONY: all deps check check-mpi unit asan valgrind demo bench paper studies theorems clean FORCE
 .DEFAULT_GOAL := all
 
 all: $(B)/libmoex.a $(BINS)
@@ -145,5 +146,21 @@ paper: deps
 	$(B)/bin/paper_exp2 --out results/paper/paper_exp2.h5 $(PAPER_ARGS)
 	$(B)/bin/moex-report results/paper/paper_exp1.h5 results/paper/paper_exp2.h5 --out results/paper
 
+# The scaling studies in full (each about 20-30 min on 2 cores), and their report.
+STUDIES = manifold_rates piecewise_depth gating variants
+studies: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p results/studies
+	@for s in $(STUDIES); do $(B)/bin/$$s --out results/studies/$$s.h5 $(STUDIES_ARGS) || exit 1; done
+	$(B)/bin/moex-report results/studies/*.h5 --out results/studies
+
 clean:
-.PHONY: all deps check check-mpi unit asan valgrind demo bench paper clean FORCE
+	rm -rf build build-asan build-gslcblas build-mpi
+
+# ---- theorems: every verifier at full size, then the report --------------------------------
+THEOREM_IDS = thm_3_1 thm_4_8 cor_4_9 thm_5_2 thm_5_3
+theorems: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p results/theorems
+	@set -e; for t in $(THEOREM_IDS); do echo "== $$t"; $(B)/bin/$$t --out results/theorems/$$t.h5; done
+	$(B)/bin/moex-report results/theorems/*.h5 --out results/theorems

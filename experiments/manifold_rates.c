@@ -1,0 +1,284 @@
+/* manifold_rates: Thm 3.1, Thm 4.8, Cor 4.9 and the Sec. 4.3 router as measured rates. Error
+ * (sup norm on a dense set, and test MSE) against the expert width m on the circle (d = 1), S^2
+ * and S^3, embedded axis-aligned, rotated or curved in R^D, for
+ *   moe2-3l       the depth-2 MoE of Thm 4.8: layer 1 a dense 3-layer net of width m producing a
+ *                 hidden representation of --hidden numbers (the proof's layer 1 has identical
+ *                 experts, i.e. it is a dense layer), layer 2 an MoE of E experts, 3-layer width m,
+ *                 linear top-1 gate on the hidden representation;
+ *   moe2-2l       the same with 2-layer experts (Cor 4.9: our charts are affine in x);
+ *   moe1-mlp      one MoE layer of E 2-layer experts with the 2-layer ReLU router of width m;
+ *   dense-active  a dense 2-layer net with moe2-3l's active parameters;
+ *   dense-total   a dense 2-layer net with moe2-3l's total parameters.
+ * Figures: rates_d<d>_<embed> (sup_err against width, claim "rate" with the bound's exponent),
+ * ambient_d<d>_<embed> (sup_err against D at fixed width, claim "flat" for the MoEs). After the
+ * sweep, the dense/MoE active-parameter ratio at equal error is interpolated on the measured
+ * curves and written to <out>_ratio.tsv (see print_ratios).
+ * Full grid: 2 seeds, 4000 Adam steps, embeddings rotated and curved (axis: --set
+ * 'embed=axis,rotated,curved'; paper_exp1 covers it), about 30 min on 2 cores (estimated from
+ * single runs: the dense-total nets at m = 128 dominate). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "bounds.h"
+#include "driver.h"
+#include "exprun.h"
+#include "moex_error.h"
+#include "slope.h"
+#include "study.h"
+
+#define PROG "manifold_rates"
+
+typedef struct {
+  const driver_opts_t *o;
+  size_t grid, hidden, rate_D, amb_m;
+  const char *target;
+} ctx_t;
+
+/* Charts per intrinsic dimension: few enough to keep m >= E^2 reachable, enough for the atlas
+ * to have injective charts for every seed we tried (S^3 with 8 charts fails for some: 10). */
+static size_t charts_for(size_t d) { return d == 1 ? 4 : d == 2 ? 6 : 10; }
+
+/* A grid point: "rate-d<d>-m<m>" (D = --rate-D) or "amb-d<d>-D<D>" (m = --amb-m). */
+static int parse_point(const ctx_t *c, const char *p, int *amb, size_t *d, size_t *D, size_t *m) {
+  char kind[8];
+  unsigned long a, b;
+  char tail;
+  if (sscanf(p, "%4[a-z]-d%lu-%*[mD]%lu%c", kind, &a, &b, &tail) != 3 || (strcmp(kind, "rate") && strcmp(kind, "amb")))
+    return moex_error(MOEX_EINVAL, PROG ": point '%s' must be rate-d<d>-m<m> or amb-d<d>-D<D>", p);
+  *amb = !strcmp(kind, "amb");
+  if ((*amb && !strstr(p, "-D")) || (!*amb && !strstr(p, "-m")))
+    return moex_error(MOEX_EINVAL, PROG ": point '%s' must be rate-d<d>-m<m> or amb-d<d>-D<D>", p);
+  if (a < 1 || a > 3) return moex_error(MOEX_EINVAL, PROG ": point '%s': d = %lu must be 1, 2 or 3", p, a);
+  *d = a;
+  *D = *amb ? b : c->rate_D;
+  *m = *amb ? c->amb_m : b;
+  if (*D < *d + 1 || *D > 4096) return moex_error(MOEX_EINVAL, PROG ": point '%s': D = %zu must be in %zu..4096", p, *D, *d + 1);
+  if (*m < 1 || *m > 4096) return moex_error(MOEX_EINVAL, PROG ": point '%s': m = %zu must be in 1..4096", p, *m);
+  return MOEX_OK;
+}
+
+static void spec_moe2(moe_spec_t *s, size_t D, size_t H, size_t E, size_t m, size_t expert_layers) {
+  memset(s, 0, sizeof *s);
+  s->n_layers = 2;
+  s->layer[0] = moe_layer_dense(D, H, 3, m);
+  s->layer[1] = moe_layer_default(H, 1, E, m);
+  s->layer[1].expert_layers = expert_layers;
+}
+
+typedef struct {
+  size_t D;
+} dense_ctx_t;
+
+static size_t dense_params(size_t w, const void *v) {
+  const dense_ctx_t *c = v;
+  return (c->D + 1) * w + w + 1;
+}
+
+/* Builds the named model at width m; *width is the width the rate is measured in. */
+static int make_spec(const ctx_t *c, const char *model, size_t D, size_t E, size_t m, moe_spec_t *s, size_t *width) {
+  *width = m;
+  if (!strcmp(model, "moe2-3l")) {
+    spec_moe2(s, D, c->hidden, E, m, 3);
+  } else if (!strcmp(model, "moe2-2l")) {
+    spec_moe2(s, D, c->hidden, E, m, 2);
+  } else if (!strcmp(model, "moe1-mlp")) {
+    memset(s, 0, sizeof *s);
+    s->n_layers = 1;
+    s->layer[0] = moe_layer_default(D, 1, E, m);
+    s->layer[0].gate = GATE_MLP;
+    s->layer[0].gate_width = m;
+  } else if (!strcmp(model, "dense-active") || !strcmp(model, "dense-total")) {
+    moe_spec_t ref;
+    spec_moe2(&ref, D, c->hidden, E, m, 3);
+    size_t target = !strcmp(model, "dense-active") ? moe_spec_n_active(&ref) : moe_spec_n_params(&ref);
+    dense_ctx_t dc = {.D = D};
+    *width = study_match_width(dense_params, &dc, target, 1u << 22);
+    memset(s, 0, sizeof *s);
+    s->n_layers = 1;
+    s->layer[0] = moe_layer_dense(D, 1, 2, *width);
+  } else {
+    return moex_error(MOEX_EINVAL, PROG ": unknown model '%s' (moe2-3l, moe2-2l, moe1-mlp, dense-active, dense-total)", model);
+  }
+  return MOEX_OK;
+}
+
+static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long seed, record_run *rec) {
+  const ctx_t *c = vctx;
+  const char *model = sweep_grid_value(g, i, "model"), *embed = sweep_grid_value(g, i, "embed");
+  const char *protocol = sweep_grid_value(g, i, "protocol"), *point = sweep_grid_value(g, i, "point");
+  int amb = 0;
+  size_t d = 1, D = 2, m = 1, width = 1;
+  int rc = parse_point(c, point, &amb, &d, &D, &m);
+  if (rc) return rc;
+  size_t E = charts_for(d);
+  moe_spec_t spec;
+  if ((rc = make_spec(c, model, D, E, m, &spec, &width))) return rc;
+  int dense = !strncmp(model, "dense", 5);
+  /* the data depend on (d, D, embed) and the master seed only: every model and seed sees the same */
+  manifold_config mc;
+  manifold_config_default(&mc);
+  mc.kind = d == 1 ? "circle" : "sphere";
+  mc.d = d;
+  mc.D = D;
+  mc.embed = embed;
+  mc.E = E;
+  mc.seed = (unsigned long)c->o->master_seed + 101 * d + 7 * D;
+  manifold *M = manifold_alloc(&mc);
+  targetfn *f = M ? targetfn_alloc(M, c->target, 3) : NULL;
+  if (!f) {
+    manifold_free(M);
+    return MOEX_EINVAL;
+  }
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, (unsigned long)c->o->master_seed + 13 * d + D);
+  study_set_t tr = {0}, te = {0}, ev = {0};
+  rc = r ? study_set_make(M, f, r, c->o->n_train, 0, &tr) : moex_error(MOEX_ENOMEM, PROG ": out of memory");
+  if (!rc) rc = study_set_make(M, f, r, 1024, 0, &te);
+  /* about grid^2 evaluation points whatever d (the d = 1 grid takes a count, the others per dim) */
+  if (!rc) rc = study_set_make(M, f, r, d == 1 ? c->grid * c->grid : c->grid, 1, &ev);
+  exprun_data_t data = {.d_in = D, .d_out = 1, .n_train = tr.n, .x_train = tr.x, .y_train = tr.y,
+                        .n_test = te.n, .x_test = te.x, .y_test = te.y, .n_eval = ev.n, .x_eval = ev.x,
+                        .y_eval = ev.y, .chart_eval = ev.chart, .member_eval = ev.member, .n_charts = E,
+                        .n_keep = 256};
+  fit_settings fs;
+  driver_fit_settings(c->o, protocol, &fs);
+  if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);
+  /* the bounds: kappa of the target on every chart (its global kappa: the kink set of kappa:K
+   * crosses some charts, so the worst chart has exactly that smoothness) */
+  int kap = targetfn_kappa(f);
+  double K = kap == TARGETFN_SMOOTH ? INFINITY : (double)kap, kv[16];
+  for (size_t j = 0; j < E; j++) kv[j] = K;
+  bounds_rate_t br;
+  if (!rc) rc = dense ? bounds_thm31(K, D, &br) : bounds_thm48(kv, E, d, &br);
+  char fig[64], series[96];
+  snprintf(fig, sizeof fig, "%s_d%zu_%s", amb ? "ambient" : "rates", d, embed);
+  snprintf(series, sizeof series, "%s %s", model, protocol);
+  if (!rc) {
+    if (amb) rc = exprun_set_figure(rec, fig, series, "D", (double)D, dense ? "none" : "flat", NAN, 0.15, NULL, NAN);
+    else rc = exprun_set_figure(rec, fig, series, "width", (double)width, "rate", br.exponent, 0.1, NULL, NAN);
+  }
+  if (!rc) rc = record_run_set_str(rec, "y_name", "sup_err");
+  if (!rc) rc = record_run_set_str(rec, "model", model);
+  if (!rc) rc = record_run_set_str(rec, "embed", embed);
+  if (!rc) rc = record_run_set_str(rec, "protocol", protocol);
+  if (!rc) rc = record_run_set_str(rec, "target", c->target);
+  if (!rc) rc = record_run_set_int(rec, "d", (int64_t)d);
+  if (!rc) rc = record_run_set_int(rec, "D", (int64_t)D);
+  if (!rc) rc = record_run_set_int(rec, "E", dense ? 0 : (int64_t)E);
+  if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
+  if (!rc) rc = record_run_set_int(rec, "width", (int64_t)width);
+  if (!rc) rc = record_run_set_int(rec, "hidden", dense ? 0 : (int64_t)c->hidden);
+  if (!rc) rc = record_run_set_double(rec, "bound_exponent", br.exponent);
+  if (!rc) rc = record_run_summarize(rec, NULL);
+  study_set_free(&tr); study_set_free(&te); study_set_free(&ev);
+  gsl_rng_free(r);
+  targetfn_free(f);
+  manifold_free(M);
+  return rc;
+}
+
+/* T11: for every rates figure, every MoE series against every dense series, the ratio of the
+ * dense to the MoE active parameters at the geometric middle of the error range both curves
+ * reach (slope_size_ratio, log-log interpolation, no extrapolation: NaN when the curves do not
+ * overlap). Printed and written to <out>_ratio.tsv. */
+static int print_ratios(const char *path, const char *protocols) {
+  record_file *f = record_open(path);
+  if (!f) return 1;
+  record_summary *s = record_read_summary(f);
+  char *tsv = study_sibling_path(path, "_ratio.tsv");
+  FILE *o = tsv ? fopen(tsv, "w") : NULL;
+  const record_column *cf = s ? record_summary_column(s, "figure") : NULL;
+  int rc = !s || !o ? 1 : 0;
+  if (!rc) fprintf(o, "figure\tmoe_series\tdense_series\terr_lo\terr_hi\ttarget_err\tratio\n");
+  const char *moes[] = {"moe2-3l", "moe2-2l", "moe1-mlp"}, *denses[] = {"dense-active", "dense-total"};
+  for (size_t i = 0; !rc && cf && cf->type == RECORD_STR && i < s->nrows; i++) {
+    const char *fig = cf->v.s[i];
+    if (strncmp(fig, "rates_", 6)) continue;
+    size_t j;
+    for (j = 0; j < i && strcmp(cf->v.s[j], fig); j++) {}
+    if (j < i) continue; /* figure already done */
+    char *pbuf = strdup(protocols);
+    for (char *save = NULL, *p = pbuf ? strtok_r(pbuf, ",", &save) : NULL; p; p = strtok_r(NULL, ",", &save)) {
+      for (size_t a = 0; a < 3; a++)
+        for (size_t b = 0; b < 2; b++) {
+          char sa[96], sb[96];
+          double xa[64], ea[64], xb[64], eb[64], lo = NAN, hi = NAN, ratio = NAN, target = NAN;
+          size_t na, nb;
+          snprintf(sa, sizeof sa, "%s %s", moes[a], p);
+          snprintf(sb, sizeof sb, "%s %s", denses[b], p);
+          if (study_curve(s, fig, sa, "params_active", "sup_err", xa, ea, 64, &na) ||
+              study_curve(s, fig, sb, "params_active", "sup_err", xb, eb, 64, &nb) || na < 2 || nb < 2)
+            continue;
+          if (!slope_common_error_range(ea, na, eb, nb, &lo, &hi)) {
+            target = sqrt(lo * hi);
+            if (slope_size_ratio(xb, eb, nb, xa, ea, na, target, &ratio)) ratio = NAN;
+          }
+          fprintf(o, "%s\t%s\t%s\t%.6g\t%.6g\t%.6g\t%.6g\n", fig, sa, sb, lo, hi, target, ratio);
+          printf(PROG ": %s: active parameters %s / %s at sup error %.3g: %.3g\n", fig, sb, sa, target, ratio);
+        }
+    }
+    free(pbuf);
+  }
+  if (o && fclose(o)) rc = 1;
+  if (!rc) printf(PROG ": dense/MoE parameter ratios in %s\n", tsv);
+  else fprintf(stderr, PROG ": could not write the parameter ratios%s%s\n", tsv ? " to " : "", tsv ? tsv : "");
+  free(tsv);
+  record_summary_free(s);
+  record_close(f);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  driver_opts_t o;
+  driver_opts_default(&o, 2, 4000, 2000, 4096);
+  o.protocol = "adam";
+  size_t grid = 48, hidden = 16, rate_D = 32, amb_m = 32;
+  const char *target = "kappa:1";
+  const cli_option_t extra[] = {
+      {"--grid", CLI_SIZE, &grid, 4, 1024, "evaluation set: grid^2 points (d = 1), grid per dim (d = 2), grid^2 sampled (d = 3)"},
+      {"--hidden", CLI_SIZE, &hidden, 1, 4096, "width of the hidden representation layer 1 hands to the gated layer"},
+      {"--rate-D", CLI_SIZE, &rate_D, 5, 4096, "ambient dimension of the rate points"},
+      {"--amb-m", CLI_SIZE, &amb_m, 1, 4096, "expert width of the ambient (error against D) points"},
+      {"--target", CLI_STRING, &target, 0, 0, "target function (targetfn.h), e.g. kappa:1, fourier, chartwise:2"},
+  };
+  int rc = driver_parse(PROG,
+                        "Thm 3.1 / 4.8 / Cor 4.9: sup error against expert width m on S^1, S^2, S^3 in R^D, and against D.\n"
+                        "Axes: point (rate-d<d>-m<m> at D = --rate-D; amb-d<d>-D<D> at m = --amb-m), embed (axis,\n"
+                        "rotated, curved), model (moe2-3l, moe2-2l, moe1-mlp, dense-active, dense-total), protocol.\n"
+                        "Protocol default adam: full-batch quasi-Newton stalls on the top-1 loss, which jumps where routes flip.",
+                        argc, argv, &o, extra, 5);
+  if (rc) return rc == 1 ? 0 : 2;
+  if (o.quick) {
+    if (o.seeds == 2) o.seeds = 1;
+    if (o.iters == 4000) o.iters = 300;
+    if (o.n_train == 4096) o.n_train = 512;
+    if (grid == 48) grid = 16;
+    if (rate_D == 32) rate_D = 16;
+    if (amb_m == 32) amb_m = 8;
+  }
+  if (study_check_target(PROG, target)) return 2;
+  const char *points = o.quick ? "rate-d1-m4,rate-d1-m8,rate-d1-m16,amb-d1-D4,amb-d1-D16,amb-d1-D64"
+                               : "rate-d1-m4,rate-d1-m8,rate-d1-m16,rate-d1-m32,rate-d1-m64,rate-d1-m128,"
+                                 "rate-d2-m4,rate-d2-m8,rate-d2-m16,rate-d2-m32,rate-d2-m64,rate-d2-m128,"
+                                 "rate-d3-m4,rate-d3-m8,rate-d3-m16,rate-d3-m32,rate-d3-m64,rate-d3-m128,"
+                                 "amb-d1-D4,amb-d1-D16,amb-d1-D64,amb-d1-D256";
+  sweep_grid_t g = {0};
+  if (driver_axis_csv(PROG, &g, "point", points, 0) ||
+      driver_axis_csv(PROG, &g, "embed", o.quick ? "rotated" : "rotated,curved", 0) ||
+      driver_axis_csv(PROG, &g, "model", o.quick ? "moe2-3l,moe1-mlp,dense-active" : "moe2-3l,moe2-2l,moe1-mlp,dense-active,dense-total", 0) ||
+      driver_axis_csv(PROG, &g, "protocol", o.protocol, 1)) {
+    sweep_grid_free(&g);
+    return 2;
+  }
+  ctx_t c = {.o = &o, .grid = grid, .hidden = hidden, .rate_D = rate_D, .amb_m = amb_m, .target = target};
+  const char *out = o.out ? o.out : o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5";
+  char *protocols = strdup(o.protocol);
+  rc = driver_run(PROG, &o, &g, out, run_one, &c, argc, argv);
+  if (rc == 0 && protocols && print_ratios(out, protocols)) rc = 1;
+  free(protocols);
+  return rc;
+}

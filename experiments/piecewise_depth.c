@@ -1,0 +1,210 @@
+/* piecewise_depth: Thm 5.2 and 5.3. Compositionally sparse targets with E^L pieces: Eq. (4) on
+ * [0,E]^L (E in {2,3,4}, L in {1,2,3}, the Fig. 3 family, vector output) and an Eq. (5) product
+ * of L = 2 circles (4 charts each, rotated into R^8). Models, all at the total parameter count of
+ * the depth-2L MoE of expert width m (each other model's width chosen to match it; both counts
+ * are recorded: params_total and params_ref):
+ *   deep-2L     2L MoE layers of E experts, linear top-1 gates (Thm 5.3: 2-layer experts for
+ *               Eq. 4; Thm 5.2: 3-layer experts for Eq. 5); every layer maps R^n -> R^n, the
+ *               last to the output;
+ *   mlp-L       L MoE layers of E experts with the 2-layer ReLU router (Sec. 4.3: depth 2L -> L);
+ *   wide-LE     one MoE layer of L*E experts (the naive O(LE) regions);
+ *   wide-EL     one MoE layer of E^L experts (one expert per piece);
+ *   dense       a dense 3-layer ReLU net.
+ * Figure per target: sup error against m (the depth-2L model's width), claim "rate" with the
+ * bound -min(kappa, 1/2) (bounds_thm53 / bounds_thm52; the pieces are C^inf inside their cells)
+ * for deep-2L and mlp-L. Per run: metrics/per_piece_max_err, pieces_empty, paths_used and
+ * paths_max (exprun). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "bounds.h"
+#include "driver.h"
+#include "exprun.h"
+#include "moex_error.h"
+#include "piecewise.h"
+#include "study.h"
+
+#define PROG "piecewise_depth"
+
+typedef struct {
+  const driver_opts_t *o;
+  size_t eval_points, eq5_D;
+} ctx_t;
+
+typedef struct {
+  const char *model;
+  size_t E, L, n_in, n_out, expert_layers;
+} shape_t;
+
+static size_t ipow(size_t b, size_t e) {
+  size_t r = 1;
+  while (e--) r *= b;
+  return r;
+}
+
+/* The model of each name at width w; NULL-free: the caller checked the name. */
+static void make_spec(const shape_t *sh, size_t w, moe_spec_t *s) {
+  memset(s, 0, sizeof *s);
+  size_t n = sh->n_in;
+  if (!strcmp(sh->model, "deep-2L") || !strcmp(sh->model, "mlp-L")) {
+    int mlp = !strcmp(sh->model, "mlp-L");
+    s->n_layers = mlp ? sh->L : 2 * sh->L;
+    for (size_t l = 0; l < s->n_layers; l++) {
+      s->layer[l] = moe_layer_default(n, l + 1 == s->n_layers ? sh->n_out : n, sh->E, w);
+      s->layer[l].expert_layers = sh->expert_layers;
+      if (mlp) {
+        s->layer[l].gate = GATE_MLP;
+        s->layer[l].gate_width = w;
+      }
+    }
+  } else if (!strcmp(sh->model, "wide-LE") || !strcmp(sh->model, "wide-EL")) {
+    s->n_layers = 1;
+    s->layer[0] = moe_layer_default(n, sh->n_out, !strcmp(sh->model, "wide-LE") ? sh->L * sh->E : ipow(sh->E, sh->L), w);
+    s->layer[0].expert_layers = sh->expert_layers;
+  } else {
+    s->n_layers = 1;
+    s->layer[0] = moe_layer_dense(n, sh->n_out, 3, w);
+  }
+}
+
+static size_t count_params(size_t w, const void *v) {
+  moe_spec_t s;
+  make_spec(v, w, &s);
+  return moe_spec_n_params(&s);
+}
+
+/* "eq4-E<E>-L<L>" or "eq5". */
+static int parse_target(const char *t, size_t *E, size_t *L, int *eq5) {
+  unsigned long e, l;
+  char tail;
+  *eq5 = !strcmp(t, "eq5");
+  if (*eq5) {
+    *E = 4;
+    *L = 2;
+    return MOEX_OK;
+  }
+  if (sscanf(t, "eq4-E%lu-L%lu%c", &e, &l, &tail) != 2 || e < 2 || e > 6 || l < 1 || l > 3)
+    return moex_error(MOEX_EINVAL, PROG ": target '%s' must be eq5 or eq4-E<E>-L<L> with E in 2..6, L in 1..3", t);
+  *E = e;
+  *L = l;
+  return MOEX_OK;
+}
+
+static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long seed, record_run *rec) {
+  const ctx_t *c = vctx;
+  const char *model = sweep_grid_value(g, i, "model"), *target = sweep_grid_value(g, i, "target");
+  const char *protocol = sweep_grid_value(g, i, "protocol");
+  const char *models[] = {"deep-2L", "mlp-L", "wide-LE", "wide-EL", "dense"};
+  size_t k, m, E = 2, L = 1;
+  int eq5 = 0;
+  for (k = 0; k < 5 && strcmp(model, models[k]); k++) {}
+  if (k == 5) return moex_error(MOEX_EINVAL, PROG ": unknown model '%s' (deep-2L, mlp-L, wide-LE, wide-EL, dense)", model);
+  int rc = study_parse_size("m", sweep_grid_value(g, i, "m"), 1, 4096, &m);
+  if (!rc) rc = parse_target(target, &E, &L, &eq5);
+  if (rc) return rc;
+  piecewise *P = NULL;
+  piecewise_prod *Q = NULL;
+  if (eq5) {
+    piecewise_prod_config pc = {.L = L, .kind = "circle", .d = 1, .E = E, .D = c->eq5_D, .embed = "rotated", .seed = 5};
+    Q = piecewise_prod_alloc(&pc);
+  } else {
+    piecewise_config pc = {.E = E, .L = L, .family = "fig3", .scalar = 0, .seed = 1};
+    P = piecewise_alloc(&pc);
+  }
+  if (!P && !Q) return MOEX_EINVAL;
+  size_t n_in = eq5 ? piecewise_prod_in_dim(Q) : piecewise_in_dim(P), n_out = eq5 ? piecewise_prod_out_dim(Q) : piecewise_out_dim(P);
+  size_t n_pieces = eq5 ? piecewise_prod_pieces(Q) : piecewise_pieces(P);
+  shape_t ref = {.model = "deep-2L", .E = E, .L = L, .n_in = n_in, .n_out = n_out, .expert_layers = eq5 ? 3 : 2};
+  shape_t sh = ref;
+  sh.model = model;
+  size_t target_params = count_params(m, &ref), w = k == 0 ? m : study_match_width(count_params, &sh, target_params, 1u << 20);
+  moe_spec_t spec;
+  make_spec(&sh, w, &spec);
+  /* the evaluation set: a regular grid of about eval_points points for Eq. (4), a sample for (5) */
+  size_t per_dim = (size_t)floor(pow((double)c->eval_points, 1.0 / (double)L) + 0.5);
+  size_t n_tr = c->o->n_train, n_te = 1024, ng = eq5 ? c->eval_points : ipow(per_dim, L);
+  double *xtr = malloc(n_tr * n_in * sizeof *xtr), *ytr = malloc(n_tr * n_out * sizeof *ytr);
+  double *xte = malloc(n_te * n_in * sizeof *xte), *yte = malloc(n_te * n_out * sizeof *yte);
+  double *xg = malloc(ng * n_in * sizeof *xg), *yg = malloc(ng * n_out * sizeof *yg);
+  size_t *pg = malloc(ng * sizeof *pg);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  if (!xtr || !ytr || !xte || !yte || !xg || !yg || !pg || !r) rc = moex_error(MOEX_ENOMEM, PROG ": out of memory");
+  if (r) gsl_rng_set(r, (unsigned long)c->o->master_seed + 17 * E + L);
+  if (!rc) rc = eq5 ? piecewise_prod_sample(Q, r, n_tr, xtr, ytr, NULL) : piecewise_sample(P, r, n_tr, xtr, ytr, NULL);
+  if (!rc) rc = eq5 ? piecewise_prod_sample(Q, r, n_te, xte, yte, NULL) : piecewise_sample(P, r, n_te, xte, yte, NULL);
+  if (!rc) rc = eq5 ? piecewise_prod_sample(Q, r, ng, xg, yg, pg) : piecewise_grid(P, per_dim, xg, yg, pg);
+  exprun_data_t data = {.d_in = n_in, .d_out = n_out, .n_train = n_tr, .x_train = xtr, .y_train = ytr, .n_test = n_te,
+                        .x_test = xte, .y_test = yte, .n_eval = ng, .x_eval = xg, .y_eval = yg, .piece_eval = pg,
+                        .n_pieces = n_pieces, .n_keep = 512};
+  fit_settings fs;
+  driver_fit_settings(c->o, protocol, &fs);
+  if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);
+  /* Thm 5.3 / 5.2: the pieces are C^inf inside their cells (fig3: polynomials; Eq. 5: smooth g
+   * composed with affine charts), so kappa = infinity and the bound is the m^{-1/2} cap */
+  double kv[64];
+  size_t dl[3] = {1, 1, 1};
+  for (size_t j = 0; j < L * E; j++) kv[j] = INFINITY;
+  bounds_rate_t br = {.exponent = NAN};
+  if (!rc) rc = eq5 ? bounds_thm52(kv, L, E, dl, &br) : bounds_thm53(kv, L, E, &br);
+  int claims = k <= 1;
+  char fig[64], series[96];
+  snprintf(fig, sizeof fig, "depth_%s", target);
+  snprintf(series, sizeof series, "%s %s", model, protocol);
+  if (!rc) rc = exprun_set_figure(rec, fig, series, "m", (double)m, claims ? "rate" : "none", claims ? br.exponent : NAN, 0.1, NULL, NAN);
+  if (!rc) rc = record_run_set_str(rec, "y_name", "sup_err");
+  if (!rc) rc = record_run_set_str(rec, "model", model);
+  if (!rc) rc = record_run_set_str(rec, "target", target);
+  if (!rc) rc = record_run_set_str(rec, "protocol", protocol);
+  if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
+  if (!rc) rc = record_run_set_int(rec, "L", (int64_t)L);
+  if (!rc) rc = record_run_set_int(rec, "pieces", (int64_t)n_pieces);
+  if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
+  if (!rc) rc = record_run_set_int(rec, "width", (int64_t)w);
+  if (!rc) rc = record_run_set_int(rec, "params_ref", (int64_t)target_params);
+  if (!rc) rc = record_run_set_double(rec, "params_mismatch", (double)moe_spec_n_params(&spec) / (double)target_params - 1.0);
+  if (!rc) rc = record_run_summarize(rec, NULL);
+  free(xtr); free(ytr); free(xte); free(yte); free(xg); free(yg); free(pg);
+  gsl_rng_free(r);
+  piecewise_free(P);
+  piecewise_prod_free(Q);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  driver_opts_t o;
+  driver_opts_default(&o, 2, 5000, 2000, 4096);
+  o.protocol = "adam";
+  size_t eval_points = 4096, eq5_D = 8;
+  const cli_option_t extra[] = {
+      {"--eval", CLI_SIZE, &eval_points, 16, 1e6, "points of the evaluation set (sup norm, per piece)"},
+      {"--eq5-D", CLI_SIZE, &eq5_D, 4, 4096, "ambient dimension of the Eq. (5) product of two circles"},
+  };
+  int rc = driver_parse(PROG,
+                        "Thm 5.2 / 5.3: depth against the E^L pieces of compositionally sparse targets, at matched total parameters.\n"
+                        "Axes: target (eq4-E<E>-L<L>, eq5), model (deep-2L, mlp-L, wide-LE, wide-EL, dense), m, protocol.\n"
+                        "Protocol default adam: full-batch quasi-Newton stalls on the top-1 loss, which jumps where routes flip.",
+                        argc, argv, &o, extra, 2);
+  if (rc) return rc == 1 ? 0 : 2;
+  if (o.quick) {
+    if (o.seeds == 2) o.seeds = 1;
+    if (o.iters == 5000) o.iters = 300;
+    if (o.n_train == 4096) o.n_train = 512;
+    if (eval_points == 4096) eval_points = 1024;
+  }
+  sweep_grid_t g = {0};
+  if (driver_axis_csv(PROG, &g, "target", o.quick ? "eq4-E3-L2,eq5" :
+                      "eq4-E2-L1,eq4-E3-L1,eq4-E4-L1,eq4-E2-L2,eq4-E3-L2,eq4-E4-L2,eq4-E2-L3,eq4-E3-L3,eq4-E4-L3,eq5", 0) ||
+      driver_axis_csv(PROG, &g, "model", "deep-2L,mlp-L,wide-LE,wide-EL,dense", 0) ||
+      driver_axis_csv(PROG, &g, "m", o.quick ? "8,16,32" : "8,16,32,64,128", 0) ||
+      driver_axis_csv(PROG, &g, "protocol", o.protocol, 1)) {
+    sweep_grid_free(&g);
+    return 2;
+  }
+  ctx_t c = {.o = &o, .eval_points = eval_points, .eq5_D = eq5_D};
+  return driver_run(PROG, &o, &g, o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5", run_one, &c,
+                    argc, argv);
+}

@@ -1,0 +1,147 @@
+/* variants: the Sec. 4.3 architectures the paper suggests and never tests, against the depth-2
+ * MoE, on S^2 (6 charts) rotated into R^D with the target of --target. Models (expert width m,
+ * linear top-1 gates, 2-layer experts, hidden representation of --hidden numbers):
+ *   moe-moe     the depth-2 MoE: MoE layer (R^D -> R^hidden) then MoE layer (-> R);
+ *   dense-moe   MoE-dense alternation: a dense 2-layer layer of width m, then the MoE layer;
+ *   shared      moe-moe with one shared (always active) expert beside the E routed ones, in both
+ *               layers (Qwen2 / DeepSeek style);
+ *   autoenc     auto-encoder experts, shared encoder: one affine layer R^D -> R^d (a dense layer
+ *               of 1 affine layer) then an MoE on R^d;
+ *   autoenc+1   the same with an encoder to R^{d+1}: a single linear map R^D -> R^d cannot be
+ *               injective on a closed S^d, so the d-dim encoder folds the sphere; d+1 can be.
+ * Not supported by the model, so not run (and not imitated): per-expert encoders (the paper's
+ * f_low o Enc_i with one encoder per chart) and the reconstruction loss ||Dec(Enc(x)) - x||^2.
+ * Figure variants_err_vs_active: sup error against params_active (params_total is recorded in
+ * every run; its figure can be made from the file). No claim: the paper states "comparable
+ * expressive power" with no rate; the figure compares the curves. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "driver.h"
+#include "exprun.h"
+#include "moex_error.h"
+#include "study.h"
+
+#define PROG "variants"
+
+typedef struct {
+  const driver_opts_t *o;
+  size_t grid, D, hidden;
+  const char *target;
+} ctx_t;
+
+static int make_spec(const ctx_t *c, const char *model, size_t d, size_t E, size_t m, moe_spec_t *s) {
+  memset(s, 0, sizeof *s);
+  s->n_layers = 2;
+  if (!strcmp(model, "moe-moe") || !strcmp(model, "shared")) {
+    s->layer[0] = moe_layer_default(c->D, c->hidden, E, m);
+    s->layer[1] = moe_layer_default(c->hidden, 1, E, m);
+    s->layer[0].shared_expert = s->layer[1].shared_expert = !strcmp(model, "shared");
+  } else if (!strcmp(model, "dense-moe")) {
+    s->layer[0] = moe_layer_dense(c->D, c->hidden, 2, m);
+    s->layer[1] = moe_layer_default(c->hidden, 1, E, m);
+  } else if (!strcmp(model, "autoenc") || !strcmp(model, "autoenc+1")) {
+    size_t k = !strcmp(model, "autoenc") ? d : d + 1;
+    s->layer[0] = moe_layer_dense(c->D, k, 1, 0);
+    s->layer[1] = moe_layer_default(k, 1, E, m);
+  } else {
+    return moex_error(MOEX_EINVAL, PROG ": unknown model '%s' (moe-moe, dense-moe, shared, autoenc, autoenc+1)", model);
+  }
+  return MOEX_OK;
+}
+
+static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long seed, record_run *rec) {
+  const ctx_t *c = vctx;
+  const char *model = sweep_grid_value(g, i, "model"), *protocol = sweep_grid_value(g, i, "protocol");
+  size_t m, d = 2, E = 6;
+  int rc = study_parse_size("m", sweep_grid_value(g, i, "m"), 1, 4096, &m);
+  moe_spec_t spec;
+  if (!rc) rc = make_spec(c, model, d, E, m, &spec);
+  if (rc) return rc;
+  manifold_config mc;
+  manifold_config_default(&mc);
+  mc.kind = "sphere";
+  mc.d = d;
+  mc.D = c->D;
+  mc.embed = "rotated";
+  mc.E = E;
+  mc.seed = (unsigned long)c->o->master_seed + c->D;
+  manifold *M = manifold_alloc(&mc);
+  targetfn *f = M ? targetfn_alloc(M, c->target, 3) : NULL;
+  if (!f) {
+    manifold_free(M);
+    return MOEX_EINVAL;
+  }
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, (unsigned long)c->o->master_seed + 5 * c->D);
+  study_set_t tr = {0}, te = {0}, ev = {0};
+  rc = study_set_make(M, f, r, c->o->n_train, 0, &tr);
+  if (!rc) rc = study_set_make(M, f, r, 1024, 0, &te);
+  if (!rc) rc = study_set_make(M, f, r, c->grid, 1, &ev);
+  exprun_data_t data = {.d_in = c->D, .d_out = 1, .n_train = tr.n, .x_train = tr.x, .y_train = tr.y,
+                        .n_test = te.n, .x_test = te.x, .y_test = te.y, .n_eval = ev.n, .x_eval = ev.x,
+                        .y_eval = ev.y, .chart_eval = ev.chart, .member_eval = ev.member, .n_charts = E,
+                        .n_keep = 256};
+  fit_settings fs;
+  driver_fit_settings(c->o, protocol, &fs);
+  if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);
+  char series[96];
+  snprintf(series, sizeof series, "%s %s", model, protocol);
+  if (!rc) rc = exprun_set_figure(rec, "variants_err_vs_active", series, "params_active", (double)moe_spec_n_active(&spec),
+                                  "none", NAN, NAN, NULL, NAN);
+  if (!rc) rc = record_run_set_str(rec, "y_name", "sup_err");
+  if (!rc) rc = record_run_set_str(rec, "model", model);
+  if (!rc) rc = record_run_set_str(rec, "protocol", protocol);
+  if (!rc) rc = record_run_set_str(rec, "target", c->target);
+  if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
+  if (!rc) rc = record_run_set_int(rec, "d", (int64_t)d);
+  if (!rc) rc = record_run_set_int(rec, "D", (int64_t)c->D);
+  if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
+  if (!rc) rc = record_run_summarize(rec, NULL);
+  study_set_free(&tr); study_set_free(&te); study_set_free(&ev);
+  gsl_rng_free(r);
+  targetfn_free(f);
+  manifold_free(M);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  driver_opts_t o;
+  driver_opts_default(&o, 2, 4000, 2000, 4096);
+  o.protocol = "adam";
+  size_t grid = 48, D = 32, hidden = 16;
+  const char *target = "kappa:1";
+  const cli_option_t extra[] = {
+      {"--grid", CLI_SIZE, &grid, 4, 1024, "evaluation set: grid^2 points on S^2 (Fibonacci lattice)"},
+      {"--D", CLI_SIZE, &D, 4, 4096, "ambient dimension"},
+      {"--hidden", CLI_SIZE, &hidden, 1, 4096, "width of the representation between the two layers"},
+      {"--target", CLI_STRING, &target, 0, 0, "target function (targetfn.h)"},
+  };
+  int rc = driver_parse(PROG,
+                        "Sec. 4.3 variants (MoE-dense alternation, shared expert, auto-encoder experts) against the depth-2 MoE.\n"
+                        "Axes: model (moe-moe, dense-moe, shared, autoenc, autoenc+1), m (expert width), protocol.\n"
+                        "Protocol default adam: full-batch quasi-Newton stalls on the top-1 loss, which jumps where routes flip.",
+                        argc, argv, &o, extra, 4);
+  if (rc) return rc == 1 ? 0 : 2;
+  if (study_check_target(PROG, target)) return 2;
+  if (o.quick) {
+    if (o.seeds == 2) o.seeds = 1;
+    if (o.iters == 4000) o.iters = 300;
+    if (o.n_train == 4096) o.n_train = 512;
+    if (grid == 48) grid = 16;
+  }
+  sweep_grid_t g = {0};
+  if (driver_axis_csv(PROG, &g, "model", "moe-moe,dense-moe,shared,autoenc,autoenc+1", 0) ||
+      driver_axis_csv(PROG, &g, "m", o.quick ? "4,8,16" : "4,8,16,32,64,128", 0) ||
+      driver_axis_csv(PROG, &g, "protocol", o.protocol, 1)) {
+    sweep_grid_free(&g);
+    return 2;
+  }
+  ctx_t c = {.o = &o, .grid = grid, .D = D, .hidden = hidden, .target = target};
+  return driver_run(PROG, &o, &g, o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5", run_one, &c,
+                    argc, argv);
+}

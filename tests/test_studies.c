@@ -1,0 +1,185 @@
+/* End to end: the four scaling-study binaries on their quick grids (one seed), their files
+ * against the schema, the columns each study adds, the TSVs computed after the sweep, and the
+ * bad-option contract (exit status 2, one line naming the binary). */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "record.h"
+
+static int run(const char *cmd) {
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Runs `name --quick --seeds 1 [light]` into a fresh folder; checks exit 0, the schema, the run
+ * count and that every column in cols is a summary column. Returns the opened file (dir kept in
+ * dir for the caller to inspect and remove). */
+static record_file *quick_run(const char *name, const char *light, size_t n_runs, const char *const *cols, char *dir,
+                              char *path) {
+  char cmd[1024];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, 256, "%s/%s.h5", dir, name);
+  snprintf(cmd, sizeof cmd, "%s/%s --quick --seeds 1 --jobs 2 %s --out %s > %s/log 2>&1", testutil_bindir(), name,
+           testutil_valgrind() ? light : "", path, dir);
+  ck_assert_msg(run(cmd) == 0, "%s --quick failed (see %s/log)", name, dir);
+  ck_assert_msg(record_check(path) == 0, "schema check: %s", path);
+  record_file *f = record_open(path);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(record_n_runs(f), n_runs);
+  record_summary *s = record_read_summary(f);
+  ck_assert_ptr_nonnull(s);
+  for (size_t i = 0; cols[i]; i++) ck_assert_msg(record_summary_column(s, cols[i]) != NULL, "%s: no column %s", name, cols[i]);
+  const record_column *st = record_summary_column(s, "status");
+  size_t ok = 0;
+  for (size_t i = 0; i < s->nrows; i++) ok += !strcmp(st->v.s[i], "ok");
+  ck_assert_uint_eq(ok, n_runs);
+  record_summary_free(s);
+  return f;
+}
+
+static void cleanup(const char *dir) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  run(cmd);
+}
+
+START_TEST(test_manifold_rates_quick) {
+  char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[600];
+  const char *cols[] = {"figure", "series", "x", "y_name", "claim", "bound_slope", "sup_err", "test_mse", "params_active",
+                        "params_total", "route_accuracy", "bound_exponent", "width", NULL};
+  /* 6 points x 1 embedding x 3 models */
+  record_file *f = quick_run("manifold_rates", "--iters 20 --n-train 128 --grid 8", 18, cols, dir, path);
+  record_summary *s = record_read_summary(f);
+  const record_column *fig = record_summary_column(s, "figure"), *b = record_summary_column(s, "bound_slope");
+  const record_column *ser = record_summary_column(s, "series");
+  /* the bounds: -min(1/d, 1/2) = -1/2 for the MoEs on the circle, -min(1/D, 1/2) = -1/16 for dense at D = 16 */
+  for (size_t i = 0; i < s->nrows; i++) {
+    if (strncmp(fig->v.s[i], "rates_d1", 8)) continue;
+    double want = strncmp(ser->v.s[i], "dense", 5) ? -0.5 : -1.0 / 16.0;
+    ck_assert_double_eq_tol(b->v.d[i], want, 1e-12);
+  }
+  record_summary_free(s);
+  record_close(f);
+  snprintf(cmd, sizeof cmd, "head -1 %s/manifold_rates_ratio.tsv | grep -q '^figure.moe_series.dense_series' && "
+           "[ $(wc -l < %s/manifold_rates_ratio.tsv) -eq 3 ]", dir, dir);
+  ck_assert_int_eq(run(cmd), 0);
+  cleanup(dir);
+}
+END_TEST
+
+START_TEST(test_piecewise_depth_quick) {
+  char dir[] = "/tmp/moex-studies-XXXXXX", path[256];
+  const char *cols[] = {"figure", "sup_err", "paths_used", "paths_max", "params_ref", "params_mismatch", "pieces_empty", NULL};
+  /* 2 targets x 5 models x 3 widths */
+  record_file *f = quick_run("piecewise_depth", "--iters 20 --n-train 128 --eval 64", 30, cols, dir, path);
+  record_summary *s = record_read_summary(f);
+  const record_column *mm = record_summary_column(s, "params_mismatch"), *pm = record_summary_column(s, "paths_max");
+  const record_column *mo = record_summary_column(s, "model"), *tg = record_summary_column(s, "target");
+  for (size_t i = 0; i < s->nrows; i++) {
+    /* matched total parameters within 10%: at m = 8 the 16 three-layer experts of wide-EL on
+     * Eq. (5) change by about 10% per unit of width (measured -5.5%) */
+    ck_assert_msg(fabs(mm->v.d[i]) < 0.10, "%s %s mismatch %g", mo->v.s[i], tg->v.s[i], mm->v.d[i]);
+    if (!strcmp(mo->v.s[i], "deep-2L")) ck_assert_int_eq(pm->v.i[i], 9 * 9 * !strcmp(tg->v.s[i], "eq4-E3-L2") + 256 * !strcmp(tg->v.s[i], "eq5"));
+  }
+  record_summary_free(s);
+  record_run *r = record_read_run(f, record_run_id(f, 0), RECORD_READ_ALL);
+  const record_array *a = record_run_array(r, "metrics/per_piece_max_err");
+  ck_assert_ptr_nonnull(a);
+  ck_assert_uint_eq(a->dims[0], 9);
+  record_run_free(r);
+  record_close(f);
+  cleanup(dir);
+}
+END_TEST
+
+START_TEST(test_gating_quick) {
+  char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[600];
+  const char *cols[] = {"route_accuracy", "route_error", "route_exact", "w", "E", NULL};
+  /* 3 E x 3 widths x 3 models */
+  record_file *f = quick_run("gating", "--iters 20 --n-train 128 --grid 64", 27, cols, dir, path);
+  record_summary *s = record_read_summary(f);
+  const record_column *re = record_summary_column(s, "route_error"), *ra = record_summary_column(s, "route_accuracy");
+  for (size_t i = 0; i < s->nrows; i++) {
+    ck_assert(ra->v.d[i] >= 0 && ra->v.d[i] <= 1);
+    ck_assert(re->v.d[i] > 0 && re->v.d[i] <= 1 && fabs(re->v.d[i] - fmax(1 - ra->v.d[i], re->v.d[i])) < 1e-15);
+  }
+  record_summary_free(s);
+  record_close(f);
+  /* header + 3 series x 3 E */
+  snprintf(cmd, sizeof cmd, "[ $(wc -l < %s/gating_minwidth.tsv) -eq 10 ]", dir);
+  ck_assert_int_eq(run(cmd), 0);
+  cleanup(dir);
+}
+END_TEST
+
+START_TEST(test_variants_quick) {
+  char dir[] = "/tmp/moex-studies-XXXXXX", path[256];
+  const char *cols[] = {"sup_err", "params_active", "params_total", "model", NULL};
+  record_file *f = quick_run("variants", "--iters 20 --n-train 128 --grid 8", 15, cols, dir, path);
+  record_summary *s = record_read_summary(f);
+  const record_column *mo = record_summary_column(s, "model"), *pa = record_summary_column(s, "params_active");
+  const record_column *pt = record_summary_column(s, "params_total"), *m = record_summary_column(s, "m");
+  for (size_t i = 0; i < s->nrows; i++) {
+    ck_assert(pa->v.i[i] <= pt->v.i[i]);
+    /* the shared encoder: D -> d affine (32*2 + 2), then 6 experts 2 -> m -> 1 and a 6 x 2 gate */
+    if (!strcmp(mo->v.s[i], "autoenc")) ck_assert_int_eq(pt->v.i[i], 66 + 12 + 6 * (3 * m->v.i[i] + m->v.i[i] + 1));
+    if (!strcmp(mo->v.s[i], "dense-moe")) ck_assert(pa->v.i[i] < pt->v.i[i]);
+  }
+  record_summary_free(s);
+  record_close(f);
+  cleanup(dir);
+}
+END_TEST
+
+START_TEST(test_studies_bad_options) {
+  const char *bins[] = {"manifold_rates", "piecewise_depth", "gating", "variants"};
+  const char *bad[] = {"--seeds 0", "--protocol nosuch", "--bogus", "--set nosuch=1", "--out /nonexistent-dir/x.h5"};
+  char cmd[600];
+  for (size_t b = 0; b < 4; b++)
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+      snprintf(cmd, sizeof cmd, "%s/%s --quick --seeds 1 %s > /dev/null 2>/tmp/moex-studies-err", testutil_bindir(), bins[b], bad[i]);
+      ck_assert_msg(run(cmd) == 2, "%s '%s' must exit 2", bins[b], bad[i]);
+      FILE *f = fopen("/tmp/moex-studies-err", "r");
+      char line[512] = "";
+      ck_assert_ptr_nonnull(f);
+      ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+      fclose(f);
+      ck_assert_msg(strstr(line, bins[b]) == line, "error line '%s'", line);
+    }
+  snprintf(cmd, sizeof cmd, "%s/manifold_rates --quick --target nosuch > /dev/null 2>&1", testutil_bindir());
+  ck_assert_int_eq(run(cmd), 2);
+  snprintf(cmd, sizeof cmd, "%s/variants --quick --target nosuch > /dev/null 2>&1", testutil_bindir());
+  ck_assert_int_eq(run(cmd), 2);
+  /* a malformed grid point is a run error, recorded, not a crash: exit 0 with a failed run */
+  snprintf(cmd, sizeof cmd, "%s/manifold_rates --quick --seeds 1 --set 'point=rate-d9-m4;model=moe2-3l' --out /tmp/moex-studies-bad.h5 > /dev/null 2>&1",
+           testutil_bindir());
+  ck_assert_int_eq(run(cmd), 0);
+  record_file *f = record_open("/tmp/moex-studies-bad.h5");
+  ck_assert_ptr_nonnull(f);
+  record_run *r = record_read_run(f, record_run_id(f, 0), RECORD_READ_ATTRS);
+  const char *st;
+  ck_assert_int_eq(record_run_get_str(r, "status", &st), 0);
+  ck_assert_str_eq(st, "error");
+  record_run_free(r);
+  record_close(f);
+  unlink("/tmp/moex-studies-bad.h5");
+  unlink("/tmp/moex-studies-bad_ratio.tsv");
+}
+END_TEST
+
+Suite *studies_suite(void) {
+  Suite *s = suite_create("studies");
+  TCase *tc = tcase_create("end-to-end");
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, test_manifold_rates_quick);
+  tcase_add_test(tc, test_piecewise_depth_quick);
+  tcase_add_test(tc, test_gating_quick);
+  tcase_add_test(tc, test_variants_quick);
+  tcase_add_test(tc, test_studies_bad_options);
+  suite_add_tcase(s, tc);
+  return s;
+}
