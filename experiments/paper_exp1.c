@@ -29,13 +29,13 @@ static double paper_value(size_t D) {
 
 typedef struct {
   size_t n;
-  double *x, *y;
+  double *x, *y, *u; /* u: intrinsic coordinate (the angle), grids only */
   size_t *chart;
   unsigned char *member;
 } set_t;
 
 static void set_free(set_t *s) {
-  free(s->x); free(s->y); free(s->chart); free(s->member);
+  free(s->x); free(s->y); free(s->u); free(s->chart); free(s->member);
 }
 
 /* Samples (or the regular grid of n points when grid) with targets and chart labels. */
@@ -47,8 +47,9 @@ static int make_set(const manifold *M, const targetfn *f, gsl_rng *r, size_t n, 
   s->y = malloc(n * sizeof *s->y);
   s->chart = malloc(n * sizeof *s->chart);
   s->member = malloc(n * E);
-  if (!s->x || !s->y || !s->chart || !s->member) return moex_error(MOEX_ENOMEM, "paper_exp1: out of memory");
-  int rc = grid ? manifold_grid(M, n, s->x, NULL, NULL) : manifold_sample(M, r, n, s->x, NULL, NULL);
+  s->u = grid ? malloc(n * manifold_u_dim(M) * sizeof *s->u) : NULL;
+  if ((grid && !s->u) || !s->x || !s->y || !s->chart || !s->member) return moex_error(MOEX_ENOMEM, "paper_exp1: out of memory");
+  int rc = grid ? manifold_grid(M, n, s->x, s->u, NULL) : manifold_sample(M, r, n, s->x, NULL, NULL);
   if (!rc) rc = targetfn_eval_batch(f, n, s->x, s->y);
   for (size_t i = 0; i < n && !rc; i++) {
     s->chart[i] = manifold_argmax_chart(M, s->x + i * D);
@@ -103,7 +104,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   exprun_data_t data = {.d_in = D, .d_out = 1, .n_train = tr.n, .x_train = tr.x, .y_train = tr.y,
                         .n_test = te.n, .x_test = te.x, .y_test = te.y, .n_eval = ev.n, .x_eval = ev.x,
                         .y_eval = ev.y, .chart_eval = ev.chart, .member_eval = ev.member, .n_charts = 4,
-                        .n_keep = 256};
+                        .n_keep = 512, .coord_eval = ev.u, .n_coord = 1};
   fit_settings fs;
   driver_fit_settings(c->o, protocol, &fs);
   if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);

@@ -87,7 +87,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   if (!rc) rc = piecewise_grid(P, c->grid_per_dim, xg, yg, pg);
   exprun_data_t data = {.d_in = 2, .d_out = 2, .n_train = n_tr, .x_train = xtr, .y_train = ytr, .n_test = n_te,
                         .x_test = xte, .y_test = yte, .n_eval = ng, .x_eval = xg, .y_eval = yg, .piece_eval = pg,
-                        .n_pieces = 9, .n_keep = 1024};
+                        .n_pieces = 9, .n_keep = 4096, .coord_eval = xg, .n_coord = 2};
   fit_settings fs;
   driver_fit_settings(c->o, protocol, &fs);
   if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);

@@ -159,6 +159,35 @@ static int record_routing(const moe_model_t *m, const exprun_data_t *d, record_r
   return rc;
 }
 
+/* The evaluation subset: every (n_eval / k)-th point, so that it spans the whole set (the
+ * routing map needs the whole circle, the whole square). */
+static int record_eval_subset(const moe_model_t *m, const exprun_data_t *d, const double *ye, record_run *rec) {
+  size_t k = d->n_keep < d->n_eval ? d->n_keep : d->n_eval, nc = d->coord_eval ? d->n_coord : 0;
+  double *x = malloc(k * d->d_in * sizeof *x), *yt = malloc(k * d->d_out * sizeof *yt);
+  double *yp = malloc(k * d->d_out * sizeof *yp), *c = malloc((nc ? k * nc : 1) * sizeof *c);
+  int64_t *path = malloc(k * sizeof *path), *label = malloc(k * sizeof *label);
+  const size_t *lab = d->chart_eval ? d->chart_eval : d->piece_eval;
+  int rc = !x || !yt || !yp || !c || !path || !label ? moex_error(MOEX_ENOMEM, "exprun: out of memory") : MOEX_OK;
+  for (size_t j = 0; j < k && !rc; j++) {
+    size_t i = j * d->n_eval / k;
+    memcpy(x + j * d->d_in, d->x_eval + i * d->d_in, d->d_in * sizeof *x);
+    memcpy(yt + j * d->d_out, d->y_eval + i * d->d_out, d->d_out * sizeof *yt);
+    memcpy(yp + j * d->d_out, ye + i * d->d_out, d->d_out * sizeof *yp);
+    if (nc) memcpy(c + j * nc, d->coord_eval + i * nc, nc * sizeof *c);
+    path[j] = (int64_t)moe_model_paths(m)[i];
+    label[j] = lab ? (int64_t)lab[i] : -1;
+  }
+  size_t dx[2] = {k, d->d_in}, dy[2] = {k, d->d_out}, dc[2] = {k, nc}, d1[1] = {k};
+  if (!rc) rc = record_run_add_double(rec, "eval/x", x, 2, dx);
+  if (!rc) rc = record_run_add_double(rec, "eval/y_true", yt, 2, dy);
+  if (!rc) rc = record_run_add_double(rec, "eval/y_pred", yp, 2, dy);
+  if (!rc && moe_model_n_paths(m) > 1) rc = record_run_add_int(rec, "eval/path", path, 1, d1);
+  if (!rc && lab) rc = record_run_add_int(rec, "eval/label", label, 1, d1);
+  if (!rc && nc) rc = record_run_add_double(rec, "eval/coord", c, 2, dc);
+  free(x); free(yt); free(yp); free(c); free(path); free(label);
+  return rc;
+}
+
 int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *d,
                const fit_settings *fs, record_run *rec) {
   if (!spec || !d || !fs || !rec) return moex_error(MOEX_EINVAL, "exprun: NULL argument");
@@ -218,13 +247,7 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
     free(pmax);
     free(pcnt);
   }
-  if (!rc && ye && d->n_keep) {
-    size_t k = d->n_keep < d->n_eval ? d->n_keep : d->n_eval;
-    size_t dx[2] = {k, d->d_in}, dy[2] = {k, d->d_out};
-    rc = record_run_add_double(rec, "eval/x", d->x_eval, 2, dx);
-    if (!rc) rc = record_run_add_double(rec, "eval/y_true", d->y_eval, 2, dy);
-    if (!rc) rc = record_run_add_double(rec, "eval/y_pred", ye, 2, dy);
-  }
+  if (!rc && ye && d->n_keep) rc = record_eval_subset(m, d, ye, rec);
   if (!rc) rc = exprun_record_params(m, rec);
   if (!rc && res->n_curve) {
     const char *cols[] = {"iter", "loss", "grad_norm", "step", "evals", "wall_s", "full_loss"};

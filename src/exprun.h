@@ -24,7 +24,11 @@ typedef struct {
   const unsigned char *member_eval; /* (n_eval, n_charts) chart membership, or NULL */
   const size_t *chart_eval;         /* (n_eval) label: chart of largest rho, or NULL */
   size_t n_charts;
-  size_t n_keep;                    /* eval points whose predictions are stored (<= 4096) */
+  size_t n_keep;                    /* eval points whose predictions are stored (<= 4096), an
+                                     * evenly strided subset of the evaluation set */
+  const double *coord_eval;         /* (n_eval, n_coord) plot coordinates for routing maps (the
+                                     * angle on a circle, the point of [0,3]^2), or NULL */
+  size_t n_coord;                   /* 1 or 2 */
 } exprun_data_t;
 
 /* Fits spec (seeded by `seed`) on d with settings fs, and writes into rec: status, stop reason,

@@ -102,6 +102,22 @@ START_TEST(test_paper_exp2_quick) {
   ck_assert_uint_eq(a->dims[0], 9);
   record_run_free(r);
   record_close(f);
+  /* the report draws a routing map per MoE series: PNG signature, listed in REPORT.md */
+  snprintf(cmd, sizeof cmd, "%s/moex-report %s --out %s/report > %s/log3 2>&1", testutil_bindir(), path, dir, dir);
+  ck_assert_int_eq(run(cmd), 0);
+  snprintf(cmd, sizeof cmd, "grep -q 'Routing maps of' %s/report/REPORT.md && grep -q 'exp2_err_vs_m_routes_0.png' %s/report/REPORT.md", dir, dir);
+  ck_assert_int_eq(run(cmd), 0);
+  char png[512];
+  snprintf(png, sizeof png, "%s/report/exp2_err_vs_m_routes_0.png", dir);
+  FILE *pf = fopen(png, "rb");
+  ck_assert_ptr_nonnull(pf);
+  unsigned char sig[8];
+  ck_assert_uint_eq(fread(sig, 1, 8, pf), 8);
+  fclose(pf);
+  ck_assert_int_eq(memcmp(sig, "\x89PNG\r\n\x1a\n", 8), 0);
+  /* the map's TSV holds the whole evaluation grid: path and piece of every point */
+  snprintf(cmd, sizeof cmd, "test $(wc -l < %s/report/exp2_err_vs_m_routes_0.tsv) -gt 60", dir);
+  ck_assert_int_eq(run(cmd), 0);
   /* the same grid again with --resume runs nothing */
   snprintf(cmd, sizeof cmd, "%s/paper_exp2 --quick --seeds 1 --resume %s --out %s > %s/log2 2>&1", testutil_bindir(),
            testutil_valgrind() ? "--iters 50 --max-iter 10 --n-train 128 --grid 8" : "", path, dir);

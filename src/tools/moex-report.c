@@ -3,7 +3,9 @@
  *   moex-report FILE.h5 [FILE2.h5 ...] [--out DIR]
  *
  * Writes into DIR (default: the folder of the first FILE) per figure <figure>.tsv, <figure>.gp,
- * <figure>.png and <figure>.svg, and one REPORT.md covering every file. Exit status: 0 when
+ * <figure>.png and <figure>.svg, and one REPORT.md covering every file; for series whose runs
+ * carry routing data (eval/path, eval/label, eval/coord), routing maps <figure>_routes_<k>.png
+ * with their TSV, listed at the end of REPORT.md. Exit status: 0 when
  * everything was written; 2 on bad input (bad option, a file that cannot be read as a moex
  * record, an output folder that cannot be written), with nothing written; 1 when the TSV files,
  * scripts and REPORT.md were written but some figure could not be rendered (gnuplot missing or
@@ -16,6 +18,7 @@
 #include "moex_error.h"
 #include "record.h"
 #include "report.h"
+#include "routemap.h"
 
 static const char *SUMMARY =
     "Writes per-figure TSV, gnuplot scripts, PNG and SVG figures and REPORT.md (fitted slopes,\n"
@@ -89,6 +92,23 @@ int main(int argc, char **argv) {
         fprintf(stderr, "moex-report: %d figure%s not rendered: %s (TSV, scripts and REPORT.md written)\n",
                 oc.not_rendered, oc.not_rendered == 1 ? "" : "s", oc.why);
         status = 1;
+      }
+      /* routing maps, after REPORT.md exists: appended as their own sections */
+      if (!oc.not_rendered) {
+        char mdpath[4096];
+        snprintf(mdpath, sizeof mdpath, "%s/REPORT.md", dir);
+        FILE *md = fopen(mdpath, "a");
+        size_t total = 0;
+        for (int i = 0; i < n_files && md; i++) {
+          size_t n = 0;
+          if (routemap_write(files[i], dir, md, &n)) {
+            fprintf(stderr, "moex-report: %s\n", moex_errmsg());
+            status = 1;
+          }
+          total += n;
+        }
+        if (md) fclose(md);
+        if (total) printf("moex-report: %zu routing map%s\n", total, total == 1 ? "" : "s");
       }
     }
     free((char *)ro.command_line);
