@@ -24,10 +24,13 @@ static int col_str(const record_summary *s, const char *name, const record_colum
 
 /* Renders one map with gnuplot; 1-D coordinates: two strips (path, label) against the
  * coordinate; 2-D: two panels coloured by path and by label. */
-static int render(const char *tsv, const char *png, int ncoord, const char *title, const char *lab_name) {
+static int render(const char *tsv, const char *png, int ncoord, const char *title, const char *lab_name,
+                  long long cmax) {
   FILE *gp = popen("${MOEX_GNUPLOT:-gnuplot} 2>/dev/null", "w");
   if (!gp) return moex_error(MOEX_EIO, "routemap: cannot run gnuplot");
   fprintf(gp, "set terminal pngcairo size 1100,%d noenhanced\nset output '%s'\n", ncoord == 1 ? 420 : 560, png);
+  /* a fixed colour range, so that a map with one path is not stretched over a tiny range */
+  fprintf(gp, "set cbrange [0:%lld]\n", cmax > 0 ? cmax : 1);
   fprintf(gp, "set datafile separator '\\t'\nset key off\nset palette defined (0 '#1b9e77', 1 '#d95f02', 2 '#7570b3', 3 '#e7298a', 4 '#66a61e', 5 '#e6ab02', 6 '#a6761d', 7 '#666666')\n");
   if (ncoord == 1) {
     fprintf(gp, "set multiplot layout 2,1 title '%s'\n", title);
@@ -67,14 +70,17 @@ static int write_map(record_file *f, const pick_t *p, const char *dir, size_t k,
   fprintf(t, nc == 1 ? "coord\tunused\tpath\tlabel\n" : "x1\tx2\tunused\tpath\tlabel\n");
   const double *cd = c->data;
   const int64_t *pd = pa->data, *ld = la->data;
+  long long cmax = 0;
   for (size_t i = 0; i < pa->dims[0]; i++) {
+    if (pd[i] > cmax) cmax = pd[i];
+    if (ld[i] > cmax) cmax = ld[i];
     if (nc == 1) fprintf(t, "%.9g\t0\t%lld\t%lld\n", cd[i], (long long)pd[i], (long long)ld[i]);
     else fprintf(t, "%.9g\t%.9g\t0\t%lld\t%lld\n", cd[2 * i], cd[2 * i + 1], (long long)pd[i], (long long)ld[i]);
   }
   fclose(t);
   char title[512];
   snprintf(title, sizeof title, "%s: %s at x = %g (run %s)", p->figure, p->series, p->x, p->run_id);
-  rc = render(tsv, png, nc, title, nc == 1 ? "chart (largest rho)" : "piece");
+  rc = render(tsv, png, nc, title, nc == 1 ? "chart (largest rho)" : "piece", cmax);
   if (!rc) {
     *written = 1;
     if (md) fprintf(md, "- `%s` at x = %g (run `%s`): ![%s](%s.png) · data: [%s.tsv](%s.tsv)\n", p->series, p->x, p->run_id,
