@@ -1,12 +1,13 @@
 /* moex-bench: how fast moex fits, against this machine's DGEMM rate. A benchmark, never a test:
  * medians over repeated runs, one BLAS thread, printed as a table and written as TSV.
  *
- *   moex-bench [--out DIR] [--reps N] [--quick] [--only P1|P2|P3]
+ *   moex-bench [--out DIR] [--reps N] [--quick] [--only P1|P2|P3|P4]
  *
  * P1  one Adam step of the paper's Experiment I model (D = 128, E = 4, m = 10), batch 128
  * P2  one Adam step of the Experiment II 2-3-MoE (m = 128), batch 128
  * P3  one full-batch gradient, D = 256, E = 16, 3-layer experts of width 256, N = 8192:
  *     GFLOP/s (flops counted from the shapes) and its fraction of the measured DGEMM rate
+ * P4  one bfgs2 iteration (its line search included) on P3's model and data
  * Allocation: calls to malloc/calloc/realloc made by moex code during forward and backward,
  * counted through the linker's --wrap (see the Makefile); must be 0. */
 #include <errno.h>
@@ -25,7 +26,9 @@
 #include <gsl/gsl_statistics_double.h>
 
 #include "blas.h"
+#include "fit.h"
 #include "moe.h"
+#include "train.h"
 
 /* Allocation counters, fed by the --wrap'ed allocator entry points. */
 static long n_alloc_calls;
@@ -143,7 +146,7 @@ int main(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--quick")) quick = 1;
     else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else if (!strcmp(argv[i], "--help")) {
-      printf("usage: moex-bench [--out DIR] [--reps N] [--quick] [--only P1|P2|P3]\n");
+      printf("usage: moex-bench [--out DIR] [--reps N] [--quick] [--only P1|P2|P3|P4]\n");
       return 0;
     } else {
       fprintf(stderr, "moex-bench: unknown option '%s' (see --help)\n", argv[i]);
@@ -188,7 +191,7 @@ int main(int argc, char **argv) {
   }
   /* P3: large full-batch gradient: x Gaussian in R^256, targets uniform */
   double rate = dgemm_rate(quick ? 256 : 1024, quick ? 5 : 20);
-  if (!only || !strcmp(only, "P3")) {
+  if (!only || !strcmp(only, "P3") || !strcmp(only, "P4")) {
     size_t D = 256, n = quick ? 1024 : 8192;
     int r3 = quick ? 3 : 11;
     double *x = malloc(n * D * sizeof *x), *t = malloc(n * sizeof *t), *dt = calloc((size_t)r3, sizeof *dt);
@@ -215,6 +218,39 @@ int main(int argc, char **argv) {
     row.gflops = moe_flops(&sp, n) / row.median_s / 1e9;
     row.frac = row.gflops / rate;
     rows[nr++] = row;
+    /* P4: one bfgs2 iteration (line search included) on the same model and data, through the
+     * objective adapter the experiments use; evaluations per iteration reported */
+    if (!only || !strcmp(only, "P4")) {
+      train_data_t td = {.n = n, .d_in = D, .d_out = 1, .x = x, .y = t};
+      train_ctx_t tc;
+      objective_t obj;
+      fit_settings fs;
+      fit_settings_default(&fs);
+      fs.optimizer = "bfgs2";
+      fs.max_iter = 1;
+      fit_result *res = fit_result_alloc();
+      double *theta0 = malloc(m->n_params * sizeof *theta0);
+      memcpy(theta0, m->theta, m->n_params * sizeof *theta0);
+      size_t evals = 0;
+      train_objective_init(&tc, &obj, m, &td);
+      for (int r = 0; r < r3; r++) {
+        memcpy(m->theta, theta0, m->n_params * sizeof *theta0);
+        double t0 = now();
+        fit_run(&obj, m->theta, &fs, res);
+        dt[r] = now() - t0;
+        evals = res->evals;
+      }
+      static char what4[128];
+      snprintf(what4, sizeof what4, "one bfgs2 iteration on P3's model and data (%zu evaluations)", evals);
+      bench_row r4 = {.id = "P4", .what = what4};
+      r4.median_s = median(dt, (size_t)r3);
+      r4.q1_s = gsl_stats_quantile_from_sorted_data(dt, 1, (size_t)r3, 0.25);
+      r4.q3_s = gsl_stats_quantile_from_sorted_data(dt, 1, (size_t)r3, 0.75);
+      rows[nr++] = r4;
+      train_ctx_free(&tc);
+      fit_result_free(res);
+      free(theta0);
+    }
     moe_model_free(m);
     free(x); free(t); free(dt);
   }
