@@ -41,6 +41,17 @@ static record_file *quick_run(const char *name, const char *light, size_t n_runs
   return f;
 }
 
+/* moex-report on the study's file: exit 0, and one grep-able verdict line per claimed series
+ * (at least min_verdicts of them; the variants study makes no claim). */
+static void check_report(const char *dir, const char *path, int min_verdicts) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s/moex-report %s --out %s/report > %s/report.log 2>&1", testutil_bindir(), path, dir, dir);
+  ck_assert_msg(run(cmd) == 0, "moex-report failed on %s", path);
+  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: \\(holds\\|fails\\|inconclusive\\) — ' %s/report/REPORT.md) -ge %d ]", dir,
+           min_verdicts);
+  ck_assert_msg(run(cmd) == 0, "%s: fewer than %d verdict lines", path, min_verdicts);
+}
+
 static void cleanup(const char *dir) {
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -67,6 +78,7 @@ START_TEST(test_manifold_rates_quick) {
   snprintf(cmd, sizeof cmd, "head -1 %s/manifold_rates_ratio.tsv | grep -q '^figure.moe_series.dense_series' && "
            "[ $(wc -l < %s/manifold_rates_ratio.tsv) -eq 3 ]", dir, dir);
   ck_assert_int_eq(run(cmd), 0);
+  check_report(dir, path, 1);
   cleanup(dir);
 }
 END_TEST
@@ -92,6 +104,7 @@ START_TEST(test_piecewise_depth_quick) {
   ck_assert_uint_eq(a->dims[0], 9);
   record_run_free(r);
   record_close(f);
+  check_report(dir, path, 1);
   cleanup(dir);
 }
 END_TEST
@@ -112,6 +125,7 @@ START_TEST(test_gating_quick) {
   /* header + 3 series x 3 E */
   snprintf(cmd, sizeof cmd, "[ $(wc -l < %s/gating_minwidth.tsv) -eq 10 ]", dir);
   ck_assert_int_eq(run(cmd), 0);
+  check_report(dir, path, 1);
   cleanup(dir);
 }
 END_TEST
@@ -131,6 +145,7 @@ START_TEST(test_variants_quick) {
   }
   record_summary_free(s);
   record_close(f);
+  check_report(dir, path, 0);
   cleanup(dir);
 }
 END_TEST

@@ -9,15 +9,15 @@ set title "exp2_err_vs_m" noenhanced
 set xlabel "m" noenhanced
 set ylabel "test_mse (mean over seeds, bars min-max)" noenhanced
 set xrange [12.800000000000001:40]
-set yrange [9.3999999999999998e-06:0.054831965993048369]
+set yrange [9.3999999999999998e-06:0.006402219269493678]
 set xtics (16, 32)
 $ref4 << EOD
-16	0.0023171504660363363
-32	0.0016384728075638623
+16	0.0020005468329503612
+32	0.0010002734164751806
 EOD
 $ref5 << EOD
-16	0.017589851466158997
-32	0.012437903251785162
+16	0.0028164296432638745
+32	0.0014082148216319373
 EOD
 set terminal pngcairo size 1100,800 noenhanced
 set output "exp2_err_vs_m.png"
@@ -29,9 +29,9 @@ plot \
   "exp2_err_vs_m.tsv" skip 1 using 2:(strcol(1) eq "1-6-moe adam" ? $8 : NaN) with points lc 3 pt 6 ps 2 title "1-6-moe adam: paper", \
   "exp2_err_vs_m.tsv" skip 1 using 2:(strcol(1) eq "1-6-moe bfgs2" ? $3 : NaN):5:6 with yerrorlines lc 4 lw 2 pt 7 title "1-6-moe bfgs2: slope n/a (2 usable x)", \
   "exp2_err_vs_m.tsv" skip 1 using 2:(strcol(1) eq "4-3-moe adam" ? $3 : NaN):5:6 with yerrorlines lc 5 lw 2 pt 7 title "4-3-moe adam: slope n/a (2 usable x)", \
-  $ref4 using 1:2 with lines dt 2 lc 5 lw 1.5 title "4-3-moe adam: bound slope -0.5", \
+  $ref4 using 1:2 with lines dt 2 lc 5 lw 1.5 title "4-3-moe adam: bound slope -1", \
   "exp2_err_vs_m.tsv" skip 1 using 2:(strcol(1) eq "4-3-moe bfgs2" ? $3 : NaN):5:6 with yerrorlines lc 6 lw 2 pt 7 title "4-3-moe bfgs2: slope n/a (2 usable x)", \
-  $ref5 using 1:2 with lines dt 2 lc 6 lw 1.5 title "4-3-moe bfgs2: bound slope -0.5", \
+  $ref5 using 1:2 with lines dt 2 lc 6 lw 1.5 title "4-3-moe bfgs2: bound slope -1", \
   "exp2_err_vs_m.tsv" skip 1 using 2:(strcol(1) eq "dense adam" ? $3 : NaN):5:6 with yerrorlines lc 7 lw 2 pt 7 title "dense adam: slope n/a (2 usable x)", \
   "exp2_err_vs_m.tsv" skip 1 using 2:(strcol(1) eq "dense bfgs2" ? $3 : NaN):5:6 with yerrorlines lc 8 lw 2 pt 7 title "dense bfgs2: slope n/a (2 usable x)"
 set terminal svg size 1100,800 noenhanced
