@@ -107,6 +107,9 @@ START_TEST(test_paper_exp2_quick) {
   ck_assert_int_eq(run(cmd), 0);
   snprintf(cmd, sizeof cmd, "grep -q 'Routing maps of' %s/report/REPORT.md && grep -q 'exp2_err_vs_m_routes_0.png' %s/report/REPORT.md", dir, dir);
   ck_assert_int_eq(run(cmd), 0);
+  /* every claim has its verdict: 2-3 below 1-6 and the depth-4 rate, for each protocol */
+  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: ' %s/report/REPORT.md) -eq 4 ]", dir);
+  ck_assert_int_eq(run(cmd), 0);
   char png[512];
   snprintf(png, sizeof png, "%s/report/exp2_err_vs_m_routes_0.png", dir);
   FILE *pf = fopen(png, "rb");
