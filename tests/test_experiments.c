@@ -21,7 +21,7 @@ START_TEST(test_paper_exp1_quick) {
   snprintf(path, sizeof path, "%s/exp1.h5", dir);
   /* valgrind runs a lighter grid: one seed, fewer steps */
   snprintf(cmd, sizeof cmd, "%s/paper_exp1 --quick --seeds 1 %s --out %s > %s/log 2>&1", testutil_bindir(),
-           testutil_valgrind() ? "--iters 100 --bfgs-iters 20 --n-train 256" : "", path, dir);
+           testutil_valgrind() ? "--iters 100 --max-iter 20 --n-train 256 --grid 64" : "", path, dir);
   ck_assert_int_eq(run(cmd), 0);
   ck_assert_msg(record_check(path) == 0, "schema check: %s", path);
   record_file *f = record_open(path);
