@@ -263,6 +263,15 @@ int fit_log(fit_ctx *c, size_t iter, double loss, double gnorm, double step, dou
   return 0;
 }
 
+fit_stop fit_start_stop(fit_ctx *c, int status) {
+  if (c->nonfinite) return FIT_NONFINITE;
+  if (status || fit_gsl_error(NULL)) {
+    fit_note_gsl(c, status);
+    return FIT_NO_PROGRESS;
+  }
+  return FIT_CONTINUE;
+}
+
 void fit_note_gsl(fit_ctx *c, int status) {
   const char *why = NULL;
   int e = fit_gsl_error(&why);

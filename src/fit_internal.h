@@ -65,6 +65,9 @@ void fit_finish(fit_ctx *c, fit_stop stop, size_t iters, const char *message);
 
 /* Appends the GSL error recorded by the handler (or gsl_strerror(status)) to res. */
 void fit_note_gsl(fit_ctx *c, int status);
+/* The stop reason right after an optimizer's set-up returned `status`: FIT_CONTINUE, or
+ * nonfinite (the first evaluation saw NaN/Inf), or no_progress (GSL refused, noted in res). */
+fit_stop fit_start_stop(fit_ctx *c, int status);
 
 /* The adapters. Each runs a whole fit and returns 0 or an error code. */
 int fit_multimin_fdf(fit_ctx *c);

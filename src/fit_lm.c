@@ -99,11 +99,7 @@ int fit_lm(fit_ctx *c) {
   double step = NAN;
   fit_stop stop = FIT_CONTINUE;
   if (c->err) goto fail;
-  if (c->nonfinite) stop = FIT_NONFINITE;
-  else if (status || fit_gsl_error(NULL)) {
-    fit_note_gsl(c, status);
-    stop = FIT_NO_PROGRESS;
-  }
+  stop = fit_start_stop(c, status);
   while (stop == FIT_CONTINUE) {
     double rr = gsl_blas_dnrm2(w->f);
     double loss = rr * rr / (double)nr;

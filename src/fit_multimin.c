@@ -72,11 +72,7 @@ int fit_multimin_fdf(fit_ctx *c) {
   double step = NAN;
   fit_stop stop = FIT_CONTINUE;
   if (c->err) goto fail;
-  if (c->nonfinite) stop = FIT_NONFINITE;
-  else if (status || fit_gsl_error(NULL)) {
-    fit_note_gsl(c, status);
-    stop = FIT_NO_PROGRESS;
-  }
+  stop = fit_start_stop(c, status);
   while (stop == FIT_CONTINUE) {
     double f = m->f;
     double gn = gsl_blas_dnrm2(m->gradient);
@@ -144,11 +140,7 @@ int fit_multimin_simplex(fit_ctx *c) {
   fit_stop stop = FIT_CONTINUE;
   double size = NAN;
   if (c->err) goto fail;
-  if (c->nonfinite) stop = FIT_NONFINITE;
-  else if (status || fit_gsl_error(NULL)) {
-    fit_note_gsl(c, status);
-    stop = FIT_NO_PROGRESS;
-  }
+  stop = fit_start_stop(c, status);
   while (stop == FIT_CONTINUE) {
     double f = iter == 0 ? st.f0 : m->fval;
     size = gsl_multimin_fminimizer_size(m);
