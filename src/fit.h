@@ -113,6 +113,12 @@ typedef struct {
   size_t n_curve, cap_curve;
 } fit_result;
 
+/* One Adam update of theta (n) from gradient g, moments m and v updated in place, bias
+ * corrections c1 = 1/(1 - beta1^t) and c2 = 1/(1 - beta2^t); returns |step|^2. The arithmetic
+ * of the "adam" optimizer, exposed so that the benchmarks time exactly what fits run. */
+double fit_adam_update(double *theta, const double *g, double *m, double *v, size_t n, double lr, double beta1,
+                       double beta2, double eps, double c1, double c2);
+
 fit_result *fit_result_alloc(void);
 void fit_result_free(fit_result *res);
 

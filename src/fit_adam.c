@@ -30,6 +30,19 @@ static double norm2(const double *v, size_t n) {
   return sqrt(s);
 }
 
+double fit_adam_update(double *theta, const double *g, double *m, double *v, size_t n, double lr, double beta1,
+                       double beta2, double eps, double c1, double c2) {
+  double step2 = 0;
+  for (size_t i = 0; i < n; i++) {
+    m[i] = beta1 * m[i] + (1.0 - beta1) * g[i];
+    v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i];
+    double d = lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
+    theta[i] -= d;
+    step2 += d * d;
+  }
+  return step2;
+}
+
 int fit_adam(fit_ctx *c) {
   const fit_settings *s = c->s;
   size_t n = c->n, N = c->obj->n_samples;
@@ -74,14 +87,8 @@ int fit_adam(fit_ctx *c) {
     double lr = adam_lr(s, t, s->max_iter);
     b1t *= s->beta1;
     b2t *= s->beta2;
-    double c1 = 1.0 / (1.0 - b1t), c2 = 1.0 / (1.0 - b2t), step2 = 0;
-    for (size_t i = 0; i < n; i++) {
-      m[i] = s->beta1 * m[i] + (1.0 - s->beta1) * g[i];
-      v[i] = s->beta2 * v[i] + (1.0 - s->beta2) * g[i] * g[i];
-      double d = lr * (m[i] * c1) / (sqrt(v[i] * c2) + s->eps);
-      theta[i] -= d;
-      step2 += d * d;
-    }
+    double step2 = fit_adam_update(theta, g, m, v, n, lr, s->beta1, s->beta2, s->eps, 1.0 / (1.0 - b1t),
+                                   1.0 / (1.0 - b2t));
     stop = fit_check(c, t, loss, 0, 0);
     double full = NAN;
     int at_row = s->log_every > 0 && (t % s->log_every == 0 || stop != FIT_CONTINUE);

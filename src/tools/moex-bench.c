@@ -50,15 +50,10 @@ static double median(double *v, size_t n) {
   return gsl_stats_median_from_sorted_data(v, 1, n);
 }
 
-/* Adam update, the arithmetic of one optimizer step (lr 1e-3, betas 0.9/0.999, eps 1e-8). */
+/* One Adam update with the fitters' own arithmetic (lr 1e-3, betas 0.9/0.999, eps 1e-8). */
 static void adam_update(double *theta, const double *g, double *mo, double *ve, size_t n, long t) {
-  const double b1 = 0.9, b2 = 0.999, lr = 1e-3, eps = 1e-8;
-  double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
-  for (size_t i = 0; i < n; i++) {
-    mo[i] = b1 * mo[i] + (1 - b1) * g[i];
-    ve[i] = b2 * ve[i] + (1 - b2) * g[i] * g[i];
-    theta[i] -= lr * (mo[i] / c1) / (sqrt(ve[i] / c2) + eps);
-  }
+  fit_adam_update(theta, g, mo, ve, n, 1e-3, 0.9, 0.999, 1e-8, 1.0 / (1.0 - pow(0.9, (double)t)),
+                  1.0 / (1.0 - pow(0.999, (double)t)));
 }
 
 typedef struct {
