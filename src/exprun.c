@@ -188,6 +188,73 @@ static int record_eval_subset(const moe_model_t *m, const exprun_data_t *d, cons
   return rc;
 }
 
+/* Routing load during training: at every curve row, the share of a fixed subset of training
+ * samples that each expert of each MoE layer receives (table routing/load_curve). */
+typedef struct {
+  moe_model_t *m;
+  const exprun_data_t *d;
+  size_t n_sub;
+  record_table *t;
+  double *row;
+  int rc;
+} load_ctx_t;
+
+static int load_callback(void *vctx, const fit_curve_row *cr, const double *theta) {
+  load_ctx_t *c = vctx;
+  moe_model_t *m = c->m;
+  /* the objective copies theta into the model before every evaluation, so this copy disturbs
+   * nothing; the forward only overwrites caches the next evaluation rebuilds */
+  if (theta != m->theta) memcpy(m->theta, theta, m->n_params * sizeof *theta);
+  if (!moe_model_forward(m, c->n_sub, c->d->x_train)) return 0;
+  size_t k = 0;
+  c->row[k++] = (double)cr->iter;
+  for (size_t l = 0; l < m->n_layers; l++) {
+    const size_t *cnt = moe_model_layer_counts(m, l);
+    if (!cnt) continue;
+    double slots = (double)(c->n_sub * m->layer[l].spec.top_k);
+    for (size_t e = 0; e < m->layer[l].spec.n_experts; e++) c->row[k++] = (double)cnt[e] / slots;
+  }
+  if (!c->rc) c->rc = record_table_append(c->t, c->row);
+  return 0;
+}
+
+/* Sets up the load table when the model has MoE layers and the fit logs a curve. */
+static int load_setup(load_ctx_t *lc, moe_model_t *m, const exprun_data_t *d, record_run *rec, fit_settings *s) {
+  memset(lc, 0, sizeof *lc);
+  size_t ncols = 1;
+  for (size_t l = 0; l < m->n_layers; l++)
+    if (m->layer[l].spec.kind == MOE_LAYER_MOE) ncols += m->layer[l].spec.n_experts;
+  if (ncols == 1 || s->log_every == 0) return MOEX_OK;
+  char **names = calloc(ncols, sizeof *names);
+  int rc = names ? MOEX_OK : MOEX_ENOMEM;
+  size_t k = 0;
+  if (!rc) names[k++] = strdup("iter");
+  for (size_t l = 0; l < m->n_layers && !rc; l++) {
+    if (m->layer[l].spec.kind != MOE_LAYER_MOE) continue;
+    for (size_t e = 0; e < m->layer[l].spec.n_experts; e++) {
+      char buf[48];
+      snprintf(buf, sizeof buf, "layer%zu_e%zu", l, e);
+      names[k++] = strdup(buf);
+    }
+  }
+  for (size_t i = 0; i < k && !rc; i++)
+    if (!names[i]) rc = MOEX_ENOMEM;
+  if (!rc) lc->t = record_run_add_table(rec, "routing/load_curve", ncols, (const char *const *)names);
+  for (size_t i = 0; i < k; i++) free(names[i]);
+  free(names);
+  if (rc) return moex_error(rc, "exprun: out of memory");
+  if (!lc->t) return MOEX_EINVAL;
+  lc->row = malloc(ncols * sizeof *lc->row);
+  if (!lc->row) return moex_error(MOEX_ENOMEM, "exprun: out of memory");
+  lc->m = m;
+  lc->d = d;
+  lc->n_sub = d->n_train < 512 ? d->n_train : 512;
+  if (lc->n_sub > m->n_max) lc->n_sub = m->n_max;
+  s->callback = load_callback;
+  s->callback_ctx = lc;
+  return MOEX_OK;
+}
+
 int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *d,
                const fit_settings *fs, record_run *rec) {
   if (!spec || !d || !fs || !rec) return moex_error(MOEX_EINVAL, "exprun: NULL argument");
@@ -207,7 +274,10 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   fit_result *res = fit_result_alloc();
   fit_settings s = *fs;
   s.seed = seed;
-  rc = res ? fit_run(&obj, m->theta, &s, res) : MOEX_ENOMEM;
+  load_ctx_t lc;
+  rc = load_setup(&lc, m, d, rec, &s);
+  if (!rc) rc = res ? fit_run(&obj, m->theta, &s, res) : MOEX_ENOMEM;
+  if (!rc) rc = lc.rc;
   double *yt = malloc((d->n_test > d->n_eval ? d->n_test : d->n_eval) * d->d_out * sizeof *yt);
   if (!rc && !yt) rc = moex_error(MOEX_ENOMEM, "exprun: out of memory");
   if (rc) goto done;
@@ -261,6 +331,7 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   }
   if (!rc) rc = record_run_summarize(rec, NULL);
 done:
+  free(lc.row);
   free(yt);
   fit_result_free(res);
   train_ctx_free(&tc);

@@ -46,6 +46,16 @@ START_TEST(test_paper_exp1_quick) {
   ck_assert_ptr_nonnull(record_run_array(r, "params/layer0/expert3/W2"));
   ck_assert_ptr_nonnull(record_run_array(r, "eval/y_pred"));
   ck_assert_ptr_nonnull(record_run_table(r, "curve"));
+  /* routing load during training: iter then one share per expert, each row summing to 1 */
+  const record_table *lt = record_run_table(r, "routing/load_curve");
+  ck_assert_ptr_nonnull(lt);
+  ck_assert_uint_eq(lt->ncols, 5);
+  ck_assert_uint_ge(lt->nrows, 2);
+  for (size_t i = 0; i < lt->nrows; i++) {
+    double sum = 0;
+    for (size_t e = 1; e < 5; e++) sum += lt->data[i * 5 + e];
+    ck_assert_double_eq_tol(sum, 1.0, 1e-12);
+  }
   record_run_free(r);
   record_close(f);
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
