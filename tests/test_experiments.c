@@ -9,12 +9,6 @@
 
 #include "record.h"
 
-/* Runs a shell command; returns its exit status. */
-static int run(const char *cmd) {
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 START_TEST(test_paper_exp1_quick) {
   char dir[] = "/tmp/moex-e2e-XXXXXX", cmd[1024], path[256];
   ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -22,7 +16,7 @@ START_TEST(test_paper_exp1_quick) {
   /* valgrind runs a lighter grid: one seed, fewer steps */
   snprintf(cmd, sizeof cmd, "%s/paper_exp1 --quick --seeds 1 %s --out %s > %s/log 2>&1", testutil_bindir(),
            testutil_valgrind() ? "--iters 100 --max-iter 20 --n-train 256 --grid 64" : "", path, dir);
-  ck_assert_int_eq(run(cmd), 0);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
   ck_assert_msg(record_check(path) == 0, "schema check: %s", path);
   record_file *f = record_open(path);
   ck_assert_ptr_nonnull(f);
@@ -59,7 +53,7 @@ START_TEST(test_paper_exp1_quick) {
   record_run_free(r);
   record_close(f);
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  run(cmd);
+  testutil_sh(cmd);
 }
 END_TEST
 
@@ -69,7 +63,7 @@ START_TEST(test_paper_exp1_bad_options) {
                        "--set nosuch=1", "--set D=", "--jobs -1"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     snprintf(cmd, sizeof cmd, "%s/paper_exp1 --quick %s > /dev/null 2>/tmp/moex-e2e-err", testutil_bindir(), bad[i]);
-    ck_assert_msg(run(cmd) == 2, "'%s' must exit 2", bad[i]);
+    ck_assert_msg(testutil_sh(cmd) == 2, "'%s' must exit 2", bad[i]);
     FILE *f = fopen("/tmp/moex-e2e-err", "r");
     char line[512] = "";
     ck_assert_ptr_nonnull(f);
@@ -78,7 +72,7 @@ START_TEST(test_paper_exp1_bad_options) {
     ck_assert_msg(strstr(line, "paper_exp1:") == line, "error line '%s'", line);
   }
   snprintf(cmd, sizeof cmd, "%s/paper_exp1 --help > /dev/null", testutil_bindir());
-  ck_assert_int_eq(run(cmd), 0);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
 }
 END_TEST
 
@@ -88,7 +82,7 @@ START_TEST(test_paper_exp2_quick) {
   snprintf(path, sizeof path, "%s/exp2.h5", dir);
   snprintf(cmd, sizeof cmd, "%s/paper_exp2 --quick --seeds 1 --jobs 2 %s --out %s > %s/log 2>&1", testutil_bindir(),
            testutil_valgrind() ? "--iters 50 --max-iter 10 --n-train 128 --grid 8" : "", path, dir);
-  ck_assert_int_eq(run(cmd), 0);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
   ck_assert_int_eq(record_check(path), 0);
   record_file *f = record_open(path);
   ck_assert_ptr_nonnull(f);
@@ -114,12 +108,12 @@ START_TEST(test_paper_exp2_quick) {
   record_close(f);
   /* the report draws a routing map per MoE series: PNG signature, listed in REPORT.md */
   snprintf(cmd, sizeof cmd, "%s/moex-report %s --out %s/report > %s/log3 2>&1", testutil_bindir(), path, dir, dir);
-  ck_assert_int_eq(run(cmd), 0);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
   snprintf(cmd, sizeof cmd, "grep -q 'Routing maps of' %s/report/REPORT.md && grep -q 'exp2_err_vs_m_routes_0.png' %s/report/REPORT.md", dir, dir);
-  ck_assert_int_eq(run(cmd), 0);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
   /* every claim has its verdict: 2-3 below 1-6 and the depth-4 rate, for each protocol */
   snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: ' %s/report/REPORT.md) -eq 4 ]", dir);
-  ck_assert_int_eq(run(cmd), 0);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
   char png[512];
   snprintf(png, sizeof png, "%s/report/exp2_err_vs_m_routes_0.png", dir);
   FILE *pf = fopen(png, "rb");
@@ -130,15 +124,15 @@ START_TEST(test_paper_exp2_quick) {
   ck_assert_int_eq(memcmp(sig, "\x89PNG\r\n\x1a\n", 8), 0);
   /* the map's TSV holds the whole evaluation grid: path and piece of every point */
   snprintf(cmd, sizeof cmd, "test $(wc -l < %s/report/exp2_err_vs_m_routes_0.tsv) -gt 60", dir);
-  ck_assert_int_eq(run(cmd), 0);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
   /* the same grid again with --resume runs nothing */
   snprintf(cmd, sizeof cmd, "%s/paper_exp2 --quick --seeds 1 --resume %s --out %s > %s/log2 2>&1", testutil_bindir(),
            testutil_valgrind() ? "--iters 50 --max-iter 10 --n-train 128 --grid 8" : "", path, dir);
-  ck_assert_int_eq(run(cmd), 0);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
   snprintf(cmd, sizeof cmd, "grep -q '0 runs done, 16 skipped' %s/log2", dir);
-  ck_assert_int_eq(run(cmd), 0);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  run(cmd);
+  testutil_sh(cmd);
 }
 END_TEST
 

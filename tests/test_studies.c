@@ -10,11 +10,6 @@
 
 #include "record.h"
 
-static int run(const char *cmd) {
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* Runs `name --quick --seeds 1 [light]` into a fresh folder; checks exit 0, the schema, the run
  * count and that every column in cols is a summary column. Returns the opened file (dir kept in
  * dir for the caller to inspect and remove). */
@@ -25,7 +20,7 @@ static record_file *quick_run(const char *name, const char *light, size_t n_runs
   snprintf(path, 256, "%s/%s.h5", dir, name);
   snprintf(cmd, sizeof cmd, "%s/%s --quick --seeds 1 --jobs 2 %s --out %s > %s/log 2>&1", testutil_bindir(), name,
            testutil_valgrind() ? light : "", path, dir);
-  ck_assert_msg(run(cmd) == 0, "%s --quick failed (see %s/log)", name, dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "%s --quick failed (see %s/log)", name, dir);
   ck_assert_msg(record_check(path) == 0, "schema check: %s", path);
   record_file *f = record_open(path);
   ck_assert_ptr_nonnull(f);
@@ -46,16 +41,16 @@ static record_file *quick_run(const char *name, const char *light, size_t n_runs
 static void check_report(const char *dir, const char *path, int min_verdicts) {
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "%s/moex-report %s --out %s/report > %s/report.log 2>&1", testutil_bindir(), path, dir, dir);
-  ck_assert_msg(run(cmd) == 0, "moex-report failed on %s", path);
+  ck_assert_msg(testutil_sh(cmd) == 0, "moex-report failed on %s", path);
   snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: \\(holds\\|fails\\|inconclusive\\) — ' %s/report/REPORT.md) -ge %d ]", dir,
            min_verdicts);
-  ck_assert_msg(run(cmd) == 0, "%s: fewer than %d verdict lines", path, min_verdicts);
+  ck_assert_msg(testutil_sh(cmd) == 0, "%s: fewer than %d verdict lines", path, min_verdicts);
 }
 
 static void cleanup(const char *dir) {
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  run(cmd);
+  testutil_sh(cmd);
 }
 
 START_TEST(test_manifold_rates_quick) {
@@ -77,7 +72,7 @@ START_TEST(test_manifold_rates_quick) {
   record_close(f);
   snprintf(cmd, sizeof cmd, "head -1 %s/manifold_rates_ratio.tsv | grep -q '^figure.moe_series.dense_series' && "
            "[ $(wc -l < %s/manifold_rates_ratio.tsv) -eq 3 ]", dir, dir);
-  ck_assert_int_eq(run(cmd), 0);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
   check_report(dir, path, 1);
   cleanup(dir);
 }
@@ -124,7 +119,7 @@ START_TEST(test_gating_quick) {
   record_close(f);
   /* header + 3 series x 3 E */
   snprintf(cmd, sizeof cmd, "[ $(wc -l < %s/gating_minwidth.tsv) -eq 10 ]", dir);
-  ck_assert_int_eq(run(cmd), 0);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
   check_report(dir, path, 1);
   cleanup(dir);
 }
@@ -157,7 +152,7 @@ START_TEST(test_studies_bad_options) {
   for (size_t b = 0; b < 4; b++)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
       snprintf(cmd, sizeof cmd, "%s/%s --quick --seeds 1 %s > /dev/null 2>/tmp/moex-studies-err", testutil_bindir(), bins[b], bad[i]);
-      ck_assert_msg(run(cmd) == 2, "%s '%s' must exit 2", bins[b], bad[i]);
+      ck_assert_msg(testutil_sh(cmd) == 2, "%s '%s' must exit 2", bins[b], bad[i]);
       FILE *f = fopen("/tmp/moex-studies-err", "r");
       char line[512] = "";
       ck_assert_ptr_nonnull(f);
@@ -166,13 +161,13 @@ START_TEST(test_studies_bad_options) {
       ck_assert_msg(strstr(line, bins[b]) == line, "error line '%s'", line);
     }
   snprintf(cmd, sizeof cmd, "%s/manifold_rates --quick --target nosuch > /dev/null 2>&1", testutil_bindir());
-  ck_assert_int_eq(run(cmd), 2);
+  ck_assert_int_eq(testutil_sh(cmd), 2);
   snprintf(cmd, sizeof cmd, "%s/variants --quick --target nosuch > /dev/null 2>&1", testutil_bindir());
-  ck_assert_int_eq(run(cmd), 2);
+  ck_assert_int_eq(testutil_sh(cmd), 2);
   /* a malformed grid point is a run error, recorded, not a crash: exit 0 with a failed run */
   snprintf(cmd, sizeof cmd, "%s/manifold_rates --quick --seeds 1 --set 'point=rate-d9-m4;model=moe2-3l' --out /tmp/moex-studies-bad.h5 > /dev/null 2>&1",
            testutil_bindir());
-  ck_assert_int_eq(run(cmd), 0);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
   record_file *f = record_open("/tmp/moex-studies-bad.h5");
   ck_assert_ptr_nonnull(f);
   record_run *r = record_read_run(f, record_run_id(f, 0), RECORD_READ_ATTRS);

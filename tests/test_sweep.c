@@ -29,11 +29,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static int sh(const char *cmd) {
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void tmpdir(char *dir, size_t len) {
   snprintf(dir, len, "/tmp/moex-sweep-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -42,14 +37,14 @@ static void tmpdir(char *dir, size_t len) {
 static void rmdir_all(const char *dir) {
   char cmd[512];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  sh(cmd);
+  testutil_sh(cmd);
 }
 
 /* Runs sweep_demo with `args`, output to `out`, quiet; returns the exit status. */
 static int demo(const char *bindir, const char *out, const char *args) {
   char cmd[2048];
   snprintf(cmd, sizeof cmd, "%s/sweep_demo --out %s --quiet %s > /dev/null 2>&1", bindir, out, args);
-  return sh(cmd);
+  return testutil_sh(cmd);
 }
 
 /* Wall-clock fields set to zero (see the file comment). */
@@ -504,7 +499,7 @@ START_TEST(test_shards_merge) {
   snprintf(tool, sizeof tool, "%s/moex-merge", testutil_bindir());
   if (access(tool, X_OK) == 0) {
     snprintf(cmd, sizeof cmd, "%s %s %s %s > %s/merge.log 2>&1", tool, merged, s0, s1, dir);
-    ck_assert_msg(sh(cmd) == 0, "%s failed", cmd);
+    ck_assert_msg(testutil_sh(cmd) == 0, "%s failed", cmd);
   } else {
     /* no moex-merge in this build: the same join through the record API */
     record_meta_in meta = {.experiment = "sweep_demo", .grid = "merged", .command_line = "test"};
@@ -540,7 +535,7 @@ START_TEST(test_bad_grids) {
                         "--shard 'a/b'", "--shard '1/0'", "--set needs a value", "--seeds '0'"};
   for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
     snprintf(cmd, sizeof cmd, "%s/sweep_demo --out %s %s > /dev/null 2> %s", testutil_bindir(), out, bad[k], errf);
-    ck_assert_msg(sh(cmd) == 2, "'%s' must exit 2", bad[k]);
+    ck_assert_msg(testutil_sh(cmd) == 2, "'%s' must exit 2", bad[k]);
     FILE *f = fopen(errf, "r");
     char line[512] = "", extra[512];
     ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
@@ -560,7 +555,7 @@ START_TEST(test_mpi_equals_local) {
   const char *mbin = getenv("MOEX_MPI_BIN");
   char exe[512], cmd[2048], dir[64], loc[128], mpi[128];
   snprintf(exe, sizeof exe, "%s/sweep_demo", mbin ? mbin : "(MOEX_MPI_BIN unset)");
-  if (!mbin || access(exe, X_OK) != 0 || sh("command -v mpirun > /dev/null 2>&1") != 0) {
+  if (!mbin || access(exe, X_OK) != 0 || testutil_sh("command -v mpirun > /dev/null 2>&1") != 0) {
     fprintf(stderr, "test_sweep: MPI test skipped (no %s or no mpirun; `make check-mpi` runs it)\n", exe);
     return;
   }
@@ -570,7 +565,7 @@ START_TEST(test_mpi_equals_local) {
   ck_assert_int_eq(demo(mbin, loc, "--seeds 3 --jobs 2"), 0);
   snprintf(cmd, sizeof cmd,
            "mpirun --allow-run-as-root --oversubscribe -np 3 %s --out %s --seeds 3 > %s/mpi.log 2>&1", exe, mpi, dir);
-  ck_assert_msg(sh(cmd) == 0, "%s failed (see the log)", cmd);
+  ck_assert_msg(testutil_sh(cmd) == 0, "%s failed (see the log)", cmd);
   ck_assert_int_eq(record_check(mpi), 0);
   ck_assert_uint_eq(n_runs_in(mpi), 12);
   files_equal(loc, mpi, 1);

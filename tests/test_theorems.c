@@ -175,11 +175,6 @@ END_TEST
 
 /* ---- end to end ---------------------------------------------------------------------------- */
 
-static int run(const char *cmd) {
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* Runs a verifier with --quick; checks exit 0, the schema, and the verdict line. Returns the
  * file (caller removes the folder). */
 static void e2e(const char *id, const char *extra, char *dir, record_file **out) {
@@ -187,7 +182,7 @@ static void e2e(const char *id, const char *extra, char *dir, record_file **out)
   snprintf(path, sizeof path, "%s/%s.h5", dir, id);
   snprintf(log, sizeof log, "%s/%s.log", dir, id);
   snprintf(cmd, sizeof cmd, "%s/%s --quick --seeds 1 %s --out %s > %s 2>&1", testutil_bindir(), id, extra, path, log);
-  ck_assert_msg(run(cmd) == 0, "%s failed (see %s)", id, log);
+  ck_assert_msg(testutil_sh(cmd) == 0, "%s failed (see %s)", id, log);
   ck_assert_msg(record_check(path) == 0, "schema check: %s: %s", path, moex_errmsg());
   FILE *f = fopen(log, "r");
   ck_assert_ptr_nonnull(f);
@@ -224,7 +219,7 @@ static void mkdir_tmp(char *dir) { ck_assert_ptr_nonnull(mkdtemp(dir)); }
 static void rm_tmp(const char *dir) {
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  run(cmd);
+  testutil_sh(cmd);
 }
 
 START_TEST(test_thm_5_3_quick) {
@@ -330,15 +325,15 @@ START_TEST(test_verifier_options) {
   for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
       snprintf(cmd, sizeof cmd, "%s/%s %s > /dev/null 2>&1", testutil_bindir(), ids[i], bad[k]);
-      ck_assert_msg(run(cmd) == 2, "%s %s must exit 2", ids[i], bad[k]);
+      ck_assert_msg(testutil_sh(cmd) == 2, "%s %s must exit 2", ids[i], bad[k]);
     }
     snprintf(cmd, sizeof cmd, "%s/%s --help > /dev/null", testutil_bindir(), ids[i]);
-    ck_assert_int_eq(run(cmd), 0);
+    ck_assert_int_eq(testutil_sh(cmd), 0);
   }
   snprintf(cmd, sizeof cmd, "%s/thm_5_3 --family nosuch > /dev/null 2>&1", testutil_bindir());
-  ck_assert_int_eq(run(cmd), 2);
+  ck_assert_int_eq(testutil_sh(cmd), 2);
   snprintf(cmd, sizeof cmd, "%s/thm_4_8 --embed nosuch > /dev/null 2>&1", testutil_bindir());
-  ck_assert_int_eq(run(cmd), 2);
+  ck_assert_int_eq(testutil_sh(cmd), 2);
 }
 END_TEST
 

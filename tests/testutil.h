@@ -6,6 +6,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 /* Directory of this build's binaries (set by `make unit`), for end-to-end tests. */
 static inline const char *testutil_bindir(void) {
@@ -15,5 +16,11 @@ static inline const char *testutil_bindir(void) {
 
 /* Nonzero when the suite runs under valgrind: long end-to-end tests may shrink. */
 static inline int testutil_valgrind(void) { return getenv("MOEX_VALGRIND") != NULL; }
+
+/* Runs a shell command; its exit status, or -1 when it did not exit normally. */
+static inline int testutil_sh(const char *cmd) {
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
 
 #endif
