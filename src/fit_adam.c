@@ -13,6 +13,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "fit_internal.h"
+#include "kernels.h"
 #include "moex_error.h"
 
 /* Learning rate of step t (1-based) out of T. */
@@ -30,7 +31,9 @@ static double norm2(const double *v, size_t n) {
   return sqrt(s);
 }
 
-double fit_adam_update(double *theta, const double *g, double *m, double *v, size_t n, double lr, double beta1,
+/* Elementwise, so the vectorized copies (-O3, -fno-math-errno: sqrt inlined) give the scalar
+ * loop's bits; only step2's sum keeps its order, as a reduction. */
+KERN_CLONES double fit_adam_update(double *theta, const double *g, double *m, double *v, size_t n, double lr, double beta1,
                        double beta2, double eps, double c1, double c2) {
   double step2 = 0;
   for (size_t i = 0; i < n; i++) {

@@ -10,6 +10,10 @@
 
 #include <gsl/gsl_cblas.h>
 
+/* Helpers are forced inline so that they are compiled inside each copy of their callers (see
+ * KERN_CLONES), not once for the baseline target. */
+#define KERN_INLINE static inline __attribute__((always_inline))
+
 int kern_direct(size_t n, size_t p, size_t q) {
   size_t mn = p < q ? p : q;
   /* Measured on the bench (OpenBLAS, Zen): dgemm's call overhead and packing outweigh its faster
@@ -19,7 +23,7 @@ int kern_direct(size_t n, size_t p, size_t q) {
 }
 
 /* c (p) += a0 b0 + a1 b1 + a2 b2 + a3 b3 */
-static inline void axpy4(size_t p, double *restrict c, double a0, double a1, double a2, double a3,
+KERN_INLINE void axpy4(size_t p, double *restrict c, double a0, double a1, double a2, double a3,
                          const double *restrict b0, const double *restrict b1,
                          const double *restrict b2, const double *restrict b3) {
   size_t o = 0;
@@ -29,7 +33,7 @@ static inline void axpy4(size_t p, double *restrict c, double a0, double a1, dou
   for (; o < p; o++) c[o] += (a0 * b0[o] + a1 * b1[o]) + (a2 * b2[o] + a3 * b3[o]);
 }
 
-static inline void axpy2(size_t p, double *restrict c, double a0, double a1,
+KERN_INLINE void axpy2(size_t p, double *restrict c, double a0, double a1,
                          const double *restrict b0, const double *restrict b1) {
   size_t o = 0;
   for (; o + 4 <= p; o += 4)
@@ -37,7 +41,7 @@ static inline void axpy2(size_t p, double *restrict c, double a0, double a1,
   for (; o < p; o++) c[o] += a0 * b0[o] + a1 * b1[o];
 }
 
-static inline void axpy1(size_t p, double *restrict c, double a0, const double *restrict b0) {
+KERN_INLINE void axpy1(size_t p, double *restrict c, double a0, const double *restrict b0) {
   size_t o = 0;
   for (; o + 4 <= p; o += 4)
     for (size_t j = 0; j < 4; j++) c[o + j] += a0 * b0[o + j];
@@ -45,7 +49,7 @@ static inline void axpy1(size_t p, double *restrict c, double a0, const double *
 }
 
 /* c (p) += sum_{k < r} a[k * sa] * b[k * sb + (0..p-1)] */
-static void axpy_rows(size_t p, double *restrict c, const double *a, size_t sa, const double *b,
+KERN_INLINE void axpy_rows(size_t p, double *restrict c, const double *a, size_t sa, const double *b,
                       size_t sb, size_t r) {
   size_t k = 0;
   for (; k + 4 <= r; k += 4)
@@ -64,13 +68,13 @@ static void axpy_rows(size_t p, double *restrict c, const double *a, size_t sa, 
  * mod 4 lanes, combined in a fixed order. */
 typedef double kern_v2 __attribute__((vector_size(16)));
 
-static inline kern_v2 ld2(const double *p) {
+KERN_INLINE kern_v2 ld2(const double *p) {
   kern_v2 v;
   memcpy(&v, p, sizeof v);
   return v;
 }
 
-static inline void dot2(size_t q, const double *restrict a, const double *restrict b0,
+KERN_INLINE void dot2(size_t q, const double *restrict a, const double *restrict b0,
                         const double *restrict b1, double *r0, double *r1) {
   kern_v2 s0a = {0.0, 0.0}, s0b = {0.0, 0.0}, s1a = {0.0, 0.0}, s1b = {0.0, 0.0};
   size_t k = 0;
@@ -92,27 +96,27 @@ static inline void dot2(size_t q, const double *restrict a, const double *restri
 }
 
 /* dst (c, r) = src (r, c)^T */
-static void transpose(size_t r, size_t c, const double *restrict src, double *restrict dst) {
+KERN_INLINE void transpose(size_t r, size_t c, const double *restrict src, double *restrict dst) {
   for (size_t i = 0; i < r; i++)
     for (size_t j = 0; j < c; j++) dst[j * r + i] = src[i * c + j];
 }
 
 /* the select form (not a branch) so that it becomes maxpd */
-static void relu(size_t len, double *h) {
+KERN_INLINE void relu(size_t len, double *h) {
   size_t i = 0;
   for (; i + 4 <= len; i += 4)
     for (size_t j = 0; j < 4; j++) h[i + j] = h[i + j] > 0.0 ? h[i + j] : 0.0;
   for (; i < len; i++) h[i] = h[i] > 0.0 ? h[i] : 0.0;
 }
 
-void kern_relu_mask(size_t len, const double *restrict x, double *restrict d) {
+KERN_CLONES void kern_relu_mask(size_t len, const double *restrict x, double *restrict d) {
   size_t i = 0;
   for (; i + 4 <= len; i += 4)
     for (size_t j = 0; j < 4; j++) d[i + j] = x[i + j] > 0.0 ? d[i + j] : 0.0;
   for (; i < len; i++) d[i] = x[i] > 0.0 ? d[i] : 0.0;
 }
 
-void kern_mm(size_t n, size_t p, size_t q, const double *A, const double *B, int bt,
+KERN_CLONES void kern_mm(size_t n, size_t p, size_t q, const double *A, const double *B, int bt,
              const double *bias, int acc, int relu_after, double *C) {
   if (n == 0 || p == 0) return;
   if (!kern_direct(n, p, q)) {
@@ -162,7 +166,7 @@ void kern_mm(size_t n, size_t p, size_t q, const double *A, const double *B, int
   }
 }
 
-void kern_mtm(size_t n, size_t p, size_t q, const double *A, const double *X, double *G,
+KERN_CLONES void kern_mtm(size_t n, size_t p, size_t q, const double *A, const double *X, double *G,
               double *colsum) {
   if (n == 0 || p == 0 || q == 0) return;
   if (colsum) {

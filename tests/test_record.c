@@ -545,7 +545,7 @@ START_TEST(test_record_bad_files) {
   H5Awrite(a, H5T_NATIVE_INT64, &v);
   H5Aclose(a);
   H5Fclose(fid);
-  size_t n;
+  size_t n = 0;
   char *before = slurp(p, &n);
   ck_assert_ptr_null(record_open(p));
   char want[80];
@@ -595,7 +595,7 @@ START_TEST(test_record_refused_append) {
   record_run *r0 = make_run(40, 10), *r1 = make_run(41, 10), *r2 = make_run(42, 10);
   append1(w, r0);
   append1(w, r1);  /* so that a working copy exists */
-  size_t n;
+  size_t n = 0;
   char *before = slurp(p, &n);
   /* already in the file */
   ck_assert_int_eq(record_writer_append(w, &r0, 1), MOEX_EINVAL);

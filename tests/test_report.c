@@ -296,7 +296,7 @@ END_TEST
 /* ---- the binary --------------------------------------------------------------------------- */
 
 static void assert_png(const char *path) {
-  size_t n;
+  size_t n = 0;
   char *b = slurp(path, &n);
   ck_assert_msg(b != NULL, "no %s", path);
   ck_assert_msg(n > 2048, "%s: only %zu bytes", path, n);
@@ -545,13 +545,13 @@ START_TEST(test_merge) {
   snprintf(rbin, sizeof rbin, "%s/moex-report", testutil_bindir());
   ck_assert_int_eq(run("'%s' '%s' --out '%s'", rbin, tpath("m2.h5"), tpath("rep")), 0);
 
-  size_t n0;
+  size_t n0 = 0;
   char *before = slurp(tpath("m.h5"), &n0);
   /* a run with the same id and other content: refused, the output untouched */
   write_file(tpath("shifted.h5"), &META, 0.01, 1);
   ck_assert_int_eq(run("'%s' '%s' '%s' '%s'", bin, tpath("m.h5"), tpath("even.h5"), tpath("shifted.h5")), 2);
   assert_one_error_line("differs between");
-  size_t n1;
+  size_t n1 = 0;
   char *after = slurp(tpath("m.h5"), &n1);
   ck_assert(n0 == n1 && memcmp(before, after, n0) == 0);
   free(after);

@@ -1,0 +1,130 @@
+/* clones: the hot loops run as an AVX2 copy where the CPU has it (src/kernels.h, KERN_CLONES)
+ * and must give the baseline copy's bits. The baseline is this file's own build of
+ * src/kernels.c, without clones and under other names; the dispatched functions are the
+ * library's. On a CPU without AVX2 both are the baseline and the test says so. The Adam update
+ * is checked bit for bit against its formula written out here. */
+#include "testutil.h"
+
+#include <string.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "fit.h"
+#include "kernels.h"
+
+/* The baseline copy: kernels.c again, with the clone attribute off and the names changed. */
+#undef KERN_CLONES
+#define KERN_CLONES
+#define kern_direct base_direct
+#define kern_mm base_mm
+#define kern_mtm base_mtm
+#define kern_relu_mask base_relu_mask
+#include "../src/kernels.c"
+#undef kern_direct
+#undef kern_mm
+#undef kern_mtm
+#undef kern_relu_mask
+
+static void fill(double *v, size_t len, gsl_rng *r) {
+  for (size_t i = 0; i < len; i++) v[i] = -1.3 + 2.9 * gsl_rng_uniform(r);
+}
+
+static int avx2(void) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  return __builtin_cpu_supports("avx2");
+#else
+  return 0;
+#endif
+}
+
+/* direct-loop shapes only (dgemm is the BLAS's business): the paper's 2 -> m -> 2 experts,
+ * 1-output heads, odd sizes that leave remainders in every unrolled loop */
+static const size_t shapes[][3] = {{43, 128, 2}, {43, 2, 128}, {37, 10, 1}, {128, 4, 2},
+                                   {7, 3, 2},    {5, 2, 9},    {9, 1, 10},  {3, 2, 3000},
+                                   {33, 17, 19}, {11, 2, 2},   {1, 1, 1}};
+
+START_TEST(test_clones_same_bits) {
+  if (!avx2()) fprintf(stderr, "clones: this CPU has no AVX2, both copies are the baseline\n");
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 5);
+  size_t checked = 0;
+  for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+    size_t n = shapes[si][0], p = shapes[si][1], q = shapes[si][2];
+    ck_assert_int_eq(kern_direct(n, p, q), base_direct(n, p, q));
+    if (!kern_direct(n, p, q)) continue;
+    double *A = malloc(n * (p > q ? p : q) * sizeof *A), *B = malloc(p * q * sizeof *B);
+    double *bias = malloc(p * sizeof *bias), *C1 = malloc(n * p * sizeof *C1), *C2 = malloc(n * p * sizeof *C2);
+    double *X = malloc(n * q * sizeof *X), *G1 = malloc(p * q * sizeof *G1), *G2 = malloc(p * q * sizeof *G2);
+    double *s1 = malloc(p * sizeof *s1), *s2 = malloc(p * sizeof *s2);
+    fill(A, n * (p > q ? p : q), r);
+    fill(B, p * q, r);
+    fill(bias, p, r);
+    fill(X, n * q, r);
+    for (int bt = 0; bt < 2; bt++)
+      for (int mode = 0; mode < 3; mode++) {
+        fill(C1, n * p, r);
+        memcpy(C2, C1, n * p * sizeof *C2);
+        kern_mm(n, p, q, A, B, bt, mode == 1 ? bias : NULL, mode == 2, bt, C1);
+        base_mm(n, p, q, A, B, bt, mode == 1 ? bias : NULL, mode == 2, bt, C2);
+        ck_assert_msg(!memcmp(C1, C2, n * p * sizeof *C1), "kern_mm (%zu, %zu, %zu) bt %d mode %d: bits differ",
+                      n, p, q, bt, mode);
+        checked++;
+      }
+    fill(G1, p * q, r);
+    memcpy(G2, G1, p * q * sizeof *G2);
+    fill(s1, p, r);
+    memcpy(s2, s1, p * sizeof *s2);
+    kern_mtm(n, p, q, A, X, G1, s1);
+    base_mtm(n, p, q, A, X, G2, s2);
+    ck_assert_msg(!memcmp(G1, G2, p * q * sizeof *G1) && !memcmp(s1, s2, p * sizeof *s1),
+                  "kern_mtm (%zu, %zu, %zu): bits differ", n, p, q);
+    memcpy(C2, C1, n * p * sizeof *C2);
+    kern_relu_mask(n * p, A, C1);
+    base_relu_mask(n * p, A, C2);
+    ck_assert(!memcmp(C1, C2, n * p * sizeof *C1));
+    checked++;
+    free(A); free(B); free(bias); free(C1); free(C2); free(X); free(G1); free(G2); free(s1); free(s2);
+  }
+  ck_assert_uint_ge(checked, 60);
+  gsl_rng_free(r);
+}
+END_TEST
+
+START_TEST(test_adam_update_bits) {
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 6);
+  size_t n = 1003; /* not a multiple of any vector width */
+  double *th = malloc(n * sizeof *th), *g = malloc(n * sizeof *g), *m = malloc(n * sizeof *m),
+         *v = malloc(n * sizeof *v), *th2 = malloc(n * sizeof *th2), *m2 = malloc(n * sizeof *m2),
+         *v2 = malloc(n * sizeof *v2);
+  fill(th, n, r);
+  fill(g, n, r);
+  fill(m, n, r);
+  for (size_t i = 0; i < n; i++) v[i] = gsl_rng_uniform(r);
+  memcpy(th2, th, n * sizeof *th);
+  memcpy(m2, m, n * sizeof *m);
+  memcpy(v2, v, n * sizeof *v);
+  double lr = 3e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, c1 = 1.0 / (1.0 - 0.9 * 0.9), c2 = 1.0 / (1.0 - 0.999 * 0.999);
+  double step2 = fit_adam_update(th, g, m, v, n, lr, b1, b2, eps, c1, c2);
+  double ref2 = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    volatile double mi = b1 * m2[i] + (1.0 - b1) * g[i];
+    volatile double vi = b2 * v2[i] + (1.0 - b2) * g[i] * g[i];
+    volatile double d = lr * (mi * c1) / (sqrt(vi * c2) + eps);
+    ck_assert_msg(m[i] == mi && v[i] == vi && th[i] == th2[i] - d, "Adam element %zu differs from its formula", i);
+    ref2 += d * d;
+  }
+  ck_assert(step2 == ref2);
+  free(th); free(g); free(m); free(v); free(th2); free(m2); free(v2);
+  gsl_rng_free(r);
+}
+END_TEST
+
+Suite *clones_suite(void) {
+  Suite *s = suite_create("clones");
+  TCase *c = tcase_create("clones");
+  tcase_add_test(c, test_clones_same_bits);
+  tcase_add_test(c, test_adam_update_bits);
+  suite_add_tcase(s, c);
+  return s;
+}
