@@ -456,11 +456,14 @@ static void interrupt_and_resume(int sig) {
   tmpdir(dir, sizeof dir);
   snprintf(ref, sizeof ref, "%s/ref.h5", dir);
   snprintf(part, sizeof part, "%s/part.h5", dir);
-  /* runs (~70 ms each at -O2) much longer than a commit (~10-25 ms), so the sweep is still
-   * going when the third run is reported */
-  const char *common = "--seeds 3 --iters 4000";
+  /* runs (~100 ms each at -O3) much longer than a commit (~10-25 ms), and one worker, so that
+   * after the third report the other nine take about a second: the signal lands mid-sweep even
+   * when this process is scheduled late. (With two workers a slow first run let the other
+   * worker finish the rest, and the commits then came in one quick burst.) */
+  const char *common = testutil_valgrind() ? "--seeds 3 --iters 4000" : "--seeds 3 --iters 12000";
   snprintf(args, sizeof args, "%s --jobs 2", common);
   ck_assert_int_eq(demo(testutil_bindir(), ref, args), 0);
+  snprintf(args, sizeof args, "%s --jobs 1", common);
   FILE *lines;
   pid_t pid = spawn_demo(part, args, &lines);
   int st = kill_after(pid, lines, 3, sig);
