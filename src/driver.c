@@ -1,6 +1,8 @@
 /* driver: common options and the sweep-running main of the experiment binaries. */
 #include "driver.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@ void driver_opts_default(driver_opts_t *o, int seeds, size_t iters, size_t max_i
   o->seeds = seeds;
   o->jobs = 0;
   o->protocol = "adam,bfgs2";
+  o->max_evals = "matched";
   o->iters = iters;
   o->max_iter = max_iter;
   o->batch = 128;
@@ -27,7 +30,7 @@ void driver_opts_default(driver_opts_t *o, int seeds, size_t iters, size_t max_i
 
 int driver_parse(const char *prog, const char *summary, int argc, char **argv, driver_opts_t *o,
                  const cli_option_t *extra, size_t n_extra) {
-  cli_option_t t[16 + DRIVER_MAX_EXTRA] = {
+  cli_option_t t[17 + DRIVER_MAX_EXTRA] = {
       {"--quick", CLI_FLAG, &o->quick, 0, 0, "reduced grid that finishes within a minute (tests, make demo)"},
       {"--seeds", CLI_INT, &o->seeds, 1, 1000, "seeds per grid point"},
       {"--out", CLI_STRING, &o->out, 0, 0, "output HDF5 file"},
@@ -39,18 +42,45 @@ int driver_parse(const char *prog, const char *summary, int argc, char **argv, d
       {"--quiet", CLI_FLAG, &o->quiet, 0, 0, "no progress output"},
       {"--iters", CLI_SIZE, &o->iters, 1, 1e8, "Adam steps"},
       {"--max-iter", CLI_SIZE, &o->max_iter, 1, 1e8, "iteration cap of full-batch optimizers"},
+      {"--max-evals", CLI_STRING, &o->max_evals, 0, 0,
+       "evaluation cap of full-batch optimizers: matched (Adam's per-sample gradients), none, or N"},
       {"--lr", CLI_DOUBLE, &o->lr, 1e-9, 10, "Adam learning rate"},
       {"--batch", CLI_SIZE, &o->batch, 1, 1e6, "Adam minibatch size"},
       {"--n-train", CLI_SIZE, &o->n_train, 16, 1e7, "training samples"},
       {"--master-seed", CLI_DOUBLE, &o->master_seed, 0, 4294967295.0, "master seed (run seeds derive from it and the run's configuration)"},
   };
-  size_t n = 15;
+  size_t n = 16;
   if (n_extra > DRIVER_MAX_EXTRA) {
     fprintf(stderr, "%s: too many options\n", prog);
     return 2;
   }
   for (size_t i = 0; i < n_extra; i++) t[n++] = extra[i];
-  return cli_parse(prog, summary, argc, argv, t, n);
+  int rc = cli_parse(prog, summary, argc, argv, t, n);
+  size_t cap;
+  if (rc == 0 && driver_max_evals(prog, o, &cap)) rc = 2;
+  return rc;
+}
+
+int driver_max_evals(const char *prog, const driver_opts_t *o, size_t *out) {
+  const char *v = o->max_evals ? o->max_evals : "matched";
+  if (!strcmp(v, "matched")) {
+    double need = (double)o->iters * (double)o->batch / (double)(o->n_train ? o->n_train : 1);
+    *out = (size_t)ceil(need);
+    return 0;
+  }
+  if (!strcmp(v, "none")) {
+    *out = 0;
+    return 0;
+  }
+  char *end;
+  errno = 0;
+  unsigned long long k = strtoull(v, &end, 10);
+  if (*v < '0' || *v > '9' || *end || errno || k < 1 || k > 100000000ULL) {
+    fprintf(stderr, "%s: --max-evals '%s' must be matched, none or an integer in 1..100000000\n", prog, v);
+    return 2;
+  }
+  *out = (size_t)k;
+  return 0;
 }
 
 void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_settings *fs) {
@@ -63,6 +93,8 @@ void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_setti
     fs->batch = o->batch;
   } else {
     fs->max_iter = o->max_iter;
+    size_t cap = 0;
+    if (!driver_max_evals("driver", o, &cap)) fs->max_evals = cap; /* checked at parse time */
   }
 }
 

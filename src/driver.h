@@ -16,6 +16,7 @@
 typedef struct {
   int quick, seeds, jobs, resume, quiet;
   const char *out, *protocol, *shard, *set;
+  const char *max_evals; /* "matched" (default), "none" or a count; see driver_max_evals */
   size_t iters, max_iter, batch, n_train;
   double lr, master_seed;
 } driver_opts_t;
@@ -28,8 +29,16 @@ void driver_opts_default(driver_opts_t *o, int seeds, size_t iters, size_t max_i
 int driver_parse(const char *prog, const char *summary, int argc, char **argv, driver_opts_t *o,
                  const cli_option_t *extra, size_t n_extra);
 
-/* Fit settings for one protocol name ("adam" uses iters/lr/batch; the others max_iter). */
+/* Fit settings for one protocol name ("adam" uses iters/lr/batch; the others max_iter and
+ * driver_max_evals). */
 void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_settings *fs);
+
+/* The evaluation cap of the full-batch protocols. "matched" (the default): as many evaluations
+ * on the whole training set as give the Adam protocol's count of per-sample gradients,
+ * ceil(iters * batch / n_train), so that both protocols get the same compute; "none": no cap
+ * (max_iter alone); a number: that cap. Returns 0 and the cap in *out (0: none), or 2 after
+ * printing an error naming the bad value. */
+int driver_max_evals(const char *prog, const driver_opts_t *o, size_t *out);
 
 /* Fills the axis `name` from the comma list `csv` (e.g. the --protocol value); values are
  * copied into storage owned by g (freed by sweep_grid_free). Checks each protocol name when

@@ -93,6 +93,7 @@ int exprun_set_figure(record_run *rec, const char *figure, const char *series, c
 static int record_settings(record_run *rec, const fit_settings *fs) {
   int rc = record_run_set_str(rec, "optimizer", fs->optimizer);
   if (!rc) rc = record_run_set_int(rec, "fit_max_iter", (int64_t)fs->max_iter);
+  if (!rc) rc = record_run_set_int(rec, "fit_max_evals", (int64_t)fs->max_evals);
   if (!rc) rc = record_run_set_double(rec, "fit_gtol", fs->gtol);
   if (!rc) rc = record_run_set_double(rec, "fit_ftol", fs->ftol);
   if (!rc) rc = record_run_set_double(rec, "fit_time_budget", fs->time_budget);

@@ -1,0 +1,58 @@
+/* driver: the full-batch evaluation cap (--max-evals) and how it reaches the fit settings. */
+#include "testutil.h"
+
+#include "driver.h"
+
+START_TEST(test_max_evals_values) {
+  driver_opts_t o;
+  driver_opts_default(&o, 5, 2000, 2000, 4096);
+  size_t cap = 99;
+  /* matched: Adam's 2000 x 128 per-sample gradients = 62.5 passes over 4096 samples, rounded up */
+  ck_assert_int_eq(driver_max_evals("t", &o, &cap), 0);
+  ck_assert_uint_eq(cap, 63);
+  o.iters = 5000;
+  ck_assert_int_eq(driver_max_evals("t", &o, &cap), 0);
+  ck_assert_uint_eq(cap, 157);
+  o.n_train = 128; /* exactly one pass per step */
+  ck_assert_int_eq(driver_max_evals("t", &o, &cap), 0);
+  ck_assert_uint_eq(cap, 5000);
+  o.max_evals = "none";
+  ck_assert_int_eq(driver_max_evals("t", &o, &cap), 0);
+  ck_assert_uint_eq(cap, 0);
+  o.max_evals = "17";
+  ck_assert_int_eq(driver_max_evals("t", &o, &cap), 0);
+  ck_assert_uint_eq(cap, 17);
+  const char *bad[] = {"0", "-3", "1e3", "", "matched ", "12x", "100000001"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    o.max_evals = bad[i];
+    ck_assert_msg(driver_max_evals("t", &o, &cap) == 2, "'%s' must be refused", bad[i]);
+  }
+}
+END_TEST
+
+START_TEST(test_fit_settings_caps) {
+  driver_opts_t o;
+  driver_opts_default(&o, 5, 5000, 2000, 4096);
+  fit_settings fs;
+  driver_fit_settings(&o, "bfgs2", &fs);
+  ck_assert_str_eq(fs.optimizer, "bfgs2");
+  ck_assert_uint_eq(fs.max_iter, 2000);
+  ck_assert_uint_eq(fs.max_evals, 157);
+  driver_fit_settings(&o, "adam", &fs);
+  ck_assert_uint_eq(fs.max_iter, 5000);
+  ck_assert_uint_eq(fs.max_evals, 0); /* Adam's budget is its step count */
+  ck_assert_uint_eq(fs.batch, 128);
+  o.max_evals = "none";
+  driver_fit_settings(&o, "lbfgs", &fs);
+  ck_assert_uint_eq(fs.max_evals, 0);
+}
+END_TEST
+
+Suite *driver_suite(void) {
+  Suite *s = suite_create("driver");
+  TCase *c = tcase_create("driver");
+  tcase_add_test(c, test_max_evals_values);
+  tcase_add_test(c, test_fit_settings_caps);
+  suite_add_tcase(s, c);
+  return s;
+}
