@@ -324,8 +324,8 @@ START_TEST(test_verifier_options) {
   char cmd[512];
   for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
-      snprintf(cmd, sizeof cmd, "%s/%s %s > /dev/null 2>&1", testutil_bindir(), ids[i], bad[k]);
-      ck_assert_msg(testutil_sh(cmd) == 2, "%s %s must exit 2", ids[i], bad[k]);
+      snprintf(cmd, sizeof cmd, "%s/%s %s", testutil_bindir(), ids[i], bad[k]);
+      testutil_expect_usage_error(cmd, ids[i]);
     }
     snprintf(cmd, sizeof cmd, "%s/%s --help > /dev/null", testutil_bindir(), ids[i]);
     ck_assert_int_eq(testutil_sh(cmd), 0);

@@ -5,8 +5,11 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 /* Directory of this build's binaries (set by `make unit`), for end-to-end tests. */
 static inline const char *testutil_bindir(void) {
@@ -21,6 +24,25 @@ static inline int testutil_valgrind(void) { return getenv("MOEX_VALGRIND") != NU
 static inline int testutil_sh(const char *cmd) {
   int st = system(cmd);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The bad-input contract of every binary: `cmd` (its stdout discarded) exits with status 2 and
+ * writes exactly one line to stderr, starting with "prog:". */
+static inline void testutil_expect_usage_error(const char *cmd, const char *prog) {
+  char errf[] = "/tmp/moex-usage-XXXXXX", full[2048], line[1024] = "", extra[1024];
+  int fd = mkstemp(errf);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  snprintf(full, sizeof full, "%s > /dev/null 2> %s", cmd, errf);
+  int st = testutil_sh(full);
+  FILE *f = fopen(errf, "r");
+  ck_assert_ptr_nonnull(f);
+  int one = fgets(line, sizeof line, f) != NULL && fgets(extra, sizeof extra, f) == NULL;
+  fclose(f);
+  unlink(errf);
+  ck_assert_msg(st == 2, "'%s' exited %d, not 2", cmd, st);
+  ck_assert_msg(one, "'%s': not exactly one line on stderr (first: '%s')", cmd, line);
+  ck_assert_msg(strncmp(line, prog, strlen(prog)) == 0 && line[strlen(prog)] == ':', "'%s': error line '%s'", cmd, line);
 }
 
 #endif
