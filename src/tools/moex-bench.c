@@ -1,13 +1,19 @@
 /* moex-bench: how fast moex fits, against this machine's DGEMM rate. A benchmark, never a test:
  * medians over repeated runs, one BLAS thread, printed as a table and written as TSV.
  *
- *   moex-bench [--out DIR] [--reps N] [--quick] [--only P1|P2|P3|P4]
+ *   moex-bench [--out DIR] [--reps N] [--quick] [--only P1|P2|P3|P4|P5] [--no-p5]
  *
  * P1  one Adam step of the paper's Experiment I model (D = 128, E = 4, m = 10), batch 128
  * P2  one Adam step of the Experiment II 2-3-MoE (m = 128), batch 128
  * P3  one full-batch gradient, D = 256, E = 16, 3-layer experts of width 256, N = 8192:
  *     GFLOP/s (flops counted from the shapes) and its fraction of the measured DGEMM rate
  * P4  one bfgs2 iteration (its line search included) on P3's model and data
+ * P5  the paper protocol: paper_exp1 and paper_exp2 at their defaults (both tables, Adam and
+ *     bfgs2, 5 seeds) with --jobs 2, as child processes of the binaries beside this one; wall
+ *     time of one pass (it takes a minute or more) and the children's peak RSS; with --quick,
+ *     the quick grids with one seed
+ * Peak RSS: this process's maximum resident set after each row (so P3's row holds P3's peak);
+ * for P5, the larger of the two children's.
  * Allocation: calls to malloc/calloc/realloc made by moex code during forward and backward,
  * counted through the linker's --wrap (see the Makefile); must be 0. */
 #include <errno.h>
@@ -17,7 +23,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_randist.h>
@@ -59,8 +67,72 @@ static void adam_update(double *theta, const double *g, double *mo, double *ve, 
 typedef struct {
   const char *id, *what;
   double median_s, q1_s, q3_s, gflops, frac;
-  long allocs;
+  long allocs, rss_kib;
 } bench_row;
+
+static long peak_rss_kib(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+/* Runs bin/prog with args (NULL-terminated) as a child; returns its exit status (-1 when it
+ * could not run or died of a signal). *rss becomes the peak RSS of the largest child waited
+ * for so far (getrusage's RUSAGE_CHILDREN keeps the maximum). */
+static int run_child(const char *bindir, const char *prog, char *const *args, long *rss) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", bindir, prog);
+  char *argv[16];
+  size_t n = 0;
+  argv[n++] = path;
+  for (size_t i = 0; args[i] && n < 15; i++) argv[n++] = args[i];
+  argv[n] = NULL;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    execv(path, argv);
+    fprintf(stderr, "moex-bench: cannot run '%s': %s\n", path, strerror(errno));
+    _exit(127);
+  }
+  int st;
+  if (waitpid(pid, &st, 0) < 0) return -1;
+  struct rusage ru;
+  getrusage(RUSAGE_CHILDREN, &ru);
+  *rss = ru.ru_maxrss;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* P5: the paper protocol with --jobs 2 into a fresh folder under `out` (quick: the binaries'
+ * --quick grids with one seed, to check the mechanism, not a measurement). Returns 0 or 2. */
+static int bench_paper(const char *bindir, const char *out, int quick, bench_row *row) {
+  char dir[4096], o1[4200], o2[4200];
+  snprintf(dir, sizeof dir, "%s/p5", out);
+  if (mkdir(dir, 0777) && errno != EEXIST) {
+    fprintf(stderr, "moex-bench: cannot create '%s': %s\n", dir, strerror(errno));
+    return 2;
+  }
+  snprintf(o1, sizeof o1, "%s/paper_exp1.h5", dir);
+  snprintf(o2, sizeof o2, "%s/paper_exp2.h5", dir);
+  unlink(o1); /* a fresh pass, not a resumed one */
+  unlink(o2);
+  /* without --quick the NULL ends the list before "--seeds 1" */
+  char *a1[] = {"--jobs", "2", "--quiet", "--out", o1, quick ? "--quick" : NULL, "--seeds", "1", NULL};
+  char *a2[] = {"--jobs", "2", "--quiet", "--out", o2, quick ? "--quick" : NULL, "--seeds", "1", NULL};
+  long rss = 0;
+  double t0 = now();
+  int r1 = run_child(bindir, "paper_exp1", a1, &rss);
+  int r2 = r1 == 0 ? run_child(bindir, "paper_exp2", a2, &rss) : -1;
+  double wall = now() - t0;
+  if (r1 != 0 || r2 != 0) {
+    fprintf(stderr, "moex-bench: P5: paper_exp%d failed (status %d)\n", r1 ? 1 : 2, r1 ? r1 : r2);
+    return 2;
+  }
+  *row = (bench_row){.id = "P5", .what = quick ? "paper protocol, --quick grids and 1 seed, --jobs 2 (1 pass)"
+                                              : "paper protocol: paper_exp1 + paper_exp2 defaults, --jobs 2 (1 pass)",
+                     .median_s = wall, .q1_s = wall, .q3_s = wall, .allocs = -1, .rss_kib = rss};
+  return 0;
+}
 
 /* Times `reps` Adam steps on a fixed batch; returns the median seconds per step. */
 static bench_row bench_adam(const char *id, const char *what, const moe_spec_t *s, size_t n,
@@ -77,7 +149,7 @@ static bench_row bench_adam(const char *id, const char *what, const moe_spec_t *
     adam_update(m->theta, m->grad, mo, ve, m->n_params, r + 1);
     dt[r] = now() - t0;
   }
-  bench_row row = {.id = id, .what = what, .allocs = n_alloc_calls - a0};
+  bench_row row = {.id = id, .what = what, .allocs = n_alloc_calls - a0, .rss_kib = peak_rss_kib()};
   double *sorted = dt;
   row.median_s = median(sorted, (size_t)reps);
   row.q1_s = gsl_stats_quantile_from_sorted_data(sorted, 1, (size_t)reps, 0.25);
@@ -118,15 +190,9 @@ static double moe_flops(const moe_spec_t *s, size_t n) {
   return f * (double)n;
 }
 
-static long peak_rss_kib(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss;
-}
-
 int main(int argc, char **argv) {
   const char *out = "results/bench";
-  int reps = 200, quick = 0;
+  int reps = 200, quick = 0, no_p5 = 0;
   const char *only = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
@@ -139,19 +205,31 @@ int main(int argc, char **argv) {
       }
       reps = (int)r;
     } else if (!strcmp(argv[i], "--quick")) quick = 1;
-    else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+      only = argv[++i];
+      if (strcmp(only, "P1") && strcmp(only, "P2") && strcmp(only, "P3") && strcmp(only, "P4") && strcmp(only, "P5")) {
+        fprintf(stderr, "moex-bench: --only '%s' must be one of P1, P2, P3, P4, P5\n", only);
+        return 2;
+      }
+    } else if (!strcmp(argv[i], "--no-p5")) no_p5 = 1;
     else if (!strcmp(argv[i], "--help")) {
-      printf("usage: moex-bench [--out DIR] [--reps N] [--quick] [--only P1|P2|P3|P4]\n");
+      printf("usage: moex-bench [--out DIR] [--reps N] [--quick] [--only P1|P2|P3|P4|P5] [--no-p5]\n"
+             "  --quick   smaller P3/P4, P5 on the quick grids (checks, not measurements)\n"
+             "  --no-p5   skip P5 (the paper protocol: a minute or more)\n");
       return 0;
     } else {
       fprintf(stderr, "moex-bench: unknown option '%s' (see --help)\n", argv[i]);
       return 2;
     }
   }
+  if (mkdir(out, 0777) && errno != EEXIST) {
+    fprintf(stderr, "moex-bench: cannot create output folder '%s': %s\n", out, strerror(errno));
+    return 2;
+  }
   moex_blas_set_threads(1);
   gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
   gsl_rng_set(rng, 42);
-  bench_row rows[4];
+  bench_row rows[5];
   int nr = 0;
 
   /* P1: unit circle in the first two of 128 coordinates, f = sin(5 x1) + cos(3 x2) */
@@ -208,7 +286,7 @@ int main(int argc, char **argv) {
     }
     bench_row row = {.id = "P3", .what = quick ? "full-batch gradient, D=256 E=16 3-layer m=256, N=1024 (quick)"
                                                : "full-batch gradient, D=256 E=16 3-layer m=256, N=8192",
-                     .allocs = n_alloc_calls - a0};
+                     .allocs = n_alloc_calls - a0, .rss_kib = peak_rss_kib()};
     row.median_s = median(dt, (size_t)r3);
     row.q1_s = gsl_stats_quantile_from_sorted_data(dt, 1, (size_t)r3, 0.25);
     row.q3_s = gsl_stats_quantile_from_sorted_data(dt, 1, (size_t)r3, 0.75);
@@ -239,7 +317,7 @@ int main(int argc, char **argv) {
       }
       static char what4[128];
       snprintf(what4, sizeof what4, "one bfgs2 iteration on P3's model and data (%zu evaluations)", evals);
-      bench_row r4 = {.id = "P4", .what = what4};
+      bench_row r4 = {.id = "P4", .what = what4, .rss_kib = peak_rss_kib()};
       r4.median_s = median(dt, (size_t)r3);
       r4.q1_s = gsl_stats_quantile_from_sorted_data(dt, 1, (size_t)r3, 0.25);
       r4.q3_s = gsl_stats_quantile_from_sorted_data(dt, 1, (size_t)r3, 0.75);
@@ -252,17 +330,42 @@ int main(int argc, char **argv) {
     free(x); free(t); free(dt);
   }
   gsl_rng_free(rng);
+  /* P5 runs the experiment binaries that sit beside this one */
+  if ((!only && !no_p5) || (only && !strcmp(only, "P5"))) {
+    char bindir[4096];
+    ssize_t len = readlink("/proc/self/exe", bindir, sizeof bindir - 1);
+    if (len <= 0) {
+      fprintf(stderr, "moex-bench: P5: cannot find this binary's folder: %s\n", strerror(errno));
+      return 2;
+    }
+    bindir[len] = '\0';
+    char *slash = strrchr(bindir, '/');
+    if (slash) *slash = '\0';
+    if (!quick) fprintf(stderr, "moex-bench: P5 (the paper protocol, --jobs 2) runs now, a minute or more\n");
+    if (bench_paper(bindir, out, quick, &rows[nr])) return 2;
+    nr++;
+  }
 
-  printf("moex-bench (%s, 1 thread): medians over repeated runs\n", moex_blas_name());
-  printf("%-3s %-64s %12s %12s %12s %8s %6s %7s\n", "id", "what", "median_us", "q1_us", "q3_us", "GFLOP/s", "frac", "allocs");
+  printf("moex-bench (%s, 1 thread%s): medians over repeated runs\n", moex_blas_name(),
+         nr && !strcmp(rows[nr - 1].id, "P5") ? "; P5: 2 jobs, 1 pass" : "");
+  printf("%-3s %-66s %12s %12s %12s %8s %6s %7s %9s\n", "id", "what", "median_us", "q1_us", "q3_us", "GFLOP/s", "frac",
+         "allocs", "rss_KiB");
   for (int i = 0; i < nr; i++)
-    printf("%-3s %-64s %12.1f %12.1f %12.1f %8.2f %6.2f %7ld\n", rows[i].id, rows[i].what, 1e6 * rows[i].median_s,
-           1e6 * rows[i].q1_s, 1e6 * rows[i].q3_s, rows[i].gflops, rows[i].frac, rows[i].allocs);
+    printf("%-3s %-66s %12.1f %12.1f %12.1f %8.2f %6.2f %7ld %9ld\n", rows[i].id, rows[i].what, 1e6 * rows[i].median_s,
+           1e6 * rows[i].q1_s, 1e6 * rows[i].q3_s, rows[i].gflops, rows[i].frac, rows[i].allocs, rows[i].rss_kib);
   if (!isnan(rate)) printf("DGEMM rate: %.2f GFLOP/s (square %d, median)\n", rate, quick ? 256 : 1024);
-  printf("peak RSS: %ld KiB\n", peak_rss_kib());
-  if (mkdir(out, 0777) && errno != EEXIST) {
-    fprintf(stderr, "moex-bench: cannot create output folder '%s': %s\n", out, strerror(errno));
-    return 2;
+  /* the goals of issue 10, each with how far the measurement is from it */
+  for (int i = 0; i < nr; i++) {
+    const bench_row *r = &rows[i];
+    if (!strcmp(r->id, "P1") || !strcmp(r->id, "P2")) {
+      double us = 1e6 * r->median_s;
+      printf("goal %s <= 100 us: %s (%.1f us, %.2fx the goal)\n", r->id, us <= 100.0 ? "met" : "missed", us, us / 100.0);
+    } else if (!strcmp(r->id, "P3") && !quick) {
+      printf("goal P3 >= 0.50 of DGEMM: %s (%.2f)\n", r->frac >= 0.5 ? "met" : "missed", r->frac);
+    } else if (!strcmp(r->id, "P5") && !quick) {
+      printf("goal P5 <= 120 s: %s (%.1f s, %.2fx the goal; peak RSS %.1f MiB)\n", r->median_s <= 120.0 ? "met" : "missed",
+             r->median_s, r->median_s / 120.0, (double)r->rss_kib / 1024.0);
+    }
   }
   char path[4096];
   snprintf(path, sizeof path, "%s/bench-%s.tsv", out, moex_blas_name());
@@ -271,12 +374,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "moex-bench: cannot write '%s': %s\n", path, strerror(errno));
     return 2;
   }
-  fprintf(f, "id\tblas\twhat\tmedian_us\tq1_us\tq3_us\tgflops\tfrac_dgemm\tallocs\n");
+  fprintf(f, "id\tblas\twhat\tmedian_us\tq1_us\tq3_us\tgflops\tfrac_dgemm\tallocs\trss_kib\n");
   for (int i = 0; i < nr; i++)
-    fprintf(f, "%s\t%s\t%s\t%.3f\t%.3f\t%.3f\t%.4f\t%.4f\t%ld\n", rows[i].id, moex_blas_name(), rows[i].what,
-            1e6 * rows[i].median_s, 1e6 * rows[i].q1_s, 1e6 * rows[i].q3_s, rows[i].gflops, rows[i].frac, rows[i].allocs);
-  if (!isnan(rate)) fprintf(f, "dgemm\t%s\tsquare dgemm rate\t\t\t\t%.4f\t1\t\n", moex_blas_name(), rate);
-  fprintf(f, "rss\t%s\tpeak RSS KiB\t%ld\t\t\t\t\t\n", moex_blas_name(), peak_rss_kib());
+    fprintf(f, "%s\t%s\t%s\t%.3f\t%.3f\t%.3f\t%.4f\t%.4f\t%ld\t%ld\n", rows[i].id, moex_blas_name(), rows[i].what,
+            1e6 * rows[i].median_s, 1e6 * rows[i].q1_s, 1e6 * rows[i].q3_s, rows[i].gflops, rows[i].frac, rows[i].allocs,
+            rows[i].rss_kib);
+  if (!isnan(rate)) fprintf(f, "dgemm\t%s\tsquare dgemm rate\t\t\t\t%.4f\t1\t\t\n", moex_blas_name(), rate);
   fclose(f);
   printf("wrote %s\n", path);
   return 0;

@@ -1,0 +1,72 @@
+/* bench: moex-bench end to end on its quick settings. Its timings are never asserted (shared,
+ * noisy machines); what is asserted is that every row is there, that forward and backward made
+ * no allocation, that P5 ran both paper binaries into valid files, and the bad-option contract. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "record.h"
+
+START_TEST(test_bench_quick) {
+  char dir[] = "/tmp/moex-bench-XXXXXX", cmd[1024], path[512], line[1024];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(cmd, sizeof cmd, "%s/moex-bench --quick --reps 5 --out %s > %s/log 2>&1", testutil_bindir(), dir, dir);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
+  snprintf(path, sizeof path, "%s/bench-%s.tsv", dir, "openblas");
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    snprintf(path, sizeof path, "%s/bench-%s.tsv", dir, "gslcblas");
+    f = fopen(path, "r");
+  }
+  ck_assert_ptr_nonnull(f);
+  ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+  ck_assert_ptr_nonnull(strstr(line, "allocs\trss_kib"));
+  int seen[6] = {0};
+  while (fgets(line, sizeof line, f)) {
+    /* columns: id blas what median_us q1_us q3_us gflops frac_dgemm allocs rss_kib */
+    char *col[10] = {0};
+    size_t nc = 0;
+    for (char *tok = strtok(line, "\t\n"); tok && nc < 10; tok = strtok(NULL, "\t\n")) col[nc++] = tok;
+    if (nc != 10 || col[0][0] != 'P' || col[0][1] < '1' || col[0][1] > '5' || col[0][2]) continue;
+    int k = col[0][1] - '0';
+    seen[k]++;
+    ck_assert_msg(strtod(col[3], NULL) > 0, "P%d: median %s", k, col[3]);
+    ck_assert_msg(strtol(col[9], NULL, 10) > 0, "P%d: peak RSS %s", k, col[9]);
+    if (k <= 3) ck_assert_msg(!strcmp(col[8], "0"), "P%d: %s allocations in forward/backward", k, col[8]);
+  }
+  fclose(f);
+  for (int k = 1; k <= 5; k++) ck_assert_msg(seen[k] == 1, "row P%d seen %d times", k, seen[k]);
+  for (int e = 1; e <= 2; e++) {
+    snprintf(path, sizeof path, "%s/p5/paper_exp%d.h5", dir, e);
+    ck_assert_msg(record_check(path) == 0, "P5 output %s", path);
+    record_file *rf = record_open(path);
+    ck_assert_ptr_nonnull(rf);
+    ck_assert_uint_eq(record_n_runs(rf), 16); /* each quick grid with one seed */
+    record_close(rf);
+  }
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  testutil_sh(cmd);
+}
+END_TEST
+
+START_TEST(test_bench_bad_options) {
+  char cmd[512];
+  const char *bad[] = {"--only P9", "--reps 2", "--reps x", "--bogus", "--out /nonexistent-dir/sub"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    snprintf(cmd, sizeof cmd, "%s/moex-bench --quick --no-p5 %s", testutil_bindir(), bad[i]);
+    testutil_expect_usage_error(cmd, "moex-bench");
+  }
+}
+END_TEST
+
+Suite *bench_suite(void) {
+  Suite *s = suite_create("bench");
+  TCase *c = tcase_create("bench");
+  tcase_set_timeout(c, 600);
+  tcase_add_test(c, test_bench_quick);
+  tcase_add_test(c, test_bench_bad_options);
+  suite_add_tcase(s, c);
+  return s;
+}
