@@ -357,24 +357,33 @@ int moe_model_backward(moe_model_t *m, const double *x, const double *dy, double
   return MOEX_OK;
 }
 
-double moe_model_loss_grad(moe_model_t *m, size_t n, const double *x, const double *t) {
+double moe_model_loss_grad_acc(moe_model_t *m, size_t n, const double *x, const double *t, size_t n_total) {
   if (!t) {
     moex_error(MOEX_EINVAL, "moe: loss with NULL targets");
+    return NAN;
+  }
+  if (n_total < n) {
+    moex_error(MOEX_EINVAL, "moe: chunk of %zu samples in a batch of %zu", n, n_total);
     return NAN;
   }
   const double *y = moe_model_forward(m, n, x);
   if (!y) return NAN;
   size_t N = n * m->d_out;
+  double total = (double)n_total * (double)m->d_out;
   /* the output gradient goes to the buffer the last layer does not write */
-  double *dy = m->dbuf[m->n_layers % 2], loss = 0.0, scale = 2.0 / (double)N;
+  double *dy = m->dbuf[m->n_layers % 2], loss = 0.0, scale = 2.0 / total;
   for (size_t i = 0; i < N; i++) {
     double r = y[i] - t[i];
     loss += r * r;
     dy[i] = scale * r;
   }
-  moe_model_zero_grad(m);
   moe_model_backward(m, x, dy, NULL);
-  return loss / (double)N;
+  return loss / total;
+}
+
+double moe_model_loss_grad(moe_model_t *m, size_t n, const double *x, const double *t) {
+  moe_model_zero_grad(m);
+  return moe_model_loss_grad_acc(m, n, x, t, n);
 }
 
 const size_t *moe_model_layer_counts(const moe_model_t *m, size_t l) {

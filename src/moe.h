@@ -102,6 +102,12 @@ void moe_model_zero_grad(moe_model_t *m);
  * x (n, d_in), t (n, d_out). Returns the loss; NAN on error. */
 double moe_model_loss_grad(moe_model_t *m, size_t n, const double *x, const double *t);
 
+/* The same for one chunk of n samples out of a batch of n_total: adds the chunk's part of the
+ * batch's mean-squared-error gradient to m->grad (not zeroed) and returns the chunk's squared
+ * residuals summed and divided by n_total * d_out. Summed over the chunks of a batch, after one
+ * moe_model_zero_grad, that is the batch's loss and gradient. NAN on error. */
+double moe_model_loss_grad_acc(moe_model_t *m, size_t n, const double *x, const double *t, size_t n_total);
+
 /* Routing of the last forward. Per layer l, the number of samples sent to each expert (counts
  * every selected slot: with K > 1 a sample counts for each of its K experts); NULL for dense
  * layers. Path of sample s: sum over MoE layers of top1_l(s) * prod_{l' < l} E_{l'} (mixed radix,

@@ -12,6 +12,18 @@ static void sync_theta(moe_model_t *m, const double *theta) {
   if (theta != m->theta) memcpy(m->theta, theta, m->n_params * sizeof(double));
 }
 
+/* Sum over the chunk of the squared residuals of a forward pass, divided by `total`. */
+static double chunk_loss(moe_model_t *m, size_t n, const double *x, const double *t, double total) {
+  const double *y = moe_model_forward(m, n, x);
+  if (!y) return NAN;
+  double loss = 0.0;
+  for (size_t i = 0; i < n * m->d_out; i++) {
+    double r = y[i] - t[i];
+    loss += r * r;
+  }
+  return loss / total;
+}
+
 static int lossgrad(void *vctx, const double *theta, const size_t *idx, size_t n_idx, double *loss,
                     double *grad) {
   train_ctx_t *c = vctx;
@@ -20,10 +32,10 @@ static int lossgrad(void *vctx, const double *theta, const size_t *idx, size_t n
   size_t N = idx ? n_idx : d->n;
   if (N == 0) return moex_error(MOEX_EINVAL, "train: empty batch");
   sync_theta(m, theta);
-  if (grad) memset(c->gacc, 0, m->n_params * sizeof(double));
+  if (grad) moe_model_zero_grad(m);
   double total = 0.0;
-  for (size_t start = 0; start < N; start += m->n_max) {
-    size_t nc = N - start < m->n_max ? N - start : m->n_max;
+  for (size_t start = 0; start < N; start += c->chunk) {
+    size_t nc = N - start < c->chunk ? N - start : c->chunk;
     const double *xb = d->x + start * d->d_in, *yb = d->y + start * d->d_out;
     if (idx) {
       for (size_t i = 0; i < nc; i++) {
@@ -35,14 +47,12 @@ static int lossgrad(void *vctx, const double *theta, const size_t *idx, size_t n
       xb = c->xb;
       yb = c->yb;
     }
-    double l = moe_model_loss_grad(m, nc, xb, yb);
-    double wgt = (double)nc / (double)N; /* chunk means -> overall mean */
-    total += wgt * l;
-    if (grad)
-      for (size_t i = 0; i < m->n_params; i++) c->gacc[i] += wgt * m->grad[i];
+    /* the loss alone (GSL's line searches ask for it) needs no backward pass */
+    double l = grad ? moe_model_loss_grad_acc(m, nc, xb, yb, N) : chunk_loss(m, nc, xb, yb, (double)N * (double)d->d_out);
+    total += l;
   }
   *loss = total;
-  if (grad) memcpy(grad, c->gacc, m->n_params * sizeof(double));
+  if (grad) memcpy(grad, m->grad, m->n_params * sizeof(double));
   return MOEX_OK;
 }
 
@@ -69,6 +79,15 @@ static int residual(void *vctx, const double *theta, double *r, double *J) {
   return MOEX_OK;
 }
 
+size_t train_chunk_rows(const moe_model_t *model) {
+  size_t e_max = 1;
+  for (size_t l = 0; l < model->n_layers; l++)
+    if (model->spec.layer[l].kind == MOE_LAYER_MOE && model->spec.layer[l].n_experts > e_max)
+      e_max = model->spec.layer[l].n_experts;
+  size_t rows = 64 * e_max > 256 ? 64 * e_max : 256;
+  return rows < model->n_max ? rows : model->n_max;
+}
+
 int train_objective_init(train_ctx_t *ctx, objective_t *obj, moe_model_t *model, const train_data_t *data) {
   if (!ctx || !obj || !model || !data || !data->x || !data->y)
     return moex_error(MOEX_EINVAL, "train: NULL argument");
@@ -79,10 +98,10 @@ int train_objective_init(train_ctx_t *ctx, objective_t *obj, moe_model_t *model,
   memset(ctx, 0, sizeof *ctx);
   ctx->model = model;
   ctx->data = *data;
-  ctx->xb = malloc(model->n_max * data->d_in * sizeof(double));
-  ctx->yb = malloc(model->n_max * (data->d_out > 1 ? data->d_out : 1) * sizeof(double));
-  ctx->gacc = malloc(model->n_params * sizeof(double));
-  if (!ctx->xb || !ctx->yb || !ctx->gacc) {
+  ctx->chunk = train_chunk_rows(model);
+  ctx->xb = malloc(ctx->chunk * data->d_in * sizeof(double));
+  ctx->yb = malloc(ctx->chunk * (data->d_out > 1 ? data->d_out : 1) * sizeof(double));
+  if (!ctx->xb || !ctx->yb) {
     train_ctx_free(ctx);
     return moex_error(MOEX_ENOMEM, "train: out of memory");
   }
@@ -99,8 +118,7 @@ void train_ctx_free(train_ctx_t *ctx) {
   if (!ctx) return;
   free(ctx->xb);
   free(ctx->yb);
-  free(ctx->gacc);
-  ctx->xb = ctx->yb = ctx->gacc = NULL;
+  ctx->xb = ctx->yb = NULL;
 }
 
 int train_predict(moe_model_t *model, size_t n, const double *x, double *y) {

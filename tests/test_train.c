@@ -54,6 +54,10 @@ START_TEST(test_chunked_equals_whole) {
   }
   ck_assert_int_eq(os.lossgrad(os.ctx, small->theta, idx, 5, &lm, gs), 0);
   ck_assert_double_eq_tol(lm, moe_model_loss_grad(big, 5, xg, yg), 1e-15);
+  /* the loss alone (forward passes only) is the loss that comes with the gradient */
+  double lf;
+  ck_assert_int_eq(os.lossgrad(os.ctx, small->theta, NULL, 0, &lf, NULL), 0);
+  ck_assert_double_eq_tol(lf, ls, 1e-15 * ls);
   /* a theta other than the model's own block is used */
   double *theta2 = malloc(ob.n_params * sizeof *theta2);
   for (size_t i = 0; i < ob.n_params; i++) theta2[i] = big->theta[i] * 0.5;
@@ -75,6 +79,22 @@ START_TEST(test_chunked_equals_whole) {
 END_TEST
 
 /* loss = |r|^2 / n_res and grad = (2 / n_res) J^T r. */
+/* rows per pass: at least 256, 64 per expert of the widest MoE layer, at most n_max */
+START_TEST(test_chunk_rows) {
+  moe_spec_t dense = {.n_layers = 1}, wide = {.n_layers = 2};
+  dense.layer[0] = moe_layer_dense(2, 2, 2, 8);
+  wide.layer[0] = moe_layer_default(3, 3, 3, 4);
+  wide.layer[1] = moe_layer_default(3, 1, 16, 4);
+  moe_model_t *a = moe_model_alloc(&dense, 4096), *b = moe_model_alloc(&wide, 4096), *c = moe_model_alloc(&wide, 100);
+  ck_assert_uint_eq(train_chunk_rows(a), 256);
+  ck_assert_uint_eq(train_chunk_rows(b), 1024);
+  ck_assert_uint_eq(train_chunk_rows(c), 100);
+  moe_model_free(a);
+  moe_model_free(b);
+  moe_model_free(c);
+}
+END_TEST
+
 START_TEST(test_residual_jacobian) {
   enum { N = 11 };
   double x[N * 3], y[N * 2];
@@ -129,6 +149,7 @@ Suite *train_suite(void) {
   Suite *s = suite_create("train");
   TCase *tc = tcase_create("objective");
   tcase_add_test(tc, test_chunked_equals_whole);
+  tcase_add_test(tc, test_chunk_rows);
   tcase_add_test(tc, test_residual_jacobian);
   tcase_add_test(tc, test_train_bad_input);
   suite_add_tcase(s, tc);
