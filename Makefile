@@ -143,7 +143,7 @@ bench: deps
 	@build-gslcblas/bin/moex-bench --no-p5 $(BENCH_ARGS)
 
 # The paper's two experiments in full (both protocols; bfgs2 gets Adam's compute, see driver.h),
-# then two extensions, and the report (results/paper/REPORT.md). About 10 min on 2 cores.
+# then two extensions, and the report (results/paper/REPORT.md). About 6 min on 2 cores.
 paper: deps
 	@$(MAKE) --no-print-directory all
 	@mkdir -p results/paper
@@ -152,7 +152,7 @@ paper: deps
 	@# Table 3 again with ten times the paper's Adam steps: at 2000 the seed spread hides any trend in D
 	$(B)/bin/paper_exp1 --set protocol=adam --iters 20000 --out results/paper/paper_exp1_20k.h5 $(PAPER_ARGS)
 	@# The dense nets under bfgs2 without the matched evaluation cap (to max-iter 2000 or their own stop):
-	@# what full-batch quasi-Newton reaches when compute is not the limit (about 10 min on 2 cores)
+	@# what full-batch quasi-Newton reaches when compute is not the limit (about 4 min on 2 cores)
 	$(B)/bin/paper_exp1 --set 'model=dense;protocol=bfgs2' --max-evals none --out results/paper/paper_exp1_bfgs2_long.h5 $(PAPER_ARGS)
 	$(B)/bin/paper_exp2 --set 'model=dense;protocol=bfgs2' --max-evals none --out results/paper/paper_exp2_bfgs2_long.h5 $(PAPER_ARGS)
 	$(B)/bin/moex-report results/paper/paper_exp1.h5 results/paper/paper_exp2.h5 results/paper/paper_exp1_20k.h5 \
