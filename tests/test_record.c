@@ -96,51 +96,68 @@ static double val(uint64_t i, uint64_t j) {  /* a non-round double in (-3, 3) */
 
 static void run_id_of(int i, char id[17]) { snprintf(id, 17, "%016llx", (unsigned long long)mix((uint64_t)i)); }
 
-/* A run whose every field is a function of i; `big` rows of eval data. */
-static record_run *make_run(int i, size_t big) {
+/* A run whose every field is a function of i; `big` rows of eval data. NULL if a step fails.
+ * No Check assertion inside: the crash tests call it in a forked child that is killed at a
+ * random moment, and an assertion there writes into Check's message file, which the killed
+ * write would leave torn ("Bad message type" in the runner). */
+#define REQ(cond)                                                                                  \
+  do {                                                                                             \
+    if (!(cond)) goto fail;                                                                        \
+  } while (0)
+static record_run *build_run(int i, size_t big) {
   char id[17];
   run_id_of(i, id);
   record_run *r = record_run_alloc(id);
-  ck_assert_ptr_nonnull(r);
-  ck_assert_int_eq(record_run_set_str(r, "optimizer", i % 2 ? "bfgs2" : "adam"), 0);
-  ck_assert_int_eq(record_run_set_str(r, "surrogate", "switch"), 0);
-  ck_assert_int_eq(record_run_set_int(r, "seed", 1000 + 37 * (int64_t)i), 0);
-  ck_assert_int_eq(record_run_set_int(r, "big_int", INT64_MAX - i), 0);
-  ck_assert_int_eq(record_run_set_double(r, "test_mse", 2.385e-4 * (i + 1)), 0);
-  ck_assert_int_eq(record_run_set_double(r, "wall_s", val((uint64_t)i, 1) + 3.0), 0);
-  ck_assert_int_eq(record_run_set_double(r, "neg_zero", -0.0), 0);
-  ck_assert_int_eq(record_run_set_str(r, "status", "converged"), 0);
-  ck_assert_int_eq(record_run_summarize(r, NULL), 0);
+  if (!r) return NULL;
+  REQ(record_run_set_str(r, "optimizer", i % 2 ? "bfgs2" : "adam") == 0);
+  REQ(record_run_set_str(r, "surrogate", "switch") == 0);
+  REQ(record_run_set_int(r, "seed", 1000 + 37 * (int64_t)i) == 0);
+  REQ(record_run_set_int(r, "big_int", INT64_MAX - i) == 0);
+  REQ(record_run_set_double(r, "test_mse", 2.385e-4 * (i + 1)) == 0);
+  REQ(record_run_set_double(r, "wall_s", val((uint64_t)i, 1) + 3.0) == 0);
+  REQ(record_run_set_double(r, "neg_zero", -0.0) == 0);
+  REQ(record_run_set_str(r, "status", "converged") == 0);
+  REQ(record_run_summarize(r, NULL) == 0);
   /* not in the summary: UTF-8 text and a non-finite value */
-  ck_assert_int_eq(record_run_set_str(r, "note", "κ/d = ½, σ(x) − σ(−x) ✓"), 0);
-  ck_assert_int_eq(record_run_set_double(r, "lr_inf", INFINITY), 0);
+  REQ(record_run_set_str(r, "note", "κ/d = ½, σ(x) − σ(−x) ✓") == 0);
+  REQ(record_run_set_double(r, "lr_inf", INFINITY) == 0);
   size_t dw[2] = {4, 16}, db[1] = {10}, dl[1] = {4}, dp[2] = {big, 1}, dx[2] = {big, 3}, d0[1] = {0};
   double w[64], b[10], x[3 * 4096], yp[4096];
   int64_t load[4], path[4096];
   for (size_t k = 0; k < 64; ++k) w[k] = val((uint64_t)i, 10 + k);
   for (size_t k = 0; k < 10; ++k) b[k] = val((uint64_t)i, 100 + k);
   for (size_t k = 0; k < 4; ++k) load[k] = (int64_t)(mix((uint64_t)(i + k)) % 1000) - 17;
-  ck_assert(big <= 4096);
+  REQ(big <= 4096);
   for (size_t k = 0; k < big; ++k) {
     for (size_t j = 0; j < 3; ++j) x[3 * k + j] = val((uint64_t)i, 1000 + 3 * k + j);
     yp[k] = val((uint64_t)i, 20000 + k);
     path[k] = (int64_t)(mix(k + (uint64_t)i) % 9);
   }
-  ck_assert_int_eq(record_run_add_double(r, "params/layer0/router/W", w, 2, dw), 0);
-  ck_assert_int_eq(record_run_add_double(r, "params/layer0/expert0/b0", b, 1, db), 0);
-  ck_assert_int_eq(record_run_add_int(r, "routing/load", load, 1, dl), 0);
-  ck_assert_int_eq(record_run_add_double(r, "eval/x", x, 2, dx), 0);
-  ck_assert_int_eq(record_run_add_double(r, "eval/y_pred", yp, 2, dp), 0);
-  ck_assert_int_eq(record_run_add_int(r, "routing/path", path, 2, dp), 0);
-  ck_assert_int_eq(record_run_add_double(r, "metrics/empty", NULL, 1, d0), 0);
+  REQ(record_run_add_double(r, "params/layer0/router/W", w, 2, dw) == 0);
+  REQ(record_run_add_double(r, "params/layer0/expert0/b0", b, 1, db) == 0);
+  REQ(record_run_add_int(r, "routing/load", load, 1, dl) == 0);
+  REQ(record_run_add_double(r, "eval/x", x, 2, dx) == 0);
+  REQ(record_run_add_double(r, "eval/y_pred", yp, 2, dp) == 0);
+  REQ(record_run_add_int(r, "routing/path", path, 2, dp) == 0);
+  REQ(record_run_add_double(r, "metrics/empty", NULL, 1, d0) == 0);
   const char *cols[] = {"iter", "loss", "grad_norm", "step", "evals", "wall_s"};
   record_table *t = record_run_add_table(r, "curve", 6, cols);
-  ck_assert_ptr_nonnull(t);
+  REQ(t != NULL);
   for (int k = 0; k < 37 + i; ++k) {
     double row[6] = {k, val((uint64_t)i, 50000 + k), val((uint64_t)i, 60000 + k), 1e-3 / (k + 1), 2.0 * k,
                      0.0137 * k};
-    ck_assert_int_eq(record_table_append(t, row), 0);
+    REQ(record_table_append(t, row) == 0);
   }
+  return r;
+fail:
+  record_run_free(r);
+  return NULL;
+}
+#undef REQ
+
+static record_run *make_run(int i, size_t big) {
+  record_run *r = build_run(i, big);
+  ck_assert_msg(r != NULL, "building run %d: %s", i, moex_errmsg());
   return r;
 }
 
@@ -402,7 +419,8 @@ static void crash_child(const char *p, int fd, int flags) {
   record_writer *w = record_writer_open(p, &META, RECORD_RESUME | flags);
   if (!w) _exit(3);
   for (int i = (int)record_writer_n_runs(w); i < 100000; ++i) {
-    record_run *r = make_run(i, 200 + (size_t)(mix((uint64_t)i) % 1500));
+    record_run *r = build_run(i, 200 + (size_t)(mix((uint64_t)i) % 1500));
+    if (!r) _exit(6);
     char b = 'B';
     if (write(fd, &b, 1) != 1) _exit(4);
     if (record_writer_append(w, &r, 1) != 0) _exit(5);
