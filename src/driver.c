@@ -64,7 +64,9 @@ int driver_parse(const char *prog, const char *summary, int argc, char **argv, d
 int driver_max_evals(const char *prog, const driver_opts_t *o, size_t *out) {
   const char *v = o->max_evals ? o->max_evals : "matched";
   if (!strcmp(v, "matched")) {
-    double need = (double)o->iters * (double)o->batch / (double)(o->n_train ? o->n_train : 1);
+    /* an Adam step sees min(batch, n_train) samples (fit_adam caps the batch) */
+    size_t b = o->batch < o->n_train ? o->batch : o->n_train;
+    double need = (double)o->iters * (double)b / (double)(o->n_train ? o->n_train : 1);
     *out = (size_t)ceil(need);
     return 0;
   }
@@ -95,6 +97,10 @@ void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_setti
     fs->max_iter = o->max_iter;
     size_t cap = 0;
     if (!driver_max_evals("driver", o, &cap)) fs->max_evals = cap; /* checked at parse time */
+    /* matched counts gradients; Nelder-Mead's evaluations are loss-only and it spends P + 1 of
+     * them on its first simplex, so "matched" leaves it to max_iter */
+    const char *v = o->max_evals ? o->max_evals : "matched";
+    if (!strcmp(protocol, "nmsimplex2") && !strcmp(v, "matched")) fs->max_evals = 0;
   }
 }
 

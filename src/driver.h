@@ -35,9 +35,10 @@ void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_setti
 
 /* The evaluation cap of the full-batch protocols. "matched" (the default): as many evaluations
  * on the whole training set as give the Adam protocol's count of per-sample gradients,
- * ceil(iters * batch / n_train), so that both protocols get the same compute; "none": no cap
- * (max_iter alone); a number: that cap. Returns 0 and the cap in *out (0: none), or 2 after
- * printing an error naming the bad value. */
+ * ceil(iters * min(batch, n_train) / n_train), so that both protocols get the same compute
+ * (driver_fit_settings leaves nmsimplex2, whose evaluations have no gradient, uncapped under
+ * "matched"); "none": no cap (max_iter alone); a number: that cap. Returns 0 and the cap in
+ * *out (0: none), or 2 after printing an error naming the bad value. */
 int driver_max_evals(const char *prog, const driver_opts_t *o, size_t *out);
 
 /* Fills the axis `name` from the comma list `csv` (e.g. the --protocol value); values are

@@ -18,7 +18,14 @@
  * fused multiply-adds: both copies give the same bits (tests/test_clones.c). With -O3, `make
  * bench` measured P2 (the Experiment II step) 1.4x and P1 1.25x faster than the baseline-only
  * -O2 build. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(MOEX_NO_CLONES)
+#if defined(__has_include)
+#if __has_include(<features.h>)
+#include <features.h> /* defines __GLIBC__ where glibc is the C library */
+#endif
+#endif
+/* target_clones needs GCC >= 12 for "arch=x86-64-v3" and the loader's ifunc support (glibc) */
+#if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 12 && !defined(__clang__) && \
+    defined(__GLIBC__) && !defined(MOEX_NO_CLONES)
 #define KERN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define KERN_CLONES

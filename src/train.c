@@ -47,7 +47,8 @@ static int lossgrad(void *vctx, const double *theta, const size_t *idx, size_t n
       xb = c->xb;
       yb = c->yb;
     }
-    /* the loss alone (GSL's line searches ask for it) needs no backward pass */
+    /* the loss alone (nmsimplex2, Adam's full-loss curve points) needs no backward pass; the
+     * GSL gradient methods always take the gradient too (fit_eval_cached) */
     double l = grad ? moe_model_loss_grad_acc(m, nc, xb, yb, N) : chunk_loss(m, nc, xb, yb, (double)N * (double)d->d_out);
     total += l;
   }

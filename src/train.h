@@ -26,13 +26,13 @@ typedef struct {
  * count E of any layer, at most n_max. Measured (make bench era, 2026-11-29): full-batch
  * evaluations over 4096 samples in one pass left the activations (e.g. 4096 x 772 doubles for
  * Table 4's dense net) out of cache; 256-row chunks took the dense net from 15 to 7 ms an
- * evaluation and Table 3's MoE at D = 128 from 3.4 to 2.3 ms. 64 rows per expert keep the
+ * evaluation and Table 3's MoE at D = 128 from 3.4 to 2.6 ms. 64 rows per expert keep the
  * gathered expert products large enough for dgemm (P3's 16 experts get 1024 rows). */
 size_t train_chunk_rows(const moe_model_t *model);
 
 /* Fills *obj so that a fitter moving theta fits `model` to `data` by mean squared error.
  * Batches are processed in chunks of train_chunk_rows(model), each adding its part to the
- * model's gradient; a loss without gradient runs forward passes only. The residual callback
+ * model's gradient; a loss asked for without gradient runs forward passes only. The residual callback
  * (for Levenberg-Marquardt) backpropagates one sample and one output at a time. */
 int train_objective_init(train_ctx_t *ctx, objective_t *obj, moe_model_t *model, const train_data_t *data);
 void train_ctx_free(train_ctx_t *ctx);

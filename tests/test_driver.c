@@ -16,6 +16,9 @@ START_TEST(test_max_evals_values) {
   o.n_train = 128; /* exactly one pass per step */
   ck_assert_int_eq(driver_max_evals("t", &o, &cap), 0);
   ck_assert_uint_eq(cap, 5000);
+  o.n_train = 64; /* a batch larger than the data: Adam steps see all 64, still one pass each */
+  ck_assert_int_eq(driver_max_evals("t", &o, &cap), 0);
+  ck_assert_uint_eq(cap, 5000);
   o.max_evals = "none";
   ck_assert_int_eq(driver_max_evals("t", &o, &cap), 0);
   ck_assert_uint_eq(cap, 0);
@@ -42,6 +45,11 @@ START_TEST(test_fit_settings_caps) {
   ck_assert_uint_eq(fs.max_iter, 5000);
   ck_assert_uint_eq(fs.max_evals, 0); /* Adam's budget is its step count */
   ck_assert_uint_eq(fs.batch, 128);
+  driver_fit_settings(&o, "nmsimplex2", &fs); /* loss-only evaluations: not matched */
+  ck_assert_uint_eq(fs.max_evals, 0);
+  o.max_evals = "40";
+  driver_fit_settings(&o, "nmsimplex2", &fs); /* an explicit cap applies to it too */
+  ck_assert_uint_eq(fs.max_evals, 40);
   o.max_evals = "none";
   driver_fit_settings(&o, "lbfgs", &fs);
   ck_assert_uint_eq(fs.max_evals, 0);

@@ -78,7 +78,6 @@ START_TEST(test_chunked_equals_whole) {
 }
 END_TEST
 
-/* loss = |r|^2 / n_res and grad = (2 / n_res) J^T r. */
 /* rows per pass: at least 256, 64 per expert of the widest MoE layer, at most n_max */
 START_TEST(test_chunk_rows) {
   moe_spec_t dense = {.n_layers = 1}, wide = {.n_layers = 2};
@@ -95,6 +94,7 @@ START_TEST(test_chunk_rows) {
 }
 END_TEST
 
+/* loss = |r|^2 / n_res and grad = (2 / n_res) J^T r. */
 START_TEST(test_residual_jacobian) {
   enum { N = 11 };
   double x[N * 3], y[N * 2];
