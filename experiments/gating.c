@@ -190,9 +190,7 @@ int main(int argc, char **argv) {
                         argc, argv, &o, extra, 4);
   if (rc) return rc == 1 ? 0 : 2;
   if (o.quick) {
-    if (o.seeds == 2) o.seeds = 1;
-    if (o.iters == 4000) o.iters = 300;
-    if (o.n_train == 4096) o.n_train = 512;
+    driver_quick(&o, 1, 300, 0, 512);
     if (grid == 2048) grid = 512;
   }
   sweep_grid_t g = {0};

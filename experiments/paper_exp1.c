@@ -141,10 +141,7 @@ int main(int argc, char **argv) {
                         argc, argv, &o, extra, 1);
   if (rc) return rc == 1 ? 0 : 2;
   if (o.quick) {
-    /* defaults only: anything given on the command line stays */
-    if (o.seeds == 5) o.seeds = 2;
-    if (o.n_train == 4096) o.n_train = 1024;
-    if (o.max_iter == 2000) o.max_iter = 300;
+    driver_quick(&o, 2, 0, 300, 1024);
     if (grid_points == 2048) grid_points = 512;
   }
   sweep_grid_t g = {0};

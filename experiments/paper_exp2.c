@@ -134,10 +134,7 @@ int main(int argc, char **argv) {
                         argc, argv, &o, extra, 1);
   if (rc) return rc == 1 ? 0 : 2;
   if (o.quick) {
-    if (o.seeds == 5) o.seeds = 2;
-    if (o.iters == 5000) o.iters = 1000;
-    if (o.n_train == 4096) o.n_train = 1024;
-    if (o.max_iter == 2000) o.max_iter = 200;
+    driver_quick(&o, 2, 1000, 200, 1024);
     if (grid == 64) grid = 32;
   }
   sweep_grid_t g = {0};

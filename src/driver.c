@@ -26,6 +26,17 @@ void driver_opts_default(driver_opts_t *o, int seeds, size_t iters, size_t max_i
   o->n_train = n_train;
   o->lr = 1e-3;
   o->master_seed = 20250530;
+  o->def.seeds = seeds;
+  o->def.iters = iters;
+  o->def.max_iter = max_iter;
+  o->def.n_train = n_train;
+}
+
+void driver_quick(driver_opts_t *o, int seeds, size_t iters, size_t max_iter, size_t n_train) {
+  if (seeds && o->seeds == o->def.seeds) o->seeds = seeds;
+  if (iters && o->iters == o->def.iters) o->iters = iters;
+  if (max_iter && o->max_iter == o->def.max_iter) o->max_iter = max_iter;
+  if (n_train && o->n_train == o->def.n_train) o->n_train = n_train;
 }
 
 int driver_parse(const char *prog, const char *summary, int argc, char **argv, driver_opts_t *o,

@@ -19,10 +19,15 @@ typedef struct {
   const char *max_evals; /* "matched" (default), "none" or a count; see driver_max_evals */
   size_t iters, max_iter, batch, n_train;
   double lr, master_seed;
+  struct { int seeds; size_t iters, max_iter, n_train; } def; /* as given to driver_opts_default */
 } driver_opts_t;
 
 /* Defaults for an experiment: seeds, Adam steps, full-batch iteration cap, training samples. */
 void driver_opts_default(driver_opts_t *o, int seeds, size_t iters, size_t max_iter, size_t n_train);
+
+/* For --quick: replaces each of these options still at its default by the smaller value
+ * given (0 leaves it as it is); a value given on the command line stays. */
+void driver_quick(driver_opts_t *o, int seeds, size_t iters, size_t max_iter, size_t n_train);
 
 /* Parses the common options plus `extra` (n_extra <= DRIVER_MAX_EXTRA). Returns 0, 1 (--help
  * printed) or 2 (bad option, message printed). */

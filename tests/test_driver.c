@@ -56,11 +56,25 @@ START_TEST(test_fit_settings_caps) {
 }
 END_TEST
 
+/* --quick lowers only what is still at its default */
+START_TEST(test_quick_defaults_only) {
+  driver_opts_t o;
+  driver_opts_default(&o, 5, 2000, 2000, 4096);
+  o.iters = 700; /* as if given on the command line */
+  driver_quick(&o, 2, 300, 0, 1024);
+  ck_assert_int_eq(o.seeds, 2);
+  ck_assert_uint_eq(o.iters, 700);
+  ck_assert_uint_eq(o.max_iter, 2000); /* 0: left alone */
+  ck_assert_uint_eq(o.n_train, 1024);
+}
+END_TEST
+
 Suite *driver_suite(void) {
   Suite *s = suite_create("driver");
   TCase *c = tcase_create("driver");
   tcase_add_test(c, test_max_evals_values);
   tcase_add_test(c, test_fit_settings_caps);
+  tcase_add_test(c, test_quick_defaults_only);
   suite_add_tcase(s, c);
   return s;
 }
