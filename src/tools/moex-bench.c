@@ -72,6 +72,13 @@ typedef struct {
   long allocs, rss_kib;
 } bench_row;
 
+/* Median and quartiles of n timings (sorted in place) into the row. */
+static void row_times(bench_row *r, double *dt, size_t n) {
+  r->median_s = median(dt, n);
+  r->q1_s = gsl_stats_quantile_from_sorted_data(dt, 1, n, 0.25);
+  r->q3_s = gsl_stats_quantile_from_sorted_data(dt, 1, n, 0.75);
+}
+
 static long peak_rss_kib(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -156,10 +163,7 @@ static bench_row bench_adam(const char *id, const char *what, const moe_spec_t *
     dt[r] = now() - t0;
   }
   bench_row row = {.id = id, .what = what, .allocs = n_alloc_calls - a0, .rss_kib = peak_rss_kib()};
-  double *sorted = dt;
-  row.median_s = median(sorted, (size_t)reps);
-  row.q1_s = gsl_stats_quantile_from_sorted_data(sorted, 1, (size_t)reps, 0.25);
-  row.q3_s = gsl_stats_quantile_from_sorted_data(sorted, 1, (size_t)reps, 0.75);
+  row_times(&row, dt, (size_t)reps);
   free(mo); free(ve); free(dt);
   moe_model_free(m);
   return row;
@@ -310,9 +314,7 @@ int main(int argc, char **argv) {
     bench_row row = {.id = "P3", .what = quick ? "full-batch gradient, D=256 E=16 3-layer m=256, N=1024 (quick)"
                                                : "full-batch gradient, D=256 E=16 3-layer m=256, N=8192",
                      .allocs = n_alloc_calls - a0, .rss_kib = peak_rss_kib()};
-    row.median_s = median(dt, (size_t)r3);
-    row.q1_s = gsl_stats_quantile_from_sorted_data(dt, 1, (size_t)r3, 0.25);
-    row.q3_s = gsl_stats_quantile_from_sorted_data(dt, 1, (size_t)r3, 0.75);
+    row_times(&row, dt, (size_t)r3);
     row.gflops = moe_flops(&sp, n) / row.median_s / 1e9;
     row.frac = row.gflops / rate;
     rows[nr++] = row;
@@ -342,9 +344,7 @@ int main(int argc, char **argv) {
       snprintf(what4, sizeof what4, "one bfgs2 iteration on P3's model and data (%zu evaluations)", evals);
       /* GSL's bfgs2 allocates its state per fit by design: P4's allocations are not counted */
       bench_row r4 = {.id = "P4", .what = what4, .allocs = -1, .rss_kib = peak_rss_kib()};
-      r4.median_s = median(dt, (size_t)r3);
-      r4.q1_s = gsl_stats_quantile_from_sorted_data(dt, 1, (size_t)r3, 0.25);
-      r4.q3_s = gsl_stats_quantile_from_sorted_data(dt, 1, (size_t)r3, 0.75);
+      row_times(&r4, dt, (size_t)r3);
       rows[nr++] = r4;
       train_ctx_free(&tc);
       fit_result_free(res);
