@@ -25,7 +25,7 @@ endif
 CC      ?= cc
 # -O3 vectorizes the elementwise loops (Adam's update); -fno-math-errno lets sqrt inline there;
 # -ffp-contract=off (already implied by -std=c11, stated so that -std=gnu11 cannot undo it) keeps
-# the AVX2 copies of the hot loops (src/kernels.h) bit-identical to the baseline ones: no fused
+# the AVX2 copies of the hot loops (src/core/kernels.h) bit-identical to the baseline ones: no fused
 # multiply-adds; tests/test_clones.c fails without it. None of the three reorders floating-point arithmetic.
 OPT     ?= -O3
 CFLAGS  ?= -std=c11 $(OPT) -fno-math-errno -g -Wall -Wextra -Werror
@@ -43,14 +43,20 @@ else
   BLAS_LIBS   =
   GSL_LIBS    = -lgsl -lgslcblas
 endif
-HDF5_LIBS = $(shell pkg-config --libs hdf5 2>/dev/null) -lhdf5_hl
+HDF5_LIBS = $(shell pkg-config --libs hdf5 2>/dev/null)
 GIT_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
-CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Isrc $(PKG_CFLAGS) $(BLAS_CFLAGS)
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Isrc -Iexperiments $(PKG_CFLAGS) $(BLAS_CFLAGS)
+# -MMD -MP: each object's header dependencies, written by the compiler beside it
+DEPFLAGS  = -MMD -MP
 LDLIBS   += -llbfgs $(GSL_LIBS) $(BLAS_LIBS) $(HDF5_LIBS) -lm -lpthread
 
 B        ?= build
-LIB_SRC   = $(sort $(wildcard src/*.c))
+# src/<layer>/*.c is the library; experiments/lib/*.c what the experiment binaries share
+LIB_SRC   = $(sort $(filter-out src/tools/%,$(wildcard src/*/*.c)))
 LIB_OBJ   = $(LIB_SRC:src/%.c=$(B)/obj/%.o)
+EXPLIB_SRC = $(sort $(wildcard experiments/lib/*.c))
+EXPLIB_OBJ = $(EXPLIB_SRC:experiments/lib/%.c=$(B)/obj/explib/%.o)
+LIBS_A    = $(B)/libmoexexp.a $(B)/libmoex.a
 EXP_SRC   = $(sort $(wildcard experiments/*.c))
 TOOL_SRC  = $(sort $(wildcard src/tools/*.c))
 BINS      = $(EXP_SRC:experiments/%.c=$(B)/bin/%) $(TOOL_SRC:src/tools/%.c=$(B)/bin/%)
@@ -61,33 +67,41 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 .PHONY: all deps check check-mpi unit asan valgrind demo bench paper studies theorems clean FORCE
 .DEFAULT_GOAL := all
 
-all: $(B)/libmoex.a $(BINS)
+all: $(LIBS_A) $(BINS)
 
 deps:
 	@$(DEPS_ENV) sh src/tools/deps.sh
 
-$(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+$(B)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(B)/obj/explib/%.o: experiments/lib/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 # The code version goes only into the objects that record it, rebuilt when it changes.
 $(B)/version.stamp: FORCE | $(B)/obj
 	@echo '$(GIT_VERSION)' > $@.tmp; cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
-$(B)/obj/record_write.o: CPPFLAGS += -DMOEX_VERSION='"$(GIT_VERSION)"'
-$(B)/obj/record_write.o: $(B)/version.stamp
+$(B)/obj/record/record_write.o: CPPFLAGS += -DMOEX_VERSION='"$(GIT_VERSION)"'
+$(B)/obj/record/record_write.o: $(B)/version.stamp
 FORCE:
 
 $(B)/libmoex.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
-$(B)/bin/%: experiments/%.c $(B)/libmoex.a | $(B)/bin
-	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(B)/libmoex.a $(LDLIBS)
+$(B)/libmoexexp.a: $(EXPLIB_OBJ)
+	ar rcs $@ $^
+
+$(B)/bin/%: experiments/%.c $(LIBS_A) | $(B)/bin
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -MF $(B)/obj/bin-$*.d $< -o $@ $(LIBS_A) $(LDLIBS)
 
 # The benchmark counts allocations made by moex code through the linker's --wrap.
-$(B)/bin/moex-bench: src/tools/moex-bench.c $(B)/libmoex.a | $(B)/bin
-	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $(B)/libmoex.a $(LDLIBS)
+$(B)/bin/moex-bench: src/tools/moex-bench.c $(LIBS_A) | $(B)/bin
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -MF $(B)/obj/bin-moex-bench.d $< -o $@ -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $(LIBS_A) $(LDLIBS)
 
-$(B)/bin/%: src/tools/%.c $(B)/libmoex.a | $(B)/bin
-	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(B)/libmoex.a $(LDLIBS)
+$(B)/bin/%: src/tools/%.c $(LIBS_A) | $(B)/bin
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -MF $(B)/obj/bin-$*.d $< -o $@ $(LIBS_A) $(LDLIBS)
 
 # Every tests/test_*.c defines one or more `Suite *NAME_suite(void)`; the list is generated,
 # so a new test file needs no edit anywhere else.
@@ -95,20 +109,20 @@ $(B)/tobj/suites.inc: $(TEST_SRC) | $(B)/tobj
 	@grep -ho '^Suite \*[a-z0-9_]*_suite(void)' $(TEST_SRC) | sed 's/^Suite \*\([a-z0-9_]*\)(void)/MOEX_SUITE(\1)/' > $@.tmp
 	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
 
-$(B)/tobj/main.o: tests/main.c $(B)/tobj/suites.inc tests/testutil.h
-	$(CC) $(CPPFLAGS) -I$(B)/tobj $(CFLAGS) -c $< -o $@
+$(B)/tobj/main.o: tests/main.c $(B)/tobj/suites.inc
+	$(CC) $(CPPFLAGS) -I$(B)/tobj $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(B)/tobj/%.o: tests/%.c tests/testutil.h $(wildcard src/*.h) | $(B)/tobj
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+$(B)/tobj/%.o: tests/%.c | $(B)/tobj
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-# test_clones builds its own baseline copy of the kernels
-$(B)/tobj/test_clones.o: src/kernels.c
-
-$(B)/moex_tests: $(TEST_OBJ) $(B)/libmoex.a
-	$(CC) $(CFLAGS) $(TEST_OBJ) -o $@ $(B)/libmoex.a $(CHECK_LIBS) $(LDLIBS)
+$(B)/moex_tests: $(TEST_OBJ) $(LIBS_A)
+	$(CC) $(CFLAGS) $(TEST_OBJ) -o $@ $(LIBS_A) $(CHECK_LIBS) $(LDLIBS)
 
 $(B)/obj $(B)/bin $(B)/tobj:
 	@mkdir -p $@
+
+# the compiler's dependency files (-MMD -MP)
+-include $(shell find $(B)/obj $(B)/tobj -name '*.d' 2>/dev/null)
 
 # The unit and end-to-end suite. MOEX_BIN lets end-to-end tests find the binaries of this build.
 unit: all $(B)/moex_tests

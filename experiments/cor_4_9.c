@@ -1,6 +1,6 @@
 /* cor_4_9: Corollary 4.9 of Wang & E, checked by building the depth-2 MoE of its proof with
  * 2-layer experts, the affine chart absorbed into the first weights. See theorems/cor_4_9.md. */
-#include "theorem_shallow.h"
+#include "lib/theorem_shallow.h"
 
 int main(int argc, char **argv) {
   const theorem_shallow_cfg cfg = {

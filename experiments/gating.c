@@ -21,11 +21,11 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "driver.h"
-#include "exprun.h"
-#include "moex_error.h"
-#include "slope.h"
-#include "study.h"
+#include "lib/driver.h"
+#include "lib/exprun.h"
+#include "core/moex_error.h"
+#include "analysis/slope.h"
+#include "lib/study.h"
 
 #define PROG "gating"
 

@@ -23,12 +23,12 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "bounds.h"
-#include "driver.h"
-#include "exprun.h"
-#include "moex_error.h"
-#include "slope.h"
-#include "study.h"
+#include "analysis/bounds.h"
+#include "lib/driver.h"
+#include "lib/exprun.h"
+#include "core/moex_error.h"
+#include "analysis/slope.h"
+#include "lib/study.h"
 
 #define PROG "manifold_rates"
 

@@ -10,11 +10,11 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "driver.h"
-#include "exprun.h"
-#include "manifold.h"
-#include "moex_error.h"
-#include "targetfn.h"
+#include "lib/driver.h"
+#include "lib/exprun.h"
+#include "targets/manifold.h"
+#include "core/moex_error.h"
+#include "targets/targetfn.h"
 
 /* Paper, Table 3 (1-4-MoE, Adam, axis embedding): test error at D = 16, 32, 64, 128. */
 static double paper_value(size_t D) {

@@ -11,10 +11,10 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "driver.h"
-#include "exprun.h"
-#include "moex_error.h"
-#include "piecewise.h"
+#include "lib/driver.h"
+#include "lib/exprun.h"
+#include "core/moex_error.h"
+#include "targets/piecewise.h"
 
 /* Paper, Table 4, at m = 16, 32, 64, 128. */
 static double paper_value(const char *model, size_t m) {

@@ -21,12 +21,12 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "bounds.h"
-#include "driver.h"
-#include "exprun.h"
-#include "moex_error.h"
-#include "piecewise.h"
-#include "study.h"
+#include "analysis/bounds.h"
+#include "lib/driver.h"
+#include "lib/exprun.h"
+#include "core/moex_error.h"
+#include "targets/piecewise.h"
+#include "lib/study.h"
 
 #define PROG "piecewise_depth"
 

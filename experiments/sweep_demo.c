@@ -9,11 +9,11 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "cli.h"
-#include "exprun.h"
-#include "moex_error.h"
-#include "record.h"
-#include "sweep.h"
+#include "core/cli.h"
+#include "lib/exprun.h"
+#include "core/moex_error.h"
+#include "record/record.h"
+#include "sweep/sweep.h"
 
 #define N_TRAIN 96
 #define N_TEST 64

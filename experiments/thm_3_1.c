@@ -12,12 +12,13 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "bounds.h"
-#include "construct.h"
-#include "exprun.h"
-#include "metrics.h"
-#include "moex_error.h"
-#include "theorem.h"
+#include "analysis/bounds.h"
+#include "construct/construct.h"
+#include "lib/exprun.h"
+#include "analysis/metrics.h"
+#include "core/moex_error.h"
+#include "core/runid.h"
+#include "lib/theorem.h"
 
 #define ID "thm_3_1"
 #define GOLDEN 0.6180339887498949
@@ -118,7 +119,7 @@ int main(int argc, char **argv) {
         printf("%4zu %6lu %5zu %12.4e %12.4e %9zu\n", D, seed, m, ee.sup, et.mse, P);
         char config[200], id[17], series[64];
         snprintf(config, sizeof config, ID " K=%d D=%zu m=%zu seed=%lu", K, D, m, seed);
-        exprun_id(config, id);
+        runid_id(config, id);
         snprintf(series, sizeof series, "D=%zu K=%d", D, K);
         record_run *rec = record_run_alloc(id);
         rc = rec ? theorem_set_run(rec, ID, series, (double)m, br.exponent, tol, seed, et.mse, ee.sup) : MOEX_ENOMEM;

@@ -1,6 +1,6 @@
 /* thm_4_8: Theorem 4.8 of Wang & E, checked by building the depth-2 MoE of its proof with
  * 3-layer experts ĝ_i ∘ ψ̂_i on a non-affine (stereographic) atlas. See theorems/thm_4_8.md. */
-#include "theorem_shallow.h"
+#include "lib/theorem_shallow.h"
 
 int main(int argc, char **argv) {
   const theorem_shallow_cfg cfg = {

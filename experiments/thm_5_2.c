@@ -18,15 +18,16 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
-#include "bounds.h"
-#include "construct.h"
-#include "embedding.h"
-#include "exprun.h"
-#include "manifold.h"
-#include "metrics.h"
-#include "moex_error.h"
-#include "piecewise.h"
-#include "theorem.h"
+#include "analysis/bounds.h"
+#include "construct/construct.h"
+#include "targets/embedding.h"
+#include "lib/exprun.h"
+#include "targets/manifold.h"
+#include "analysis/metrics.h"
+#include "core/moex_error.h"
+#include "core/runid.h"
+#include "targets/piecewise.h"
+#include "lib/theorem.h"
 
 #define ID "thm_5_2"
 #define GOLDEN 0.6180339887498949
@@ -364,7 +365,7 @@ int main(int argc, char **argv) {
              ineq ? "holds" : "VIOLATED", thr_bad, rt_bad, used, pieces, P_tot);
       char config[256], rid[17], series[96];
       snprintf(config, sizeof config, ID " L=%zu E=%zu D=%zu embed=%s mr=%zu m=%zu seed=%lu", L, E, D, embed, mr, ms[im], seed);
-      exprun_id(config, rid);
+      runid_id(config, rid);
       snprintf(series, sizeof series, "L=%zu E=%zu D=%zu %s", L, E, D, embed);
       record_run *rec = record_run_alloc(rid);
       rc = rec ? theorem_set_run(rec, ID, series, (double)ms[im], br.exponent, tol, seed, et.mse, ee.sup) : MOEX_ENOMEM;

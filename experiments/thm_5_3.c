@@ -20,13 +20,14 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
-#include "bounds.h"
-#include "construct.h"
-#include "exprun.h"
-#include "metrics.h"
-#include "moex_error.h"
-#include "piecewise.h"
-#include "theorem.h"
+#include "analysis/bounds.h"
+#include "construct/construct.h"
+#include "lib/exprun.h"
+#include "analysis/metrics.h"
+#include "core/moex_error.h"
+#include "core/runid.h"
+#include "targets/piecewise.h"
+#include "lib/theorem.h"
 
 #define ID "thm_5_3"
 #define MAX_M 16
@@ -330,7 +331,7 @@ int main(int argc, char **argv) {
       /* the record */
       char config[256], id[17], series[96];
       snprintf(config, sizeof config, ID " E=%zu L=%zu family=%s m=%zu seed=%lu", E, L, family, ms[im], seed);
-      exprun_id(config, id);
+      runid_id(config, id);
       snprintf(series, sizeof series, "E=%zu L=%zu %s", E, L, family);
       record_run *rec = record_run_alloc(id);
       rc = rec ? theorem_set_run(rec, ID, series, (double)ms[im], br.exponent, tol, seed, et.mse, ee.sup) : MOEX_ENOMEM;
@@ -381,7 +382,7 @@ int main(int argc, char **argv) {
     printf(" E=%zu: %g", Es[k], wmin[k]);
     char config[128], id[17];
     snprintf(config, sizeof config, ID " route-width E=%zu", Es[k]);
-    exprun_id(config, id);
+    runid_id(config, id);
     record_run *rec = record_run_alloc(id);
     rc = rec ? exprun_set_figure(rec, ID "_route_width_vs_E", "uniform knots", "E", Ed[k], "none", NAN, 0, NULL, NAN)
              : MOEX_ENOMEM;

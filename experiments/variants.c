@@ -21,10 +21,10 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "driver.h"
-#include "exprun.h"
-#include "moex_error.h"
-#include "study.h"
+#include "lib/driver.h"
+#include "lib/exprun.h"
+#include "core/moex_error.h"
+#include "lib/study.h"
 
 #define PROG "variants"
 

@@ -9,7 +9,7 @@
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
-#include "fit.h"
+#include "fit/fit.h"
 #include "fit_objectives.h"
 
 #define SEEDS 7

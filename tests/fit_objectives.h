@@ -12,8 +12,8 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
-#include "moex_error.h"
-#include "objective.h"
+#include "core/moex_error.h"
+#include "model/objective.h"
 
 /* Prediction and its gradient w.r.t. theta (dpred may be NULL) for sample i. */
 typedef double (*fitobj_pred_fn)(const void *m, const double *theta, size_t i, double *dpred);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "record.h"
+#include "record/record.h"
 
 START_TEST(test_bench_quick) {
   char dir[] = "/tmp/moex-bench-XXXXXX", cmd[1024], path[512], line[1024];

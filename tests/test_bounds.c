@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "bounds.h"
-#include "moex_error.h"
+#include "analysis/bounds.h"
+#include "core/moex_error.h"
 
 #define TOL 1e-15
 

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "core/cli.h"
 
 typedef struct {
   int quick, seeds;

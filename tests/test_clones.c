@@ -9,8 +9,8 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "fit.h"
-#include "kernels.h"
+#include "fit/fit.h"
+#include "core/kernels.h"
 
 /* The baseline copy: kernels.c again, with the clone attribute off and the names changed. */
 #undef KERN_CLONES
@@ -19,7 +19,7 @@
 #define kern_mm base_mm
 #define kern_mtm base_mtm
 #define kern_relu_mask base_relu_mask
-#include "../src/kernels.c"
+#include "../src/core/kernels.c"
 #undef kern_direct
 #undef kern_mm
 #undef kern_mtm

@@ -1,7 +1,7 @@
 /* driver: the full-batch evaluation cap (--max-evals) and how it reaches the fit settings. */
 #include "testutil.h"
 
-#include "driver.h"
+#include "lib/driver.h"
 
 START_TEST(test_max_evals_values) {
   driver_opts_t o;

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "moex_error.h"
+#include "core/moex_error.h"
 
 START_TEST(test_error_message_and_location) {
   moex_error_clear();

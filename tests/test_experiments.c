@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "record.h"
+#include "record/record.h"
 
 START_TEST(test_paper_exp1_quick) {
   char dir[] = "/tmp/moex-e2e-XXXXXX", cmd[1024], path[256];

@@ -10,9 +10,9 @@
 #include <gsl/gsl_multifit.h>
 #include <gsl/gsl_sf_log.h>
 
-#include "fit.h"
+#include "fit/fit.h"
 #include "fit_objectives.h"
-#include "moex_error.h"
+#include "core/moex_error.h"
 
 static const char *const all_opts[] = {"bfgs2", "cg-pr", "cg-fr", "steepest",
                                        "nmsimplex2", "lm", "lbfgs", "adam"};

@@ -3,10 +3,10 @@
 
 #include <string.h>
 
-#include "fit.h"
-#include "moe.h"
-#include "moex_error.h"
-#include "train.h"
+#include "fit/fit.h"
+#include "model/moe.h"
+#include "core/moex_error.h"
+#include "model/train.h"
 
 static void fit_small_moe(const char *opt, size_t iters) {
   enum { N = 64 };

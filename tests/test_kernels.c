@@ -6,7 +6,7 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "kernels.h"
+#include "core/kernels.h"
 
 static void fill(double *v, size_t len, gsl_rng *r) {
   for (size_t i = 0; i < len; i++) v[i] = -1.3 + 2.9 * gsl_rng_uniform(r);

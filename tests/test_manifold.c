@@ -6,8 +6,8 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "manifold.h"
-#include "moex_error.h"
+#include "targets/manifold.h"
+#include "core/moex_error.h"
 
 #define PI_ 3.141592653589793
 

@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "metrics.h"
-#include "moex_error.h"
+#include "analysis/metrics.h"
+#include "core/moex_error.h"
 
 #define TOL 1e-12
 

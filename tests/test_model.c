@@ -7,8 +7,8 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "moe.h"
-#include "moex_error.h"
+#include "model/moe.h"
+#include "core/moex_error.h"
 
 /* Non-round inputs in [-1.3, 1.7), seeded. */
 static void fill_inputs(double *x, size_t n, unsigned long seed) {

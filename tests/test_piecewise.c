@@ -5,9 +5,9 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "manifold.h"
-#include "moex_error.h"
-#include "piecewise.h"
+#include "targets/manifold.h"
+#include "core/moex_error.h"
+#include "targets/piecewise.h"
 
 static piecewise *make(size_t E, size_t L, const char *family, int scalar, unsigned long seed) {
   piecewise_config c = {.E = E, .L = L, .family = family, .scalar = scalar, .seed = seed};

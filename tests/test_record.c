@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "moex_error.h"
-#include "record.h"
+#include "core/moex_error.h"
+#include "record/record.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 

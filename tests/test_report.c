@@ -13,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "moex_error.h"
-#include "record.h"
-#include "report.h"
+#include "core/moex_error.h"
+#include "record/record.h"
+#include "report/report.h"
 
 static char tdir[256];
 

@@ -5,8 +5,8 @@
 #include <gsl/gsl_rng.h>
 #include <string.h>
 
-#include "moex_error.h"
-#include "slope.h"
+#include "core/moex_error.h"
+#include "analysis/slope.h"
 
 static void expect_msg(const char *what) {
   ck_assert_msg(strstr(moex_errmsg(), what) != NULL, "message '%s' lacks '%s'", moex_errmsg(),

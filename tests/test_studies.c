@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "record.h"
+#include "record/record.h"
 
 /* Runs `name --quick --seeds 1 [light]` into a fresh folder; checks exit 0, the schema, the run
  * count and that every column in cols is a summary column. Returns the opened file (dir kept in

@@ -21,11 +21,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "moex_error.h"
-#include "record.h"
-#include "exprun.h"
-#include "record_pack.h"
-#include "sweep.h"
+#include "core/moex_error.h"
+#include "core/runid.h"
+#include "record/record.h"
+#include "lib/exprun.h"
+#include "record/record_pack.h"
+#include "sweep/sweep.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -304,7 +305,7 @@ START_TEST(test_pool_order_and_errors) {
   char config[256], id[17];
   for (size_t i = 0; i < 18; i++) {
     sweep_grid_config(&g, "scrambled", i, config, sizeof config);
-    exprun_id(config, id);
+    runid_id(config, id);
     ck_assert_str_eq(record_run_id(f, i), id); /* grid order */
     record_run *r = record_read_run(f, id, RECORD_READ_ATTRS);
     const char *s;
@@ -317,12 +318,12 @@ START_TEST(test_pool_order_and_errors) {
       ck_assert_int_eq(record_run_get_str(r, "config", &s), 0);
       ck_assert_str_eq(s, config);
       ck_assert_int_eq(record_run_get_int(r, "seed", &seed), 0);
-      ck_assert_uint_eq((unsigned long)seed, exprun_seed(2385, config));
+      ck_assert_uint_eq((unsigned long)seed, runid_seed(2385, config));
     } else {
       ck_assert_str_eq(s, "ok");
       double v;
       ck_assert_int_eq(record_run_get_double(r, "value", &v), 0);
-      ck_assert(v == 1.0 / (double)(exprun_seed(2385, config) % 1000 + 3));
+      ck_assert(v == 1.0 / (double)(runid_seed(2385, config) % 1000 + 3));
     }
     record_run_free(r);
   }

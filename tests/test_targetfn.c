@@ -6,9 +6,9 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "manifold.h"
-#include "moex_error.h"
-#include "targetfn.h"
+#include "targets/manifold.h"
+#include "core/moex_error.h"
+#include "targets/targetfn.h"
 
 static manifold *circle(const char *embed, size_t E, unsigned long seed) {
   manifold_config c;

@@ -9,10 +9,10 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "construct.h"
-#include "mlp.h"
-#include "moex_error.h"
-#include "record.h"
+#include "construct/construct.h"
+#include "model/mlp.h"
+#include "core/moex_error.h"
+#include "record/record.h"
 
 static double fsmooth(double z) { return sin(2.385 * z) + 0.37 * z * z; }
 

@@ -5,9 +5,9 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "moe.h"
-#include "moex_error.h"
-#include "train.h"
+#include "model/moe.h"
+#include "core/moex_error.h"
+#include "model/train.h"
 
 static void fill(double *x, size_t n, unsigned long seed) {
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);

@@ -5,9 +5,9 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "manifold.h"
-#include "moex_error.h"
-#include "twonn.h"
+#include "targets/manifold.h"
+#include "core/moex_error.h"
+#include "targets/twonn.h"
 
 /* d = 1: circle, d = 2: sphere S^2, d = 3: sphere S^3; embeddings axis, rotated, curved. */
 START_TEST(test_twonn_within_15_percent) {

@@ -24,8 +24,8 @@ $ref4 << EOD
 64	0.011848399821104198
 EOD
 $ref5 << EOD
-16	1.1222150552779357
-64	1.1222150552779357
+16	1.1222150552779715
+64	1.1222150552779715
 EOD
 set terminal pngcairo size 1100,800 noenhanced
 set output "exp1_err_vs_D.png"

@@ -9,15 +9,15 @@ set title "exp2_err_vs_m" noenhanced
 set xlabel "m" noenhanced
 set ylabel "test_mse (mean over seeds, bars min-max)" noenhanced
 set xrange [12.800000000000001:40]
-set yrange [9.3999999999999998e-06:0.006402219269493678]
+set yrange [9.3999999999999998e-06:0.0064022192694936763]
 set xtics (16, 32)
 $ref4 << EOD
 16	0.0020005468329503612
 32	0.0010002734164751806
 EOD
 $ref5 << EOD
-16	0.0028164296432638745
-32	0.0014082148216319373
+16	0.0028164296432636035
+32	0.0014082148216318017
 EOD
 set terminal pngcairo size 1100,800 noenhanced
 set output "exp2_err_vs_m.png"

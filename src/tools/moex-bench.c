@@ -35,10 +35,10 @@
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
-#include "blas.h"
-#include "fit.h"
-#include "moe.h"
-#include "train.h"
+#include "core/blas.h"
+#include "fit/fit.h"
+#include "model/moe.h"
+#include "model/train.h"
 
 /* Allocation counters, fed by the --wrap'ed allocator entry points. */
 static long n_alloc_calls;

@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "moex_error.h"
-#include "record.h"
+#include "core/moex_error.h"
+#include "record/record.h"
 
 /* runs per commit: each commit costs two fsyncs, so batches are large; runs are small */
 #define BATCH 256

@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "moex_error.h"
-#include "record.h"
-#include "report.h"
-#include "routemap.h"
+#include "core/cli.h"
+#include "core/moex_error.h"
+#include "record/record.h"
+#include "report/report.h"
+#include "report/routemap.h"
 
 static const char *SUMMARY =
     "Writes per-figure TSV, gnuplot scripts, PNG and SVG figures and REPORT.md (fitted slopes,\n"

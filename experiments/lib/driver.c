@@ -1,0 +1,202 @@
+/* driver: common options and the sweep-running main of the experiment binaries. */
+#include "lib/driver.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/moex_error.h"
+#include "record/record.h"
+
+/* Strings the axes point into (a driver is one process, one grid). */
+static char *axis_store[SWEEP_MAX_AXES];
+static size_t n_axis_store;
+
+void driver_opts_default(driver_opts_t *o, int seeds, size_t iters, size_t max_iter, size_t n_train) {
+  memset(o, 0, sizeof *o);
+  o->seeds = seeds;
+  o->jobs = 0;
+  o->protocol = "adam,bfgs2";
+  o->max_evals = "matched";
+  o->iters = iters;
+  o->max_iter = max_iter;
+  o->batch = 128;
+  o->n_train = n_train;
+  o->lr = 1e-3;
+  o->master_seed = 20250530;
+  o->def.seeds = seeds;
+  o->def.iters = iters;
+  o->def.max_iter = max_iter;
+  o->def.n_train = n_train;
+}
+
+void driver_quick(driver_opts_t *o, int seeds, size_t iters, size_t max_iter, size_t n_train) {
+  if (seeds && o->seeds == o->def.seeds) o->seeds = seeds;
+  if (iters && o->iters == o->def.iters) o->iters = iters;
+  if (max_iter && o->max_iter == o->def.max_iter) o->max_iter = max_iter;
+  if (n_train && o->n_train == o->def.n_train) o->n_train = n_train;
+}
+
+int driver_parse(const char *prog, const char *summary, int argc, char **argv, driver_opts_t *o,
+                 const cli_option_t *extra, size_t n_extra) {
+  cli_option_t t[17 + DRIVER_MAX_EXTRA] = {
+      {"--quick", CLI_FLAG, &o->quick, 0, 0, "reduced grid that finishes within a minute (tests, make demo)"},
+      {"--seeds", CLI_INT, &o->seeds, 1, 1000, "seeds per grid point"},
+      {"--out", CLI_STRING, &o->out, 0, 0, "output HDF5 file"},
+      {"--protocol", CLI_STRING, &o->protocol, 0, 0, "comma list of optimizers: adam, bfgs2, lbfgs, cg-pr, cg-fr, steepest, lm, nmsimplex2"},
+      {"--jobs", CLI_INT, &o->jobs, 0, 1024, "worker threads (0: one per core); results do not depend on it"},
+      {"--resume", CLI_FLAG, &o->resume, 0, 0, "skip runs already complete in the output file"},
+      {"--shard", CLI_STRING, &o->shard, 0, 0, "i/n: run a deterministic 1/n of the grid (join with moex-merge)"},
+      {"--set", CLI_STRING, &o->set, 0, 0, "override axes: 'NAME=v1,v2;NAME2=v3'"},
+      {"--quiet", CLI_FLAG, &o->quiet, 0, 0, "no progress output"},
+      {"--iters", CLI_SIZE, &o->iters, 1, 1e8, "Adam steps"},
+      {"--max-iter", CLI_SIZE, &o->max_iter, 1, 1e8, "iteration cap of full-batch optimizers"},
+      {"--max-evals", CLI_STRING, &o->max_evals, 0, 0,
+       "evaluation cap of full-batch optimizers: matched (Adam's per-sample gradients), none, or N"},
+      {"--lr", CLI_DOUBLE, &o->lr, 1e-9, 10, "Adam learning rate"},
+      {"--batch", CLI_SIZE, &o->batch, 1, 1e6, "Adam minibatch size"},
+      {"--n-train", CLI_SIZE, &o->n_train, 16, 1e7, "training samples"},
+      {"--master-seed", CLI_DOUBLE, &o->master_seed, 0, 4294967295.0, "master seed (run seeds derive from it and the run's configuration)"},
+  };
+  size_t n = 16;
+  if (n_extra > DRIVER_MAX_EXTRA) {
+    fprintf(stderr, "%s: too many options\n", prog);
+    return 2;
+  }
+  for (size_t i = 0; i < n_extra; i++) t[n++] = extra[i];
+  int rc = cli_parse(prog, summary, argc, argv, t, n);
+  size_t cap;
+  if (rc == 0 && driver_max_evals(prog, o, &cap)) rc = 2;
+  return rc;
+}
+
+int driver_max_evals(const char *prog, const driver_opts_t *o, size_t *out) {
+  const char *v = o->max_evals ? o->max_evals : "matched";
+  if (!strcmp(v, "matched")) {
+    /* an Adam step sees min(batch, n_train) samples (fit_adam caps the batch) */
+    size_t b = o->batch < o->n_train ? o->batch : o->n_train;
+    double need = (double)o->iters * (double)b / (double)(o->n_train ? o->n_train : 1);
+    *out = (size_t)ceil(need);
+    return 0;
+  }
+  if (!strcmp(v, "none")) {
+    *out = 0;
+    return 0;
+  }
+  char *end;
+  errno = 0;
+  unsigned long long k = strtoull(v, &end, 10);
+  if (*v < '0' || *v > '9' || *end || errno || k < 1 || k > 100000000ULL) {
+    fprintf(stderr, "%s: --max-evals '%s' must be matched, none or an integer in 1..100000000\n", prog, v);
+    return 2;
+  }
+  *out = (size_t)k;
+  return 0;
+}
+
+void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_settings *fs) {
+  fit_settings_default(fs);
+  fs->optimizer = protocol;
+  fs->log_every = 50;
+  if (!strcmp(protocol, "adam")) {
+    fs->max_iter = o->iters;
+    fs->lr = o->lr;
+    fs->batch = o->batch;
+  } else {
+    fs->max_iter = o->max_iter;
+    size_t cap = 0;
+    if (!driver_max_evals("driver", o, &cap)) fs->max_evals = cap; /* checked at parse time */
+    /* matched counts gradients; Nelder-Mead's evaluations are loss-only and it spends P + 1 of
+     * them on its first simplex, so "matched" leaves it to max_iter */
+    const char *v = o->max_evals ? o->max_evals : "matched";
+    if (!strcmp(protocol, "nmsimplex2") && !strcmp(v, "matched")) fs->max_evals = 0;
+  }
+}
+
+int driver_axis_csv(const char *prog, sweep_grid_t *g, const char *name, const char *csv, int check_protocol) {
+  sweep_axis_t *a = NULL;
+  for (size_t i = 0; i < g->n_axes; i++)
+    if (!strcmp(g->axis[i].name, name)) a = &g->axis[i];
+  if (!a) {
+    if (g->n_axes == SWEEP_MAX_AXES) {
+      fprintf(stderr, "%s: too many axes\n", prog);
+      return 2;
+    }
+    a = &g->axis[g->n_axes++];
+    a->name = name;
+  }
+  if (n_axis_store == SWEEP_MAX_AXES) {
+    fprintf(stderr, "%s: too many axes\n", prog);
+    return 2;
+  }
+  char *buf = strdup(csv);
+  if (!buf) return 2;
+  axis_store[n_axis_store++] = buf;
+  a->n = 0;
+  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+    if (a->n == SWEEP_MAX_VALUES) {
+      fprintf(stderr, "%s: axis %s has more than %d values\n", prog, name, SWEEP_MAX_VALUES);
+      return 2;
+    }
+    if (check_protocol && fit_optimizer_check(tok)) {
+      fprintf(stderr, "%s: --protocol '%s': %s\n", prog, tok, moex_errmsg());
+      return 2;
+    }
+    a->values[a->n++] = tok;
+  }
+  if (a->n == 0) {
+    fprintf(stderr, "%s: axis %s: '%s' names no value\n", prog, name, csv);
+    return 2;
+  }
+  return 0;
+}
+
+int driver_run(const char *prog, const driver_opts_t *o, sweep_grid_t *g, const char *default_out,
+               sweep_run_fn fn, void *ctx, int argc, char **argv) {
+  int status = 0;
+  sweep_options_t so = {.experiment = prog, .out = o->out ? o->out : default_out,
+                        .master_seed = (unsigned long)o->master_seed, .jobs = o->jobs, .resume = o->resume,
+                        .quiet = o->quiet, .progress_metric = "test_mse"};
+  g->seeds = (size_t)o->seeds;
+  if (o->shard && sweep_parse_shard(o->shard, &so.shard_i, &so.shard_n)) {
+    fprintf(stderr, "%s: --shard: %s\n", prog, moex_errmsg());
+    status = 2;
+  }
+  if (!status && o->set) {
+    char *buf = strdup(o->set);
+    for (char *tok = buf ? strtok(buf, ";") : NULL; tok && !status; tok = strtok(NULL, ";"))
+      if (sweep_grid_override(g, tok)) {
+        fprintf(stderr, "%s: --set: %s\n", prog, moex_errmsg());
+        status = 2;
+      }
+    free(buf);
+  }
+  if (!status && sweep_grid_size(g) == 0) {
+    fprintf(stderr, "%s: the grid is empty: %s\n", prog, moex_errmsg());
+    status = 2;
+  }
+  if (!status) {
+    char *cmd = record_join_argv(argc, argv);
+    so.command_line = cmd;
+    sweep_stats_t st;
+    int rc = sweep_run(&so, g, fn, ctx, &st);
+    free(cmd);
+    if (rc == MOEX_EINTR) {
+      fprintf(stderr, "%s: interrupted; %zu runs recorded in %s (finish with --resume)\n", prog, st.done, so.out);
+      /* runs abandoned in flight may still read the driver's data: leave without freeing it */
+      sweep_exit_interrupted();
+    } else if (rc) {
+      fprintf(stderr, "%s: %s\n", prog, moex_errmsg());
+      status = rc == MOEX_EINVAL || rc == MOEX_EIO ? 2 : 1;
+    } else {
+      printf("%s: %zu runs done, %zu skipped (already recorded), %zu not ok, in %s\n", prog, st.done, st.skipped,
+             st.failed, so.out);
+    }
+  }
+  sweep_grid_free(g);
+  for (size_t i = 0; i < n_axis_store; i++) free(axis_store[i]);
+  n_axis_store = 0;
+  return status;
+}

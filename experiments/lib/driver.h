@@ -1,0 +1,58 @@
+/* driver: what every experiment binary shares: the common options (--quick, --seeds, --out,
+ * --protocol, --jobs, --resume, --shard, --set, --quiet, the optimizer's settings), the
+ * protocol -> fit settings mapping, and running the grid through the sweep runner with the
+ * exit-status contract (0 done, 1 run errors, 2 bad input, 130 interrupted). */
+#ifndef MOEX_DRIVER_H
+#define MOEX_DRIVER_H
+
+#include <stddef.h>
+
+#include "core/cli.h"
+#include "fit/fit.h"
+#include "sweep/sweep.h"
+
+#define DRIVER_MAX_EXTRA 16
+
+typedef struct {
+  int quick, seeds, jobs, resume, quiet;
+  const char *out, *protocol, *shard, *set;
+  const char *max_evals; /* "matched" (default), "none" or a count; see driver_max_evals */
+  size_t iters, max_iter, batch, n_train;
+  double lr, master_seed;
+  struct { int seeds; size_t iters, max_iter, n_train; } def; /* as given to driver_opts_default */
+} driver_opts_t;
+
+/* Defaults for an experiment: seeds, Adam steps, full-batch iteration cap, training samples. */
+void driver_opts_default(driver_opts_t *o, int seeds, size_t iters, size_t max_iter, size_t n_train);
+
+/* For --quick: replaces each of these options still at its default by the smaller value
+ * given (0 leaves it as it is); a value given on the command line stays. */
+void driver_quick(driver_opts_t *o, int seeds, size_t iters, size_t max_iter, size_t n_train);
+
+/* Parses the common options plus `extra` (n_extra <= DRIVER_MAX_EXTRA). Returns 0, 1 (--help
+ * printed) or 2 (bad option, message printed). */
+int driver_parse(const char *prog, const char *summary, int argc, char **argv, driver_opts_t *o,
+                 const cli_option_t *extra, size_t n_extra);
+
+/* Fit settings for one protocol name ("adam" uses iters/lr/batch; the others max_iter and
+ * driver_max_evals). */
+void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_settings *fs);
+
+/* The evaluation cap of the full-batch protocols. "matched" (the default): as many evaluations
+ * on the whole training set as give the Adam protocol's count of per-sample gradients,
+ * ceil(iters * min(batch, n_train) / n_train), so that both protocols get the same compute
+ * (driver_fit_settings leaves nmsimplex2, whose evaluations have no gradient, uncapped under
+ * "matched"); "none": no cap (max_iter alone); a number: that cap. Returns 0 and the cap in
+ * *out (0: none), or 2 after printing an error naming the bad value. */
+int driver_max_evals(const char *prog, const driver_opts_t *o, size_t *out);
+
+/* Fills the axis `name` from the comma list `csv` (e.g. the --protocol value); values are
+ * copied into storage owned by g (freed by sweep_grid_free). Checks each protocol name when
+ * check_protocol is set. Returns 0 or 2 after printing an error. */
+int driver_axis_csv(const char *prog, sweep_grid_t *g, const char *name, const char *csv, int check_protocol);
+
+/* Applies --set, checks the grid, runs it, prints the closing line. Returns the exit status. */
+int driver_run(const char *prog, const driver_opts_t *o, sweep_grid_t *g, const char *default_out,
+               sweep_run_fn fn, void *ctx, int argc, char **argv);
+
+#endif

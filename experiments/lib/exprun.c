@@ -1,0 +1,323 @@
+/* exprun: fit, measure and record one run. */
+#include "lib/exprun.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/metrics.h"
+#include "core/moex_error.h"
+#include "model/train.h"
+
+/* Records an mlp's W{j}, b{j} under prefix. */
+static int record_mlp(record_run *rec, const char *prefix, const mlp_t *net, const double *theta) {
+  char path[256];
+  for (size_t j = 1; j <= net->n_layers; j++) {
+    size_t dw[2] = {net->dims[j], net->dims[j - 1]}, db[1] = {net->dims[j]};
+    snprintf(path, sizeof path, "%s/W%zu", prefix, j);
+    int rc = record_run_add_double(rec, path, theta + net->w_off[j - 1], 2, dw);
+    snprintf(path, sizeof path, "%s/b%zu", prefix, j);
+    if (!rc) rc = record_run_add_double(rec, path, theta + net->b_off[j - 1], 1, db);
+    if (rc) return rc;
+  }
+  return MOEX_OK;
+}
+
+int exprun_record_params(const moe_model_t *m, record_run *rec) {
+  char prefix[128];
+  int rc = MOEX_OK;
+  for (size_t l = 0; l < m->n_layers && !rc; l++) {
+    const moe_layer_t *L = &m->layer[l];
+    if (L->spec.kind == MOE_LAYER_DENSE) {
+      snprintf(prefix, sizeof prefix, "params/layer%zu/dense", l);
+      rc = record_mlp(rec, prefix, &L->expert, m->theta + L->off);
+      continue;
+    }
+    snprintf(prefix, sizeof prefix, "params/layer%zu/router", l);
+    if (L->gate.kind == GATE_LINEAR) {
+      size_t dims[2] = {L->spec.n_experts, L->spec.d_in};
+      char path[160];
+      snprintf(path, sizeof path, "%s/W", prefix);
+      rc = record_run_add_double(rec, path, m->theta + L->gate_off, 2, dims);
+    } else {
+      rc = record_mlp(rec, prefix, &L->gate.net, m->theta + L->gate_off);
+    }
+    for (size_t e = 0; e < L->spec.n_experts && !rc; e++) {
+      snprintf(prefix, sizeof prefix, "params/layer%zu/expert%zu", l, e);
+      rc = record_mlp(rec, prefix, &L->expert, m->theta + L->experts_off + e * L->expert.n_params);
+    }
+    if (!rc && L->spec.shared_expert) {
+      snprintf(prefix, sizeof prefix, "params/layer%zu/shared", l);
+      rc = record_mlp(rec, prefix, &L->expert, m->theta + L->shared_off);
+    }
+  }
+  return rc;
+}
+
+int exprun_set_figure(record_run *rec, const char *figure, const char *series, const char *x_name,
+                      double x, const char *claim, double bound_slope, double claim_tol,
+                      const char *claim_ref, double paper_value) {
+  int rc = record_run_set_str(rec, "figure", figure);
+  if (!rc) rc = record_run_set_str(rec, "series", series);
+  if (!rc) rc = record_run_set_str(rec, "x_name", x_name);
+  if (!rc) rc = record_run_set_double(rec, "x", x);
+  if (!rc) rc = record_run_set_str(rec, "claim", claim);
+  if (!rc) rc = record_run_set_double(rec, "bound_slope", bound_slope);
+  if (!rc) rc = record_run_set_double(rec, "claim_tol", claim_tol);
+  if (!rc) rc = record_run_set_str(rec, "claim_ref", claim_ref ? claim_ref : "");
+  if (!rc) rc = record_run_set_double(rec, "paper_value", paper_value);
+  return rc;
+}
+
+/* Fit settings as attributes, prefixed "fit_". */
+static int record_settings(record_run *rec, const fit_settings *fs) {
+  int rc = record_run_set_str(rec, "optimizer", fs->optimizer);
+  if (!rc) rc = record_run_set_int(rec, "fit_max_iter", (int64_t)fs->max_iter);
+  if (!rc) rc = record_run_set_int(rec, "fit_max_evals", (int64_t)fs->max_evals);
+  if (!rc) rc = record_run_set_double(rec, "fit_gtol", fs->gtol);
+  if (!rc) rc = record_run_set_double(rec, "fit_ftol", fs->ftol);
+  if (!rc) rc = record_run_set_double(rec, "fit_time_budget", fs->time_budget);
+  if (!rc && !strcmp(fs->optimizer, "adam")) {
+    rc = record_run_set_double(rec, "fit_lr", fs->lr);
+    if (!rc) rc = record_run_set_int(rec, "fit_batch", (int64_t)fs->batch);
+    if (!rc) rc = record_run_set_str(rec, "fit_schedule", fs->schedule);
+  }
+  return rc;
+}
+
+/* Routing diagnostics of the last forward (over the evaluation set). */
+static int record_routing(const moe_model_t *m, const exprun_data_t *d, record_run *rec) {
+  size_t n = d->n_eval, first_moe = m->n_layers;
+  char name[96];
+  int rc = MOEX_OK;
+  for (size_t l = 0; l < m->n_layers && !rc; l++) {
+    const moe_layer_t *L = &m->layer[l];
+    if (L->spec.kind != MOE_LAYER_MOE) continue;
+    if (first_moe == m->n_layers) first_moe = l;
+    size_t E = L->spec.n_experts, *count = malloc(E * sizeof *count);
+    double *share = malloc(E * sizeof *share);
+    metrics_load_t ld;
+    rc = !count || !share ? MOEX_ENOMEM : metrics_load(moe_model_layer_choice(m, l), n, L->spec.top_k, E, count, share, &ld);
+    if (!rc) {
+      snprintf(name, sizeof name, "routing/layer%zu/share", l);
+      size_t dims[1] = {E};
+      rc = record_run_add_double(rec, name, share, 1, dims);
+      snprintf(name, sizeof name, "route_l%zu_entropy", l);
+      if (!rc) rc = record_run_set_double(rec, name, ld.entropy);
+      snprintf(name, sizeof name, "route_l%zu_max_share", l);
+      if (!rc) rc = record_run_set_double(rec, name, ld.max_share);
+      snprintf(name, sizeof name, "route_l%zu_dead", l);
+      if (!rc) rc = record_run_set_int(rec, name, (int64_t)ld.dead);
+    }
+    free(count);
+    free(share);
+  }
+  if (rc || first_moe == m->n_layers) return rc;
+  size_t n_paths = moe_model_n_paths(m), used = 0;
+  rc = metrics_paths(moe_model_paths(m), n, n_paths, &used, NULL);
+  if (!rc) rc = record_run_set_int(rec, "paths_used", (int64_t)used);
+  if (!rc) rc = record_run_set_int(rec, "paths_max", (int64_t)n_paths);
+  if (rc) return rc;
+  /* experts of the first MoE layer against the atlas' charts */
+  if (d->chart_eval && d->n_charts) {
+    const moe_layer_t *L = &m->layer[first_moe];
+    metrics_agree_t *a = metrics_agree_alloc(L->spec.n_experts, d->n_charts);
+    rc = a ? metrics_agree(a, moe_model_layer_choice(m, first_moe), n, L->spec.top_k, d->chart_eval, d->member_eval)
+           : MOEX_ENOMEM;
+    if (!rc) rc = record_run_set_double(rec, "route_purity", a->overall_purity);
+    if (!rc) rc = record_run_set_double(rec, "route_chart_agreement", a->match_agreement);
+    if (!rc) rc = record_run_set_double(rec, "route_accuracy", a->routing_accuracy_best);
+    metrics_agree_free(a);
+  }
+  /* routing paths against the pieces of a piecewise target */
+  if (!rc && d->piece_eval && d->n_pieces && n_paths <= METRICS_AGREE_MAX && d->n_pieces <= METRICS_AGREE_MAX) {
+    metrics_agree_t *a = metrics_agree_alloc(n_paths, d->n_pieces);
+    rc = a ? metrics_agree(a, moe_model_paths(m), n, 1, d->piece_eval, NULL) : MOEX_ENOMEM;
+    if (!rc) rc = record_run_set_double(rec, "path_piece_purity", a->overall_purity);
+    if (!rc) rc = record_run_set_double(rec, "path_piece_agreement", a->match_agreement);
+    metrics_agree_free(a);
+  }
+  return rc;
+}
+
+/* The evaluation subset: every (n_eval / k)-th point, so that it spans the whole set (the
+ * routing map needs the whole circle, the whole square). */
+static int record_eval_subset(const moe_model_t *m, const exprun_data_t *d, const double *ye, record_run *rec) {
+  size_t k = d->n_keep < d->n_eval ? d->n_keep : d->n_eval, nc = d->coord_eval ? d->n_coord : 0;
+  double *x = malloc(k * d->d_in * sizeof *x), *yt = malloc(k * d->d_out * sizeof *yt);
+  double *yp = malloc(k * d->d_out * sizeof *yp), *c = malloc((nc ? k * nc : 1) * sizeof *c);
+  int64_t *path = malloc(k * sizeof *path), *label = malloc(k * sizeof *label);
+  const size_t *lab = d->chart_eval ? d->chart_eval : d->piece_eval;
+  int rc = !x || !yt || !yp || !c || !path || !label ? moex_error(MOEX_ENOMEM, "exprun: out of memory") : MOEX_OK;
+  for (size_t j = 0; j < k && !rc; j++) {
+    size_t i = j * d->n_eval / k;
+    memcpy(x + j * d->d_in, d->x_eval + i * d->d_in, d->d_in * sizeof *x);
+    memcpy(yt + j * d->d_out, d->y_eval + i * d->d_out, d->d_out * sizeof *yt);
+    memcpy(yp + j * d->d_out, ye + i * d->d_out, d->d_out * sizeof *yp);
+    if (nc) memcpy(c + j * nc, d->coord_eval + i * nc, nc * sizeof *c);
+    path[j] = (int64_t)moe_model_paths(m)[i];
+    label[j] = lab ? (int64_t)lab[i] : -1;
+  }
+  size_t dx[2] = {k, d->d_in}, dy[2] = {k, d->d_out}, dc[2] = {k, nc}, d1[1] = {k};
+  if (!rc) rc = record_run_add_double(rec, "eval/x", x, 2, dx);
+  if (!rc) rc = record_run_add_double(rec, "eval/y_true", yt, 2, dy);
+  if (!rc) rc = record_run_add_double(rec, "eval/y_pred", yp, 2, dy);
+  if (!rc && moe_model_n_paths(m) > 1) rc = record_run_add_int(rec, "eval/path", path, 1, d1);
+  if (!rc && lab) rc = record_run_add_int(rec, "eval/label", label, 1, d1);
+  if (!rc && nc) rc = record_run_add_double(rec, "eval/coord", c, 2, dc);
+  free(x); free(yt); free(yp); free(c); free(path); free(label);
+  return rc;
+}
+
+/* Routing load during training: at every curve row, the share of a fixed subset of training
+ * samples that each expert of each MoE layer receives (table routing/load_curve). */
+typedef struct {
+  moe_model_t *m;
+  const exprun_data_t *d;
+  size_t n_sub;
+  record_table *t;
+  double *row;
+  int rc;
+} load_ctx_t;
+
+static int load_callback(void *vctx, const fit_curve_row *cr, const double *theta) {
+  load_ctx_t *c = vctx;
+  moe_model_t *m = c->m;
+  /* the objective copies theta into the model before every evaluation, so this copy disturbs
+   * nothing; the forward only overwrites caches the next evaluation rebuilds */
+  if (theta != m->theta) memcpy(m->theta, theta, m->n_params * sizeof *theta);
+  if (!moe_model_forward(m, c->n_sub, c->d->x_train)) return 0;
+  size_t k = 0;
+  c->row[k++] = (double)cr->iter;
+  for (size_t l = 0; l < m->n_layers; l++) {
+    const size_t *cnt = moe_model_layer_counts(m, l);
+    if (!cnt) continue;
+    double slots = (double)(c->n_sub * m->layer[l].spec.top_k);
+    for (size_t e = 0; e < m->layer[l].spec.n_experts; e++) c->row[k++] = (double)cnt[e] / slots;
+  }
+  if (!c->rc) c->rc = record_table_append(c->t, c->row);
+  return 0;
+}
+
+/* Sets up the load table when the model has MoE layers and the fit logs a curve. */
+static int load_setup(load_ctx_t *lc, moe_model_t *m, const exprun_data_t *d, record_run *rec, fit_settings *s) {
+  memset(lc, 0, sizeof *lc);
+  size_t ncols = 1;
+  for (size_t l = 0; l < m->n_layers; l++)
+    if (m->layer[l].spec.kind == MOE_LAYER_MOE) ncols += m->layer[l].spec.n_experts;
+  if (ncols == 1 || s->log_every == 0) return MOEX_OK;
+  char **names = calloc(ncols, sizeof *names);
+  int rc = names ? MOEX_OK : MOEX_ENOMEM;
+  size_t k = 0;
+  if (!rc) names[k++] = strdup("iter");
+  for (size_t l = 0; l < m->n_layers && !rc; l++) {
+    if (m->layer[l].spec.kind != MOE_LAYER_MOE) continue;
+    for (size_t e = 0; e < m->layer[l].spec.n_experts; e++) {
+      char buf[48];
+      snprintf(buf, sizeof buf, "layer%zu_e%zu", l, e);
+      names[k++] = strdup(buf);
+    }
+  }
+  for (size_t i = 0; i < k && !rc; i++)
+    if (!names[i]) rc = MOEX_ENOMEM;
+  if (!rc) lc->t = record_run_add_table(rec, "routing/load_curve", ncols, (const char *const *)names);
+  for (size_t i = 0; i < k; i++) free(names[i]);
+  free(names);
+  if (rc) return moex_error(rc, "exprun: out of memory");
+  if (!lc->t) return MOEX_EINVAL;
+  lc->row = malloc(ncols * sizeof *lc->row);
+  if (!lc->row) return moex_error(MOEX_ENOMEM, "exprun: out of memory");
+  lc->m = m;
+  lc->d = d;
+  lc->n_sub = d->n_train < 512 ? d->n_train : 512;
+  if (lc->n_sub > m->n_max) lc->n_sub = m->n_max;
+  s->callback = load_callback;
+  s->callback_ctx = lc;
+  return MOEX_OK;
+}
+
+int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *d,
+               const fit_settings *fs, record_run *rec) {
+  if (!spec || !d || !fs || !rec) return moex_error(MOEX_EINVAL, "exprun: NULL argument");
+  size_t n_max = d->n_eval > d->n_test ? d->n_eval : d->n_test;
+  if (n_max < 256) n_max = 256;
+  moe_model_t *m = moe_model_alloc(spec, n_max);
+  if (!m) return MOEX_EINVAL;
+  moe_model_init_params(m, seed);
+  train_data_t td = {.n = d->n_train, .d_in = d->d_in, .d_out = d->d_out, .x = d->x_train, .y = d->y_train};
+  train_ctx_t tc;
+  objective_t obj;
+  int rc = train_objective_init(&tc, &obj, m, &td);
+  if (rc) {
+    moe_model_free(m);
+    return rc;
+  }
+  fit_result *res = fit_result_alloc();
+  fit_settings s = *fs;
+  s.seed = seed;
+  load_ctx_t lc;
+  rc = load_setup(&lc, m, d, rec, &s);
+  if (!rc) rc = res ? fit_run(&obj, m->theta, &s, res) : MOEX_ENOMEM;
+  if (!rc) rc = lc.rc;
+  double *yt = malloc((d->n_test > d->n_eval ? d->n_test : d->n_eval) * d->d_out * sizeof *yt);
+  if (!rc && !yt) rc = moex_error(MOEX_ENOMEM, "exprun: out of memory");
+  if (rc) goto done;
+
+  int finite = res->stop != FIT_NONFINITE;
+  rc = record_run_set_int(rec, "seed", (int64_t)seed);
+  if (!rc) rc = record_run_set_str(rec, "status", finite ? "ok" : fit_stop_name(res->stop));
+  if (!rc) rc = record_run_set_str(rec, "stop", fit_stop_name(res->stop));
+  if (!rc) rc = record_run_set_str(rec, "stop_message", res->message);
+  if (!rc) rc = record_run_set_int(rec, "iters", (int64_t)res->iters);
+  if (!rc) rc = record_run_set_int(rec, "evals", (int64_t)res->evals);
+  if (!rc) rc = record_run_set_double(rec, "wall_s", res->wall);
+  if (!rc) rc = record_run_set_double(rec, "train_loss", res->loss);
+  if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)m->n_params);
+  if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)moe_spec_n_active(spec));
+  if (!rc) rc = record_run_set_str(rec, "surrogate", gate_surrogate_name(spec->layer[0].surrogate));
+  if (!rc) rc = record_settings(rec, &s);
+  if (rc) goto done;
+
+  metrics_err_t et = {.mse = NAN, .rmse = NAN, .sup = NAN}, ee = et;
+  if (d->n_test && !train_predict(m, d->n_test, d->x_test, yt)) metrics_errors(yt, d->y_test, d->n_test, d->d_out, &et);
+  /* the evaluation set last, in one forward, so the routing record is of this set */
+  const double *ye = moe_model_forward(m, d->n_eval, d->x_eval);
+  if (ye) metrics_errors(ye, d->y_eval, d->n_eval, d->d_out, &ee);
+  rc = record_run_set_double(rec, "test_mse", et.mse);
+  if (!rc) rc = record_run_set_double(rec, "test_rmse", et.rmse);
+  if (!rc) rc = record_run_set_double(rec, "sup_err", ee.sup);
+  if (!rc) rc = record_run_set_double(rec, "eval_mse", ee.mse);
+  if (!rc && ye) rc = record_routing(m, d, rec);
+  if (!rc && ye && d->piece_eval && d->n_pieces) {
+    double *pmax = malloc(d->n_pieces * sizeof *pmax);
+    size_t *pcnt = malloc(d->n_pieces * sizeof *pcnt), empty = 0;
+    rc = !pmax || !pcnt ? MOEX_ENOMEM : metrics_piece_max(ye, d->y_eval, d->piece_eval, d->n_eval, d->d_out, d->n_pieces, pmax, pcnt, &empty);
+    size_t dims[1] = {d->n_pieces};
+    if (!rc) rc = record_run_add_double(rec, "metrics/per_piece_max_err", pmax, 1, dims);
+    if (!rc) rc = record_run_set_int(rec, "pieces_empty", (int64_t)empty);
+    free(pmax);
+    free(pcnt);
+  }
+  if (!rc && ye && d->n_keep) rc = record_eval_subset(m, d, ye, rec);
+  if (!rc) rc = exprun_record_params(m, rec);
+  if (!rc && res->n_curve) {
+    const char *cols[] = {"iter", "loss", "grad_norm", "step", "evals", "wall_s", "full_loss"};
+    record_table *t = record_run_add_table(rec, "curve", 7, cols);
+    if (!t) rc = MOEX_EINVAL;
+    for (size_t i = 0; !rc && i < res->n_curve; i++) {
+      const fit_curve_row *c = &res->curve[i];
+      double row[7] = {(double)c->iter, c->loss, c->grad_norm, c->step, (double)c->evals, c->wall, c->full_loss};
+      rc = record_table_append(t, row);
+    }
+  }
+  if (!rc) rc = record_run_summarize(rec, NULL);
+done:
+  free(lc.row);
+  free(yt);
+  fit_result_free(res);
+  train_ctx_free(&tc);
+  moe_model_free(m);
+  return rc;
+}

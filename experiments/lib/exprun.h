@@ -1,0 +1,50 @@
+/* exprun: one run of an experiment, shared by the experiment binaries: build the model from a
+ * spec and a seed, fit it with a protocol, measure it (test MSE, sup norm on the dense set,
+ * per-piece errors, routing), and fill a record_run in the records schema (results/SCHEMA.md).
+ * This is the one module that knows the model, the fitters, the metrics and the records. */
+#ifndef MOEX_EXPRUN_H
+#define MOEX_EXPRUN_H
+
+#include <stddef.h>
+
+#include "fit/fit.h"
+#include "model/moe.h"
+#include "record/record.h"
+
+typedef struct {
+  size_t d_in, d_out;
+  size_t n_train;
+  const double *x_train, *y_train; /* (n_train, d_in), (n_train, d_out) */
+  size_t n_test;
+  const double *x_test, *y_test;   /* held-out sample: MSE */
+  size_t n_eval;
+  const double *x_eval, *y_eval;   /* dense evaluation set: sup norm */
+  const size_t *piece_eval;        /* (n_eval) piece index, or NULL */
+  size_t n_pieces;
+  const unsigned char *member_eval; /* (n_eval, n_charts) chart membership, or NULL */
+  const size_t *chart_eval;         /* (n_eval) label: chart of largest rho, or NULL */
+  size_t n_charts;
+  size_t n_keep;                    /* eval points whose predictions are stored (<= 4096), an
+                                     * evenly strided subset of the evaluation set */
+  const double *coord_eval;         /* (n_eval, n_coord) plot coordinates for routing maps (the
+                                     * angle on a circle, the point of [0,3]^2), or NULL */
+  size_t n_coord;                   /* 1 or 2 */
+} exprun_data_t;
+
+/* Fits spec (seeded by `seed`) on d with settings fs, and writes into rec: status, stop reason,
+ * iterations, evaluations, wall time, final loss, test_mse, test_rmse, sup_err, parameter counts,
+ * routing diagnostics, per-piece max errors, the curve, the model tensors and the predictions
+ * on the first n_keep evaluation points. Returns 0 when the run was carried out (even if the fit
+ * ended nonfinite: that is a recorded status), nonzero on a configuration error. */
+int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *d,
+               const fit_settings *fs, record_run *rec);
+
+/* The model's tensors as named arrays (params/layer{l}/...), in the layout of results/SCHEMA.md. */
+int exprun_record_params(const moe_model_t *m, record_run *rec);
+
+/* Sets the report convention's columns (see results/SCHEMA.md, "Report conventions"). */
+int exprun_set_figure(record_run *rec, const char *figure, const char *series, const char *x_name,
+                      double x, const char *claim, double bound_slope, double claim_tol,
+                      const char *claim_ref, double paper_value);
+
+#endif

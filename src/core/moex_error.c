@@ -1,0 +1,21 @@
+/* moex_error: per-thread last error message. */
+#include "core/moex_error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static _Thread_local char err_msg[512];
+static _Thread_local char err_loc[256];
+
+int moex_error_at(const char *file, int line, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+  va_end(ap);
+  snprintf(err_loc, sizeof err_loc, "%s:%d", file, line);
+  return code;
+}
+
+const char *moex_errmsg(void) { return err_msg; }
+const char *moex_errloc(void) { return err_loc; }
+void moex_error_clear(void) { err_msg[0] = '\0'; err_loc[0] = '\0'; }

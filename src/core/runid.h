@@ -1,0 +1,11 @@
+/* runid: the stable run id of a configuration string and the seed derived from it. */
+#ifndef MOEX_RUNID_H
+#define MOEX_RUNID_H
+
+/* A stable 16-hex-digit run id from a configuration string (FNV-1a 64), and a seed derived
+ * from the master seed and that id: never from scheduling order, so any number of workers,
+ * shards or MPI ranks gives every run the same seed. */
+void runid_id(const char *config, char out[17]);
+unsigned long runid_seed(unsigned long master, const char *config);
+
+#endif

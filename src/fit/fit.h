@@ -1,0 +1,140 @@
+/* fit: minimise an objective_t over its flat parameter vector.
+ *
+ * One entry point, fit_run(), dispatches by optimizer name:
+ *   "bfgs2" (default), "cg-pr", "cg-fr", "steepest"  GSL multimin with gradient
+ *   "nmsimplex2"                                      GSL Nelder-Mead (derivative-free cross-check)
+ *   "lm"                                              GSL multifit_nlinear trust-region LM
+ *   "lbfgs"                                           liblbfgs (limited-memory BFGS)
+ *   "adam"                                            Adam on seeded minibatches
+ *
+ * Every fit that runs ends with exactly one stop reason (fit_stop). Numerical trouble (NaN/Inf,
+ * an optimizer that cannot progress, a GSL error) is a stop reason, not an error: fit_run then
+ * returns 0 and the result says what happened. fit_run returns a moex error code only for bad
+ * arguments, allocation failure, a model (objective) or callback error, or an LM Jacobian over
+ * the memory cap; then res->stop is FIT_ERROR.
+ *
+ * theta (n_params) is updated in place. On `nonfinite` it holds the last iterate whose loss
+ * (and gradient) were finite, or the initial theta if there was none. */
+#ifndef MOEX_FIT_H
+#define MOEX_FIT_H
+
+#include <stddef.h>
+
+#include "model/objective.h"
+
+typedef enum {
+  FIT_CONVERGED = 0, /* relative gradient test |g| <= gtol * max(1, |f|) (nmsimplex2: size) */
+  FIT_STALLED,       /* relative decrease of f below ftol for stall_iters iterations */
+  FIT_MAX_ITER,      /* max_iter iterations, or max_evals objective evaluations */
+  FIT_NO_PROGRESS,   /* the optimizer could not make a step (GSL_ENOPROG, line search, GSL error) */
+  FIT_NONFINITE,     /* NaN or Inf in loss or gradient, or loss beyond the divergence limit */
+  FIT_TIME_BUDGET,   /* wall-time budget spent */
+  FIT_ERROR,         /* fit_run returned an error code: no stop reason */
+  FIT_N_STOP
+} fit_stop;
+
+/* "converged", "stalled", "max_iter", "no_progress", "nonfinite", "time_budget", "error";
+ * "unknown" for a value out of range. */
+const char *fit_stop_name(fit_stop reason);
+/* Inverse of fit_stop_name. Returns 0, or MOEX_EINVAL naming the unknown string. */
+int fit_stop_parse(const char *name, fit_stop *out);
+
+/* 0 when `name` is a known optimizer, else MOEX_EINVAL with a message naming it. */
+int fit_optimizer_check(const char *name);
+/* The known optimizer names, NULL-terminated. */
+const char *const *fit_optimizer_names(void);
+
+/* One row of the training curve. */
+typedef struct {
+  size_t iter;       /* iterations completed (Adam: steps) */
+  double loss;       /* loss at the current iterate (Adam: minibatch loss of this step) */
+  double grad_norm;  /* |gradient of loss| (Adam: minibatch; nmsimplex2: NaN) */
+  double step;       /* |last step| (nmsimplex2: simplex size) */
+  size_t evals;      /* objective evaluations so far */
+  double wall;       /* seconds since the fit started (monotonic clock) */
+  double full_loss;  /* Adam with log_full_loss: loss on all training samples; else NaN */
+} fit_curve_row;
+
+/* Called at every curve point (same iterations as the rows). theta (n_params) is the current
+ * iterate. A nonzero return stops the fit: fit_run returns that code. */
+typedef int (*fit_callback_fn)(void *ctx, const fit_curve_row *row, const double *theta);
+
+typedef struct {
+  const char *optimizer;   /* see above; default "bfgs2" */
+  /* stop rules (0 disables a limit) */
+  size_t max_iter;         /* iterations (Adam: steps, required >= 1); default 1000 */
+  size_t max_evals;        /* objective evaluations; default 0 (none). Checked once per
+                              iteration, so a line search may overshoot it */
+  double gtol;             /* relative gradient test; default 1e-8 */
+  double ftol;             /* stall: relative decrease (f_prev - f) / |f_prev| < ftol ... */
+  size_t stall_iters;      /* ... for this many consecutive iterations; default 1e-12, 10 */
+  double time_budget;      /* seconds; default 0 (none) */
+  double diverge;          /* nonfinite when loss > diverge * max(initial loss, 1e-300); default
+                              1e12; 0 disables. Only non-monotone Adam can trigger it */
+  /* training curve */
+  size_t log_every;        /* a row every k iterations, plus iteration 0 and the last; Adam:
+                              every k steps and the last (no step-0 row); 0: no curve */
+  fit_callback_fn callback;
+  void *callback_ctx;
+  /* GSL multimin */
+  double step_size;        /* first trial step; default 0.01 */
+  double line_tol;         /* line-search tolerance; default 0.1 (GSL's advice for bfgs2, cg) */
+  double simplex_step;     /* nmsimplex2 initial simplex size per coordinate; default 0.1 */
+  double xtol;             /* nmsimplex2 converged when simplex size <= xtol; default 1e-10 */
+  /* lm */
+  int lm_geodesic;         /* 1: geodesic acceleration (lmaccel, finite-difference fvv) */
+  double lm_avmax;         /* geodesic |a|/|v| cap; default 0.75 (GSL's) */
+  size_t lm_max_bytes;     /* refuse when the Jacobian and its QR copy exceed this; 512 MiB */
+  /* lbfgs */
+  int lbfgs_m;             /* stored corrections; default 10 */
+  /* adam */
+  double lr, beta1, beta2, eps;  /* 1e-3, 0.9, 0.999, 1e-8 */
+  size_t batch;            /* 128 (capped at n_samples) */
+  const char *schedule;    /* "constant" (default), "cosine", "step" */
+  double lr_min;           /* cosine floor; default 0 */
+  double step_gamma;       /* step schedule: lr * gamma^floor(t / step_every); 0.1 */
+  size_t step_every;       /* default 1000 */
+  int log_full_loss;       /* Adam: also the full training loss at curve points; default 0 */
+  unsigned long seed;      /* Adam minibatch order; default 1 */
+} fit_settings;
+
+void fit_settings_default(fit_settings *s);
+
+typedef struct {
+  fit_stop stop;
+  size_t iters;            /* iterations completed */
+  size_t evals;            /* objective evaluations (lossgrad or residual calls) */
+  double loss;             /* final loss (Adam: full training loss at the final theta) */
+  double grad_norm;        /* final |gradient| (NaN for nmsimplex2) */
+  double wall;             /* seconds */
+  int gsl_errno;           /* GSL status behind `no_progress`, else 0 */
+  char message[256];       /* why the fit stopped, in words (e.g. GSL's reason) */
+  fit_curve_row *curve;    /* n_curve rows, capacity cap_curve; reused across fits */
+  size_t n_curve, cap_curve;
+} fit_result;
+
+/* One Adam update of theta (n) from gradient g, moments m and v updated in place, bias
+ * corrections c1 = 1/(1 - beta1^t) and c2 = 1/(1 - beta2^t); returns |step|^2. The arithmetic
+ * of the "adam" optimizer, exposed so that the benchmarks time exactly what fits run. */
+double fit_adam_update(double *theta, const double *g, double *m, double *v, size_t n, double lr, double beta1,
+                       double beta2, double eps, double c1, double c2);
+
+fit_result *fit_result_alloc(void);
+void fit_result_free(fit_result *res);
+
+/* Minimise obj over theta (n_params, in place) with settings s (NULL: defaults); fills res
+ * (its curve buffer is reused). Returns 0 when the fit ended with a stop reason. */
+int fit_run(const objective_t *obj, double *theta, const fit_settings *s, fit_result *res);
+
+/* moex's GSL error handler. While at least one guard is entered (in any thread), GSL errors
+ * do not abort: the first error of each thread since fit_gsl_error_clear() is recorded in
+ * thread-local storage. fit_run enters and leaves the guard itself; entering is counted, so
+ * nested and concurrent fits share it and the previous handler comes back after the last
+ * leave. */
+void fit_gsl_guard_enter(void);
+void fit_gsl_guard_leave(void);
+/* GSL error code recorded for this thread (0 if none); *reason (may be NULL) gets its text. */
+int fit_gsl_error(const char **reason);
+void fit_gsl_error_clear(void);
+
+#endif

@@ -1,0 +1,120 @@
+/* fit_adam: Adam (Kingma & Ba, with bias correction, as in PyTorch) on minibatches.
+ * Minibatches come from epoch shuffling with a seeded mt19937: each epoch is a permutation of
+ * the training samples cut into batches of `batch`, the last one possibly shorter (PyTorch's
+ * drop_last = False). A fixed step count; stops early only on NaN/Inf or divergence, the
+ * evaluation limit or the time budget. The final loss and gradient norm are on the full
+ * training set at the final theta (one more evaluation). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_math.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
+#include "fit/fit_internal.h"
+#include "core/kernels.h"
+#include "core/moex_error.h"
+
+/* Learning rate of step t (1-based) out of T. */
+static double adam_lr(const fit_settings *s, size_t t, size_t T) {
+  if (!strcmp(s->schedule, "cosine"))
+    return s->lr_min + 0.5 * (s->lr - s->lr_min) * (1.0 + cos(M_PI * (double)(t - 1) / (double)T));
+  if (!strcmp(s->schedule, "step"))
+    return s->lr * pow(s->step_gamma, (double)((t - 1) / s->step_every));
+  return s->lr;
+}
+
+static double norm2(const double *v, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += v[i] * v[i];
+  return sqrt(s);
+}
+
+/* Elementwise, so the vectorized copies (-O3, -fno-math-errno: sqrt inlined) give the scalar
+ * loop's bits; only step2's sum keeps its order, as a reduction. */
+KERN_CLONES double fit_adam_update(double *theta, const double *g, double *m, double *v, size_t n, double lr, double beta1,
+                       double beta2, double eps, double c1, double c2) {
+  double step2 = 0;
+  for (size_t i = 0; i < n; i++) {
+    m[i] = beta1 * m[i] + (1.0 - beta1) * g[i];
+    v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i];
+    double d = lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
+    theta[i] -= d;
+    step2 += d * d;
+  }
+  return step2;
+}
+
+int fit_adam(fit_ctx *c) {
+  const fit_settings *s = c->s;
+  size_t n = c->n, N = c->obj->n_samples;
+  size_t B = s->batch < N ? s->batch : N;
+  double *buf = malloc(3 * n * sizeof(double));
+  size_t *perm = malloc(N * sizeof(size_t));
+  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+  if (buf == NULL || perm == NULL || rng == NULL) {
+    free(buf);
+    free(perm);
+    if (rng) gsl_rng_free(rng);
+    return moex_error(MOEX_ENOMEM, "fit: cannot allocate Adam state for %zu parameters", n);
+  }
+  double *g = buf, *m = buf + n, *v = buf + 2 * n;
+  memset(m, 0, 2 * n * sizeof(double));
+  gsl_rng_set(rng, s->seed);
+  for (size_t i = 0; i < N; i++) perm[i] = i;
+  size_t pos = N; /* forces a shuffle before the first batch */
+  double *theta = c->theta;
+  double b1t = 1.0, b2t = 1.0;
+  fit_stop stop = FIT_CONTINUE;
+  size_t t = 0;
+  int rc = 0;
+  while (stop == FIT_CONTINUE) {
+    if (pos >= N) {
+      gsl_ran_shuffle(rng, perm, N, sizeof(size_t));
+      pos = 0;
+    }
+    size_t nb = N - pos < B ? N - pos : B;
+    double loss;
+    if ((rc = fit_eval(c, theta, perm + pos, nb, &loss, g))) goto done;
+    pos += nb;
+    t++;
+    double gn = norm2(g, n);
+    /* theta is the iterate this minibatch loss belongs to: it is the one to fall back on */
+    fit_accept(c, theta, loss, gn);
+    if (c->nonfinite || !isfinite(loss)) {
+      stop = FIT_NONFINITE;
+      t--;
+      break;
+    }
+    double lr = adam_lr(s, t, s->max_iter);
+    b1t *= s->beta1;
+    b2t *= s->beta2;
+    double step2 = fit_adam_update(theta, g, m, v, n, lr, s->beta1, s->beta2, s->eps, 1.0 / (1.0 - b1t),
+                                   1.0 / (1.0 - b2t));
+    stop = fit_check(c, t, loss, 0, 0);
+    double full = NAN;
+    int at_row = s->log_every > 0 && (t % s->log_every == 0 || stop != FIT_CONTINUE);
+    if (at_row && s->log_full_loss && stop == FIT_CONTINUE) {
+      if ((rc = fit_eval(c, theta, NULL, 0, &full, NULL))) goto done;
+      if (c->nonfinite) stop = FIT_NONFINITE;
+    }
+    if ((rc = fit_log(c, t, loss, gn, sqrt(step2), full, theta, stop != FIT_CONTINUE))) goto done;
+  }
+  if (stop != FIT_NONFINITE) {
+    /* The result reports the full training loss of the final theta. */
+    double f;
+    if ((rc = fit_eval(c, theta, NULL, 0, &f, g))) goto done;
+    if (c->nonfinite) stop = FIT_NONFINITE;
+    else {
+      c->have_good = 0;
+      fit_accept(c, theta, f, norm2(g, n));
+    }
+  }
+  fit_finish(c, stop, t, NULL);
+done:
+  free(buf);
+  free(perm);
+  gsl_rng_free(rng);
+  return rc;
+}

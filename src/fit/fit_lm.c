@@ -1,0 +1,135 @@
+/* fit_lm: Levenberg-Marquardt on the residuals through GSL's gsl_multifit_nlinear trust-region
+ * driver (optionally with geodesic acceleration), the Jacobian coming from the objective's
+ * residual callback. loss = |r|^2 / n_res, so its gradient is (2 / n_res) J^T r. */
+#include <math.h>
+#include <stdio.h>
+
+#include <gsl/gsl_blas.h>
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_multifit_nlinear.h>
+
+#include "fit/fit_internal.h"
+#include "core/moex_error.h"
+
+typedef struct {
+  fit_ctx *c;
+  double *r;    /* (n_res) scratch: the residual computed alongside J */
+} lm_state;
+
+static int all_finite(const double *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(v[i])) return 0;
+  return 1;
+}
+
+/* One residual call: r (n_res) and, if J != NULL, the Jacobian (n_res, n_params). A NaN or a
+ * model error ends the GSL iterate with GSL_EBADFUNC; the flags in the context say which. */
+static int lm_call(fit_ctx *c, const double *x, double *r, double *J) {
+  if (c->err || c->nonfinite) return GSL_EBADFUNC;
+  const objective_t *o = c->obj;
+  c->res->evals++;
+  int rc = o->residual(o->ctx, x, r, J);
+  if (rc == MOEX_ENUM) {
+    c->nonfinite = 1;
+    return GSL_EBADFUNC;
+  }
+  if (rc) {
+    c->err = rc;
+    return GSL_EBADFUNC;
+  }
+  if (!all_finite(r, o->n_res) || (J && !all_finite(J, o->n_res * o->n_params))) {
+    c->nonfinite = 1;
+    return GSL_EBADFUNC;
+  }
+  return GSL_SUCCESS;
+}
+
+static int lm_f(const gsl_vector *x, void *p, gsl_vector *f) {
+  lm_state *st = p;
+  return lm_call(st->c, x->data, f->data, NULL);
+}
+
+static int lm_df(const gsl_vector *x, void *p, gsl_matrix *J) {
+  lm_state *st = p;
+  if (J->tda != J->size2) {
+    st->c->err = moex_error(MOEX_EINVAL, "fit: lm Jacobian with tda %zu != %zu", J->tda, J->size2);
+    return GSL_EBADFUNC;
+  }
+  return lm_call(st->c, x->data, st->r, J->data);
+}
+
+int fit_lm(fit_ctx *c) {
+  const fit_settings *s = c->s;
+  size_t p = c->n, nr = c->obj->n_res;
+  /* GSL holds J and the QR solver a copy of it, plus O(n + p) vectors. */
+  double need = 8.0 * (2.0 * (double)nr * (double)p + 8.0 * ((double)nr + (double)p));
+  if (need > (double)s->lm_max_bytes)
+    return moex_error(MOEX_ENOMEM,
+                      "fit: lm needs %.1f MiB for the Jacobian (n_res x n_params = %zu x %zu) "
+                      "and its QR copy, over lm_max_bytes = %.1f MiB; use bfgs2 or lbfgs",
+                      need / 1048576.0, nr, p, (double)s->lm_max_bytes / 1048576.0);
+
+  gsl_multifit_nlinear_parameters par = gsl_multifit_nlinear_default_parameters();
+  par.trs = s->lm_geodesic ? gsl_multifit_nlinear_trs_lmaccel : gsl_multifit_nlinear_trs_lm;
+  par.avmax = s->lm_avmax;
+  gsl_multifit_nlinear_workspace *w =
+      gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &par, nr, p);
+  gsl_vector *rbuf = gsl_vector_alloc(nr);
+  if (w == NULL || rbuf == NULL) {
+    const char *why = "";
+    int ge = fit_gsl_error(&why);
+    if (w) gsl_multifit_nlinear_free(w);
+    if (rbuf) gsl_vector_free(rbuf);
+    if (ge && ge != GSL_ENOMEM)
+      return moex_error(MOEX_EGSL, "fit: lm with n_res = %zu, n_params = %zu: %s", nr, p, why);
+    return moex_error(MOEX_ENOMEM, "fit: cannot allocate lm for %zu x %zu", nr, p);
+  }
+  lm_state st = {c, rbuf->data};
+  gsl_multifit_nlinear_fdf fdf = {0};
+  fdf.f = lm_f;
+  fdf.df = lm_df;
+  fdf.fvv = NULL; /* geodesic acceleration then uses GSL's finite-difference fvv */
+  fdf.n = nr;
+  fdf.p = p;
+  fdf.params = &st;
+
+  gsl_vector_const_view x0 = gsl_vector_const_view_array(c->theta, p);
+  int status = gsl_multifit_nlinear_init(&x0.vector, &fdf, w);
+  size_t iter = 0;
+  double step = NAN;
+  fit_stop stop = FIT_CONTINUE;
+  if (c->err) goto fail;
+  stop = fit_start_stop(c, status);
+  while (stop == FIT_CONTINUE) {
+    double rr = gsl_blas_dnrm2(w->f);
+    double loss = rr * rr / (double)nr;
+    double gn = 2.0 / (double)nr * gsl_blas_dnrm2(w->g);
+    fit_accept(c, w->x->data, loss, gn);
+    int conv = isfinite(gn) && gn <= s->gtol * fmax(1.0, fabs(loss));
+    stop = fit_check(c, iter, loss, conv, 1);
+    if (fit_log(c, iter, loss, gn, step, NAN, w->x->data, stop != FIT_CONTINUE)) goto fail;
+    if (stop != FIT_CONTINUE) break;
+    status = gsl_multifit_nlinear_iterate(w);
+    if (c->err) goto fail;
+    if (c->nonfinite) {
+      stop = FIT_NONFINITE;
+      break;
+    }
+    if (status || fit_gsl_error(NULL)) {
+      fit_note_gsl(c, status);
+      stop = FIT_NO_PROGRESS;
+      break;
+    }
+    iter++;
+    step = gsl_blas_dnrm2(w->dx);
+  }
+  if (c->have_good && fit_log(c, iter, c->good_f, c->good_g, step, NAN, c->good, 1)) goto fail;
+  fit_finish(c, stop, iter, NULL);
+  gsl_multifit_nlinear_free(w);
+  gsl_vector_free(rbuf);
+  return 0;
+fail:
+  gsl_multifit_nlinear_free(w);
+  gsl_vector_free(rbuf);
+  return c->err;
+}

@@ -1,0 +1,406 @@
+/* moe: MoE layers and stacks; forward and backward with gathered expert batches. */
+#include "model/moe.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "core/moex_error.h"
+
+moe_layer_spec_t moe_layer_default(size_t d_in, size_t d_out, size_t E, size_t m) {
+  moe_layer_spec_t s;
+  memset(&s, 0, sizeof s);
+  s.kind = MOE_LAYER_MOE;
+  s.d_in = d_in;
+  s.d_out = d_out;
+  s.n_experts = E;
+  s.top_k = 1;
+  s.expert_layers = 2;
+  s.expert_width = m;
+  s.gate = GATE_LINEAR;
+  s.surrogate = GATE_SWITCH;
+  return s;
+}
+
+moe_layer_spec_t moe_layer_dense(size_t d_in, size_t d_out, size_t layers, size_t m) {
+  moe_layer_spec_t s = moe_layer_default(d_in, d_out, 1, m);
+  s.kind = MOE_LAYER_DENSE;
+  s.expert_layers = layers;
+  return s;
+}
+
+static int layer_validate(const moe_layer_spec_t *s, size_t l) {
+  if (s->kind != MOE_LAYER_MOE && s->kind != MOE_LAYER_DENSE)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu has unknown kind %d", l, (int)s->kind);
+  if (s->d_in == 0) return moex_error(MOEX_EINVAL, "moe: layer %zu input dimension %zu must be >= 1", l, s->d_in);
+  if (s->d_out == 0) return moex_error(MOEX_EINVAL, "moe: layer %zu output dimension %zu must be >= 1", l, s->d_out);
+  if (s->expert_layers == 0 || s->expert_layers > MLP_MAX_LAYERS)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu expert layers l = %zu must be in 1..%d", l, s->expert_layers, MLP_MAX_LAYERS);
+  if (s->expert_layers >= 2 && s->expert_width == 0)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu expert width m = %zu must be >= 1", l, s->expert_width);
+  if (s->init != MLP_INIT_HE && s->init != MLP_INIT_TORCH)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu has unknown initialisation %d", l, (int)s->init);
+  if (s->kind == MOE_LAYER_DENSE) return MOEX_OK;
+  if (s->n_experts == 0 || s->n_experts > MOE_MAX_EXPERTS)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu experts E = %zu must be in 1..%d", l, s->n_experts, MOE_MAX_EXPERTS);
+  if (s->top_k == 0 || s->top_k > s->n_experts)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu top-K = %zu must be in 1..E = %zu", l, s->top_k, s->n_experts);
+  if (s->gate != GATE_LINEAR && s->gate != GATE_MLP)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu has unknown router kind %d", l, (int)s->gate);
+  if (s->gate == GATE_MLP && s->gate_width == 0)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu mlp router width %zu must be >= 1", l, s->gate_width);
+  if (s->surrogate != GATE_SWITCH && s->surrogate != GATE_PAPER)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu has unknown surrogate %d", l, (int)s->surrogate);
+  return MOEX_OK;
+}
+
+int moe_spec_validate(const moe_spec_t *spec) {
+  if (!spec) return moex_error(MOEX_EINVAL, "moe: NULL spec");
+  if (spec->n_layers == 0 || spec->n_layers > MOE_MAX_LAYERS)
+    return moex_error(MOEX_EINVAL, "moe: layers L = %zu must be in 1..%d", spec->n_layers, MOE_MAX_LAYERS);
+  for (size_t l = 0; l < spec->n_layers; l++) {
+    int rc = layer_validate(&spec->layer[l], l);
+    if (rc) return rc;
+    if (l > 0 && spec->layer[l].d_in != spec->layer[l - 1].d_out)
+      return moex_error(MOEX_EINVAL, "moe: layer %zu input dimension %zu != layer %zu output dimension %zu",
+                        l, spec->layer[l].d_in, l - 1, spec->layer[l - 1].d_out);
+  }
+  return MOEX_OK;
+}
+
+/* Shapes and offsets of one layer; no allocation. */
+static int layer_shape(moe_layer_t *L, const moe_layer_spec_t *s, size_t off) {
+  memset(L, 0, sizeof *L);
+  L->spec = *s;
+  L->off = off;
+  int rc = mlp_init(&L->expert, s->d_in, s->d_out, s->expert_layers, s->expert_width);
+  if (rc) return rc;
+  if (s->kind == MOE_LAYER_DENSE) {
+    L->n_params = L->expert.n_params;
+    return MOEX_OK;
+  }
+  rc = gate_init(&L->gate, s->gate, s->d_in, s->n_experts, s->gate_width);
+  if (rc) return rc;
+  L->gate_off = off;
+  L->experts_off = off + L->gate.n_params;
+  L->shared_off = L->experts_off + s->n_experts * L->expert.n_params;
+  L->n_params = L->gate.n_params + (s->n_experts + (s->shared_expert ? 1 : 0)) * L->expert.n_params;
+  return MOEX_OK;
+}
+
+size_t moe_spec_n_params(const moe_spec_t *spec) {
+  if (moe_spec_validate(spec)) return 0;
+  size_t n = 0;
+  for (size_t l = 0; l < spec->n_layers; l++) {
+    moe_layer_t L;
+    if (layer_shape(&L, &spec->layer[l], n)) return 0;
+    n += L.n_params;
+  }
+  return n;
+}
+
+size_t moe_spec_n_active(const moe_spec_t *spec) {
+  if (moe_spec_validate(spec)) return 0;
+  size_t n = 0;
+  for (size_t l = 0; l < spec->n_layers; l++) {
+    moe_layer_t L;
+    if (layer_shape(&L, &spec->layer[l], 0)) return 0;
+    if (L.spec.kind == MOE_LAYER_DENSE) n += L.n_params;
+    else n += L.gate.n_params + (L.spec.top_k + (L.spec.shared_expert ? 1 : 0)) * L.expert.n_params;
+  }
+  return n;
+}
+
+static void layer_free(moe_layer_t *L) {
+  free(L->gate_acts); free(L->p); free(L->w); free(L->dw); free(L->dS);
+  free(L->idx); free(L->pos); free(L->cnt); free(L->eoff); free(L->fill);
+  free(L->xg); free(L->acts); free(L->dyg); free(L->dxg); free(L->yexp);
+  free(L->shared_acts); free(L->out);
+}
+
+static int layer_alloc(moe_layer_t *L, size_t n) {
+  const moe_layer_spec_t *s = &L->spec;
+  size_t aw = L->expert.act_width;
+  if (s->kind == MOE_LAYER_DENSE) {
+    L->acts = malloc(n * aw * sizeof(double));
+    return L->acts ? MOEX_OK : MOEX_ENOMEM;
+  }
+  size_t E = s->n_experts, K = s->top_k, nk = n * K;
+  L->gate_acts = malloc(n * L->gate.act_width * sizeof(double));
+  L->p = malloc(n * E * sizeof(double));
+  L->dS = malloc(n * E * sizeof(double));
+  L->w = malloc(nk * sizeof(double));
+  L->dw = malloc(nk * sizeof(double));
+  L->idx = malloc(nk * sizeof(size_t));
+  L->pos = malloc(nk * sizeof(size_t));
+  L->cnt = calloc(E, sizeof(size_t));
+  L->eoff = calloc(E + 1, sizeof(size_t));
+  L->fill = calloc(E, sizeof(size_t));
+  L->yexp = calloc(E, sizeof(double *));
+  L->xg = malloc(nk * s->d_in * sizeof(double));
+  L->dxg = malloc(nk * s->d_in * sizeof(double));
+  L->dyg = malloc(nk * s->d_out * sizeof(double));
+  L->acts = malloc(nk * aw * sizeof(double));
+  L->out = malloc(n * s->d_out * sizeof(double));
+  if (s->shared_expert) {
+    L->shared_acts = malloc(n * aw * sizeof(double));
+    if (!L->shared_acts) return MOEX_ENOMEM;
+  }
+  if (!L->gate_acts || !L->p || !L->dS || !L->w || !L->dw || !L->idx || !L->pos || !L->cnt ||
+      !L->eoff || !L->fill || !L->yexp || !L->xg || !L->dxg || !L->dyg || !L->acts || !L->out)
+    return MOEX_ENOMEM;
+  return MOEX_OK;
+}
+
+/* Scratch doubles one layer's backward needs for n samples. */
+static size_t layer_scratch(const moe_layer_t *L, size_t n) {
+  size_t K = L->spec.kind == MOE_LAYER_DENSE ? 1 : L->spec.top_k;
+  size_t need = 2 * n * K * L->expert.max_dim;
+  if (L->spec.kind == MOE_LAYER_MOE) {
+    size_t g = gate_scratch_size(&L->gate, n);
+    if (g > need) need = g;
+  }
+  return need;
+}
+
+moe_model_t *moe_model_alloc(const moe_spec_t *spec, size_t n_max) {
+  if (moe_spec_validate(spec)) return NULL;
+  if (n_max == 0) {
+    moex_error(MOEX_EINVAL, "moe: n_max = %zu samples must be >= 1", n_max);
+    return NULL;
+  }
+  moe_model_t *m = calloc(1, sizeof *m);
+  if (!m) {
+    moex_error(MOEX_ENOMEM, "moe: out of memory");
+    return NULL;
+  }
+  m->spec = *spec;
+  m->n_layers = spec->n_layers;
+  m->n_max = n_max;
+  m->d_in = spec->layer[0].d_in;
+  m->d_out = spec->layer[spec->n_layers - 1].d_out;
+  size_t off = 0, maxd = 0, scratch = 0;
+  int rc = MOEX_OK;
+  for (size_t l = 0; l < m->n_layers && !rc; l++) {
+    rc = layer_shape(&m->layer[l], &spec->layer[l], off);
+    if (rc) break;
+    off += m->layer[l].n_params;
+    rc = layer_alloc(&m->layer[l], n_max);
+    if (spec->layer[l].d_in > maxd) maxd = spec->layer[l].d_in;
+    if (spec->layer[l].d_out > maxd) maxd = spec->layer[l].d_out;
+    size_t sc = layer_scratch(&m->layer[l], n_max);
+    if (sc > scratch) scratch = sc;
+  }
+  m->n_params = off;
+  if (!rc) {
+    m->theta = calloc(off ? off : 1, sizeof(double));
+    m->grad = calloc(off ? off : 1, sizeof(double));
+    m->dbuf[0] = malloc(n_max * maxd * sizeof(double));
+    m->dbuf[1] = malloc(n_max * maxd * sizeof(double));
+    m->scratch = malloc(scratch * sizeof(double));
+    m->path = calloc(n_max, sizeof(size_t));
+    if (!m->theta || !m->grad || !m->dbuf[0] || !m->dbuf[1] || !m->scratch || !m->path) rc = MOEX_ENOMEM;
+  }
+  if (rc) {
+    if (rc == MOEX_ENOMEM) moex_error(MOEX_ENOMEM, "moe: out of memory for n_max = %zu samples", n_max);
+    moe_model_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+void moe_model_free(moe_model_t *m) {
+  if (!m) return;
+  for (size_t l = 0; l < m->n_layers; l++) layer_free(&m->layer[l]);
+  free(m->theta); free(m->grad); free(m->dbuf[0]); free(m->dbuf[1]); free(m->scratch); free(m->path);
+  free(m);
+}
+
+void moe_model_init_params(moe_model_t *m, unsigned long seed) {
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, seed);
+  for (size_t l = 0; l < m->n_layers; l++) {
+    moe_layer_t *L = &m->layer[l];
+    if (L->spec.kind == MOE_LAYER_DENSE) {
+      mlp_init_params(&L->expert, m->theta + L->off, r, L->spec.init);
+      continue;
+    }
+    gate_init_params(&L->gate, m->theta + L->gate_off, r, L->spec.init);
+    size_t ne = L->spec.n_experts + (L->spec.shared_expert ? 1 : 0);
+    for (size_t e = 0; e < ne; e++) mlp_init_params(&L->expert, m->theta + L->experts_off + e * L->expert.n_params, r, L->spec.init);
+  }
+  gsl_rng_free(r);
+}
+
+void moe_model_zero_grad(moe_model_t *m) { memset(m->grad, 0, m->n_params * sizeof(double)); }
+
+/* One MoE layer forward: x (n, d_in) -> L->out (n, d_out). */
+static const double *layer_forward(moe_layer_t *L, const double *theta, size_t n, const double *x) {
+  const moe_layer_spec_t *s = &L->spec;
+  if (s->kind == MOE_LAYER_DENSE) return mlp_forward(&L->expert, theta + L->off, n, x, L->acts);
+  size_t E = s->n_experts, K = s->top_k, din = s->d_in, dout = s->d_out, aw = L->expert.act_width;
+  const double *S = gate_scores(&L->gate, theta + L->gate_off, n, x, L->gate_acts);
+  gate_select(n, E, K, s->surrogate, S, L->idx, L->w, L->p);
+  /* gather: the rows of each expert, contiguous, in sample order */
+  memset(L->cnt, 0, E * sizeof(size_t));
+  for (size_t i = 0; i < n * K; i++) L->cnt[L->idx[i]]++;
+  L->eoff[0] = 0;
+  for (size_t e = 0; e < E; e++) L->eoff[e + 1] = L->eoff[e] + L->cnt[e];
+  memcpy(L->fill, L->eoff, E * sizeof(size_t));
+  for (size_t i = 0; i < n * K; i++) {
+    size_t r = L->fill[L->idx[i]]++;
+    L->pos[i] = r;
+    memcpy(L->xg + r * din, x + (i / K) * din, din * sizeof(double));
+  }
+  for (size_t e = 0; e < E; e++)
+    L->yexp[e] = L->cnt[e] ? mlp_forward(&L->expert, theta + L->experts_off + e * L->expert.n_params,
+                                         L->cnt[e], L->xg + L->eoff[e] * din, L->acts + L->eoff[e] * aw)
+                           : NULL;
+  /* y_s = shared(x_s) + sum_k w_sk f_{i_sk}(x_s) */
+  if (s->shared_expert)
+    memcpy(L->out, mlp_forward(&L->expert, theta + L->shared_off, n, x, L->shared_acts), n * dout * sizeof(double));
+  else
+    memset(L->out, 0, n * dout * sizeof(double));
+  for (size_t i = 0; i < n * K; i++) {
+    size_t e = L->idx[i];
+    const double *yr = L->yexp[e] + (L->pos[i] - L->eoff[e]) * dout;
+    double *o = L->out + (i / K) * dout, wk = L->w[i];
+    for (size_t j = 0; j < dout; j++) o[j] += wk * yr[j];
+  }
+  return L->out;
+}
+
+/* One layer backward: dy (n, d_out) -> grad (accumulated), dx (n, d_in) overwritten if not NULL. */
+static void layer_backward(moe_layer_t *L, const double *theta, double *grad, size_t n,
+                           const double *x, const double *dy, double *dx, double *scratch) {
+  const moe_layer_spec_t *s = &L->spec;
+  if (s->kind == MOE_LAYER_DENSE) {
+    mlp_backward(&L->expert, theta + L->off, n, x, L->acts, dy, grad + L->off, dx, scratch);
+    return;
+  }
+  size_t E = s->n_experts, K = s->top_k, din = s->d_in, dout = s->d_out, aw = L->expert.act_width;
+  if (s->shared_expert)
+    mlp_backward(&L->expert, theta + L->shared_off, n, x, L->shared_acts, dy, grad + L->shared_off, dx, scratch);
+  else if (dx)
+    memset(dx, 0, n * din * sizeof(double));
+  /* dw_sk = <dy_s, f_k(x_s)>;  d f_k(x_s) = w_sk dy_s */
+  for (size_t i = 0; i < n * K; i++) {
+    size_t e = L->idx[i], r = L->pos[i];
+    const double *yr = L->yexp[e] + (r - L->eoff[e]) * dout, *d = dy + (i / K) * dout;
+    double dot = 0.0, wk = L->w[i];
+    for (size_t j = 0; j < dout; j++) {
+      dot += d[j] * yr[j];
+      L->dyg[r * dout + j] = wk * d[j];
+    }
+    L->dw[i] = dot;
+  }
+  for (size_t e = 0; e < E; e++) {
+    if (!L->cnt[e]) continue;
+    size_t o = L->eoff[e];
+    mlp_backward(&L->expert, theta + L->experts_off + e * L->expert.n_params, L->cnt[e], L->xg + o * din,
+                 L->acts + o * aw, L->dyg + o * dout, grad + L->experts_off + e * L->expert.n_params,
+                 dx ? L->dxg + o * din : NULL, scratch);
+  }
+  if (dx)
+    for (size_t i = 0; i < n * K; i++) {
+      const double *g = L->dxg + L->pos[i] * din;
+      double *d = dx + (i / K) * din;
+      for (size_t j = 0; j < din; j++) d[j] += g[j];
+    }
+  gate_select_backward(n, E, K, s->surrogate, L->idx, L->w, L->p, L->dw, L->dS);
+  gate_scores_backward(&L->gate, theta + L->gate_off, n, x, L->gate_acts, L->dS, grad + L->gate_off, dx, scratch);
+}
+
+const double *moe_model_forward(moe_model_t *m, size_t n, const double *x) {
+  if (!m || !x) {
+    moex_error(MOEX_EINVAL, "moe: forward with NULL %s", m ? "input" : "model");
+    return NULL;
+  }
+  if (n == 0 || n > m->n_max) {
+    moex_error(MOEX_EINVAL, "moe: forward over n = %zu samples, must be in 1..n_max = %zu", n, m->n_max);
+    return NULL;
+  }
+  const double *h = x;
+  for (size_t l = 0; l < m->n_layers; l++) {
+    h = layer_forward(&m->layer[l], m->theta, n, h);
+    m->layer[l].y = h;
+  }
+  /* paths: mixed radix over the MoE layers, first MoE layer least significant */
+  for (size_t s = 0; s < n; s++) {
+    size_t p = 0, radix = 1;
+    for (size_t l = 0; l < m->n_layers; l++) {
+      const moe_layer_t *L = &m->layer[l];
+      if (L->spec.kind != MOE_LAYER_MOE) continue;
+      p += L->idx[s * L->spec.top_k] * radix;
+      radix *= L->spec.n_experts;
+    }
+    m->path[s] = p;
+  }
+  m->n_last = n;
+  return h;
+}
+
+int moe_model_backward(moe_model_t *m, const double *x, const double *dy, double *dx) {
+  if (!m || !x || !dy) return moex_error(MOEX_EINVAL, "moe: backward with a NULL argument");
+  if (m->n_last == 0) return moex_error(MOEX_EINVAL, "moe: backward before any forward");
+  size_t n = m->n_last;
+  const double *d = dy;
+  for (size_t l = m->n_layers; l-- > 0;) {
+    const double *in = l == 0 ? x : m->layer[l - 1].y;
+    /* layer l writes its input gradient to dbuf[l % 2]; it reads d from dbuf[(l + 1) % 2] */
+    double *dxl = l == 0 ? dx : m->dbuf[l % 2];
+    layer_backward(&m->layer[l], m->theta, m->grad, n, in, d, dxl, m->scratch);
+    d = dxl;
+  }
+  return MOEX_OK;
+}
+
+double moe_model_loss_grad_acc(moe_model_t *m, size_t n, const double *x, const double *t, size_t n_total) {
+  if (!t) {
+    moex_error(MOEX_EINVAL, "moe: loss with NULL targets");
+    return NAN;
+  }
+  if (n_total < n) {
+    moex_error(MOEX_EINVAL, "moe: chunk of %zu samples in a batch of %zu", n, n_total);
+    return NAN;
+  }
+  const double *y = moe_model_forward(m, n, x);
+  if (!y) return NAN;
+  size_t N = n * m->d_out;
+  double total = (double)n_total * (double)m->d_out;
+  /* the output gradient goes to the buffer the last layer does not write */
+  double *dy = m->dbuf[m->n_layers % 2], loss = 0.0, scale = 2.0 / total;
+  for (size_t i = 0; i < N; i++) {
+    double r = y[i] - t[i];
+    loss += r * r;
+    dy[i] = scale * r;
+  }
+  moe_model_backward(m, x, dy, NULL);
+  return loss / total;
+}
+
+double moe_model_loss_grad(moe_model_t *m, size_t n, const double *x, const double *t) {
+  moe_model_zero_grad(m);
+  return moe_model_loss_grad_acc(m, n, x, t, n);
+}
+
+const size_t *moe_model_layer_counts(const moe_model_t *m, size_t l) {
+  if (!m || l >= m->n_layers || m->layer[l].spec.kind != MOE_LAYER_MOE) return NULL;
+  return m->layer[l].cnt;
+}
+
+const size_t *moe_model_layer_choice(const moe_model_t *m, size_t l) {
+  if (!m || l >= m->n_layers || m->layer[l].spec.kind != MOE_LAYER_MOE) return NULL;
+  return m->layer[l].idx;
+}
+
+const size_t *moe_model_paths(const moe_model_t *m) { return m ? m->path : NULL; }
+
+size_t moe_model_n_paths(const moe_model_t *m) {
+  size_t p = 1;
+  for (size_t l = 0; l < m->n_layers; l++)
+    if (m->layer[l].spec.kind == MOE_LAYER_MOE) p *= m->layer[l].spec.n_experts;
+  return p;
+}

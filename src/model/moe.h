@@ -1,0 +1,120 @@
+/* moe: MoE layers and deep stacks (the paper's Eq. 1: Psi = h^(L) o ... o h^(1), no residuals,
+ * no normalisation). A layer is either an MoE layer (router + E experts, top-K, optional shared
+ * expert always active and added to the routed output) or a dense layer (one mlp), so MoE-dense
+ * alternation is a stack of mixed layers and a dense baseline is a stack of one dense layer.
+ *
+ * Parameters: one contiguous block `theta` (n_params doubles) and a mirrored block `grad`, so
+ * gsl_vector_view_array sees them without copies. Layout, layer after layer:
+ *   MoE layer:   router (linear: W_R (E, d_in); mlp: mlp layout), then expert 0..E-1 (mlp
+ *                layout, see mlp.h), then the shared expert if any (mlp layout);
+ *   dense layer: one mlp.
+ * Workspaces for up to n_max samples are allocated once by moe_model_alloc; forward and backward
+ * allocate nothing. */
+#ifndef MOEX_MOE_H
+#define MOEX_MOE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/gate.h"
+#include "model/mlp.h"
+
+#define MOE_MAX_LAYERS 16
+#define MOE_MAX_EXPERTS 256
+
+typedef enum { MOE_LAYER_MOE = 0, MOE_LAYER_DENSE = 1 } moe_layer_kind_t;
+
+typedef struct {
+  moe_layer_kind_t kind;
+  size_t d_in, d_out;
+  size_t n_experts;     /* E (MoE layers) */
+  size_t top_k;         /* K, 1..E */
+  size_t expert_layers; /* l: affine layers of each expert (or of the dense layer) */
+  size_t expert_width;  /* m */
+  gate_kind_t gate;
+  size_t gate_width;    /* hidden width of the mlp router */
+  gate_surrogate_t surrogate;
+  int shared_expert;    /* 1: add an always-active expert of the same shape */
+  mlp_init_t init;      /* initialisation scheme of this layer's parameters (default he) */
+} moe_layer_spec_t;
+
+typedef struct {
+  size_t n_layers;
+  moe_layer_spec_t layer[MOE_MAX_LAYERS];
+} moe_spec_t;
+
+/* A layer spec with the paper's defaults: MoE, linear gate, switch surrogate, K = 1, no shared
+ * expert, 2-layer experts of width m. */
+moe_layer_spec_t moe_layer_default(size_t d_in, size_t d_out, size_t E, size_t m);
+moe_layer_spec_t moe_layer_dense(size_t d_in, size_t d_out, size_t layers, size_t m);
+
+typedef struct {
+  moe_layer_spec_t spec;
+  gate_t gate;
+  mlp_t expert;        /* shape shared by every expert (and the shared expert) */
+  size_t off;          /* first parameter of this layer in theta */
+  size_t gate_off, experts_off, shared_off, n_params;
+  /* workspace, sized for n_max samples */
+  double *gate_acts, *p, *w, *dw, *dS;
+  size_t *idx, *pos, *cnt, *eoff, *fill;
+  double *xg, *acts, *dyg, *dxg;       /* gathered rows, expert activations, their gradients */
+  double **yexp;                       /* per expert: its output block inside acts */
+  double *shared_acts;
+  double *out;                         /* (n, d_out): an MoE layer's output buffer */
+  const double *y;                     /* this layer's output in the last forward */
+} moe_layer_t;
+
+typedef struct {
+  moe_spec_t spec;
+  moe_layer_t layer[MOE_MAX_LAYERS];
+  size_t n_layers, n_params, n_max, d_in, d_out;
+  double *theta, *grad;
+  double *dbuf[2];    /* ping-pong output gradients, (n_max, max d) */
+  double *scratch;    /* backward scratch */
+  size_t *path;       /* (n_max): routing path of each sample of the last forward */
+  size_t n_last;      /* samples in the last forward */
+} moe_model_t;
+
+/* Validates the spec (message names the bad value) and allocates parameters and workspaces
+ * for up to n_max samples. Parameters are zero until moe_model_init_params. NULL on error. */
+moe_model_t *moe_model_alloc(const moe_spec_t *spec, size_t n_max);
+void moe_model_free(moe_model_t *m);
+int moe_spec_validate(const moe_spec_t *spec);
+
+/* Seeded initialisation (GSL mt19937): same seed, same bits. */
+void moe_model_init_params(moe_model_t *m, unsigned long seed);
+
+/* Counts: total parameters, and parameters used for one input (router + K experts + shared). */
+size_t moe_spec_n_params(const moe_spec_t *spec);
+size_t moe_spec_n_active(const moe_spec_t *spec);
+
+/* Forward: x (n, d_in) -> returns y (n, d_out), owned by the model (valid until the next
+ * forward). n <= n_max. Records the routing of every sample. NULL on error. */
+const double *moe_model_forward(moe_model_t *m, size_t n, const double *x);
+
+/* Backward of the last forward (same x): dy (n, d_out). Accumulates into m->grad; writes
+ * dx (n, d_in) if not NULL. */
+int moe_model_backward(moe_model_t *m, const double *x, const double *dy, double *dx);
+
+void moe_model_zero_grad(moe_model_t *m);
+
+/* Mean squared error over all n * d_out outputs, and its gradient into m->grad (overwritten).
+ * x (n, d_in), t (n, d_out). Returns the loss; NAN on error. */
+double moe_model_loss_grad(moe_model_t *m, size_t n, const double *x, const double *t);
+
+/* The same for one chunk of n samples out of a batch of n_total: adds the chunk's part of the
+ * batch's mean-squared-error gradient to m->grad (not zeroed) and returns the chunk's squared
+ * residuals summed and divided by n_total * d_out. Summed over the chunks of a batch, after one
+ * moe_model_zero_grad, that is the batch's loss and gradient. NAN on error. */
+double moe_model_loss_grad_acc(moe_model_t *m, size_t n, const double *x, const double *t, size_t n_total);
+
+/* Routing of the last forward. Per layer l, the number of samples sent to each expert (counts
+ * every selected slot: with K > 1 a sample counts for each of its K experts); NULL for dense
+ * layers. Path of sample s: sum over MoE layers of top1_l(s) * prod_{l' < l} E_{l'} (mixed radix,
+ * first MoE layer least significant). */
+const size_t *moe_model_layer_counts(const moe_model_t *m, size_t l);
+const size_t *moe_model_layer_choice(const moe_model_t *m, size_t l); /* (n, K) expert indices */
+const size_t *moe_model_paths(const moe_model_t *m);
+size_t moe_model_n_paths(const moe_model_t *m); /* product of E over MoE layers */
+
+#endif

@@ -1,0 +1,524 @@
+/* record_read: opening a record, listing its runs, reading runs, arrays, tables and the
+ * summary, and checking a whole file against the schema. */
+#include "record/record_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/moex_error.h"
+
+struct record_file {
+  char *path;
+  hid_t fid;
+  record_meta meta;
+  char **ids;  /* in creation order */
+  size_t n_ids, cap_ids;
+};
+
+static void meta_free(record_meta *m) {
+  free(m->moex_version);
+  free(m->created_utc);
+  free(m->host);
+  free(m->command_line);
+  free(m->experiment);
+  free(m->grid);
+}
+
+void record_close(record_file *f) {
+  if (!f) return;
+  if (f->fid >= 0) H5Fclose(f->fid);
+  meta_free(&f->meta);
+  for (size_t i = 0; i < f->n_ids; ++i) free(f->ids[i]);
+  free(f->ids);
+  free(f->path);
+  free(f);
+}
+
+const record_meta *record_file_meta(const record_file *f) { return &f->meta; }
+size_t record_n_runs(const record_file *f) { return f ? f->n_ids : 0; }
+const char *record_run_id(const record_file *f, size_t i) { return f && i < f->n_ids ? f->ids[i] : NULL; }
+
+int record_has_run(const record_file *f, const char *id) {
+  for (size_t i = 0; f && id && i < f->n_ids; ++i)
+    if (strcmp(f->ids[i], id) == 0) return 1;
+  return 0;
+}
+
+static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+  (void)g;
+  (void)info;
+  record_file *f = data;
+  if (f->n_ids == f->cap_ids) {
+    size_t c = f->cap_ids ? 2 * f->cap_ids : 64;
+    char **p = realloc(f->ids, c * sizeof *p);
+    if (!p) return -1;
+    f->ids = p;
+    f->cap_ids = c;
+  }
+  if (!(f->ids[f->n_ids] = record_strdup(name))) return -1;
+  f->n_ids++;
+  return 0;
+}
+
+static int read_root_str(record_file *f, const char *name, char **out) {
+  record_attr a;
+  int rc = rh5_attr_get(f->path, f->fid, "the root group", name, &a);
+  if (rc) return rc;
+  free(a.name);
+  if (a.type != RECORD_STR) {
+    return moex_error(MOEX_EIO, "record: '%s': root attribute '%s' is not a string", f->path, name);
+  }
+  *out = a.v.s;
+  return 0;
+}
+
+record_file *record_open(const char *path) {
+  rh5_quiet();
+  struct stat st;
+  if (!path) { moex_error(MOEX_EINVAL, "record: open with a NULL path"); return NULL; }
+  if (stat(path, &st) != 0) {
+    moex_error(MOEX_EIO, "record: cannot open '%s': %s", path, strerror(errno));
+    return NULL;
+  }
+  if (!S_ISREG(st.st_mode) || H5Fis_hdf5(path) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    moex_error(MOEX_EIO, "record: '%s' is not an HDF5 file", path);
+    return NULL;
+  }
+  record_file *f = calloc(1, sizeof *f);
+  if (!f || !(f->path = record_strdup(path))) {
+    free(f);
+    moex_error(MOEX_ENOMEM, "record: out of memory");
+    return NULL;
+  }
+  f->fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f->fid < 0) {
+    moex_error(MOEX_EIO, "record: cannot open HDF5 file '%s' (%s)", path, rh5_why());
+    goto fail;
+  }
+  if (H5Aexists(f->fid, "schema_version") <= 0) {
+    moex_error(MOEX_EINVAL, "record: '%s' is not a moex record (no schema_version attribute)", path);
+    goto fail;
+  }
+  record_attr sv;
+  if (rh5_attr_get(path, f->fid, "the root group", "schema_version", &sv)) goto fail;
+  free(sv.name);
+  if (sv.type == RECORD_STR) free(sv.v.s);
+  if (sv.type != RECORD_INT) {
+    moex_error(MOEX_EINVAL, "record: '%s': schema_version is not an integer", path);
+    goto fail;
+  }
+  f->meta.schema_version = sv.v.i;
+  if (sv.v.i != RECORD_SCHEMA_VERSION) {
+    moex_error(MOEX_EINVAL, "record: '%s' has schema_version %lld; this moex reads version %d only",
+               path, (long long)sv.v.i, RECORD_SCHEMA_VERSION);
+    goto fail;
+  }
+  if (read_root_str(f, "moex_version", &f->meta.moex_version) ||
+      read_root_str(f, "created_utc", &f->meta.created_utc) || read_root_str(f, "host", &f->meta.host) ||
+      read_root_str(f, "command_line", &f->meta.command_line) ||
+      read_root_str(f, "experiment", &f->meta.experiment) || read_root_str(f, "grid", &f->meta.grid))
+    goto fail;
+  hid_t g = H5Gopen2(f->fid, "runs", H5P_DEFAULT);
+  if (g < 0) {
+    moex_error(MOEX_EIO, "record: '%s' has no /runs group", path);
+    goto fail;
+  }
+  herr_t it = H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, NULL, list_cb, f);
+  H5Gclose(g);
+  if (it < 0) {
+    moex_error(MOEX_EIO, "record: '%s': cannot list /runs (%s)", path, rh5_why());
+    goto fail;
+  }
+  return f;
+fail:
+  record_close(f);
+  return NULL;
+}
+
+/* ---- runs --------------------------------------------------------------------------------- */
+
+typedef struct {
+  record_file *f;
+  const char *rid;
+  record_run *r;
+  int rc;
+} visit_ctx;
+
+static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
+  (void)info;
+  visit_ctx *cx = data;
+  if (strcmp(name, RECORD_SUMMARY_ATTR) == 0) return 0;
+  char what[300];
+  snprintf(what, sizeof what, "run '%s'", cx->rid);
+  record_attr a;
+  if ((cx->rc = rh5_attr_get(cx->f->path, loc, what, name, &a))) return -1;
+  record_run *r = cx->r;
+  int rc = a.type == RECORD_STR ? record_run_set_str(r, name, a.v.s)
+         : a.type == RECORD_INT ? record_run_set_int(r, name, a.v.i)
+                                : record_run_set_double(r, name, a.v.d);
+  free(a.name);
+  if (a.type == RECORD_STR) free(a.v.s);
+  if (rc) {
+    cx->rc = moex_error(rc, "record: '%s': run '%s': attribute '%s' is not valid in the schema",
+                        cx->f->path, cx->rid, name);
+    return -1;
+  }
+  return 0;
+}
+
+/* Reads the dataset at `path` under run group g as an array or, when it carries the columns
+ * attribute, as a table; exactly one of *a, *t is set. */
+static int read_dataset(record_file *f, const char *rid, hid_t g, const char *path, record_array **a,
+                        record_table **t) {
+  *a = NULL;
+  *t = NULL;
+  int rc = 0;
+  hid_t ds = H5Dopen2(g, path, H5P_DEFAULT);
+  if (ds < 0) return moex_error(MOEX_EIO, "record: '%s': run '%s' has no dataset '%s'", f->path, rid, path);
+  hid_t ty = H5Dget_type(ds), sp = H5Dget_space(ds);
+  int rank = H5Sget_simple_extent_ndims(sp);
+  hsize_t d[2] = {0, 1};
+  H5T_class_t c = H5Tget_class(ty);
+  if (rank < 1 || rank > 2 || (c != H5T_INTEGER && c != H5T_FLOAT)) {
+    rc = moex_error(MOEX_EIO, "record: '%s': run '%s': '%s' is not a numeric array of rank 1 or 2",
+                    f->path, rid, path);
+    goto out;
+  }
+  H5Sget_simple_extent_dims(sp, d, NULL);
+  size_t dims[2] = {d[0], rank == 2 ? d[1] : 1};
+  int is_table = H5Aexists(ds, RECORD_COLUMNS_ATTR) > 0;
+  if (is_table) {
+    size_t nc = 0;
+    char **names = NULL;
+    char what[1200];
+    snprintf(what, sizeof what, "run '%s' table '%s'", rid, path);
+    if ((rc = rh5_attr_get_strs(f->path, ds, what, RECORD_COLUMNS_ATTR, &nc, &names))) goto out;
+    if (rank != 2 || c != H5T_FLOAT || nc != dims[1] || nc == 0) {
+      rc = moex_error(MOEX_EIO, "record: '%s': %s: %zu column names for a (%zu, %zu) %s dataset",
+                      f->path, what, nc, dims[0], dims[1], c == H5T_FLOAT ? "float" : "integer");
+    } else if ((*t = record_table_new(path, nc, (const char *const *)names)) == NULL) {
+      rc = MOEX_ENOMEM;
+    } else if (dims[0]) {
+      (*t)->data = malloc(dims[0] * dims[1] * sizeof(double));
+      (*t)->nrows = (*t)->cap = dims[0];
+      if (!(*t)->data) rc = moex_error(MOEX_ENOMEM, "record: out of memory");
+      else if (H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, (*t)->data) < 0)
+        rc = moex_error(MOEX_EIO, "record: '%s': %s: cannot read (%s)", f->path, what, rh5_why());
+    }
+    for (size_t j = 0; j < nc; ++j) free(names[j]);
+    free(names);
+    if (rc) { record_table_free(*t); *t = NULL; }
+  } else {
+    record_type rt = c == H5T_INTEGER ? RECORD_INT : RECORD_DOUBLE;
+    if (!(*a = record_array_new(path, rt, rank, dims))) { rc = MOEX_ENOMEM; goto out; }
+    if (dims[0] * dims[1] != 0 &&
+        H5Dread(ds, rt == RECORD_INT ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                (*a)->data) < 0) {
+      rc = moex_error(MOEX_EIO, "record: '%s': run '%s': cannot read '%s' (%s)", f->path, rid, path, rh5_why());
+      record_array_free(*a);
+      *a = NULL;
+    }
+  }
+out:
+  H5Sclose(sp);
+  H5Tclose(ty);
+  H5Dclose(ds);
+  return rc;
+}
+
+static herr_t link_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+  visit_ctx *cx = data;
+  if (info->type != H5L_TYPE_HARD) {
+    cx->rc = moex_error(MOEX_EIO, "record: '%s': run '%s': '%s' is not a hard link", cx->f->path, cx->rid, name);
+    return -1;
+  }
+  hid_t o = H5Oopen(g, name, H5P_DEFAULT);
+  if (o < 0) {
+    cx->rc = moex_error(MOEX_EIO, "record: '%s': run '%s': cannot open '%s'", cx->f->path, cx->rid, name);
+    return -1;
+  }
+  H5I_type_t ot = H5Iget_type(o);
+  H5Oclose(o);
+  if (ot == H5I_GROUP) return 0;  /* a folder of the path: its datasets come next */
+  if (ot != H5I_DATASET) {
+    cx->rc = moex_error(MOEX_EIO, "record: '%s': run '%s': '%s' is neither group nor dataset", cx->f->path, cx->rid, name);
+    return -1;
+  }
+  if (!record_path_ok(name)) {
+    cx->rc = moex_error(MOEX_EIO, "record: '%s': run '%s': bad dataset path '%s'", cx->f->path, cx->rid, name);
+    return -1;
+  }
+  record_array *a;
+  record_table *t;
+  if ((cx->rc = read_dataset(cx->f, cx->rid, g, name, &a, &t))) return -1;
+  cx->rc = a ? record_run_put_array(cx->r, a) : record_run_put_table(cx->r, t);
+  return cx->rc ? -1 : 0;
+}
+
+static hid_t open_run(record_file *f, const char *id) {
+  if (!f || !id || !record_name_ok(id)) {
+    moex_error(MOEX_EINVAL, "record: bad run id '%s'", id ? id : "(null)");
+    return -1;
+  }
+  hid_t runs = H5Gopen2(f->fid, "runs", H5P_DEFAULT);
+  hid_t g = -1;
+  if (runs >= 0 && H5Lexists(runs, id, H5P_DEFAULT) > 0) g = H5Gopen2(runs, id, H5P_DEFAULT);
+  if (runs >= 0) H5Gclose(runs);
+  if (g < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    moex_error(MOEX_EINVAL, "record: '%s' has no run '%s'", f->path, id);
+  }
+  return g;
+}
+
+record_run *record_read_run(record_file *f, const char *id, int what) {
+  rh5_quiet();
+  hid_t g = open_run(f, id);
+  if (g < 0) return NULL;
+  visit_ctx cx = {f, id, record_run_alloc(id), 0};
+  if (!cx.r) { H5Gclose(g); return NULL; }
+  hsize_t idx = 0;
+  /* attributes in creation order when tracked (always, for files moex writes) */
+  herr_t st = H5Aiterate2(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, attr_cb, &cx);
+  if (st < 0 && !cx.rc) {
+    H5Eclear2(H5E_DEFAULT);
+    idx = 0;
+    st = H5Aiterate2(g, H5_INDEX_NAME, H5_ITER_INC, &idx, attr_cb, &cx);
+  }
+  if (st < 0 && !cx.rc) cx.rc = moex_error(MOEX_EIO, "record: '%s': run '%s': cannot list attributes", f->path, id);
+  if (!cx.rc && H5Aexists(g, RECORD_SUMMARY_ATTR) > 0) {
+    size_t n = 0;
+    char **names = NULL;
+    char what_s[300];
+    snprintf(what_s, sizeof what_s, "run '%s'", id);
+    cx.rc = rh5_attr_get_strs(f->path, g, what_s, RECORD_SUMMARY_ATTR, &n, &names);
+    for (size_t k = 0; k < n; ++k) {
+      if (!cx.rc && record_run_summarize(cx.r, names[k]))
+        cx.rc = moex_error(MOEX_EIO, "record: '%s': run '%s': summary column '%s' is not an attribute",
+                           f->path, id, names[k]);
+      free(names[k]);
+    }
+    free(names);
+  }
+  if (!cx.rc && what == RECORD_READ_ALL &&
+      H5Lvisit(g, H5_INDEX_NAME, H5_ITER_INC, link_cb, &cx) < 0 && !cx.rc)
+    cx.rc = moex_error(MOEX_EIO, "record: '%s': run '%s': cannot list datasets (%s)", f->path, id, rh5_why());
+  H5Gclose(g);
+  if (cx.rc) {
+    record_run_free(cx.r);
+    return NULL;
+  }
+  return cx.r;
+}
+
+record_array *record_read_array(record_file *f, const char *id, const char *path) {
+  rh5_quiet();
+  hid_t g = open_run(f, id);
+  if (g < 0) return NULL;
+  record_array *a = NULL;
+  record_table *t = NULL;
+  if (!record_path_ok(path) || H5Lexists(g, path, H5P_DEFAULT) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    moex_error(MOEX_EINVAL, "record: '%s': run '%s' has no array '%s'", f->path, id, path ? path : "(null)");
+  } else if (!read_dataset(f, id, g, path, &a, &t) && t) {
+    record_table_free(t);
+    moex_error(MOEX_EINVAL, "record: '%s': run '%s': '%s' is a table, not an array", f->path, id, path);
+  }
+  H5Gclose(g);
+  return a;
+}
+
+record_table *record_read_table(record_file *f, const char *id, const char *path) {
+  rh5_quiet();
+  hid_t g = open_run(f, id);
+  if (g < 0) return NULL;
+  record_array *a = NULL;
+  record_table *t = NULL;
+  if (!record_path_ok(path) || H5Lexists(g, path, H5P_DEFAULT) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    moex_error(MOEX_EINVAL, "record: '%s': run '%s' has no table '%s'", f->path, id, path ? path : "(null)");
+  } else if (!read_dataset(f, id, g, path, &a, &t) && a) {
+    record_array_free(a);
+    moex_error(MOEX_EINVAL, "record: '%s': run '%s': '%s' is an array, not a table", f->path, id, path);
+  }
+  H5Gclose(g);
+  return t;
+}
+
+/* ---- summary ------------------------------------------------------------------------------ */
+
+void record_summary_free(record_summary *s) {
+  if (!s) return;
+  for (size_t j = 0; j < s->ncols; ++j) {
+    record_column *c = &s->cols[j];
+    if (c->type == RECORD_STR && c->v.s)
+      for (size_t k = 0; k < s->nrows; ++k) free(c->v.s[k]);
+    free(c->v.s);  /* the union's pointer, whatever the type */
+    free(c->name);
+  }
+  free(s->cols);
+  free(s);
+}
+
+const record_column *record_summary_column(const record_summary *s, const char *name) {
+  for (size_t j = 0; s && name && j < s->ncols; ++j)
+    if (strcmp(s->cols[j].name, name) == 0) return &s->cols[j];
+  return NULL;
+}
+
+typedef struct {
+  record_file *f;
+  record_summary *s;
+  size_t cap;
+  int rc;
+} sum_ctx;
+
+static herr_t sum_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+  (void)info;
+  sum_ctx *cx = data;
+  record_summary *s = cx->s;
+  if (s->ncols == cx->cap) {
+    size_t c = cx->cap ? 2 * cx->cap : 16;
+    record_column *p = realloc(s->cols, c * sizeof *p);
+    if (!p) { cx->rc = moex_error(MOEX_ENOMEM, "record: out of memory"); return -1; }
+    s->cols = p;
+    cx->cap = c;
+  }
+  record_column *col = &s->cols[s->ncols];
+  memset(col, 0, sizeof *col);
+  hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
+  if (ds < 0) {
+    cx->rc = moex_error(MOEX_EIO, "record: '%s': /summary/%s is not a dataset", cx->f->path, name);
+    return -1;
+  }
+  hid_t ty = H5Dget_type(ds), sp = H5Dget_space(ds);
+  hsize_t n = 0;
+  H5T_class_t c = H5Tget_class(ty);
+  int ok = H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &n, NULL) == 1 &&
+           (c == H5T_INTEGER || c == H5T_FLOAT || (c == H5T_STRING && rh5_is_vlen_utf8(ty)));
+  if (!ok) {
+    cx->rc = moex_error(MOEX_EIO, "record: '%s': /summary/%s is not a 1-D numeric or UTF-8 string column",
+                        cx->f->path, name);
+  } else if (s->ncols > 0 && n != s->nrows) {
+    cx->rc = moex_error(MOEX_EIO, "record: '%s': /summary/%s has %llu rows, run_id has %zu", cx->f->path, name,
+                        (unsigned long long)n, s->nrows);
+  } else if (s->ncols == 0 && strcmp(name, "run_id") != 0) {
+    cx->rc = moex_error(MOEX_EIO, "record: '%s': the first /summary column is '%s', not run_id", cx->f->path, name);
+  } else {
+    s->nrows = n;
+    col->type = c == H5T_STRING ? RECORD_STR : c == H5T_INTEGER ? RECORD_INT : RECORD_DOUBLE;
+    col->name = record_strdup(name);
+    col->v.s = calloc(n ? n : 1, 8);
+    if (!col->name || !col->v.s) {
+      cx->rc = moex_error(MOEX_ENOMEM, "record: out of memory");
+    } else if (col->type == RECORD_STR) {
+      char **raw = calloc(n ? n : 1, sizeof *raw);
+      hid_t mt = rh5_str_type();
+      if (!raw || (n && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0)) {
+        cx->rc = moex_error(MOEX_EIO, "record: '%s': cannot read /summary/%s", cx->f->path, name);
+      } else {
+        for (hsize_t k = 0; k < n && !cx->rc; ++k)
+          if (!(col->v.s[k] = record_strdup(raw[k] ? raw[k] : "")))
+            cx->rc = moex_error(MOEX_ENOMEM, "record: out of memory");
+        if (n) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, raw);
+      }
+      free(raw);
+      H5Tclose(mt);
+    } else if (n && H5Dread(ds, col->type == RECORD_INT ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, H5S_ALL,
+                            H5S_ALL, H5P_DEFAULT, col->v.d) < 0) {
+      cx->rc = moex_error(MOEX_EIO, "record: '%s': cannot read /summary/%s", cx->f->path, name);
+    }
+    s->ncols++;  /* counted even on failure, so that free() releases it */
+  }
+  H5Sclose(sp);
+  H5Tclose(ty);
+  H5Dclose(ds);
+  return cx->rc ? -1 : 0;
+}
+
+record_summary *record_read_summary(record_file *f) {
+  rh5_quiet();
+  if (!f) { moex_error(MOEX_EINVAL, "record: NULL file"); return NULL; }
+  sum_ctx cx = {f, calloc(1, sizeof(record_summary)), 0, 0};
+  if (!cx.s) { moex_error(MOEX_ENOMEM, "record: out of memory"); return NULL; }
+  hid_t g = H5Gopen2(f->fid, "summary", H5P_DEFAULT);
+  if (g < 0) {
+    cx.rc = moex_error(MOEX_EIO, "record: '%s' has no /summary group", f->path);
+  } else {
+    herr_t st = H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, NULL, sum_cb, &cx);
+    if (st < 0 && !cx.rc) cx.rc = moex_error(MOEX_EIO, "record: '%s': cannot list /summary (%s)", f->path, rh5_why());
+    H5Gclose(g);
+  }
+  if (!cx.rc && cx.s->ncols == 0) cx.rc = moex_error(MOEX_EIO, "record: '%s': /summary has no run_id column", f->path);
+  if (cx.rc) {
+    record_summary_free(cx.s);
+    return NULL;
+  }
+  return cx.s;
+}
+
+/* ---- schema check ------------------------------------------------------------------------- */
+
+static int check_root_types(record_file *f) {
+  static const char *names[] = {"moex_version", "created_utc", "host", "command_line", "experiment", "grid"};
+  for (size_t k = 0; k < 6; ++k) {
+    hid_t a = H5Aopen(f->fid, names[k], H5P_DEFAULT);
+    hid_t t = a < 0 ? -1 : H5Aget_type(a);
+    int ok = t >= 0 && rh5_is_vlen_utf8(t);
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    if (!ok)
+      return moex_error(MOEX_EIO, "record: '%s': root attribute '%s' is not a variable-length UTF-8 string",
+                        f->path, names[k]);
+  }
+  return 0;
+}
+
+int record_check(const char *path) {
+  record_file *f = record_open(path);
+  if (!f) return MOEX_EIO;
+  int rc = check_root_types(f);
+  record_summary *s = rc ? NULL : record_read_summary(f);
+  if (!rc && !s) rc = MOEX_EIO;
+  if (!rc && s->nrows != f->n_ids)
+    rc = moex_error(MOEX_EIO, "record: '%s': /summary has %zu rows for %zu runs", path, s->nrows, f->n_ids);
+  for (size_t i = 0; !rc && i < f->n_ids; ++i) {
+    const char *id = f->ids[i];
+    if (!record_name_ok(id)) {
+      rc = moex_error(MOEX_EIO, "record: '%s': bad run id '%s'", path, id);
+      break;
+    }
+    if (strcmp(s->cols[0].v.s[i], id) != 0) {
+      rc = moex_error(MOEX_EIO, "record: '%s': /summary row %zu is run '%s', /runs has '%s' there", path, i,
+                      s->cols[0].v.s[i], id);
+      break;
+    }
+    record_run *r = record_read_run(f, id, RECORD_READ_ALL);
+    if (!r) { rc = MOEX_EIO; break; }
+    for (size_t j = 1; !rc && j < s->ncols; ++j) {
+      const record_column *c = &s->cols[j];
+      const record_attr *a = record_run_attr(r, c->name);
+      if (a && !a->summary) a = NULL;
+      int same;
+      if (a && a->type != c->type) same = 0;
+      else if (c->type == RECORD_STR) same = strcmp(c->v.s[i], a ? a->v.s : "") == 0;
+      else if (c->type == RECORD_INT) same = c->v.i[i] == (a ? a->v.i : INT64_MIN);
+      else same = a ? memcmp(&c->v.d[i], &a->v.d, sizeof(double)) == 0 : isnan(c->v.d[i]);
+      if (!same)
+        rc = moex_error(MOEX_EIO, "record: '%s': /summary/%s row %zu disagrees with run '%s'", path, c->name, i, id);
+    }
+    for (size_t k = 0; !rc && k < r->n_attrs; ++k)
+      if (r->attrs[k].summary && !record_summary_column(s, r->attrs[k].name))
+        rc = moex_error(MOEX_EIO, "record: '%s': run '%s': summary attribute '%s' has no /summary column", path, id,
+                        r->attrs[k].name);
+    record_run_free(r);
+  }
+  record_summary_free(s);
+  record_close(f);
+  return rc;
+}
