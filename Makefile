@@ -64,7 +64,7 @@ TEST_SRC  = $(sort $(wildcard tests/test_*.c))
 TEST_OBJ  = $(TEST_SRC:tests/%.c=$(B)/tobj/%.o) $(B)/tobj/main.o
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps check check-mpi unit asan valgrind demo bench paper studies theorems clean FORCE
+.PHONY: all deps check check-mpi unit asan valgrind demo bench paper studies theorems clean layers FORCE
 .DEFAULT_GOAL := all
 
 all: $(LIBS_A) $(BINS)
@@ -136,7 +136,16 @@ asan:
 
 check: deps
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory asan
+
+# The layering rules (tests/layers.py): no upward include, no include cycle, no link cycle between
+# the library's objects; each rule is first shown failing on a broken input (--self-test).
+# Debian's python3 (deps.sh installs it with python3-h5py).
+PYTHON ?= /usr/bin/python3
+layers: $(LIB_OBJ) $(EXPLIB_OBJ)
+	@$(PYTHON) tests/layers.py --self-test
+	@$(PYTHON) tests/layers.py . $(LIB_OBJ) $(EXPLIB_OBJ)
 
 # The MPI build, and the sweep suite's `mpirun -np 3` test against it (skipped by `make check`
 # when there is no MPI build).

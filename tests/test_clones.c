@@ -1,6 +1,6 @@
-/* clones: the hot loops run as an AVX2 copy where the CPU has it (src/kernels.h, KERN_CLONES)
+/* clones: the hot loops run as an AVX2 copy where the CPU has it (src/core/kernels.h, KERN_CLONES)
  * and must give the baseline copy's bits. The baseline is this file's own build of
- * src/kernels.c, without clones and under other names; the dispatched functions are the
+ * src/core/kernels.c, without clones and under other names; the dispatched functions are the
  * library's. On a CPU without AVX2 both are the baseline and the test says so. The Adam update
  * is checked bit for bit against its formula written out here. */
 #include "testutil.h"

@@ -13,6 +13,7 @@
 #include "fit/fit.h"
 #include "fit_objectives.h"
 #include "core/moex_error.h"
+#include "core/moex_gsl.h"
 
 static const char *const all_opts[] = {"bfgs2", "cg-pr", "cg-fr", "steepest",
                                        "nmsimplex2", "lm", "lbfgs", "adam"};
@@ -353,27 +354,27 @@ static void custom_handler(const char *reason, const char *file, int line, int e
 
 START_TEST(test_gsl_guard_records_errors) {
   gsl_error_handler_t *orig = gsl_set_error_handler(&custom_handler);
-  fit_gsl_guard_enter();
-  fit_gsl_guard_enter(); /* nested */
-  fit_gsl_error_clear();
+  moex_gsl_guard_enter();
+  moex_gsl_guard_enter(); /* nested */
+  moex_gsl_error_clear();
   gsl_sf_result res;
   int st = gsl_sf_log_e(-2.385, &res);
   ck_assert_int_eq(st, GSL_EDOM);
   const char *why = NULL;
-  ck_assert_int_eq(fit_gsl_error(&why), GSL_EDOM);
+  ck_assert_int_eq(moex_gsl_error(&why), GSL_EDOM);
   ck_assert_ptr_nonnull(strstr(why, "domain"));
-  fit_gsl_guard_leave();
+  moex_gsl_guard_leave();
   /* still guarded after one leave */
-  fit_gsl_error_clear();
+  moex_gsl_error_clear();
   gsl_sf_log_e(-1.5, &res);
-  ck_assert_int_eq(fit_gsl_error(NULL), GSL_EDOM);
+  ck_assert_int_eq(moex_gsl_error(NULL), GSL_EDOM);
   ck_assert_int_eq(custom_calls, 0);
-  fit_gsl_guard_leave();
-  fit_gsl_error_clear();
+  moex_gsl_guard_leave();
+  moex_gsl_error_clear();
   /* the previous handler is back */
   gsl_sf_log_e(-1.5, &res);
   ck_assert_int_eq(custom_calls, 1);
-  ck_assert_int_eq(fit_gsl_error(NULL), 0);
+  ck_assert_int_eq(moex_gsl_error(NULL), 0);
   ck_assert_ptr_eq(gsl_set_error_handler(orig), &custom_handler);
 }
 END_TEST
@@ -522,10 +523,17 @@ START_TEST(test_stop_names) {
   ck_assert_int_eq(fit_stop_parse("diverged", &x), MOEX_EINVAL);
   ck_assert_ptr_nonnull(strstr(moex_errmsg(), "'diverged'"));
   ck_assert_str_eq(fit_stop_name(FIT_N_STOP), "unknown");
-  const char *const *on = fit_optimizer_names();
+  const fit_type *const *on = fit_types();
   size_t k = 0;
-  for (; on[k]; k++) ck_assert_str_eq(on[k], all_opts[k]);
+  for (; on[k]; k++) {
+    ck_assert_str_eq(on[k]->name, all_opts[k]);
+    ck_assert_ptr_eq(fit_type_find(all_opts[k]), on[k]); /* chosen by name, the same pointer */
+  }
   ck_assert_uint_eq(k, N_OPTS);
+  ck_assert_ptr_eq(fit_type_find("bfgs2"), fit_bfgs2);
+  ck_assert_ptr_eq(fit_type_find("adam"), fit_adam);
+  ck_assert_ptr_null(fit_type_find("bfgs3"));
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "'bfgs3'"));
 }
 END_TEST
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "core/moex_error.h"
+#include "core/moex_gsl.h"
 
 const char *slope_agg_name(slope_agg_t agg) {
   switch (agg) {
@@ -79,9 +80,9 @@ int slope_fit(const double *x, const double *err, size_t n_x, size_t n_seed, slo
     rc = moex_error(MOEX_ENUM, "slope_fit: all %zu usable sizes are equal, no slope to fit", n);
   } else {
     double c0, c1, cov00, cov01, cov11, ssres;
-    gsl_error_handler_t *old = gsl_set_error_handler_off();
+    moex_gsl_guard_enter();
     int g = gsl_fit_linear(lx, 1, ly, 1, n, &c0, &c1, &cov00, &cov01, &cov11, &ssres);
-    gsl_set_error_handler(old);
+    moex_gsl_guard_leave();
     if (g) {
       rc = moex_error(MOEX_EGSL, "slope_fit: gsl_fit_linear failed: %s", gsl_strerror(g));
     } else {

@@ -7,10 +7,12 @@
 
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
+#include <gsl/gsl_multifit.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
 #include "core/moex_error.h"
+#include "core/moex_gsl.h"
 
 construct_net2_t *construct_net2_alloc(size_t n_in, size_t n_out, size_t width) {
   if (!n_in || !n_out || !width) {
@@ -126,15 +128,14 @@ construct_net2_t *construct_rf_fit(size_t n_in, size_t n_out, size_t width, size
   size_t p = width + 1;
   gsl_matrix *X = gsl_matrix_alloc(n, p);
   gsl_vector *yc = gsl_vector_alloc(n), *c = gsl_vector_alloc(p);
-  gsl_vector *tauv = gsl_vector_alloc(n < p ? n : p), *S = gsl_vector_alloc(p), *svw = gsl_vector_alloc(p);
-  gsl_matrix *Rm = gsl_matrix_alloc(p, p), *V = gsl_matrix_alloc(p, p);
+  gsl_multifit_linear_workspace *mfw = n >= p ? gsl_multifit_linear_alloc(n, p) : NULL;
   double *work = malloc(n * n_out * sizeof *work);
   int rc = MOEX_OK;
   if (n < p) {
     rc = moex_error(MOEX_EINVAL, "construct: least squares needs n = %zu >= width + 1 = %zu samples", n, p);
     goto done;
   }
-  if (!r || !X || !yc || !c || !tauv || !S || !svw || !Rm || !V || !work) {
+  if (!r || !X || !yc || !c || !mfw || !work) {
     rc = moex_error(MOEX_ENOMEM, "construct: out of memory for a %zu x %zu least-squares problem", n, p);
     goto done;
   }
@@ -174,43 +175,29 @@ construct_net2_t *construct_rf_fit(size_t n_in, size_t n_out, size_t width, size
       gsl_matrix_set(X, s, k + 1, a > 0 ? a : 0);
     }
   }
-  /* X = Q R (Householder, O(n p^2)), then R = U S V^T (O(p^3)): the least-squares solution
-   * with a tiny Tikhonov term is c = V diag(s / (s^2 + lambda^2)) U^T (Q^T y)_{1..p}. An SVD of
-   * X itself would form an n x n factor (O(n^2 p)). */
-  gsl_error_handler_t *old = gsl_set_error_handler_off();
-  int grc = gsl_linalg_QR_decomp(X, tauv);
-  for (size_t i = 0; i < p && !grc; i++)
-    for (size_t j = 0; j < p; j++) gsl_matrix_set(Rm, i, j, j >= i ? gsl_matrix_get(X, i, j) : 0.0);
-  if (!grc) grc = gsl_linalg_SV_decomp(Rm, V, S, svw);
-  double smax = grc ? 0 : gsl_vector_get(S, 0), lam2 = 1e-20 * smax * smax;
+  /* GSL's regularised least squares: X = U S V^T once (gsl_multifit_linear_svd takes a QR
+   * first when n > p, O(n p^2)), then per output c = argmin |y - X c|^2 + lambda^2 |c|^2 with a
+   * tiny Tikhonov term lambda = 1e-10 s_max, which only tames directions of rank deficiency. */
+  moex_gsl_guard_enter();
+  moex_gsl_error_clear();
+  int grc = gsl_multifit_linear_svd(X, mfw);
+  double lambda = grc ? 0 : 1e-10 * gsl_vector_get(mfw->S, 0);
   for (size_t o = 0; o < n_out && !grc; o++) {
     for (size_t s = 0; s < n; s++) gsl_vector_set(yc, s, y[s * n_out + o]);
-    grc = gsl_linalg_QR_QTvec(X, tauv, yc);
-    for (size_t k = 0; k < p && !grc; k++) { /* b_k = s_k / (s_k^2 + lam2) (U^T Qty)_k */
-      double u = 0, sk = gsl_vector_get(S, k);
-      for (size_t i = 0; i < p; i++) u += gsl_matrix_get(Rm, i, k) * gsl_vector_get(yc, i);
-      gsl_vector_set(svw, k, sk > 0 ? u * sk / (sk * sk + lam2) : 0.0);
-    }
-    for (size_t j = 0; j < p && !grc; j++) {
-      double v = 0;
-      for (size_t k = 0; k < p; k++) v += gsl_matrix_get(V, j, k) * gsl_vector_get(svw, k);
-      gsl_vector_set(c, j, v);
-    }
+    double rnorm, snorm;
+    grc = gsl_multifit_linear_solve(lambda, X, yc, c, &rnorm, &snorm, mfw);
     net->b2[o] = gsl_vector_get(c, 0);
     for (size_t k = 0; k < width; k++) net->W2[o * width + k] = gsl_vector_get(c, k + 1);
   }
-  gsl_set_error_handler(old);
+  moex_gsl_error_clear();
+  moex_gsl_guard_leave();
   if (grc) {
     rc = moex_error(MOEX_EGSL, "construct: least squares failed: %s", gsl_strerror(grc));
     goto done;
   }
   if (fit_sup) *fit_sup = construct_sup_err(net, n, x, y, work);
 done:
-  gsl_vector_free(tauv);
-  gsl_vector_free(S);
-  gsl_vector_free(svw);
-  gsl_matrix_free(Rm);
-  gsl_matrix_free(V);
+  if (mfw) gsl_multifit_linear_free(mfw);
   gsl_vector_free(c);
   gsl_vector_free(yc);
   gsl_matrix_free(X);

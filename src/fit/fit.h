@@ -1,6 +1,7 @@
 /* fit: minimise an objective_t over its flat parameter vector.
  *
- * One entry point, fit_run(), dispatches by optimizer name:
+ * One entry point, fit_run(), runs the optimizer named in the settings; each optimizer is a
+ * const fit_type (below), chosen by pointer in the manner of gsl_multimin_fdfminimizer_type:
  *   "bfgs2" (default), "cg-pr", "cg-fr", "steepest"  GSL multimin with gradient
  *   "nmsimplex2"                                      GSL Nelder-Mead (derivative-free cross-check)
  *   "lm"                                              GSL multifit_nlinear trust-region LM
@@ -38,11 +39,6 @@ typedef enum {
 const char *fit_stop_name(fit_stop reason);
 /* Inverse of fit_stop_name. Returns 0, or MOEX_EINVAL naming the unknown string. */
 int fit_stop_parse(const char *name, fit_stop *out);
-
-/* 0 when `name` is a known optimizer, else MOEX_EINVAL with a message naming it. */
-int fit_optimizer_check(const char *name);
-/* The known optimizer names, NULL-terminated. */
-const char *const *fit_optimizer_names(void);
 
 /* One row of the training curve. */
 typedef struct {
@@ -100,6 +96,35 @@ typedef struct {
 
 void fit_settings_default(fit_settings *s);
 
+/* One fit in progress (fit_ctx.h): what an optimizer's run function works on. */
+typedef struct fit_ctx fit_ctx;
+
+/* An optimizer, GSL style: a const struct chosen by pointer. `check` validates the settings that
+ * are the optimizer's own (NULL: none), `run` runs a whole fit on c and returns 0 or an error
+ * code; `impl` is the adapter's own datum (e.g. the GSL minimizer type it wraps). */
+typedef struct fit_type {
+  const char *name;
+  int (*check)(const fit_settings *s, const objective_t *obj);
+  int (*run)(const struct fit_type *T, fit_ctx *c);
+  const void *impl;
+} fit_type;
+
+extern const fit_type *const fit_bfgs2;      /* GSL vector_bfgs2 (the default) */
+extern const fit_type *const fit_cg_pr;      /* GSL conjugate_pr */
+extern const fit_type *const fit_cg_fr;      /* GSL conjugate_fr */
+extern const fit_type *const fit_steepest;   /* GSL steepest_descent */
+extern const fit_type *const fit_nmsimplex2; /* GSL nmsimplex2 (derivative-free cross-check) */
+extern const fit_type *const fit_lm;         /* GSL multifit_nlinear trust-region LM */
+extern const fit_type *const fit_lbfgs;      /* liblbfgs */
+extern const fit_type *const fit_adam;       /* Adam on seeded minibatches */
+
+/* Every optimizer, NULL-terminated, in the order above. */
+const fit_type *const *fit_types(void);
+/* The optimizer called `name`, or NULL with MOEX_EINVAL set naming it and the known names. */
+const fit_type *fit_type_find(const char *name);
+/* 0 when `name` is a known optimizer, else MOEX_EINVAL with a message naming it. */
+int fit_optimizer_check(const char *name);
+
 typedef struct {
   fit_stop stop;
   size_t iters;            /* iterations completed */
@@ -126,15 +151,6 @@ void fit_result_free(fit_result *res);
  * (its curve buffer is reused). Returns 0 when the fit ended with a stop reason. */
 int fit_run(const objective_t *obj, double *theta, const fit_settings *s, fit_result *res);
 
-/* moex's GSL error handler. While at least one guard is entered (in any thread), GSL errors
- * do not abort: the first error of each thread since fit_gsl_error_clear() is recorded in
- * thread-local storage. fit_run enters and leaves the guard itself; entering is counted, so
- * nested and concurrent fits share it and the previous handler comes back after the last
- * leave. */
-void fit_gsl_guard_enter(void);
-void fit_gsl_guard_leave(void);
-/* GSL error code recorded for this thread (0 if none); *reason (may be NULL) gets its text. */
-int fit_gsl_error(const char **reason);
-void fit_gsl_error_clear(void);
+/* fit_run enters and leaves moex's GSL error guard (core/moex_gsl.h) itself. */
 
 #endif

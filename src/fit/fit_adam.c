@@ -12,7 +12,7 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
-#include "fit/fit_internal.h"
+#include "fit/fit_ctx.h"
 #include "core/kernels.h"
 #include "core/moex_error.h"
 
@@ -46,7 +46,8 @@ KERN_CLONES double fit_adam_update(double *theta, const double *g, double *m, do
   return step2;
 }
 
-int fit_adam(fit_ctx *c) {
+static int adam_run(const fit_type *T, fit_ctx *c) {
+  (void)T;
   const fit_settings *s = c->s;
   size_t n = c->n, N = c->obj->n_samples;
   size_t B = s->batch < N ? s->batch : N;
@@ -118,3 +119,32 @@ done:
   gsl_rng_free(rng);
   return rc;
 }
+
+static int schedule_check(const char *name) {
+  if (name && (!strcmp(name, "constant") || !strcmp(name, "cosine") || !strcmp(name, "step")))
+    return 0;
+  return moex_error(MOEX_EINVAL, "fit: unknown Adam schedule '%s' (known: constant cosine step)",
+                    name ? name : "(null)");
+}
+
+static int adam_check(const fit_settings *s, const objective_t *obj) {
+  (void)obj;
+  if (!(s->lr > 0 && isfinite(s->lr))) return moex_error(MOEX_EINVAL, "fit: lr = %g must be > 0", s->lr);
+  if (!(s->beta1 >= 0 && s->beta1 < 1))
+    return moex_error(MOEX_EINVAL, "fit: beta1 = %g must be in [0, 1)", s->beta1);
+  if (!(s->beta2 >= 0 && s->beta2 < 1))
+    return moex_error(MOEX_EINVAL, "fit: beta2 = %g must be in [0, 1)", s->beta2);
+  if (!(s->eps > 0)) return moex_error(MOEX_EINVAL, "fit: eps = %g must be > 0", s->eps);
+  if (s->batch < 1) return moex_error(MOEX_EINVAL, "fit: batch = %zu must be >= 1", s->batch);
+  if (s->max_iter < 1)
+    return moex_error(MOEX_EINVAL, "fit: adam needs max_iter >= 1 (a fixed step count), got 0");
+  int rc = schedule_check(s->schedule);
+  if (rc) return rc;
+  if (!strcmp(s->schedule, "step") && s->step_every < 1)
+    return moex_error(MOEX_EINVAL, "fit: step_every = %zu must be >= 1", s->step_every);
+  if (!(s->lr_min >= 0)) return moex_error(MOEX_EINVAL, "fit: lr_min = %g must be >= 0", s->lr_min);
+  return 0;
+}
+
+static const fit_type adam_type = {"adam", adam_check, adam_run, NULL};
+const fit_type *const fit_adam = &adam_type;

@@ -8,7 +8,7 @@
 
 #include <lbfgs.h>
 
-#include "fit/fit_internal.h"
+#include "fit/fit_ctx.h"
 #include "core/moex_error.h"
 
 typedef struct {
@@ -75,7 +75,8 @@ static const char *lbfgs_reason(int ret) {
   }
 }
 
-int fit_lbfgs(fit_ctx *c) {
+static int lbfgs_run(const fit_type *T, fit_ctx *c) {
+  (void)T;
   if (c->n > (size_t)INT_MAX)
     return moex_error(MOEX_EINVAL, "fit: lbfgs takes at most INT_MAX parameters, got %zu", c->n);
   lbfgs_state st = {c, FIT_CONTINUE};
@@ -113,3 +114,12 @@ int fit_lbfgs(fit_ctx *c) {
   fit_finish(c, stop, iters, NULL);
   return 0;
 }
+
+static int lbfgs_check(const fit_settings *s, const objective_t *obj) {
+  (void)obj;
+  if (s->lbfgs_m < 1) return moex_error(MOEX_EINVAL, "fit: lbfgs_m = %d must be >= 1", s->lbfgs_m);
+  return 0;
+}
+
+static const fit_type lbfgs_type = {"lbfgs", lbfgs_check, lbfgs_run, NULL};
+const fit_type *const fit_lbfgs = &lbfgs_type;

@@ -8,8 +8,9 @@
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_multifit_nlinear.h>
 
-#include "fit/fit_internal.h"
+#include "fit/fit_ctx.h"
 #include "core/moex_error.h"
+#include "core/moex_gsl.h"
 
 typedef struct {
   fit_ctx *c;
@@ -58,7 +59,8 @@ static int lm_df(const gsl_vector *x, void *p, gsl_matrix *J) {
   return lm_call(st->c, x->data, st->r, J->data);
 }
 
-int fit_lm(fit_ctx *c) {
+static int lm_run(const fit_type *T, fit_ctx *c) {
+  (void)T;
   const fit_settings *s = c->s;
   size_t p = c->n, nr = c->obj->n_res;
   /* GSL holds J and the QR solver a copy of it, plus O(n + p) vectors. */
@@ -77,7 +79,7 @@ int fit_lm(fit_ctx *c) {
   gsl_vector *rbuf = gsl_vector_alloc(nr);
   if (w == NULL || rbuf == NULL) {
     const char *why = "";
-    int ge = fit_gsl_error(&why);
+    int ge = moex_gsl_error(&why);
     if (w) gsl_multifit_nlinear_free(w);
     if (rbuf) gsl_vector_free(rbuf);
     if (ge && ge != GSL_ENOMEM)
@@ -115,7 +117,7 @@ int fit_lm(fit_ctx *c) {
       stop = FIT_NONFINITE;
       break;
     }
-    if (status || fit_gsl_error(NULL)) {
+    if (status || moex_gsl_error(NULL)) {
       fit_note_gsl(c, status);
       stop = FIT_NO_PROGRESS;
       break;
@@ -133,3 +135,14 @@ fail:
   gsl_vector_free(rbuf);
   return c->err;
 }
+
+static int lm_check(const fit_settings *s, const objective_t *obj) {
+  if (obj->residual == NULL)
+    return moex_error(MOEX_EINVAL, "fit: lm needs the objective's residual callback (NULL)");
+  if (obj->n_res == 0) return moex_error(MOEX_EINVAL, "fit: lm needs n_res >= 1 (0)");
+  if (!(s->lm_avmax > 0)) return moex_error(MOEX_EINVAL, "fit: lm_avmax = %g must be > 0", s->lm_avmax);
+  return 0;
+}
+
+static const fit_type lm_type = {"lm", lm_check, lm_run, NULL};
+const fit_type *const fit_lm = &lm_type;

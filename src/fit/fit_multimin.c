@@ -8,8 +8,9 @@
 #include <gsl/gsl_multimin.h>
 #include <gsl/gsl_vector.h>
 
-#include "fit/fit_internal.h"
+#include "fit/fit_ctx.h"
 #include "core/moex_error.h"
+#include "core/moex_gsl.h"
 
 /* GSL's own vectors are contiguous, so the model reads x->data in place, without a copy. */
 static int contiguous(fit_ctx *c, const gsl_vector *v) {
@@ -41,27 +42,23 @@ static void mm_df(const gsl_vector *x, void *p, gsl_vector *g) {
   mm_fdf(x, p, &f, g);
 }
 
-static const gsl_multimin_fdfminimizer_type *fdf_type(const char *name) {
-  if (!strcmp(name, "cg-pr")) return gsl_multimin_fdfminimizer_conjugate_pr;
-  if (!strcmp(name, "cg-fr")) return gsl_multimin_fdfminimizer_conjugate_fr;
-  if (!strcmp(name, "steepest")) return gsl_multimin_fdfminimizer_steepest_descent;
-  return gsl_multimin_fdfminimizer_vector_bfgs2;
-}
-
 /* Common tail after an iterate failed: nonfinite wins over a GSL status. */
 static fit_stop after_failed_iterate(fit_ctx *c, int status) {
   if (c->nonfinite) return FIT_NONFINITE;
-  if (status || fit_gsl_error(NULL)) {
+  if (status || moex_gsl_error(NULL)) {
     fit_note_gsl(c, status);
     return FIT_NO_PROGRESS;
   }
   return FIT_CONTINUE;
 }
 
-int fit_multimin_fdf(fit_ctx *c) {
+/* The GSL minimizer type of each of the four gradient optimizers, read through a pointer to
+ * GSL's own exported pointer (those are not constant expressions). */
+static int fdf_run(const fit_type *T, fit_ctx *c) {
   const fit_settings *s = c->s;
   size_t n = c->n;
-  gsl_multimin_fdfminimizer *m = gsl_multimin_fdfminimizer_alloc(fdf_type(s->optimizer), n);
+  const gsl_multimin_fdfminimizer_type *const *gt = T->impl;
+  gsl_multimin_fdfminimizer *m = gsl_multimin_fdfminimizer_alloc(*gt, n);
   if (m == NULL)
     return moex_error(MOEX_ENOMEM, "fit: cannot allocate GSL %s for %zu parameters",
                       s->optimizer, n);
@@ -118,7 +115,8 @@ static double nm_f(const gsl_vector *x, void *p) {
   return f;
 }
 
-int fit_multimin_simplex(fit_ctx *c) {
+static int simplex_run(const fit_type *T, fit_ctx *c) {
+  (void)T;
   const fit_settings *s = c->s;
   size_t n = c->n;
   gsl_multimin_fminimizer *m = gsl_multimin_fminimizer_alloc(gsl_multimin_fminimizer_nmsimplex2, n);
@@ -164,3 +162,33 @@ fail:
   gsl_vector_free(ss);
   return c->err;
 }
+
+/* ---- the types ---- */
+
+static int fdf_check(const fit_settings *s, const objective_t *obj) {
+  (void)obj;
+  if (!(s->step_size > 0)) return moex_error(MOEX_EINVAL, "fit: step_size = %g must be > 0", s->step_size);
+  if (!(s->line_tol > 0)) return moex_error(MOEX_EINVAL, "fit: line_tol = %g must be > 0", s->line_tol);
+  return 0;
+}
+
+static int simplex_check(const fit_settings *s, const objective_t *obj) {
+  (void)obj;
+  if (!(s->simplex_step > 0))
+    return moex_error(MOEX_EINVAL, "fit: simplex_step = %g must be > 0", s->simplex_step);
+  if (!(s->xtol >= 0)) return moex_error(MOEX_EINVAL, "fit: xtol = %g must be >= 0", s->xtol);
+  return 0;
+}
+
+static const fit_type bfgs2_type = {"bfgs2", fdf_check, fdf_run, &gsl_multimin_fdfminimizer_vector_bfgs2};
+static const fit_type cg_pr_type = {"cg-pr", fdf_check, fdf_run, &gsl_multimin_fdfminimizer_conjugate_pr};
+static const fit_type cg_fr_type = {"cg-fr", fdf_check, fdf_run, &gsl_multimin_fdfminimizer_conjugate_fr};
+static const fit_type steepest_type = {"steepest", fdf_check, fdf_run,
+                                       &gsl_multimin_fdfminimizer_steepest_descent};
+static const fit_type nmsimplex2_type = {"nmsimplex2", simplex_check, simplex_run, NULL};
+
+const fit_type *const fit_bfgs2 = &bfgs2_type;
+const fit_type *const fit_cg_pr = &cg_pr_type;
+const fit_type *const fit_cg_fr = &cg_fr_type;
+const fit_type *const fit_steepest = &steepest_type;
+const fit_type *const fit_nmsimplex2 = &nmsimplex2_type;

@@ -1,8 +1,9 @@
-/* fit_internal: what the optimizer adapters (fit_multimin.c, fit_lm.c, fit_lbfgs.c,
- * fit_adam.c) share with fit.c: evaluation with counting and NaN detection, a one-point cache,
- * the stop rules, the curve. Not part of the public API. */
-#ifndef MOEX_FIT_INTERNAL_H
-#define MOEX_FIT_INTERNAL_H
+/* fit_ctx: the state of one fit and the services the optimizer adapters (fit_multimin.c,
+ * fit_lm.c, fit_lbfgs.c, fit_adam.c) call: evaluation with counting and NaN detection, a
+ * one-point cache, the stop rules, the curve. Defined in fit_ctx.c, which calls no adapter. Not
+ * part of the public API: an adapter is reached only through its const fit_type (fit.h). */
+#ifndef MOEX_FIT_CTX_H
+#define MOEX_FIT_CTX_H
 
 #include <stddef.h>
 
@@ -10,7 +11,7 @@
 
 #define FIT_CONTINUE ((fit_stop)-1)
 
-typedef struct {
+struct fit_ctx {
   const objective_t *obj;
   const fit_settings *s;
   fit_result *res;
@@ -33,7 +34,7 @@ typedef struct {
   double *cx, *cg, cf;
   int cvalid;
   size_t last_logged;   /* iteration of the last curve row, (size_t)-1 if none */
-} fit_ctx;
+};
 
 double fit_now(void);
 
@@ -69,11 +70,10 @@ void fit_note_gsl(fit_ctx *c, int status);
  * nonfinite (the first evaluation saw NaN/Inf), or no_progress (GSL refused, noted in res). */
 fit_stop fit_start_stop(fit_ctx *c, int status);
 
-/* The adapters. Each runs a whole fit and returns 0 or an error code. */
-int fit_multimin_fdf(fit_ctx *c);
-int fit_multimin_simplex(fit_ctx *c);
-int fit_lm(fit_ctx *c);
-int fit_lbfgs(fit_ctx *c);
-int fit_adam(fit_ctx *c);
+/* Sets up c for a fit of obj from theta with settings s into res (allocates the cache and the
+ * last-good copy). 0 or MOEX_ENOMEM. */
+int fit_ctx_init(fit_ctx *c, const objective_t *obj, double *theta, const fit_settings *s,
+                 fit_result *res);
+void fit_ctx_free(fit_ctx *c);
 
 #endif
