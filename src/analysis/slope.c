@@ -87,8 +87,7 @@ int slope_fit(const double *x, const double *err, size_t n_x, size_t n_seed, slo
       rc = moex_error(MOEX_EGSL, "slope_fit: gsl_fit_linear failed: %s", gsl_strerror(g));
     } else {
       /* gsl_fit_linear's covariance already carries s^2 = SS_res / (n - 2). */
-      double my = gsl_stats_mean(ly, 1, n), sstot = 0.0;
-      for (size_t i = 0; i < n; i++) sstot += (ly[i] - my) * (ly[i] - my);
+      double sstot = gsl_stats_tss(ly, 1, n);
       double tq = gsl_cdf_tdist_Pinv(0.975, (double)(n - 2));
       out->slope = c1;
       out->intercept = c0;
