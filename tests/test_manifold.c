@@ -2,6 +2,8 @@
  * maps and their inverses, determinism, and every error path. */
 #include "testutil.h"
 
+#include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <gsl/gsl_rng.h>
@@ -257,6 +259,194 @@ START_TEST(test_bad_parameters) {
 }
 END_TEST
 
+
+/* ---- bit-for-bit pin ------------------------------------------------------------------------
+ * For each configuration below, everything the module computes (dimensions, radii, centres, a
+ * seeded sample, the dense grid, u -> y, residuals, levels, z coordinates, chart distances, chart
+ * maps and their inverses, the partition of unity and the argmax chart, the error message of a
+ * configuration that fails) is printed with %a, which is exact, and hashed (FNV-1a, 64 bits).
+ * A value moved by one bit changes its text and so the hash. MOEX_MANIFOLD_DUMP=FILE also writes
+ * the text to FILE, to compare two builds with diff. The pinned hashes hold for this libm (glibc
+ * on x86-64); another libm may round sin/cos/asinh differently and then needs new pins. */
+typedef struct {
+  uint64_t h;
+  FILE *out;
+} pin_t;
+
+static void pin_printf(pin_t *P, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pin_printf(pin_t *P, const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int w = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  ck_assert(w >= 0 && (size_t)w < sizeof buf);
+  for (const char *c = buf; *c; c++) P->h = (P->h ^ (unsigned char)*c) * 0x100000001b3ULL;
+  if (P->out) fputs(buf, P->out);
+}
+
+static void pin_vec(pin_t *P, const char *tag, const double *v, size_t n) {
+  pin_printf(P, "%s", tag);
+  for (size_t i = 0; i < n; i++) pin_printf(P, " %a", v[i]);
+  pin_printf(P, "\n");
+}
+
+typedef struct {
+  const char *kind;
+  size_t d, D;
+  const char *embed;
+  size_t E;
+  unsigned long seed;
+  double chart_radius; /* 0: the default radius_factor x cover */
+  uint64_t hash;
+} pin_case;
+
+static const pin_case pins[] = {
+    {"circle", 1, 16, "axis", 4, 1, 0, 0xeba7c2f3e0b57ae2ULL},
+    {"circle", 1, 7, "rotated", 6, 5, 0, 0xc68c363611fa751aULL},
+    {"circle", 1, 9, "curved", 5, 11, 0.9, 0xb08acf02cc80c354ULL},
+    {"sphere", 1, 5, "rotated", 6, 2, 0, 0x889bffe0194f4783ULL},
+    {"sphere", 2, 11, "curved", 12, 3, 0, 0xb7320f5e46883fe7ULL},
+    {"sphere", 2, 4, "axis", 20, 8, 0, 0x8ec45ebea72fa678ULL},
+    {"sphere", 3, 8, "rotated", 40, 4, 0, 0xd59d28625a7e64d1ULL},
+    {"torus", 1, 4, "axis", 5, 1, 0, 0x72a2d139e4f90c14ULL},
+    {"torus", 2, 11, "curved", 16, 3, 0, 0x3918faab6006a1d6ULL},
+    {"torus", 2, 9, "rotated", 20, 6, 0, 0xcfe5d654ed647622ULL},
+    {"torus", 3, 12, "axis", 125, 2, 0, 0x500a2f040cb9ca24ULL},
+    {"swissroll", 2, 5, "axis", 30, 1, 0, 0xebfd2c213c5a0b2aULL},
+    {"swissroll", 2, 13, "curved", 40, 7, 0, 0x6f178c7f79678eb3ULL},
+    {"swissroll", 2, 8, "rotated", 36, 9, 0, 0x714359320f162aabULL},
+    {"union", 1, 3, "axis", 5, 1, 0, 0x1514348e6111d637ULL},
+    {"union", 2, 11, "rotated", 3, 3, 0, 0xa3edc5166bdde13aULL},
+    {"union", 3, 9, "curved", 4, 2, 0, 0xc0e81c7dc7326a1aULL},
+    /* configurations that fail: their messages are pinned too */
+    {"circle", 1, 16, "axis", 2, 1, 0, 0xa0f20d22f9259bc8ULL},
+    {"sphere", 2, 6, "rotated", 3, 1, 0, 0x65b25eb0f84e2c99ULL},
+    {"torus", 3, 12, "axis", 8, 1, 0, 0x4f54827a81bf2c44ULL},
+    {"swissroll", 2, 5, "curved", 3, 1, 0, 0xfcab4d0847744180ULL},
+    {"swissroll", 3, 5, "axis", 30, 1, 0, 0xe752b5e9941d7d27ULL},
+    {"union", 2, 11, "axis", 3, 1, 0.5, 0x092f5a97ba67b8d6ULL},
+    {"torus", 2, 3, "axis", 16, 1, 0, 0x01b7f7cf13cc4b67ULL},
+    {"klein", 2, 5, "axis", 4, 1, 0, 0x6dfdbc45398bdd45ULL},
+};
+#define NPINS (sizeof pins / sizeof pins[0])
+
+/* Every query on the point x (D) with base point y (n0). */
+static void pin_point(pin_t *P, const manifold *M, const double *x, const double *y) {
+  size_t D = manifold_ambient(M), n0 = manifold_base_dim(M), d = manifold_dim(M);
+  size_t E = manifold_charts(M), nz = manifold_z_dim(M);
+  double v[64], rho[200], p[16], xb[64], yb[64];
+  manifold_base(M, x, v);
+  pin_vec(P, "base", v, n0);
+  pin_printf(P, "res %a %a level %a\n", manifold_residual(M, x), manifold_base_residual(M, y),
+             manifold_level(M, y));
+  manifold_zcoords(M, y, v);
+  pin_vec(P, "z", v, nz);
+  manifold_pou(M, x, rho);
+  pin_vec(P, "pou", rho, E);
+  manifold_pou_base(M, y, rho);
+  pin_vec(P, "pou_base", rho, E);
+  pin_printf(P, "argmax %zu %zu\n", manifold_argmax_chart(M, x), manifold_argmax_chart_base(M, y));
+  for (size_t i = 0; i < E; i++) {
+    pin_printf(P, "chart %zu dist %a in %d %d\n", i, manifold_chart_dist_base(M, i, y),
+               manifold_in_chart(M, i, x), manifold_in_chart_base(M, i, y));
+    manifold_chart_map(M, i, x, p);
+    pin_vec(P, "map", p, d);
+    manifold_chart_map_base(M, i, y, v);
+    pin_vec(P, "map_base", v, d);
+    int clipped = 0;
+    for (size_t a = 0; a < d; a++) clipped |= !(p[a] >= 0 && p[a] <= 1);
+    if (clipped) continue; /* p outside [0,1]^d: the inverse refuses it, checked below */
+    int rc = manifold_chart_inverse(M, i, p, xb);
+    pin_printf(P, "inv %d %s\n", rc, rc ? moex_errmsg() : "");
+    if (!rc) pin_vec(P, "inv_x", xb, D);
+    rc = manifold_chart_inverse_base(M, i, p, yb);
+    pin_printf(P, "inv_base %d %s\n", rc, rc ? moex_errmsg() : "");
+    if (!rc) pin_vec(P, "inv_y", yb, n0);
+  }
+}
+
+static uint64_t pin_run(const pin_case *c, FILE *out) {
+  pin_t P = {0xcbf29ce484222325ULL, out};
+  manifold_config cfg;
+  manifold_config_default(&cfg);
+  cfg.kind = c->kind, cfg.d = c->d, cfg.D = c->D, cfg.embed = c->embed, cfg.E = c->E;
+  cfg.seed = c->seed, cfg.chart_radius = c->chart_radius;
+  pin_printf(&P, "== %s d %zu D %zu %s E %zu seed %lu r %a\n", c->kind, c->d, c->D, c->embed, c->E,
+             c->seed, c->chart_radius);
+  moex_error_clear();
+  manifold *M = manifold_alloc(&cfg);
+  if (!M) {
+    pin_printf(&P, "error %s\n", moex_errmsg());
+    return P.h;
+  }
+  size_t D = manifold_ambient(M), n0 = manifold_base_dim(M), du = manifold_u_dim(M);
+  size_t d = manifold_dim(M), E = manifold_charts(M), nz = manifold_z_dim(M);
+  pin_printf(&P, "dims d %zu D %zu n0 %zu du %zu nz %zu E %zu r %a cover %a\n", d, D, n0, du, nz,
+             E, manifold_chart_radius(M), manifold_cover_radius(M));
+  double v[64], w[64];
+  for (size_t i = 0; i < E; i++) {
+    manifold_centre(M, i, v);
+    pin_vec(&P, "centre", v, n0);
+    pin_vec(&P, "centre_z", manifold_centres_z(M) + i * nz, nz);
+  }
+  /* a seeded sample and the dense grid, each with its u and y, and every query on them */
+  size_t ns = 12, ng = manifold_grid_size(M, 6), n = ns > ng ? ns : ng;
+  double *x = malloc(n * D * sizeof *x), *u = malloc(n * du * sizeof *u), *y = malloc(n * n0 * sizeof *y);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 20261201);
+  for (int pass = 0; pass < 2; pass++) {
+    size_t m = pass ? ng : ns;
+    int rc = pass ? manifold_grid(M, 6, x, u, y) : manifold_sample(M, r, ns, x, u, y);
+    pin_printf(&P, "%s %zu rc %d\n", pass ? "grid" : "sample", m, rc);
+    for (size_t j = 0; j < m; j++) {
+      pin_vec(&P, "x", x + j * D, D);
+      pin_vec(&P, "u", u + j * du, du);
+      pin_vec(&P, "y", y + j * n0, n0);
+      manifold_base_from_u(M, u + j * du, v);
+      pin_vec(&P, "y_of_u", v, n0);
+      manifold_embed(M, v, w);
+      pin_vec(&P, "embed", w, D);
+      pin_point(&P, M, x + j * D, y + j * n0);
+      /* a point off the manifold: the residual grows, the partition of unity may vanish */
+      for (size_t a = 0; a < D; a++) w[a] = x[j * D + a] + 0.01 * (double)((a * 7 + j) % 5);
+      manifold_base(M, w, v);
+      pin_point(&P, M, w, v);
+    }
+  }
+  /* chart coordinates on a small lattice of [0,1]^d (and one outside) for every chart */
+  static const double pl[] = {0.0, 0.1, 0.5, 0.9, 1.0, 1.25};
+  for (size_t i = 0; i < E; i++)
+    for (size_t a = 0; a < sizeof pl / sizeof pl[0]; a++) {
+      double p[16];
+      for (size_t k = 0; k < d; k++) p[k] = pl[(a + 2 * k) % (sizeof pl / sizeof pl[0])];
+      int rc = manifold_chart_inverse_base(M, i, p, v);
+      pin_printf(&P, "lattice %zu %zu rc %d %s\n", i, a, rc, rc ? moex_errmsg() : "");
+      if (!rc) pin_vec(&P, "y", v, n0);
+    }
+  gsl_rng_free(r);
+  free(x);
+  free(u);
+  free(y);
+  manifold_free(M);
+  return P.h;
+}
+
+START_TEST(test_bits_pinned) {
+  const pin_case *c = &pins[_i];
+  const char *path = getenv("MOEX_MANIFOLD_DUMP");
+  FILE *out = NULL;
+  if (path) {
+    out = fopen(path, _i == 0 ? "w" : "a");
+    ck_assert_ptr_nonnull(out);
+  }
+  uint64_t h = pin_run(c, out);
+  if (out) fclose(out);
+  ck_assert_msg(h == c->hash, "%s d %zu E %zu %s: hash 0x%016llxULL, pinned 0x%016llxULL", c->kind,
+                c->d, c->E, c->embed, (unsigned long long)h, (unsigned long long)c->hash);
+}
+END_TEST
+
 Suite *manifold_suite(void) {
   Suite *s = suite_create("manifold");
   TCase *tc = tcase_create("core");
@@ -267,6 +457,7 @@ Suite *manifold_suite(void) {
   tcase_add_test(tc, test_sampling_uniform);
   tcase_add_test(tc, test_same_seed_same_bits);
   tcase_add_test(tc, test_bad_parameters);
+  tcase_add_loop_test(tc, test_bits_pinned, 0, (int)NPINS);
   suite_add_tcase(s, tc);
   return s;
 }
