@@ -259,6 +259,30 @@ START_TEST(test_bad_parameters) {
 }
 END_TEST
 
+/* The kinds by name and by pointer. */
+START_TEST(test_types) {
+  const manifold_type *const want[] = {manifold_circle, manifold_sphere, manifold_torus,
+                                       manifold_swissroll, manifold_union};
+  const manifold_type *const *t = manifold_types();
+  for (size_t i = 0; i < 5; i++) {
+    ck_assert_ptr_eq(t[i], want[i]);
+    ck_assert_ptr_eq(manifold_type_find(want[i]->name), want[i]);
+  }
+  ck_assert_ptr_null(t[5]);
+  moex_error_clear();
+  ck_assert_ptr_null(manifold_type_find("klein"));
+  ck_assert_str_eq(moex_errmsg(),
+                   "manifold: unknown kind 'klein' (circle, sphere, torus, swissroll, union)");
+  ck_assert_ptr_null(manifold_type_find(NULL));
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "'(null)'"));
+  kind_case k = {"swissroll", 2, 30};
+  manifold *M = make(&k, "axis", 5, 1);
+  ck_assert_ptr_eq(manifold_type_of(M), manifold_swissroll);
+  ck_assert_double_eq(manifold_type_of(M)->scale, 5.0);
+  manifold_free(M);
+}
+END_TEST
+
 
 /* ---- bit-for-bit pin ------------------------------------------------------------------------
  * For each configuration below, everything the module computes (dimensions, radii, centres, a
@@ -457,6 +481,7 @@ Suite *manifold_suite(void) {
   tcase_add_test(tc, test_sampling_uniform);
   tcase_add_test(tc, test_same_seed_same_bits);
   tcase_add_test(tc, test_bad_parameters);
+  tcase_add_test(tc, test_types);
   tcase_add_loop_test(tc, test_bits_pinned, 0, (int)NPINS);
   suite_add_tcase(s, tc);
   return s;
