@@ -40,7 +40,8 @@ const manifold_type *manifold_type_find(const char *name) {
   size_t len = 0;
   for (size_t i = 0; t[i]; i++) {
     if (name && strcmp(name, t[i]->name) == 0) return t[i];
-    int w = snprintf(known_names + len, sizeof known_names - len, "%s%s", i ? ", " : "", t[i]->name);
+    int w = snprintf(known_names + len, sizeof known_names - len, "%s%s", i ? ", " : "",
+                     t[i]->name);
     if (w > 0 && (size_t)w < sizeof known_names - len) len += (size_t)w;
   }
   moex_error(MOEX_EINVAL, "manifold: unknown kind '%s' (%s)", name ? name : "(null)", known_names);
@@ -234,15 +235,15 @@ manifold *manifold_alloc(const manifold_config *c) {
     moex_error(MOEX_EINVAL, "manifold: NULL configuration");
     return NULL;
   }
-  const manifold_type *T = manifold_type_find(c->kind);
-  if (!T) return NULL; /* message already set */
+  const manifold_type *type = manifold_type_find(c->kind);
+  if (!type) return NULL; /* message already set */
   size_t d = c->d;
   if (d == 0 || d > MANIFOLD_MAX_D) {
     moex_error(MOEX_EINVAL, "manifold: d = %zu must be in [1, %d]", d, MANIFOLD_MAX_D);
     return NULL;
   }
-  if (T->d_only && d != T->d_only) {
-    moex_error(MOEX_EINVAL, "manifold: %s needs d = %zu, not %zu", T->name, T->d_only, d);
+  if (type->d_only && d != type->d_only) {
+    moex_error(MOEX_EINVAL, "manifold: %s needs d = %zu, not %zu", type->name, type->d_only, d);
     return NULL;
   }
   if (d >= c->D) {
@@ -250,9 +251,9 @@ manifold *manifold_alloc(const manifold_config *c) {
     return NULL;
   }
   size_t n0, du, nz;
-  T->dims(d, &n0, &du, &nz);
+  type->dims(d, &n0, &du, &nz);
   if (n0 > c->D) {
-    moex_error(MOEX_EINVAL, "manifold: %s with d = %zu needs D >= %zu, got D = %zu", T->name, d,
+    moex_error(MOEX_EINVAL, "manifold: %s with d = %zu needs D >= %zu, got D = %zu", type->name, d,
                n0, c->D);
     return NULL;
   }
@@ -275,7 +276,7 @@ manifold *manifold_alloc(const manifold_config *c) {
   manifold *M = calloc(1, sizeof *M);
   double *chk = NULL, *mind = NULL;
   if (!M) goto oom;
-  M->type = T;
+  M->type = type;
   M->d = d;
   M->D = c->D;
   M->n0 = n0;
@@ -283,12 +284,12 @@ manifold *manifold_alloc(const manifold_config *c) {
   M->nz = nz;
   M->E = c->E;
   M->seed = c->seed;
-  if (T->size) {
-    M->state = calloc(1, T->size);
+  if (type->size) {
+    M->state = calloc(1, type->size);
     if (!M->state) goto oom;
-    T->set(M->state);
+    type->set(M->state);
   }
-  M->emb = embedding_alloc(c->embed, n0, c->D, c->seed, T->scale, c->curve_amp);
+  M->emb = embedding_alloc(c->embed, n0, c->D, c->seed, type->scale, c->curve_amp);
   if (!M->emb) goto fail; /* message already set */
   M->cy = malloc(M->E * n0 * sizeof *M->cy);
   M->cz = malloc(M->E * M->nz * sizeof *M->cz);
@@ -309,7 +310,7 @@ manifold *manifold_alloc(const manifold_config *c) {
     manifold_zcoords(M, chk + j * n0, zc + j * M->nz);
     mind[j] = INFINITY;
   }
-  int placed = T->place_centres ? T->place_centres(M) : 0;
+  int placed = type->place_centres ? type->place_centres(M) : 0;
   size_t next = 0; /* farthest-point sampling starts at check point 0 */
   for (size_t i = 0; i < M->E; i++) {
     if (placed) {
@@ -330,10 +331,10 @@ manifold *manifold_alloc(const manifold_config *c) {
   for (size_t i = 0; i < M->E; i++) {
     double *Ti = M->T + i * n0 * d;
     memset(Ti, 0, n0 * d * sizeof *Ti);
-    T->tangent(M, i, Ti);
+    type->tangent(M, i, Ti);
   }
   M->r = c->chart_radius > 0 ? c->chart_radius : c->radius_factor * M->cover;
-  if (T->injective(M)) goto fail; /* message already set */
+  if (type->injective(M)) goto fail; /* message already set */
   if (M->cover >= M->r) {
     moex_error(MOEX_EINVAL, "manifold: atlas cannot cover: a point lies %g from every centre, "
                "chart radius %g", M->cover, M->r);

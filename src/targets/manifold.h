@@ -73,7 +73,7 @@ const manifold_type *const *manifold_types(void);
 const manifold_type *manifold_type_find(const char *name);
 
 typedef struct {
-  const char *kind;     /* a manifold_type's name: "circle", "sphere", "torus", "swissroll", "union" */
+  const char *kind;     /* a manifold_type's name: circle, sphere, torus, swissroll, union */
   size_t d;             /* intrinsic dimension (circle 1, swissroll 2) */
   size_t D;             /* ambient dimension, > d and >= n0 */
   const char *embed;    /* "axis", "rotated", "curved" */
