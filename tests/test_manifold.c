@@ -2,6 +2,8 @@
  * maps and their inverses, determinism, and every error path. */
 #include "testutil.h"
 
+#include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <gsl/gsl_rng.h>
@@ -257,6 +259,254 @@ START_TEST(test_bad_parameters) {
 }
 END_TEST
 
+/* The kinds by name and by pointer. */
+START_TEST(test_types) {
+  const manifold_type *const want[] = {manifold_circle, manifold_sphere, manifold_torus,
+                                       manifold_swissroll, manifold_union};
+  const manifold_type *const *t = manifold_types();
+  for (size_t i = 0; i < 5; i++) {
+    ck_assert_ptr_eq(t[i], want[i]);
+    ck_assert_ptr_eq(manifold_type_find(want[i]->name), want[i]);
+  }
+  ck_assert_ptr_null(t[5]);
+  moex_error_clear();
+  ck_assert_ptr_null(manifold_type_find("klein"));
+  ck_assert_str_eq(moex_errmsg(),
+                   "manifold: unknown kind 'klein' (circle, sphere, torus, swissroll, union)");
+  ck_assert_ptr_null(manifold_type_find(NULL));
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "'(null)'"));
+  kind_case k = {"swissroll", 2, 30};
+  manifold *M = make(&k, "axis", 5, 1);
+  ck_assert_ptr_eq(manifold_type_of(M), manifold_swissroll);
+  ck_assert_double_eq(manifold_type_of(M)->scale, 5.0);
+  manifold_free(M);
+}
+END_TEST
+
+
+/* ---- bit-for-bit pin ------------------------------------------------------------------------
+ * For each configuration below, everything the module computes (dimensions, radii, centres, a
+ * seeded sample, the dense grid, u -> y, residuals, levels, z coordinates, chart distances, chart
+ * maps and their inverses, the partition of unity and the argmax chart, on and off the manifold,
+ * the error message of a configuration that fails) is printed with %a, which is exact, and
+ * hashed (FNV-1a, 64 bits): a value moved by one bit changes its text and so the hash.
+ * Two hashes: `base` covers what is computed on base points y (lines "b ..."), `full` also the
+ * ambient points x and the queries through the embedding (lines "a ..."). The rotated and curved
+ * embeddings come from GSL's QR, which runs on the BLAS, and OpenBLAS picks its kernel by CPU
+ * (under valgrind it sees another CPU and the last bits of Q move), so `full` is only compared
+ * outside valgrind; `base` always. Both hold for this libm (glibc, x86-64); another libm or CPU
+ * may need new pins. MOEX_MANIFOLD_DUMP=FILE writes the text to FILE, to diff two builds. */
+typedef struct {
+  uint64_t base, full;
+  FILE *out;
+} pin_t;
+
+static void pin_printf(pin_t *P, int base, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void pin_printf(pin_t *P, int base, const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int w = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  ck_assert(w >= 0 && (size_t)w < sizeof buf);
+  for (const char *c = buf; *c; c++) {
+    P->full = (P->full ^ (unsigned char)*c) * 0x100000001b3ULL;
+    if (base) P->base = (P->base ^ (unsigned char)*c) * 0x100000001b3ULL;
+  }
+  if (P->out) fputs(buf, P->out);
+}
+
+static void pin_vec(pin_t *P, int base, const char *tag, const double *v, size_t n) {
+  pin_printf(P, base, "%c %s", base ? 'b' : 'a', tag);
+  for (size_t i = 0; i < n; i++) pin_printf(P, base, " %a", v[i]);
+  pin_printf(P, base, "\n");
+}
+
+typedef struct {
+  const char *kind;
+  size_t d, D;
+  const char *embed;
+  size_t E;
+  unsigned long seed;
+  double chart_radius; /* 0: the default radius_factor x cover */
+  uint64_t base, full; /* the pinned hashes */
+} pin_case;
+
+static const pin_case pins[] = {
+    {"circle", 1, 16, "axis", 4, 1, 0, 0x829048887191fd69ULL, 0x6567cb8d52c98b3eULL},
+    {"circle", 1, 7, "rotated", 6, 5, 0, 0x1efc45c850934c15ULL, 0x6b8882e44871e20aULL},
+    {"circle", 1, 9, "curved", 5, 11, 0.9, 0x245fed695a1ecc93ULL, 0x7b2584c11259c6cfULL},
+    {"sphere", 1, 5, "rotated", 6, 2, 0, 0x8a7ef1af85777f70ULL, 0xd9044ae62371e3f3ULL},
+    {"sphere", 2, 11, "curved", 12, 3, 0, 0x969cc43300aef4ceULL, 0x064d34b40229af1bULL},
+    {"sphere", 2, 4, "axis", 20, 8, 0, 0x6c9ca678804b3f2aULL, 0x407365c9f549b9e7ULL},
+    {"sphere", 3, 8, "rotated", 40, 4, 0, 0xd020c5b4f6483c07ULL, 0x084b17b63bf22810ULL},
+    {"torus", 1, 4, "axis", 5, 1, 0, 0xbea8a6c93040add1ULL, 0xb3bc7ca3f5e2f5daULL},
+    {"torus", 2, 11, "curved", 16, 3, 0, 0x94d4153a8e79ba15ULL, 0x4a78936a92f455f7ULL},
+    {"torus", 2, 9, "rotated", 20, 6, 0, 0xabd993dbd4e8c4e9ULL, 0xcb54c1403d875207ULL},
+    {"torus", 3, 12, "axis", 125, 2, 0, 0xbff32b88b7ede515ULL, 0xc0f294fa0cdbe7ffULL},
+    {"swissroll", 2, 5, "axis", 30, 1, 0, 0x98eef4b78ca4dbeeULL, 0x567474227e49be84ULL},
+    {"swissroll", 2, 13, "curved", 40, 7, 0, 0x5adc0f6dbabddb0bULL, 0xe4ea2c12e45af150ULL},
+    {"swissroll", 2, 8, "rotated", 36, 9, 0, 0xc81505376903143eULL, 0x3e8c138b1e58f650ULL},
+    {"union", 1, 3, "axis", 5, 1, 0, 0x4cfc74ef0982ec3cULL, 0xa0ea2f423a43a1fcULL},
+    {"union", 2, 11, "rotated", 3, 3, 0, 0x3441a46fd5a55c54ULL, 0xfc4b4be4f5c44f5dULL},
+    {"union", 3, 9, "curved", 4, 2, 0, 0x955557d3ce60201aULL, 0x03d4370c267346a5ULL},
+    /* configurations that fail: their messages are pinned too */
+    {"circle", 1, 16, "axis", 2, 1, 0, 0x2a04218821249b0eULL, 0x2a04218821249b0eULL},
+    {"sphere", 2, 6, "rotated", 3, 1, 0, 0xf994f1ea58d8af0bULL, 0xf994f1ea58d8af0bULL},
+    {"torus", 3, 12, "axis", 8, 1, 0, 0xa3a3612f026e944eULL, 0xa3a3612f026e944eULL},
+    {"swissroll", 2, 5, "curved", 3, 1, 0, 0x59854a7bfb34ab72ULL, 0x59854a7bfb34ab72ULL},
+    {"swissroll", 3, 5, "axis", 30, 1, 0, 0x494235199efd86ddULL, 0x494235199efd86ddULL},
+    {"union", 2, 11, "axis", 3, 1, 0.5, 0x9b17e1259d4f2e48ULL, 0x9b17e1259d4f2e48ULL},
+    {"torus", 2, 3, "axis", 16, 1, 0, 0x280a2ba9e7049b99ULL, 0x280a2ba9e7049b99ULL},
+    {"klein", 2, 5, "axis", 4, 1, 0, 0x11ac696a8a689867ULL, 0x11ac696a8a689867ULL},
+};
+#define NPINS (sizeof pins / sizeof pins[0])
+
+static int pin_in_cube(const double *p, size_t d) {
+  for (size_t a = 0; a < d; a++)
+    if (!(p[a] >= 0 && p[a] <= 1)) return 0;
+  return 1;
+}
+
+/* Every query on the base point y (n0). */
+static void pin_base_point(pin_t *P, const manifold *M, const double *y) {
+  size_t n0 = manifold_base_dim(M), d = manifold_dim(M), E = manifold_charts(M);
+  double v[64], rho[200], p[16];
+  pin_printf(P, 1, "b res %a level %a argmax %zu\n", manifold_base_residual(M, y),
+             manifold_level(M, y), manifold_argmax_chart_base(M, y));
+  manifold_zcoords(M, y, v);
+  pin_vec(P, 1, "z", v, manifold_z_dim(M));
+  manifold_pou_base(M, y, rho);
+  pin_vec(P, 1, "pou", rho, E);
+  for (size_t i = 0; i < E; i++) {
+    pin_printf(P, 1, "b chart %zu dist %a in %d\n", i, manifold_chart_dist_base(M, i, y),
+               manifold_in_chart_base(M, i, y));
+    manifold_chart_map_base(M, i, y, p);
+    pin_vec(P, 1, "map", p, d);
+    if (!pin_in_cube(p, d)) continue; /* the inverse refuses it: checked on the lattice below */
+    int rc = manifold_chart_inverse_base(M, i, p, v);
+    pin_printf(P, 1, "b inv %d %s\n", rc, rc ? moex_errmsg() : "");
+    if (!rc) pin_vec(P, 1, "inv_y", v, n0);
+  }
+}
+
+/* Every query on the ambient point x (D), through the embedding. */
+static void pin_ambient_point(pin_t *P, const manifold *M, const double *x) {
+  size_t D = manifold_ambient(M), d = manifold_dim(M), E = manifold_charts(M);
+  double v[64], rho[200], p[16];
+  manifold_base(M, x, v);
+  pin_vec(P, 0, "base", v, manifold_base_dim(M));
+  pin_printf(P, 0, "a res %a argmax %zu\n", manifold_residual(M, x), manifold_argmax_chart(M, x));
+  manifold_pou(M, x, rho);
+  pin_vec(P, 0, "pou", rho, E);
+  for (size_t i = 0; i < E; i++) {
+    pin_printf(P, 0, "a chart %zu in %d\n", i, manifold_in_chart(M, i, x));
+    manifold_chart_map(M, i, x, p);
+    pin_vec(P, 0, "map", p, d);
+    if (!pin_in_cube(p, d)) continue;
+    int rc = manifold_chart_inverse(M, i, p, v);
+    pin_printf(P, 0, "a inv %d %s\n", rc, rc ? moex_errmsg() : "");
+    if (!rc) pin_vec(P, 0, "inv_x", v, D);
+  }
+}
+
+static pin_t pin_run(const pin_case *c, FILE *out) {
+  pin_t P = {0xcbf29ce484222325ULL, 0xcbf29ce484222325ULL, out};
+  manifold_config cfg;
+  manifold_config_default(&cfg);
+  cfg.kind = c->kind, cfg.d = c->d, cfg.D = c->D, cfg.embed = c->embed, cfg.E = c->E;
+  cfg.seed = c->seed, cfg.chart_radius = c->chart_radius;
+  pin_printf(&P, 1, "== %s d %zu D %zu %s E %zu seed %lu r %a\n", c->kind, c->d, c->D, c->embed,
+             c->E, c->seed, c->chart_radius);
+  moex_error_clear();
+  manifold *M = manifold_alloc(&cfg);
+  if (!M) {
+    pin_printf(&P, 1, "b error %s\n", moex_errmsg());
+    return P;
+  }
+  size_t D = manifold_ambient(M), n0 = manifold_base_dim(M), du = manifold_u_dim(M);
+  size_t d = manifold_dim(M), E = manifold_charts(M), nz = manifold_z_dim(M);
+  pin_printf(&P, 1, "b dims d %zu D %zu n0 %zu du %zu nz %zu E %zu r %a cover %a\n", d, D, n0, du,
+             nz, E, manifold_chart_radius(M), manifold_cover_radius(M));
+  double v[64], w[64];
+  for (size_t i = 0; i < E; i++) {
+    manifold_centre(M, i, v);
+    pin_vec(&P, 1, "centre", v, n0);
+    pin_vec(&P, 1, "centre_z", manifold_centres_z(M) + i * nz, nz);
+  }
+  /* a seeded sample and the dense grid, each with its u, y and x, and every query on them and
+   * on points next to them, off the manifold (where the partition of unity may vanish) */
+  size_t ns = 12, ng = manifold_grid_size(M, 6), n = ns > ng ? ns : ng;
+  double *x = malloc(n * D * sizeof *x), *u = malloc(n * du * sizeof *u);
+  double *y = malloc(n * n0 * sizeof *y);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 20261201);
+  for (int pass = 0; pass < 2; pass++) {
+    size_t m = pass ? ng : ns;
+    /* twice: the base points alone (x NULL), then with x; the same draws, so the same y */
+    for (int amb = 0; amb < 2; amb++) {
+      if (!pass) gsl_rng_set(r, 20261201);
+      double *xo = amb ? x : NULL;
+      int rc = pass ? manifold_grid(M, 6, xo, u, y) : manifold_sample(M, r, ns, xo, u, y);
+      pin_printf(&P, !amb, "%c %s %zu rc %d\n", amb ? 'a' : 'b', pass ? "grid" : "sample", m, rc);
+      for (size_t j = 0; j < m; j++) {
+        if (amb) {
+          pin_vec(&P, 0, "x", x + j * D, D);
+          manifold_embed(M, y + j * n0, w);
+          pin_vec(&P, 0, "embed", w, D);
+          pin_ambient_point(&P, M, x + j * D);
+          for (size_t a = 0; a < D; a++) w[a] = x[j * D + a] + 0.01 * (double)((a * 7 + j) % 5);
+          pin_ambient_point(&P, M, w);
+          continue;
+        }
+        pin_vec(&P, 1, "u", u + j * du, du);
+        pin_vec(&P, 1, "y", y + j * n0, n0);
+        manifold_base_from_u(M, u + j * du, v);
+        pin_vec(&P, 1, "y_of_u", v, n0);
+        pin_base_point(&P, M, y + j * n0);
+        for (size_t a = 0; a < n0; a++) v[a] = y[j * n0 + a] + 0.01 * (double)((a * 7 + j) % 5);
+        pin_base_point(&P, M, v);
+      }
+    }
+  }
+  /* chart coordinates on a small lattice of [0,1]^d (and one outside) for every chart */
+  static const double pl[] = {0.0, 0.1, 0.5, 0.9, 1.0, 1.25};
+  for (size_t i = 0; i < E; i++)
+    for (size_t a = 0; a < sizeof pl / sizeof pl[0]; a++) {
+      double p[16];
+      for (size_t k = 0; k < d; k++) p[k] = pl[(a + 2 * k) % (sizeof pl / sizeof pl[0])];
+      int rc = manifold_chart_inverse_base(M, i, p, v);
+      pin_printf(&P, 1, "b lattice %zu %zu rc %d %s\n", i, a, rc, rc ? moex_errmsg() : "");
+      if (!rc) pin_vec(&P, 1, "y", v, n0);
+    }
+  gsl_rng_free(r);
+  free(x);
+  free(u);
+  free(y);
+  manifold_free(M);
+  return P;
+}
+
+START_TEST(test_bits_pinned) {
+  const pin_case *c = &pins[_i];
+  const char *path = getenv("MOEX_MANIFOLD_DUMP");
+  FILE *out = NULL;
+  if (path) {
+    out = fopen(path, _i == 0 ? "w" : "a");
+    ck_assert_ptr_nonnull(out);
+  }
+  pin_t P = pin_run(c, out);
+  if (out) fclose(out);
+  int full_ok = P.full == c->full || testutil_valgrind();
+  ck_assert_msg(P.base == c->base && full_ok,
+                "%s d %zu E %zu %s: hashes 0x%016llxULL, 0x%016llxULL, pinned 0x%016llxULL, "
+                "0x%016llxULL", c->kind, c->d, c->E, c->embed, (unsigned long long)P.base,
+                (unsigned long long)P.full, (unsigned long long)c->base,
+                (unsigned long long)c->full);
+}
+END_TEST
+
 Suite *manifold_suite(void) {
   Suite *s = suite_create("manifold");
   TCase *tc = tcase_create("core");
@@ -267,6 +517,8 @@ Suite *manifold_suite(void) {
   tcase_add_test(tc, test_sampling_uniform);
   tcase_add_test(tc, test_same_seed_same_bits);
   tcase_add_test(tc, test_bad_parameters);
+  tcase_add_test(tc, test_types);
+  tcase_add_loop_test(tc, test_bits_pinned, 0, (int)NPINS);
   suite_add_tcase(s, tc);
   return s;
 }

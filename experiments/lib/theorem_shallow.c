@@ -50,7 +50,8 @@ static int ctx_init(ctx_t *c, const theorem_shallow_cfg *cfg, const char *kind, 
   c->E = E;
   c->n0 = manifold_base_dim(c->M);
   if (c->n0 > NB) return moex_error(MOEX_EINVAL, "theorem: base dimension %zu above %d", c->n0, NB);
-  if (cfg->chart == THEOREM_CHART_STEREO && manifold_kind(c->M) != MANIFOLD_CIRCLE && manifold_kind(c->M) != MANIFOLD_SPHERE)
+  const manifold_type *mt = manifold_type_of(c->M);
+  if (cfg->chart == THEOREM_CHART_STEREO && mt != manifold_circle && mt != manifold_sphere)
     return moex_error(MOEX_EINVAL, "theorem: stereographic charts need a circle or sphere, not '%s'", kind);
   c->r = manifold_chart_radius(c->M);
   c->sr = tan(asin(fmin(c->r / 2, 1.0)));

@@ -1,35 +1,52 @@
-/* manifold: kinds, sampling, grids, embedding, atlas and partition of unity.
- * The constructions and their justification are in theorems/targets.md. */
+/* manifold: the generic part — kinds by name, sampling and grids, the embedding, farthest-point
+ * centres, the atlas and its partition of unity. Each kind's own operations are in its
+ * manifold_<kind>.c (see manifold_type in manifold.h); the constructions and their justification
+ * are in theorems/targets.md. */
 #include "targets/manifold.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <gsl/gsl_randist.h>
-
 #include "targets/embedding.h"
+#include "targets/manifold_kind.h"
 #include "core/moex_error.h"
 
-#define TWO_PI 6.283185307179586
-#define PI 3.141592653589793
-#define GOLDEN_ANGLE 2.399963229728653 /* pi (3 - sqrt 5) */
-#define SQRT2 1.4142135623730951
+/* ---- the kinds ---------------------------------------------------------------------------- */
 
-struct manifold {
-  int kind;
-  size_t d, D, n0, du, nz, E;
-  embedding *emb;
-  unsigned long seed;
-  double r, cover;
-  double *cy; /* (E, n0) centres, base coordinates */
-  double *cz; /* (E, nz) centres, chart-distance coordinates */
-  double *T;  /* (E, n0, d) orthonormal tangent bases at the centres */
-  double t0, t1, hmax, S0, stot; /* swissroll: t range, height, arc-length offset and total */
-  double alpha, gap;             /* union: cap angular radius, offset between components */
-};
+static const manifold_type *const *const known[] = {&manifold_circle, &manifold_sphere,
+                                                    &manifold_torus, &manifold_swissroll,
+                                                    &manifold_union};
+#define N_KNOWN (sizeof known / sizeof known[0])
+static const manifold_type *list[N_KNOWN + 1];
+static pthread_once_t list_once = PTHREAD_ONCE_INIT;
 
-static const char *const kind_names[] = {"circle", "sphere", "torus", "swissroll", "union"};
+/* The kinds' pointers are values in other objects, not constant expressions here: the list is
+ * filled once, on first use, from any thread. */
+static void list_fill(void) {
+  for (size_t i = 0; i < N_KNOWN; i++) list[i] = *known[i];
+}
+
+const manifold_type *const *manifold_types(void) {
+  pthread_once(&list_once, list_fill);
+  return list;
+}
+
+const manifold_type *manifold_type_find(const char *name) {
+  const manifold_type *const *t = manifold_types();
+  char known_names[256] = "";
+  size_t len = 0;
+  for (size_t i = 0; t[i]; i++) {
+    if (name && strcmp(name, t[i]->name) == 0) return t[i];
+    int w = snprintf(known_names + len, sizeof known_names - len, "%s%s", i ? ", " : "",
+                     t[i]->name);
+    if (w > 0 && (size_t)w < sizeof known_names - len) len += (size_t)w;
+  }
+  moex_error(MOEX_EINVAL, "manifold: unknown kind '%s' (%s)", name ? name : "(null)", known_names);
+  return NULL;
+}
 
 void manifold_config_default(manifold_config *c) {
   memset(c, 0, sizeof *c);
@@ -43,7 +60,7 @@ void manifold_config_default(manifold_config *c) {
   c->seed = 1;
 }
 
-int manifold_kind(const manifold *M) { return M->kind; }
+const manifold_type *manifold_type_of(const manifold *M) { return M->type; }
 size_t manifold_dim(const manifold *M) { return M->d; }
 size_t manifold_ambient(const manifold *M) { return M->D; }
 size_t manifold_base_dim(const manifold *M) { return M->n0; }
@@ -57,114 +74,17 @@ void manifold_centre(const manifold *M, size_t i, double *y) {
   memcpy(y, M->cy + i * M->n0, M->n0 * sizeof *y);
 }
 
-/* ---- swiss roll: gamma(t) = (t cos t, t sin t), arc length S(t) = (t sqrt(1+t^2) + asinh t)/2 */
-static double swiss_S(double t) { return 0.5 * (t * sqrt(1 + t * t) + asinh(t)); }
-
-static double swiss_t_of_s(const manifold *M, double s) {
-  double t = sqrt(M->t0 * M->t0 + 2 * s); /* S(t) ~ t^2/2: a close start for Newton */
-  for (int it = 0; it < 60; it++) {
-    double dt = (swiss_S(t) - M->S0 - s) / sqrt(1 + t * t);
-    t -= dt;
-    if (fabs(dt) < 1e-15 * t) break;
-  }
-  return t;
-}
-
-/* ---- union: component k is a cap of angular radius alpha of the unit S^d around e_{n0-1},
- * shifted by k * gap along e_0. */
-static size_t union_component(const manifold *M, const double *y) {
-  double k = floor(y[0] / M->gap + 0.5);
-  if (!(k > 0)) return 0;
-  if (k > (double)(M->E - 1)) return M->E - 1;
-  return (size_t)k;
-}
-
 void manifold_base_from_u(const manifold *M, const double *u, double *y) {
-  switch (M->kind) {
-    case MANIFOLD_CIRCLE:
-      y[0] = cos(u[0]);
-      y[1] = sin(u[0]);
-      break;
-    case MANIFOLD_TORUS:
-      for (size_t k = 0; k < M->d; k++) {
-        y[2 * k] = cos(u[k]);
-        y[2 * k + 1] = sin(u[k]);
-      }
-      break;
-    case MANIFOLD_SWISSROLL: {
-      double t = swiss_t_of_s(M, u[0]);
-      y[0] = t * cos(t);
-      y[1] = u[1];
-      y[2] = t * sin(t);
-      break;
-    }
-    default: /* sphere, union: u is the base point */
-      memcpy(y, u, M->n0 * sizeof *y);
-  }
+  M->type->base_from_u(M, u, y);
 }
 
-static void u_from_base(const manifold *M, const double *y, double *u) {
-  switch (M->kind) {
-    case MANIFOLD_CIRCLE:
-      u[0] = atan2(y[1], y[0]);
-      if (u[0] < 0) u[0] += TWO_PI;
-      break;
-    case MANIFOLD_TORUS:
-      for (size_t k = 0; k < M->d; k++) {
-        u[k] = atan2(y[2 * k + 1], y[2 * k]);
-        if (u[k] < 0) u[k] += TWO_PI;
-      }
-      break;
-    case MANIFOLD_SWISSROLL:
-      manifold_zcoords(M, y, u);
-      break;
-    default:
-      memcpy(u, y, M->n0 * sizeof *u);
-  }
-}
-
-void manifold_zcoords(const manifold *M, const double *y, double *z) {
-  if (M->kind == MANIFOLD_SWISSROLL) {
-    z[0] = swiss_S(hypot(y[0], y[2])) - M->S0;
-    z[1] = y[1];
-  } else {
-    memcpy(z, y, M->n0 * sizeof *z);
-  }
-}
+void manifold_zcoords(const manifold *M, const double *y, double *z) { M->type->zcoords(M, y, z); }
 
 void manifold_embed(const manifold *M, const double *y, double *x) { embedding_apply(M->emb, y, x); }
 void manifold_base(const manifold *M, const double *x, double *y) { embedding_base(M->emb, x, y); }
 
-static double norm(const double *v, size_t n) {
-  double s = 0;
-  for (size_t i = 0; i < n; i++) s += v[i] * v[i];
-  return sqrt(s);
-}
-
 double manifold_base_residual(const manifold *M, const double *y) {
-  switch (M->kind) {
-    case MANIFOLD_CIRCLE:
-    case MANIFOLD_SPHERE:
-      return fabs(norm(y, M->n0) - 1);
-    case MANIFOLD_TORUS: {
-      double r = 0;
-      for (size_t k = 0; k < M->d; k++) r = fmax(r, fabs(hypot(y[2 * k], y[2 * k + 1]) - 1));
-      return r;
-    }
-    case MANIFOLD_SWISSROLL: {
-      double t = hypot(y[0], y[2]);
-      double r = fmax(fabs(y[0] - t * cos(t)), fabs(y[2] - t * sin(t)));
-      r = fmax(r, fmax(M->t0 - t, t - M->t1)); /* out of the t range: positive */
-      return fmax(r, fmax(-y[1], y[1] - M->hmax));
-    }
-    default: { /* union */
-      double loc[MANIFOLD_MAX_D + 1];
-      memcpy(loc, y, M->n0 * sizeof *loc);
-      loc[0] -= (double)union_component(M, y) * M->gap;
-      double r = fabs(norm(loc, M->n0) - 1);
-      return fmax(r, cos(M->alpha) - loc[M->n0 - 1] - 1e-15);
-    }
-  }
+  return M->type->base_residual(M, y);
 }
 
 double manifold_residual(const manifold *M, const double *x) {
@@ -173,74 +93,13 @@ double manifold_residual(const manifold *M, const double *x) {
   return fmax(manifold_base_residual(M, y), embedding_tail_residual(M->emb, x, y));
 }
 
-double manifold_level(const manifold *M, const double *y) {
-  switch (M->kind) {
-    case MANIFOLD_SWISSROLL: {
-      double z[2];
-      manifold_zcoords(M, y, z);
-      return z[0] / M->stot - 0.37;
-    }
-    case MANIFOLD_UNION:
-      return y[M->n0 - 1] - 0.8; /* caps span [cos alpha, 1] = [0.5, 1] in that coordinate */
-    default:
-      return y[0] - 0.3;
-  }
-}
+double manifold_level(const manifold *M, const double *y) { return M->type->level(M, y); }
 
 /* ---- sampling ------------------------------------------------------------------------------ */
 
-static void unit_gaussian(gsl_rng *r, size_t n, double *v) {
-  double s;
-  do {
-    for (size_t i = 0; i < n; i++) v[i] = gsl_ran_gaussian(r, 1.0);
-    s = norm(v, n);
-  } while (s < 1e-100);
-  for (size_t i = 0; i < n; i++) v[i] /= s;
-}
-
-/* One point of cap k: the polar angle has density prop. to sin^{d-1} on [0, alpha] (exact, by
- * rejection against the uniform; sin is increasing there since alpha <= pi/2), the direction is
- * uniform on S^{d-1}. */
-static void union_sample_one(const manifold *M, gsl_rng *r, size_t k, double *y) {
-  size_t d = M->d;
-  double th;
-  for (;;) {
-    th = M->alpha * gsl_rng_uniform(r);
-    if (gsl_rng_uniform(r) <= pow(sin(th) / sin(M->alpha), (double)(d - 1))) break;
-  }
-  if (d == 1) y[0] = gsl_rng_uniform(r) < 0.5 ? -1 : 1;
-  else unit_gaussian(r, d, y);
-  for (size_t i = 0; i < d; i++) y[i] *= sin(th);
-  y[d] = cos(th);
-  y[0] += (double)k * M->gap;
-}
-
-static void sample_base(const manifold *M, gsl_rng *r, double *y) {
-  double u[MANIFOLD_MAX_D + 1];
-  switch (M->kind) {
-    case MANIFOLD_CIRCLE:
-      u[0] = TWO_PI * gsl_rng_uniform(r);
-      break;
-    case MANIFOLD_SPHERE:
-      unit_gaussian(r, M->n0, y);
-      return;
-    case MANIFOLD_TORUS:
-      for (size_t k = 0; k < M->d; k++) u[k] = TWO_PI * gsl_rng_uniform(r);
-      break;
-    case MANIFOLD_SWISSROLL: /* (s, h) is an isometric flat chart: uniform there is exact */
-      u[0] = M->stot * gsl_rng_uniform(r);
-      u[1] = M->hmax * gsl_rng_uniform(r);
-      break;
-    default: /* union: equal volumes, so a uniform component */
-      union_sample_one(M, r, gsl_rng_uniform_int(r, M->E), y);
-      return;
-  }
-  manifold_base_from_u(M, u, y);
-}
-
 static void emit(const manifold *M, const double *y, size_t j, double *x, double *u, double *yo) {
   if (x) embedding_apply(M->emb, y, x + j * M->D);
-  if (u) u_from_base(M, y, u + j * M->du);
+  if (u) M->type->u_from_base(M, y, u + j * M->du);
   if (yo) memcpy(yo + j * M->n0, y, M->n0 * sizeof *y);
 }
 
@@ -248,7 +107,7 @@ int manifold_sample(const manifold *M, gsl_rng *r, size_t n, double *x, double *
   if (!M || !r) return moex_error(MOEX_EINVAL, "manifold_sample: NULL manifold or rng");
   double yb[2 * MANIFOLD_MAX_D];
   for (size_t j = 0; j < n; j++) {
-    sample_base(M, r, yb);
+    M->type->sample(M, r, yb);
     emit(M, yb, j, x, u, y);
   }
   return MOEX_OK;
@@ -256,20 +115,10 @@ int manifold_sample(const manifold *M, gsl_rng *r, size_t n, double *x, double *
 
 size_t manifold_grid_size(const manifold *M, size_t n) { return M->d == 1 ? n : n * n; }
 
-/* Fibonacci lattice of m points on the cap {y_last >= cos a} of S^2 (a = pi: the sphere);
- * equal-area in the height, golden-angle azimuth. */
-static void fib_cap(size_t j, size_t m, double a, double *y) {
-  double z = 1 - (1 - cos(a)) * ((double)j + 0.5) / (double)m;
-  double rho = sqrt(fmax(0, 1 - z * z)), ph = GOLDEN_ANGLE * (double)j;
-  y[0] = rho * cos(ph);
-  y[1] = rho * sin(ph);
-  y[2] = z;
-}
-
 int manifold_grid(const manifold *M, size_t n, double *x, double *u, double *y) {
   if (!M || n == 0) return moex_error(MOEX_EINVAL, "manifold_grid: n_per_dim = %zu must be >= 1", n);
   size_t N = manifold_grid_size(M, n);
-  double yb[2 * MANIFOLD_MAX_D], ub[2];
+  double yb[2 * MANIFOLD_MAX_D];
   if (M->d >= 3) { /* no regular grid: a large seeded sample */
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     if (!r) return moex_error(MOEX_ENOMEM, "manifold_grid: out of memory");
@@ -279,47 +128,7 @@ int manifold_grid(const manifold *M, size_t n, double *x, double *u, double *y) 
     return rc;
   }
   for (size_t j = 0; j < N; j++) {
-    size_t a = j % n, b = j / n;
-    switch (M->kind) {
-      case MANIFOLD_CIRCLE:
-        ub[0] = TWO_PI * (double)j / (double)n;
-        manifold_base_from_u(M, ub, yb);
-        break;
-      case MANIFOLD_TORUS:
-        yb[0] = cos(TWO_PI * (double)a / (double)n);
-        yb[1] = sin(TWO_PI * (double)a / (double)n);
-        if (M->d == 2) {
-          yb[2] = cos(TWO_PI * (double)b / (double)n);
-          yb[3] = sin(TWO_PI * (double)b / (double)n);
-        }
-        break;
-      case MANIFOLD_SPHERE:
-        if (M->d == 1) {
-          yb[0] = cos(TWO_PI * (double)j / (double)n);
-          yb[1] = sin(TWO_PI * (double)j / (double)n);
-        } else {
-          fib_cap(j, N, PI, yb);
-        }
-        break;
-      case MANIFOLD_SWISSROLL:
-        ub[0] = M->stot * ((double)a + 0.5) / (double)n;
-        ub[1] = M->hmax * ((double)b + 0.5) / (double)n;
-        manifold_base_from_u(M, ub, yb);
-        break;
-      default: { /* union: N points shared out over the components */
-        size_t base = N / M->E, extra = N % M->E, k = 0, start = 0;
-        while (j >= start + base + (k < extra)) start += base + (k++ < extra);
-        size_t jj = j - start, m = base + (k < extra);
-        if (M->d == 1) {
-          double th = -M->alpha + 2 * M->alpha * ((double)jj + 0.5) / (double)m;
-          yb[0] = sin(th);
-          yb[1] = cos(th);
-        } else {
-          fib_cap(jj, m, M->alpha, yb);
-        }
-        yb[0] += (double)k * M->gap;
-      }
-    }
+    M->type->grid_point(M, n, N, j, yb);
     emit(M, yb, j, x, u, y);
   }
   return MOEX_OK;
@@ -372,59 +181,15 @@ void manifold_chart_map_base(const manifold *M, size_t i, const double *y, doubl
   }
 }
 
-static double swiss_proj(const manifold *M, size_t i, double s) {
-  double t = swiss_t_of_s(M, s);
-  const double *c = M->cy + i * 3, *T = M->T + i * 3 * 2;
-  return T[0] * (t * cos(t) - c[0]) + T[4] * (t * sin(t) - c[2]);
-}
-
 int manifold_chart_inverse_base(const manifold *M, size_t i, const double *p, double *y) {
-  size_t n0 = M->n0, d = M->d;
-  const double *c = M->cy + i * n0, *T = M->T + i * n0 * d;
   double q[MANIFOLD_MAX_D], qq = 0;
-  for (size_t k = 0; k < d; k++) {
+  for (size_t k = 0; k < M->d; k++) {
     if (!(p[k] >= 0 && p[k] <= 1))
       return moex_error(MOEX_EINVAL, "manifold: chart coordinate p[%zu] = %g not in [0,1]", k, p[k]);
     q[k] = (p[k] - 0.5) * 2 * M->r;
     qq += q[k] * q[k];
   }
-  switch (M->kind) {
-    case MANIFOLD_TORUS:
-      for (size_t k = 0; k < d; k++) {
-        if (fabs(q[k]) >= 1) goto outside;
-        double a = atan2(c[2 * k + 1], c[2 * k]) + asin(q[k]);
-        y[2 * k] = cos(a);
-        y[2 * k + 1] = sin(a);
-      }
-      break;
-    case MANIFOLD_SWISSROLL: {
-      /* the projection is monotone in s on the chart (the tangent turns < pi/2): bisection */
-      double lo = fmax(0, M->cz[i * 2] - M->r), hi = fmin(M->stot, M->cz[i * 2] + M->r);
-      double glo = swiss_proj(M, i, lo), ghi = swiss_proj(M, i, hi);
-      if (q[0] < glo || q[0] > ghi) goto outside;
-      for (int it = 0; it < 200 && hi - lo > 1e-15 * M->stot; it++) {
-        double mid = 0.5 * (lo + hi);
-        if (swiss_proj(M, i, mid) < q[0]) lo = mid;
-        else hi = mid;
-      }
-      double u[2] = {0.5 * (lo + hi), M->cz[i * 2 + 1] + q[1]};
-      manifold_base_from_u(M, u, y);
-      break;
-    }
-    default: { /* circle, sphere, union caps: y = c + T q + n sqrt(1 - |q|^2) */
-      if (qq >= 1) goto outside;
-      double h = sqrt(1 - qq), off = M->kind == MANIFOLD_UNION ? (double)i * M->gap : 0;
-      for (size_t j = 0; j < n0; j++) {
-        double nj = c[j] - (j == 0 ? off : 0), s = c[j] + (h - 1) * nj;
-        for (size_t k = 0; k < d; k++) s += T[j * d + k] * q[k];
-        y[j] = s;
-      }
-    }
-  }
-  if (manifold_in_chart_base(M, i, y) &&
-      (M->kind != MANIFOLD_UNION || manifold_base_residual(M, y) < 1e-9))
-    return MOEX_OK;
-outside:
+  if (M->type->chart_inverse(M, i, q, qq, y) && manifold_in_chart_base(M, i, y)) return MOEX_OK;
   return moex_error(MOEX_EINVAL, "manifold: chart point p = (%g, ...) is not the image of a "
                     "point of chart %zu", p[0], i);
 }
@@ -459,98 +224,10 @@ int manifold_chart_inverse(const manifold *M, size_t i, const double *p, double 
 
 /* ---- construction -------------------------------------------------------------------------- */
 
-/* Orthonormal basis of the complement of the unit vector nv (n entries) via the Householder
- * reflection that sends nv to a multiple of e_{n-1}: its other n-1 columns span nv^perp. */
-static void normal_complement(const double *nv, size_t n, double *T /* (n, n-1) */) {
-  double v[MANIFOLD_MAX_D + 1], vv = 0;
-  memcpy(v, nv, n * sizeof *v);
-  v[n - 1] += nv[n - 1] >= 0 ? 1 : -1;
-  for (size_t j = 0; j < n; j++) vv += v[j] * v[j];
-  for (size_t r = 0; r < n; r++)
-    for (size_t k = 0; k + 1 < n; k++) T[r * (n - 1) + k] = (r == k) - 2 * v[r] * v[k] / vv;
-}
-
-static void tangent_basis(const manifold *M, size_t i) {
-  size_t n0 = M->n0, d = M->d;
-  const double *c = M->cy + i * n0;
-  double *T = M->T + i * n0 * d;
-  memset(T, 0, n0 * d * sizeof *T);
-  switch (M->kind) {
-    case MANIFOLD_TORUS:
-      for (size_t k = 0; k < d; k++) {
-        T[(2 * k) * d + k] = -c[2 * k + 1];
-        T[(2 * k + 1) * d + k] = c[2 * k];
-      }
-      break;
-    case MANIFOLD_SWISSROLL: {
-      double t = hypot(c[0], c[2]), nt = sqrt(1 + t * t);
-      T[0 * 2 + 0] = (cos(t) - t * sin(t)) / nt;
-      T[2 * 2 + 0] = (sin(t) + t * cos(t)) / nt;
-      T[1 * 2 + 1] = 1;
-      break;
-    }
-    default: {
-      double nv[MANIFOLD_MAX_D + 1];
-      memcpy(nv, c, n0 * sizeof *nv);
-      if (M->kind == MANIFOLD_UNION) nv[0] -= (double)i * M->gap;
-      normal_complement(nv, n0, T);
-    }
-  }
-}
-
-/* Largest chart radius for which the tangent projection is injective on the chart. */
-static double radius_ok(const manifold *M, double r, double *limit) {
-  if (M->kind != MANIFOLD_SWISSROLL) {
-    *limit = SQRT2; /* chordal sqrt 2 = a quarter turn on every circle factor */
-    return r < SQRT2;
-  }
-  *limit = INFINITY;
-  for (size_t i = 0; i < M->E; i++) { /* the tangent must turn < pi/2 across the chart */
-    double sc = M->cz[2 * i], tc = swiss_t_of_s(M, sc);
-    double tl = swiss_t_of_s(M, fmax(0, sc - r)), th = swiss_t_of_s(M, fmin(M->stot, sc + r));
-    if (fmax(tc - tl, th - tc) >= PI / 2) return 0;
-  }
-  return 1;
-}
-
 static double zdist2(const double *a, const double *b, size_t n) {
   double s = 0;
   for (size_t k = 0; k < n; k++) s += (a[k] - b[k]) * (a[k] - b[k]);
   return s;
-}
-
-static int place_centres(manifold *M, const manifold_config *c) {
-  size_t E = M->E, d = M->d, n0 = M->n0, nz = M->nz;
-  size_t k = 0;
-  if (M->kind == MANIFOLD_TORUS) { /* a grid when E = k^d */
-    k = (size_t)llround(pow((double)E, 1.0 / (double)d));
-    size_t p = 1;
-    for (size_t j = 0; j < d; j++) p *= k;
-    if (p != E) k = 0;
-  }
-  if (M->kind == MANIFOLD_CIRCLE || (M->kind == MANIFOLD_SPHERE && d == 1) || k) {
-    if (!k) k = E;
-    for (size_t i = 0; i < E; i++) {
-      size_t rest = i;
-      for (size_t j = 0; j < n0 / 2; j++, rest /= k) {
-        double a = TWO_PI * (double)(rest % k) / (double)k;
-        M->cy[i * n0 + 2 * j] = cos(a);
-        M->cy[i * n0 + 2 * j + 1] = sin(a);
-      }
-    }
-    return 1;
-  }
-  if (M->kind == MANIFOLD_UNION) {
-    for (size_t i = 0; i < E; i++) {
-      memset(M->cy + i * n0, 0, n0 * sizeof(double));
-      M->cy[i * n0] = (double)i * M->gap;
-      M->cy[i * n0 + n0 - 1] = 1;
-    }
-    return 1;
-  }
-  (void)c;
-  (void)nz;
-  return 0; /* farthest-point sampling on the check set, by the caller */
 }
 
 manifold *manifold_alloc(const manifold_config *c) {
@@ -558,32 +235,26 @@ manifold *manifold_alloc(const manifold_config *c) {
     moex_error(MOEX_EINVAL, "manifold: NULL configuration");
     return NULL;
   }
-  int kind = -1;
-  for (int k = 0; k < 5; k++)
-    if (c->kind && !strcmp(c->kind, kind_names[k])) kind = k;
-  if (kind < 0) {
-    moex_error(MOEX_EINVAL, "manifold: unknown kind '%s' (circle, sphere, torus, swissroll, union)",
-               c->kind ? c->kind : "(null)");
-    return NULL;
-  }
+  const manifold_type *type = manifold_type_find(c->kind);
+  if (!type) return NULL; /* message already set */
   size_t d = c->d;
   if (d == 0 || d > MANIFOLD_MAX_D) {
     moex_error(MOEX_EINVAL, "manifold: d = %zu must be in [1, %d]", d, MANIFOLD_MAX_D);
     return NULL;
   }
-  if ((kind == MANIFOLD_CIRCLE && d != 1) || (kind == MANIFOLD_SWISSROLL && d != 2)) {
-    moex_error(MOEX_EINVAL, "manifold: %s needs d = %d, not %zu", kind_names[kind],
-               kind == MANIFOLD_CIRCLE ? 1 : 2, d);
+  if (type->d_only && d != type->d_only) {
+    moex_error(MOEX_EINVAL, "manifold: %s needs d = %zu, not %zu", type->name, type->d_only, d);
     return NULL;
   }
   if (d >= c->D) {
     moex_error(MOEX_EINVAL, "manifold: d = %zu must be < D = %zu", d, c->D);
     return NULL;
   }
-  size_t n0 = kind == MANIFOLD_TORUS ? 2 * d : kind == MANIFOLD_SWISSROLL ? 3 : d + 1;
+  size_t n0, du, nz;
+  type->dims(d, &n0, &du, &nz);
   if (n0 > c->D) {
-    moex_error(MOEX_EINVAL, "manifold: %s with d = %zu needs D >= %zu, got D = %zu",
-               kind_names[kind], d, n0, c->D);
+    moex_error(MOEX_EINVAL, "manifold: %s with d = %zu needs D >= %zu, got D = %zu", type->name, d,
+               n0, c->D);
     return NULL;
   }
   if (c->E == 0) {
@@ -605,23 +276,20 @@ manifold *manifold_alloc(const manifold_config *c) {
   manifold *M = calloc(1, sizeof *M);
   double *chk = NULL, *mind = NULL;
   if (!M) goto oom;
-  M->kind = kind;
+  M->type = type;
   M->d = d;
   M->D = c->D;
   M->n0 = n0;
+  M->du = du;
+  M->nz = nz;
   M->E = c->E;
   M->seed = c->seed;
-  M->du = kind == MANIFOLD_CIRCLE ? 1 : kind == MANIFOLD_TORUS ? d : kind == MANIFOLD_SWISSROLL ? 2 : n0;
-  M->nz = kind == MANIFOLD_SWISSROLL ? 2 : n0;
-  M->t0 = 1.5 * PI;
-  M->t1 = 4.5 * PI;
-  M->hmax = 6;
-  M->S0 = swiss_S(M->t0);
-  M->stot = swiss_S(M->t1) - M->S0;
-  M->alpha = PI / 3;
-  M->gap = 3;
-  M->emb = embedding_alloc(c->embed, n0, c->D, c->seed, kind == MANIFOLD_SWISSROLL ? 5.0 : 1.0,
-                           c->curve_amp);
+  if (type->size) {
+    M->state = calloc(1, type->size);
+    if (!M->state) goto oom;
+    type->set(M->state);
+  }
+  M->emb = embedding_alloc(c->embed, n0, c->D, c->seed, type->scale, c->curve_amp);
   if (!M->emb) goto fail; /* message already set */
   M->cy = malloc(M->E * n0 * sizeof *M->cy);
   M->cz = malloc(M->E * M->nz * sizeof *M->cz);
@@ -642,7 +310,7 @@ manifold *manifold_alloc(const manifold_config *c) {
     manifold_zcoords(M, chk + j * n0, zc + j * M->nz);
     mind[j] = INFINITY;
   }
-  int placed = place_centres(M, c);
+  int placed = type->place_centres ? type->place_centres(M) : 0;
   size_t next = 0; /* farthest-point sampling starts at check point 0 */
   for (size_t i = 0; i < M->E; i++) {
     if (placed) {
@@ -660,18 +328,13 @@ manifold *manifold_alloc(const manifold_config *c) {
     M->cover = sqrt(far);
   }
   free(zc);
-  for (size_t i = 0; i < M->E; i++) tangent_basis(M, i);
-  M->r = c->chart_radius > 0 ? c->chart_radius : c->radius_factor * M->cover;
-  double limit;
-  if (!radius_ok(M, M->r, &limit)) {
-    if (kind == MANIFOLD_SWISSROLL)
-      moex_error(MOEX_EINVAL, "manifold: atlas cannot cover swissroll with E = %zu injective "
-                 "charts: radius %g needed, the tangent turns >= pi/2 across a chart", M->E, M->r);
-    else
-      moex_error(MOEX_EINVAL, "manifold: atlas cannot cover %s (d = %zu) with E = %zu injective "
-                 "charts: radius %g needed, limit %g", kind_names[kind], d, M->E, M->r, limit);
-    goto fail;
+  for (size_t i = 0; i < M->E; i++) {
+    double *Ti = M->T + i * n0 * d;
+    memset(Ti, 0, n0 * d * sizeof *Ti);
+    type->tangent(M, i, Ti);
   }
+  M->r = c->chart_radius > 0 ? c->chart_radius : c->radius_factor * M->cover;
+  if (type->injective(M)) goto fail; /* message already set */
   if (M->cover >= M->r) {
     moex_error(MOEX_EINVAL, "manifold: atlas cannot cover: a point lies %g from every centre, "
                "chart radius %g", M->cover, M->r);
@@ -692,6 +355,7 @@ fail:
 void manifold_free(manifold *M) {
   if (!M) return;
   embedding_free(M->emb);
+  free(M->state);
   free(M->cy);
   free(M->cz);
   free(M->T);

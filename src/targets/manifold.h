@@ -24,10 +24,56 @@
 
 #define MANIFOLD_MAX_D 16   /* intrinsic dimensions above this are refused */
 
-enum { MANIFOLD_CIRCLE, MANIFOLD_SPHERE, MANIFOLD_TORUS, MANIFOLD_SWISSROLL, MANIFOLD_UNION };
+typedef struct manifold manifold;
+
+/* A kind of manifold, GSL style (cf. gsl_rng_type): a const struct chosen by pointer, holding the
+ * kind's dimension rules and its kind-specific operations. manifold.c does the generic work (the
+ * embedding, farthest-point centres, the atlas and partition of unity) and calls these; they are
+ * not for other callers, who go through the functions further down. Each kind is defined in its
+ * own file (manifold_sphere.c: circle and sphere, manifold_torus.c, manifold_swissroll.c,
+ * manifold_union.c), on the private layout of manifold_kind.h. */
+typedef struct manifold_type {
+  const char *name;
+  size_t d_only; /* the one intrinsic dimension the kind accepts (circle 1, swissroll 2); 0: any */
+  void (*dims)(size_t d, size_t *n0, size_t *du, size_t *nz); /* base, u and z sizes from d */
+  double scale;  /* the base's length scale: the curved embedding's and the Fourier targets' unit */
+  size_t size;   /* bytes of the kind's constants, kept with each manifold (0: none) */
+  void (*set)(void *state); /* fills them; NULL when size is 0 */
+  /* coordinates: u -> y, y -> u, y -> z, as in the comment at the top */
+  void (*base_from_u)(const manifold *M, const double *u, double *y);
+  void (*u_from_base)(const manifold *M, const double *y, double *u);
+  void (*zcoords)(const manifold *M, const double *y, double *z);
+  double (*base_residual)(const manifold *M, const double *y);
+  double (*level)(const manifold *M, const double *y);
+  /* one base point, uniform w.r.t. intrinsic volume, exactly */
+  void (*sample)(const manifold *M, gsl_rng *r, double *y);
+  /* point j of the regular grid of N points, n per dimension (d <= 2; d >= 3 is a sample) */
+  void (*grid_point)(const manifold *M, size_t n, size_t N, size_t j, double *y);
+  /* Fills the centres (base coordinates) and returns 1; 0 (or NULL): farthest-point sampling. */
+  int (*place_centres)(manifold *M);
+  /* Orthonormal tangent basis (n0, d) at centre i, into T already zeroed. */
+  void (*tangent)(const manifold *M, size_t i, double *T);
+  /* The chart-i point y whose tangent coordinates (chart map before rescaling) are q (d numbers,
+   * |q|^2 = qq); 0 when there is none. The caller then checks that y lies in the chart. */
+  int (*chart_inverse)(const manifold *M, size_t i, const double *q, double qq, double *y);
+  /* MOEX_OK when the chart radius keeps every chart's tangent projection injective, else a moex
+   * error saying why not. */
+  int (*injective)(const manifold *M);
+} manifold_type;
+
+extern const manifold_type *const manifold_circle;    /* S^1 in R^2, u the angle; d = 1 */
+extern const manifold_type *const manifold_sphere;    /* S^d in R^{d+1}, u = y */
+extern const manifold_type *const manifold_torus;     /* T^d = (S^1)^d in R^{2d}, u the angles */
+extern const manifold_type *const manifold_swissroll; /* a rolled strip in R^3, u = (s, h); d = 2 */
+extern const manifold_type *const manifold_union;     /* E disjoint caps of S^d in R^{d+1}, u = y */
+
+/* Every kind, NULL-terminated, in the order above. */
+const manifold_type *const *manifold_types(void);
+/* The kind called `name`, or NULL with MOEX_EINVAL set naming it and the known names. */
+const manifold_type *manifold_type_find(const char *name);
 
 typedef struct {
-  const char *kind;     /* "circle", "sphere", "torus", "swissroll", "union" */
+  const char *kind;     /* a manifold_type's name: circle, sphere, torus, swissroll, union */
   size_t d;             /* intrinsic dimension (circle 1, swissroll 2) */
   size_t D;             /* ambient dimension, > d and >= n0 */
   const char *embed;    /* "axis", "rotated", "curved" */
@@ -38,15 +84,13 @@ typedef struct {
   unsigned long seed;   /* rotation, curved map, chart centres for d >= 3 */
 } manifold_config;
 
-typedef struct manifold manifold;
-
 void manifold_config_default(manifold_config *c); /* circle, d 1, D 16, axis, E 4, seed 1 */
 /* NULL + moex error on bad parameters (d >= D, E = 0, unknown names, an atlas that cannot cover
  * with injective charts). */
 manifold *manifold_alloc(const manifold_config *c);
 void manifold_free(manifold *M);
 
-int manifold_kind(const manifold *M);           /* MANIFOLD_* */
+const manifold_type *manifold_type_of(const manifold *M); /* compare with manifold_circle, ... */
 size_t manifold_dim(const manifold *M);         /* d */
 size_t manifold_ambient(const manifold *M);     /* D */
 size_t manifold_base_dim(const manifold *M);    /* n0 */

@@ -73,7 +73,7 @@ static int make_fourier(targetfn *f, gsl_rng *r, double decay, size_t terms) {
   f->w = malloc(terms * nz * sizeof *f->w);
   f->a = malloc(terms * 2 * sizeof *f->a);
   if (!f->w || !f->a) return moex_error(MOEX_ENOMEM, "targetfn: out of memory");
-  double L = manifold_kind(f->M) == MANIFOLD_SWISSROLL ? 5.0 : 1.0, ss = 0;
+  double L = manifold_type_of(f->M)->scale, ss = 0;
   for (size_t k = 0; k < terms; k++) {
     double *w = f->w + k * nz, n = 0;
     do {
@@ -165,7 +165,7 @@ targetfn *targetfn_alloc(const manifold *M, const char *spec, unsigned long seed
       f->amp[i] = copysign(exp(log(fabs(h)) - lg), h);
     }
     /* a union's cells are its components: the bumps never meet, the target stays C^inf */
-    if (manifold_kind(M) == MANIFOLD_UNION) f->kappa = TARGETFN_SMOOTH;
+    if (manifold_type_of(M) == manifold_union) f->kappa = TARGETFN_SMOOTH;
   }
   gsl_rng_free(r);
   if (rc) {
