@@ -192,6 +192,8 @@ studies: deps
 	@$(MAKE) --no-print-directory all
 	@mkdir -p results/studies
 	@for s in $(STUDIES); do $(B)/bin/$$s --out results/studies/$$s.h5 $(STUDIES_ARGS) || exit 1; done
+	@# error against E, L and the pieces E^L at one width (issue 18's figures)
+	$(B)/bin/piecewise_depth --el --out results/studies/piecewise_depth_el.h5 $(STUDIES_ARGS)
 	$(B)/bin/moex-report results/studies/*.h5 --out results/studies
 
 clean:

@@ -13,6 +13,16 @@
  * ambient_d<d>_<embed> (sup_err against D at fixed width, claim "flat" for the MoEs). After the
  * sweep, the dense/MoE active-parameter ratio at equal error is interpolated on the measured
  * curves and written to <out>_ratio.tsv (see print_ratios).
+ * Error against the number of experts (and charts) E (3, 4, 8, 16: two charts cannot cover a circle
+ * injectively, the atlas is refused): points "exp-d1-E<E>" (every model at
+ * expert width --e-m) and "ext-d1-E<E>" (the MoEs' widths chosen so that moe2-3l keeps the total
+ * parameters it has with 4 experts at width --e-m), figures experts_d1_<embed> and
+ * expertstot_d1_<embed> (x_name "E", no claim: the theorems say nothing of the error at fixed
+ * width or budget as E grows, only that m >= Omega(E^2) suffices). After the sweep the
+ * dense/MoE active-parameter ratio at the MoE's error is computed for every E of the fixed-width
+ * points against the dense-active curve of rates_d1_<embed> (the dense net does not depend on
+ * E), with the claim of Sec. 4.2 that it grows with E (the paper: "about E times"): its log-log
+ * slope against E and a verdict, in <out>_ratio_E.tsv.
  * Full grid: 2 seeds, 4000 Adam steps, embeddings rotated and curved (axis: --set
  * 'embed=axis,rotated,curved'; paper_exp1 covers it), about 30 min on 2 cores (estimated from
  * single runs: the dense-total nets at m = 128 dominate). */
@@ -34,7 +44,7 @@
 
 typedef struct {
   const driver_opts_t *o;
-  size_t grid, hidden, rate_D, amb_m;
+  size_t grid, hidden, rate_D, amb_m, e_m;
   const char *target;
 } ctx_t;
 
@@ -42,20 +52,31 @@ typedef struct {
  * to have injective charts for every seed we tried (S^3 with 8 charts fails for some: 10). */
 static size_t charts_for(size_t d) { return d == 1 ? 4 : d == 2 ? 6 : 10; }
 
-/* A grid point: "rate-d<d>-m<m>" (D = --rate-D) or "amb-d<d>-D<D>" (m = --amb-m). */
-static int parse_point(const ctx_t *c, const char *p, int *amb, size_t *d, size_t *D, size_t *m) {
-  char kind[8];
+enum { PT_RATE = 0, PT_AMB = 1, PT_EXP = 2, PT_EXPTOT = 3 };
+
+/* A grid point: "rate-d<d>-m<m>" (D = --rate-D), "amb-d<d>-D<D>" (m = --amb-m), "exp-d<d>-E<E>"
+ * or "ext-d<d>-E<E>" (E experts and charts, m = --e-m; ext: at moe2-3l's 4-expert budget). *E is
+ * set for the E points only (0 otherwise: charts_for(d)). */
+static int parse_point(const ctx_t *c, const char *p, int *amb, size_t *d, size_t *D, size_t *m, size_t *E) {
+  char kind[8], letter;
   unsigned long a, b;
   char tail;
-  if (sscanf(p, "%4[a-z]-d%lu-%*[mD]%lu%c", kind, &a, &b, &tail) != 3 || (strcmp(kind, "rate") && strcmp(kind, "amb")))
-    return moex_error(MOEX_EINVAL, PROG ": point '%s' must be rate-d<d>-m<m> or amb-d<d>-D<D>", p);
-  *amb = !strcmp(kind, "amb");
-  if ((*amb && !strstr(p, "-D")) || (!*amb && !strstr(p, "-m")))
-    return moex_error(MOEX_EINVAL, PROG ": point '%s' must be rate-d<d>-m<m> or amb-d<d>-D<D>", p);
+  const char *form = PROG ": point '%s' must be rate-d<d>-m<m>, amb-d<d>-D<D>, exp-d<d>-E<E> or ext-d<d>-E<E>";
+  if (sscanf(p, "%4[a-z]-d%lu-%c%lu%c", kind, &a, &letter, &b, &tail) != 4) return moex_error(MOEX_EINVAL, form, p);
+  if (!strcmp(kind, "rate") && letter == 'm') *amb = PT_RATE;
+  else if (!strcmp(kind, "amb") && letter == 'D') *amb = PT_AMB;
+  else if (!strcmp(kind, "exp") && letter == 'E') *amb = PT_EXP;
+  else if (!strcmp(kind, "ext") && letter == 'E') *amb = PT_EXPTOT;
+  else return moex_error(MOEX_EINVAL, form, p);
   if (a < 1 || a > 3) return moex_error(MOEX_EINVAL, PROG ": point '%s': d = %lu must be 1, 2 or 3", p, a);
   *d = a;
-  *D = *amb ? b : c->rate_D;
-  *m = *amb ? c->amb_m : b;
+  *E = 0;
+  if (*amb >= PT_EXP) {
+    if (b < 1 || b > 64) return moex_error(MOEX_EINVAL, PROG ": point '%s': E = %lu must be in 1..64", p, b);
+    *E = b;
+  }
+  *D = *amb == PT_AMB ? b : c->rate_D;
+  *m = *amb == PT_AMB ? c->amb_m : *amb == PT_RATE ? b : c->e_m;
   if (*D < *d + 1 || *D > 4096) return moex_error(MOEX_EINVAL, PROG ": point '%s': D = %zu must be in %zu..4096", p, *D, *d + 1);
   if (*m < 1 || *m > 4096) return moex_error(MOEX_EINVAL, PROG ": point '%s': m = %zu must be in 1..4096", p, *m);
   return MOEX_OK;
@@ -67,6 +88,17 @@ static void spec_moe2(moe_spec_t *s, size_t D, size_t H, size_t E, size_t m, siz
   s->layer[0] = moe_layer_dense(D, H, 3, m);
   s->layer[1] = moe_layer_default(H, 1, E, m);
   s->layer[1].expert_layers = expert_layers;
+}
+
+typedef struct {
+  size_t D, H, E;
+} budget_ctx_t;
+
+static size_t moe2_total(size_t w, const void *v) {
+  const budget_ctx_t *b = v;
+  moe_spec_t s;
+  spec_moe2(&s, b->D, b->H, b->E, w, 3);
+  return moe_spec_n_params(&s);
 }
 
 typedef struct {
@@ -111,10 +143,17 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   const char *model = sweep_grid_value(g, i, "model"), *embed = sweep_grid_value(g, i, "embed");
   const char *protocol = sweep_grid_value(g, i, "protocol"), *point = sweep_grid_value(g, i, "point");
   int amb = 0;
-  size_t d = 1, D = 2, m = 1, width = 1;
-  int rc = parse_point(c, point, &amb, &d, &D, &m);
+  size_t d = 1, D = 2, m = 1, width = 1, Ep = 0;
+  int rc = parse_point(c, point, &amb, &d, &D, &m, &Ep);
   if (rc) return rc;
-  size_t E = charts_for(d);
+  size_t E = Ep ? Ep : charts_for(d);
+  if (amb == PT_EXPTOT) {
+    /* the width at which moe2-3l with E experts has the total parameters it has with 4 at e_m */
+    moe_spec_t ref;
+    spec_moe2(&ref, D, c->hidden, 4, c->e_m, 3);
+    budget_ctx_t bc = {.D = D, .H = c->hidden, .E = E};
+    m = study_match_width(moe2_total, &bc, moe_spec_n_params(&ref), 1u << 16);
+  }
   moe_spec_t spec;
   if ((rc = make_spec(c, model, D, E, m, &spec, &width))) return rc;
   int dense = !strncmp(model, "dense", 5);
@@ -155,11 +194,13 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   bounds_rate_t br;
   if (!rc) rc = dense ? bounds_thm31(K, D, &br) : bounds_thm48(kv, E, d, &br);
   char fig[64], series[96];
-  snprintf(fig, sizeof fig, "%s_d%zu_%s", amb ? "ambient" : "rates", d, embed);
+  static const char *const fig_names[] = {"rates", "ambient", "experts", "expertstot"};
+  snprintf(fig, sizeof fig, "%s_d%zu_%s", fig_names[amb], d, embed);
   snprintf(series, sizeof series, "%s %s", model, protocol);
   if (!rc) {
-    if (amb) rc = exprun_set_figure(rec, fig, series, "D", (double)D, dense ? "none" : "flat", NAN, 0.15, NULL, NAN);
-    else rc = exprun_set_figure(rec, fig, series, "width", (double)width, "rate", br.exponent, 0.1, NULL, NAN);
+    if (amb == PT_AMB) rc = exprun_set_figure(rec, fig, series, "D", (double)D, dense ? "none" : "flat", NAN, 0.15, NULL, NAN);
+    else if (amb == PT_RATE) rc = exprun_set_figure(rec, fig, series, "width", (double)width, "rate", br.exponent, 0.1, NULL, NAN);
+    else rc = exprun_set_figure(rec, fig, series, "E", (double)E, "none", NAN, NAN, NULL, NAN);
   }
   if (!rc) rc = record_run_set_str(rec, "y_name", "sup_err");
   if (!rc) rc = record_run_set_str(rec, "model", model);
@@ -232,11 +273,85 @@ static int print_ratios(const char *path, const char *protocols) {
   return rc;
 }
 
+/* Sec. 4.2's "a dense net needs about E times the MoE's active parameters", against E: for every
+ * MoE series of the fixed-width E figures, at each E the dense-active net's active parameters at
+ * the MoE's sup error (log-log interpolation on the dense curve of rates_d1_<embed>, the same
+ * target and embedding; NaN outside it) over the MoE's active parameters. Claim: the ratio grows
+ * with E: holds if the 95% interval of its log-log slope against E lies above 0, fails if below,
+ * inconclusive otherwise or with fewer than 3 finite ratios. Printed and written to
+ * <out>_ratio_E.tsv. */
+static int print_ratios_E(const char *path, const char *protocols) {
+  record_file *f = record_open(path);
+  if (!f) return 1;
+  record_summary *s = record_read_summary(f);
+  char *tsv = study_sibling_path(path, "_ratio_E.tsv");
+  FILE *o = tsv ? fopen(tsv, "w") : NULL;
+  const record_column *cf = s ? record_summary_column(s, "figure") : NULL;
+  int rc = !s || !o ? 1 : 0;
+  if (!rc) fprintf(o, "figure\tmoe_series\tE\tmoe_sup_err\tmoe_active\tdense_active_at_err\tratio\n");
+  const char *moes[] = {"moe2-3l", "moe2-2l", "moe1-mlp"};
+  for (size_t i = 0; !rc && cf && cf->type == RECORD_STR && i < s->nrows; i++) {
+    const char *fig = cf->v.s[i];
+    if (strncmp(fig, "experts_", 8)) continue;
+    size_t j;
+    for (j = 0; j < i && strcmp(cf->v.s[j], fig); j++) {}
+    if (j < i) continue; /* figure already done */
+    char rates[96];
+    snprintf(rates, sizeof rates, "rates_%s", fig + 8);
+    char *pbuf = strdup(protocols);
+    for (char *save = NULL, *p = pbuf ? strtok_r(pbuf, ",", &save) : NULL; p; p = strtok_r(NULL, ",", &save)) {
+      char sd[96];
+      double xb[64], eb[64];
+      size_t nb = 0;
+      snprintf(sd, sizeof sd, "dense-active %s", p);
+      if (study_curve(s, rates, sd, "params_active", "sup_err", xb, eb, 64, &nb) || nb < 2) continue;
+      for (size_t a = 0; a < 3; a++) {
+        char sa[96];
+        double Es[64], err[64], Ep[64], act[64], ratio[64];
+        size_t ne = 0, np = 0, nr = 0;
+        snprintf(sa, sizeof sa, "%s %s", moes[a], p);
+        if (study_curve(s, fig, sa, "E", "sup_err", Es, err, 64, &ne) ||
+            study_curve(s, fig, sa, "E", "params_active", Ep, act, 64, &np) || ne != np || ne == 0)
+          continue;
+        double Ef[64];
+        for (size_t k = 0; k < ne; k++) {
+          double pd = NAN;
+          if (slope_size_at_error(xb, eb, nb, err[k], &pd)) pd = NAN;
+          double r = pd / act[k];
+          fprintf(o, "%s\t%s\t%g\t%.6g\t%.6g\t%.6g\t%.6g\n", fig, sa, Es[k], err[k], act[k], pd, r);
+          if (isfinite(r) && r > 0) {
+            Ef[nr] = Es[k];
+            ratio[nr++] = r;
+          }
+        }
+        slope_fit_t fit;
+        const char *verdict = "inconclusive";
+        char slope[64] = "n/a";
+        if (nr >= 3 && !slope_fit(Ef, ratio, nr, 1, SLOPE_AGG_MEAN, &fit)) {
+          verdict = fit.ci_lo > 0 ? "holds" : fit.ci_hi < 0 ? "fails" : "inconclusive";
+          snprintf(slope, sizeof slope, "%.3f [%.3f, %.3f]", fit.slope, fit.ci_lo, fit.ci_hi);
+        }
+        fprintf(o, "# %s %s: the dense/MoE ratio grows with E: slope against E %s, %zu finite ratios: %s\n", fig, sa,
+                slope, nr, verdict);
+        printf(PROG ": %s %s: dense/MoE active-parameter ratio against E: slope %s (%zu of %zu E): %s\n", fig, sa,
+               slope, nr, ne, verdict);
+      }
+    }
+    free(pbuf);
+  }
+  if (o && fclose(o)) rc = 1;
+  if (rc) fprintf(stderr, PROG ": could not write the ratios against E%s%s\n", tsv ? " to " : "", tsv ? tsv : "");
+  free(tsv);
+  record_summary_free(s);
+  record_close(f);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   driver_opts_t o;
   driver_opts_default(&o, 2, 4000, 2000, 4096);
   o.protocol = "adam";
-  size_t grid = 48, hidden = 16, rate_D = 32, amb_m = 32;
+  size_t grid = 48, hidden = 16, rate_D = 32, amb_m = 32, e_m = 32;
   const char *target = "kappa:1";
   const cli_option_t extra[] = {
       {"--grid", CLI_SIZE, &grid, 4, 1024, "evaluation set: grid^2 points (d = 1), grid per dim (d = 2), grid^2 sampled (d = 3)"},
@@ -244,26 +359,30 @@ int main(int argc, char **argv) {
       {"--rate-D", CLI_SIZE, &rate_D, 5, 4096, "ambient dimension of the rate points"},
       {"--amb-m", CLI_SIZE, &amb_m, 1, 4096, "expert width of the ambient (error against D) points"},
       {"--target", CLI_STRING, &target, 0, 0, "target function (targetfn.h), e.g. kappa:1, fourier, chartwise:2"},
+      {"--e-m", CLI_SIZE, &e_m, 1, 4096, "expert width of the E points (exp-: every E; ext-: the 4-expert budget)"},
   };
   int rc = driver_parse(PROG,
                         "Thm 3.1 / 4.8 / Cor 4.9: sup error against expert width m on S^1, S^2, S^3 in R^D, and against D.\n"
-                        "Axes: point (rate-d<d>-m<m> at D = --rate-D; amb-d<d>-D<D> at m = --amb-m), embed (axis,\n"
+                        "Axes: point (rate-d<d>-m<m> at D = --rate-D; amb-d<d>-D<D> at m = --amb-m; exp-d<d>-E<E>,\n"
+                        "ext-d<d>-E<E>: E experts and charts at --e-m / at the 4-expert budget), embed (axis,\n"
                         "rotated, curved), model (moe2-3l, moe2-2l, moe1-mlp, dense-active, dense-total), protocol.\n"
                         "Protocol default adam: full-batch quasi-Newton stalls on the top-1 loss, which jumps where routes flip.",
-                        argc, argv, &o, extra, 5);
+                        argc, argv, &o, extra, sizeof extra / sizeof extra[0]);
   if (rc) return rc == 1 ? 0 : 2;
   if (o.quick) {
     driver_quick(&o, 1, 300, 0, 512);
     if (grid == 48) grid = 16;
     if (rate_D == 32) rate_D = 16;
     if (amb_m == 32) amb_m = 8;
+    if (e_m == 32) e_m = 8;
   }
   if (study_check_target(PROG, target)) return 2;
-  const char *points = o.quick ? "rate-d1-m4,rate-d1-m8,rate-d1-m16,amb-d1-D4,amb-d1-D16,amb-d1-D64"
+  const char *points = o.quick ? "rate-d1-m4,rate-d1-m8,rate-d1-m16,amb-d1-D4,amb-d1-D16,amb-d1-D64,exp-d1-E3,exp-d1-E4,exp-d1-E8"
                                : "rate-d1-m4,rate-d1-m8,rate-d1-m16,rate-d1-m32,rate-d1-m64,rate-d1-m128,"
                                  "rate-d2-m4,rate-d2-m8,rate-d2-m16,rate-d2-m32,rate-d2-m64,rate-d2-m128,"
                                  "rate-d3-m4,rate-d3-m8,rate-d3-m16,rate-d3-m32,rate-d3-m64,rate-d3-m128,"
-                                 "amb-d1-D4,amb-d1-D16,amb-d1-D64,amb-d1-D256";
+                                 "amb-d1-D4,amb-d1-D16,amb-d1-D64,amb-d1-D256,"
+                                 "exp-d1-E3,exp-d1-E4,exp-d1-E8,exp-d1-E16,ext-d1-E3,ext-d1-E4,ext-d1-E8,ext-d1-E16";
   sweep_grid_t g = {0};
   if (driver_axis_csv(PROG, &g, "point", points, 0) ||
       driver_axis_csv(PROG, &g, "embed", o.quick ? "rotated" : "rotated,curved", 0) ||
@@ -272,11 +391,12 @@ int main(int argc, char **argv) {
     sweep_grid_free(&g);
     return 2;
   }
-  ctx_t c = {.o = &o, .grid = grid, .hidden = hidden, .rate_D = rate_D, .amb_m = amb_m, .target = target};
+  ctx_t c = {.o = &o, .grid = grid, .hidden = hidden, .rate_D = rate_D, .amb_m = amb_m, .e_m = e_m, .target = target};
   const char *out = o.out ? o.out : o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5";
   char *protocols = strdup(o.protocol);
   rc = driver_run(PROG, &o, &g, out, run_one, &c, argc, argv);
   if (rc == 0 && protocols && print_ratios(out, protocols)) rc = 1;
+  if (rc == 0 && protocols && print_ratios_E(out, protocols)) rc = 1;
   free(protocols);
   return rc;
 }

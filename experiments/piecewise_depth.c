@@ -13,7 +13,15 @@
  * Figure per target: sup error against m (the depth-2L model's width), claim "rate" with the
  * bound -min(kappa, 1/2) (bounds_thm53 / bounds_thm52; the pieces are C^inf inside their cells)
  * for deep-2L and mlp-L. Per run: metrics/per_piece_max_err, pieces_empty, paths_used and
- * paths_max (exprun). */
+ * paths_max (exprun).
+ *
+ * --el: error against E, L and the number of pieces E^L at a fixed width (--el-m, the depth-2L
+ * model's expert width; the other models matched to its total parameters as above): targets
+ * "byL-E2-L<L>" (L = 1..4, figure pieces_byL_E2) and "byE-E<E>-L2" (E = 2, 3, 4, 6, figure
+ * pieces_byE_L2), x = the number of pieces (x_name "pieces"; E and L are recorded, so
+ * `moex-report --x L` or `--x E` draws the same runs against L or E). Claim for deep-2L and
+ * mlp-L: the sup error is flat in the pieces (slope of log error against log pieces within
+ * --el-tol); for the one-layer and dense baselines: it grows with them. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +41,7 @@
 typedef struct {
   const driver_opts_t *o;
   size_t eval_points, eq5_D;
+  double el_tol;
 } ctx_t;
 
 typedef struct {
@@ -77,18 +86,26 @@ static size_t count_params(size_t w, const void *v) {
   return moe_spec_n_params(&s);
 }
 
-/* "eq4-E<E>-L<L>" or "eq5". */
-static int parse_target(const char *t, size_t *E, size_t *L, int *eq5) {
+/* "eq4-E<E>-L<L>", "eq5", or an --el target "byL-E<E>-L<L>" / "byE-E<E>-L<L>" (*el: 'L' or
+ * 'E', the parameter its figure varies; 0 otherwise). */
+static int parse_target(const char *t, size_t *E, size_t *L, int *eq5, int *el) {
   unsigned long e, l;
-  char tail;
+  char tail, by;
   *eq5 = !strcmp(t, "eq5");
+  *el = 0;
   if (*eq5) {
     *E = 4;
     *L = 2;
     return MOEX_OK;
   }
-  if (sscanf(t, "eq4-E%lu-L%lu%c", &e, &l, &tail) != 2 || e < 2 || e > 6 || l < 1 || l > 3)
-    return moex_error(MOEX_EINVAL, PROG ": target '%s' must be eq5 or eq4-E<E>-L<L> with E in 2..6, L in 1..3", t);
+  if (sscanf(t, "by%c-E%lu-L%lu%c", &by, &e, &l, &tail) == 3 && (by == 'L' || by == 'E')) {
+    *el = by;
+  } else if (sscanf(t, "eq4-E%lu-L%lu%c", &e, &l, &tail) != 2) {
+    e = 0;
+  }
+  if (e < 2 || e > 6 || l < 1 || l > 4)
+    return moex_error(MOEX_EINVAL, PROG ": target '%s' must be eq5, eq4-E<E>-L<L>, byL-E<E>-L<L> or byE-E<E>-L<L> "
+                                   "with E in 2..6, L in 1..4", t);
   *E = e;
   *L = l;
   return MOEX_OK;
@@ -100,11 +117,11 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   const char *protocol = sweep_grid_value(g, i, "protocol");
   const char *models[] = {"deep-2L", "mlp-L", "wide-LE", "wide-EL", "dense"};
   size_t k, m, E = 2, L = 1;
-  int eq5 = 0;
+  int eq5 = 0, el = 0;
   for (k = 0; k < 5 && strcmp(model, models[k]); k++) {}
   if (k == 5) return moex_error(MOEX_EINVAL, PROG ": unknown model '%s' (deep-2L, mlp-L, wide-LE, wide-EL, dense)", model);
   int rc = study_parse_size("m", sweep_grid_value(g, i, "m"), 1, 4096, &m);
-  if (!rc) rc = parse_target(target, &E, &L, &eq5);
+  if (!rc) rc = parse_target(target, &E, &L, &eq5, &el);
   if (rc) return rc;
   piecewise *P = NULL;
   piecewise_prod *Q = NULL;
@@ -152,9 +169,17 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   if (!rc) rc = eq5 ? bounds_thm52(kv, L, E, dl, &br) : bounds_thm53(kv, L, E, &br);
   int claims = k <= 1;
   char fig[64], series[96];
-  snprintf(fig, sizeof fig, "depth_%s", target);
   snprintf(series, sizeof series, "%s %s", model, protocol);
-  if (!rc) rc = exprun_set_figure(rec, fig, series, "m", (double)m, claims ? "rate" : "none", claims ? br.exponent : NAN, 0.1, NULL, NAN);
+  if (el) {
+    /* error against the pieces: flat for the deep models (Thm 5.2/5.3: the bound does not grow
+     * with E or L once m >= Omega(E)), growing for the one-layer and dense baselines */
+    snprintf(fig, sizeof fig, el == 'L' ? "pieces_byL_E%zu" : "pieces_byE_L%zu", el == 'L' ? E : L);
+    if (!rc) rc = exprun_set_figure(rec, fig, series, "pieces", (double)n_pieces, claims ? "flat" : "grows", NAN,
+                                    c->el_tol, NULL, NAN);
+  } else {
+    snprintf(fig, sizeof fig, "depth_%s", target);
+    if (!rc) rc = exprun_set_figure(rec, fig, series, "m", (double)m, claims ? "rate" : "none", claims ? br.exponent : NAN, 0.1, NULL, NAN);
+  }
   if (!rc) rc = record_run_set_str(rec, "y_name", "sup_err");
   if (!rc) rc = record_run_set_str(rec, "model", model);
   if (!rc) rc = record_run_set_str(rec, "target", target);
@@ -178,23 +203,38 @@ int main(int argc, char **argv) {
   driver_opts_t o;
   driver_opts_default(&o, 2, 5000, 2000, 4096);
   o.protocol = "adam";
-  size_t eval_points = 4096, eq5_D = 8;
+  size_t eval_points = 4096, eq5_D = 8, el_m = 32;
+  int el = 0;
+  double el_tol = 0.15;
   const cli_option_t extra[] = {
       {"--eval", CLI_SIZE, &eval_points, 16, 1e6, "points of the evaluation set (sup norm, per piece)"},
       {"--eq5-D", CLI_SIZE, &eq5_D, 4, 4096, "ambient dimension of the Eq. (5) product of two circles"},
+      {"--el", CLI_FLAG, &el, 0, 0, "error against E, L and the pieces E^L at width --el-m (instead of against m)"},
+      {"--el-m", CLI_SIZE, &el_m, 1, 4096, "--el: the depth-2L model's expert width (default 32)"},
+      {"--el-tol", CLI_DOUBLE, &el_tol, 0.001, 10, "--el: band of the flat / grows claims on the log-log slope (0.15)"},
   };
   int rc = driver_parse(PROG,
                         "Thm 5.2 / 5.3: depth against the E^L pieces of compositionally sparse targets, at matched total parameters.\n"
                         "Axes: target (eq4-E<E>-L<L>, eq5), model (deep-2L, mlp-L, wide-LE, wide-EL, dense), m, protocol.\n"
                         "Protocol default adam: full-batch quasi-Newton stalls on the top-1 loss, which jumps where routes flip.",
-                        argc, argv, &o, extra, 2);
+                        argc, argv, &o, extra, sizeof extra / sizeof extra[0]);
   if (rc) return rc == 1 ? 0 : 2;
   if (o.quick) {
     driver_quick(&o, 1, 300, 0, 512);
     if (eval_points == 4096) eval_points = 1024;
   }
   sweep_grid_t g = {0};
-  if (driver_axis_csv(PROG, &g, "target", o.quick ? "eq4-E3-L2,eq5" :
+  char elm[32];
+  snprintf(elm, sizeof elm, "%zu", el_m);
+  if (el) {
+    if (driver_axis_csv(PROG, &g, "target", o.quick ? "byL-E2-L1,byL-E2-L2,byL-E2-L3,byE-E2-L2,byE-E3-L2,byE-E4-L2" :
+                        "byL-E2-L1,byL-E2-L2,byL-E2-L3,byL-E2-L4,byE-E2-L2,byE-E3-L2,byE-E4-L2,byE-E6-L2", 0) ||
+        driver_axis_csv(PROG, &g, "model", "deep-2L,mlp-L,wide-LE,wide-EL,dense", 0) ||
+        driver_axis_csv(PROG, &g, "m", o.quick ? "8" : elm, 0) || driver_axis_csv(PROG, &g, "protocol", o.protocol, 1)) {
+      sweep_grid_free(&g);
+      return 2;
+    }
+  } else if (driver_axis_csv(PROG, &g, "target", o.quick ? "eq4-E3-L2,eq5" :
                       "eq4-E2-L1,eq4-E3-L1,eq4-E4-L1,eq4-E2-L2,eq4-E3-L2,eq4-E4-L2,eq4-E2-L3,eq4-E3-L3,eq4-E4-L3,eq5", 0) ||
       driver_axis_csv(PROG, &g, "model", "deep-2L,mlp-L,wide-LE,wide-EL,dense", 0) ||
       driver_axis_csv(PROG, &g, "m", o.quick ? "8,16,32" : "8,16,32,64,128", 0) ||
@@ -202,7 +242,8 @@ int main(int argc, char **argv) {
     sweep_grid_free(&g);
     return 2;
   }
-  ctx_t c = {.o = &o, .eval_points = eval_points, .eq5_D = eq5_D};
-  return driver_run(PROG, &o, &g, o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5", run_one, &c,
-                    argc, argv);
+  ctx_t c = {.o = &o, .eval_points = eval_points, .eq5_D = eq5_D, .el_tol = el_tol};
+  const char *def_out = el ? (o.quick ? "results/quick/" PROG "_el.h5" : "results/studies/" PROG "_el.h5")
+                           : (o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5");
+  return driver_run(PROG, &o, &g, def_out, run_one, &c, argc, argv);
 }

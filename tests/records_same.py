@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """records_same: are two moex record files the same, bit for bit, but for timings and provenance?
 
-Usage: records_same.py A.h5 B.h5   (exit 0: same; 1: different, the first differences printed)
+Usage: records_same.py [--ignore ATTR]... A.h5 B.h5
+       (exit 0: same; 1: different, the first differences printed; --ignore drops one more
+       attribute name wherever it stands, e.g. command_line for two invocations that must give
+       the same runs)
 
 Ignored, because they differ between any two runs of the same code: the file attributes
 created_utc, moex_version and host, every dataset or attribute named wall_s (in runs and in the
@@ -72,8 +75,12 @@ def compare(a, b, path, diffs):
 
 
 def main(argv):
+    argv = list(argv)
+    while len(argv) > 2 and argv[1] == "--ignore":
+        IGNORED_ATTRS.add(argv[2])
+        del argv[1:3]
     if len(argv) != 3:
-        print("usage: records_same.py A.h5 B.h5", file=sys.stderr)
+        print("usage: records_same.py [--ignore ATTR]... A.h5 B.h5", file=sys.stderr)
         return 2
     diffs = []
     with h5py.File(argv[1], "r") as a, h5py.File(argv[2], "r") as b:

@@ -57,8 +57,8 @@ START_TEST(test_manifold_rates_quick) {
   char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[600];
   const char *cols[] = {"figure", "series", "x", "y_name", "claim", "bound_slope", "sup_err", "test_mse", "params_active",
                         "params_total", "route_accuracy", "bound_exponent", "width", NULL};
-  /* 6 points x 1 embedding x 3 models */
-  record_file *f = quick_run("manifold_rates", "--iters 20 --n-train 128 --grid 8", 18, cols, dir, path);
+  /* 9 points (3 widths, 3 D, 3 E) x 1 embedding x 3 models */
+  record_file *f = quick_run("manifold_rates", "--iters 20 --n-train 128 --grid 8", 27, cols, dir, path);
   record_summary *s = record_read_summary(f);
   const record_column *fig = record_summary_column(s, "figure"), *b = record_summary_column(s, "bound_slope");
   const record_column *ser = record_summary_column(s, "series");
@@ -73,7 +73,44 @@ START_TEST(test_manifold_rates_quick) {
   snprintf(cmd, sizeof cmd, "head -1 %s/manifold_rates_ratio.tsv | grep -q '^figure.moe_series.dense_series' && "
            "[ $(wc -l < %s/manifold_rates_ratio.tsv) -eq 3 ]", dir, dir);
   ck_assert_int_eq(testutil_sh(cmd), 0);
+  /* the ratio against E: header, then per MoE series its 3 E rows and one verdict line */
+  snprintf(cmd, sizeof cmd, "head -1 %s/manifold_rates_ratio_E.tsv | grep -q '^figure.moe_series.E' && "
+           "[ $(grep -c '^experts_d1_rotated' %s/manifold_rates_ratio_E.tsv) -eq 6 ] && "
+           "[ $(grep -c '^# .*: \\(holds\\|fails\\|inconclusive\\)$' %s/manifold_rates_ratio_E.tsv) -eq 2 ]", dir, dir, dir);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
   check_report(dir, path, 1);
+  cleanup(dir);
+}
+END_TEST
+
+/* --el: error against E, L and the pieces at one width: figures pieces_byL_E2 (L = 1..3) and
+ * pieces_byE_L2 (E = 2..4), x = pieces, flat claims for the deep models, grows for the others. */
+START_TEST(test_piecewise_depth_el_quick) {
+  char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[600];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/el.h5", dir);
+  snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --seeds 1 --jobs 2 %s --out %s > %s/log 2>&1",
+           testutil_bindir(), testutil_valgrind() ? "--iters 20 --n-train 128 --eval 64" : "", path, dir);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(record_check(path), 0);
+  record_file *f = record_open(path);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(record_n_runs(f), 6 * 5);
+  record_summary *s = record_read_summary(f);
+  const record_column *fig = record_summary_column(s, "figure"), *x = record_summary_column(s, "x");
+  const record_column *E = record_summary_column(s, "E"), *L = record_summary_column(s, "L");
+  const record_column *cl = record_summary_column(s, "claim"), *mo = record_summary_column(s, "model");
+  const record_column *xn = record_summary_column(s, "x_name");
+  for (size_t i = 0; i < s->nrows; i++) {
+    ck_assert_str_eq(xn->v.s[i], "pieces");
+    ck_assert_double_eq(x->v.d[i], pow((double)E->v.i[i], (double)L->v.i[i]));
+    ck_assert(!strcmp(fig->v.s[i], "pieces_byL_E2") ? E->v.i[i] == 2 : L->v.i[i] == 2);
+    int deep = !strcmp(mo->v.s[i], "deep-2L") || !strcmp(mo->v.s[i], "mlp-L");
+    ck_assert_str_eq(cl->v.s[i], deep ? "flat" : "grows");
+  }
+  record_summary_free(s);
+  record_close(f);
+  check_report(dir, path, 4);
   cleanup(dir);
 }
 END_TEST
@@ -181,6 +218,7 @@ Suite *studies_suite(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_manifold_rates_quick);
   tcase_add_test(tc, test_piecewise_depth_quick);
+  tcase_add_test(tc, test_piecewise_depth_el_quick);
   tcase_add_test(tc, test_gating_quick);
   tcase_add_test(tc, test_variants_quick);
   tcase_add_test(tc, test_studies_bad_options);
