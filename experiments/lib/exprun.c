@@ -54,7 +54,8 @@ int exprun_record_params(const moe_model_t *m, record_run *rec) {
       rc = record_mlp(rec, prefix, &L->expert, m->theta + L->shared_off);
     }
   }
-  return rc;
+  /* the tensors are only readable with the layer list that shapes them */
+  return rc ? rc : exprun_record_spec(&m->spec, rec);
 }
 
 /* The model spec as one text attribute `model_spec` (model/spectext.h), so that a reader can
@@ -275,7 +276,6 @@ int exprun_measure(moe_model_t *m, const exprun_data_t *d, record_run *rec) {
   }
   if (!rc && ye && d->n_keep) rc = record_eval_subset(m, d, ye, rec);
   if (!rc) rc = exprun_record_params(m, rec);
-  if (!rc) rc = exprun_record_spec(&m->spec, rec);
   free(yt);
   return rc;
 }

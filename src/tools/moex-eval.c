@@ -73,14 +73,14 @@ static int fields_parse(char *s, fields_t *fl, const char *const *known) {
   fl->n = 0;
   for (char *p = s, *next; p && *p; p = next) {
     char *eq = strchr(p, '=');
-    if (!eq) return moex_error(MOEX_EINVAL, "--target: field '%s' is not key=value", p);
+    if (!eq) return moex_error(MOEX_EINVAL, "field '%s' is not key=value", p);
     *eq = '\0';
     int ok = 0;
     for (size_t k = 0; known[k]; k++) ok |= !strcmp(known[k], p);
-    if (!ok) return moex_error(MOEX_EINVAL, "--target: unknown field '%s'", p);
+    if (!ok) return moex_error(MOEX_EINVAL, "unknown field '%s'", p);
     for (size_t k = 0; k < fl->n; k++)
-      if (!strcmp(fl->key[k], p)) return moex_error(MOEX_EINVAL, "--target: field '%s' given twice", p);
-    if (fl->n == 16) return moex_error(MOEX_EINVAL, "--target: too many fields");
+      if (!strcmp(fl->key[k], p)) return moex_error(MOEX_EINVAL, "field '%s' given twice", p);
+    if (fl->n == 16) return moex_error(MOEX_EINVAL, "too many fields");
     fl->key[fl->n] = p;
     fl->val[fl->n++] = eq + 1;
     next = NULL;
@@ -100,11 +100,11 @@ static const char *field(const fields_t *fl, const char *key, const char *def) {
 
 static int field_size(const fields_t *fl, const char *key, const char *def, size_t lo, size_t hi, size_t *out) {
   const char *v = field(fl, key, def);
-  if (!v) return moex_error(MOEX_EINVAL, "--target: field '%s' is required", key);
+  if (!v) return moex_error(MOEX_EINVAL, "field '%s' is required", key);
   char *end;
   unsigned long long x = strtoull(v, &end, 10);
   if (!*v || *end || v[0] == '-' || x < lo || x > hi)
-    return moex_error(MOEX_EINVAL, "--target: %s = '%s' must be an integer in %zu..%zu", key, v, lo, hi);
+    return moex_error(MOEX_EINVAL, "%s = '%s' must be an integer in %zu..%zu", key, v, lo, hi);
   *out = (size_t)x;
   return MOEX_OK;
 }
