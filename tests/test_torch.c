@@ -146,6 +146,19 @@ static const char *log_text(void) {
   return buf;
 }
 
+/* The measured differences per model (stderr, for the record), without the perturbed rows but
+ * with their summary line. */
+static void print_unperturbed(const char *text) {
+  char line[1024];
+  for (const char *p = text; *p;) {
+    size_t len = strcspn(p, "\n"), n = len < sizeof line - 1 ? len : sizeof line - 1;
+    memcpy(line, p, n);
+    line[n] = '\0';
+    if (!strstr(line, "perturbed by") || strstr(line, " within ")) fprintf(stderr, "%s\n", line);
+    p += len + (p[len] == '\n');
+  }
+}
+
 /* moex -> PyTorch: every kind's module reproduces the stored predictions and paths; a copy of
  * the file with the output biases moved by 1e-9 fails the same check on every run. */
 START_TEST(test_torch_load_matches) {
@@ -153,7 +166,7 @@ START_TEST(test_torch_load_matches) {
   snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py verify %s/kinds.h5 --tol 1e-12 --perturbed 1e-9 %s/bad.h5",
            python(), dir, dir);
   int st = run_logged(cmd);
-  fprintf(stderr, "%s", log_text());
+  print_unperturbed(log_text());
   ck_assert_msg(st == 0, "verify failed:\n%s", log_text());
   snprintf(want, sizeof want, "\nverify: %zu of %zu runs within 1e-12", N_KINDS, N_KINDS);
   ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
@@ -169,7 +182,7 @@ START_TEST(test_torch_save_eval_matches) {
   snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py save-check %s/kinds.h5 --moex-eval %s/moex-eval "
            "--target piecewise:E=3,L=2 --dir %s/save --tol 1e-12 --perturb 1e-9", python(), dir, testutil_bindir(), dir);
   int st = run_logged(cmd);
-  fprintf(stderr, "%s", log_text());
+  print_unperturbed(log_text());
   ck_assert_msg(st == 0, "save-check failed:\n%s", log_text());
   /* every kind, and a tied-router variant of the N_TIED kinds whose first layer is linear-gated */
   size_t n = N_KINDS + N_TIED;
@@ -188,6 +201,15 @@ START_TEST(test_torch_skipped) {
 END_TEST
 
 /* ---- moex-eval: measured like a moex run, and its bad inputs ------------------------------ */
+
+typedef void (*edit_fn)(record_run *r);
+static void write_edited(const char *id, const char *name, edit_fn edit);
+/* Moves the last layer's output bias of expert 0 by 1e-9. */
+static void edit_moved(record_run *r) {
+  const record_array *a = record_run_array(r, "params/layer1/expert0/b2");
+  ck_assert_ptr_nonnull(a);
+  for (size_t i = 0; i < a->dims[0]; i++) ((double *)a->data)[i] += 1e-9;
+}
 
 /* moex-eval on a moex-fitted run gives that run's sup error on the same grid, and its record
  * passes moex-report. */
@@ -219,10 +241,22 @@ START_TEST(test_eval_same_as_fit) {
   ck_assert_int_eq(record_run_get_int(ra, "paths_used", &pa), 0);
   ck_assert_int_eq(record_run_get_int(rb, "paths_used", &pb), 0);
   ck_assert_int_eq(pa, pb);
-  record_run_free(ra);
   record_run_free(rb);
   record_close(fa);
   record_close(fb);
+  /* the same comparison fails when one output bias of the fitted run moved by 1e-9 */
+  write_edited("kind08", "moved", edit_moved);
+  snprintf(cmd, sizeof cmd, "%s/moex-eval %s/moved.h5 --target piecewise:E=3,L=2 --grid 16 --out %s/ev3.h5",
+           testutil_bindir(), dir, dir);
+  ck_assert_msg(run_logged(cmd) == 0, "%s", log_text());
+  snprintf(b, sizeof b, "%s/ev3.h5", dir);
+  fb = record_open(b);
+  rb = record_read_run(fb, record_run_id(fb, 0), RECORD_READ_ALL);
+  const record_array *ya = record_run_array(ra, "eval/y_pred"), *yb = record_run_array(rb, "eval/y_pred");
+  ck_assert_msg(memcmp(ya->data, yb->data, ya->dims[0] * ya->dims[1] * 8) != 0, "a moved bias left eval/y_pred unchanged");
+  record_run_free(rb);
+  record_close(fb);
+  record_run_free(ra);
   snprintf(cmd, sizeof cmd, "%s/moex-report %s/ev.h5 --out %s/rep", testutil_bindir(), dir, dir);
   ck_assert_msg(run_logged(cmd) == 0, "%s", log_text());
   /* a manifold target too (the model maps R^2 -> R^2: refused), and a 1-D one accepted */
@@ -248,7 +282,6 @@ START_TEST(test_eval_same_as_fit) {
 END_TEST
 
 /* A copy of run `id` of kinds.h5 changed by `edit`, alone in dir/<name>.h5. */
-typedef void (*edit_fn)(record_run *r);
 
 static void write_edited(const char *id, const char *name, edit_fn edit) {
   char src[128], dst[128];
@@ -422,10 +455,14 @@ static int have_torch(char *why, size_t n) {
   }
   char line[512] = "";
   why[0] = '\0';
-  while (fgets(line, sizeof line, p)) snprintf(why, n, "%s", line);
+  /* the last line is the exception (e.g. "ModuleNotFoundError: No module named 'torch'") */
+  while (fgets(line, sizeof line, p)) {
+    size_t len = strcspn(line, "\n");
+    if (len >= n) len = n - 1;
+    memcpy(why, line, len);
+    why[len] = '\0';
+  }
   int st = pclose(p);
-  size_t len = strlen(why);
-  if (len && why[len - 1] == '\n') why[len - 1] = '\0';
   if (st != 0 && !why[0]) snprintf(why, n, "%s not found", python());
   return st == 0;
 }
