@@ -13,7 +13,8 @@ int main(void) {
 #define MOEX_SUITE(name) srunner_add_suite(sr, name());
 #include "suites.inc"
 #undef MOEX_SUITE
-  srunner_run_all(sr, CK_NORMAL);
+  /* CK_ENV: CK_VERBOSITY=verbose lists every test with its test case (e.g. "SKIPPED: <reason>") */
+  srunner_run_all(sr, CK_ENV);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

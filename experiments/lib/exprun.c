@@ -9,6 +9,7 @@
 
 #include "analysis/metrics.h"
 #include "core/moex_error.h"
+#include "model/spectext.h"
 #include "model/train.h"
 
 /* Records an mlp's W{j}, b{j} under prefix. */
@@ -53,7 +54,16 @@ int exprun_record_params(const moe_model_t *m, record_run *rec) {
       rc = record_mlp(rec, prefix, &L->expert, m->theta + L->shared_off);
     }
   }
-  return rc;
+  /* the tensors are only readable with the layer list that shapes them */
+  return rc ? rc : exprun_record_spec(&m->spec, rec);
+}
+
+/* The model spec as one text attribute `model_spec` (model/spectext.h), so that a reader can
+ * rebuild the model from the record alone (src/tools/moex_torch.py, moex-eval). */
+int exprun_record_spec(const moe_spec_t *spec, record_run *rec) {
+  char text[MOE_MAX_LAYERS * 160];
+  int rc = spectext_format(spec, text, sizeof text);
+  return rc ? rc : record_run_set_str(rec, "model_spec", text);
 }
 
 int exprun_set_figure(record_run *rec, const char *figure, const char *series, const char *x_name,
@@ -238,6 +248,38 @@ static int load_setup(load_ctx_t *lc, moe_model_t *m, const exprun_data_t *d, re
   return MOEX_OK;
 }
 
+/* Measures the model on d and records it (see exprun.h): split out of exprun_fit so that a
+ * model fitted elsewhere (moex-eval) is measured and recorded by the same code. */
+int exprun_measure(moe_model_t *m, const exprun_data_t *d, record_run *rec) {
+  double *yt = malloc((d->n_test > d->n_eval ? d->n_test : d->n_eval) * d->d_out * sizeof *yt);
+  if (!yt) return moex_error(MOEX_ENOMEM, "exprun: out of memory");
+  int rc;
+  metrics_err_t et = {.mse = NAN, .rmse = NAN, .sup = NAN}, ee = et;
+  if (d->n_test && !train_predict(m, d->n_test, d->x_test, yt)) metrics_errors(yt, d->y_test, d->n_test, d->d_out, &et);
+  /* the evaluation set last, in one forward, so the routing record is of this set */
+  const double *ye = moe_model_forward(m, d->n_eval, d->x_eval);
+  if (ye) metrics_errors(ye, d->y_eval, d->n_eval, d->d_out, &ee);
+  rc = record_run_set_double(rec, "test_mse", et.mse);
+  if (!rc) rc = record_run_set_double(rec, "test_rmse", et.rmse);
+  if (!rc) rc = record_run_set_double(rec, "sup_err", ee.sup);
+  if (!rc) rc = record_run_set_double(rec, "eval_mse", ee.mse);
+  if (!rc && ye) rc = record_routing(m, d, rec);
+  if (!rc && ye && d->piece_eval && d->n_pieces) {
+    double *pmax = malloc(d->n_pieces * sizeof *pmax);
+    size_t *pcnt = malloc(d->n_pieces * sizeof *pcnt), empty = 0;
+    rc = !pmax || !pcnt ? MOEX_ENOMEM : metrics_piece_max(ye, d->y_eval, d->piece_eval, d->n_eval, d->d_out, d->n_pieces, pmax, pcnt, &empty);
+    size_t dims[1] = {d->n_pieces};
+    if (!rc) rc = record_run_add_double(rec, "metrics/per_piece_max_err", pmax, 1, dims);
+    if (!rc) rc = record_run_set_int(rec, "pieces_empty", (int64_t)empty);
+    free(pmax);
+    free(pcnt);
+  }
+  if (!rc && ye && d->n_keep) rc = record_eval_subset(m, d, ye, rec);
+  if (!rc) rc = exprun_record_params(m, rec);
+  free(yt);
+  return rc;
+}
+
 int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *d,
                const fit_settings *fs, record_run *rec) {
   if (!spec || !d || !fs || !rec) return moex_error(MOEX_EINVAL, "exprun: NULL argument");
@@ -261,8 +303,6 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   rc = load_setup(&lc, m, d, rec, &s);
   if (!rc) rc = res ? fit_run(&obj, m->theta, &s, res) : MOEX_ENOMEM;
   if (!rc) rc = lc.rc;
-  double *yt = malloc((d->n_test > d->n_eval ? d->n_test : d->n_eval) * d->d_out * sizeof *yt);
-  if (!rc && !yt) rc = moex_error(MOEX_ENOMEM, "exprun: out of memory");
   if (rc) goto done;
 
   int finite = res->stop != FIT_NONFINITE;
@@ -280,28 +320,7 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   if (!rc) rc = record_settings(rec, &s);
   if (rc) goto done;
 
-  metrics_err_t et = {.mse = NAN, .rmse = NAN, .sup = NAN}, ee = et;
-  if (d->n_test && !train_predict(m, d->n_test, d->x_test, yt)) metrics_errors(yt, d->y_test, d->n_test, d->d_out, &et);
-  /* the evaluation set last, in one forward, so the routing record is of this set */
-  const double *ye = moe_model_forward(m, d->n_eval, d->x_eval);
-  if (ye) metrics_errors(ye, d->y_eval, d->n_eval, d->d_out, &ee);
-  rc = record_run_set_double(rec, "test_mse", et.mse);
-  if (!rc) rc = record_run_set_double(rec, "test_rmse", et.rmse);
-  if (!rc) rc = record_run_set_double(rec, "sup_err", ee.sup);
-  if (!rc) rc = record_run_set_double(rec, "eval_mse", ee.mse);
-  if (!rc && ye) rc = record_routing(m, d, rec);
-  if (!rc && ye && d->piece_eval && d->n_pieces) {
-    double *pmax = malloc(d->n_pieces * sizeof *pmax);
-    size_t *pcnt = malloc(d->n_pieces * sizeof *pcnt), empty = 0;
-    rc = !pmax || !pcnt ? MOEX_ENOMEM : metrics_piece_max(ye, d->y_eval, d->piece_eval, d->n_eval, d->d_out, d->n_pieces, pmax, pcnt, &empty);
-    size_t dims[1] = {d->n_pieces};
-    if (!rc) rc = record_run_add_double(rec, "metrics/per_piece_max_err", pmax, 1, dims);
-    if (!rc) rc = record_run_set_int(rec, "pieces_empty", (int64_t)empty);
-    free(pmax);
-    free(pcnt);
-  }
-  if (!rc && ye && d->n_keep) rc = record_eval_subset(m, d, ye, rec);
-  if (!rc) rc = exprun_record_params(m, rec);
+  rc = exprun_measure(m, d, rec);
   if (!rc && res->n_curve) {
     const char *cols[] = {"iter", "loss", "grad_norm", "step", "evals", "wall_s", "full_loss"};
     record_table *t = record_run_add_table(rec, "curve", 7, cols);
@@ -315,7 +334,6 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   if (!rc) rc = record_run_summarize(rec, NULL);
 done:
   free(lc.row);
-  free(yt);
   fit_result_free(res);
   train_ctx_free(&tc);
   moe_model_free(m);

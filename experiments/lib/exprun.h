@@ -39,7 +39,17 @@ typedef struct {
 int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *d,
                const fit_settings *fs, record_run *rec);
 
-/* The model's tensors as named arrays (params/layer{l}/...), in the layout of results/SCHEMA.md. */
+/* Measures a model (fitted or imported) on d and records what exprun_fit records after the fit:
+ * test_mse, test_rmse, sup_err, eval_mse, routing diagnostics, per-piece max errors, the
+ * evaluation subset, the tensors and the model spec (exprun_record_params). Leaves the model's last forward on the
+ * evaluation set. */
+int exprun_measure(moe_model_t *m, const exprun_data_t *d, record_run *rec);
+
+/* The model spec as the string attribute `model_spec` (the text of model/spectext.h). */
+int exprun_record_spec(const moe_spec_t *spec, record_run *rec);
+
+/* The model's tensors as named arrays (params/layer{l}/...), in the layout of results/SCHEMA.md,
+ * and its spec (exprun_record_spec). */
 int exprun_record_params(const moe_model_t *m, record_run *rec);
 
 /* Sets the report convention's columns (see results/SCHEMA.md, "Report conventions"). */

@@ -1,0 +1,543 @@
+#!/usr/bin/python3
+"""moex_torch: moex's fitted models as PyTorch modules, and PyTorch MoEs as moex records.
+
+Optional: needs only h5py, numpy and torch (Debian 12: python3-h5py, python3-numpy,
+python3-torch); moex itself never imports it.
+
+    import moex_torch as mt
+    net = mt.load_run("results/paper/paper_exp2.h5", run_id)   # torch.nn.Module, float64
+    y = net(torch.from_numpy(x))                               # = the run's stored predictions
+    net = mt.build("moe:d_in=2,...;moe:...")                  # a fresh module of a model spec
+    mt.save_model(net, "mine.h5")                              # a moex records file (moex-eval)
+
+The model follows src/model (moe.h, gate.c, mlp.c) exactly: experts and dense layers are ReLU
+nets, affine layer y = W x + b with W (out, in); the router scores are g(x) = W x (linear, no
+bias) or a 2-layer ReLU net (mlp); the K largest scores are selected, ties to the lowest index
+(an explicit rule, not torch.topk, whose tie order is not specified); weights: `switch` w_k =
+softmax over all E scores at the selected k, `paper` softmax over the K selected scores; layer
+output shared(x) + sum_k w_k f_{i_k}(x); layers stack with no residuals. The model spec is the
+text of src/model/spectext.h, stored in every run as the attribute `model_spec`; tensors are
+named as in results/SCHEMA.md (params/layer{l}/router/W, .../expert{e}/W{j}, b{j}, ...).
+
+Command line (used by moex's tests, tests/test_torch.c):
+    moex_torch.py verify FILE.h5 [--tol 1e-12] [--perturbed EPS OUT.h5]
+        every run's module against its eval/y_pred and eval/path; then (OUT.h5: a copy of FILE
+        with the last layer's output biases moved by EPS) the same check must fail on every run
+    moex_torch.py save-check FILE.h5 --moex-eval BIN --target SPEC --dir DIR [--tol] [--perturb EPS]
+        for every model spec of FILE.h5: a fresh module, saved, measured by moex-eval, whose
+        eval/y_pred must equal the module's predictions; then, every tensor moved by EPS, not
+"""
+
+import datetime
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+
+DTYPE = torch.float64
+SCHEMA_VERSION = 1
+
+_MOE_FIELDS = ["d_in", "d_out", "E", "K", "l", "m", "router", "router_width", "surrogate", "shared"]
+_DENSE_FIELDS = ["d_in", "d_out", "l", "m"]
+_STRINGS = {"router", "surrogate"}
+
+
+# ---- the model spec (src/model/spectext.h) ------------------------------------------------
+
+def parse_spec(text):
+    """The layers of a spec text: a list of dicts (kind 'moe' or 'dense' and the fields)."""
+    if not isinstance(text, str) or not text:
+        raise ValueError("model spec: empty or not a string")
+    layers = []
+    for l, part in enumerate(text.split(";")):
+        kind, sep, rest = part.partition(":")
+        if not sep or kind not in ("moe", "dense"):
+            raise ValueError("model spec: layer %d: '%s' is not moe:... or dense:..." % (l, part))
+        names = _MOE_FIELDS if kind == "moe" else _DENSE_FIELDS
+        lay = {"kind": kind}
+        for fld in rest.split(","):
+            key, eq, val = fld.partition("=")
+            if not eq or key not in names or key in lay:
+                raise ValueError("model spec: layer %d: bad or repeated field '%s'" % (l, fld))
+            lay[key] = val if key in _STRINGS else int(val)
+        missing = [k for k in names if k not in lay]
+        if missing:
+            raise ValueError("model spec: layer %d: field '%s' is missing" % (l, missing[0]))
+        if kind == "moe":
+            if lay["router"] not in ("linear", "mlp") or lay["surrogate"] not in ("switch", "paper"):
+                raise ValueError("model spec: layer %d: router or surrogate unknown" % l)
+            if not 1 <= lay["K"] <= lay["E"]:
+                raise ValueError("model spec: layer %d: K = %d must be in 1..E = %d" % (l, lay["K"], lay["E"]))
+        if l and lay["d_in"] != layers[-1]["d_out"]:
+            raise ValueError("model spec: layer %d input dimension %d != layer %d output %d"
+                             % (l, lay["d_in"], l - 1, layers[-1]["d_out"]))
+        layers.append(lay)
+    return layers
+
+
+def format_spec(layers):
+    """The spec text of a list of layer dicts (the inverse of parse_spec)."""
+    parts = []
+    for lay in layers:
+        names = _MOE_FIELDS if lay["kind"] == "moe" else _DENSE_FIELDS
+        vals = dict(lay)
+        if vals["l"] < 2:
+            vals["m"] = 0
+        if lay["kind"] == "moe" and vals["router"] != "mlp":
+            vals["router_width"] = 0
+        parts.append(lay["kind"] + ":" + ",".join("%s=%s" % (k, vals[k]) for k in names))
+    return ";".join(parts)
+
+
+# ---- the modules -----------------------------------------------------------------------------
+
+class MLP(nn.Module):
+    """l affine layers n_in -> m -> ... -> m -> n_out, ReLU between, none after the last."""
+
+    def __init__(self, n_in, n_out, n_layers, width):
+        super().__init__()
+        dims = [n_in] + [width] * (n_layers - 1) + [n_out]
+        self.lin = nn.ModuleList(nn.Linear(dims[j], dims[j + 1], dtype=DTYPE) for j in range(n_layers))
+
+    def forward(self, x):
+        for j, lin in enumerate(self.lin):
+            x = lin(x)
+            if j + 1 < len(self.lin):
+                x = torch.relu(x)
+        return x
+
+    def tensors(self, prefix):
+        out = {}
+        for j, lin in enumerate(self.lin, start=1):
+            out["%s/W%d" % (prefix, j)] = lin.weight
+            out["%s/b%d" % (prefix, j)] = lin.bias
+        return out
+
+
+def select_topk(S, K):
+    """The K largest scores of each row in decreasing order, ties to the lowest index (as
+    gate_select: the k-th pick is the first maximum among the experts not yet taken)."""
+    n, E = S.shape
+    cols = torch.arange(E, device=S.device).expand(n, E)
+    taken = torch.zeros(n, E, dtype=torch.bool, device=S.device)
+    idx = []
+    for _ in range(K):
+        masked = S.masked_fill(taken, float("-inf"))
+        mx = masked.max(dim=1, keepdim=True).values
+        # every untaken column at the maximum is a candidate; the lowest index wins
+        cand = (masked == mx) & ~taken
+        pick = torch.where(cand, cols, torch.full_like(cols, E)).min(dim=1).values
+        idx.append(pick)
+        taken = taken | (cols == pick.unsqueeze(1))
+    return torch.stack(idx, dim=1)
+
+
+class MoELayer(nn.Module):
+    """Router + E experts, top-K, switch or paper weights, optional shared expert."""
+
+    def __init__(self, lay):
+        super().__init__()
+        self.spec = dict(lay)
+        self.E, self.K, self.surrogate = lay["E"], lay["K"], lay["surrogate"]
+        if lay["router"] == "linear":
+            self.router = nn.Linear(lay["d_in"], lay["E"], bias=False, dtype=DTYPE)
+        else:
+            self.router = MLP(lay["d_in"], lay["E"], 2, lay["router_width"])
+        self.experts = nn.ModuleList(MLP(lay["d_in"], lay["d_out"], lay["l"], lay["m"]) for _ in range(lay["E"]))
+        self.shared = MLP(lay["d_in"], lay["d_out"], lay["l"], lay["m"]) if lay["shared"] else None
+        self.last_choice = None
+
+    def forward(self, x):
+        S = self.router(x)
+        idx = select_topk(S.detach(), self.K)
+        if self.surrogate == "switch":
+            # exp(s - s_top) / sum over all E, as gate_select (the top score is the maximum)
+            z = torch.exp(S - S.gather(1, idx[:, :1]))
+            w = z.gather(1, idx) / z.sum(dim=1, keepdim=True)
+        else:
+            sel = S.gather(1, idx)
+            z = torch.exp(sel - sel[:, :1])
+            w = z / z.sum(dim=1, keepdim=True)
+        Y = torch.stack([f(x) for f in self.experts])  # (E, n, d_out)
+        rows = torch.arange(x.shape[0], device=x.device)
+        out = self.shared(x) if self.shared is not None else torch.zeros(x.shape[0], Y.shape[2], dtype=x.dtype)
+        for k in range(self.K):  # the order moe.c adds them in
+            out = out + w[:, k:k + 1] * Y[idx[:, k], rows]
+        self.last_choice = idx
+        return out
+
+    def tensors(self, prefix):
+        out = {}
+        if isinstance(self.router, nn.Linear):
+            out[prefix + "/router/W"] = self.router.weight
+        else:
+            out.update(self.router.tensors(prefix + "/router"))
+        for e, f in enumerate(self.experts):
+            out.update(f.tensors("%s/expert%d" % (prefix, e)))
+        if self.shared is not None:
+            out.update(self.shared.tensors(prefix + "/shared"))
+        return out
+
+
+class DenseLayer(nn.Module):
+    def __init__(self, lay):
+        super().__init__()
+        self.spec = dict(lay)
+        self.net = MLP(lay["d_in"], lay["d_out"], lay["l"], lay["m"])
+
+    def forward(self, x):
+        return self.net(x)
+
+    def tensors(self, prefix):
+        return self.net.tensors(prefix + "/dense")
+
+
+class MoexModel(nn.Module):
+    """A moex model (src/model/moe.h): a stack of MoE and dense layers, no residuals."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.layer_specs = parse_spec(spec) if isinstance(spec, str) else [dict(l) for l in spec]
+        self.spec = format_spec(self.layer_specs)
+        self.layers = nn.ModuleList(MoELayer(l) if l["kind"] == "moe" else DenseLayer(l) for l in self.layer_specs)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def tensors(self):
+        """Every parameter by its moex path (params/layer{l}/...)."""
+        out = {}
+        for l, layer in enumerate(self.layers):
+            out.update(layer.tensors("params/layer%d" % l))
+        return out
+
+    def paths(self, x):
+        """Routing path of each row of x (moe_model_paths: top-1 experts in mixed radix, first
+        MoE layer least significant)."""
+        with torch.no_grad():
+            self.forward(x)
+        p = torch.zeros(x.shape[0], dtype=torch.int64)
+        radix = 1
+        for layer in self.layers:
+            if isinstance(layer, MoELayer):
+                p = p + layer.last_choice[:, 0] * radix
+                radix *= layer.E
+        return p
+
+
+def build(spec):
+    """A fresh module of a model spec (text or list of layer dicts), PyTorch's default init."""
+    return MoexModel(spec)
+
+
+# ---- reading records ---------------------------------------------------------------------------
+
+def _expected_shapes(layers):
+    return {k: tuple(v.shape) for k, v in MoexModel(layers).tensors().items()}
+
+
+def _check_tensors(spec_text, tensors, where):
+    """Raises ValueError naming the first tensor that is missing, of another shape, or extra."""
+    want = _expected_shapes(parse_spec(spec_text))
+    for path, shape in want.items():
+        if path not in tensors:
+            raise ValueError("%s: tensor %s is missing" % (where, path))
+        got = tuple(np.shape(tensors[path]))
+        if got != shape:
+            raise ValueError("%s: tensor %s has shape %s, the model spec needs %s" % (where, path, got, shape))
+    for path in tensors:
+        if path not in want:
+            raise ValueError("%s: tensor %s is not part of the model spec '%s'" % (where, path, spec_text))
+
+
+def _run_ids(f):
+    return list(f["runs"].keys())
+
+
+def load_run(path, run_id=None):
+    """The model of run `run_id` of a moex records file (default: its only run) as a float64
+    torch.nn.Module that reproduces the run's stored predictions (eval/y_pred)."""
+    with h5py.File(path, "r") as f:
+        ids = _run_ids(f)
+        if run_id is None:
+            if len(ids) != 1:
+                raise ValueError("%s holds %d runs: give run_id" % (path, len(ids)))
+            run_id = ids[0]
+        if run_id not in ids:
+            raise KeyError("%s: no run '%s'" % (path, run_id))
+        run = f["runs"][run_id]
+        if "model_spec" not in run.attrs:
+            raise ValueError("%s run %s: no model_spec attribute (written by moex since issue 22)" % (path, run_id))
+        spec = run.attrs["model_spec"]
+        tensors = {}
+        if "params" in run:
+            run["params"].visititems(lambda name, obj: tensors.__setitem__("params/" + name, obj[()])
+                                     if isinstance(obj, h5py.Dataset) else None)
+    _check_tensors(spec, tensors, "%s run %s" % (path, run_id))
+    net = MoexModel(spec)
+    with torch.no_grad():
+        for p, t in net.tensors().items():
+            t.copy_(torch.from_numpy(np.asarray(tensors[p], dtype=np.float64)))
+    net.run_id = run_id
+    return net
+
+
+def load_eval(path, run_id):
+    """The run's stored evaluation subset: eval/x, eval/y_pred and eval/path (or None)."""
+    with h5py.File(path, "r") as f:
+        r = f["runs"][run_id]
+        path_arr = r["eval/path"][()] if "eval/path" in r else None
+        return r["eval/x"][()], r["eval/y_pred"][()], path_arr
+
+
+# ---- writing records ---------------------------------------------------------------------------
+
+def _vlen(strings):
+    return np.array(list(strings), dtype=h5py.string_dtype("utf-8"))
+
+
+def save_model(module, path, spec=None, run_id=None, attrs=None, experiment="pytorch"):
+    """Writes a PyTorch MoE of moex's family as a moex records file (one run; results/SCHEMA.md):
+    the model spec as `model_spec` and every tensor by its moex path, ready for moex-eval.
+
+    module: a MoexModel (spec defaults to its own), or any module together with `spec` whose
+    state_dict() keys are the moex paths with '/' written as '.' (params.layer0.router.W ...), or
+    a dict {moex path: tensor}. Shapes are checked against the spec before anything is written.
+    attrs: extra run attributes (str, int or float). Returns the run id."""
+    if isinstance(module, MoexModel):
+        tensors = module.tensors()
+        spec = spec if spec is not None else module.spec
+    elif isinstance(module, dict):
+        tensors = dict(module)
+    else:
+        tensors = {k.replace(".", "/"): v for k, v in module.state_dict().items()}
+    if spec is None:
+        raise ValueError("save_model: a spec is needed for a module that is not a MoexModel")
+    spec = spec if isinstance(spec, str) else format_spec(spec)
+    spec = format_spec(parse_spec(spec))
+    arrays = {p: np.ascontiguousarray(t.detach().cpu().numpy() if torch.is_tensor(t) else t, dtype=np.float64)
+              for p, t in tensors.items()}
+    _check_tensors(spec, arrays, "save_model")
+    for p, a in arrays.items():
+        if not np.all(np.isfinite(a)):
+            raise ValueError("save_model: tensor %s has a non-finite value" % p)
+    if run_id is None:
+        h = hashlib.sha256(spec.encode())
+        for p in sorted(arrays):
+            h.update(p.encode())
+            h.update(arrays[p].tobytes())
+        run_id = h.hexdigest()[:16]
+    run_attrs = {"model_spec": spec, "origin": "pytorch " + torch.__version__, "status": "ok"}
+    run_attrs.update(attrs or {})
+    tmp = path + ".tmp"
+    with h5py.File(tmp, "w", track_order=True) as f:
+        f.attrs["moex_version"] = "moex_torch.py"
+        f.attrs["schema_version"] = np.int64(SCHEMA_VERSION)
+        f.attrs["created_utc"] = datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+        f.attrs["host"] = socket.gethostname()
+        f.attrs["command_line"] = " ".join(sys.argv)
+        f.attrs["experiment"] = experiment
+        f.attrs["grid"] = ""
+        runs = f.create_group("runs", track_order=True)
+        run = runs.create_group(run_id, track_order=True)
+        cols = []
+        for k, v in run_attrs.items():
+            if isinstance(v, str):
+                run.attrs[k] = v
+            elif isinstance(v, (bool, int, np.integer)):
+                run.attrs[k] = np.int64(v)
+            else:
+                run.attrs[k] = np.float64(v)
+            cols.append(k)
+        run.attrs.create("summary_columns", _vlen(cols))
+        for p, a in arrays.items():
+            run.create_dataset(p, data=a, track_order=True)
+        s = f.create_group("summary", track_order=True)
+        s.create_dataset("run_id", data=_vlen([run_id]), maxshape=(None,), chunks=(64,))
+        for k in cols:
+            v = run.attrs[k]
+            if isinstance(v, str):
+                s.create_dataset(k, data=_vlen([v]), maxshape=(None,), chunks=(64,))
+            else:
+                s.create_dataset(k, data=np.array([v]), maxshape=(None,), chunks=(64,))
+    os.replace(tmp, path)
+    return run_id
+
+
+# ---- the checks of tests/test_torch.c --------------------------------------------------------
+
+def _max_diff(net, x, y):
+    with torch.no_grad():
+        out = net(torch.from_numpy(x)).numpy()
+    return float(np.max(np.abs(out - y)))
+
+
+def _kind(spec):
+    """A short name of a spec's model kind, for the tables."""
+    parts = []
+    for l in parse_spec(spec):
+        if l["kind"] == "dense":
+            parts.append("dense")
+        else:
+            parts.append("moe(E%d,K%d,%s,%s%s)" % (l["E"], l["K"], l["router"], l["surrogate"],
+                                                   ",shared" if l["shared"] else ""))
+    return "+".join(parts)
+
+
+def _verify_file(path, tol, label):
+    """Every run of path with a model_spec: the module's predictions against eval/y_pred, and its
+    routing paths against eval/path. Returns (runs within tol, runs)."""
+    with h5py.File(path, "r") as f:
+        ids = [i for i in _run_ids(f) if "model_spec" in f["runs"][i].attrs and "eval/x" in f["runs"][i]]
+    good = 0
+    for rid in ids:
+        net = load_run(path, rid)
+        x, y, p = load_eval(path, rid)
+        d = _max_diff(net, x, y)
+        paths_ok = p is None or bool(np.array_equal(net.paths(torch.from_numpy(x)).numpy(), p))
+        ok = d <= tol and paths_ok
+        good += ok
+        used = len(np.unique(p)) if p is not None else 1
+        print("%s %s %-4s %-60s max|diff| %.3g paths %s (%d used)" % (label, rid, "ok" if ok else "FAIL", _kind(net.spec),
+                                                                     d, "same" if paths_ok else "DIFFER", used))
+    print("%s: %d of %d runs within %g" % (label, good, len(ids), tol))
+    return good, len(ids)
+
+
+def cmd_verify(args):
+    """FILE's runs must all match; with --perturbed EPS OUT, a copy whose output biases moved by
+    EPS must match on none (the check shown failing on a broken input). Exit 0 when both hold."""
+    good, n = _verify_file(args.file, args.tol, "verify")
+    ok = n > 0 and good == n
+    if args.perturbed:
+        eps, out = float(args.perturbed[0]), args.perturbed[1]
+        _perturb(args.file, out, eps)
+        pgood, pn = _verify_file(out, args.tol, "verify perturbed by %g" % eps)
+        ok = ok and pgood == 0 and pn == n
+    return 0 if ok else 1
+
+
+def _perturb(inp, out, eps):
+    """A copy of inp with the output biases of every run's last layer moved by eps (a broken
+    input the 1e-12 checks must catch)."""
+    import shutil
+    shutil.copyfile(inp, out)
+    with h5py.File(out, "r+") as f:
+        for rid in _run_ids(f):
+            run = f["runs"][rid]
+            if "model_spec" not in run.attrs:
+                continue
+            lays = parse_spec(run.attrs["model_spec"])
+            last = len(lays) - 1
+            pre = "params/layer%d/" % last
+            names = ["dense"] if lays[-1]["kind"] == "dense" else \
+                ["expert%d" % e for e in range(lays[-1]["E"])] + (["shared"] if lays[-1]["shared"] else [])
+            for n in names:
+                b = run[pre + n + "/b%d" % lays[-1]["l"]]
+                b[...] = b[()] + eps
+
+
+def _spread_routers(net):
+    """Linear routers of a fresh module set to split the input directions evenly, so that a model
+    measured at initialisation on [0,E]^L (positive inputs) routes to several experts."""
+    with torch.no_grad():
+        for layer in net.layers:
+            if isinstance(layer, MoELayer) and isinstance(layer.router, nn.Linear) and layer.router.weight.shape[1] >= 2:
+                W = layer.router.weight
+                th = (torch.arange(layer.E, dtype=DTYPE) + 0.5) / layer.E * (np.pi / 2)
+                W.mul_(0.1)
+                W[:, 0] += 4 * torch.cos(th)
+                W[:, 1] += 4 * torch.sin(th)
+
+
+def cmd_save_check(args):
+    """For every model spec of FILE: a fresh module (seeded), saved by save_model, measured by
+    moex-eval on the target; moex-eval's eval/y_pred and eval/path must equal the module's. With
+    --perturb EPS, the same comparison after moving every tensor of the module by EPS must fail
+    for every model. Exit 0 when both hold."""
+    with h5py.File(args.file, "r") as f:
+        specs = []
+        for rid in _run_ids(f):
+            s = f["runs"][rid].attrs.get("model_spec")
+            if s is not None and s not in specs:
+                specs.append(s)
+    os.makedirs(args.dir, exist_ok=True)
+    results = {0.0: 0, args.perturb: 0}
+    # each spec as a fresh module, and, where the first layer has a linear router, a variant whose
+    # router rows are all equal: every score ties, so both sides must pick the lowest indices
+    cases = []
+    for k, spec in enumerate(specs):
+        cases.append((k, spec, False))
+        lay0 = parse_spec(spec)[0]
+        if lay0["kind"] == "moe" and lay0["router"] == "linear":
+            cases.append((k, spec, True))
+    for c, (k, spec, tied) in enumerate(cases):
+        torch.manual_seed(1000 + k)
+        net = build(spec)
+        _spread_routers(net)
+        if tied:
+            with torch.no_grad():
+                W = net.layers[0].router.weight
+                W.copy_(W[:1].expand_as(W))
+        mpath = os.path.join(args.dir, "model%d.h5" % c)
+        epath = os.path.join(args.dir, "eval%d.h5" % c)
+        save_model(net, mpath)
+        r = subprocess.run([args.moex_eval, mpath, "--target", args.target, "--out", epath, "--grid", "32"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            print("save-check: moex-eval failed on %s: %s" % (_kind(spec), r.stderr.strip()))
+            continue
+        with h5py.File(epath, "r") as f:
+            rid = _run_ids(f)[0]
+        x, y, p = load_eval(epath, rid)
+        for eps in ([0.0, args.perturb] if args.perturb else [0.0]):
+            if eps:
+                with torch.no_grad():
+                    for t in net.tensors().values():
+                        t.add_(eps)
+            d = _max_diff(net, x, y)
+            paths_ok = p is None or bool(np.array_equal(net.paths(torch.from_numpy(x)).numpy(), p))
+            ok = d <= args.tol and paths_ok
+            results[eps] += ok
+            used = len(np.unique(p)) if p is not None else 1
+            label = "save-check" if not eps else "save-check perturbed by %g" % eps
+            print("%s %-4s %-60s max|diff| %.3g paths %s (%d used)" % (label, "ok" if ok else "FAIL",
+                                                                       _kind(spec) + (" tied" if tied else ""), d,
+                                                                       "same" if paths_ok else "DIFFER", used))
+    print("save-check: %d of %d models within %g" % (results[0.0], len(cases), args.tol))
+    ok = cases and results[0.0] == len(cases)
+    if args.perturb:
+        print("save-check perturbed by %g: %d of %d models within %g" % (args.perturb, results[args.perturb], len(cases), args.tol))
+        ok = ok and results[args.perturb] == 0
+    return 0 if ok else 1
+
+
+def main(argv):
+    import argparse
+    ap = argparse.ArgumentParser(prog="moex_torch.py", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    v = sub.add_parser("verify")
+    v.add_argument("file")
+    v.add_argument("--tol", type=float, default=1e-12)
+    v.add_argument("--perturbed", nargs=2, metavar=("EPS", "OUT"))
+    s = sub.add_parser("save-check")
+    s.add_argument("file")
+    s.add_argument("--moex-eval", required=True)
+    s.add_argument("--target", required=True)
+    s.add_argument("--dir", required=True)
+    s.add_argument("--tol", type=float, default=1e-12)
+    s.add_argument("--perturb", type=float, default=0.0)
+    a = ap.parse_args(argv)
+    return {"verify": cmd_verify, "save-check": cmd_save_check}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,498 @@
+/* The PyTorch bridge (src/tools/moex_torch.py) and moex-eval: one fitted run of every model kind
+ * moex records is rebuilt in PyTorch and must give the stored predictions within 1e-12; a fresh
+ * PyTorch module of every kind, saved and measured by moex-eval, must give moex-eval's stored
+ * predictions within 1e-12; each check must fail on a perturbed input. The torch tests need
+ * python3 with torch, h5py and numpy (Debian: python3-torch, python3-h5py, python3-numpy; $PYTHON
+ * chooses the interpreter, default /usr/bin/python3); without them they are registered in a test
+ * case named "SKIPPED: <reason>" that says why. moex-eval's bad-input tests need no Python. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "core/moex_error.h"
+#include "lib/exprun.h"
+#include "model/spectext.h"
+#include "record/record.h"
+#include "targets/piecewise.h"
+#include "testutil.h"
+
+static const char *python(void) {
+  const char *p = getenv("PYTHON");
+  return p && *p ? p : "/usr/bin/python3";
+}
+
+/* The model kinds of the fixture: every layer kind, router, surrogate, K, shared experts,
+ * dense layers between, an auto-encoder front (a 1-affine-layer dense encoder). All R^2 -> R^2
+ * (the Table 4 target). */
+static const char *const KINDS[] = {
+    "dense:d_in=2,d_out=2,l=2,m=8",
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0",
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=paper,shared=0",
+    "moe:d_in=2,d_out=2,E=4,K=2,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0",
+    "moe:d_in=2,d_out=2,E=4,K=2,l=2,m=8,router=linear,router_width=0,surrogate=paper,shared=0",
+    "moe:d_in=2,d_out=2,E=3,K=3,l=1,m=0,router=linear,router_width=0,surrogate=paper,shared=0",
+    "moe:d_in=2,d_out=2,E=3,K=1,l=3,m=6,router=mlp,router_width=5,surrogate=switch,shared=0",
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=1",
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0;"
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0",
+    "moe:d_in=2,d_out=3,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0;"
+    "dense:d_in=3,d_out=3,l=2,m=6;"
+    "moe:d_in=3,d_out=2,E=2,K=2,l=2,m=8,router=mlp,router_width=4,surrogate=paper,shared=1",
+    "dense:d_in=2,d_out=3,l=1,m=0;"
+    "moe:d_in=3,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0",
+    "moe:d_in=2,d_out=2,E=3,K=2,l=2,m=6,router=linear,router_width=0,surrogate=switch,shared=0;"
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=6,router=mlp,router_width=4,surrogate=paper,shared=0;"
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=6,router=linear,router_width=0,surrogate=switch,shared=1;"
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=6,router=linear,router_width=0,surrogate=switch,shared=0",
+};
+#define N_KINDS (sizeof KINDS / sizeof *KINDS)
+#define N_TIED 9 /* kinds whose first layer is an MoE layer with a linear router */
+
+static char dir[64];
+
+/* Fits every kind briefly (Adam, 40 steps) on the Table 4 target and records it through
+ * exprun_fit, as the experiment binaries do, into dir/kinds.h5. */
+static void make_fixture(void) {
+  piecewise_config pc = {.E = 3, .L = 2, .family = "fig3", .scalar = 0, .seed = 1};
+  piecewise *P = piecewise_alloc(&pc);
+  ck_assert_ptr_nonnull(P);
+  size_t ntr = 256, nte = 64, g = 16, ng = g * g;
+  double *xtr = malloc(ntr * 2 * sizeof *xtr), *ytr = malloc(ntr * 2 * sizeof *ytr);
+  double *xte = malloc(nte * 2 * sizeof *xte), *yte = malloc(nte * 2 * sizeof *yte);
+  double *xg = malloc(ng * 2 * sizeof *xg), *yg = malloc(ng * 2 * sizeof *yg);
+  size_t *pg = malloc(ng * sizeof *pg);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  ck_assert_int_eq(piecewise_sample(P, r, ntr, xtr, ytr, NULL), 0);
+  ck_assert_int_eq(piecewise_sample(P, r, nte, xte, yte, NULL), 0);
+  ck_assert_int_eq(piecewise_grid(P, g, xg, yg, pg), 0);
+  exprun_data_t d = {.d_in = 2, .d_out = 2, .n_train = ntr, .x_train = xtr, .y_train = ytr, .n_test = nte,
+                     .x_test = xte, .y_test = yte, .n_eval = ng, .x_eval = xg, .y_eval = yg, .piece_eval = pg,
+                     .n_pieces = 9, .n_keep = ng, .coord_eval = xg, .n_coord = 2};
+  fit_settings fs;
+  fit_settings_default(&fs);
+  fs.optimizer = "adam";
+  fs.max_iter = 40;
+  fs.lr = 1e-2;
+  fs.batch = 64;
+  fs.log_every = 10;
+  char path[128];
+  snprintf(path, sizeof path, "%s/kinds.h5", dir);
+  record_meta_in meta = {.experiment = "torch_kinds", .grid = "", .command_line = "test_torch"};
+  record_writer *w = record_writer_open(path, &meta, RECORD_NEW);
+  ck_assert_msg(w != NULL, "%s", moex_errmsg());
+  record_run *runs[N_KINDS];
+  for (size_t k = 0; k < N_KINDS; k++) {
+    moe_spec_t spec;
+    ck_assert_msg(spectext_parse(KINDS[k], &spec) == 0, "%s", moex_errmsg());
+    for (size_t l = 0; l < spec.n_layers; l++) spec.layer[l].init = MLP_INIT_TORCH;
+    char id[17];
+    snprintf(id, sizeof id, "kind%02zu", k);
+    runs[k] = record_run_alloc(id);
+    ck_assert_msg(exprun_fit(&spec, 10 + k, &d, &fs, runs[k]) == 0, "%s", moex_errmsg());
+  }
+  /* one commit (one fsync) for all */
+  ck_assert_int_eq(record_writer_append(w, runs, N_KINDS), 0);
+  for (size_t k = 0; k < N_KINDS; k++) record_run_free(runs[k]);
+  record_writer_close(w);
+  /* and a model R^2 -> R (first output of the same data) for a manifold target: the circle in R^2 */
+  moe_spec_t spec1 = {.n_layers = 1};
+  spec1.layer[0] = moe_layer_default(2, 1, 4, 8);
+  for (size_t i = 0; i < ntr; i++) ytr[i] = ytr[2 * i];
+  exprun_data_t d1 = {.d_in = 2, .d_out = 1, .n_train = ntr, .x_train = xtr, .y_train = ytr, .n_test = nte,
+                      .x_test = xte, .y_test = ytr, .n_eval = nte, .x_eval = xte, .y_eval = ytr, .n_keep = 0};
+  snprintf(path, sizeof path, "%s/ev_model.h5", dir);
+  w = record_writer_open(path, &meta, RECORD_NEW);
+  record_run *rec = record_run_alloc("circle");
+  ck_assert_msg(exprun_fit(&spec1, 3, &d1, &fs, rec) == 0, "%s", moex_errmsg());
+  ck_assert_int_eq(record_writer_append(w, &rec, 1), 0);
+  record_run_free(rec);
+  record_writer_close(w);
+  free(xtr); free(ytr); free(xte); free(yte); free(xg); free(yg); free(pg);
+  gsl_rng_free(r);
+  piecewise_free(P);
+}
+
+static void setup(void) {
+  snprintf(dir, sizeof dir, "/tmp/moex-torch-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  make_fixture();
+}
+
+static void teardown(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  testutil_sh(cmd);
+}
+
+/* Runs cmd with stdout and stderr into dir/log; its exit status. The log is echoed on failure. */
+static int run_logged(const char *cmd) {
+  char full[2048];
+  snprintf(full, sizeof full, "%s > %s/log 2>&1", cmd, dir);
+  return testutil_sh(full);
+}
+
+static const char *log_text(void) {
+  static char buf[8192];
+  char path[128];
+  snprintf(path, sizeof path, "%s/log", dir);
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  buf[n] = '\0';
+  if (f) fclose(f);
+  return buf;
+}
+
+/* The measured differences per model (stderr, for the record), without the perturbed rows but
+ * with their summary line. */
+static void print_unperturbed(const char *text) {
+  char line[1024];
+  for (const char *p = text; *p;) {
+    size_t len = strcspn(p, "\n"), n = len < sizeof line - 1 ? len : sizeof line - 1;
+    memcpy(line, p, n);
+    line[n] = '\0';
+    if (!strstr(line, "perturbed by") || strstr(line, " within ")) fprintf(stderr, "%s\n", line);
+    p += len + (p[len] == '\n');
+  }
+}
+
+/* moex -> PyTorch: every kind's module reproduces the stored predictions and paths; a copy of
+ * the file with the output biases moved by 1e-9 fails the same check on every run. */
+START_TEST(test_torch_load_matches) {
+  char cmd[1024], want[96];
+  snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py verify %s/kinds.h5 --tol 1e-12 --perturbed 1e-9 %s/bad.h5",
+           python(), dir, dir);
+  int st = run_logged(cmd);
+  print_unperturbed(log_text());
+  ck_assert_msg(st == 0, "verify failed:\n%s", log_text());
+  snprintf(want, sizeof want, "\nverify: %zu of %zu runs within 1e-12", N_KINDS, N_KINDS);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+  snprintf(want, sizeof want, "\nverify perturbed by 1e-09: 0 of %zu runs within 1e-12", N_KINDS);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+}
+END_TEST
+
+/* PyTorch -> moex: a saved module measured by moex-eval gives the module's predictions; the
+ * module moved by 1e-9 after saving no longer does. */
+START_TEST(test_torch_save_eval_matches) {
+  char cmd[1024], want[96];
+  snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py save-check %s/kinds.h5 --moex-eval %s/moex-eval "
+           "--target piecewise:E=3,L=2 --dir %s/save --tol 1e-12 --perturb 1e-9", python(), dir, testutil_bindir(), dir);
+  int st = run_logged(cmd);
+  print_unperturbed(log_text());
+  ck_assert_msg(st == 0, "save-check failed:\n%s", log_text());
+  /* every kind, and a tied-router variant of the N_TIED kinds whose first layer is linear-gated */
+  size_t n = N_KINDS + N_TIED;
+  snprintf(want, sizeof want, "\nsave-check: %zu of %zu models within 1e-12", n, n);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+  snprintf(want, sizeof want, "\nsave-check perturbed by 1e-09: 0 of %zu models within 1e-12", n);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+}
+END_TEST
+
+/* Without torch: one test per torch test, saying why it did not run. */
+static char skip_reason[512];
+START_TEST(test_torch_skipped) {
+  fprintf(stderr, "test_torch: torch test %d SKIPPED: %s\n", _i, skip_reason);
+}
+END_TEST
+
+/* ---- moex-eval: measured like a moex run, and its bad inputs ------------------------------ */
+
+typedef void (*edit_fn)(record_run *r);
+static void write_edited(const char *id, const char *name, edit_fn edit);
+/* Moves the last layer's output bias of expert 0 by 1e-9. */
+static void edit_moved(record_run *r) {
+  const record_array *a = record_run_array(r, "params/layer1/expert0/b2");
+  ck_assert_ptr_nonnull(a);
+  for (size_t i = 0; i < a->dims[0]; i++) ((double *)a->data)[i] += 1e-9;
+}
+
+/* moex-eval on a moex-fitted run gives that run's sup error on the same grid, and its record
+ * passes moex-report. */
+START_TEST(test_eval_same_as_fit) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s/moex-eval %s/kinds.h5 --run kind08 --target piecewise:E=3,L=2 --grid 16 --out %s/ev.h5",
+           testutil_bindir(), dir, dir);
+  ck_assert_msg(run_logged(cmd) == 0, "%s", log_text());
+  char a[128], b[128];
+  snprintf(a, sizeof a, "%s/kinds.h5", dir);
+  snprintf(b, sizeof b, "%s/ev.h5", dir);
+  ck_assert_int_eq(record_check(b), 0);
+  record_file *fa = record_open(a), *fb = record_open(b);
+  record_run *ra = record_read_run(fa, "kind08", RECORD_READ_ALL);
+  record_run *rb = record_read_run(fb, record_run_id(fb, 0), RECORD_READ_ALL);
+  double sa, sb;
+  ck_assert_int_eq(record_run_get_double(ra, "sup_err", &sa), 0);
+  ck_assert_int_eq(record_run_get_double(rb, "sup_err", &sb), 0);
+  ck_assert_msg(sa == sb, "sup_err %.17g (fit) against %.17g (moex-eval)", sa, sb);
+  const char *same[] = {"eval/y_pred", "eval/path", "metrics/per_piece_max_err", "routing/layer0/share", "routing/layer1/share"};
+  for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+    const record_array *x = record_run_array(ra, same[i]), *y = record_run_array(rb, same[i]);
+    ck_assert_msg(x && y, "%s missing", same[i]);
+    size_t n = x->dims[0] * x->dims[1];
+    ck_assert_uint_eq(n, y->dims[0] * y->dims[1]);
+    ck_assert_msg(!memcmp(x->data, y->data, n * 8), "%s differs", same[i]);
+  }
+  int64_t pa, pb;
+  ck_assert_int_eq(record_run_get_int(ra, "paths_used", &pa), 0);
+  ck_assert_int_eq(record_run_get_int(rb, "paths_used", &pb), 0);
+  ck_assert_int_eq(pa, pb);
+  record_run_free(rb);
+  record_close(fa);
+  record_close(fb);
+  /* the same comparison fails when one output bias of the fitted run moved by 1e-9 */
+  write_edited("kind08", "moved", edit_moved);
+  snprintf(cmd, sizeof cmd, "%s/moex-eval %s/moved.h5 --target piecewise:E=3,L=2 --grid 16 --out %s/ev3.h5",
+           testutil_bindir(), dir, dir);
+  ck_assert_msg(run_logged(cmd) == 0, "%s", log_text());
+  snprintf(b, sizeof b, "%s/ev3.h5", dir);
+  fb = record_open(b);
+  rb = record_read_run(fb, record_run_id(fb, 0), RECORD_READ_ALL);
+  const record_array *ya = record_run_array(ra, "eval/y_pred"), *yb = record_run_array(rb, "eval/y_pred");
+  ck_assert_msg(memcmp(ya->data, yb->data, ya->dims[0] * ya->dims[1] * 8) != 0, "a moved bias left eval/y_pred unchanged");
+  record_run_free(rb);
+  record_close(fb);
+  record_run_free(ra);
+  snprintf(cmd, sizeof cmd, "%s/moex-report %s/ev.h5 --out %s/rep", testutil_bindir(), dir, dir);
+  ck_assert_msg(run_logged(cmd) == 0, "%s", log_text());
+  /* a manifold target too (the model maps R^2 -> R^2: refused), and a 1-D one accepted */
+  snprintf(cmd, sizeof cmd, "%s/moex-eval %s/kinds.h5 --run kind00 --target manifold:kind=circle,d=1,D=2,E=4,f=exp1 "
+           "--out %s/ev2.h5", testutil_bindir(), dir, dir);
+  ck_assert_int_eq(run_logged(cmd), 2);
+  ck_assert_msg(strstr(log_text(), "R^1 -> R^2, the target") == NULL && strstr(log_text(), "the model maps R^2 -> R^2") != NULL,
+                "%s", log_text());
+  snprintf(cmd, sizeof cmd, "%s/moex-eval %s/ev_model.h5 --target manifold:kind=circle,d=1,D=2,E=4,f=exp1 --grid 64 "
+           "--out %s/ev2.h5", testutil_bindir(), dir, dir);
+  ck_assert_msg(run_logged(cmd) == 0, "%s", log_text());
+  snprintf(b, sizeof b, "%s/ev2.h5", dir);
+  fb = record_open(b);
+  rb = record_read_run(fb, record_run_id(fb, 0), RECORD_READ_ALL);
+  double purity;
+  ck_assert_int_eq(record_run_get_double(rb, "route_purity", &purity), 0);
+  ck_assert(purity > 0 && purity <= 1);
+  ck_assert_ptr_nonnull(record_run_array(rb, "eval/coord"));
+  ck_assert_uint_eq(record_run_array(rb, "eval/y_pred")->dims[0], 64);
+  record_run_free(rb);
+  record_close(fb);
+}
+END_TEST
+
+/* A copy of run `id` of kinds.h5 changed by `edit`, alone in dir/<name>.h5. */
+
+static void write_edited(const char *id, const char *name, edit_fn edit) {
+  char src[128], dst[128];
+  snprintf(src, sizeof src, "%s/kinds.h5", dir);
+  snprintf(dst, sizeof dst, "%s/%s.h5", dir, name);
+  record_file *f = record_open(src);
+  ck_assert_ptr_nonnull(f);
+  record_run *r = record_read_run(f, id, RECORD_READ_ALL);
+  record_close(f);
+  ck_assert_ptr_nonnull(r);
+  edit(r);
+  record_meta_in meta = {.experiment = "torch_bad", .grid = "", .command_line = "test_torch"};
+  record_writer *w = record_writer_open(dst, &meta, RECORD_NEW);
+  ck_assert_int_eq(record_writer_append(w, &r, 1), 0);
+  record_writer_close(w);
+  record_run_free(r);
+}
+
+static void drop_array(record_run *r, const char *path) {
+  for (size_t i = 0; i < r->n_arrays; i++)
+    if (!strcmp(r->arrays[i]->path, path)) {
+      record_array *a = r->arrays[i];
+      free(a->path);
+      free(a->data);
+      free(a);
+      memmove(r->arrays + i, r->arrays + i + 1, (r->n_arrays - i - 1) * sizeof *r->arrays);
+      r->n_arrays--;
+      return;
+    }
+  ck_abort_msg("no array %s", path);
+}
+
+static void edit_missing(record_run *r) { drop_array(r, "params/layer0/expert1/W2"); }
+static void edit_shape(record_run *r) {
+  const record_array *a = record_run_array(r, "params/layer0/expert2/b1");
+  double v[7] = {0};
+  size_t dims[1] = {7};
+  ck_assert_ptr_nonnull(a);
+  drop_array(r, "params/layer0/expert2/b1");
+  ck_assert_int_eq(record_run_add_double(r, "params/layer0/expert2/b1", v, 1, dims), 0);
+}
+static void edit_spec_fewer(record_run *r) {
+  record_run_set_str(r, "model_spec", "moe:d_in=2,d_out=2,E=2,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0");
+}
+static void edit_spec_more(record_run *r) {
+  record_run_set_str(r, "model_spec", "moe:d_in=2,d_out=2,E=4,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0");
+}
+static void edit_spec_bad(record_run *r) {
+  record_run_set_str(r, "model_spec", "moe:d_in=2,d_out=2,E=3,K=5,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0");
+}
+static void edit_no_spec(record_run *r) {
+  for (size_t i = 0; i < r->n_attrs; i++)
+    if (!strcmp(r->attrs[i].name, "model_spec")) strcpy(r->attrs[i].name, "model_spex");
+}
+static void edit_nan(record_run *r) {
+  const record_array *a = record_run_array(r, "params/layer0/router/W");
+  ((double *)a->data)[1] = NAN;
+}
+static void edit_int(record_run *r) {
+  int64_t v[3] = {0, 0, 0};
+  size_t dims[2] = {3, 1};
+  drop_array(r, "params/layer0/router/W");
+  ck_assert_int_eq(record_run_add_int(r, "params/layer0/router/W", v, 2, dims), 0);
+}
+
+/* The bad-input contract, in one run: exit 2, exactly one line on stderr, "moex-eval: ...",
+ * naming `want`. */
+static void expect_bad(const char *args, const char *want) {
+  char cmd[1024], errf[128], line[1024] = "", more[1024];
+  snprintf(errf, sizeof errf, "%s/err", dir);
+  snprintf(cmd, sizeof cmd, "%s/moex-eval %s > /dev/null 2> %s", testutil_bindir(), args, errf);
+  int st = testutil_sh(cmd);
+  FILE *f = fopen(errf, "r");
+  ck_assert_ptr_nonnull(f);
+  int one = fgets(line, sizeof line, f) != NULL && fgets(more, sizeof more, f) == NULL;
+  fclose(f);
+  ck_assert_msg(st == 2, "'%s' exited %d, not 2 (%s)", args, st, line);
+  ck_assert_msg(one, "'%s': not exactly one line on stderr (first: '%s')", args, line);
+  ck_assert_msg(!strncmp(line, "moex-eval: ", 11), "'%s': error line '%s'", args, line);
+  ck_assert_msg(strstr(line, want) != NULL, "'%s': error '%s' does not name '%s'", args, line, want);
+}
+
+START_TEST(test_eval_bad_input) {
+  static const struct { const char *name; edit_fn edit; const char *want; } cases[] = {
+      {"missing", edit_missing, "tensor params/layer0/expert1/W2 is missing"},
+      {"shape", edit_shape, "tensor params/layer0/expert2/b1 has shape (7), the model spec needs (8)"},
+      {"fewer", edit_spec_fewer, "tensor params/layer0/router/W has shape (3, 2), the model spec needs (2, 2)"},
+      {"more", edit_spec_more, "tensor params/layer0/router/W has shape (3, 2), the model spec needs (4, 2)"},
+      {"badspec", edit_spec_bad, "top-K = 5 must be in 1..E = 3"},
+      {"nospec", edit_no_spec, "no string attribute model_spec"},
+      {"nan", edit_nan, "tensor params/layer0/router/W has a non-finite value at 1"},
+      {"int", edit_int, "tensor params/layer0/router/W is int64, not float64"},
+  };
+  char args[1024];
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    write_edited("kind01", cases[i].name, cases[i].edit);
+    snprintf(args, sizeof args, "%s/%s.h5 --target piecewise:E=3,L=2 --out %s/o.h5", dir, cases[i].name, dir);
+    expect_bad(args, cases[i].want);
+    snprintf(args, sizeof args, "%s/o.h5", dir);
+    ck_assert_msg(access(args, F_OK) != 0, "%s: an output was written", cases[i].name);
+  }
+  expect_bad("", "MODEL.h5 is required");
+  snprintf(args, sizeof args, "%s/kinds.h5 --target piecewise:E=3,L=2 --out %s/o.h5", dir, dir);
+  expect_bad(args, "holds 12 runs: choose one with --run");
+  snprintf(args, sizeof args, "%s/kinds.h5 --run nope --target piecewise:E=3,L=2 --out %s/o.h5", dir, dir);
+  expect_bad(args, "--run 'nope': no such run");
+  snprintf(args, sizeof args, "%s/kinds.h5 --run kind01 --target piecewise:E=3,L=2,Q=1 --out %s/o.h5", dir, dir);
+  expect_bad(args, "unknown field 'Q'");
+  snprintf(args, sizeof args, "%s/kinds.h5 --run kind01 --target piecewise:E=3,L=3 --out %s/o.h5", dir, dir);
+  expect_bad(args, "the model maps R^2 -> R^2, the target 'piecewise:E=3,L=3' R^3 -> R^3");
+  snprintf(args, sizeof args, "%s/kinds.h5 --run kind01 --target cube:E=3 --out %s/o.h5", dir, dir);
+  expect_bad(args, "unknown target kind 'cube'");
+  snprintf(args, sizeof args, "%s/nothere.h5 --target piecewise:E=3,L=2 --out %s/o.h5", dir, dir);
+  expect_bad(args, "nothere.h5");
+  snprintf(args, sizeof args, "%s/kinds.h5 --run kind01 --out %s/o.h5", dir, dir);
+  expect_bad(args, "--target is required");
+  snprintf(args, sizeof args, "%s/kinds.h5 --run kind01 --target piecewise:E=3,L=2 --grid 1 --out %s/o.h5", dir, dir);
+  expect_bad(args, "--grid");
+}
+END_TEST
+
+/* A spec whose tensors include one the spec has no place for (an extra expert). */
+static void edit_extra(record_run *r) {
+  const record_array *a = record_run_array(r, "params/layer0/expert0/b2");
+  ck_assert_int_eq(record_run_add_double(r, "params/layer0/expert3/b2", a->data, 1, a->dims), 0);
+}
+
+START_TEST(test_eval_bad_extra_tensor) {
+  write_edited("kind01", "extra", edit_extra);
+  char args[512];
+  snprintf(args, sizeof args, "%s/extra.h5 --target piecewise:E=3,L=2 --out %s/o.h5", dir, dir);
+  expect_bad(args, "tensor params/layer0/expert3/b2 is not part of the model spec");
+}
+END_TEST
+
+/* The spec text round-trips, and its parser names bad fields. */
+START_TEST(test_spectext) {
+  for (size_t k = 0; k < N_KINDS; k++) {
+    moe_spec_t s;
+    char buf[4096];
+    ck_assert_msg(spectext_parse(KINDS[k], &s) == 0, "%s", moex_errmsg());
+    ck_assert_int_eq(spectext_format(&s, buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, KINDS[k]);
+  }
+  static const struct { const char *text, *want; } bad[] = {
+      {"", "empty"},
+      {"moe:d_in=2", "field 'd_out' is missing"},
+      {"dense:d_in=2,d_out=2,l=2,m=8,E=3", "unknown field 'E' for a dense layer"},
+      {"dense:d_in=2,d_out=2,l=2,l=3,m=8", "field 'l' given twice"},
+      {"cnn:d_in=2", "unknown kind 'cnn'"},
+      {"dense:d_in=x,d_out=2,l=2,m=8", "d_in = 'x' is not an integer"},
+      {"moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=conv,router_width=0,surrogate=switch,shared=0", "unknown router 'conv'"},
+      {"dense:d_in=2,d_out=3,l=1,m=0;dense:d_in=2,d_out=2,l=1,m=0", "layer 1 input dimension 2 != layer 0 output dimension 3"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    moe_spec_t s;
+    ck_assert_int_ne(spectext_parse(bad[i].text, &s), 0);
+    ck_assert_msg(strstr(moex_errmsg(), bad[i].want) != NULL, "'%s': '%s'", bad[i].text, moex_errmsg());
+  }
+}
+END_TEST
+
+/* Nonzero when python can import torch, h5py and numpy; else the reason (its last line). */
+static int have_torch(char *why, size_t n) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "%s -c 'import torch, h5py, numpy' 2>&1", python());
+  FILE *p = popen(cmd, "r");
+  if (!p) {
+    snprintf(why, n, "cannot run %s", python());
+    return 0;
+  }
+  char line[512] = "";
+  why[0] = '\0';
+  /* the last line is the exception (e.g. "ModuleNotFoundError: No module named 'torch'") */
+  while (fgets(line, sizeof line, p)) {
+    size_t len = strcspn(line, "\n");
+    if (len >= n) len = n - 1;
+    memcpy(why, line, len);
+    why[len] = '\0';
+  }
+  int st = pclose(p);
+  if (st != 0 && !why[0]) snprintf(why, n, "%s not found", python());
+  return st == 0;
+}
+
+Suite *torch_suite(void) {
+  Suite *s = suite_create("torch");
+  TCase *e = tcase_create("eval");
+  tcase_add_unchecked_fixture(e, setup, teardown);
+  tcase_set_timeout(e, 120);
+  tcase_add_test(e, test_spectext);
+  tcase_add_test(e, test_eval_same_as_fit);
+  tcase_add_test(e, test_eval_bad_input);
+  tcase_add_test(e, test_eval_bad_extra_tensor);
+  suite_add_tcase(s, e);
+  char why[400];
+  if (have_torch(why, sizeof why)) {
+    TCase *t = tcase_create("pytorch");
+    tcase_add_unchecked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 300);
+    tcase_add_test(t, test_torch_load_matches);
+    tcase_add_test(t, test_torch_save_eval_matches);
+    suite_add_tcase(s, t);
+  } else {
+    /* Check has no "skipped" status: the test case's name carries it, and each test says why */
+    snprintf(skip_reason, sizeof skip_reason, "%s (install python3-torch python3-h5py python3-numpy)", why);
+    static char name[600];
+    snprintf(name, sizeof name, "SKIPPED: %s", skip_reason);
+    TCase *t = tcase_create(name);
+    tcase_add_loop_test(t, test_torch_skipped, 0, 2);
+    suite_add_tcase(s, t);
+  }
+  return s;
+}
