@@ -1,5 +1,4 @@
-/* record_internal: helpers shared by record_run.c, record_h5.c, record_write.c and
- * record_read.c. Not part of the public API. */
+/* record_internal: helpers shared by the record_*.c files. Not part of the public API. */
 #ifndef MOEX_RECORD_INTERNAL_H
 #define MOEX_RECORD_INTERNAL_H
 
@@ -37,5 +36,39 @@ int rh5_attr_get(const char *file, hid_t loc, const char *what, const char *name
 int rh5_attr_get_strs(const char *file, hid_t loc, const char *what, const char *name, size_t *n,
                       char ***v);
 int rh5_fsync_path(const char *path);  /* fsync of a file or directory by name */
+
+/* The sorted set of committed run ids (record_ids.c). */
+typedef struct {
+  char **v;
+  size_t n, cap;
+} record_idset;
+int record_idset_has(const record_idset *s, const char *id);
+int record_idset_add(record_idset *s, const char *id);  /* a copy; no-op when present */
+void record_idset_free(record_idset *s);
+
+/* The /summary columns of an open record as the writer extends them (record_summary.c). */
+typedef struct {
+  char *name;
+  record_type type;
+} record_column_info;
+typedef struct {
+  record_column_info *c;
+  size_t n, cap;
+  hsize_t nrows;
+} record_columns;
+int record_columns_read(const char *file, hid_t summary, record_columns *cs);
+void record_columns_free(record_columns *cs);
+/* Creates an empty extendible 1-D column. */
+int record_column_create(const char *file, hid_t summary, const char *name, record_type type);
+/* MOEX_EINVAL when a summary attribute of r has another type than its column. Writes nothing. */
+int record_summary_check(const char *file, const record_columns *cs, const record_run *r);
+/* Appends r's row: its id, its summary attributes, fill values elsewhere (NaN, INT64_MIN, "");
+ * a new column is back-filled for the earlier rows. */
+int record_summary_append(const char *file, hid_t summary, record_columns *cs, const record_run *r);
+
+/* Writing (record_write.c). */
+hid_t record_ordered_gcpl(void);  /* links and attributes tracked in creation order */
+int record_write_run(const char *file, hid_t runs, const record_run *r);  /* group /runs/<id> */
+int record_write_empty(const char *path, const record_meta_in *meta);     /* a new closed record */
 
 #endif
