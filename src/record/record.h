@@ -117,9 +117,19 @@ enum {
 
 typedef struct record_writer record_writer;
 
-/* Opens `path` for appending runs. Leftovers of a killed writer (path.tmp, path.old) are
- * removed. The file on disk is valid from the moment this returns. NULL on failure (missing or
- * unwritable folder, not HDF5, other schema version, another experiment when resuming). */
+/* One writer per file: an exclusive lock on `path`, held by the file path.lock beside it (flock;
+ * released by the kernel when the holder dies, so a lock file left by a killed process is stale
+ * and taken over). NULL, and MOEX_EIO with "'path' is being written by process N on HOST (started
+ * T)...", when another writer (of this process or another) holds it. Readers never take it. */
+typedef struct record_lock record_lock;
+record_lock *record_lock_take(const char *path);
+void record_lock_release(record_lock *l);  /* removes path.lock */
+
+/* Opens `path` for appending runs, holding its lock (record_lock_take) until
+ * record_writer_close. Then, and only then, leftovers of a killed writer (path.tmp, path.old)
+ * are removed. The file on disk is valid from the moment this returns. NULL on failure (another
+ * writer holds the file, missing or unwritable folder, not HDF5, other schema version, another
+ * experiment when resuming). */
 record_writer *record_writer_open(const char *path, const record_meta_in *meta, int flags);
 
 /* Commits n runs at once, atomically (all or none) and durably (fsync of file and folder).

@@ -32,6 +32,7 @@
 struct record_writer {
   char *path, *tmp, *old, *dir;
   int flags;
+  record_lock *lock;     /* held from open to close */
   record_idset ids;      /* committed run ids */
   int work_valid;        /* tmp exists and equals the committed file minus `pending` */
   record_run **pending;
@@ -73,8 +74,9 @@ static void pending_clear(record_writer *w) {
 
 void record_writer_close(record_writer *w) {
   if (!w) return;
-  if (w->tmp) unlink(w->tmp);
+  if (w->tmp && w->lock) unlink(w->tmp);  /* never another writer's working copy */
   pending_clear(w);
+  record_lock_release(w->lock);
   record_idset_free(&w->ids);
   free(w->path);
   free(w->tmp);
@@ -143,6 +145,9 @@ record_writer *record_writer_open(const char *path, const record_meta_in *meta, 
     moex_error(MOEX_ENOMEM, "record: out of memory");
     goto fail;
   }
+  /* before anything is touched: a second writer would remove the first one's working copy
+   * and rename its own over the file (issue 19: a crash, a garbled message, lost runs) */
+  if (!(w->lock = record_lock_take(path))) goto fail;
   /* leftovers of a writer that was killed: never part of the record */
   unlink(w->tmp);
   unlink(w->old);
