@@ -33,6 +33,7 @@ struct record_writer {
   char *path, *tmp, *old, *dir;
   int flags;
   record_lock *lock;     /* held from open to close */
+  hid_t fapl;            /* record_fapl(): what is added to a file is in the checksummed format */
   record_idset ids;      /* committed run ids */
   int work_valid;        /* tmp exists and equals the committed file minus `pending` */
   record_run **pending;
@@ -77,6 +78,7 @@ void record_writer_close(record_writer *w) {
   if (w->tmp && w->lock) unlink(w->tmp);  /* never another writer's working copy */
   pending_clear(w);
   record_lock_release(w->lock);
+  if (w->fapl > 0) H5Pclose(w->fapl);
   record_idset_free(&w->ids);
   free(w->path);
   free(w->tmp);
@@ -136,6 +138,10 @@ record_writer *record_writer_open(const char *path, const record_meta_in *meta, 
   record_writer *w = calloc(1, sizeof *w);
   if (!w) { moex_error(MOEX_ENOMEM, "record: out of memory"); return NULL; }
   w->flags = flags;
+  if ((w->fapl = record_fapl()) < 0) {
+    moex_error(MOEX_EIO, "record: cannot set up the HDF5 file format (%s)", rh5_why());
+    goto fail;
+  }
   w->path = record_strdup(path);
   w->tmp = cat(path, ".tmp");
   w->old = cat(path, ".old");
@@ -193,7 +199,7 @@ fail:
 static hid_t open_work(record_writer *w) {
   double t0 = now_s();
   if (w->work_valid && !(w->flags & RECORD_COPY_ALWAYS)) {
-    hid_t f = H5Fopen(w->tmp, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t f = H5Fopen(w->tmp, H5F_ACC_RDWR, w->fapl);
     if (f >= 0) return f;
     /* typically: a reader holds the old file open (HDF5's lock); leave it alone */
     H5Eclear2(H5E_DEFAULT);
@@ -204,7 +210,7 @@ static hid_t open_work(record_writer *w) {
   if (copy_file(w->path, w->tmp)) return -1;
   w->last_copy = now_s() - t0;
   w->last_full = 1;
-  hid_t f = H5Fopen(w->tmp, H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t f = H5Fopen(w->tmp, H5F_ACC_RDWR, w->fapl);
   if (f < 0) {
     moex_error(MOEX_EIO, "record: cannot open the working copy '%s' (%s)", w->tmp, rh5_why());
     unlink(w->tmp);

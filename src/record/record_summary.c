@@ -76,7 +76,9 @@ int record_column_create(const char *file, hid_t summary, const char *name, reco
   hid_t sp = H5Screate_simple(1, &d, &maxd);
   hid_t pl = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(pl, 1, &chunk);
-  if (type != RECORD_STR) { H5Pset_shuffle(pl); H5Pset_deflate(pl, 4); }
+  /* Fletcher-32 on the numeric columns; HDF5 cannot filter variable-length strings (their rows
+   * are checked against the runs' checksums by the reader instead) */
+  if (type != RECORD_STR) { H5Pset_shuffle(pl); H5Pset_deflate(pl, 4); H5Pset_fletcher32(pl); }
   hid_t ds = H5Dcreate2(summary, name, type == RECORD_STR ? st : file_type(type), sp, H5P_DEFAULT, pl,
                         H5P_DEFAULT);
   int rc = ds < 0 ? moex_error(MOEX_EIO, "record: '%s': cannot create /summary/%s (%s)", file, name, rh5_why()) : 0;

@@ -1,5 +1,6 @@
-/* record_write: writing one run into an open record (its group, attributes, arrays, tables),
- * and a new empty record with its root attributes. No file protocol here (record_commit.c). */
+/* record_write: writing one run into an open record (its group, attributes, arrays, tables and
+ * their checksums), and a new empty record with its root attributes. No file protocol here
+ * (record_commit.c). */
 #include "record/record_internal.h"
 
 #include <errno.h>
@@ -44,6 +45,24 @@ hid_t record_ordered_gcpl(void) {
   return p;
 }
 
+hid_t record_fapl(void) {
+  /* the 1.10 object formats: object headers, B-trees v2, fractal heaps, the chunk indexes and the
+   * superblock carry checksums (the 1.8 default ones do not). HDF5 1.10 reads and writes them,
+   * so Debian 12's h5dump and h5py 3.7 read these files. */
+  hid_t p = H5Pcreate(H5P_FILE_ACCESS);
+  if (p >= 0 && H5Pset_libver_bounds(p, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0) {
+    H5Pclose(p);
+    return -1;
+  }
+  return p;
+}
+
+static int put_checksum(const char *file, hid_t loc, uint64_t h) {
+  char s[RECORD_CHECKSUM_LEN];
+  record_checksum_format(h, s);
+  return rh5_attr_put_str(file, loc, RECORD_CHECKSUM_ATTR, s);
+}
+
 static hid_t file_type(record_type t) {
   return t == RECORD_INT ? H5T_STD_I64LE : H5T_IEEE_F64LE;
 }
@@ -66,8 +85,7 @@ static int write_dataset(const char *file, hid_t g, const char *rid, const char 
     if (ds >= 0) H5Dclose(ds);
     return moex_error(MOEX_EIO, "record: '%s': run '%s': cannot write '%s' (%s)", file, rid, path, rh5_why());
   }
-  if (out) *out = ds;
-  else H5Dclose(ds);
+  *out = ds;
   return 0;
 }
 
@@ -77,7 +95,9 @@ int record_write_run(const char *file, hid_t runs, const record_run *r) {
   H5Pclose(gcpl);
   if (g < 0) return moex_error(MOEX_EIO, "record: '%s': cannot create /runs/%s (%s)", file, r->id, rh5_why());
   int rc = 0;
-  size_t ns = 0;
+  size_t ns = 0, nd = 0;
+  record_dsum *sums = malloc((r->n_arrays + r->n_tables + 1) * sizeof *sums);
+  if (!sums) rc = moex_error(MOEX_ENOMEM, "record: out of memory");
   for (size_t i = 0; !rc && i < r->n_attrs; ++i) {
     rc = rh5_attr_put(file, g, &r->attrs[i]);
     ns += r->attrs[i].summary != 0;
@@ -93,8 +113,14 @@ int record_write_run(const char *file, hid_t runs, const record_run *r) {
   for (size_t i = 0; !rc && i < r->n_arrays; ++i) {
     const record_array *a = r->arrays[i];
     hsize_t dims[2] = {a->dims[0], a->dims[1]};
+    hid_t ds = -1;
     rc = write_dataset(file, g, r->id, a->path, file_type(a->type), mem_type(a->type), a->rank, dims,
-                       NULL, H5P_DEFAULT, a->data, NULL);
+                       NULL, H5P_DEFAULT, a->data, &ds);
+    if (!rc) {
+      sums[nd] = (record_dsum){a->path, record_checksum_array(a)};
+      rc = put_checksum(file, ds, sums[nd++].sum);
+      H5Dclose(ds);
+    }
   }
   for (size_t i = 0; !rc && i < r->n_tables; ++i) {
     const record_table *t = r->tables[i];
@@ -108,15 +134,22 @@ int record_write_run(const char *file, hid_t runs, const record_run *r) {
     H5Pset_chunk(pl, 2, chunk);
     H5Pset_shuffle(pl);
     H5Pset_deflate(pl, 4);
+    H5Pset_fletcher32(pl); /* HDF5 checks each chunk when it reads it */
     hid_t ds = -1;
     rc = write_dataset(file, g, r->id, t->path, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dims, maxd, pl,
                        t->data, &ds);
     H5Pclose(pl);
     if (!rc) {
       rc = rh5_attr_put_strs(file, ds, RECORD_COLUMNS_ATTR, t->ncols, t->columns);
+      sums[nd] = (record_dsum){t->path, record_checksum_table(t)};
+      if (!rc) rc = put_checksum(file, ds, sums[nd++].sum);
       H5Dclose(ds);
     }
   }
+  uint64_t h;
+  if (!rc && record_checksum_run(r, sums, nd, &h)) rc = moex_error(MOEX_ENOMEM, "record: out of memory");
+  if (!rc) rc = put_checksum(file, g, h);
+  free(sums);
   H5Gclose(g);
   return rc;
 }
@@ -136,7 +169,9 @@ static int utc_now(char *buf, size_t n) {
 int record_write_empty(const char *path, const record_meta_in *meta) {
   int rc = probe_create(path);
   if (rc) return rc;
-  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t fapl = record_fapl();
+  hid_t f = fapl < 0 ? -1 : H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  if (fapl >= 0) H5Pclose(fapl);
   if (f < 0) {
     unlink(path);
     return moex_error(MOEX_EIO, "record: cannot create HDF5 file '%s' (%s)", path, rh5_why());
@@ -147,13 +182,15 @@ int record_write_empty(const char *path, const record_meta_in *meta) {
   host[sizeof host - 1] = '\0';
   const char *names[] = {"moex_version", "created_utc", "host", "command_line", "experiment", "grid"};
   const char *vals[] = {MOEX_VERSION, when, host, meta->command_line, meta->experiment, meta->grid};
+  char *clean[6] = {NULL};
   for (size_t k = 0; !rc && k < 6; ++k) {
-    char *v = utf8_sanitized(vals[k]);
-    rc = v ? rh5_attr_put_str(path, f, names[k], v) : moex_error(MOEX_ENOMEM, "record: out of memory");
-    free(v);
+    clean[k] = utf8_sanitized(vals[k]);
+    rc = clean[k] ? rh5_attr_put_str(path, f, names[k], clean[k]) : moex_error(MOEX_ENOMEM, "record: out of memory");
   }
   record_attr sv = {.name = "schema_version", .type = RECORD_INT, .v.i = RECORD_SCHEMA_VERSION};
   if (!rc) rc = rh5_attr_put(path, f, &sv);
+  if (!rc) rc = put_checksum(path, f, record_checksum_root((const char *const *)clean, RECORD_SCHEMA_VERSION));
+  for (size_t k = 0; k < 6; ++k) free(clean[k]);
   hid_t gcpl = record_ordered_gcpl();
   for (int k = 0; !rc && k < 2; ++k) {
     hid_t g = H5Gcreate2(f, k ? "summary" : "runs", H5P_DEFAULT, gcpl, H5P_DEFAULT);
