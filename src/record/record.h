@@ -14,7 +14,10 @@
  * and array paths, following the conventions of results/SCHEMA.md.
  *
  * HDF5's automatic error printing is switched off by every entry point of this module; every
- * failure becomes a moex error code with a one-line message naming the file and object. */
+ * failure becomes a moex error code with a one-line message naming the file and object.
+ *
+ * Integrity (results/SCHEMA.md): the root, every run and every dataset carry a checksum, and
+ * every read verifies what it returns; a damaged run is an error naming it, never a value. */
 #ifndef MOEX_RECORD_H
 #define MOEX_RECORD_H
 
@@ -211,5 +214,10 @@ const record_column *record_summary_column(const record_summary *s, const char *
  * every attribute, array and table, the summary's columns, lengths and run ids). 0 when valid,
  * else an error code and a message naming the first offending object. */
 int record_check(const char *path);
+
+/* record_check in a child process: 0 when the file is valid and every checksum matches, else
+ * MOEX_EIO with the damage named (the run id, the dataset), also when the HDF5 library crashed
+ * or hung on the file (a signal or a time-out in the child). Under mpirun it checks in process. */
+int record_verify(const char *path);
 
 #endif

@@ -174,7 +174,8 @@ record_writer *record_writer_open(const char *path, const record_meta_in *meta, 
     goto fail;
   }
   if (exists && (flags & RECORD_RESUME)) {
-    record_file *f = record_open(path);
+    /* every run it holds is carried into the next commits: verify them all first */
+    record_file *f = record_verify(path) ? NULL : record_open(path);
     if (!f) goto fail;
     const record_meta *m = record_file_meta(f);
     if (strcmp(m->experiment, meta->experiment) != 0) {

@@ -6,7 +6,9 @@
  * run), into OUT.h5.merging and renamed to OUT.h5 only when complete: OUT.h5 is either as it was
  * or the whole merge. Refused, with one line on stderr, exit status 2 and OUT.h5 untouched: an
  * input that is not a moex record, inputs of different experiments, a run id present in two
- * inputs with different content (record_run_compare), OUT.h5 being one of the inputs, summary
+ * inputs with different content (record_run_compare), a damaged input (record_verify: a checksum
+ * that does not match, named by run, or a file the HDF5 library cannot read), OUT.h5 being one of
+ * the inputs, summary
  * columns whose types disagree, an OUT.h5 being written by another process (its lock, held for
  * the whole merge). Identical duplicates are kept once. OUT.h5's root attributes are
  * those of the first input (grid, experiment); its command_line is the first input's followed by
@@ -51,7 +53,9 @@ int main(int argc, char **argv) {
       status = fail("output '%s' is also an input ('%s')%s; write the merge to a new file", out, p, "");
       break;
     }
-    if (!(in[i] = record_open(p))) {
+    /* verified whole first (in a child: a file that crashes HDF5 is refused too), so that no
+     * damaged run reaches OUT.h5 */
+    if (record_verify(p) || !(in[i] = record_open(p))) {
       status = fail("%s%s%s", moex_errmsg(), "", "");
       break;
     }
