@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include <hdf5.h>
+
 #include "core/moex_error.h"
 #include "record/record.h"
 
@@ -230,7 +232,8 @@ START_TEST(test_fuzz_damaged_records) {
   setenv("MOEX_VERIFY_CPU_S", "1", 1);
   snprintf(fdir, sizeof fdir, "/tmp/moex-fuzz-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(fdir));
-  const char *clean = fpath("clean.h5");
+  char clean[256];
+  snprintf(clean, sizeof clean, "%s", fpath("clean.h5"));
   make_clean(clean);
   snapshot ref;
   ck_assert_int_eq(snap_take(clean, &ref), 0);
@@ -259,7 +262,8 @@ START_TEST(test_fuzz_damaged_records) {
   size_t harmless = 0, refused = 0, contained = 0, looped = 0, tool_cases = 0, tool_ok = 0, tool_refused = 0;
   for (int c = 0; c < N_INPROC; c++) {
     size_t m = damage(bytes, n, buf, c % 3);
-    const char *victim = fpath("case.h5");
+    char victim[256]; /* a copy: fpath's buffers rotate */
+    snprintf(victim, sizeof victim, "%s", fpath("case.h5"));
     spit(victim, buf, m);
     char what[64];
     snprintf(what, sizeof what, "case %d (kind %d)", c, c % 3);
@@ -333,11 +337,152 @@ START_TEST(test_fuzz_damaged_records) {
 }
 END_TEST
 
+
+/* ---- each check, provoked one by one ---------------------------------------------------- */
+
+static void copy_file(const char *src, const char *dst) {
+  size_t n;
+  unsigned char *b = slurp(src, &n);
+  ck_assert_ptr_nonnull(b);
+  spit(dst, b, n);
+  free(b);
+}
+
+/* Overwrites an attribute or values of an object, as damage that HDF5's own checksums cannot
+ * see would (HDF5 rewrites the message with a valid checksum). */
+static void poke_attr_str(const char *file, const char *obj, const char *name, const char *v) {
+  /* deleted and created again: HDF5 1.10.8 cannot H5Awrite an attribute in dense storage */
+  hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
+  ck_assert(f >= 0);
+  ck_assert_int_ge(H5Adelete_by_name(f, obj, name, H5P_DEFAULT), 0);
+  hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  hid_t a = H5Acreate_by_name(f, obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  ck_assert(a >= 0);
+  ck_assert_int_ge(H5Awrite(a, t, &v), 0);
+  H5Aclose(a);
+  H5Sclose(sp);
+  H5Tclose(t);
+  H5Fclose(f);
+}
+
+static void drop_attr(const char *file, const char *obj, const char *name) {
+  hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
+  ck_assert(f >= 0);
+  ck_assert_int_ge(H5Adelete_by_name(f, obj, name, H5P_DEFAULT), 0);
+  H5Fclose(f);
+}
+
+static void poke_data(const char *file, const char *ds, size_t n, const double *v) {
+  hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t d = H5Dopen2(f, ds, H5P_DEFAULT);
+  ck_assert(f >= 0 && d >= 0);
+  hsize_t cnt = n, off = 0;
+  hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &cnt, NULL);
+  H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &cnt, NULL);
+  if (H5Sget_simple_extent_ndims(fs) == 2) {
+    hsize_t o2[2] = {0, 0}, c2[2] = {1, n};
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, o2, NULL, c2, NULL);
+  }
+  ck_assert_int_ge(H5Dwrite(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, v), 0);
+  H5Sclose(ms);
+  H5Sclose(fs);
+  H5Dclose(d);
+  H5Fclose(f);
+}
+
+/* record_verify and moex-report must both refuse, naming `want`. */
+static void expect_refused(const char *file, const char *want) {
+  ck_assert_int_ne(record_verify(file), 0);
+  ck_assert_msg(strstr(moex_errmsg(), want) != NULL, "wanted '%s', got '%s'", want, moex_errmsg());
+  char tool[512];
+  snprintf(tool, sizeof tool, "%s/moex-report", testutil_bindir());
+  if (access(tool, X_OK) != 0) return;
+  ck_assert_int_eq(run_report(file, fpath("rep"), fpath("err")), 2);
+  ck_assert(one_line(fpath("err"), "moex-report:"));
+  FILE *f = fopen(fpath("err"), "r");
+  char line[1024] = "";
+  ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+  fclose(f);
+  ck_assert_msg(strstr(line, want) != NULL, "moex-report said '%s', wanted '%s'", line, want);
+}
+
+START_TEST(test_integrity_each_check) {
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  snprintf(fdir, sizeof fdir, "/tmp/moex-integ-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(fdir));
+  char clean[256], v[256]; /* copies: fpath's buffers rotate */
+  snprintf(clean, sizeof clean, "%s", fpath("clean.h5"));
+  snprintf(v, sizeof v, "%s", fpath("v.h5"));
+  make_clean(clean);
+  ck_assert_int_eq(record_verify(clean), 0);
+
+  copy_file(clean, v); /* a run attribute (and its summary row stays): the run's checksum */
+  poke_attr_str(v, "runs/run03", "stop_message", "diverged");
+  expect_refused(v, "run 'run03' is damaged: its content does not match its checksum");
+
+  copy_file(clean, v); /* a summary value: the row against its run */
+  double x = 99;
+  poke_data(v, "summary/test_mse", 1, &x);
+  expect_refused(v, "/summary/test_mse row 0 disagrees with run 'run00'");
+
+  copy_file(clean, v); /* an array's data: the dataset's checksum */
+  double w[4] = {1, 2, 3, 4};
+  poke_data(v, "runs/run05/params/layer0/router/W", 4, w);
+  expect_refused(v, "run 'run05' is damaged: 'params/layer0/router/W' does not match its checksum");
+
+  copy_file(clean, v); /* a table's data */
+  poke_data(v, "runs/run02/curve", 3, w);
+  expect_refused(v, "run 'run02' is damaged: 'curve' does not match its checksum");
+
+  copy_file(clean, v); /* a dataset's stored checksum itself */
+  poke_attr_str(v, "runs/run01/eval/path", "checksum", "fnv1a64:0000000000000000");
+  expect_refused(v, "run 'run01' is damaged: its content does not match its checksum"); /* it covers them */
+
+  copy_file(clean, v); /* a checksum that is not one */
+  poke_attr_str(v, "runs/run01", "checksum", "fnv1a64:xyz");
+  expect_refused(v, "run 'run01' is damaged: unreadable checksum");
+
+  copy_file(clean, v); /* a root attribute */
+  poke_attr_str(v, "/", "host", "elsewhere");
+  expect_refused(v, "root attributes do not match their checksum");
+
+  copy_file(clean, v); /* a sealed file's run without its checksum */
+  drop_attr(v, "runs/run04", "checksum");
+  expect_refused(v, "run 'run04' is damaged: no checksum");
+
+  copy_file(clean, v); /* ... and a dataset without */
+  drop_attr(v, "runs/run04/curve", "checksum");
+  expect_refused(v, "run 'run04' is damaged: 'curve' has no checksum");
+
+  /* a file written before checksums (none at the root, runs or datasets) is read as before */
+  copy_file(clean, v);
+  hid_t f = H5Fopen(v, H5F_ACC_RDWR, H5P_DEFAULT);
+  ck_assert_int_ge(H5Adelete(f, "checksum"), 0);
+  for (int k = 0; k < 8; k++) {
+    const char *ds[] = {"", "/params/layer0/router/W", "/eval/path", "/curve"};
+    for (int j = 0; j < 4; j++) {
+      char p[128];
+      snprintf(p, sizeof p, "runs/run%02d%s", k, ds[j]);
+      ck_assert_int_ge(H5Adelete_by_name(f, p, "checksum", H5P_DEFAULT), 0);
+    }
+  }
+  H5Fclose(f);
+  ck_assert_msg(record_verify(v) == 0, "%s", moex_errmsg());
+  /* there, damage is not seen by moex (only by HDF5's own checksums): the price of old files */
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", fdir);
+  testutil_sh(cmd);
+}
+END_TEST
+
 Suite *fuzz_suite(void) {
   Suite *s = suite_create("fuzz");
   TCase *tc = tcase_create("records");
   tcase_set_timeout(tc, 240);
   tcase_add_test(tc, test_fuzz_damaged_records);
+  tcase_add_test(tc, test_integrity_each_check);
   suite_add_tcase(s, tc);
   return s;
 }
