@@ -15,8 +15,8 @@
 #include "core/moex_error.h"
 #include "record/record.h"
 
-#define N_INPROC 300 /* cases through the reader, in process (record_verify forks per case) */
-#define TOOL_EVERY 15 /* every 15th case also through moex-report and moex-merge */
+#define N_INPROC 240 /* cases through the reader, in process (record_verify forks per case) */
+#define TOOL_EVERY 24 /* every 24th case also through moex-report and moex-merge */
 
 static char fdir[64];
 
