@@ -164,7 +164,7 @@ int main(int argc, char **argv) {
   sweep_grid_free(&g);
   if (rc) {
     fprintf(stderr, "sweep_demo: %s\n", moex_errmsg());
-    return rc == MOEX_EINVAL ? 2 : 1;
+    return rc == MOEX_EINVAL || rc == MOEX_EIO ? 2 : 1; /* EIO: a file that cannot be written (or is locked) */
   }
   if (!quiet)
     printf("sweep_demo: %zu runs (%zu done now, %zu already there, %zu not ok) in %s\n", st.total, st.done,

@@ -10,7 +10,11 @@ Ignored, because they differ between any two runs of the same code: the file att
 created_utc, moex_version and host, every dataset or attribute named wall_s (in runs and in the
 summary table), and the wall_s column of each curve. Everything else (every run's tensors,
 predictions, curves, metrics, configuration, seed, the summary's other columns) must be equal
-bit for bit: floats are compared by their bytes, so NaN equals NaN only with the same payload."""
+bit for bit: floats are compared by their bytes, so NaN equals NaN only with the same payload.
+
+The `checksum` attributes (root, runs, datasets; added by issue 19) are compared where both files
+have them and ignored where only one does, so that a record from before them compares with one
+from after on every other value."""
 import sys
 
 import h5py
@@ -21,6 +25,17 @@ IGNORED_ATTRS = {"created_utc", "moex_version", "host", "wall_s"}
 
 def attrs_of(obj):
     return {k: obj.attrs[k] for k in obj.attrs.keys() if k not in IGNORED_ATTRS}
+
+
+NEW_ATTRS = {"checksum"}
+
+
+def one_sided(aa, ba):
+    """Drops the new attributes that only one side has (a file from before them)."""
+    for k in NEW_ATTRS:
+        if (k in aa) != (k in ba):
+            aa.pop(k, None)
+            ba.pop(k, None)
 
 
 def same_value(a, b):
@@ -48,6 +63,7 @@ def compare(a, b, path, diffs):
         diffs.append(f"{path}: members differ: {sorted(set(a.keys()) ^ set(b.keys()))}")
         return
     aa, ba = attrs_of(a), attrs_of(b)
+    one_sided(aa, ba)
     if set(aa) != set(ba):
         diffs.append(f"{path}: attributes differ: {sorted(set(aa) ^ set(ba))}")
     for k in aa:
@@ -70,6 +86,7 @@ def compare(a, b, path, diffs):
             if not same_value(u, v):
                 diffs.append(f"{p}: data differ")
             xa, ya = attrs_of(x), attrs_of(y)
+            one_sided(xa, ya)
             if set(xa) != set(ya) or any(not same_value(xa[q], ya[q]) for q in xa if q in ya):
                 diffs.append(f"{p}: dataset attributes differ")
 

@@ -587,7 +587,7 @@ START_TEST(test_record_bad_files) {
   /* unwritable output folders: missing, a file in the way, (not root) no permission */
   ck_assert_ptr_null(record_writer_open(tpath("nodir/out.h5"), &META, RECORD_NEW));
   ck_assert_ptr_nonnull(strstr(moex_errmsg(), "cannot create"));
-  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "nodir/out.h5.tmp"));
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "nodir/out.h5.lock"));
   ck_assert_ptr_null(record_writer_open(tpath("notes.h5/out.h5"), &META, RECORD_NEW));
   ck_assert_ptr_nonnull(strstr(moex_errmsg(), "Not a directory"));
   if (geteuid() != 0) {

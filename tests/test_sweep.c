@@ -580,6 +580,54 @@ START_TEST(test_mpi_equals_local) {
 }
 END_TEST
 
+/* MPI and a local run on one file: rank 0 holds the file's lock for the whole sweep, so the local
+ * run is refused at once (exit 2, one line) and the MPI run completes with every run once. */
+START_TEST(test_mpi_and_local_one_file) {
+  const char *mbin = getenv("MOEX_MPI_BIN");
+  char exe[512], cmd[2048], dir[64], out[128], lock[160], errf[160];
+  snprintf(exe, sizeof exe, "%s/sweep_demo", mbin ? mbin : "(MOEX_MPI_BIN unset)");
+  if (!mbin || access(exe, X_OK) != 0 || testutil_sh("command -v mpirun > /dev/null 2>&1") != 0) {
+    fprintf(stderr, "test_sweep: MPI lock test skipped (no %s or no mpirun; `make check-mpi` runs it)\n", exe);
+    return;
+  }
+  tmpdir(dir, sizeof dir);
+  snprintf(out, sizeof out, "%s/one.h5", dir);
+  snprintf(lock, sizeof lock, "%s.lock", out);
+  snprintf(errf, sizeof errf, "%s/local.err", dir);
+  snprintf(cmd, sizeof cmd,
+           "mpirun --allow-run-as-root --oversubscribe -np 3 %s --out %s --seeds 3 --iters 12000 --quiet > %s/mpi.log 2>&1",
+           exe, out, dir);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  int seen = 0;
+  for (int k = 0; k < 3000 && !seen; k++) {
+    seen = access(lock, F_OK) == 0;
+    if (!seen) {
+      struct timespec ts = {0, 10 * 1000000L};
+      nanosleep(&ts, NULL);
+    }
+  }
+  ck_assert_msg(seen, "the MPI run never took the lock");
+  snprintf(cmd, sizeof cmd, "%s/sweep_demo --out %s --seeds 3 --quiet > /dev/null 2> %s", testutil_bindir(), out, errf);
+  int st2 = testutil_sh(cmd);
+  int st;
+  waitpid(pid, &st, 0);
+  FILE *f = fopen(errf, "r");
+  char line[1024] = "", extra[256];
+  int one = f && fgets(line, sizeof line, f) != NULL && fgets(extra, sizeof extra, f) == NULL;
+  if (f) fclose(f);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mpirun: status %d", st);
+  ck_assert_msg(st2 == 2 && one && strstr(line, "one.h5' is being written by process"), "local run: exit %d, '%s'", st2,
+                line);
+  ck_assert_int_eq(record_check(out), 0);
+  ck_assert_uint_eq(n_runs_in(out), 12);
+  rmdir_all(dir);
+}
+END_TEST
+
 Suite *sweep_suite(void) {
   Suite *s = suite_create("sweep");
   TCase *tc = tcase_create("api");
@@ -597,6 +645,7 @@ Suite *sweep_suite(void) {
   tcase_add_test(e2e, test_shards_merge);
   tcase_add_test(e2e, test_bad_grids);
   tcase_add_test(e2e, test_mpi_equals_local);
+  tcase_add_test(e2e, test_mpi_and_local_one_file);
   suite_add_tcase(s, e2e);
   return s;
 }

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/moex_error.h"
+#include "lib/gridcheck.h"
 #include "record/record.h"
 
 /* Strings the axes point into (a driver is one process, one grid). */
@@ -59,8 +61,9 @@ int driver_parse(const char *prog, const char *summary, int argc, char **argv, d
       {"--batch", CLI_SIZE, &o->batch, 1, 1e6, "Adam minibatch size"},
       {"--n-train", CLI_SIZE, &o->n_train, 16, 1e7, "training samples"},
       {"--master-seed", CLI_DOUBLE, &o->master_seed, 0, 4294967295.0, "master seed (run seeds derive from it and the run's configuration)"},
+      {"--mem-limit", CLI_STRING, &o->mem_limit, 0, 0, "memory budget of the runs at once, e.g. 8G, or none (default: half the RAM)"},
   };
-  size_t n = 16;
+  size_t n = 17;
   if (n_extra > DRIVER_MAX_EXTRA) {
     fprintf(stderr, "%s: too many options\n", prog);
     return 2;
@@ -176,6 +179,12 @@ int driver_run(const char *prog, const driver_opts_t *o, sweep_grid_t *g, const 
   if (!status && sweep_grid_size(g) == 0) {
     fprintf(stderr, "%s: the grid is empty: %s\n", prog, moex_errmsg());
     status = 2;
+  }
+  if (!status) {
+    double budget = gridcheck_default_budget();
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    if (o->mem_limit) status = gridcheck_parse_size(prog, o->mem_limit, &budget);
+    if (!status) status = gridcheck_run(prog, o, g, o->jobs > 0 ? o->jobs : nc > 0 ? (int)nc : 1, budget);
   }
   if (!status) {
     char *cmd = record_join_argv(argc, argv);

@@ -17,6 +17,7 @@ typedef struct {
   int quick, seeds, jobs, resume, quiet;
   const char *out, *protocol, *shard, *set;
   const char *max_evals; /* "matched" (default), "none" or a count; see driver_max_evals */
+  const char *mem_limit; /* memory budget of the grid check (lib/gridcheck.h); NULL: half the RAM */
   size_t iters, max_iter, batch, n_train;
   double lr, master_seed;
   struct { int seeds; size_t iters, max_iter, n_train; } def; /* as given to driver_opts_default */
@@ -51,7 +52,8 @@ int driver_max_evals(const char *prog, const driver_opts_t *o, size_t *out);
  * check_protocol is set. Returns 0 or 2 after printing an error. */
 int driver_axis_csv(const char *prog, sweep_grid_t *g, const char *name, const char *csv, int check_protocol);
 
-/* Applies --set, checks the grid, runs it, prints the closing line. Returns the exit status. */
+/* Applies --set, checks the grid (every axis value and the largest run's memory, gridcheck.h),
+ * runs it, prints the closing line. Returns the exit status. */
 int driver_run(const char *prog, const driver_opts_t *o, sweep_grid_t *g, const char *default_out,
                sweep_run_fn fn, void *ctx, int argc, char **argv);
 

@@ -14,7 +14,10 @@
  * and array paths, following the conventions of results/SCHEMA.md.
  *
  * HDF5's automatic error printing is switched off by every entry point of this module; every
- * failure becomes a moex error code with a one-line message naming the file and object. */
+ * failure becomes a moex error code with a one-line message naming the file and object.
+ *
+ * Integrity (results/SCHEMA.md): the root, every run and every dataset carry a checksum, and
+ * every read verifies what it returns; a damaged run is an error naming it, never a value. */
 #ifndef MOEX_RECORD_H
 #define MOEX_RECORD_H
 
@@ -117,9 +120,19 @@ enum {
 
 typedef struct record_writer record_writer;
 
-/* Opens `path` for appending runs. Leftovers of a killed writer (path.tmp, path.old) are
- * removed. The file on disk is valid from the moment this returns. NULL on failure (missing or
- * unwritable folder, not HDF5, other schema version, another experiment when resuming). */
+/* One writer per file: an exclusive lock on `path`, held by the file path.lock beside it (flock;
+ * released by the kernel when the holder dies, so a lock file left by a killed process is stale
+ * and taken over). NULL, and MOEX_EIO with "'path' is being written by process N on HOST (started
+ * T)...", when another writer (of this process or another) holds it. Readers never take it. */
+typedef struct record_lock record_lock;
+record_lock *record_lock_take(const char *path);
+void record_lock_release(record_lock *l);  /* removes path.lock */
+
+/* Opens `path` for appending runs, holding its lock (record_lock_take) until
+ * record_writer_close. Then, and only then, leftovers of a killed writer (path.tmp, path.old)
+ * are removed. The file on disk is valid from the moment this returns. NULL on failure (another
+ * writer holds the file, missing or unwritable folder, not HDF5, other schema version, another
+ * experiment when resuming). */
 record_writer *record_writer_open(const char *path, const record_meta_in *meta, int flags);
 
 /* Commits n runs at once, atomically (all or none) and durably (fsync of file and folder).
@@ -201,5 +214,10 @@ const record_column *record_summary_column(const record_summary *s, const char *
  * every attribute, array and table, the summary's columns, lengths and run ids). 0 when valid,
  * else an error code and a message naming the first offending object. */
 int record_check(const char *path);
+
+/* record_check in a child process: 0 when the file is valid and every checksum matches, else
+ * MOEX_EIO with the damage named (the run id, the dataset), also when the HDF5 library crashed
+ * or hung on the file (a signal or a time-out in the child). Under mpirun it checks in process. */
+int record_verify(const char *path);
 
 #endif

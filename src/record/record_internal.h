@@ -1,5 +1,4 @@
-/* record_internal: helpers shared by record_run.c, record_h5.c, record_write.c and
- * record_read.c. Not part of the public API. */
+/* record_internal: helpers shared by the record_*.c files. Not part of the public API. */
 #ifndef MOEX_RECORD_INTERNAL_H
 #define MOEX_RECORD_INTERNAL_H
 
@@ -11,6 +10,10 @@
 #define RECORD_SUMMARY_ATTR "summary_columns"
 /* Reserved table attribute: the column names (marks a dataset as a table). */
 #define RECORD_COLUMNS_ATTR "columns"
+/* Reserved attribute of the root, of every run group and of every dataset: its content checksum
+ * ("fnv1a64:" and 16 hex digits; record_checksum.c, results/SCHEMA.md). */
+#define RECORD_CHECKSUM_ATTR "checksum"
+#define RECORD_CHECKSUM_LEN 25 /* with the NUL */
 
 int record_name_ok(const char *s);
 int record_path_ok(const char *s);
@@ -37,5 +40,56 @@ int rh5_attr_get(const char *file, hid_t loc, const char *what, const char *name
 int rh5_attr_get_strs(const char *file, hid_t loc, const char *what, const char *name, size_t *n,
                       char ***v);
 int rh5_fsync_path(const char *path);  /* fsync of a file or directory by name */
+
+/* The sorted set of committed run ids (record_ids.c). */
+typedef struct {
+  char **v;
+  size_t n, cap;
+} record_idset;
+int record_idset_has(const record_idset *s, const char *id);
+int record_idset_add(record_idset *s, const char *id);  /* a copy; no-op when present */
+void record_idset_free(record_idset *s);
+
+/* The /summary columns of an open record as the writer extends them (record_summary.c). */
+typedef struct {
+  char *name;
+  record_type type;
+} record_column_info;
+typedef struct {
+  record_column_info *c;
+  size_t n, cap;
+  hsize_t nrows;
+} record_columns;
+int record_columns_read(const char *file, hid_t summary, record_columns *cs);
+void record_columns_free(record_columns *cs);
+/* Creates an empty extendible 1-D column. */
+int record_column_create(const char *file, hid_t summary, const char *name, record_type type);
+/* MOEX_EINVAL when a summary attribute of r has another type than its column. Writes nothing. */
+int record_summary_check(const char *file, const record_columns *cs, const record_run *r);
+/* Appends r's row: its id, its summary attributes, fill values elsewhere (NaN, INT64_MIN, "");
+ * a new column is back-filled for the earlier rows. */
+int record_summary_append(const char *file, hid_t summary, record_columns *cs, const record_run *r);
+
+/* Checksums (record_checksum.c). */
+typedef struct {
+  const char *path;
+  uint64_t sum;
+} record_dsum; /* a dataset of a run: its path and checksum */
+void record_checksum_format(uint64_t h, char out[RECORD_CHECKSUM_LEN]);
+int record_checksum_parse(const char *s, uint64_t *h); /* 0, or 1 when not "fnv1a64:<16 hex>" */
+uint64_t record_checksum_array(const record_array *a);
+uint64_t record_checksum_table(const record_table *t);
+/* Over the id, the attributes (names, types, summary flags, values) and the datasets' paths and
+ * checksums, each set in name order (ds is sorted in place). 1 when out of memory. */
+int record_checksum_run(const record_run *r, record_dsum *ds, size_t n_ds, uint64_t *out);
+/* vals: moex_version, created_utc, host, command_line, experiment, grid. */
+uint64_t record_checksum_root(const char *const vals[6], int64_t schema_version);
+/* File access property list of every file moex writes: the 1.10 format (checksummed metadata). */
+hid_t record_fapl(void);
+
+/* Writing (record_write.c). */
+hid_t record_ordered_gcpl(void);  /* links and attributes tracked in creation order */
+int record_write_run(const char *file, hid_t runs, const record_run *r);  /* group /runs/<id> */
+int record_write_empty(const char *path, const record_meta_in *meta);     /* a new closed record */
 
 #endif

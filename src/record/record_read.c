@@ -1,5 +1,10 @@
 /* record_read: opening a record, listing its runs, reading runs, arrays, tables and the
- * summary, and checking a whole file against the schema. */
+ * summary, each verified against its checksums before it is returned, and checking a whole file
+ * against the schema.
+ *
+ * Validate before trusting: a damaged file can claim any type, rank, length or count, so each is
+ * checked against what the schema allows (and what the storage can hold) before memory is sized
+ * from it, and a value is returned only once its checksum matched. */
 #include "record/record_internal.h"
 
 #include <errno.h>
@@ -17,7 +22,26 @@ struct record_file {
   record_meta meta;
   char **ids;  /* in creation order */
   size_t n_ids, cap_ids;
+  int sealed;  /* the root carries a checksum: so must every run and dataset (written by this moex) */
 };
+
+/* At most this many values in one dataset or column (16 GiB of doubles): a larger count is a
+ * damaged header, not a record. */
+#define MAX_VALUES ((hsize_t)1 << 31)
+
+/* Reads the checksum attribute of loc: 0 and *h; 1 when absent; -1 when present but unreadable. */
+static int get_checksum(const char *file, hid_t loc, uint64_t *h) {
+  if (H5Aexists(loc, RECORD_CHECKSUM_ATTR) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return 1;
+  }
+  record_attr a;
+  if (rh5_attr_get(file, loc, "an object", RECORD_CHECKSUM_ATTR, &a)) return -1;
+  int bad = a.type != RECORD_STR || record_checksum_parse(a.v.s, h);
+  free(a.name);
+  if (a.type == RECORD_STR) free(a.v.s);
+  return bad ? -1 : 0;
+}
 
 static void meta_free(record_meta *m) {
   free(m->moex_version);
@@ -123,6 +147,21 @@ record_file *record_open(const char *path) {
       read_root_str(f, "command_line", &f->meta.command_line) ||
       read_root_str(f, "experiment", &f->meta.experiment) || read_root_str(f, "grid", &f->meta.grid))
     goto fail;
+  uint64_t want;
+  int cs = get_checksum(path, f->fid, &want);
+  if (cs < 0) {
+    moex_error(MOEX_EIO, "record: '%s' is damaged: its root checksum is unreadable", path);
+    goto fail;
+  }
+  if (cs == 0) {
+    const record_meta *m = &f->meta;
+    const char *vals[6] = {m->moex_version, m->created_utc, m->host, m->command_line, m->experiment, m->grid};
+    if (record_checksum_root(vals, m->schema_version) != want) {
+      moex_error(MOEX_EIO, "record: '%s' is damaged: its root attributes do not match their checksum", path);
+      goto fail;
+    }
+    f->sealed = 1;
+  }
   hid_t g = H5Gopen2(f->fid, "runs", H5P_DEFAULT);
   if (g < 0) {
     moex_error(MOEX_EIO, "record: '%s' has no /runs group", path);
@@ -147,12 +186,33 @@ typedef struct {
   const char *rid;
   record_run *r;
   int rc;
+  record_dsum *sums; /* the datasets' paths (owned) and stored checksums, for the run's checksum */
+  size_t n_sums, cap_sums;
+  int sums_only;     /* RECORD_READ_ATTRS: collect the datasets' checksums, read no data */
 } visit_ctx;
+
+static int add_sum(visit_ctx *cx, const char *path, uint64_t h) {
+  if (cx->n_sums == cx->cap_sums) {
+    size_t c = cx->cap_sums ? 2 * cx->cap_sums : 16;
+    record_dsum *p = realloc(cx->sums, c * sizeof *p);
+    if (!p) return moex_error(MOEX_ENOMEM, "record: out of memory");
+    cx->sums = p;
+    cx->cap_sums = c;
+  }
+  if (!(cx->sums[cx->n_sums].path = record_strdup(path))) return moex_error(MOEX_ENOMEM, "record: out of memory");
+  cx->sums[cx->n_sums++].sum = h;
+  return 0;
+}
+
+static void sums_free(visit_ctx *cx) {
+  for (size_t i = 0; i < cx->n_sums; i++) free((char *)cx->sums[i].path);
+  free(cx->sums);
+}
 
 static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
   (void)info;
   visit_ctx *cx = data;
-  if (strcmp(name, RECORD_SUMMARY_ATTR) == 0) return 0;
+  if (strcmp(name, RECORD_SUMMARY_ATTR) == 0 || strcmp(name, RECORD_CHECKSUM_ATTR) == 0) return 0;
   char what[300];
   snprintf(what, sizeof what, "run '%s'", cx->rid);
   record_attr a;
@@ -171,27 +231,59 @@ static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void 
   return 0;
 }
 
+/* The stored checksum of dataset ds at `path` of run rid: 0 and *h; 1 when it has none and may
+ * not have one (a file from before checksums); otherwise an error naming the damage. */
+static int dataset_sum(record_file *f, const char *rid, const char *path, hid_t ds, uint64_t *h) {
+  int cs = get_checksum(f->path, ds, h);
+  if (cs == 0 || (cs == 1 && !f->sealed)) return cs;
+  return moex_error(MOEX_EIO, "record: '%s': run '%s' is damaged: '%s' has %s checksum", f->path, rid, path,
+                    cs < 0 ? "an unreadable" : "no");
+}
+
 /* Reads the dataset at `path` under run group g as an array or, when it carries the columns
- * attribute, as a table; exactly one of *a, *t is set. */
+ * attribute, as a table; exactly one of *a, *t is set. Its content is verified against its
+ * stored checksum (returned in *sum, *has_sum) before it is returned. */
 static int read_dataset(record_file *f, const char *rid, hid_t g, const char *path, record_array **a,
-                        record_table **t) {
+                        record_table **t, uint64_t *sum, int *has_sum) {
   *a = NULL;
   *t = NULL;
+  *has_sum = 0;
   int rc = 0;
   hid_t ds = H5Dopen2(g, path, H5P_DEFAULT);
-  if (ds < 0) return moex_error(MOEX_EIO, "record: '%s': run '%s' has no dataset '%s'", f->path, rid, path);
+  if (ds < 0) return moex_error(MOEX_EIO, "record: '%s': run '%s' has no dataset '%s' (%s)", f->path, rid, path, rh5_why());
   hid_t ty = H5Dget_type(ds), sp = H5Dget_space(ds);
-  int rank = H5Sget_simple_extent_ndims(sp);
+  int rank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
   hsize_t d[2] = {0, 1};
-  H5T_class_t c = H5Tget_class(ty);
-  if (rank < 1 || rank > 2 || (c != H5T_INTEGER && c != H5T_FLOAT)) {
-    rc = moex_error(MOEX_EIO, "record: '%s': run '%s': '%s' is not a numeric array of rank 1 or 2",
+  H5T_class_t c = ty < 0 ? H5T_NO_CLASS : H5Tget_class(ty);
+  size_t tsize = ty < 0 ? 0 : H5Tget_size(ty);
+  if (rank < 1 || rank > 2 || (c != H5T_INTEGER && c != H5T_FLOAT) || tsize != 8) {
+    rc = moex_error(MOEX_EIO, "record: '%s': run '%s': '%s' is not a 64-bit numeric array of rank 1 or 2",
                     f->path, rid, path);
     goto out;
   }
-  H5Sget_simple_extent_dims(sp, d, NULL);
+  if (H5Sget_simple_extent_dims(sp, d, NULL) != rank || (rank == 2 && d[1] && d[0] > MAX_VALUES / d[1]) ||
+      d[0] > MAX_VALUES || d[1] > MAX_VALUES) {
+    rc = moex_error(MOEX_EIO, "record: '%s': run '%s' is damaged: '%s' claims an impossible shape", f->path, rid, path);
+    goto out;
+  }
   size_t dims[2] = {d[0], rank == 2 ? d[1] : 1};
+  /* a contiguous dataset stores exactly its values: a larger claim is a damaged header */
+  hid_t dcpl = H5Dget_create_plist(ds);
+  int contiguous = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS;
+  if (dcpl >= 0) H5Pclose(dcpl);
+  if (contiguous && dims[0] * dims[1] != 0 && H5Dget_storage_size(ds) != (hsize_t)(dims[0] * dims[1] * 8)) {
+    rc = moex_error(MOEX_EIO, "record: '%s': run '%s' is damaged: '%s' has %llu bytes for %zu values", f->path, rid, path,
+                    (unsigned long long)H5Dget_storage_size(ds), dims[0] * dims[1]);
+    goto out;
+  }
+  int hs = dataset_sum(f, rid, path, ds, sum);
+  if (hs < 0 || hs > 1) {
+    rc = MOEX_EIO;
+    goto out;
+  }
+  *has_sum = hs == 0;
   int is_table = H5Aexists(ds, RECORD_COLUMNS_ATTR) > 0;
+  uint64_t got = 0;
   if (is_table) {
     size_t nc = 0;
     char **names = NULL;
@@ -210,23 +302,29 @@ static int read_dataset(record_file *f, const char *rid, hid_t g, const char *pa
       else if (H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, (*t)->data) < 0)
         rc = moex_error(MOEX_EIO, "record: '%s': %s: cannot read (%s)", f->path, what, rh5_why());
     }
+    if (!rc) got = record_checksum_table(*t);
     for (size_t j = 0; j < nc; ++j) free(names[j]);
     free(names);
-    if (rc) { record_table_free(*t); *t = NULL; }
   } else {
     record_type rt = c == H5T_INTEGER ? RECORD_INT : RECORD_DOUBLE;
     if (!(*a = record_array_new(path, rt, rank, dims))) { rc = MOEX_ENOMEM; goto out; }
     if (dims[0] * dims[1] != 0 &&
         H5Dread(ds, rt == RECORD_INT ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                (*a)->data) < 0) {
+                (*a)->data) < 0)
       rc = moex_error(MOEX_EIO, "record: '%s': run '%s': cannot read '%s' (%s)", f->path, rid, path, rh5_why());
-      record_array_free(*a);
-      *a = NULL;
-    }
+    if (!rc) got = record_checksum_array(*a);
+  }
+  if (!rc && *has_sum && got != *sum)
+    rc = moex_error(MOEX_EIO, "record: '%s': run '%s' is damaged: '%s' does not match its checksum", f->path, rid, path);
+  if (rc) {
+    record_table_free(*t);
+    record_array_free(*a);
+    *t = NULL;
+    *a = NULL;
   }
 out:
-  H5Sclose(sp);
-  H5Tclose(ty);
+  if (sp >= 0) H5Sclose(sp);
+  if (ty >= 0) H5Tclose(ty);
   H5Dclose(ds);
   return rc;
 }
@@ -243,21 +341,40 @@ static herr_t link_cb(hid_t g, const char *name, const H5L_info_t *info, void *d
     return -1;
   }
   H5I_type_t ot = H5Iget_type(o);
-  H5Oclose(o);
-  if (ot == H5I_GROUP) return 0;  /* a folder of the path: its datasets come next */
+  if (ot == H5I_GROUP) {
+    H5Oclose(o);
+    return 0; /* a folder of the path: its datasets come next */
+  }
   if (ot != H5I_DATASET) {
+    H5Oclose(o);
     cx->rc = moex_error(MOEX_EIO, "record: '%s': run '%s': '%s' is neither group nor dataset", cx->f->path, cx->rid, name);
     return -1;
   }
   if (!record_path_ok(name)) {
+    H5Oclose(o);
     cx->rc = moex_error(MOEX_EIO, "record: '%s': run '%s': bad dataset path '%s'", cx->f->path, cx->rid, name);
     return -1;
   }
-  record_array *a;
-  record_table *t;
-  if ((cx->rc = read_dataset(cx->f, cx->rid, g, name, &a, &t))) return -1;
-  cx->rc = a ? record_run_put_array(cx->r, a) : record_run_put_table(cx->r, t);
-  return cx->rc ? -1 : 0;
+  uint64_t h = 0;
+  int has = 0;
+  if (cx->sums_only) {
+    int hs = dataset_sum(cx->f, cx->rid, name, o, &h);
+    H5Oclose(o);
+    if (hs < 0 || hs > 1) {
+      cx->rc = MOEX_EIO;
+      return -1;
+    }
+    has = hs == 0;
+  } else {
+    H5Oclose(o);
+    record_array *a;
+    record_table *t;
+    if ((cx->rc = read_dataset(cx->f, cx->rid, g, name, &a, &t, &h, &has))) return -1;
+    cx->rc = a ? record_run_put_array(cx->r, a) : record_run_put_table(cx->r, t);
+    if (cx->rc) return -1;
+  }
+  if (has && (cx->rc = add_sum(cx, name, h))) return -1;
+  return 0;
 }
 
 static hid_t open_run(record_file *f, const char *id) {
@@ -280,7 +397,7 @@ record_run *record_read_run(record_file *f, const char *id, int what) {
   rh5_quiet();
   hid_t g = open_run(f, id);
   if (g < 0) return NULL;
-  visit_ctx cx = {f, id, record_run_alloc(id), 0};
+  visit_ctx cx = {f, id, record_run_alloc(id), 0, NULL, 0, 0, what != RECORD_READ_ALL};
   if (!cx.r) { H5Gclose(g); return NULL; }
   hsize_t idx = 0;
   /* attributes in creation order when tracked (always, for files moex writes) */
@@ -305,9 +422,22 @@ record_run *record_read_run(record_file *f, const char *id, int what) {
     }
     free(names);
   }
-  if (!cx.rc && what == RECORD_READ_ALL &&
+  /* the run's checksum: over its attributes and its datasets' checksums, so that even reading
+   * the attributes alone (RECORD_READ_ATTRS) lists the datasets, without their data */
+  uint64_t want = 0;
+  int cs = cx.rc ? 0 : get_checksum(f->path, g, &want);
+  if (!cx.rc && (cs < 0 || (cs == 1 && f->sealed)))
+    cx.rc = moex_error(MOEX_EIO, "record: '%s': run '%s' is damaged: %s checksum", f->path, id, cs < 0 ? "unreadable" : "no");
+  if (!cx.rc && (what == RECORD_READ_ALL || cs == 0) &&
       H5Lvisit(g, H5_INDEX_NAME, H5_ITER_INC, link_cb, &cx) < 0 && !cx.rc)
     cx.rc = moex_error(MOEX_EIO, "record: '%s': run '%s': cannot list datasets (%s)", f->path, id, rh5_why());
+  uint64_t got;
+  if (!cx.rc && cs == 0) {
+    if (record_checksum_run(cx.r, cx.sums, cx.n_sums, &got)) cx.rc = moex_error(MOEX_ENOMEM, "record: out of memory");
+    else if (got != want)
+      cx.rc = moex_error(MOEX_EIO, "record: '%s': run '%s' is damaged: its content does not match its checksum", f->path, id);
+  }
+  sums_free(&cx);
   H5Gclose(g);
   if (cx.rc) {
     record_run_free(cx.r);
@@ -322,10 +452,12 @@ record_array *record_read_array(record_file *f, const char *id, const char *path
   if (g < 0) return NULL;
   record_array *a = NULL;
   record_table *t = NULL;
+  uint64_t h;
+  int has;
   if (!record_path_ok(path) || H5Lexists(g, path, H5P_DEFAULT) <= 0) {
     H5Eclear2(H5E_DEFAULT);
     moex_error(MOEX_EINVAL, "record: '%s': run '%s' has no array '%s'", f->path, id, path ? path : "(null)");
-  } else if (!read_dataset(f, id, g, path, &a, &t) && t) {
+  } else if (!read_dataset(f, id, g, path, &a, &t, &h, &has) && t) {
     record_table_free(t);
     moex_error(MOEX_EINVAL, "record: '%s': run '%s': '%s' is a table, not an array", f->path, id, path);
   }
@@ -339,10 +471,12 @@ record_table *record_read_table(record_file *f, const char *id, const char *path
   if (g < 0) return NULL;
   record_array *a = NULL;
   record_table *t = NULL;
+  uint64_t h;
+  int has;
   if (!record_path_ok(path) || H5Lexists(g, path, H5P_DEFAULT) <= 0) {
     H5Eclear2(H5E_DEFAULT);
     moex_error(MOEX_EINVAL, "record: '%s': run '%s' has no table '%s'", f->path, id, path ? path : "(null)");
-  } else if (!read_dataset(f, id, g, path, &a, &t) && a) {
+  } else if (!read_dataset(f, id, g, path, &a, &t, &h, &has) && a) {
     record_array_free(a);
     moex_error(MOEX_EINVAL, "record: '%s': run '%s': '%s' is an array, not a table", f->path, id, path);
   }
@@ -399,7 +533,7 @@ static herr_t sum_cb(hid_t g, const char *name, const H5L_info_t *info, void *da
   hid_t ty = H5Dget_type(ds), sp = H5Dget_space(ds);
   hsize_t n = 0;
   H5T_class_t c = H5Tget_class(ty);
-  int ok = H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &n, NULL) == 1 &&
+  int ok = H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &n, NULL) == 1 && n <= MAX_VALUES &&
            (c == H5T_INTEGER || c == H5T_FLOAT || (c == H5T_STRING && rh5_is_vlen_utf8(ty)));
   if (!ok) {
     cx->rc = moex_error(MOEX_EIO, "record: '%s': /summary/%s is not a 1-D numeric or UTF-8 string column",
@@ -441,6 +575,33 @@ static herr_t sum_cb(hid_t g, const char *name, const H5L_info_t *info, void *da
   return cx->rc ? -1 : 0;
 }
 
+/* Row i of the summary against run r (its id and summary attributes): 0, or an error naming the
+ * column. The rows are only copies of the runs' attributes, and string rows cannot carry an HDF5
+ * filter, so a reader that uses the summary checks it against the (checksummed) runs. */
+static int row_check(const record_file *f, const record_summary *s, size_t i, const record_run *r) {
+  if (strcmp(s->cols[0].v.s[i], r->id) != 0)
+    return moex_error(MOEX_EIO, "record: '%s': /summary row %zu is run '%s', /runs has '%s' there", f->path, i,
+                      s->cols[0].v.s[i], r->id);
+  for (size_t j = 1; j < s->ncols; ++j) {
+    const record_column *c = &s->cols[j];
+    const record_attr *a = record_run_attr(r, c->name);
+    if (a && !a->summary) a = NULL;
+    int same;
+    if (a && a->type != c->type) same = 0;
+    else if (c->type == RECORD_STR) same = strcmp(c->v.s[i], a ? a->v.s : "") == 0;
+    else if (c->type == RECORD_INT) same = c->v.i[i] == (a ? a->v.i : INT64_MIN);
+    else same = a ? memcmp(&c->v.d[i], &a->v.d, sizeof(double)) == 0 : isnan(c->v.d[i]);
+    if (!same)
+      return moex_error(MOEX_EIO, "record: '%s' is damaged: /summary/%s row %zu disagrees with run '%s'", f->path,
+                        c->name, i, r->id);
+  }
+  for (size_t k = 0; k < r->n_attrs; ++k)
+    if (r->attrs[k].summary && !record_summary_column(s, r->attrs[k].name))
+      return moex_error(MOEX_EIO, "record: '%s': run '%s': summary attribute '%s' has no /summary column", f->path, r->id,
+                        r->attrs[k].name);
+  return 0;
+}
+
 record_summary *record_read_summary(record_file *f) {
   rh5_quiet();
   if (!f) { moex_error(MOEX_EINVAL, "record: NULL file"); return NULL; }
@@ -455,6 +616,14 @@ record_summary *record_read_summary(record_file *f) {
     H5Gclose(g);
   }
   if (!cx.rc && cx.s->ncols == 0) cx.rc = moex_error(MOEX_EIO, "record: '%s': /summary has no run_id column", f->path);
+  if (!cx.rc && cx.s->nrows != f->n_ids)
+    cx.rc = moex_error(MOEX_EIO, "record: '%s': /summary has %zu rows for %zu runs", f->path, cx.s->nrows, f->n_ids);
+  /* every row against its run's verified attributes */
+  for (size_t i = 0; !cx.rc && i < f->n_ids; ++i) {
+    record_run *r = record_read_run(f, f->ids[i], RECORD_READ_ATTRS);
+    cx.rc = r ? row_check(f, cx.s, i, r) : MOEX_EIO;
+    record_run_free(r);
+  }
   if (cx.rc) {
     record_summary_free(cx.s);
     return NULL;
@@ -483,39 +652,15 @@ int record_check(const char *path) {
   record_file *f = record_open(path);
   if (!f) return MOEX_EIO;
   int rc = check_root_types(f);
-  record_summary *s = rc ? NULL : record_read_summary(f);
+  record_summary *s = rc ? NULL : record_read_summary(f); /* rows against runs, counts */
   if (!rc && !s) rc = MOEX_EIO;
-  if (!rc && s->nrows != f->n_ids)
-    rc = moex_error(MOEX_EIO, "record: '%s': /summary has %zu rows for %zu runs", path, s->nrows, f->n_ids);
   for (size_t i = 0; !rc && i < f->n_ids; ++i) {
-    const char *id = f->ids[i];
-    if (!record_name_ok(id)) {
-      rc = moex_error(MOEX_EIO, "record: '%s': bad run id '%s'", path, id);
+    if (!record_name_ok(f->ids[i])) {
+      rc = moex_error(MOEX_EIO, "record: '%s': bad run id '%s'", path, f->ids[i]);
       break;
     }
-    if (strcmp(s->cols[0].v.s[i], id) != 0) {
-      rc = moex_error(MOEX_EIO, "record: '%s': /summary row %zu is run '%s', /runs has '%s' there", path, i,
-                      s->cols[0].v.s[i], id);
-      break;
-    }
-    record_run *r = record_read_run(f, id, RECORD_READ_ALL);
-    if (!r) { rc = MOEX_EIO; break; }
-    for (size_t j = 1; !rc && j < s->ncols; ++j) {
-      const record_column *c = &s->cols[j];
-      const record_attr *a = record_run_attr(r, c->name);
-      if (a && !a->summary) a = NULL;
-      int same;
-      if (a && a->type != c->type) same = 0;
-      else if (c->type == RECORD_STR) same = strcmp(c->v.s[i], a ? a->v.s : "") == 0;
-      else if (c->type == RECORD_INT) same = c->v.i[i] == (a ? a->v.i : INT64_MIN);
-      else same = a ? memcmp(&c->v.d[i], &a->v.d, sizeof(double)) == 0 : isnan(c->v.d[i]);
-      if (!same)
-        rc = moex_error(MOEX_EIO, "record: '%s': /summary/%s row %zu disagrees with run '%s'", path, c->name, i, id);
-    }
-    for (size_t k = 0; !rc && k < r->n_attrs; ++k)
-      if (r->attrs[k].summary && !record_summary_column(s, r->attrs[k].name))
-        rc = moex_error(MOEX_EIO, "record: '%s': run '%s': summary attribute '%s' has no /summary column", path, id,
-                        r->attrs[k].name);
+    record_run *r = record_read_run(f, f->ids[i], RECORD_READ_ALL); /* every dataset verified */
+    if (!r) rc = MOEX_EIO;
     record_run_free(r);
   }
   record_summary_free(s);

@@ -122,8 +122,10 @@ static int grow(void **p, size_t *cap, size_t n, size_t size) {
 /* The slot for attribute `name`: existing (its old string freed) or new. */
 static record_attr *attr_slot(record_run *r, const char *name) {
   if (!r) { moex_error(MOEX_EINVAL, "record: NULL run"); return NULL; }
-  if (!record_name_ok(name) || strcmp(name, "run_id") == 0) {
-    moex_error(MOEX_EINVAL, "record: run '%s': bad attribute name '%s' (want [A-Za-z0-9_.-]+, not run_id)",
+  if (!record_name_ok(name) || strcmp(name, "run_id") == 0 || strcmp(name, RECORD_SUMMARY_ATTR) == 0 ||
+      strcmp(name, RECORD_CHECKSUM_ATTR) == 0) {
+    moex_error(MOEX_EINVAL, "record: run '%s': bad attribute name '%s' (want [A-Za-z0-9_.-]+, not run_id, "
+               RECORD_SUMMARY_ATTR " or " RECORD_CHECKSUM_ATTR ")",
                r->id, name ? name : "(null)");
     return NULL;
   }

@@ -6,8 +6,11 @@
  * run), into OUT.h5.merging and renamed to OUT.h5 only when complete: OUT.h5 is either as it was
  * or the whole merge. Refused, with one line on stderr, exit status 2 and OUT.h5 untouched: an
  * input that is not a moex record, inputs of different experiments, a run id present in two
- * inputs with different content (record_run_compare), OUT.h5 being one of the inputs, summary
- * columns whose types disagree. Identical duplicates are kept once. OUT.h5's root attributes are
+ * inputs with different content (record_run_compare), a damaged input (record_verify: a checksum
+ * that does not match, named by run, or a file the HDF5 library cannot read), OUT.h5 being one of
+ * the inputs, summary
+ * columns whose types disagree, an OUT.h5 being written by another process (its lock, held for
+ * the whole merge). Identical duplicates are kept once. OUT.h5's root attributes are
  * those of the first input (grid, experiment); its command_line is the first input's followed by
  * the merge command. */
 #include <errno.h>
@@ -50,7 +53,9 @@ int main(int argc, char **argv) {
       status = fail("output '%s' is also an input ('%s')%s; write the merge to a new file", out, p, "");
       break;
     }
-    if (!(in[i] = record_open(p))) {
+    /* verified whole first (in a child: a file that crashes HDF5 is refused too), so that no
+     * damaged run reaches OUT.h5 */
+    if (record_verify(p) || !(in[i] = record_open(p))) {
       status = fail("%s%s%s", moex_errmsg(), "", "");
       break;
     }
@@ -84,6 +89,10 @@ int main(int argc, char **argv) {
     }
   char *tmp = NULL;
   record_writer *w = NULL;
+  /* OUT.h5 itself is locked for the whole merge: a sweep writing it, or a second merge into it,
+   * would otherwise lose its runs under our final rename */
+  record_lock *lock = NULL;
+  if (!status && !(lock = record_lock_take(out))) status = fail("%s%s%s", moex_errmsg(), "", "");
   if (!status) {
     size_t n = strlen(out) + 16;
     tmp = malloc(n);
@@ -132,6 +141,7 @@ int main(int argc, char **argv) {
   if (!status && rename(tmp, out) != 0)
     status = fail("cannot rename '%s' to '%s': %s", tmp, out, strerror(errno));
   if (status && tmp) unlink(tmp);
+  record_lock_release(lock);
   if (!status) printf("moex-merge: wrote %s: %zu runs from %d files\n", out, total, n_in);
   for (int i = 0; i < n_in; i++) record_close(in[i]);
   free(in);

@@ -7,7 +7,8 @@
  * carry routing data (eval/path, eval/label, eval/coord), routing maps <figure>_routes_<k>.png
  * with their TSV, listed at the end of REPORT.md. Exit status: 0 when
  * everything was written; 2 on bad input (bad option, a file that cannot be read as a moex
- * record, an output folder that cannot be written), with nothing written; 1 when the TSV files,
+ * record, a damaged one (a checksum that does not match, named by run), an output folder that
+ * cannot be written), with nothing written; 1 when the TSV files,
  * scripts and REPORT.md were written but some figure could not be rendered (gnuplot missing or
  * failing; REPORT.md says so). The gnuplot program is $MOEX_GNUPLOT, default "gnuplot". */
 #include <stdio.h>
@@ -66,7 +67,9 @@ int main(int argc, char **argv) {
   report_data **data = calloc((size_t)n_files, sizeof *data);
   int status = 0;
   for (int i = 0; i < n_files && !status; i++) {
-    data[i] = report_load(files[i]);
+    /* the whole file, checksums included, in a child first: a damaged file is refused by name
+     * (exit 2), also one that would crash the HDF5 library */
+    data[i] = record_verify(files[i]) ? NULL : report_load(files[i]);
     if (!data[i]) {
       fprintf(stderr, "moex-report: %s\n", moex_errmsg());
       status = 2;

@@ -1,0 +1,299 @@
+/* gridcheck: an experiment's grid checked value by value, and its largest run against a memory
+ * budget, before the first run (see gridcheck.h). */
+#include "lib/gridcheck.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/moex_error.h"
+#include "fit/fit.h"
+#include "model/gate.h"
+#include "model/mlp.h"
+
+enum { R_INT = 1, R_CHOICE, R_PROTOCOL, R_SURROGATE, R_INIT, R_POINT, R_TARGET };
+
+typedef struct {
+  const char *axis;
+  int kind;
+  size_t lo, hi;       /* R_INT */
+  const char *choices; /* R_CHOICE: comma list */
+} rule_t;
+
+typedef struct {
+  const char *prog;
+  rule_t rules[8];
+} exp_rules_t;
+
+/* The ranges and names of each experiment's run function (experiments/<prog>.c). */
+static const exp_rules_t RULES[] = {
+    {"paper_exp1",
+     {{"D", R_INT, 2, 4096, NULL}, {"embed", R_CHOICE, 0, 0, "axis,rotated,curved"}, {"model", R_CHOICE, 0, 0, "moe,dense"},
+      {"protocol", R_PROTOCOL, 0, 0, NULL}, {"surrogate", R_SURROGATE, 0, 0, NULL}, {"init", R_INIT, 0, 0, NULL}}},
+    {"paper_exp2",
+     {{"m", R_INT, 1, 65536, NULL}, {"model", R_CHOICE, 0, 0, "2-3-moe,1-6-moe,4-3-moe,dense"},
+      {"protocol", R_PROTOCOL, 0, 0, NULL}, {"surrogate", R_SURROGATE, 0, 0, NULL}, {"init", R_INIT, 0, 0, NULL}}},
+    {"gating",
+     {{"E", R_INT, 2, 64, NULL}, {"w", R_INT, 1, 65536, NULL}, {"model", R_CHOICE, 0, 0, "dense-linear,mlp,linear"},
+      {"protocol", R_PROTOCOL, 0, 0, NULL}}},
+    {"manifold_rates",
+     {{"point", R_POINT, 0, 0, NULL}, {"embed", R_CHOICE, 0, 0, "axis,rotated,curved"},
+      {"model", R_CHOICE, 0, 0, "moe2-3l,moe2-2l,moe1-mlp,dense-active,dense-total"}, {"protocol", R_PROTOCOL, 0, 0, NULL}}},
+    {"piecewise_depth",
+     {{"target", R_TARGET, 0, 0, NULL}, {"model", R_CHOICE, 0, 0, "deep-2L,mlp-L,wide-LE,wide-EL,dense"},
+      {"m", R_INT, 1, 4096, NULL}, {"protocol", R_PROTOCOL, 0, 0, NULL}}},
+    {"variants",
+     {{"model", R_CHOICE, 0, 0, "moe-moe,dense-moe,shared,autoenc,autoenc+1"}, {"m", R_INT, 1, 4096, NULL},
+      {"protocol", R_PROTOCOL, 0, 0, NULL}}},
+};
+
+/* Any experiment: integer axes with these names are sizes (>= 1). */
+static const char *const SIZE_AXES[] = {"D", "d", "E", "K", "m", "w", "width"};
+
+static const exp_rules_t *rules_of(const char *prog) {
+  for (size_t k = 0; k < sizeof RULES / sizeof *RULES; k++)
+    if (!strcmp(RULES[k].prog, prog)) return &RULES[k];
+  return NULL;
+}
+
+/* Strict decimal: digits only, no sign, no overflow. */
+static int parse_uint(const char *s, unsigned long long *v) {
+  if (!s || *s < '0' || *s > '9') return 1;
+  char *end;
+  errno = 0;
+  *v = strtoull(s, &end, 10);
+  return *end || errno;
+}
+
+static int in_list(const char *v, const char *list) {
+  size_t n = strlen(v);
+  for (const char *p = list; p && *p;) {
+    const char *c = strchr(p, ',');
+    size_t k = c ? (size_t)(c - p) : strlen(p);
+    if (k == n && !strncmp(p, v, n)) return 1;
+    p = c ? c + 1 : NULL;
+  }
+  return 0;
+}
+
+/* manifold_rates' point: rate-d<d>-m<m> (D fixed) or amb-d<d>-D<D>; d in 1..3, d < D <= 4096. */
+static int point_parse(const char *p, size_t *d, size_t *D, size_t *m, char *why, size_t len) {
+  char kind[8], tail;
+  unsigned long a, b;
+  if (sscanf(p, "%4[a-z]-d%lu-%*[mD]%lu%c", kind, &a, &b, &tail) != 3 || (strcmp(kind, "rate") && strcmp(kind, "amb")) ||
+      (!strcmp(kind, "amb") && !strstr(p, "-D")) || (!strcmp(kind, "rate") && !strstr(p, "-m"))) {
+    snprintf(why, len, "must be rate-d<d>-m<m> or amb-d<d>-D<D>");
+    return 1;
+  }
+  int amb = !strcmp(kind, "amb");
+  *d = a;
+  *D = amb ? b : 32;
+  *m = amb ? 32 : b;
+  if (a < 1 || a > 3) snprintf(why, len, "d = %lu must be 1, 2 or 3", a);
+  else if (*D < *d + 1 || *D > 4096) snprintf(why, len, "D = %zu must be in %zu..4096 (d < D)", *D, *d + 1);
+  else if (*m < 1 || *m > 4096) snprintf(why, len, "m = %zu must be in 1..4096", *m);
+  else return 0;
+  return 1;
+}
+
+/* piecewise_depth's target: eq5, or eq4-E<E>-L<L> with E in 2..6, L in 1..3. */
+static int target_parse(const char *t, size_t *E, size_t *L, char *why, size_t len) {
+  unsigned long e, l;
+  char tail;
+  if (!strcmp(t, "eq5")) {
+    *E = 4;
+    *L = 2;
+    return 0;
+  }
+  if (sscanf(t, "eq4-E%lu-L%lu%c", &e, &l, &tail) != 2 || e < 2 || e > 6 || l < 1 || l > 3) {
+    snprintf(why, len, "must be eq5 or eq4-E<E>-L<L> with E in 2..6, L in 1..3");
+    return 1;
+  }
+  *E = e;
+  *L = l;
+  return 0;
+}
+
+/* One value against its rule: 0, or 1 with the reason in why. */
+static int check_value(const rule_t *r, const char *v, char *why, size_t len) {
+  unsigned long long x;
+  size_t a, b, c;
+  switch (r->kind) {
+    case R_INT:
+      if (parse_uint(v, &x) || x < r->lo || x > r->hi) {
+        snprintf(why, len, "must be an integer in %zu..%zu", r->lo, r->hi);
+        return 1;
+      }
+      return 0;
+    case R_CHOICE:
+      if (!in_list(v, r->choices)) {
+        snprintf(why, len, "must be one of %s", r->choices);
+        return 1;
+      }
+      return 0;
+    case R_PROTOCOL:
+      if (fit_optimizer_check(v)) break;
+      return 0;
+    case R_SURROGATE: {
+      gate_surrogate_t s;
+      if (gate_surrogate_parse(v, &s)) break;
+      return 0;
+    }
+    case R_INIT: {
+      mlp_init_t s;
+      if (mlp_init_parse(v, &s)) break;
+      return 0;
+    }
+    case R_POINT: return point_parse(v, &a, &b, &c, why, len);
+    case R_TARGET: return target_parse(v, &a, &b, why, len);
+  }
+  snprintf(why, len, "%s", moex_errmsg());
+  return 1;
+}
+
+static size_t grid_size_value(const sweep_grid_t *g, size_t i, const char *axis, size_t dflt) {
+  const char *v = sweep_grid_value(g, i, axis);
+  unsigned long long x;
+  return v && !parse_uint(v, &x) ? (size_t)x : dflt;
+}
+
+double gridcheck_run_bytes(const char *prog, const driver_opts_t *o, const sweep_grid_t *g, size_t i) {
+  /* the shape of the run: input and output dimension, experts in all (MoE) layers, the largest
+   * width, evaluation points; the defaults of each experiment's main for what is not an axis */
+  double d_in, d_out = 1, experts, width, n_eval = 4096;
+  if (!strcmp(prog, "paper_exp1")) {
+    d_in = (double)grid_size_value(g, i, "D", 128);
+    experts = 4;
+    width = 10;
+    n_eval = 2048;
+  } else if (!strcmp(prog, "paper_exp2")) {
+    d_in = 2;
+    experts = 12; /* 4-3-moe: 4 layers of 3 */
+    width = (double)grid_size_value(g, i, "m", 128);
+  } else if (!strcmp(prog, "gating")) {
+    d_in = 16;
+    experts = (double)grid_size_value(g, i, "E", 16);
+    width = fmax(16, (double)grid_size_value(g, i, "w", 16));
+  } else if (!strcmp(prog, "manifold_rates")) {
+    size_t d = 1, D = 32, m = 32;
+    char why[128];
+    const char *p = sweep_grid_value(g, i, "point");
+    if (p) point_parse(p, &d, &D, &m, why, sizeof why);
+    d_in = (double)D;
+    experts = d == 1 ? 4 : d == 2 ? 6 : 10;
+    width = fmax(16, (double)m);
+  } else if (!strcmp(prog, "piecewise_depth")) {
+    size_t E = 2, L = 1;
+    char why[128];
+    const char *t = sweep_grid_value(g, i, "target");
+    if (t) target_parse(t, &E, &L, why, sizeof why);
+    d_in = 8;
+    d_out = 8;
+    experts = pow((double)E, (double)L) * (double)L; /* the wide models' E^L experts bound the rest */
+    width = (double)grid_size_value(g, i, "m", 128);
+  } else if (!strcmp(prog, "variants")) {
+    d_in = 32;
+    experts = 12;
+    width = fmax(16, (double)grid_size_value(g, i, "m", 128));
+  } else {
+    return 0;
+  }
+  double rows = (double)o->n_train + 1024 + n_eval;
+  double data = rows * (d_in + d_out + 2) * 8;
+  /* a dense baseline matches the MoE's parameter count, so this bounds both */
+  double params = experts * (d_in * width + width * width + width * d_out + 2 * width + 1 + d_in);
+  double state = params * 8 * 12; /* parameters, gradient, Adam's moments, bfgs2's vectors, best copy */
+  double chunk = fmax(fmax(256, 64 * experts), (double)o->batch);
+  double act = chunk * experts * width * 4 * 8;
+  const char *proto = sweep_grid_value(g, i, "protocol");
+  double jac = proto && !strcmp(proto, "lm") ? (double)o->n_train * d_out * params * 8 : 0;
+  return data + state + act + jac;
+}
+
+int gridcheck_parse_size(const char *prog, const char *s, double *out) {
+  if (!s || !strcmp(s, "none")) {
+    *out = 0;
+    return 0;
+  }
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  double mul = 1;
+  if (*end == 'K' || *end == 'k') mul = 1024.0, end++;
+  else if (*end == 'M') mul = 1024.0 * 1024, end++;
+  else if (*end == 'G') mul = 1024.0 * 1024 * 1024, end++;
+  else if (*end == 'T') mul = 1024.0 * 1024 * 1024 * 1024, end++;
+  if (end == s || *end || errno || !isfinite(v) || v < 0 || s[0] == '-') {
+    fprintf(stderr, "%s: --mem-limit '%s' must be none or a size such as 512M, 8G\n", prog, s);
+    return 2;
+  }
+  *out = v * mul;
+  return 0;
+}
+
+double gridcheck_default_budget(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+  return pages > 0 && psz > 0 ? 0.5 * (double)pages * (double)psz : 0;
+}
+
+static void fmt_bytes(double b, char *buf, size_t len) {
+  const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  int k = 0;
+  while (b >= 1024 && k < 5) b /= 1024, k++;
+  snprintf(buf, len, "%.3g %s", b, u[k]);
+}
+
+int gridcheck_run(const char *prog, const driver_opts_t *o, const sweep_grid_t *g, int jobs, double budget) {
+  const exp_rules_t *er = rules_of(prog);
+  char why[512];
+  for (size_t a = 0; a < g->n_axes; a++) {
+    const sweep_axis_t *ax = &g->axis[a];
+    const rule_t *r = NULL;
+    for (size_t k = 0; er && k < 8 && er->rules[k].axis; k++)
+      if (!strcmp(er->rules[k].axis, ax->name)) r = &er->rules[k];
+    rule_t generic = {ax->name, R_INT, 1, (size_t)1 << 40, NULL};
+    if (!r)
+      for (size_t k = 0; k < sizeof SIZE_AXES / sizeof *SIZE_AXES; k++)
+        if (!strcmp(SIZE_AXES[k], ax->name)) r = &generic;
+    for (size_t k = 0; r && k < ax->n; k++)
+      if (check_value(r, ax->values[k], why, sizeof why)) {
+        fprintf(stderr, "%s: axis %s = '%s': %s\n", prog, ax->name, ax->values[k], why);
+        return 2;
+      }
+  }
+  /* every grid point once (the seed varies fastest): d < D, K <= E, and the largest run */
+  size_t N = sweep_grid_size(g), step = g->seeds ? g->seeds : 1, worst = 0;
+  double worst_b = 0;
+  for (size_t i = 0; i < N; i += step) {
+    const char *d = sweep_grid_value(g, i, "d"), *D = sweep_grid_value(g, i, "D");
+    const char *K = sweep_grid_value(g, i, "K"), *E = sweep_grid_value(g, i, "E");
+    if (d && D && grid_size_value(g, i, "d", 0) >= grid_size_value(g, i, "D", 0)) {
+      fprintf(stderr, "%s: axes d = '%s', D = '%s': the manifold's dimension d must be below D\n", prog, d, D);
+      return 2;
+    }
+    if (K && E && grid_size_value(g, i, "K", 0) > grid_size_value(g, i, "E", 0)) {
+      fprintf(stderr, "%s: axes K = '%s', E = '%s': top-K needs K <= E\n", prog, K, E);
+      return 2;
+    }
+    double b = gridcheck_run_bytes(prog, o, g, i);
+    if (b > worst_b) worst_b = b, worst = i;
+  }
+  size_t conc = (size_t)(jobs > 0 ? jobs : 1), nruns = N;
+  if (conc > nruns) conc = nruns;
+  if (budget > 0 && worst_b * (double)conc > budget) {
+    char cfg[1024], need[32], lim[32], one[32];
+    sweep_grid_config(g, "", worst, cfg, sizeof cfg);
+    char *seed = strstr(cfg, " seed=");
+    if (seed) *seed = '\0';
+    fmt_bytes(worst_b * (double)conc, need, sizeof need);
+    fmt_bytes(worst_b, one, sizeof one);
+    fmt_bytes(budget, lim, sizeof lim);
+    fprintf(stderr, "%s: the largest run (%s, --n-train %zu) needs about %s, %s for %zu at once, above --mem-limit %s\n",
+            prog, cfg[0] == ' ' ? cfg + 1 : cfg, o->n_train, one, need, conc, lim);
+    return 2;
+  }
+  return 0;
+}
