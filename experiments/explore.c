@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <gsl/gsl_rng.h>
 
@@ -16,6 +17,7 @@
 #include "lib/driver.h"
 #include "lib/explore_point.h"
 #include "lib/exprun.h"
+#include "lib/gridcheck.h"
 #include "lib/study.h"
 #include "targets/manifold.h"
 #include "targets/piecewise.h"
@@ -270,7 +272,7 @@ int main(int argc, char **argv) {
   driver_opts_default(&o, 2, 2000, 2000, 4096);
   o.protocol = NULL;
   const char *grid_file = NULL, *x_name = "m", *claim = "none", *y_name = "sup_err";
-  size_t eval = 4096, mem_mib = 8192;
+  size_t eval = 4096;
   double bound = NAN, tol = 0.1;
   int axes = 0;
   const cli_option_t extra[] = {
@@ -281,7 +283,6 @@ int main(int argc, char **argv) {
       {"--bound", CLI_DOUBLE, &bound, -100, 100, "rate: the exponent the error should decay at least as fast as"},
       {"--tol", CLI_DOUBLE, &tol, 0, 100, "rate: allowance; flat: band of the log-log slope (default 0.1)"},
       {"--eval", CLI_SIZE, &eval, 16, 1u << 20, "about this many evaluation points (sup norm, per piece; default 4096)"},
-      {"--mem-limit", CLI_SIZE, &mem_mib, 1, 1u << 24, "MiB a run may need (estimated; default 8192): larger grids are refused"},
       {"--axes", CLI_FLAG, &axes, 0, 0, "list the axes and their defaults"},
   };
   int rc = driver_parse(PROG,
@@ -355,7 +356,15 @@ int main(int argc, char **argv) {
   free(all);
   o.set = NULL; /* applied above */
   if (g.n_axes == 0) driver_axis_csv(PROG, &g, "m", "10", 0); /* the default point */
-  /* every point, checked before the first run */
+  /* every point, checked before the first run, its memory against the common --mem-limit (the
+   * driver's budget for the runs at once; explore's own estimate knows its models) */
+  double budget = gridcheck_default_budget();
+  if (o.mem_limit && gridcheck_parse_size(PROG, o.mem_limit, &budget)) {
+    sweep_grid_free(&g);
+    return 2;
+  }
+  long nc = sysconf(_SC_NPROCESSORS_ONLN);
+  double jobs = o.jobs > 0 ? o.jobs : nc > 0 ? (double)nc : 1.0;
   g.seeds = 1;
   size_t n_points = sweep_grid_size(&g);
   for (size_t i = 0; i < n_points; i++) {
@@ -365,13 +374,13 @@ int main(int argc, char **argv) {
       sweep_grid_free(&g);
       return 2;
     }
-    if (p.bytes / (1u << 20) > mem_mib) {
+    if (budget > 0 && (double)p.bytes * jobs > budget) {
       char cfg[512];
       sweep_grid_config(&g, PROG, i, cfg, sizeof cfg);
       char *seed = strstr(cfg, " seed=");
       if (seed) *seed = '\0';
-      fprintf(stderr, PROG ": %s: needs about %zu MiB, above --mem-limit %zu MiB\n", cfg + strlen(PROG " "),
-              p.bytes >> 20, mem_mib);
+      fprintf(stderr, PROG ": %s: needs about %zu MiB a run, %g runs at once, above --mem-limit %.0f MiB\n",
+              cfg + strlen(PROG " "), p.bytes >> 20, jobs, budget / (1 << 20));
       sweep_grid_free(&g);
       return 2;
     }
