@@ -15,6 +15,7 @@
 
 #include "core/moex_error.h"
 #include "record/record.h"
+#include "analysis/verdict.h"
 #include "report/report.h"
 
 static char tdir[256];
@@ -243,7 +244,7 @@ START_TEST(test_report_load) {
   ck_assert_str_eq(report_format_value(NAN, buf, sizeof buf), "—");
   ck_assert_str_eq(report_format_value(2.385e-4, buf, sizeof buf), "0.0002385");
   ck_assert_ptr_null(report_claim_rule(REPORT_CLAIM_NONE));
-  ck_assert_str_eq(report_claim_rule(REPORT_CLAIM_RATE), SLOPE_RATE_RULE);
+  ck_assert_str_eq(report_claim_rule(REPORT_CLAIM_RATE), verdict_rate->text);
   report_data_free(d);
   rm_tdir();
 }
@@ -389,11 +390,11 @@ START_TEST(test_report_binary) {
     ck_assert(strstr(q, "(rule: ") && strstr(q, "(rule: ") < eol);
   }
   ck_assert_uint_eq(n_lines, n_claims);
-  snprintf(line, sizeof line, "(rule: %s)", SLOPE_RATE_RULE);
+  snprintf(line, sizeof line, "(rule: %s)", verdict_rate->text);
   ck_assert_ptr_nonnull(strstr(md, line));
-  snprintf(line, sizeof line, "(rule: %s)", SLOPE_FLAT_RULE);
+  snprintf(line, sizeof line, "(rule: %s)", verdict_flat->text);
   ck_assert_ptr_nonnull(strstr(md, line));
-  snprintf(line, sizeof line, "(rule: %s)", REPORT_LOWER_RULE);
+  snprintf(line, sizeof line, "(rule: %s)", verdict_lower->text);
   ck_assert_ptr_nonnull(strstr(md, line));
   ck_assert_ptr_nonnull(strstr(md, "- verdict: holds — exp_err_vs_m / moe adam"));
   ck_assert_ptr_nonnull(strstr(md, "- verdict: fails — exp_err_vs_m / dense adam"));

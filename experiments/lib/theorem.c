@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "core/blas.h"
+#include "analysis/verdict.h"
 #include "lib/exprun.h"
 #include "core/moex_error.h"
 
@@ -103,7 +104,8 @@ int theorem_rate(const double *x, const double *err, size_t n_x, size_t n_seed, 
   *v = SLOPE_INCONCLUSIVE;
   int rc = slope_fit(x, err, n_x, n_seed, SLOPE_AGG_MEAN, fit);
   if (rc) return rc;
-  return slope_verdict_rate(fit, bound, tol, v);
+  verdict_input in = {.fit = fit, .bound = bound, .tol = tol};
+  return verdict_judge(verdict_rate, &in, v);
 }
 
 int theorem_growth(const double *E, const double *w, size_t n, double g_bound, double tol,
