@@ -43,7 +43,7 @@ int main(int argc, char **argv) {
       {"--Dmax", CLI_SIZE, &Dmax, 1, MAXD, "largest input dimension D (default 3, quick 2)"},
   };
   int rc = theorem_cli(ID, "Theorem 3.1: the error of a 2-layer ReLU net of width m on a C^K target in D dimensions.",
-                       argc, argv, extra, sizeof extra / sizeof *extra, 2, &o);
+                       argc, argv, extra, sizeof extra / sizeof *extra, 2, NULL, 0, &o);
   if (rc) return rc == 1 ? 0 : 2;
   if (!Dmax) Dmax = o.quick ? 2 : 3;
   size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};

@@ -222,7 +222,7 @@ int main(int argc, char **argv) {
       {"--grid", CLI_SIZE, &npd, 16, 1000000, "evaluation angles per factor (default 4 E m_max)"},
   };
   int rc = theorem_cli(ID, "Theorem 5.2: the depth-2L MoE of the proof on the Eq. (5) product-of-circles target.", argc,
-                       argv, extra, sizeof extra / sizeof *extra, 2, &o);
+                       argv, extra, sizeof extra / sizeof *extra, 2, NULL, 0, &o);
   if (rc) return rc == 1 ? 0 : 2;
   size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};
   const size_t *ms = o.quick ? ms_quick : ms_full;

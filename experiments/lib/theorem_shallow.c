@@ -348,7 +348,7 @@ int theorem_shallow_main(const theorem_shallow_cfg *cfg, int argc, char **argv) 
       {"--route-width", CLI_SIZE, &mr, 1, 4096, "layer-0 width of τ in the m sweep (default 64 d)"},
       {"--grid", CLI_SIZE, &grid, 8, 100000, "evaluation grid points per dimension"},
   };
-  int rc = theorem_cli(id, cfg->summary, argc, argv, extra, sizeof extra / sizeof *extra, 2, &o);
+  int rc = theorem_cli(id, cfg->summary, argc, argv, extra, sizeof extra / sizeof *extra, 2, NULL, 0, &o);
   if (rc) return rc == 1 ? 0 : 2;
   if (!strcmp(kind, "circle")) d = 1;
   if (!mr) mr = 64 * d;
