@@ -84,8 +84,8 @@ int main(int argc, char **argv) {
   if (rc) return rc == 1 ? 0 : 2;
   if (!Dmax) Dmax = o.quick ? 2 : 3;
   size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};
-  const size_t *ms = o.quick ? ms_quick : ms_full;
-  size_t nm = o.quick ? 5 : 6;
+  size_t nm = 0;
+  const size_t *ms = theorem_widths(&o, ms_full, 6, ms_quick, 5, &nm);
   char grid[200];
   snprintf(grid, sizeof grid, "{K: %d, D: [1..%zu], m: [%zu..%zu] (%zu), seeds: %d}", K, Dmax, ms[0], ms[nm - 1], nm, o.seeds);
   record_writer *w = theorem_writer(ID, &o, grid, argc, argv);

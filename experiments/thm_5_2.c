@@ -323,8 +323,9 @@ int main(int argc, char **argv) {
                        argv, extra, sizeof extra / sizeof *extra, 2, FAULTS, N_FAULTS, &o);
   if (rc) return rc == 1 ? 0 : 2;
   size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};
-  const size_t *ms = o.quick ? ms_quick : ms_full;
-  size_t nm = o.quick ? 5 : 6, R = o.quick ? 2 : 4;
+  size_t nm = 0;
+  const size_t *ms = theorem_widths(&o, ms_full, 6, ms_quick, 5, &nm);
+  size_t R = o.quick ? 2 : 4;
   if (!npd) npd = 4 * E * ms[nm - 1];
   size_t pieces = 0, n_layers = 0, n_experts = 0;
   if (bounds_deep_counts(L, E, &n_layers, &n_experts, &pieces)) {
@@ -557,10 +558,14 @@ int main(int argc, char **argv) {
     double mx0[16];
     for (size_t k = 0; k < nm; k++) mx0[k] = (double)ms[k];
     slope_fit_t rff;
-    if (slope_fit(mx0, rf_err, nm, (size_t)o.seeds, SLOPE_AGG_MEAN, &rff) == 0) construct_slope = fmax(-2.0, rff.slope);
+    /* a measured exponent's tolerance is its 95% half-width + 0.1 (see theorem_shallow.c) */
+    if (slope_fit(mx0, rf_err, nm, (size_t)o.seeds, SLOPE_AGG_MEAN, &rff) == 0 && rff.slope > -2.0) {
+      construct_slope = rff.slope;
+      construct_tol = 0.1 + (isfinite(rff.ci_hi) ? rff.ci_hi - rff.slope : 0);
+    }
     if (construct_slope > 0) construct_slope = 0;
-    printf(ID ": construction exponent %.3f (the slower of the interpolants' -2 and the chart nets' measured rate)\n",
-           construct_slope);
+    printf(ID ": construction exponent %.3f, tol %.3f (the slower of the interpolants' -2 and the chart nets' measured rate)\n",
+           construct_slope, construct_tol);
   }
   for (size_t k = 0; k < n_held && !status; k++) {
     rc = theorem_set_construct(held[k], construct_slope, construct_tol);

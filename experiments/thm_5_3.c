@@ -272,8 +272,8 @@ int main(int argc, char **argv) {
                        argc, argv, extra, sizeof extra / sizeof *extra, 2, FAULTS, N_FAULTS, &o);
   if (rc) return rc == 1 ? 0 : 2;
   size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};
-  const size_t *ms = o.quick ? ms_quick : ms_full;
-  size_t nm = o.quick ? 5 : 6;
+  size_t nm = 0;
+  const size_t *ms = theorem_widths(&o, ms_full, 6, ms_quick, 5, &nm);
   if (!q) q = 4 * ms[nm - 1]; /* 4 points per knot interval at the largest width */
   size_t Es_full[] = {3, 4, 6, 8, 12, 16, 24}, Es_quick[] = {3, 6, 12};
   const size_t *Es = o.quick ? Es_quick : Es_full;

@@ -19,7 +19,7 @@ int theorem_cli(const char *id, const char *summary, int argc, char **argv,
                 const cli_option_t *extra, size_t n_extra, int seeds_default,
                 const theorem_fault_t *faults, size_t n_faults, theorem_opts_t *o) {
   cli_option_t opts[THEOREM_MAX_OPTS];
-  if (n_extra + 4 > THEOREM_MAX_OPTS) {
+  if (n_extra + 5 > THEOREM_MAX_OPTS) {
     fprintf(stderr, "%s: too many options (%zu)\n", id, n_extra);
     return 2;
   }
@@ -28,6 +28,8 @@ int theorem_cli(const char *id, const char *summary, int argc, char **argv,
   o->out = NULL;
   o->inject = NULL;
   o->fault = -1;
+  o->n_widths = 0;
+  const char *widths = NULL;
   /* the --help line names every fault */
   static char inject_help[1024];
   size_t k = (size_t)snprintf(inject_help, sizeof inject_help, "build fault NAME into the network on purpose (`list` prints them):");
@@ -37,9 +39,30 @@ int theorem_cli(const char *id, const char *summary, int argc, char **argv,
   opts[1] = (cli_option_t){"--seeds", CLI_INT, &o->seeds, 1, 100, "seeds per width (random features and targets)"};
   opts[2] = (cli_option_t){"--out", CLI_STRING, &o->out, 0, 0, "output HDF5 file (default results/theorems/<id>.h5)"};
   opts[3] = (cli_option_t){"--inject", CLI_STRING, &o->inject, 0, 0, inject_help};
-  for (size_t i = 0; i < n_extra; i++) opts[4 + i] = extra[i];
-  int rc = cli_parse(id, summary, argc, argv, opts, n_extra + 4);
+  opts[4] = (cli_option_t){"--widths", CLI_STRING, &widths, 0, 0,
+                           "expert widths of the sweep, e.g. 16,32,64 (at least 3, increasing; default: the full or --quick list)"};
+  for (size_t i = 0; i < n_extra; i++) opts[5 + i] = extra[i];
+  int rc = cli_parse(id, summary, argc, argv, opts, n_extra + 5);
   if (rc) return rc;
+  if (widths) {
+    const char *p = widths;
+    while (*p) {
+      char *end;
+      errno = 0;
+      unsigned long v = strtoul(p, &end, 10);
+      if (end == p || errno || v < 1 || v > 4096 || (*end && *end != ',') || o->n_widths == 16 ||
+          (o->n_widths && v <= o->widths[o->n_widths - 1])) {
+        fprintf(stderr, "%s: --widths '%s': need up to 16 increasing widths in 1..4096, comma separated\n", id, widths);
+        return 2;
+      }
+      o->widths[o->n_widths++] = (size_t)v;
+      p = *end ? end + 1 : end;
+    }
+    if (o->n_widths < 3) {
+      fprintf(stderr, "%s: --widths '%s': need at least 3 widths for a rate\n", id, widths);
+      return 2;
+    }
+  }
   if (o->inject) {
     if (!strcmp(o->inject, "list")) {
       for (size_t i = 0; i < n_faults; i++) printf("%s\n", faults[i].name);
@@ -63,6 +86,16 @@ int theorem_cli(const char *id, const char *summary, int argc, char **argv,
     }
   }
   return 0;
+}
+
+const size_t *theorem_widths(const theorem_opts_t *o, const size_t *full, size_t n_full, const size_t *quick,
+                             size_t n_quick, size_t *n) {
+  if (o->n_widths) {
+    *n = o->n_widths;
+    return o->widths;
+  }
+  *n = o->quick ? n_quick : n_full;
+  return o->quick ? quick : full;
 }
 
 int theorem_injected(const theorem_opts_t *o, const theorem_fault_t *faults, const char *name) {

@@ -25,7 +25,13 @@ typedef struct {
   const char *out;    /* --out FILE (default results/theorems/<id>.h5) */
   const char *inject; /* --inject NAME, or NULL */
   int fault;          /* index of the injected fault in the verifier's list, -1 for none */
+  size_t widths[16];  /* --widths m1,m2,...: the expert widths of the sweep (increasing), or */
+  size_t n_widths;    /* 0: the verifier's default (full or --quick) list */
 } theorem_opts_t;
+
+/* The width list of the sweep: --widths when given, else quick or full (n_quick, n_full). */
+const size_t *theorem_widths(const theorem_opts_t *o, const size_t *full, size_t n_full, const size_t *quick,
+                             size_t n_quick, size_t *n);
 
 #define THEOREM_MAX_OPTS 24
 
