@@ -338,10 +338,10 @@ static void fault_cases(const char *id, const char *args) {
 
 /* The sizes: the smallest that still fit a rate (5 widths) and exercise every check. */
 #define ARGS_53 "--quick --seeds 1"
-#define ARGS_48 "--quick --seeds 1"
+#define ARGS_48 "--seeds 1 --widths 16,32,64,128 --grid 1024"
 #define ARGS_49 "--quick --seeds 1 --kind circle --E 4 --grid 512"
 #define ARGS_52 "--quick --seeds 1"
-#define ARGS_31 "--quick --seeds 1 --Dmax 2"
+#define ARGS_31 "--quick --seeds 3 --Dmax 2"
 
 START_TEST(test_thm_5_3_clean) {
   clean_case("thm_5_3", ARGS_53);
