@@ -346,7 +346,8 @@ static int build(const ctx_t *c, const set_t *fit, const construct_net2_t *tau, 
   size_t ng = 1;
   for (size_t a = 0; a < d; a++) ng *= nf;
   double *xc = malloc(fit->n * D * sizeof *xc), *pc = malloc(fit->n * d * sizeof *pc), *gc = malloc(fit->n * sizeof *gc);
-  double *gx = malloc(ng * D * sizeof *gx), *gp = malloc(ng * d * sizeof *gp), *gg = malloc(ng * sizeof *gg);
+  /* gx zeroed: the nets are evaluated on the whole grid, the cells outside the chart ignored */
+  double *gx = calloc(ng * D, sizeof *gx), *gp = malloc(ng * d * sizeof *gp), *gg = malloc(ng * sizeof *gg);
   double *el = calloc(ng, sizeof *el), *ech = calloc(ng, sizeof *ech), *work = malloc(ng * (d + 1) * sizeof *work);
   unsigned char *present = malloc(ng);
   if (!rc && (!xc || !pc || !gc || !gx || !gp || !gg || !el || !ech || !work || !present))
