@@ -391,6 +391,75 @@ START_TEST(test_bad_configs) {
 }
 END_TEST
 
+/* The named views: each router and expert block where the layout says, tiling its layer, and
+ * weights written through them drive the forward pass as intended. */
+START_TEST(test_param_views) {
+  moe_spec_t spec = {.n_layers = 3};
+  spec.layer[0] = moe_layer_default(2, 4, 3, 5);
+  spec.layer[1] = moe_layer_dense(4, 4, 2, 6);
+  spec.layer[2] = moe_layer_default(4, 1, 3, 7);
+  spec.layer[2].surrogate = GATE_PAPER;
+  moe_model_t *m = moe_model_alloc(&spec, 8);
+  ck_assert_ptr_nonnull(m);
+  size_t next = 0;
+  for (size_t l = 0; l < 3; l++) {
+    if (l == 1) { /* dense: no router, no experts */
+      moe_gate_view_t g = moe_gate_params(m, l);
+      ck_assert_ptr_null(g.p);
+      ck_assert_ptr_nonnull(strstr(moex_errmsg(), "no linear router"));
+      ck_assert_ptr_null(moe_expert_params(m, l, 0).p);
+      next += m->layer[l].n_params;
+      continue;
+    }
+    moe_gate_view_t g = moe_gate_params(m, l);
+    ck_assert_ptr_eq(g.p, m->theta + next);
+    ck_assert_uint_eq(g.off, next);
+    ck_assert_uint_eq(g.rows, 3);
+    ck_assert_uint_eq(g.cols, spec.layer[l].d_in);
+    ck_assert_uint_eq(g.n, g.rows * g.cols);
+    next += g.n;
+    for (size_t e = 0; e < 3; e++) {
+      moe_expert_view_t v = moe_expert_params(m, l, e);
+      ck_assert_ptr_eq(v.p, m->theta + next);
+      ck_assert_uint_eq(v.n, v.shape->n_params);
+      ck_assert_uint_eq(v.shape->width, spec.layer[l].expert_width);
+      next += v.n;
+    }
+    ck_assert_ptr_null(moe_expert_params(m, l, 3).p);
+    ck_assert_ptr_nonnull(strstr(moex_errmsg(), "no expert 3"));
+  }
+  ck_assert_uint_eq(next, m->n_params); /* the views and the dense block tile theta */
+  ck_assert_ptr_null(moe_gate_params(m, 3).p);
+  ck_assert_ptr_null(moe_expert_params(NULL, 0, 0).p);
+  /* by hand through the views: layer 2's gate picks expert 2 (reads input 3), whose output is
+   * its bias b2 = 7.25; the other experts output -1 */
+  memset(m->theta, 0, m->n_params * sizeof *m->theta);
+  moe_gate_view_t g = moe_gate_params(m, 2);
+  g.p[2 * g.cols + 3] = 1;
+  for (size_t e = 0; e < 3; e++) {
+    moe_expert_view_t v = moe_expert_params(m, 2, e);
+    v.p[v.shape->b_off[1]] = e == 2 ? 7.25 : -1;
+  }
+  /* the dense layer passes a constant 1 into its output 3 (bias), so the gate sees x_3 = 1 */
+  m->theta[m->layer[1].off + m->layer[1].expert.b_off[1] + 3] = 1;
+  double x[4] = {0.3, -0.7, 1.1, 0.2};
+  const double *y = moe_model_forward(m, 2, x);
+  ck_assert_ptr_nonnull(y);
+  ck_assert_double_eq(y[0], 7.25);
+  ck_assert_double_eq(y[1], 7.25);
+  ck_assert_uint_eq(moe_model_layer_choice(m, 2)[0], 2);
+  /* an mlp router has no linear view */
+  spec.layer[0].gate = GATE_MLP;
+  spec.layer[0].gate_width = 3;
+  moe_model_t *m2 = moe_model_alloc(&spec, 4);
+  ck_assert_ptr_nonnull(m2);
+  ck_assert_ptr_null(moe_gate_params(m2, 0).p);
+  ck_assert_ptr_nonnull(moe_expert_params(m2, 0, 1).p);
+  moe_model_free(m2);
+  moe_model_free(m);
+}
+END_TEST
+
 Suite *model_suite(void) {
   Suite *s = suite_create("model");
   TCase *g = tcase_create("gradients");
@@ -414,6 +483,7 @@ Suite *model_suite(void) {
   tcase_add_test(f, test_seed_determinism);
   tcase_add_test(f, test_init_schemes);
   tcase_add_test(f, test_bad_configs);
+  tcase_add_test(f, test_param_views);
   suite_add_tcase(s, f);
   return s;
 }

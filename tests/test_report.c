@@ -15,6 +15,7 @@
 
 #include "core/moex_error.h"
 #include "record/record.h"
+#include "analysis/verdict.h"
 #include "report/report.h"
 
 static char tdir[256];
@@ -243,7 +244,7 @@ START_TEST(test_report_load) {
   ck_assert_str_eq(report_format_value(NAN, buf, sizeof buf), "—");
   ck_assert_str_eq(report_format_value(2.385e-4, buf, sizeof buf), "0.0002385");
   ck_assert_ptr_null(report_claim_rule(REPORT_CLAIM_NONE));
-  ck_assert_str_eq(report_claim_rule(REPORT_CLAIM_RATE), SLOPE_RATE_RULE);
+  ck_assert_str_eq(report_claim_rule(REPORT_CLAIM_RATE), verdict_rate->text);
   report_data_free(d);
   rm_tdir();
 }
@@ -288,6 +289,83 @@ START_TEST(test_report_lower_and_odd_runs) {
   ck_assert_ptr_nonnull(strstr(o->note, "'nobody' is not in the figure"));
   ck_assert_uint_eq(d->n_failed, 1);
   ck_assert_ptr_nonnull(strstr(d->failed[0].status, "'no_such_err' is missing"));
+  report_data_free(d);
+  rm_tdir();
+}
+END_TEST
+
+/* A series with a run whose own checks failed (checks_ok = 0) fails whatever its slope, and the
+ * note names the checks; the construction's exponent gets its own verdict line, which a series
+ * decaying slower than its construction should fails even when it beats the bound. */
+START_TEST(test_report_checks_and_construct) {
+  mk_tdir();
+  series_def a = {"thm_x_err_vs_m", "good", "m", "rate", NULL, 0, 0, -0.5, 0.05, 0};
+  series_def b = {"thm_x_err_vs_m", "broken", "m", "rate", NULL, 0, 0, -0.5, 0.05, 0};
+  series_def c = {"thm_x_err_vs_m", "slow", "m", "rate", NULL, 0, 0, -0.5, 0.05, 0};
+  record_run *runs[64];
+  size_t n = 0;
+  char id[17];
+  for (int j = 0; j < 5; j++)
+    for (int s = 0; s < 2; s++) {
+      double x = 8 << j, e2 = pow(x, -2.0) * (1 + 0.01 * s), e1 = pow(x, -1.0) * (1 + 0.01 * s);
+      snprintf(id, sizeof id, "a%015d", 10 * j + s);
+      runs[n] = conv_run(id, &a, x, s, e2, "ok", NAN);
+      ck_assert_int_eq(record_run_set_int(runs[n], "checks_ok", 1), 0);
+      ck_assert_int_eq(record_run_set_str(runs[n], "failed_checks", ""), 0);
+      ck_assert_int_eq(record_run_set_double(runs[n], "construct_slope", -2), 0);
+      ck_assert_int_eq(record_run_set_double(runs[n], "construct_tol", 0.15), 0);
+      ck_assert_int_eq(record_run_summarize(runs[n++], NULL), 0);
+      /* the same slope, but one run's inequality and routing failed */
+      snprintf(id, sizeof id, "b%015d", 10 * j + s);
+      runs[n] = conv_run(id, &b, x, s, e2, "ok", NAN);
+      int bad = j == 3 && s == 1;
+      ck_assert_int_eq(record_run_set_int(runs[n], "checks_ok", !bad), 0);
+      ck_assert_int_eq(record_run_set_str(runs[n], "failed_checks", bad ? "ineq,route_thr" : ""), 0);
+      ck_assert_int_eq(record_run_set_double(runs[n], "construct_slope", -2), 0);
+      ck_assert_int_eq(record_run_set_double(runs[n], "construct_tol", 0.15), 0);
+      ck_assert_int_eq(record_run_summarize(runs[n++], NULL), 0);
+      /* m^-1: beats the bound, fails the construction's -2 */
+      snprintf(id, sizeof id, "c%015d", 10 * j + s);
+      runs[n] = conv_run(id, &c, x, s, e1, "ok", NAN);
+      ck_assert_int_eq(record_run_set_int(runs[n], "checks_ok", 1), 0);
+      ck_assert_int_eq(record_run_set_str(runs[n], "failed_checks", ""), 0);
+      ck_assert_int_eq(record_run_set_double(runs[n], "construct_slope", -2), 0);
+      ck_assert_int_eq(record_run_set_double(runs[n], "construct_tol", 0.15), 0);
+      ck_assert_int_eq(record_run_summarize(runs[n++], NULL), 0);
+    }
+  record_writer *w = record_writer_open(tpath("k.h5"), &META, RECORD_NEW);
+  ck_assert_int_eq(record_writer_append(w, runs, n), 0);
+  record_writer_close(w);
+  for (size_t i = 0; i < n; i++) record_run_free(runs[i]);
+  report_data *d = report_load(tpath("k.h5"));
+  ck_assert_msg(d != NULL, "%s", moex_errmsg());
+  const report_figure *f = report_find_figure(d, "thm_x_err_vs_m");
+  const report_series *g = report_find_series(f, "good"), *br = report_find_series(f, "broken"),
+                      *sl = report_find_series(f, "slow");
+  ck_assert_int_eq(g->verdict, SLOPE_HOLDS);
+  ck_assert_int_eq(g->construct_verdict, SLOPE_HOLDS);
+  ck_assert_int_eq(br->verdict, SLOPE_FAILS);
+  ck_assert_int_eq(br->construct_verdict, SLOPE_FAILS);
+  ck_assert_uint_eq(br->n_check_failed, 1);
+  ck_assert_str_eq(br->failed_checks, "ineq,route_thr");
+  ck_assert_ptr_nonnull(strstr(br->note, "checks failed in 1 of 10 runs: ineq,route_thr (first at m = 64)"));
+  ck_assert_int_eq(sl->verdict, SLOPE_HOLDS);
+  ck_assert_int_eq(sl->construct_verdict, SLOPE_FAILS);
+  report_opts o = {.command_line = "test", .gnuplot = "/nonexistent/gnuplot"};
+  report_outcome out;
+  report_data *files[1] = {d};
+  ck_assert_int_eq(report_write(files, 1, tpath("kout"), &o, &out), 0);
+  char *md = slurp(tpath("kout/REPORT.md"), NULL);
+  ck_assert_ptr_nonnull(md);
+  ck_assert_ptr_nonnull(strstr(md, "- verdict: fails — thm_x_err_vs_m / broken: slope of log test_mse against log m at or "
+                                   "below bound -0.5"));
+  ck_assert_ptr_nonnull(strstr(md, "[checks failed in 1 of 10 runs: ineq,route_thr (first at m = 64)]"));
+  ck_assert_ptr_nonnull(strstr(md, "- verdict: fails — thm_x_err_vs_m / slow: slope of log test_mse against log m at or "
+                                   "below the construction's exponent -2 + tol 0.15"));
+  ck_assert_ptr_nonnull(strstr(md, "- verdict: holds — thm_x_err_vs_m / good: slope of log test_mse against log m at or "
+                                   "below the construction's exponent -2"));
+  ck_assert_ptr_nonnull(strstr(md, "- holds: 3\n- fails: 3\n"));
+  free(md);
   report_data_free(d);
   rm_tdir();
 }
@@ -389,11 +467,11 @@ START_TEST(test_report_binary) {
     ck_assert(strstr(q, "(rule: ") && strstr(q, "(rule: ") < eol);
   }
   ck_assert_uint_eq(n_lines, n_claims);
-  snprintf(line, sizeof line, "(rule: %s)", SLOPE_RATE_RULE);
+  snprintf(line, sizeof line, "(rule: %s)", verdict_rate->text);
   ck_assert_ptr_nonnull(strstr(md, line));
-  snprintf(line, sizeof line, "(rule: %s)", SLOPE_FLAT_RULE);
+  snprintf(line, sizeof line, "(rule: %s)", verdict_flat->text);
   ck_assert_ptr_nonnull(strstr(md, line));
-  snprintf(line, sizeof line, "(rule: %s)", REPORT_LOWER_RULE);
+  snprintf(line, sizeof line, "(rule: %s)", verdict_lower->text);
   ck_assert_ptr_nonnull(strstr(md, line));
   ck_assert_ptr_nonnull(strstr(md, "- verdict: holds — exp_err_vs_m / moe adam"));
   ck_assert_ptr_nonnull(strstr(md, "- verdict: fails — exp_err_vs_m / dense adam"));
@@ -584,6 +662,7 @@ Suite *report_suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_report_load);
   tcase_add_test(tc, test_report_lower_and_odd_runs);
+  tcase_add_test(tc, test_report_checks_and_construct);
   tcase_add_test(tc, test_report_binary);
   tcase_add_test(tc, test_report_bad_input);
   tcase_add_test(tc, test_merge);

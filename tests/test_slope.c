@@ -1,4 +1,4 @@
-/* slope: log-log rate fits, their intervals, sizes at equal error, verdicts. */
+/* slope: log-log rate fits, their intervals, sizes at equal error (verdicts: test_verdict.c). */
 #include "testutil.h"
 
 #include <gsl/gsl_randist.h>
@@ -7,6 +7,7 @@
 
 #include "core/moex_error.h"
 #include "analysis/slope.h"
+#include "analysis/verdict.h"
 
 static void expect_msg(const char *what) {
   ck_assert_msg(strstr(moex_errmsg(), what) != NULL, "message '%s' lacks '%s'", moex_errmsg(),
@@ -120,7 +121,8 @@ START_TEST(test_fit_insufficient_and_bad) {
   ck_assert(isnan(f.slope) && isnan(f.ci_lo));
   /* The verdicts read an unusable fit as inconclusive. */
   slope_verdict_t v = SLOPE_HOLDS;
-  ck_assert_int_eq(slope_verdict_rate(&f, -0.5, 0.1, &v), MOEX_OK);
+  verdict_input in = {.fit = &f, .bound = -0.5, .tol = 0.1};
+  ck_assert_int_eq(verdict_judge(verdict_rate, &in, &v), MOEX_OK);
   ck_assert_int_eq(v, SLOPE_INCONCLUSIVE);
   const double same[] = {4, 4, 4};
   ck_assert_int_eq(slope_fit(same, x, 3, 1, SLOPE_AGG_MEAN, &f), MOEX_ENUM);
@@ -186,95 +188,6 @@ START_TEST(test_size_at_error_and_ratio) {
 }
 END_TEST
 
-/* ---- verdicts ---------------------------------------------------------------------------------- */
-
-static slope_fit_t crafted(double lo, double hi, size_t n) {
-  slope_fit_t f;
-  memset(&f, 0, sizeof f);
-  f.slope = 0.5 * (lo + hi);
-  f.ci_lo = lo;
-  f.ci_hi = hi;
-  f.n = n;
-  return f;
-}
-
-static slope_verdict_t rate(double lo, double hi, size_t n, double bound, double tol) {
-  slope_fit_t f = crafted(lo, hi, n);
-  slope_verdict_t v;
-  ck_assert_int_eq(slope_verdict_rate(&f, bound, tol, &v), MOEX_OK);
-  return v;
-}
-
-static slope_verdict_t flat(double lo, double hi, size_t n, double tol) {
-  slope_fit_t f = crafted(lo, hi, n);
-  slope_verdict_t v;
-  ck_assert_int_eq(slope_verdict_flat(&f, tol, &v), MOEX_OK);
-  return v;
-}
-
-START_TEST(test_verdict_rate) {
-  /* bound -0.5, tol 0.1: threshold -0.4. */
-  ck_assert_int_eq(rate(-1.21, -0.45, 6, -0.5, 0.1), SLOPE_HOLDS);     /* faster, all of it */
-  ck_assert_int_eq(rate(-0.62, -0.4, 6, -0.5, 0.1), SLOPE_HOLDS);      /* upper end on threshold */
-  ck_assert_int_eq(rate(-0.33, -0.11, 6, -0.5, 0.1), SLOPE_FAILS);     /* slower, all of it */
-  ck_assert_int_eq(rate(-0.63, -0.22, 6, -0.5, 0.1), SLOPE_INCONCLUSIVE); /* straddles */
-  ck_assert_int_eq(rate(-1.7, -1.6, 2, -0.5, 0.1), SLOPE_INCONCLUSIVE);  /* n < 3 */
-  ck_assert_int_eq(rate(NAN, NAN, 6, -0.5, 0.1), SLOPE_INCONCLUSIVE);
-  /* The tolerance decides: -0.45 .. -0.41 is slower than -0.5 but within a log factor's 0.1. */
-  ck_assert_int_eq(rate(-0.45, -0.41, 6, -0.5, 0.0), SLOPE_FAILS);
-  ck_assert_int_eq(rate(-0.45, -0.41, 6, -0.5, 0.1), SLOPE_HOLDS);
-  /* End to end: noiseless m^{-0.731} against the bound -1/2 holds; against -1 it fails. */
-  const double x[] = {8, 16, 32, 64, 128};
-  double e[5];
-  for (int j = 0; j < 5; j++) e[j] = 0.71 * pow(x[j], -0.731) * (1.0 + 0.01 * (j % 2));
-  slope_fit_t f;
-  slope_verdict_t v;
-  ck_assert_int_eq(slope_fit(x, e, 5, 1, SLOPE_AGG_MEAN, &f), MOEX_OK);
-  ck_assert_int_eq(slope_verdict_rate(&f, -0.5, 0.0, &v), MOEX_OK);
-  ck_assert_int_eq(v, SLOPE_HOLDS);
-  ck_assert_int_eq(slope_verdict_rate(&f, -1.0, 0.1, &v), MOEX_OK);
-  ck_assert_int_eq(v, SLOPE_FAILS);
-  ck_assert_str_eq(slope_verdict_name(v), "fails");
-  ck_assert_str_eq(slope_verdict_name(SLOPE_HOLDS), "holds");
-  ck_assert_str_eq(slope_verdict_name(SLOPE_INCONCLUSIVE), "inconclusive");
-  ck_assert_ptr_nonnull(strstr(SLOPE_RATE_RULE, "bound + tol"));
-  /* Bad input. */
-  ck_assert_int_eq(slope_verdict_rate(&f, 0.5, 0.1, &v), MOEX_EINVAL);
-  expect_msg("bound exponent 0.5");
-  ck_assert_int_eq(slope_verdict_rate(&f, -0.5, -0.1, &v), MOEX_EINVAL);
-  expect_msg("tol = -0.1");
-  ck_assert_int_eq(slope_verdict_rate(NULL, -0.5, 0.1, &v), MOEX_EINVAL);
-  ck_assert_int_eq(slope_verdict_rate(&f, -0.5, 0.1, NULL), MOEX_EINVAL);
-}
-END_TEST
-
-START_TEST(test_verdict_flat) {
-  ck_assert_int_eq(flat(-0.05, 0.08, 4, 0.1), SLOPE_HOLDS);
-  ck_assert_int_eq(flat(0.15, 0.43, 4, 0.1), SLOPE_FAILS);      /* grows with D */
-  ck_assert_int_eq(flat(-0.52, -0.2, 4, 0.1), SLOPE_FAILS);     /* falls with D: not flat */
-  ck_assert_int_eq(flat(-0.31, 0.05, 4, 0.1), SLOPE_INCONCLUSIVE); /* contains 0, but wide */
-  ck_assert_int_eq(flat(0.05, 0.3, 4, 0.1), SLOPE_INCONCLUSIVE);
-  ck_assert_int_eq(flat(-0.01, 0.01, 2, 0.1), SLOPE_INCONCLUSIVE);
-  /* The paper's Table 3 numbers (one run each) at D = 16..128: slope -0.0067, interval
-   * [-0.125, 0.112] with 2 dof. Four single runs cannot show flatness within 0.1; within 0.15
-   * they do. */
-  const double D[] = {16, 32, 64, 128}, err[] = {3.40e-4, 3.38e-4, 3.17e-4, 3.42e-4};
-  slope_fit_t f;
-  slope_verdict_t v;
-  ck_assert_int_eq(slope_fit(D, err, 4, 1, SLOPE_AGG_MEAN, &f), MOEX_OK);
-  ck_assert_double_eq_tol(f.ci_lo, -0.1251, 1e-3);
-  ck_assert_double_eq_tol(f.ci_hi, 0.1117, 1e-3);
-  ck_assert_int_eq(slope_verdict_flat(&f, 0.1, &v), MOEX_OK);
-  ck_assert_int_eq(v, SLOPE_INCONCLUSIVE);
-  ck_assert_int_eq(slope_verdict_flat(&f, 0.15, &v), MOEX_OK);
-  ck_assert_int_eq(v, SLOPE_HOLDS);
-  ck_assert_ptr_nonnull(strstr(SLOPE_FLAT_RULE, "[-tol, tol]"));
-  ck_assert_int_eq(slope_verdict_flat(&f, 0.0, &v), MOEX_EINVAL);
-  expect_msg("tol = 0");
-  ck_assert_int_eq(slope_verdict_flat(NULL, 0.1, &v), MOEX_EINVAL);
-}
-END_TEST
-
 Suite *slope_suite(void) {
   Suite *s = suite_create("slope");
   TCase *tc = tcase_create("fit");
@@ -284,10 +197,6 @@ Suite *slope_suite(void) {
   tcase_add_test(tc, test_fit_recovers_and_covers);
   tcase_add_test(tc, test_fit_insufficient_and_bad);
   tcase_add_test(tc, test_size_at_error_and_ratio);
-  suite_add_tcase(s, tc);
-  tc = tcase_create("verdict");
-  tcase_add_test(tc, test_verdict_rate);
-  tcase_add_test(tc, test_verdict_flat);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -45,4 +45,24 @@ static inline void testutil_expect_usage_error(const char *cmd, const char *prog
   ck_assert_msg(strncmp(line, prog, strlen(prog)) == 0 && line[strlen(prog)] == ':', "'%s': error line '%s'", cmd, line);
 }
 
+/* An optional tool (h5py, gnuplot) the test needs. Present: 1. Missing: the test fails with
+ * the reason, unless MOEX_ALLOW_SKIP is set, when it prints "SKIP <what>: <why>" on stderr and
+ * returns 0 (the caller returns): a missing tool is never a silent pass. */
+static inline int testutil_require_tool(int present, const char *what, const char *why) {
+  if (present) return 1;
+  if (getenv("MOEX_ALLOW_SKIP")) {
+    fprintf(stderr, "SKIP %s: %s (MOEX_ALLOW_SKIP is set)\n", what, why);
+    return 0;
+  }
+  ck_abort_msg("%s missing: %s (install it, e.g. `make deps`, or set MOEX_ALLOW_SKIP=1 to skip)", what, why);
+  return 0;
+}
+
+/* A binary of this build the test runs: missing is a failure, never a skip. */
+static inline void testutil_require_bin(const char *name) {
+  char p[1024];
+  snprintf(p, sizeof p, "%s/%s", testutil_bindir(), name);
+  ck_assert_msg(access(p, X_OK) == 0, "binary %s is missing (build it: make all)", p);
+}
+
 #endif

@@ -11,25 +11,70 @@
 #include <sys/stat.h>
 
 #include "core/blas.h"
+#include "analysis/verdict.h"
 #include "lib/exprun.h"
 #include "core/moex_error.h"
 
 int theorem_cli(const char *id, const char *summary, int argc, char **argv,
-                const cli_option_t *extra, size_t n_extra, int seeds_default, theorem_opts_t *o) {
+                const cli_option_t *extra, size_t n_extra, int seeds_default,
+                const theorem_fault_t *faults, size_t n_faults, theorem_opts_t *o) {
   cli_option_t opts[THEOREM_MAX_OPTS];
-  if (n_extra + 3 > THEOREM_MAX_OPTS) {
+  if (n_extra + 5 > THEOREM_MAX_OPTS) {
     fprintf(stderr, "%s: too many options (%zu)\n", id, n_extra);
     return 2;
   }
   o->quick = 0;
   o->seeds = seeds_default;
   o->out = NULL;
+  o->inject = NULL;
+  o->fault = -1;
+  o->n_widths = 0;
+  const char *widths = NULL;
+  /* the --help line names every fault */
+  static char inject_help[1024];
+  size_t k = (size_t)snprintf(inject_help, sizeof inject_help, "build fault NAME into the network on purpose (`list` prints them):");
+  for (size_t i = 0; i < n_faults && k < sizeof inject_help; i++)
+    k += (size_t)snprintf(inject_help + k, sizeof inject_help - k, "%s %s", i ? "," : "", faults[i].name);
   opts[0] = (cli_option_t){"--quick", CLI_FLAG, &o->quick, 0, 0, "small sizes (< 20 s)"};
   opts[1] = (cli_option_t){"--seeds", CLI_INT, &o->seeds, 1, 100, "seeds per width (random features and targets)"};
   opts[2] = (cli_option_t){"--out", CLI_STRING, &o->out, 0, 0, "output HDF5 file (default results/theorems/<id>.h5)"};
-  for (size_t i = 0; i < n_extra; i++) opts[3 + i] = extra[i];
-  int rc = cli_parse(id, summary, argc, argv, opts, n_extra + 3);
+  opts[3] = (cli_option_t){"--inject", CLI_STRING, &o->inject, 0, 0, inject_help};
+  opts[4] = (cli_option_t){"--widths", CLI_STRING, &widths, 0, 0,
+                           "expert widths of the sweep, e.g. 16,32,64 (at least 3, increasing; default: the full or --quick list)"};
+  for (size_t i = 0; i < n_extra; i++) opts[5 + i] = extra[i];
+  int rc = cli_parse(id, summary, argc, argv, opts, n_extra + 5);
   if (rc) return rc;
+  if (widths) {
+    const char *p = widths;
+    while (*p) {
+      char *end;
+      errno = 0;
+      unsigned long v = strtoul(p, &end, 10);
+      if (end == p || errno || v < 1 || v > 4096 || (*end && *end != ',') || o->n_widths == 16 ||
+          (o->n_widths && v <= o->widths[o->n_widths - 1])) {
+        fprintf(stderr, "%s: --widths '%s': need up to 16 increasing widths in 1..4096, comma separated\n", id, widths);
+        return 2;
+      }
+      o->widths[o->n_widths++] = (size_t)v;
+      p = *end ? end + 1 : end;
+    }
+    if (o->n_widths < 3) {
+      fprintf(stderr, "%s: --widths '%s': need at least 3 widths for a rate\n", id, widths);
+      return 2;
+    }
+  }
+  if (o->inject) {
+    if (!strcmp(o->inject, "list")) {
+      for (size_t i = 0; i < n_faults; i++) printf("%s\n", faults[i].name);
+      return 1;
+    }
+    for (size_t i = 0; i < n_faults; i++)
+      if (!strcmp(o->inject, faults[i].name)) o->fault = (int)i;
+    if (o->fault < 0) {
+      fprintf(stderr, "%s: --inject '%s': unknown fault (`--inject list` names them)\n", id, o->inject);
+      return 2;
+    }
+  }
   moex_blas_set_threads(1); /* the verifiers' products are small: threads only spin */
   if (!o->out) {
     static char path[256];
@@ -41,6 +86,76 @@ int theorem_cli(const char *id, const char *summary, int argc, char **argv,
     }
   }
   return 0;
+}
+
+const size_t *theorem_widths(const theorem_opts_t *o, const size_t *full, size_t n_full, const size_t *quick,
+                             size_t n_quick, size_t *n) {
+  if (o->n_widths) {
+    *n = o->n_widths;
+    return o->widths;
+  }
+  *n = o->quick ? n_quick : n_full;
+  return o->quick ? quick : full;
+}
+
+int theorem_injected(const theorem_opts_t *o, const theorem_fault_t *faults, const char *name) {
+  return o->fault >= 0 && !strcmp(faults[o->fault].name, name);
+}
+
+void theorem_checks_init(theorem_checks_t *c) {
+  c->ok = 1;
+  c->failed[0] = '\0';
+}
+
+static void add_name(theorem_checks_t *c, const char *name) {
+  size_t n = strlen(name);
+  for (const char *q = c->failed; *q;) {
+    size_t k = strcspn(q, ",");
+    if (k == n && !strncmp(q, name, n)) return;
+    q += k + (q[k] == ',');
+  }
+  size_t old = strlen(c->failed);
+  if (old + n + 2 > sizeof c->failed) return; /* the list is full; checks_ok still says it */
+  if (old) c->failed[old++] = ',';
+  memcpy(c->failed + old, name, n + 1);
+}
+
+int theorem_check(theorem_checks_t *c, const char *name, int pass) {
+  if (!pass) {
+    c->ok = 0;
+    add_name(c, name);
+  }
+  return pass;
+}
+
+void theorem_checks_merge(theorem_checks_t *all, const theorem_checks_t *run) {
+  if (run->ok) return;
+  all->ok = 0;
+  char buf[THEOREM_CHECKS_LEN];
+  memcpy(buf, run->failed, sizeof buf);
+  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) add_name(all, tok);
+}
+
+int theorem_record_checks(record_run *rec, const theorem_checks_t *c) {
+  int rc = record_run_set_int(rec, "checks_ok", c->ok ? 1 : 0);
+  if (!rc) rc = record_run_set_str(rec, "failed_checks", c->failed);
+  return rc;
+}
+
+int theorem_set_construct(record_run *rec, double slope, double tol) {
+  int rc = record_run_set_double(rec, "construct_slope", slope);
+  if (!rc) rc = record_run_set_double(rec, "construct_tol", tol);
+  return rc;
+}
+
+int theorem_finish(const char *id, const theorem_checks_t *all, const slope_verdict_t *verdicts, size_t n) {
+  int bad = !all->ok;
+  for (size_t i = 0; i < n; i++) bad |= verdicts[i] == SLOPE_FAILS;
+  if (all->ok) printf("%s: checks: all hold\n", id);
+  else printf("%s: checks: FAILED: %s\n", id, all->failed);
+  printf("%s: %s\n", id, bad ? "FAILED (exit 1)" : "all checks and verdicts pass");
+  fflush(stdout);
+  return bad ? 1 : 0;
 }
 
 record_writer *theorem_writer(const char *id, const theorem_opts_t *o, const char *grid,
@@ -76,6 +191,29 @@ int theorem_forward(moe_model_t *m, size_t n, const double *x, double *y, size_t
   return MOEX_OK;
 }
 
+void theorem_count(moe_model_t *m, theorem_counts_t *c) {
+  memset(c, 0, sizeof *c);
+  c->expert_layers_min = SIZE_MAX;
+  for (size_t l = 0; l < m->n_layers; l++) {
+    const moe_layer_spec_t *s = &m->layer[l].spec;
+    if (s->kind != MOE_LAYER_MOE) {
+      c->dense_layers++;
+      continue;
+    }
+    c->moe_layers++;
+    c->experts += s->n_experts;
+    if (s->expert_layers < c->expert_layers_min) c->expert_layers_min = s->expert_layers;
+    if (s->expert_layers > c->expert_layers_max) c->expert_layers_max = s->expert_layers;
+    for (size_t e = 0; e < s->n_experts; e++) {
+      moe_expert_view_t v = moe_expert_params(m, l, e);
+      size_t nz = 0;
+      for (size_t k = 0; k < v.n; k++) nz += v.p[k] != 0;
+      c->empty_experts += nz == 0;
+    }
+  }
+  if (!c->moe_layers) c->expert_layers_min = 0;
+}
+
 int theorem_commit(record_writer *w, record_run *rec) {
   sigset_t old;
   record_signals_block(&old);
@@ -103,20 +241,17 @@ int theorem_rate(const double *x, const double *err, size_t n_x, size_t n_seed, 
   *v = SLOPE_INCONCLUSIVE;
   int rc = slope_fit(x, err, n_x, n_seed, SLOPE_AGG_MEAN, fit);
   if (rc) return rc;
-  return slope_verdict_rate(fit, bound, tol, v);
+  verdict_input in = {.fit = fit, .bound = bound, .tol = tol};
+  return verdict_judge(verdict_rate, &in, v);
 }
 
 int theorem_growth(const double *E, const double *w, size_t n, double g_bound, double tol,
                    slope_fit_t *fit, slope_verdict_t *v) {
-  /* the rate rule mirrored: a growth bound w <= C E^g holds when the whole interval of the
-   * fitted exponent lies at or below g + tol, fails when it lies wholly above */
   *v = SLOPE_INCONCLUSIVE;
   int rc = slope_fit(E, w, n, 1, SLOPE_AGG_MEAN, fit);
   if (rc) return rc;
-  if (!(isfinite(fit->ci_lo) && isfinite(fit->ci_hi)) || fit->n < 3) return MOEX_OK;
-  if (fit->ci_hi <= g_bound + tol) *v = SLOPE_HOLDS;
-  else if (fit->ci_lo > g_bound + tol) *v = SLOPE_FAILS;
-  return MOEX_OK;
+  verdict_input in = {.fit = fit, .bound = g_bound, .tol = tol};
+  return verdict_judge(verdict_growth, &in, v);
 }
 
 void theorem_print_verdict(const char *id, slope_verdict_t v, const slope_fit_t *fit, double bound) {

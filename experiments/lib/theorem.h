@@ -1,6 +1,7 @@
 /* theorem: what the theorem verifiers (experiments/thm_3_1.c ... cor_4_9.c) share: their command
- * line, their records file, a chunked forward that keeps the routing, the slope verdicts, and
- * the report-convention columns of one run. See theorems/<id>.md. */
+ * line (with --inject, the fault hooks), their records file, a chunked forward that keeps the
+ * routing, the per-run checks (checks_ok, failed_checks), the slope verdicts, and the
+ * report-convention columns of one run. See theorems/<id>.md. */
 #ifndef MOEX_THEOREM_H
 #define MOEX_THEOREM_H
 
@@ -11,19 +12,64 @@
 #include "record/record.h"
 #include "analysis/slope.h"
 
+/* A fault the verifier can build into its network on purpose (--inject NAME), in the manner of
+ * SQLite's test hooks: each one is a construction bug that a correct checker must catch. */
 typedef struct {
-  int quick;        /* --quick: small sizes, < 20 s */
-  int seeds;        /* --seeds N */
-  const char *out;  /* --out FILE (default results/theorems/<id>.h5) */
+  const char *name;  /* e.g. "passthrough-sign" */
+  const char *what;  /* one line: what is broken */
+} theorem_fault_t;
+
+typedef struct {
+  int quick;          /* --quick: small sizes, < 20 s */
+  int seeds;          /* --seeds N */
+  const char *out;    /* --out FILE (default results/theorems/<id>.h5) */
+  const char *inject; /* --inject NAME, or NULL */
+  int fault;          /* index of the injected fault in the verifier's list, -1 for none */
+  size_t widths[16];  /* --widths m1,m2,...: the expert widths of the sweep (increasing), or */
+  size_t n_widths;    /* 0: the verifier's default (full or --quick) list */
 } theorem_opts_t;
+
+/* The width list of the sweep: --widths when given, else quick or full (n_quick, n_full). */
+const size_t *theorem_widths(const theorem_opts_t *o, const size_t *full, size_t n_full, const size_t *quick,
+                             size_t n_quick, size_t *n);
 
 #define THEOREM_MAX_OPTS 24
 
-/* Parses --quick, --out, --seeds (default seeds_default) and the verifier's own extra options.
- * Returns 0, 1 after --help (exit 0), 2 after a one-line error (exit 2). When --out is not given
- * the default folder is created. */
+/* Parses --quick, --out, --seeds (default seeds_default), --inject (one of faults[n_faults],
+ * or `list`: prints the names, one a line, and returns 1) and the verifier's own extra
+ * options. Returns 0, 1 after --help or --inject list (exit 0), 2 after a one-line error
+ * (exit 2; an unknown fault is named). When --out is not given the default folder is created. */
 int theorem_cli(const char *id, const char *summary, int argc, char **argv,
-                const cli_option_t *extra, size_t n_extra, int seeds_default, theorem_opts_t *o);
+                const cli_option_t *extra, size_t n_extra, int seeds_default,
+                const theorem_fault_t *faults, size_t n_faults, theorem_opts_t *o);
+
+/* Is fault `name` the one injected? (name must be in the verifier's list.) */
+int theorem_injected(const theorem_opts_t *o, const theorem_fault_t *faults, const char *name);
+
+/* ---- per-run checks --------------------------------------------------------------------- */
+
+#define THEOREM_CHECKS_LEN 512
+
+/* The checks of one run: ok until one fails; `failed` names every failed check once, comma
+ * separated, in the order first failed. */
+typedef struct {
+  int ok;
+  char failed[THEOREM_CHECKS_LEN];
+} theorem_checks_t;
+
+void theorem_checks_init(theorem_checks_t *c);
+/* Records one check by name; returns pass. */
+int theorem_check(theorem_checks_t *c, const char *name, int pass);
+/* Folds a run's checks into a verifier's overall ones (names kept once). */
+void theorem_checks_merge(theorem_checks_t *all, const theorem_checks_t *run);
+/* The run attributes checks_ok (int 0/1) and failed_checks (string, "" when none). */
+int theorem_record_checks(record_run *rec, const theorem_checks_t *c);
+/* The construction's exponent of a rate claim: construct_slope, construct_tol (run attributes
+ * read by moex-report for the second verdict). */
+int theorem_set_construct(record_run *rec, double slope, double tol);
+/* The last lines of a verifier: the checks, the verdicts given (n of them, NULL-named entries
+ * skipped). Returns the exit status: 1 when any check failed or any verdict is `fails`, else 0. */
+int theorem_finish(const char *id, const theorem_checks_t *all, const slope_verdict_t *verdicts, size_t n);
 
 /* Opens the records file (RECORD_NEW); NULL with a one-line message on stderr (exit 2). */
 record_writer *theorem_writer(const char *id, const theorem_opts_t *o, const char *grid,
@@ -35,6 +81,14 @@ record_writer *theorem_writer(const char *id, const theorem_opts_t *o, const cha
  * tap_layer (d_tap its d_out), or NULL. */
 int theorem_forward(moe_model_t *m, size_t n, const double *x, double *y, size_t *choice,
                     size_t *path, size_t tap_layer, double *tap);
+
+/* What the built network is, counted from its spec and its parameter block (never from the
+ * formula it is compared with): MoE layers, experts in them, the smallest and largest expert
+ * depth (affine layers), and experts whose parameters are all zero (not built). */
+typedef struct {
+  size_t moe_layers, dense_layers, experts, expert_layers_min, expert_layers_max, empty_experts;
+} theorem_counts_t;
+void theorem_count(moe_model_t *m, theorem_counts_t *c);
 
 /* Commits one run (signals blocked around the commit). */
 int theorem_commit(record_writer *w, record_run *rec);

@@ -5,8 +5,10 @@
  *            pairs, and τ(x) ≈ ρ(x) by random-feature least squares; output (x, τ);
  *   layer 1  linear bias-free gate reading τ (W_R = [0 | I]), top-1 with weight exactly 1
  *            (GATE_PAPER); expert i approximates f on chart U_i.
- * and measure the network's sup error, the theorem's right-hand side, routing, the rate in m,
- * and the smallest layer-0 width that routes exactly against E. See theorems/thm_4_8.md,
+ * and measure the network's sup error, the theorem's right-hand side (its terms on per-chart
+ * grids disjoint from the evaluation grid), routing, the counts of the spec, the rate in m
+ * against the bound and the construction's exponent, and the smallest layer-0 width that routes
+ * exactly against E; --inject builds one of six faults in. See theorems/thm_4_8.md,
  * theorems/cor_4_9.md. */
 #ifndef MOEX_THEOREM_SHALLOW_H
 #define MOEX_THEOREM_SHALLOW_H

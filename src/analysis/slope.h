@@ -62,25 +62,6 @@ typedef enum { SLOPE_INCONCLUSIVE = 0, SLOPE_HOLDS = 1, SLOPE_FAILS = 2 } slope_
 
 const char *slope_verdict_name(slope_verdict_t v); /* "inconclusive", "holds", "fails" */
 
-/* Rate verdict against an upper bound err <= C m^bound (bound <= 0, e.g. -0.5), with a
- * tolerance tol >= 0 for the bound's hidden log factors:
- *   holds        if ci_hi <= bound + tol  (the whole interval decays at least that fast),
- *   fails        if ci_lo >  bound + tol  (the whole interval decays slower),
- *   inconclusive otherwise (the interval straddles bound + tol), or when the fit is unusable
- *                (n < 3 or a non-finite interval).
- * A `fails` measures a trained or built network, not the infimum the theorem bounds: it says
- * the observed error decays slower than the bound, which optimisation error can also cause. */
-extern const char *const SLOPE_RATE_RULE;
-int slope_verdict_rate(const slope_fit_t *fit, double bound, double tol, slope_verdict_t *v);
-
-/* Flatness verdict for "the error does not depend on D", from the slope of log error against
- * log D, with tol > 0:
- *   holds        if the interval lies inside [-tol, tol] (flat, up to tol, with 95% confidence),
- *   fails        if it lies wholly above tol or wholly below -tol,
- *   inconclusive otherwise or when the fit is unusable.
- * An interval that merely contains 0 is not enough for `holds`: with few, noisy points it may be
- * wide enough to contain a steep dependence too. */
-extern const char *const SLOPE_FLAT_RULE;
-int slope_verdict_flat(const slope_fit_t *fit, double tol, slope_verdict_t *v);
+/* The rules that produce verdicts (rate, flat, lower, growth) live in analysis/verdict.h. */
 
 #endif

@@ -404,3 +404,40 @@ size_t moe_model_n_paths(const moe_model_t *m) {
     if (m->layer[l].spec.kind == MOE_LAYER_MOE) p *= m->layer[l].spec.n_experts;
   return p;
 }
+
+moe_gate_view_t moe_gate_params(moe_model_t *m, size_t layer) {
+  moe_gate_view_t v = {0};
+  if (!m || layer >= m->n_layers) {
+    moex_error(MOEX_EINVAL, "moe: router of layer %zu of %zu", layer, m ? m->n_layers : 0);
+    return v;
+  }
+  moe_layer_t *L = &m->layer[layer];
+  if (L->spec.kind != MOE_LAYER_MOE || L->spec.gate != GATE_LINEAR) {
+    moex_error(MOEX_EINVAL, "moe: layer %zu has no linear router", layer);
+    return v;
+  }
+  v.off = L->gate_off;
+  v.n = L->gate.n_params;
+  v.rows = L->spec.n_experts;
+  v.cols = L->spec.d_in;
+  v.p = m->theta + v.off;
+  return v;
+}
+
+moe_expert_view_t moe_expert_params(moe_model_t *m, size_t layer, size_t e) {
+  moe_expert_view_t v = {0};
+  if (!m || layer >= m->n_layers) {
+    moex_error(MOEX_EINVAL, "moe: expert of layer %zu of %zu", layer, m ? m->n_layers : 0);
+    return v;
+  }
+  moe_layer_t *L = &m->layer[layer];
+  if (L->spec.kind != MOE_LAYER_MOE || e >= L->spec.n_experts) {
+    moex_error(MOEX_EINVAL, "moe: layer %zu has no expert %zu", layer, e);
+    return v;
+  }
+  v.off = L->experts_off + e * L->expert.n_params;
+  v.n = L->expert.n_params;
+  v.shape = &L->expert;
+  v.p = m->theta + v.off;
+  return v;
+}

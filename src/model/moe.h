@@ -108,6 +108,26 @@ double moe_model_loss_grad(moe_model_t *m, size_t n, const double *x, const doub
  * moe_model_zero_grad, that is the batch's loss and gradient. NAN on error. */
 double moe_model_loss_grad_acc(moe_model_t *m, size_t n, const double *x, const double *t, size_t n_total);
 
+/* Named views of the parameter block: where one layer's router or one expert lives in theta,
+ * so that code writing weights by hand (the theorem constructions) never does offset
+ * arithmetic. `p` points into m->theta (n doubles, `shape` its mlp layout for experts; a linear
+ * router is W_R (E, d_in) row-major). NULL p (and a moex error) when the layer is dense, the
+ * index is out of range or the router is not linear. */
+typedef struct {
+  double *p;          /* first parameter of the block in m->theta */
+  size_t off, n;      /* its offset in theta and its length */
+  size_t rows, cols;  /* linear router: E and d_in */
+} moe_gate_view_t;
+
+typedef struct {
+  double *p;
+  size_t off, n;
+  const mlp_t *shape; /* the expert's layout: W_j at p + shape->w_off[j-1], b_j at p + shape->b_off[j-1] */
+} moe_expert_view_t;
+
+moe_gate_view_t moe_gate_params(moe_model_t *m, size_t layer);
+moe_expert_view_t moe_expert_params(moe_model_t *m, size_t layer, size_t e);
+
 /* Routing of the last forward. Per layer l, the number of samples sent to each expert (counts
  * every selected slot: with K > 1 a sample counts for each of its K experts); NULL for dense
  * layers. Path of sample s: sum over MoE layers of top1_l(s) * prod_{l' < l} E_{l'} (mixed radix,

@@ -15,13 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "analysis/verdict.h"
 #include "core/moex_error.h"
 #include "record/record.h"
-
-const char *const REPORT_LOWER_RULE =
-    "holds if the series' mean error over seeds is below the reference series' mean at every x "
-    "both measured (at least 2 such x), fails if at some such x every seed of the series has a "
-    "higher error than every seed of the reference, inconclusive otherwise";
 
 static char *xstrdup(const char *s) {
   if (!s) return NULL;
@@ -93,7 +89,43 @@ static report_claim_t parse_claim(const char *c) {
   if (!strcmp(c, "rate")) return REPORT_CLAIM_RATE;
   if (!strcmp(c, "flat")) return REPORT_CLAIM_FLAT;
   if (!strcmp(c, "lower")) return REPORT_CLAIM_LOWER;
+  if (!strcmp(c, "growth")) return REPORT_CLAIM_GROWTH;
   return REPORT_CLAIM_NONE;
+}
+
+static const verdict_rule *claim_rule(report_claim_t c) {
+  switch (c) {
+    case REPORT_CLAIM_RATE: return verdict_rate;
+    case REPORT_CLAIM_FLAT: return verdict_flat;
+    case REPORT_CLAIM_LOWER: return verdict_lower;
+    case REPORT_CLAIM_GROWTH: return verdict_growth;
+    default: return NULL;
+  }
+}
+
+/* Adds the comma-separated names of `list` to s->failed_checks, each once. */
+static int add_failed_checks(report_series *s, const char *list) {
+  const char *p = list && *list ? list : "(unnamed)";
+  while (*p) {
+    size_t n = strcspn(p, ",");
+    int have = 0;
+    for (const char *q = s->failed_checks; q && *q && !have;) {
+      size_t k = strcspn(q, ",");
+      have = k == n && !strncmp(q, p, n);
+      q += k + (q[k] == ',');
+    }
+    if (!have && n) {
+      size_t old = s->failed_checks ? strlen(s->failed_checks) : 0;
+      char *t = realloc(s->failed_checks, old + n + 2);
+      if (!t) return moex_error(MOEX_ENOMEM, "report: out of memory");
+      if (old) t[old++] = ',';
+      memcpy(t + old, p, n);
+      t[old + n] = '\0';
+      s->failed_checks = t;
+    }
+    p += n + (p[n] == ',');
+  }
+  return 0;
 }
 
 /* Makes s a safe file base name (and at most 200 bytes). */
@@ -175,23 +207,27 @@ static int set_note(report_series *s, const char *msg) {
   return s->note ? 0 : moex_error(MOEX_ENOMEM, "report: out of memory");
 }
 
+/* The verdict of one series under its claim's rule (verdict.h); then a series with a run whose
+ * own checks failed is turned into `fails`, whatever its slope: a wrong construction must not be
+ * rescued by a good rate. */
 static int judge(const report_figure *f, report_series *s) {
   s->verdict = SLOPE_INCONCLUSIVE;
-  if (s->claim == REPORT_CLAIM_RATE) {
-    if (!isfinite(s->bound_slope)) return set_note(s, "no finite bound_slope given");
-    if (!s->fitted) return 0;  /* note says why the fit failed */
-    double tol = isfinite(s->claim_tol) ? s->claim_tol : 0.0;
-    if (slope_verdict_rate(&s->fit, s->bound_slope, tol, &s->verdict)) {
-      s->verdict = SLOPE_INCONCLUSIVE;
-      return set_note(s, moex_errmsg());
+  s->construct_verdict = SLOPE_INCONCLUSIVE;
+  const verdict_rule *rule = claim_rule(s->claim);
+  verdict_input in = {.fit = &s->fit, .bound = s->bound_slope, .tol = isfinite(s->claim_tol) ? s->claim_tol : 0.0};
+  double *lo = NULL, *hi = NULL, *rlo = NULL, *rhi = NULL;
+  int rc = 0;
+  if (s->claim == REPORT_CLAIM_RATE || s->claim == REPORT_CLAIM_GROWTH) {
+    if (!isfinite(s->bound_slope)) rc = set_note(s, "no finite bound_slope given");
+    else if (s->fitted && verdict_judge(rule, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
+    if (!rc && s->claim == REPORT_CLAIM_RATE && isfinite(s->construct_slope) && s->fitted) {
+      verdict_input ci = {.fit = &s->fit, .bound = s->construct_slope,
+                          .tol = isfinite(s->construct_tol) ? s->construct_tol : 0.0};
+      if (verdict_judge(verdict_rate, &ci, &s->construct_verdict)) rc = set_note(s, moex_errmsg());
     }
   } else if (s->claim == REPORT_CLAIM_FLAT) {
-    if (!(s->claim_tol > 0)) return set_note(s, "claim_tol must be > 0 for a flat claim");
-    if (!s->fitted) return 0;
-    if (slope_verdict_flat(&s->fit, s->claim_tol, &s->verdict)) {
-      s->verdict = SLOPE_INCONCLUSIVE;
-      return set_note(s, moex_errmsg());
-    }
+    if (!(s->claim_tol > 0)) rc = set_note(s, "claim_tol must be > 0 for a flat claim");
+    else if (s->fitted && verdict_judge(rule, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
   } else if (s->claim == REPORT_CLAIM_LOWER) {
     const report_series *r = s->claim_ref ? report_find_series(f, s->claim_ref) : NULL;
     char buf[300];
@@ -199,22 +235,43 @@ static int judge(const report_figure *f, report_series *s) {
       snprintf(buf, sizeof buf, "reference series '%s' is not in the figure", s->claim_ref ? s->claim_ref : "");
       return set_note(s, buf);
     }
-    size_t shared = 0, below = 0, above = 0;
-    for (size_t i = 0; i < s->n_x; i++)
+    size_t shared = 0;
+    lo = malloc((s->n_x + 1) * sizeof *lo);
+    hi = malloc((s->n_x + 1) * sizeof *hi);
+    rlo = malloc((s->n_x + 1) * sizeof *rlo);
+    rhi = malloc((s->n_x + 1) * sizeof *rhi);
+    if (!lo || !hi || !rlo || !rhi) rc = moex_error(MOEX_ENOMEM, "report: out of memory");
+    for (size_t i = 0; i < s->n_x && !rc; i++)
       for (size_t j = 0; j < r->n_x; j++)
         if (s->x[i] == r->x[j]) {
+          lo[shared] = s->min[i];
+          hi[shared] = s->max[i];
+          rlo[shared] = r->min[j];
+          rhi[shared] = r->max[j];
           shared++;
-          below += s->mean[i] < r->mean[j];
-          above += s->min[i] > r->max[j];
         }
-    if (shared < 2) {
+    if (!rc && shared < 2) {
       snprintf(buf, sizeof buf, "only %zu x shared with '%s'", shared, r->name);
-      return set_note(s, buf);
+      rc = set_note(s, buf);
+    } else if (!rc) {
+      in.n = shared;
+      in.lo = lo;
+      in.hi = hi;
+      in.ref_lo = rlo;
+      in.ref_hi = rhi;
+      if (verdict_judge(rule, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
     }
-    if (above) s->verdict = SLOPE_FAILS;
-    else if (below == shared) s->verdict = SLOPE_HOLDS;
   }
-  return 0;
+  free(lo); free(hi); free(rlo); free(rhi);
+  if (!rc && s->claim != REPORT_CLAIM_NONE && s->n_check_failed) {
+    char buf[700];
+    snprintf(buf, sizeof buf, "checks failed in %zu of %zu runs: %s (first at %s = %g)", s->n_check_failed, s->n_runs,
+             s->failed_checks ? s->failed_checks : "(unnamed)", f->x_name ? f->x_name : "x", s->first_check_failed_x);
+    s->verdict = SLOPE_FAILS;
+    if (isfinite(s->construct_slope)) s->construct_verdict = SLOPE_FAILS;
+    rc = set_note(s, buf);
+  }
+  return rc;
 }
 
 static report_figure *get_figure(report_data *d, const char *id) {
@@ -249,6 +306,7 @@ void report_data_free(report_data *d) {
       free(s->err);
       free(s->claim_ref);
       free(s->note);
+      free(s->failed_checks);
     }
     free(f->series);
     free(f->id);
@@ -276,12 +334,12 @@ void report_data_free(report_data *d) {
 
 /* One row of /summary into the figures (or the failed list). */
 static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **FP, size_t *nFP) {
-  char **c_fig, **c_ser, **c_stat, **c_yname, **c_claim, **c_ref, **c_xname;
+  char **c_fig, **c_ser, **c_stat, **c_yname, **c_claim, **c_ref, **c_xname, **c_failed;
   int rc;
   if ((rc = col_str(sm, "figure", &c_fig)) || (rc = col_str(sm, "series", &c_ser)) ||
       (rc = col_str(sm, "status", &c_stat)) || (rc = col_str(sm, "y_name", &c_yname)) ||
       (rc = col_str(sm, "claim", &c_claim)) || (rc = col_str(sm, "claim_ref", &c_ref)) ||
-      (rc = col_str(sm, "x_name", &c_xname)))
+      (rc = col_str(sm, "x_name", &c_xname)) || (rc = col_str(sm, "failed_checks", &c_failed)))
     return rc;
   const char *id = sm->cols[0].v.s[i];
   const char *fig = row_str(c_fig, i), *ser = row_str(c_ser, i);
@@ -291,6 +349,10 @@ static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **
   if ((rc = col_num(sm, "x", i, &x)) || (rc = col_num(sm, "seed", i, &seedv)) ||
       (rc = col_num(sm, "paper_value", i, &paper)) || (rc = col_num(sm, "bound_slope", i, &bound)) ||
       (rc = col_num(sm, "claim_tol", i, &tol)))
+    return rc;
+  double checks_ok, cslope, ctol;
+  if ((rc = col_num(sm, "checks_ok", i, &checks_ok)) || (rc = col_num(sm, "construct_slope", i, &cslope)) ||
+      (rc = col_num(sm, "construct_tol", i, &ctol)))
     return rc;
   if (!record_summary_column(sm, yname) && strcmp(status, "ok") == 0 && *fig) {
     char why[200];
@@ -333,6 +395,8 @@ static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **
     e->claim = parse_claim(row_str(c_claim, i));
     e->bound_slope = bound;
     e->claim_tol = tol;
+    e->construct_slope = cslope;
+    e->construct_tol = ctol;
     if (e->claim == REPORT_CLAIM_LOWER) e->claim_ref = xstrdup(row_str(c_ref, i));
     if (!e->name || (e->claim == REPORT_CLAIM_LOWER && !e->claim_ref))
       return moex_error(MOEX_ENOMEM, "report: out of memory");
@@ -351,6 +415,12 @@ static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **
     memset(q + G->n, 0, (f->n_series - G->n) * sizeof *q);
     G->s = q;
     G->n = f->n_series;
+  }
+  report_series *ss = &f->series[si];
+  ss->n_runs++;
+  if (checks_ok == 0) { /* NaN (no column) is a run without checks, not a failed one */
+    if (!ss->n_check_failed++) ss->first_check_failed_x = x;
+    if ((rc = add_failed_checks(ss, row_str(c_failed, i)))) return rc;
   }
   pts *S = &G->s[si];
   if (S->n == S->cap) {
@@ -447,12 +517,8 @@ char *report_format_value(double v, char *buf, size_t n) {
 }
 
 const char *report_claim_rule(report_claim_t c) {
-  switch (c) {
-    case REPORT_CLAIM_RATE: return SLOPE_RATE_RULE;
-    case REPORT_CLAIM_FLAT: return SLOPE_FLAT_RULE;
-    case REPORT_CLAIM_LOWER: return REPORT_LOWER_RULE;
-    default: return NULL;
-  }
+  const verdict_rule *r = claim_rule(c);
+  return r ? r->text : NULL;
 }
 
 char *report_format_claim(const report_figure *f, const report_series *s, char *buf, size_t n) {
@@ -469,11 +535,23 @@ char *report_format_claim(const report_figure *f, const report_series *s, char *
                f->x_name, s->claim_tol, sl);
       break;
     case REPORT_CLAIM_LOWER:
-      snprintf(buf, n, "%s / %s: mean %s below that of '%s' at every %s", f->id, s->name, f->y_name,
+      snprintf(buf, n, "%s / %s: %s below that of '%s' at every %s", f->id, s->name, f->y_name,
                s->claim_ref ? s->claim_ref : "", f->x_name);
+      break;
+    case REPORT_CLAIM_GROWTH:
+      snprintf(buf, n, "%s / %s: growth exponent of %s in %s at or below %.3g + tol %.3g (measured %s)", f->id,
+               s->name, f->y_name, f->x_name, s->bound_slope, isfinite(s->claim_tol) ? s->claim_tol : 0.0, sl);
       break;
     default: snprintf(buf, n, "%s / %s: no claim", f->id, s->name);
   }
+  return buf;
+}
+
+char *report_format_construct_claim(const report_figure *f, const report_series *s, char *buf, size_t n) {
+  char sl[96];
+  report_format_slope(s, sl, sizeof sl);
+  snprintf(buf, n, "%s / %s: slope of log %s against log %s at or below the construction's exponent %.3g + tol %.3g (measured %s)",
+           f->id, s->name, f->y_name, f->x_name, s->construct_slope, isfinite(s->construct_tol) ? s->construct_tol : 0.0, sl);
   return buf;
 }
 
@@ -756,10 +834,11 @@ static void write_figure_md(FILE *fp, const report_figure *f, int rendered, cons
   }
   fprintf(fp, "\nFitted exponents: OLS slope of log %s against log %s over the per-%s mean of log errors, with its 95%% interval.\n\n",
           f->y_name, f->x_name, f->x_name);
-  fprintf(fp, "| series | slope [95%% interval] | R² | sizes | claim | bound exponent | tol |\n|---|---|---:|---:|---|---:|---:|\n");
+  fprintf(fp, "| series | slope [95%% interval] | R² | sizes | claim | bound exponent | tol | construction exponent | tol |\n"
+              "|---|---|---:|---:|---|---:|---:|---:|---:|\n");
   for (size_t i = 0; i < f->n_series; i++) {
     const report_series *s = &f->series[i];
-    static const char *kind[] = {"none", "rate", "flat", "lower"};
+    static const char *kind[] = {"none", "rate", "flat", "lower", "growth"};
     fputs("| ", fp);
     md_cell(fp, s->name);
     fprintf(fp, " | %s | %s | %zu | %s", report_format_slope(s, sl, sizeof sl),
@@ -768,8 +847,10 @@ static void write_figure_md(FILE *fp, const report_figure *f, int rendered, cons
       fputs(" than ", fp);
       md_cell(fp, s->claim_ref ? s->claim_ref : "");
     }
-    fprintf(fp, " | %s | %s |\n", report_format_value(s->claim == REPORT_CLAIM_FLAT ? 0.0 : s->bound_slope, b, sizeof b),
+    fprintf(fp, " | %s | %s", report_format_value(s->claim == REPORT_CLAIM_FLAT ? 0.0 : s->bound_slope, b, sizeof b),
             report_format_value(s->claim_tol, c, sizeof c));
+    fprintf(fp, " | %s | %s |\n", report_format_value(s->construct_slope, b, sizeof b),
+            report_format_value(isfinite(s->construct_slope) ? s->construct_tol : NAN, c, sizeof c));
   }
   fputs("\n", fp);
   int any = 0;
@@ -783,12 +864,26 @@ static void write_figure_md(FILE *fp, const report_figure *f, int rendered, cons
     for (char *p = cl; *p; p++)
       if (*p == '\n') *p = ' ';
     fputs(cl, fp);
-    if (s->note && s->verdict == SLOPE_INCONCLUSIVE) {
+    /* the note says why: the reason a claim is inconclusive, or the checks that failed */
+    int show_note = s->note && (s->verdict == SLOPE_INCONCLUSIVE || s->n_check_failed);
+    if (show_note) {
       fputs(" [", fp);
       for (const char *p = s->note; *p; p++) fputc(*p == '\n' ? ' ' : *p, fp);
       fputs("]", fp);
     }
     fprintf(fp, " (rule: %s)\n", report_claim_rule(s->claim));
+    if (s->claim == REPORT_CLAIM_RATE && isfinite(s->construct_slope)) {
+      counts[s->construct_verdict]++;
+      fprintf(fp, "- verdict: %s — ", slope_verdict_name(s->construct_verdict));
+      report_format_construct_claim(f, s, cl, sizeof cl);
+      fputs(cl, fp);
+      if (show_note && s->n_check_failed) {
+        fputs(" [", fp);
+        for (const char *p = s->note; *p; p++) fputc(*p == '\n' ? ' ' : *p, fp);
+        fputs("]", fp);
+      }
+      fprintf(fp, " (rule: %s)\n", verdict_rate->text);
+    }
   }
   if (!any) fputs("No claims for this figure.\n", fp);
   fputs("\n", fp);

@@ -14,11 +14,14 @@
 
 #include "analysis/slope.h"
 
-/* How a series' claim is judged. */
-typedef enum { REPORT_CLAIM_NONE = 0, REPORT_CLAIM_RATE, REPORT_CLAIM_FLAT, REPORT_CLAIM_LOWER } report_claim_t;
-
-/* The rule of the "lower" claim (quoted in REPORT.md); the rate and flat rules are slope.h's. */
-extern const char *const REPORT_LOWER_RULE;
+/* How a series' claim is judged; the rules themselves are analysis/verdict.h's. */
+typedef enum {
+  REPORT_CLAIM_NONE = 0,
+  REPORT_CLAIM_RATE,
+  REPORT_CLAIM_FLAT,
+  REPORT_CLAIM_LOWER,
+  REPORT_CLAIM_GROWTH
+} report_claim_t;
 
 typedef struct {
   char *name;            /* the `series` label */
@@ -36,7 +39,16 @@ typedef struct {
   int fitted;            /* nonzero when fit is usable (>= 3 sizes, all x > 0) */
   slope_fit_t fit;       /* log error against log x, mean of log errors over seeds */
   slope_verdict_t verdict;
-  char *note;            /* why a claim is inconclusive beyond its rule (or NULL) */
+  char *note;            /* why a claim is inconclusive beyond its rule, or which checks failed (or NULL) */
+  /* rate claims: the exponent the construction is known to reach (column construct_slope, NaN
+   * when none) and its own verdict under the same rate rule */
+  double construct_slope, construct_tol;
+  slope_verdict_t construct_verdict;
+  /* runs of the series whose own checks failed (column checks_ok = 0): such a series fails
+   * whatever its slope; failed_checks lists the names (column failed_checks), deduplicated */
+  size_t n_runs, n_check_failed;
+  double first_check_failed_x;
+  char *failed_checks;
 } report_series;
 
 typedef struct {
@@ -81,6 +93,9 @@ char *report_format_slope(const report_series *s, char *buf, size_t n);
 char *report_format_value(double v, char *buf, size_t n);
 /* The one-line claim text of a series, e.g. "slope of test_mse against m <= -0.5 (tol 0.05)". */
 char *report_format_claim(const report_figure *f, const report_series *s, char *buf, size_t n);
+/* The same for the second exponent of a rate claim: "slope ... at or below the construction's
+ * exponent -2 + tol 0.15 (measured ...)". */
+char *report_format_construct_claim(const report_figure *f, const report_series *s, char *buf, size_t n);
 /* The rule string quoted for a claim kind (NULL for NONE). */
 const char *report_claim_rule(report_claim_t c);
 

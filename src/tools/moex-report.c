@@ -11,6 +11,7 @@
  * cannot be written), with nothing written; 1 when the TSV files,
  * scripts and REPORT.md were written but some figure could not be rendered (gnuplot missing or
  * failing; REPORT.md says so). The gnuplot program is $MOEX_GNUPLOT, default "gnuplot". */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +88,12 @@ int main(int argc, char **argv) {
         n_fig += data[i]->n_figures;
         for (size_t f = 0; f < data[i]->n_figures; f++)
           for (size_t s = 0; s < data[i]->figures[f].n_series; s++)
-            if (data[i]->figures[f].series[s].claim != REPORT_CLAIM_NONE) cnt[data[i]->figures[f].series[s].verdict]++;
+          {
+            const report_series *se = &data[i]->figures[f].series[s];
+            if (se->claim != REPORT_CLAIM_NONE) cnt[se->verdict]++;
+            /* a rate claim's second exponent (the construction's) is a verdict of its own */
+            if (se->claim == REPORT_CLAIM_RATE && isfinite(se->construct_slope)) cnt[se->construct_verdict]++;
+          }
       }
       printf("moex-report: wrote %s/REPORT.md: %zu figure%s (%d rendered), verdicts: %zu holds, %zu fails, %zu inconclusive\n",
              dir, n_fig, n_fig == 1 ? "" : "s", oc.rendered, cnt[SLOPE_HOLDS], cnt[SLOPE_FAILS], cnt[SLOPE_INCONCLUSIVE]);

@@ -1,0 +1,112 @@
+/* verdict: the rate, flat, lower and growth rules (see verdict.h). */
+#include "analysis/verdict.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/moex_error.h"
+
+static int fit_usable(const slope_fit_t *f) {
+  return f->n >= 3 && isfinite(f->ci_lo) && isfinite(f->ci_hi) && f->ci_lo <= f->ci_hi;
+}
+
+/* An upper bound on an exponent: holds when the whole interval is at or below thr, fails when it
+ * is wholly above. Rate and growth share it; they differ in which bounds make sense. */
+static slope_verdict_t upper(const slope_fit_t *f, double thr) {
+  if (!fit_usable(f)) return SLOPE_INCONCLUSIVE;
+  if (f->ci_hi <= thr) return SLOPE_HOLDS;
+  if (f->ci_lo > thr) return SLOPE_FAILS;
+  return SLOPE_INCONCLUSIVE;
+}
+
+static int judge_rate(const verdict_input *in, slope_verdict_t *v) {
+  if (!in->fit) return moex_error(MOEX_EINVAL, "verdict rate: no fit");
+  if (!(isfinite(in->bound) && in->bound <= 0))
+    return moex_error(MOEX_EINVAL, "verdict rate: bound exponent %g must be finite and <= 0", in->bound);
+  if (!(isfinite(in->tol) && in->tol >= 0))
+    return moex_error(MOEX_EINVAL, "verdict rate: tol = %g must be finite and >= 0", in->tol);
+  *v = upper(in->fit, in->bound + in->tol);
+  return MOEX_OK;
+}
+
+static int judge_growth(const verdict_input *in, slope_verdict_t *v) {
+  if (!in->fit) return moex_error(MOEX_EINVAL, "verdict growth: no fit");
+  if (!isfinite(in->bound)) return moex_error(MOEX_EINVAL, "verdict growth: exponent %g must be finite", in->bound);
+  if (!(isfinite(in->tol) && in->tol >= 0))
+    return moex_error(MOEX_EINVAL, "verdict growth: tol = %g must be finite and >= 0", in->tol);
+  *v = upper(in->fit, in->bound + in->tol);
+  return MOEX_OK;
+}
+
+static int judge_flat(const verdict_input *in, slope_verdict_t *v) {
+  if (!in->fit) return moex_error(MOEX_EINVAL, "verdict flat: no fit");
+  if (!(isfinite(in->tol) && in->tol > 0))
+    return moex_error(MOEX_EINVAL, "verdict flat: tol = %g must be finite and > 0", in->tol);
+  const slope_fit_t *f = in->fit;
+  if (!fit_usable(f)) *v = SLOPE_INCONCLUSIVE;
+  else if (f->ci_lo >= -in->tol && f->ci_hi <= in->tol) *v = SLOPE_HOLDS;
+  else if (f->ci_lo > in->tol || f->ci_hi < -in->tol) *v = SLOPE_FAILS;
+  else *v = SLOPE_INCONCLUSIVE;
+  return MOEX_OK;
+}
+
+/* One standard of evidence both ways: the claim "below at every x" holds when every seed of the
+ * series is below every seed of the reference at every shared x, and fails when every seed is
+ * above every seed of the reference at some x (the claim's negation, with the same separation).
+ * Means alone decide neither. */
+static int judge_lower(const verdict_input *in, slope_verdict_t *v) {
+  if (in->n && !(in->lo && in->hi && in->ref_lo && in->ref_hi))
+    return moex_error(MOEX_EINVAL, "verdict lower: %zu shared x but no seed ranges", in->n);
+  size_t below = 0, above = 0;
+  for (size_t i = 0; i < in->n; i++) {
+    below += in->hi[i] < in->ref_lo[i];
+    above += in->lo[i] > in->ref_hi[i];
+  }
+  if (in->n < 2) *v = SLOPE_INCONCLUSIVE;
+  else if (above) *v = SLOPE_FAILS;
+  else if (below == in->n) *v = SLOPE_HOLDS;
+  else *v = SLOPE_INCONCLUSIVE;
+  return MOEX_OK;
+}
+
+static const verdict_rule rule_rate = {
+    "rate",
+    "holds if the 95% interval of the fitted slope lies at or below bound + tol, fails if it lies "
+    "wholly above bound + tol, inconclusive otherwise or with fewer than 3 usable sizes",
+    judge_rate};
+static const verdict_rule rule_flat = {
+    "flat",
+    "holds if the 95% interval of the slope against log x lies inside [-tol, tol], fails if it "
+    "lies wholly outside that band, inconclusive otherwise or with fewer than 3 usable sizes",
+    judge_flat};
+static const verdict_rule rule_lower = {
+    "lower",
+    "holds if at every x both series measured (at least 2 such x) every seed of the series is below "
+    "every seed of the reference, fails if at some such x every seed of the series is above every "
+    "seed of the reference, inconclusive otherwise",
+    judge_lower};
+static const verdict_rule rule_growth = {
+    "growth",
+    "holds if the 95% interval of the fitted growth exponent lies at or below the allowed exponent + "
+    "tol, fails if it lies wholly above, inconclusive otherwise or with fewer than 3 usable sizes",
+    judge_growth};
+
+const verdict_rule *const verdict_rate = &rule_rate;
+const verdict_rule *const verdict_flat = &rule_flat;
+const verdict_rule *const verdict_lower = &rule_lower;
+const verdict_rule *const verdict_growth = &rule_growth;
+
+const verdict_rule *verdict_rule_by_name(const char *name) {
+  const verdict_rule *all[] = {&rule_rate, &rule_flat, &rule_lower, &rule_growth};
+  for (size_t i = 0; name && i < sizeof all / sizeof *all; i++)
+    if (!strcmp(name, all[i]->name)) return all[i];
+  return NULL;
+}
+
+int verdict_judge(const verdict_rule *rule, const verdict_input *in, slope_verdict_t *v) {
+  if (v) *v = SLOPE_INCONCLUSIVE;
+  if (!rule || !in || !v) return moex_error(MOEX_EINVAL, "verdict_judge: NULL argument");
+  int rc = rule->judge(in, v);
+  if (rc) *v = SLOPE_INCONCLUSIVE;
+  return rc;
+}

@@ -1,0 +1,47 @@
+/* verdict: the rules that turn measured series into holds / fails / inconclusive, one place for
+ * the report (src/report) and the theorem verifiers (experiments/lib/theorem.c).
+ *
+ * A rule is a const struct chosen by pointer (GSL style): verdict_rate, verdict_flat,
+ * verdict_lower, verdict_growth. Each reads the fields of verdict_input it needs:
+ *   rate    fit, bound (<= 0), tol: err <= C m^bound;
+ *   flat    fit, tol (> 0): the error does not depend on x;
+ *   lower   n, lo, hi, ref_lo, ref_hi: the series lies below the reference at every shared x;
+ *   growth  fit, bound (finite), tol: a size grows no faster than C E^bound.
+ * Every rule answers inconclusive when the evidence cannot decide (an unusable fit, fewer than 2
+ * shared x): a verdict never rests on less than its rule states. */
+#ifndef MOEX_VERDICT_H
+#define MOEX_VERDICT_H
+
+#include <stddef.h>
+
+#include "analysis/slope.h"
+
+typedef struct {
+  const slope_fit_t *fit;  /* rate, flat, growth */
+  double bound;            /* rate: the bound's exponent (<= 0); growth: the allowed exponent */
+  double tol;              /* rate, growth: allowance >= 0; flat: half-width of the band > 0 */
+  size_t n;                /* lower: shared x */
+  const double *lo, *hi;         /* lower: (n) the series' smallest and largest seed at each x */
+  const double *ref_lo, *ref_hi; /* lower: (n) the same for the reference series */
+} verdict_input;
+
+typedef struct verdict_rule {
+  const char *name;  /* "rate", "flat", "lower", "growth": the `claim` column's value */
+  const char *text;  /* the rule, as REPORT.md quotes it */
+  int (*judge)(const verdict_input *in, slope_verdict_t *v);
+} verdict_rule;
+
+extern const verdict_rule *const verdict_rate;
+extern const verdict_rule *const verdict_flat;
+extern const verdict_rule *const verdict_lower;
+extern const verdict_rule *const verdict_growth;
+
+/* The rule named `name`, or NULL (for "none", "" and anything unknown). */
+const verdict_rule *verdict_rule_by_name(const char *name);
+
+/* Applies the rule. *v is set on every return (inconclusive on error). Errors (MOEX_EINVAL,
+ * message names the bad value): NULL arguments, a bound or tol outside the rule's range, lower
+ * arrays missing. */
+int verdict_judge(const verdict_rule *rule, const verdict_input *in, slope_verdict_t *v);
+
+#endif
