@@ -38,6 +38,7 @@
 #include "lib/exprun.h"
 #include "core/moex_error.h"
 #include "analysis/slope.h"
+#include "analysis/verdict.h"
 #include "lib/study.h"
 
 #define PROG "manifold_rates"
@@ -277,8 +278,8 @@ static int print_ratios(const char *path, const char *protocols) {
  * MoE series of the fixed-width E figures, at each E the dense-active net's active parameters at
  * the MoE's sup error (log-log interpolation on the dense curve of rates_d1_<embed>, the same
  * target and embedding; NaN outside it) over the MoE's active parameters. Claim: the ratio grows
- * with E: holds if the 95% interval of its log-log slope against E lies above 0, fails if below,
- * inconclusive otherwise or with fewer than 3 finite ratios. Printed and written to
+ * with E (verdict_grows with tol 0: the 95% interval of its log-log slope against E above 0
+ * holds, at or below 0 fails), inconclusive with fewer than 3 finite ratios. Printed and written to
  * <out>_ratio_E.tsv. */
 static int print_ratios_E(const char *path, const char *protocols) {
   record_file *f = record_open(path);
@@ -328,7 +329,9 @@ static int print_ratios_E(const char *path, const char *protocols) {
         const char *verdict = "inconclusive";
         char slope[64] = "n/a";
         if (nr >= 3 && !slope_fit(Ef, ratio, nr, 1, SLOPE_AGG_MEAN, &fit)) {
-          verdict = fit.ci_lo > 0 ? "holds" : fit.ci_hi < 0 ? "fails" : "inconclusive";
+          verdict_input in = {.fit = &fit, .tol = 0.0};
+          slope_verdict_t v;
+          if (!verdict_judge(verdict_grows, &in, &v)) verdict = slope_verdict_name(v);
           snprintf(slope, sizeof slope, "%.3f [%.3f, %.3f]", fit.slope, fit.ci_lo, fit.ci_hi);
         }
         fprintf(o, "# %s %s: the dense/MoE ratio grows with E: slope against E %s, %zu finite ratios: %s\n", fig, sa,

@@ -94,6 +94,28 @@ START_TEST(test_rate_table) {
 }
 END_TEST
 
+/* grows: the baselines' error against the pieces, the dense/MoE ratio against E */
+START_TEST(test_grows_table) {
+  static const interval_row rows[] = {
+      {0.21, 0.64, 5, 0, 0.1, SLOPE_HOLDS, "grows, all of it above tol"},
+      {-0.3, 0.05, 5, 0, 0.1, SLOPE_FAILS, "flat or falling: all of it at or below tol"},
+      {-0.9, -0.4, 5, 0, 0.0, SLOPE_FAILS, "falls"},
+      {0.02, 0.4, 5, 0, 0.1, SLOPE_INCONCLUSIVE, "straddles tol"},
+      {0.02, 0.4, 5, 0, 0.0, SLOPE_HOLDS, "above 0 with no tolerance"},
+      {0.5, 0.9, 2, 0, 0.1, SLOPE_INCONCLUSIVE, "two sizes"},
+      {NAN, NAN, 5, 0, 0.1, SLOPE_INCONCLUSIVE, "no interval"},
+  };
+  run_rows(verdict_grows, rows, sizeof rows / sizeof *rows);
+  slope_fit_t f = crafted(0.2, 0.4, 5);
+  verdict_input in = {.fit = &f, .tol = -0.1};
+  slope_verdict_t v = SLOPE_HOLDS;
+  ck_assert_int_eq(verdict_judge(verdict_grows, &in, &v), MOEX_EINVAL);
+  ck_assert_int_eq(v, SLOPE_INCONCLUSIVE);
+  expect_msg("tol = -0.1");
+  ck_assert_ptr_eq(verdict_rule_by_name("grows"), verdict_grows);
+}
+END_TEST
+
 START_TEST(test_flat_table) {
   static const interval_row rows[] = {
       {-0.05, 0.08, 4, 0, 0.1, SLOPE_HOLDS, "inside the band"},
@@ -194,6 +216,7 @@ Suite *verdict_suite(void) {
   TCase *tc = tcase_create("rules");
   tcase_add_test(tc, test_rate_table);
   tcase_add_test(tc, test_flat_table);
+  tcase_add_test(tc, test_grows_table);
   tcase_add_test(tc, test_growth_table);
   tcase_add_test(tc, test_lower_table);
   tcase_add_test(tc, test_rule_names);

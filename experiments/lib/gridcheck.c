@@ -79,37 +79,47 @@ static int in_list(const char *v, const char *list) {
   return 0;
 }
 
-/* manifold_rates' point: rate-d<d>-m<m> (D fixed) or amb-d<d>-D<D>; d in 1..3, d < D <= 4096. */
-static int point_parse(const char *p, size_t *d, size_t *D, size_t *m, char *why, size_t len) {
-  char kind[8], tail;
+/* manifold_rates' point: rate-d<d>-m<m> (D fixed), amb-d<d>-D<D>, exp-d<d>-E<E> or
+ * ext-d<d>-E<E> (E in 1..64); d in 1..3, d < D <= 4096. *E is 0 unless the point names it. */
+static int point_parse(const char *p, size_t *d, size_t *D, size_t *m, size_t *E, char *why, size_t len) {
+  char kind[8], letter, tail;
   unsigned long a, b;
-  if (sscanf(p, "%4[a-z]-d%lu-%*[mD]%lu%c", kind, &a, &b, &tail) != 3 || (strcmp(kind, "rate") && strcmp(kind, "amb")) ||
-      (!strcmp(kind, "amb") && !strstr(p, "-D")) || (!strcmp(kind, "rate") && !strstr(p, "-m"))) {
-    snprintf(why, len, "must be rate-d<d>-m<m> or amb-d<d>-D<D>");
+  int k = -1;
+  if (sscanf(p, "%4[a-z]-d%lu-%c%lu%c", kind, &a, &letter, &b, &tail) == 4) {
+    if (!strcmp(kind, "rate") && letter == 'm') k = 0;
+    else if (!strcmp(kind, "amb") && letter == 'D') k = 1;
+    else if ((!strcmp(kind, "exp") || !strcmp(kind, "ext")) && letter == 'E') k = 2;
+  }
+  if (k < 0) {
+    snprintf(why, len, "must be rate-d<d>-m<m>, amb-d<d>-D<D>, exp-d<d>-E<E> or ext-d<d>-E<E>");
     return 1;
   }
-  int amb = !strcmp(kind, "amb");
   *d = a;
-  *D = amb ? b : 32;
-  *m = amb ? 32 : b;
+  *D = k == 1 ? b : 32;
+  *m = k == 0 ? b : 32;
+  *E = k == 2 ? b : 0;
   if (a < 1 || a > 3) snprintf(why, len, "d = %lu must be 1, 2 or 3", a);
   else if (*D < *d + 1 || *D > 4096) snprintf(why, len, "D = %zu must be in %zu..4096 (d < D)", *D, *d + 1);
   else if (*m < 1 || *m > 4096) snprintf(why, len, "m = %zu must be in 1..4096", *m);
+  else if (k == 2 && (b < 1 || b > 64)) snprintf(why, len, "E = %lu must be in 1..64", b);
   else return 0;
   return 1;
 }
 
-/* piecewise_depth's target: eq5, or eq4-E<E>-L<L> with E in 2..6, L in 1..3. */
+/* piecewise_depth's target: eq5, or eq4-E<E>-L<L>, byL-E<E>-L<L>, byE-E<E>-L<L> (--el) with E in
+ * 2..6, L in 1..4. */
 static int target_parse(const char *t, size_t *E, size_t *L, char *why, size_t len) {
-  unsigned long e, l;
-  char tail;
+  unsigned long e = 0, l = 0;
+  char tail, by;
   if (!strcmp(t, "eq5")) {
     *E = 4;
     *L = 2;
     return 0;
   }
-  if (sscanf(t, "eq4-E%lu-L%lu%c", &e, &l, &tail) != 2 || e < 2 || e > 6 || l < 1 || l > 3) {
-    snprintf(why, len, "must be eq5 or eq4-E<E>-L<L> with E in 2..6, L in 1..3");
+  int ok = sscanf(t, "eq4-E%lu-L%lu%c", &e, &l, &tail) == 2 ||
+           (sscanf(t, "by%c-E%lu-L%lu%c", &by, &e, &l, &tail) == 3 && (by == 'L' || by == 'E'));
+  if (!ok || e < 2 || e > 6 || l < 1 || l > 4) {
+    snprintf(why, len, "must be eq5, eq4-E<E>-L<L>, byL-E<E>-L<L> or byE-E<E>-L<L> with E in 2..6, L in 1..4");
     return 1;
   }
   *E = e;
@@ -147,7 +157,10 @@ static int check_value(const rule_t *r, const char *v, char *why, size_t len) {
       if (mlp_init_parse(v, &s)) break;
       return 0;
     }
-    case R_POINT: return point_parse(v, &a, &b, &c, why, len);
+    case R_POINT: {
+      size_t e;
+      return point_parse(v, &a, &b, &c, &e, why, len);
+    }
     case R_TARGET: return target_parse(v, &a, &b, why, len);
   }
   snprintf(why, len, "%s", moex_errmsg());
@@ -178,12 +191,12 @@ double gridcheck_run_bytes(const char *prog, const driver_opts_t *o, const sweep
     experts = (double)grid_size_value(g, i, "E", 16);
     width = fmax(16, (double)grid_size_value(g, i, "w", 16));
   } else if (!strcmp(prog, "manifold_rates")) {
-    size_t d = 1, D = 32, m = 32;
+    size_t d = 1, D = 32, m = 32, E = 0;
     char why[128];
     const char *p = sweep_grid_value(g, i, "point");
-    if (p) point_parse(p, &d, &D, &m, why, sizeof why);
+    if (p) point_parse(p, &d, &D, &m, &E, why, sizeof why);
     d_in = (double)D;
-    experts = d == 1 ? 4 : d == 2 ? 6 : 10;
+    experts = E ? (double)E : d == 1 ? 4 : d == 2 ? 6 : 10;
     width = fmax(16, (double)m);
   } else if (!strcmp(prog, "piecewise_depth")) {
     size_t E = 2, L = 1;

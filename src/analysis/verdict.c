@@ -1,4 +1,4 @@
-/* verdict: the rate, flat, lower and growth rules (see verdict.h). */
+/* verdict: the rate, flat, lower, growth and grows rules (see verdict.h). */
 #include "analysis/verdict.h"
 
 #include <math.h>
@@ -50,6 +50,20 @@ static int judge_flat(const verdict_input *in, slope_verdict_t *v) {
   return MOEX_OK;
 }
 
+/* The error grows with x: the whole interval above +tol holds, the whole interval at or below +tol
+ * fails (the same evidence both ways, as flat uses). */
+static int judge_grows(const verdict_input *in, slope_verdict_t *v) {
+  if (!in->fit) return moex_error(MOEX_EINVAL, "verdict grows: no fit");
+  if (!(isfinite(in->tol) && in->tol >= 0))
+    return moex_error(MOEX_EINVAL, "verdict grows: tol = %g must be finite and >= 0", in->tol);
+  const slope_fit_t *f = in->fit;
+  if (!fit_usable(f)) *v = SLOPE_INCONCLUSIVE;
+  else if (f->ci_lo > in->tol) *v = SLOPE_HOLDS;
+  else if (f->ci_hi <= in->tol) *v = SLOPE_FAILS;
+  else *v = SLOPE_INCONCLUSIVE;
+  return MOEX_OK;
+}
+
 /* One standard of evidence both ways: the claim "below at every x" holds when every seed of the
  * series is below every seed of the reference at every shared x, and fails when every seed is
  * above every seed of the reference at some x (the claim's negation, with the same separation).
@@ -91,13 +105,20 @@ static const verdict_rule rule_growth = {
     "tol, fails if it lies wholly above, inconclusive otherwise or with fewer than 3 usable sizes",
     judge_growth};
 
+static const verdict_rule rule_grows = {
+    "grows",
+    "holds if the 95% interval of the slope against log x lies wholly above +tol, fails if it lies "
+    "wholly at or below +tol, inconclusive otherwise or with fewer than 3 usable sizes",
+    judge_grows};
+
 const verdict_rule *const verdict_rate = &rule_rate;
 const verdict_rule *const verdict_flat = &rule_flat;
 const verdict_rule *const verdict_lower = &rule_lower;
 const verdict_rule *const verdict_growth = &rule_growth;
+const verdict_rule *const verdict_grows = &rule_grows;
 
 const verdict_rule *verdict_rule_by_name(const char *name) {
-  const verdict_rule *all[] = {&rule_rate, &rule_flat, &rule_lower, &rule_growth};
+  const verdict_rule *all[] = {&rule_rate, &rule_flat, &rule_lower, &rule_growth, &rule_grows};
   for (size_t i = 0; name && i < sizeof all / sizeof *all; i++)
     if (!strcmp(name, all[i]->name)) return all[i];
   return NULL;

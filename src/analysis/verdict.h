@@ -2,11 +2,13 @@
  * the report (src/report) and the theorem verifiers (experiments/lib/theorem.c).
  *
  * A rule is a const struct chosen by pointer (GSL style): verdict_rate, verdict_flat,
- * verdict_lower, verdict_growth. Each reads the fields of verdict_input it needs:
+ * verdict_lower, verdict_growth, verdict_grows. Each reads the fields of verdict_input it needs:
  *   rate    fit, bound (<= 0), tol: err <= C m^bound;
  *   flat    fit, tol (> 0): the error does not depend on x;
  *   lower   n, lo, hi, ref_lo, ref_hi: the series lies below the reference at every shared x;
- *   growth  fit, bound (finite), tol: a size grows no faster than C E^bound.
+ *   growth  fit, bound (finite), tol: a size grows no faster than C E^bound;
+ *   grows   fit, tol (>= 0): the error grows with x, faster than x^tol (the baselines of the
+ *           E^L figures; the dense/MoE parameter ratio against E).
  * Every rule answers inconclusive when the evidence cannot decide (an unusable fit, fewer than 2
  * shared x): a verdict never rests on less than its rule states. */
 #ifndef MOEX_VERDICT_H
@@ -26,7 +28,7 @@ typedef struct {
 } verdict_input;
 
 typedef struct verdict_rule {
-  const char *name;  /* "rate", "flat", "lower", "growth": the `claim` column's value */
+  const char *name;  /* "rate", "flat", "lower", "growth", "grows": the `claim` column's value */
   const char *text;  /* the rule, as REPORT.md quotes it */
   int (*judge)(const verdict_input *in, slope_verdict_t *v);
 } verdict_rule;
@@ -35,6 +37,7 @@ extern const verdict_rule *const verdict_rate;
 extern const verdict_rule *const verdict_flat;
 extern const verdict_rule *const verdict_lower;
 extern const verdict_rule *const verdict_growth;
+extern const verdict_rule *const verdict_grows;
 
 /* The rule named `name`, or NULL (for "none", "" and anything unknown). */
 const verdict_rule *verdict_rule_by_name(const char *name);

@@ -90,6 +90,7 @@ static report_claim_t parse_claim(const char *c) {
   if (!strcmp(c, "flat")) return REPORT_CLAIM_FLAT;
   if (!strcmp(c, "lower")) return REPORT_CLAIM_LOWER;
   if (!strcmp(c, "growth")) return REPORT_CLAIM_GROWTH;
+  if (!strcmp(c, "grows")) return REPORT_CLAIM_GROWS;
   return REPORT_CLAIM_NONE;
 }
 
@@ -99,6 +100,7 @@ static const verdict_rule *claim_rule(report_claim_t c) {
     case REPORT_CLAIM_FLAT: return verdict_flat;
     case REPORT_CLAIM_LOWER: return verdict_lower;
     case REPORT_CLAIM_GROWTH: return verdict_growth;
+    case REPORT_CLAIM_GROWS: return verdict_grows;
     default: return NULL;
   }
 }
@@ -228,6 +230,8 @@ static int judge(const report_figure *f, report_series *s) {
   } else if (s->claim == REPORT_CLAIM_FLAT) {
     if (!(s->claim_tol > 0)) rc = set_note(s, "claim_tol must be > 0 for a flat claim");
     else if (s->fitted && verdict_judge(rule, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
+  } else if (s->claim == REPORT_CLAIM_GROWS) {
+    if (s->fitted && verdict_judge(rule, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
   } else if (s->claim == REPORT_CLAIM_LOWER) {
     const report_series *r = s->claim_ref ? report_find_series(f, s->claim_ref) : NULL;
     char buf[300];
@@ -542,6 +546,10 @@ char *report_format_claim(const report_figure *f, const report_series *s, char *
       snprintf(buf, n, "%s / %s: growth exponent of %s in %s at or below %.3g + tol %.3g (measured %s)", f->id,
                s->name, f->y_name, f->x_name, s->bound_slope, isfinite(s->claim_tol) ? s->claim_tol : 0.0, sl);
       break;
+    case REPORT_CLAIM_GROWS:
+      snprintf(buf, n, "%s / %s: %s grows with %s, slope above %.3g (measured %s)", f->id, s->name, f->y_name,
+               f->x_name, isfinite(s->claim_tol) ? s->claim_tol : 0.0, sl);
+      break;
     default: snprintf(buf, n, "%s / %s: no claim", f->id, s->name);
   }
   return buf;
@@ -838,7 +846,7 @@ static void write_figure_md(FILE *fp, const report_figure *f, int rendered, cons
               "|---|---|---:|---:|---|---:|---:|---:|---:|\n");
   for (size_t i = 0; i < f->n_series; i++) {
     const report_series *s = &f->series[i];
-    static const char *kind[] = {"none", "rate", "flat", "lower", "growth"};
+    static const char *kind[] = {"none", "rate", "flat", "lower", "growth", "grows"};
     fputs("| ", fp);
     md_cell(fp, s->name);
     fprintf(fp, " | %s | %s | %zu | %s", report_format_slope(s, sl, sizeof sl),
@@ -847,7 +855,7 @@ static void write_figure_md(FILE *fp, const report_figure *f, int rendered, cons
       fputs(" than ", fp);
       md_cell(fp, s->claim_ref ? s->claim_ref : "");
     }
-    fprintf(fp, " | %s | %s", report_format_value(s->claim == REPORT_CLAIM_FLAT ? 0.0 : s->bound_slope, b, sizeof b),
+    fprintf(fp, " | %s | %s", report_format_value(s->claim == REPORT_CLAIM_FLAT || s->claim == REPORT_CLAIM_GROWS ? 0.0 : s->bound_slope, b, sizeof b),
             report_format_value(s->claim_tol, c, sizeof c));
     fprintf(fp, " | %s | %s |\n", report_format_value(s->construct_slope, b, sizeof b),
             report_format_value(isfinite(s->construct_slope) ? s->construct_tol : NAN, c, sizeof c));

@@ -20,7 +20,8 @@ typedef enum {
   REPORT_CLAIM_RATE,
   REPORT_CLAIM_FLAT,
   REPORT_CLAIM_LOWER,
-  REPORT_CLAIM_GROWTH
+  REPORT_CLAIM_GROWTH,
+  REPORT_CLAIM_GROWS
 } report_claim_t;
 
 typedef struct {
