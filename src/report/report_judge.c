@@ -1,0 +1,225 @@
+/* report_judge: the verdict of each series under its claim's rule, how claims are written, and looking figures and series up. */
+#include "report/report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analysis/verdict.h"
+#include "core/moex_error.h"
+#include "record/record.h"
+#include "report/report_int.h"
+
+const report_figure *report_find_figure(const report_data *d, const char *id) {
+  for (size_t i = 0; d && id && i < d->n_figures; i++)
+    if (!strcmp(d->figures[i].id, id)) return &d->figures[i];
+  return NULL;
+}
+
+const report_series *report_find_series(const report_figure *f, const char *name) {
+  for (size_t i = 0; f && name && i < f->n_series; i++)
+    if (!strcmp(f->series[i].name, name)) return &f->series[i];
+  return NULL;
+}
+
+char *report_strdup(const char *s) {
+  if (!s) return NULL;
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+
+report_claim_t report_parse_claim(const char *c) {
+  if (!strcmp(c, "rate")) return REPORT_CLAIM_RATE;
+  if (!strcmp(c, "flat")) return REPORT_CLAIM_FLAT;
+  if (!strcmp(c, "lower")) return REPORT_CLAIM_LOWER;
+  if (!strcmp(c, "growth")) return REPORT_CLAIM_GROWTH;
+  if (!strcmp(c, "grows")) return REPORT_CLAIM_GROWS;
+  return REPORT_CLAIM_NONE;
+}
+
+static const verdict_rule *claim_rule(report_claim_t c) {
+  switch (c) {
+    case REPORT_CLAIM_RATE: return verdict_rate;
+    case REPORT_CLAIM_FLAT: return verdict_flat;
+    case REPORT_CLAIM_LOWER: return verdict_lower;
+    case REPORT_CLAIM_GROWTH: return verdict_growth;
+    case REPORT_CLAIM_GROWS: return verdict_grows;
+    default: return NULL;
+  }
+}
+
+/* Adds the comma-separated names of `list` to s->failed_checks, each once. */
+int report_add_failed_checks(report_series *s, const char *list) {
+  const char *p = list && *list ? list : "(unnamed)";
+  while (*p) {
+    size_t n = strcspn(p, ",");
+    int have = 0;
+    for (const char *q = s->failed_checks; q && *q && !have;) {
+      size_t k = strcspn(q, ",");
+      have = k == n && !strncmp(q, p, n);
+      q += k + (q[k] == ',');
+    }
+    if (!have && n) {
+      size_t old = s->failed_checks ? strlen(s->failed_checks) : 0;
+      char *t = realloc(s->failed_checks, old + n + 2);
+      if (!t) return moex_error(MOEX_ENOMEM, "report: out of memory");
+      if (old) t[old++] = ',';
+      memcpy(t + old, p, n);
+      t[old + n] = '\0';
+      s->failed_checks = t;
+    }
+    p += n + (p[n] == ',');
+  }
+  return 0;
+}
+
+/* Makes s a safe file base name (and at most 200 bytes). */
+
+static int set_note(report_series *s, const char *msg) {
+  free(s->note);
+  s->note = report_strdup(msg);
+  return s->note ? 0 : moex_error(MOEX_ENOMEM, "report: out of memory");
+}
+
+/* The verdict of one series under its claim's rule (verdict.h); then a series with a run whose
+ * own checks failed is turned into `fails`, whatever its slope: a wrong construction must not be
+ * rescued by a good rate. */
+int report_judge(const report_figure *f, report_series *s) {
+  s->verdict = SLOPE_INCONCLUSIVE;
+  s->construct_verdict = SLOPE_INCONCLUSIVE;
+  const verdict_rule *rule = claim_rule(s->claim);
+  verdict_input in = {.fit = &s->fit, .bound = s->bound_slope, .tol = isfinite(s->claim_tol) ? s->claim_tol : 0.0};
+  double *lo = NULL, *hi = NULL, *rlo = NULL, *rhi = NULL;
+  int rc = 0;
+  if (s->claim == REPORT_CLAIM_RATE || s->claim == REPORT_CLAIM_GROWTH) {
+    if (!isfinite(s->bound_slope)) rc = set_note(s, "no finite bound_slope given");
+    else if (s->fitted && verdict_judge(rule, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
+    if (!rc && s->claim == REPORT_CLAIM_RATE && isfinite(s->construct_slope) && s->fitted) {
+      verdict_input ci = {.fit = &s->fit, .bound = s->construct_slope,
+                          .tol = isfinite(s->construct_tol) ? s->construct_tol : 0.0};
+      if (verdict_judge(verdict_rate, &ci, &s->construct_verdict)) rc = set_note(s, moex_errmsg());
+    }
+  } else if (s->claim == REPORT_CLAIM_FLAT) {
+    if (!(s->claim_tol > 0)) rc = set_note(s, "claim_tol must be > 0 for a flat claim");
+    else if (s->fitted && verdict_judge(rule, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
+  } else if (s->claim == REPORT_CLAIM_GROWS) {
+    if (s->fitted && verdict_judge(rule, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
+  } else if (s->claim == REPORT_CLAIM_LOWER) {
+    const report_series *r = s->claim_ref ? report_find_series(f, s->claim_ref) : NULL;
+    char buf[300];
+    if (!r || r == s) {
+      snprintf(buf, sizeof buf, "reference series '%s' is not in the figure", s->claim_ref ? s->claim_ref : "");
+      return set_note(s, buf);
+    }
+    size_t shared = 0;
+    lo = malloc((s->n_x + 1) * sizeof *lo);
+    hi = malloc((s->n_x + 1) * sizeof *hi);
+    rlo = malloc((s->n_x + 1) * sizeof *rlo);
+    rhi = malloc((s->n_x + 1) * sizeof *rhi);
+    if (!lo || !hi || !rlo || !rhi) rc = moex_error(MOEX_ENOMEM, "report: out of memory");
+    for (size_t i = 0; i < s->n_x && !rc; i++)
+      for (size_t j = 0; j < r->n_x; j++)
+        if (s->x[i] == r->x[j]) {
+          lo[shared] = s->min[i];
+          hi[shared] = s->max[i];
+          rlo[shared] = r->min[j];
+          rhi[shared] = r->max[j];
+          shared++;
+        }
+    if (!rc && shared < 2) {
+      snprintf(buf, sizeof buf, "only %zu x shared with '%s'", shared, r->name);
+      rc = set_note(s, buf);
+    } else if (!rc) {
+      in.n = shared;
+      in.lo = lo;
+      in.hi = hi;
+      in.ref_lo = rlo;
+      in.ref_hi = rhi;
+      if (verdict_judge(rule, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
+    }
+  }
+  free(lo); free(hi); free(rlo); free(rhi);
+  if (!rc && s->claim != REPORT_CLAIM_NONE && s->n_check_failed) {
+    char buf[700];
+    snprintf(buf, sizeof buf, "checks failed in %zu of %zu runs: %s (first at %s = %g)", s->n_check_failed, s->n_runs,
+             s->failed_checks ? s->failed_checks : "(unnamed)", f->x_name ? f->x_name : "x", s->first_check_failed_x);
+    s->verdict = SLOPE_FAILS;
+    if (isfinite(s->construct_slope)) s->construct_verdict = SLOPE_FAILS;
+    rc = set_note(s, buf);
+  }
+  return rc;
+}
+
+
+/* ---- formatting --------------------------------------------------------------------------- */
+
+char *report_format_slope(const report_series *s, char *buf, size_t n) {
+  if (s->fitted)
+    snprintf(buf, n, "%.3f [%.3f, %.3f]", s->fit.slope, s->fit.ci_lo, s->fit.ci_hi);
+  else
+    snprintf(buf, n, "n/a (%zu usable x)", s->fit.n);
+  return buf;
+}
+
+char *report_format_value(double v, char *buf, size_t n) {
+  if (isnan(v)) snprintf(buf, n, "—");
+  else snprintf(buf, n, "%.4g", v);
+  return buf;
+}
+
+const char *report_claim_rule(report_claim_t c) {
+  const verdict_rule *r = claim_rule(c);
+  return r ? r->text : NULL;
+}
+
+char *report_format_claim(const report_figure *f, const report_series *s, char *buf, size_t n) {
+  char sl[96];
+  report_format_slope(s, sl, sizeof sl);
+  switch (s->claim) {
+    case REPORT_CLAIM_RATE:
+      snprintf(buf, n, "%s / %s: slope of log %s against log %s at or below bound %.3g + tol %.3g (measured %s)",
+               f->id, s->name, f->y_name, f->x_name, s->bound_slope, isfinite(s->claim_tol) ? s->claim_tol : 0.0,
+               sl);
+      break;
+    case REPORT_CLAIM_FLAT:
+      snprintf(buf, n, "%s / %s: %s flat in %s, slope within ±%.3g (measured %s)", f->id, s->name, f->y_name,
+               f->x_name, s->claim_tol, sl);
+      break;
+    case REPORT_CLAIM_LOWER:
+      snprintf(buf, n, "%s / %s: %s below that of '%s' at every %s", f->id, s->name, f->y_name,
+               s->claim_ref ? s->claim_ref : "", f->x_name);
+      break;
+    case REPORT_CLAIM_GROWTH:
+      snprintf(buf, n, "%s / %s: growth exponent of %s in %s at or below %.3g + tol %.3g (measured %s)", f->id,
+               s->name, f->y_name, f->x_name, s->bound_slope, isfinite(s->claim_tol) ? s->claim_tol : 0.0, sl);
+      break;
+    case REPORT_CLAIM_GROWS:
+      snprintf(buf, n, "%s / %s: %s grows with %s, slope above %.3g (measured %s)", f->id, s->name, f->y_name,
+               f->x_name, isfinite(s->claim_tol) ? s->claim_tol : 0.0, sl);
+      break;
+    default: snprintf(buf, n, "%s / %s: no claim", f->id, s->name);
+  }
+  return buf;
+}
+
+char *report_format_construct_claim(const report_figure *f, const report_series *s, char *buf, size_t n) {
+  char sl[96];
+  report_format_slope(s, sl, sizeof sl);
+  snprintf(buf, n, "%s / %s: slope of log %s against log %s at or below the construction's exponent %.3g + tol %.3g (measured %s)",
+           f->id, s->name, f->y_name, f->x_name, s->construct_slope, isfinite(s->construct_tol) ? s->construct_tol : 0.0, sl);
+  return buf;
+}
