@@ -104,7 +104,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   exprun_data_t data = {.d_in = D, .d_out = 1, .n_train = tr.n, .x_train = tr.x, .y_train = tr.y,
                         .n_test = te.n, .x_test = te.x, .y_test = te.y, .n_eval = ev.n, .x_eval = ev.x,
                         .y_eval = ev.y, .chart_eval = ev.chart, .member_eval = ev.member, .n_charts = 4,
-                        .n_keep = 512, .coord_eval = ev.u, .n_coord = 1};
+                        .n_keep = 512, .coord_eval = ev.u, .n_coord = 1, .label_train = tr.chart};
   fit_settings fs;
   driver_fit_settings(c->o, protocol, &fs);
   if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);
