@@ -105,6 +105,7 @@ static int record_protocol(record_run *rec, const fit_moe_settings *ps, const fi
   if (!rc) rc = record_run_set_int(rec, "fit_em_expert_iters", (int64_t)ps->em_expert_iters);
   if (!rc) rc = record_run_set_int(rec, "fit_path_cap", (int64_t)ps->path_cap);
   if (!rc) rc = record_run_set_double(rec, "fit_gate_l2", ps->gate_l2);
+  if (!rc) rc = record_run_set_int(rec, "fit_gate_evals", (int64_t)ps->gate_evals);
   if (!rc) rc = record_run_set_str(rec, "fit_temps", temps);
   if (!rc) rc = record_run_set_str(rec, "fit_loss", ps->comp ? "comp" : "mse");
   if (!rc) rc = record_run_set_double(rec, "fit_sigma", ps->sigma);
@@ -329,6 +330,15 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   if (!rc) rc = load_setup(&lc, m, d, rec, &s);
   else memset(&lc, 0, sizeof lc);
   if (!rc && proto == 0) {
+    /* alt and anneal fit the paper's top-1 model, y = f_k(x) (the weight of the one selected
+     * expert is 1), and that is the model measured; OPT+polish keeps the model its base stage
+     * trained (under the switch surrogate y = p_k(x) f_k(x)) and polishes it with the weights
+     * p_k(x_s) frozen with the routes */
+    if (ps.type != fit_proto_polish)
+      for (size_t l = 0; l < m->n_layers; l++) {
+        m->layer[l].spec.surrogate = GATE_PAPER;
+        m->spec.layer[l].surrogate = GATE_PAPER;
+      }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = res ? fit_moe_run(&ps, &s, m, &td, d->label_train, &pr, res) : MOEX_ENOMEM;
@@ -340,12 +350,6 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
       res->iters = pr.em_iters ? pr.em_iters : pr.n_stage;
       snprintf(res->message, sizeof res->message, "%s: %s", ps.type->name, pr.stop);
       res->n_curve = 0;
-    }
-    /* the protocols fit (and polish) the paper's top-1 model, y = f_k(x) (the weight of the one
-     * selected expert is 1): that is the model measured, whatever surrogate a base stage used */
-    for (size_t l = 0; l < m->n_layers; l++) {
-      m->layer[l].spec.surrogate = GATE_PAPER;
-      m->spec.layer[l].surrogate = GATE_PAPER;
     }
     if (!rc) {
       res->evals = (size_t)ceil(pr.grads / (double)d->n_train);
@@ -372,7 +376,7 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)m->n_params);
   if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)moe_spec_n_active(spec));
   if (!rc) rc = record_run_set_str(rec, "surrogate", gate_surrogate_name(m->spec.layer[0].surrogate));
-  if (!rc && proto == 0) rc = record_run_set_str(rec, "fit_base_surrogate", gate_surrogate_name(spec->layer[0].surrogate));
+  if (!rc && proto == 0) rc = record_run_set_str(rec, "fit_spec_surrogate", gate_surrogate_name(spec->layer[0].surrogate));
   if (!rc) rc = record_settings(rec, &s);
   if (!rc && proto == 0) rc = record_protocol(rec, &ps, &pr, d->n_train);
   if (rc) goto done;

@@ -45,7 +45,7 @@ static int assign(fit_moe_ctx *c, size_t *const *A, size_t *const *tmp, double *
         rest /= E;
         for (size_t s = 0; s < n; s++) tmp[l][s] = e;
       }
-      if (!fit_routed_forward(c->R, m->theta, n, d->x, (const size_t *const *)tmp)) return MOEX_EINVAL;
+      if (!fit_routed_forward(c->R, m->theta, n, d->x, (const size_t *const *)tmp, NULL)) return MOEX_EINVAL;
       c->res->grads += (double)n;
       c->res->fwd_grads += (double)n;
       sample_err(c->R, d, err);
@@ -69,7 +69,7 @@ static int assign(fit_moe_ctx *c, size_t *const *A, size_t *const *tmp, double *
       for (size_t s = 0; s < n; s++) best[s] = INFINITY;
       for (size_t e = 0; e < m->layer[l].spec.n_experts; e++) {
         for (size_t s = 0; s < n; s++) tmp[l][s] = e;
-        if (!fit_routed_forward(c->R, m->theta, n, d->x, (const size_t *const *)tmp)) {
+        if (!fit_routed_forward(c->R, m->theta, n, d->x, (const size_t *const *)tmp, NULL)) {
           free(choice);
           return MOEX_EINVAL;
         }
@@ -111,7 +111,7 @@ static int alt_run(const fit_protocol_type *T, fit_moe_ctx *c) {
   if (!rc) rc = fitm_route_init(c);
   double loss = rc ? NAN : fitm_gate_routes(c);
   if (!rc && c->ps->xinit_data) {
-    rc = fitm_kinks_in_data(c, c->routes);
+    rc = fitm_kinks_in_data(c, c->routes, c->weights);
     if (!rc) loss = fitm_routed_loss(c);
   }
   if (!rc) rc = fitm_em_add(c->res, &(fit_em_row){loss, NAN, NAN, NAN, c->res->grads});
@@ -124,7 +124,7 @@ static int alt_run(const fit_protocol_type *T, fit_moe_ctx *c) {
     }
     for (size_t l = 0; l < m->n_layers; l++)
       if (prev[l]) memcpy(prev[l], c->routes[l], n * sizeof(size_t));
-    rc = fitm_fit_experts(c, c->routes, c->ps->polisher, c->ps->em_expert_iters, fitm_left(c) - reserve);
+    rc = fitm_fit_experts(c, c->routes, c->weights, c->ps->polisher, c->ps->em_expert_iters, fitm_left(c) - reserve);
     double amse = NAN, agree = NAN;
     if (!rc) rc = assign(c, A, tmp, best, err, &amse);
     if (!rc) rc = fitm_fit_gates(c, A, &agree);

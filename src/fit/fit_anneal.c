@@ -179,7 +179,7 @@ static int anneal_run(const fit_protocol_type *T, fit_moe_ctx *c) {
   const train_data_t *d = c->d;
   const fit_moe_settings *ps = c->ps;
   int rc = fitm_route_init(c);
-  if (!rc && ps->xinit_data && isfinite(fitm_gate_routes(c))) rc = fitm_kinks_in_data(c, c->routes);
+  if (!rc && ps->xinit_data && isfinite(fitm_gate_routes(c))) rc = fitm_kinks_in_data(c, c->routes, c->weights);
   fit_soft *S = rc ? NULL : fit_soft_alloc(m, d, ps->comp, ps->sigma);
   fit_result *res = fit_result_alloc();
   if (!rc && (!S || !res)) rc = MOEX_EINVAL;

@@ -91,13 +91,16 @@ int fitm_fit_gates(fit_moe_ctx *c, size_t *const *routes, double *agreement) {
   size_t n = c->d->n;
   /* layer l's inputs under the assigned routes of the layers below: fit the gates bottom-up,
    * each forward taking the routes as given (the gates do not change the layer inputs) */
-  if (!fit_routed_forward(c->R, m->theta, n, c->d->x, (const size_t *const *)routes)) return MOEX_EINVAL;
+  if (!fit_routed_forward(c->R, m->theta, n, c->d->x, (const size_t *const *)routes, NULL)) return MOEX_EINVAL;
   c->res->grads += (double)n;
   c->res->fwd_grads += (double)n;
   for (size_t l = 0; l < m->n_layers; l++) {
     if (m->layer[l].spec.kind != MOE_LAYER_MOE) continue;
-    size_t ev = 0, cap = (size_t)(fitm_left(c) / (double)n);
-    if (cap > 300) cap = 300;
+    /* each gate step warm-starts from the last, so a few dozen evaluations suffice; counted as
+     * whole per-sample gradients although a gate's costs E d_in of the model's multiply-adds */
+    double left = fitm_left(c) / (double)n - 2.0;
+    size_t ev = 0, cap = left > 0 ? (size_t)left : 0;
+    if (cap > c->ps->gate_evals) cap = c->ps->gate_evals;
     if (cap < 1) break;
     int rc = fit_gate_logreg(m, l, m->theta, n, c->R->h[l], routes[l], c->ps->gate_l2, cap, NULL, &ev);
     if (rc) return rc;
@@ -106,7 +109,7 @@ int fitm_fit_gates(fit_moe_ctx *c, size_t *const *routes, double *agreement) {
   }
   if (!agreement) return MOEX_OK;
   /* route by the fitted gates (counted), against the assignment */
-  if (!fit_routed_forward(c->R, m->theta, n, c->d->x, NULL)) return MOEX_EINVAL;
+  if (!fit_routed_forward(c->R, m->theta, n, c->d->x, NULL, NULL)) return MOEX_EINVAL;
   c->res->grads += (double)n;
   c->res->fwd_grads += (double)n;
   size_t agree = 0;

@@ -14,7 +14,8 @@
  *   own initialisation), polish=auto|lm|bfgs2|lbfgs (auto: per-expert LM for one MoE layer,
  *   lbfgs for stacks), pol=N (evaluation cap of one polishing problem);
  *   alt: em=N (iterations), eiters=N (LM/lbfgs iterations per expert step), cap=N (paths
- *   searched exhaustively; beyond, layer by layer);
+ *   searched exhaustively; beyond, layer by layer), l2=X (gate ridge), gevals=N (evaluations of
+ *   one gate step);
  *   anneal: temps=T1/T2/... , loss=mse|comp (competitive loss of Jacobs et al. 1991), sigma=S.
  *
  * Compute is counted in per-sample gradients, as --max-evals matched counts Adam's (a Jacobian
@@ -55,6 +56,7 @@ typedef struct {
   size_t em_expert_iters;   /* alt: iterations of one expert step (default 20) */
   size_t path_cap;          /* alt: exhaustive assignment up to this many paths (default 4096) */
   double gate_l2;           /* ridge of the gate's logistic regression (default 1e-4) */
+  size_t gate_evals;        /* evaluation cap of one gate step (default 50) */
   size_t n_temps;
   double temps[FIT_MOE_MAX_TEMPS]; /* anneal temperatures (default 1/0.5/0.25/0.1/0.05) */
   int comp;                 /* anneal: competitive loss */

@@ -19,28 +19,32 @@ typedef struct fit_moe_ctx {
   fit_result *res_base;
   fit_routed *R;                     /* n_max = d->n */
   size_t *routes[MOE_MAX_LAYERS];    /* current routes of MoE layers (d->n each), NULL elsewhere */
+  double *weights[MOE_MAX_LAYERS];   /* the selected expert's weight under those routes (1 for
+                                      * the paper's top-1; p_k(x) under the switch surrogate) */
   gsl_rng *rng;
 } fit_moe_ctx;
 
 /* Remaining budget in per-sample gradients (>= 0). */
 double fitm_left(const fit_moe_ctx *c);
 
-/* Routes of the gates into c->routes; returns the top-1 training MSE (NaN on error). Counts a
+/* Routes (and weights) of the gates into c->routes, c->weights; returns the top-1 training MSE (NaN on error). Counts a
  * forward over the data. */
 double fitm_gate_routes(fit_moe_ctx *c);
-/* Training MSE with routes c->routes (forward only, counted). NaN on error. */
+/* Training MSE with routes c->routes, c->weights (forward only, counted). NaN on error. */
 double fitm_routed_loss(fit_moe_ctx *c);
 
-/* Experts (every non-gate parameter) fitted with the samples' routes held at `routes`:
+/* Experts (every non-gate parameter) fitted with the samples' routes held at `routes` (and the
+ * selected experts' weights at `weights`, NULL: 1):
  * polisher "lm" (one problem per expert, one MoE layer only), "bfgs2" or "lbfgs" (one problem
  * over every expert), each problem capped at max_evals and the whole at `budget`. Before, every
  * first-layer unit dead on its expert's samples gets its kink through a served sample and a zero
  * outgoing weight (the loss is unchanged, the unit usable again). */
-int fitm_fit_experts(fit_moe_ctx *c, size_t *const *routes, const char *polisher, size_t max_evals, double budget);
+int fitm_fit_experts(fit_moe_ctx *c, size_t *const *routes, double *const *weights, const char *polisher,
+                     size_t max_evals, double budget);
 
 /* Kinks of every first-layer unit through a random sample its expert serves under `routes`
  * (b = -w . x_j), layer after layer (a layer's inputs depend on the layers below). */
-int fitm_kinks_in_data(fit_moe_ctx *c, size_t *const *routes);
+int fitm_kinks_in_data(fit_moe_ctx *c, size_t *const *routes, double *const *weights);
 
 /* "auto" resolved: lm for one MoE layer (and no other layer), lbfgs otherwise. */
 const char *fitm_polisher(const moe_model_t *m, const char *p);

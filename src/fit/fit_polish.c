@@ -38,16 +38,20 @@ static void count_fwd(fit_moe_ctx *c, double k) {
 }
 
 double fitm_gate_routes(fit_moe_ctx *c) {
-  const double *y = fit_routed_forward(c->R, c->m->theta, c->d->n, c->d->x, NULL);
+  const double *y = fit_routed_forward(c->R, c->m->theta, c->d->n, c->d->x, NULL, NULL);
   if (!y) return NAN;
   count_fwd(c, (double)c->d->n);
   for (size_t l = 0; l < c->m->n_layers; l++)
-    if (c->routes[l]) memcpy(c->routes[l], c->R->route[l], c->d->n * sizeof(size_t));
+    if (c->routes[l]) {
+      memcpy(c->routes[l], c->R->route[l], c->d->n * sizeof(size_t));
+      memcpy(c->weights[l], c->R->w[l], c->d->n * sizeof(double));
+    }
   return fit_routed_mse(c->R, c->d->y);
 }
 
 double fitm_routed_loss(fit_moe_ctx *c) {
-  const double *y = fit_routed_forward(c->R, c->m->theta, c->d->n, c->d->x, (const size_t *const *)c->routes);
+  const double *y = fit_routed_forward(c->R, c->m->theta, c->d->n, c->d->x, (const size_t *const *)c->routes,
+                                       (const double *const *)c->weights);
   if (!y) return NAN;
   count_fwd(c, (double)c->d->n);
   return fit_routed_mse(c->R, c->d->y);
@@ -87,13 +91,14 @@ static void kink_through(const mlp_t *net, double *th, size_t i, const double *x
   th[net->b_off[0] + i] = -z;
 }
 
-int fitm_kinks_in_data(fit_moe_ctx *c, size_t *const *routes) {
+int fitm_kinks_in_data(fit_moe_ctx *c, size_t *const *routes, double *const *weights) {
   moe_model_t *m = c->m;
   for (size_t l = 0; l < m->n_layers; l++) {
     const moe_layer_t *L = &m->layer[l];
     if (L->spec.kind != MOE_LAYER_MOE || L->expert.n_layers < 2) continue;
     /* the inputs of layer l under the current parameters of the layers below */
-    if (!fit_routed_forward(c->R, m->theta, c->d->n, c->d->x, (const size_t *const *)routes)) return MOEX_EINVAL;
+    if (!fit_routed_forward(c->R, m->theta, c->d->n, c->d->x, (const size_t *const *)routes, (const double *const *)weights))
+      return MOEX_EINVAL;
     count_fwd(c, (double)c->d->n);
     const double *xg = c->R->xg[l];
     size_t din = L->spec.d_in;
@@ -147,7 +152,47 @@ static size_t revive_units(fit_moe_ctx *c, size_t l) {
 
 /* ---- one MoE layer: one LM problem per expert on the span of its samples ---- */
 
-static int expert_lm(fit_moe_ctx *c, size_t e, const size_t *route, const char *polisher, size_t max_evals) {
+/* LM on w_s f(x_s) - t_s = w_s (f(x_s) - t_s / w_s): the sub-model's residuals for the targets
+ * t / w, each row (and its Jacobian row) scaled by w_s. */
+typedef struct {
+  objective_t in;
+  const double *w;
+  size_t dout;
+  double *r, *J;
+} wobj;
+
+static int w_residual(void *vctx, const double *th, double *r, double *J) {
+  wobj *o = vctx;
+  int rc = o->in.residual(o->in.ctx, th, r, J);
+  if (rc) return rc;
+  for (size_t i = 0; i < o->in.n_res; i++) {
+    double w = o->w[i / o->dout];
+    r[i] *= w;
+    if (J)
+      for (size_t k = 0; k < o->in.n_params; k++) J[i * o->in.n_params + k] *= w;
+  }
+  return MOEX_OK;
+}
+
+static int w_lossgrad(void *vctx, const double *th, const size_t *idx, size_t n_idx, double *loss, double *grad) {
+  wobj *o = vctx;
+  if (idx || n_idx) return moex_error(MOEX_EINVAL, "fit_polish: the weighted expert problem is full-batch only");
+  size_t nr = o->in.n_res, p = o->in.n_params;
+  int rc = w_residual(o, th, o->r, grad ? o->J : NULL);
+  if (rc) return rc;
+  double s = 0.0;
+  for (size_t i = 0; i < nr; i++) s += o->r[i] * o->r[i];
+  *loss = s / (double)nr;
+  if (grad) {
+    memset(grad, 0, p * sizeof(double));
+    for (size_t i = 0; i < nr; i++)
+      for (size_t k = 0; k < p; k++) grad[k] += 2.0 * o->r[i] * o->J[i * p + k] / (double)nr;
+  }
+  return MOEX_OK;
+}
+
+static int expert_lm(fit_moe_ctx *c, size_t e, const size_t *route, const double *weight, const char *polisher,
+                     size_t max_evals) {
   moe_model_t *m = c->m;
   const moe_layer_t *L = &m->layer[0];
   const mlp_t *net = &L->expert;
@@ -156,12 +201,17 @@ static int expert_lm(fit_moe_ctx *c, size_t e, const size_t *route, const char *
   for (size_t s = 0; s < d->n; s++) ne += route[s] == e;
   if (ne == 0 || max_evals == 0) return MOEX_OK;
   double *X = malloc(ne * D * sizeof *X), *T = malloc(ne * dout * sizeof *T), *G = calloc(D * D, sizeof *G);
-  int rc = X && T && G ? MOEX_OK : moex_error(MOEX_ENOMEM, "fit_polish: out of memory");
+  double *Wt = malloc(ne * sizeof *Wt);
+  int rc = X && T && G && Wt ? MOEX_OK : moex_error(MOEX_ENOMEM, "fit_polish: out of memory");
   size_t k = 0;
+  int weighted = 0;
   for (size_t s = 0; s < d->n && !rc; s++) {
     if (route[s] != e) continue;
+    double w = weight ? weight[s] : 1.0;
+    weighted |= w != 1.0;
+    Wt[k] = w;
     memcpy(X + k * D, d->x + s * D, D * sizeof *X);
-    memcpy(T + k * dout, d->y + s * dout, dout * sizeof *T);
+    for (size_t j = 0; j < dout; j++) T[k * dout + j] = d->y[s * dout + j] / w;
     k++;
   }
   /* the span of the samples: eigenvectors of X^T X above a relative 1e-12 of the largest */
@@ -222,9 +272,19 @@ static int expert_lm(fit_moe_ctx *c, size_t e, const size_t *route, const char *
     double *wq0 = malloc(H * r * sizeof *wq0);
     if (!wq0) rc = MOEX_ENOMEM;
     train_data_t td = {.n = ne, .d_in = r, .d_out = dout, .x = XR, .y = T};
-    train_ctx_t tc;
+    train_ctx_t tc = {0};
     objective_t obj;
+    wobj wo = {.w = Wt, .dout = dout};
     if (!rc) rc = train_objective_init(&tc, &obj, sub, &td);
+    if (!rc && weighted) {
+      wo.in = obj;
+      wo.r = malloc(obj.n_res * sizeof(double));
+      wo.J = malloc(obj.n_res * obj.n_params * sizeof(double));
+      if (!wo.r || !wo.J) rc = moex_error(MOEX_ENOMEM, "fit_polish: out of memory");
+      obj.lossgrad = w_lossgrad;
+      obj.residual = w_residual;
+      obj.ctx = &wo;
+    }
     if (!rc) {
       memcpy(wq0, sub->theta, H * r * sizeof *wq0);
       double l0 = NAN, l1 = NAN;
@@ -256,11 +316,13 @@ static int expert_lm(fit_moe_ctx *c, size_t e, const size_t *route, const char *
         memcpy(th + H * D, sub->theta + H * r, tail * sizeof(double));
       }
       free(keep_theta);
-      train_ctx_free(&tc);
     }
+    if (tc.model) train_ctx_free(&tc);
+    free(wo.r);
+    free(wo.J);
     free(wq0);
   }
-  free(X); free(T); free(G); free(Q); free(XR); free(keep);
+  free(X); free(T); free(G); free(Q); free(XR); free(keep); free(Wt);
   if (evec) gsl_matrix_free(evec);
   if (eval) gsl_vector_free(eval);
   fit_result_free(res);
@@ -273,6 +335,7 @@ static int expert_lm(fit_moe_ctx *c, size_t e, const size_t *route, const char *
 typedef struct {
   fit_moe_ctx *c;
   size_t *const *routes;
+  double *const *weights;
   size_t *map;     /* (k) free parameter -> index in theta */
   size_t k;
   double *full, *gfull, *dy;
@@ -284,7 +347,8 @@ static int frozen_lossgrad(void *vctx, const double *x, const size_t *idx, size_
   const train_data_t *d = c->d;
   if (idx || n_idx) return moex_error(MOEX_EINVAL, "fit_polish: the frozen-route objective is full-batch only");
   for (size_t i = 0; i < F->k; i++) F->full[F->map[i]] = x[i];
-  const double *y = fit_routed_forward(c->R, F->full, d->n, d->x, (const size_t *const *)F->routes);
+  const double *y = fit_routed_forward(c->R, F->full, d->n, d->x, (const size_t *const *)F->routes,
+                                       (const double *const *)F->weights);
   if (!y) return MOEX_EINVAL;
   size_t N = d->n * d->d_out;
   double s = 0.0;
@@ -301,10 +365,10 @@ static int frozen_lossgrad(void *vctx, const double *x, const size_t *idx, size_
   return MOEX_OK;
 }
 
-static int frozen_fit(fit_moe_ctx *c, size_t *const *routes, const char *opt, size_t max_evals) {
+static int frozen_fit(fit_moe_ctx *c, size_t *const *routes, double *const *weights, const char *opt, size_t max_evals) {
   moe_model_t *m = c->m;
   const train_data_t *d = c->d;
-  frozen_obj F = {.c = c, .routes = routes};
+  frozen_obj F = {.c = c, .routes = routes, .weights = weights};
   unsigned char *mask = malloc(m->n_params);
   F.map = malloc(m->n_params * sizeof *F.map);
   F.full = malloc(m->n_params * sizeof *F.full);
@@ -337,13 +401,15 @@ static int frozen_fit(fit_moe_ctx *c, size_t *const *routes, const char *opt, si
   return rc;
 }
 
-int fitm_fit_experts(fit_moe_ctx *c, size_t *const *routes, const char *polisher, size_t max_evals, double budget) {
+int fitm_fit_experts(fit_moe_ctx *c, size_t *const *routes, double *const *weights, const char *polisher,
+                     size_t max_evals, double budget) {
   moe_model_t *m = c->m;
   const train_data_t *d = c->d;
   const char *p = fitm_polisher(m, polisher);
   if (budget < (double)d->n) return MOEX_OK;
   /* gather each layer's inputs under the routes, then revive dead units */
-  if (!fit_routed_forward(c->R, m->theta, d->n, d->x, (const size_t *const *)routes)) return MOEX_EINVAL;
+  if (!fit_routed_forward(c->R, m->theta, d->n, d->x, (const size_t *const *)routes, (const double *const *)weights))
+    return MOEX_EINVAL;
   count_fwd(c, (double)d->n);
   for (size_t l = 0; l < m->n_layers; l++)
     if (m->layer[l].spec.kind == MOE_LAYER_MOE) c->res->restarts += revive_units(c, l);
@@ -354,7 +420,7 @@ int fitm_fit_experts(fit_moe_ctx *c, size_t *const *routes, const char *polisher
     size_t ev = (size_t)(budget / (double)(d->n * d->d_out));
     if (ev > max_evals) ev = max_evals;
     for (size_t e = 0; e < m->layer[0].spec.n_experts; e++) {
-      int rc = expert_lm(c, e, routes[0], p, ev);
+      int rc = expert_lm(c, e, routes[0], weights ? weights[0] : NULL, p, ev);
       if (rc) return rc;
     }
     return MOEX_OK;
@@ -365,7 +431,7 @@ int fitm_fit_experts(fit_moe_ctx *c, size_t *const *routes, const char *polisher
   if (ev > max_evals) ev = max_evals;
   /* a line search may overshoot the cap by its own length: leave it room */
   if (ev > 25) ev -= 20;
-  return ev ? frozen_fit(c, routes, p, ev) : MOEX_OK;
+  return ev ? frozen_fit(c, routes, weights, p, ev) : MOEX_OK;
 }
 
 int fitm_final_polish(fit_moe_ctx *c) {
@@ -375,21 +441,34 @@ int fitm_final_polish(fit_moe_ctx *c) {
     c->res->polish_before = c->res->polish_after = c->res->loss = before;
     return fitm_stage_add(c->res, 0.0, NAN, before, before);
   }
-  double *keep = malloc(m->n_params * sizeof *keep);
+  double *keep = malloc(m->n_params * sizeof *keep), best = before;
   if (!keep) return moex_error(MOEX_ENOMEM, "fit_moe: out of memory");
   memcpy(keep, m->theta, m->n_params * sizeof *keep);
-  int rc = fitm_fit_experts(c, c->routes, c->ps->polisher, c->ps->polish_evals, fitm_left(c) - (double)c->d->n);
-  double after = rc ? NAN : fitm_gate_routes(c);
-  /* in a stack the routes of later layers follow the new outputs of earlier ones: never worse */
-  if (!rc && !(after <= before)) {
-    memcpy(m->theta, keep, m->n_params * sizeof *keep);
-    after = fitm_gate_routes(c);
+  int rc = MOEX_OK;
+  /* rounds: in a stack the routes of later layers follow the new outputs of earlier ones, so
+   * each round re-routes by the gates and polishes again; a round that does not lower the top-1
+   * loss is undone and ends the polish (never worse) */
+  for (int round = 0; round < 8 && !rc; round++) {
+    /* room for the forwards around it (revival, routes, the check) and LM's rejected steps */
+    double room = 0.95 * (fitm_left(c) - 3.0 * (double)c->d->n);
+    if (room < 2.0 * (double)c->d->n) break;
+    rc = fitm_fit_experts(c, c->routes, c->weights, c->ps->polisher, c->ps->polish_evals, room);
+    double after = rc ? NAN : fitm_gate_routes(c);
+    if (rc) break;
+    if (!(after < best * (1.0 - 1e-9))) {
+      memcpy(m->theta, keep, m->n_params * sizeof *keep);
+      fitm_gate_routes(c);
+      break;
+    }
+    best = after;
+    memcpy(keep, m->theta, m->n_params * sizeof *keep);
+    rc = fitm_stage_add(c->res, 0.0, NAN, after, after);
   }
   free(keep);
   c->res->polish_before = before;
-  c->res->polish_after = after;
-  c->res->loss = after;
-  return rc ? rc : fitm_stage_add(c->res, 0.0, NAN, after, after);
+  c->res->polish_after = best;
+  c->res->loss = best;
+  return rc;
 }
 
 int fit_polish(moe_model_t *m, const train_data_t *d, const char *polisher, size_t max_evals, double budget,
@@ -406,13 +485,18 @@ int fit_polish(moe_model_t *m, const train_data_t *d, const char *polisher, size
   c.rng = gsl_rng_alloc(gsl_rng_mt19937);
   int rc = c.R && c.rng ? MOEX_OK : MOEX_ENOMEM;
   for (size_t l = 0; l < m->n_layers && !rc; l++)
-    if (m->layer[l].spec.kind == MOE_LAYER_MOE && !(c.routes[l] = malloc(d->n * sizeof(size_t)))) rc = MOEX_ENOMEM;
+    if (m->layer[l].spec.kind == MOE_LAYER_MOE &&
+        (!(c.routes[l] = malloc(d->n * sizeof(size_t))) || !(c.weights[l] = malloc(d->n * sizeof(double)))))
+      rc = MOEX_ENOMEM;
   if (!rc) rc = fitm_final_polish(&c);
   if (loss_before) *loss_before = res.polish_before;
   if (loss_after) *loss_after = res.polish_after;
   if (grads_used) *grads_used += res.grads;
   if (fallbacks) *fallbacks = res.polish_fallbacks;
-  for (size_t l = 0; l < MOE_MAX_LAYERS; l++) free(c.routes[l]);
+  for (size_t l = 0; l < MOE_MAX_LAYERS; l++) {
+    free(c.routes[l]);
+    free(c.weights[l]);
+  }
   fit_routed_free(c.R);
   if (c.rng) gsl_rng_free(c.rng);
   fit_moe_result_clear(&res);

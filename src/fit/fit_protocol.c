@@ -104,6 +104,8 @@ static int parse_option(fit_moe_settings *o, char *kv) {
     return parse_size(k, v, 1, 100000, &o->em_expert_iters);
   } else if (!strcmp(k, "cap")) {
     return parse_size(k, v, 1, 1000000, &o->path_cap);
+  } else if (!strcmp(k, "gevals")) {
+    return parse_size(k, v, 1, 100000, &o->gate_evals);
   } else if (!strcmp(k, "l2")) {
     return parse_pos(k, v, &o->gate_l2);
   } else if (!strcmp(k, "sigma")) {
@@ -124,7 +126,7 @@ static int parse_option(fit_moe_settings *o, char *kv) {
     }
     if (!o->n_temps) return moex_error(MOEX_EINVAL, "protocol option temps=%s names no temperature", v);
   } else {
-    return moex_error(MOEX_EINVAL, "unknown protocol option '%s' (init, xinit, polish, pol, em, eiters, cap, l2, temps, loss, sigma)", k);
+    return moex_error(MOEX_EINVAL, "unknown protocol option '%s' (init, xinit, polish, pol, em, eiters, cap, l2, gevals, temps, loss, sigma)", k);
   }
   return MOEX_OK;
 }
@@ -161,6 +163,7 @@ int fit_moe_parse(const char *name, fit_moe_settings *o) {
   o->em_expert_iters = 20;
   o->path_cap = 4096;
   o->gate_l2 = 1e-4;
+  o->gate_evals = 50;
   static const double temps[] = {1.0, 0.5, 0.25, 0.1, 0.05};
   o->n_temps = 5;
   memcpy(o->temps, temps, sizeof temps);
@@ -189,10 +192,15 @@ int fit_moe_run(const fit_moe_settings *ps, const fit_settings *fs, moe_model_t 
   int rc = c.R && c.rng ? MOEX_OK : MOEX_ENOMEM;
   if (c.rng) gsl_rng_set(c.rng, fs->seed ^ 0x5bd1e995UL);
   for (size_t l = 0; l < m->n_layers && !rc; l++)
-    if (m->layer[l].spec.kind == MOE_LAYER_MOE && !(c.routes[l] = calloc(d->n, sizeof(size_t)))) rc = MOEX_ENOMEM;
+    if (m->layer[l].spec.kind == MOE_LAYER_MOE &&
+        (!(c.routes[l] = calloc(d->n, sizeof(size_t))) || !(c.weights[l] = malloc(d->n * sizeof(double)))))
+      rc = MOEX_ENOMEM;
   if (rc == MOEX_ENOMEM) rc = moex_error(MOEX_ENOMEM, "fit_moe: out of memory");
   if (!rc) rc = ps->type->run(ps->type, &c);
-  for (size_t l = 0; l < MOE_MAX_LAYERS; l++) free(c.routes[l]);
+  for (size_t l = 0; l < MOE_MAX_LAYERS; l++) {
+    free(c.routes[l]);
+    free(c.weights[l]);
+  }
   fit_routed_free(c.R);
   if (c.rng) gsl_rng_free(c.rng);
   return rc;

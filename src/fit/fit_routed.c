@@ -1,6 +1,7 @@
 /* fit_routed: forward and backward of a moe_model under routes given from outside. */
 #include "fit/fit_routed.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,7 @@ void fit_routed_free(fit_routed *R) {
   if (!R) return;
   for (size_t l = 0; l < MOE_MAX_LAYERS; l++) {
     free(R->out[l]); free(R->xg[l]); free(R->acts[l]); free(R->sacts[l]); free(R->gacts[l]);
-    free(R->ord[l]); free(R->cnt[l]); free(R->eoff[l]); free(R->route[l]);
+    free(R->ord[l]); free(R->cnt[l]); free(R->eoff[l]); free(R->route[l]); free(R->w[l]);
   }
   free(R->dbuf[0]); free(R->dbuf[1]); free(R->dg); free(R->dxg); free(R->dtmp); free(R->scratch);
   free(R);
@@ -54,6 +55,8 @@ fit_routed *fit_routed_alloc(const moe_model_t *m, size_t n_max) {
     R->gacts[l] = malloc(n_max * L->gate.act_width * sizeof(double));
     R->ord[l] = malloc(n_max * sizeof(size_t));
     R->route[l] = calloc(n_max, sizeof(size_t));
+    R->w[l] = malloc(n_max * sizeof(double));
+    bad |= !R->w[l];
     R->cnt[l] = calloc(E, sizeof(size_t));
     R->eoff[l] = calloc(E + 1, sizeof(size_t));
     if (s->shared_expert) bad |= !(R->sacts[l] = malloc(n_max * aw * sizeof(double)));
@@ -87,19 +90,26 @@ size_t fit_routed_expert_mask(const moe_model_t *m, unsigned char *mask) {
 
 /* Top-1 of the gate scores of x, ties to the lowest index (as gate_select). */
 static void gate_route(const moe_layer_t *L, const double *theta, size_t n, const double *x, double *gacts,
-                       size_t *route) {
+                       size_t *route, double *w) {
   size_t E = L->spec.n_experts;
   const double *S = gate_scores(&L->gate, theta + L->gate_off, n, x, gacts);
   for (size_t s = 0; s < n; s++) {
+    const double *sc = S + s * E;
     size_t best = 0;
     for (size_t e = 1; e < E; e++)
-      if (S[s * E + e] > S[s * E + best]) best = e;
+      if (sc[e] > sc[best]) best = e;
     route[s] = best;
+    w[s] = 1.0;
+    if (L->spec.surrogate == GATE_SWITCH) { /* gate_select's arithmetic, at the selected expert */
+      double z = 0.0;
+      for (size_t e = 0; e < E; e++) z += exp(sc[e] - sc[best]);
+      w[s] = 1.0 / z;
+    }
   }
 }
 
 const double *fit_routed_forward(fit_routed *R, const double *theta, size_t n, const double *x,
-                                 const size_t *const *route) {
+                                 const size_t *const *route, const double *const *weight) {
   if (!R || !theta || !x || n == 0 || n > R->n_max) {
     moex_error(MOEX_EINVAL, "fit_routed: forward over n = %zu samples (n_max %zu) or NULL input", n, R ? R->n_max : 0);
     return NULL;
@@ -123,9 +133,10 @@ const double *fit_routed_forward(fit_routed *R, const double *theta, size_t n, c
             return NULL;
           }
           rt[i] = route[l][i];
+          R->w[l][i] = weight ? weight[l][i] : 1.0;
         }
       } else {
-        gate_route(L, theta, n, h, R->gacts[l], rt);
+        gate_route(L, theta, n, h, R->gacts[l], rt, R->w[l]);
       }
       memset(cnt, 0, E * sizeof *cnt);
       for (size_t i = 0; i < n; i++) cnt[rt[i]]++;
@@ -148,8 +159,9 @@ const double *fit_routed_forward(fit_routed *R, const double *theta, size_t n, c
         const double *ye = mlp_forward(&L->expert, theta + L->experts_off + e * L->expert.n_params, cnt[e],
                                        R->xg[l] + eoff[e] * din, R->acts[l] + eoff[e] * aw);
         for (size_t r = 0; r < cnt[e]; r++) {
-          double *o = R->out[l] + ord[eoff[e] + r] * dout;
-          for (size_t j = 0; j < dout; j++) o[j] += ye[r * dout + j];
+          size_t i = ord[eoff[e] + r];
+          double *o = R->out[l] + i * dout, wi = R->w[l][i];
+          for (size_t j = 0; j < dout; j++) o[j] += wi * ye[r * dout + j];
         }
       }
     }
@@ -176,7 +188,10 @@ void fit_routed_backward(fit_routed *R, const double *theta, const double *dy, d
       if (s->shared_expert)
         mlp_backward(&L->expert, theta + L->shared_off, n, R->h[l], R->sacts[l], d, grad + L->shared_off,
                      dx ? R->dtmp : NULL, R->scratch);
-      for (size_t r = 0; r < n; r++) memcpy(R->dg + r * dout, d + ord[r] * dout, dout * sizeof(double));
+      for (size_t r = 0; r < n; r++) {
+        double wi = R->w[l][ord[r]];
+        for (size_t j = 0; j < dout; j++) R->dg[r * dout + j] = wi * d[ord[r] * dout + j];
+      }
       for (size_t e = 0; e < E; e++) {
         if (!cnt[e]) continue;
         size_t o = eoff[e];

@@ -27,6 +27,7 @@ typedef struct {
   size_t *ord[MOE_MAX_LAYERS];         /* gathered row -> sample */
   size_t *cnt[MOE_MAX_LAYERS], *eoff[MOE_MAX_LAYERS];
   size_t *route[MOE_MAX_LAYERS];       /* (n_max) the routes of the last forward (MoE layers) */
+  double *w[MOE_MAX_LAYERS];           /* (n_max) the weight of each sample's expert in it */
   double *dbuf[2], *dg, *dxg, *dtmp, *scratch;
 } fit_routed;
 
@@ -36,13 +37,16 @@ fit_routed *fit_routed_alloc(const moe_model_t *m, size_t n_max);
 void fit_routed_free(fit_routed *R);
 
 /* Forward of x (n, d_in) under theta. route[l] (n entries, an expert of MoE layer l) for every
- * MoE layer l, or route == NULL: route by the gates, layer by layer (the model's top-1). The
- * routes used are left in R->route[l]. Returns the output (n, d_out), owned by R. NULL on error. */
+ * MoE layer l, with the expert's output multiplied by weight[l][s] (weight NULL: 1), or
+ * route == NULL: route by the gates, layer by layer (the model's top-1), with the weights of the
+ * layer's surrogate (paper: 1; switch: softmax over all E scores at the selected expert, as
+ * moe_model_forward). The routes and weights used are left in R->route[l], R->w[l]. Returns the
+ * output (n, d_out), owned by R. NULL on error. */
 const double *fit_routed_forward(fit_routed *R, const double *theta, size_t n, const double *x,
-                                 const size_t *const *route);
+                                 const size_t *const *route, const double *const *weight);
 
 /* Backward of the last forward: dy (n, d_out) -> adds d(sum dy . y)/d theta into grad (every
- * expert, shared and dense parameter; the gates get nothing: routes are frozen). */
+ * expert, shared and dense parameter; the gates get nothing: routes and weights are frozen). */
 void fit_routed_backward(fit_routed *R, const double *theta, const double *dy, double *grad);
 
 /* Mean squared error of the last forward against t (n, d_out). */
