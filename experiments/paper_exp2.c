@@ -11,6 +11,7 @@
 
 #include <gsl/gsl_rng.h>
 
+#include "fit/fit_moe.h"
 #include "lib/driver.h"
 #include "lib/exprun.h"
 #include "core/moex_error.h"
@@ -108,7 +109,8 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
      * bound's exponent for the MSE is -1 */
     bound = -1.0;
   }
-  double pv = !strcmp(protocol, "adam") ? paper_value(model, m) : NAN;
+  fit_moe_settings mps;
+  double pv = !strcmp(protocol, "adam") || fit_moe_parse(protocol, &mps) == 0 ? paper_value(model, m) : NAN;
   if (!rc) rc = exprun_set_figure(rec, "exp2_err_vs_m", series, "m", (double)m, claim, bound, 0.1, ref, pv);
   if (!rc) rc = record_run_set_str(rec, "model", model);
   if (!rc) rc = record_run_set_str(rec, "protocol", protocol);

@@ -22,6 +22,8 @@
 #include "core/moex_error.h"
 #include "fit/fit_moe_int.h"
 
+#define FIT_LM_AUTO_MAX_P 64
+
 const char *fitm_polisher(const moe_model_t *m, const char *p) {
   if (strcmp(p, "auto")) return p;
   return m->n_layers == 1 && m->layer[0].spec.kind == MOE_LAYER_MOE ? "lm" : "lbfgs";
@@ -192,7 +194,7 @@ static int w_lossgrad(void *vctx, const double *th, const size_t *idx, size_t n_
 }
 
 static int expert_lm(fit_moe_ctx *c, size_t e, const size_t *route, const double *weight, const char *polisher,
-                     size_t max_evals) {
+                     size_t max_evals, size_t max_p, int *skipped) {
   moe_model_t *m = c->m;
   const moe_layer_t *L = &m->layer[0];
   const mlp_t *net = &L->expert;
@@ -240,8 +242,13 @@ static int expert_lm(fit_moe_ctx *c, size_t e, const size_t *route, const double
   double *Q = NULL, *XR = NULL;
   moe_model_t *sub = NULL;
   fit_result *res = NULL;
+  int go = !rc && r > 0;
   if (!rc && r == 0) rc = moex_error(MOEX_ENUM, "fit_polish: expert %zu serves only zero inputs", e);
-  if (!rc) {
+  if (!rc && max_p && net->dims[1] * r + (net->n_params - net->dims[1] * D) > max_p) {
+    *skipped = 1; /* too large for LM's QR at this cost: the caller fits it otherwise */
+    r = 0;
+  }
+  if (go) {
     Q = malloc(D * r * sizeof *Q);
     XR = malloc(ne * r * sizeof *XR);
     moe_spec_t ss = {.n_layers = 1};
@@ -250,7 +257,7 @@ static int expert_lm(fit_moe_ctx *c, size_t e, const size_t *route, const double
     res = fit_result_alloc();
     if (!sub || !res) rc = MOEX_ENOMEM;
   }
-  if (!rc) {
+  if (go && !rc) {
     for (size_t i = 0; i < D; i++)
       for (size_t j = 0; j < r; j++) Q[i * r + j] = gsl_matrix_get(evec, i, keep[j]);
     for (size_t s = 0; s < ne; s++)
@@ -406,6 +413,7 @@ int fitm_fit_experts(fit_moe_ctx *c, size_t *const *routes, double *const *weigh
   moe_model_t *m = c->m;
   const train_data_t *d = c->d;
   const char *p = fitm_polisher(m, polisher);
+  int is_auto = !strcmp(polisher, "auto");
   if (budget < (double)d->n) return MOEX_OK;
   /* gather each layer's inputs under the routes, then revive dead units */
   if (!fit_routed_forward(c->R, m->theta, d->n, d->x, (const size_t *const *)routes, (const double *const *)weights))
@@ -419,11 +427,21 @@ int fitm_fit_experts(fit_moe_ctx *c, size_t *const *routes, double *const *weigh
     /* each expert the same number of evaluations: the budget spread over all samples */
     size_t ev = (size_t)(budget / (double)(d->n * d->d_out));
     if (ev > max_evals) ev = max_evals;
+    /* auto: LM only where the reduced problem has at most FIT_LM_AUTO_MAX_P parameters. LM's QR
+     * costs n p^2 per iteration, which the count of per-sample gradients does not see (the
+     * 1-6-MoE's experts at m = 32, p = 162, took minutes a run); larger experts go to lbfgs */
+    int skipped = 0;
+    double g0 = c->res->grads;
     for (size_t e = 0; e < m->layer[0].spec.n_experts; e++) {
-      int rc = expert_lm(c, e, routes[0], weights ? weights[0] : NULL, p, ev);
+      int rc = expert_lm(c, e, routes[0], weights ? weights[0] : NULL, p, ev, is_auto ? FIT_LM_AUTO_MAX_P : 0, &skipped);
       if (rc) return rc;
     }
-    return MOEX_OK;
+    if (!skipped) return MOEX_OK;
+    double rest = budget - (c->res->grads - g0);
+    size_t ev2 = rest > 0 ? (size_t)(rest / (double)d->n) : 0;
+    if (ev2 > max_evals) ev2 = max_evals;
+    if (ev2 > 25) ev2 -= 20;
+    return ev2 ? frozen_fit(c, routes, weights, "lbfgs", ev2) : MOEX_OK;
   }
   if (strcmp(p, "bfgs2") && strcmp(p, "lbfgs"))
     return moex_error(MOEX_EINVAL, "fit_moe: unknown polisher '%s' (auto, lm, bfgs2, lbfgs)", p);
