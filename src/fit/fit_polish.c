@@ -242,11 +242,11 @@ static int expert_lm(fit_moe_ctx *c, size_t e, const size_t *route, const double
   double *Q = NULL, *XR = NULL;
   moe_model_t *sub = NULL;
   fit_result *res = NULL;
-  int go = !rc && r > 0;
   if (!rc && r == 0) rc = moex_error(MOEX_ENUM, "fit_polish: expert %zu serves only zero inputs", e);
-  if (!rc && max_p && net->dims[1] * r + (net->n_params - net->dims[1] * D) > max_p) {
+  int go = !rc;
+  if (go && max_p && net->dims[1] * r + (net->n_params - net->dims[1] * D) > max_p) {
     *skipped = 1; /* too large for LM's QR at this cost: the caller fits it otherwise */
-    r = 0;
+    go = 0;
   }
   if (go) {
     Q = malloc(D * r * sizeof *Q);
