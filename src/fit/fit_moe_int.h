@@ -24,8 +24,10 @@ typedef struct fit_moe_ctx {
   gsl_rng *rng;
 } fit_moe_ctx;
 
-/* Remaining budget in per-sample gradients (>= 0). */
+/* Remaining budget in per-sample gradients (>= 0). (fit_moe_ctx.c, with the next five) */
 double fitm_left(const fit_moe_ctx *c);
+/* Counts k forward-only sample evaluations (as whole gradients). */
+void fitm_count_fwd(fit_moe_ctx *c, double k);
 
 /* Routes (and weights) of the gates into c->routes, c->weights; returns the top-1 training MSE (NaN on error). Counts a
  * forward over the data. */

@@ -29,60 +29,6 @@ const char *fitm_polisher(const moe_model_t *m, const char *p) {
   return m->n_layers == 1 && m->layer[0].spec.kind == MOE_LAYER_MOE ? "lm" : "lbfgs";
 }
 
-double fitm_left(const fit_moe_ctx *c) {
-  double l = c->ps->budget - c->res->grads;
-  return l > 0 ? l : 0;
-}
-
-static void count_fwd(fit_moe_ctx *c, double k) {
-  c->res->grads += k;
-  c->res->fwd_grads += k;
-}
-
-double fitm_gate_routes(fit_moe_ctx *c) {
-  const double *y = fit_routed_forward(c->R, c->m->theta, c->d->n, c->d->x, NULL, NULL);
-  if (!y) return NAN;
-  count_fwd(c, (double)c->d->n);
-  for (size_t l = 0; l < c->m->n_layers; l++)
-    if (c->routes[l]) {
-      memcpy(c->routes[l], c->R->route[l], c->d->n * sizeof(size_t));
-      memcpy(c->weights[l], c->R->w[l], c->d->n * sizeof(double));
-    }
-  return fit_routed_mse(c->R, c->d->y);
-}
-
-double fitm_routed_loss(fit_moe_ctx *c) {
-  const double *y = fit_routed_forward(c->R, c->m->theta, c->d->n, c->d->x, (const size_t *const *)c->routes,
-                                       (const double *const *)c->weights);
-  if (!y) return NAN;
-  count_fwd(c, (double)c->d->n);
-  return fit_routed_mse(c->R, c->d->y);
-}
-
-int fitm_stage_add(fit_moe_result *r, double T, double soft, double hard, double obj) {
-  if (r->n_stage == r->cap_stage) {
-    size_t cap = r->cap_stage ? 2 * r->cap_stage : 8;
-    fit_stage_row *p = realloc(r->stage, cap * sizeof *p);
-    if (!p) return moex_error(MOEX_ENOMEM, "fit_moe: out of memory");
-    r->stage = p;
-    r->cap_stage = cap;
-  }
-  r->stage[r->n_stage++] = (fit_stage_row){T, soft, hard, obj, r->grads};
-  return MOEX_OK;
-}
-
-int fitm_em_add(fit_moe_result *r, const fit_em_row *row) {
-  if (r->n_em == r->cap_em) {
-    size_t cap = r->cap_em ? 2 * r->cap_em : 16;
-    fit_em_row *p = realloc(r->em, cap * sizeof *p);
-    if (!p) return moex_error(MOEX_ENOMEM, "fit_moe: out of memory");
-    r->em = p;
-    r->cap_em = cap;
-  }
-  r->em[r->n_em++] = *row;
-  return MOEX_OK;
-}
-
 /* ---- expert initialisation inside the data ---- */
 
 /* Unit i of the first layer of the expert at `th` gets its kink through x_j: b_i = -w_i . x_j. */
@@ -101,7 +47,7 @@ int fitm_kinks_in_data(fit_moe_ctx *c, size_t *const *routes, double *const *wei
     /* the inputs of layer l under the current parameters of the layers below */
     if (!fit_routed_forward(c->R, m->theta, c->d->n, c->d->x, (const size_t *const *)routes, (const double *const *)weights))
       return MOEX_EINVAL;
-    count_fwd(c, (double)c->d->n);
+    fitm_count_fwd(c, (double)c->d->n);
     const double *xg = c->R->xg[l];
     size_t din = L->spec.d_in;
     for (size_t e = 0; e < L->spec.n_experts; e++) {
@@ -418,7 +364,7 @@ int fitm_fit_experts(fit_moe_ctx *c, size_t *const *routes, double *const *weigh
   /* gather each layer's inputs under the routes, then revive dead units */
   if (!fit_routed_forward(c->R, m->theta, d->n, d->x, (const size_t *const *)routes, (const double *const *)weights))
     return MOEX_EINVAL;
-  count_fwd(c, (double)d->n);
+  fitm_count_fwd(c, (double)d->n);
   for (size_t l = 0; l < m->n_layers; l++)
     if (m->layer[l].spec.kind == MOE_LAYER_MOE) c->res->restarts += revive_units(c, l);
   if (!strcmp(p, "lm")) {

@@ -52,13 +52,6 @@ static int polish_run(const fit_protocol_type *T, fit_moe_ctx *c) {
 static const fit_protocol_type polish_type = {"polish", polish_run};
 const fit_protocol_type *const fit_proto_polish = &polish_type;
 
-void fit_moe_result_clear(fit_moe_result *r) {
-  if (!r) return;
-  free(r->em);
-  free(r->stage);
-  memset(r, 0, sizeof *r);
-}
-
 static int parse_size(const char *k, const char *v, size_t lo, size_t hi, size_t *out) {
   char *end;
   errno = 0;
