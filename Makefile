@@ -171,7 +171,7 @@ bench: deps
 	@build-gslcblas/bin/moex-bench --no-p5 $(BENCH_ARGS)
 
 # The paper's two experiments in full (both protocols; bfgs2 gets Adam's compute, see driver.h),
-# then two extensions, and the report (results/paper/REPORT.md). About 6 min on 2 cores.
+# then two extensions, the MoE protocols at 10x compute, and the report (results/paper/REPORT.md).
 paper: deps
 	@$(MAKE) --no-print-directory all
 	@mkdir -p results/paper
@@ -183,8 +183,15 @@ paper: deps
 	@# what full-batch quasi-Newton reaches when compute is not the limit (about 4 min on 2 cores)
 	$(B)/bin/paper_exp1 --set 'model=dense;protocol=bfgs2' --max-evals none --out results/paper/paper_exp1_bfgs2_long.h5 $(PAPER_ARGS)
 	$(B)/bin/paper_exp2 --set 'model=dense;protocol=bfgs2' --max-evals none --out results/paper/paper_exp2_bfgs2_long.h5 $(PAPER_ARGS)
+	@# The GSL protocols of issue 16 (theorems/fitting.md) on the MoEs, at 10 times Adam's compute
+	@# (per-sample gradients): Table 3 under alt (hard EM, k-means routes) and adam+polish; Table 4
+	@# under adam+polish, and alt on the deep models (about 15 min on 2 cores)
+	$(B)/bin/paper_exp1 --set model=moe --protocol 'alt:init=kmeans,adam+polish' --compute 10x --out results/paper/paper_exp1_gsl.h5 $(PAPER_ARGS)
+	$(B)/bin/paper_exp2 --set 'model=2-3-moe,1-6-moe,4-3-moe' --protocol adam+polish --compute 10x --out results/paper/paper_exp2_gsl.h5 $(PAPER_ARGS)
+	$(B)/bin/paper_exp2 --set 'model=2-3-moe,4-3-moe' --protocol alt --compute 10x --out results/paper/paper_exp2_alt.h5 $(PAPER_ARGS)
 	$(B)/bin/moex-report results/paper/paper_exp1.h5 results/paper/paper_exp2.h5 results/paper/paper_exp1_20k.h5 \
-	  results/paper/paper_exp1_bfgs2_long.h5 results/paper/paper_exp2_bfgs2_long.h5 --out results/paper
+	  results/paper/paper_exp1_bfgs2_long.h5 results/paper/paper_exp2_bfgs2_long.h5 \
+	  results/paper/paper_exp1_gsl.h5 results/paper/paper_exp2_gsl.h5 results/paper/paper_exp2_alt.h5 --out results/paper
 
 # The scaling studies in full (each about 20-30 min on 2 cores), and their report.
 STUDIES = manifold_rates piecewise_depth gating variants

@@ -10,6 +10,7 @@
 
 #include <gsl/gsl_rng.h>
 
+#include "fit/fit_moe.h"
 #include "lib/driver.h"
 #include "lib/exprun.h"
 #include "targets/manifold.h"
@@ -104,13 +105,15 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   exprun_data_t data = {.d_in = D, .d_out = 1, .n_train = tr.n, .x_train = tr.x, .y_train = tr.y,
                         .n_test = te.n, .x_test = te.x, .y_test = te.y, .n_eval = ev.n, .x_eval = ev.x,
                         .y_eval = ev.y, .chart_eval = ev.chart, .member_eval = ev.member, .n_charts = 4,
-                        .n_keep = 512, .coord_eval = ev.u, .n_coord = 1};
+                        .n_keep = 512, .coord_eval = ev.u, .n_coord = 1, .label_train = tr.chart};
   fit_settings fs;
   driver_fit_settings(c->o, protocol, &fs);
   if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);
   char series[96];
   snprintf(series, sizeof series, "%s %s %s", model, protocol, embed);
-  int pv = is_moe && !strcmp(protocol, "adam") && !strcmp(embed, "axis");
+  /* the paper's number beside Adam and every MoE protocol (OPT+polish, alt, anneal) */
+  fit_moe_settings mps;
+  int pv = is_moe && (!strcmp(protocol, "adam") || fit_moe_parse(protocol, &mps) == 0) && !strcmp(embed, "axis");
   if (!rc) rc = exprun_set_figure(rec, "exp1_err_vs_D", series, "D", (double)D, is_moe ? "flat" : "none", NAN, 0.15,
                                   NULL, pv ? paper_value(D) : NAN);
   if (!rc) rc = record_run_set_str(rec, "model", model);

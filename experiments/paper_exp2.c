@@ -11,6 +11,7 @@
 
 #include <gsl/gsl_rng.h>
 
+#include "fit/fit_moe.h"
 #include "lib/driver.h"
 #include "lib/exprun.h"
 #include "core/moex_error.h"
@@ -78,16 +79,16 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   double *xtr = malloc(n_tr * 2 * sizeof *xtr), *ytr = malloc(n_tr * 2 * sizeof *ytr);
   double *xte = malloc(n_te * 2 * sizeof *xte), *yte = malloc(n_te * 2 * sizeof *yte);
   double *xg = malloc(ng * 2 * sizeof *xg), *yg = malloc(ng * 2 * sizeof *yg);
-  size_t *pg = malloc(ng * sizeof *pg);
+  size_t *pg = malloc(ng * sizeof *pg), *ptr = malloc(n_tr * sizeof *ptr);
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   gsl_rng_set(r, (unsigned long)c->o->master_seed + 2);
-  if (!xtr || !ytr || !xte || !yte || !xg || !yg || !pg || !r) rc = moex_error(MOEX_ENOMEM, "paper_exp2: out of memory");
-  if (!rc) rc = piecewise_sample(P, r, n_tr, xtr, ytr, NULL);
+  if (!xtr || !ytr || !xte || !yte || !xg || !yg || !pg || !ptr || !r) rc = moex_error(MOEX_ENOMEM, "paper_exp2: out of memory");
+  if (!rc) rc = piecewise_sample(P, r, n_tr, xtr, ytr, ptr);
   if (!rc) rc = piecewise_sample(P, r, n_te, xte, yte, NULL);
   if (!rc) rc = piecewise_grid(P, c->grid_per_dim, xg, yg, pg);
   exprun_data_t data = {.d_in = 2, .d_out = 2, .n_train = n_tr, .x_train = xtr, .y_train = ytr, .n_test = n_te,
                         .x_test = xte, .y_test = yte, .n_eval = ng, .x_eval = xg, .y_eval = yg, .piece_eval = pg,
-                        .n_pieces = 9, .n_keep = 4096, .coord_eval = xg, .n_coord = 2};
+                        .n_pieces = 9, .n_keep = 4096, .coord_eval = xg, .n_coord = 2, .label_train = ptr};
   fit_settings fs;
   driver_fit_settings(c->o, protocol, &fs);
   if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);
@@ -108,13 +109,14 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
      * bound's exponent for the MSE is -1 */
     bound = -1.0;
   }
-  double pv = !strcmp(protocol, "adam") ? paper_value(model, m) : NAN;
+  fit_moe_settings mps;
+  double pv = !strcmp(protocol, "adam") || fit_moe_parse(protocol, &mps) == 0 ? paper_value(model, m) : NAN;
   if (!rc) rc = exprun_set_figure(rec, "exp2_err_vs_m", series, "m", (double)m, claim, bound, 0.1, ref, pv);
   if (!rc) rc = record_run_set_str(rec, "model", model);
   if (!rc) rc = record_run_set_str(rec, "protocol", protocol);
   if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
   if (!rc) rc = record_run_summarize(rec, NULL);
-  free(xtr); free(ytr); free(xte); free(yte); free(xg); free(yg); free(pg);
+  free(xtr); free(ytr); free(xte); free(yte); free(xg); free(yg); free(pg); free(ptr);
   gsl_rng_free(r);
   piecewise_free(P);
   return rc;

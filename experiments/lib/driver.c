@@ -10,6 +10,7 @@
 
 #include "core/moex_error.h"
 #include "lib/gridcheck.h"
+#include "fit/fit_moe.h"
 #include "record/record.h"
 
 /* Strings the axes point into (a driver is one process, one grid). */
@@ -22,6 +23,8 @@ void driver_opts_default(driver_opts_t *o, int seeds, size_t iters, size_t max_i
   o->jobs = 0;
   o->protocol = "adam,bfgs2";
   o->max_evals = "matched";
+  o->compute = "1x";
+  o->compute_x = 1.0;
   o->iters = iters;
   o->max_iter = max_iter;
   o->batch = 128;
@@ -43,11 +46,13 @@ void driver_quick(driver_opts_t *o, int seeds, size_t iters, size_t max_iter, si
 
 int driver_parse(const char *prog, const char *summary, int argc, char **argv, driver_opts_t *o,
                  const cli_option_t *extra, size_t n_extra) {
-  cli_option_t t[17 + DRIVER_MAX_EXTRA] = {
+  cli_option_t t[18 + DRIVER_MAX_EXTRA] = {
       {"--quick", CLI_FLAG, &o->quick, 0, 0, "reduced grid that finishes within a minute (tests, make demo)"},
       {"--seeds", CLI_INT, &o->seeds, 1, 1000, "seeds per grid point"},
       {"--out", CLI_STRING, &o->out, 0, 0, "output HDF5 file"},
-      {"--protocol", CLI_STRING, &o->protocol, 0, 0, "comma list of optimizers: adam, bfgs2, lbfgs, cg-pr, cg-fr, steepest, lm, nmsimplex2"},
+      {"--protocol", CLI_STRING, &o->protocol, 0, 0,
+       "comma list of optimizers (adam, bfgs2, lbfgs, cg-pr, cg-fr, steepest, lm, nmsimplex2) and MoE protocols "
+       "(OPT+polish, alt, anneal; options as NAME:key=value:..., see theorems/fitting.md)"},
       {"--jobs", CLI_INT, &o->jobs, 0, 1024, "worker threads (0: one per core); results do not depend on it"},
       {"--resume", CLI_FLAG, &o->resume, 0, 0, "skip runs already complete in the output file"},
       {"--shard", CLI_STRING, &o->shard, 0, 0, "i/n: run a deterministic 1/n of the grid (join with moex-merge)"},
@@ -57,6 +62,8 @@ int driver_parse(const char *prog, const char *summary, int argc, char **argv, d
       {"--max-iter", CLI_SIZE, &o->max_iter, 1, 1e8, "iteration cap of full-batch optimizers"},
       {"--max-evals", CLI_STRING, &o->max_evals, 0, 0,
        "evaluation cap of full-batch optimizers: matched (Adam's per-sample gradients), none, or N"},
+      {"--compute", CLI_STRING, &o->compute, 0, 0,
+       "budget as a multiple of the Adam protocol's per-sample gradients, e.g. 10x (default 1x)"},
       {"--lr", CLI_DOUBLE, &o->lr, 1e-9, 10, "Adam learning rate"},
       {"--batch", CLI_SIZE, &o->batch, 1, 1e6, "Adam minibatch size"},
       {"--n-train", CLI_SIZE, &o->n_train, 16, 1e7, "training samples"},
@@ -72,7 +79,20 @@ int driver_parse(const char *prog, const char *summary, int argc, char **argv, d
   int rc = cli_parse(prog, summary, argc, argv, t, n);
   size_t cap;
   if (rc == 0 && driver_max_evals(prog, o, &cap)) rc = 2;
+  if (rc == 0 && driver_compute(prog, o->compute, &o->compute_x)) rc = 2;
   return rc;
+}
+
+int driver_compute(const char *prog, const char *v, double *out) {
+  char *end;
+  double x = v ? strtod(v, &end) : NAN;
+  if (!v || end == v || strcmp(end, "x") || !(x > 0) || x > 1e6) {
+    fprintf(stderr, "%s: --compute '%s' must be a positive multiple of Adam's compute such as 1x or 10x\n", prog,
+            v ? v : "(null)");
+    return 2;
+  }
+  *out = x;
+  return 0;
 }
 
 int driver_max_evals(const char *prog, const driver_opts_t *o, size_t *out) {
@@ -103,14 +123,25 @@ void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_setti
   fit_settings_default(fs);
   fs->optimizer = protocol;
   fs->log_every = 50;
-  if (!strcmp(protocol, "adam")) {
+  double cx = o->compute_x > 0 ? o->compute_x : 1.0;
+  fit_moe_settings ps;
+  if (fit_moe_parse(protocol, &ps) == 0) {
+    size_t b = o->batch < o->n_train ? o->batch : o->n_train;
     fs->max_iter = o->iters;
+    fs->lr = o->lr;
+    fs->batch = o->batch;
+    fs->max_grads = cx * (double)o->iters * (double)b;
+    return;
+  }
+  if (!strcmp(protocol, "adam")) {
+    fs->max_iter = (size_t)ceil(cx * (double)o->iters);
     fs->lr = o->lr;
     fs->batch = o->batch;
   } else {
     fs->max_iter = o->max_iter;
     size_t cap = 0;
     if (!driver_max_evals("driver", o, &cap)) fs->max_evals = cap; /* checked at parse time */
+    if (cap && !strcmp(o->max_evals ? o->max_evals : "matched", "matched")) fs->max_evals = (size_t)ceil(cx * (double)cap);
     /* matched counts gradients; Nelder-Mead's evaluations are loss-only and it spends P + 1 of
      * them on its first simplex, so "matched" leaves it to max_iter */
     const char *v = o->max_evals ? o->max_evals : "matched";
@@ -143,7 +174,8 @@ int driver_axis_csv(const char *prog, sweep_grid_t *g, const char *name, const c
       fprintf(stderr, "%s: axis %s has more than %d values\n", prog, name, SWEEP_MAX_VALUES);
       return 2;
     }
-    if (check_protocol && fit_optimizer_check(tok)) {
+    fit_moe_settings ps;
+    if (check_protocol && fit_moe_parse(tok, &ps) > 0) {
       fprintf(stderr, "%s: --protocol '%s': %s\n", prog, tok, moex_errmsg());
       return 2;
     }

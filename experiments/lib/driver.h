@@ -18,6 +18,8 @@ typedef struct {
   const char *out, *protocol, *shard, *set;
   const char *max_evals; /* "matched" (default), "none" or a count; see driver_max_evals */
   const char *mem_limit; /* memory budget of the grid check (lib/gridcheck.h); NULL: half the RAM */
+  const char *compute;   /* "Nx": N times the Adam protocol's per-sample gradients (default 1x) */
+  double compute_x;      /* N, parsed from compute */
   size_t iters, max_iter, batch, n_train;
   double lr, master_seed;
   struct { int seeds; size_t iters, max_iter, n_train; } def; /* as given to driver_opts_default */
@@ -36,7 +38,10 @@ int driver_parse(const char *prog, const char *summary, int argc, char **argv, d
                  const cli_option_t *extra, size_t n_extra);
 
 /* Fit settings for one protocol name ("adam" uses iters/lr/batch; the others max_iter and
- * driver_max_evals). */
+ * driver_max_evals; both scaled by --compute). An MoE protocol of fit/fit_moe.h (OPT+polish,
+ * alt, anneal, with options) keeps its whole name in fs->optimizer, Adam's settings, and its
+ * budget in fs->max_grads: compute_x times the Adam protocol's per-sample gradients,
+ * iters * min(batch, n_train). exprun_fit runs it. */
 void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_settings *fs);
 
 /* The evaluation cap of the full-batch protocols. "matched" (the default): as many evaluations
@@ -46,6 +51,9 @@ void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_setti
  * "matched"); "none": no cap (max_iter alone); a number: that cap. Returns 0 and the cap in
  * *out (0: none), or 2 after printing an error naming the bad value. */
 int driver_max_evals(const char *prog, const driver_opts_t *o, size_t *out);
+
+/* Parses --compute ("Nx", N > 0) into *out, or prints an error naming the value and returns 2. */
+int driver_compute(const char *prog, const char *v, double *out);
 
 /* Fills the axis `name` from the comma list `csv` (e.g. the --protocol value); values are
  * copied into storage owned by g (freed by sweep_grid_free). Checks each protocol name when

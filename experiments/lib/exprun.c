@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "analysis/metrics.h"
 #include "core/moex_error.h"
 #include "model/spectext.h"
+#include "fit/fit_moe.h"
 #include "model/train.h"
 
 /* Records an mlp's W{j}, b{j} under prefix. */
@@ -94,6 +96,63 @@ static int record_settings(record_run *rec, const fit_settings *fs) {
     if (!rc) rc = record_run_set_int(rec, "fit_batch", (int64_t)fs->batch);
     if (!rc) rc = record_run_set_str(rec, "fit_schedule", fs->schedule);
   }
+  return rc;
+}
+
+/* An MoE protocol's settings, compute and diagnostics (results/SCHEMA.md, "MoE protocols"). */
+static int record_protocol(record_run *rec, const fit_moe_settings *ps, const fit_moe_result *r, size_t n_train) {
+  static const char *const rinit[] = {"random", "kmeans", "labels"};
+  char temps[256] = "";
+  for (size_t k = 0, len = 0; k < ps->n_temps && len < sizeof temps - 24; k++)
+    len += (size_t)snprintf(temps + len, sizeof temps - len, "%s%g", k ? "/" : "", ps->temps[k]);
+  int rc = record_run_set_str(rec, "fit_protocol", ps->type->name);
+  if (!rc) rc = record_run_set_str(rec, "fit_base", ps->base);
+  if (!rc) rc = record_run_set_str(rec, "fit_route_init", rinit[ps->rinit]);
+  if (!rc) rc = record_run_set_str(rec, "fit_expert_init", ps->xinit_data ? "data" : "model");
+  if (!rc) rc = record_run_set_str(rec, "fit_polisher", ps->polisher);
+  if (!rc) rc = record_run_set_int(rec, "fit_polish_evals", (int64_t)ps->polish_evals);
+  if (!rc) rc = record_run_set_int(rec, "fit_em_max", (int64_t)ps->em_max);
+  if (!rc) rc = record_run_set_int(rec, "fit_em_expert_iters", (int64_t)ps->em_expert_iters);
+  if (!rc) rc = record_run_set_int(rec, "fit_path_cap", (int64_t)ps->path_cap);
+  if (!rc) rc = record_run_set_double(rec, "fit_gate_l2", ps->gate_l2);
+  if (!rc) rc = record_run_set_int(rec, "fit_gate_evals", (int64_t)ps->gate_evals);
+  if (!rc) rc = record_run_set_str(rec, "fit_temps", temps);
+  if (!rc) rc = record_run_set_str(rec, "fit_loss", ps->comp ? "comp" : "mse");
+  if (!rc) rc = record_run_set_double(rec, "fit_sigma", ps->sigma);
+  if (!rc) rc = record_run_set_double(rec, "fit_compute_x", ps->budget / ps->adam_grads);
+  if (!rc) rc = record_run_set_double(rec, "compute_budget", ps->budget);
+  if (!rc) rc = record_run_set_double(rec, "compute_adam", ps->adam_grads);
+  if (!rc) rc = record_run_set_double(rec, "compute_used", r->grads);
+  if (!rc) rc = record_run_set_double(rec, "compute_ratio", r->grads / ps->adam_grads);
+  if (!rc) rc = record_run_set_double(rec, "compute_gate", r->gate_grads);
+  if (!rc) rc = record_run_set_double(rec, "compute_fwd", r->fwd_grads);
+  if (!rc) rc = record_run_set_str(rec, "protocol_stop", r->stop);
+  if (!rc) rc = record_run_set_int(rec, "em_iters", (int64_t)r->em_iters);
+  if (!rc) rc = record_run_set_int(rec, "expert_restarts", (int64_t)r->restarts);
+  if (!rc) rc = record_run_set_int(rec, "polish_fallbacks", (int64_t)r->polish_fallbacks);
+  if (!rc) rc = record_run_set_double(rec, "polish_loss_before", r->polish_before);
+  if (!rc) rc = record_run_set_double(rec, "polish_loss_after", r->polish_after);
+  if (!rc && r->n_em) {
+    const char *cols[] = {"iter", "loss", "changed", "agreement", "assign_loss", "grads"};
+    record_table *t = record_run_add_table(rec, "protocol/em", 6, cols);
+    if (!t) rc = MOEX_EINVAL;
+    for (size_t i = 0; !rc && i < r->n_em; i++) {
+      const fit_em_row *e = &r->em[i];
+      double row[6] = {(double)i, e->loss, e->changed, e->agreement, e->assign_loss, e->grads};
+      rc = record_table_append(t, row);
+    }
+  }
+  if (!rc && r->n_stage) {
+    const char *cols[] = {"stage", "T", "soft_mse", "hard_mse", "objective", "grads"};
+    record_table *t = record_run_add_table(rec, "protocol/stages", 6, cols);
+    if (!t) rc = MOEX_EINVAL;
+    for (size_t i = 0; !rc && i < r->n_stage; i++) {
+      const fit_stage_row *e = &r->stage[i];
+      double row[6] = {(double)i, e->T, e->soft_mse, e->hard_mse, e->obj, e->grads};
+      rc = record_table_append(t, row);
+    }
+  }
+  (void)n_train;
   return rc;
 }
 
@@ -299,9 +358,49 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   fit_result *res = fit_result_alloc();
   fit_settings s = *fs;
   s.seed = seed;
+  fit_moe_settings ps;
+  fit_moe_result pr;
+  memset(&pr, 0, sizeof pr);
+  int proto = fit_moe_parse(fs->optimizer, &ps);
+  if (proto > 0) rc = proto;
+  if (proto == 0) {
+    ps.budget = fs->max_grads;
+    ps.adam_grads = (double)fs->max_iter * (double)(fs->batch < d->n_train ? fs->batch : d->n_train);
+    if (ps.type != fit_proto_polish) s.log_every = 0; /* its diagnostics are the protocol tables */
+  }
   load_ctx_t lc;
-  rc = load_setup(&lc, m, d, rec, &s);
-  if (!rc) rc = res ? fit_run(&obj, m->theta, &s, res) : MOEX_ENOMEM;
+  if (!rc) rc = load_setup(&lc, m, d, rec, &s);
+  else memset(&lc, 0, sizeof lc);
+  if (!rc && proto == 0) {
+    /* alt and anneal fit the paper's top-1 model, y = f_k(x) (the weight of the one selected
+     * expert is 1), and that is the model measured; OPT+polish keeps the model its base stage
+     * trained (under the switch surrogate y = p_k(x) f_k(x)) and polishes it with the weights
+     * p_k(x_s) frozen with the routes */
+    if (ps.type != fit_proto_polish)
+      for (size_t l = 0; l < m->n_layers; l++) {
+        m->layer[l].spec.surrogate = GATE_PAPER;
+        m->spec.layer[l].surrogate = GATE_PAPER;
+      }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = res ? fit_moe_run(&ps, &s, m, &td, d->label_train, &pr, res) : MOEX_ENOMEM;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (res) res->wall = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (!rc && ps.type != fit_proto_polish) {
+      /* no optimizer of its own: the result says how the protocol ended */
+      res->stop = !strcmp(pr.stop, "routes_stable") ? FIT_CONVERGED : FIT_MAX_ITER;
+      res->iters = pr.em_iters ? pr.em_iters : pr.n_stage;
+      snprintf(res->message, sizeof res->message, "%s: %s", ps.type->name, pr.stop);
+      res->n_curve = 0;
+    }
+    if (!rc) {
+      res->evals = (size_t)ceil(pr.grads / (double)d->n_train);
+      res->loss = pr.loss;
+      if (!isfinite(pr.loss)) res->stop = FIT_NONFINITE;
+    }
+  } else if (!rc) {
+    rc = res ? fit_run(&obj, m->theta, &s, res) : MOEX_ENOMEM;
+  }
   if (!rc) rc = lc.rc;
   if (rc) goto done;
 
@@ -316,8 +415,10 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   if (!rc) rc = record_run_set_double(rec, "train_loss", res->loss);
   if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)m->n_params);
   if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)moe_spec_n_active(spec));
-  if (!rc) rc = record_run_set_str(rec, "surrogate", gate_surrogate_name(spec->layer[0].surrogate));
+  if (!rc) rc = record_run_set_str(rec, "surrogate", gate_surrogate_name(m->spec.layer[0].surrogate));
+  if (!rc && proto == 0) rc = record_run_set_str(rec, "fit_spec_surrogate", gate_surrogate_name(spec->layer[0].surrogate));
   if (!rc) rc = record_settings(rec, &s);
+  if (!rc && proto == 0) rc = record_protocol(rec, &ps, &pr, d->n_train);
   if (rc) goto done;
 
   rc = exprun_measure(m, d, rec);
@@ -333,6 +434,7 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   }
   if (!rc) rc = record_run_summarize(rec, NULL);
 done:
+  fit_moe_result_clear(&pr);
   free(lc.row);
   fit_result_free(res);
   train_ctx_free(&tc);

@@ -29,9 +29,12 @@ typedef struct {
   const double *coord_eval;         /* (n_eval, n_coord) plot coordinates for routing maps (the
                                      * angle on a circle, the point of [0,3]^2), or NULL */
   size_t n_coord;                   /* 1 or 2 */
+  const size_t *label_train;        /* (n_train) routing path each training sample belongs to
+                                     * (chart, piece), for the MoE protocols' init=labels, or NULL */
 } exprun_data_t;
 
-/* Fits spec (seeded by `seed`) on d with settings fs, and writes into rec: status, stop reason,
+/* Fits spec (seeded by `seed`) on d with settings fs (fs->optimizer an optimizer, or an MoE
+ * protocol of fit/fit_moe.h with its budget in fs->max_grads), and writes into rec: status, stop reason,
  * iterations, evaluations, wall time, final loss, test_mse, test_rmse, sup_err, parameter counts,
  * routing diagnostics, per-piece max errors, the curve, the model tensors and the predictions
  * on the first n_keep evaluation points. Returns 0 when the run was carried out (even if the fit

@@ -61,6 +61,8 @@ typedef struct {
   size_t max_iter;         /* iterations (Adam: steps, required >= 1); default 1000 */
   size_t max_evals;        /* objective evaluations; default 0 (none). Checked once per
                               iteration, so a line search may overshoot it */
+  double max_grads;        /* per-sample gradients: the budget of the MoE protocols of
+                              fit_moe.h (which run several fits); fit_run ignores it; 0: none */
   double gtol;             /* relative gradient test; default 1e-8 */
   double ftol;             /* stall: relative decrease (f_prev - f) / |f_prev| < ftol ... */
   size_t stall_iters;      /* ... for this many consecutive iterations; default 1e-12, 10 */

@@ -1,0 +1,224 @@
+/* fit_gatefit: the routers fitted to a given assignment (the gate step of the alternating fit,
+ * Jordan & Jacobs' M-step for the gating network), and the route initialisations.
+ *
+ * Gate step: multinomial logistic regression, mean softmax cross-entropy of the assigned expert
+ * plus a small ridge l2/2 |theta_gate|^2. For the paper's bias-free linear gate the problem is
+ * convex, the ridge makes the optimum unique and finite when the assignment is separable (without
+ * it the weights run off to infinity), and bfgs2 (fit_run) solves it to convergence. The mlp
+ * router goes through the same code (gate_scores and its backward), no longer convex.
+ * Route initialisation: spherical k-means centres as the rows of a linear gate (on data on a
+ * sphere, argmax c_k . x is the nearest centre), or given labels (a diagnostic). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "core/moex_error.h"
+#include "fit/fit_moe_int.h"
+
+typedef struct {
+  const gate_t *g;
+  size_t n;
+  const double *x;
+  const size_t *lab;
+  double l2;
+  double *acts, *dS, *scratch;
+} lr_ctx;
+
+static int lr_lossgrad(void *vctx, const double *th, const size_t *idx, size_t n_idx, double *loss, double *grad) {
+  lr_ctx *c = vctx;
+  if (idx || n_idx) return moex_error(MOEX_EINVAL, "fit_gate: full-batch only");
+  size_t E = c->g->n_experts, n = c->n;
+  const double *S = gate_scores(c->g, th, n, c->x, c->acts);
+  double f = 0.0;
+  for (size_t s = 0; s < n; s++) {
+    const double *sc = S + s * E;
+    double mx = sc[0], z = 0.0;
+    for (size_t e = 1; e < E; e++) mx = sc[e] > mx ? sc[e] : mx;
+    for (size_t e = 0; e < E; e++) z += exp(sc[e] - mx);
+    f += mx + log(z) - sc[c->lab[s]];
+    if (grad)
+      for (size_t e = 0; e < E; e++) c->dS[s * E + e] = (exp(sc[e] - mx) / z - (e == c->lab[s])) / (double)n;
+  }
+  f /= (double)n;
+  double r = 0.0;
+  for (size_t i = 0; i < c->g->n_params; i++) r += th[i] * th[i];
+  *loss = f + 0.5 * c->l2 * r;
+  if (!grad) return MOEX_OK;
+  for (size_t i = 0; i < c->g->n_params; i++) grad[i] = c->l2 * th[i];
+  gate_scores_backward(c->g, th, n, c->x, c->acts, c->dS, grad, NULL, c->scratch);
+  return MOEX_OK;
+}
+
+int fit_gate_logreg(const moe_model_t *m, size_t l, double *theta, size_t n, const double *x,
+                    const size_t *labels, double l2, size_t max_evals, double *obj_out, size_t *evals) {
+  if (!m || l >= m->n_layers || m->layer[l].spec.kind != MOE_LAYER_MOE)
+    return moex_error(MOEX_EINVAL, "fit_gate: layer %zu is not an MoE layer", l);
+  if (n == 0 || !x || !labels) return moex_error(MOEX_EINVAL, "fit_gate: no samples");
+  if (!(l2 >= 0)) return moex_error(MOEX_EINVAL, "fit_gate: ridge l2 = %g must be >= 0", l2);
+  const moe_layer_t *L = &m->layer[l];
+  for (size_t s = 0; s < n; s++)
+    if (labels[s] >= L->spec.n_experts)
+      return moex_error(MOEX_EINVAL, "fit_gate: label %zu of sample %zu >= E = %zu", labels[s], s, L->spec.n_experts);
+  lr_ctx c = {.g = &L->gate, .n = n, .x = x, .lab = labels, .l2 = l2};
+  c.acts = malloc(n * L->gate.act_width * sizeof(double));
+  c.dS = malloc(n * L->spec.n_experts * sizeof(double));
+  c.scratch = malloc(gate_scratch_size(&L->gate, n) * sizeof(double));
+  fit_result *res = fit_result_alloc();
+  int rc = c.acts && c.dS && c.scratch && res ? MOEX_OK : moex_error(MOEX_ENOMEM, "fit_gate: out of memory");
+  if (!rc) {
+    objective_t obj = {.n_params = L->gate.n_params, .n_samples = n, .lossgrad = lr_lossgrad, .ctx = &c};
+    fit_settings fs;
+    fit_settings_default(&fs);
+    fs.optimizer = "bfgs2";
+    fs.max_iter = 2000;
+    fs.max_evals = max_evals;
+    fs.gtol = 1e-9;
+    fs.log_every = 0;
+    fs.step_size = 0.1;
+    rc = fit_run(&obj, theta + L->gate_off, &fs, res);
+    if (!rc && obj_out) *obj_out = res->loss;
+    if (!rc && evals) *evals = res->evals;
+  }
+  free(c.acts); free(c.dS); free(c.scratch);
+  fit_result_free(res);
+  return rc;
+}
+
+int fitm_fit_gates(fit_moe_ctx *c, size_t *const *routes, double *agreement) {
+  moe_model_t *m = c->m;
+  size_t n = c->d->n;
+  /* layer l's inputs under the assigned routes of the layers below: fit the gates bottom-up,
+   * each forward taking the routes as given (the gates do not change the layer inputs) */
+  if (!fit_routed_forward(c->R, m->theta, n, c->d->x, (const size_t *const *)routes, NULL)) return MOEX_EINVAL;
+  c->res->grads += (double)n;
+  c->res->fwd_grads += (double)n;
+  for (size_t l = 0; l < m->n_layers; l++) {
+    if (m->layer[l].spec.kind != MOE_LAYER_MOE) continue;
+    /* each gate step warm-starts from the last, so a few dozen evaluations suffice; counted as
+     * whole per-sample gradients although a gate's costs E d_in of the model's multiply-adds */
+    double left = fitm_left(c) / (double)n - 2.0;
+    size_t ev = 0, cap = left > 0 ? (size_t)left : 0;
+    if (cap > c->ps->gate_evals) cap = c->ps->gate_evals;
+    if (cap < 1) break;
+    int rc = fit_gate_logreg(m, l, m->theta, n, c->R->h[l], routes[l], c->ps->gate_l2, cap, NULL, &ev);
+    if (rc) return rc;
+    c->res->grads += (double)ev * (double)n;
+    c->res->gate_grads += (double)ev * (double)n;
+  }
+  if (!agreement) return MOEX_OK;
+  /* route by the fitted gates (counted), against the assignment */
+  if (!fit_routed_forward(c->R, m->theta, n, c->d->x, NULL, NULL)) return MOEX_EINVAL;
+  c->res->grads += (double)n;
+  c->res->fwd_grads += (double)n;
+  size_t agree = 0;
+  for (size_t s = 0; s < n; s++) {
+    int ok = 1;
+    for (size_t l = 0; l < m->n_layers && ok; l++)
+      if (routes[l]) ok = c->R->route[l][s] == routes[l][s];
+    agree += (size_t)ok;
+  }
+  *agreement = (double)agree / (double)n;
+  return MOEX_OK;
+}
+
+int fit_kmeans_sphere(size_t n, size_t d, const double *x, size_t E, unsigned long seed, double *C) {
+  if (n < E || E == 0 || d == 0) return moex_error(MOEX_EINVAL, "fit_kmeans: %zu samples for E = %zu centres", n, E);
+  double *u = malloc(n * d * sizeof *u), *dist = malloc(n * sizeof *dist), *acc = malloc(E * d * sizeof *acc);
+  size_t *lab = malloc(n * sizeof *lab);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  if (!u || !dist || !acc || !lab || !r) {
+    free(u); free(dist); free(acc); free(lab);
+    if (r) gsl_rng_free(r);
+    return moex_error(MOEX_ENOMEM, "fit_kmeans: out of memory");
+  }
+  gsl_rng_set(r, seed);
+  for (size_t s = 0; s < n; s++) {
+    double z = 0.0;
+    for (size_t k = 0; k < d; k++) z += x[s * d + k] * x[s * d + k];
+    z = z > 0 ? 1.0 / sqrt(z) : 0.0;
+    for (size_t k = 0; k < d; k++) u[s * d + k] = x[s * d + k] * z;
+  }
+  /* k-means++: each next centre drawn with probability proportional to 1 - cos to the nearest */
+  memcpy(C, u + gsl_rng_uniform_int(r, n) * d, d * sizeof *C);
+  for (size_t s = 0; s < n; s++) dist[s] = 2.0;
+  for (size_t e = 1; e <= E; e++) {
+    double tot = 0.0;
+    for (size_t s = 0; s < n; s++) {
+      double cs = 0.0;
+      for (size_t k = 0; k < d; k++) cs += u[s * d + k] * C[(e - 1) * d + k];
+      double dd = 1.0 - cs;
+      if (dd < dist[s]) dist[s] = dd > 0 ? dd : 0;
+      tot += dist[s];
+    }
+    if (e == E) break;
+    double t = gsl_rng_uniform(r) * tot, cum = 0.0;
+    size_t pick = n - 1;
+    for (size_t s = 0; s < n; s++) {
+      cum += dist[s];
+      if (cum > t) {
+        pick = s;
+        break;
+      }
+    }
+    memcpy(C + e * d, u + pick * d, d * sizeof *C);
+  }
+  /* Lloyd iterations on the sphere: nearest centre by cosine, centre = normalised mean */
+  for (int it = 0; it < 100; it++) {
+    size_t changed = 0;
+    for (size_t s = 0; s < n; s++) {
+      size_t best = 0;
+      double bc = -INFINITY;
+      for (size_t e = 0; e < E; e++) {
+        double cs = 0.0;
+        for (size_t k = 0; k < d; k++) cs += u[s * d + k] * C[e * d + k];
+        if (cs > bc) {
+          bc = cs;
+          best = e;
+        }
+      }
+      changed += it == 0 || lab[s] != best;
+      lab[s] = best;
+    }
+    if (!changed) break;
+    memset(acc, 0, E * d * sizeof *acc);
+    for (size_t s = 0; s < n; s++)
+      for (size_t k = 0; k < d; k++) acc[lab[s] * d + k] += u[s * d + k];
+    for (size_t e = 0; e < E; e++) {
+      double z = 0.0;
+      for (size_t k = 0; k < d; k++) z += acc[e * d + k] * acc[e * d + k];
+      if (z > 0) {
+        for (size_t k = 0; k < d; k++) C[e * d + k] = acc[e * d + k] / sqrt(z);
+      } else { /* an empty cluster restarts at a random sample */
+        memcpy(C + e * d, u + gsl_rng_uniform_int(r, n) * d, d * sizeof *C);
+      }
+    }
+  }
+  free(u); free(dist); free(acc); free(lab);
+  gsl_rng_free(r);
+  return MOEX_OK;
+}
+
+int fitm_route_init(fit_moe_ctx *c) {
+  moe_model_t *m = c->m;
+  const train_data_t *d = c->d;
+  if (c->ps->rinit == FIT_RINIT_RANDOM) return MOEX_OK;
+  if (c->ps->rinit == FIT_RINIT_KMEANS) {
+    /* the first MoE layer, when it reads the data directly through a linear gate */
+    const moe_layer_t *L = &m->layer[0];
+    if (L->spec.kind != MOE_LAYER_MOE || L->gate.kind != GATE_LINEAR)
+      return moex_error(MOEX_EINVAL, "fit_moe: init=kmeans needs a linear gate on the first layer");
+    return fit_kmeans_sphere(d->n, d->d_in, d->x, L->spec.n_experts, c->fs ? c->fs->seed : 1, m->theta + L->gate_off);
+  }
+  if (!c->labels) return moex_error(MOEX_EINVAL, "fit_moe: init=labels but the experiment gives no training labels");
+  /* labels are paths: mixed radix over the MoE layers, first MoE layer least significant */
+  size_t radix = 1;
+  for (size_t l = 0; l < m->n_layers; l++) {
+    if (!c->routes[l]) continue;
+    size_t E = m->layer[l].spec.n_experts;
+    for (size_t s = 0; s < d->n; s++) c->routes[l][s] = (c->labels[s] / radix) % E;
+    radix *= E;
+  }
+  return fitm_fit_gates(c, c->routes, NULL);
+}
