@@ -92,8 +92,8 @@ int record_checksum_run(const record_run *r, record_dsum *ds, size_t n_ds, uint6
   if (!as) return 1;
   for (size_t i = 0; i < r->n_attrs; i++) as[i] = &r->attrs[i];
   /* order-free: the reader lists attributes and datasets in its own order */
-  qsort(as, r->n_attrs, sizeof *as, cmp_attr);
-  qsort(ds, n_ds, sizeof *ds, cmp_dsum);
+  if (r->n_attrs) qsort(as, r->n_attrs, sizeof *as, cmp_attr);
+  if (n_ds) qsort(ds, n_ds, sizeof *ds, cmp_dsum); /* ds may be NULL then: a run without datasets */
   hasher s;
   h_init(&s);
   h_str(&s, r->id);
