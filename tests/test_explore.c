@@ -31,6 +31,17 @@ static int file_has(const char *path, const char *needle) {
   return hit;
 }
 
+/* Whether a line of the file starts with prefix. */
+static int line_starts(const char *path, const char *prefix) {
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  char line[4096];
+  int hit = 0;
+  while (!hit && fgets(line, sizeof line, f)) hit = !strncmp(line, prefix, strlen(prefix));
+  fclose(f);
+  return hit;
+}
+
 START_TEST(test_explore_manifold_and_piecewise) {
   char dir[] = "/tmp/moex-explore-XXXXXX", cmd[1536], path[256];
   ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -69,6 +80,16 @@ START_TEST(test_explore_manifold_and_piecewise) {
   ck_assert(file_has(path, "Figure `explore_E`"));
   ck_assert(file_has(path, "Figure `explore_pieces`"));
   ck_assert(file_has(path, "explore_pieces / explore"));
+  ck_assert(line_starts(path, "- verdict: "));
+  /* the same runs against L instead of the pieces: drawn, no claim judged (it was stated against
+   * the pieces); an unknown column is refused */
+  snprintf(cmd, sizeof cmd, "%s/moex-report %s/pw.h5 --x pL --out %s/repL > %s/rlog 2>&1", testutil_bindir(), dir, dir, dir);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
+  snprintf(path, sizeof path, "%s/repL/REPORT.md", dir);
+  ck_assert(file_has(path, "sup_err against pL"));
+  ck_assert(!line_starts(path, "- verdict: "));
+  snprintf(cmd, sizeof cmd, "%s/moex-report %s/pw.h5 --x nosuchcolumn --out %s/repX", testutil_bindir(), dir, dir);
+  testutil_expect_usage_error(cmd, "moex-report");
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   testutil_sh(cmd);
 }

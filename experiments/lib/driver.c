@@ -70,7 +70,10 @@ int driver_parse(const char *prog, const char *summary, int argc, char **argv, d
       {"--master-seed", CLI_DOUBLE, &o->master_seed, 0, 4294967295.0, "master seed (run seeds derive from it and the run's configuration)"},
       {"--mem-limit", CLI_STRING, &o->mem_limit, 0, 0, "memory budget of the runs at once, e.g. 8G, or none (default: half the RAM)"},
   };
-  size_t n = 17;
+  /* the common options are the named entries above: counted, so that adding one cannot leave it
+   * out (a hand-kept count once did, when two options were added at once) */
+  size_t n = 0;
+  while (n < sizeof t / sizeof *t && t[n].name) n++;
   if (n_extra > DRIVER_MAX_EXTRA) {
     fprintf(stderr, "%s: too many options\n", prog);
     return 2;

@@ -11,6 +11,7 @@
 
 #include "core/moex_error.h"
 #include "fit/fit.h"
+#include "fit/fit_moe.h"
 #include "model/gate.h"
 #include "model/mlp.h"
 
@@ -213,7 +214,9 @@ int explore_point_resolve(const sweep_grid_t *g, size_t i, size_t n_train, size_
   p->match = value(g, i, "match");
   if ((rc = one_of("model", p->model, models)) || (rc = one_of("match", p->match, matches))) return rc;
   p->protocol = value(g, i, "protocol");
-  if (fit_optimizer_check(p->protocol)) return moex_error(MOEX_EINVAL, "explore: protocol=%s: %s", p->protocol, moex_errmsg());
+  fit_moe_settings ps;
+  if (fit_moe_parse(p->protocol, &ps) > 0)
+    return moex_error(MOEX_EINVAL, "explore: protocol=%s: %s", p->protocol, moex_errmsg());
 
   /* the MoE of the axes: [dense 3-layer width m ->] layers x (MoE of E experts), inner width hidden */
   moe_spec_t *s = &p->moe_ref;

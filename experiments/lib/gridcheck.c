@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/moex_error.h"
+#include "fit/fit_moe.h"
 #include "fit/fit.h"
 #include "model/gate.h"
 #include "model/mlp.h"
@@ -144,9 +145,11 @@ static int check_value(const rule_t *r, const char *v, char *why, size_t len) {
         return 1;
       }
       return 0;
-    case R_PROTOCOL:
-      if (fit_optimizer_check(v)) break;
+    case R_PROTOCOL: { /* the driver's own test: an optimizer or an MoE protocol with its options */
+      fit_moe_settings ps;
+      if (fit_moe_parse(v, &ps) > 0) break;
       return 0;
+    }
     case R_SURROGATE: {
       gate_surrogate_t s;
       if (gate_surrogate_parse(v, &s)) break;

@@ -81,6 +81,11 @@ typedef struct {
  * NULL on failure (missing file, not HDF5, other schema version, a convention column of the
  * wrong type); moex_errmsg() says why. */
 report_data *report_load(const char *path);
+/* The same, every figure drawn against the summary column x_col instead of its declared x, and
+ * plotting y_col instead of its declared error (either NULL: as declared). A claim is stated
+ * against the declared axes, so with either given no claim is judged. MOEX_EINVAL when the file
+ * has no numeric summary column of that name. */
+report_data *report_load_xy(const char *path, const char *x_col, const char *y_col);
 void report_data_free(report_data *d);
 
 /* Finds a figure / a series by id / name; NULL when absent. */

@@ -210,7 +210,8 @@ void report_data_free(report_data *d) {
 }
 
 /* One row of /summary into the figures (or the failed list). */
-static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **FP, size_t *nFP) {
+static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **FP, size_t *nFP, const char *x_col,
+                   const char *y_col) {
   char **c_fig, **c_ser, **c_stat, **c_yname, **c_claim, **c_ref, **c_xname, **c_failed;
   int rc;
   if ((rc = col_str(sm, "figure", &c_fig)) || (rc = col_str(sm, "series", &c_ser)) ||
@@ -221,9 +222,9 @@ static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **
   const char *id = sm->cols[0].v.s[i];
   const char *fig = row_str(c_fig, i), *ser = row_str(c_ser, i);
   const char *status = c_stat ? row_str(c_stat, i) : "ok";
-  const char *yname = *row_str(c_yname, i) ? row_str(c_yname, i) : "test_mse";
+  const char *yname = y_col ? y_col : *row_str(c_yname, i) ? row_str(c_yname, i) : "test_mse";
   double x, y, seedv, paper, bound, tol;
-  if ((rc = col_num(sm, "x", i, &x)) || (rc = col_num(sm, "seed", i, &seedv)) ||
+  if ((rc = col_num(sm, x_col ? x_col : "x", i, &x)) || (rc = col_num(sm, "seed", i, &seedv)) ||
       (rc = col_num(sm, "paper_value", i, &paper)) || (rc = col_num(sm, "bound_slope", i, &bound)) ||
       (rc = col_num(sm, "claim_tol", i, &tol)))
     return rc;
@@ -253,7 +254,7 @@ static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **
   if (!f) return moex_error(MOEX_ENOMEM, "report: out of memory");
   if (!f->y_name) {
     f->y_name = report_strdup(yname);
-    f->x_name = report_strdup(*row_str(c_xname, i) ? row_str(c_xname, i) : "x");
+    f->x_name = report_strdup(x_col ? x_col : *row_str(c_xname, i) ? row_str(c_xname, i) : "x");
     if (!f->y_name || !f->x_name) return moex_error(MOEX_ENOMEM, "report: out of memory");
   } else if (strcmp(f->y_name, yname) != 0) {
     snprintf(why, sizeof why, "ok, but plots %s where its figure plots %s", yname, f->y_name);
@@ -269,7 +270,8 @@ static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **
     report_series *e = &s[f->n_series++];
     memset(e, 0, sizeof *e);
     e->name = report_strdup(ser);
-    e->claim = report_parse_claim(row_str(c_claim, i));
+    /* a claim is stated against the figure's own x and y: drawn against others, none is judged */
+    e->claim = x_col || y_col ? REPORT_CLAIM_NONE : report_parse_claim(row_str(c_claim, i));
     e->bound_slope = bound;
     e->claim_tol = tol;
     e->construct_slope = cslope;
@@ -311,7 +313,9 @@ static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **
   return 0;
 }
 
-report_data *report_load(const char *path) {
+report_data *report_load(const char *path) { return report_load_xy(path, NULL, NULL); }
+
+report_data *report_load_xy(const char *path, const char *x_col, const char *y_col) {
   record_file *rf = record_open(path);
   if (!rf) return NULL;
   record_summary *sm = record_read_summary(rf);
@@ -337,7 +341,14 @@ report_data *report_load(const char *path) {
     goto done;
   }
   d->n_runs = sm->nrows;
-  for (size_t i = 0; i < sm->nrows && !rc; i++) rc = add_row(d, sm, i, &FP, &nFP);
+  const char *cols[2] = {x_col, y_col};
+  for (int k = 0; k < 2 && !rc; k++) {
+    const record_column *c = cols[k] ? record_summary_column(sm, cols[k]) : NULL;
+    if (cols[k] && (!c || (c->type != RECORD_DOUBLE && c->type != RECORD_INT)))
+      rc = moex_error(MOEX_EINVAL, "report: --%c '%s': %s has no numeric summary column of that name", k ? 'y' : 'x',
+                      cols[k], path);
+  }
+  for (size_t i = 0; i < sm->nrows && !rc; i++) rc = add_row(d, sm, i, &FP, &nFP, x_col, y_col);
   for (size_t fi = 0; fi < d->n_figures && !rc; fi++)
     for (size_t si = 0; si < d->figures[fi].n_series && !rc; si++)
       rc = finish_series(&d->figures[fi].series[si], &FP[fi].s[si]);

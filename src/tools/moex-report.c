@@ -28,8 +28,11 @@ static const char *SUMMARY =
     "Exit status: 0 ok, 1 figures not rendered (gnuplot missing or failing), 2 bad input.";
 
 int main(int argc, char **argv) {
-  const char *out = NULL;
-  cli_option_t opts[] = {{"--out", CLI_STRING, &out, 0, 0, "output folder (default: the folder of the first FILE)"}};
+  const char *out = NULL, *x_col = NULL, *y_col = NULL;
+  cli_option_t opts[] = {{"--out", CLI_STRING, &out, 0, 0, "output folder (default: the folder of the first FILE)"},
+                         {"--x", CLI_STRING, &x_col, 0, 0, "draw every figure against this numeric summary column "
+                                                           "(e.g. E, L, pieces, params_active, compute_used); no claim is judged"},
+                         {"--y", CLI_STRING, &y_col, 0, 0, "plot this error column instead (e.g. sup_err, test_mse)"}};
   /* positional arguments are the files; the options go to cli_parse */
   char **optv = malloc((size_t)(argc + 1) * sizeof *optv);
   const char **files = malloc((size_t)(argc + 1) * sizeof *files);
@@ -39,7 +42,8 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (argv[i][0] == '-' && argv[i][1]) {
       optv[optc++] = argv[i];
-      if (!strcmp(argv[i], "--out") && i + 1 < argc) optv[optc++] = argv[++i];
+      if ((!strcmp(argv[i], "--out") || !strcmp(argv[i], "--x") || !strcmp(argv[i], "--y")) && i + 1 < argc)
+        optv[optc++] = argv[++i];
     } else {
       files[n_files++] = argv[i];
     }
@@ -70,7 +74,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < n_files && !status; i++) {
     /* the whole file, checksums included, in a child first: a damaged file is refused by name
      * (exit 2), also one that would crash the HDF5 library */
-    data[i] = record_verify(files[i]) ? NULL : report_load(files[i]);
+    data[i] = record_verify(files[i]) ? NULL : report_load_xy(files[i], x_col, y_col);
     if (!data[i]) {
       fprintf(stderr, "moex-report: %s\n", moex_errmsg());
       status = 2;
