@@ -87,10 +87,13 @@ $(B)/obj/record/record_write.o: CPPFLAGS += -DMOEX_VERSION='"$(GIT_VERSION)"'
 $(B)/obj/record/record_write.o: $(B)/version.stamp
 FORCE:
 
+# archives are made anew: `ar r` would keep the member of a source file since removed
 $(B)/libmoex.a: $(LIB_OBJ)
+	@rm -f $@
 	ar rcs $@ $^
 
 $(B)/libmoexexp.a: $(EXPLIB_OBJ)
+	@rm -f $@
 	ar rcs $@ $^
 
 $(B)/bin/%: experiments/%.c $(LIBS_A) | $(B)/bin
