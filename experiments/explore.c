@@ -39,29 +39,50 @@ static size_t ipow(size_t b, size_t e) {
   return r;
 }
 
-/* The figure's x for point p. */
-static double x_value(const ctx_t *c, const sweep_grid_t *g, size_t i, const explore_point_t *p) {
-  if (!strcmp(c->x_name, "pieces")) return (double)p->pieces;
-  if (!strcmp(c->x_name, "params_active")) return (double)moe_spec_n_active(&p->spec);
-  if (!strcmp(c->x_name, "params_total")) return (double)moe_spec_n_params(&p->spec);
-  for (size_t a = 0; a < g->n_axes; a++)
-    if (!strcmp(g->axis[a].name, c->x_name)) return strtod(sweep_grid_value(g, i, c->x_name), NULL);
-  /* an axis left at its default: the resolved value */
-  if (!strcmp(c->x_name, "E")) return (double)p->moe_ref.layer[p->moe_ref.n_layers - 1].n_experts;
-  if (!strcmp(c->x_name, "m")) return (double)p->moe_ref.layer[p->moe_ref.n_layers - 1].expert_width;
-  if (!strcmp(c->x_name, "D")) return (double)p->D;
-  if (!strcmp(c->x_name, "pL")) return (double)p->pL;
-  if (!strcmp(c->x_name, "pE")) return (double)p->pE;
+/* The resolved value of a numeric axis at point p (NaN for a name that is not one). */
+static double resolved(const explore_point_t *p, const char *name) {
+  const moe_layer_spec_t *L = &p->moe_ref.layer[p->moe_ref.n_layers - 1];
+  size_t moe_layers = 0;
+  for (size_t l = 0; l < p->moe_ref.n_layers; l++) moe_layers += p->moe_ref.layer[l].kind == MOE_LAYER_MOE;
+  const struct { const char *n; double v; } t[] = {
+      {"d", (double)p->d}, {"D", (double)p->D}, {"charts", (double)p->charts}, {"pE", (double)p->pE},
+      {"pL", (double)p->pL}, {"scalar", (double)p->scalar}, {"layers", (double)moe_layers},
+      {"E", (double)L->n_experts}, {"K", (double)L->top_k}, {"expert_layers", (double)L->expert_layers},
+      {"m", (double)L->expert_width}, {"router_width", (double)L->gate_width}, {"shared", (double)L->shared_expert},
+      {"dense_first", (double)(p->moe_ref.layer[0].kind == MOE_LAYER_DENSE)}, {"hidden", (double)p->hidden},
+      {"dense_layers", (double)p->dense_layers}};
+  for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+    if (!strcmp(t[k].n, name)) return t[k].v;
   return NAN;
 }
 
-/* Whether axis `name` moves the figure's x: x's own axis, the axes the number of pieces is made
- * of, or the shape axes of a parameter count. */
-static int drives_x(const char *x_name, const char *name) {
+/* The figure's x for point p: a count the point derives, or the resolved value of the axis
+ * (given or left at its default). */
+static double x_value(const ctx_t *c, const explore_point_t *p) {
+  if (!strcmp(c->x_name, "pieces")) return (double)p->pieces;
+  if (!strcmp(c->x_name, "params_active")) return (double)moe_spec_n_active(&p->spec);
+  if (!strcmp(c->x_name, "params_total")) return (double)moe_spec_n_params(&p->spec);
+  return resolved(p, c->x_name);
+}
+
+/* Whether axis `name` moves the figure's x in grid g: x's own axis, the axes the number of
+ * pieces is made of, the shape axes of a parameter count, or an axis whose value x derives
+ * from when x is left at its default (E = pE or charts, layers = 2 pL, router_width = m). */
+static int drives_x(const sweep_grid_t *g, const char *x_name, const char *name) {
   if (!strcmp(name, x_name)) return 1;
   if (!strcmp(x_name, "pieces")) return !strcmp(name, "pE") || !strcmp(name, "pL");
   if (!strncmp(x_name, "params_", 7))
-    return !strcmp(name, "m") || !strcmp(name, "E") || !strcmp(name, "layers") || !strcmp(name, "hidden");
+    return !strcmp(name, "m") || !strcmp(name, "E") || !strcmp(name, "layers") || !strcmp(name, "hidden") ||
+           !strcmp(name, "pE") || !strcmp(name, "pL") || !strcmp(name, "charts") || !strcmp(name, "K") ||
+           !strcmp(name, "expert_layers") || !strcmp(name, "shared") || !strcmp(name, "D") ||
+           !strcmp(name, "router_width");
+  int x_given = 0;
+  for (size_t a = 0; a < g->n_axes; a++) x_given |= !strcmp(g->axis[a].name, x_name);
+  if (x_given) return 0;
+  if (!strcmp(x_name, "E")) return !strcmp(name, "pE") || !strcmp(name, "charts");
+  if (!strcmp(x_name, "layers")) return !strcmp(name, "pL");
+  if (!strcmp(x_name, "router_width")) return !strcmp(name, "m");
+  if (!strcmp(x_name, "hidden")) return !strcmp(name, "D") || !strcmp(name, "pL");
   return 0;
 }
 
@@ -71,7 +92,7 @@ static void series_name(const ctx_t *c, const sweep_grid_t *g, size_t i, char *b
   buf[0] = '\0';
   for (size_t a = 0; a < g->n_axes; a++) {
     const sweep_axis_t *ax = &g->axis[a];
-    if (ax->n < 2 || drives_x(c->x_name, ax->name)) continue;
+    if (ax->n < 2 || drives_x(g, c->x_name, ax->name)) continue;
     int w = snprintf(buf + len, n - len, "%s%s=%s", len ? " " : "", ax->name, sweep_grid_value(g, i, ax->name));
     if (w < 0 || (size_t)w >= n - len) break;
     len += (size_t)w;
@@ -181,7 +202,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   series_name(c, g, i, series, sizeof series);
   char fig[64];
   snprintf(fig, sizeof fig, "explore_%s", c->x_name);
-  if (!rc) rc = exprun_set_figure(rec, fig, series, c->x_name, x_value(c, g, i, &p), c->claim, c->bound, c->tol, NULL, NAN);
+  if (!rc) rc = exprun_set_figure(rec, fig, series, c->x_name, x_value(c, &p), c->claim, c->bound, c->tol, NULL, NAN);
   if (!rc) rc = record_run_set_str(rec, "y_name", c->y_name);
   if (!rc) rc = explore_point_record(&p, g, i, rec);
   if (!rc) rc = record_run_set_str(rec, "explore_grid", c->grid_text);
@@ -300,8 +321,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, PROG ": --claim '%s': not none, rate or flat\n", claim);
     return 2;
   }
-  if (!strcmp(claim, "rate") && !isfinite(bound)) {
-    fprintf(stderr, PROG ": --claim rate needs --bound\n");
+  if (!strcmp(claim, "rate") && !(isfinite(bound) && bound <= 0)) {
+    fprintf(stderr, PROG ": --claim rate needs --bound <= 0 (an upper bound's exponent), got %g\n", bound);
+    return 2;
+  }
+  if (!strcmp(claim, "flat") && !(tol > 0)) {
+    fprintf(stderr, PROG ": --claim flat needs --tol > 0, got %g\n", tol);
     return 2;
   }
   if (strcmp(y_name, "sup_err") && strcmp(y_name, "test_mse") && strcmp(y_name, "test_rmse")) {

@@ -73,7 +73,7 @@ static int parse_point(const ctx_t *c, const char *p, int *amb, size_t *d, size_
   *d = a;
   *E = 0;
   if (*amb >= PT_EXP) {
-    if (b < 1 || b > 64) return moex_error(MOEX_EINVAL, PROG ": point '%s': E = %lu must be in 1..64", p, b);
+    if (b < 3 || b > 64) return moex_error(MOEX_EINVAL, PROG ": point '%s': E = %lu must be in 3..64 (two charts cannot cover injectively)", p, b);
     *E = b;
   }
   *D = *amb == PT_AMB ? b : c->rate_D;

@@ -103,9 +103,9 @@ static int parse_target(const char *t, size_t *E, size_t *L, int *eq5, int *el) 
   } else if (sscanf(t, "eq4-E%lu-L%lu%c", &e, &l, &tail) != 2) {
     e = 0;
   }
-  if (e < 2 || e > 6 || l < 1 || l > 4)
+  if (e < 2 || e > 6 || l < 1 || l > 4 || pow((double)e, (double)l) > MOE_MAX_EXPERTS)
     return moex_error(MOEX_EINVAL, PROG ": target '%s' must be eq5, eq4-E<E>-L<L>, byL-E<E>-L<L> or byE-E<E>-L<L> "
-                                   "with E in 2..6, L in 1..4", t);
+                                   "with E in 2..6, L in 1..4 and E^L <= %d (wide-EL has E^L experts)", t, MOE_MAX_EXPERTS);
   *E = e;
   *L = l;
   return MOEX_OK;

@@ -21,6 +21,11 @@ mkdir -p "$tmp/new"
 # (build/ a link, so that the recorded command lines read alike)
 (cd "$tmp/new" && ln -s "$top/build" build && sh "$top/src/tools/demo.sh" build/bin >/dev/null)
 bad=0
+# the same files on both sides
+if [ "$(cd "$tmp/old/results/quick" && ls *.h5)" != "$(cd "$tmp/new/results/quick" && ls *.h5)" ]; then
+  echo "demo_same: the two demos wrote different sets of records" >&2
+  bad=1
+fi
 for f in "$tmp/old/results/quick/"*.h5; do
   b=$(basename "$f")
   if /usr/bin/python3 "$top/tests/records_same.py" "$f" "$tmp/new/results/quick/$b"; then

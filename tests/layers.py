@@ -79,6 +79,9 @@ def check_includes(files):
         for inc in INC.findall(text):
             hl = header_layer(inc)
             if hl is None:
+                # a project header must be named with its layer, or the rules cannot see it
+                if not inc.startswith("<"):
+                    faults.append(f"{rel}: includes \"{inc}\": not spelled layer/name.h, so no rule can check it")
                 continue
             if hl != lay and RANK[hl] >= RANK[lay]:
                 faults.append(f"{rel}: includes \"{inc}\": layer {hl} is not below {lay}")
@@ -92,13 +95,15 @@ def check_includes(files):
 
 def check_links(objs):
     """objs: {name: (defined set, undefined set)}. Returns the list of faults."""
-    where = {}
+    where, faults = {}, []
     for o, (defs, _) in objs.items():
         for s in defs:
+            if s in where:
+                faults.append(f"symbol {s} defined in {where[s]} and {o}")
             where[s] = o
     graph = {o: {where[s] for s in und if s in where and where[s] != o} for o, (_, und) in objs.items()}
     c = find_cycle(graph)
-    return ["link cycle: " + " -> ".join(c)] if c else []
+    return faults + (["link cycle: " + " -> ".join(c)] if c else [])
 
 
 def nm_symbols(obj):
@@ -124,6 +129,7 @@ def self_test():
         ("sideways include", {"src/model/m.c": '#include "targets/t.h"\n'}),
         ("include cycle", {"src/fit/f.h": '#include "fit/g.h"\n', "src/fit/g.h": '#include "fit/f.h"\n'}),
         ("experiment layer from the library", {"src/sweep/s.c": '#include "lib/exprun.h"\n'}),
+        ("include without its layer", {"src/model/m.c": '#include "fit.h"\n'}),
     ]
     if check_includes(ok_tree):
         print("layers self-test: a clean tree was faulted", file=sys.stderr)
@@ -135,6 +141,9 @@ def self_test():
     links = {"fit.o": ({"fit_run"}, {"fit_adam"}), "fit_adam.o": ({"fit_adam"}, {"fit_run"})}
     if not check_links(links):
         print("layers self-test: link cycle not caught", file=sys.stderr)
+        bad = 1
+    if not check_links({"a.o": ({"a", "x"}, set()), "b.o": ({"x"}, set())}):
+        print("layers self-test: a symbol defined twice not caught", file=sys.stderr)
         bad = 1
     if check_links({"a.o": ({"a"}, {"b"}), "b.o": ({"b"}, set())}):
         print("layers self-test: an acyclic link graph was faulted", file=sys.stderr)

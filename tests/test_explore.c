@@ -113,8 +113,18 @@ START_TEST(test_explore_bad_axes) {
       {"protocol=bfgs3", "bfgs3"},
       {"nosuchaxis=1", "nosuchaxis"},
       {"m=1;m=2", "twice"},
+      {"kind=blob", "kind=blob"},
+      {"fn=nope", "fn=nope"},
+      {"target=eq4;family=nope", "family=nope"},
+      {"charts=2", "charts=2"},
+      {"target=eq4;pE=2;pL=8;dense_first=1", "layers=16"},
   };
   snprintf(path, sizeof path, "%s/bad.h5", dir);
+  /* claims that the report could not judge */
+  snprintf(cmd, sizeof cmd, "%s/explore --claim flat --tol 0 --out %s", testutil_bindir(), path);
+  testutil_expect_usage_error(cmd, "explore");
+  snprintf(cmd, sizeof cmd, "%s/explore --claim rate --bound 0.5 --out %s", testutil_bindir(), path);
+  testutil_expect_usage_error(cmd, "explore");
   for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
     snprintf(cmd, sizeof cmd, "%s/explore --set '%s' --out %s", testutil_bindir(), bad[k][0], path);
     testutil_expect_usage_error(cmd, "explore");

@@ -110,7 +110,10 @@ START_TEST(test_piecewise_depth_el_quick) {
   }
   record_summary_free(s);
   record_close(f);
-  check_report(dir, path, 4);
+  /* a verdict for every series of both figures: 2 x (2 flat + 3 grows) */
+  check_report(dir, path, 10);
+  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: .* grows with pieces' %s/report/REPORT.md) -eq 6 ]", dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "the baselines' 'grows' claims were not judged");
   cleanup(dir);
 }
 END_TEST

@@ -104,6 +104,8 @@ START_TEST(test_grows_table) {
       {0.02, 0.4, 5, 0, 0.0, SLOPE_HOLDS, "above 0 with no tolerance"},
       {0.5, 0.9, 2, 0, 0.1, SLOPE_INCONCLUSIVE, "two sizes"},
       {NAN, NAN, 5, 0, 0.1, SLOPE_INCONCLUSIVE, "no interval"},
+      {0.1, 0.5, 5, 0, 0.1, SLOPE_INCONCLUSIVE, "lower end on tol: not wholly above"},
+      {-0.2, 0.1, 5, 0, 0.1, SLOPE_FAILS, "upper end on tol: wholly at or below"},
   };
   run_rows(verdict_grows, rows, sizeof rows / sizeof *rows);
   slope_fit_t f = crafted(0.2, 0.4, 5);

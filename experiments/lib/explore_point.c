@@ -14,6 +14,9 @@
 #include "fit/fit_moe.h"
 #include "model/gate.h"
 #include "model/mlp.h"
+#include "targets/manifold.h"
+#include "targets/piecewise.h"
+#include "targets/targetfn.h"
 
 /* Defaults given as "" are derived from the target (see help): they follow the theorems, so that
  * `--set 'target=eq4;pE=2;pL=3'` fits the depth-2L MoE of Thm 5.3 without naming its shape. */
@@ -72,6 +75,9 @@ static int size_value(const sweep_grid_t *g, size_t i, const char *name, size_t 
                       size_t *out) {
   const char *v = value(g, i, name);
   if (!v) {
+    /* a derived default is held to the same range as a given value (layers = 2 pL may be 16) */
+    if (def < lo || def > hi)
+      return moex_error(MOEX_EINVAL, "explore: %s=%zu (its default here): must be in %zu..%zu", name, def, lo, hi);
     *out = def;
     return MOEX_OK;
   }
@@ -152,6 +158,42 @@ static size_t mem_estimate(const explore_point_t *p, size_t n_train, size_t n_ev
   return bytes > (double)SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)bytes;
 }
 
+static int explore_point_target_check(const explore_point_t *p) {
+  int ok;
+  if (p->target == EXPLORE_MANIFOLD) {
+    manifold_config mc;
+    manifold_config_default(&mc);
+    mc.kind = p->kind;
+    mc.d = p->d;
+    mc.D = p->D;
+    mc.embed = p->embed;
+    mc.E = p->charts;
+    manifold *M = manifold_alloc(&mc);
+    targetfn *f = M ? targetfn_alloc(M, p->fn, 3) : NULL;
+    ok = f != NULL;
+    targetfn_free(f);
+    manifold_free(M);
+  } else if (p->target == EXPLORE_EQ4) {
+    piecewise_config pc = {.E = p->pE, .L = p->pL, .family = p->family, .scalar = p->scalar, .seed = 1};
+    piecewise *P = piecewise_alloc(&pc);
+    ok = P != NULL;
+    piecewise_free(P);
+  } else {
+    piecewise_prod_config pc = {.L = p->pL, .kind = "circle", .d = 1, .E = p->pE, .D = p->D, .embed = p->embed,
+                                .scalar = p->scalar, .seed = 5};
+    piecewise_prod *Q = piecewise_prod_alloc(&pc);
+    ok = Q != NULL;
+    piecewise_prod_free(Q);
+  }
+  if (ok) return MOEX_OK;
+  char why[512];
+  snprintf(why, sizeof why, "%s", moex_errmsg());
+  if (p->target == EXPLORE_MANIFOLD)
+    return moex_error(MOEX_EINVAL, "explore: kind=%s, d=%zu, D=%zu, charts=%zu, fn=%s: %s", p->kind, p->d, p->D,
+                      p->charts, p->fn, why);
+  return moex_error(MOEX_EINVAL, "explore: pE=%zu, pL=%zu, family=%s: %s", p->pE, p->pL, p->family, why);
+}
+
 int explore_point_resolve(const sweep_grid_t *g, size_t i, size_t n_train, size_t n_eval, explore_point_t *p) {
   memset(p, 0, sizeof *p);
   static const char *const targets[] = {"manifold", "eq4", "eq5", NULL};
@@ -202,6 +244,9 @@ int explore_point_resolve(const sweep_grid_t *g, size_t i, size_t n_train, size_
       (rc = size_value(g, i, "dense_layers", 2, 1, 16, &dl)))
     return rc;
   if (K > E) return moex_error(MOEX_EINVAL, "explore: K=%zu: must not exceed E=%zu", K, E);
+  if (layers + dfirst > MOE_MAX_LAYERS)
+    return moex_error(MOEX_EINVAL, "explore: layers=%zu: with dense_first=1 the stack has %zu layers, more than %d",
+                      layers, layers + dfirst, MOE_MAX_LAYERS);
   gate_kind_t gk;
   gate_surrogate_t sur;
   mlp_init_t init;
@@ -249,8 +294,12 @@ int explore_point_resolve(const sweep_grid_t *g, size_t i, size_t n_train, size_
     p->width = !strcmp(p->match, "none") ? m : dense_match(p->n_in, p->n_out, dl, target, init);
     spec_mlp_dense(&p->spec, p->n_in, p->n_out, dl, p->width, init);
   }
+  p->hidden = hidden;
+  p->dense_layers = dl;
   p->bytes = mem_estimate(p, n_train, n_eval);
-  return MOEX_OK;
+  /* the target itself, built once and dropped: an unknown kind, fn or family, or an atlas that
+   * cannot cover the manifold, is refused here and not by every run */
+  return explore_point_target_check(p);
 }
 
 int explore_point_record(const explore_point_t *p, const sweep_grid_t *g, size_t i, record_run *rec) {
@@ -268,11 +317,12 @@ int explore_point_record(const explore_point_t *p, const sweep_grid_t *g, size_t
                           "expert_layers", "m", "width", "shared", "dense_first", "hidden"};
   size_t ivals[] = {p->d, p->D, p->charts, p->pE, p->pL, (size_t)p->scalar, p->pieces, p->n_in, p->n_out, moe_layers,
                     L->n_experts, L->top_k, L->expert_layers, L->expert_width, p->width, (size_t)L->shared_expert,
-                    (size_t)(p->moe_ref.layer[0].kind == MOE_LAYER_DENSE), p->moe_ref.layer[0].d_out};
+                    (size_t)(p->moe_ref.layer[0].kind == MOE_LAYER_DENSE), p->hidden};
   for (size_t k = 0; k < sizeof ivals / sizeof ivals[0] && !rc; k++) rc = record_run_set_int(rec, inames[k], (int64_t)ivals[k]);
   if (!rc) rc = record_run_set_str(rec, "router", gate_kind_name(L->gate));
   if (!rc) rc = record_run_set_int(rec, "router_width", (int64_t)L->gate_width);
   if (!rc) rc = record_run_set_str(rec, "init", mlp_init_name(L->init));
+  if (!rc) rc = record_run_set_int(rec, "dense_layers", (int64_t)p->dense_layers);
   if (!rc) rc = record_run_set_int(rec, "mem_estimate", (int64_t)p->bytes);
   return rc;
 }

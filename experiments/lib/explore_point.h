@@ -43,6 +43,8 @@ typedef struct {
   moe_spec_t spec;      /* the model that is fitted */
   moe_spec_t moe_ref;   /* the MoE of the axes (== spec for model=moe) */
   size_t width;         /* the fitted model's width (dense: matched width) */
+  size_t hidden;        /* width of the representation between layers */
+  size_t dense_layers;  /* model=dense: its affine layers */
   const char *protocol;
   size_t bytes;         /* estimated peak memory of the run */
 } explore_point_t;

@@ -12,6 +12,7 @@
 #include "core/moex_error.h"
 #include "fit/fit_moe.h"
 #include "fit/fit.h"
+#include "model/moe.h"
 #include "model/gate.h"
 #include "model/mlp.h"
 
@@ -102,7 +103,7 @@ static int point_parse(const char *p, size_t *d, size_t *D, size_t *m, size_t *E
   if (a < 1 || a > 3) snprintf(why, len, "d = %lu must be 1, 2 or 3", a);
   else if (*D < *d + 1 || *D > 4096) snprintf(why, len, "D = %zu must be in %zu..4096 (d < D)", *D, *d + 1);
   else if (*m < 1 || *m > 4096) snprintf(why, len, "m = %zu must be in 1..4096", *m);
-  else if (k == 2 && (b < 1 || b > 64)) snprintf(why, len, "E = %lu must be in 1..64", b);
+  else if (k == 2 && (b < 3 || b > 64)) snprintf(why, len, "E = %lu must be in 3..64 (two charts cannot cover injectively)", b);
   else return 0;
   return 1;
 }
@@ -119,8 +120,9 @@ static int target_parse(const char *t, size_t *E, size_t *L, char *why, size_t l
   }
   int ok = sscanf(t, "eq4-E%lu-L%lu%c", &e, &l, &tail) == 2 ||
            (sscanf(t, "by%c-E%lu-L%lu%c", &by, &e, &l, &tail) == 3 && (by == 'L' || by == 'E'));
-  if (!ok || e < 2 || e > 6 || l < 1 || l > 4) {
-    snprintf(why, len, "must be eq5, eq4-E<E>-L<L>, byL-E<E>-L<L> or byE-E<E>-L<L> with E in 2..6, L in 1..4");
+  if (!ok || e < 2 || e > 6 || l < 1 || l > 4 || pow((double)e, (double)l) > MOE_MAX_EXPERTS) {
+    snprintf(why, len, "must be eq5, eq4-E<E>-L<L>, byL-E<E>-L<L> or byE-E<E>-L<L> with E in 2..6, L in 1..4, "
+                       "E^L <= %d", MOE_MAX_EXPERTS);
     return 1;
   }
   *E = e;

@@ -21,7 +21,8 @@
 typedef struct {
   const slope_fit_t *fit;  /* rate, flat, growth */
   double bound;            /* rate: the bound's exponent (<= 0); growth: the allowed exponent */
-  double tol;              /* rate, growth: allowance >= 0; flat: half-width of the band > 0 */
+  double tol;              /* rate, growth: allowance >= 0; flat: half-width of the band > 0;
+                              grows: the slope the error must exceed, >= 0 */
   size_t n;                /* lower: shared x */
   const double *lo, *hi;         /* lower: (n) the series' smallest and largest seed at each x */
   const double *ref_lo, *ref_hi; /* lower: (n) the same for the reference series */

@@ -87,7 +87,6 @@ int report_add_failed_checks(report_series *s, const char *list) {
   return 0;
 }
 
-/* Makes s a safe file base name (and at most 200 bytes). */
 
 static int set_note(report_series *s, const char *msg) {
   free(s->note);
