@@ -128,13 +128,7 @@ static int make_data(const ctx_t *c, const explore_point_t *p, data_t *d, exprun
   ed->n_keep = 512;
   if (p->target == EXPLORE_MANIFOLD) {
     manifold_config mc;
-    manifold_config_default(&mc);
-    mc.kind = p->kind;
-    mc.d = p->d;
-    mc.D = p->D;
-    mc.embed = p->embed;
-    mc.E = p->charts;
-    mc.seed = base + 101 * p->d + 7 * p->D;
+    explore_point_manifold_config(p, base, &mc);
     manifold *M = manifold_alloc(&mc);
     targetfn *f = M ? targetfn_alloc(M, p->fn, 3) : NULL;
     if (!f) rc = moex_error(MOEX_EINVAL, PROG ": %s", moex_errmsg());
@@ -153,14 +147,11 @@ static int make_data(const ctx_t *c, const explore_point_t *p, data_t *d, exprun
   } else {
     piecewise *P = NULL;
     piecewise_prod *Q = NULL;
-    if (p->target == EXPLORE_EQ4) {
-      piecewise_config pc = {.E = p->pE, .L = p->pL, .family = p->family, .scalar = p->scalar, .seed = 1};
-      P = piecewise_alloc(&pc);
-    } else {
-      piecewise_prod_config pc = {.L = p->pL, .kind = "circle", .d = 1, .E = p->pE, .D = p->D, .embed = p->embed,
-                                  .scalar = p->scalar, .seed = 5};
-      Q = piecewise_prod_alloc(&pc);
-    }
+    piecewise_config pc;
+    piecewise_prod_config qc;
+    explore_point_piecewise_configs(p, &pc, &qc);
+    if (p->target == EXPLORE_EQ4) P = piecewise_alloc(&pc);
+    else Q = piecewise_prod_alloc(&qc);
     if (!P && !Q) rc = moex_error(MOEX_EINVAL, PROG ": %s", moex_errmsg());
     size_t per = (size_t)floor(pow((double)c->eval, 1.0 / (double)p->pL) + 0.5);
     if (per < 2) per = 2;
@@ -190,7 +181,7 @@ static int make_data(const ctx_t *c, const explore_point_t *p, data_t *d, exprun
 static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long seed, record_run *rec) {
   const ctx_t *c = vctx;
   explore_point_t p;
-  int rc = explore_point_resolve(g, i, c->o->n_train, c->eval, &p);
+  int rc = explore_point_resolve(g, i, c->o->n_train, c->eval, (unsigned long)c->o->master_seed, &p);
   if (rc) return rc;
   data_t d;
   exprun_data_t ed;
@@ -394,7 +385,7 @@ int main(int argc, char **argv) {
   size_t n_points = sweep_grid_size(&g);
   for (size_t i = 0; i < n_points; i++) {
     explore_point_t p;
-    if (explore_point_resolve(&g, i, o.n_train, eval, &p)) {
+    if (explore_point_resolve(&g, i, o.n_train, eval, (unsigned long)o.master_seed, &p)) {
       fprintf(stderr, "%s\n", moex_errmsg());
       sweep_grid_free(&g);
       return 2;

@@ -158,32 +158,46 @@ static size_t mem_estimate(const explore_point_t *p, size_t n_train, size_t n_ev
   return bytes > (double)SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)bytes;
 }
 
-static int explore_point_target_check(const explore_point_t *p) {
+void explore_point_manifold_config(const explore_point_t *p, unsigned long master, manifold_config *mc) {
+  manifold_config_default(mc);
+  mc->kind = p->kind;
+  mc->d = p->d;
+  mc->D = p->D;
+  mc->embed = p->embed;
+  mc->E = p->charts;
+  mc->seed = master + 101 * p->d + 7 * p->D;
+}
+
+void explore_point_piecewise_configs(const explore_point_t *p, piecewise_config *pc, piecewise_prod_config *qc) {
+  *pc = (piecewise_config){.E = p->pE, .L = p->pL, .family = p->family, .scalar = p->scalar, .seed = 1};
+  *qc = (piecewise_prod_config){.L = p->pL, .kind = "circle", .d = 1, .E = p->pE, .D = p->D, .embed = p->embed,
+                                .scalar = p->scalar, .seed = 5};
+}
+
+/* The target of p built as its runs build it (same seeds: chart centres for d >= 3 depend on them). */
+static int explore_point_target_check(const explore_point_t *p, unsigned long master) {
   int ok;
   if (p->target == EXPLORE_MANIFOLD) {
     manifold_config mc;
-    manifold_config_default(&mc);
-    mc.kind = p->kind;
-    mc.d = p->d;
-    mc.D = p->D;
-    mc.embed = p->embed;
-    mc.E = p->charts;
+    explore_point_manifold_config(p, master, &mc);
     manifold *M = manifold_alloc(&mc);
     targetfn *f = M ? targetfn_alloc(M, p->fn, 3) : NULL;
     ok = f != NULL;
     targetfn_free(f);
     manifold_free(M);
-  } else if (p->target == EXPLORE_EQ4) {
-    piecewise_config pc = {.E = p->pE, .L = p->pL, .family = p->family, .scalar = p->scalar, .seed = 1};
-    piecewise *P = piecewise_alloc(&pc);
-    ok = P != NULL;
-    piecewise_free(P);
   } else {
-    piecewise_prod_config pc = {.L = p->pL, .kind = "circle", .d = 1, .E = p->pE, .D = p->D, .embed = p->embed,
-                                .scalar = p->scalar, .seed = 5};
-    piecewise_prod *Q = piecewise_prod_alloc(&pc);
-    ok = Q != NULL;
-    piecewise_prod_free(Q);
+    piecewise_config pc;
+    piecewise_prod_config qc;
+    explore_point_piecewise_configs(p, &pc, &qc);
+    if (p->target == EXPLORE_EQ4) {
+      piecewise *P = piecewise_alloc(&pc);
+      ok = P != NULL;
+      piecewise_free(P);
+    } else {
+      piecewise_prod *Q = piecewise_prod_alloc(&qc);
+      ok = Q != NULL;
+      piecewise_prod_free(Q);
+    }
   }
   if (ok) return MOEX_OK;
   char why[512];
@@ -194,7 +208,8 @@ static int explore_point_target_check(const explore_point_t *p) {
   return moex_error(MOEX_EINVAL, "explore: pE=%zu, pL=%zu, family=%s: %s", p->pE, p->pL, p->family, why);
 }
 
-int explore_point_resolve(const sweep_grid_t *g, size_t i, size_t n_train, size_t n_eval, explore_point_t *p) {
+int explore_point_resolve(const sweep_grid_t *g, size_t i, size_t n_train, size_t n_eval, unsigned long master,
+                          explore_point_t *p) {
   memset(p, 0, sizeof *p);
   static const char *const targets[] = {"manifold", "eq4", "eq5", NULL};
   static const char *const models[] = {"moe", "dense", NULL};
@@ -299,7 +314,7 @@ int explore_point_resolve(const sweep_grid_t *g, size_t i, size_t n_train, size_
   p->bytes = mem_estimate(p, n_train, n_eval);
   /* the target itself, built once and dropped: an unknown kind, fn or family, or an atlas that
    * cannot cover the manifold, is refused here and not by every run */
-  return explore_point_target_check(p);
+  return explore_point_target_check(p, master);
 }
 
 int explore_point_record(const explore_point_t *p, const sweep_grid_t *g, size_t i, record_run *rec) {

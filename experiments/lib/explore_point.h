@@ -12,6 +12,8 @@
 #include "model/moe.h"
 #include "record/record.h"
 #include "sweep/sweep.h"
+#include "targets/manifold.h"
+#include "targets/piecewise.h"
 
 typedef struct {
   const char *name;
@@ -49,11 +51,17 @@ typedef struct {
   size_t bytes;         /* estimated peak memory of the run */
 } explore_point_t;
 
-/* Resolves grid index i: reads each axis from g where present, else its default. n_train and
- * n_eval size the memory estimate. Returns 0, or MOEX_EINVAL with a message naming the axis and
- * the bad value ("explore: D=0: must be >= 1"). */
-int explore_point_resolve(const sweep_grid_t *g, size_t i, size_t n_train, size_t n_eval,
+/* Resolves grid index i: reads each axis from g where present, else its default, and builds the
+ * target once (with the master seed, as the runs do) to check it. n_train and n_eval size the
+ * memory estimate. Returns 0, or MOEX_EINVAL with a message naming the axis and the bad value
+ * ("explore: D=0: must be >= 1"). */
+int explore_point_resolve(const sweep_grid_t *g, size_t i, size_t n_train, size_t n_eval, unsigned long master,
                           explore_point_t *p);
+
+/* The configurations the runs of p build their target from (manifold: seeded from the master
+ * seed and (d, D), so that every model and seed of one target sees the same data). */
+void explore_point_manifold_config(const explore_point_t *p, unsigned long master, manifold_config *mc);
+void explore_point_piecewise_configs(const explore_point_t *p, piecewise_config *pc, piecewise_prod_config *qc);
 
 /* Every effective axis value as a run attribute (strings as given, integers as int64), and the
  * derived counts (pieces, n_in, n_out, width). */
