@@ -187,11 +187,11 @@ paper: deps
 	$(B)/bin/paper_exp1 --set 'model=dense;protocol=bfgs2' --max-evals none --out results/paper/paper_exp1_bfgs2_long.h5 $(PAPER_ARGS)
 	$(B)/bin/paper_exp2 --set 'model=dense;protocol=bfgs2' --max-evals none --out results/paper/paper_exp2_bfgs2_long.h5 $(PAPER_ARGS)
 	@# The GSL protocols of issue 16 (theorems/fitting.md) on the MoEs, at 10 times Adam's compute
-	@# (per-sample gradients): Table 3 under alt (hard EM, k-means routes) and adam+polish; Table 4
-	@# under adam+polish, and alt on the deep models (about 15 min on 2 cores)
-	$(B)/bin/paper_exp1 --set model=moe --protocol 'alt:init=kmeans,adam+polish' --compute 10x --out results/paper/paper_exp1_gsl.h5 $(PAPER_ARGS)
+	@# (per-sample gradients): Table 3 under alt (hard and soft EM, k-means routes), adam+polish and anneal; Table 4
+	@# under adam+polish, and alt (hard and soft) and anneal on the deep models
+	$(B)/bin/paper_exp1 --set model=moe --protocol 'alt:init=kmeans,alt:init=kmeans:soft=1,adam+polish,anneal' --compute 10x --out results/paper/paper_exp1_gsl.h5 $(PAPER_ARGS)
 	$(B)/bin/paper_exp2 --set 'model=2-3-moe,1-6-moe,4-3-moe' --protocol adam+polish --compute 10x --out results/paper/paper_exp2_gsl.h5 $(PAPER_ARGS)
-	$(B)/bin/paper_exp2 --set 'model=2-3-moe,4-3-moe' --protocol alt --compute 10x --out results/paper/paper_exp2_alt.h5 $(PAPER_ARGS)
+	$(B)/bin/paper_exp2 --set 'model=2-3-moe,4-3-moe' --protocol 'alt,alt:soft=1,anneal' --compute 10x --out results/paper/paper_exp2_alt.h5 $(PAPER_ARGS)
 	$(B)/bin/moex-report results/paper/paper_exp1.h5 results/paper/paper_exp2.h5 results/paper/paper_exp1_20k.h5 \
 	  results/paper/paper_exp1_bfgs2_long.h5 results/paper/paper_exp2_bfgs2_long.h5 \
 	  results/paper/paper_exp1_gsl.h5 results/paper/paper_exp2_gsl.h5 results/paper/paper_exp2_alt.h5 --out results/paper

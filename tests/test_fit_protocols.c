@@ -273,7 +273,8 @@ static int same_partition(const size_t *route, const size_t *cone, size_t n, siz
   return 1;
 }
 
-static void alt_recovers(size_t E) {
+/* Returns a weighted sum of the fitted parameters, so two protocols' results can be told apart. */
+static double alt_fit(size_t E, const char *proto, int check) {
   enum { N = 400, NT = 300 };
   double x[2 * N], y[N], xt[2 * NT], yt[NT];
   size_t cone[N], ct[NT];
@@ -285,34 +286,50 @@ static void alt_recovers(size_t E) {
   moe_model_t *m = moe_model_alloc(&s, N);
   moe_model_init_params(m, 5);
   fit_moe_settings ps;
-  ck_assert_int_eq(fit_moe_parse("alt:init=kmeans", &ps), 0);
+  ck_assert_int_eq(fit_moe_parse(proto, &ps), 0);
   ps.budget = 2000.0 * N;
   ps.adam_grads = 100.0 * N;
   train_data_t td = {.n = N, .d_in = 2, .d_out = 1, .x = x, .y = y};
   fit_moe_result res;
   memset(&res, 0, sizeof res);
   ck_assert_int_eq(fit_moe_run(&ps, NULL, m, &td, NULL, &res, NULL), 0);
-  ck_assert_msg(res.grads <= ps.budget * 1.02, "E %zu: used %g of %g", E, res.grads, ps.budget);
+  ck_assert_msg(res.grads <= ps.budget * 1.02, "%s E %zu: used %g of %g", proto, E, res.grads, ps.budget);
   ck_assert(res.n_em >= 2);
+  if (!check) ck_assert_msg(res.n_em >= 3, "%s: one EM iteration only, the soft step never ran", proto);
   fit_routed *R = fit_routed_alloc(m, N);
   fit_routed_forward(R, m->theta, N, x, NULL, NULL);
-  ck_assert_msg(same_partition(R->route[0], cone, N, E), "E %zu: training partition not recovered", E);
-  ck_assert_msg(fit_routed_mse(R, y) < 1e-3, "E %zu: training MSE %g", E, fit_routed_mse(R, y));
+  if (check) ck_assert_msg(same_partition(R->route[0], cone, N, E), "%s E %zu: training partition not recovered", proto, E);
+  if (check) ck_assert_msg(fit_routed_mse(R, y) < 1e-3, "%s E %zu: training MSE %g", proto, E, fit_routed_mse(R, y));
   fit_routed_forward(R, m->theta, NT, xt, NULL, NULL);
-  ck_assert_msg(same_partition(R->route[0], ct, NT, E), "E %zu: held-out partition not reproduced", E);
+  if (check) ck_assert_msg(same_partition(R->route[0], ct, NT, E), "%s E %zu: held-out partition not reproduced", proto, E);
   /* the check can fail: a shuffled partition is not recovered */
   size_t sh[NT];
   for (size_t i = 0; i < NT; i++) sh[i] = ct[(i * 7) % NT];
   ck_assert(!same_partition(R->route[0], sh, NT, E));
+  double sig = 0.0;
+  for (size_t i = 0; i < m->n_params; i++) sig += (double)(i + 1) * m->theta[i];
   fit_routed_free(R);
   fit_moe_result_clear(&res);
   moe_model_free(m);
+  return sig;
 }
 
-START_TEST(test_alternate_two_experts) { alt_recovers(2); }
+static double alt_recovers(size_t E, const char *proto) { return alt_fit(E, proto, 1); }
+
+START_TEST(test_alternate_two_experts) { alt_recovers(2, "alt:init=kmeans"); }
 END_TEST
 
-START_TEST(test_alternate_four_experts) { alt_recovers(4); }
+START_TEST(test_alternate_four_experts) { alt_recovers(4, "alt:init=kmeans"); }
+END_TEST
+
+/* the soft variant (responsibilities over each sample's two best paths) recovers them too */
+START_TEST(test_alternate_soft) {
+  alt_recovers(2, "alt:init=kmeans:soft=1");
+  alt_recovers(4, "alt:init=kmeans:soft=1:top=3");
+  /* from k-means routes the EM stops after one (hard) iteration; from random routes it iterates,
+   * and the soft step makes it another fit than the hard one from the same start */
+  ck_assert(alt_fit(4, "alt:soft=1:top=3", 0) != alt_fit(4, "alt", 0));
+}
 END_TEST
 
 START_TEST(test_parse) {
@@ -326,9 +343,10 @@ START_TEST(test_parse) {
   ck_assert_uint_eq(ps.n_temps, 2);
   ck_assert_double_eq(ps.temps[1], 0.2);
   ck_assert_int_eq(ps.comp, 1);
-  const char *bad[] = {"alt:init=foo", "alt:em=0", "anneal:temps=1/-2", "nosuch+polish", "alt:zz=1", "bfgs2:init=kmeans", "alt:em"};
-  const char *why[] = {"init=foo", "em=0", "-2", "nosuch", "zz", "bfgs2", "em"};
-  for (int i = 0; i < 7; i++) {
+  const char *bad[] = {"alt:init=foo", "alt:em=0", "anneal:temps=1/-2", "nosuch+polish", "alt:zz=1", "bfgs2:init=kmeans", "alt:em",
+                       "alt:soft=2", "anneal:soft=1", "alt:top=0"};
+  const char *why[] = {"init=foo", "em=0", "-2", "nosuch", "zz", "bfgs2", "em", "soft=2", "soft=1", "top=0"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     ck_assert_int_eq(fit_moe_parse(bad[i], &ps), MOEX_EINVAL);
     ck_assert_msg(strstr(moex_errmsg(), why[i]) != NULL, "'%s': message '%s'", bad[i], moex_errmsg());
   }
@@ -398,6 +416,7 @@ Suite *fit_protocols_suite(void) {
   tcase_add_loop_test(tc, test_polish_never_raises, 0, 2);
   tcase_add_test(tc, test_alternate_two_experts);
   tcase_add_test(tc, test_alternate_four_experts);
+  tcase_add_test(tc, test_alternate_soft);
   tcase_add_test(tc, test_parse);
   suite_add_tcase(s, tc);
   TCase *te = tcase_create("end_to_end");

@@ -114,6 +114,8 @@ static int record_protocol(record_run *rec, const fit_moe_settings *ps, const fi
   if (!rc) rc = record_run_set_int(rec, "fit_em_max", (int64_t)ps->em_max);
   if (!rc) rc = record_run_set_int(rec, "fit_em_expert_iters", (int64_t)ps->em_expert_iters);
   if (!rc) rc = record_run_set_int(rec, "fit_path_cap", (int64_t)ps->path_cap);
+  if (!rc) rc = record_run_set_int(rec, "fit_soft", (int64_t)ps->soft);
+  if (!rc) rc = record_run_set_int(rec, "fit_soft_top", (int64_t)ps->soft_top);
   if (!rc) rc = record_run_set_double(rec, "fit_gate_l2", ps->gate_l2);
   if (!rc) rc = record_run_set_int(rec, "fit_gate_evals", (int64_t)ps->gate_evals);
   if (!rc) rc = record_run_set_str(rec, "fit_temps", temps);

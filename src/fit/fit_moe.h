@@ -15,7 +15,10 @@
  *   lbfgs for stacks), pol=N (evaluation cap of one polishing problem);
  *   alt: em=N (iterations), eiters=N (LM/lbfgs iterations per expert step), cap=N (paths
  *   searched exhaustively; beyond, layer by layer), l2=X (gate ridge), gevals=N (evaluations of
- *   one gate step);
+ *   one gate step); soft=0|1 (soft variant: from the second iteration on, each sample's top=N
+ *   best paths (default 2) weighted by their responsibilities exp(-err/2 s2), s2 the assignment's
+ *   MSE, and the experts fitted by weighted least squares over them; gates still fitted to the
+ *   most responsible path); top=N;
  *   anneal: temps=T1/T2/... , loss=mse|comp (competitive loss of Jacobs et al. 1991), sigma=S.
  *
  * Compute is counted in per-sample gradients, as --max-evals matched counts Adam's (a Jacobian
@@ -55,6 +58,8 @@ typedef struct {
   size_t em_max;            /* alt: iterations (default 20) */
   size_t em_expert_iters;   /* alt: iterations of one expert step (default 20) */
   size_t path_cap;          /* alt: exhaustive assignment up to this many paths (default 4096) */
+  int soft;                 /* alt: soft variant (responsibilities, weighted least squares) */
+  size_t soft_top;          /* alt soft: paths kept per sample (default 2) */
   double gate_l2;           /* ridge of the gate's logistic regression (default 1e-4) */
   size_t gate_evals;        /* evaluation cap of one gate step (default 50) */
   size_t n_temps;

@@ -62,6 +62,15 @@ int fitm_final_polish(fit_moe_ctx *c);
  * under those routes); then *agreement = share of samples the gates route to their path. */
 int fitm_fit_gates(fit_moe_ctx *c, size_t *const *routes, double *agreement);
 
+/* The soft variant's expert step (fit_altsoft.c): every sample s with its candidate paths
+ * cand[s P + j] (path indices as moe_model_n_paths counts them, SIZE_MAX: none) and their squared
+ * errors cerr[s P + j]; responsibilities r_j = exp(-(cerr_j - min)/2 s2) / sum, rows with r < 1e-6
+ * dropped; the experts fitted to sqrt(r) y through the last MoE layer's output weight sqrt(r) (the
+ * weighted least squares sum_j r_j |y - f_j(x)|^2), with fitm_fit_experts on those rows. Needs the
+ * last layer to be an MoE layer without a shared expert. */
+int fitm_soft_experts(fit_moe_ctx *c, size_t P, const size_t *cand, const double *cerr, double s2, size_t max_evals,
+                      double budget);
+
 /* Route initialisation (init=kmeans|labels; random leaves the gates alone) of c->m. */
 int fitm_route_init(fit_moe_ctx *c);
 

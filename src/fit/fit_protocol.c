@@ -97,6 +97,11 @@ static int parse_option(fit_moe_settings *o, char *kv) {
     return parse_size(k, v, 1, 100000, &o->em_expert_iters);
   } else if (!strcmp(k, "cap")) {
     return parse_size(k, v, 1, 1000000, &o->path_cap);
+  } else if (!strcmp(k, "soft")) {
+    if (strcmp(v, "0") && strcmp(v, "1")) return moex_error(MOEX_EINVAL, "protocol option soft=%s (expected 0 or 1)", v);
+    o->soft = v[0] == '1';
+  } else if (!strcmp(k, "top")) {
+    return parse_size(k, v, 1, 16, &o->soft_top);
   } else if (!strcmp(k, "gevals")) {
     return parse_size(k, v, 1, 100000, &o->gate_evals);
   } else if (!strcmp(k, "l2")) {
@@ -155,6 +160,8 @@ int fit_moe_parse(const char *name, fit_moe_settings *o) {
   o->em_max = 20;
   o->em_expert_iters = 20;
   o->path_cap = 4096;
+  o->soft = 0;
+  o->soft_top = 2;
   o->gate_l2 = 1e-4;
   o->gate_evals = 50;
   static const double temps[] = {1.0, 0.5, 0.25, 0.1, 0.05};
@@ -165,6 +172,8 @@ int fit_moe_parse(const char *name, fit_moe_settings *o) {
     int rc = parse_option(o, kv);
     if (rc) return rc;
   }
+  if (o->soft && o->type != fit_proto_alternate)
+    return moex_error(MOEX_EINVAL, "protocol '%s': soft=1 is an option of alt only", name);
   return MOEX_OK;
 }
 
