@@ -259,7 +259,12 @@ START_TEST(test_record_round_trip) {
   record_table_free(t);
   ck_assert_ptr_null(record_read_table(f, runs[3]->id, "eval/x"));
   ck_assert_ptr_nonnull(strstr(moex_errmsg(), "is an array, not a table"));
+  ck_assert_ptr_null(record_read_array(f, runs[3]->id, "curve"));
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "is a table, not an array"));
   ck_assert_ptr_null(record_read_array(f, runs[3]->id, "no/such"));
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "has no array 'no/such'"));
+  ck_assert_ptr_null(record_read_table(f, runs[3]->id, "no/such"));
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "has no table 'no/such'"));
   ck_assert_ptr_null(record_read_run(f, "0123456789abcdef", RECORD_READ_ALL));
   ck_assert_ptr_nonnull(strstr(moex_errmsg(), "has no run '0123456789abcdef'"));
 

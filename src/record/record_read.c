@@ -446,41 +446,43 @@ record_run *record_read_run(record_file *f, const char *id, int what) {
   return cx.r;
 }
 
-record_array *record_read_array(record_file *f, const char *id, const char *path) {
+/* One dataset of a run read as an array (want_table 0) or a table (1); the other kind is an
+ * error naming what it is. Exactly one of *a, *t is set on success. */
+static void read_one(record_file *f, const char *id, const char *path, int want_table, record_array **a,
+                     record_table **t) {
+  static const char *const kind[] = {"array", "table"};
   rh5_quiet();
+  *a = NULL;
+  *t = NULL;
   hid_t g = open_run(f, id);
-  if (g < 0) return NULL;
-  record_array *a = NULL;
-  record_table *t = NULL;
+  if (g < 0) return;
   uint64_t h;
   int has;
   if (!record_path_ok(path) || H5Lexists(g, path, H5P_DEFAULT) <= 0) {
     H5Eclear2(H5E_DEFAULT);
-    moex_error(MOEX_EINVAL, "record: '%s': run '%s' has no array '%s'", f->path, id, path ? path : "(null)");
-  } else if (!read_dataset(f, id, g, path, &a, &t, &h, &has) && t) {
-    record_table_free(t);
-    moex_error(MOEX_EINVAL, "record: '%s': run '%s': '%s' is a table, not an array", f->path, id, path);
+    moex_error(MOEX_EINVAL, "record: '%s': run '%s' has no %s '%s'", f->path, id, kind[want_table], path ? path : "(null)");
+  } else if (!read_dataset(f, id, g, path, a, t, &h, &has) && (want_table ? *a != NULL : *t != NULL)) {
+    record_array_free(*a);
+    record_table_free(*t);
+    *a = NULL;
+    *t = NULL;
+    moex_error(MOEX_EINVAL, "record: '%s': run '%s': '%s' is %s %s, not %s %s", f->path, id, path,
+               want_table ? "an" : "a", kind[!want_table], want_table ? "a" : "an", kind[want_table]);
   }
   H5Gclose(g);
+}
+
+record_array *record_read_array(record_file *f, const char *id, const char *path) {
+  record_array *a;
+  record_table *t;
+  read_one(f, id, path, 0, &a, &t);
   return a;
 }
 
 record_table *record_read_table(record_file *f, const char *id, const char *path) {
-  rh5_quiet();
-  hid_t g = open_run(f, id);
-  if (g < 0) return NULL;
-  record_array *a = NULL;
-  record_table *t = NULL;
-  uint64_t h;
-  int has;
-  if (!record_path_ok(path) || H5Lexists(g, path, H5P_DEFAULT) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
-    moex_error(MOEX_EINVAL, "record: '%s': run '%s' has no table '%s'", f->path, id, path ? path : "(null)");
-  } else if (!read_dataset(f, id, g, path, &a, &t, &h, &has) && a) {
-    record_array_free(a);
-    moex_error(MOEX_EINVAL, "record: '%s': run '%s': '%s' is an array, not a table", f->path, id, path);
-  }
-  H5Gclose(g);
+  record_array *a;
+  record_table *t;
+  read_one(f, id, path, 1, &a, &t);
   return t;
 }
 
