@@ -11,6 +11,7 @@
 #include "core/moex_error.h"
 #include "lib/gridcheck.h"
 #include "fit/fit_moe.h"
+#include "fit/fit_router.h"
 #include "record/record.h"
 
 /* Strings the axes point into (a driver is one process, one grid). */
@@ -136,7 +137,8 @@ void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_setti
     fs->max_grads = cx * (double)o->iters * (double)b;
     return;
   }
-  if (!strcmp(protocol, "adam")) {
+  fit_router_settings ro;
+  if (!strcmp(protocol, "adam") || fit_router_parse(protocol, &ro) == 0) {
     fs->max_iter = (size_t)ceil(cx * (double)o->iters);
     fs->lr = o->lr;
     fs->batch = o->batch;
