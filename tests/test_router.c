@@ -7,6 +7,8 @@
 #include "core/moex_error.h"
 #include "fit/fit.h"
 #include "fit/fit_router.h"
+#include "lib/modelio.h"
+#include "record/record.h"
 #include "model/moe.h"
 #include "model/train.h"
 #include "testutil.h"
@@ -400,6 +402,49 @@ START_TEST(test_router_jobs_same_bits) {
 }
 END_TEST
 
+/* The aux-free bias is part of the trained router: recorded, and loaded back by modelio
+ * (moex-eval), whose model then gives the recorded predictions bit for bit; without the bias
+ * they differ (so the comparison can fail). */
+START_TEST(test_router_auxfree_recorded) {
+  char dir[] = "/tmp/moex-router-XXXXXX", cmd[1024], path[300];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/a.h5", dir);
+  snprintf(cmd, sizeof cmd, "%s/paper_exp2 --quick --seeds 1 --jobs 1 --quiet --set 'model=2-3-moe;m=16' --protocol adam:auxfree=0.05 --out %s",
+           testutil_bindir(), path);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
+  record_file *f = record_open(path);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(record_n_runs(f), 1);
+  record_run *run = record_read_run(f, record_run_id(f, 0), RECORD_READ_ALL);
+  ck_assert_ptr_nonnull(run);
+  double g;
+  ck_assert_int_eq(record_run_get_double(run, "fit_auxfree", &g), 0);
+  ck_assert_double_eq(g, 0.05);
+  const record_array *X = NULL, *Y = NULL;
+  for (size_t i = 0; i < run->n_arrays; i++) {
+    if (!strcmp(run->arrays[i]->path, "eval/x")) X = run->arrays[i];
+    if (!strcmp(run->arrays[i]->path, "eval/y_pred")) Y = run->arrays[i];
+  }
+  ck_assert_ptr_nonnull(X);
+  ck_assert_ptr_nonnull(Y);
+  size_t n = X->dims[0];
+  moe_model_t *m = modelio_load(run, n);
+  ck_assert_msg(m != NULL, "modelio: %s", moex_errmsg());
+  ck_assert_ptr_nonnull(m->layer[0].sel_bias);
+  const double *y = moe_model_forward(m, n, X->data);
+  ck_assert_mem_eq(y, Y->data, n * m->d_out * sizeof(double));
+  for (size_t l = 0; l < m->n_layers; l++)
+    if (m->layer[l].sel_bias) memset(m->layer[l].sel_bias, 0, m->layer[l].spec.n_experts * sizeof(double));
+  y = moe_model_forward(m, n, X->data);
+  ck_assert_msg(memcmp(y, Y->data, n * m->d_out * sizeof(double)) != 0, "the bias changed no route: the test cannot tell");
+  moe_model_free(m);
+  record_run_free(run);
+  record_close(f);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  testutil_sh(cmd);
+}
+END_TEST
+
 Suite *router_suite(void) {
   Suite *s = suite_create("router");
   TCase *g = tcase_create("gradients");
@@ -422,6 +467,7 @@ Suite *router_suite(void) {
   tcase_set_timeout(e, 120);
   tcase_add_test(e, test_router_bad_values_exit_2);
   tcase_add_test(e, test_router_jobs_same_bits);
+  tcase_add_test(e, test_router_auxfree_recorded);
   suite_add_tcase(s, e);
   return s;
 }
