@@ -373,6 +373,9 @@ START_TEST(test_router_bad_values_exit_2) {
     snprintf(cmd, sizeof cmd, "%s/paper_exp2 --quick --protocol '%s' --out /tmp/moex-router-never.h5", testutil_bindir(), bad[i]);
     testutil_expect_usage_error(cmd, "paper_exp2");
   }
+  /* a warm-up as long as the run: refused before any run too */
+  snprintf(cmd, sizeof cmd, "%s/paper_exp2 --quick --iters 100 --protocol adam:warmup=100 --out /tmp/moex-router-never.h5", testutil_bindir());
+  testutil_expect_usage_error(cmd, "paper_exp2");
   ck_assert_int_ne(access("/tmp/moex-router-never.h5", F_OK), 0);
 }
 END_TEST

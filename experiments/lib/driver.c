@@ -213,6 +213,19 @@ int driver_run(const char *prog, const driver_opts_t *o, sweep_grid_t *g, const 
       }
     free(buf);
   }
+  /* adam:warmup=N needs more than N steps: told before any run, not at the first of them */
+  for (size_t i = 0; i < g->n_axes && !status; i++) {
+    if (strcmp(g->axis[i].name, "protocol")) continue;
+    for (size_t k = 0; k < g->axis[i].n && !status; k++) {
+      fit_router_settings ro;
+      double steps = ceil((o->compute_x > 0 ? o->compute_x : 1.0) * (double)o->iters);
+      if (fit_router_parse(g->axis[i].values[k], &ro) == 0 && ro.warmup && (double)ro.warmup >= steps) {
+        fprintf(stderr, "%s: --protocol '%s': warmup=%zu must be below the %.0f Adam steps (--iters)\n", prog,
+                g->axis[i].values[k], ro.warmup, steps);
+        status = 2;
+      }
+    }
+  }
   if (!status && sweep_grid_size(g) == 0) {
     fprintf(stderr, "%s: the grid is empty: %s\n", prog, moex_errmsg());
     status = 2;
