@@ -53,7 +53,8 @@ int driver_parse(const char *prog, const char *summary, int argc, char **argv, d
       {"--out", CLI_STRING, &o->out, 0, 0, "output HDF5 file"},
       {"--protocol", CLI_STRING, &o->protocol, 0, 0,
        "comma list of optimizers (adam, bfgs2, lbfgs, cg-pr, cg-fr, steepest, lm, nmsimplex2) and MoE protocols "
-       "(OPT+polish, alt, anneal; options as NAME:key=value:..., see theorems/fitting.md)"},
+       "(OPT+polish, alt, anneal; options as NAME:key=value:..., see theorems/fitting.md); Adam's router options "
+       "adam:balance=A:zloss=B:noise=1:jitter=J:auxfree=G:warmup=N (any of them)"},
       {"--jobs", CLI_INT, &o->jobs, 0, 1024, "worker threads (0: one per core); results do not depend on it"},
       {"--resume", CLI_FLAG, &o->resume, 0, 0, "skip runs already complete in the output file"},
       {"--shard", CLI_STRING, &o->shard, 0, 0, "i/n: run a deterministic 1/n of the grid (join with moex-merge)"},
