@@ -265,12 +265,12 @@ static const double *router_scores(moe_model_t *m, moe_layer_t *L, const double 
 
 /* The auxiliary losses of a training forward over H (n, E): their value, scaled by
  * n / aux_total so that a batch's chunks add up, goes to m->aux_last; the softmax q, its
- * logsumexp and the top-1 shares f stay for the backward; the top-1 counts add to load_acc. */
+ * logsumexp and the top-1 shares f stay for the backward; the selections add to load_acc. */
 static void router_aux_forward(moe_model_t *m, moe_layer_t *L, size_t n, const double *H) {
   const moe_router_opts_t *o = &m->ropt;
   size_t E = L->spec.n_experts, K = L->spec.top_k;
-  if (L->load_acc)
-    for (size_t s = 0; s < n; s++) L->load_acc[L->idx[s * K]] += 1.0;
+  if (L->load_acc) /* the load of an expert: every slot that selects it (top-K) */
+    for (size_t i = 0; i < n * K; i++) L->load_acc[L->idx[i]] += 1.0;
   if (!o->balance && !o->zloss) return;
   double N = (double)(m->aux_total ? m->aux_total : n), zsum = 0.0, bal = 0.0;
   memset(L->f, 0, E * sizeof *L->f);

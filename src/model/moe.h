@@ -64,7 +64,7 @@ typedef struct {
   const double *y;                     /* this layer's output in the last forward */
   /* router training options (moe_model_router_setup; NULL when off) */
   double *sel_bias;                    /* (E) aux-free bias, added to the scores for selection only */
-  double *load_acc;                    /* (E) top-1 counts of the training forwards since the last step */
+  double *load_acc;                    /* (E) selections of the training forwards since the last step */
   size_t noise_off;                    /* W_noise (E, d_in) in theta (noisy top-k) */
   double *H;                           /* (n, E) scores the selection and weights see */
   double *q, *lse, *f;                 /* softmax of H (n, E), its logsumexp (n), top-1 shares (E) */
@@ -142,7 +142,7 @@ int moe_model_router_setup(moe_model_t *m, const moe_router_opts_t *o, unsigned 
 /* Reseeds the noise and jitter draws (tests hold a draw fixed this way). */
 void moe_model_router_seed(moe_model_t *m, unsigned long seed);
 /* After an optimizer step: each aux-free bias moves by gamma * sign(mean load - load_e), the
- * loads being the top-1 counts of the training forwards since the previous call; then they are
+ * loads being the selections (top-K slots) of the training forwards since the previous call; then they are
  * reset. No-op without auxfree. */
 void moe_model_router_step(moe_model_t *m);
 /* 1 when any router training option is on. */
