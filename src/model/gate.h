@@ -7,7 +7,9 @@
  *   GATE_SWITCH (default for training): w_k = softmax over all E scores, at the selected k
  *               (Switch Transformer style; gives the router a gradient even when K = 1);
  *   GATE_PAPER:  the paper's definition, softmax over the selected scores only. With K = 1
- *               that weight is identically 1, so the router gets no gradient (frozen). */
+ *               that weight is identically 1, so the router gets no gradient (frozen).
+ * For training only (moe.c, issue 17): an optional selection bias (aux-loss-free balancing) and
+ * the noisy top-k scores of Shazeer et al. (2017). */
 #ifndef MOEX_GATE_H
 #define MOEX_GATE_H
 
