@@ -113,7 +113,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   snprintf(series, sizeof series, "%s %s %s", model, protocol, embed);
   /* the paper's number beside Adam and every MoE protocol (OPT+polish, alt, anneal) */
   fit_moe_settings mps;
-  int pv = is_moe && (!strcmp(protocol, "adam") || fit_moe_parse(protocol, &mps) == 0) && !strcmp(embed, "axis");
+  int pv = is_moe && (!strcmp(protocol, "adam") || !strncmp(protocol, "adam:", 5) || fit_moe_parse(protocol, &mps) == 0) && !strcmp(embed, "axis");
   if (!rc) rc = exprun_set_figure(rec, "exp1_err_vs_D", series, "D", (double)D, is_moe ? "flat" : "none", NAN, 0.15,
                                   NULL, pv ? paper_value(D) : NAN);
   if (!rc) rc = record_run_set_str(rec, "model", model);

@@ -110,7 +110,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
     bound = -1.0;
   }
   fit_moe_settings mps;
-  double pv = !strcmp(protocol, "adam") || fit_moe_parse(protocol, &mps) == 0 ? paper_value(model, m) : NAN;
+  double pv = !strcmp(protocol, "adam") || !strncmp(protocol, "adam:", 5) || fit_moe_parse(protocol, &mps) == 0 ? paper_value(model, m) : NAN;
   if (!rc) rc = exprun_set_figure(rec, "exp2_err_vs_m", series, "m", (double)m, claim, bound, 0.1, ref, pv);
   if (!rc) rc = record_run_set_str(rec, "model", model);
   if (!rc) rc = record_run_set_str(rec, "protocol", protocol);

@@ -65,7 +65,7 @@ static inline int fitobj_residual(void *ctx, const double *theta, double *r, dou
 }
 
 static inline objective_t fitobj_objective(fitobj *o) {
-  objective_t ob = {o->P, o->N, o->N, fitobj_lossgrad, fitobj_residual, o};
+  objective_t ob = {o->P, o->N, o->N, fitobj_lossgrad, fitobj_residual, o, NULL};
   return ob;
 }
 

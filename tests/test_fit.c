@@ -328,7 +328,7 @@ static int flat_residual(void *ctx, const double *th, double *r, double *J) {
 START_TEST(test_stop_no_progress) {
   const char *opts[] = {"bfgs2", "lm", "lbfgs"};
   for (size_t k = 0; k < 3; k++) {
-    objective_t ob = {2, 3, 3, flat_lossgrad, flat_residual, NULL};
+    objective_t ob = {2, 3, 3, flat_lossgrad, flat_residual, NULL, NULL};
     double th[2] = {0.3, -0.2};
     fit_settings s;
     fit_settings_default(&s);
@@ -403,7 +403,7 @@ START_TEST(test_gsl_error_in_fit_is_status) {
     gsl_bomb b;
     fitobj_netobj(&b.o, 4, 30, 2);
     b.bad_at = 6;
-    objective_t ob = {17, 30, 30, bomb_lossgrad, NULL, &b};
+    objective_t ob = {17, 30, 30, bomb_lossgrad, NULL, &b, NULL};
     double th[17];
     fitobj_net_init(th, 4, 3);
     fit_settings s;
@@ -629,7 +629,7 @@ START_TEST(test_adam_epochs) {
   idx_rec rec;
   rec.n_seen = 0;
   fitobj_netobj(&rec.o, 4, 10, 3);
-  objective_t ob = {17, 10, 10, rec_lossgrad, NULL, &rec};
+  objective_t ob = {17, 10, 10, rec_lossgrad, NULL, &rec, NULL};
   double th[17];
   fitobj_net_init(th, 4, 2);
   fit_settings s;
@@ -742,7 +742,7 @@ static fit_result *bomb_fit(int bomb, double *th) {
   gsl_bomb b;
   fitobj_netobj(&b.o, 4, 30, 2);
   b.bad_at = bomb ? 4 : (size_t)-1;
-  objective_t ob = {17, 30, 30, bomb_lossgrad, NULL, &b};
+  objective_t ob = {17, 30, 30, bomb_lossgrad, NULL, &b, NULL};
   fitobj_net_init(th, 4, 3);
   fit_settings s;
   fit_settings_default(&s);
@@ -801,7 +801,7 @@ START_TEST(test_model_errors) {
   for (size_t k = 0; k < N_OPTS; k++) {
     if (!strcmp(all_opts[k], "lm")) continue;
     for (int mode = 1; mode <= 2; mode++) {
-      objective_t ob = {2, 5, 5, failing_lossgrad, NULL, &mode};
+      objective_t ob = {2, 5, 5, failing_lossgrad, NULL, &mode, NULL};
       double th[2] = {0.3, 0.4};
       fit_settings s;
       fit_settings_default(&s);

@@ -11,6 +11,7 @@
 #include "core/moex_error.h"
 #include "lib/gridcheck.h"
 #include "fit/fit_moe.h"
+#include "fit/fit_router.h"
 #include "record/record.h"
 
 /* Strings the axes point into (a driver is one process, one grid). */
@@ -52,7 +53,8 @@ int driver_parse(const char *prog, const char *summary, int argc, char **argv, d
       {"--out", CLI_STRING, &o->out, 0, 0, "output HDF5 file"},
       {"--protocol", CLI_STRING, &o->protocol, 0, 0,
        "comma list of optimizers (adam, bfgs2, lbfgs, cg-pr, cg-fr, steepest, lm, nmsimplex2) and MoE protocols "
-       "(OPT+polish, alt, anneal; options as NAME:key=value:..., see theorems/fitting.md)"},
+       "(OPT+polish, alt, anneal; options as NAME:key=value:..., see theorems/fitting.md); Adam's router options "
+       "adam:balance=A:zloss=B:noise=1:jitter=J:auxfree=G:warmup=N (any of them)"},
       {"--jobs", CLI_INT, &o->jobs, 0, 1024, "worker threads (0: one per core); results do not depend on it"},
       {"--resume", CLI_FLAG, &o->resume, 0, 0, "skip runs already complete in the output file"},
       {"--shard", CLI_STRING, &o->shard, 0, 0, "i/n: run a deterministic 1/n of the grid (join with moex-merge)"},
@@ -136,7 +138,8 @@ void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_setti
     fs->max_grads = cx * (double)o->iters * (double)b;
     return;
   }
-  if (!strcmp(protocol, "adam")) {
+  fit_router_settings ro;
+  if (!strcmp(protocol, "adam") || fit_router_parse(protocol, &ro) == 0) {
     fs->max_iter = (size_t)ceil(cx * (double)o->iters);
     fs->lr = o->lr;
     fs->batch = o->batch;
@@ -210,6 +213,19 @@ int driver_run(const char *prog, const driver_opts_t *o, sweep_grid_t *g, const 
         status = 2;
       }
     free(buf);
+  }
+  /* adam:warmup=N needs more than N steps: told before any run, not at the first of them */
+  for (size_t i = 0; i < g->n_axes && !status; i++) {
+    if (strcmp(g->axis[i].name, "protocol")) continue;
+    for (size_t k = 0; k < g->axis[i].n && !status; k++) {
+      fit_router_settings ro;
+      double steps = ceil((o->compute_x > 0 ? o->compute_x : 1.0) * (double)o->iters);
+      if (fit_router_parse(g->axis[i].values[k], &ro) == 0 && ro.warmup && (double)ro.warmup >= steps) {
+        fprintf(stderr, "%s: --protocol '%s': warmup=%zu must be below the %.0f Adam steps (--iters)\n", prog,
+                g->axis[i].values[k], ro.warmup, steps);
+        status = 2;
+      }
+    }
   }
   if (!status && sweep_grid_size(g) == 0) {
     fprintf(stderr, "%s: the grid is empty: %s\n", prog, moex_errmsg());

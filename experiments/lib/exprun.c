@@ -12,6 +12,7 @@
 #include "core/moex_error.h"
 #include "model/spectext.h"
 #include "fit/fit_moe.h"
+#include "fit/fit_router.h"
 #include "model/train.h"
 
 /* Records an mlp's W{j}, b{j} under prefix. */
@@ -46,6 +47,12 @@ int exprun_record_params(const moe_model_t *m, record_run *rec) {
       rc = record_run_add_double(rec, path, m->theta + L->gate_off, 2, dims);
     } else {
       rc = record_mlp(rec, prefix, &L->gate.net, m->theta + L->gate_off);
+    }
+    if (!rc && L->sel_bias) { /* adam:auxfree: selects at evaluation too */
+      size_t dims[1] = {L->spec.n_experts};
+      char path[160];
+      snprintf(path, sizeof path, "%s/select_bias", prefix);
+      rc = record_run_add_double(rec, path, L->sel_bias, 1, dims);
     }
     for (size_t e = 0; e < L->spec.n_experts && !rc; e++) {
       snprintf(prefix, sizeof prefix, "params/layer%zu/expert%zu", l, e);
@@ -83,8 +90,8 @@ int exprun_set_figure(record_run *rec, const char *figure, const char *series, c
   return rc;
 }
 
-/* Fit settings as attributes, prefixed "fit_". */
-static int record_settings(record_run *rec, const fit_settings *fs) {
+/* Fit settings as attributes, prefixed "fit_"; Adam's with its router options (0: off). */
+static int record_settings(record_run *rec, const fit_settings *fs, const fit_router_settings *ro) {
   int rc = record_run_set_str(rec, "optimizer", fs->optimizer);
   if (!rc) rc = record_run_set_int(rec, "fit_max_iter", (int64_t)fs->max_iter);
   if (!rc) rc = record_run_set_int(rec, "fit_max_evals", (int64_t)fs->max_evals);
@@ -95,6 +102,12 @@ static int record_settings(record_run *rec, const fit_settings *fs) {
     rc = record_run_set_double(rec, "fit_lr", fs->lr);
     if (!rc) rc = record_run_set_int(rec, "fit_batch", (int64_t)fs->batch);
     if (!rc) rc = record_run_set_str(rec, "fit_schedule", fs->schedule);
+    if (!rc) rc = record_run_set_int(rec, "fit_warmup", (int64_t)fs->warmup);
+    if (!rc) rc = record_run_set_double(rec, "fit_balance", ro->router.balance);
+    if (!rc) rc = record_run_set_double(rec, "fit_zloss", ro->router.zloss);
+    if (!rc) rc = record_run_set_int(rec, "fit_noise", ro->router.noise);
+    if (!rc) rc = record_run_set_double(rec, "fit_jitter", ro->router.jitter);
+    if (!rc) rc = record_run_set_double(rec, "fit_auxfree", ro->router.auxfree);
   }
   return rc;
 }
@@ -349,6 +362,14 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   moe_model_t *m = moe_model_alloc(spec, n_max);
   if (!m) return MOEX_EINVAL;
   moe_model_init_params(m, seed);
+  /* adam:k=v...: the router options go into the model before the objective sees its size */
+  fit_router_settings ro;
+  memset(&ro, 0, sizeof ro);
+  int rt = fit_router_parse(fs->optimizer, &ro);
+  if (rt > 0 || (rt == 0 && moe_model_router_setup(m, &ro.router, seed ^ 0x9e3779b9UL))) {
+    moe_model_free(m);
+    return MOEX_EINVAL;
+  }
   train_data_t td = {.n = d->n_train, .d_in = d->d_in, .d_out = d->d_out, .x = d->x_train, .y = d->y_train};
   train_ctx_t tc;
   objective_t obj;
@@ -360,6 +381,10 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   fit_result *res = fit_result_alloc();
   fit_settings s = *fs;
   s.seed = seed;
+  if (rt == 0) {
+    s.optimizer = "adam";
+    s.warmup = ro.warmup;
+  }
   fit_moe_settings ps;
   fit_moe_result pr;
   memset(&pr, 0, sizeof pr);
@@ -419,7 +444,7 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)moe_spec_n_active(spec));
   if (!rc) rc = record_run_set_str(rec, "surrogate", gate_surrogate_name(m->spec.layer[0].surrogate));
   if (!rc && proto == 0) rc = record_run_set_str(rec, "fit_spec_surrogate", gate_surrogate_name(spec->layer[0].surrogate));
-  if (!rc) rc = record_settings(rec, &s);
+  if (!rc) rc = record_settings(rec, &s, &ro);
   if (!rc && proto == 0) rc = record_protocol(rec, &ps, &pr, d->n_train);
   if (rc) goto done;
 

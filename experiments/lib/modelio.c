@@ -76,9 +76,24 @@ moe_model_t *modelio_load(const record_run *run, size_t n_max) {
     free(used);
     return NULL;
   }
+  /* adam:auxfree records each router's selection bias: the model selects with it */
+  int has_bias = 0;
+  for (size_t i = 0; i < run->n_arrays; i++) {
+    const char *p = run->arrays[i]->path;
+    size_t lp = strlen(p), ls = strlen("/router/select_bias");
+    if (!strncmp(p, "params/", 7) && lp > ls && !strcmp(p + lp - ls, "/router/select_bias")) has_bias = 1;
+  }
+  moe_router_opts_t bias_only = {.auxfree = 1.0}; /* the bias's step size plays no part outside training */
+  if (!rc && has_bias && moe_model_router_setup(m, &bias_only, 0)) rc = MOEX_EINVAL;
   char prefix[128];
   for (size_t l = 0; l < m->n_layers && !rc; l++) {
     const moe_layer_t *L = &m->layer[l];
+    if (has_bias && L->sel_bias) {
+      char path[160];
+      snprintf(path, sizeof path, "params/layer%zu/router/select_bias", l);
+      rc = take(run, used, path, L->spec.n_experts, 0, L->sel_bias);
+      if (rc) break;
+    }
     if (L->spec.kind == MOE_LAYER_DENSE) {
       snprintf(prefix, sizeof prefix, "params/layer%zu/dense", l);
       rc = take_mlp(run, used, prefix, &L->expert, m->theta + L->off);

@@ -92,6 +92,8 @@ typedef struct {
   double lr_min;           /* cosine floor; default 0 */
   double step_gamma;       /* step schedule: lr * gamma^floor(t / step_every); 0.1 */
   size_t step_every;       /* default 1000 */
+  size_t warmup;           /* linear warm-up: lr * t / warmup for steps t <= warmup, then the
+                              schedule over the remaining max_iter - warmup steps; 0: none */
   int log_full_loss;       /* Adam: also the full training loss at curve points; default 0 */
   unsigned long seed;      /* Adam minibatch order; default 1 */
 } fit_settings;
@@ -145,6 +147,9 @@ typedef struct {
  * of the "adam" optimizer, exposed so that the benchmarks time exactly what fits run. */
 double fit_adam_update(double *theta, const double *g, double *m, double *v, size_t n, double lr, double beta1,
                        double beta2, double eps, double c1, double c2);
+
+/* Adam's learning rate of step t (1-based) out of T under s's schedule and warm-up. */
+double fit_adam_lr(const fit_settings *s, size_t t, size_t T);
 
 fit_result *fit_result_alloc(void);
 void fit_result_free(fit_result *res);

@@ -16,8 +16,14 @@
 #include "core/kernels.h"
 #include "core/moex_error.h"
 
-/* Learning rate of step t (1-based) out of T. */
-static double adam_lr(const fit_settings *s, size_t t, size_t T) {
+/* Learning rate of step t (1-based) out of T: the linear warm-up, then the schedule as if it
+ * started after the warm-up (the schedules are unchanged when warmup = 0). */
+double fit_adam_lr(const fit_settings *s, size_t t, size_t T) {
+  if (s->warmup) {
+    if (t <= s->warmup) return s->lr * (double)t / (double)s->warmup;
+    t -= s->warmup;
+    T = T > s->warmup ? T - s->warmup : 1;
+  }
   if (!strcmp(s->schedule, "cosine"))
     return s->lr_min + 0.5 * (s->lr - s->lr_min) * (1.0 + cos(M_PI * (double)(t - 1) / (double)T));
   if (!strcmp(s->schedule, "step"))
@@ -88,11 +94,12 @@ static int adam_run(const fit_type *T, fit_ctx *c) {
       t--;
       break;
     }
-    double lr = adam_lr(s, t, s->max_iter);
+    double lr = fit_adam_lr(s, t, s->max_iter);
     b1t *= s->beta1;
     b2t *= s->beta2;
     double step2 = fit_adam_update(theta, g, m, v, n, lr, s->beta1, s->beta2, s->eps, 1.0 / (1.0 - b1t),
                                    1.0 / (1.0 - b2t));
+    if (c->obj->step_done) c->obj->step_done(c->obj->ctx);
     stop = fit_check(c, t, loss, 0, 0);
     double full = NAN;
     int at_row = s->log_every > 0 && (t % s->log_every == 0 || stop != FIT_CONTINUE);
@@ -142,6 +149,8 @@ static int adam_check(const fit_settings *s, const objective_t *obj) {
   if (rc) return rc;
   if (!strcmp(s->schedule, "step") && s->step_every < 1)
     return moex_error(MOEX_EINVAL, "fit: step_every = %zu must be >= 1", s->step_every);
+  if (s->warmup && s->warmup >= s->max_iter)
+    return moex_error(MOEX_EINVAL, "fit: warmup = %zu steps must be below the %zu steps of the run", s->warmup, s->max_iter);
   if (!(s->lr_min >= 0)) return moex_error(MOEX_EINVAL, "fit: lr_min = %g must be >= 0", s->lr_min);
   return 0;
 }

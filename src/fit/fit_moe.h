@@ -71,7 +71,7 @@ typedef struct {
 } fit_moe_settings;
 
 /* Parses a protocol string. Returns FIT_MOE_PLAIN when `name` is a plain optimizer (not an MoE
- * protocol), 0 with *out filled, or MOEX_EINVAL with a message naming the bad part. */
+ * protocol; Adam with router options, adam:k=v..., counts as one, see fit_router.h), 0 with *out filled, or MOEX_EINVAL with a message naming the bad part. */
 #define FIT_MOE_PLAIN (-1)
 int fit_moe_parse(const char *name, fit_moe_settings *out);
 

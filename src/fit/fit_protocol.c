@@ -9,6 +9,7 @@
 
 #include "core/moex_error.h"
 #include "fit/fit_moe_int.h"
+#include "fit/fit_router.h"
 
 static int polish_run(const fit_protocol_type *T, fit_moe_ctx *c) {
   (void)T;
@@ -151,6 +152,11 @@ int fit_moe_parse(const char *name, fit_moe_settings *o) {
   } else if (!strcmp(head, "anneal")) {
     o->type = fit_proto_anneal;
     o->xinit_data = 1;
+  } else if (!strcmp(head, "adam") && has_opts) {
+    /* Adam with router options (fit_router.h): a plain optimizer run, its options checked here */
+    fit_router_settings rs;
+    int rc = fit_router_parse(name, &rs);
+    return rc ? rc : FIT_MOE_PLAIN;
   } else {
     if (!has_opts && fit_type_find(head)) return FIT_MOE_PLAIN;
     return moex_error(MOEX_EINVAL, "unknown protocol '%s' (an optimizer, OPT+polish, alt or anneal)", name);

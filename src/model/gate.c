@@ -86,7 +86,7 @@ void gate_scores_backward(const gate_t *g, const double *theta, size_t n, const 
   if (dx) kern_mm(n, din, E, dS, theta, 0, NULL, 1, 0, dx);
 }
 
-void gate_select(size_t n, size_t E, size_t K, gate_surrogate_t sur, const double *S,
+void gate_select(size_t n, size_t E, size_t K, gate_surrogate_t sur, const double *S, const double *bias,
                  size_t *idx, double *w, double *p) {
   for (size_t s = 0; s < n; s++) {
     const double *sc = S + s * E;
@@ -99,13 +99,14 @@ void gate_select(size_t n, size_t E, size_t K, gate_surrogate_t sur, const doubl
         int taken = 0;
         for (size_t j = 0; j < k; j++) taken |= ix[j] == e;
         if (taken) continue;
-        if (best == E || sc[e] > sc[best]) best = e;
+        if (best == E || (bias ? sc[e] + bias[e] > sc[best] + bias[best] : sc[e] > sc[best])) best = e;
       }
       ix[k] = best;
     }
     memset(ps, 0, E * sizeof *ps);
     if (sur == GATE_SWITCH) {
-      double mx = sc[ix[0]], z = 0.0;
+      double mx = sc[0], z = 0.0;
+      for (size_t e = 1; e < E; e++) mx = sc[e] > mx ? sc[e] : mx;
       for (size_t e = 0; e < E; e++) z += (ps[e] = exp(sc[e] - mx));
       for (size_t e = 0; e < E; e++) ps[e] /= z;
     } else {
@@ -133,4 +134,22 @@ void gate_select_backward(size_t n, size_t E, size_t K, gate_surrogate_t sur, co
     }
     for (size_t k = 0; k < K; k++) ds[ix[k]] += ws[k] * dws[k] - (sur == GATE_PAPER ? ws[k] * dot : 0.0);
   }
+}
+
+/* softplus and its derivative, overflow-safe */
+static double softplus(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
+static double sigmoid(double z) { return z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z)); }
+
+void gate_noise_forward(size_t n, size_t E, size_t d_in, const double *x, const double *Wn, const double *eps,
+                        const double *S, double *z, double *H) {
+  kern_mm(n, E, d_in, x, Wn, 1, NULL, 0, 0, z);
+  for (size_t i = 0; i < n * E; i++) H[i] = S[i] + eps[i] * softplus(z[i]);
+}
+
+void gate_noise_backward(size_t n, size_t E, size_t d_in, const double *x, const double *Wn, const double *eps,
+                         const double *z, const double *dH, double *dz, double *gWn, double *dx) {
+  if (n == 0) return;
+  for (size_t i = 0; i < n * E; i++) dz[i] = dH[i] * eps[i] * sigmoid(z[i]);
+  kern_mtm(n, E, d_in, dz, x, gWn, NULL);
+  if (dx) kern_mm(n, d_in, E, dz, Wn, 0, NULL, 1, 0, dx);
 }

@@ -7,7 +7,9 @@
  *   GATE_SWITCH (default for training): w_k = softmax over all E scores, at the selected k
  *               (Switch Transformer style; gives the router a gradient even when K = 1);
  *   GATE_PAPER:  the paper's definition, softmax over the selected scores only. With K = 1
- *               that weight is identically 1, so the router gets no gradient (frozen). */
+ *               that weight is identically 1, so the router gets no gradient (frozen).
+ * For training only (moe.c, issue 17): an optional selection bias (aux-loss-free balancing) and
+ * the noisy top-k scores of Shazeer et al. (2017). */
 #ifndef MOEX_GATE_H
 #define MOEX_GATE_H
 
@@ -49,9 +51,19 @@ size_t gate_scratch_size(const gate_t *g, size_t n);
 
 /* Top-K selection and weights. S (n, E) -> idx (n, K) in decreasing score order, w (n, K).
  * p (n, E) receives the softmax used (over all E for SWITCH, over the selected for PAPER, 0
- * elsewhere). */
-void gate_select(size_t n, size_t E, size_t K, gate_surrogate_t sur, const double *S,
+ * elsewhere). bias (E, or NULL) is added to the scores for the selection only, never to the
+ * weights (aux-loss-free balancing, DeepSeek-V3). */
+void gate_select(size_t n, size_t E, size_t K, gate_surrogate_t sur, const double *S, const double *bias,
                  size_t *idx, double *w, double *p);
+
+/* Noisy top-k (Shazeer et al. 2017): H = S + eps * softplus(z), z = x Wn^T, Wn (E, d_in), for
+ * x (n, d_in) and fixed draws eps (n, E). z (n, E) is kept for the backward. */
+void gate_noise_forward(size_t n, size_t E, size_t d_in, const double *x, const double *Wn, const double *eps,
+                        const double *S, double *z, double *H);
+/* Its backward: dH (n, E) -> grad of Wn (E, d_in) accumulated, dx (n, d_in) accumulated if not
+ * NULL; dz (n, E) is scratch. (dS = dH: the clean scores pass the gradient unchanged.) */
+void gate_noise_backward(size_t n, size_t E, size_t d_in, const double *x, const double *Wn, const double *eps,
+                         const double *z, const double *dH, double *dz, double *gWn, double *dx);
 
 /* Backward of gate_select: dw (n, K) -> dS (n, E) (overwritten). */
 void gate_select_backward(size_t n, size_t E, size_t K, gate_surrogate_t sur, const size_t *idx,

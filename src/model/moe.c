@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
 #include "core/moex_error.h"
@@ -118,6 +119,8 @@ static void layer_free(moe_layer_t *L) {
   free(L->idx); free(L->pos); free(L->cnt); free(L->eoff); free(L->fill);
   free(L->xg); free(L->acts); free(L->dyg); free(L->dxg); free(L->yexp);
   free(L->shared_acts); free(L->out);
+  free(L->sel_bias); free(L->load_acc); free(L->H); free(L->q); free(L->lse); free(L->f);
+  free(L->eps); free(L->z); free(L->dz); free(L->u); free(L->xt); free(L->dxt);
 }
 
 static int layer_alloc(moe_layer_t *L, size_t n) {
@@ -194,6 +197,7 @@ moe_model_t *moe_model_alloc(const moe_spec_t *spec, size_t n_max) {
     if (sc > scratch) scratch = sc;
   }
   m->n_params = off;
+  m->n_model_params = off;
   if (!rc) {
     m->theta = calloc(off ? off : 1, sizeof(double));
     m->grad = calloc(off ? off : 1, sizeof(double));
@@ -215,6 +219,7 @@ void moe_model_free(moe_model_t *m) {
   if (!m) return;
   for (size_t l = 0; l < m->n_layers; l++) layer_free(&m->layer[l]);
   free(m->theta); free(m->grad); free(m->dbuf[0]); free(m->dbuf[1]); free(m->scratch); free(m->path);
+  if (m->rng) gsl_rng_free(m->rng);
   free(m);
 }
 
@@ -236,13 +241,79 @@ void moe_model_init_params(moe_model_t *m, unsigned long seed) {
 
 void moe_model_zero_grad(moe_model_t *m) { memset(m->grad, 0, m->n_params * sizeof(double)); }
 
+/* The scores the selection and the weights see: the gate's own on x, or, training with
+ * jitter or noise, on the jittered input with the noise added (fresh draws from m->rng, layer
+ * after layer, sample after sample). */
+static const double *router_scores(moe_model_t *m, moe_layer_t *L, const double *theta, size_t n, const double *x) {
+  const moe_router_opts_t *o = &m->ropt;
+  size_t E = L->spec.n_experts, din = L->spec.d_in;
+  if (!m->training || (!o->jitter && !o->noise)) return gate_scores(&L->gate, theta + L->gate_off, n, x, L->gate_acts);
+  const double *xr = x;
+  if (o->jitter) {
+    for (size_t i = 0; i < n * din; i++) {
+      L->u[i] = 1.0 + o->jitter * (2.0 * gsl_rng_uniform(m->rng) - 1.0);
+      L->xt[i] = x[i] * L->u[i];
+    }
+    xr = L->xt;
+  }
+  const double *S = gate_scores(&L->gate, theta + L->gate_off, n, xr, L->gate_acts);
+  if (!o->noise) return S;
+  for (size_t i = 0; i < n * E; i++) L->eps[i] = gsl_ran_gaussian_ziggurat(m->rng, 1.0);
+  gate_noise_forward(n, E, din, xr, theta + L->noise_off, L->eps, S, L->z, L->H);
+  return L->H;
+}
+
+/* The auxiliary losses of a training forward over H (n, E): their value, scaled by
+ * n / aux_total so that a batch's chunks add up, goes to m->aux_last; the softmax q, its
+ * logsumexp and the top-1 shares f stay for the backward; the selections add to load_acc. */
+static void router_aux_forward(moe_model_t *m, moe_layer_t *L, size_t n, const double *H) {
+  const moe_router_opts_t *o = &m->ropt;
+  size_t E = L->spec.n_experts, K = L->spec.top_k;
+  if (L->load_acc) /* the load of an expert: every slot that selects it (top-K) */
+    for (size_t i = 0; i < n * K; i++) L->load_acc[L->idx[i]] += 1.0;
+  if (!o->balance && !o->zloss) return;
+  double N = (double)(m->aux_total ? m->aux_total : n), zsum = 0.0, bal = 0.0;
+  memset(L->f, 0, E * sizeof *L->f);
+  for (size_t s = 0; s < n; s++) {
+    const double *h = H + s * E;
+    double *q = L->q + s * E, mx = h[0], z = 0.0;
+    for (size_t e = 1; e < E; e++) mx = h[e] > mx ? h[e] : mx;
+    for (size_t e = 0; e < E; e++) z += (q[e] = exp(h[e] - mx));
+    for (size_t e = 0; e < E; e++) q[e] /= z;
+    L->lse[s] = mx + log(z);
+    zsum += L->lse[s] * L->lse[s];
+    L->f[L->idx[s * K]] += 1.0 / (double)n;
+  }
+  /* alpha E sum_e f_e P_e, P_e = mean_s q_se, weighted n / N: (alpha E / N) sum_s sum_e f_e q_se */
+  for (size_t s = 0; s < n; s++)
+    for (size_t e = 0; e < E; e++) bal += L->f[e] * L->q[s * E + e];
+  m->aux_last += o->balance * (double)E * bal / N + o->zloss * zsum / N;
+}
+
+/* Adds the auxiliary losses' gradient to dH (n, E). f is held fixed (not differentiable, as in
+ * Switch): d/dH_sj = (alpha E / N) q_sj (f_j - sum_e f_e q_se) + (2 beta / N) lse_s q_sj. */
+static void router_aux_backward(const moe_model_t *m, const moe_layer_t *L, size_t n, double *dH) {
+  const moe_router_opts_t *o = &m->ropt;
+  if (!o->balance && !o->zloss) return;
+  size_t E = L->spec.n_experts;
+  double N = (double)(m->aux_total ? m->aux_total : n), cb = o->balance * (double)E / N;
+  for (size_t s = 0; s < n; s++) {
+    const double *q = L->q + s * E;
+    double fq = 0.0;
+    for (size_t e = 0; e < E; e++) fq += L->f[e] * q[e];
+    double cz = 2.0 * o->zloss * L->lse[s] / N;
+    for (size_t j = 0; j < E; j++) dH[s * E + j] += cb * q[j] * (L->f[j] - fq) + cz * q[j];
+  }
+}
+
 /* One MoE layer forward: x (n, d_in) -> L->out (n, d_out). */
-static const double *layer_forward(moe_layer_t *L, const double *theta, size_t n, const double *x) {
+static const double *layer_forward(moe_model_t *m, moe_layer_t *L, const double *theta, size_t n, const double *x) {
   const moe_layer_spec_t *s = &L->spec;
   if (s->kind == MOE_LAYER_DENSE) return mlp_forward(&L->expert, theta + L->off, n, x, L->acts);
   size_t E = s->n_experts, K = s->top_k, din = s->d_in, dout = s->d_out, aw = L->expert.act_width;
-  const double *S = gate_scores(&L->gate, theta + L->gate_off, n, x, L->gate_acts);
-  gate_select(n, E, K, s->surrogate, S, L->idx, L->w, L->p);
+  const double *S = router_scores(m, L, theta, n, x);
+  gate_select(n, E, K, s->surrogate, S, L->sel_bias, L->idx, L->w, L->p);
+  if (m->training) router_aux_forward(m, L, n, S);
   /* gather: the rows of each expert, contiguous, in sample order */
   memset(L->cnt, 0, E * sizeof(size_t));
   for (size_t i = 0; i < n * K; i++) L->cnt[L->idx[i]]++;
@@ -273,7 +344,7 @@ static const double *layer_forward(moe_layer_t *L, const double *theta, size_t n
 }
 
 /* One layer backward: dy (n, d_out) -> grad (accumulated), dx (n, d_in) overwritten if not NULL. */
-static void layer_backward(moe_layer_t *L, const double *theta, double *grad, size_t n,
+static void layer_backward(const moe_model_t *m, moe_layer_t *L, const double *theta, double *grad, size_t n,
                            const double *x, const double *dy, double *dx, double *scratch) {
   const moe_layer_spec_t *s = &L->spec;
   if (s->kind == MOE_LAYER_DENSE) {
@@ -310,7 +381,21 @@ static void layer_backward(moe_layer_t *L, const double *theta, double *grad, si
       for (size_t j = 0; j < din; j++) d[j] += g[j];
     }
   gate_select_backward(n, E, K, s->surrogate, L->idx, L->w, L->p, L->dw, L->dS);
-  gate_scores_backward(&L->gate, theta + L->gate_off, n, x, L->gate_acts, L->dS, grad + L->gate_off, dx, scratch);
+  const moe_router_opts_t *o = &m->ropt;
+  if (!m->training) {
+    gate_scores_backward(&L->gate, theta + L->gate_off, n, x, L->gate_acts, L->dS, grad + L->gate_off, dx, scratch);
+    return;
+  }
+  router_aux_backward(m, L, n, L->dS);
+  /* the router saw xr (x, or x jittered by u); its input gradient goes to dxr, then to dx */
+  const double *xr = o->jitter ? L->xt : x;
+  double *dxr = dx && o->jitter ? L->dxt : dx;
+  if (dxr != dx) memset(dxr, 0, n * din * sizeof *dxr);
+  if (o->noise)
+    gate_noise_backward(n, E, din, xr, theta + L->noise_off, L->eps, L->z, L->dS, L->dz, grad + L->noise_off, dxr);
+  gate_scores_backward(&L->gate, theta + L->gate_off, n, xr, L->gate_acts, L->dS, grad + L->gate_off, dxr, scratch);
+  if (dxr != dx)
+    for (size_t i = 0; i < n * din; i++) dx[i] += dxr[i] * L->u[i];
 }
 
 const double *moe_model_forward(moe_model_t *m, size_t n, const double *x) {
@@ -323,8 +408,9 @@ const double *moe_model_forward(moe_model_t *m, size_t n, const double *x) {
     return NULL;
   }
   const double *h = x;
+  m->aux_last = 0.0;
   for (size_t l = 0; l < m->n_layers; l++) {
-    h = layer_forward(&m->layer[l], m->theta, n, h);
+    h = layer_forward(m, &m->layer[l], m->theta, n, h);
     m->layer[l].y = h;
   }
   /* paths: mixed radix over the MoE layers, first MoE layer least significant */
@@ -351,7 +437,7 @@ int moe_model_backward(moe_model_t *m, const double *x, const double *dy, double
     const double *in = l == 0 ? x : m->layer[l - 1].y;
     /* layer l writes its input gradient to dbuf[l % 2]; it reads d from dbuf[(l + 1) % 2] */
     double *dxl = l == 0 ? dx : m->dbuf[l % 2];
-    layer_backward(&m->layer[l], m->theta, m->grad, n, in, d, dxl, m->scratch);
+    layer_backward(m, &m->layer[l], m->theta, m->grad, n, in, d, dxl, m->scratch);
     d = dxl;
   }
   return MOEX_OK;
@@ -366,7 +452,9 @@ double moe_model_loss_grad_acc(moe_model_t *m, size_t n, const double *x, const 
     moex_error(MOEX_EINVAL, "moe: chunk of %zu samples in a batch of %zu", n, n_total);
     return NAN;
   }
+  m->aux_total = n_total;
   const double *y = moe_model_forward(m, n, x);
+  m->aux_total = 0;
   if (!y) return NAN;
   size_t N = n * m->d_out;
   double total = (double)n_total * (double)m->d_out;
@@ -378,12 +466,90 @@ double moe_model_loss_grad_acc(moe_model_t *m, size_t n, const double *x, const 
     dy[i] = scale * r;
   }
   moe_model_backward(m, x, dy, NULL);
-  return loss / total;
+  return loss / total + (m->training ? m->aux_last : 0.0);
 }
 
 double moe_model_loss_grad(moe_model_t *m, size_t n, const double *x, const double *t) {
   moe_model_zero_grad(m);
   return moe_model_loss_grad_acc(m, n, x, t, n);
+}
+
+int moe_router_opts_any(const moe_router_opts_t *o) {
+  return o && (o->balance != 0 || o->zloss != 0 || o->noise || o->jitter != 0 || o->auxfree != 0);
+}
+
+int moe_model_router_setup(moe_model_t *m, const moe_router_opts_t *o, unsigned long seed) {
+  if (!m || !o) return moex_error(MOEX_EINVAL, "moe: router setup with a NULL argument");
+  if (m->n_params != m->n_model_params || moe_router_opts_any(&m->ropt))
+    return moex_error(MOEX_EINVAL, "moe: router options set twice");
+  if (!(o->balance >= 0) || !(o->zloss >= 0) || !(o->auxfree >= 0) || !isfinite(o->balance) || !isfinite(o->zloss) ||
+      !isfinite(o->auxfree))
+    return moex_error(MOEX_EINVAL, "moe: router options balance=%g zloss=%g auxfree=%g must be finite and >= 0",
+                      o->balance, o->zloss, o->auxfree);
+  if (!(o->jitter >= 0 && o->jitter < 1))
+    return moex_error(MOEX_EINVAL, "moe: router jitter=%g must be in [0, 1)", o->jitter);
+  if (o->noise != 0 && o->noise != 1) return moex_error(MOEX_EINVAL, "moe: router noise=%d must be 0 or 1", o->noise);
+  size_t n = m->n_max, extra = 0;
+  for (size_t l = 0; l < m->n_layers; l++)
+    if (m->layer[l].spec.kind == MOE_LAYER_MOE) extra += m->layer[l].spec.n_experts * m->layer[l].spec.d_in;
+  if (!o->noise) extra = 0;
+  int rc = MOEX_OK;
+  if (extra) {
+    double *t = realloc(m->theta, (m->n_params + extra) * sizeof *t);
+    if (t) m->theta = t;
+    double *g = t ? realloc(m->grad, (m->n_params + extra) * sizeof *g) : NULL;
+    if (g) m->grad = g;
+    if (!t || !g) return moex_error(MOEX_ENOMEM, "moe: out of memory for the noise weights");
+    memset(m->theta + m->n_params, 0, extra * sizeof *t);
+    memset(m->grad + m->n_params, 0, extra * sizeof *g);
+  }
+  size_t off = m->n_params;
+  for (size_t l = 0; l < m->n_layers && !rc; l++) {
+    moe_layer_t *L = &m->layer[l];
+    if (L->spec.kind != MOE_LAYER_MOE) continue;
+    size_t E = L->spec.n_experts, din = L->spec.d_in;
+    if (o->auxfree && (!(L->sel_bias = calloc(E, sizeof(double))) || !(L->load_acc = calloc(E, sizeof(double)))))
+      rc = MOEX_ENOMEM;
+    if ((o->balance || o->zloss) && (!(L->q = malloc(n * E * sizeof(double))) || !(L->lse = malloc(n * sizeof(double))) ||
+                                     !(L->f = malloc(E * sizeof(double)))))
+      rc = MOEX_ENOMEM;
+    if (o->noise) {
+      L->noise_off = off;
+      off += E * din;
+      if (!(L->H = malloc(n * E * sizeof(double))) || !(L->eps = malloc(n * E * sizeof(double))) ||
+          !(L->z = malloc(n * E * sizeof(double))) || !(L->dz = malloc(n * E * sizeof(double))))
+        rc = MOEX_ENOMEM;
+    }
+    if (o->jitter && (!(L->u = malloc(n * din * sizeof(double))) || !(L->xt = malloc(n * din * sizeof(double))) ||
+                      !(L->dxt = malloc(n * din * sizeof(double)))))
+      rc = MOEX_ENOMEM;
+  }
+  if (!rc && !(m->rng = gsl_rng_alloc(gsl_rng_mt19937))) rc = MOEX_ENOMEM;
+  if (rc) return moex_error(MOEX_ENOMEM, "moe: out of memory for the router options");
+  gsl_rng_set(m->rng, seed);
+  m->n_params += extra;
+  m->ropt = *o;
+  return MOEX_OK;
+}
+
+void moe_model_router_seed(moe_model_t *m, unsigned long seed) {
+  if (m && m->rng) gsl_rng_set(m->rng, seed);
+}
+
+void moe_model_router_step(moe_model_t *m) {
+  if (!m || !m->ropt.auxfree) return;
+  for (size_t l = 0; l < m->n_layers; l++) {
+    moe_layer_t *L = &m->layer[l];
+    if (!L->sel_bias) continue;
+    size_t E = L->spec.n_experts;
+    double mean = 0.0;
+    for (size_t e = 0; e < E; e++) mean += L->load_acc[e] / (double)E;
+    for (size_t e = 0; e < E; e++) {
+      double d = mean - L->load_acc[e];
+      L->sel_bias[e] += m->ropt.auxfree * (double)((d > 0) - (d < 0));
+      L->load_acc[e] = 0.0;
+    }
+  }
 }
 
 const size_t *moe_model_layer_counts(const moe_model_t *m, size_t l) {

@@ -62,7 +62,24 @@ typedef struct {
   double *shared_acts;
   double *out;                         /* (n, d_out): an MoE layer's output buffer */
   const double *y;                     /* this layer's output in the last forward */
+  /* router training options (moe_model_router_setup; NULL when off) */
+  double *sel_bias;                    /* (E) aux-free bias, added to the scores for selection only */
+  double *load_acc;                    /* (E) selections of the training forwards since the last step */
+  size_t noise_off;                    /* W_noise (E, d_in) in theta (noisy top-k) */
+  double *H;                           /* (n, E) scores the selection and weights see */
+  double *q, *lse, *f;                 /* softmax of H (n, E), its logsumexp (n), top-1 shares (E) */
+  double *eps, *z, *dz, *u, *xt, *dxt; /* noise draws, x W_noise^T and its gradient (n, E);
+                                          jitter (n, d_in), the jittered router input, its gradient */
 } moe_layer_t;
+
+/* Router training options (issue 17), for the gradient protocols. Zero: off. */
+typedef struct {
+  double balance; /* Switch load-balancing loss alpha * E * sum_e f_e P_e per MoE layer */
+  double zloss;   /* ST-MoE router z-loss beta * mean_x (logsumexp_e H_e(x))^2 */
+  int noise;      /* noisy top-k (Shazeer et al. 2017): H = s + eps * softplus(x W_noise^T) */
+  double jitter;  /* Switch input jitter: the router sees x * U(1 - jitter, 1 + jitter) */
+  double auxfree; /* DeepSeek-V3 aux-loss-free balancing: gamma of b_e += gamma sign(mean - load_e) */
+} moe_router_opts_t;
 
 typedef struct {
   moe_spec_t spec;
@@ -73,6 +90,13 @@ typedef struct {
   double *scratch;    /* backward scratch */
   size_t *path;       /* (n_max): routing path of each sample of the last forward */
   size_t n_last;      /* samples in the last forward */
+  moe_router_opts_t ropt; /* router training options (all zero unless moe_model_router_setup) */
+  int training;       /* 1: forwards add noise, jitter and the auxiliary losses (set by train.c
+                       * for minibatch steps only; evaluation never has it) */
+  size_t aux_total;   /* samples of the batch a training chunk belongs to (0: the chunk's own n) */
+  double aux_last;    /* auxiliary loss of the last training forward, scaled by n / aux_total */
+  size_t n_model_params; /* parameters of the layers (n_params less the W_noise blocks) */
+  void *rng;          /* gsl_rng of the noise and jitter draws */
 } moe_model_t;
 
 /* Validates the spec (message names the bad value) and allocates parameters and workspaces
@@ -107,6 +131,22 @@ double moe_model_loss_grad(moe_model_t *m, size_t n, const double *x, const doub
  * residuals summed and divided by n_total * d_out. Summed over the chunks of a batch, after one
  * moe_model_zero_grad, that is the batch's loss and gradient. NAN on error. */
 double moe_model_loss_grad_acc(moe_model_t *m, size_t n, const double *x, const double *t, size_t n_total);
+
+/* Turns the router training options on (before training, after moe_model_init_params): W_noise
+ * blocks (zero, so that the noise starts at softplus(0) = log 2) are appended to theta (n_params
+ * grows; the layers' layout is unchanged), the aux-free biases start at 0, and the noise and
+ * jitter draws come from a mt19937 seeded by `seed`. Options stay inert until m->training is
+ * set, except the aux-free bias, which is part of the trained router and selects at evaluation
+ * too (DeepSeek-V3). Returns 0 or an error naming the bad value. */
+int moe_model_router_setup(moe_model_t *m, const moe_router_opts_t *o, unsigned long seed);
+/* Reseeds the noise and jitter draws (tests hold a draw fixed this way). */
+void moe_model_router_seed(moe_model_t *m, unsigned long seed);
+/* After an optimizer step: each aux-free bias moves by gamma * sign(mean load - load_e), the
+ * loads being the selections (top-K slots) of the training forwards since the previous call; then they are
+ * reset. No-op without auxfree. */
+void moe_model_router_step(moe_model_t *m);
+/* 1 when any router training option is on. */
+int moe_router_opts_any(const moe_router_opts_t *o);
 
 /* Named views of the parameter block: where one layer's router or one expert lives in theta,
  * so that code writing weights by hand (the theorem constructions) never does offset

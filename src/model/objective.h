@@ -24,6 +24,8 @@ typedef struct {
   objective_lossgrad_fn lossgrad;
   objective_residual_fn residual; /* may be NULL */
   void *ctx;
+  void (*step_done)(void *ctx);   /* called by Adam after each update (the aux-free router bias
+                                   * of train.c); may be NULL */
 } objective_t;
 
 #endif

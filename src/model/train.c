@@ -33,6 +33,10 @@ static int lossgrad(void *vctx, const double *theta, const size_t *idx, size_t n
   if (N == 0) return moex_error(MOEX_EINVAL, "train: empty batch");
   sync_theta(m, theta);
   if (grad) moe_model_zero_grad(m);
+  /* router options (noise, jitter, auxiliary losses) belong to the minibatch steps only: the
+   * full-data evaluations (Adam's curve points and final loss) are of the plain MSE */
+  m->training = idx && moe_router_opts_any(&m->ropt);
+  m->aux_total = N;
   double total = 0.0;
   for (size_t start = 0; start < N; start += c->chunk) {
     size_t nc = N - start < c->chunk ? N - start : c->chunk;
@@ -49,9 +53,12 @@ static int lossgrad(void *vctx, const double *theta, const size_t *idx, size_t n
     }
     /* the loss alone (nmsimplex2, Adam's full-loss curve points) needs no backward pass; the
      * GSL gradient methods always take the gradient too (fit_eval_cached) */
-    double l = grad ? moe_model_loss_grad_acc(m, nc, xb, yb, N) : chunk_loss(m, nc, xb, yb, (double)N * (double)d->d_out);
+    double l = grad ? moe_model_loss_grad_acc(m, nc, xb, yb, N)
+                    : chunk_loss(m, nc, xb, yb, (double)N * (double)d->d_out) + (m->training ? m->aux_last : 0.0);
     total += l;
   }
+  m->training = 0;
+  m->aux_total = 0;
   *loss = total;
   if (grad) memcpy(grad, m->grad, m->n_params * sizeof(double));
   return MOEX_OK;
@@ -79,6 +86,8 @@ static int residual(void *vctx, const double *theta, double *r, double *J) {
   }
   return MOEX_OK;
 }
+
+static void step_done(void *vctx) { moe_model_router_step(((train_ctx_t *)vctx)->model); }
 
 size_t train_chunk_rows(const moe_model_t *model) {
   size_t e_max = 1;
@@ -111,6 +120,7 @@ int train_objective_init(train_ctx_t *ctx, objective_t *obj, moe_model_t *model,
   obj->n_res = data->n * data->d_out;
   obj->lossgrad = lossgrad;
   obj->residual = residual;
+  obj->step_done = model->ropt.auxfree ? step_done : NULL;
   obj->ctx = ctx;
   return MOEX_OK;
 }

@@ -33,7 +33,12 @@ size_t train_chunk_rows(const moe_model_t *model);
 /* Fills *obj so that a fitter moving theta fits `model` to `data` by mean squared error.
  * Batches are processed in chunks of train_chunk_rows(model), each adding its part to the
  * model's gradient; a loss asked for without gradient runs forward passes only. The residual callback
- * (for Levenberg-Marquardt) backpropagates one sample and one output at a time. */
+ * (for Levenberg-Marquardt) backpropagates one sample and one output at a time.
+ * With router options on (moe_model_router_setup), minibatch calls (idx != NULL, Adam's steps)
+ * train: noise and jitter in the routers, the loss plus the auxiliary losses (the balancing
+ * loss per chunk of train_chunk_rows, exact for batches within one chunk); full-data calls are
+ * the plain MSE. The aux-free bias moves after each Adam step (obj->step_done). Set the options
+ * before this call. */
 int train_objective_init(train_ctx_t *ctx, objective_t *obj, moe_model_t *model, const train_data_t *data);
 void train_ctx_free(train_ctx_t *ctx);
 
