@@ -9,6 +9,8 @@
 #include <gsl/gsl_rng.h>
 
 #include "core/moex_error.h"
+#include "lib/exprun.h"
+#include "lib/modelio.h"
 #include "fit/fit.h"
 #include "model/moe.h"
 #include "model/spectext.h"
@@ -389,6 +391,40 @@ START_TEST(test_plane_recovered) {
 }
 END_TEST
 
+/* The tensors in the record: each expert's encoder and decoder under its group (a shared one
+ * under the layer), named `enc`/`dec`; read back by modelio bit for bit. */
+static int has_array(const record_run *r, const char *path) {
+  for (size_t i = 0; i < r->n_arrays; i++)
+    if (!strcmp(r->arrays[i]->path, path)) return 1;
+  return 0;
+}
+
+START_TEST(test_record_round_trip) {
+  for (int shared = 0; shared < 2; shared++) {
+    moe_spec_t s = {.n_layers = 1};
+    s.layer[0] = moe_layer_default(7, 1, 3, 4);
+    moe_layer_set_autoenc(&s.layer[0], 2, 2, 5, shared, 0.3);
+    moe_model_t *m = moe_model_alloc(&s, 8);
+    moe_model_init_params(m, 13);
+    record_run *r = record_run_alloc("r1");
+    ck_assert_int_eq(exprun_record_params(m, r), 0);
+    const char *want[] = {"params/layer0/expert1/enc/W1", "params/layer0/expert1/enc/b2", "params/layer0/expert2/dec/W2",
+                          "params/layer0/enc/W1", "params/layer0/dec/b2"};
+    for (size_t i = 0; i < 5; i++)
+      ck_assert_msg(has_array(r, want[i]) == (shared ? i >= 3 : i < 3), "shared %d: %s", shared, want[i]);
+    ck_assert(has_array(r, "params/layer0/expert2/W2"));
+    moe_model_t *b = modelio_load(r, 8);
+    ck_assert_msg(b != NULL, "%s", moex_errmsg());
+    ck_assert_uint_eq(b->n_params, m->n_params);
+    ck_assert_int_eq(memcmp(b->theta, m->theta, m->n_params * sizeof(double)), 0);
+    ck_assert(b->spec.layer[0].recon_weight == 0.3);
+    moe_model_free(b);
+    record_run_free(r);
+    moe_model_free(m);
+  }
+}
+END_TEST
+
 Suite *autoenc_suite(void) {
   Suite *s = suite_create("autoenc");
   TCase *g = tcase_create("gradients");
@@ -404,6 +440,7 @@ Suite *autoenc_suite(void) {
   tcase_add_test(f, test_bad_specs);
   tcase_add_test(f, test_spectext_round_trip);
   tcase_add_test(f, test_spectext_bad);
+  tcase_add_test(f, test_record_round_trip);
   suite_add_tcase(s, f);
   TCase *p = tcase_create("plane");
   tcase_set_timeout(p, 120);
