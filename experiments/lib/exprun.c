@@ -436,6 +436,7 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   if (rc) goto done;
 
   rc = exprun_measure(m, d, rec);
+  if (!rc && d->after_fit) rc = d->after_fit(d->after_ctx, m, rec);
   if (!rc && res->n_curve) {
     const char *cols[] = {"iter", "loss", "grad_norm", "step", "evals", "wall_s", "full_loss"};
     record_table *t = record_run_add_table(rec, "curve", 7, cols);
