@@ -8,9 +8,11 @@
 #include <gsl/gsl_matrix.h>
 #include <gsl/gsl_rng.h>
 
+#include "analysis/chartfit.h"
 #include "core/moex_error.h"
 #include "lib/exprun.h"
 #include "lib/modelio.h"
+#include "lib/reach.h"
 #include "fit/fit.h"
 #include "model/moe.h"
 #include "model/spectext.h"
@@ -425,6 +427,52 @@ START_TEST(test_record_round_trip) {
 }
 END_TEST
 
+/* The interpretability measure: an affine image of the chart (plus a constant code column) is
+ * recovered exactly; a code that carries nothing of the chart (an independent sample) is not,
+ * nor one that keeps only one of the two coordinates; too few rows is an error. */
+START_TEST(test_chartfit) {
+  enum { N = 200 };
+  double p[N * 2], z[N * 3], pred[N * 2];
+  fill(p, N * 2, 31);
+  for (size_t i = 0; i < N; i++) {
+    z[3 * i] = 0.3 * p[2 * i] - 2.0 * p[2 * i + 1] + 1.5;
+    z[3 * i + 1] = 4.0;
+    z[3 * i + 2] = -p[2 * i] + 0.1 * p[2 * i + 1] - 0.2;
+  }
+  chartfit_t cf;
+  ck_assert_int_eq(chartfit_affine(z, N, 3, p, 2, pred, &cf), 0);
+  ck_assert_msg(cf.r2 > 1 - 1e-12 && chartfit_recovered(cf.r2), "affine image: R^2 %.17g", cf.r2);
+  for (size_t i = 0; i < N * 2; i++) ck_assert_double_eq_tol(pred[i], p[i], 1e-10);
+  /* broken: an unrelated code */
+  double zr[N * 2];
+  fill(zr, N * 2, 32);
+  ck_assert_int_eq(chartfit_affine(zr, N, 2, p, 2, NULL, &cf), 0);
+  ck_assert_msg(cf.r2 < 0.1 && !chartfit_recovered(cf.r2), "unrelated code: R^2 %g", cf.r2);
+  /* broken: a folded code (one coordinate only): about half the variance */
+  for (size_t i = 0; i < N; i++) zr[i] = p[2 * i];
+  ck_assert_int_eq(chartfit_affine(zr, N, 1, p, 2, NULL, &cf), 0);
+  ck_assert_msg(cf.r2 > 0.3 && cf.r2 < 0.7 && !chartfit_recovered(cf.r2), "one coordinate: R^2 %g", cf.r2);
+  ck_assert_int_ne(chartfit_affine(z, 4, 3, p, 2, NULL, &cf), 0);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "4 rows"));
+  ck_assert(!chartfit_recovered(NAN));
+}
+END_TEST
+
+/* Fewest parameters to an error, and the verdicts, on made-up curves: a model that reaches the
+ * reference error with fewer parameters, one that needs more, one that never reaches it. */
+START_TEST(test_reach) {
+  double err[] = {0.5, 0.2, 0.1, NAN}, par[] = {100, 200, 400, 50};
+  ck_assert_double_eq(reach_min_params(err, par, 4, 0.2), 200);
+  ck_assert_double_eq(reach_min_params(err, par, 4, 0.6), 100);
+  ck_assert(isnan(reach_min_params(err, par, 4, 0.05)));
+  ck_assert_str_eq(reach_verdict(150, 200), "fewer");
+  ck_assert_str_eq(reach_verdict(200, 200), "not fewer");
+  ck_assert_str_eq(reach_verdict(400, 200), "not fewer");
+  ck_assert_str_eq(reach_verdict(NAN, 200), "not reached");
+  ck_assert_str_eq(reach_verdict(100, NAN), "no reference");
+}
+END_TEST
+
 Suite *autoenc_suite(void) {
   Suite *s = suite_create("autoenc");
   TCase *g = tcase_create("gradients");
@@ -441,6 +489,8 @@ Suite *autoenc_suite(void) {
   tcase_add_test(f, test_spectext_round_trip);
   tcase_add_test(f, test_spectext_bad);
   tcase_add_test(f, test_record_round_trip);
+  tcase_add_test(f, test_chartfit);
+  tcase_add_test(f, test_reach);
   suite_add_tcase(s, f);
   TCase *p = tcase_create("plane");
   tcase_set_timeout(p, 120);
