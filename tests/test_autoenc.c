@@ -14,6 +14,7 @@
 #include "lib/modelio.h"
 #include "lib/reach.h"
 #include "fit/fit.h"
+#include "fit/fit_moe.h"
 #include "model/moe.h"
 #include "model/spectext.h"
 #include "model/train.h"
@@ -473,6 +474,32 @@ START_TEST(test_reach) {
 }
 END_TEST
 
+/* The MoE protocols compute plain experts: they refuse auto-encoder layers, naming them. */
+START_TEST(test_protocols_refuse) {
+  moe_spec_t s = {.n_layers = 1};
+  s.layer[0] = moe_layer_default(4, 1, 2, 3);
+  moe_layer_set_autoenc(&s.layer[0], 1, 1, 0, 0, 0.0);
+  moe_model_t *m = moe_model_alloc(&s, 16);
+  moe_model_init_params(m, 1);
+  double x[64], y[16];
+  fill(x, 64, 2);
+  fill(y, 16, 3);
+  train_data_t td = {.n = 16, .d_in = 4, .d_out = 1, .x = x, .y = y};
+  const char *protos[] = {"alt", "anneal", "adam+polish"};
+  for (size_t i = 0; i < 3; i++) {
+    fit_moe_settings ps;
+    ck_assert_int_eq(fit_moe_parse(protos[i], &ps), 0);
+    ps.budget = 1e6;
+    fit_moe_result pr;
+    memset(&pr, 0, sizeof pr);
+    ck_assert_int_ne(fit_moe_run(&ps, NULL, m, &td, NULL, &pr, NULL), 0);
+    ck_assert_msg(strstr(moex_errmsg(), "auto-encoder experts") != NULL, "%s: %s", protos[i], moex_errmsg());
+    fit_moe_result_clear(&pr);
+  }
+  moe_model_free(m);
+}
+END_TEST
+
 Suite *autoenc_suite(void) {
   Suite *s = suite_create("autoenc");
   TCase *g = tcase_create("gradients");
@@ -491,6 +518,7 @@ Suite *autoenc_suite(void) {
   tcase_add_test(f, test_record_round_trip);
   tcase_add_test(f, test_chartfit);
   tcase_add_test(f, test_reach);
+  tcase_add_test(f, test_protocols_refuse);
   suite_add_tcase(s, f);
   TCase *p = tcase_create("plane");
   tcase_set_timeout(p, 120);
