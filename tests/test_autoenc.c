@@ -500,6 +500,76 @@ START_TEST(test_protocols_refuse) {
 }
 END_TEST
 
+/* moex-eval on a record of auto-encoder experts: measured (exit 0); the spec text with a bad
+ * value, or a missing encoder tensor: exit 2, one line naming it, nothing written. */
+static void write_run(const char *path, record_run *r) {
+  record_meta_in meta = {.experiment = "autoenc_eval", .grid = "", .command_line = "test_autoenc"};
+  unlink(path);
+  record_writer *w = record_writer_open(path, &meta, RECORD_NEW);
+  ck_assert_ptr_nonnull(w);
+  ck_assert_int_eq(record_writer_append(w, &r, 1), 0);
+  record_writer_close(w);
+}
+
+START_TEST(test_eval_spec_text) {
+  char dir[] = "/tmp/moex-aenc-XXXXXX", path[256], out[256], cmd[1024], errf[256];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/m.h5", dir);
+  snprintf(out, sizeof out, "%s/o.h5", dir);
+  snprintf(errf, sizeof errf, "%s/err", dir);
+  moe_spec_t s = {.n_layers = 1};
+  s.layer[0] = moe_layer_default(2, 2, 3, 4);
+  moe_layer_set_autoenc(&s.layer[0], 1, 2, 3, 0, 0.25);
+  moe_model_t *m = moe_model_alloc(&s, 8);
+  moe_model_init_params(m, 5);
+  const char *edits[][2] = {
+      {NULL, NULL},
+      {"recon_weight=0.25", "recon_weight=-1"},
+      {"enc_shared=0", "enc_shared=7"},
+      {"enc=1,", "enc=0,"},
+  };
+  const char *want[] = {NULL, "recon_weight = '-1'", "enc_shared = '7'", "enc = 0"};
+  for (size_t i = 0; i < 5; i++) {
+    record_run *r = record_run_alloc("ae1");
+    ck_assert_int_eq(exprun_record_params(m, r), 0);
+    const char *text;
+    ck_assert_int_eq(record_run_get_str(r, "model_spec", &text), 0);
+    char spec[1024];
+    snprintf(spec, sizeof spec, "%s", text);
+    if (i >= 1 && i <= 3) {
+      char *at = strstr(spec, edits[i][0]), buf[1024];
+      ck_assert_ptr_nonnull(at);
+      snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - spec), spec, edits[i][1], at + strlen(edits[i][0]));
+      ck_assert_int_eq(record_run_set_str(r, "model_spec", buf), 0);
+    }
+    if (i == 4) /* an encoder tensor missing */
+      for (size_t a = 0; a < r->n_arrays; a++)
+        if (!strcmp(r->arrays[a]->path, "params/layer0/expert1/enc/W2")) strcpy(r->arrays[a]->path, "params/layer0/expert1/enk/W2");
+    write_run(path, r);
+    record_run_free(r);
+    unlink(out);
+    snprintf(cmd, sizeof cmd, "%s/moex-eval %s --target piecewise:E=3,L=2 --out %s > /dev/null 2> %s", testutil_bindir(), path,
+             out, errf);
+    int st = testutil_sh(cmd);
+    if (i == 0) {
+      ck_assert_msg(st == 0, "moex-eval on auto-encoder experts exited %d", st);
+      continue;
+    }
+    FILE *f = fopen(errf, "r");
+    char line[1024] = "", more[256];
+    int one = f && fgets(line, sizeof line, f) && !fgets(more, sizeof more, f);
+    if (f) fclose(f);
+    ck_assert_msg(st == 2 && one, "case %zu: exit %d, '%s'", i, st, line);
+    const char *w = i == 4 ? "params/layer0/expert1/enc/W2 is missing" : want[i];
+    ck_assert_msg(!strncmp(line, "moex-eval: ", 11) && strstr(line, w), "case %zu: '%s' lacks '%s'", i, line, w);
+    ck_assert_int_eq(access(out, F_OK), -1);
+  }
+  moe_model_free(m);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  testutil_sh(cmd);
+}
+END_TEST
+
 Suite *autoenc_suite(void) {
   Suite *s = suite_create("autoenc");
   TCase *g = tcase_create("gradients");
@@ -519,6 +589,7 @@ Suite *autoenc_suite(void) {
   tcase_add_test(f, test_chartfit);
   tcase_add_test(f, test_reach);
   tcase_add_test(f, test_protocols_refuse);
+  tcase_add_test(f, test_eval_spec_text);
   suite_add_tcase(s, f);
   TCase *p = tcase_create("plane");
   tcase_set_timeout(p, 120);
