@@ -17,9 +17,10 @@ double reach_min_params(const double *err, const double *params, size_t n, doubl
 const char *reach_verdict(double need, double ref);
 
 /* For the runs of `h5` (summary columns d, D, model, m, sup_err, params_active, params_total,
- * status): per (d, D), eps = the best over m of ref_model's geometric-mean sup_err over its ok
- * seeds; per model, the fewest active and total parameters at which its geometric-mean error
- * (over ok seeds, per m) is <= eps, and the verdicts against ref_model's own counts. Printed
+ * status): per (d, D) and eps, per model, the fewest active and total parameters at which its
+ * geometric-mean error (over ok seeds, per m) is <= eps, and the verdicts against ref_model's
+ * own counts. Two eps: ref_model's best over m at that (d, D) (eps_kind "best_at_D"), and one
+ * per d, the largest of those over D ("fixed_d": the count to one error as D grows). Printed
  * ("prog: ...") and written to <h5 without .h5>_reach.tsv. 0, or 1 after printing why not. */
 int reach_report(const char *prog, const char *h5, const char *ref_model);
 
