@@ -23,7 +23,8 @@
  * --x params_total redraws them against the total). After the sweep, per (d, D): the depth-2
  * MoE's best error eps (geometric mean over seeds, the best m) and, for every model, the
  * fewest active and total parameters at which it reaches eps, printed with the verdict "fewer"
- * or "not fewer" and written to <out>_reach.tsv. No claim of the paper is a rate here: it says
+ * or "not fewer" and written to <out>_reach.tsv; the same at one eps per d for every D (the
+ * largest of those eps over D), for the counts as D grows (lib/reach.h). No claim of the paper is a rate here: it says
  * "#(Enc) + O(d^2)" parameters per expert instead of O(D^2). */
 #include <math.h>
 #include <stdint.h>
