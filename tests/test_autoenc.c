@@ -589,8 +589,11 @@ Suite *autoenc_suite(void) {
   tcase_add_test(f, test_chartfit);
   tcase_add_test(f, test_reach);
   tcase_add_test(f, test_protocols_refuse);
-  tcase_add_test(f, test_eval_spec_text);
   suite_add_tcase(s, f);
+  TCase *e = tcase_create("eval"); /* runs moex-eval five times: slow under the sanitizers */
+  tcase_set_timeout(e, 120);
+  tcase_add_test(e, test_eval_spec_text);
+  suite_add_tcase(s, e);
   TCase *p = tcase_create("plane");
   tcase_set_timeout(p, 120);
   tcase_add_test(p, test_plane_recovered);
