@@ -6,7 +6,7 @@
 #   make valgrind   the unit tests under valgrind (zero errors, zero definite leaks)
 #   make bench      the benchmarks (the tests run moex-bench --quick, never assert a timing)
 #   make paper      the paper's Tables 3 and 4 in full, with results/paper/REPORT.md
-#   make studies    the four scaling studies in full, with results/studies/REPORT.md
+#   make studies    the five scaling studies in full, with results/studies/REPORT.md
 #
 # BLAS is chosen here, and only here: GSL's reference CBLAS (gslcblas) or OpenBLAS.
 # OpenBLAS is the default because `make bench` measures it faster on the experts' dgemm.
@@ -197,7 +197,7 @@ paper: deps
 	  results/paper/paper_exp1_gsl.h5 results/paper/paper_exp2_gsl.h5 results/paper/paper_exp2_alt.h5 --out results/paper
 
 # The scaling studies in full (each about 20-30 min on 2 cores), and their report.
-STUDIES = manifold_rates piecewise_depth gating variants
+STUDIES = manifold_rates piecewise_depth gating variants autoenc
 studies: deps
 	@$(MAKE) --no-print-directory all
 	@mkdir -p results/studies

@@ -9,8 +9,11 @@
  *               of 1 affine layer) then an MoE on R^d;
  *   autoenc+1   the same with an encoder to R^{d+1}: a single linear map R^D -> R^d cannot be
  *               injective on a closed S^d, so the d-dim encoder folds the sphere; d+1 can be.
- * Not supported by the model, so not run (and not imitated): per-expert encoders (the paper's
- * f_low o Enc_i with one encoder per chart) and the reconstruction loss ||Dec(Enc(x)) - x||^2.
+ * Per-expert encoders (the paper's f_low o Enc_i with one encoder per chart) and the
+ * reconstruction loss ||Dec(Enc(x)) - x||^2 are auto-encoder experts of the model (moe.h,
+ * enc_dim) and are studied by experiments/autoenc.c; the autoenc models here keep the older
+ * construction (a dense encoder layer before the MoE), so that this study's curves stay
+ * comparable with earlier records.
  * Figure variants_err_vs_active: sup error against params_active (params_total is recorded in
  * every run; its figure can be made from the file). No claim: the paper states "comparable
  * expressive power" with no rate; the figure compares the curves. */

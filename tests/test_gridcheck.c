@@ -31,6 +31,9 @@ START_TEST(test_gridcheck_impossible_values) {
       {"piecewise_depth", "--set target=eq4-E9-L1", "axis target = 'eq4-E9-L1'"},
       {"piecewise_depth", "--set m=5000", "axis m = '5000'"},
       {"variants", "--set model=moe", "axis model = 'moe'"},
+      {"autoenc", "--set d=4", "axis d = '4': must be an integer in 1..3"},
+      {"autoenc", "--set protocol=alt", "axis protocol = 'alt': is an MoE protocol"},
+      {"autoenc", "--set model=ae-pe-d2", "axis model = 'ae-pe-d2'"},
   };
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
     char exe[512], cmd[2048], out[128], errf[128], line[1024] = "", extra[256];

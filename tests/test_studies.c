@@ -185,11 +185,47 @@ START_TEST(test_variants_quick) {
 }
 END_TEST
 
+/* autoenc on its quick grid (d = 1, 2, 3; D = 16, 64; ten models; m = 4, 16): the columns, the
+ * interpretability measure where it applies (NaN elsewhere), the reach TSV, the chart maps. */
+START_TEST(test_autoenc_quick) {
+  char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[600];
+  const char *cols[] = {"sup_err", "params_active", "params_total", "model", "recon_weight", "enc_r2_min", "enc_r2_mean",
+                        "enc_r2_init_min", "enc_recovered", "k", "encoder", NULL};
+  record_file *f = quick_run("autoenc", "--iters 20 --n-train 128 --grid 8", 120, cols, dir, path);
+  record_summary *s = record_read_summary(f);
+  const record_column *mo = record_summary_column(s, "model"), *r2 = record_summary_column(s, "enc_r2_mean");
+  const record_column *rw = record_summary_column(s, "recon_weight"), *pa = record_summary_column(s, "params_active");
+  const record_column *pt = record_summary_column(s, "params_total"), *d = record_summary_column(s, "d");
+  const record_column *D = record_summary_column(s, "D"), *m = record_summary_column(s, "m");
+  for (size_t i = 0; i < s->nrows; i++) {
+    int ae = !strncmp(mo->v.s[i], "ae-", 3), rec = strstr(mo->v.s[i], "+rec") != NULL;
+    ck_assert_msg(ae ? r2->v.d[i] >= -1 && r2->v.d[i] <= 1 + 1e-12 : isnan(r2->v.d[i]), "%s: enc_r2_mean %g", mo->v.s[i], r2->v.d[i]);
+    ck_assert(rw->v.d[i] == (rec ? 0.1 : 0.0));
+    ck_assert(pa->v.i[i] <= pt->v.i[i]);
+    /* ae-pe-d at D = 16, m = 4, E charts: gate 16E, per expert encoder 16d + d, f d*4 + 4 + 5 */
+    int64_t dd = d->v.i[i], E = dd == 1 ? 4 : dd == 2 ? 6 : 10;
+    if (!strcmp(mo->v.s[i], "ae-pe-d") && D->v.i[i] == 16 && m->v.i[i] == 4) {
+      ck_assert_int_eq(pt->v.i[i], 16 * E + E * (17 * dd + 4 * dd + 9));
+      ck_assert_int_eq(pa->v.i[i], 16 * E + 17 * dd + 4 * dd + 9);
+    }
+  }
+  record_summary_free(s);
+  record_close(f);
+  /* header + 2 eps kinds x 6 (d, D) x 9 models */
+  snprintf(cmd, sizeof cmd, "[ $(wc -l < %s/autoenc_reach.tsv) -eq 109 ]", dir);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
+  check_report(dir, path, 0);
+  snprintf(cmd, sizeof cmd, "ls %s/report/autoenc_d1_D16_chart_*.png > /dev/null 2>&1", dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "no encoder chart map in %s/report", dir);
+  cleanup(dir);
+}
+END_TEST
+
 START_TEST(test_studies_bad_options) {
-  const char *bins[] = {"manifold_rates", "piecewise_depth", "gating", "variants"};
+  const char *bins[] = {"manifold_rates", "piecewise_depth", "gating", "variants", "autoenc"};
   const char *bad[] = {"--seeds 0", "--protocol nosuch", "--bogus", "--set nosuch=1", "--out /nonexistent-dir/x.h5"};
   char cmd[600];
-  for (size_t b = 0; b < 4; b++)
+  for (size_t b = 0; b < sizeof bins / sizeof *bins; b++)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
       snprintf(cmd, sizeof cmd, "%s/%s --quick --seeds 1 %s", testutil_bindir(), bins[b], bad[i]);
       testutil_expect_usage_error(cmd, bins[b]);
@@ -198,6 +234,14 @@ START_TEST(test_studies_bad_options) {
   ck_assert_int_eq(testutil_sh(cmd), 2);
   snprintf(cmd, sizeof cmd, "%s/variants --quick --target nosuch > /dev/null 2>&1", testutil_bindir());
   ck_assert_int_eq(testutil_sh(cmd), 2);
+  /* autoenc: its own options and axes, each refused before the first run */
+  const char *abad[] = {"--lambda -1", "--lambda nan", "--Ds 16,x", "--set d=4", "--set model=ae-xx-d", "--protocol alt",
+                        "--Ds 1", "--target nosuch", "--bogus"};
+  for (size_t i = 0; i < sizeof abad / sizeof *abad; i++) {
+    snprintf(cmd, sizeof cmd, "%s/autoenc --quick --seeds 1 %s --out /tmp/moex-studies-bad-ae.h5", testutil_bindir(), abad[i]);
+    testutil_expect_usage_error(cmd, "autoenc");
+  }
+  ck_assert_int_eq(access("/tmp/moex-studies-bad-ae.h5", F_OK), -1);
   /* a malformed grid point is refused before the first run (issue 19: it used to be recorded as
    * a failed run, exit 0): exit 2, one line naming the axis and value, nothing written */
   snprintf(cmd, sizeof cmd, "%s/manifold_rates --quick --seeds 1 --set 'point=rate-d9-m4;model=moe2-3l' --out /tmp/moex-studies-bad.h5",
@@ -218,6 +262,7 @@ Suite *studies_suite(void) {
   tcase_add_test(tc, test_piecewise_depth_el_quick);
   tcase_add_test(tc, test_gating_quick);
   tcase_add_test(tc, test_variants_quick);
+  tcase_add_test(tc, test_autoenc_quick);
   tcase_add_test(tc, test_studies_bad_options);
   suite_add_tcase(s, tc);
   return s;

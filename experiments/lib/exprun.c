@@ -54,9 +54,23 @@ int exprun_record_params(const moe_model_t *m, record_run *rec) {
       snprintf(path, sizeof path, "%s/select_bias", prefix);
       rc = record_run_add_double(rec, path, L->sel_bias, 1, dims);
     }
+    /* auto-encoder experts: a shared encoder under the layer, each expert's under its group */
+    char sub[160];
+    if (!rc && L->spec.enc_dim && L->spec.enc_shared) {
+      snprintf(sub, sizeof sub, "params/layer%zu/enc", l);
+      rc = record_mlp(rec, sub, &L->enc, m->theta + moe_layer_enc_off(L, 0));
+      snprintf(sub, sizeof sub, "params/layer%zu/dec", l);
+      if (!rc && L->spec.decoder) rc = record_mlp(rec, sub, &L->dec, m->theta + moe_layer_dec_off(L, 0));
+    }
     for (size_t e = 0; e < L->spec.n_experts && !rc; e++) {
       snprintf(prefix, sizeof prefix, "params/layer%zu/expert%zu", l, e);
-      rc = record_mlp(rec, prefix, &L->expert, m->theta + L->experts_off + e * L->expert.n_params);
+      rc = record_mlp(rec, prefix, &L->expert, m->theta + moe_layer_expert_off(L, e));
+      if (!rc && L->spec.enc_dim && !L->spec.enc_shared) {
+        snprintf(sub, sizeof sub, "%s/enc", prefix);
+        rc = record_mlp(rec, sub, &L->enc, m->theta + moe_layer_enc_off(L, e));
+        snprintf(sub, sizeof sub, "%s/dec", prefix);
+        if (!rc && L->spec.decoder) rc = record_mlp(rec, sub, &L->dec, m->theta + moe_layer_dec_off(L, e));
+      }
     }
     if (!rc && L->spec.shared_expert) {
       snprintf(prefix, sizeof prefix, "params/layer%zu/shared", l);
@@ -449,6 +463,7 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   if (rc) goto done;
 
   rc = exprun_measure(m, d, rec);
+  if (!rc && d->after_fit) rc = d->after_fit(d->after_ctx, m, rec);
   if (!rc && res->n_curve) {
     const char *cols[] = {"iter", "loss", "grad_norm", "step", "evals", "wall_s", "full_loss"};
     record_table *t = record_run_add_table(rec, "curve", 7, cols);

@@ -31,6 +31,11 @@ typedef struct {
   size_t n_coord;                   /* 1 or 2 */
   const size_t *label_train;        /* (n_train) routing path each training sample belongs to
                                      * (chart, piece), for the MoE protocols' init=labels, or NULL */
+  /* Called by exprun_fit after the measurements, with the fitted model (its last forward on the
+   * evaluation set), to record what only the experiment knows how to measure (autoenc: how the
+   * encoders recover the charts); NULL: nothing. A nonzero return is the run's error. */
+  int (*after_fit)(void *ctx, moe_model_t *m, record_run *rec);
+  void *after_ctx;
 } exprun_data_t;
 
 /* Fits spec (seeded by `seed`) on d with settings fs (fs->optimizer an optimizer, or an MoE

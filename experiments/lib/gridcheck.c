@@ -16,7 +16,7 @@
 #include "model/gate.h"
 #include "model/mlp.h"
 
-enum { R_INT = 1, R_CHOICE, R_PROTOCOL, R_SURROGATE, R_INIT, R_POINT, R_TARGET };
+enum { R_INT = 1, R_CHOICE, R_PROTOCOL, R_OPTIMIZER, R_SURROGATE, R_INIT, R_POINT, R_TARGET };
 
 typedef struct {
   const char *axis;
@@ -50,6 +50,11 @@ static const exp_rules_t RULES[] = {
     {"variants",
      {{"model", R_CHOICE, 0, 0, "moe-moe,dense-moe,shared,autoenc,autoenc+1"}, {"m", R_INT, 1, 4096, NULL},
       {"protocol", R_PROTOCOL, 0, 0, NULL}}},
+    /* auto-encoder experts are fitted by optimizers only: the MoE protocols refuse them */
+    {"autoenc",
+     {{"d", R_INT, 1, 3, NULL}, {"D", R_INT, 2, 4096, NULL},
+      {"model", R_CHOICE, 0, 0, "moe2,dense,ae-pe-d,ae-pe-d1,ae-sh-d,ae-sh-d1,ae-pe-d+rec,ae-pe-d1+rec,ae-sh-d+rec,ae-sh-d1+rec"},
+      {"m", R_INT, 1, 4096, NULL}, {"protocol", R_OPTIMIZER, 0, 0, NULL}}},
 };
 
 /* Any experiment: integer axes with these names are sizes (>= 1). */
@@ -152,6 +157,16 @@ static int check_value(const rule_t *r, const char *v, char *why, size_t len) {
       if (fit_moe_parse(v, &ps) > 0) break;
       return 0;
     }
+    case R_OPTIMIZER: {
+      fit_moe_settings ps;
+      int p = fit_moe_parse(v, &ps);
+      if (p > 0) break;
+      if (p == 0) {
+        snprintf(why, len, "is an MoE protocol; these models are fitted by an optimizer (e.g. adam, bfgs2, lbfgs)");
+        return 1;
+      }
+      return 0;
+    }
     case R_SURROGATE: {
       gate_surrogate_t s;
       if (gate_surrogate_parse(v, &s)) break;
@@ -216,6 +231,11 @@ double gridcheck_run_bytes(const char *prog, const driver_opts_t *o, const sweep
     d_in = 32;
     experts = 12;
     width = fmax(16, (double)grid_size_value(g, i, "m", 128));
+  } else if (!strcmp(prog, "autoenc")) {
+    size_t d = grid_size_value(g, i, "d", 3);
+    d_in = (double)grid_size_value(g, i, "D", 256);
+    experts = 2.0 * (d == 1 ? 4 : d == 2 ? 6 : 10); /* moe2's two layers; the encoders are below its experts */
+    width = fmax(16, (double)grid_size_value(g, i, "m", 32));
   } else {
     return 0;
   }

@@ -107,9 +107,22 @@ moe_model_t *modelio_load(const record_run *run, size_t n_max) {
     } else {
       rc = take_mlp(run, used, prefix, &L->gate.net, m->theta + L->gate_off);
     }
+    char sub[160];
+    if (!rc && L->spec.enc_dim && L->spec.enc_shared) {
+      snprintf(sub, sizeof sub, "params/layer%zu/enc", l);
+      rc = take_mlp(run, used, sub, &L->enc, m->theta + moe_layer_enc_off(L, 0));
+      snprintf(sub, sizeof sub, "params/layer%zu/dec", l);
+      if (!rc && L->spec.decoder) rc = take_mlp(run, used, sub, &L->dec, m->theta + moe_layer_dec_off(L, 0));
+    }
     for (size_t e = 0; e < L->spec.n_experts && !rc; e++) {
       snprintf(prefix, sizeof prefix, "params/layer%zu/expert%zu", l, e);
-      rc = take_mlp(run, used, prefix, &L->expert, m->theta + L->experts_off + e * L->expert.n_params);
+      rc = take_mlp(run, used, prefix, &L->expert, m->theta + moe_layer_expert_off(L, e));
+      if (!rc && L->spec.enc_dim && !L->spec.enc_shared) {
+        snprintf(sub, sizeof sub, "%s/enc", prefix);
+        rc = take_mlp(run, used, sub, &L->enc, m->theta + moe_layer_enc_off(L, e));
+        snprintf(sub, sizeof sub, "%s/dec", prefix);
+        if (!rc && L->spec.decoder) rc = take_mlp(run, used, sub, &L->dec, m->theta + moe_layer_dec_off(L, e));
+      }
     }
     if (!rc && L->spec.shared_expert) {
       snprintf(prefix, sizeof prefix, "params/layer%zu/shared", l);

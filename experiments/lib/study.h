@@ -1,5 +1,5 @@
 /* study: what the scaling-study binaries (experiments/manifold_rates.c, piecewise_depth.c,
- * gating.c, variants.c) share beyond driver.h: data sets on a manifold with their chart labels,
+ * gating.c, variants.c, autoenc.c) share beyond driver.h: data sets on a manifold with their chart labels,
  * the width that matches a parameter budget, integer axis values, and measured curves read back
  * from a finished records file (for quantities computed across runs, such as the dense/MoE
  * parameter ratio at equal error). */

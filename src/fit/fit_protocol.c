@@ -188,6 +188,11 @@ int fit_moe_run(const fit_moe_settings *ps, const fit_settings *fs, moe_model_t 
   if (!ps || !ps->type || !m || !d || !res) return moex_error(MOEX_EINVAL, "fit_moe: NULL argument");
   if (!(ps->budget >= (double)d->n))
     return moex_error(MOEX_EINVAL, "fit_moe: budget %g per-sample gradients is below one pass over %zu samples", ps->budget, d->n);
+  /* the protocols' routed fits (fit_routed, fit_polish, fit_anneal) compute plain experts */
+  for (size_t l = 0; l < m->n_layers; l++)
+    if (m->layer[l].spec.enc_dim)
+      return moex_error(MOEX_EINVAL, "fit_moe: layer %zu has auto-encoder experts (k = %zu): protocol '%s' does not "
+                        "support them (use an optimizer, e.g. adam)", l, m->layer[l].spec.enc_dim, ps->type->name);
   fit_settings def;
   if (!fs) {
     fit_settings_default(&def);

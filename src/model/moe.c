@@ -32,6 +32,44 @@ moe_layer_spec_t moe_layer_dense(size_t d_in, size_t d_out, size_t layers, size_
   return s;
 }
 
+void moe_layer_set_autoenc(moe_layer_spec_t *s, size_t k, size_t enc_layers, size_t enc_width, int shared,
+                           double lambda) {
+  s->enc_dim = k;
+  s->enc_layers = enc_layers;
+  s->enc_width = enc_layers >= 2 ? enc_width : 0;
+  s->enc_shared = shared;
+  s->decoder = lambda > 0;
+  s->recon_weight = lambda;
+}
+
+/* The auto-encoder fields of an MoE layer (all zero when enc_dim = 0). */
+static int autoenc_validate(const moe_layer_spec_t *s, size_t l) {
+  if (s->enc_dim == 0) {
+    if (s->enc_layers || s->enc_width || s->enc_shared || s->decoder || s->recon_weight != 0.0)
+      return moex_error(MOEX_EINVAL, "moe: layer %zu has encoder settings (layers %zu, width %zu, shared %d, decoder %d, "
+                        "recon weight %g) but encoder dimension k = 0", l, s->enc_layers, s->enc_width, s->enc_shared,
+                        s->decoder, s->recon_weight);
+    return MOEX_OK;
+  }
+  if (s->kind != MOE_LAYER_MOE)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu is dense: encoder dimension k = %zu is for MoE layers", l, s->enc_dim);
+  if (s->shared_expert)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu: auto-encoder experts (k = %zu) with a shared expert are not supported", l, s->enc_dim);
+  if (s->enc_layers == 0 || s->enc_layers > MLP_MAX_LAYERS)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu encoder layers %zu must be in 1..%d", l, s->enc_layers, MLP_MAX_LAYERS);
+  if (s->enc_layers >= 2 && s->enc_width == 0)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu encoder width %zu must be >= 1", l, s->enc_width);
+  if (s->enc_shared != 0 && s->enc_shared != 1)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu encoder shared = %d must be 0 or 1", l, s->enc_shared);
+  if (s->decoder != 0 && s->decoder != 1)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu decoder = %d must be 0 or 1", l, s->decoder);
+  if (!(s->recon_weight >= 0.0) || !isfinite(s->recon_weight))
+    return moex_error(MOEX_EINVAL, "moe: layer %zu reconstruction weight %g must be finite and >= 0", l, s->recon_weight);
+  if (s->recon_weight > 0.0 && !s->decoder)
+    return moex_error(MOEX_EINVAL, "moe: layer %zu reconstruction weight %g needs a decoder", l, s->recon_weight);
+  return MOEX_OK;
+}
+
 static int layer_validate(const moe_layer_spec_t *s, size_t l) {
   if (s->kind != MOE_LAYER_MOE && s->kind != MOE_LAYER_DENSE)
     return moex_error(MOEX_EINVAL, "moe: layer %zu has unknown kind %d", l, (int)s->kind);
@@ -43,6 +81,8 @@ static int layer_validate(const moe_layer_spec_t *s, size_t l) {
     return moex_error(MOEX_EINVAL, "moe: layer %zu expert width m = %zu must be >= 1", l, s->expert_width);
   if (s->init != MLP_INIT_HE && s->init != MLP_INIT_TORCH)
     return moex_error(MOEX_EINVAL, "moe: layer %zu has unknown initialisation %d", l, (int)s->init);
+  int rc = autoenc_validate(s, l);
+  if (rc) return rc;
   if (s->kind == MOE_LAYER_DENSE) return MOEX_OK;
   if (s->n_experts == 0 || s->n_experts > MOE_MAX_EXPERTS)
     return moex_error(MOEX_EINVAL, "moe: layer %zu experts E = %zu must be in 1..%d", l, s->n_experts, MOE_MAX_EXPERTS);
@@ -76,19 +116,41 @@ static int layer_shape(moe_layer_t *L, const moe_layer_spec_t *s, size_t off) {
   memset(L, 0, sizeof *L);
   L->spec = *s;
   L->off = off;
-  int rc = mlp_init(&L->expert, s->d_in, s->d_out, s->expert_layers, s->expert_width);
+  size_t k = s->enc_dim;
+  int rc = mlp_init(&L->expert, k ? k : s->d_in, s->d_out, s->expert_layers, s->expert_width);
   if (rc) return rc;
   if (s->kind == MOE_LAYER_DENSE) {
     L->n_params = L->expert.n_params;
     return MOEX_OK;
   }
+  if (k) {
+    rc = mlp_init(&L->enc, s->d_in, k, s->enc_layers, s->enc_width);
+    if (!rc) rc = mlp_init(&L->dec, k, s->d_in, s->enc_layers, s->enc_width);
+    if (rc) return rc;
+    L->n_enc = L->enc.n_params;
+    L->n_dec = s->decoder ? L->dec.n_params : 0;
+  }
   rc = gate_init(&L->gate, s->gate, s->d_in, s->n_experts, s->gate_width);
   if (rc) return rc;
   L->gate_off = off;
-  L->experts_off = off + L->gate.n_params;
-  L->shared_off = L->experts_off + s->n_experts * L->expert.n_params;
-  L->n_params = L->gate.n_params + (s->n_experts + (s->shared_expert ? 1 : 0)) * L->expert.n_params;
+  /* a shared encoder sits between the router and the experts; per-expert ones in each block */
+  size_t shared_enc = s->enc_shared ? L->n_enc + L->n_dec : 0;
+  L->stride = L->expert.n_params + (s->enc_shared ? 0 : L->n_enc + L->n_dec);
+  L->experts_off = off + L->gate.n_params + shared_enc;
+  L->shared_off = L->experts_off + s->n_experts * L->stride;
+  L->n_params = L->gate.n_params + shared_enc + s->n_experts * L->stride + (s->shared_expert ? L->expert.n_params : 0);
   return MOEX_OK;
+}
+
+size_t moe_layer_enc_off(const moe_layer_t *L, size_t e) {
+  if (L->spec.enc_shared) return L->gate_off + L->gate.n_params;
+  return L->experts_off + e * L->stride;
+}
+
+size_t moe_layer_dec_off(const moe_layer_t *L, size_t e) { return moe_layer_enc_off(L, e) + L->n_enc; }
+
+size_t moe_layer_expert_off(const moe_layer_t *L, size_t e) {
+  return L->experts_off + e * L->stride + (L->spec.enc_shared ? 0 : L->n_enc + L->n_dec);
 }
 
 size_t moe_spec_n_params(const moe_spec_t *spec) {
@@ -109,7 +171,9 @@ size_t moe_spec_n_active(const moe_spec_t *spec) {
     moe_layer_t L;
     if (layer_shape(&L, &spec->layer[l], 0)) return 0;
     if (L.spec.kind == MOE_LAYER_DENSE) n += L.n_params;
-    else n += L.gate.n_params + (L.spec.top_k + (L.spec.shared_expert ? 1 : 0)) * L.expert.n_params;
+    else
+      n += L.gate.n_params + (L.spec.top_k + (L.spec.shared_expert ? 1 : 0)) * L.expert.n_params +
+           (L.spec.enc_shared ? 1 : L.spec.top_k) * L.n_enc;
   }
   return n;
 }
@@ -120,7 +184,8 @@ static void layer_free(moe_layer_t *L) {
   free(L->xg); free(L->acts); free(L->dyg); free(L->dxg); free(L->yexp);
   free(L->shared_acts); free(L->out);
   free(L->sel_bias); free(L->load_acc); free(L->H); free(L->q); free(L->lse); free(L->f);
-  free(L->eps); free(L->z); free(L->dz); free(L->u); free(L->xt); free(L->dxt);
+  free(L->eps); free(L->z); free(L->ndz); free(L->u); free(L->xt); free(L->dxt);
+  free(L->enc_acts); free(L->dec_acts); free(L->dz); free(L->dz2); free(L->dr);
 }
 
 static int layer_alloc(moe_layer_t *L, size_t n) {
@@ -151,6 +216,17 @@ static int layer_alloc(moe_layer_t *L, size_t n) {
     L->shared_acts = malloc(n * aw * sizeof(double));
     if (!L->shared_acts) return MOEX_ENOMEM;
   }
+  if (s->enc_dim) {
+    L->enc_acts = malloc(nk * L->enc.act_width * sizeof(double));
+    L->dz = malloc(nk * s->enc_dim * sizeof(double));
+    L->dz2 = malloc(nk * s->enc_dim * sizeof(double));
+    if (!L->enc_acts || !L->dz || !L->dz2) return MOEX_ENOMEM;
+    if (s->decoder) {
+      L->dec_acts = malloc(nk * L->dec.act_width * sizeof(double));
+      L->dr = malloc(nk * s->d_in * sizeof(double));
+      if (!L->dec_acts || !L->dr) return MOEX_ENOMEM;
+    }
+  }
   if (!L->gate_acts || !L->p || !L->dS || !L->w || !L->dw || !L->idx || !L->pos || !L->cnt ||
       !L->eoff || !L->fill || !L->yexp || !L->xg || !L->dxg || !L->dyg || !L->acts || !L->out)
     return MOEX_ENOMEM;
@@ -160,7 +236,9 @@ static int layer_alloc(moe_layer_t *L, size_t n) {
 /* Scratch doubles one layer's backward needs for n samples. */
 static size_t layer_scratch(const moe_layer_t *L, size_t n) {
   size_t K = L->spec.kind == MOE_LAYER_DENSE ? 1 : L->spec.top_k;
-  size_t need = 2 * n * K * L->expert.max_dim;
+  size_t md = L->expert.max_dim;
+  if (L->spec.enc_dim && L->enc.max_dim > md) md = L->enc.max_dim;
+  size_t need = 2 * n * K * md;
   if (L->spec.kind == MOE_LAYER_MOE) {
     size_t g = gate_scratch_size(&L->gate, n);
     if (g > need) need = g;
@@ -233,8 +311,20 @@ void moe_model_init_params(moe_model_t *m, unsigned long seed) {
       continue;
     }
     gate_init_params(&L->gate, m->theta + L->gate_off, r, L->spec.init);
-    size_t ne = L->spec.n_experts + (L->spec.shared_expert ? 1 : 0);
-    for (size_t e = 0; e < ne; e++) mlp_init_params(&L->expert, m->theta + L->experts_off + e * L->expert.n_params, r, L->spec.init);
+    /* in layout order: a shared encoder and decoder, then each expert's (encoder, decoder,) f */
+    int k = L->spec.enc_dim > 0, dec = L->spec.decoder;
+    if (k && L->spec.enc_shared) {
+      mlp_init_params(&L->enc, m->theta + moe_layer_enc_off(L, 0), r, L->spec.init);
+      if (dec) mlp_init_params(&L->dec, m->theta + moe_layer_dec_off(L, 0), r, L->spec.init);
+    }
+    for (size_t e = 0; e < L->spec.n_experts; e++) {
+      if (k && !L->spec.enc_shared) {
+        mlp_init_params(&L->enc, m->theta + moe_layer_enc_off(L, e), r, L->spec.init);
+        if (dec) mlp_init_params(&L->dec, m->theta + moe_layer_dec_off(L, e), r, L->spec.init);
+      }
+      mlp_init_params(&L->expert, m->theta + moe_layer_expert_off(L, e), r, L->spec.init);
+    }
+    if (L->spec.shared_expert) mlp_init_params(&L->expert, m->theta + L->shared_off, r, L->spec.init);
   }
   gsl_rng_free(r);
 }
@@ -325,10 +415,28 @@ static const double *layer_forward(moe_model_t *m, moe_layer_t *L, const double 
     L->pos[i] = r;
     memcpy(L->xg + r * din, x + (i / K) * din, din * sizeof(double));
   }
-  for (size_t e = 0; e < E; e++)
-    L->yexp[e] = L->cnt[e] ? mlp_forward(&L->expert, theta + L->experts_off + e * L->expert.n_params,
-                                         L->cnt[e], L->xg + L->eoff[e] * din, L->acts + L->eoff[e] * aw)
-                           : NULL;
+  int recon = s->enc_dim && s->decoder && s->recon_weight > 0.0;
+  L->recon_ss = 0.0;
+  for (size_t e = 0; e < E; e++) {
+    size_t c = L->cnt[e], o = L->eoff[e];
+    if (!c) {
+      L->yexp[e] = NULL;
+      continue;
+    }
+    const double *xe = L->xg + o * din, *in = xe;
+    if (s->enc_dim) {
+      in = mlp_forward(&L->enc, theta + moe_layer_enc_off(L, e), c, xe, L->enc_acts + o * L->enc.act_width);
+      if (recon) {
+        /* the reconstruction of the rows this expert serves, by its own decoder */
+        const double *xr = mlp_forward(&L->dec, theta + moe_layer_dec_off(L, e), c, in, L->dec_acts + o * L->dec.act_width);
+        for (size_t i = 0; i < c * din; i++) {
+          double r = xr[i] - xe[i];
+          L->recon_ss += r * r;
+        }
+      }
+    }
+    L->yexp[e] = mlp_forward(&L->expert, theta + moe_layer_expert_off(L, e), c, in, L->acts + o * aw);
+  }
   /* y_s = shared(x_s) + sum_k w_sk f_{i_sk}(x_s) */
   if (s->shared_expert)
     memcpy(L->out, mlp_forward(&L->expert, theta + L->shared_off, n, x, L->shared_acts), n * dout * sizeof(double));
@@ -343,15 +451,49 @@ static const double *layer_forward(moe_model_t *m, moe_layer_t *L, const double 
   return L->out;
 }
 
-/* One layer backward: dy (n, d_out) -> grad (accumulated), dx (n, d_in) overwritten if not NULL. */
+/* Backward of expert e's rows o..o+c: f_e, then (auto-encoder experts) the reconstruction term
+ * with gradient scale rs = 2 lambda / (n_total K) (0: none) through Dec_e, then Enc_e. */
+static void expert_backward(moe_layer_t *L, const double *theta, double *grad, size_t e, double rs, int want_dx,
+                            double *scratch) {
+  const moe_layer_spec_t *s = &L->spec;
+  size_t c = L->cnt[e], o = L->eoff[e], din = s->d_in, dout = s->d_out, k = s->enc_dim;
+  const double *xe = L->xg + o * din;
+  double *dxe = want_dx ? L->dxg + o * din : NULL;
+  if (!k) {
+    mlp_backward(&L->expert, theta + moe_layer_expert_off(L, e), c, xe, L->acts + o * L->expert.act_width,
+                 L->dyg + o * dout, grad + moe_layer_expert_off(L, e), dxe, scratch);
+    return;
+  }
+  const double *ea = L->enc_acts + o * L->enc.act_width;
+  const double *z = ea + c * (L->enc.act_width - k); /* the encoder's output block */
+  double *dz = L->dz + o * k;
+  mlp_backward(&L->expert, theta + moe_layer_expert_off(L, e), c, z, L->acts + o * L->expert.act_width,
+               L->dyg + o * dout, grad + moe_layer_expert_off(L, e), dz, scratch);
+  double *dr = NULL;
+  if (rs > 0.0) {
+    const double *da = L->dec_acts + o * L->dec.act_width, *xr = da + c * (L->dec.act_width - din);
+    dr = L->dr + o * din;
+    for (size_t i = 0; i < c * din; i++) dr[i] = rs * (xr[i] - xe[i]);
+    double *dz2 = L->dz2 + o * k;
+    mlp_backward(&L->dec, theta + moe_layer_dec_off(L, e), c, z, da, dr, grad + moe_layer_dec_off(L, e), dz2, scratch);
+    for (size_t i = 0; i < c * k; i++) dz[i] += dz2[i];
+  }
+  mlp_backward(&L->enc, theta + moe_layer_enc_off(L, e), c, xe, ea, dz, grad + moe_layer_enc_off(L, e), dxe, scratch);
+  /* x also enters the residual Dec(Enc(x)) - x directly */
+  if (dxe && dr)
+    for (size_t i = 0; i < c * din; i++) dxe[i] -= dr[i];
+}
+
+/* One layer backward: dy (n, d_out) -> grad (accumulated), dx (n, d_in) overwritten if not NULL.
+ * n_total > 0: add the gradient of the layer's reconstruction term as part of a batch of n_total. */
 static void layer_backward(const moe_model_t *m, moe_layer_t *L, const double *theta, double *grad, size_t n,
-                           const double *x, const double *dy, double *dx, double *scratch) {
+                           const double *x, const double *dy, double *dx, double *scratch, size_t n_total) {
   const moe_layer_spec_t *s = &L->spec;
   if (s->kind == MOE_LAYER_DENSE) {
     mlp_backward(&L->expert, theta + L->off, n, x, L->acts, dy, grad + L->off, dx, scratch);
     return;
   }
-  size_t E = s->n_experts, K = s->top_k, din = s->d_in, dout = s->d_out, aw = L->expert.act_width;
+  size_t E = s->n_experts, K = s->top_k, din = s->d_in, dout = s->d_out;
   if (s->shared_expert)
     mlp_backward(&L->expert, theta + L->shared_off, n, x, L->shared_acts, dy, grad + L->shared_off, dx, scratch);
   else if (dx)
@@ -367,13 +509,10 @@ static void layer_backward(const moe_model_t *m, moe_layer_t *L, const double *t
     }
     L->dw[i] = dot;
   }
-  for (size_t e = 0; e < E; e++) {
-    if (!L->cnt[e]) continue;
-    size_t o = L->eoff[e];
-    mlp_backward(&L->expert, theta + L->experts_off + e * L->expert.n_params, L->cnt[e], L->xg + o * din,
-                 L->acts + o * aw, L->dyg + o * dout, grad + L->experts_off + e * L->expert.n_params,
-                 dx ? L->dxg + o * din : NULL, scratch);
-  }
+  double rs = n_total && s->enc_dim && s->decoder && s->recon_weight > 0.0
+                  ? 2.0 * s->recon_weight / ((double)n_total * (double)K) : 0.0;
+  for (size_t e = 0; e < E; e++)
+    if (L->cnt[e]) expert_backward(L, theta, grad, e, rs, dx != NULL, scratch);
   if (dx)
     for (size_t i = 0; i < n * K; i++) {
       const double *g = L->dxg + L->pos[i] * din;
@@ -392,7 +531,7 @@ static void layer_backward(const moe_model_t *m, moe_layer_t *L, const double *t
   double *dxr = dx && o->jitter ? L->dxt : dx;
   if (dxr != dx) memset(dxr, 0, n * din * sizeof *dxr);
   if (o->noise)
-    gate_noise_backward(n, E, din, xr, theta + L->noise_off, L->eps, L->z, L->dS, L->dz, grad + L->noise_off, dxr);
+    gate_noise_backward(n, E, din, xr, theta + L->noise_off, L->eps, L->z, L->dS, L->ndz, grad + L->noise_off, dxr);
   gate_scores_backward(&L->gate, theta + L->gate_off, n, xr, L->gate_acts, L->dS, grad + L->gate_off, dxr, scratch);
   if (dxr != dx)
     for (size_t i = 0; i < n * din; i++) dx[i] += dxr[i] * L->u[i];
@@ -428,7 +567,8 @@ const double *moe_model_forward(moe_model_t *m, size_t n, const double *x) {
   return h;
 }
 
-int moe_model_backward(moe_model_t *m, const double *x, const double *dy, double *dx) {
+/* Backward of the last forward; n_total > 0 adds the reconstruction terms' gradients. */
+static int model_backward(moe_model_t *m, const double *x, const double *dy, double *dx, size_t n_total) {
   if (!m || !x || !dy) return moex_error(MOEX_EINVAL, "moe: backward with a NULL argument");
   if (m->n_last == 0) return moex_error(MOEX_EINVAL, "moe: backward before any forward");
   size_t n = m->n_last;
@@ -437,10 +577,32 @@ int moe_model_backward(moe_model_t *m, const double *x, const double *dy, double
     const double *in = l == 0 ? x : m->layer[l - 1].y;
     /* layer l writes its input gradient to dbuf[l % 2]; it reads d from dbuf[(l + 1) % 2] */
     double *dxl = l == 0 ? dx : m->dbuf[l % 2];
-    layer_backward(m, &m->layer[l], m->theta, m->grad, n, in, d, dxl, m->scratch);
+    layer_backward(m, &m->layer[l], m->theta, m->grad, n, in, d, dxl, m->scratch, n_total);
     d = dxl;
   }
   return MOEX_OK;
+}
+
+int moe_model_backward(moe_model_t *m, const double *x, const double *dy, double *dx) {
+  return model_backward(m, x, dy, dx, 0);
+}
+
+int moe_model_has_recon(const moe_model_t *m) {
+  for (size_t l = 0; m && l < m->n_layers; l++) {
+    const moe_layer_spec_t *s = &m->layer[l].spec;
+    if (s->enc_dim && s->decoder && s->recon_weight > 0.0) return 1;
+  }
+  return 0;
+}
+
+double moe_model_recon_loss(const moe_model_t *m, size_t n_total) {
+  double r = 0.0;
+  for (size_t l = 0; m && n_total && l < m->n_layers; l++) {
+    const moe_layer_spec_t *s = &m->layer[l].spec;
+    if (s->enc_dim && s->decoder && s->recon_weight > 0.0)
+      r += s->recon_weight * m->layer[l].recon_ss / ((double)n_total * (double)s->top_k);
+  }
+  return r;
 }
 
 double moe_model_loss_grad_acc(moe_model_t *m, size_t n, const double *x, const double *t, size_t n_total) {
@@ -465,8 +627,8 @@ double moe_model_loss_grad_acc(moe_model_t *m, size_t n, const double *x, const 
     loss += r * r;
     dy[i] = scale * r;
   }
-  moe_model_backward(m, x, dy, NULL);
-  return loss / total + (m->training ? m->aux_last : 0.0);
+  model_backward(m, x, dy, NULL, n_total);
+  return loss / total + (m->training ? m->aux_last : 0.0) + moe_model_recon_loss(m, n_total);
 }
 
 double moe_model_loss_grad(moe_model_t *m, size_t n, const double *x, const double *t) {
@@ -517,7 +679,7 @@ int moe_model_router_setup(moe_model_t *m, const moe_router_opts_t *o, unsigned 
       L->noise_off = off;
       off += E * din;
       if (!(L->H = malloc(n * E * sizeof(double))) || !(L->eps = malloc(n * E * sizeof(double))) ||
-          !(L->z = malloc(n * E * sizeof(double))) || !(L->dz = malloc(n * E * sizeof(double))))
+          !(L->z = malloc(n * E * sizeof(double))) || !(L->ndz = malloc(n * E * sizeof(double))))
         rc = MOEX_ENOMEM;
     }
     if (o->jitter && (!(L->u = malloc(n * din * sizeof(double))) || !(L->xt = malloc(n * din * sizeof(double))) ||
@@ -601,7 +763,7 @@ moe_expert_view_t moe_expert_params(moe_model_t *m, size_t layer, size_t e) {
     moex_error(MOEX_EINVAL, "moe: layer %zu has no expert %zu", layer, e);
     return v;
   }
-  v.off = L->experts_off + e * L->expert.n_params;
+  v.off = moe_layer_expert_off(L, e);
   v.n = L->expert.n_params;
   v.shape = &L->expert;
   v.p = m->theta + v.off;

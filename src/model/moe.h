@@ -3,11 +3,26 @@
  * expert always active and added to the routed output) or a dense layer (one mlp), so MoE-dense
  * alternation is a stack of mixed layers and a dense baseline is a stack of one dense layer.
  *
+ * Auto-encoder experts (the paper's Sec. 4.3, issue 21): an MoE layer with enc_dim k > 0 has
+ * experts f_i o Enc_i, Enc_i: R^{d_in} -> R^k an mlp of enc_layers affine layers (1: an affine
+ * map; 2: one ReLU hidden layer of enc_width), f_i: R^k -> R^{d_out} the usual expert mlp; one
+ * encoder per expert, or one for the whole layer (enc_shared). With `decoder`, each encoder has
+ * a decoder Dec_i: R^k -> R^{d_in} of the encoder's shape reversed, used only by the loss: the
+ * reconstruction term recon_weight * (1 / (n K)) sum over routed (sample, slot) pairs of
+ * |Dec_i(Enc_i(x_s)) - x_s|^2, i the expert the pair is routed to (the samples an expert serves
+ * are the ones its encoder must reconstruct). The router reads x itself.
+ *
  * Parameters: one contiguous block `theta` (n_params doubles) and a mirrored block `grad`, so
  * gsl_vector_view_array sees them without copies. Layout, layer after layer:
  *   MoE layer:   router (linear: W_R (E, d_in); mlp: mlp layout), then expert 0..E-1 (mlp
  *                layout, see mlp.h), then the shared expert if any (mlp layout);
+ *                with per-expert encoders each expert is enc_i, dec_i, f_i (mlp layouts); with
+ *                a shared encoder the router is followed by enc, dec, then f_0..f_{E-1};
+ *                moe_layer_expert_off / _enc_off / _dec_off say where each block starts;
  *   dense layer: one mlp.
+ * Counts: params_total counts every trained parameter (decoders included); params_active those
+ * one input uses at inference (router, the K selected experts with their encoders or the shared
+ * encoder once; no decoder, it takes no part in the output).
  * Workspaces for up to n_max samples are allocated once by moe_model_alloc; forward and backward
  * allocate nothing. */
 #ifndef MOEX_MOE_H
@@ -36,6 +51,13 @@ typedef struct {
   gate_surrogate_t surrogate;
   int shared_expert;    /* 1: add an always-active expert of the same shape */
   mlp_init_t init;      /* initialisation scheme of this layer's parameters (default he) */
+  /* auto-encoder experts (MoE layers only; all zero for ordinary experts) */
+  size_t enc_dim;       /* k >= 1: experts read Enc(x) in R^k; 0: ordinary experts */
+  size_t enc_layers;    /* affine layers of the encoder and of the decoder, 1..MLP_MAX_LAYERS */
+  size_t enc_width;     /* their hidden width (enc_layers >= 2) */
+  int enc_shared;       /* 1: one encoder (and decoder) for every expert of the layer */
+  int decoder;          /* 1: decoders, for the reconstruction term */
+  double recon_weight;  /* lambda >= 0 of the reconstruction term; > 0 needs decoder = 1 */
 } moe_layer_spec_t;
 
 typedef struct {
@@ -47,11 +69,18 @@ typedef struct {
  * expert, 2-layer experts of width m. */
 moe_layer_spec_t moe_layer_default(size_t d_in, size_t d_out, size_t E, size_t m);
 moe_layer_spec_t moe_layer_dense(size_t d_in, size_t d_out, size_t layers, size_t m);
+/* Makes an MoE layer spec's experts auto-encoder experts: encoder R^{d_in} -> R^k of enc_layers
+ * layers (width enc_width), shared or per expert, with a decoder when lambda > 0. */
+void moe_layer_set_autoenc(moe_layer_spec_t *s, size_t k, size_t enc_layers, size_t enc_width, int shared,
+                           double lambda);
 
 typedef struct {
   moe_layer_spec_t spec;
   gate_t gate;
-  mlp_t expert;        /* shape shared by every expert (and the shared expert) */
+  mlp_t expert;        /* shape shared by every expert (and the shared expert): f_i */
+  mlp_t enc, dec;      /* auto-encoder experts: encoder and decoder shapes (unused when k = 0) */
+  size_t n_enc, n_dec; /* their parameter counts (0 when absent) */
+  size_t stride;       /* parameters from one expert's block to the next */
   size_t off;          /* first parameter of this layer in theta */
   size_t gate_off, experts_off, shared_off, n_params;
   /* workspace, sized for n_max samples */
@@ -61,6 +90,9 @@ typedef struct {
   double **yexp;                       /* per expert: its output block inside acts */
   double *shared_acts;
   double *out;                         /* (n, d_out): an MoE layer's output buffer */
+  double *enc_acts, *dec_acts;         /* gathered rows' encoder and decoder activations */
+  double *dz, *dz2, *dr;               /* code gradients (nK, k), reconstruction residuals (nK, d_in) */
+  double recon_ss;                     /* last forward: sum over routed rows of |Dec(Enc(x)) - x|^2 */
   const double *y;                     /* this layer's output in the last forward */
   /* router training options (moe_model_router_setup; NULL when off) */
   double *sel_bias;                    /* (E) aux-free bias, added to the scores for selection only */
@@ -68,7 +100,7 @@ typedef struct {
   size_t noise_off;                    /* W_noise (E, d_in) in theta (noisy top-k) */
   double *H;                           /* (n, E) scores the selection and weights see */
   double *q, *lse, *f;                 /* softmax of H (n, E), its logsumexp (n), top-1 shares (E) */
-  double *eps, *z, *dz, *u, *xt, *dxt; /* noise draws, x W_noise^T and its gradient (n, E);
+  double *eps, *z, *ndz, *u, *xt, *dxt; /* noise draws, x W_noise^T and its gradient (n, E);
                                           jitter (n, d_in), the jittered router input, its gradient */
 } moe_layer_t;
 
@@ -117,13 +149,27 @@ size_t moe_spec_n_active(const moe_spec_t *spec);
 const double *moe_model_forward(moe_model_t *m, size_t n, const double *x);
 
 /* Backward of the last forward (same x): dy (n, d_out). Accumulates into m->grad; writes
- * dx (n, d_in) if not NULL. */
+ * dx (n, d_in) if not NULL. The outputs' gradient only (no reconstruction term). */
 int moe_model_backward(moe_model_t *m, const double *x, const double *dy, double *dx);
 
 void moe_model_zero_grad(moe_model_t *m);
 
-/* Mean squared error over all n * d_out outputs, and its gradient into m->grad (overwritten).
- * x (n, d_in), t (n, d_out). Returns the loss; NAN on error. */
+/* Where expert e's blocks start in theta (f_e; its encoder; its decoder; shared encoders give
+ * the same offset for every e). For ordinary experts the encoder and decoder offsets are the
+ * expert's own and their blocks empty. */
+size_t moe_layer_expert_off(const moe_layer_t *L, size_t e);
+size_t moe_layer_enc_off(const moe_layer_t *L, size_t e);
+size_t moe_layer_dec_off(const moe_layer_t *L, size_t e);
+
+/* 1 when some layer has a reconstruction term (recon_weight > 0). */
+int moe_model_has_recon(const moe_model_t *m);
+
+/* The reconstruction terms of the last forward as part of a batch of n_total samples:
+ * sum over layers of recon_weight * recon_ss / (n_total K); 0 without them. */
+double moe_model_recon_loss(const moe_model_t *m, size_t n_total);
+
+/* Mean squared error over all n * d_out outputs plus the reconstruction terms (if any), and its
+ * gradient into m->grad (overwritten). x (n, d_in), t (n, d_out). Returns the loss; NAN on error. */
 double moe_model_loss_grad(moe_model_t *m, size_t n, const double *x, const double *t);
 
 /* The same for one chunk of n samples out of a batch of n_total: adds the chunk's part of the

@@ -2,6 +2,7 @@
 #include "model/spectext.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,14 @@ int spectext_format(const moe_spec_t *spec, char *buf, size_t n) {
                    "surrogate=%s,shared=%d", l ? ";" : "", s->d_in, s->d_out, s->n_experts, s->top_k, s->expert_layers,
                    s->expert_layers >= 2 ? s->expert_width : 0, gate_kind_name(s->gate),
                    s->gate == GATE_MLP ? s->gate_width : 0, gate_surrogate_name(s->surrogate), s->shared_expert ? 1 : 0);
+    if (w >= 0 && (size_t)w < left && s->kind == MOE_LAYER_MOE && s->enc_dim) {
+      k += (size_t)w;
+      left = n - k;
+      /* %.17g: the weight read back is the same double */
+      w = snprintf(buf + k, left, ",enc=%zu,enc_layers=%zu,enc_width=%zu,enc_shared=%d,decoder=%d,recon_weight=%.17g",
+                   s->enc_dim, s->enc_layers, s->enc_layers >= 2 ? s->enc_width : 0, s->enc_shared, s->decoder,
+                   s->recon_weight);
+    }
     if (w < 0 || (size_t)w >= left) return moex_error(MOEX_EINVAL, "spectext: spec of %zu layers does not fit in %zu bytes", spec->n_layers, n);
     k += (size_t)w;
   }
@@ -33,9 +42,13 @@ int spectext_format(const moe_spec_t *spec, char *buf, size_t n) {
 }
 
 /* The fields of a layer, in the order of the text; which kinds have them. */
-enum { F_DIN, F_DOUT, F_E, F_K, F_L, F_M, F_ROUTER, F_RW, F_SUR, F_SHARED, F_N };
-static const char *const field_name[F_N] = {"d_in", "d_out", "E", "K", "l", "m", "router", "router_width", "surrogate", "shared"};
-static const int field_dense[F_N] = {1, 1, 0, 0, 1, 1, 0, 0, 0, 0};
+enum { F_DIN, F_DOUT, F_E, F_K, F_L, F_M, F_ROUTER, F_RW, F_SUR, F_SHARED,
+       F_ENC, F_ENC_L, F_ENC_M, F_ENC_SHARED, F_DEC, F_RECON, F_N };
+static const char *const field_name[F_N] = {"d_in", "d_out", "E", "K", "l", "m", "router", "router_width", "surrogate", "shared",
+                                            "enc", "enc_layers", "enc_width", "enc_shared", "decoder", "recon_weight"};
+static const int field_dense[F_N] = {1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+/* the auto-encoder fields (F_ENC..): optional, but all or none */
+#define F_FIRST_AE F_ENC
 
 /* Prefixes the last error message (copied: moex_error writes into the buffer it would read). */
 static int rewrap(size_t l, int layer) {
@@ -87,6 +100,15 @@ static int parse_layer(char *t, size_t l, moe_layer_spec_t *s) {
     case F_SUR:
       rc = gate_surrogate_parse(v, &s->surrogate);
       break;
+    case F_RECON: {
+      char *end;
+      errno = 0;
+      double r = strtod(v, &end);
+      if (!*v || *end || errno || !isfinite(r) || r < 0)
+        return moex_error(MOEX_EINVAL, "model spec: layer %zu: recon_weight = '%s' is not a finite number >= 0", l, v);
+      s->recon_weight = r;
+      break;
+    }
     default:
       rc = parse_size(v, l, f, &x);
       if (rc) return rc;
@@ -97,14 +119,23 @@ static int parse_layer(char *t, size_t l, moe_layer_spec_t *s) {
       else if (k == F_L) s->expert_layers = x;
       else if (k == F_M) s->expert_width = x;
       else if (k == F_RW) s->gate_width = x;
-      else if (x > 1) return moex_error(MOEX_EINVAL, "model spec: layer %zu: shared = '%s' must be 0 or 1", l, v);
-      else s->shared_expert = (int)x;
+      else if (k == F_ENC) s->enc_dim = x;
+      else if (k == F_ENC_L) s->enc_layers = x;
+      else if (k == F_ENC_M) s->enc_width = x;
+      else if (x > 1) return moex_error(MOEX_EINVAL, "model spec: layer %zu: %s = '%s' must be 0 or 1", l, f, v);
+      else if (k == F_SHARED) s->shared_expert = (int)x;
+      else if (k == F_ENC_SHARED) s->enc_shared = (int)x;
+      else s->decoder = (int)x;
     }
     if (rc) return rewrap(l, 1);
   }
+  int ae = 0;
+  for (int k = F_FIRST_AE; k < F_N; k++) ae |= seen[k];
   for (int k = 0; k < F_N; k++)
-    if ((!dense || field_dense[k]) && !seen[k])
+    if ((!dense || field_dense[k]) && (k < F_FIRST_AE || ae) && !seen[k])
       return moex_error(MOEX_EINVAL, "model spec: layer %zu: field '%s' is missing", l, field_name[k]);
+  if (ae && s->enc_dim == 0)
+    return moex_error(MOEX_EINVAL, "model spec: layer %zu: enc = 0 (auto-encoder fields are for enc >= 1; leave them out)", l);
   return MOEX_OK;
 }
 

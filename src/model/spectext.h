@@ -5,8 +5,14 @@
  *   moe:d_in=2,d_out=2,E=3,K=1,l=2,m=16,router=linear,router_width=0,surrogate=switch,shared=0
  *   dense:d_in=2,d_out=2,l=2,m=32
  * (l affine layers of width m per expert or dense net; router linear or mlp, router_width the mlp
- * router's hidden width; surrogate switch or paper; shared 0 or 1). The initialisation scheme is
- * not part of the text: it does not change what a model computes. */
+ * router's hidden width; surrogate switch or paper; shared 0 or 1). An MoE layer with
+ * auto-encoder experts (moe.h) adds, all six together and only then:
+ *   ,enc=2,enc_layers=1,enc_width=0,enc_shared=0,decoder=1,recon_weight=0.10000000000000001
+ * (encoder dimension k >= 1; encoder and decoder layers and width; one encoder for all experts
+ * 0 or 1; decoders 0 or 1; the reconstruction weight, printed %.17g so it reads back exactly;
+ * it changes the training loss, not what the model computes, but a record's model is only
+ * rebuilt from the text with it). The initialisation scheme is not part of the text: it does
+ * not change what a model computes. */
 #ifndef MOEX_SPECTEXT_H
 #define MOEX_SPECTEXT_H
 

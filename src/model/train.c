@@ -12,8 +12,9 @@ static void sync_theta(moe_model_t *m, const double *theta) {
   if (theta != m->theta) memcpy(m->theta, theta, m->n_params * sizeof(double));
 }
 
-/* Sum over the chunk of the squared residuals of a forward pass, divided by `total`. */
-static double chunk_loss(moe_model_t *m, size_t n, const double *x, const double *t, double total) {
+/* Sum over the chunk of the squared residuals of a forward pass, divided by `total`, plus the
+ * chunk's part of the reconstruction terms of auto-encoder experts (batch of n_total samples). */
+static double chunk_loss(moe_model_t *m, size_t n, const double *x, const double *t, double total, size_t n_total) {
   const double *y = moe_model_forward(m, n, x);
   if (!y) return NAN;
   double loss = 0.0;
@@ -21,7 +22,7 @@ static double chunk_loss(moe_model_t *m, size_t n, const double *x, const double
     double r = y[i] - t[i];
     loss += r * r;
   }
-  return loss / total;
+  return loss / total + moe_model_recon_loss(m, n_total);
 }
 
 static int lossgrad(void *vctx, const double *theta, const size_t *idx, size_t n_idx, double *loss,
@@ -54,7 +55,7 @@ static int lossgrad(void *vctx, const double *theta, const size_t *idx, size_t n
     /* the loss alone (nmsimplex2, Adam's full-loss curve points) needs no backward pass; the
      * GSL gradient methods always take the gradient too (fit_eval_cached) */
     double l = grad ? moe_model_loss_grad_acc(m, nc, xb, yb, N)
-                    : chunk_loss(m, nc, xb, yb, (double)N * (double)d->d_out) + (m->training ? m->aux_last : 0.0);
+                    : chunk_loss(m, nc, xb, yb, (double)N * (double)d->d_out, N) + (m->training ? m->aux_last : 0.0);
     total += l;
   }
   m->training = 0;
@@ -119,7 +120,8 @@ int train_objective_init(train_ctx_t *ctx, objective_t *obj, moe_model_t *model,
   obj->n_samples = data->n;
   obj->n_res = data->n * data->d_out;
   obj->lossgrad = lossgrad;
-  obj->residual = residual;
+  /* LM's residuals are the outputs' only: a reconstruction term would be left out of its fit */
+  obj->residual = moe_model_has_recon(model) ? NULL : residual;
   obj->step_done = model->ropt.auxfree ? step_done : NULL;
   obj->ctx = ctx;
   return MOEX_OK;

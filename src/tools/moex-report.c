@@ -5,6 +5,7 @@
  * Writes into DIR (default: the folder of the first FILE) per figure <figure>.tsv, <figure>.gp,
  * <figure>.png and <figure>.svg, and one REPORT.md covering every file; for series whose runs
  * carry routing data (eval/path, eval/label, eval/coord), routing maps <figure>_routes_<k>.png
+ * (and, for runs with interp/enc_vs_chart, encoder chart maps <figure>_chart_<k>.png: chartmap.h)
  * with their TSV, listed at the end of REPORT.md. Exit status: 0 when
  * everything was written; 2 on bad input (bad option, a file that cannot be read as a moex
  * record, a damaged one (a checksum that does not match, named by run), an output folder that
@@ -20,6 +21,7 @@
 #include "core/moex_error.h"
 #include "record/record.h"
 #include "report/report.h"
+#include "report/chartmap.h"
 #include "report/routemap.h"
 
 static const char *SUMMARY =
@@ -120,8 +122,19 @@ int main(int argc, char **argv) {
           }
           total += n;
         }
+        /* encoder chart maps (experiments/autoenc.c), likewise */
+        size_t charts = 0;
+        for (int i = 0; i < n_files && md; i++) {
+          size_t n = 0;
+          if (chartmap_write(files[i], dir, md, &n)) {
+            fprintf(stderr, "moex-report: %s\n", moex_errmsg());
+            status = 1;
+          }
+          charts += n;
+        }
         if (md) fclose(md);
         if (total) printf("moex-report: %zu routing map%s\n", total, total == 1 ? "" : "s");
+        if (charts) printf("moex-report: %zu encoder chart map%s\n", charts, charts == 1 ? "" : "s");
       }
     }
     free((char *)ro.command_line);
