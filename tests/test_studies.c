@@ -200,12 +200,15 @@ START_TEST(test_studies_bad_options) {
   ck_assert_int_eq(testutil_sh(cmd), 2);
   /* a malformed grid point is refused before the first run (issue 19: it used to be recorded as
    * a failed run, exit 0): exit 2, one line naming the axis and value, nothing written */
-  snprintf(cmd, sizeof cmd, "%s/manifold_rates --quick --seeds 1 --set 'point=rate-d9-m4;model=moe2-3l' --out /tmp/moex-studies-bad.h5",
-           testutil_bindir());
+  char dir[] = "/tmp/moex-studies-bad-XXXXXX", out[64];
+  ck_assert_ptr_nonnull(mkdtemp(dir)); /* its own folder: runs side by side do not share the name */
+  snprintf(out, sizeof out, "%s/bad.h5", dir);
+  snprintf(cmd, sizeof cmd, "%s/manifold_rates --quick --seeds 1 --set 'point=rate-d9-m4;model=moe2-3l' --out %s",
+           testutil_bindir(), out);
   testutil_expect_usage_error(cmd, "manifold_rates");
-  ck_assert_int_eq(access("/tmp/moex-studies-bad.h5", F_OK), -1);
-  unlink("/tmp/moex-studies-bad.h5");
-  unlink("/tmp/moex-studies-bad_ratio.tsv");
+  ck_assert_int_eq(access(out, F_OK), -1);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  testutil_sh(cmd);
 }
 END_TEST
 
