@@ -128,9 +128,10 @@ $(B)/obj $(B)/bin $(B)/tobj:
 -include $(shell find $(B)/obj $(B)/tobj -name '*.d' 2>/dev/null)
 
 # The unit and end-to-end suite. MOEX_BIN lets end-to-end tests find the binaries of this build.
-# tests/main.c runs the test cases in MOEX_TEST_JOBS worker processes (default: the core count).
+# tests/main.c runs the test cases in MOEX_TEST_JOBS worker processes (default: the core count);
+# each case's wall and CPU seconds go to $(B)/test-times.tsv.
 unit: all $(B)/moex_tests
-	MOEX_BIN=$(B)/bin $(B)/moex_tests
+	MOEX_BIN=$(B)/bin MOEX_TEST_TIMES=$(B)/test-times.tsv $(B)/moex_tests
 
 # The same suite built with sanitizers, in its own build folder. Its tests run several times
 # slower, and two at a time: Check's timeouts (tcase_set_timeout, default 4 s) are scaled.
