@@ -128,19 +128,27 @@ $(B)/obj $(B)/bin $(B)/tobj:
 -include $(shell find $(B)/obj $(B)/tobj -name '*.d' 2>/dev/null)
 
 # The unit and end-to-end suite. MOEX_BIN lets end-to-end tests find the binaries of this build.
+# tests/main.c runs the test cases in MOEX_TEST_JOBS worker processes (default: the core count);
+# each case's wall and CPU seconds go to $(B)/test-times.tsv.
 unit: all $(B)/moex_tests
-	MOEX_BIN=$(B)/bin $(B)/moex_tests
+	MOEX_BIN=$(B)/bin MOEX_TEST_TIMES=$(B)/test-times.tsv $(B)/moex_tests
 
-# The same suite built with sanitizers, in its own build folder.
+# The same suite built with sanitizers, in its own build folder. Its tests run several times
+# slower, and two at a time: Check's timeouts (tcase_set_timeout, default 4 s) are scaled.
+ASAN_TIMEOUT_MULTIPLIER ?= 3
 asan:
-	$(MAKE) --no-print-directory B=build-asan OPT=-O1 \
+	CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-$(ASAN_TIMEOUT_MULTIPLIER)} $(MAKE) --no-print-directory B=build-asan OPT=-O1 \
 	  CFLAGS="-std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  unit
 
+# make check builds with one job per core unless make was given its own -j.
+NPROC   := $(shell nproc 2>/dev/null || echo 1)
+CHECK_J  = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(NPROC))
 check: deps
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory layers
-	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory $(CHECK_J) unit
+	@sh tests/selffail.sh $(B)/moex_tests
+	@$(MAKE) --no-print-directory $(CHECK_J) layers
+	@$(MAKE) --no-print-directory $(CHECK_J) asan
 
 # The layering rules (tests/layers.py): no upward include, no include cycle, no link cycle between
 # the library's objects; each rule is first shown failing on a broken input (--self-test).

@@ -11,6 +11,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* tests/main.c runs each test case in a worker process of its own; Check cannot list a suite's
+ * test cases, so the suites create and add them through this registry. */
+Suite *testutil_suite_create(const char *name);
+TCase *testutil_tcase_create(const char *name);
+void testutil_suite_add_tcase(Suite *s, TCase *tc);
+#ifndef TESTUTIL_RUNNER
+#define suite_create testutil_suite_create
+#define tcase_create testutil_tcase_create
+#define suite_add_tcase testutil_suite_add_tcase
+#endif
+
 /* Directory of this build's binaries (set by `make unit`), for end-to-end tests. */
 static inline const char *testutil_bindir(void) {
   const char *b = getenv("MOEX_BIN");
