@@ -31,6 +31,8 @@ typedef struct {
   size_t n_coord;                   /* 1 or 2 */
   const size_t *label_train;        /* (n_train) routing path each training sample belongs to
                                      * (chart, piece), for the MoE protocols' init=labels, or NULL */
+  const double *theta0;             /* (the spec's n_params) initial parameters (a warm start,
+                                     * e.g. from a construction), or NULL: the seeded init */
 } exprun_data_t;
 
 /* Fits spec (seeded by `seed`) on d with settings fs (fs->optimizer an optimizer, or an MoE

@@ -146,9 +146,13 @@ int fit_moe_parse(const char *name, fit_moe_settings *o) {
   } else if (!strcmp(head, "anneal")) {
     o->type = fit_proto_anneal;
     o->xinit_data = 1;
+  } else if (!strcmp(head, "oracle")) {
+    o->type = fit_proto_oracle;
+    o->xinit_data = 1;
+    o->rinit = FIT_RINIT_LABELS;
   } else {
     if (!has_opts && fit_type_find(head)) return FIT_MOE_PLAIN;
-    return moex_error(MOEX_EINVAL, "unknown protocol '%s' (an optimizer, OPT+polish, alt or anneal)", name);
+    return moex_error(MOEX_EINVAL, "unknown protocol '%s' (an optimizer, OPT+polish, alt, anneal or oracle)", name);
   }
   snprintf(o->polisher, sizeof o->polisher, "auto");
   o->polish_evals = 200;
