@@ -424,6 +424,13 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
       res->loss = pr.loss;
       if (!isfinite(pr.loss)) res->stop = FIT_NONFINITE;
     }
+  } else if (!rc && res && !strcmp(s.optimizer, "adam") && s.max_iter == 0) {
+    /* zero steps: the starting model itself (a warm start measured as it came) */
+    rc = obj.lossgrad(obj.ctx, m->theta, NULL, 0, &res->loss, NULL);
+    res->stop = isfinite(res->loss) ? FIT_MAX_ITER : FIT_NONFINITE;
+    res->iters = 0;
+    res->evals = 1;
+    snprintf(res->message, sizeof res->message, "adam: zero steps");
   } else if (!rc) {
     rc = res ? fit_run(&obj, m->theta, &s, res) : MOEX_ENOMEM;
   }

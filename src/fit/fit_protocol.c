@@ -148,7 +148,7 @@ int fit_moe_parse(const char *name, fit_moe_settings *o) {
     o->xinit_data = 1;
   } else if (!strcmp(head, "oracle")) {
     o->type = fit_proto_oracle;
-    o->xinit_data = 1;
+    o->xinit_data = 1; /* kinks through served samples, as alt and anneal: what the experts can reach */
     o->rinit = FIT_RINIT_LABELS;
   } else {
     if (!has_opts && fit_type_find(head)) return FIT_MOE_PLAIN;
