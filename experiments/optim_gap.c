@@ -4,7 +4,9 @@
  *   construction   the verifier's hand-built network of the same spec (read from the records of
  *                  the theorem binary, --construction; only the eq4 target has one here)
  *   warm-start:<p> the construction's parameters trained further with protocol p
- *   oracle-routes  experts trained with every sample routed by its piece (fit protocol "oracle")
+ *   oracle-routes  experts trained with every sample routed by its piece (fit protocol "oracle":
+ *                  frozen-route polishing on the whole budget; oracle-routes-adam: Adam on half
+ *                  of it first, as adam+polish)
  *   <protocol>     Adam as the paper, Adam with each router option (guarded: a protocol that
  *                  does not parse in this build is skipped with its reason printed and written to
  *                  <out>_rows.tsv), the GSL protocols, Adam on fresh samples at every step.
@@ -57,6 +59,7 @@ static const gap_row_t ROWS[] = {
     {"adam+polish", "adam+polish", 0},
     {"anneal", "anneal", 0},
     {"adam-fresh", "adam", 1},
+    {"oracle-routes-adam", "oracle:base=adam", 0}, /* last: the rows' places (x) stay as they were */
 };
 #define N_ROWS (sizeof ROWS / sizeof ROWS[0])
 
@@ -255,7 +258,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   if (!rc && record_run_get_double(rec, "compute_used", &comp))
     comp = cons ? 0.0 : (double)c->o->iters * (double)(c->o->batch < d.n_tr ? c->o->batch : d.n_tr);
   moex_error_clear();
-  int is_oracle = R && !strcmp(R->protocol, "oracle");
+  int is_oracle = R && !strncmp(R->protocol, "oracle", 6);
   double err = is_oracle ? osup : sup;
   if (is_oracle && !rc) {
     double omse = NAN;

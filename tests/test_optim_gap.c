@@ -32,7 +32,7 @@ static void make_two_piece(size_t n, unsigned long seed, double *x, double *y, s
   gsl_rng_free(r);
 }
 
-static double oracle_loss(const size_t *labels, size_t n, const double *x, const double *y) {
+static double oracle_loss(const char *proto, const size_t *labels, size_t n, const double *x, const double *y) {
   moe_spec_t s = {.n_layers = 1};
   s.layer[0] = moe_layer_default(1, 1, 2, 6);
   s.layer[0].surrogate = GATE_PAPER;
@@ -40,7 +40,7 @@ static double oracle_loss(const size_t *labels, size_t n, const double *x, const
   ck_assert_ptr_nonnull(m);
   moe_model_init_params(m, 3);
   fit_moe_settings ps;
-  ck_assert_int_eq(fit_moe_parse("oracle", &ps), 0);
+  ck_assert_int_eq(fit_moe_parse(proto, &ps), 0);
   ck_assert_ptr_eq(ps.type, fit_proto_oracle);
   ps.budget = 400.0 * (double)n;
   ps.adam_grads = ps.budget;
@@ -67,9 +67,16 @@ START_TEST(test_oracle_beats_random_routes) {
   gsl_rng_set(r, 12);
   for (size_t i = 0; i < n; i++) rnd[i] = gsl_rng_uniform_int(r, 2);
   gsl_rng_free(r);
-  double good = oracle_loss(lab, n, x, y), bad = oracle_loss(rnd, n, x, y);
-  /* random routes leave each expert half of each piece, the jump included */
-  ck_assert_msg(good < 0.1 * bad, "oracle routes %g, random routes %g", good, bad);
+  /* random routes leave each expert half of each piece, the jump included; with or without the
+   * Adam stage */
+  for (int k = 0; k < 2; k++) {
+    const char *p = k ? "oracle:base=adam" : "oracle";
+    double good = oracle_loss(p, lab, n, x, y), bad = oracle_loss(p, rnd, n, x, y);
+    ck_assert_msg(good < 0.1 * bad, "%s: oracle routes %g, random routes %g", p, good, bad);
+  }
+  fit_moe_settings pz;
+  ck_assert_int_eq(fit_moe_parse("alt:base=adam", &pz), MOEX_EINVAL);
+  ck_assert_int_eq(fit_moe_parse("oracle:base=lbfgs", &pz), MOEX_EINVAL);
   /* no labels: the protocol refuses */
   moe_spec_t s = {.n_layers = 1};
   s.layer[0] = moe_layer_default(1, 1, 2, 6);

@@ -25,7 +25,8 @@ int gap_list_has(const char *csv, const char *name);
  * runs, sup_err, mse, oracle_sup_err, oracle_agreement, pieces_distinct_paths, compute, wall_s:
  * geometric means for errors, arithmetic means otherwise; the oracle-routes row's errors are
  * those under its oracle routes) and prints one verdict line per target to out (may be NULL).
- * The trained rows are every row but construction, oracle-routes and the warm starts. Returns 0
+ * The trained rows are every row but construction, the oracle-routes rows and the warm starts;
+ * the verdict line names the better oracle row's error. Returns 0
  * or 1 after a message on stderr. */
 int gap_summarize(const char *records, const char *tsv_path, FILE *out);
 

@@ -85,6 +85,12 @@ static int parse_option(fit_moe_settings *o, char *kv) {
     if (!strcmp(v, "data")) o->xinit_data = 1;
     else if (!strcmp(v, "model")) o->xinit_data = 0;
     else return moex_error(MOEX_EINVAL, "protocol option xinit=%s (expected data or model)", v);
+  } else if (!strcmp(k, "base")) {
+    /* oracle only: an Adam stage under the oracle routes before the polish */
+    if (o->type != fit_proto_oracle) return moex_error(MOEX_EINVAL, "protocol option base=%s: only the oracle protocol takes it", v);
+    if (strcmp(v, "adam") && strcmp(v, "none"))
+      return moex_error(MOEX_EINVAL, "protocol option base=%s (expected adam or none)", v);
+    snprintf(o->base, sizeof o->base, "%s", strcmp(v, "none") ? v : "");
   } else if (!strcmp(k, "polish")) {
     if (strcmp(v, "auto") && strcmp(v, "lm") && strcmp(v, "bfgs2") && strcmp(v, "lbfgs"))
       return moex_error(MOEX_EINVAL, "protocol option polish=%s (expected auto, lm, bfgs2 or lbfgs)", v);
@@ -119,7 +125,7 @@ static int parse_option(fit_moe_settings *o, char *kv) {
     }
     if (!o->n_temps) return moex_error(MOEX_EINVAL, "protocol option temps=%s names no temperature", v);
   } else {
-    return moex_error(MOEX_EINVAL, "unknown protocol option '%s' (init, xinit, polish, pol, em, eiters, cap, l2, gevals, temps, loss, sigma)", k);
+    return moex_error(MOEX_EINVAL, "unknown protocol option '%s' (init, xinit, base, polish, pol, em, eiters, cap, l2, gevals, temps, loss, sigma)", k);
   }
   return MOEX_OK;
 }
