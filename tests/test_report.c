@@ -294,6 +294,56 @@ START_TEST(test_report_lower_and_odd_runs) {
 }
 END_TEST
 
+/* The "within" claim (optim_gap's verdict): a series at 2x its reference holds at tol 3, one at
+ * 3.6x fails, one without its reference is inconclusive; the figure's script draws the
+ * reference as a line and tol times it dashed. */
+START_TEST(test_report_within) {
+  mk_tdir();
+  series_def cons = {"fig_w", "construction", "row", "none", NULL, 0, 0, NAN, 0, 0};
+  series_def near = {"fig_w", "near", "row", "within", "construction", 0, 0, NAN, 3.0, 0};
+  series_def far = {"fig_w", "far", "row", "within", "construction", 0, 0, NAN, 3.0, 0};
+  series_def lost = {"fig_w", "lost", "row", "within", "nobody", 0, 0, NAN, 3.0, 0};
+  record_run *runs[16];
+  size_t n = 0;
+  char id[17];
+  for (int s = 0; s < 2; s++) {
+    /* seeds 0.5x and 2x of the level: the geometric mean is the level itself */
+    double k = s ? 2.0 : 0.5;
+    snprintf(id, sizeof id, "c%015d", s);
+    runs[n++] = conv_run(id, &cons, 1, s, 1e-3 * k, "ok", NAN);
+    snprintf(id, sizeof id, "n%015d", s);
+    runs[n++] = conv_run(id, &near, 2, s, 2.5e-3 * (s ? 1.1 : 0.9), "ok", NAN);
+    snprintf(id, sizeof id, "f%015d", s);
+    runs[n++] = conv_run(id, &far, 3, s, 4.5e-3, "ok", NAN);
+    snprintf(id, sizeof id, "l%015d", s);
+    runs[n++] = conv_run(id, &lost, 4, s, 1e-3, "ok", NAN);
+  }
+  record_writer *w = record_writer_open(tpath("w.h5"), &META, RECORD_NEW);
+  ck_assert_int_eq(record_writer_append(w, runs, n), 0);
+  record_writer_close(w);
+  for (size_t i = 0; i < n; i++) record_run_free(runs[i]);
+  report_data *d = report_load(tpath("w.h5"));
+  ck_assert_msg(d != NULL, "%s", moex_errmsg());
+  const report_figure *f = report_find_figure(d, "fig_w");
+  ck_assert_ptr_nonnull(f);
+  /* the mean over seeds of 0.5e-3 and 2e-3 is 1.25e-3: near (2.5e-3) is within 3x of it, far
+   * (4.5e-3) is not */
+  ck_assert_int_eq(report_find_series(f, "near")->verdict, SLOPE_HOLDS);
+  ck_assert_int_eq(report_find_series(f, "far")->verdict, SLOPE_FAILS);
+  const report_series *l = report_find_series(f, "lost");
+  ck_assert_int_eq(l->verdict, SLOPE_INCONCLUSIVE);
+  ck_assert_ptr_nonnull(strstr(l->note, "'nobody' is not in the figure"));
+  ck_assert_int_eq(report_write_gp(f, tpath("w.gp")), 0);
+  size_t len;
+  char *gp = slurp(tpath("w.gp"), &len);
+  ck_assert_ptr_nonnull(strstr(gp, "construction (line)"));
+  ck_assert_ptr_nonnull(strstr(gp, "3 x construction"));
+  free(gp);
+  report_data_free(d);
+  rm_tdir();
+}
+END_TEST
+
 /* A series with a run whose own checks failed (checks_ok = 0) fails whatever its slope, and the
  * note names the checks; the construction's exponent gets its own verdict line, which a series
  * decaying slower than its construction should fails even when it beats the bound. */
@@ -662,6 +712,7 @@ Suite *report_suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_report_load);
   tcase_add_test(tc, test_report_lower_and_odd_runs);
+  tcase_add_test(tc, test_report_within);
   tcase_add_test(tc, test_report_checks_and_construct);
   tcase_add_test(tc, test_report_binary);
   tcase_add_test(tc, test_report_bad_input);

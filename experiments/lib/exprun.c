@@ -13,6 +13,7 @@
 #include "model/spectext.h"
 #include "fit/fit_moe.h"
 #include "fit/fit_router.h"
+#include "lib/oracle_eval.h"
 #include "model/train.h"
 
 /* Records an mlp's W{j}, b{j} under prefix. */
@@ -336,6 +337,29 @@ static int load_setup(load_ctx_t *lc, moe_model_t *m, const exprun_data_t *d, re
   return MOEX_OK;
 }
 
+/* The same experts under oracle routes (lib/oracle_eval.h), where the evaluation set's labels
+ * are known: the chart of largest rho, else the piece. A model the oracle cannot route (no MoE
+ * layer, top-K > 1, too many paths) gets no oracle attributes; that is not an error. */
+static int record_oracle(const moe_model_t *m, const exprun_data_t *d, record_run *rec) {
+  const size_t *lab = d->chart_eval ? d->chart_eval : d->piece_eval;
+  size_t nl = d->chart_eval ? d->n_charts : d->n_pieces, n_moe = 0, topk = 1;
+  for (size_t l = 0; l < m->n_layers; l++)
+    if (m->layer[l].spec.kind == MOE_LAYER_MOE) {
+      n_moe++;
+      if (m->layer[l].spec.top_k != 1) topk = 0;
+    }
+  if (!lab || !nl || !n_moe || !topk || moe_model_n_paths(m) > ORACLE_MAX_PATHS || nl > ORACLE_MAX_PATHS) return MOEX_OK;
+  oracle_eval_t o;
+  int rc = oracle_eval(m, d->n_eval, d->x_eval, d->y_eval, lab, nl, &o);
+  if (rc) return rc;
+  rc = record_run_set_double(rec, "oracle_sup_err", o.sup);
+  if (!rc) rc = record_run_set_double(rec, "oracle_eval_mse", o.mse);
+  if (!rc) rc = record_run_set_double(rec, "oracle_agreement", o.agreement);
+  if (!rc) rc = record_run_set_int(rec, "pieces_distinct_paths", (int64_t)o.distinct);
+  if (!rc) rc = record_run_set_int(rec, "oracle_labels", (int64_t)o.n_labels_seen);
+  return rc;
+}
+
 /* Measures the model on d and records it (see exprun.h): split out of exprun_fit so that a
  * model fitted elsewhere (moex-eval) is measured and recorded by the same code. */
 int exprun_measure(moe_model_t *m, const exprun_data_t *d, record_run *rec) {
@@ -362,6 +386,7 @@ int exprun_measure(moe_model_t *m, const exprun_data_t *d, record_run *rec) {
     free(pmax);
     free(pcnt);
   }
+  if (!rc && ye) rc = record_oracle(m, d, rec);
   if (!rc && ye && d->n_keep) rc = record_eval_subset(m, d, ye, rec);
   if (!rc) rc = exprun_record_params(m, rec);
   free(yt);
@@ -375,7 +400,8 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   if (n_max < 256) n_max = 256;
   moe_model_t *m = moe_model_alloc(spec, n_max);
   if (!m) return MOEX_EINVAL;
-  moe_model_init_params(m, seed);
+  if (d->theta0) memcpy(m->theta, d->theta0, m->n_params * sizeof *m->theta);
+  else moe_model_init_params(m, seed);
   /* adam:k=v...: the router options go into the model before the objective sees its size */
   fit_router_settings ro;
   memset(&ro, 0, sizeof ro);
@@ -439,6 +465,13 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
       res->loss = pr.loss;
       if (!isfinite(pr.loss)) res->stop = FIT_NONFINITE;
     }
+  } else if (!rc && res && !strcmp(s.optimizer, "adam") && s.max_iter == 0) {
+    /* zero steps: the starting model itself (a warm start measured as it came) */
+    rc = obj.lossgrad(obj.ctx, m->theta, NULL, 0, &res->loss, NULL);
+    res->stop = isfinite(res->loss) ? FIT_MAX_ITER : FIT_NONFINITE;
+    res->iters = 0;
+    res->evals = 1;
+    snprintf(res->message, sizeof res->message, "adam: zero steps");
   } else if (!rc) {
     rc = res ? fit_run(&obj, m->theta, &s, res) : MOEX_ENOMEM;
   }

@@ -36,13 +36,16 @@ typedef struct {
    * encoders recover the charts); NULL: nothing. A nonzero return is the run's error. */
   int (*after_fit)(void *ctx, moe_model_t *m, record_run *rec);
   void *after_ctx;
+  const double *theta0;             /* (the spec's n_params) initial parameters (a warm start,
+                                     * e.g. from a construction), or NULL: the seeded init */
 } exprun_data_t;
 
 /* Fits spec (seeded by `seed`) on d with settings fs (fs->optimizer an optimizer, or an MoE
  * protocol of fit/fit_moe.h with its budget in fs->max_grads), and writes into rec: status, stop reason,
  * iterations, evaluations, wall time, final loss, test_mse, test_rmse, sup_err, parameter counts,
  * routing diagnostics, per-piece max errors, the curve, the model tensors and the predictions
- * on the first n_keep evaluation points. Returns 0 when the run was carried out (even if the fit
+ * on the first n_keep evaluation points. Adam with fs->max_iter = 0 takes no step: the starting
+ * model (d->theta0, a warm start) is measured as it is. Returns 0 when the run was carried out (even if the fit
  * ended nonfinite: that is a recorded status), nonzero on a configuration error. */
 int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *d,
                const fit_settings *fs, record_run *rec);

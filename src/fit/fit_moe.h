@@ -9,6 +9,9 @@
  *                         logistic regression, route by the gates; repeat; then polish
  *   anneal[:k=v...]       soft-to-hard continuation (fit_anneal.c): the soft mixture over all
  *                         experts at decreasing temperatures, then hard top-1 and polish
+ *   oracle[:k=v...]       the oracle-routes diagnostic (fit_oracle.c): experts fitted with every
+ *                         sample routed by the experiment's path labels (the target's known
+ *                         structure), then the gates fitted to the labels; needs the labels
  * options (all protocols): init=random|kmeans|labels (route initialisation; labels is a
  *   diagnostic), xinit=data|model (expert kinks placed through served samples, or the model's
  *   own initialisation), polish=auto|lm|bfgs2|lbfgs (auto: per-expert LM for one MoE layer,
@@ -45,6 +48,7 @@ typedef struct fit_protocol_type {
 extern const fit_protocol_type *const fit_proto_polish;    /* "OPT+polish" */
 extern const fit_protocol_type *const fit_proto_alternate; /* "alt" */
 extern const fit_protocol_type *const fit_proto_anneal;    /* "anneal" */
+extern const fit_protocol_type *const fit_proto_oracle;    /* "oracle" */
 
 #define FIT_MOE_MAX_TEMPS 12
 

@@ -86,6 +86,12 @@ static int parse_option(fit_moe_settings *o, char *kv) {
     if (!strcmp(v, "data")) o->xinit_data = 1;
     else if (!strcmp(v, "model")) o->xinit_data = 0;
     else return moex_error(MOEX_EINVAL, "protocol option xinit=%s (expected data or model)", v);
+  } else if (!strcmp(k, "base")) {
+    /* oracle only: an Adam stage under the oracle routes before the polish */
+    if (o->type != fit_proto_oracle) return moex_error(MOEX_EINVAL, "protocol option base=%s: only the oracle protocol takes it", v);
+    if (strcmp(v, "adam") && strcmp(v, "none"))
+      return moex_error(MOEX_EINVAL, "protocol option base=%s (expected adam or none)", v);
+    snprintf(o->base, sizeof o->base, "%s", strcmp(v, "none") ? v : "");
   } else if (!strcmp(k, "polish")) {
     if (strcmp(v, "auto") && strcmp(v, "lm") && strcmp(v, "bfgs2") && strcmp(v, "lbfgs"))
       return moex_error(MOEX_EINVAL, "protocol option polish=%s (expected auto, lm, bfgs2 or lbfgs)", v);
@@ -125,7 +131,7 @@ static int parse_option(fit_moe_settings *o, char *kv) {
     }
     if (!o->n_temps) return moex_error(MOEX_EINVAL, "protocol option temps=%s names no temperature", v);
   } else {
-    return moex_error(MOEX_EINVAL, "unknown protocol option '%s' (init, xinit, polish, pol, em, eiters, cap, l2, gevals, temps, loss, sigma)", k);
+    return moex_error(MOEX_EINVAL, "unknown protocol option '%s' (init, xinit, base, polish, pol, em, eiters, cap, l2, gevals, temps, loss, sigma)", k);
   }
   return MOEX_OK;
 }
@@ -157,9 +163,13 @@ int fit_moe_parse(const char *name, fit_moe_settings *o) {
     fit_router_settings rs;
     int rc = fit_router_parse(name, &rs);
     return rc ? rc : FIT_MOE_PLAIN;
+  } else if (!strcmp(head, "oracle")) {
+    o->type = fit_proto_oracle;
+    o->xinit_data = 1; /* kinks through served samples, as alt and anneal: what the experts can reach */
+    o->rinit = FIT_RINIT_LABELS;
   } else {
     if (!has_opts && fit_type_find(head)) return FIT_MOE_PLAIN;
-    return moex_error(MOEX_EINVAL, "unknown protocol '%s' (an optimizer, OPT+polish, alt or anneal)", name);
+    return moex_error(MOEX_EINVAL, "unknown protocol '%s' (an optimizer, OPT+polish, alt, anneal or oracle)", name);
   }
   snprintf(o->polisher, sizeof o->polisher, "auto");
   o->polish_evals = 200;

@@ -21,7 +21,9 @@ typedef enum {
   REPORT_CLAIM_FLAT,
   REPORT_CLAIM_LOWER,
   REPORT_CLAIM_GROWTH,
-  REPORT_CLAIM_GROWS
+  REPORT_CLAIM_GROWS,
+  REPORT_CLAIM_WITHIN    /* the series' error within claim_tol times that of claim_ref (optim_gap:
+                          * a trained row against the construction at equal parameters) */
 } report_claim_t;
 
 typedef struct {
@@ -91,6 +93,8 @@ void report_data_free(report_data *d);
 /* Finds a figure / a series by id / name; NULL when absent. */
 const report_figure *report_find_figure(const report_data *d, const char *id);
 const report_series *report_find_series(const report_figure *f, const char *name);
+/* The geometric mean of a series' per-x means (the positive finite ones); NaN when none. */
+double report_series_gmean(const report_series *s);
 
 /* The fitted slope as REPORT.md and the legends print it: "-0.752 [-0.801, -0.703]", or
  * "n/a (<reason>)" when not fitted. Returns buf. */

@@ -48,6 +48,7 @@ report_claim_t report_parse_claim(const char *c) {
   if (!strcmp(c, "lower")) return REPORT_CLAIM_LOWER;
   if (!strcmp(c, "growth")) return REPORT_CLAIM_GROWTH;
   if (!strcmp(c, "grows")) return REPORT_CLAIM_GROWS;
+  if (!strcmp(c, "within")) return REPORT_CLAIM_WITHIN;
   return REPORT_CLAIM_NONE;
 }
 
@@ -94,6 +95,22 @@ static int set_note(report_series *s, const char *msg) {
   return s->note ? 0 : moex_error(MOEX_ENOMEM, "report: out of memory");
 }
 
+/* The geometric mean of a series' per-x means (positive finite ones); NaN when there is none. */
+double report_series_gmean(const report_series *s) {
+  double sum = 0;
+  size_t k = 0;
+  for (size_t i = 0; i < s->n_x; i++)
+    if (s->mean[i] > 0 && isfinite(s->mean[i])) {
+      sum += log(s->mean[i]);
+      k++;
+    }
+  return k ? exp(sum / (double)k) : NAN;
+}
+
+static const char within_rule[] =
+    "holds when the series' error (geometric mean over its points of the mean over seeds) is at most tol times "
+    "the reference series'; fails when above; inconclusive without a finite reference";
+
 /* The verdict of one series under its claim's rule (verdict.h); then a series with a run whose
  * own checks failed is turned into `fails`, whatever its slope: a wrong construction must not be
  * rescued by a good rate. */
@@ -117,6 +134,21 @@ int report_judge(const report_figure *f, report_series *s) {
     else if (s->fitted && verdict_judge(rule, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
   } else if (s->claim == REPORT_CLAIM_GROWS) {
     if (s->fitted && verdict_judge(rule, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
+  } else if (s->claim == REPORT_CLAIM_WITHIN) {
+    const report_series *r = s->claim_ref ? report_find_series(f, s->claim_ref) : NULL;
+    char buf[300];
+    double a = report_series_gmean(s), b = r && r != s ? report_series_gmean(r) : NAN;
+    if (!r || r == s) {
+      snprintf(buf, sizeof buf, "reference series '%s' is not in the figure", s->claim_ref ? s->claim_ref : "");
+      rc = set_note(s, buf);
+    } else if (!(s->claim_tol > 0)) {
+      rc = set_note(s, "claim_tol must be > 0 for a within claim");
+    } else if (!(b > 0) || !isfinite(b)) {
+      rc = set_note(s, "the reference has no finite positive error");
+    } else {
+      /* a diverged series (no finite error) is not within anything */
+      s->verdict = isfinite(a) && a <= s->claim_tol * b ? SLOPE_HOLDS : SLOPE_FAILS;
+    }
   } else if (s->claim == REPORT_CLAIM_LOWER) {
     const report_series *r = s->claim_ref ? report_find_series(f, s->claim_ref) : NULL;
     char buf[300];
@@ -181,6 +213,7 @@ char *report_format_value(double v, char *buf, size_t n) {
 }
 
 const char *report_claim_rule(report_claim_t c) {
+  if (c == REPORT_CLAIM_WITHIN) return within_rule;
   const verdict_rule *r = claim_rule(c);
   return r ? r->text : NULL;
 }
@@ -202,6 +235,12 @@ char *report_format_claim(const report_figure *f, const report_series *s, char *
       snprintf(buf, n, "%s / %s: %s below that of '%s' at every %s", f->id, s->name, f->y_name,
                s->claim_ref ? s->claim_ref : "", f->x_name);
       break;
+    case REPORT_CLAIM_WITHIN: {
+      const report_series *r = s->claim_ref ? report_find_series(f, s->claim_ref) : NULL;
+      snprintf(buf, n, "%s / %s: %s within %gx of '%s' (measured %.3g against %.3g)", f->id, s->name, f->y_name,
+               s->claim_tol, s->claim_ref ? s->claim_ref : "", report_series_gmean(s), r ? report_series_gmean(r) : NAN);
+      break;
+    }
     case REPORT_CLAIM_GROWTH:
       snprintf(buf, n, "%s / %s: growth exponent of %s in %s at or below %.3g + tol %.3g (measured %s)", f->id,
                s->name, f->y_name, f->x_name, s->bound_slope, isfinite(s->claim_tol) ? s->claim_tol : 0.0, sl);

@@ -276,8 +276,9 @@ static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **
     e->claim_tol = tol;
     e->construct_slope = cslope;
     e->construct_tol = ctol;
-    if (e->claim == REPORT_CLAIM_LOWER) e->claim_ref = report_strdup(row_str(c_ref, i));
-    if (!e->name || (e->claim == REPORT_CLAIM_LOWER && !e->claim_ref))
+    int has_ref = e->claim == REPORT_CLAIM_LOWER || e->claim == REPORT_CLAIM_WITHIN;
+    if (has_ref) e->claim_ref = report_strdup(row_str(c_ref, i));
+    if (!e->name || (has_ref && !e->claim_ref))
       return moex_error(MOEX_ENOMEM, "report: out of memory");
   }
   if (fi >= *nFP) {

@@ -57,13 +57,13 @@ static void write_figure_md(FILE *fp, const report_figure *f, int rendered, cons
               "|---|---|---:|---:|---|---:|---:|---:|---:|\n");
   for (size_t i = 0; i < f->n_series; i++) {
     const report_series *s = &f->series[i];
-    static const char *kind[] = {"none", "rate", "flat", "lower", "growth", "grows"};
+    static const char *kind[] = {"none", "rate", "flat", "lower", "growth", "grows", "within"};
     fputs("| ", fp);
     md_cell(fp, s->name);
     fprintf(fp, " | %s | %s | %zu | %s", report_format_slope(s, sl, sizeof sl),
             s->fitted ? report_format_value(s->fit.r2, a, sizeof a) : "—", s->fit.n, kind[s->claim]);
-    if (s->claim == REPORT_CLAIM_LOWER) {
-      fputs(" than ", fp);
+    if (s->claim == REPORT_CLAIM_LOWER || s->claim == REPORT_CLAIM_WITHIN) {
+      fputs(s->claim == REPORT_CLAIM_LOWER ? " than " : " of ", fp);
       md_cell(fp, s->claim_ref ? s->claim_ref : "");
     }
     fprintf(fp, " | %s | %s", report_format_value(s->claim == REPORT_CLAIM_FLAT || s->claim == REPORT_CLAIM_GROWS ? 0.0 : s->bound_slope, b, sizeof b),

@@ -126,8 +126,37 @@ int report_write_gp(const report_figure *f, const char *path) {
     double x0 = s->x[0], x1 = s->x[s->n_x - 1], y0 = s->mean[0];
     fprintf(fp, "$ref%zu << EOD\n%.17g\t%.17g\n%.17g\t%.17g\nEOD\n", i, x0, y0, x1, y0 * pow(x1 / x0, b));
   }
+  /* a within claim's reference (optim_gap: the construction) as a horizontal line across the
+   * figure, and the claim's limit (tol times it) dashed: one pair per figure, from the first
+   * series that claims it */
+  const report_series *wref = NULL;
+  double wtol = NAN;
+  for (size_t i = 0; i < f->n_series && !wref; i++) {
+    const report_series *s = &f->series[i];
+    if (s->claim != REPORT_CLAIM_WITHIN) continue;
+    const report_series *r = report_find_series(f, s->claim_ref);
+    if (r && r != s && report_series_gmean(r) > 0 && isfinite(xlo) && isfinite(xhi)) {
+      wref = r;
+      wtol = s->claim_tol;
+    }
+  }
+  if (wref) {
+    double y = report_series_gmean(wref);
+    fprintf(fp, "$within << EOD\n%.17g\t%.17g\t%.17g\n%.17g\t%.17g\t%.17g\nEOD\n", xlo / 1.25, y, wtol * y, xhi * 1.25, y,
+            wtol * y);
+  }
   fprintf(fp, "set terminal pngcairo size 1100,800 noenhanced\nset output \"%s.png\"\nplot ", f->file);
   int first = 1;
+  if (wref) {
+    char t1[300], t2[300];
+    snprintf(t1, sizeof t1, "%s (line)", wref->name);
+    snprintf(t2, sizeof t2, "%g x %s", wtol, wref->name);
+    fprintf(fp, "$within using 1:2 with lines lc rgb \"black\" lw 2 title ");
+    put_gpstr(fp, t1);
+    fprintf(fp, ", \\\n  $within using 1:3 with lines lc rgb \"black\" dt 2 lw 1.5 title ");
+    put_gpstr(fp, t2);
+    first = 0;
+  }
   for (size_t i = 0; i < f->n_series; i++) {
     const report_series *s = &f->series[i];
     char sl[96], title[400];
