@@ -210,6 +210,7 @@ static int anneal_run(const fit_protocol_type *T, fit_moe_ctx *c) {
     c->res->fwd_grads += (double)d->n * w;
     double hard = fitm_gate_routes(c);
     if (!rc) rc = fitm_stage_add(c->res, ps->temps[k], soft, hard, res->loss);
+    if (!rc) rc = fitm_progress(c, "stage");
   }
   if (!rc) rc = fitm_final_polish(c);
   fit_result_free(res);
