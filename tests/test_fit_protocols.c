@@ -419,6 +419,40 @@ START_TEST(test_progress_hook) {
 }
 END_TEST
 
+/* anneal keeps to its budget when a stage's line search overshoots into the reserve: the next
+ * stage's cap was a negative double cast to size_t, i.e. no cap (found by moex-bench --quick) */
+START_TEST(test_anneal_budget_overshoot) {
+  size_t worst_n = 0;
+  double worst = 0.0;
+  for (size_t k = 0; k < 12; k++) {
+    enum { N = 200 };
+    double x[2 * N], y[N];
+    size_t cone[N];
+    cone_data(3, N, 40 + k, x, y, cone);
+    moe_spec_t s = {.n_layers = 1};
+    s.layer[0] = moe_layer_default(2, 1, 3, 6);
+    s.layer[0].surrogate = GATE_PAPER;
+    moe_model_t *m = moe_model_alloc(&s, N);
+    moe_model_init_params(m, 3 + k);
+    fit_moe_settings ps;
+    ck_assert_int_eq(fit_moe_parse("anneal:temps=1/0.5/0.25/0.1/0.05/0.02/0.01", &ps), 0);
+    ps.budget = (double)(20 + 10 * k) * N;
+    ps.adam_grads = ps.budget;
+    train_data_t td = {.n = N, .d_in = 2, .d_out = 1, .x = x, .y = y};
+    fit_moe_result res;
+    memset(&res, 0, sizeof res);
+    ck_assert_int_eq(fit_moe_run(&ps, NULL, m, &td, NULL, &res, NULL), 0);
+    if (res.grads / ps.budget > worst) {
+      worst = res.grads / ps.budget;
+      worst_n = k;
+    }
+    fit_moe_result_clear(&res);
+    moe_model_free(m);
+  }
+  ck_assert_msg(worst <= 2.0, "anneal used %.1f times its budget (case %zu)", worst, worst_n);
+}
+END_TEST
+
 START_TEST(test_parse) {
   fit_moe_settings ps;
   ck_assert_int_eq(fit_moe_parse("bfgs2", &ps), FIT_MOE_PLAIN);
@@ -506,6 +540,7 @@ Suite *fit_protocols_suite(void) {
   tcase_add_test(tc, test_alternate_soft);
   tcase_add_test(tc, test_parse);
   tcase_add_test(tc, test_progress_hook);
+  tcase_add_test(tc, test_anneal_budget_overshoot);
   suite_add_tcase(s, tc);
   TCase *te = tcase_create("end_to_end");
   tcase_set_timeout(te, 300);
