@@ -278,7 +278,7 @@ int bench_tta(int table, int quick, bench_row *rows, int *nr) {
     double fmed = bench_median(fin, (size_t)n_seeds);
     for (int k = 0; k < TTA_NT && !status; k++) {
       char buf[200];
-      snprintf(buf, sizeof buf, "%s: %s, %gx compute, to test MSE %.2g (median final %.2g)", name, pr[p].label, bx,
+      snprintf(buf, sizeof buf, "%s: %s, %gx compute, to test MSE %.2g (median MSE where it stopped %.2g)", name, pr[p].label, bx,
                P.thr[k], fmed);
       bench_row r = {.id = id, .what = bench_keep(buf), .median_s = NAN, .q1_s = NAN, .q3_s = NAN, .allocs = -1,
                      .rss_kib = bench_peak_rss_kib(), .seeds = n_seeds, .reached = got[k]};
