@@ -249,7 +249,8 @@ int main(int argc, char **argv) {
              "  ROW       P1 .. P5, T1, T2 (time to accuracy), H1, H2, H3 (the protocols' hot paths)\n"
              "  --quick   small versions of every row (checks, not measurements)\n"
              "  --no-p5   skip P5 (the paper protocol: a minute or more)\n"
-             "  --no-t    skip T1, T2 and H1 (time to accuracy: about 15 minutes; H1: minutes)\n");
+             "  --no-t    skip T1, T2 and H1 (time to accuracy: 5 to 15 minutes; H1: GSL's pivoted QR of an\n"
+             "            8192 x 3852 Jacobian, more than 17 minutes on a loaded machine)\n");
       return 0;
     } else {
       fprintf(stderr, "moex-bench: unknown option '%s' (see --help)\n", argv[i]);
