@@ -26,8 +26,11 @@
  * Peak RSS: this process's maximum resident set after each row (so P3's row holds P3's peak);
  * for P5, the larger of the two children's.
  * Allocation: calls to malloc/calloc/realloc made by moex code during forward and backward
- * (P1-P3), counted through the linker's --wrap (see the Makefile); must be 0. P4 (GSL's bfgs2
- * state) and P5 (other processes) are not counted: -1 in the TSV, "-" in the table. */
+ * (P1-P3, and H2's soft-surrogate gradient), counted through the linker's --wrap (see the
+ * Makefile); must be 0. P4 (GSL's bfgs2 state), P5 (other processes), H1 and H3 (GSL's LM and the
+ * protocols' own workspaces) and the T rows are not counted: -1 in the TSV, "-" in the table.
+ * T rows: median_us and the quartiles over the seeds that reached the threshold (NaN: none did;
+ * the learning-rate sweep's rows carry no time), with the columns seeds and reached. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
