@@ -58,13 +58,15 @@ EXPLIB_SRC = $(sort $(wildcard experiments/lib/*.c))
 EXPLIB_OBJ = $(EXPLIB_SRC:experiments/lib/%.c=$(B)/obj/explib/%.o)
 LIBS_A    = $(B)/libmoexexp.a $(B)/libmoex.a
 EXP_SRC   = $(sort $(wildcard experiments/*.c))
-TOOL_SRC  = $(sort $(wildcard src/tools/*.c))
+# src/tools/bench_*.c are parts of moex-bench, not binaries of their own
+TOOL_SRC  = $(sort $(filter-out src/tools/bench_%,$(wildcard src/tools/*.c)))
+BENCH_SRC = $(sort $(wildcard src/tools/bench_*.c))
 BINS      = $(EXP_SRC:experiments/%.c=$(B)/bin/%) $(TOOL_SRC:src/tools/%.c=$(B)/bin/%)
 TEST_SRC  = $(sort $(wildcard tests/test_*.c))
 TEST_OBJ  = $(TEST_SRC:tests/%.c=$(B)/tobj/%.o) $(B)/tobj/main.o
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps check check-mpi unit asan valgrind demo bench paper studies theorems clean layers FORCE
+.PHONY: all deps check check-mpi unit asan valgrind demo bench gemm-compare paper studies theorems clean layers FORCE
 .DEFAULT_GOAL := all
 
 all: $(LIBS_A) $(BINS)
@@ -100,8 +102,8 @@ $(B)/bin/%: experiments/%.c $(LIBS_A) | $(B)/bin
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -MF $(B)/obj/bin-$*.d $< -o $@ $(LIBS_A) $(LDLIBS)
 
 # The benchmark counts allocations made by moex code through the linker's --wrap.
-$(B)/bin/moex-bench: src/tools/moex-bench.c $(LIBS_A) | $(B)/bin
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -MF $(B)/obj/bin-moex-bench.d $< -o $@ -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $(LIBS_A) $(LDLIBS)
+$(B)/bin/moex-bench: src/tools/moex-bench.c $(BENCH_SRC) $(LIBS_A) | $(B)/bin
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -MF $(B)/obj/bin-moex-bench.d $< $(BENCH_SRC) -o $@ -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $(LIBS_A) $(LDLIBS)
 
 $(B)/bin/%: src/tools/%.c $(LIBS_A) | $(B)/bin
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -MF $(B)/obj/bin-$*.d $< -o $@ $(LIBS_A) $(LDLIBS)
@@ -174,12 +176,18 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh src/tools/demo.sh $(B)/bin
 
+# The small-product comparison of README "Performance" (needs libxsmm-dev and libblis-dev, which
+# are not among moex's dependencies: none of them is kept, see there). One thread; interleaved.
+gemm-compare: $(B)/libmoex.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) src/tools/gemm/gemm_compare.c -o $(B)/gemm_compare $(B)/libmoex.a -lxsmm -lopenblas -ldl -lpthread -lm
+	OPENBLAS_NUM_THREADS=1 BLIS_NUM_THREADS=1 OMP_NUM_THREADS=1 nice -n 10 $(B)/gemm_compare $(GEMM_ROUNDS)
+
 # Both CBLAS builds, so the choice of BLAS above stays a measured one.
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory B=build-gslcblas BLAS=gslcblas build-gslcblas/bin/moex-bench
 	@$(B)/bin/moex-bench $(BENCH_ARGS)
-	@build-gslcblas/bin/moex-bench --no-p5 $(BENCH_ARGS)
+	@build-gslcblas/bin/moex-bench --no-p5 --no-t $(BENCH_ARGS)
 
 # The paper's two experiments in full (both protocols; bfgs2 gets Adam's compute, see driver.h),
 # then two extensions, the MoE protocols at 10x compute, and the report (results/paper/REPORT.md).

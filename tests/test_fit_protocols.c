@@ -332,6 +332,127 @@ START_TEST(test_alternate_soft) {
 }
 END_TEST
 
+/* The progress hook: called at every recorded point of each protocol (alt's EM rows, anneal's
+ * stages, OPT+polish's base fit and kept polish rounds) with the protocol's model; a hook that
+ * only reads changes no bit of the fit, and a nonzero return stops the protocol with that code. */
+typedef struct {
+  size_t calls, em, stage, base, stop_at;
+  double last_grads;
+  int monotone;
+} hook_log;
+
+static int hook_fn(void *ctx, const moe_model_t *m, const char *what, double grads) {
+  hook_log *h = ctx;
+  ck_assert_ptr_nonnull(m);
+  h->calls++;
+  if (!strcmp(what, "em")) h->em++;
+  else if (!strcmp(what, "stage")) h->stage++;
+  else if (!strcmp(what, "base")) h->base++;
+  else ck_abort_msg("hook: unknown point '%s'", what);
+  if (grads < h->last_grads) h->monotone = 0;
+  h->last_grads = grads;
+  return h->stop_at && h->calls == h->stop_at ? 4242 : 0;
+}
+
+static void hook_run(const char *proto, hook_log *h, double *theta_out, size_t *n_em, size_t *n_stage, int *rc) {
+  enum { N = 300 };
+  double x[2 * N], y[N];
+  size_t cone[N];
+  cone_data(3, N, 31, x, y, cone);
+  moe_spec_t s = {.n_layers = 1};
+  s.layer[0] = moe_layer_default(2, 1, 3, 6);
+  if (strncmp(proto, "adam", 4)) s.layer[0].surrogate = GATE_PAPER;
+  moe_model_t *m = moe_model_alloc(&s, N);
+  moe_model_init_params(m, 9);
+  fit_moe_settings ps;
+  ck_assert_int_eq(fit_moe_parse(proto, &ps), 0);
+  ck_assert_ptr_null(ps.progress);
+  ps.budget = 300.0 * N;
+  ps.adam_grads = 30.0 * N;
+  if (h) {
+    ps.progress = hook_fn;
+    ps.progress_ctx = h;
+  }
+  fit_settings fs;
+  fit_settings_default(&fs);
+  fs.max_iter = 100;
+  fs.batch = 32;
+  train_data_t td = {.n = N, .d_in = 2, .d_out = 1, .x = x, .y = y};
+  fit_moe_result res;
+  memset(&res, 0, sizeof res);
+  fit_result *rb = fit_result_alloc();
+  *rc = fit_moe_run(&ps, &fs, m, &td, NULL, &res, rb);
+  memcpy(theta_out, m->theta, m->n_params * sizeof(double));
+  *n_em = res.n_em;
+  *n_stage = res.n_stage;
+  fit_result_free(rb);
+  fit_moe_result_clear(&res);
+  moe_model_free(m);
+}
+
+START_TEST(test_progress_hook) {
+  const char *protos[] = {"alt:init=kmeans", "anneal:temps=1/0.2", "adam+polish"};
+  for (size_t k = 0; k < 3; k++) {
+    double a[256] = {0}, b[256] = {0};
+    size_t ne0, ns0, ne1, ns1;
+    int rc0, rc1;
+    hook_log h = {.monotone = 1};
+    hook_run(protos[k], NULL, a, &ne0, &ns0, &rc0);
+    hook_run(protos[k], &h, b, &ne1, &ns1, &rc1);
+    ck_assert_int_eq(rc0, 0);
+    ck_assert_int_eq(rc1, 0);
+    ck_assert_msg(memcmp(a, b, sizeof a) == 0, "%s: the hook changed the fit's bits", protos[k]);
+    ck_assert_uint_eq(ne0, ne1);
+    ck_assert_uint_eq(ns0, ns1);
+    /* one call per recorded row: the EM rows, and every stage row but the base fit's */
+    ck_assert_uint_eq(h.em, ne1);
+    ck_assert_uint_eq(h.stage + h.base, ns1);
+    ck_assert_uint_eq(h.base, k == 2 ? 1 : 0);
+    ck_assert_msg(h.calls >= 2, "%s: %zu calls", protos[k], h.calls);
+    ck_assert(h.monotone);
+    /* a nonzero return stops the protocol there, with that code */
+    hook_log hs = {.monotone = 1, .stop_at = 2};
+    hook_run(protos[k], &hs, b, &ne1, &ns1, &rc1);
+    ck_assert_int_eq(rc1, 4242);
+    ck_assert_uint_eq(hs.calls, 2);
+  }
+}
+END_TEST
+
+/* anneal keeps to its budget when a stage's line search overshoots into the reserve: the next
+ * stage's cap was a negative double cast to size_t, i.e. no cap (found by moex-bench --quick) */
+START_TEST(test_anneal_budget_overshoot) {
+  size_t worst_n = 0;
+  double worst = 0.0;
+  for (size_t k = 0; k < 12; k++) {
+    enum { N = 200 };
+    double x[2 * N], y[N];
+    size_t cone[N];
+    cone_data(3, N, 40 + k, x, y, cone);
+    moe_spec_t s = {.n_layers = 1};
+    s.layer[0] = moe_layer_default(2, 1, 3, 6);
+    s.layer[0].surrogate = GATE_PAPER;
+    moe_model_t *m = moe_model_alloc(&s, N);
+    moe_model_init_params(m, 3 + k);
+    fit_moe_settings ps;
+    ck_assert_int_eq(fit_moe_parse("anneal:temps=1/0.5/0.25/0.1/0.05/0.02/0.01", &ps), 0);
+    ps.budget = (double)(20 + 10 * k) * N;
+    ps.adam_grads = ps.budget;
+    train_data_t td = {.n = N, .d_in = 2, .d_out = 1, .x = x, .y = y};
+    fit_moe_result res;
+    memset(&res, 0, sizeof res);
+    ck_assert_int_eq(fit_moe_run(&ps, NULL, m, &td, NULL, &res, NULL), 0);
+    if (res.grads / ps.budget > worst) {
+      worst = res.grads / ps.budget;
+      worst_n = k;
+    }
+    fit_moe_result_clear(&res);
+    moe_model_free(m);
+  }
+  ck_assert_msg(worst <= 2.0, "anneal used %.1f times its budget (case %zu)", worst, worst_n);
+}
+END_TEST
+
 START_TEST(test_parse) {
   fit_moe_settings ps;
   ck_assert_int_eq(fit_moe_parse("bfgs2", &ps), FIT_MOE_PLAIN);
@@ -423,6 +544,8 @@ Suite *fit_protocols_suite(void) {
   tcase_add_test(tc, test_alternate_four_experts);
   tcase_add_test(tc, test_alternate_soft);
   tcase_add_test(tc, test_parse);
+  tcase_add_test(tc, test_progress_hook);
+  tcase_add_test(tc, test_anneal_budget_overshoot);
   suite_add_tcase(s, tc);
   TCase *te = tcase_create("end_to_end");
   tcase_set_timeout(te, 300);

@@ -153,6 +153,7 @@ static int alt_run(const fit_protocol_type *T, fit_moe_ctx *c) {
     if (!rc) loss = fitm_routed_loss(c);
   }
   if (!rc) rc = fitm_em_add(c->res, &(fit_em_row){loss, NAN, NAN, NAN, c->res->grads});
+  if (!rc) rc = fitm_progress(c, "em");
   double reserve = 0.3 * c->ps->budget;
   snprintf(c->res->stop, sizeof c->res->stop, "em_max");
   for (size_t it = 0; it < c->ps->em_max && !rc; it++) {
@@ -184,6 +185,7 @@ static int alt_run(const fit_protocol_type *T, fit_moe_ctx *c) {
     }
     c->res->em_iters = it + 1;
     rc = fitm_em_add(c->res, &(fit_em_row){loss, (double)changed / (double)n, agree, amse, c->res->grads});
+    if (!rc) rc = fitm_progress(c, "em");
     if (!rc && changed == 0) {
       snprintf(c->res->stop, sizeof c->res->stop, "routes_stable");
       break;

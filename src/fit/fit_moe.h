@@ -52,6 +52,16 @@ extern const fit_protocol_type *const fit_proto_oracle;    /* "oracle" */
 
 #define FIT_MOE_MAX_TEMPS 12
 
+/* A progress hook (not a protocol option: the caller sets it after fit_moe_parse, which leaves it
+ * NULL). Called with the model at each of the protocol's recorded points: `what` is "em" (an EM
+ * row of alt, the initial one included), "stage" (an anneal temperature or a kept polish round)
+ * or "base" (the end of OPT+polish's base fit); grads is the compute used so far. m is the
+ * protocol's own model: the hook must only read it (moex-bench evaluates a copy). A nonzero
+ * return stops the protocol, and fit_moe_run returns that code. The hook changes no bit of the
+ * fit (tests/test_fit_protocols.c). The base optimizer of OPT+polish also calls the fit_settings
+ * callback, as fit_run does. */
+typedef int (*fit_moe_progress_fn)(void *ctx, const moe_model_t *m, const char *what, double grads);
+
 typedef struct {
   const fit_protocol_type *type;
   char base[24];            /* OPT of OPT+polish */
@@ -72,6 +82,8 @@ typedef struct {
   double sigma;             /* competitive loss sigma (default 0.1) */
   double budget;            /* per-sample gradients (set by the caller: compute_x x Adam's) */
   double adam_grads;        /* Adam's count at 1x (recorded for the ratio) */
+  fit_moe_progress_fn progress; /* NULL: none (see above) */
+  void *progress_ctx;
 } fit_moe_settings;
 
 /* Parses a protocol string. Returns FIT_MOE_PLAIN when `name` is a plain optimizer (not an MoE

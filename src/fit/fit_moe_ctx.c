@@ -63,6 +63,10 @@ int fitm_em_add(fit_moe_result *r, const fit_em_row *row) {
   return MOEX_OK;
 }
 
+int fitm_progress(fit_moe_ctx *c, const char *what) {
+  return c->ps->progress ? c->ps->progress(c->ps->progress_ctx, c->m, what, c->res->grads) : MOEX_OK;
+}
+
 void fit_moe_result_clear(fit_moe_result *r) {
   if (!r) return;
   free(r->em);

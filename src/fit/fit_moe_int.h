@@ -53,6 +53,8 @@ const char *fitm_polisher(const moe_model_t *m, const char *p);
 
 int fitm_stage_add(fit_moe_result *r, double T, double soft, double hard, double obj);
 int fitm_em_add(fit_moe_result *r, const fit_em_row *row);
+/* The caller's progress hook (fit_moe_settings.progress) at a recorded point; 0 without one. */
+int fitm_progress(fit_moe_ctx *c, const char *what);
 
 /* The final frozen-route polish of every protocol: routes by the gates, experts fitted on the
  * remaining budget, never raising the loss; adds a stage row (T = 0). */

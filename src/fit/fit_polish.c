@@ -427,6 +427,7 @@ int fitm_final_polish(fit_moe_ctx *c) {
     best = after;
     memcpy(keep, m->theta, m->n_params * sizeof *keep);
     rc = fitm_stage_add(c->res, 0.0, NAN, after, after);
+    if (!rc) rc = fitm_progress(c, "stage");
   }
   free(keep);
   c->res->polish_before = before;

@@ -44,6 +44,7 @@ static int polish_run(const fit_protocol_type *T, fit_moe_ctx *c) {
     c->res->grads += g;
     double hard = fitm_gate_routes(c);
     rc = fitm_stage_add(c->res, NAN, NAN, hard, res->loss);
+    if (!rc) rc = fitm_progress(c, "base");
   }
   fit_result_free(own);
   snprintf(c->res->stop, sizeof c->res->stop, "done");

@@ -2,7 +2,8 @@
  * are never asserted (the tests only run it on --quick for its mechanics); medians over
  * repeated runs, one BLAS thread, printed as a table and written as TSV.
  *
- *   moex-bench [--out DIR] [--reps N] [--quick] [--only P1|P2|P3|P4|P5] [--no-p5]
+ *   moex-bench [--out DIR] [--reps N] [--quick] [--only ROW] [--no-p5] [--no-t]
+ *   ROW: P1 .. P5, T1, T2, H1, H2, H3
  *
  * P1  one Adam step of the paper's Experiment I model (D = 128, E = 4, m = 10), batch 128
  * P2  one Adam step of the Experiment II 2-3-MoE (m = 128), batch 128
@@ -13,11 +14,23 @@
  *     bfgs2, 5 seeds) with --jobs 2, as child processes of the binaries beside this one; wall
  *     time of one pass (it takes a minute or more) and the children's peak RSS; with --quick,
  *     the quick grids with one seed
+ * T1  time to accuracy on Table 3's MoE (D = 128, axis): wall time, one thread, until the test
+ *     MSE reaches 1e-3 and 3.4e-4, per protocol (Adam as the paper, Adam at a learning rate
+ *     tuned by a sweep measured here, alt:init=kmeans, adam+polish, anneal; 10x the paper's Adam
+ *     compute), median over the seeds that get there and their number (bench_tta.c)
+ * T2  the same on Table 4's 2-3-MoE (m = 128), to 1e-4 and 2.6e-6
+ * H1  one LM iteration of the frozen-route polish on the 2-3-MoE (m = 128, 4096 samples):
+ *     Jacobian and solve apart, and the frozen-route gradient beside it (bench_hot.c)
+ * H2  one full-batch gradient of the soft-routing surrogate on P3's model
+ * H3  one round of the alternating fit (alt, em=1) on Table 4's 2-3-MoE
  * Peak RSS: this process's maximum resident set after each row (so P3's row holds P3's peak);
  * for P5, the larger of the two children's.
  * Allocation: calls to malloc/calloc/realloc made by moex code during forward and backward
- * (P1-P3), counted through the linker's --wrap (see the Makefile); must be 0. P4 (GSL's bfgs2
- * state) and P5 (other processes) are not counted: -1 in the TSV, "-" in the table. */
+ * (P1-P3, and H2's soft-surrogate gradient), counted through the linker's --wrap (see the
+ * Makefile); must be 0. P4 (GSL's bfgs2 state), P5 (other processes), H1 and H3 (GSL's LM and the
+ * protocols' own workspaces) and the T rows are not counted: -1 in the TSV, "-" in the table.
+ * T rows: median_us and the quartiles over the seeds that reached the threshold (NaN: none did;
+ * the learning-rate sweep's rows carry no time), with the columns seeds and reached. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -39,6 +52,7 @@
 #include "fit/fit.h"
 #include "model/moe.h"
 #include "model/train.h"
+#include "tools/bench.h"
 
 /* Allocation counters, fed by the --wrap'ed allocator entry points. */
 static long n_alloc_calls;
@@ -49,16 +63,20 @@ void *__wrap_malloc(size_t n) { n_alloc_calls++; return __real_malloc(n); }
 void *__wrap_calloc(size_t a, size_t b) { n_alloc_calls++; return __real_calloc(a, b); }
 void *__wrap_realloc(void *p, size_t n) { n_alloc_calls++; return __real_realloc(p, n); }
 
-static double now(void) {
+long bench_alloc_calls(void) { return n_alloc_calls; }
+
+double bench_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+#define now bench_now
 
-static double median(double *v, size_t n) {
+double bench_median(double *v, size_t n) {
   gsl_sort(v, 1, n);
   return gsl_stats_median_from_sorted_data(v, 1, n);
 }
+#define median bench_median
 
 /* One Adam update with the fitters' own arithmetic (lr 1e-3, betas 0.9/0.999, eps 1e-8). */
 static void adam_update(double *theta, const double *g, double *mo, double *ve, size_t n, long t) {
@@ -66,23 +84,26 @@ static void adam_update(double *theta, const double *g, double *mo, double *ve, 
                   1.0 / (1.0 - pow(0.999, (double)t)));
 }
 
-typedef struct {
-  const char *id, *what;
-  double median_s, q1_s, q3_s, gflops, frac;
-  long allocs, rss_kib;
-} bench_row;
-
-/* Median and quartiles of n timings (sorted in place) into the row. */
-static void row_times(bench_row *r, double *dt, size_t n) {
+void bench_row_times(bench_row *r, double *dt, size_t n) {
   r->median_s = median(dt, n);
   r->q1_s = gsl_stats_quantile_from_sorted_data(dt, 1, n, 0.25);
   r->q3_s = gsl_stats_quantile_from_sorted_data(dt, 1, n, 0.75);
 }
+#define row_times bench_row_times
 
-static long peak_rss_kib(void) {
+long bench_peak_rss_kib(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss;
+}
+#define peak_rss_kib bench_peak_rss_kib
+
+const char *bench_keep(const char *s) {
+  static char store[BENCH_MAX_ROWS][224];
+  static int used;
+  if (used == BENCH_MAX_ROWS) return "(row text dropped)";
+  snprintf(store[used], sizeof store[used], "%s", s);
+  return store[used++];
 }
 
 /* Runs bin/prog with args (NULL-terminated) as a child; returns its exit status (-1 when it
@@ -202,7 +223,7 @@ static double moe_flops(const moe_spec_t *s, size_t n) {
 
 int main(int argc, char **argv) {
   const char *out = "results/bench";
-  int reps = 200, quick = 0, no_p5 = 0;
+  int reps = 200, quick = 0, no_p5 = 0, no_t = 0;
   const char *only = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
@@ -217,15 +238,22 @@ int main(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--quick")) quick = 1;
     else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
       only = argv[++i];
-      if (strcmp(only, "P1") && strcmp(only, "P2") && strcmp(only, "P3") && strcmp(only, "P4") && strcmp(only, "P5")) {
-        fprintf(stderr, "moex-bench: --only '%s' must be one of P1, P2, P3, P4, P5\n", only);
+      static const char *ids[] = {"P1", "P2", "P3", "P4", "P5", "T1", "T2", "H1", "H2", "H3"};
+      int ok = 0;
+      for (size_t k = 0; k < sizeof ids / sizeof *ids; k++) ok |= !strcmp(only, ids[k]);
+      if (!ok) {
+        fprintf(stderr, "moex-bench: --only '%s' must be one of P1, P2, P3, P4, P5, T1, T2, H1, H2, H3\n", only);
         return 2;
       }
     } else if (!strcmp(argv[i], "--no-p5")) no_p5 = 1;
+    else if (!strcmp(argv[i], "--no-t")) no_t = 1;
     else if (!strcmp(argv[i], "--help")) {
-      printf("usage: moex-bench [--out DIR] [--reps N] [--quick] [--only P1|P2|P3|P4|P5] [--no-p5]\n"
-             "  --quick   smaller P3/P4, P5 on the quick grids (checks, not measurements)\n"
-             "  --no-p5   skip P5 (the paper protocol: a minute or more)\n");
+      printf("usage: moex-bench [--out DIR] [--reps N] [--quick] [--only ROW] [--no-p5] [--no-t]\n"
+             "  ROW       P1 .. P5, T1, T2 (time to accuracy), H1, H2, H3 (the protocols' hot paths)\n"
+             "  --quick   small versions of every row (checks, not measurements)\n"
+             "  --no-p5   skip P5 (the paper protocol: a minute or more)\n"
+             "  --no-t    skip T1, T2 and H1 (time to accuracy: 5 to 15 minutes; H1: GSL's pivoted QR of an\n"
+             "            8192 x 3852 Jacobian, more than 17 minutes on a loaded machine)\n");
       return 0;
     } else {
       fprintf(stderr, "moex-bench: unknown option '%s' (see --help)\n", argv[i]);
@@ -239,7 +267,8 @@ int main(int argc, char **argv) {
   moex_blas_set_threads(1);
   gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
   gsl_rng_set(rng, 42);
-  bench_row rows[5], p5;
+  static bench_row rows[BENCH_MAX_ROWS];
+  bench_row p5;
   int nr = 0, have_p5 = 0, status = 0;
   /* P5 first, while this process is small: a child's peak RSS (RUSAGE_CHILDREN) includes what
    * it had at fork, i.e. this process's pages. It runs the binaries that sit beside this one. */
@@ -354,6 +383,18 @@ int main(int argc, char **argv) {
     free(x); free(t); free(dt);
   }
   gsl_rng_free(rng);
+  /* the protocols' hot paths, against the DGEMM rate of this run */
+  static const char *hot[] = {"H1", "H2", "H3"};
+  for (int k = 0; k < 3; k++) {
+    if (only ? strcmp(only, hot[k]) : k == 0 && no_t) continue;
+    if (isnan(rate)) rate = dgemm_rate(quick ? 256 : 1024, quick ? 5 : 20);
+    if (bench_hot(hot[k], quick, rate, rows, &nr)) status = 1;
+  }
+  /* time to accuracy: the long rows, last */
+  for (int t = 1; t <= 2; t++) {
+    if (only ? strcmp(only, t == 1 ? "T1" : "T2") : no_t) continue;
+    if (bench_tta(t, quick, rows, &nr)) status = 1;
+  }
   if (have_p5) rows[nr++] = p5;
 
   printf("moex-bench (%s, 1 thread%s): medians over repeated runs\n", moex_blas_name(),
@@ -361,10 +402,27 @@ int main(int argc, char **argv) {
   printf("%-3s %-66s %12s %12s %12s %8s %6s %7s %9s\n", "id", "what", "median_us", "q1_us", "q3_us", "GFLOP/s", "frac",
          "allocs", "rss_KiB");
   for (int i = 0; i < nr; i++) {
+    if (rows[i].seeds > 0) continue; /* time to accuracy: below */
     char al[24] = "-"; /* -1: not counted */
     if (rows[i].allocs >= 0) snprintf(al, sizeof al, "%ld", rows[i].allocs);
     printf("%-3s %-66s %12.1f %12.1f %12.1f %8.2f %6.2f %7s %9ld\n", rows[i].id, rows[i].what, 1e6 * rows[i].median_s,
            1e6 * rows[i].q1_s, 1e6 * rows[i].q3_s, rows[i].gflops, rows[i].frac, al, rows[i].rss_kib);
+  }
+  int any_t = 0;
+  for (int i = 0; i < nr; i++) any_t |= rows[i].seeds > 0;
+  if (any_t)
+    printf("time to accuracy (fit seconds, one thread, test-MSE checks not counted; median and quartiles over the seeds "
+           "that got there):\n%-3s %-100s %9s %9s %9s %s\n", "id", "what", "median_s", "q1_s", "q3_s", "reached");
+  for (int i = 0; i < nr; i++) {
+    const bench_row *r = &rows[i];
+    if (r->seeds <= 0) continue;
+    if (r->seeds == 1) { /* a sweep row: no time */
+      printf("%-3s %-100s %9s %9s %9s -\n", r->id, r->what, "-", "-", "-");
+    } else if (r->reached == 0) {
+      printf("%-3s %-100s %9s %9s %9s 0 of %d: never within its budget\n", r->id, r->what, "never", "-", "-", r->seeds);
+    } else {
+      printf("%-3s %-100s %9.2f %9.2f %9.2f %d of %d\n", r->id, r->what, r->median_s, r->q1_s, r->q3_s, r->reached, r->seeds);
+    }
   }
   if (!isnan(rate)) printf("DGEMM rate: %.2f GFLOP/s (square %d, median)\n", rate, quick ? 256 : 1024);
   /* the goals of issue 10, each with how far the measurement is from it (not for --quick,
@@ -388,12 +446,20 @@ int main(int argc, char **argv) {
     fprintf(stderr, "moex-bench: cannot write '%s': %s\n", path, strerror(errno));
     return 1;
   }
-  fprintf(f, "id\tblas\twhat\tmedian_us\tq1_us\tq3_us\tgflops\tfrac_dgemm\tallocs\trss_kib\n");
-  for (int i = 0; i < nr; i++)
-    fprintf(f, "%s\t%s\t%s\t%.3f\t%.3f\t%.3f\t%.4f\t%.4f\t%ld\t%ld\n", rows[i].id, moex_blas_name(), rows[i].what,
+  /* seeds, reached: the time-to-accuracy rows' seeds run and seeds that got there ("-" for the
+   * other rows); their median_us is NaN when none did, and for the lr-sweep rows (1 seed) */
+  fprintf(f, "id\tblas\twhat\tmedian_us\tq1_us\tq3_us\tgflops\tfrac_dgemm\tallocs\trss_kib\tseeds\treached\n");
+  for (int i = 0; i < nr; i++) {
+    char se[16] = "-", re[16] = "-";
+    if (rows[i].seeds > 0) {
+      snprintf(se, sizeof se, "%d", rows[i].seeds);
+      snprintf(re, sizeof re, "%d", rows[i].reached);
+    }
+    fprintf(f, "%s\t%s\t%s\t%.3f\t%.3f\t%.3f\t%.4f\t%.4f\t%ld\t%ld\t%s\t%s\n", rows[i].id, moex_blas_name(), rows[i].what,
             1e6 * rows[i].median_s, 1e6 * rows[i].q1_s, 1e6 * rows[i].q3_s, rows[i].gflops, rows[i].frac, rows[i].allocs,
-            rows[i].rss_kib);
-  if (!isnan(rate)) fprintf(f, "dgemm\t%s\tsquare dgemm rate\t\t\t\t%.4f\t1\t\t\n", moex_blas_name(), rate);
+            rows[i].rss_kib, se, re);
+  }
+  if (!isnan(rate)) fprintf(f, "dgemm\t%s\tsquare dgemm rate\t\t\t\t%.4f\t1\t\t\t\t\n", moex_blas_name(), rate);
   fclose(f);
   printf("wrote %s\n", path);
   return status;
