@@ -125,11 +125,30 @@ static int parse_target(const char *t, size_t *E, size_t *L, int *eq5, int *el) 
  * data as the trained models, with the verifier's checks on its inequality, paths and counts.
  * *spec receives the built network's spec (for the parameter counts). */
 static int run_construction(const ctx_t *c, const piecewise *P, size_t E, size_t L, size_t m, unsigned long seed,
-                            const exprun_data_t *d, record_run *rec, moe_spec_t *spec) {
+                            const exprun_data_t *d0, record_run *rec, moe_spec_t *spec) {
+  /* its own evaluation set, thm_5_3's: the regular grid of the trained runs puts every point on
+   * a knot of the interpolants for some E, L and m (e.g. (k + 1/2) / 8 at E = 2, L = 3, m = 32),
+   * where their error is 0; this one has 4 points per knot interval on every axis, none on a
+   * knot (offset by the golden ratio), in 8 Latin-hypercube stacks */
+  size_t npd = 4 * E * m, R = 8, ne = npd * R;
+  exprun_data_t dd = *d0, *d = &dd;
+  double *axis = malloc(npd * sizeof *axis), *xe = malloc(ne * L * sizeof *xe), *fe = malloc(ne * L * sizeof *fe);
+  size_t *ie = malloc(ne * sizeof *ie);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  int rc = !axis || !xe || !fe || !ie || !r ? moex_error(MOEX_ENOMEM, PROG ": out of memory") : MOEX_OK;
+  if (!rc) {
+    gsl_rng_set(r, (unsigned long)c->o->master_seed + 101 * E + L);
+    for (size_t k = 0; k < npd; k++) axis[k] = ((double)k + THM53_GOLDEN) * (double)E / (double)npd;
+    rc = thm53_eval_set(P, r, npd, R, axis, xe, fe, ie);
+  }
+  dd.n_eval = ne;
+  dd.x_eval = xe;
+  dd.y_eval = fe;
+  dd.piece_eval = ie;
   size_t n_max = d->n_eval > d->n_test ? d->n_eval : d->n_test;
   thm53_net_t net = {.E = E, .L = L, .m = m, .fault = c->fault};
   /* the RHS on 16 m points per cell: 4 per knot interval, as thm_5_3 samples it */
-  int rc = thm53_build(P, &net, n_max < 256 ? 256 : n_max, 16 * m);
+  if (!rc) rc = thm53_build(P, &net, n_max < 256 ? 256 : n_max, 16 * m);
   double *y = malloc(d->n_eval * d->d_out * sizeof *y);
   size_t *path = malloc(d->n_eval * sizeof *path), used = 0;
   if (!rc && (!y || !path)) rc = moex_error(MOEX_ENOMEM, PROG ": out of memory");
@@ -157,8 +176,12 @@ static int run_construction(const ctx_t *c, const piecewise *P, size_t E, size_t
   if (!rc) rc = record_run_set_double(rec, "rhs", net.local_err);
   if (!rc) rc = record_run_set_double(rec, "rhs_gap", net.gap);
   if (!rc) rc = record_run_set_str(rec, "inject", c->fault >= 0 ? thm53_faults[c->fault].name : "");
+  if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)ne);
+  if (!rc) rc = record_run_set_str(rec, "eval_set", "thm_5_3: 4 per knot interval per axis, golden offset, 8 Latin-hypercube stacks");
   free(y);
   free(path);
+  free(axis); free(xe); free(fe); free(ie);
+  gsl_rng_free(r);
   moe_model_free(net.model);
   return rc;
 }

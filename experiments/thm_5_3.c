@@ -69,32 +69,6 @@ done:
   return best;
 }
 
-#define GOLDEN 0.6180339887498949 /* grid offset: no evaluation point falls on a knot */
-
-/* The evaluation set: R stacks of the 1-D axis grid (npd points, offset GOLDEN), each
- * coordinate of each stack an independent random permutation of it (a Latin hypercube). Every
- * axis value occurs R times in every coordinate, which is the resolution that matters when
- * routing is exact (the network is then separable), and the R npd points spread over the E^L
- * cells. x is (R npd, L), f (R npd, L), idx (R npd). */
-static int eval_set(const piecewise *P, gsl_rng *r, size_t npd, size_t R, const double *axis, double *x, double *f,
-                    size_t *idx) {
-  size_t L = piecewise_in_dim(P), *perm = malloc(npd * sizeof *perm);
-  if (!perm) return moex_error(MOEX_ENOMEM, ID ": out of memory");
-  int rc = MOEX_OK;
-  for (size_t s = 0; s < R; s++)
-    for (size_t l = 0; l < L; l++) {
-      for (size_t k = 0; k < npd; k++) perm[k] = k;
-      gsl_ran_shuffle(r, perm, npd, sizeof *perm);
-      for (size_t k = 0; k < npd; k++) x[(s * npd + k) * L + l] = axis[perm[k]];
-    }
-  for (size_t s = 0; s < R * npd && !rc; s++) {
-    rc = piecewise_eval(P, x + s * L, f + s * L);
-    idx[s] = piecewise_piece_index(P, x + s * L);
-  }
-  free(perm);
-  return rc;
-}
-
 int main(int argc, char **argv) {
   size_t E = 3, L = 2, q = 0;
   const char *family = "smooth";
@@ -159,7 +133,7 @@ int main(int argc, char **argv) {
     status = 1;
     goto finish;
   }
-  for (size_t k = 0; k < npd; k++) axis[k] = ((double)k + GOLDEN) * (double)E / (double)npd;
+  for (size_t k = 0; k < npd; k++) axis[k] = ((double)k + THM53_GOLDEN) * (double)E / (double)npd;
   printf(ID ": E = %zu, L = %zu, %zu pieces, depth %zu, %zu experts; bound exponent %.3f (%s)\n", E, L, pieces, n_layers,
          n_experts, br.exponent, bounds_statement(BOUNDS_THM_5_3));
   if (o.fault >= 0) printf(ID ": injected fault %s: %s\n", thm53_faults[o.fault].name, thm53_faults[o.fault].what);
@@ -170,7 +144,7 @@ int main(int argc, char **argv) {
     piecewise_config pc = {.E = E, .L = L, .family = family, .scalar = 0, .seed = seed};
     piecewise *P = piecewise_alloc(&pc);
     gsl_rng_set(r, seed);
-    if (!P || eval_set(P, r, npd, R, axis, x, f, idx)) {
+    if (!P || thm53_eval_set(P, r, npd, R, axis, x, f, idx)) {
       fprintf(stderr, ID ": %s\n", moex_errmsg());
       piecewise_free(P);
       status = 1;

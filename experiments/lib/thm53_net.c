@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_randist.h>
+
 #include "core/moex_error.h"
 #include "lib/thm53_net.h"
 
@@ -155,6 +157,26 @@ int thm53_build(const piecewise *P, thm53_net_t *N, size_t n_max, size_t n_fine)
   if (!rc) inject(N);
   construct_net2_free(tau);
   free(zs); free(fs); free(ws); free(kz); free(kv);
+  return rc;
+}
+
+
+int thm53_eval_set(const piecewise *P, gsl_rng *r, size_t npd, size_t R, const double *axis, double *x, double *f,
+                    size_t *idx) {
+  size_t L = piecewise_in_dim(P), *perm = malloc(npd * sizeof *perm);
+  if (!perm) return moex_error(MOEX_ENOMEM, "thm53: out of memory");
+  int rc = MOEX_OK;
+  for (size_t s = 0; s < R; s++)
+    for (size_t l = 0; l < L; l++) {
+      for (size_t k = 0; k < npd; k++) perm[k] = k;
+      gsl_ran_shuffle(r, perm, npd, sizeof *perm);
+      for (size_t k = 0; k < npd; k++) x[(s * npd + k) * L + l] = axis[perm[k]];
+    }
+  for (size_t s = 0; s < R * npd && !rc; s++) {
+    rc = piecewise_eval(P, x + s * L, f + s * L);
+    idx[s] = piecewise_piece_index(P, x + s * L);
+  }
+  free(perm);
   return rc;
 }
 

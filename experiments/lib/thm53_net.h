@@ -12,6 +12,8 @@
 #include "model/moe.h"
 #include "targets/piecewise.h"
 
+#include <gsl/gsl_rng.h>
+
 /* The known faults (names and one-line descriptions), in the order of thm53_net_t.fault. */
 extern const theorem_fault_t thm53_faults[];
 extern const size_t thm53_n_faults;
@@ -37,5 +39,15 @@ construct_net2_t *thm53_tau_net(size_t E, size_t n, const double *t);
  * N->local_err measured on each expert's own net on n_fine points per cell, N->gap, then writes
  * the fault. */
 int thm53_build(const piecewise *P, thm53_net_t *N, size_t n_max, size_t n_fine);
+
+#define THM53_GOLDEN 0.6180339887498949 /* axis grid offset: no evaluation point falls on a knot */
+
+/* The evaluation set: R stacks of the 1-D axis grid (npd points, offset GOLDEN), each
+ * coordinate of each stack an independent random permutation of it (a Latin hypercube). Every
+ * axis value occurs R times in every coordinate, which is the resolution that matters when
+ * routing is exact (the network is then separable), and the R npd points spread over the E^L
+ * cells. x is (R npd, L), f (R npd, L), idx (R npd). */
+int thm53_eval_set(const piecewise *P, gsl_rng *r, size_t npd, size_t R, const double *axis, double *x, double *f,
+                    size_t *idx);
 
 #endif
