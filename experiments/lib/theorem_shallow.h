@@ -27,6 +27,7 @@ typedef struct {
   const char *kind;         /* default manifold: "circle" or "sphere" */
   size_t d, D, E;           /* defaults */
   const char *embed, *target;
+  int e_sweep;              /* also sweep the charts E at fixed expert width (figure <id>_err_vs_E) */
 } theorem_shallow_cfg;
 
 /* The whole verifier: options, sweep, records, verdict line. Returns the exit status
