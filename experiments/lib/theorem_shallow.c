@@ -667,9 +667,9 @@ int theorem_shallow_main(const theorem_shallow_cfg *cfg, int argc, char **argv) 
   /* the sweep over E: the circle needs E >= 3 charts; a sphere's atlas the verifier's E and up */
   /* E = 12 and 16 left out: τ then needs 1152 and 2048 random features, and at 1024 one fit took
    * more than 8 minutes on the loaded 2-core machine */
-  size_t Es_sw_full[] = {4, 6, 8}, Es_sw_quick[] = {4, 6, 8};
+  size_t Es_sw_full[] = {3, 4, 5, 6, 8}, Es_sw_quick[] = {3, 4, 6};
   const size_t *Es_sw = o.quick ? Es_sw_quick : Es_sw_full;
-  size_t nEs = !cfg->e_sweep ? 0 : 3;
+  size_t nEs = !cfg->e_sweep ? 0 : o.quick ? 3 : 5;
   if (!grid) grid = d == 1 ? (o.quick ? 1024 : 4096) : (o.quick ? 40 : 128);
   size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};
   size_t nm = 0;
