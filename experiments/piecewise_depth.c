@@ -9,7 +9,11 @@
  *   mlp-L       L MoE layers of E experts with the 2-layer ReLU router (Sec. 4.3: depth 2L -> L);
  *   wide-LE     one MoE layer of L*E experts (the naive O(LE) regions);
  *   wide-EL     one MoE layer of E^L experts (one expert per piece);
- *   dense       a dense 3-layer ReLU net.
+ *   dense       a dense 3-layer ReLU net;
+ *   thm-5.3     not trained: the network of Thm 5.3's proof built by hand (lib/thm53_net, the
+ *               construction of experiments/thm_5_3.c) at expert width m, Eq. (4) only; its runs
+ *               record checks_ok / failed_checks (the inequality sup_err <= RHS + gap, E^L paths
+ *               used, 2L layers, 2LE experts), so a failed check makes its series `fails`.
  * Figure per target: sup error against m (the depth-2L model's width), claim "rate" with the
  * bound -min(kappa, 1/2) (bounds_thm53 / bounds_thm52; the pieces are C^inf inside their cells)
  * for deep-2L and mlp-L. Per run: metrics/per_piece_max_err, pieces_empty, paths_used and
@@ -20,8 +24,9 @@
  * "byL-E2-L<L>" (L = 1..4, figure pieces_byL_E2) and "byE-E<E>-L2" (E = 2, 3, 4, 6, figure
  * pieces_byE_L2), x = the number of pieces (x_name "pieces"; E and L are recorded, so
  * `moex-report --x L` or `--x E` draws the same runs against L or E). Claim for deep-2L and
- * mlp-L: the sup error is flat in the pieces (slope of log error against log pieces within
- * --el-tol); for the one-layer and dense baselines: it grows with them. */
+ * mlp-L and the thm-5.3 construction: the sup error is flat in the pieces (slope of log error
+ * against log pieces within --el-tol); for the one-layer and dense baselines: it grows with
+ * them. --inject NAME builds one of thm_5_3's faults into the construction (tests). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,11 +35,14 @@
 #include <gsl/gsl_rng.h>
 
 #include "analysis/bounds.h"
+#include "analysis/metrics.h"
 #include "lib/driver.h"
 #include "lib/exprun.h"
 #include "core/moex_error.h"
 #include "targets/piecewise.h"
 #include "lib/study.h"
+#include "lib/theorem.h"
+#include "lib/thm53_net.h"
 
 #define PROG "piecewise_depth"
 
@@ -42,6 +50,7 @@ typedef struct {
   const driver_opts_t *o;
   size_t eval_points, eq5_D;
   double el_tol;
+  int fault; /* --inject: index into thm53_faults, -1 for none */
 } ctx_t;
 
 typedef struct {
@@ -111,17 +120,85 @@ static int parse_target(const char *t, size_t *E, size_t *L, int *eq5, int *el) 
   return MOEX_OK;
 }
 
+/* The thm-5.3 "model": the network of Thm 5.3's proof for P at expert width m, built by
+ * lib/thm53_net (as experiments/thm_5_3.c builds it) instead of trained, measured on the same
+ * data as the trained models, with the verifier's checks on its inequality, paths and counts.
+ * *spec receives the built network's spec (for the parameter counts). */
+static int run_construction(const ctx_t *c, const piecewise *P, size_t E, size_t L, size_t m, unsigned long seed,
+                            const exprun_data_t *d0, record_run *rec, moe_spec_t *spec) {
+  /* its own evaluation set, thm_5_3's: the regular grid of the trained runs puts every point on
+   * a knot of the interpolants for some E, L and m (e.g. (k + 1/2) / 8 at E = 2, L = 3, m = 32),
+   * where their error is 0; this one has 4 points per knot interval on every axis, none on a
+   * knot (offset by the golden ratio), in 8 Latin-hypercube stacks */
+  size_t npd = 4 * E * m, R = 8, ne = npd * R;
+  exprun_data_t dd = *d0, *d = &dd;
+  double *axis = malloc(npd * sizeof *axis), *xe = malloc(ne * L * sizeof *xe), *fe = malloc(ne * L * sizeof *fe);
+  size_t *ie = malloc(ne * sizeof *ie);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  int rc = !axis || !xe || !fe || !ie || !r ? moex_error(MOEX_ENOMEM, PROG ": out of memory") : MOEX_OK;
+  if (!rc) {
+    gsl_rng_set(r, (unsigned long)c->o->master_seed + 101 * E + L);
+    for (size_t k = 0; k < npd; k++) axis[k] = ((double)k + THM53_GOLDEN) * (double)E / (double)npd;
+    rc = thm53_eval_set(P, r, npd, R, axis, xe, fe, ie);
+  }
+  dd.n_eval = ne;
+  dd.x_eval = xe;
+  dd.y_eval = fe;
+  dd.piece_eval = ie;
+  size_t n_max = d->n_eval > d->n_test ? d->n_eval : d->n_test;
+  thm53_net_t net = {.E = E, .L = L, .m = m, .fault = c->fault};
+  /* the RHS on 16 m points per cell: 4 per knot interval, as thm_5_3 samples it */
+  if (!rc) rc = thm53_build(P, &net, n_max < 256 ? 256 : n_max, 16 * m);
+  double *y = malloc(d->n_eval * d->d_out * sizeof *y);
+  size_t *path = malloc(d->n_eval * sizeof *path), used = 0;
+  if (!rc && (!y || !path)) rc = moex_error(MOEX_ENOMEM, PROG ": out of memory");
+  if (!rc) rc = theorem_forward(net.model, d->n_eval, d->x_eval, y, NULL, path, 0, NULL);
+  metrics_err_t ee;
+  if (!rc) rc = metrics_errors(y, d->y_eval, d->n_eval, d->d_out, &ee);
+  if (!rc) rc = metrics_paths(path, d->n_eval, moe_model_n_paths(net.model), &used, NULL);
+  if (!rc) rc = exprun_measure(net.model, d, rec);
+  theorem_checks_t ck;
+  theorem_checks_init(&ck);
+  if (!rc) {
+    theorem_counts_t cnt;
+    theorem_count(net.model, &cnt);
+    theorem_check(&ck, "ineq", ee.sup <= (net.local_err + net.gap) * (1 + 1e-9) + 1e-12);
+    theorem_check(&ck, "paths_used", used == d->n_pieces);
+    theorem_check(&ck, "layers_2L", cnt.moe_layers == 2 * L && cnt.dense_layers == 0);
+    theorem_check(&ck, "experts_2LE", cnt.experts == 2 * L * E);
+    *spec = net.spec;
+  }
+  if (!rc) rc = theorem_record_checks(rec, &ck);
+  if (!rc) rc = record_run_set_str(rec, "status", "ok");
+  if (!rc) rc = record_run_set_int(rec, "seed", (int64_t)seed);
+  if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)moe_spec_n_params(&net.spec));
+  if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)moe_spec_n_active(&net.spec));
+  if (!rc) rc = record_run_set_double(rec, "rhs", net.local_err);
+  if (!rc) rc = record_run_set_double(rec, "rhs_gap", net.gap);
+  if (!rc) rc = record_run_set_str(rec, "inject", c->fault >= 0 ? thm53_faults[c->fault].name : "");
+  if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)ne);
+  if (!rc) rc = record_run_set_str(rec, "eval_set", "thm_5_3: 4 per knot interval per axis, golden offset, 8 Latin-hypercube stacks");
+  free(y);
+  free(path);
+  free(axis); free(xe); free(fe); free(ie);
+  gsl_rng_free(r);
+  moe_model_free(net.model);
+  return rc;
+}
+
 static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long seed, record_run *rec) {
   const ctx_t *c = vctx;
   const char *model = sweep_grid_value(g, i, "model"), *target = sweep_grid_value(g, i, "target");
   const char *protocol = sweep_grid_value(g, i, "protocol");
-  const char *models[] = {"deep-2L", "mlp-L", "wide-LE", "wide-EL", "dense"};
+  const char *models[] = {"deep-2L", "mlp-L", "wide-LE", "wide-EL", "dense", "thm-5.3"};
   size_t k, m, E = 2, L = 1;
   int eq5 = 0, el = 0;
-  for (k = 0; k < 5 && strcmp(model, models[k]); k++) {}
-  if (k == 5) return moex_error(MOEX_EINVAL, PROG ": unknown model '%s' (deep-2L, mlp-L, wide-LE, wide-EL, dense)", model);
+  for (k = 0; k < 6 && strcmp(model, models[k]); k++) {}
+  if (k == 6) return moex_error(MOEX_EINVAL, PROG ": unknown model '%s' (deep-2L, mlp-L, wide-LE, wide-EL, dense, thm-5.3)", model);
+  int built = k == 5;
   int rc = study_parse_size("m", sweep_grid_value(g, i, "m"), 1, 4096, &m);
   if (!rc) rc = parse_target(target, &E, &L, &eq5, &el);
+  if (!rc && built && eq5) rc = moex_error(MOEX_EINVAL, PROG ": model thm-5.3 is built for Eq. (4) targets, not '%s'", target);
   if (rc) return rc;
   piecewise *P = NULL;
   piecewise_prod *Q = NULL;
@@ -138,9 +215,9 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   shape_t ref = {.model = "deep-2L", .E = E, .L = L, .n_in = n_in, .n_out = n_out, .expert_layers = eq5 ? 3 : 2};
   shape_t sh = ref;
   sh.model = model;
-  size_t target_params = count_params(m, &ref), w = k == 0 ? m : study_match_width(count_params, &sh, target_params, 1u << 20);
+  size_t target_params = count_params(m, &ref), w = k == 0 || built ? m : study_match_width(count_params, &sh, target_params, 1u << 20);
   moe_spec_t spec;
-  make_spec(&sh, w, &spec);
+  if (!built) make_spec(&sh, w, &spec);
   /* the evaluation set: a regular grid of about eval_points points for Eq. (4), a sample for (5) */
   size_t per_dim = (size_t)floor(pow((double)c->eval_points, 1.0 / (double)L) + 0.5);
   size_t n_tr = c->o->n_train, n_te = 1024, ng = eq5 ? c->eval_points : ipow(per_dim, L);
@@ -159,7 +236,8 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
                         .n_pieces = n_pieces, .n_keep = 512};
   fit_settings fs;
   driver_fit_settings(c->o, protocol, &fs);
-  if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);
+  if (!rc && built) rc = run_construction(c, P, E, L, m, seed, &data, rec, &spec);
+  else if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);
   /* Thm 5.3 / 5.2: the pieces are C^inf inside their cells (fig3: polynomials; Eq. 5: smooth g
    * composed with affine charts), so kappa = infinity and the bound is the m^{-1/2} cap */
   double kv[64];
@@ -167,9 +245,10 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   for (size_t j = 0; j < L * E; j++) kv[j] = INFINITY;
   bounds_rate_t br = {.exponent = NAN};
   if (!rc) rc = eq5 ? bounds_thm52(kv, L, E, dl, &br) : bounds_thm53(kv, L, E, &br);
-  int claims = k <= 1;
+  int claims = k <= 1 || (built && el);
   char fig[64], series[96];
-  snprintf(series, sizeof series, "%s %s", model, protocol);
+  if (built) snprintf(series, sizeof series, "%s construction", model);
+  else snprintf(series, sizeof series, "%s %s", model, protocol);
   if (el) {
     /* error against the pieces: flat for the deep models (Thm 5.2/5.3: the bound does not grow
      * with E or L once m >= Omega(E)), growing for the one-layer and dense baselines */
@@ -183,7 +262,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   if (!rc) rc = record_run_set_str(rec, "y_name", "sup_err");
   if (!rc) rc = record_run_set_str(rec, "model", model);
   if (!rc) rc = record_run_set_str(rec, "target", target);
-  if (!rc) rc = record_run_set_str(rec, "protocol", protocol);
+  if (!rc) rc = record_run_set_str(rec, "protocol", built ? "construction" : protocol);
   if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
   if (!rc) rc = record_run_set_int(rec, "L", (int64_t)L);
   if (!rc) rc = record_run_set_int(rec, "pieces", (int64_t)n_pieces);
@@ -206,19 +285,28 @@ int main(int argc, char **argv) {
   size_t eval_points = 4096, eq5_D = 8, el_m = 32;
   int el = 0;
   double el_tol = 0.15;
+  const char *inject = NULL;
   const cli_option_t extra[] = {
       {"--eval", CLI_SIZE, &eval_points, 16, 1e6, "points of the evaluation set (sup norm, per piece)"},
       {"--eq5-D", CLI_SIZE, &eq5_D, 4, 4096, "ambient dimension of the Eq. (5) product of two circles"},
       {"--el", CLI_FLAG, &el, 0, 0, "error against E, L and the pieces E^L at width --el-m (instead of against m)"},
       {"--el-m", CLI_SIZE, &el_m, 1, 4096, "--el: the depth-2L model's expert width (default 32)"},
       {"--el-tol", CLI_DOUBLE, &el_tol, 0.001, 10, "--el: band of the flat / grows claims on the log-log slope (0.15)"},
+      {"--inject", CLI_STRING, &inject, 0, 0, "build one of thm_5_3's faults (thm_5_3 --inject list) into the thm-5.3 construction"},
   };
   int rc = driver_parse(PROG,
                         "Thm 5.2 / 5.3: depth against the E^L pieces of compositionally sparse targets, at matched total parameters.\n"
-                        "Axes: target (eq4-E<E>-L<L>, eq5), model (deep-2L, mlp-L, wide-LE, wide-EL, dense), m, protocol.\n"
+                        "Axes: target (eq4-E<E>-L<L>, eq5), model (deep-2L, mlp-L, wide-LE, wide-EL, dense, thm-5.3: built, not trained), m, protocol.\n"
                         "Protocol default adam: full-batch quasi-Newton stalls on the top-1 loss, which jumps where routes flip.",
                         argc, argv, &o, extra, sizeof extra / sizeof extra[0]);
   if (rc) return rc == 1 ? 0 : 2;
+  int fault = -1;
+  for (size_t f = 0; inject && f < thm53_n_faults; f++)
+    if (!strcmp(inject, thm53_faults[f].name)) fault = (int)f;
+  if (inject && fault < 0) {
+    fprintf(stderr, PROG ": --inject '%s': not a fault of thm_5_3 (thm_5_3 --inject list)\n", inject);
+    return 2;
+  }
   if (o.quick) {
     driver_quick(&o, 1, 300, 0, 512);
     if (eval_points == 4096) eval_points = 1024;
@@ -229,7 +317,7 @@ int main(int argc, char **argv) {
   if (el) {
     if (driver_axis_csv(PROG, &g, "target", o.quick ? "byL-E2-L1,byL-E2-L2,byL-E2-L3,byE-E2-L2,byE-E3-L2,byE-E4-L2" :
                         "byL-E2-L1,byL-E2-L2,byL-E2-L3,byL-E2-L4,byE-E2-L2,byE-E3-L2,byE-E4-L2,byE-E6-L2", 0) ||
-        driver_axis_csv(PROG, &g, "model", "deep-2L,mlp-L,wide-LE,wide-EL,dense", 0) ||
+        driver_axis_csv(PROG, &g, "model", "deep-2L,mlp-L,wide-LE,wide-EL,dense,thm-5.3", 0) ||
         driver_axis_csv(PROG, &g, "m", o.quick ? "8" : elm, 0) || driver_axis_csv(PROG, &g, "protocol", o.protocol, 1)) {
       sweep_grid_free(&g);
       return 2;
@@ -242,7 +330,7 @@ int main(int argc, char **argv) {
     sweep_grid_free(&g);
     return 2;
   }
-  ctx_t c = {.o = &o, .eval_points = eval_points, .eq5_D = eq5_D, .el_tol = el_tol};
+  ctx_t c = {.o = &o, .eval_points = eval_points, .eq5_D = eq5_D, .el_tol = el_tol, .fault = fault};
   const char *def_out = el ? (o.quick ? "results/quick/" PROG "_el.h5" : "results/studies/" PROG "_el.h5")
                            : (o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5");
   return driver_run(PROG, &o, &g, def_out, run_one, &c, argc, argv);

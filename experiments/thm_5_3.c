@@ -34,41 +34,10 @@
 #include "core/runid.h"
 #include "targets/piecewise.h"
 #include "lib/theorem.h"
+#include "lib/thm53_net.h"
 
 #define ID "thm_5_3"
 #define MAX_M 16
-
-static const theorem_fault_t FAULTS[] = {
-    {"passthrough-sign", "routing layer 0 passes z_1 through as −z_1 (the σ(z) unit's output weight −1)"},
-    {"gate-coordinate", "the gate of layer 1 sends τ_{(i+1) mod E} to expert i"},
-    {"experts-swapped", "experts 0 and 1 of layer 1 exchanged"},
-    {"tau-bias", "τ_1 of routing layer 0 biased by 1/E (> 1/(2E))"},
-    {"chart-shift", "expert 0 of layer 1 reads its cell shifted by 0.05 (z − 0.05)"},
-    {"expert-missing", "expert 1 of layer 1 left at zero"},
-};
-#define N_FAULTS (sizeof FAULTS / sizeof *FAULTS)
-
-/* The hat partition of unity on [0, E]: nodes c_k = k + 1/2, constant beyond the end nodes.
- * argmax is the cell containing z (the lower cell at a join). rho is (E). */
-static void rho_hat(size_t E, double z, double *rho) {
-  for (size_t k = 0; k < E; k++) rho[k] = 0;
-  if (E == 1 || z <= 0.5) { rho[0] = 1; return; }
-  if (z >= (double)E - 0.5) { rho[E - 1] = 1; return; }
-  size_t k = (size_t)floor(z - 0.5);
-  double t = z - ((double)k + 0.5);
-  rho[k] = 1 - t;
-  rho[k + 1] = t;
-}
-
-/* τ as the interpolant of rho_hat on the knots t (n). */
-static construct_net2_t *tau_net(size_t E, size_t n, const double *t) {
-  double *v = malloc(n * E * sizeof *v);
-  if (!v) return NULL;
-  for (size_t j = 0; j < n; j++) rho_hat(E, t[j], v + j * E);
-  construct_net2_t *net = construct_pl1d(n, t, E, v);
-  free(v);
-  return net;
-}
 
 static size_t argmax(const double *v, size_t n) {
   size_t b = 0;
@@ -86,7 +55,7 @@ static size_t route_width_min(size_t E, size_t q, size_t w_max) {
   for (size_t k = 0; k < n; k++) z[k] = ((double)k + 0.5) / (double)q;
   for (size_t w = w_max; w >= 1; w--) {
     for (size_t j = 0; j <= w; j++) t[j] = (double)E * (double)j / (double)w;
-    construct_net2_t *net = tau_net(E, w + 1, t);
+    construct_net2_t *net = thm53_tau_net(E, w + 1, t);
     if (!net) break;
     construct_net2_eval(net, n, z, tau);
     construct_net2_free(net);
@@ -100,164 +69,6 @@ done:
   return best;
 }
 
-#define GOLDEN 0.6180339887498949 /* grid offset: no evaluation point falls on a knot */
-
-/* The evaluation set: R stacks of the 1-D axis grid (npd points, offset GOLDEN), each
- * coordinate of each stack an independent random permutation of it (a Latin hypercube). Every
- * axis value occurs R times in every coordinate, which is the resolution that matters when
- * routing is exact (the network is then separable), and the R npd points spread over the E^L
- * cells. x is (R npd, L), f (R npd, L), idx (R npd). */
-static int eval_set(const piecewise *P, gsl_rng *r, size_t npd, size_t R, const double *axis, double *x, double *f,
-                    size_t *idx) {
-  size_t L = piecewise_in_dim(P), *perm = malloc(npd * sizeof *perm);
-  if (!perm) return moex_error(MOEX_ENOMEM, ID ": out of memory");
-  int rc = MOEX_OK;
-  for (size_t s = 0; s < R; s++)
-    for (size_t l = 0; l < L; l++) {
-      for (size_t k = 0; k < npd; k++) perm[k] = k;
-      gsl_ran_shuffle(r, perm, npd, sizeof *perm);
-      for (size_t k = 0; k < npd; k++) x[(s * npd + k) * L + l] = axis[perm[k]];
-    }
-  for (size_t s = 0; s < R * npd && !rc; s++) {
-    rc = piecewise_eval(P, x + s * L, f + s * L);
-    idx[s] = piecewise_piece_index(P, x + s * L);
-  }
-  free(perm);
-  return rc;
-}
-
-typedef struct {
-  size_t E, L, m, n_route;
-  int fault;        /* index into FAULTS, -1 for none */
-  moe_spec_t spec;
-  moe_model_t *model;
-  double local_err; /* max_{l,i} sup |f̂_{l,i} − f_{l,i}| on the fine 1-D grid (the RHS) */
-  double gap;       /* what a sup can exceed its value on that grid by: h_f^2 max|f''| / 8 */
-} net_t;
-
-/* Writes the fault into the built network (after the RHS terms were measured on the
- * components), through the parameter views. */
-static void inject(net_t *N) {
-  if (N->fault < 0) return;
-  moe_model_t *M = N->model;
-  size_t E = N->E, L = N->L, S = L + E;
-  const char *f = FAULTS[N->fault].name;
-  if (!strcmp(f, "passthrough-sign")) {
-    /* z_j's pair is hidden units (2j, 2j + 1) into output j: flip the σ(z) unit's weight */
-    size_t j = L > 1 ? 1 : 0;
-    for (size_t e = 0; e < E; e++) {
-      moe_expert_view_t v = moe_expert_params(M, 0, e);
-      v.p[v.shape->w_off[1] + j * v.shape->width + 2 * j] = -1;
-    }
-  } else if (!strcmp(f, "gate-coordinate")) {
-    moe_gate_view_t g = moe_gate_params(M, 1);
-    memset(g.p, 0, g.n * sizeof *g.p);
-    for (size_t i = 0; i < E; i++) g.p[i * S + L + (i + 1) % E] = 1;
-  } else if (!strcmp(f, "experts-swapped")) {
-    moe_expert_view_t a = moe_expert_params(M, 1, 0), b = moe_expert_params(M, 1, 1);
-    for (size_t k = 0; k < a.n; k++) {
-      double t = a.p[k];
-      a.p[k] = b.p[k];
-      b.p[k] = t;
-    }
-  } else if (!strcmp(f, "tau-bias")) {
-    for (size_t e = 0; e < E; e++) {
-      moe_expert_view_t v = moe_expert_params(M, 0, e);
-      v.p[v.shape->b_off[1] + L + 1] += 1.0 / (double)E;
-    }
-  } else if (!strcmp(f, "chart-shift")) {
-    /* the interpolant's units σ(z − z_k) are hidden rows h0.. with input weight 1: b −= 0.05 */
-    moe_expert_view_t v = moe_expert_params(M, 1, 0);
-    size_t h0 = 2 * (L - 1), in = 0;
-    for (size_t k = 0; k < N->m; k++) v.p[v.shape->b_off[0] + h0 + k] -= 0.05 * v.p[v.shape->w_off[0] + (h0 + k) * S + in];
-  } else if (!strcmp(f, "expert-missing")) {
-    moe_expert_view_t v = moe_expert_params(M, 1, 1);
-    memset(v.p, 0, v.n * sizeof *v.p);
-  }
-}
-
-/* Builds the depth-2L network; local errors (the RHS) measured on n_fine points per cell, on a
- * grid offset by sqrt(2) − 1 where the evaluation grid is offset by the golden ratio: disjoint
- * from it, and 4 times finer. */
-static int build(const piecewise *P, net_t *N, size_t n_max, size_t n_fine) {
-  size_t E = N->E, L = N->L, m = N->m, S = L + E;
-  /* routing knots: w + 1 uniform knots, w the smallest odd number above E^2. A knot E j / w
-   * never equals a kink k + 1/2 (2 E j is even, (2k + 1) w odd), so τ is not ρ; the largest
-   * deviation, at a kink, is at most h/2 = E / (2w) < 1/(2E). */
-  size_t w = E * E + 1;
-  if (w % 2 == 0) w++;
-  double *t = malloc((w + 1) * sizeof *t);
-  if (!t) return moex_error(MOEX_ENOMEM, ID ": out of memory");
-  for (size_t j = 0; j <= w; j++) t[j] = (double)E * (double)j / (double)w;
-  construct_net2_t *tau = tau_net(E, w + 1, t);
-  free(t);
-  if (!tau) return MOEX_EINVAL;
-  N->n_route = tau->width;
-  N->spec.n_layers = 2 * L;
-  for (size_t l = 0; l < L; l++) {
-    moe_layer_spec_t *r = &N->spec.layer[2 * l], *x = &N->spec.layer[2 * l + 1];
-    *r = moe_layer_default(l == 0 ? L : S, S, E, tau->width + 2 * L);
-    r->surrogate = GATE_PAPER;
-    *x = moe_layer_default(S, l == L - 1 ? L : S, E, m + 2 * (L - 1));
-    x->surrogate = GATE_PAPER;
-  }
-  int rc = MOEX_OK;
-  N->model = moe_model_alloc(&N->spec, n_max);
-  if (!N->model) rc = MOEX_EINVAL;
-  double *zs = malloc(n_fine * sizeof *zs), *fs = malloc(n_fine * sizeof *fs), *ws = malloc(n_fine * sizeof *ws);
-  double *kz = malloc((m + 1) * sizeof *kz), *kv = malloc((m + 1) * sizeof *kv);
-  if (!rc && (!zs || !fs || !ws || !kz || !kv)) rc = moex_error(MOEX_ENOMEM, ID ": out of memory");
-  double c2 = 0, hf = 1.0 / (double)n_fine;
-  N->local_err = 0;
-  for (size_t l = 0; l < L && !rc; l++) {
-    /* routing layer 2l: gate zero, E identical experts */
-    for (size_t e = 0; e < E && !rc; e++) {
-      moe_expert_view_t v = moe_expert_params(N->model, 2 * l, e);
-      for (size_t j = 0; j < L && !rc; j++) rc = construct_place_identity(v.shape, v.p, j, 2 * j, j);
-      size_t in = l, out[64];
-      for (size_t k = 0; k < E; k++) out[k] = L + k;
-      if (!rc) rc = construct_place2(v.shape, v.p, tau, &in, 2 * L, out);
-    }
-    /* expert layer 2l+1: gate reads τ (W_R = [0 | I]) */
-    moe_gate_view_t gv = moe_gate_params(N->model, 2 * l + 1);
-    if (!gv.p) rc = MOEX_EINVAL;
-    for (size_t i = 0; i < E && !rc; i++) gv.p[i * gv.cols + L + i] = 1;
-    for (size_t i = 0; i < E && !rc; i++) {
-      for (size_t k = 0; k <= m; k++) {
-        kz[k] = (double)i + (double)k / (double)m;
-        kv[k] = piecewise_piece(P, l, i, kz[k]);
-      }
-      construct_net2_t *g = construct_pl1d(m + 1, kz, 1, kv);
-      if (!g) { rc = MOEX_EINVAL; break; }
-      moe_expert_view_t v = moe_expert_params(N->model, 2 * l + 1, i);
-      size_t h = 0;
-      for (size_t j = 0; j < L && !rc; j++)
-        if (j != l) { rc = construct_place_identity(v.shape, v.p, j, h, j); h += 2; }
-      size_t in = l, out = l;
-      if (!rc) rc = construct_place2(v.shape, v.p, g, &in, h, &out);
-      /* E(f_{l,i}) of this expert's own net, on the fine grid only */
-      for (size_t k = 0; k < n_fine; k++) {
-        zs[k] = (double)i + ((double)k + 0.41421356237309503) * hf;
-        fs[k] = piecewise_piece(P, l, i, zs[k]);
-      }
-      for (size_t k = 1; k + 1 < n_fine; k++) c2 = fmax(c2, fabs(fs[k + 1] - 2 * fs[k] + fs[k - 1]) / (hf * hf));
-      if (!rc) {
-        double e = construct_sup_err(g, n_fine, zs, fs, ws);
-        if (!(e <= N->local_err)) N->local_err = e;
-      }
-      construct_net2_free(g);
-    }
-  }
-  /* the error of an interpolant vanishes at its knots and is smooth between them, so at its
-   * largest value its derivative is 0: a grid of step h_f misses it by at most h_f^2 max|f''| / 8
-   * (the max |f''| from the grid's second differences, doubled for what they miss) */
-  N->gap = hf * hf * 2 * c2 / 8;
-  if (!rc) inject(N);
-  construct_net2_free(tau);
-  free(zs); free(fs); free(ws); free(kz); free(kv);
-  return rc;
-}
-
 int main(int argc, char **argv) {
   size_t E = 3, L = 2, q = 0;
   const char *family = "smooth";
@@ -269,7 +80,7 @@ int main(int argc, char **argv) {
       {"--grid", CLI_SIZE, &q, 4, 4096, "evaluation points per cell and axis (default 4 m_max)"},
   };
   int rc = theorem_cli(ID, "Theorem 5.3: a depth-2L MoE built by its proof fits the E^L-piece Eq. (4) target.",
-                       argc, argv, extra, sizeof extra / sizeof *extra, 2, FAULTS, N_FAULTS, &o);
+                       argc, argv, extra, sizeof extra / sizeof *extra, 2, thm53_faults, thm53_n_faults, &o);
   if (rc) return rc == 1 ? 0 : 2;
   size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};
   size_t nm = 0;
@@ -322,10 +133,10 @@ int main(int argc, char **argv) {
     status = 1;
     goto finish;
   }
-  for (size_t k = 0; k < npd; k++) axis[k] = ((double)k + GOLDEN) * (double)E / (double)npd;
+  for (size_t k = 0; k < npd; k++) axis[k] = ((double)k + THM53_GOLDEN) * (double)E / (double)npd;
   printf(ID ": E = %zu, L = %zu, %zu pieces, depth %zu, %zu experts; bound exponent %.3f (%s)\n", E, L, pieces, n_layers,
          n_experts, br.exponent, bounds_statement(BOUNDS_THM_5_3));
-  if (o.fault >= 0) printf(ID ": injected fault %s: %s\n", FAULTS[o.fault].name, FAULTS[o.fault].what);
+  if (o.fault >= 0) printf(ID ": injected fault %s: %s\n", thm53_faults[o.fault].name, thm53_faults[o.fault].what);
   printf("%6s %5s %12s %12s %10s %8s %8s %8s %9s %9s\n", "seed", "m", "sup_err", "rhs", "ineq", "thr_pts", "thr_bad",
          "cell_bad", "paths", "params");
   for (int sd = 0; sd < o.seeds && !status; sd++) {
@@ -333,7 +144,7 @@ int main(int argc, char **argv) {
     piecewise_config pc = {.E = E, .L = L, .family = family, .scalar = 0, .seed = seed};
     piecewise *P = piecewise_alloc(&pc);
     gsl_rng_set(r, seed);
-    if (!P || eval_set(P, r, npd, R, axis, x, f, idx)) {
+    if (!P || thm53_eval_set(P, r, npd, R, axis, x, f, idx)) {
       fprintf(stderr, ID ": %s\n", moex_errmsg());
       piecewise_free(P);
       status = 1;
@@ -341,8 +152,8 @@ int main(int argc, char **argv) {
     }
     piecewise_sample(P, r, n_test, xt, ft, NULL);
     for (size_t im = 0; im < nm && !status; im++) {
-      net_t net = {.E = E, .L = L, .m = ms[im], .fault = o.fault};
-      rc = build(P, &net, n_max, 4 * q);
+      thm53_net_t net = {.E = E, .L = L, .m = ms[im], .fault = o.fault};
+      rc = thm53_build(P, &net, n_max, 4 * q);
       if (!rc) rc = theorem_forward(net.model, N, x, y, choice, path, 0, NULL);
       if (!rc) rc = theorem_forward(net.model, n_test, xt, yt, NULL, NULL, 0, NULL);
       metrics_err_t ee, et;
@@ -358,7 +169,7 @@ int main(int argc, char **argv) {
         rc = theorem_forward(net.model, N, x, y + 0, NULL, NULL, 2 * l, tap);
         for (size_t s = 0; s < N && !rc; s++) {
           double z = x[s * L + l], dev = 0;
-          rho_hat(E, z, rho);
+          thm53_rho_hat(E, z, rho);
           for (size_t k = 0; k < E; k++) dev = fmax(dev, fabs(tap[s * (L + E) + L + k] - rho[k]));
           size_t i = choice[s * 2 * L + 2 * l + 1];
           int in_cell = z >= (double)i && z <= (double)i + 1;
@@ -431,7 +242,7 @@ int main(int argc, char **argv) {
       if (!rc) rc = record_run_set_int(rec, "routing_knots", (int64_t)net.n_route);
       if (!rc) rc = record_run_set_double(rec, "tau_dev_max", dev_max);
       if (!rc) rc = record_run_set_double(rec, "rhs_gap", net.gap);
-      if (!rc) rc = record_run_set_str(rec, "inject", o.fault >= 0 ? FAULTS[o.fault].name : "");
+      if (!rc) rc = record_run_set_str(rec, "inject", o.fault >= 0 ? thm53_faults[o.fault].name : "");
       if (!rc) rc = theorem_record_checks(rec, &ck);
       if (!rc) rc = theorem_set_construct(rec, construct_slope, construct_tol);
       if (!rc) rc = record_run_set_int(rec, "pieces", (int64_t)pieces);

@@ -87,7 +87,9 @@ START_TEST(test_manifold_rates_quick) {
 END_TEST
 
 /* --el: error against E, L and the pieces at one width: figures pieces_byL_E2 (L = 1..3) and
- * pieces_byE_L2 (E = 2..4), x = pieces, flat claims for the deep models, grows for the others. */
+ * pieces_byE_L2 (E = 2..4), x = pieces, flat claims for the deep models and the hand-built
+ * network of Thm 5.3 (series "thm-5.3 construction", its checks all holding), grows for the
+ * others. */
 START_TEST(test_piecewise_depth_el_quick) {
   char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[600];
   ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -99,8 +101,11 @@ START_TEST(test_piecewise_depth_el_quick) {
   ck_assert_int_eq(record_check(path), 0);
   record_file *f = record_open(path);
   ck_assert_ptr_nonnull(f);
-  ck_assert_uint_eq(record_n_runs(f), 6 * 5);
+  ck_assert_uint_eq(record_n_runs(f), 6 * 6);
   record_summary *s = record_read_summary(f);
+  const record_column *ser = record_summary_column(s, "series"), *ok = record_summary_column(s, "checks_ok");
+  ck_assert_ptr_nonnull(ok);
+  size_t built = 0;
   const record_column *fig = record_summary_column(s, "figure"), *x = record_summary_column(s, "x");
   const record_column *E = record_summary_column(s, "E"), *L = record_summary_column(s, "L");
   const record_column *cl = record_summary_column(s, "claim"), *mo = record_summary_column(s, "model");
@@ -109,15 +114,57 @@ START_TEST(test_piecewise_depth_el_quick) {
     ck_assert_str_eq(xn->v.s[i], "pieces");
     ck_assert_double_eq(x->v.d[i], pow((double)E->v.i[i], (double)L->v.i[i]));
     ck_assert(!strcmp(fig->v.s[i], "pieces_byL_E2") ? E->v.i[i] == 2 : L->v.i[i] == 2);
-    int deep = !strcmp(mo->v.s[i], "deep-2L") || !strcmp(mo->v.s[i], "mlp-L");
+    int deep = !strcmp(mo->v.s[i], "deep-2L") || !strcmp(mo->v.s[i], "mlp-L") || !strcmp(mo->v.s[i], "thm-5.3");
     ck_assert_str_eq(cl->v.s[i], deep ? "flat" : "grows");
+    if (!strcmp(mo->v.s[i], "thm-5.3")) {
+      built++;
+      ck_assert_str_eq(ser->v.s[i], "thm-5.3 construction");
+      ck_assert_int_eq(ok->v.i[i], 1);
+    }
   }
+  ck_assert_uint_eq(built, 6);
   record_summary_free(s);
   record_close(f);
-  /* a verdict for every series of both figures: 2 x (2 flat + 3 grows) */
-  check_report(dir, path, 10);
+  /* a verdict for every series of both figures: 2 x (3 flat + 3 grows), the construction its
+   * own series in both figures' data */
+  check_report(dir, path, 12);
+  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: .*thm-5.3 construction: sup_err flat in pieces' %s/report/REPORT.md) -eq 2 ] && "
+           "grep -q 'thm-5.3 construction' %s/report/pieces_byL_E2.tsv && grep -q 'thm-5.3 construction' %s/report/pieces_byE_L2.tsv",
+           dir, dir, dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "the construction series is not in both E/L figures with a verdict");
   snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: .* grows with pieces' %s/report/REPORT.md) -eq 6 ]", dir);
   ck_assert_msg(testutil_sh(cmd) == 0, "the baselines' 'grows' claims were not judged");
+  cleanup(dir);
+}
+END_TEST
+
+/* The construction series' claim fails on a broken construction: with thm_5_3's chart-shift
+ * fault built in, every run records checks_ok = 0 naming ineq, and both flat claims are
+ * `fails` naming the check; an unknown fault exits 2 before anything is written. */
+START_TEST(test_piecewise_depth_el_inject) {
+  char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[900];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/el.h5", dir);
+  snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --seeds 1 --set 'model=thm-5.3' --inject chart-shift --out %s > %s/log 2>&1",
+           testutil_bindir(), path, dir);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
+  record_file *f = record_open(path);
+  ck_assert_ptr_nonnull(f);
+  record_summary *s = record_read_summary(f);
+  const record_column *ok = record_summary_column(s, "checks_ok"), *fc = record_summary_column(s, "failed_checks");
+  ck_assert_uint_eq(s->nrows, 6);
+  size_t bad = 0;
+  for (size_t i = 0; i < s->nrows; i++) bad += ok->v.i[i] == 0 && strstr(fc->v.s[i], "ineq") != NULL;
+  ck_assert_uint_ge(bad, 4);
+  record_summary_free(s);
+  record_close(f);
+  snprintf(cmd, sizeof cmd, "%s/moex-report %s --out %s/report > %s/report.log 2>&1 && "
+           "[ $(grep -c '^- verdict: fails — .*thm-5.3 construction: .*checks failed .*ineq' %s/report/REPORT.md) -eq 2 ]",
+           testutil_bindir(), path, dir, dir, dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "a broken construction was not judged fails");
+  snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --inject nope --out %s/x.h5 2> %s/err; [ $? -eq 2 ] && "
+           "grep -q \"'nope'\" %s/err && [ ! -e %s/x.h5 ]", testutil_bindir(), dir, dir, dir, dir);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
   cleanup(dir);
 }
 END_TEST
@@ -267,6 +314,7 @@ Suite *studies_suite(void) {
   tcase_add_test(tc, test_manifold_rates_quick);
   tcase_add_test(tc, test_piecewise_depth_quick);
   tcase_add_test(tc, test_piecewise_depth_el_quick);
+  tcase_add_test(tc, test_piecewise_depth_el_inject);
   tcase_add_test(tc, test_gating_quick);
   tcase_add_test(tc, test_variants_quick);
   tcase_add_test(tc, test_autoenc_quick);

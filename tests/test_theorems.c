@@ -377,6 +377,57 @@ END_TEST
 START_TEST(test_thm_4_8_clean) { clean_case("thm_4_8", ARGS_48); }
 END_TEST
 
+/* The sweep over E at fixed width: runs of figure thm_4_8_err_vs_E with x_name E and x = their
+ * E, a checks_ok and a `rate` claim against E with bound 0, judged in the report; with a fault
+ * built in, that series is `fails` naming the check. */
+static size_t e_sweep_runs(const char *dir, const char *tag, int want_ok) {
+  char path[400];
+  snprintf(path, sizeof path, "%s/%s.h5", dir, tag);
+  record_file *f = record_open(path);
+  ck_assert_ptr_nonnull(f);
+  record_summary *s = record_read_summary(f);
+  ck_assert_ptr_nonnull(s);
+  const record_column *fig = record_summary_column(s, "figure"), *xn = record_summary_column(s, "x_name");
+  const record_column *x = record_summary_column(s, "x"), *E = record_summary_column(s, "E");
+  const record_column *ok = record_summary_column(s, "checks_ok"), *cl = record_summary_column(s, "claim");
+  const record_column *b = record_summary_column(s, "bound_slope");
+  size_t n = 0;
+  for (size_t i = 0; i < s->nrows; i++) {
+    if (strcmp(fig->v.s[i], "thm_4_8_err_vs_E")) continue;
+    n++;
+    ck_assert_str_eq(xn->v.s[i], "E");
+    ck_assert_str_eq(cl->v.s[i], "rate");
+    ck_assert_double_eq(b->v.d[i], 0);
+    ck_assert_double_eq(x->v.d[i], (double)E->v.i[i]);
+    if (want_ok) ck_assert_int_eq(ok->v.i[i], 1);
+  }
+  record_summary_free(s);
+  record_close(f);
+  return n;
+}
+
+START_TEST(test_thm_4_8_e_sweep) {
+  char dir[] = "/tmp/moex-thm-XXXXXX";
+  mkdir_tmp(dir);
+  ck_assert_int_eq(run_verifier("thm_4_8", "--quick --seeds 1 --grid 1024", dir, "e"), 0);
+  ck_assert_uint_eq(e_sweep_runs(dir, "e", 1), 3); /* E = 3, 4, 6 */
+  char *md = report_of(dir, "e");
+  ck_assert_msg(strstr(md, "\n- verdict: holds — thm_4_8_err_vs_E") || strstr(md, "\n- verdict: inconclusive — thm_4_8_err_vs_E"),
+                "no verdict for the E sweep");
+  free(md);
+  ck_assert_int_eq(run_verifier("thm_4_8", "--quick --seeds 1 --grid 1024 --inject expert-missing", dir, "x"), 1);
+  ck_assert_uint_eq(e_sweep_runs(dir, "x", 0), 3);
+  md = report_of(dir, "x");
+  char *line = strstr(md, "\n- verdict: fails — thm_4_8_err_vs_E");
+  ck_assert_msg(line != NULL, "a broken construction's E sweep is not fails");
+  char *eol = strchr(line + 1, '\n');
+  if (eol) *eol = '\0';
+  ck_assert_msg(strstr(line, "checks failed in") && strstr(line, "experts_built"), "the check is not named: %s", line);
+  free(md);
+  rm_tmp(dir);
+}
+END_TEST
+
 START_TEST(test_thm_4_8_faults) { fault_cases("thm_4_8", "--quick --seeds 1 --grid 1024" FAULT_WIDTHS); }
 END_TEST
 
@@ -435,6 +486,7 @@ Suite *theorems_suite(void) {
   tcase_set_timeout(te, 900);
   tcase_add_test(te, test_thm_5_3_clean);
   tcase_add_test(te, test_thm_4_8_clean);
+  tcase_add_test(te, test_thm_4_8_e_sweep);
   tcase_add_test(te, test_cor_4_9_clean);
   tcase_add_test(te, test_thm_5_2_clean);
   tcase_add_test(te, test_thm_3_1_clean);

@@ -45,7 +45,7 @@ static const exp_rules_t RULES[] = {
      {{"point", R_POINT, 0, 0, NULL}, {"embed", R_CHOICE, 0, 0, "axis,rotated,curved"},
       {"model", R_CHOICE, 0, 0, "moe2-3l,moe2-2l,moe1-mlp,dense-active,dense-total"}, {"protocol", R_PROTOCOL, 0, 0, NULL}}},
     {"piecewise_depth",
-     {{"target", R_TARGET, 0, 0, NULL}, {"model", R_CHOICE, 0, 0, "deep-2L,mlp-L,wide-LE,wide-EL,dense"},
+     {{"target", R_TARGET, 0, 0, NULL}, {"model", R_CHOICE, 0, 0, "deep-2L,mlp-L,wide-LE,wide-EL,dense,thm-5.3"},
       {"m", R_INT, 1, 4096, NULL}, {"protocol", R_PROTOCOL, 0, 0, NULL}}},
     {"variants",
      {{"model", R_CHOICE, 0, 0, "moe-moe,dense-moe,shared,autoenc,autoenc+1"}, {"m", R_INT, 1, 4096, NULL},

@@ -7,7 +7,8 @@
  *            (GATE_PAPER); expert i approximates f on chart U_i.
  * and measure the network's sup error, the theorem's right-hand side (its terms on per-chart
  * grids disjoint from the evaluation grid), routing, the counts of the spec, the rate in m
- * against the bound and the construction's exponent, and the smallest layer-0 width that routes
+ * against the bound and the construction's exponent, with e_sweep the error against the number
+ * of charts E at fixed width (figure <id>_err_vs_E), and the smallest layer-0 width that routes
  * exactly against E; --inject builds one of six faults in. See theorems/thm_4_8.md,
  * theorems/cor_4_9.md. */
 #ifndef MOEX_THEOREM_SHALLOW_H
@@ -27,6 +28,7 @@ typedef struct {
   const char *kind;         /* default manifold: "circle" or "sphere" */
   size_t d, D, E;           /* defaults */
   const char *embed, *target;
+  int e_sweep;              /* also sweep the charts E at fixed expert width (figure <id>_err_vs_E) */
 } theorem_shallow_cfg;
 
 /* The whole verifier: options, sweep, records, verdict line. Returns the exit status
