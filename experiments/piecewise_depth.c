@@ -13,7 +13,12 @@
  *   thm-5.3     not trained: the network of Thm 5.3's proof built by hand (lib/thm53_net, the
  *               construction of experiments/thm_5_3.c) at expert width m, Eq. (4) only; its runs
  *               record checks_ok / failed_checks (the inequality sup_err <= RHS + gap, E^L paths
- *               used, 2L layers, 2LE experts), so a failed check makes its series `fails`.
+ *               used, 2L layers, 2LE experts), so a failed check makes its series `fails`;
+ *   thm-5.2     not trained: the network of Thm 5.2's proof (lib/thm52_net, as experiments/thm_5_2.c
+ *               builds it) at expert width m, Eq. (5) only, with thm_5_2's checks;
+ *   construction  the grid value for "the target's theorem": thm-5.3 on Eq. (4), thm-5.2 on
+ *               Eq. (5) (recorded as the one it resolved to). thm-5.2 on an Eq. (4) target and
+ *               thm-5.3 on an Eq. (5) one are refused by the grid check before any run.
  * Figure per target: sup error against m (the depth-2L model's width), claim "rate" with the
  * bound -min(kappa, 1/2) (bounds_thm53 / bounds_thm52; the pieces are C^inf inside their cells)
  * for deep-2L and mlp-L. Per run: metrics/per_piece_max_err, pieces_empty, paths_used and
@@ -22,11 +27,14 @@
  * --el: error against E, L and the number of pieces E^L at a fixed width (--el-m, the depth-2L
  * model's expert width; the other models matched to its total parameters as above): targets
  * "byL-E2-L<L>" (L = 1..4, figure pieces_byL_E2) and "byE-E<E>-L2" (E = 2, 3, 4, 6, figure
- * pieces_byE_L2), x = the number of pieces (x_name "pieces"; E and L are recorded, so
+ * pieces_byE_L2), and the Eq. (5) products of circles in R^8 "byL5-E3-L<L>" (L = 1..3, figure
+ * pieces5_byL_E3) and "byE5-E<E>-L2" (E = 3, 4, 6, figure pieces5_byE_L2; two charts cannot
+ * cover a circle, so E starts at 3), x = the number of pieces (x_name "pieces"; E and L are recorded, so
  * `moex-report --x L` or `--x E` draws the same runs against L or E). Claim for deep-2L and
- * mlp-L and the thm-5.3 construction: the sup error is flat in the pieces (slope of log error
+ * mlp-L and the constructions: the sup error is flat in the pieces (slope of log error
  * against log pieces within --el-tol); for the one-layer and dense baselines: it grows with
- * them. --inject NAME builds one of thm_5_3's faults into the construction (tests). */
+ * them. --inject NAME builds the fault of that name of thm_5_3 / thm_5_2 into the constructions
+ * (tests). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
