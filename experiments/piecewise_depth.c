@@ -13,7 +13,12 @@
  *   thm-5.3     not trained: the network of Thm 5.3's proof built by hand (lib/thm53_net, the
  *               construction of experiments/thm_5_3.c) at expert width m, Eq. (4) only; its runs
  *               record checks_ok / failed_checks (the inequality sup_err <= RHS + gap, E^L paths
- *               used, 2L layers, 2LE experts), so a failed check makes its series `fails`.
+ *               used, 2L layers, 2LE experts), so a failed check makes its series `fails`;
+ *   thm-5.2     not trained: the network of Thm 5.2's proof (lib/thm52_net, as experiments/thm_5_2.c
+ *               builds it) at expert width m, Eq. (5) only, with thm_5_2's checks;
+ *   construction  the grid value for "the target's theorem": thm-5.3 on Eq. (4), thm-5.2 on
+ *               Eq. (5) (recorded as the one it resolved to). thm-5.2 on an Eq. (4) target and
+ *               thm-5.3 on an Eq. (5) one are refused by the grid check before any run.
  * Figure per target: sup error against m (the depth-2L model's width), claim "rate" with the
  * bound -min(kappa, 1/2) (bounds_thm53 / bounds_thm52; the pieces are C^inf inside their cells)
  * for deep-2L and mlp-L. Per run: metrics/per_piece_max_err, pieces_empty, paths_used and
@@ -22,11 +27,14 @@
  * --el: error against E, L and the number of pieces E^L at a fixed width (--el-m, the depth-2L
  * model's expert width; the other models matched to its total parameters as above): targets
  * "byL-E2-L<L>" (L = 1..4, figure pieces_byL_E2) and "byE-E<E>-L2" (E = 2, 3, 4, 6, figure
- * pieces_byE_L2), x = the number of pieces (x_name "pieces"; E and L are recorded, so
+ * pieces_byE_L2), and the Eq. (5) products of circles in R^8 "byL5-E3-L<L>" (L = 1..3, figure
+ * pieces5_byL_E3) and "byE5-E<E>-L2" (E = 3, 4, 6, figure pieces5_byE_L2; two charts cannot
+ * cover a circle, so E starts at 3), x = the number of pieces (x_name "pieces"; E and L are recorded, so
  * `moex-report --x L` or `--x E` draws the same runs against L or E). Claim for deep-2L and
- * mlp-L and the thm-5.3 construction: the sup error is flat in the pieces (slope of log error
+ * mlp-L and the constructions: the sup error is flat in the pieces (slope of log error
  * against log pieces within --el-tol); for the one-layer and dense baselines: it grows with
- * them. --inject NAME builds one of thm_5_3's faults into the construction (tests). */
+ * them. --inject NAME builds the fault of that name of thm_5_3 / thm_5_2 into the constructions
+ * (tests). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +50,7 @@
 #include "targets/piecewise.h"
 #include "lib/study.h"
 #include "lib/theorem.h"
+#include "lib/thm52_net.h"
 #include "lib/thm53_net.h"
 
 #define PROG "piecewise_depth"
@@ -50,7 +59,7 @@ typedef struct {
   const driver_opts_t *o;
   size_t eval_points, eq5_D;
   double el_tol;
-  int fault; /* --inject: index into thm53_faults, -1 for none */
+  int fault, fault52; /* --inject: index into thm53_faults / thm52_faults, -1 for none */
 } ctx_t;
 
 typedef struct {
@@ -105,6 +114,16 @@ static int parse_target(const char *t, size_t *E, size_t *L, int *eq5, int *el) 
   if (*eq5) {
     *E = 4;
     *L = 2;
+    return MOEX_OK;
+  }
+  if (sscanf(t, "by%c5-E%lu-L%lu%c", &by, &e, &l, &tail) == 3 && (by == 'L' || by == 'E')) {
+    /* Eq. (5): L circles of E >= 3 charts (two cannot cover a circle injectively) */
+    *eq5 = 1;
+    *el = by;
+    if (e < 3 || e > 6 || l < 1 || l > 3 || pow((double)e, (double)l) > MOE_MAX_EXPERTS)
+      return moex_error(MOEX_EINVAL, PROG ": target '%s': by%c5-E<E>-L<L> needs E in 3..6, L in 1..3", t, by);
+    *E = e;
+    *L = l;
     return MOEX_OK;
   }
   if (sscanf(t, "by%c-E%lu-L%lu%c", &by, &e, &l, &tail) == 3 && (by == 'L' || by == 'E')) {
@@ -186,20 +205,88 @@ static int run_construction(const ctx_t *c, const piecewise *P, size_t E, size_t
   return rc;
 }
 
+/* The thm-5.2 "model": the network of Thm 5.2's proof for the Eq. (5) target Q (L circles of E
+ * charts in R^D, embedded as run_one made it) at expert width m, built by lib/thm52_net as
+ * experiments/thm_5_2.c builds it (τ width 64, its fit and RHS samples, the seed's random
+ * features), measured on thm_5_2's evaluation set (4 Latin-hypercube stacks of 4 E m angles per
+ * circle) against the target under the network's chart choice, with the verifier's checks. */
+static int run_construction52(const ctx_t *c, piecewise_prod *Q, size_t E, size_t L, size_t m, unsigned long seed,
+                              const exprun_data_t *d0, record_run *rec, moe_spec_t *spec) {
+  size_t mr = 64, npd = 4 * E * m, R = 4, N = npd * R, nr = 4 * npd, n_fit = 16 * E * m + 8 * mr, D = c->eq5_D;
+  size_t pieces = piecewise_prod_pieces(Q), S = D + L + E;
+  thm52_prob_t pb;
+  thm52_set_t fit = {0}, ev = {0}, rs[THM52_MAXL];
+  memset(rs, 0, sizeof rs);
+  thm52_built_t b = {0};
+  thm52_check_t cr;
+  exprun_data_t dd = *d0;
+  double *y = malloc(N * L * sizeof *y), *fa = malloc(N * L * sizeof *fa), *f = malloc(N * L * sizeof *f);
+  double *tap = malloc(N * S * sizeof *tap);
+  size_t *choice = malloc(N * 2 * L * sizeof *choice), *path = malloc(N * sizeof *path), *idx = malloc(N * sizeof *idx);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  int rc = thm52_prob_init(&pb, Q, L, E, D, "rotated", 5);
+  if (!rc && (!y || !fa || !f || !tap || !choice || !path || !idx || !r)) rc = moex_error(MOEX_ENOMEM, PROG ": out of memory");
+  if (!rc) {
+    gsl_rng_set(r, seed);
+    rc = thm52_sets(&pb, r, n_fit, nr, npd, R, &fit, rs, &ev);
+  }
+  if (!rc) rc = thm52_targets(&pb, &ev, fa);
+  size_t n_max = N > d0->n_test ? N : d0->n_test;
+  if (!rc) rc = thm52_build(&pb, &fit, rs, m, mr, seed + 31 * m, n_max < 4096 ? 4096 : n_max, c->fault52, &b);
+  if (!rc) rc = theorem_forward(b.model, N, ev.x, y, choice, path, 0, NULL);
+  if (!rc) rc = thm52_check(&pb, &b, &ev, fa, y, choice, path, pieces, f, tap, &cr);
+  for (size_t k = 0; k < N && !rc; k++) idx[k] = piecewise_prod_piece_index(Q, ev.x + k * D);
+  dd.n_eval = N;
+  dd.x_eval = ev.x;
+  dd.y_eval = f;
+  dd.piece_eval = idx;
+  if (!rc) rc = exprun_measure(b.model, &dd, rec);
+  if (!rc) {
+    *spec = b.spec;
+    rc = theorem_record_checks(rec, &cr.ck);
+  }
+  if (!rc) rc = record_run_set_str(rec, "status", "ok");
+  if (!rc) rc = record_run_set_int(rec, "seed", (int64_t)seed);
+  if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)moe_spec_n_params(&b.spec));
+  if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)moe_spec_n_active(&b.spec));
+  if (!rc) rc = record_run_set_double(rec, "rhs", cr.rhs);
+  if (!rc) rc = record_run_set_double(rec, "rhs_gap", b.gap);
+  if (!rc) rc = record_run_set_double(rec, "sup_err_argmax_rho", cr.ea.sup);
+  if (!rc) rc = record_run_set_double(rec, "tau_dev_max", cr.dev_max);
+  if (!rc) rc = record_run_set_int(rec, "route_errors", (int64_t)cr.rt_bad);
+  if (!rc) rc = record_run_set_int(rec, "route_width", (int64_t)mr);
+  if (!rc) rc = record_run_set_str(rec, "inject", c->fault52 >= 0 ? thm52_faults[c->fault52].name : "");
+  if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)N);
+  if (!rc) rc = record_run_set_str(rec, "eval_set", "thm_5_2: 4 Latin-hypercube stacks of 4 E m angles per circle, golden offset");
+  thm52_set_free(&fit);
+  thm52_set_free(&ev);
+  for (size_t l = 0; l < L; l++) thm52_set_free(&rs[l]);
+  moe_model_free(b.model);
+  thm52_prob_free(&pb);
+  free(y); free(fa); free(f); free(tap); free(choice); free(path); free(idx);
+  gsl_rng_free(r);
+  return rc;
+}
+
 static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long seed, record_run *rec) {
   const ctx_t *c = vctx;
   const char *model = sweep_grid_value(g, i, "model"), *target = sweep_grid_value(g, i, "target");
   const char *protocol = sweep_grid_value(g, i, "protocol");
-  const char *models[] = {"deep-2L", "mlp-L", "wide-LE", "wide-EL", "dense", "thm-5.3"};
+  const char *models[] = {"deep-2L", "mlp-L", "wide-LE", "wide-EL", "dense", "thm-5.3", "thm-5.2", "construction"};
   size_t k, m, E = 2, L = 1;
   int eq5 = 0, el = 0;
-  for (k = 0; k < 6 && strcmp(model, models[k]); k++) {}
-  if (k == 6) return moex_error(MOEX_EINVAL, PROG ": unknown model '%s' (deep-2L, mlp-L, wide-LE, wide-EL, dense, thm-5.3)", model);
-  int built = k == 5;
+  for (k = 0; k < 8 && strcmp(model, models[k]); k++) {}
+  if (k == 8)
+    return moex_error(MOEX_EINVAL, PROG ": unknown model '%s' (deep-2L, mlp-L, wide-LE, wide-EL, dense, thm-5.3, thm-5.2, construction)", model);
   int rc = study_parse_size("m", sweep_grid_value(g, i, "m"), 1, 4096, &m);
   if (!rc) rc = parse_target(target, &E, &L, &eq5, &el);
-  if (!rc && built && eq5) rc = moex_error(MOEX_EINVAL, PROG ": model thm-5.3 is built for Eq. (4) targets, not '%s'", target);
+  /* "construction": the theorem's network for the target's equation (Thm 5.2 on Eq. 5, 5.3 on
+   * Eq. 4), so that one --el grid carries both; the others are checked before any run too */
+  if (!rc && k == 7) model = models[k = eq5 ? 6 : 5];
+  if (!rc && ((k == 5 && eq5) || (k == 6 && !eq5)))
+    rc = moex_error(MOEX_EINVAL, PROG ": model %s is built for Eq. (%d) targets, not '%s'", model, k == 5 ? 4 : 5, target);
   if (rc) return rc;
+  int built = k >= 5;
   piecewise *P = NULL;
   piecewise_prod *Q = NULL;
   if (eq5) {
@@ -236,7 +323,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
                         .n_pieces = n_pieces, .n_keep = 512};
   fit_settings fs;
   driver_fit_settings(c->o, protocol, &fs);
-  if (!rc && built) rc = run_construction(c, P, E, L, m, seed, &data, rec, &spec);
+  if (!rc && built) rc = eq5 ? run_construction52(c, Q, E, L, m, seed, &data, rec, &spec) : run_construction(c, P, E, L, m, seed, &data, rec, &spec);
   else if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);
   /* Thm 5.3 / 5.2: the pieces are C^inf inside their cells (fig3: polynomials; Eq. 5: smooth g
    * composed with affine charts), so kappa = infinity and the bound is the m^{-1/2} cap */
@@ -252,7 +339,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   if (el) {
     /* error against the pieces: flat for the deep models (Thm 5.2/5.3: the bound does not grow
      * with E or L once m >= Omega(E)), growing for the one-layer and dense baselines */
-    snprintf(fig, sizeof fig, el == 'L' ? "pieces_byL_E%zu" : "pieces_byE_L%zu", el == 'L' ? E : L);
+    snprintf(fig, sizeof fig, el == 'L' ? "pieces%s_byL_E%zu" : "pieces%s_byE_L%zu", eq5 ? "5" : "", el == 'L' ? E : L);
     if (!rc) rc = exprun_set_figure(rec, fig, series, "pieces", (double)n_pieces, claims ? "flat" : "grows", NAN,
                                     c->el_tol, NULL, NAN);
   } else {
@@ -292,19 +379,21 @@ int main(int argc, char **argv) {
       {"--el", CLI_FLAG, &el, 0, 0, "error against E, L and the pieces E^L at width --el-m (instead of against m)"},
       {"--el-m", CLI_SIZE, &el_m, 1, 4096, "--el: the depth-2L model's expert width (default 32)"},
       {"--el-tol", CLI_DOUBLE, &el_tol, 0.001, 10, "--el: band of the flat / grows claims on the log-log slope (0.15)"},
-      {"--inject", CLI_STRING, &inject, 0, 0, "build one of thm_5_3's faults (thm_5_3 --inject list) into the thm-5.3 construction"},
+      {"--inject", CLI_STRING, &inject, 0, 0, "build the fault of that name of thm_5_3 / thm_5_2 (their --inject list) into the thm-5.3 / thm-5.2 construction"},
   };
   int rc = driver_parse(PROG,
                         "Thm 5.2 / 5.3: depth against the E^L pieces of compositionally sparse targets, at matched total parameters.\n"
-                        "Axes: target (eq4-E<E>-L<L>, eq5), model (deep-2L, mlp-L, wide-LE, wide-EL, dense, thm-5.3: built, not trained), m, protocol.\n"
+                        "Axes: target (eq4-E<E>-L<L>, eq5; --el: byL-/byE-E<E>-L<L>, byL5-/byE5-E<E>-L<L> for Eq. 5), model (deep-2L, mlp-L, wide-LE, wide-EL, dense; built, not trained: thm-5.3 on Eq. 4, thm-5.2 on Eq. 5, construction: the target's), m, protocol.\n"
                         "Protocol default adam: full-batch quasi-Newton stalls on the top-1 loss, which jumps where routes flip.",
                         argc, argv, &o, extra, sizeof extra / sizeof extra[0]);
   if (rc) return rc == 1 ? 0 : 2;
-  int fault = -1;
+  int fault = -1, fault52 = -1;
   for (size_t f = 0; inject && f < thm53_n_faults; f++)
     if (!strcmp(inject, thm53_faults[f].name)) fault = (int)f;
-  if (inject && fault < 0) {
-    fprintf(stderr, PROG ": --inject '%s': not a fault of thm_5_3 (thm_5_3 --inject list)\n", inject);
+  for (size_t f = 0; inject && f < thm52_n_faults; f++)
+    if (!strcmp(inject, thm52_faults[f].name)) fault52 = (int)f;
+  if (inject && fault < 0 && fault52 < 0) {
+    fprintf(stderr, PROG ": --inject '%s': not a fault of thm_5_3 or thm_5_2 (their --inject list)\n", inject);
     return 2;
   }
   if (o.quick) {
@@ -315,9 +404,11 @@ int main(int argc, char **argv) {
   char elm[32];
   snprintf(elm, sizeof elm, "%zu", el_m);
   if (el) {
-    if (driver_axis_csv(PROG, &g, "target", o.quick ? "byL-E2-L1,byL-E2-L2,byL-E2-L3,byE-E2-L2,byE-E3-L2,byE-E4-L2" :
-                        "byL-E2-L1,byL-E2-L2,byL-E2-L3,byL-E2-L4,byE-E2-L2,byE-E3-L2,byE-E4-L2,byE-E6-L2", 0) ||
-        driver_axis_csv(PROG, &g, "model", "deep-2L,mlp-L,wide-LE,wide-EL,dense,thm-5.3", 0) ||
+    if (driver_axis_csv(PROG, &g, "target", o.quick ? "byL-E2-L1,byL-E2-L2,byL-E2-L3,byE-E2-L2,byE-E3-L2,byE-E4-L2,"
+                                                     "byL5-E3-L1,byL5-E3-L2,byE5-E3-L2,byE5-E4-L2" :
+                        "byL-E2-L1,byL-E2-L2,byL-E2-L3,byL-E2-L4,byE-E2-L2,byE-E3-L2,byE-E4-L2,byE-E6-L2,"
+                        "byL5-E3-L1,byL5-E3-L2,byL5-E3-L3,byE5-E3-L2,byE5-E4-L2,byE5-E6-L2", 0) ||
+        driver_axis_csv(PROG, &g, "model", "deep-2L,mlp-L,wide-LE,wide-EL,dense,construction", 0) ||
         driver_axis_csv(PROG, &g, "m", o.quick ? "8" : elm, 0) || driver_axis_csv(PROG, &g, "protocol", o.protocol, 1)) {
       sweep_grid_free(&g);
       return 2;
@@ -330,7 +421,7 @@ int main(int argc, char **argv) {
     sweep_grid_free(&g);
     return 2;
   }
-  ctx_t c = {.o = &o, .eval_points = eval_points, .eq5_D = eq5_D, .el_tol = el_tol, .fault = fault};
+  ctx_t c = {.o = &o, .eval_points = eval_points, .eq5_D = eq5_D, .el_tol = el_tol, .fault = fault, .fault52 = fault52};
   const char *def_out = el ? (o.quick ? "results/quick/" PROG "_el.h5" : "results/studies/" PROG "_el.h5")
                            : (o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5");
   return driver_run(PROG, &o, &g, def_out, run_one, &c, argc, argv);

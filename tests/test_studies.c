@@ -87,9 +87,10 @@ START_TEST(test_manifold_rates_quick) {
 END_TEST
 
 /* --el: error against E, L and the pieces at one width: figures pieces_byL_E2 (L = 1..3) and
- * pieces_byE_L2 (E = 2..4), x = pieces, flat claims for the deep models and the hand-built
- * network of Thm 5.3 (series "thm-5.3 construction", its checks all holding), grows for the
- * others. */
+ * pieces_byE_L2 (E = 2..4) on Eq. (4), pieces5_byL_E3 (L = 1, 2) and pieces5_byE_L2 (E = 3, 4)
+ * on Eq. (5), x = pieces, flat claims for the deep models and the hand-built networks of
+ * Thm 5.3 on Eq. (4) and Thm 5.2 on Eq. (5) (series "thm-5.3 construction" and "thm-5.2
+ * construction", their checks all holding), grows for the others. */
 START_TEST(test_piecewise_depth_el_quick) {
   char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[600];
   ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -101,11 +102,11 @@ START_TEST(test_piecewise_depth_el_quick) {
   ck_assert_int_eq(record_check(path), 0);
   record_file *f = record_open(path);
   ck_assert_ptr_nonnull(f);
-  ck_assert_uint_eq(record_n_runs(f), 6 * 6);
+  ck_assert_uint_eq(record_n_runs(f), 10 * 6);
   record_summary *s = record_read_summary(f);
   const record_column *ser = record_summary_column(s, "series"), *ok = record_summary_column(s, "checks_ok");
   ck_assert_ptr_nonnull(ok);
-  size_t built = 0;
+  size_t built = 0, built5 = 0;
   const record_column *fig = record_summary_column(s, "figure"), *x = record_summary_column(s, "x");
   const record_column *E = record_summary_column(s, "E"), *L = record_summary_column(s, "L");
   const record_column *cl = record_summary_column(s, "claim"), *mo = record_summary_column(s, "model");
@@ -113,26 +114,42 @@ START_TEST(test_piecewise_depth_el_quick) {
   for (size_t i = 0; i < s->nrows; i++) {
     ck_assert_str_eq(xn->v.s[i], "pieces");
     ck_assert_double_eq(x->v.d[i], pow((double)E->v.i[i], (double)L->v.i[i]));
-    ck_assert(!strcmp(fig->v.s[i], "pieces_byL_E2") ? E->v.i[i] == 2 : L->v.i[i] == 2);
-    int deep = !strcmp(mo->v.s[i], "deep-2L") || !strcmp(mo->v.s[i], "mlp-L") || !strcmp(mo->v.s[i], "thm-5.3");
+    int eq5 = !strncmp(fig->v.s[i], "pieces5_", 8);
+    ck_assert(strstr(fig->v.s[i], "_byL_") ? E->v.i[i] == (eq5 ? 3 : 2) : L->v.i[i] == 2);
+    ck_assert(!strcmp(fig->v.s[i], "pieces_byL_E2") || !strcmp(fig->v.s[i], "pieces_byE_L2") ||
+              !strcmp(fig->v.s[i], "pieces5_byL_E3") || !strcmp(fig->v.s[i], "pieces5_byE_L2"));
+    int deep = !strcmp(mo->v.s[i], "deep-2L") || !strcmp(mo->v.s[i], "mlp-L") || !strcmp(mo->v.s[i], "thm-5.3") ||
+               !strcmp(mo->v.s[i], "thm-5.2");
     ck_assert_str_eq(cl->v.s[i], deep ? "flat" : "grows");
     if (!strcmp(mo->v.s[i], "thm-5.3")) {
       built++;
       ck_assert_str_eq(ser->v.s[i], "thm-5.3 construction");
       ck_assert_int_eq(ok->v.i[i], 1);
+      ck_assert(!eq5);
+    }
+    if (!strcmp(mo->v.s[i], "thm-5.2")) {
+      built5++;
+      ck_assert_str_eq(ser->v.s[i], "thm-5.2 construction");
+      ck_assert_int_eq(ok->v.i[i], 1);
+      ck_assert(eq5);
     }
   }
   ck_assert_uint_eq(built, 6);
+  ck_assert_uint_eq(built5, 4);
   record_summary_free(s);
   record_close(f);
-  /* a verdict for every series of both figures: 2 x (3 flat + 3 grows), the construction its
-   * own series in both figures' data */
-  check_report(dir, path, 12);
+  /* a verdict for every series of the four figures: 4 x (3 flat + 3 grows), each construction
+   * its own series in both of its figures' data */
+  check_report(dir, path, 24);
   snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: .*thm-5.3 construction: sup_err flat in pieces' %s/report/REPORT.md) -eq 2 ] && "
            "grep -q 'thm-5.3 construction' %s/report/pieces_byL_E2.tsv && grep -q 'thm-5.3 construction' %s/report/pieces_byE_L2.tsv",
            dir, dir, dir);
   ck_assert_msg(testutil_sh(cmd) == 0, "the construction series is not in both E/L figures with a verdict");
-  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: .* grows with pieces' %s/report/REPORT.md) -eq 6 ]", dir);
+  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: .*thm-5.2 construction: sup_err flat in pieces' %s/report/REPORT.md) -eq 2 ] && "
+           "grep -q 'thm-5.2 construction' %s/report/pieces5_byL_E3.tsv && grep -q 'thm-5.2 construction' %s/report/pieces5_byE_L2.tsv",
+           dir, dir, dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "Thm 5.2's construction series is not in both Eq. (5) E/L figures with a verdict");
+  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: .* grows with pieces' %s/report/REPORT.md) -eq 12 ]", dir);
   ck_assert_msg(testutil_sh(cmd) == 0, "the baselines' 'grows' claims were not judged");
   cleanup(dir);
 }
@@ -145,7 +162,7 @@ START_TEST(test_piecewise_depth_el_inject) {
   char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[900];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(path, sizeof path, "%s/el.h5", dir);
-  snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --seeds 1 --set 'model=thm-5.3' --inject chart-shift --out %s > %s/log 2>&1",
+  snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --seeds 1 --set 'model=thm-5.3;target=byL-E2-L1,byL-E2-L2,byL-E2-L3,byE-E2-L2,byE-E3-L2,byE-E4-L2' --inject chart-shift --out %s > %s/log 2>&1",
            testutil_bindir(), path, dir);
   ck_assert_int_eq(testutil_sh(cmd), 0);
   record_file *f = record_open(path);
@@ -165,6 +182,42 @@ START_TEST(test_piecewise_depth_el_inject) {
   snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --inject nope --out %s/x.h5 2> %s/err; [ $? -eq 2 ] && "
            "grep -q \"'nope'\" %s/err && [ ! -e %s/x.h5 ]", testutil_bindir(), dir, dir, dir, dir);
   ck_assert_int_eq(testutil_sh(cmd), 0);
+  cleanup(dir);
+}
+END_TEST
+
+/* Thm 5.2's construction series fails on a broken construction: with thm_5_2's gate-coordinate
+ * fault built in (expert i reads τ_{i+1}), every Eq. (5) run records checks_ok = 0 naming route,
+ * and both flat claims are `fails`. Each construction on the other equation's target exits 2
+ * before anything is written. */
+START_TEST(test_piecewise_depth_el5_inject) {
+  char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[900];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/el.h5", dir);
+  snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --seeds 1 --set 'model=thm-5.2;target=byL5-E3-L1,byL5-E3-L2,byE5-E3-L2,byE5-E4-L2' "
+           "--inject gate-coordinate --out %s > %s/log 2>&1", testutil_bindir(), path, dir);
+  ck_assert_int_eq(testutil_sh(cmd), 0);
+  record_file *f = record_open(path);
+  ck_assert_ptr_nonnull(f);
+  record_summary *s = record_read_summary(f);
+  const record_column *ok = record_summary_column(s, "checks_ok"), *fc = record_summary_column(s, "failed_checks");
+  ck_assert_uint_eq(s->nrows, 4);
+  for (size_t i = 0; i < s->nrows; i++) {
+    ck_assert_int_eq(ok->v.i[i], 0);
+    ck_assert_ptr_nonnull(strstr(fc->v.s[i], "route"));
+  }
+  record_summary_free(s);
+  record_close(f);
+  snprintf(cmd, sizeof cmd, "%s/moex-report %s --out %s/report > %s/report.log 2>&1 && "
+           "[ $(grep -c '^- verdict: fails — .*thm-5.2 construction: .*checks failed .*route' %s/report/REPORT.md) -eq 2 ]",
+           testutil_bindir(), path, dir, dir, dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "a broken Thm 5.2 construction was not judged fails");
+  const char *bad[] = {"model=thm-5.2;target=byL-E2-L1", "model=thm-5.3;target=eq5", "model=thm-5.3;target=byE5-E3-L2"};
+  for (size_t k = 0; k < 3; k++) {
+    snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --set '%s' --out %s/x.h5 2> %s/err; [ $? -eq 2 ] && "
+             "grep -q \"model = '%.7s'\" %s/err && [ ! -e %s/x.h5 ]", testutil_bindir(), bad[k], dir, dir, bad[k] + 6, dir, dir);
+    ck_assert_msg(testutil_sh(cmd) == 0, "%s was not rejected before any run", bad[k]);
+  }
   cleanup(dir);
 }
 END_TEST
@@ -315,6 +368,7 @@ Suite *studies_suite(void) {
   tcase_add_test(tc, test_piecewise_depth_quick);
   tcase_add_test(tc, test_piecewise_depth_el_quick);
   tcase_add_test(tc, test_piecewise_depth_el_inject);
+  tcase_add_test(tc, test_piecewise_depth_el5_inject);
   tcase_add_test(tc, test_gating_quick);
   tcase_add_test(tc, test_variants_quick);
   tcase_add_test(tc, test_autoenc_quick);

@@ -45,7 +45,7 @@ static const exp_rules_t RULES[] = {
      {{"point", R_POINT, 0, 0, NULL}, {"embed", R_CHOICE, 0, 0, "axis,rotated,curved"},
       {"model", R_CHOICE, 0, 0, "moe2-3l,moe2-2l,moe1-mlp,dense-active,dense-total"}, {"protocol", R_PROTOCOL, 0, 0, NULL}}},
     {"piecewise_depth",
-     {{"target", R_TARGET, 0, 0, NULL}, {"model", R_CHOICE, 0, 0, "deep-2L,mlp-L,wide-LE,wide-EL,dense,thm-5.3"},
+     {{"target", R_TARGET, 0, 0, NULL}, {"model", R_CHOICE, 0, 0, "deep-2L,mlp-L,wide-LE,wide-EL,dense,thm-5.2,thm-5.3,construction"},
       {"m", R_INT, 1, 4096, NULL}, {"protocol", R_PROTOCOL, 0, 0, NULL}}},
     {"variants",
      {{"model", R_CHOICE, 0, 0, "moe-moe,dense-moe,shared,autoenc,autoenc+1"}, {"m", R_INT, 1, 4096, NULL},
@@ -114,20 +114,33 @@ static int point_parse(const char *p, size_t *d, size_t *D, size_t *m, size_t *E
 }
 
 /* piecewise_depth's target: eq5, or eq4-E<E>-L<L>, byL-E<E>-L<L>, byE-E<E>-L<L> (--el) with E in
- * 2..6, L in 1..4. */
-static int target_parse(const char *t, size_t *E, size_t *L, char *why, size_t len) {
+ * 2..6, L in 1..4, or the --el Eq. (5) targets byL5-E<E>-L<L>, byE5-E<E>-L<L> with E in 3..6 (two
+ * charts cannot cover a circle injectively), L in 1..3. *eq5: an Eq. (5) target. */
+static int target_parse(const char *t, size_t *E, size_t *L, int *eq5, char *why, size_t len) {
   unsigned long e = 0, l = 0;
   char tail, by;
+  *eq5 = 0;
   if (!strcmp(t, "eq5")) {
     *E = 4;
     *L = 2;
+    *eq5 = 1;
+    return 0;
+  }
+  if (sscanf(t, "by%c5-E%lu-L%lu%c", &by, &e, &l, &tail) == 3 && (by == 'L' || by == 'E')) {
+    *eq5 = 1;
+    if (e < 3 || e > 6 || l < 1 || l > 3 || pow((double)e, (double)l) > MOE_MAX_EXPERTS) {
+      snprintf(why, len, "an Eq. (5) target by%c5-E<E>-L<L> needs E in 3..6, L in 1..3, E^L <= %d", by, MOE_MAX_EXPERTS);
+      return 1;
+    }
+    *E = e;
+    *L = l;
     return 0;
   }
   int ok = sscanf(t, "eq4-E%lu-L%lu%c", &e, &l, &tail) == 2 ||
            (sscanf(t, "by%c-E%lu-L%lu%c", &by, &e, &l, &tail) == 3 && (by == 'L' || by == 'E'));
   if (!ok || e < 2 || e > 6 || l < 1 || l > 4 || pow((double)e, (double)l) > MOE_MAX_EXPERTS) {
-    snprintf(why, len, "must be eq5, eq4-E<E>-L<L>, byL-E<E>-L<L> or byE-E<E>-L<L> with E in 2..6, L in 1..4, "
-                       "E^L <= %d", MOE_MAX_EXPERTS);
+    snprintf(why, len, "must be eq5, eq4-E<E>-L<L>, byL-E<E>-L<L>, byE-E<E>-L<L> (E in 2..6, L in 1..4) or byL5-E<E>-L<L>, "
+                       "byE5-E<E>-L<L> (E in 3..6, L in 1..3), E^L <= %d", MOE_MAX_EXPERTS);
     return 1;
   }
   *E = e;
@@ -181,7 +194,10 @@ static int check_value(const rule_t *r, const char *v, char *why, size_t len) {
       size_t e;
       return point_parse(v, &a, &b, &c, &e, why, len);
     }
-    case R_TARGET: return target_parse(v, &a, &b, why, len);
+    case R_TARGET: {
+      int q;
+      return target_parse(v, &a, &b, &q, why, len);
+    }
   }
   snprintf(why, len, "%s", moex_errmsg());
   return 1;
@@ -222,7 +238,8 @@ double gridcheck_run_bytes(const char *prog, const driver_opts_t *o, const sweep
     size_t E = 2, L = 1;
     char why[128];
     const char *t = sweep_grid_value(g, i, "target");
-    if (t) target_parse(t, &E, &L, why, sizeof why);
+    int q;
+    if (t) target_parse(t, &E, &L, &q, why, sizeof why);
     d_in = 8;
     d_out = 8;
     experts = pow((double)E, (double)L) * (double)L; /* the wide models' E^L experts bound the rest */
@@ -315,6 +332,20 @@ int gridcheck_run(const char *prog, const driver_opts_t *o, const sweep_grid_t *
     if (K && E && grid_size_value(g, i, "K", 0) > grid_size_value(g, i, "E", 0)) {
       fprintf(stderr, "%s: axes K = '%s', E = '%s': top-K needs K <= E\n", prog, K, E);
       return 2;
+    }
+    /* piecewise_depth: each theorem's construction is built for its own equation */
+    const char *model = sweep_grid_value(g, i, "model"), *target = sweep_grid_value(g, i, "target");
+    if (!strcmp(prog, "piecewise_depth") && model && target) {
+      size_t e, l;
+      int q;
+      char why[256];
+      if (!target_parse(target, &e, &l, &q, why, sizeof why) &&
+          ((!strcmp(model, "thm-5.2") && !q) || (!strcmp(model, "thm-5.3") && q))) {
+        fprintf(stderr, "%s: axes model = '%s', target = '%s': %s\n", prog, model, target,
+                q ? "Thm 5.3's construction is built for Eq. (4) targets (use thm-5.2 or construction)"
+                  : "Thm 5.2's construction is built for Eq. (5) targets (use thm-5.3 or construction)");
+        return 2;
+      }
     }
     double b = gridcheck_run_bytes(prog, o, g, i);
     if (b > worst_b) worst_b = b, worst = i;
