@@ -714,8 +714,12 @@ Suite *report_suite(void) {
   tcase_add_test(tc, test_report_lower_and_odd_runs);
   tcase_add_test(tc, test_report_within);
   tcase_add_test(tc, test_report_checks_and_construct);
-  tcase_add_test(tc, test_report_binary);
   tcase_add_test(tc, test_report_bad_input);
+  suite_add_tcase(s, tc);
+  /* the binaries' end-to-end tests in a case of their own, for the parallel runner's balance */
+  tc = tcase_create("report-bin");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_report_binary);
   tcase_add_test(tc, test_merge);
   suite_add_tcase(s, tc);
   return s;

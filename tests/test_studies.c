@@ -362,13 +362,17 @@ END_TEST
 
 Suite *studies_suite(void) {
   Suite *s = suite_create("studies");
+  /* two cases, so that the parallel runner can put them on two workers */
+  TCase *tp = tcase_create("end-to-end-piecewise");
+  tcase_set_timeout(tp, 600);
+  tcase_add_test(tp, test_piecewise_depth_quick);
+  tcase_add_test(tp, test_piecewise_depth_el_quick);
+  tcase_add_test(tp, test_piecewise_depth_el_inject);
+  tcase_add_test(tp, test_piecewise_depth_el5_inject);
+  suite_add_tcase(s, tp);
   TCase *tc = tcase_create("end-to-end");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_manifold_rates_quick);
-  tcase_add_test(tc, test_piecewise_depth_quick);
-  tcase_add_test(tc, test_piecewise_depth_el_quick);
-  tcase_add_test(tc, test_piecewise_depth_el_inject);
-  tcase_add_test(tc, test_piecewise_depth_el5_inject);
   tcase_add_test(tc, test_gating_quick);
   tcase_add_test(tc, test_variants_quick);
   tcase_add_test(tc, test_autoenc_quick);

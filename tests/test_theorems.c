@@ -487,6 +487,10 @@ Suite *theorems_suite(void) {
   tcase_add_test(te, test_thm_5_3_clean);
   tcase_add_test(te, test_thm_4_8_clean);
   tcase_add_test(te, test_thm_4_8_e_sweep);
+  suite_add_tcase(s, te);
+  /* the verifiers and the faults in two cases each, for the parallel runner's balance */
+  te = tcase_create("verifiers-b");
+  tcase_set_timeout(te, 900);
   tcase_add_test(te, test_cor_4_9_clean);
   tcase_add_test(te, test_thm_5_2_clean);
   tcase_add_test(te, test_thm_3_1_clean);
@@ -496,6 +500,9 @@ Suite *theorems_suite(void) {
   tcase_set_timeout(tf, 900);
   tcase_add_test(tf, test_thm_5_3_faults);
   tcase_add_test(tf, test_thm_4_8_faults);
+  suite_add_tcase(s, tf);
+  tf = tcase_create("faults-b");
+  tcase_set_timeout(tf, 900);
   tcase_add_test(tf, test_cor_4_9_faults);
   tcase_add_test(tf, test_thm_5_2_faults);
   tcase_add_test(tf, test_thm_3_1_faults);
