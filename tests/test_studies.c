@@ -362,7 +362,7 @@ END_TEST
 
 Suite *studies_suite(void) {
   Suite *s = suite_create("studies");
-  /* two cases, so that the parallel runner can put them on two workers */
+  /* three cases, so that the parallel runner can spread them over its workers */
   TCase *tp = tcase_create("end-to-end-piecewise");
   tcase_set_timeout(tp, 600);
   tcase_add_test(tp, test_piecewise_depth_quick);
@@ -375,8 +375,11 @@ Suite *studies_suite(void) {
   tcase_add_test(tc, test_manifold_rates_quick);
   tcase_add_test(tc, test_gating_quick);
   tcase_add_test(tc, test_variants_quick);
-  tcase_add_test(tc, test_autoenc_quick);
   tcase_add_test(tc, test_studies_bad_options);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("end-to-end-autoenc");
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, test_autoenc_quick);
   suite_add_tcase(s, tc);
   return s;
 }
