@@ -224,7 +224,10 @@ studies: deps
 	@# in a subfolder so that the report below does not read it as a study
 	@mkdir -p results/studies/constructions
 	$(B)/bin/thm_5_3 --family fig3 --widths 4,8,16 --seeds 1 --out results/studies/constructions/thm_5_3_fig3.h5
-	$(B)/bin/optim_gap --construction results/studies/constructions/thm_5_3_fig3.h5 --eq4-m 8 --out results/studies/optim_gap.h5 $(STUDIES_ARGS)
+	@# and Thm 4.8's depth-2 MoE on S^2 in R^32 (its width sweep only: about 20 s)
+	$(B)/bin/thm_4_8 --width-only --kind sphere --d 2 --D 32 --E 6 --widths 32,64,128 --seeds 1 --out results/studies/constructions/thm_4_8_s2.h5
+	$(B)/bin/optim_gap --construction results/studies/constructions/thm_5_3_fig3.h5 --eq4-m 8 \
+	  --construction-s2 results/studies/constructions/thm_4_8_s2.h5 --out results/studies/optim_gap.h5 $(STUDIES_ARGS)
 	$(B)/bin/moex-report results/studies/*.h5 --out results/studies
 
 clean:

@@ -2,7 +2,7 @@
  * known (so every run can be routed by an oracle) the study trains the same MoE with every row
  * of ROWS and splits the trained error into routing and experts:
  *   construction   the verifier's hand-built network of the same spec (read from the records of
- *                  the theorem binary, --construction; only the eq4 target has one here)
+ *                  the theorem binary: --construction for eq4-deep4, --construction-s2 for s2-D32)
  *   warm-start:<p> the construction's parameters trained further with protocol p
  *   oracle-routes  experts trained with every sample routed by its piece (fit protocol "oracle":
  *                  frozen-route polishing on the whole budget; oracle-routes-adam: Adam on half
@@ -19,6 +19,10 @@
  *   eq4-deep4      Eq. (4) with the depth-4 MoE of Thm 5.3's construction (its spec when
  *                  --construction holds it, trained with the switch surrogate, warm starts with the
  *                  construction's paper gate; else the 4-3-MoE of width --eq4-m)
+ *   s2-D32         S^2 in R^32 with the depth-2 MoE of Thm 4.8's construction (thm_4_8 --kind
+ *                  sphere --d 2 --D 32: its manifold, target and spec; labels the chart of largest
+ *                  rho at layer 1, layer 0's identical experts routed to expert 0 as the
+ *                  construction's zero gate does). Runs only when --construction-s2 holds it.
  * After the sweep: <out>_gap.tsv (per target and row: geometric means over seeds of sup error,
  * MSE, oracle sup error, agreement, distinct paths, compute, wall time) and the verdict per
  * target, "trained within 3x of the construction's sup error at equal parameters" (lib/gap.h). */
@@ -67,10 +71,18 @@ static const gap_row_t ROWS[] = {
 static const char *const WARM[] = {"adam", "adam+polish", "alt"};
 #define N_WARM (sizeof WARM / sizeof WARM[0])
 
+/* The manifold of s2-D32, as the thm_4_8 run of its construction drew it. */
+typedef struct {
+  char kind[32], embed[32], target[64];
+  int64_t d, D, E, seed;
+} s2_info_t;
+
 typedef struct {
   const driver_opts_t *o;
-  size_t grid_t3, grid_eq4, eq4_m, fresh_cap;
-  moe_model_t *cons; /* the construction of eq4-deep4, or NULL */
+  size_t grid_t3, grid_eq4, grid_s2, eq4_m, fresh_cap;
+  moe_model_t *cons;    /* the construction of eq4-deep4, or NULL */
+  moe_model_t *cons_s2; /* the construction of s2-D32, or NULL */
+  s2_info_t s2;
 } ctx_t;
 
 typedef struct {
@@ -90,6 +102,41 @@ static void data_free(data_t *d) {
   }
 }
 
+/* A manifold target: training, test and evaluation sets of M and f, labels the chart of largest
+ * rho, training labels as paths (the chart times path_mul: the chart's route sits in the layer
+ * of that radix). */
+static int data_manifold(const manifold *M, const targetfn *f, unsigned long seed, size_t n_train, size_t grid,
+                         size_t path_mul, data_t *d) {
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  if (!r) return moex_error(MOEX_ENOMEM, PROG ": out of memory");
+  gsl_rng_set(r, seed);
+  d->manifold = 1;
+  int rc = study_set_make(M, f, r, n_train, 0, &d->tr);
+  if (!rc) rc = study_set_make(M, f, r, 1024, 0, &d->te);
+  if (!rc) rc = study_set_make(M, f, r, grid, 1, &d->ev);
+  d->d_in = manifold_ambient(M);
+  d->d_out = 1;
+  d->n_labels = manifold_charts(M);
+  d->n_tr = d->tr.n; d->xtr = d->tr.x; d->ytr = d->tr.y;
+  d->n_te = d->te.n; d->xte = d->te.x; d->yte = d->te.y;
+  d->n_ev = d->ev.n; d->xev = d->ev.x; d->yev = d->ev.y; d->lev = d->ev.chart;
+  d->ltr = malloc((d->n_tr ? d->n_tr : 1) * sizeof *d->ltr);
+  if (!rc && !d->ltr) rc = moex_error(MOEX_ENOMEM, PROG ": out of memory");
+  for (size_t s = 0; !rc && s < d->n_tr; s++) d->ltr[s] = d->tr.chart[s] * path_mul;
+  gsl_rng_free(r);
+  return rc;
+}
+
+/* A manifold and its target function from a config; MOEX_EINVAL (message set) when refused. */
+static int manifold_make(const manifold_config *mc, const char *target, unsigned long fseed, manifold **M, targetfn **f) {
+  *M = manifold_alloc(mc);
+  *f = *M ? targetfn_alloc(*M, target, fseed) : NULL;
+  if (*f) return MOEX_OK;
+  manifold_free(*M);
+  *M = NULL;
+  return MOEX_EINVAL;
+}
+
 /* Table 3's circle in R^D (as paper_exp1 draws it: the data depend on D, embed, the master seed). */
 static int data_t3(const ctx_t *c, size_t D, const char *embed, size_t n_train, data_t *d) {
   manifold_config mc;
@@ -100,36 +147,41 @@ static int data_t3(const ctx_t *c, size_t D, const char *embed, size_t n_train, 
   mc.embed = embed;
   mc.E = 4;
   mc.seed = (unsigned long)c->o->master_seed + 7 * D;
-  manifold *M = manifold_alloc(&mc);
-  targetfn *f = M ? targetfn_alloc(M, "exp1", 1) : NULL;
-  if (!f) {
-    manifold_free(M);
-    return MOEX_EINVAL;
-  }
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, (unsigned long)c->o->master_seed + D);
-  d->manifold = 1;
-  int rc = study_set_make(M, f, r, n_train, 0, &d->tr);
-  if (!rc) rc = study_set_make(M, f, r, 1024, 0, &d->te);
-  if (!rc) rc = study_set_make(M, f, r, c->grid_t3, 1, &d->ev);
-  d->d_in = D;
-  d->d_out = 1;
-  d->n_labels = 4;
-  d->n_tr = d->tr.n; d->xtr = d->tr.x; d->ytr = d->tr.y;
-  d->n_te = d->te.n; d->xte = d->te.x; d->yte = d->te.y;
-  d->n_ev = d->ev.n; d->xev = d->ev.x; d->yev = d->ev.y; d->lev = d->ev.chart;
-  d->ltr = malloc((d->n_tr ? d->n_tr : 1) * sizeof *d->ltr);
-  if (!rc && !d->ltr) rc = moex_error(MOEX_ENOMEM, PROG ": out of memory");
-  for (size_t s = 0; !rc && s < d->n_tr; s++) d->ltr[s] = d->tr.chart[s];
-  gsl_rng_free(r);
+  manifold *M;
+  targetfn *f;
+  if (manifold_make(&mc, "exp1", 1, &M, &f)) return MOEX_EINVAL;
+  int rc = data_manifold(M, f, (unsigned long)c->o->master_seed + D, n_train, c->grid_t3, 1, d);
+  targetfn_free(f);
+  manifold_free(M);
+  return rc;
+}
+
+/* S^2 in R^32 as thm_4_8 built it (its manifold seed and target seed are the run's seed); the
+ * samples come from this study's master seed. Layer 1 routes by chart: path = chart * E. */
+static int data_s2(const ctx_t *c, size_t n_train, data_t *d) {
+  manifold_config mc;
+  manifold_config_default(&mc);
+  mc.kind = c->s2.kind;
+  mc.d = (size_t)c->s2.d;
+  mc.D = (size_t)c->s2.D;
+  mc.embed = c->s2.embed;
+  mc.E = (size_t)c->s2.E;
+  mc.seed = (unsigned long)c->s2.seed;
+  manifold *M;
+  targetfn *f;
+  if (manifold_make(&mc, c->s2.target, (unsigned long)c->s2.seed, &M, &f)) return MOEX_EINVAL;
+  int rc = data_manifold(M, f, (unsigned long)c->o->master_seed + 32, n_train, c->grid_s2, (size_t)c->s2.E, d);
   targetfn_free(f);
   manifold_free(M);
   return rc;
 }
 
 /* Eq. (4), E = 3, L = 2 on [0,3]^2 (as paper_exp2 and thm_5_3 draw it). Training labels are
- * paths: the piece (i1, i2) = i1 + 3 i2 goes, in a stack of `depth` MoE layers of 3 experts, to
- * expert i1 in the first half of the layers and i2 in the second (the construction's route). */
+ * paths: the piece (i1, i2) = i1 + 3 i2 goes, in the 2-3-MoE (depth 2), to experts i1 and i2; in
+ * the depth-4 MoE, as in Thm 5.3's construction, to i1 at layer 1 and i2 at layer 3, layers 0
+ * and 2 (whose zero gates make them the construction's dense layers) to expert 0. (Until
+ * 2026-12-02 the depth-4 labels were (i1, i1, i2, i2): 11% agreement with the construction's
+ * own routes, measured by the construction row's label_agreement.) */
 static int data_eq4(const ctx_t *c, size_t n_train, size_t depth, data_t *d) {
   piecewise_config pc = {.E = 3, .L = 2, .family = "fig3", .scalar = 0, .seed = 1};
   piecewise *P = piecewise_alloc(&pc);
@@ -150,9 +202,8 @@ static int data_eq4(const ctx_t *c, size_t n_train, size_t depth, data_t *d) {
   if (!rc) rc = piecewise_sample(P, r, 1024, d->xte, d->yte, NULL);
   if (!rc) rc = piecewise_grid(P, c->grid_eq4, d->xev, d->yev, d->lev);
   for (size_t s = 0; !rc && s < n_train; s++) {
-    size_t i1 = d->ltr[s] % 3, i2 = d->ltr[s] / 3, path = 0, radix = 1;
-    for (size_t l = 0; l < depth; l++, radix *= 3) path += (l < depth / 2 || depth == 1 ? i1 : i2) * radix;
-    d->ltr[s] = path;
+    size_t i1 = d->ltr[s] % 3, i2 = d->ltr[s] / 3;
+    d->ltr[s] = depth == 2 ? i1 + 3 * i2 : 3 * i1 + 27 * i2;
   }
   if (r) gsl_rng_free(r);
   piecewise_free(P);
@@ -168,6 +219,13 @@ static int row_is_warm(const char *row, const char **proto) {
 static const gap_row_t *row_find(const char *row) {
   for (size_t k = 0; k < N_ROWS; k++)
     if (!strcmp(ROWS[k].row, row)) return &ROWS[k];
+  return NULL;
+}
+
+/* The construction of a target, or NULL (only eq4-deep4 and s2-D32 have one). */
+static const moe_model_t *target_construction(const ctx_t *c, const char *target) {
+  if (!strcmp(target, "eq4-deep4")) return c->cons;
+  if (!strcmp(target, "s2-D32")) return c->cons_s2;
   return NULL;
 }
 
@@ -215,15 +273,23 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
       spec.n_layers = 4;
       for (size_t l = 0; l < 4; l++) spec.layer[l] = moe_layer_default(2, 2, 3, c->eq4_m);
     }
+  } else if (!strcmp(target, "s2-D32") && c->cons_s2) {
+    /* the construction's spec; the trained rows with the switch surrogate, as for eq4-deep4 */
+    if (fresh && n_train * (size_t)c->s2.D > c->fresh_cap) n_train = c->fresh_cap / (size_t)c->s2.D;
+    rc = data_s2(c, n_train, &d);
+    spec = c->cons_s2->spec;
+    if (!warm && !cons)
+      for (size_t l = 0; l < spec.n_layers; l++) spec.layer[l].surrogate = GATE_SWITCH;
   } else {
-    rc = moex_error(MOEX_EINVAL, PROG ": unknown target '%s'", target);
+    rc = moex_error(MOEX_EINVAL, PROG ": unknown target '%s' (s2-D32 needs --construction-s2)", target);
   }
-  if ((warm || cons) && !rc && (strcmp(target, "eq4-deep4") || !c->cons))
+  const moe_model_t *tc = target_construction(c, target);
+  if ((warm || cons) && !rc && !tc)
     rc = moex_error(MOEX_EINVAL, PROG ": row %s needs a construction of target %s (--construction)", row, target);
   exprun_data_t data = {.d_in = d.d_in, .d_out = d.d_out, .n_train = d.n_tr, .x_train = d.xtr, .y_train = d.ytr,
                         .n_test = d.n_te, .x_test = d.xte, .y_test = d.yte, .n_eval = d.n_ev, .x_eval = d.xev,
                         .y_eval = d.yev, .n_keep = 0, .label_train = d.ltr,
-                        .theta0 = warm && c->cons ? c->cons->theta : NULL};
+                        .theta0 = warm && tc ? tc->theta : NULL};
   if (d.manifold) {
     data.chart_eval = d.lev;
     data.member_eval = d.ev.member;
@@ -234,9 +300,19 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   }
   if (!rc && cons) {
     /* the construction measured on this study's data by the code that measures trained runs */
-    moe_model_t *m = moe_model_alloc(&spec, d.n_ev > d.n_te ? d.n_ev : d.n_te);
+    size_t nmax = d.n_ev > d.n_te ? d.n_ev : d.n_te;
+    moe_model_t *m = moe_model_alloc(&spec, nmax > d.n_tr ? nmax : d.n_tr);
     rc = m ? MOEX_OK : MOEX_EINVAL;
-    if (!rc) memcpy(m->theta, c->cons->theta, m->n_params * sizeof *m->theta);
+    if (!rc) memcpy(m->theta, tc->theta, m->n_params * sizeof *m->theta);
+    /* the oracle's training labels against the construction's own routes on the training set:
+     * the oracle-routes row trains on those labels, so they must be the construction's paths */
+    if (!rc && !moe_model_forward(m, d.n_tr, d.xtr)) rc = MOEX_EINVAL;
+    if (!rc) {
+      const size_t *pth = moe_model_paths(m);
+      size_t agree = 0;
+      for (size_t s = 0; s < d.n_tr; s++) agree += pth[s] == d.ltr[s];
+      rc = record_run_set_double(rec, "label_agreement", (double)agree / (double)(d.n_tr ? d.n_tr : 1));
+    }
     if (!rc) rc = record_run_set_int(rec, "seed", (int64_t)seed);
     if (!rc) rc = record_run_set_str(rec, "status", "ok");
     if (!rc) rc = record_run_set_double(rec, "wall_s", 0.0);
@@ -257,7 +333,8 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   if (!rc) record_run_get_double(rec, "oracle_sup_err", &osup);
   if (!rc && record_run_get_double(rec, "compute_used", &comp))
     comp = cons ? 0.0 : (double)c->o->iters * (double)(c->o->batch < d.n_tr ? c->o->batch : d.n_tr);
-  moex_error_clear();
+  /* a missing optional attribute is not an error; a failed run keeps its message for the record */
+  if (!rc) moex_error_clear();
   int is_oracle = R && !strncmp(R->protocol, "oracle", 6);
   double err = is_oracle ? osup : sup;
   if (is_oracle && !rc) {
@@ -273,7 +350,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
     if (!strcmp(wproto, WARM[k])) xi = 1.5 + 0.5 * (double)k / (double)N_WARM;
   /* the trained rows of a target with a construction claim to be within 3x of it (the report's
    * "within" verdict; the warm starts and the oracle are diagnostics, not claims) */
-  int claim = c->cons && !strcmp(target, "eq4-deep4") && R && !is_oracle;
+  int claim = tc && R && !is_oracle;
   if (!rc) rc = exprun_set_figure(rec, fig, row, "row", xi, claim ? "within" : "none", NAN,
                                   claim ? GAP_FACTOR : NAN, claim ? "construction" : NULL, NAN);
   if (!rc) rc = record_run_set_str(rec, "y_name", "gap_err");
@@ -290,36 +367,71 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   return rc;
 }
 
-/* The construction of eq4-deep4: the run of `path` (thm_5_3's records) with E = 3, L = 2 and
- * m = want (0: the largest m there). NULL and a message when there is none. */
-static moe_model_t *load_construction(const char *path, size_t want, size_t n_max) {
+/* Which runs of a theorem binary's records hold a target's construction: match says whether run
+ * r is one (its m through *m; s2 also copies the manifold's attributes out), want the m asked
+ * for (0: the largest there). */
+typedef int (*cons_match_fn)(const record_run *r, int64_t *m, s2_info_t *s2);
+
+/* Thm 5.3's Eq. (4) network: E = 3, L = 2, Fig. 3 pieces (thm_5_3 defaults to its smooth family). */
+static int match_eq4(const record_run *r, int64_t *m, s2_info_t *s2) {
+  (void)s2;
+  int64_t E = 0, L = 0;
+  const char *spec = NULL, *status = NULL, *family = NULL;
+  return !record_run_get_int(r, "E", &E) && !record_run_get_int(r, "L", &L) && !record_run_get_int(r, "m", m) &&
+         !record_run_get_str(r, "model_spec", &spec) && !record_run_get_str(r, "status", &status) &&
+         !record_run_get_str(r, "family", &family) && E == 3 && L == 2 && !strcmp(family, "fig3") && !strcmp(status, "ok");
+}
+
+/* Thm 4.8's depth-2 MoE on S^2 in R^32 with every check held and no fault built in. */
+static int match_s2(const record_run *r, int64_t *m, s2_info_t *s2) {
+  const char *spec = NULL, *status = NULL, *kind = NULL, *embed = NULL, *target = NULL, *inject = NULL;
+  int64_t ok = 0;
+  int hit = !record_run_get_int(r, "m", m) && !record_run_get_str(r, "model_spec", &spec) &&
+            !record_run_get_str(r, "status", &status) && !strcmp(status, "ok") && !record_run_get_str(r, "kind", &kind) &&
+            !strcmp(kind, "sphere") && !record_run_get_int(r, "d", &s2->d) && s2->d == 2 &&
+            !record_run_get_int(r, "D", &s2->D) && s2->D == 32 && !record_run_get_int(r, "E", &s2->E) &&
+            !record_run_get_int(r, "seed", &s2->seed) && !record_run_get_str(r, "embed", &embed) &&
+            !record_run_get_str(r, "target", &target) && !record_run_get_int(r, "checks_ok", &ok) && ok == 1 &&
+            !record_run_get_str(r, "inject", &inject) && !*inject && strlen(embed) < sizeof s2->embed &&
+            strlen(target) < sizeof s2->target;
+  if (hit) {
+    snprintf(s2->kind, sizeof s2->kind, "%s", kind);
+    snprintf(s2->embed, sizeof s2->embed, "%s", embed);
+    snprintf(s2->target, sizeof s2->target, "%s", target);
+  }
+  return hit;
+}
+
+/* The construction of a target: the matching run of `path` at m = want (0: the largest m).
+ * NULL and a message (naming `what`) when there is none. */
+static moe_model_t *load_construction(const char *path, cons_match_fn match, const char *what, size_t want, size_t n_max,
+                                      s2_info_t *s2) {
   record_file *f = record_open(path);
   if (!f) return NULL;
   const char *best = NULL;
   int64_t best_m = -1;
+  s2_info_t info, best_info;
+  memset(&best_info, 0, sizeof best_info);
   for (size_t k = 0; k < record_n_runs(f); k++) {
     record_run *r = record_read_run(f, record_run_id(f, k), RECORD_READ_ATTRS);
-    int64_t E = 0, L = 0, m = 0;
-    const char *spec = NULL, *status = NULL, *family = NULL;
-    /* the same target only: Eq. (4)'s Fig. 3 pieces (thm_5_3 defaults to its smooth family) */
-    int ok = r && !record_run_get_int(r, "E", &E) && !record_run_get_int(r, "L", &L) && !record_run_get_int(r, "m", &m) &&
-             !record_run_get_str(r, "model_spec", &spec) && !record_run_get_str(r, "status", &status) &&
-             !record_run_get_str(r, "family", &family) && E == 3 && L == 2 && !strcmp(family, "fig3") &&
-             !strcmp(status, "ok") && (want ? (size_t)m == want : m > best_m);
-    if (ok) {
+    int64_t m = 0;
+    memset(&info, 0, sizeof info);
+    if (r && match(r, &m, &info) && (want ? (size_t)m == want : m > best_m)) {
       best = record_run_id(f, k);
       best_m = m;
+      best_info = info;
     }
     record_run_free(r);
   }
   moex_error_clear();
   moe_model_t *m = NULL;
   if (!best) {
-    moex_error(MOEX_EINVAL, "%s holds no ok run of E = 3, L = 2, family fig3%s (thm_5_3 --family fig3)", path, want ? " at that m" : "");
+    moex_error(MOEX_EINVAL, "%s holds no ok run of %s%s", path, what, want ? " at that m" : "");
   } else {
     record_run *r = record_read_run(f, best, RECORD_READ_ALL);
     m = r ? modelio_load(r, n_max) : NULL;
     record_run_free(r);
+    if (s2) *s2 = best_info;
   }
   record_close(f);
   return m;
@@ -329,13 +441,18 @@ int main(int argc, char **argv) {
   driver_opts_t o;
   driver_opts_default(&o, 5, 4000, 2000, 4096);
   o.protocol = "adam";
-  size_t grid_t3 = 4096, grid_eq4 = 201, eq4_m = 0, fresh_cap = 1u << 25;
+  size_t grid_t3 = 4096, grid_eq4 = 201, grid_s2 = 64, eq4_m = 0, s2_m = 0, fresh_cap = 1u << 25;
   const char *construction = "results/theorems/thm_5_3.h5", *targets = NULL, *rows = NULL;
+  const char *construction_s2 = "results/studies/constructions/thm_4_8_s2.h5";
   const cli_option_t extra[] = {
       {"--targets", CLI_STRING, &targets, 0, 0, "comma list of targets (default all)"},
       {"--rows", CLI_STRING, &rows, 0, 0, "comma list of rows (default all that run here)"},
-      {"--construction", CLI_STRING, &construction, 0, 0, "thm_5_3 records holding the eq4 construction ('' for none)"},
+      {"--construction", CLI_STRING, &construction, 0, 0, "thm_5_3 records holding the eq4 construction (none: no construction)"},
       {"--eq4-m", CLI_SIZE, &eq4_m, 0, 1 << 16, "m of the construction (0: the largest in the file; the 4-3-MoE's width without one: 16)"},
+      {"--construction-s2", CLI_STRING, &construction_s2, 0, 0,
+       "thm_4_8 --kind sphere --d 2 --D 32 records holding the s2-D32 construction (none: s2-D32 is skipped)"},
+      {"--s2-m", CLI_SIZE, &s2_m, 0, 1 << 16, "m of the s2-D32 construction (0: the largest in the file)"},
+      {"--grid-s2", CLI_SIZE, &grid_s2, 4, 4096, "evaluation grid points per dimension on S^2"},
       {"--grid-t3", CLI_SIZE, &grid_t3, 16, 1e7, "evaluation points on the circle"},
       {"--grid-eq4", CLI_SIZE, &grid_eq4, 4, 4096, "evaluation grid points per dimension on [0,3]^2"},
       {"--fresh-cap", CLI_SIZE, &fresh_cap, 1024, 1e10, "adam-fresh: at most this many doubles of training inputs"},
@@ -349,6 +466,7 @@ int main(int argc, char **argv) {
     driver_quick(&o, 1, 200, 100, 512);
     if (grid_t3 == 4096) grid_t3 = 512;
     if (grid_eq4 == 201) grid_eq4 = 41;
+    if (grid_s2 == 64) grid_s2 = 24;
   }
   const char *out = o.out ? o.out : o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5";
   /* every --rows name must be a row of the study */
@@ -368,16 +486,30 @@ int main(int argc, char **argv) {
   size_t n_max_c = grid_eq4 * grid_eq4 > 1024 ? grid_eq4 * grid_eq4 : 1024;
   moe_model_t *cons = NULL;
   char why_cons[256] = "";
-  if (construction && *construction) {
-    cons = load_construction(construction, eq4_m, n_max_c);
+  if (construction && strcmp(construction, "none")) {
+    cons = load_construction(construction, match_eq4, "E = 3, L = 2, family fig3 (thm_5_3 --family fig3)", eq4_m, n_max_c,
+                             NULL);
     if (!cons) snprintf(why_cons, sizeof why_cons, "%s", moex_errmsg());
     moex_error_clear();
   } else {
     snprintf(why_cons, sizeof why_cons, "no --construction given");
   }
   if (!cons && !eq4_m) eq4_m = 16;
+  static const char *const all_targets = "t3-axis-D16,t3-axis-D128,t3-rot-D16,t3-rot-D128,t4-m32,t4-m128,eq4-deep4,s2-D32";
+  int want_s2 = !targets || gap_list_has(targets, "s2-D32");
+  moe_model_t *cons_s2 = NULL;
+  s2_info_t s2;
+  memset(&s2, 0, sizeof s2);
+  char why_s2[256] = "no --construction-s2 given";
+  if (want_s2 && construction_s2 && strcmp(construction_s2, "none")) {
+    /* the evaluation grid's size is known only with the manifold: the loaded model is rebuilt
+     * per run at the run's sizes, so any n_max does here */
+    cons_s2 = load_construction(construction_s2, match_s2, "sphere d = 2, D = 32 with checks_ok (thm_4_8 --kind sphere --d 2 --D 32)",
+                                s2_m, 1024, &s2);
+    if (!cons_s2) snprintf(why_s2, sizeof why_s2, "%s", moex_errmsg());
+    moex_error_clear();
+  }
   /* the rows: the table's, guarded by the protocol parser, then the construction's */
-  static const char *const all_targets = "t3-axis-D16,t3-axis-D128,t3-rot-D16,t3-rot-D128,t4-m32,t4-m128,eq4-deep4";
   char rowlist[2048] = "", skipped[4096] = "";
   char *tsv = study_sibling_path(out, "_rows.tsv");
   FILE *rt = tsv ? fopen(tsv, "w") : NULL;
@@ -397,7 +529,11 @@ int main(int argc, char **argv) {
     snprintf(rowlist + strlen(rowlist), sizeof rowlist - strlen(rowlist), "%s%s", *rowlist ? "," : "", ROWS[k].row);
   }
   int want_eq4 = !targets || gap_list_has(targets, "eq4-deep4");
-  if (cons && want_eq4) {
+  if (want_s2 && !cons_s2) {
+    printf(PROG ": target s2-D32 skipped: %s\n", why_s2);
+    if (rt) fprintf(rt, "s2-D32\tnone\tskipped\t%s\n", why_s2);
+  }
+  if ((cons && want_eq4) || cons_s2) {
     if (!rows || gap_list_has(rows, "construction"))
       snprintf(rowlist + strlen(rowlist), sizeof rowlist - strlen(rowlist), "%s%s", *rowlist ? "," : "", "construction");
     for (size_t k = 0; k < N_WARM; k++) {
@@ -406,8 +542,9 @@ int main(int argc, char **argv) {
       if (rows && !gap_list_has(rows, name)) continue;
       snprintf(rowlist + strlen(rowlist), sizeof rowlist - strlen(rowlist), "%s%s", *rowlist ? "," : "", name);
     }
-  } else if (want_eq4) {
-    printf(PROG ": rows construction and warm-start skipped: %s\n", why_cons);
+  }
+  if (!cons && want_eq4) {
+    printf(PROG ": rows construction and warm-start of eq4-deep4 skipped: %s\n", why_cons);
     if (rt) fprintf(rt, "construction\tnone\tskipped\t%s\n", why_cons);
   }
   if (rt) fclose(rt);
@@ -415,13 +552,14 @@ int main(int argc, char **argv) {
   if (!*rowlist) {
     fprintf(stderr, PROG ": --rows '%s' leaves no row to run\n", rows ? rows : "");
     moe_model_free(cons);
+    moe_model_free(cons_s2);
     return 2;
   }
-  /* the cases: every target with every row, the construction's rows with eq4-deep4 only */
+  /* the cases: every target with every row, the construction's rows with the targets that have one */
   const char *tl = targets ? targets : all_targets;
   char *cases = malloc(strlen(tl) * 64 + strlen(rowlist) * 16 + 64), *tcopy = strdup(tl);
   if (!cases || !tcopy) {
-    free(cases); free(tcopy); moe_model_free(cons);
+    free(cases); free(tcopy); moe_model_free(cons); moe_model_free(cons_s2);
     fprintf(stderr, PROG ": out of memory\n");
     return 1;
   }
@@ -429,26 +567,36 @@ int main(int argc, char **argv) {
   for (char *s1 = NULL, *t = strtok_r(tcopy, ",", &s1); t; t = strtok_r(NULL, ",", &s1)) {
     if (!gap_list_has(all_targets, t)) {
       fprintf(stderr, PROG ": --targets: unknown target '%s' (%s)\n", t, all_targets);
-      free(cases); free(tcopy); moe_model_free(cons);
+      free(cases); free(tcopy); moe_model_free(cons); moe_model_free(cons_s2);
       return 2;
     }
+    if (!strcmp(t, "s2-D32") && !cons_s2) continue;
     char rcopy[2048];
     snprintf(rcopy, sizeof rcopy, "%s", rowlist);
     for (char *s2 = NULL, *r = strtok_r(rcopy, ",", &s2); r; r = strtok_r(NULL, ",", &s2)) {
-      if ((!strcmp(r, "construction") || !strncmp(r, "warm-start:", 11)) && strcmp(t, "eq4-deep4")) continue;
+      int has_cons = (!strcmp(t, "eq4-deep4") && cons) || (!strcmp(t, "s2-D32") && cons_s2);
+      if ((!strcmp(r, "construction") || !strncmp(r, "warm-start:", 11)) && !has_cons) continue;
       sprintf(cases + strlen(cases), "%s%s/%s", *cases ? "," : "", t, r);
     }
   }
   free(tcopy);
+  if (!*cases) {
+    /* only s2-D32 can drop out here, when its construction is missing */
+    fprintf(stderr, PROG ": --targets %s leaves no case to run (s2-D32: %s)\n", tl, why_s2);
+    free(cases); moe_model_free(cons); moe_model_free(cons_s2);
+    return 2;
+  }
   sweep_grid_t g = {0};
   rc = driver_axis_csv(PROG, &g, "case", cases, 0);
   free(cases);
   if (rc) {
     sweep_grid_free(&g);
     moe_model_free(cons);
+    moe_model_free(cons_s2);
     return 2;
   }
-  ctx_t c = {.o = &o, .grid_t3 = grid_t3, .grid_eq4 = grid_eq4, .eq4_m = eq4_m, .fresh_cap = fresh_cap, .cons = cons};
+  ctx_t c = {.o = &o, .grid_t3 = grid_t3, .grid_eq4 = grid_eq4, .grid_s2 = grid_s2, .eq4_m = eq4_m, .fresh_cap = fresh_cap,
+             .cons = cons, .cons_s2 = cons_s2, .s2 = s2};
   rc = driver_run(PROG, &o, &g, out, run_one, &c, argc, argv);
   if (rc == 0 || rc == 1) {
     char *gtsv = study_sibling_path(out, "_gap.tsv");
@@ -456,5 +604,6 @@ int main(int argc, char **argv) {
     free(gtsv);
   }
   moe_model_free(cons);
+  moe_model_free(cons_s2);
   return rc;
 }

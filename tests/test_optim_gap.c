@@ -241,6 +241,10 @@ START_TEST(test_optim_gap_quick) {
     if (!strcmp(cr->v.s[i], "construction")) {
       seen = 1;
       ck_assert(isfinite(ce->v.d[i]) && ce->v.d[i] > 0);
+      /* the oracle's path labels of Eq. (4) are the construction's routes (away from cell edges) */
+      const record_column *cl = record_summary_column(s, "label_agreement");
+      ck_assert(cl != NULL);
+      ck_assert_msg(cl->v.d[i] > 0.95, "eq4 training labels agree with the construction's paths on %.3f", cl->v.d[i]);
     }
   ck_assert(seen);
   record_summary_free(s);
@@ -272,6 +276,63 @@ START_TEST(test_optim_gap_quick) {
 }
 END_TEST
 
+/* S^2 in R^32 with Thm 4.8's construction: the construction's own routes agree with the oracle's
+ * labels (chart of largest rho at layer 1, layer 0 on expert 0: a labelling off by a layer would
+ * put the agreement near 0), its row is measured, warm starts run, the verdict is printed; without
+ * a construction the target is skipped with its reason, and alone it is a usage error. */
+START_TEST(test_optim_gap_s2) {
+  char dir[] = "/tmp/moex-gaps2-XXXXXX", cmd[2048];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  const char *b = testutil_bindir();
+  snprintf(cmd, sizeof cmd,
+           "%s/thm_4_8 --quick --kind sphere --d 2 --D 32 --E 6 --widths 8,16,32 --seeds 1 --width-only --out %s/t.h5 > %s/t.log 2>&1",
+           b, dir, dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "thm_4_8 failed (%s/t.log)", dir);
+  snprintf(cmd, sizeof cmd,
+           "%s/optim_gap --quick --seeds 1 --iters 40 --n-train 256 --grid-s2 12 --targets s2-D32 "
+           "--rows adam,construction,warm-start:adam --construction-s2 %s/t.h5 --s2-m 16 --out %s/og.h5 > %s/og.log 2>&1",
+           b, dir, dir, dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "optim_gap failed (%s/og.log)", dir);
+  char path[256];
+  snprintf(path, sizeof path, "%s/og.h5", dir);
+  ck_assert_msg(record_check(path) == 0, "schema: %s", moex_errmsg());
+  record_file *f = record_open(path);
+  ck_assert_uint_eq(record_n_runs(f), 3);
+  record_summary *s = record_read_summary(f);
+  const record_column *cr = record_summary_column(s, "row"), *ca = record_summary_column(s, "oracle_agreement"),
+                      *ce = record_summary_column(s, "gap_err"), *cp = record_summary_column(s, "params_total"),
+                      *cl = record_summary_column(s, "label_agreement");
+  ck_assert(cr && ca && ce && cp && cl);
+  int seen = 0;
+  for (size_t i = 0; i < s->nrows; i++) {
+    ck_assert_int_eq(cp->v.i[i], cp->v.i[0]); /* equal parameters */
+    if (strcmp(cr->v.s[i], "construction")) continue;
+    seen = 1;
+    ck_assert_msg(ca->v.d[i] > 0.95, "construction agrees with the oracle on %.3f of the points", ca->v.d[i]);
+    /* the oracle row's training labels are the construction's routes */
+    ck_assert_msg(cl->v.d[i] > 0.95, "training labels agree with the construction's paths on %.3f", cl->v.d[i]);
+    ck_assert(isfinite(ce->v.d[i]) && ce->v.d[i] > 0);
+  }
+  ck_assert(seen);
+  record_summary_free(s);
+  record_close(f);
+  snprintf(cmd, sizeof cmd, "grep -q '^optim_gap: s2-D32: .*verdict \\(within\\|outside\\)$' %s/og.log", dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "optim_gap: no s2-D32 verdict (%s/og.log)", dir);
+  /* a records file without a sphere construction (thm_5_3's): s2-D32 skipped, said so, t3 runs */
+  snprintf(cmd, sizeof cmd,
+           "%s/optim_gap --quick --seeds 1 --iters 20 --n-train 128 --grid-t3 32 --targets t3-axis-D16,s2-D32 --rows adam "
+           "--construction-s2 %s/og.h5 --out %s/og2.h5 > %s/og2.log 2>&1 && grep -q 'target s2-D32 skipped: .*holds no ok run of sphere' %s/og2.log && "
+           "grep -q '^s2-D32.none.skipped' %s/og2_rows.tsv",
+           b, dir, dir, dir, dir, dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "optim_gap without an s2 construction (%s/og2.log)", dir);
+  char bad[600];
+  snprintf(bad, sizeof bad, "%s/optim_gap --quick --targets s2-D32 --construction-s2 none --out %s/bad.h5", b, dir);
+  testutil_expect_usage_error(bad, "optim_gap");
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  testutil_sh(cmd);
+}
+END_TEST
+
 Suite *optim_gap_suite(void) {
   Suite *s = suite_create("optim_gap");
   TCase *tc = tcase_create("diagnostics");
@@ -285,5 +346,9 @@ Suite *optim_gap_suite(void) {
   tcase_set_timeout(te, 300);
   tcase_add_test(te, test_optim_gap_quick);
   suite_add_tcase(s, te);
+  TCase *t2 = tcase_create("end_to_end_s2");
+  tcase_set_timeout(t2, 300);
+  tcase_add_test(t2, test_optim_gap_s2);
+  suite_add_tcase(s, t2);
   return s;
 }

@@ -194,10 +194,14 @@ START_TEST(test_grid_indexing) {
   ck_assert_uint_eq(sweep_grid_size(&g), 6);
   sweep_grid_config(&g, "exp1", 4, buf, sizeof buf);
   ck_assert_str_eq(buf, "exp1 D=128 embed=axis seed=1");
-  const char *bad[] = {"depth=3", "D=", "D=16,,32", "D=16,16", "=4", "D", "embed=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,"
-                       "v,w,x,y,z,A,B,C,D,E,F,G,H,I,J,K,L,M,N,O,P,Q,R,S,T,U,V,W,X,Y,Z,0,1,2,3,4,5,6,7,8,9,_,-,+"};
+  /* one value more than an axis holds */
+  static char many[8 * (SWEEP_MAX_VALUES + 2)], many_why[32];
+  size_t at = (size_t)snprintf(many, sizeof many, "embed=v0");
+  for (int k = 1; k <= SWEEP_MAX_VALUES; k++) at += (size_t)snprintf(many + at, sizeof many - at, ",v%d", k);
+  snprintf(many_why, sizeof many_why, "more than %d", SWEEP_MAX_VALUES);
+  const char *bad[] = {"depth=3", "D=", "D=16,,32", "D=16,16", "=4", "D", many};
   const char *want[] = {"unknown axis 'depth'", "no values", "empty value", "repeated value", "expected NAME",
-                        "expected NAME", "more than 64"};
+                        "expected NAME", many_why};
   for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
     ck_assert_int_eq(sweep_grid_override(&g, bad[k]), MOEX_EINVAL);
     ck_assert_msg(strstr(moex_errmsg(), want[k]), "'%s': message '%s'", bad[k], moex_errmsg());

@@ -9,7 +9,7 @@
  * grids disjoint from the evaluation grid), routing, the counts of the spec, the rate in m
  * against the bound and the construction's exponent, with e_sweep the error against the number
  * of charts E at fixed width (figure <id>_err_vs_E), and the smallest layer-0 width that routes
- * exactly against E; --inject builds one of six faults in. See theorems/thm_4_8.md,
+ * exactly against E (both left out with --width-only); --inject builds one of six faults in. See theorems/thm_4_8.md,
  * theorems/cor_4_9.md. */
 #ifndef MOEX_THEOREM_SHALLOW_H
 #define MOEX_THEOREM_SHALLOW_H

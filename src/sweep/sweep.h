@@ -14,7 +14,7 @@
 #include "record/record.h"
 
 #define SWEEP_MAX_AXES 16
-#define SWEEP_MAX_VALUES 64
+#define SWEEP_MAX_VALUES 256 /* optim_gap: 8 targets x 13 rows + the constructions' 8 cases in one axis */
 
 /* A named axis and its values, as strings ("D" = {"16", "32"}). */
 typedef struct {

@@ -54,7 +54,10 @@ int sweep_grid_override(sweep_grid_t *g, const char *spec) {
       if (!strcmp(vals[k], p)) why = "a repeated value";
     if (why) {
       free(block);
-      return moex_error(MOEX_EINVAL, "sweep: --set '%s': %s for axis '%s'", spec, why, ax->name);
+      /* a long --set is cut short so that the reason fits in the message */
+      size_t sl = strlen(spec);
+      return moex_error(MOEX_EINVAL, "sweep: --set '%.*s%s': %s for axis '%s'", (int)(sl > 80 ? 77 : sl), spec,
+                        sl > 80 ? "..." : "", why, ax->name);
     }
     vals[n++] = p;
     if (!comma) break;
