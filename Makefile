@@ -66,7 +66,7 @@ TEST_SRC  = $(sort $(wildcard tests/test_*.c))
 TEST_OBJ  = $(TEST_SRC:tests/%.c=$(B)/tobj/%.o) $(B)/tobj/main.o
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps check check-mpi unit asan valgrind demo bench gemm-compare paper studies theorems clean layers FORCE
+.PHONY: all deps check check-mpi unit asan valgrind demo bench bench-torch gemm-compare paper studies theorems clean layers FORCE
 .DEFAULT_GOAL := all
 
 all: $(LIBS_A) $(BINS)
@@ -189,6 +189,13 @@ bench: deps
 	@$(B)/bin/moex-bench $(BENCH_ARGS)
 	@build-gslcblas/bin/moex-bench --no-p5 --no-t $(BENCH_ARGS)
 
+# P1 and P2 against PyTorch eager, side by side in interleaved rounds (src/tools/bench_torch.py;
+# installs Debian's python3-torch, which nothing else needs).
+bench-torch: deps
+	@MOEX_TORCH=1 sh src/tools/deps.sh
+	@$(MAKE) --no-print-directory all
+	$(PYTHON) src/tools/bench_torch.py --moex-bench $(B)/bin/moex-bench --out results/bench $(BENCH_TORCH_ARGS)
+
 # The paper's two experiments in full (both protocols; bfgs2 gets Adam's compute, see driver.h),
 # then two extensions, the MoE protocols at 10x compute, and the report (results/paper/REPORT.md).
 paper: deps
@@ -217,7 +224,11 @@ STUDIES = manifold_rates piecewise_depth gating variants autoenc
 studies: deps
 	@$(MAKE) --no-print-directory all
 	@mkdir -p results/studies
-	@for s in $(STUDIES); do $(B)/bin/$$s --out results/studies/$$s.h5 $(STUDIES_ARGS) || exit 1; done
+	@# manifold_rates and piecewise_depth also under adam+polish, the best trained row of optim_gap
+	@# on most targets (issue 17): the rate in d and the pieces with depth under the best protocol
+	@for s in $(STUDIES); do \
+	  case $$s in manifold_rates|piecewise_depth) p="--protocol adam,adam+polish" ;; *) p="" ;; esac; \
+	  $(B)/bin/$$s --out results/studies/$$s.h5 $$p $(STUDIES_ARGS) || exit 1; done
 	@# error against E, L and the pieces E^L at one width (issue 18's figures)
 	$(B)/bin/piecewise_depth --el --out results/studies/piecewise_depth_el.h5 $(STUDIES_ARGS)
 	@# the optimization gap (issue 17): Thm 5.3's construction of Eq. (4) (Fig. 3 pieces) first,

@@ -193,6 +193,27 @@ START_TEST(test_torch_save_eval_matches) {
 }
 END_TEST
 
+/* bench_torch.py (make bench-torch) on a tiny round: it times both sides and writes a row per
+ * (row, implementation) with positive times; bad arguments exit 2 before any timing. Speed is
+ * never asserted here. */
+START_TEST(test_torch_bench) {
+  testutil_require_bin("moex-bench");
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s src/tools/bench_torch.py --moex-bench %s/moex-bench --rounds 1 --reps 50 --out %s/bench", python(),
+           testutil_bindir(), dir);
+  int st = run_logged(cmd);
+  ck_assert_msg(st == 0, "bench_torch failed:\n%s", log_text());
+  snprintf(cmd, sizeof cmd,
+           "[ $(awk -F'\t' 'NR > 1 && $4 > 0 && $5 > 0 && ($1 == \"P1\" || $1 == \"P2\")' %s/bench/bench-torch.tsv | wc -l) -eq 4 ]", dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "bench-torch.tsv: not 4 rows with positive times");
+  snprintf(cmd, sizeof cmd, "%s src/tools/bench_torch.py --moex-bench %s/moex-bench --rounds 0 --out %s/bench2", python(),
+           testutil_bindir(), dir);
+  testutil_expect_usage_error(cmd, "bench_torch.py");
+  snprintf(cmd, sizeof cmd, "%s src/tools/bench_torch.py --moex-bench %s/nonexistent --out %s/bench2", python(), dir, dir);
+  testutil_expect_usage_error(cmd, "bench_torch.py");
+}
+END_TEST
+
 /* Without torch: one test per torch test, saying why it did not run. */
 static char skip_reason[512];
 START_TEST(test_torch_skipped) {
@@ -484,6 +505,7 @@ Suite *torch_suite(void) {
     tcase_set_timeout(t, 300);
     tcase_add_test(t, test_torch_load_matches);
     tcase_add_test(t, test_torch_save_eval_matches);
+    tcase_add_test(t, test_torch_bench);
     suite_add_tcase(s, t);
   } else {
     /* Check has no "skipped" status: the test case's name carries it, and each test says why */
@@ -491,7 +513,7 @@ Suite *torch_suite(void) {
     static char name[600];
     snprintf(name, sizeof name, "SKIPPED: %s", skip_reason);
     TCase *t = tcase_create(name);
-    tcase_add_loop_test(t, test_torch_skipped, 0, 2);
+    tcase_add_loop_test(t, test_torch_skipped, 0, 3);
     suite_add_tcase(s, t);
   }
   return s;

@@ -242,7 +242,10 @@ double gridcheck_run_bytes(const char *prog, const driver_opts_t *o, const sweep
     if (t) target_parse(t, &E, &L, &q, why, sizeof why);
     d_in = 8;
     d_out = 8;
-    experts = pow((double)E, (double)L) * (double)L; /* the wide models' E^L experts bound the rest */
+    /* the deep-2L MoE's 2L E experts of width m: every other model of the study is matched to
+     * its total parameters (E^L experts of width m, as this said until 2026-12-02, put the
+     * largest default run at 9.3 GiB where it takes 50 MB, and refused make studies) */
+    experts = 2.0 * (double)L * (double)E;
     width = (double)grid_size_value(g, i, "m", 128);
   } else if (!strcmp(prog, "variants")) {
     d_in = 32;

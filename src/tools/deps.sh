@@ -5,6 +5,7 @@
 set -eu
 PKGS="libgsl-dev libhdf5-dev hdf5-tools gnuplot-nox libopenblas-dev pkg-config check liblbfgs-dev valgrind python3-h5py"
 [ "${MOEX_MPI:-0}" = 1 ] && PKGS="$PKGS libopenmpi-dev openmpi-bin"
+[ "${MOEX_TORCH:-0}" = 1 ] && PKGS="$PKGS python3-torch"
 missing=""
 for p in $PKGS; do
   st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
