@@ -140,13 +140,7 @@ static int manifold_make(const manifold_config *mc, const char *target, unsigned
 /* Table 3's circle in R^D (as paper_exp1 draws it: the data depend on D, embed, the master seed). */
 static int data_t3(const ctx_t *c, size_t D, const char *embed, size_t n_train, data_t *d) {
   manifold_config mc;
-  manifold_config_default(&mc);
-  mc.kind = "circle";
-  mc.d = 1;
-  mc.D = D;
-  mc.embed = embed;
-  mc.E = 4;
-  mc.seed = (unsigned long)c->o->master_seed + 7 * D;
+  study_table3_config(&mc, D, embed, (unsigned long)c->o->master_seed);
   manifold *M;
   targetfn *f;
   if (manifold_make(&mc, "exp1", 1, &M, &f)) return MOEX_EINVAL;

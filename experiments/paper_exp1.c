@@ -13,6 +13,7 @@
 #include "fit/fit_moe.h"
 #include "lib/driver.h"
 #include "lib/exprun.h"
+#include "lib/study.h"
 #include "targets/manifold.h"
 #include "core/moex_error.h"
 #include "targets/targetfn.h"
@@ -76,13 +77,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   if (!is_moe && strcmp(model, "dense")) return moex_error(MOEX_EINVAL, "paper_exp1: unknown model '%s' (moe or dense)", model);
   /* the data depend on (D, embed) and the master seed only: every model and seed sees the same */
   manifold_config mc;
-  manifold_config_default(&mc);
-  mc.kind = "circle";
-  mc.d = 1;
-  mc.D = D;
-  mc.embed = embed;
-  mc.E = 4;
-  mc.seed = (unsigned long)c->o->master_seed + 7 * D;
+  study_table3_config(&mc, D, embed, (unsigned long)c->o->master_seed);
   manifold *M = manifold_alloc(&mc);
   targetfn *f = M ? targetfn_alloc(M, "exp1", 1) : NULL;
   if (!f) {

@@ -25,9 +25,7 @@ size_t oracle_path_route(const moe_model_t *m, size_t path, size_t l) {
 typedef struct {
   size_t *rt[MOE_MAX_LAYERS];
   double *wt[MOE_MAX_LAYERS];
-  double *acts, *p;
-  size_t *idx;
-  double *w1;
+  double *acts;
 } route_buf;
 
 static const double *routed_chunk(fit_routed *R, const moe_model_t *m, size_t k, const double *x, const size_t *path_of,
@@ -45,9 +43,9 @@ static const double *routed_chunk(fit_routed *R, const moe_model_t *m, size_t k,
     if (!fit_routed_forward(R, m->theta, k, x, (const size_t *const *)b->rt, (const double *const *)b->wt)) return NULL;
     size_t E = L->spec.n_experts;
     const double *S = gate_scores(&L->gate, m->theta + L->gate_off, k, R->h[l], b->acts);
-    gate_select(k, E, 1, GATE_SWITCH, S, NULL, b->idx, b->w1, b->p);
     for (size_t s = 0; s < k; s++) {
-      /* softmax over all E scores at the forced expert (p holds it at the selected one only) */
+      /* softmax over all E scores at the forced expert (gate_select would give it at its own
+       * choice only) */
       double mx = S[s * E], z = 0;
       for (size_t e = 1; e < E; e++) mx = fmax(mx, S[s * E + e]);
       for (size_t e = 0; e < E; e++) z += exp(S[s * E + e] - mx);
@@ -73,19 +71,13 @@ int oracle_eval(const moe_model_t *m, size_t n, const double *x, const double *y
   fit_routed *R = fit_routed_alloc(m, chunk);
   if (!R) return MOEX_EINVAL;
   double *sse = calloc(P * n_labels, sizeof *sse), *yo = malloc(n * dout * sizeof *yo);
-  size_t *pth = malloc(chunk * sizeof *pth), *vote = calloc(P * n_labels, sizeof *vote), aw = 1, Emax = 1;
+  size_t *pth = malloc(chunk * sizeof *pth), *vote = calloc(P * n_labels, sizeof *vote), aw = 1;
   route_buf b;
   memset(&b, 0, sizeof b);
   for (size_t l = 0; l < m->n_layers; l++)
-    if (m->layer[l].spec.kind == MOE_LAYER_MOE) {
-      if (m->layer[l].gate.act_width > aw) aw = m->layer[l].gate.act_width;
-      if (m->layer[l].spec.n_experts > Emax) Emax = m->layer[l].spec.n_experts;
-    }
+    if (m->layer[l].spec.kind == MOE_LAYER_MOE && m->layer[l].gate.act_width > aw) aw = m->layer[l].gate.act_width;
   b.acts = malloc(chunk * aw * sizeof *b.acts);
-  b.p = malloc(chunk * Emax * sizeof *b.p);
-  b.idx = malloc(chunk * sizeof *b.idx);
-  b.w1 = malloc(chunk * sizeof *b.w1);
-  int rc = sse && yo && pth && vote && b.acts && b.p && b.idx && b.w1 ? MOEX_OK : MOEX_ENOMEM;
+  int rc = sse && yo && pth && vote && b.acts ? MOEX_OK : MOEX_ENOMEM;
   for (size_t l = 0; l < m->n_layers && !rc; l++)
     if (m->layer[l].spec.kind == MOE_LAYER_MOE &&
         (!(b.rt[l] = malloc(chunk * sizeof(size_t))) || !(b.wt[l] = malloc(chunk * sizeof(double)))))
@@ -154,7 +146,7 @@ int oracle_eval(const moe_model_t *m, size_t n, const double *x, const double *y
     free(b.rt[l]);
     free(b.wt[l]);
   }
-  free(b.acts); free(b.p); free(b.idx); free(b.w1);
+  free(b.acts);
   free(sse); free(yo); free(pth); free(vote);
   fit_routed_free(R);
   return rc;

@@ -132,3 +132,13 @@ int study_check_target(const char *prog, const char *spec) {
   manifold_free(M);
   return t ? 0 : 2;
 }
+
+void study_table3_config(manifold_config *mc, size_t D, const char *embed, unsigned long master_seed) {
+  manifold_config_default(mc);
+  mc->kind = "circle";
+  mc->d = 1;
+  mc->D = D;
+  mc->embed = embed;
+  mc->E = 4;
+  mc->seed = master_seed + 7 * D;
+}

@@ -23,6 +23,10 @@ typedef struct {
   unsigned char *member;
 } study_set_t;
 
+/* Table 3's manifold: the circle in R^D with 4 charts, embedding `embed`, its seed from the
+ * master seed and D (paper_exp1's data; optim_gap's t3 targets draw the same). */
+void study_table3_config(manifold_config *mc, size_t D, const char *embed, unsigned long master_seed);
+
 /* n samples drawn with r, or with `grid` the manifold's dense evaluation set of n points per
  * dimension (manifold_grid_size(M, n) points). On error the set may be partly allocated: call
  * study_set_free in any case. */
