@@ -219,7 +219,8 @@ paper: deps
 	  results/paper/paper_exp1_bfgs2_long.h5 results/paper/paper_exp2_bfgs2_long.h5 \
 	  results/paper/paper_exp1_gsl.h5 results/paper/paper_exp2_gsl.h5 results/paper/paper_exp2_alt.h5 --out results/paper
 
-# The scaling studies in full (each about 20-30 min on 2 cores), the optimization-gap study, and their report.
+# The scaling studies in full, the optimization-gap study and their report (25 min on 2 idle cores at
+# the default 2 seeds; STUDIES_ARGS='--seeds 5' for five).
 STUDIES = manifold_rates piecewise_depth gating variants autoenc
 studies: deps
 	@$(MAKE) --no-print-directory all

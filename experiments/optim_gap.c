@@ -376,11 +376,16 @@ static int match_eq4(const record_run *r, int64_t *m, s2_info_t *s2) {
          !record_run_get_str(r, "family", &family) && E == 3 && L == 2 && !strcmp(family, "fig3") && !strcmp(status, "ok");
 }
 
-/* Thm 4.8's depth-2 MoE on S^2 in R^32 with every check held and no fault built in. */
+/* Thm 4.8's depth-2 MoE on S^2 in R^32 with every check held and no fault built in: a run of
+ * thm_4_8's width sweep (stereographic charts, x = m; not cor_4_9's affine atlas, not the sweep
+ * over E at a fixed width). */
 static int match_s2(const record_run *r, int64_t *m, s2_info_t *s2) {
   const char *spec = NULL, *status = NULL, *kind = NULL, *embed = NULL, *target = NULL, *inject = NULL;
+  const char *chart = NULL, *xname = NULL;
   int64_t ok = 0;
-  int hit = !record_run_get_int(r, "m", m) && !record_run_get_str(r, "model_spec", &spec) &&
+  int hit = !record_run_get_str(r, "chart", &chart) && !strcmp(chart, "stereographic") &&
+            !record_run_get_str(r, "x_name", &xname) && !strcmp(xname, "m") &&
+            !record_run_get_int(r, "m", m) && !record_run_get_str(r, "model_spec", &spec) &&
             !record_run_get_str(r, "status", &status) && !strcmp(status, "ok") && !record_run_get_str(r, "kind", &kind) &&
             !strcmp(kind, "sphere") && !record_run_get_int(r, "d", &s2->d) && s2->d == 2 &&
             !record_run_get_int(r, "D", &s2->D) && s2->D == 32 && !record_run_get_int(r, "E", &s2->E) &&
@@ -410,7 +415,8 @@ static moe_model_t *load_construction(const char *path, cons_match_fn match, con
     record_run *r = record_read_run(f, record_run_id(f, k), RECORD_READ_ATTRS);
     int64_t m = 0;
     memset(&info, 0, sizeof info);
-    if (r && match(r, &m, &info) && (want ? (size_t)m == want : m > best_m)) {
+    /* the first matching run at the m asked for, or the first at the largest m */
+    if (r && match(r, &m, &info) && (want ? (size_t)m == want && !best : m > best_m)) {
       best = record_run_id(f, k);
       best_m = m;
       best_info = info;
@@ -494,7 +500,7 @@ int main(int argc, char **argv) {
   moe_model_t *cons_s2 = NULL;
   s2_info_t s2;
   memset(&s2, 0, sizeof s2);
-  char why_s2[256] = "no --construction-s2 given";
+  char why_s2[256] = "--construction-s2 none";
   if (want_s2 && construction_s2 && strcmp(construction_s2, "none")) {
     /* the evaluation grid's size is known only with the manifold: the loaded model is rebuilt
      * per run at the run's sizes, so any n_max does here */

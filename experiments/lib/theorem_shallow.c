@@ -791,7 +791,7 @@ int theorem_shallow_main(const theorem_shallow_cfg *cfg, int argc, char **argv) 
     /* an atlas of Ek charts may not exist for this manifold (a sphere needs more charts than a
      * circle): say so and leave that E out, as the routing sweep below does */
     ctx_t probe;
-    int no_atlas = ctx_init(&probe, cfg, kind, d, D, Ek, embed, target, 1);
+    int no_atlas = ctx_init(&probe, cfg, kind, d, D, Ek, embed, target, 2000); /* the first run's seed */
     ctx_free(&probe);
     if (no_atlas) {
       printf("%s: E = %zu left out of the sweep over E: %s\n", id, Ek, moex_errmsg());

@@ -19,10 +19,14 @@ static const sweep_axis_t *find_axis(const sweep_grid_t *g, const char *name, si
 
 /* Each override's storage is one block: a pointer to the previous block, then the text; `owned`
  * points to the newest, so several overrides chain and sweep_grid_free walks the chain. */
+/* A long --set is cut short in messages so that the reason fits (moex_error keeps 512 bytes). */
+#define SPEC_FMT "%.*s%s"
+#define SPEC_ARG(spec) (int)(strlen(spec) > 80 ? 77 : strlen(spec)), (spec), strlen(spec) > 80 ? "..." : ""
+
 int sweep_grid_override(sweep_grid_t *g, const char *spec) {
   if (!g || !spec) return moex_error(MOEX_EINVAL, "sweep: --set needs NAME=v1,v2,...");
   const char *eq = strchr(spec, '=');
-  if (!eq || eq == spec) return moex_error(MOEX_EINVAL, "sweep: --set '%s': expected NAME=v1,v2,...", spec);
+  if (!eq || eq == spec) return moex_error(MOEX_EINVAL, "sweep: --set '" SPEC_FMT "': expected NAME=v1,v2,...", SPEC_ARG(spec));
   sweep_axis_t *ax = (sweep_axis_t *)find_axis(g, spec, (size_t)(eq - spec));
   if (!ax) {
     char names[256] = "";
@@ -30,11 +34,11 @@ int sweep_grid_override(sweep_grid_t *g, const char *spec) {
       size_t l = strlen(names);
       snprintf(names + l, sizeof names - l, "%s%s", a ? ", " : "", g->axis[a].name);
     }
-    return moex_error(MOEX_EINVAL, "sweep: --set '%s': unknown axis '%.*s' (axes: %s)", spec, (int)(eq - spec),
-                      spec, names);
+    return moex_error(MOEX_EINVAL, "sweep: --set '" SPEC_FMT "': unknown axis '%.*s' (axes: %s)", SPEC_ARG(spec),
+                      (int)(eq - spec), spec, names);
   }
   const char *list = eq + 1;
-  if (!*list) return moex_error(MOEX_EINVAL, "sweep: --set '%s': axis '%s' would have no values", spec, ax->name);
+  if (!*list) return moex_error(MOEX_EINVAL, "sweep: --set '" SPEC_FMT "': axis '%s' would have no values", SPEC_ARG(spec), ax->name);
   size_t len = strlen(list);
   char *block = malloc(sizeof(char *) + len + 1);
   if (!block) return moex_error(MOEX_ENOMEM, "sweep: out of memory");
@@ -54,10 +58,7 @@ int sweep_grid_override(sweep_grid_t *g, const char *spec) {
       if (!strcmp(vals[k], p)) why = "a repeated value";
     if (why) {
       free(block);
-      /* a long --set is cut short so that the reason fits in the message */
-      size_t sl = strlen(spec);
-      return moex_error(MOEX_EINVAL, "sweep: --set '%.*s%s': %s for axis '%s'", (int)(sl > 80 ? 77 : sl), spec,
-                        sl > 80 ? "..." : "", why, ax->name);
+      return moex_error(MOEX_EINVAL, "sweep: --set '" SPEC_FMT "': %s for axis '%s'", SPEC_ARG(spec), why, ax->name);
     }
     vals[n++] = p;
     if (!comma) break;

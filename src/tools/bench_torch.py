@@ -120,7 +120,7 @@ def torch_step_us(row, impl, reps, seed):
 def moex_step_us(bench, row, reps):
     """moex-bench --only ROW's median (it runs ten times its --reps steps; --reps at least 5)."""
     with tempfile.TemporaryDirectory() as d:
-        subprocess.run([bench, "--only", row, "--reps", str(max(5, reps // 10)), "--out", d], check=True,
+        subprocess.run([bench, "--only", row, "--no-dgemm", "--reps", str(max(5, reps // 10)), "--out", d], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(os.path.join(d, os.listdir(d)[0])) as f:
             for rec in csv.DictReader(f, delimiter="\t"):
