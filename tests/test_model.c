@@ -431,6 +431,18 @@ START_TEST(test_param_views) {
   ck_assert_uint_eq(next, m->n_params); /* the views and the dense block tile theta */
   ck_assert_ptr_null(moe_gate_params(m, 3).p);
   ck_assert_ptr_null(moe_expert_params(NULL, 0, 0).p);
+  /* moe_experts_swap exchanges two experts' blocks and nothing else; a missing expert refuses */
+  for (size_t k = 0; k < m->n_params; k++) m->theta[k] = (double)k;
+  ck_assert_int_eq(moe_experts_swap(m, 0, 0, 2), MOEX_OK);
+  moe_expert_view_t v0 = moe_expert_params(m, 0, 0), v2 = moe_expert_params(m, 0, 2);
+  for (size_t k = 0; k < m->n_params; k++) {
+    double want = (double)k;
+    if (k >= v0.off && k < v0.off + v0.n) want = (double)(v2.off + k - v0.off);
+    if (k >= v2.off && k < v2.off + v2.n) want = (double)(v0.off + k - v2.off);
+    ck_assert(m->theta[k] == want);
+  }
+  ck_assert_int_eq(moe_experts_swap(m, 0, 0, 3), MOEX_EINVAL);
+  ck_assert_int_eq(moe_experts_swap(m, 1, 0, 1), MOEX_EINVAL); /* the dense layer */
   /* by hand through the views: layer 2's gate picks expert 2 (reads input 3), whose output is
    * its bias b2 = 7.25; the other experts output -1 */
   memset(m->theta, 0, m->n_params * sizeof *m->theta);

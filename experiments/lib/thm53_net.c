@@ -56,12 +56,7 @@ static void inject(thm53_net_t *N) {
     memset(g.p, 0, g.n * sizeof *g.p);
     for (size_t i = 0; i < E; i++) g.p[i * S + L + (i + 1) % E] = 1;
   } else if (!strcmp(f, "experts-swapped")) {
-    moe_expert_view_t a = moe_expert_params(M, 1, 0), b = moe_expert_params(M, 1, 1);
-    for (size_t k = 0; k < a.n; k++) {
-      double t = a.p[k];
-      a.p[k] = b.p[k];
-      b.p[k] = t;
-    }
+    moe_experts_swap(M, 1, 0, 1);
   } else if (!strcmp(f, "tau-bias")) {
     for (size_t e = 0; e < E; e++) {
       moe_expert_view_t v = moe_expert_params(M, 0, e);

@@ -769,3 +769,14 @@ moe_expert_view_t moe_expert_params(moe_model_t *m, size_t layer, size_t e) {
   v.p = m->theta + v.off;
   return v;
 }
+
+int moe_experts_swap(moe_model_t *m, size_t layer, size_t a, size_t b) {
+  moe_expert_view_t va = moe_expert_params(m, layer, a), vb = moe_expert_params(m, layer, b);
+  if (!va.p || !vb.p) return MOEX_EINVAL;
+  for (size_t k = 0; k < va.n; k++) {
+    double t = va.p[k];
+    va.p[k] = vb.p[k];
+    vb.p[k] = t;
+  }
+  return MOEX_OK;
+}

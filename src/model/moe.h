@@ -213,6 +213,9 @@ typedef struct {
 
 moe_gate_view_t moe_gate_params(moe_model_t *m, size_t layer);
 moe_expert_view_t moe_expert_params(moe_model_t *m, size_t layer, size_t e);
+/* Exchanges the parameters of experts a and b of an MoE layer (the verifiers' "experts-swapped"
+ * fault). MOEX_EINVAL (message set) when either expert does not exist. */
+int moe_experts_swap(moe_model_t *m, size_t layer, size_t a, size_t b);
 
 /* Routing of the last forward. Per layer l, the number of samples sent to each expert (counts
  * every selected slot: with K > 1 a sample counts for each of its K experts); NULL for dense
