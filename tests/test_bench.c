@@ -25,7 +25,7 @@ START_TEST(test_bench_quick) {
   ck_assert_ptr_nonnull(f);
   ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
   ck_assert_ptr_nonnull(strstr(line, "allocs\trss_kib"));
-  int seen[6] = {0}, seen_h[4] = {0}, t_rows[3] = {0}, t_reached = 0, t_never = 0;
+  int seen[6] = {0}, seen_h[4] = {0}, t_rows[3] = {0}, t_reached = 0, t_never = 0, h1_qr = 0, h1_chol = 0;
   while (fgets(line, sizeof line, f)) {
     /* columns: id blas what median_us q1_us q3_us gflops frac_dgemm allocs rss_kib seeds reached */
     char *col[12] = {0};
@@ -41,6 +41,8 @@ START_TEST(test_bench_quick) {
       ck_assert_str_eq(col[10], "-");
     } else if (col[0][0] == 'H' && k <= 3) {
       seen_h[k]++;
+      if (k == 1 && strstr(col[2], "LM solve (GSL QRPT")) h1_qr++;
+      if (k == 1 && strstr(col[2], "LM solve (GSL cholesky")) h1_chol++;
       ck_assert_msg(strtod(col[3], NULL) > 0, "H%d: median %s", k, col[3]);
       if (k <= 2) ck_assert_msg(strtod(col[6], NULL) > 0, "H%d: GFLOP/s %s", k, col[6]);
     } else if (col[0][0] == 'T' && k <= 2) {
@@ -58,7 +60,10 @@ START_TEST(test_bench_quick) {
   }
   fclose(f);
   for (int k = 1; k <= 5; k++) ck_assert_msg(seen[k] == 1, "row P%d seen %d times", k, seen[k]);
-  ck_assert_int_eq(seen_h[1], 3); /* Jacobian, solve, and the frozen-route gradient */
+  /* Jacobian, solve, and the frozen-route gradient, for GSL's QR and for moex's Cholesky */
+  ck_assert_int_eq(seen_h[1], 6);
+  ck_assert_int_eq(h1_qr, 1);
+  ck_assert_int_eq(h1_chol, 1);
   ck_assert_int_eq(seen_h[2], 1);
   ck_assert_int_eq(seen_h[3], 1);
   /* 5 protocols x 2 thresholds per table; quick's first thresholds are reached, 2.6e-6 is not */

@@ -51,6 +51,7 @@ void fit_settings_default(fit_settings *s) {
   s->lm_geodesic = 0;
   s->lm_avmax = 0.75;
   s->lm_max_bytes = (size_t)512 << 20;
+  s->lm_solver = "auto";
   s->lbfgs_m = 10;
   s->lr = 1e-3;
   s->beta1 = 0.9;
@@ -145,6 +146,7 @@ int fit_run(const objective_t *obj, double *theta, const fit_settings *s, fit_re
   res->loss = res->grad_norm = NAN;
   res->wall = 0;
   res->gsl_errno = 0;
+  res->lm_fallbacks = 0;
   res->message[0] = '\0';
   res->n_curve = 0;
   if (obj == NULL || theta == NULL || obj->lossgrad == NULL)

@@ -82,7 +82,10 @@ typedef struct {
   /* lm */
   int lm_geodesic;         /* 1: geodesic acceleration (lmaccel, finite-difference fvv) */
   double lm_avmax;         /* geodesic |a|/|v| cap; default 0.75 (GSL's) */
-  size_t lm_max_bytes;     /* refuse when the Jacobian and its QR copy exceed this; 512 MiB */
+  size_t lm_max_bytes;     /* refuse when the Jacobian and its solver's copies exceed this; 512 MiB */
+  const char *lm_solver;   /* "auto" (default: GSL's QR up to FIT_LM_QR_MAX_P = 256 parameters,
+                              moex's Cholesky above), "qr", "cholesky", "mcholesky", "svd"
+                              (fit_lm_solver.h) */
   /* lbfgs */
   int lbfgs_m;             /* stored corrections; default 10 */
   /* adam */
@@ -138,6 +141,7 @@ typedef struct {
   double wall;             /* seconds */
   int gsl_errno;           /* GSL status behind `no_progress`, else 0 */
   char message[256];       /* why the fit stopped, in words (e.g. GSL's reason) */
+  size_t lm_fallbacks;     /* lm: trust-region trials its Cholesky solved by the modified one */
   fit_curve_row *curve;    /* n_curve rows, capacity cap_curve; reused across fits */
   size_t n_curve, cap_curve;
 } fit_result;

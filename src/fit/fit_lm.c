@@ -1,6 +1,7 @@
 /* fit_lm: Levenberg-Marquardt on the residuals through GSL's gsl_multifit_nlinear trust-region
  * driver (optionally with geodesic acceleration), the Jacobian coming from the objective's
- * residual callback. loss = |r|^2 / n_res, so its gradient is (2 / n_res) J^T r. */
+ * residual callback, the linear solver by name (fit_lm_solver.h). loss = |r|^2 / n_res, so its
+ * gradient is (2 / n_res) J^T r. */
 #include <math.h>
 #include <stdio.h>
 
@@ -9,6 +10,7 @@
 #include <gsl/gsl_multifit_nlinear.h>
 
 #include "fit/fit_ctx.h"
+#include "fit/fit_lm_solver.h"
 #include "core/moex_error.h"
 #include "core/moex_gsl.h"
 
@@ -63,17 +65,20 @@ static int lm_run(const fit_type *T, fit_ctx *c) {
   (void)T;
   const fit_settings *s = c->s;
   size_t p = c->n, nr = c->obj->n_res;
-  /* GSL holds J and the QR solver a copy of it, plus O(n + p) vectors. */
-  double need = 8.0 * (2.0 * (double)nr * (double)p + 8.0 * ((double)nr + (double)p));
+  const gsl_multifit_nlinear_solver *solver = fit_lm_solver_pick(s->lm_solver, nr, p);
+  if (solver == NULL) return MOEX_EINVAL;
+  double need = fit_lm_solver_bytes(solver, nr, p) + 8.0 * 8.0 * ((double)nr + (double)p);
   if (need > (double)s->lm_max_bytes)
     return moex_error(MOEX_ENOMEM,
                       "fit: lm needs %.1f MiB for the Jacobian (n_res x n_params = %zu x %zu) "
-                      "and its QR copy, over lm_max_bytes = %.1f MiB; use bfgs2 or lbfgs",
-                      need / 1048576.0, nr, p, (double)s->lm_max_bytes / 1048576.0);
+                      "and the %s solver's copies, over lm_max_bytes = %.1f MiB; use bfgs2 or lbfgs",
+                      need / 1048576.0, nr, p, solver->name, (double)s->lm_max_bytes / 1048576.0);
 
   gsl_multifit_nlinear_parameters par = gsl_multifit_nlinear_default_parameters();
   par.trs = s->lm_geodesic ? gsl_multifit_nlinear_trs_lmaccel : gsl_multifit_nlinear_trs_lm;
   par.avmax = s->lm_avmax;
+  par.solver = solver;
+  size_t fb0 = fit_lm_solver_fallbacks();
   gsl_multifit_nlinear_workspace *w =
       gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &par, nr, p);
   gsl_vector *rbuf = gsl_vector_alloc(nr);
@@ -126,11 +131,13 @@ static int lm_run(const fit_type *T, fit_ctx *c) {
     step = gsl_blas_dnrm2(w->dx);
   }
   if (c->have_good && fit_log(c, iter, c->good_f, c->good_g, step, NAN, c->good, 1)) goto fail;
+  c->res->lm_fallbacks = fit_lm_solver_fallbacks() - fb0;
   fit_finish(c, stop, iter, NULL);
   gsl_multifit_nlinear_free(w);
   gsl_vector_free(rbuf);
   return 0;
 fail:
+  c->res->lm_fallbacks = fit_lm_solver_fallbacks() - fb0;
   gsl_multifit_nlinear_free(w);
   gsl_vector_free(rbuf);
   return c->err;
@@ -141,7 +148,7 @@ static int lm_check(const fit_settings *s, const objective_t *obj) {
     return moex_error(MOEX_EINVAL, "fit: lm needs the objective's residual callback (NULL)");
   if (obj->n_res == 0) return moex_error(MOEX_EINVAL, "fit: lm needs n_res >= 1 (0)");
   if (!(s->lm_avmax > 0)) return moex_error(MOEX_EINVAL, "fit: lm_avmax = %g must be > 0", s->lm_avmax);
-  return 0;
+  return fit_lm_solver_check(s->lm_solver);
 }
 
 static const fit_type lm_type = {"lm", lm_check, lm_run, NULL};

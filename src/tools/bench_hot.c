@@ -20,6 +20,7 @@
 
 #include "core/moex_error.h"
 #include "fit/fit.h"
+#include "fit/fit_lm_solver.h"
 #include "fit/fit_moe.h"
 #include "fit/fit_routed.h"
 #include "model/moe.h"
@@ -122,8 +123,8 @@ static int add(bench_row *rows, int *nr, bench_row r) {
   return 0;
 }
 
-static int hot_lm(int quick, double rate, bench_row *rows, int *nr) {
-  size_t n = quick ? 256 : 4096, mw = quick ? 16 : 128;
+/* One LM iteration on n samples of the 2-3-MoE at width mw with `solver` (fit_lm_solver.h). */
+static int hot_lm_one(size_t n, size_t mw, const char *solver, double rate, bench_row *rows, int *nr) {
   moe_spec_t s = spec_23(mw, GATE_PAPER);
   double *x = malloc(n * 2 * sizeof *x), *y = malloc(n * 2 * sizeof *y);
   moe_model_t *m = moe_model_alloc(&s, n);
@@ -163,8 +164,9 @@ static int hot_lm(int quick, double rate, bench_row *rows, int *nr) {
     fs.max_iter = 1; /* GSL's init (residual and Jacobian) and one trust-region iteration */
     fs.log_every = 0;
     fs.lm_max_bytes = (size_t)1 << 31;
-    fprintf(stderr, "moex-bench: H1: one LM iteration, %zu residuals x %zu parameters (minutes at full size)\n",
-            F.full.n_res, F.k);
+    fs.lm_solver = solver;
+    fprintf(stderr, "moex-bench: H1: one LM iteration, %zu residuals x %zu parameters, %s solver\n", F.full.n_res,
+            F.k, solver);
     double t0 = bench_now();
     rc = fit_run(&obj, x0, &fs, res);
     t_all = bench_now() - t0;
@@ -189,17 +191,20 @@ static int hot_lm(int quick, double rate, bench_row *rows, int *nr) {
                    .allocs = -1, .rss_kib = bench_peak_rss_kib(), .seeds = -1, .reached = -1};
     r.frac = r.gflops / rate;
     rc = add(rows, nr, r);
-    /* the solve: the fit's time outside the residual calls, per iteration (GSL's QR with column
-     * pivoting: 2 n p^2 - 2 p^3 / 3 flops, one per iteration; the trust region's extra
-     * factorisations for mu, p^3 order each, are not counted) */
+    /* the solve: the fit's time outside the residual calls, per iteration. Flops counted: QR with
+     * column pivoting 2 n p^2 - 2 p^3 / 3; the normal equations n p^2 (dsyrk) + p^3 / 3 (one
+     * Cholesky); the trust region's further trials (p^3 order each) are not counted */
     double ts = (t_all - F.t_J - F.t_f) / (double)(it ? it : 1);
-    double fq = 2.0 * NR * P * P - 2.0 * P * P * P / 3.0;
-    snprintf(buf, sizeof buf, "H1 LM solve (GSL QRPT + trust region), %zu iteration(s), %d residual calls", it, F.n_f);
+    const char *sv = fit_lm_solver_pick(solver, (size_t)NR, (size_t)P)->name;
+    int qr = !strcmp(sv, "qr");
+    double fq = qr ? 2.0 * NR * P * P - 2.0 * P * P * P / 3.0 : NR * P * P + P * P * P / 3.0;
+    snprintf(buf, sizeof buf, "H1 LM solve (GSL %s + trust region), %zu x %zu, %zu iteration(s), %d residual calls%s",
+             qr ? "QRPT" : sv, F.full.n_res, F.k, it, F.n_f, res->lm_fallbacks ? ", modified-Cholesky fallbacks" : "");
     bench_row r2 = {.id = "H1", .what = bench_keep(buf), .median_s = ts, .q1_s = ts, .q3_s = ts, .gflops = fq / ts / 1e9,
                     .allocs = -1, .rss_kib = bench_peak_rss_kib(), .seeds = -1, .reached = -1};
     r2.frac = r2.gflops / rate;
     if (!rc) rc = add(rows, nr, r2);
-    snprintf(buf, sizeof buf, "H1 frozen-route full-batch gradient (lbfgs polish's evaluation), same model, n=%zu", n);
+    snprintf(buf, sizeof buf, "H1 frozen-route full-batch gradient (lbfgs polish's evaluation), m=%zu, n=%zu", mw, n);
     bench_row r3 = {.id = "H1", .what = bench_keep(buf), .allocs = -1, .rss_kib = bench_peak_rss_kib(), .seeds = -1,
                     .reached = -1};
     bench_row_times(&r3, t_grad, 5);
@@ -213,6 +218,17 @@ static int hot_lm(int quick, double rate, bench_row *rows, int *nr) {
   free(x0); free(F.map); free(F.theta); free(F.J); free(mask); free(x); free(y);
   moe_model_free(m);
   return rc ? 1 : 0;
+}
+
+/* H1: QR and Cholesky side by side at a size where GSL's QR ends in seconds (quick: 256 samples,
+ * m = 16: 512 x 492; full: 4096 samples, m = 16: 8192 x 492), then the full 2-3-MoE (m = 128:
+ * 8192 x 3852) with "auto" (Cholesky there; GSL's QR did not end one iteration in 45 minutes). */
+static int hot_lm(int quick, double rate, bench_row *rows, int *nr) {
+  size_t n = quick ? 256 : 4096;
+  int rc = hot_lm_one(n, 16, "qr", rate, rows, nr);
+  if (!rc) rc = hot_lm_one(n, 16, "cholesky", rate, rows, nr);
+  if (!rc && !quick) rc = hot_lm_one(n, 128, "auto", rate, rows, nr);
+  return rc;
 }
 
 /* ---- H2: the soft surrogate's full-batch gradient on P3's shapes ---- */

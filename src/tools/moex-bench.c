@@ -19,8 +19,9 @@
  *     tuned by a sweep measured here, alt:init=kmeans, adam+polish, anneal; 10x the paper's Adam
  *     compute), median over the seeds that get there and their number (bench_tta.c)
  * T2  the same on Table 4's 2-3-MoE (m = 128), to 1e-4 and 2.6e-6
- * H1  one LM iteration of the frozen-route polish on the 2-3-MoE (m = 128, 4096 samples):
- *     Jacobian and solve apart, and the frozen-route gradient beside it (bench_hot.c)
+ * H1  one LM iteration of the frozen-route polish on the 2-3-MoE (4096 samples): GSL's QR and
+ *     moex's Cholesky side by side at m = 16, the default solver at m = 128; Jacobian and solve
+ *     apart, and the frozen-route gradient beside it (bench_hot.c)
  * H2  one full-batch gradient of the soft-routing surrogate on P3's model
  * H3  one round of the alternating fit (alt, em=1) on Table 4's 2-3-MoE
  * Peak RSS: this process's maximum resident set after each row (so P3's row holds P3's peak);
@@ -274,8 +275,8 @@ int main(int argc, char **argv) {
              "  ROW       P1 .. P5, T1, T2 (time to accuracy), H1, H2, H3 (the protocols' hot paths)\n"
              "  --quick   small versions of every row (checks, not measurements)\n"
              "  --no-p5   skip P5 (the paper protocol: a minute or more)\n"
-             "  --no-t    skip T1, T2 and H1 (time to accuracy: 5 to 15 minutes; H1: GSL's pivoted QR of an\n"
-             "            8192 x 3852 Jacobian, more than 17 minutes on a loaded machine)\n"
+             "  --no-t    skip T1, T2 and H1 (time to accuracy: 5 to 15 minutes; H1: 10 s, minutes with the\n"
+             "            reference CBLAS, whose pass of make bench skips them)\n"
              "  --no-dgemm with --only P1 or P2: no DGEMM reference (no fraction of it; for profiles, and\n"
              "            make bench-torch's child runs)\n");
       return 0;

@@ -1,0 +1,197 @@
+/* lm_solver: LM's linear solvers by name (fit_lm_solver.h): every one reaches the same minimum,
+ * "auto" picks QR up to FIT_LM_QR_MAX_P parameters, moex's Cholesky falls back to the modified
+ * one where GSL's own Cholesky fails, and bad names and sizes are refused before any work. */
+#include "testutil.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <gsl/gsl_blas.h>
+#include <gsl/gsl_errno.h>
+
+#include "core/moex_error.h"
+#include "core/moex_gsl.h"
+#include "fit/fit.h"
+#include "fit/fit_lm_solver.h"
+#include "fit_objectives.h"
+
+static const char *const solvers[] = {"auto", "qr", "cholesky", "mcholesky", "svd"};
+#define N_SOLVERS (sizeof solvers / sizeof solvers[0])
+
+/* The exp model from (1.05, -0.72, 0.13) and a linear problem of p = 300 > FIT_LM_QR_MAX_P
+ * (where auto is Cholesky): every solver ends where QR does. */
+START_TEST(test_lm_solvers_same_minimum) {
+  double ref[3] = {0};
+  for (size_t k = 0; k < N_SOLVERS; k++) {
+    fitobj o;
+    fitobj_exp(&o, 50);
+    objective_t ob = fitobj_objective(&o);
+    double th[3] = {1.05, -0.72, 0.13};
+    fit_settings s;
+    fit_settings_default(&s);
+    s.optimizer = "lm";
+    s.lm_solver = solvers[k];
+    fit_result *r = fit_result_alloc();
+    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    ck_assert_msg(fabs(th[0] - 1.7315) < 0.05 && fabs(th[1] + 1.3127) < 0.05 && fabs(th[2] - 0.4213) < 0.05,
+                  "%s: %g %g %g (%s)", solvers[k], th[0], th[1], th[2], fit_stop_name(r->stop));
+    if (k == 1) memcpy(ref, th, sizeof ref);
+    if (k > 1)
+      for (int j = 0; j < 3; j++) ck_assert_msg(fabs(th[j] - ref[j]) < 1e-6, "%s: theta[%d] %.9g against QR's %.9g", solvers[k], j, th[j], ref[j]);
+    ck_assert_uint_eq(r->lm_fallbacks, 0);
+    fit_result_free(r);
+    fitobj_free(&o);
+  }
+  size_t N = 600, P = 300;
+  double *th = malloc(P * sizeof *th), *th_qr = malloc(P * sizeof *th_qr);
+  const char *big[] = {"qr", "auto"};
+  for (int k = 0; k < 2; k++) {
+    fitobj o;
+    fitobj_linear(&o, N, P, 7);
+    objective_t ob = fitobj_objective(&o);
+    memset(th, 0, P * sizeof *th);
+    fit_settings s;
+    fit_settings_default(&s);
+    s.optimizer = "lm";
+    s.lm_solver = big[k];
+    s.max_iter = 50;
+    fit_result *r = fit_result_alloc();
+    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    if (k == 0) memcpy(th_qr, th, P * sizeof *th);
+    else {
+      double dmax = 0, tmax = 0;
+      for (size_t j = 0; j < P; j++) {
+        dmax = fmax(dmax, fabs(th[j] - th_qr[j]));
+        tmax = fmax(tmax, fabs(th_qr[j]));
+      }
+      ck_assert_msg(dmax <= 1e-8 * tmax, "auto (Cholesky) against QR: max |diff| %g of %g", dmax, tmax);
+    }
+    fit_result_free(r);
+    fitobj_free(&o);
+  }
+  free(th);
+  free(th_qr);
+}
+END_TEST
+
+START_TEST(test_lm_solver_pick) {
+  ck_assert_ptr_eq(fit_lm_solver_pick("auto", 1000, FIT_LM_QR_MAX_P), gsl_multifit_nlinear_solver_qr);
+  ck_assert_ptr_eq(fit_lm_solver_pick("auto", 1000, FIT_LM_QR_MAX_P + 1), fit_lm_solver_cholesky);
+  ck_assert_ptr_eq(fit_lm_solver_pick("qr", 1000, 5000), gsl_multifit_nlinear_solver_qr);
+  ck_assert_ptr_eq(fit_lm_solver_pick("cholesky", 10, 2), fit_lm_solver_cholesky);
+  ck_assert_ptr_eq(fit_lm_solver_pick("mcholesky", 10, 2), gsl_multifit_nlinear_solver_mcholesky);
+  ck_assert_ptr_eq(fit_lm_solver_pick("svd", 10, 2), gsl_multifit_nlinear_solver_svd);
+  ck_assert_ptr_null(fit_lm_solver_pick("QR", 10, 2));
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "'QR'"));
+  ck_assert_ptr_null(fit_lm_solver_pick(NULL, 10, 2));
+  /* the memory each holds: QR a copy of J, moex's Cholesky J^T J twice over */
+  ck_assert_double_eq(fit_lm_solver_bytes(gsl_multifit_nlinear_solver_qr, 100, 10), 8.0 * 2000);
+  ck_assert_double_eq(fit_lm_solver_bytes(fit_lm_solver_cholesky, 100, 10), 8.0 * (1000 + 400));
+}
+END_TEST
+
+/* J with a zero column and mu = 0: J^T J is singular, GSL's Cholesky fails on it (the case
+ * the fallback exists for), moex's solves it through the modified Cholesky and leaves no GSL
+ * error behind; the step solves the normal equations J^T J dx = -J^T f (consistent: f is in the
+ * range of J). */
+START_TEST(test_lm_cholesky_falls_back) {
+  const size_t n = 6, p = 3;
+  gsl_matrix *J = gsl_matrix_alloc(n, p);
+  gsl_vector *f = gsl_vector_alloc(n), *dx = gsl_vector_alloc(p), *diag = gsl_vector_alloc(p);
+  for (size_t i = 0; i < n; i++) {
+    double a = 1.0 + (double)i, b = sin((double)i);
+    gsl_matrix_set(J, i, 0, a);
+    gsl_matrix_set(J, i, 1, 0.0); /* a parameter without effect: a dead unit */
+    gsl_matrix_set(J, i, 2, b);
+    gsl_vector_set(f, i, 2.0 * a - 0.5 * b);
+  }
+  gsl_vector_set_all(diag, 1.0);
+  double mu = 0.0;
+  gsl_multifit_nlinear_parameters par = gsl_multifit_nlinear_default_parameters();
+  gsl_multifit_nlinear_trust_state ts = {.f = f, .J = J, .diag = diag, .mu = &mu, .params = &par};
+  moex_gsl_guard_enter();
+  moex_gsl_error_clear();
+  /* GSL's own */
+  const gsl_multifit_nlinear_solver *g = gsl_multifit_nlinear_solver_cholesky;
+  void *gs = g->alloc(n, p);
+  ck_assert_int_eq(g->init(&ts, gs), GSL_SUCCESS);
+  ck_assert_int_eq(g->presolve(mu, &ts, gs), GSL_EDOM);
+  ck_assert_int_eq(moex_gsl_error(NULL), GSL_EDOM);
+  g->free(gs);
+  moex_gsl_error_clear();
+  /* moex's */
+  const gsl_multifit_nlinear_solver *m = fit_lm_solver_cholesky;
+  void *ms = m->alloc(n, p);
+  size_t fb = fit_lm_solver_fallbacks();
+  ck_assert_int_eq(m->init(&ts, ms), GSL_SUCCESS);
+  ck_assert_int_eq(m->presolve(mu, &ts, ms), GSL_SUCCESS);
+  ck_assert_uint_eq(fit_lm_solver_fallbacks(), fb + 1);
+  ck_assert_int_eq(moex_gsl_error(NULL), 0);
+  ck_assert_int_eq(m->solve(f, dx, &ts, ms), GSL_SUCCESS);
+  /* J^T (J dx + f) = 0 */
+  gsl_vector *r = gsl_vector_alloc(n), *g2 = gsl_vector_alloc(p);
+  gsl_vector_memcpy(r, f);
+  gsl_blas_dgemv(CblasNoTrans, 1.0, J, dx, 1.0, r);
+  gsl_blas_dgemv(CblasTrans, 1.0, J, r, 0.0, g2);
+  ck_assert_msg(gsl_blas_dnrm2(g2) < 1e-8, "|J^T (J dx + f)| = %g", gsl_blas_dnrm2(g2));
+  ck_assert_msg(gsl_blas_dnrm2(r) < 1e-8, "|J dx + f| = %g (f is in J's range)", gsl_blas_dnrm2(r));
+  /* a regularised trial factors without the fallback again */
+  ck_assert_int_eq(m->presolve(1.0, &ts, ms), GSL_SUCCESS);
+  ck_assert_uint_eq(fit_lm_solver_fallbacks(), fb + 1);
+  /* an error recorded before the fallback stays recorded */
+  gsl_error("an earlier error", __FILE__, __LINE__, GSL_EINVAL);
+  ck_assert_int_eq(m->presolve(mu, &ts, ms), GSL_SUCCESS);
+  ck_assert_int_eq(moex_gsl_error(NULL), GSL_EINVAL);
+  ck_assert_uint_eq(fit_lm_solver_fallbacks(), fb + 2);
+  m->free(ms);
+  moex_gsl_error_clear();
+  moex_gsl_guard_leave();
+  gsl_vector_free(r);
+  gsl_vector_free(g2);
+  gsl_matrix_free(J);
+  gsl_vector_free(f);
+  gsl_vector_free(dx);
+  gsl_vector_free(diag);
+}
+END_TEST
+
+START_TEST(test_lm_solver_refusals) {
+  fitobj o;
+  fitobj_netobj(&o, 8, 64, 3);
+  objective_t ob = fitobj_objective(&o);
+  double th[33], th0[33];
+  fitobj_net_init(th, 8, 1);
+  memcpy(th0, th, sizeof th);
+  fit_settings s;
+  fit_settings_default(&s);
+  s.optimizer = "lm";
+  s.lm_solver = "choleski";
+  fit_result *r = fit_result_alloc();
+  ck_assert_int_eq(fit_run(&ob, th, &s, r), MOEX_EINVAL);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "'choleski'"));
+  /* the memory check names the solver: 64 x 33 J plus 4 x 33^2 for moex's Cholesky */
+  s.lm_solver = "cholesky";
+  s.lm_max_bytes = 8 * (64 * 33 + 4 * 33 * 33);
+  ck_assert_int_eq(fit_run(&ob, th, &s, r), MOEX_ENOMEM);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "cholesky solver"));
+  ck_assert_uint_eq(o.calls, 0);
+  ck_assert_mem_eq(th, th0, sizeof th);
+  /* and with room it runs */
+  s.lm_max_bytes = (size_t)1 << 20;
+  ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+  ck_assert_uint_gt(o.calls, 0);
+  fit_result_free(r);
+  fitobj_free(&o);
+}
+END_TEST
+
+Suite *lm_solver_suite(void) {
+  Suite *s = suite_create("lm_solver");
+  TCase *c = tcase_create("lm_solver");
+  tcase_add_test(c, test_lm_solvers_same_minimum);
+  tcase_add_test(c, test_lm_solver_pick);
+  tcase_add_test(c, test_lm_cholesky_falls_back);
+  tcase_add_test(c, test_lm_solver_refusals);
+  suite_add_tcase(s, c);
+  return s;
+}
