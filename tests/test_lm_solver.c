@@ -1,6 +1,7 @@
 /* lm_solver: LM's linear solvers by name (fit_lm_solver.h): every one reaches the same minimum,
  * "auto" picks QR up to FIT_LM_QR_MAX_P parameters, moex's Cholesky falls back to the modified
- * one where GSL's own Cholesky fails, and bad names and sizes are refused before any work. */
+ * one where GSL's own Cholesky fails, the polish's lm= option reaches its LM fits, and bad names
+ * and sizes are refused before any work. */
 #include "testutil.h"
 
 #include <math.h>
@@ -13,7 +14,10 @@
 #include "core/moex_gsl.h"
 #include "fit/fit.h"
 #include "fit/fit_lm_solver.h"
+#include "fit/fit_moe.h"
 #include "fit_objectives.h"
+#include "model/moe.h"
+#include "model/train.h"
 
 static const char *const solvers[] = {"auto", "qr", "cholesky", "mcholesky", "svd"};
 #define N_SOLVERS (sizeof solvers / sizeof solvers[0])
@@ -185,6 +189,66 @@ START_TEST(test_lm_solver_refusals) {
 }
 END_TEST
 
+/* The polish's lm= option reaches its LM fits: qr and cholesky end at the same loss (to 1e-6
+ * relative) by different arithmetic (not the same bits); a bad name is refused when parsed. */
+static double polish_with(const char *proto, double *theta, size_t *n_theta) {
+  const size_t N = 400;
+  double *x = malloc(N * 2 * sizeof *x), *y = malloc(N * sizeof *y);
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 5);
+  for (size_t i = 0; i < N; i++) {
+    x[2 * i] = 2.0 * gsl_rng_uniform(g) - 1.0;
+    x[2 * i + 1] = 2.0 * gsl_rng_uniform(g) - 1.0;
+    y[i] = x[2 * i] > 0 ? fabs(x[2 * i + 1]) : 0.5 * x[2 * i] - x[2 * i + 1];
+  }
+  gsl_rng_free(g);
+  moe_spec_t sp = {.n_layers = 1};
+  sp.layer[0] = moe_layer_default(2, 1, 2, 8);
+  moe_model_t *m = moe_model_alloc(&sp, N);
+  moe_model_init_params(m, 3);
+  fit_moe_settings ps;
+  ck_assert_int_eq(fit_moe_parse(proto, &ps), 0);
+  ps.budget = 400.0 * N;
+  ps.adam_grads = 40.0 * N;
+  fit_settings fs;
+  fit_settings_default(&fs);
+  fs.max_iter = 100;
+  fs.batch = 32;
+  fs.log_every = 0;
+  train_data_t td = {.n = N, .d_in = 2, .d_out = 1, .x = x, .y = y};
+  fit_moe_result res;
+  memset(&res, 0, sizeof res);
+  ck_assert_int_eq(fit_moe_run(&ps, &fs, m, &td, NULL, &res, NULL), 0);
+  double loss = res.loss;
+  memcpy(theta, m->theta, m->n_params * sizeof *theta);
+  *n_theta = m->n_params;
+  fit_moe_result_clear(&res);
+  moe_model_free(m);
+  free(x);
+  free(y);
+  return loss;
+}
+
+START_TEST(test_polish_lm_option) {
+  double a[512], b[512];
+  size_t na, nb;
+  double la = polish_with("adam+polish:polish=lm:lm=qr", a, &na);
+  double lb = polish_with("adam+polish:polish=lm:lm=cholesky", b, &nb);
+  ck_assert_uint_eq(na, nb);
+  ck_assert_uint_le(na, 512);
+  ck_assert_msg(isfinite(la) && la > 0 && fabs(la - lb) <= 1e-6 * la, "qr %.12g, cholesky %.12g", la, lb);
+  ck_assert_msg(memcmp(a, b, na * sizeof *a) != 0, "lm=qr and lm=cholesky gave the same bits: the option did not reach LM");
+  fit_moe_settings ps;
+  ck_assert_int_eq(fit_moe_parse("adam+polish", &ps), 0);
+  ck_assert_str_eq(ps.lm_solver, "auto");
+  ck_assert_int_eq(fit_moe_parse("adam+polish:lm=cholesky", &ps), 0);
+  ck_assert_str_eq(ps.lm_solver, "cholesky");
+  ck_assert_int_eq(fit_moe_parse("adam+polish:lm=lu", &ps), MOEX_EINVAL);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "lm=lu"));
+  ck_assert_int_eq(fit_moe_parse("adam+polish:lm=choleskycholesky", &ps), MOEX_EINVAL);
+}
+END_TEST
+
 Suite *lm_solver_suite(void) {
   Suite *s = suite_create("lm_solver");
   TCase *c = tcase_create("lm_solver");
@@ -192,6 +256,7 @@ Suite *lm_solver_suite(void) {
   tcase_add_test(c, test_lm_solver_pick);
   tcase_add_test(c, test_lm_cholesky_falls_back);
   tcase_add_test(c, test_lm_solver_refusals);
+  tcase_add_test(c, test_polish_lm_option);
   suite_add_tcase(s, c);
   return s;
 }

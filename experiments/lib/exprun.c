@@ -138,6 +138,7 @@ static int record_protocol(record_run *rec, const fit_moe_settings *ps, const fi
   if (!rc) rc = record_run_set_str(rec, "fit_route_init", rinit[ps->rinit]);
   if (!rc) rc = record_run_set_str(rec, "fit_expert_init", ps->xinit_data ? "data" : "model");
   if (!rc) rc = record_run_set_str(rec, "fit_polisher", ps->polisher);
+  if (!rc) rc = record_run_set_str(rec, "fit_lm_solver", ps->lm_solver);
   if (!rc) rc = record_run_set_int(rec, "fit_polish_evals", (int64_t)ps->polish_evals);
   if (!rc) rc = record_run_set_int(rec, "fit_em_max", (int64_t)ps->em_max);
   if (!rc) rc = record_run_set_int(rec, "fit_em_expert_iters", (int64_t)ps->em_expert_iters);

@@ -7,12 +7,14 @@
 #include <gsl/gsl_multifit_nlinear.h>
 
 /* "auto" takes GSL's QR up to this many parameters and moex's Cholesky above: QR with column
- * pivoting is Householder reflections one column at a time (level-2 BLAS, about 2 GFLOP/s here)
+ * pivoting is Householder reflections one column at a time (level-2 BLAS, 1 to 2 GFLOP/s here)
  * and costs 2 n p^2 an iteration, the normal equations n p^2 in one dsyrk (level 3, near the
- * DGEMM rate) plus p^3 / 3 per trust-region trial; below 256 parameters the QR's better
- * conditioning costs milliseconds, and the fits that used LM before (fit_polish's experts of at
- * most 64 parameters) keep their bits. */
-#define FIT_LM_QR_MAX_P 256
+ * DGEMM rate) plus p^3 / 3 per trust-region trial. Already at p = 162 (the 1-6-MoE's experts at
+ * m = 32, polish=lm) the QR made the fit 27 to 30 times slower for the same loss to 4 digits
+ * (README, Performance); up to 64 parameters it costs milliseconds and conditions better, and the
+ * fits that used LM by default before (fit_polish's auto: experts of at most 64 parameters) keep
+ * their bits. */
+#define FIT_LM_QR_MAX_P 64
 
 /* GSL's normal-equations solver (J^T J by dsyrk, gsl_linalg_cholesky_decomp1) that, when a
  * factorisation of J^T J + mu D^T D fails as not positive definite (rounding, mu small against a

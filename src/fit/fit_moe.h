@@ -69,6 +69,8 @@ typedef struct {
   int xinit_data;           /* 1: kinks through served samples (default for alt, anneal) */
   char polisher[16];        /* "auto", "lm", "bfgs2", "lbfgs" */
   size_t polish_evals;      /* cap of one polishing problem (default 200) */
+  char lm_solver[16];       /* LM's linear solver where the polish uses LM (fit_lm_solver.h; "auto",
+                               the default when empty, "qr", "cholesky", "mcholesky", "svd") */
   size_t em_max;            /* alt: iterations (default 20) */
   size_t em_expert_iters;   /* alt: iterations of one expert step (default 20) */
   size_t path_cap;          /* alt: exhaustive assignment up to this many paths (default 4096) */

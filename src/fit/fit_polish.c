@@ -254,6 +254,7 @@ static int expert_lm(fit_moe_ctx *c, size_t e, const size_t *route, const double
       fs.max_evals = max_evals;
       fs.log_every = 0;
       fs.gtol = 1e-10;
+      if (c->ps->lm_solver[0]) fs.lm_solver = c->ps->lm_solver;
       if (!rc) rc = fit_run(&obj, sub->theta, &fs, res);
       if (!rc) {
         /* an LM evaluation is a residual vector or a Jacobian: count each as ne * dout gradients */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/moex_error.h"
+#include "fit/fit_lm_solver.h"
 #include "fit/fit_moe_int.h"
 #include "fit/fit_router.h"
 
@@ -97,6 +98,10 @@ static int parse_option(fit_moe_settings *o, char *kv) {
     if (strcmp(v, "auto") && strcmp(v, "lm") && strcmp(v, "bfgs2") && strcmp(v, "lbfgs"))
       return moex_error(MOEX_EINVAL, "protocol option polish=%s (expected auto, lm, bfgs2 or lbfgs)", v);
     snprintf(o->polisher, sizeof o->polisher, "%s", v);
+  } else if (!strcmp(k, "lm")) {
+    if (strlen(v) >= sizeof o->lm_solver || fit_lm_solver_check(v))
+      return moex_error(MOEX_EINVAL, "protocol option lm=%s (expected auto, qr, cholesky, mcholesky or svd)", v);
+    snprintf(o->lm_solver, sizeof o->lm_solver, "%s", v);
   } else if (!strcmp(k, "pol")) {
     return parse_size(k, v, 1, 1000000, &o->polish_evals);
   } else if (!strcmp(k, "em")) {
@@ -132,7 +137,7 @@ static int parse_option(fit_moe_settings *o, char *kv) {
     }
     if (!o->n_temps) return moex_error(MOEX_EINVAL, "protocol option temps=%s names no temperature", v);
   } else {
-    return moex_error(MOEX_EINVAL, "unknown protocol option '%s' (init, xinit, base, polish, pol, em, eiters, cap, l2, gevals, temps, loss, sigma)", k);
+    return moex_error(MOEX_EINVAL, "unknown protocol option '%s' (init, xinit, base, polish, lm, pol, em, eiters, cap, l2, gevals, temps, loss, sigma)", k);
   }
   return MOEX_OK;
 }
@@ -173,6 +178,7 @@ int fit_moe_parse(const char *name, fit_moe_settings *o) {
     return moex_error(MOEX_EINVAL, "unknown protocol '%s' (an optimizer, OPT+polish, alt, anneal or oracle)", name);
   }
   snprintf(o->polisher, sizeof o->polisher, "auto");
+  snprintf(o->lm_solver, sizeof o->lm_solver, "auto");
   o->polish_evals = 200;
   o->em_max = 20;
   o->em_expert_iters = 20;
