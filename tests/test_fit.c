@@ -212,6 +212,130 @@ START_TEST(test_adam_absurd_lr_nonfinite) {
 }
 END_TEST
 
+/* The Adam loop as it was written first (in place, the iterate copied as the fallback every
+ * step, the gradient norm and step length every step), against which the optimizer's two-buffer
+ * loop must give the same bits: theta, loss, gradient norm, steps and every curve row, on a run
+ * that ends at max_iter and on one that turns nonfinite. */
+typedef struct {
+  double loss, gn;
+  size_t iters;
+  int nonfinite;
+  size_t n_rows;
+  double rows[64][4]; /* iter, loss, grad_norm, step */
+} ref_adam_out;
+
+static void ref_adam(fitobj *o, double *th, const fit_settings *s, ref_adam_out *out) {
+  size_t n = o->P, N = o->N, B = s->batch < N ? s->batch : N;
+  double *g = calloc(n, sizeof *g), *m = calloc(n, sizeof *m), *v = calloc(n, sizeof *v), *good = malloc(n * sizeof *good);
+  size_t *perm = malloc(N * sizeof *perm);
+  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(rng, s->seed);
+  for (size_t i = 0; i < N; i++) perm[i] = i;
+  size_t pos = N, t = 0;
+  double b1t = 1, b2t = 1, good_f = NAN, good_g = NAN, f_first = NAN;
+  int have = 0, bad = 0;
+  memset(out, 0, sizeof *out);
+  for (;;) {
+    if (pos >= N) {
+      gsl_ran_shuffle(rng, perm, N, sizeof(size_t));
+      pos = 0;
+    }
+    size_t nb = N - pos < B ? N - pos : B;
+    double loss;
+    fitobj_lossgrad(o, th, perm + pos, nb, &loss, g);
+    pos += nb;
+    t++;
+    double gn2 = 0;
+    int fin = isfinite(loss);
+    for (size_t i = 0; i < n; i++) {
+      gn2 += g[i] * g[i];
+      fin = fin && isfinite(g[i]);
+    }
+    if (!fin) {
+      bad = 1;
+      t--;
+      break;
+    }
+    memcpy(good, th, n * sizeof *th);
+    good_f = loss;
+    good_g = sqrt(gn2);
+    have = 1;
+    b1t *= s->beta1;
+    b2t *= s->beta2;
+    double step2 = fit_adam_update(th, g, m, v, n, s->lr, s->beta1, s->beta2, s->eps, 1.0 / (1.0 - b1t), 1.0 / (1.0 - b2t));
+    if (t == 1) f_first = loss;
+    if (loss > s->diverge * fmax(f_first, 1e-300)) { /* fit_check's divergence rule */
+      bad = 1;
+      break;
+    }
+    int stop = t >= s->max_iter;
+    if ((t % s->log_every == 0 || stop) && out->n_rows < 64) {
+      double *r = out->rows[out->n_rows++];
+      r[0] = (double)t, r[1] = loss, r[2] = sqrt(gn2), r[3] = sqrt(step2);
+    }
+    if (stop) break;
+  }
+  if (!bad) {
+    double f;
+    fitobj_lossgrad(o, th, NULL, 0, &f, g);
+    double gn2 = 0;
+    for (size_t i = 0; i < n; i++) gn2 += g[i] * g[i];
+    out->loss = f;
+    out->gn = sqrt(gn2);
+  } else if (have) {
+    memcpy(th, good, n * sizeof *th);
+    out->loss = good_f;
+    out->gn = good_g;
+  }
+  out->iters = t;
+  out->nonfinite = bad;
+  free(g); free(m); free(v); free(good); free(perm);
+  gsl_rng_free(rng);
+}
+
+START_TEST(test_adam_matches_reference) {
+  const double lrs[] = {1e-2, 1e6};
+  for (int k = 0; k < 2; k++) {
+    fitobj o, o2;
+    fitobj_netobj(&o, 8, 64, 3);
+    fitobj_netobj(&o2, 8, 64, 3);
+    objective_t ob = fitobj_objective(&o);
+    double th[33], th2[33];
+    fitobj_net_init(th, 8, 11);
+    memcpy(th2, th, sizeof th);
+    fit_settings s;
+    fit_settings_default(&s);
+    s.optimizer = "adam";
+    s.lr = lrs[k];
+    s.max_iter = 300;
+    s.batch = 16;
+    s.log_every = 7;
+    fit_result *r = fit_result_alloc();
+    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    ref_adam_out ref;
+    ref_adam(&o2, th2, &s, &ref);
+    ck_assert_int_eq(r->stop == FIT_NONFINITE, ref.nonfinite);
+    ck_assert_int_eq(ref.nonfinite, k == 1); /* the absurd rate does turn nonfinite */
+    ck_assert_uint_eq(r->iters, ref.iters);
+    ck_assert_msg(!memcmp(th, th2, sizeof th), "lr %g: theta differs from the in-place loop's", lrs[k]);
+    ck_assert_msg(r->loss == ref.loss && r->grad_norm == ref.gn, "lr %g: loss %.17g / %.17g, |g| %.17g / %.17g", lrs[k],
+                  r->loss, ref.loss, r->grad_norm, ref.gn);
+    if (k == 0) {
+      ck_assert_uint_eq(r->n_curve, ref.n_rows);
+      for (size_t i = 0; i < ref.n_rows; i++) {
+        const fit_curve_row *c = &r->curve[i];
+        ck_assert_msg((double)c->iter == ref.rows[i][0] && c->loss == ref.rows[i][1] && c->grad_norm == ref.rows[i][2] &&
+                          c->step == ref.rows[i][3],
+                      "curve row %zu differs", i);
+      }
+    }
+    fit_result_free(r);
+    fitobj_free(&o);
+    fitobj_free(&o2);
+  }
+}
+END_TEST
+
 static fit_result *run_net(const char *opt, fit_settings *s, double *th, fitobj *o) {
   fitobj_netobj(o, 8, 64, 3);
   objective_t ob = fitobj_objective(o);
@@ -832,6 +956,7 @@ Suite *fit_suite(void) {
   tcase_add_test(tc, test_nonlinear_small_problems);
   tcase_add_test(tc, test_nan_target_nonfinite);
   tcase_add_test(tc, test_adam_absurd_lr_nonfinite);
+  tcase_add_test(tc, test_adam_matches_reference);
   tcase_add_test(tc, test_stop_max_iter_and_evals);
   tcase_add_test(tc, test_stop_time_budget);
   tcase_add_test(tc, test_stop_stalled_and_converged);

@@ -83,7 +83,7 @@ typedef struct {
   int lm_geodesic;         /* 1: geodesic acceleration (lmaccel, finite-difference fvv) */
   double lm_avmax;         /* geodesic |a|/|v| cap; default 0.75 (GSL's) */
   size_t lm_max_bytes;     /* refuse when the Jacobian and its solver's copies exceed this; 512 MiB */
-  const char *lm_solver;   /* "auto" (default: GSL's QR up to FIT_LM_QR_MAX_P = 256 parameters,
+  const char *lm_solver;   /* "auto" (default: GSL's QR up to FIT_LM_QR_MAX_P = 64 parameters,
                               moex's Cholesky above), "qr", "cholesky", "mcholesky", "svd"
                               (fit_lm_solver.h) */
   /* lbfgs */
@@ -151,6 +151,12 @@ typedef struct {
  * of the "adam" optimizer, exposed so that the benchmarks time exactly what fits run. */
 double fit_adam_update(double *theta, const double *g, double *m, double *v, size_t n, double lr, double beta1,
                        double beta2, double eps, double c1, double c2);
+/* The same update out of place (out and theta distinct buffers): out = theta - step, with |step|^2
+ * returned only when want_step2 (else 0); theta, m and v get the bits fit_adam_update gives. What
+ * the "adam" optimizer runs (its iterate alternates between two buffers). */
+double fit_adam_update_to(double *restrict out, const double *restrict theta, const double *restrict g,
+                          double *restrict m, double *restrict v, size_t n, double lr, double beta1, double beta2,
+                          double eps, double c1, double c2, int want_step2);
 
 /* Adam's learning rate of step t (1-based) out of T under s's schedule and warm-up. */
 double fit_adam_lr(const fit_settings *s, size_t t, size_t T);

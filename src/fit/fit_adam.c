@@ -3,7 +3,8 @@
  * the training samples cut into batches of `batch`, the last one possibly shorter (PyTorch's
  * drop_last = False). A fixed step count; stops early only on NaN/Inf or divergence, the
  * evaluation limit or the time budget. The final loss and gradient norm are on the full
- * training set at the final theta (one more evaluation). */
+ * training set at the final theta (one more evaluation); on NaN/Inf, the last iterate with a
+ * finite minibatch loss and its gradient norm. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,12 +53,42 @@ KERN_CLONES double fit_adam_update(double *theta, const double *g, double *m, do
   return step2;
 }
 
+/* The same arithmetic out of place: out[i] = theta[i] - d_i (out and theta distinct), and |step|^2
+ * only when asked for (the curve's rows): without the in-order reduction the loop vectorizes
+ * whole, and the elementwise results are those of fit_adam_update bit for bit. */
+KERN_CLONES double fit_adam_update_to(double *restrict out, const double *restrict theta, const double *restrict g,
+                                      double *restrict m, double *restrict v, size_t n, double lr, double beta1,
+                                      double beta2, double eps, double c1, double c2, int want_step2) {
+  double step2 = 0;
+  if (want_step2) {
+    for (size_t i = 0; i < n; i++) {
+      m[i] = beta1 * m[i] + (1.0 - beta1) * g[i];
+      v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i];
+      double d = lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
+      out[i] = theta[i] - d;
+      step2 += d * d;
+    }
+    return step2;
+  }
+  for (size_t i = 0; i < n; i++) {
+    m[i] = beta1 * m[i] + (1.0 - beta1) * g[i];
+    v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i];
+    out[i] = theta[i] - lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
+  }
+  return 0.0;
+}
+
+/* The iterate lives in two buffers that swap every step (the update writes the new one), and so
+ * does the gradient: the last iterate whose minibatch loss was finite, and its gradient, stay
+ * where they are, to fall back on when a step turns nonfinite, without copying theta every step.
+ * The gradient norm and the step length are computed only for the curve's rows and the fallback,
+ * the only places they are read; every bit of the fit is that of the plain in-place loop. */
 static int adam_run(const fit_type *T, fit_ctx *c) {
   (void)T;
   const fit_settings *s = c->s;
   size_t n = c->n, N = c->obj->n_samples;
   size_t B = s->batch < N ? s->batch : N;
-  double *buf = malloc(3 * n * sizeof(double));
+  double *buf = malloc(5 * n * sizeof(double));
   size_t *perm = malloc(N * sizeof(size_t));
   gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
   if (buf == NULL || perm == NULL || rng == NULL) {
@@ -66,52 +97,63 @@ static int adam_run(const fit_type *T, fit_ctx *c) {
     if (rng) gsl_rng_free(rng);
     return moex_error(MOEX_ENOMEM, "fit: cannot allocate Adam state for %zu parameters", n);
   }
-  double *g = buf, *m = buf + n, *v = buf + 2 * n;
+  double *m = buf, *v = buf + n, *gbuf[2] = {buf + 2 * n, buf + 3 * n}, *tbuf[2] = {c->theta, buf + 4 * n};
   memset(m, 0, 2 * n * sizeof(double));
   gsl_rng_set(rng, s->seed);
   for (size_t i = 0; i < N; i++) perm[i] = i;
   size_t pos = N; /* forces a shuffle before the first batch */
-  double *theta = c->theta;
+  int cur = 0;    /* tbuf[cur]: the iterate of this step; gbuf[cur]: its minibatch gradient */
+  int good = -1;  /* the buffers of the last iterate with a finite loss and gradient, or none */
+  double good_loss = NAN;
   double b1t = 1.0, b2t = 1.0;
   fit_stop stop = FIT_CONTINUE;
   size_t t = 0;
   int rc = 0;
+  double *g = gbuf[0];
   while (stop == FIT_CONTINUE) {
     if (pos >= N) {
       gsl_ran_shuffle(rng, perm, N, sizeof(size_t));
       pos = 0;
     }
     size_t nb = N - pos < B ? N - pos : B;
+    double *theta = tbuf[cur], *next = tbuf[1 - cur];
+    g = gbuf[cur];
     double loss;
     if ((rc = fit_eval(c, theta, perm + pos, nb, &loss, g))) goto done;
     pos += nb;
     t++;
-    double gn = norm2(g, n);
-    /* theta is the iterate this minibatch loss belongs to: it is the one to fall back on */
-    fit_accept(c, theta, loss, gn);
     if (c->nonfinite || !isfinite(loss)) {
       stop = FIT_NONFINITE;
       t--;
       break;
     }
+    /* theta is the iterate this minibatch loss belongs to: it is the one to fall back on */
+    good = cur;
+    good_loss = loss;
+    /* the stop rules read the step count, the evaluations, the loss and the clock, not the update:
+     * tested before it, they tell whether this step's curve row is due (the update still runs) */
+    stop = fit_check(c, t, loss, 0, 0);
+    int at_row = s->log_every > 0 && (t % s->log_every == 0 || stop != FIT_CONTINUE);
     double lr = fit_adam_lr(s, t, s->max_iter);
     b1t *= s->beta1;
     b2t *= s->beta2;
-    double step2 = fit_adam_update(theta, g, m, v, n, lr, s->beta1, s->beta2, s->eps, 1.0 / (1.0 - b1t),
-                                   1.0 / (1.0 - b2t));
+    double step2 = fit_adam_update_to(next, theta, g, m, v, n, lr, s->beta1, s->beta2, s->eps, 1.0 / (1.0 - b1t),
+                                      1.0 / (1.0 - b2t), at_row);
+    cur = 1 - cur;
     if (c->obj->step_done) c->obj->step_done(c->obj->ctx);
-    stop = fit_check(c, t, loss, 0, 0);
+    if (!at_row) continue;
     double full = NAN;
-    int at_row = s->log_every > 0 && (t % s->log_every == 0 || stop != FIT_CONTINUE);
-    if (at_row && s->log_full_loss && stop == FIT_CONTINUE) {
-      if ((rc = fit_eval(c, theta, NULL, 0, &full, NULL))) goto done;
+    if (s->log_full_loss && stop == FIT_CONTINUE) {
+      if ((rc = fit_eval(c, next, NULL, 0, &full, NULL))) goto done;
       if (c->nonfinite) stop = FIT_NONFINITE;
     }
-    if ((rc = fit_log(c, t, loss, gn, sqrt(step2), full, theta, stop != FIT_CONTINUE))) goto done;
+    if ((rc = fit_log(c, t, loss, norm2(g, n), sqrt(step2), full, next, stop != FIT_CONTINUE))) goto done;
   }
   if (stop != FIT_NONFINITE) {
     /* The result reports the full training loss of the final theta. */
     double f;
+    double *theta = tbuf[cur];
+    g = gbuf[cur];
     if ((rc = fit_eval(c, theta, NULL, 0, &f, g))) goto done;
     if (c->nonfinite) stop = FIT_NONFINITE;
     else {
@@ -119,6 +161,7 @@ static int adam_run(const fit_type *T, fit_ctx *c) {
       fit_accept(c, theta, f, norm2(g, n));
     }
   }
+  if (stop == FIT_NONFINITE && !c->have_good && good >= 0) fit_accept(c, tbuf[good], good_loss, norm2(gbuf[good], n));
   fit_finish(c, stop, t, NULL);
 done:
   free(buf);
