@@ -215,7 +215,8 @@ END_TEST
 /* The Adam loop as it was written first (in place, the iterate copied as the fallback every
  * step, the gradient norm and step length every step), against which the optimizer's two-buffer
  * loop must give the same bits: theta, loss, gradient norm, steps and every curve row, on a run
- * that ends at max_iter and on one that turns nonfinite. */
+ * that ends at max_iter, one that diverges and one whose minibatch loss turns NaN (a NaN
+ * target), where the result is the last iterate with a finite loss. */
 typedef struct {
   double loss, gn;
   size_t iters;
@@ -264,7 +265,7 @@ static void ref_adam(fitobj *o, double *th, const fit_settings *s, ref_adam_out 
     b2t *= s->beta2;
     double step2 = fit_adam_update(th, g, m, v, n, s->lr, s->beta1, s->beta2, s->eps, 1.0 / (1.0 - b1t), 1.0 / (1.0 - b2t));
     if (t == 1) f_first = loss;
-    if (loss > s->diverge * fmax(f_first, 1e-300)) { /* fit_check's divergence rule */
+    if (s->diverge > 0 && loss > s->diverge * fmax(f_first, 1e-300)) { /* fit_check's divergence rule */
       bad = 1;
       break;
     }
@@ -294,8 +295,8 @@ static void ref_adam(fitobj *o, double *th, const fit_settings *s, ref_adam_out 
 }
 
 START_TEST(test_adam_matches_reference) {
-  const double lrs[] = {1e-2, 1e6};
-  for (int k = 0; k < 2; k++) {
+  const double lrs[] = {1e-2, 1e6, 1e-2};
+  for (int k = 0; k < 3; k++) {
     fitobj o, o2;
     fitobj_netobj(&o, 8, 64, 3);
     fitobj_netobj(&o2, 8, 64, 3);
@@ -310,12 +311,14 @@ START_TEST(test_adam_matches_reference) {
     s.max_iter = 300;
     s.batch = 16;
     s.log_every = 7;
+    if (k == 2) o.t[37] = o2.t[37] = NAN; /* the first minibatch that draws sample 37 is NaN */
     fit_result *r = fit_result_alloc();
     ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
     ref_adam_out ref;
     ref_adam(&o2, th2, &s, &ref);
     ck_assert_int_eq(r->stop == FIT_NONFINITE, ref.nonfinite);
-    ck_assert_int_eq(ref.nonfinite, k == 1); /* the absurd rate does turn nonfinite */
+    ck_assert_int_eq(ref.nonfinite, k >= 1); /* the absurd rate does turn nonfinite */
+    if (k >= 1) ck_assert_msg(isfinite(r->loss) && isfinite(r->grad_norm), "lr %g: fallback loss %g, |g| %g", lrs[k], r->loss, r->grad_norm);
     ck_assert_uint_eq(r->iters, ref.iters);
     ck_assert_msg(!memcmp(th, th2, sizeof th), "lr %g: theta differs from the in-place loop's", lrs[k]);
     ck_assert_msg(r->loss == ref.loss && r->grad_norm == ref.gn, "lr %g: loss %.17g / %.17g, |g| %.17g / %.17g", lrs[k],
@@ -583,6 +586,15 @@ START_TEST(test_lm_refuses_large_jacobian) {
   ck_assert_ptr_nonnull(strstr(moex_errmsg(), "lm_max_bytes"));
   ck_assert_int_eq(r->stop, FIT_ERROR);
   ck_assert_str_eq(fit_stop_name(r->stop), "error");
+  /* the linear solver by name (fit_lm_solver.h): an unknown one is refused, and the memory
+   * check counts the chosen one's copies: J plus 2 x 33^2 for moex's Cholesky */
+  s.lm_solver = "choleski";
+  ck_assert_int_eq(fit_run(&ob, th, &s, r), MOEX_EINVAL);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "'choleski'"));
+  s.lm_solver = "cholesky";
+  s.lm_max_bytes = 8 * (64 * 33 + 2 * 33 * 33);
+  ck_assert_int_eq(fit_run(&ob, th, &s, r), MOEX_ENOMEM);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "cholesky solver"));
   ck_assert_uint_eq(o.calls, 0);
   ck_assert_mem_eq(th, th0, sizeof th);
   fit_result_free(r);

@@ -4,7 +4,7 @@
  * drop_last = False). A fixed step count; stops early only on NaN/Inf or divergence, the
  * evaluation limit or the time budget. The final loss and gradient norm are on the full
  * training set at the final theta (one more evaluation); on NaN/Inf, the last iterate with a
- * finite minibatch loss and its gradient norm. */
+ * finite minibatch loss, that loss and its minibatch gradient norm. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,42 +53,31 @@ KERN_CLONES double fit_adam_update(double *theta, const double *g, double *m, do
   return step2;
 }
 
-/* The same arithmetic out of place: out[i] = theta[i] - d_i (out and theta distinct), and |step|^2
- * only when asked for (the curve's rows): without the in-order reduction the loop vectorizes
- * whole, and the elementwise results are those of fit_adam_update bit for bit. */
-KERN_CLONES double fit_adam_update_to(double *restrict out, const double *restrict theta, const double *restrict g,
-                                      double *restrict m, double *restrict v, size_t n, double lr, double beta1,
-                                      double beta2, double eps, double c1, double c2, int want_step2) {
-  double step2 = 0;
-  if (want_step2) {
-    for (size_t i = 0; i < n; i++) {
-      m[i] = beta1 * m[i] + (1.0 - beta1) * g[i];
-      v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i];
-      double d = lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
-      out[i] = theta[i] - d;
-      step2 += d * d;
-    }
-    return step2;
-  }
+/* fit_adam_update with |step|^2 only when asked for (the curve's rows): without the in-order
+ * reduction the loop vectorizes whole, and theta, m and v get the same bits either way. */
+KERN_CLONES double fit_adam_update_ex(double *restrict theta, const double *restrict g, double *restrict m,
+                                      double *restrict v, size_t n, double lr, double beta1, double beta2, double eps,
+                                      double c1, double c2, int want_step2) {
+  if (want_step2) return fit_adam_update(theta, g, m, v, n, lr, beta1, beta2, eps, c1, c2);
   for (size_t i = 0; i < n; i++) {
     m[i] = beta1 * m[i] + (1.0 - beta1) * g[i];
     v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i];
-    out[i] = theta[i] - lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
+    theta[i] -= lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
   }
   return 0.0;
 }
 
-/* The iterate lives in two buffers that swap every step (the update writes the new one), and so
- * does the gradient: the last iterate whose minibatch loss was finite, and its gradient, stay
- * where they are, to fall back on when a step turns nonfinite, without copying theta every step.
- * The gradient norm and the step length are computed only for the curve's rows and the fallback,
- * the only places they are read; every bit of the fit is that of the plain in-place loop. */
+/* The gradient alternates between two buffers, so that the one of the last accepted iterate
+ * (the nonfinite fallback, which fit_accept copies every step) survives the next evaluation: its
+ * norm, and the step length, are computed only where they are read (the curve's rows, the
+ * fallback), not every step. Every bit of the fit is that of the loop that computed both every
+ * step (tests/test_fit.c keeps that loop as the reference). */
 static int adam_run(const fit_type *T, fit_ctx *c) {
   (void)T;
   const fit_settings *s = c->s;
   size_t n = c->n, N = c->obj->n_samples;
   size_t B = s->batch < N ? s->batch : N;
-  double *buf = malloc(5 * n * sizeof(double));
+  double *buf = malloc(4 * n * sizeof(double));
   size_t *perm = malloc(N * sizeof(size_t));
   gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
   if (buf == NULL || perm == NULL || rng == NULL) {
@@ -97,27 +86,24 @@ static int adam_run(const fit_type *T, fit_ctx *c) {
     if (rng) gsl_rng_free(rng);
     return moex_error(MOEX_ENOMEM, "fit: cannot allocate Adam state for %zu parameters", n);
   }
-  double *m = buf, *v = buf + n, *gbuf[2] = {buf + 2 * n, buf + 3 * n}, *tbuf[2] = {c->theta, buf + 4 * n};
+  double *m = buf, *v = buf + n, *gbuf[2] = {buf + 2 * n, buf + 3 * n};
   memset(m, 0, 2 * n * sizeof(double));
   gsl_rng_set(rng, s->seed);
   for (size_t i = 0; i < N; i++) perm[i] = i;
   size_t pos = N; /* forces a shuffle before the first batch */
-  int cur = 0;    /* tbuf[cur]: the iterate of this step; gbuf[cur]: its minibatch gradient */
-  int good = -1;  /* the buffers of the last iterate with a finite loss and gradient, or none */
-  double good_loss = NAN;
+  double *theta = c->theta;
+  int gi = 0, good_gi = -1; /* gbuf[good_gi]: the gradient of the iterate fit_accept holds */
   double b1t = 1.0, b2t = 1.0;
   fit_stop stop = FIT_CONTINUE;
   size_t t = 0;
   int rc = 0;
-  double *g = gbuf[0];
   while (stop == FIT_CONTINUE) {
     if (pos >= N) {
       gsl_ran_shuffle(rng, perm, N, sizeof(size_t));
       pos = 0;
     }
     size_t nb = N - pos < B ? N - pos : B;
-    double *theta = tbuf[cur], *next = tbuf[1 - cur];
-    g = gbuf[cur];
+    double *g = gbuf[gi];
     double loss;
     if ((rc = fit_eval(c, theta, perm + pos, nb, &loss, g))) goto done;
     pos += nb;
@@ -127,41 +113,42 @@ static int adam_run(const fit_type *T, fit_ctx *c) {
       t--;
       break;
     }
-    /* theta is the iterate this minibatch loss belongs to: it is the one to fall back on */
-    good = cur;
-    good_loss = loss;
-    /* the stop rules read the step count, the evaluations, the loss and the clock, not the update:
-     * tested before it, they tell whether this step's curve row is due (the update still runs) */
+    /* theta is the iterate this minibatch loss belongs to: it is the one to fall back on (its
+     * gradient norm is filled in below if it becomes the result) */
+    fit_accept(c, theta, loss, NAN);
+    good_gi = gi;
+    gi = 1 - gi;
+    /* the stop rules read the step count, the evaluations, the loss and the clock, not the
+     * update: tested before it, they tell whether this step's curve row is due */
     stop = fit_check(c, t, loss, 0, 0);
     int at_row = s->log_every > 0 && (t % s->log_every == 0 || stop != FIT_CONTINUE);
     double lr = fit_adam_lr(s, t, s->max_iter);
     b1t *= s->beta1;
     b2t *= s->beta2;
-    double step2 = fit_adam_update_to(next, theta, g, m, v, n, lr, s->beta1, s->beta2, s->eps, 1.0 / (1.0 - b1t),
+    double step2 = fit_adam_update_ex(theta, g, m, v, n, lr, s->beta1, s->beta2, s->eps, 1.0 / (1.0 - b1t),
                                       1.0 / (1.0 - b2t), at_row);
-    cur = 1 - cur;
     if (c->obj->step_done) c->obj->step_done(c->obj->ctx);
     if (!at_row) continue;
     double full = NAN;
     if (s->log_full_loss && stop == FIT_CONTINUE) {
-      if ((rc = fit_eval(c, next, NULL, 0, &full, NULL))) goto done;
+      if ((rc = fit_eval(c, theta, NULL, 0, &full, NULL))) goto done;
       if (c->nonfinite) stop = FIT_NONFINITE;
     }
-    if ((rc = fit_log(c, t, loss, norm2(g, n), sqrt(step2), full, next, stop != FIT_CONTINUE))) goto done;
+    if ((rc = fit_log(c, t, loss, norm2(g, n), sqrt(step2), full, theta, stop != FIT_CONTINUE))) goto done;
   }
   if (stop != FIT_NONFINITE) {
-    /* The result reports the full training loss of the final theta. */
-    double f;
-    double *theta = tbuf[cur];
-    g = gbuf[cur];
+    /* The result reports the full training loss of the final theta (its gradient into the
+     * buffer that does not hold the fallback's). */
+    double f, *g = gbuf[gi];
     if ((rc = fit_eval(c, theta, NULL, 0, &f, g))) goto done;
     if (c->nonfinite) stop = FIT_NONFINITE;
     else {
       c->have_good = 0;
       fit_accept(c, theta, f, norm2(g, n));
+      good_gi = -1;
     }
   }
-  if (stop == FIT_NONFINITE && !c->have_good && good >= 0) fit_accept(c, tbuf[good], good_loss, norm2(gbuf[good], n));
+  if (c->have_good && good_gi >= 0) c->good_g = norm2(gbuf[good_gi], n);
   fit_finish(c, stop, t, NULL);
 done:
   free(buf);

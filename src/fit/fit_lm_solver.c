@@ -117,10 +117,9 @@ const gsl_multifit_nlinear_solver *fit_lm_solver_pick(const char *name, size_t n
 double fit_lm_solver_bytes(const gsl_multifit_nlinear_solver *s, size_t n, size_t p) {
   double np = (double)n * (double)p, pp = (double)p * (double)p;
   /* the driver's J, plus: QR a copy of J; SVD a copy of J and V; the normal equations J^T J
-   * and its factorisation (twice over for moex's Cholesky once it has fallen back) */
-  double solver = s == gsl_multifit_nlinear_solver_qr    ? np
-                  : s == gsl_multifit_nlinear_solver_svd ? np + pp
-                  : s == fit_lm_solver_cholesky          ? 4.0 * pp
-                                                         : 2.0 * pp;
+   * and its factorisation. moex's Cholesky allocates the modified Cholesky's two more p x p
+   * only at its first fallback, rare enough not to refuse every large fit for: if that
+   * allocation fails, the trial fails with GSL_ENOMEM and the fit stops `no_progress` */
+  double solver = s == gsl_multifit_nlinear_solver_qr ? np : s == gsl_multifit_nlinear_solver_svd ? np + pp : 2.0 * pp;
   return 8.0 * (np + solver);
 }

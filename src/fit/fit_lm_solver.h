@@ -28,7 +28,8 @@ const gsl_multifit_nlinear_solver *fit_lm_solver_pick(const char *name, size_t n
 /* 0 when `name` is one of those, else MOEX_EINVAL with a message naming it. */
 int fit_lm_solver_check(const char *name);
 /* Bytes the trust-region driver and solver `s` hold for an n x p problem (the Jacobian, the
- * solver's copies of it or of J^T J, the fallback's), O(n + p) vectors aside. */
+ * solver's copy of it or J^T J and its factorisation; not the Cholesky fallback's, allocated
+ * when it first happens), O(n + p) vectors aside. */
 double fit_lm_solver_bytes(const gsl_multifit_nlinear_solver *s, size_t n, size_t p);
 /* Factorisations fit_lm_solver_cholesky has sent to the modified Cholesky on this thread. */
 size_t fit_lm_solver_fallbacks(void);
