@@ -1,9 +1,9 @@
 /* bench_hot: moex-bench's rows for the hot paths of the MoE protocols (fit_moe.h), each against
  * the DGEMM rate measured in the same run:
- *   H1  one Levenberg-Marquardt iteration on the 2-3-MoE (m = 128) with its routes frozen, 4096
- *       samples: the Jacobian build (train.c's residual callback, one backpropagation per sample
- *       and output) and GSL's solve (QR with column pivoting of the 8192 x 3852 Jacobian and the
- *       trust-region step) timed apart; beside it the frozen-route full-batch gradient that the
+ *   H1  one Levenberg-Marquardt iteration on the 2-3-MoE with its routes frozen, 4096 samples: the
+ *       Jacobian build (train.c's residual callback, one backpropagation per sample and output)
+ *       and the solve timed apart, GSL's QR and moex's Cholesky side by side at m = 16, the
+ *       default solver (Cholesky) at m = 128; beside it the frozen-route full-batch gradient that the
  *       polish of a stack actually iterates on (fit_polish's "auto" is lbfgs there: LM is kept for
  *       single-layer experts of at most 64 parameters)
  *   H2  one full-batch gradient of the soft-routing surrogate (fit_soft_*, every expert on every
