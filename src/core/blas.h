@@ -6,6 +6,10 @@
 /* Name of the linked CBLAS: "openblas" or "gslcblas". */
 const char *moex_blas_name(void);
 
+/* The kernel the CBLAS runs on this machine: OpenBLAS's core name (e.g. "Haswell", "Cooperlake"),
+ * which decides the bits of its products, or "gslcblas". */
+const char *moex_blas_kernel(void);
+
 /* Threads the BLAS may use. moex runs one fit per worker, so 1 is the default for fits;
  * a no-op for gslcblas, which is single-threaded. */
 void moex_blas_set_threads(int n);
