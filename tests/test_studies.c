@@ -45,7 +45,7 @@ static void check_report(const char *dir, const char *path, int min_verdicts) {
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "%s/moex-report %s --out %s/report > %s/report.log 2>&1", testutil_bindir(), path, dir, dir);
   ck_assert_msg(testutil_sh(cmd) == 0, "moex-report failed on %s", path);
-  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: \\(holds\\|fails\\|inconclusive\\) — ' %s/report/REPORT.md) -ge %d ]", dir,
+  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: \\(holds\\|fails\\|inconclusive\\|not learned\\) — ' %s/report/REPORT.md) -ge %d ]", dir,
            min_verdicts);
   ck_assert_msg(testutil_sh(cmd) == 0, "%s: fewer than %d verdict lines", path, min_verdicts);
 }

@@ -358,6 +358,23 @@ static int record_oracle(const moe_model_t *m, const exprun_data_t *d, record_ru
   if (!rc) rc = record_run_set_double(rec, "oracle_agreement", o.agreement);
   if (!rc) rc = record_run_set_int(rec, "pieces_distinct_paths", (int64_t)o.distinct);
   if (!rc) rc = record_run_set_int(rec, "oracle_labels", (int64_t)o.n_labels_seen);
+  /* the share of the labels (pieces, charts) served by distinct paths: the scorecard's "E^L pieces
+   * on distinct paths" is judged on it */
+  if (!rc) rc = record_run_set_double(rec, "pieces_served_share",
+                                      o.n_labels_seen ? (double)o.distinct / (double)o.n_labels_seen : NAN);
+  return rc;
+}
+
+/* The errors of the best constant predictor on the test and evaluation sets (null_test_mse,
+ * null_eval_mse, null_sup_err): the report calls a series whose error stays near them "not
+ * learned" (src/report/report_judge.c). */
+static int record_null_errors(const exprun_data_t *d, record_run *rec) {
+  metrics_err_t nt = {.mse = NAN, .rmse = NAN, .sup = NAN}, ne = nt;
+  if (d->n_test) metrics_null_errors(d->y_test, d->n_test, d->d_out, &nt);
+  if (d->n_eval) metrics_null_errors(d->y_eval, d->n_eval, d->d_out, &ne);
+  int rc = record_run_set_double(rec, "null_test_mse", nt.mse);
+  if (!rc) rc = record_run_set_double(rec, "null_eval_mse", ne.mse);
+  if (!rc) rc = record_run_set_double(rec, "null_sup_err", ne.sup);
   return rc;
 }
 
@@ -376,6 +393,7 @@ int exprun_measure(moe_model_t *m, const exprun_data_t *d, record_run *rec) {
   if (!rc) rc = record_run_set_double(rec, "test_rmse", et.rmse);
   if (!rc) rc = record_run_set_double(rec, "sup_err", ee.sup);
   if (!rc) rc = record_run_set_double(rec, "eval_mse", ee.mse);
+  if (!rc) rc = record_null_errors(d, rec);
   if (!rc && ye) rc = record_routing(m, d, rec);
   if (!rc && ye && d->piece_eval && d->n_pieces) {
     double *pmax = malloc(d->n_pieces * sizeof *pmax);

@@ -30,6 +30,32 @@ int metrics_errors(const double *y, const double *t, size_t N, size_t k, metrics
   return MOEX_OK;
 }
 
+int metrics_null_errors(const double *t, size_t N, size_t k, metrics_err_t *out) {
+  if (!t || !out) return moex_error(MOEX_EINVAL, "metrics_null_errors: NULL argument");
+  if (N == 0) return moex_error(MOEX_EINVAL, "metrics_null_errors: N = %zu samples, need >= 1", N);
+  if (k == 0) return moex_error(MOEX_EINVAL, "metrics_null_errors: k = %zu outputs, need >= 1", k);
+  double sq = 0.0, sup = 0.0;
+  int nan_seen = 0;
+  for (size_t j = 0; j < k; j++) {
+    double mean = 0.0, lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < N; i++) {
+      double v = t[i * k + j];
+      if (isnan(v)) nan_seen = 1;
+      mean += v;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    mean /= (double)N;
+    for (size_t i = 0; i < N; i++) sq += (t[i * k + j] - mean) * (t[i * k + j] - mean);
+    if ((hi - lo) / 2 > sup) sup = (hi - lo) / 2;
+  }
+  out->n = N * k;
+  out->mse = nan_seen ? NAN : sq / (double)(N * k);
+  out->rmse = sqrt(out->mse);
+  out->sup = nan_seen ? NAN : sup;
+  return MOEX_OK;
+}
+
 int metrics_piece_max(const double *y, const double *t, const size_t *piece, size_t N, size_t k,
                       size_t P, double *max_err, size_t *count, size_t *n_empty) {
   if (!y || !t || !piece || !max_err)

@@ -22,6 +22,13 @@ typedef struct {
  * NaN), so that a diverged model can never look accurate. Errors: NULL, N = 0, k = 0. */
 int metrics_errors(const double *y, const double *t, size_t N, size_t k, metrics_err_t *out);
 
+/* The errors of the best constant predictor of t (N, k), one constant per output: for the MSE the
+ * column means (mse: the targets' variance about them, averaged over outputs), for the sup norm
+ * the column mid-ranges (sup: the largest half-range). What a model that learned nothing reaches:
+ * the report's "not learned" rule compares errors with these. NaN in t propagates as in
+ * metrics_errors. Errors: NULL, N = 0, k = 0. */
+int metrics_null_errors(const double *t, size_t N, size_t k, metrics_err_t *out);
+
 /* Piecewise targets. y and t are (N, k), piece is (N) with values in [0, P).
  * max_err is (P): max over the piece's samples and outputs of |y - t|; a piece with no sample
  * gets NaN (never 0, which would read as "fit perfectly"). count is (P) samples per piece, or

@@ -183,6 +183,7 @@ const char *slope_verdict_name(slope_verdict_t v) {
     case SLOPE_HOLDS: return "holds";
     case SLOPE_FAILS: return "fails";
     case SLOPE_INCONCLUSIVE: return "inconclusive";
+    case SLOPE_NOT_LEARNED: return "not learned";
   }
   return "unknown";
 }

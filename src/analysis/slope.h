@@ -58,7 +58,10 @@ int slope_common_error_range(const double *err_a, size_t n_a, const double *err_
 
 /* ---- verdicts ---------------------------------------------------------------------------- */
 
-typedef enum { SLOPE_INCONCLUSIVE = 0, SLOPE_HOLDS = 1, SLOPE_FAILS = 2 } slope_verdict_t;
+/* SLOPE_NOT_LEARNED: the claim was judged on a series that did not learn (verdict.h,
+ * verdict_learned); it is evidence neither way. */
+typedef enum { SLOPE_INCONCLUSIVE = 0, SLOPE_HOLDS = 1, SLOPE_FAILS = 2, SLOPE_NOT_LEARNED = 3 } slope_verdict_t;
+#define SLOPE_N_VERDICTS 4
 
 const char *slope_verdict_name(slope_verdict_t v); /* "inconclusive", "holds", "fails" */
 

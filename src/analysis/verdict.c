@@ -83,6 +83,25 @@ static int judge_lower(const verdict_input *in, slope_verdict_t *v) {
   return MOEX_OK;
 }
 
+static int judge_within(const verdict_input *in, slope_verdict_t *v) {
+  if (!(isfinite(in->tol) && in->tol > 0))
+    return moex_error(MOEX_EINVAL, "verdict within: tol = %g must be finite and > 0", in->tol);
+  if (!(isfinite(in->ref_value) && in->ref_value > 0)) *v = SLOPE_INCONCLUSIVE;
+  /* a diverged series (no finite error) is not within anything */
+  else *v = isfinite(in->value) && in->value <= in->tol * in->ref_value ? SLOPE_HOLDS : SLOPE_FAILS;
+  return MOEX_OK;
+}
+
+const char verdict_learned_text[] =
+    "a series whose error at its best size is at least 0.5 times that of the best constant predictor "
+    "(the target's variance for an MSE, half its range for a sup error) learned nothing: its claim is "
+    "`not learned`, whatever its slope";
+
+int verdict_learned(double err, double null_err, double share) {
+  if (!(isfinite(null_err) && null_err > 0)) return -1;
+  return isfinite(err) && err < share * null_err;
+}
+
 static const verdict_rule rule_rate = {
     "rate",
     "holds if the 95% interval of the fitted slope lies at or below bound + tol, fails if it lies "
@@ -111,14 +130,21 @@ static const verdict_rule rule_grows = {
     "wholly at or below +tol, inconclusive otherwise or with fewer than 3 usable sizes",
     judge_grows};
 
+static const verdict_rule rule_within = {
+    "within",
+    "holds when the series' error (geometric mean over its points of the mean over seeds) is at most tol times "
+    "the reference series'; fails when above; inconclusive without a finite reference",
+    judge_within};
+
 const verdict_rule *const verdict_rate = &rule_rate;
 const verdict_rule *const verdict_flat = &rule_flat;
 const verdict_rule *const verdict_lower = &rule_lower;
 const verdict_rule *const verdict_growth = &rule_growth;
 const verdict_rule *const verdict_grows = &rule_grows;
+const verdict_rule *const verdict_within = &rule_within;
 
 const verdict_rule *verdict_rule_by_name(const char *name) {
-  const verdict_rule *all[] = {&rule_rate, &rule_flat, &rule_lower, &rule_growth, &rule_grows};
+  const verdict_rule *all[] = {&rule_rate, &rule_flat, &rule_lower, &rule_growth, &rule_grows, &rule_within};
   for (size_t i = 0; name && i < sizeof all / sizeof *all; i++)
     if (!strcmp(name, all[i]->name)) return all[i];
   return NULL;

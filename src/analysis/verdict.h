@@ -8,7 +8,11 @@
  *   lower   n, lo, hi, ref_lo, ref_hi: the series lies below the reference at every shared x;
  *   growth  fit, bound (finite), tol: a size grows no faster than C E^bound;
  *   grows   fit, tol (>= 0): the error grows with x, faster than x^tol (the baselines of the
- *           E^L figures; the dense/MoE parameter ratio against E).
+ *           E^L figures; the dense/MoE parameter ratio against E);
+ *   within  value, ref_value, tol (> 0): value <= tol * ref_value (a trained row against the
+ *           construction; a variant against the model it varies).
+ * verdict_learned() says whether a series learned anything at all: a claim judged on one that did
+ * not is reported as SLOPE_NOT_LEARNED by its caller, never as holds.
  * Every rule answers inconclusive when the evidence cannot decide (an unusable fit, fewer than 2
  * shared x): a verdict never rests on less than its rule states. */
 #ifndef MOEX_VERDICT_H
@@ -26,6 +30,7 @@ typedef struct {
   size_t n;                /* lower: shared x */
   const double *lo, *hi;         /* lower: (n) the series' smallest and largest seed at each x */
   const double *ref_lo, *ref_hi; /* lower: (n) the same for the reference series */
+  double value, ref_value;       /* within: the series' error and the reference's */
 } verdict_input;
 
 typedef struct verdict_rule {
@@ -39,6 +44,16 @@ extern const verdict_rule *const verdict_flat;
 extern const verdict_rule *const verdict_lower;
 extern const verdict_rule *const verdict_growth;
 extern const verdict_rule *const verdict_grows;
+extern const verdict_rule *const verdict_within;
+
+/* The "not learned" rule: a series learned nothing when its error at its best size is at least
+ * VERDICT_LEARN_SHARE times the error of the best constant predictor there (the target's variance
+ * for an MSE, its half-range for a sup error). verdict_learned_text quotes it. */
+#define VERDICT_LEARN_SHARE 0.5
+extern const char verdict_learned_text[];
+/* 1 when err < share * null_err, 0 when not (err NaN counts as not learned), -1 when it cannot be
+ * told (null_err not finite and positive). */
+int verdict_learned(double err, double null_err, double share);
 
 /* The rule named `name`, or NULL (for "none", "" and anything unknown). */
 const verdict_rule *verdict_rule_by_name(const char *name);

@@ -11,6 +11,7 @@
 #define MOEX_REPORT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "analysis/slope.h"
 
@@ -34,6 +35,8 @@ typedef struct {
   double *min, *max;     /* (n_x) */
   size_t *n_seeds;       /* (n_x) */
   double *paper;         /* (n_x) paper_value, NaN where the paper has none */
+  double *null_err;      /* (n_x) mean over seeds of the best constant predictor's error in the
+                          * plotted metric (column null_<y>), NaN where not recorded */
   size_t n_col;          /* columns of err */
   double *err;           /* (n_x, n_col) the seeds' errors, NaN-padded (slope_fit's layout) */
   report_claim_t claim;
@@ -52,6 +55,10 @@ typedef struct {
   size_t n_runs, n_check_failed;
   double first_check_failed_x;
   char *failed_checks;
+  /* the "not learned" rule (verdict_learned): at the x of the smallest mean error, that error
+   * over the null error (NaN when not recorded); learned is 1, 0, or -1 when it cannot be told */
+  int learned;
+  double learn_ratio, learn_x;
 } report_series;
 
 typedef struct {
@@ -119,6 +126,7 @@ int report_write_gp(const report_figure *f, const char *path);
 typedef struct {
   const char *command_line;   /* of moex-report itself, for the header */
   const char *gnuplot;        /* program to run; NULL: $MOEX_GNUPLOT or "gnuplot" */
+  FILE *scorecard_text;       /* when not NULL, the scorecard's plain-text table is printed there */
 } report_opts;
 
 /* Results of report_write beyond its return code. */
@@ -126,10 +134,12 @@ typedef struct {
   int rendered;       /* figures rendered */
   int not_rendered;   /* figures whose PNG/SVG could not be made (gnuplot missing or failing) */
   char why[256];      /* the first reason, when not_rendered > 0 */
+  size_t claims, decided; /* the scorecard's rows, and those with a decided cell */
 } report_outcome;
 
 /* Writes, for every figure of every file, <file>.tsv, <file>.gp, <file>.png and <file>.svg,
- * and one REPORT.md covering all the files, into dir (created if missing, parents included).
+ * SCORECARD.md (the paper's claims judged from these files: scorecard.h), and one REPORT.md
+ * covering all the files and opening on the same scorecard, into dir (created if missing, parents included).
  * Everything is produced in a private folder inside dir and renamed into place at the end; on
  * error nothing is left in dir (and dir is removed again if this call created it).
  * A missing or failing gnuplot is not an error: figures are left out, REPORT.md says so, and

@@ -59,6 +59,7 @@ static const verdict_rule *claim_rule(report_claim_t c) {
     case REPORT_CLAIM_LOWER: return verdict_lower;
     case REPORT_CLAIM_GROWTH: return verdict_growth;
     case REPORT_CLAIM_GROWS: return verdict_grows;
+    case REPORT_CLAIM_WITHIN: return verdict_within;
     default: return NULL;
   }
 }
@@ -107,9 +108,44 @@ double report_series_gmean(const report_series *s) {
   return k ? exp(sum / (double)k) : NAN;
 }
 
-static const char within_rule[] =
-    "holds when the series' error (geometric mean over its points of the mean over seeds) is at most tol times "
-    "the reference series'; fails when above; inconclusive without a finite reference";
+/* verdict_learned for a series, at the x of its smallest mean error: 1, 0, or -1 when it cannot
+ * be told (no null error recorded there); *ratio and *x say where and how far. */
+static int learned_of(const report_series *s, double *ratio, double *x) {
+  *ratio = *x = NAN;
+  size_t best = SIZE_MAX;
+  for (size_t i = 0; i < s->n_x; i++)
+    if (best == SIZE_MAX || s->mean[i] < s->mean[best]) best = i;
+  if (best == SIZE_MAX || !s->null_err) return -1;
+  int l = verdict_learned(s->mean[best], s->null_err[best], VERDICT_LEARN_SHARE);
+  if (l >= 0) {
+    *ratio = s->mean[best] / s->null_err[best];
+    *x = s->x[best];
+  }
+  return l;
+}
+
+/* A shape claim (rate, flat, lower, growth) on a series that did not learn, or against a reference
+ * that did not, is `not learned`: evidence neither way. Constructions record no null error. */
+static int judge_learned(const report_figure *f, report_series *s) {
+  s->learned = learned_of(s, &s->learn_ratio, &s->learn_x);
+  int shape = s->claim == REPORT_CLAIM_RATE || s->claim == REPORT_CLAIM_FLAT || s->claim == REPORT_CLAIM_LOWER ||
+              s->claim == REPORT_CLAIM_GROWTH;
+  if (!shape) return 0;
+  const char *who = s->learned == 0 ? s->name : NULL;
+  double ratio = s->learn_ratio, x = s->learn_x;
+  if (!who && s->claim == REPORT_CLAIM_LOWER && s->claim_ref) {
+    const report_series *r = report_find_series(f, s->claim_ref);
+    if (r && r != s && learned_of(r, &ratio, &x) == 0) who = r->name;
+  }
+  if (!who) return 0;
+  char buf[400];
+  snprintf(buf, sizeof buf, "not learned: '%s' reaches at best %.3g of the best constant predictor's %s (at %s = %g; "
+           "learned means below %.2g)", who, ratio, f->y_name ? f->y_name : "error", f->x_name ? f->x_name : "x", x,
+           VERDICT_LEARN_SHARE);
+  s->verdict = SLOPE_NOT_LEARNED;
+  if (isfinite(s->construct_slope)) s->construct_verdict = SLOPE_NOT_LEARNED;
+  return set_note(s, buf);
+}
 
 /* The verdict of one series under its claim's rule (verdict.h); then a series with a run whose
  * own checks failed is turned into `fails`, whatever its slope: a wrong construction must not be
@@ -137,17 +173,16 @@ int report_judge(const report_figure *f, report_series *s) {
   } else if (s->claim == REPORT_CLAIM_WITHIN) {
     const report_series *r = s->claim_ref ? report_find_series(f, s->claim_ref) : NULL;
     char buf[300];
-    double a = report_series_gmean(s), b = r && r != s ? report_series_gmean(r) : NAN;
     if (!r || r == s) {
       snprintf(buf, sizeof buf, "reference series '%s' is not in the figure", s->claim_ref ? s->claim_ref : "");
       rc = set_note(s, buf);
     } else if (!(s->claim_tol > 0)) {
       rc = set_note(s, "claim_tol must be > 0 for a within claim");
-    } else if (!(b > 0) || !isfinite(b)) {
-      rc = set_note(s, "the reference has no finite positive error");
     } else {
-      /* a diverged series (no finite error) is not within anything */
-      s->verdict = isfinite(a) && a <= s->claim_tol * b ? SLOPE_HOLDS : SLOPE_FAILS;
+      in.value = report_series_gmean(s);
+      in.ref_value = report_series_gmean(r);
+      if (verdict_judge(verdict_within, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
+      else if (s->verdict == SLOPE_INCONCLUSIVE) rc = set_note(s, "the reference has no finite positive error");
     }
   } else if (s->claim == REPORT_CLAIM_LOWER) {
     const report_series *r = s->claim_ref ? report_find_series(f, s->claim_ref) : NULL;
@@ -184,6 +219,7 @@ int report_judge(const report_figure *f, report_series *s) {
     }
   }
   free(lo); free(hi); free(rlo); free(rhi);
+  if (!rc) rc = judge_learned(f, s);
   if (!rc && s->claim != REPORT_CLAIM_NONE && s->n_check_failed) {
     char buf[700];
     snprintf(buf, sizeof buf, "checks failed in %zu of %zu runs: %s (first at %s = %g)", s->n_check_failed, s->n_runs,
@@ -213,7 +249,6 @@ char *report_format_value(double v, char *buf, size_t n) {
 }
 
 const char *report_claim_rule(report_claim_t c) {
-  if (c == REPORT_CLAIM_WITHIN) return within_rule;
   const verdict_rule *r = claim_rule(c);
   return r ? r->text : NULL;
 }

@@ -50,7 +50,7 @@ static const char *row_str(char **col, size_t i) { return col && col[i] ? col[i]
 
 /* ---- building series ---------------------------------------------------------------------- */
 
-typedef struct { double x, y, paper; } pt;
+typedef struct { double x, y, paper, null; } pt;
 
 typedef struct {
   pt *p;
@@ -115,17 +115,23 @@ static int finish_series(report_series *s, pts *P) {
   s->max = malloc(nx * sizeof *s->max);
   s->paper = malloc(nx * sizeof *s->paper);
   s->n_seeds = malloc(nx * sizeof *s->n_seeds);
+  s->null_err = malloc(nx * sizeof *s->null_err);
   s->err = malloc(nx * maxc * sizeof *s->err);
-  if (!s->x || !s->mean || !s->sd || !s->min || !s->max || !s->paper || !s->n_seeds || !s->err)
+  if (!s->x || !s->mean || !s->sd || !s->min || !s->max || !s->paper || !s->n_seeds || !s->err || !s->null_err)
     return moex_error(MOEX_ENOMEM, "report: out of memory");
   size_t k = 0;
   for (size_t i = 0; i < P->n; k++) {
     size_t j = i;
     while (j < P->n && P->p[j].x == P->p[i].x) j++;
     size_t n = j - i;
-    double paper = NAN;
+    double paper = NAN, nsum = 0;
+    size_t nn = 0;
     for (size_t t = i; t < j; t++) {
       if (isnan(paper) && isfinite(P->p[t].paper)) paper = P->p[t].paper;
+      if (isfinite(P->p[t].null)) {
+        nsum += P->p[t].null;
+        nn++;
+      }
       s->err[k * maxc + (t - i)] = P->p[t].y;
     }
     for (size_t t = n; t < maxc; t++) s->err[k * maxc + t] = NAN;
@@ -137,6 +143,7 @@ static int finish_series(report_series *s, pts *P) {
     s->sd[k] = n > 1 ? gsl_stats_sd_m(y, 1, n, mean) : NAN;
     gsl_stats_minmax(&s->min[k], &s->max[k], y, 1, n);
     s->paper[k] = paper;
+    s->null_err[k] = nn ? nsum / (double)nn : NAN;
     s->n_seeds[k] = n;
     i = j;
   }
@@ -180,6 +187,7 @@ void report_data_free(report_data *d) {
       free(s->max);
       free(s->n_seeds);
       free(s->paper);
+      free(s->null_err);
       free(s->err);
       free(s->claim_ref);
       free(s->note);
@@ -238,6 +246,11 @@ static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **
     return push_failed(d, id, fig, ser, why, x, isnan(seedv) ? LLONG_MIN : (long long)seedv);
   }
   if ((rc = col_num(sm, yname, i, &y))) return rc;
+  /* the best constant predictor's error in the same metric, where the experiment recorded it */
+  char nname[160];
+  double null_y = NAN;
+  snprintf(nname, sizeof nname, "null_%s", yname);
+  if ((rc = col_num(sm, nname, i, &null_y))) return rc;
   long long seed = isnan(seedv) ? LLONG_MIN : (long long)seedv;
   if (strcmp(status, "ok") != 0) return push_failed(d, id, fig, ser, *status ? status : "(no status)", x, seed);
   if (!*fig) {
@@ -310,7 +323,7 @@ static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **
     S->p = q;
     S->cap = c;
   }
-  S->p[S->n++] = (pt){x, y, paper};
+  S->p[S->n++] = (pt){x, y, paper, null_y};
   return 0;
 }
 

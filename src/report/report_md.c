@@ -84,7 +84,7 @@ static void write_figure_md(FILE *fp, const report_figure *f, int rendered, cons
       if (*p == '\n') *p = ' ';
     fputs(cl, fp);
     /* the note says why: the reason a claim is inconclusive, or the checks that failed */
-    int show_note = s->note && (s->verdict == SLOPE_INCONCLUSIVE || s->n_check_failed);
+    int show_note = s->note && (s->verdict == SLOPE_INCONCLUSIVE || s->verdict == SLOPE_NOT_LEARNED || s->n_check_failed);
     if (show_note) {
       fputs(" [", fp);
       for (const char *p = s->note; *p; p++) fputc(*p == '\n' ? ' ' : *p, fp);
