@@ -2,7 +2,8 @@
 #
 #   make            library (build/libmoex.a) and every binary (build/bin/)
 #   make check      install what is missing, build, run the suite, then again under ASan/UBSan
-#   make demo       install what is missing, build, run the quick experiments and their report
+#   make demo       install what is missing, build, run the quick scorecard (results/quick/SCORECARD.md)
+#   make scorecard  the paper's claims judged from whatever records of paper, theorems and studies exist
 #   make valgrind   the unit tests under valgrind (zero errors, zero definite leaks)
 #   make bench      the benchmarks (the tests run moex-bench --quick, never assert a timing)
 #   make paper      the paper's Tables 3 and 4 in full, with results/paper/REPORT.md
@@ -66,7 +67,7 @@ TEST_SRC  = $(sort $(wildcard tests/test_*.c))
 TEST_OBJ  = $(TEST_SRC:tests/%.c=$(B)/tobj/%.o) $(B)/tobj/main.o
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps check check-mpi unit asan valgrind demo bench bench-torch gemm-compare paper studies theorems clean layers FORCE
+.PHONY: all deps check check-mpi unit asan valgrind demo scorecard bench bench-torch gemm-compare paper studies theorems clean layers FORCE
 .DEFAULT_GOAL := all
 
 all: $(LIBS_A) $(BINS)
@@ -174,7 +175,15 @@ valgrind: deps all $(B)/moex_tests
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@sh src/tools/demo.sh $(B)/bin
+	@bash src/tools/demo.sh $(B)/bin
+
+# The scorecard (results/scorecard/SCORECARD.md, and REPORT.md opening on it) from whatever records
+# `make paper`, `make theorems` and `make studies` left (the studies' constructions/ subfolder is
+# optim_gap's input, not a study of its own).
+SCORECARD_RECORDS = $(wildcard results/paper/*.h5 results/theorems/*.h5 results/studies/*.h5)
+scorecard: all
+	@if [ -z "$(SCORECARD_RECORDS)" ]; then echo "scorecard: no records yet: run make theorems, make paper or make studies" >&2; exit 2; fi
+	$(B)/bin/moex-report $(SCORECARD_RECORDS) --out results/scorecard --scorecard
 
 # The small-product comparison of README "Performance" (needs libxsmm-dev and libblis-dev, which
 # are not among moex's dependencies: none of them is kept, see there). One thread; interleaved.

@@ -13,13 +13,13 @@ trap 'git worktree remove --force "$tmp/old" >/dev/null 2>&1 || true; rm -rf "$t
 git worktree add --detach "$tmp/old" "$rev" >/dev/null 2>&1
 echo "demo_same: building $rev"
 make -C "$tmp/old" --no-print-directory -s all >/dev/null
-(cd "$tmp/old" && sh src/tools/demo.sh build/bin >/dev/null)
+(cd "$tmp/old" && bash src/tools/demo.sh build/bin >/dev/null)
 echo "demo_same: building this tree"
 make --no-print-directory -s all >/dev/null
 mkdir -p "$tmp/new"
 # this tree's demo, into its own folder (results/quick is the demo's fixed output)
 # (build/ a link, so that the recorded command lines read alike)
-(cd "$tmp/new" && ln -s "$top/build" build && sh "$top/src/tools/demo.sh" build/bin >/dev/null)
+(cd "$tmp/new" && ln -s "$top/build" build && bash "$top/src/tools/demo.sh" build/bin >/dev/null)
 bad=0
 # the same files on both sides
 if [ "$(cd "$tmp/old/results/quick" && ls *.h5)" != "$(cd "$tmp/new/results/quick" && ls *.h5)" ]; then

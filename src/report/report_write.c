@@ -20,6 +20,7 @@
 #include "core/moex_error.h"
 #include "record/record.h"
 #include "report/report_int.h"
+#include "report/scorecard.h"
 
 /* ---- REPORT.md and the output folder ------------------------------------------------------ */
 
@@ -174,6 +175,23 @@ int report_write(report_data *const *files, size_t n_files, const char *dir, con
       }
     }
   }
+  scorecard_t sc = {0};
+  if (!rc) rc = scorecard_build(files, n_files, &sc);
+  if (!rc && (rc = names_add(&l, "SCORECARD.md")) == 0) {
+    report_fmt(p, sizeof p, "%s/SCORECARD.md", stage);
+    FILE *fp = fopen(p, "w");
+    if (!fp) rc = moex_error(MOEX_EIO, "report: cannot create '%s'", p);
+    else {
+      fputs("# moex scorecard\n\nWritten by ", fp);
+      report_md_code(fp, opts && opts->command_line ? opts->command_line : "moex-report");
+      fprintf(fp, " from %zu file%s; the figures and the verdicts of every series are in [REPORT.md](REPORT.md).\n\n",
+              n_files, n_files == 1 ? "" : "s");
+      scorecard_write_md(fp, &sc);
+      rc = report_close_checked(fp, p);
+    }
+  }
+  out->claims = sc.n;
+  out->decided = sc.rows ? scorecard_decided(&sc) : 0;
   if (!rc && (rc = names_add(&l, "REPORT.md")) == 0) {
     report_fmt(p, sizeof p, "%s/REPORT.md", stage);
     FILE *fp = fopen(p, "w");
@@ -184,22 +202,27 @@ int report_write(report_data *const *files, size_t n_files, const char *dir, con
       char date[40];
       gmtime_r(&now, &tm);
       strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
-      size_t counts[3] = {0, 0, 0};
+      size_t counts[SLOPE_N_VERDICTS] = {0};
       fprintf(fp, "# moex report\n\nGenerated %s by ", date);
       report_md_code(fp, opts && opts->command_line ? opts->command_line : "moex-report");
       fprintf(fp, " from %zu file%s.\n\n", n_files, n_files == 1 ? "" : "s");
+      if (out->not_rendered) fprintf(fp, "**Figures not rendered: %s.**\n\n", out->why);
+      scorecard_write_md(fp, &sc);
+      fputs("## The records, figure by figure\n\n", fp);
       fputs("Conventions: points are the mean over seeds of each run's plotted error; spread is the sample sd "
             "over seeds, error bars span min to max; failed runs are listed and excluded. Slopes are fitted "
             "in log-log by ordinary least squares over the per-x mean of log errors, with a 95% t interval. "
-            "Each claim ends in one verdict line: `- verdict: holds|fails|inconclusive — <claim> (rule: <rule>)`.\n\n",
-            fp);
-      if (out->not_rendered) fprintf(fp, "**Figures not rendered: %s.**\n\n", out->why);
+            "Each claim ends in one verdict line: `- verdict: holds|fails|inconclusive|not learned — <claim> "
+            "(rule: <rule>)`. ", fp);
+      fprintf(fp, "A shape claim (rate, flat, lower, growth) is `not learned` when %s.\n\n", verdict_learned_text);
       for (size_t a = 0; a < n_files; a++) report_md_file(fp, files[a], rendered[a], out->why, counts);
-      fprintf(fp, "## Verdicts at a glance\n\n- holds: %zu\n- fails: %zu\n- inconclusive: %zu\n", counts[SLOPE_HOLDS],
-              counts[SLOPE_FAILS], counts[SLOPE_INCONCLUSIVE]);
+      fprintf(fp, "## Verdicts at a glance\n\n- holds: %zu\n- fails: %zu\n- inconclusive: %zu\n- not learned: %zu\n",
+              counts[SLOPE_HOLDS], counts[SLOPE_FAILS], counts[SLOPE_INCONCLUSIVE], counts[SLOPE_NOT_LEARNED]);
       rc = report_close_checked(fp, p);
     }
   }
+  if (!rc && opts && opts->scorecard_text) scorecard_write_text(opts->scorecard_text, &sc);
+  scorecard_free(&sc);
   /* move the finished files into place, REPORT.md last */
   for (size_t i = 0; i < l.n && !rc; i++) {
     char src[4096], dst[4096];

@@ -31,10 +31,12 @@ static const char *SUMMARY =
 
 int main(int argc, char **argv) {
   const char *out = NULL, *x_col = NULL, *y_col = NULL;
+  int table = 0;
   cli_option_t opts[] = {{"--out", CLI_STRING, &out, 0, 0, "output folder (default: the folder of the first FILE)"},
                          {"--x", CLI_STRING, &x_col, 0, 0, "draw every figure against this numeric summary column "
                                                            "(e.g. E, L, pieces, params_active, compute_used); no claim is judged"},
-                         {"--y", CLI_STRING, &y_col, 0, 0, "plot this error column instead (e.g. sup_err, test_mse)"}};
+                         {"--y", CLI_STRING, &y_col, 0, 0, "plot this error column instead (e.g. sup_err, test_mse)"},
+                         {"--scorecard", CLI_FLAG, &table, 0, 0, "print the scorecard (SCORECARD.md) as a plain-text table at the end"}};
   /* positional arguments are the files; the options go to cli_parse */
   char **optv = malloc((size_t)(argc + 1) * sizeof *optv);
   const char **files = malloc((size_t)(argc + 1) * sizeof *files);
@@ -84,12 +86,16 @@ int main(int argc, char **argv) {
   }
   report_outcome oc;
   if (!status) {
-    report_opts ro = {record_join_argv(argc, argv), NULL};
+    report_opts ro = {record_join_argv(argc, argv), NULL, NULL};
+    /* the table is written into memory and printed last, after the routing maps' lines */
+    char *tbuf = NULL;
+    size_t tlen = 0;
+    if (table) ro.scorecard_text = open_memstream(&tbuf, &tlen);
     if (report_write(data, (size_t)n_files, dir, &ro, &oc)) {
       fprintf(stderr, "moex-report: %s\n", moex_errmsg());
       status = 2;
     } else {
-      size_t n_fig = 0, cnt[3] = {0, 0, 0};
+      size_t n_fig = 0, cnt[SLOPE_N_VERDICTS] = {0};
       for (int i = 0; i < n_files; i++) {
         n_fig += data[i]->n_figures;
         for (size_t f = 0; f < data[i]->n_figures; f++)
@@ -101,8 +107,10 @@ int main(int argc, char **argv) {
             if (se->claim == REPORT_CLAIM_RATE && isfinite(se->construct_slope)) cnt[se->construct_verdict]++;
           }
       }
-      printf("moex-report: wrote %s/REPORT.md: %zu figure%s (%d rendered), verdicts: %zu holds, %zu fails, %zu inconclusive\n",
-             dir, n_fig, n_fig == 1 ? "" : "s", oc.rendered, cnt[SLOPE_HOLDS], cnt[SLOPE_FAILS], cnt[SLOPE_INCONCLUSIVE]);
+      printf("moex-report: wrote %s/REPORT.md: %zu figure%s (%d rendered), verdicts: %zu holds, %zu fails, %zu inconclusive, "
+             "%zu not learned\n", dir, n_fig, n_fig == 1 ? "" : "s", oc.rendered, cnt[SLOPE_HOLDS], cnt[SLOPE_FAILS],
+             cnt[SLOPE_INCONCLUSIVE], cnt[SLOPE_NOT_LEARNED]);
+      printf("moex-report: wrote %s/SCORECARD.md: %zu of %zu claims decided\n", dir, oc.decided, oc.claims);
       if (oc.not_rendered) {
         fprintf(stderr, "moex-report: %d figure%s not rendered: %s (TSV, scripts and REPORT.md written)\n",
                 oc.not_rendered, oc.not_rendered == 1 ? "" : "s", oc.why);
@@ -138,6 +146,11 @@ int main(int argc, char **argv) {
       }
     }
     free((char *)ro.command_line);
+    if (ro.scorecard_text) {
+      fclose(ro.scorecard_text);
+      if (!status || status == 1) printf("\n%s", tbuf ? tbuf : "");
+      free(tbuf);
+    }
   }
   for (int i = 0; i < n_files; i++) report_data_free(data[i]);
   free(data);
