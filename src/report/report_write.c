@@ -114,6 +114,23 @@ static void remove_staging(const char *stage, const namelist *l) {
   rmdir(stage);
 }
 
+/* SCORECARD.md in the staging folder, listed in l so that it is moved into place with the rest. */
+static int write_scorecard(const char *stage, namelist *l, const scorecard_t *sc, const report_opts *opts,
+                           size_t n_files) {
+  char p[4096];
+  int rc = names_add(l, "SCORECARD.md");
+  if (rc) return rc;
+  report_fmt(p, sizeof p, "%s/SCORECARD.md", stage);
+  FILE *fp = fopen(p, "w");
+  if (!fp) return moex_error(MOEX_EIO, "report: cannot create '%s'", p);
+  fputs("# moex scorecard\n\nWritten by ", fp);
+  report_md_code(fp, opts && opts->command_line ? opts->command_line : "moex-report");
+  fprintf(fp, " from %zu file%s; the figures and the verdicts of every series are in [REPORT.md](REPORT.md).\n\n",
+          n_files, n_files == 1 ? "" : "s");
+  scorecard_write_md(fp, sc);
+  return report_close_checked(fp, p);
+}
+
 int report_write(report_data *const *files, size_t n_files, const char *dir, const report_opts *opts,
                  report_outcome *out) {
   report_outcome dummy;
@@ -177,19 +194,7 @@ int report_write(report_data *const *files, size_t n_files, const char *dir, con
   }
   scorecard_t sc = {0};
   if (!rc) rc = scorecard_build(files, n_files, &sc);
-  if (!rc && (rc = names_add(&l, "SCORECARD.md")) == 0) {
-    report_fmt(p, sizeof p, "%s/SCORECARD.md", stage);
-    FILE *fp = fopen(p, "w");
-    if (!fp) rc = moex_error(MOEX_EIO, "report: cannot create '%s'", p);
-    else {
-      fputs("# moex scorecard\n\nWritten by ", fp);
-      report_md_code(fp, opts && opts->command_line ? opts->command_line : "moex-report");
-      fprintf(fp, " from %zu file%s; the figures and the verdicts of every series are in [REPORT.md](REPORT.md).\n\n",
-              n_files, n_files == 1 ? "" : "s");
-      scorecard_write_md(fp, &sc);
-      rc = report_close_checked(fp, p);
-    }
-  }
+  if (!rc) rc = write_scorecard(stage, &l, &sc, opts, n_files);
   out->claims = sc.n;
   out->decided = sc.rows ? scorecard_decided(&sc) : 0;
   if (!rc && (rc = names_add(&l, "REPORT.md")) == 0) {

@@ -29,6 +29,25 @@ static const char *SUMMARY =
     "verdicts per claim) from moex results files: moex-report FILE.h5 [FILE2.h5 ...] [--out DIR].\n"
     "Exit status: 0 ok, 1 figures not rendered (gnuplot missing or failing), 2 bad input.";
 
+/* The report's one-line summary: figures, verdicts by kind, the scorecard's decided claims. */
+static void print_summary(report_data *const *data, int n_files, const char *dir, const report_outcome *oc) {
+  size_t n_fig = 0, cnt[SLOPE_N_VERDICTS] = {0};
+  for (int i = 0; i < n_files; i++) {
+    n_fig += data[i]->n_figures;
+    for (size_t f = 0; f < data[i]->n_figures; f++)
+      for (size_t s = 0; s < data[i]->figures[f].n_series; s++) {
+        const report_series *se = &data[i]->figures[f].series[s];
+        if (se->claim != REPORT_CLAIM_NONE) cnt[se->verdict]++;
+        /* a rate claim's second exponent (the construction's) is a verdict of its own */
+        if (se->claim == REPORT_CLAIM_RATE && isfinite(se->construct_slope)) cnt[se->construct_verdict]++;
+      }
+  }
+  printf("moex-report: wrote %s/REPORT.md: %zu figure%s (%d rendered), verdicts: %zu holds, %zu fails, %zu inconclusive, "
+         "%zu not learned\n", dir, n_fig, n_fig == 1 ? "" : "s", oc->rendered, cnt[SLOPE_HOLDS], cnt[SLOPE_FAILS],
+         cnt[SLOPE_INCONCLUSIVE], cnt[SLOPE_NOT_LEARNED]);
+  printf("moex-report: wrote %s/SCORECARD.md: %zu of %zu claims decided\n", dir, oc->decided, oc->claims);
+}
+
 int main(int argc, char **argv) {
   const char *out = NULL, *x_col = NULL, *y_col = NULL;
   int table = 0;
@@ -95,22 +114,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "moex-report: %s\n", moex_errmsg());
       status = 2;
     } else {
-      size_t n_fig = 0, cnt[SLOPE_N_VERDICTS] = {0};
-      for (int i = 0; i < n_files; i++) {
-        n_fig += data[i]->n_figures;
-        for (size_t f = 0; f < data[i]->n_figures; f++)
-          for (size_t s = 0; s < data[i]->figures[f].n_series; s++)
-          {
-            const report_series *se = &data[i]->figures[f].series[s];
-            if (se->claim != REPORT_CLAIM_NONE) cnt[se->verdict]++;
-            /* a rate claim's second exponent (the construction's) is a verdict of its own */
-            if (se->claim == REPORT_CLAIM_RATE && isfinite(se->construct_slope)) cnt[se->construct_verdict]++;
-          }
-      }
-      printf("moex-report: wrote %s/REPORT.md: %zu figure%s (%d rendered), verdicts: %zu holds, %zu fails, %zu inconclusive, "
-             "%zu not learned\n", dir, n_fig, n_fig == 1 ? "" : "s", oc.rendered, cnt[SLOPE_HOLDS], cnt[SLOPE_FAILS],
-             cnt[SLOPE_INCONCLUSIVE], cnt[SLOPE_NOT_LEARNED]);
-      printf("moex-report: wrote %s/SCORECARD.md: %zu of %zu claims decided\n", dir, oc.decided, oc.claims);
+      print_summary(data, n_files, dir, &oc);
       if (oc.not_rendered) {
         fprintf(stderr, "moex-report: %d figure%s not rendered: %s (TSV, scripts and REPORT.md written)\n",
                 oc.not_rendered, oc.not_rendered == 1 ? "" : "s", oc.why);
