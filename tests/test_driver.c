@@ -56,16 +56,24 @@ START_TEST(test_fit_settings_caps) {
 }
 END_TEST
 
-/* --quick lowers only what is still at its default */
+/* --quick lowers only what the command line did not give, even when it gave the default */
 START_TEST(test_quick_defaults_only) {
   driver_opts_t o;
   driver_opts_default(&o, 5, 2000, 2000, 4096);
-  o.iters = 700; /* as if given on the command line */
+  char *argv[] = {"prog", "--quick", "--iters", "700", "--seeds", "5", NULL};
+  ck_assert_int_eq(driver_parse("prog", "test", 6, argv, &o, NULL, 0), 0);
   driver_quick(&o, 2, 300, 0, 1024);
-  ck_assert_int_eq(o.seeds, 2);
+  ck_assert_int_eq(o.seeds, 5); /* given, and equal to the default: kept */
   ck_assert_uint_eq(o.iters, 700);
   ck_assert_uint_eq(o.max_iter, 2000); /* 0: left alone */
   ck_assert_uint_eq(o.n_train, 1024);
+  /* nothing given: --quick's values */
+  driver_opts_default(&o, 5, 2000, 2000, 4096);
+  char *argv2[] = {"prog", "--quick", NULL};
+  ck_assert_int_eq(driver_parse("prog", "test", 2, argv2, &o, NULL, 0), 0);
+  driver_quick(&o, 2, 300, 0, 1024);
+  ck_assert_int_eq(o.seeds, 2);
+  ck_assert_uint_eq(o.iters, 300);
 }
 END_TEST
 

@@ -39,10 +39,12 @@ void driver_opts_default(driver_opts_t *o, int seeds, size_t iters, size_t max_i
 }
 
 void driver_quick(driver_opts_t *o, int seeds, size_t iters, size_t max_iter, size_t n_train) {
-  if (seeds && o->seeds == o->def.seeds) o->seeds = seeds;
-  if (iters && o->iters == o->def.iters) o->iters = iters;
-  if (max_iter && o->max_iter == o->def.max_iter) o->max_iter = max_iter;
-  if (n_train && o->n_train == o->def.n_train) o->n_train = n_train;
+  /* an option given on the command line wins, even when it names the full grid's default
+   * (`--quick --seeds 2` where 2 is the default: 2 seeds, not --quick's) */
+  if (seeds && !o->given.seeds) o->seeds = seeds;
+  if (iters && !o->given.iters) o->iters = iters;
+  if (max_iter && !o->given.max_iter) o->max_iter = max_iter;
+  if (n_train && !o->given.n_train) o->n_train = n_train;
 }
 
 int driver_parse(const char *prog, const char *summary, int argc, char **argv, driver_opts_t *o,
@@ -82,6 +84,12 @@ int driver_parse(const char *prog, const char *summary, int argc, char **argv, d
   }
   for (size_t i = 0; i < n_extra; i++) t[n++] = extra[i];
   int rc = cli_parse(prog, summary, argc, argv, t, n);
+  for (int i = 1; i < argc; i++) {
+    o->given.seeds |= !strcmp(argv[i], "--seeds");
+    o->given.iters |= !strcmp(argv[i], "--iters");
+    o->given.max_iter |= !strcmp(argv[i], "--max-iter");
+    o->given.n_train |= !strcmp(argv[i], "--n-train");
+  }
   size_t cap;
   if (rc == 0 && driver_max_evals(prog, o, &cap)) rc = 2;
   if (rc == 0 && driver_compute(prog, o->compute, &o->compute_x)) rc = 2;

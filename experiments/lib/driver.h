@@ -23,6 +23,7 @@ typedef struct {
   size_t iters, max_iter, batch, n_train;
   double lr, master_seed;
   struct { int seeds; size_t iters, max_iter, n_train; } def; /* as given to driver_opts_default */
+  struct { int seeds, iters, max_iter, n_train; } given;     /* set on the command line (driver_quick keeps them) */
 } driver_opts_t;
 
 /* Defaults for an experiment: seeds, Adam steps, full-batch iteration cap, training samples. */
