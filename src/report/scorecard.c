@@ -299,8 +299,8 @@ static void judge_match(const match_t *m, const scorecard_select *sel, judged_t 
   int shape = sel->kind == SCORECARD_RATE || sel->kind == SCORECARD_LEVEL || sel->kind == SCORECARD_WITHIN;
   if (shape && m->s->learned == 0 && j->v != SLOPE_NOT_LEARNED) j->v = SLOPE_NOT_LEARNED;
   if (j->v == SLOPE_NOT_LEARNED)
-    snprintf(j->why, sizeof j->why, "did not learn (error %.2g of the best constant's at its best size): a longer run "
-             "or another protocol", m->s->learn_ratio);
+    snprintf(j->why, sizeof j->why, "did not learn: its %s at its best size is %.2g times the best constant "
+             "predictor's; a longer run or another protocol", m->f->y_name ? m->f->y_name : "error", m->s->learn_ratio);
 }
 
 /* ---- cells -------------------------------------------------------------------------------- */
