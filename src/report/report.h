@@ -53,6 +53,8 @@ typedef struct {
   /* runs of the series whose own checks failed (column checks_ok = 0): such a series fails
    * whatever its slope; failed_checks lists the names (column failed_checks), deduplicated */
   size_t n_runs, n_check_failed;
+  size_t n_checked;      /* runs that carry checks_ok at all: a construction, judged by its checks,
+                          * to which the "not learned" rule does not apply */
   double first_check_failed_x;
   char *failed_checks;
   /* the "not learned" rule (verdict_learned): at the x of the smallest mean error, that error
@@ -84,6 +86,7 @@ typedef struct {
   report_figure *figures;
   size_t n_failed;
   report_failed *failed;
+  int redrawn;           /* loaded with --x or --y: no claim judged, no scorecard */
 } report_data;
 
 /* Reads FILE's /summary (through record.h) and computes every aggregate, fit and verdict.

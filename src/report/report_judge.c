@@ -125,8 +125,10 @@ static int learned_of(const report_series *s, double *ratio, double *x) {
 }
 
 /* A shape claim (rate, flat, lower, growth) on a series that did not learn, or against a reference
- * that did not, is `not learned`: evidence neither way. Constructions record no null error. */
+ * that did not, is `not learned`: evidence neither way. A construction (runs with checks_ok) is
+ * judged by its checks instead: a wrong one must read `fails`. */
 static int judge_learned(const report_figure *f, report_series *s) {
+  if (s->n_checked) return 0; /* a construction: its checks judge it */
   s->learned = learned_of(s, &s->learn_ratio, &s->learn_x);
   int shape = s->claim == REPORT_CLAIM_RATE || s->claim == REPORT_CLAIM_FLAT || s->claim == REPORT_CLAIM_LOWER ||
               s->claim == REPORT_CLAIM_GROWTH;
@@ -135,7 +137,7 @@ static int judge_learned(const report_figure *f, report_series *s) {
   double ratio = s->learn_ratio, x = s->learn_x;
   if (!who && s->claim == REPORT_CLAIM_LOWER && s->claim_ref) {
     const report_series *r = report_find_series(f, s->claim_ref);
-    if (r && r != s && learned_of(r, &ratio, &x) == 0) who = r->name;
+    if (r && r != s && !r->n_checked && learned_of(r, &ratio, &x) == 0) who = r->name;
   }
   if (!who) return 0;
   char buf[400];
@@ -152,6 +154,8 @@ static int judge_learned(const report_figure *f, report_series *s) {
  * rescued by a good rate. */
 int report_judge(const report_figure *f, report_series *s) {
   s->verdict = SLOPE_INCONCLUSIVE;
+  s->learned = -1; /* "cannot tell" until judge_learned says otherwise */
+  s->learn_ratio = s->learn_x = NAN;
   s->construct_verdict = SLOPE_INCONCLUSIVE;
   const verdict_rule *rule = claim_rule(s->claim);
   verdict_input in = {.fit = &s->fit, .bound = s->bound_slope, .tol = isfinite(s->claim_tol) ? s->claim_tol : 0.0};
@@ -189,33 +193,34 @@ int report_judge(const report_figure *f, report_series *s) {
     char buf[300];
     if (!r || r == s) {
       snprintf(buf, sizeof buf, "reference series '%s' is not in the figure", s->claim_ref ? s->claim_ref : "");
-      return set_note(s, buf);
-    }
-    size_t shared = 0;
-    lo = malloc((s->n_x + 1) * sizeof *lo);
-    hi = malloc((s->n_x + 1) * sizeof *hi);
-    rlo = malloc((s->n_x + 1) * sizeof *rlo);
-    rhi = malloc((s->n_x + 1) * sizeof *rhi);
-    if (!lo || !hi || !rlo || !rhi) rc = moex_error(MOEX_ENOMEM, "report: out of memory");
-    for (size_t i = 0; i < s->n_x && !rc; i++)
-      for (size_t j = 0; j < r->n_x; j++)
-        if (s->x[i] == r->x[j]) {
-          lo[shared] = s->min[i];
-          hi[shared] = s->max[i];
-          rlo[shared] = r->min[j];
-          rhi[shared] = r->max[j];
-          shared++;
-        }
-    if (!rc && shared < 2) {
-      snprintf(buf, sizeof buf, "only %zu x shared with '%s'", shared, r->name);
       rc = set_note(s, buf);
-    } else if (!rc) {
-      in.n = shared;
-      in.lo = lo;
-      in.hi = hi;
-      in.ref_lo = rlo;
-      in.ref_hi = rhi;
-      if (verdict_judge(rule, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
+    } else {
+      size_t shared = 0;
+      lo = malloc((s->n_x + 1) * sizeof *lo);
+      hi = malloc((s->n_x + 1) * sizeof *hi);
+      rlo = malloc((s->n_x + 1) * sizeof *rlo);
+      rhi = malloc((s->n_x + 1) * sizeof *rhi);
+      if (!lo || !hi || !rlo || !rhi) rc = moex_error(MOEX_ENOMEM, "report: out of memory");
+      for (size_t i = 0; i < s->n_x && !rc; i++)
+        for (size_t j = 0; j < r->n_x; j++)
+          if (s->x[i] == r->x[j]) {
+            lo[shared] = s->min[i];
+            hi[shared] = s->max[i];
+            rlo[shared] = r->min[j];
+            rhi[shared] = r->max[j];
+            shared++;
+          }
+      if (!rc && shared < 2) {
+        snprintf(buf, sizeof buf, "only %zu x shared with '%s'", shared, r->name);
+        rc = set_note(s, buf);
+      } else if (!rc) {
+        in.n = shared;
+        in.lo = lo;
+        in.hi = hi;
+        in.ref_lo = rlo;
+        in.ref_hi = rhi;
+        if (verdict_judge(rule, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
+      }
     }
   }
   free(lo); free(hi); free(rlo); free(rhi);

@@ -311,6 +311,7 @@ static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **
   }
   report_series *ss = &f->series[si];
   ss->n_runs++;
+  if (!isnan(checks_ok)) ss->n_checked++;
   if (checks_ok == 0) { /* NaN (no column) is a run without checks, not a failed one */
     if (!ss->n_check_failed++) ss->first_check_failed_x = x;
     if ((rc = report_add_failed_checks(ss, row_str(c_failed, i)))) return rc;
@@ -355,6 +356,7 @@ report_data *report_load_xy(const char *path, const char *x_col, const char *y_c
     goto done;
   }
   d->n_runs = sm->nrows;
+  d->redrawn = x_col || y_col;
   const char *cols[2] = {x_col, y_col};
   for (int k = 0; k < 2 && !rc; k++) {
     const record_column *c = cols[k] ? record_summary_column(sm, cols[k]) : NULL;

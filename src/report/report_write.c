@@ -192,9 +192,12 @@ int report_write(report_data *const *files, size_t n_files, const char *dir, con
       }
     }
   }
+  /* figures redrawn against other axes (--x, --y) judge no claim: no scorecard either */
+  int redrawn = 0;
+  for (size_t a = 0; a < n_files; a++) redrawn |= files[a]->redrawn;
   scorecard_t sc = {0};
-  if (!rc) rc = scorecard_build(files, n_files, &sc);
-  if (!rc) rc = write_scorecard(stage, &l, &sc, opts, n_files);
+  if (!rc && !redrawn) rc = scorecard_build(files, n_files, &sc);
+  if (!rc && !redrawn) rc = write_scorecard(stage, &l, &sc, opts, n_files);
   out->claims = sc.n;
   out->decided = sc.rows ? scorecard_decided(&sc) : 0;
   if (!rc && (rc = names_add(&l, "REPORT.md")) == 0) {
@@ -212,7 +215,9 @@ int report_write(report_data *const *files, size_t n_files, const char *dir, con
       report_md_code(fp, opts && opts->command_line ? opts->command_line : "moex-report");
       fprintf(fp, " from %zu file%s.\n\n", n_files, n_files == 1 ? "" : "s");
       if (out->not_rendered) fprintf(fp, "**Figures not rendered: %s.**\n\n", out->why);
-      scorecard_write_md(fp, &sc);
+      if (redrawn) fputs("No scorecard: the figures are drawn against other columns (--x, --y), and claims are judged "
+                         "only on their own axes.\n\n", fp);
+      else scorecard_write_md(fp, &sc);
       fputs("## The records, figure by figure\n\n", fp);
       fputs("Conventions: points are the mean over seeds of each run's plotted error; spread is the sample sd "
             "over seeds, error bars span min to max; failed runs are listed and excluded. Slopes are fitted "
@@ -226,7 +231,7 @@ int report_write(report_data *const *files, size_t n_files, const char *dir, con
       rc = report_close_checked(fp, p);
     }
   }
-  if (!rc && opts && opts->scorecard_text) scorecard_write_text(opts->scorecard_text, &sc);
+  if (!rc && !redrawn && opts && opts->scorecard_text) scorecard_write_text(opts->scorecard_text, &sc);
   scorecard_free(&sc);
   /* move the finished files into place, REPORT.md last */
   for (size_t i = 0; i < l.n && !rc; i++) {

@@ -32,6 +32,7 @@ typedef struct {
   const report_data *d;      /* where the series was found (for SHARE: the re-read copy) */
   const report_figure *f;
   const report_series *s;
+  const report_series *own;  /* the same series as the report judged it (for SHARE: its error's) */
   const char *record, *file; /* the record's path, the figure's output name in the report */
   char proto[96];
 } match_t;
@@ -41,22 +42,27 @@ typedef struct {
   size_t n, cap;
 } matches_t;
 
-/* The re-read copies of records drawn against a share column, one per (file, column). */
+/* The re-read copies of records drawn against a share column, one per (file, column); NULL where
+ * the record has no such column (kept, so that it is not read again). */
 typedef struct {
   report_data **d;
-  const char **col;
+  const char **path, **col;
   size_t n;
 } reloads_t;
 
 static const report_data *reload(reloads_t *R, const report_data *d, const char *col) {
   for (size_t i = 0; i < R->n; i++)
-    if (!strcmp(R->d[i] ? R->d[i]->path : "", d->path) && !strcmp(R->col[i], col)) return R->d[i];
+    if (!strcmp(R->path[i], d->path) && !strcmp(R->col[i], col)) return R->d[i];
   report_data **nd = realloc(R->d, (R->n + 1) * sizeof *nd);
   if (nd) R->d = nd;
-  const char **nc = nd ? realloc(R->col, (R->n + 1) * sizeof *nc) : NULL;
-  if (!nd || !nc) return NULL;
+  const char **np = nd ? realloc(R->path, (R->n + 1) * sizeof *np) : NULL;
+  if (np) R->path = np;
+  const char **nc = np ? realloc(R->col, (R->n + 1) * sizeof *nc) : NULL;
+  if (!nc) return NULL;
   R->col = nc;
-  R->d[R->n] = report_load_xy(d->path, NULL, col); /* NULL: the record has no such column */
+  R->d[R->n] = report_load_xy(d->path, NULL, col);
+  moex_error_clear();
+  R->path[R->n] = d->path;
   R->col[R->n] = col;
   return R->d[R->n++];
 }
@@ -91,7 +97,7 @@ static int collect(const scorecard_select *sel, report_data *const *files, size_
         if (sel->model ? strcmp(model, sel->model) != 0 : s->claim == REPORT_CLAIM_NONE) continue;
         if (sel->suffix && strcmp(rest, sel->suffix)) continue;
         if (sel->kind == SCORECARD_SERIES && s->claim == REPORT_CLAIM_NONE) continue;
-        match_t m = {d, f, s, main->path, shown ? shown->file : f->file, ""};
+        match_t m = {d, f, s, report_find_series(shown, s->name), main->path, shown ? shown->file : f->file, ""};
         snprintf(m.proto, sizeof m.proto, "%s", sel->model ? proto : "");
         int rc = push(M, m);
         if (rc) return rc;
@@ -274,13 +280,22 @@ static void judge_within(const match_t *m, const scorecard_select *sel, judged_t
   split_name(m->s->name, model, proto, &rest, sizeof model);
   snprintf(ref, sizeof ref, *rest ? "%s %s %s" : "%s %s", sel->ref_model, proto, rest);
   const report_series *r = report_find_series(m->f, ref);
-  verdict_input in = {.tol = sel->tol, .value = report_series_gmean(m->s), .ref_value = r ? report_series_gmean(r) : NAN};
+  /* geometric means compare only over the same sizes: a reference that lost its large sizes
+   * would look worse than it is */
+  int same = r && r->n_x == m->s->n_x && r->n_x >= 2;
+  verdict_input in = {.tol = sel->tol, .value = report_series_gmean(m->s), .ref_value = same ? report_series_gmean(r) : NAN};
   verdict_judge(verdict_within, &in, &j->v);
-  snprintf(j->number, sizeof j->number, "%.3g vs %.3g (%s)", in.value, in.ref_value, sel->ref_model);
-  brief_pair(in.value, in.ref_value, j->brief, sizeof j->brief);
-  if (j->v == SLOPE_INCONCLUSIVE) snprintf(j->why, sizeof j->why, "no '%s' series to compare with: run it too", ref);
+  snprintf(j->number, sizeof j->number, "%.3g vs %.3g (%s)", in.value, r ? report_series_gmean(r) : NAN, sel->ref_model);
+  brief_pair(in.value, r ? report_series_gmean(r) : NAN, j->brief, sizeof j->brief);
+  if (!r) snprintf(j->why, sizeof j->why, "no '%s' series to compare with: run it too", ref);
+  else if (!same) snprintf(j->why, sizeof j->why, "'%s' has %zu sizes and '%s' %zu: compare at the same sizes (at least 2)",
+                           m->s->name, m->s->n_x, ref, r->n_x);
   /* two series that learned nothing are "within" each other trivially */
-  else if (r && r->learned == 0) j->v = SLOPE_NOT_LEARNED;
+  else if (r->learned == 0 && j->v != SLOPE_INCONCLUSIVE) {
+    j->v = SLOPE_NOT_LEARNED;
+    snprintf(j->why, sizeof j->why, "the reference '%s' did not learn: its %s is %.2g times the best constant "
+             "predictor's", r->name, m->f->y_name ? m->f->y_name : "error", r->learn_ratio);
+  }
 }
 
 static void judge_match(const match_t *m, const scorecard_select *sel, judged_t *j) {
@@ -294,13 +309,19 @@ static void judge_match(const match_t *m, const scorecard_select *sel, judged_t 
     case SCORECARD_SHARE: judge_level(m, 1, sel->threshold, j); break;
     case SCORECARD_WITHIN: judge_within(m, sel, j); break;
   }
-  /* the learned rule binds every judged shape here as it binds the report's own (SERIES carries
-   * it already); a share of pieces is not an error and has no null */
-  int shape = sel->kind == SCORECARD_RATE || sel->kind == SCORECARD_LEVEL || sel->kind == SCORECARD_WITHIN;
-  if (shape && m->s->learned == 0 && j->v != SLOPE_NOT_LEARNED) j->v = SLOPE_NOT_LEARNED;
-  if (j->v == SLOPE_NOT_LEARNED)
-    snprintf(j->why, sizeof j->why, "did not learn: its %s at its best size is %.2g times the best constant "
-             "predictor's; a longer run or another protocol", m->f->y_name ? m->f->y_name : "error", m->s->learn_ratio);
+  /* the learned rule binds every judged shape here as the report's binds its own (SERIES carries
+   * it already, with its note); a share of pieces is judged only for a model that learned */
+  const report_series *own = m->own ? m->own : m->s;
+  int shape = sel->kind != SCORECARD_SERIES;
+  if (shape && own->learned == 0 && j->v != SLOPE_NOT_LEARNED) {
+    j->v = SLOPE_NOT_LEARNED;
+    j->why[0] = '\0';
+  }
+  if (j->v == SLOPE_NOT_LEARNED && !j->why[0]) {
+    if (sel->kind == SCORECARD_SERIES && own->note) snprintf(j->why, sizeof j->why, "%s", own->note);
+    else snprintf(j->why, sizeof j->why, "did not learn: its error at its best size is %.2g times the best constant "
+                  "predictor's; a longer run or another protocol", own->learn_ratio);
+  }
 }
 
 /* ---- cells -------------------------------------------------------------------------------- */
@@ -344,22 +365,33 @@ static double fill_cell(const matches_t *M, const scorecard_select *sel, const c
   return merit / (double)k;
 }
 
-static int fill_trained(const matches_t *M, const scorecard_select *sel, scorecard_row *row) {
+static int decided(const scorecard_cell *c) {
+  return c->state == 1 && (c->verdict == SLOPE_HOLDS || c->verdict == SLOPE_FAILS);
+}
+
+/* The best protocol: among those whose cell is decided (any, when none is), the one whose series
+ * reach the lowest error; then the paper's, adam. */
+static int fill_trained(const matches_t *M, const scorecard_select *sel, const scorecard_claim *cl, scorecard_row *row) {
   double best = INFINITY;
-  const char *best_proto = NULL;
+  int have = 0;
   for (size_t i = 0; i < M->n; i++) {
     int seen = 0;
     for (size_t k = 0; k < i && !seen; k++) seen = !strcmp(M->m[k].proto, M->m[i].proto);
     if (seen) continue;
     scorecard_cell tmp = {0};
     double merit = fill_cell(M, sel, M->m[i].proto, &tmp);
-    if (!best_proto || merit < best) {
+    int better = !have || (decided(&tmp) && !decided(&row->cell[SCORECARD_BEST])) ||
+                 (decided(&tmp) == decided(&row->cell[SCORECARD_BEST]) && merit < best);
+    if (better) {
       best = merit;
-      best_proto = M->m[i].proto;
+      have = 1;
       row->cell[SCORECARD_BEST] = tmp;
     }
   }
   fill_cell(M, sel, "adam", &row->cell[SCORECARD_PAPER]);
+  if (row->cell[SCORECARD_PAPER].state != 1)
+    snprintf(row->cell[SCORECARD_PAPER].why, sizeof row->cell[SCORECARD_PAPER].why,
+             "no adam runs in these records: %s", cl->command);
   return 0;
 }
 
@@ -379,7 +411,7 @@ static int build_row(const scorecard_claim *cl, report_data *const *files, size_
       matches_t M = {0};
       int rc = collect(&alts[a], files, nf, R, &M);
       if (!rc && M.n) {
-        if (part) rc = fill_trained(&M, &alts[a], row);
+        if (part) rc = fill_trained(&M, &alts[a], cl, row);
         else fill_cell(&M, &alts[a], NULL, &row->cell[SCORECARD_CONSTRUCTION]);
       }
       free(M.m);
@@ -407,6 +439,7 @@ int scorecard_build(report_data *const *files, size_t n_files, scorecard_t *out)
   for (size_t i = 0; i < scorecard_n_claims && !rc; i++) rc = build_row(&scorecard_claims[i], files, n_files, &R, &out->rows[i]);
   for (size_t i = 0; i < R.n; i++) report_data_free(R.d[i]);
   free(R.d);
+  free(R.path);
   free(R.col);
   if (rc) scorecard_free(out);
   return rc;

@@ -112,7 +112,7 @@ static void text_cell(FILE *fp, const scorecard_cell *c, int proto_w) {
   if (proto_w) text_col(fp, c->state == 1 ? c->protocol : "", proto_w);
 }
 
-/* 14 + 28 + 44 + 12: at most 98 columns */
+/* 14 + 28 + 44 + at most 11: at most 97 columns (the header 100) */
 void scorecard_write_text(FILE *fp, const scorecard_t *sc) {
   fprintf(fp, "%-14s%-28s%-44s%s\n", "claim", "by construction", "trained: best protocol", "paper's (adam)");
   for (size_t i = 0; i < sc->n; i++) {

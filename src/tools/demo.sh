@@ -5,15 +5,16 @@
 # (default: the core count), then moex-report, which writes results/quick/REPORT.md (opening on
 # the scorecard) and SCORECARD.md and prints the scorecard as a table.
 #
-#   sh src/tools/demo.sh [BIN_DIR] [OUT_DIR]     (MOEX_DEMO_SMALL=1: the test suite's reduced grid)
+#   bash src/tools/demo.sh [BIN_DIR] [OUT_DIR]     (MOEX_DEMO_SMALL=1: the test suite's reduced grid)
 set -euo pipefail
 bin=${1:-build/bin}
 out=${2:-results/quick}
 jobs=${MOEX_DEMO_JOBS:-$(nproc 2>/dev/null || echo 1)}
+case $jobs in ''|*[!0-9]*|0) echo "demo: MOEX_DEMO_JOBS='$jobs' must be a positive whole number" >&2; exit 2 ;; esac
 small=${MOEX_DEMO_SMALL:-0}
 mkdir -p "$out/logs"
 # a demo writes its records anew: --resume would keep runs of another grid
-rm -f "$out"/*.h5
+rm -f "$out"/*.h5 "$out/logs/broken"
 
 # name|command (records to $out/name.h5, output to $out/logs/name.log), longest first so that the
 # pool stays full; the sizes are chosen so that each slope has at least 3 sizes and the verdicts
@@ -60,7 +61,8 @@ run_job() {
   # shellcheck disable=SC2086
   set -f; "$bin"/$cmd --out "$out/$name.h5" > "$out/logs/$name.log" 2>&1 || rc=$?; set +f
   echo "== $name: exit $rc in $(( $(date +%s) - t0 )) s (log: $out/logs/$name.log)"
-  return $rc
+  # 1 is a failed check or verdict (a result); anything else is a broken run
+  [ "$rc" -le 1 ] || echo "$name" >> "$out/logs/broken"
 }
 for spec in "${specs[@]}"; do
   name=${spec%%|*}
@@ -79,8 +81,9 @@ for spec in "${specs[@]}"; do
   name=${spec%%|*}
   [ -s "$out/$name.h5" ] || failed="$failed $name"
 done
+[ -f "$out/logs/broken" ] && failed="$failed $(tr '\n' ' ' < "$out/logs/broken")"
 if [ -n "$failed" ]; then
-  echo "demo: no records from:$failed (see $out/logs/)" >&2
+  echo "demo: no records, or a broken run, from:$failed (see $out/logs/)" >&2
   exit 1
 fi
 echo "demo: runs took $(( $(date +%s) - start )) s; records in $out/"

@@ -45,7 +45,7 @@ static void print_summary(report_data *const *data, int n_files, const char *dir
   printf("moex-report: wrote %s/REPORT.md: %zu figure%s (%d rendered), verdicts: %zu holds, %zu fails, %zu inconclusive, "
          "%zu not learned\n", dir, n_fig, n_fig == 1 ? "" : "s", oc->rendered, cnt[SLOPE_HOLDS], cnt[SLOPE_FAILS],
          cnt[SLOPE_INCONCLUSIVE], cnt[SLOPE_NOT_LEARNED]);
-  printf("moex-report: wrote %s/SCORECARD.md: %zu of %zu claims decided\n", dir, oc->decided, oc->claims);
+  if (oc->claims) printf("moex-report: wrote %s/SCORECARD.md: %zu of %zu claims decided\n", dir, oc->decided, oc->claims);
 }
 
 int main(int argc, char **argv) {
