@@ -93,6 +93,9 @@ static void write_record(const char *path, const char *experiment, const sdef *d
         ck_assert_int_eq(record_run_set_double(r, "x", XS[j]), 0);
         ck_assert_int_eq(record_run_set_int(r, "seed", s), 0);
         ck_assert_int_eq(record_run_set_str(r, "y_name", defs[d].y), 0);
+        /* every run also has a test MSE (and its null) as exprun records them: here the same numbers */
+        ck_assert_int_eq(record_run_set_double(r, "test_mse", e), 0);
+        if (!isnan(defs[d].null)) ck_assert_int_eq(record_run_set_double(r, "null_test_mse", defs[d].null), 0);
         ck_assert_int_eq(record_run_set_double(r, defs[d].y, e), 0);
         char nn[64];
         snprintf(nn, sizeof nn, "null_%s", defs[d].y);

@@ -97,7 +97,11 @@ static int collect(const scorecard_select *sel, report_data *const *files, size_
         if (sel->model ? strcmp(model, sel->model) != 0 : s->claim == REPORT_CLAIM_NONE) continue;
         if (sel->suffix && strcmp(rest, sel->suffix)) continue;
         if (sel->kind == SCORECARD_SERIES && s->claim == REPORT_CLAIM_NONE) continue;
-        match_t m = {d, f, s, report_find_series(shown, s->name), main->path, shown ? shown->file : f->file, ""};
+        /* whether the model learned: for a share of pieces, on its test MSE (a model can learn the
+         * target in MSE and still miss in the sup norm at the pieces' borders) */
+        const report_data *lm = sel->kind == SCORECARD_SHARE ? reload(R, main, "test_mse") : main;
+        const report_series *own = report_find_series(report_find_figure(lm, f->id), s->name);
+        match_t m = {d, f, s, own, main->path, shown ? shown->file : f->file, ""};
         snprintf(m.proto, sizeof m.proto, "%s", sel->model ? proto : "");
         int rc = push(M, m);
         if (rc) return rc;
@@ -319,8 +323,9 @@ static void judge_match(const match_t *m, const scorecard_select *sel, judged_t 
   }
   if (j->v == SLOPE_NOT_LEARNED && !j->why[0]) {
     if (sel->kind == SCORECARD_SERIES && own->note) snprintf(j->why, sizeof j->why, "%s", own->note);
-    else snprintf(j->why, sizeof j->why, "did not learn: its error at its best size is %.2g times the best constant "
-                  "predictor's; a longer run or another protocol", own->learn_ratio);
+    else snprintf(j->why, sizeof j->why, "did not learn: its %s at its best size is %.2g times the best constant "
+                  "predictor's; a longer run or another protocol", sel->kind == SCORECARD_SHARE ? "test_mse" :
+                  m->f->y_name ? m->f->y_name : "error", own->learn_ratio);
   }
 }
 
