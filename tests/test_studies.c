@@ -50,6 +50,17 @@ static void check_report(const char *dir, const char *path, int min_verdicts) {
   ck_assert_msg(testutil_sh(cmd) == 0, "%s: fewer than %d verdict lines", path, min_verdicts);
 }
 
+/* The scorecard that check_report wrote judges the claim `id` from this study's records: its
+ * trained cell is not "not run" (the studies without a claim of their own, variants and autoenc,
+ * are judged there). */
+static void check_scorecard_row(const char *dir, const char *id) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "grep -F '| **%s**' %s/report/SCORECARD.md | grep -qF 'adam` '", id, dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "%s: the scorecard row '%s' is not judged from the records", dir, id);
+  snprintf(cmd, sizeof cmd, "grep -F '| **%s**' %s/report/SCORECARD.md | grep -q 'not run'", id, dir);
+  ck_assert_msg(testutil_sh(cmd) != 0, "%s: the scorecard row '%s' says not run", dir, id);
+}
+
 static void cleanup(const char *dir) {
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -285,6 +296,8 @@ START_TEST(test_variants_quick) {
   record_summary_free(s);
   record_close(f);
   check_report(dir, path, 0);
+  check_scorecard_row(dir, "MoE-dense");
+  check_scorecard_row(dir, "Shared expert");
   cleanup(dir);
 }
 END_TEST
@@ -319,6 +332,7 @@ START_TEST(test_autoenc_quick) {
   snprintf(cmd, sizeof cmd, "[ $(wc -l < %s/autoenc_reach.tsv) -eq 109 ]", dir);
   ck_assert_int_eq(testutil_sh(cmd), 0);
   check_report(dir, path, 0);
+  check_scorecard_row(dir, "AE experts");
   snprintf(cmd, sizeof cmd, "ls %s/report/autoenc_d1_D16_chart_*.png > /dev/null 2>&1", dir);
   ck_assert_msg(testutil_sh(cmd) == 0, "no encoder chart map in %s/report", dir);
   cleanup(dir);
