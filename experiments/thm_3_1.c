@@ -72,6 +72,203 @@ static double target(size_t D, const double *x) {
   return sin(2 * s) + pow(t, K) * fabs(t);
 }
 
+/* The verifier's work items (theorem_items, --jobs threads): one (D, seed) each, its widths
+ * built and measured in order; the main thread commits their runs and, after a D's last seed,
+ * fits and judges that D's rate. */
+typedef struct {
+  double err[16];
+  record_run *recs[16];
+  theorem_checks_t ck;
+} item31_t;
+
+typedef struct {
+  const size_t *ms;
+  size_t nm, seeds;
+  int quick, fault;
+  item31_t *item;           /* (Dmax, seeds) */
+  /* the main thread's */
+  record_writer *w;
+  theorem_checks_t all;
+  double *err;              /* (nm, seeds) of the current D */
+  slope_verdict_t verdicts[2 * MAXD];
+  size_t n_verdicts;
+  int any_fail, all_hold;
+  slope_fit_t last_fit;
+  double last_bound;
+} run31_t;
+
+static const double construct_slope = -0.5, construct_tol = 0.1; /* random features: Monte Carlo, any D */
+
+/* Item (D, seed): the grid, test and fit samples of D, then every width. */
+static int item31_run(void *ctx, size_t i, FILE *out) {
+  run31_t *X = ctx;
+  size_t D = i / X->seeds + 1, sd = i % X->seeds, nm = X->nm;
+  const size_t *ms = X->ms;
+  item31_t *it = &X->item[i];
+  theorem_checks_init(&it->ck);
+  bounds_rate_t br;
+  bounds_thm31((double)K, D, &br);
+  double tol = br.capped ? 0.1 : 0.05;
+  size_t npd = D == 1 ? 8192 : D == 2 ? (X->quick ? 128 : 256) : (X->quick ? 24 : 40), N = 1;
+  for (size_t j = 0; j < D; j++) N *= npd;
+  size_t n_test = 2048, n_fit = 8 * ms[nm - 1] + 256;
+  double *xe = malloc(N * D * sizeof *xe), *fe = malloc(N * sizeof *fe), *ye = malloc(N * sizeof *ye);
+  double *xt = malloc(n_test * D * sizeof *xt), *ft = malloc(n_test * sizeof *ft), *yt = malloc(n_test * sizeof *yt);
+  double *xf = malloc(n_fit * D * sizeof *xf), *ff = malloc(n_fit * sizeof *ff);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  int rc = MOEX_OK;
+  if (!xe || !fe || !ye || !xt || !ft || !yt || !xf || !ff || !r) {
+    fprintf(stderr, ID ": out of memory\n");
+    rc = 1;
+  }
+  for (size_t s = 0; s < N && !rc; s++) { /* the grid, offset so it never sits on the kink's lattice */
+    size_t q = s;
+    for (size_t j = 0; j < D; j++) {
+      xe[s * D + j] = ((double)(q % npd) + GOLDEN) / (double)npd;
+      q /= npd;
+    }
+    fe[s] = target(D, xe + s * D);
+  }
+  unsigned long seed = 3000 + 100 * D + (unsigned long)sd;
+  if (!rc) {
+    gsl_rng_set(r, seed);
+    for (size_t s = 0; s < n_test; s++) {
+      for (size_t j = 0; j < D; j++) xt[s * D + j] = gsl_rng_uniform(r);
+      ft[s] = target(D, xt + s * D);
+    }
+    for (size_t s = 0; s < n_fit; s++) {
+      for (size_t j = 0; j < D; j++) xf[s * D + j] = gsl_rng_uniform(r);
+      ff[s] = target(D, xf + s * D);
+    }
+  }
+  for (size_t im = 0; im < nm && !rc; im++) {
+    size_t m = ms[im];
+    moe_spec_t spec = {.n_layers = 1};
+    spec.layer[0] = moe_layer_dense(D, 1, 2, m);
+    moe_model_t *model = moe_model_alloc(&spec, 8192);
+    construct_net2_t *g = construct_rf_fit(D, 1, m, n_fit, xf, ff, seed * 7 + m, NULL);
+    size_t map[MAXD], o_out = 0;
+    for (size_t j = 0; j < D; j++) map[j] = j;
+    rc = model && g ? construct_place2(&model->layer[0].expert, model->theta, g, map, 0, &o_out) : MOEX_EINVAL;
+    if (!rc && X->fault >= 0) inject(&model->layer[0].expert, model->theta, FAULTS[X->fault].name);
+    if (!rc) rc = theorem_forward(model, N, xe, ye, NULL, NULL, 0, NULL);
+    /* placement (a consistency check): the network run is the net fitted, on the grid */
+    double place_dev = 0, ysc = 0;
+    double *yg = rc ? NULL : malloc(N * sizeof *yg);
+    if (!rc && !yg) rc = MOEX_ENOMEM;
+    if (!rc) {
+      construct_net2_eval(g, N, xe, yg);
+      for (size_t s2 = 0; s2 < N; s2++) {
+        place_dev = fmax(place_dev, fabs(ye[s2] - yg[s2]));
+        ysc = fmax(ysc, fabs(yg[s2]));
+      }
+    }
+    free(yg);
+    theorem_checks_t ck;
+    theorem_checks_init(&ck);
+    size_t live = 0;
+    if (!rc) {
+      const mlp_t *net = &model->layer[0].expert;
+      for (size_t k = 0; k < net->width; k++) live += model->theta[net->w_off[1] + k] != 0;
+      theorem_check(&ck, "placement", place_dev <= 1e-9 * (1 + ysc));
+      theorem_check(&ck, "dense_2layer", model->n_layers == 1 && model->layer[0].spec.kind == MOE_LAYER_DENSE &&
+                                             net->n_layers == 2);
+      theorem_check(&ck, "width_m", net->width == m && live == g->width);
+      theorem_checks_merge(&it->ck, &ck);
+    }
+    if (!rc) rc = theorem_forward(model, n_test, xt, yt, NULL, NULL, 0, NULL);
+    metrics_err_t ee, et;
+    if (!rc) rc = metrics_errors(ye, fe, N, 1, &ee);
+    if (!rc) rc = metrics_errors(yt, ft, n_test, 1, &et);
+    construct_net2_free(g);
+    if (rc) {
+      fprintf(stderr, ID ": D = %zu, m = %zu: %s\n", D, m, moex_errmsg());
+      moe_model_free(model);
+      break;
+    }
+    it->err[im] = ee.sup;
+    size_t P = moe_spec_n_params(&spec);
+    fprintf(out, "%4zu %6lu %5zu %12.4e %12.4e %9zu\n", D, seed, m, ee.sup, et.mse, P);
+    char config[200], id[17], series[64];
+    snprintf(config, sizeof config, ID " K=%d D=%zu m=%zu seed=%lu", K, D, m, seed);
+    runid_id(config, id);
+    snprintf(series, sizeof series, "D=%zu K=%d", D, K);
+    record_run *rec = record_run_alloc(id);
+    rc = rec ? theorem_set_run(rec, ID, series, (double)m, br.exponent, tol, seed, et.mse, ee.sup) : MOEX_ENOMEM;
+    if (!rc) rc = record_run_set_int(rec, "D", (int64_t)D);
+    if (!rc) rc = record_run_set_int(rec, "K", K);
+    if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
+    if (!rc) rc = record_run_set_str(rec, "branch", br.branch == BOUNDS_BRANCH_POLY ? "poly" : "sat");
+    if (!rc) rc = record_run_set_double(rec, "bound_case_slope", br.exponent_case);
+    if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)P);
+    if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)P);
+    if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)N);
+    if (!rc) rc = record_run_set_double(rec, "eval_mse", ee.mse);
+    if (!rc) rc = record_run_set_double(rec, "placement_dev", place_dev);
+    if (!rc) rc = record_run_set_int(rec, "live_units", (int64_t)live);
+    if (!rc) rc = record_run_set_str(rec, "inject", X->fault >= 0 ? FAULTS[X->fault].name : "");
+    if (!rc) rc = theorem_record_checks(rec, &ck);
+    if (!rc) rc = theorem_set_construct(rec, construct_slope, construct_tol);
+    if (!rc) rc = exprun_record_params(model, rec);
+    if (!rc) rc = record_run_summarize(rec, NULL);
+    if (rc) {
+      fprintf(stderr, ID ": record: %s\n", moex_errmsg());
+      record_run_free(rec);
+    } else
+      it->recs[im] = rec;
+    moe_model_free(model);
+  }
+  free(xe); free(fe); free(ye); free(xt); free(ft); free(yt); free(xf); free(ff);
+  gsl_rng_free(r);
+  return rc ? 1 : 0;
+}
+
+/* In item order: the checks merged, the runs committed; after a D's last seed its verdicts. */
+static int item31_done(void *ctx, size_t i, int rc) {
+  run31_t *X = ctx;
+  size_t D = i / X->seeds + 1, sd = i % X->seeds, nm = X->nm;
+  item31_t *it = &X->item[i];
+  theorem_checks_merge(&X->all, &it->ck);
+  for (size_t im = 0; im < nm; im++) {
+    record_run *rec = it->recs[im];
+    it->recs[im] = NULL;
+    if (!rec) continue;
+    X->err[im * X->seeds + sd] = it->err[im];
+    int r2 = theorem_commit(X->w, rec);
+    record_run_free(rec);
+    if (r2 && !rc) {
+      fprintf(stderr, ID ": record: %s\n", moex_errmsg());
+      rc = 1;
+    }
+  }
+  if (rc) return 1;
+  if (sd + 1 < X->seeds) return 0;
+  bounds_rate_t br;
+  bounds_thm31((double)K, D, &br);
+  double tol = br.capped ? 0.1 : 0.05, mx[16];
+  for (size_t k = 0; k < nm; k++) mx[k] = (double)X->ms[k];
+  slope_fit_t fit;
+  slope_verdict_t v;
+  if (theorem_rate(mx, X->err, nm, X->seeds, br.exponent, tol, &fit, &v)) {
+    fprintf(stderr, ID ": slope fit: %s\n", moex_errmsg());
+    return 1;
+  }
+  slope_verdict_t cv = SLOPE_INCONCLUSIVE;
+  verdict_input ci = {.fit = &fit, .bound = construct_slope, .tol = construct_tol};
+  verdict_judge(verdict_rate, &ci, &cv);
+  if (!X->all.ok) v = cv = SLOPE_FAILS;
+  X->verdicts[X->n_verdicts++] = v;
+  X->verdicts[X->n_verdicts++] = cv;
+  printf(ID ": D = %zu: slope %.3f [%.3f, %.3f] vs bound %.3f (K/D = %.3f, case exponent %.3f): %s; vs the random "
+         "features' %.2f + %.2f: %s\n", D, fit.slope, fit.ci_lo, fit.ci_hi, br.exponent, (double)K / (double)D,
+         br.exponent_case, slope_verdict_name(v), construct_slope, construct_tol, slope_verdict_name(cv));
+  X->any_fail |= v == SLOPE_FAILS;
+  X->all_hold &= v == SLOPE_HOLDS;
+  X->last_fit = fit;
+  X->last_bound = br.exponent;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   size_t Dmax = 0;
   theorem_opts_t o;
@@ -90,165 +287,30 @@ int main(int argc, char **argv) {
   snprintf(grid, sizeof grid, "{K: %d, D: [1..%zu], m: [%zu..%zu] (%zu), seeds: %d}", K, Dmax, ms[0], ms[nm - 1], nm, o.seeds);
   record_writer *w = theorem_writer(ID, &o, grid, argc, argv);
   if (!w) return 2;
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  double *err = malloc(nm * (size_t)o.seeds * sizeof *err);
-  int status = 0, any_fail = 0, all_hold = 1;
-  theorem_checks_t all;
-  theorem_checks_init(&all);
-  const double construct_slope = -0.5, construct_tol = 0.1; /* random features: Monte Carlo, any D */
-  slope_verdict_t verdicts[2 * MAXD];
-  size_t n_verdicts = 0;
+  size_t n_items = Dmax * (size_t)o.seeds;
+  run31_t X = {.ms = ms, .nm = nm, .seeds = (size_t)o.seeds, .quick = o.quick, .fault = o.fault, .w = w, .any_fail = 0,
+               .all_hold = 1};
+  X.err = malloc(nm * (size_t)o.seeds * sizeof *X.err);
+  X.item = calloc(n_items, sizeof *X.item);
+  int status = 0;
+  theorem_checks_init(&X.all);
   if (o.fault >= 0) printf(ID ": injected fault %s: %s\n", FAULTS[o.fault].name, FAULTS[o.fault].what);
-  slope_fit_t last_fit;
-  double last_bound = 0;
-  memset(&last_fit, 0, sizeof last_fit);
+  memset(&X.last_fit, 0, sizeof X.last_fit);
   printf("%4s %6s %5s %12s %12s %9s\n", "D", "seed", "m", "sup_err", "test_mse", "params");
-  for (size_t D = 1; D <= Dmax && !status; D++) {
-    bounds_rate_t br;
-    bounds_thm31((double)K, D, &br);
-    double tol = br.capped ? 0.1 : 0.05;
-    size_t npd = D == 1 ? 8192 : D == 2 ? (o.quick ? 128 : 256) : (o.quick ? 24 : 40), N = 1;
-    for (size_t j = 0; j < D; j++) N *= npd;
-    size_t n_test = 2048, n_fit = 8 * ms[nm - 1] + 256;
-    double *xe = malloc(N * D * sizeof *xe), *fe = malloc(N * sizeof *fe), *ye = malloc(N * sizeof *ye);
-    double *xt = malloc(n_test * D * sizeof *xt), *ft = malloc(n_test * sizeof *ft), *yt = malloc(n_test * sizeof *yt);
-    double *xf = malloc(n_fit * D * sizeof *xf), *ff = malloc(n_fit * sizeof *ff);
-    if (!xe || !fe || !ye || !xt || !ft || !yt || !xf || !ff || !r || !err) {
-      fprintf(stderr, ID ": out of memory\n");
-      status = 1;
-    }
-    for (size_t s = 0; s < N && !status; s++) { /* the grid, offset so it never sits on the kink's lattice */
-      size_t q = s;
-      for (size_t j = 0; j < D; j++) {
-        xe[s * D + j] = ((double)(q % npd) + GOLDEN) / (double)npd;
-        q /= npd;
-      }
-      fe[s] = target(D, xe + s * D);
-    }
-    for (int sd = 0; sd < o.seeds && !status; sd++) {
-      unsigned long seed = 3000 + 100 * D + (unsigned long)sd;
-      gsl_rng_set(r, seed);
-      for (size_t s = 0; s < n_test; s++) {
-        for (size_t j = 0; j < D; j++) xt[s * D + j] = gsl_rng_uniform(r);
-        ft[s] = target(D, xt + s * D);
-      }
-      for (size_t s = 0; s < n_fit; s++) {
-        for (size_t j = 0; j < D; j++) xf[s * D + j] = gsl_rng_uniform(r);
-        ff[s] = target(D, xf + s * D);
-      }
-      for (size_t im = 0; im < nm && !status; im++) {
-        size_t m = ms[im];
-        moe_spec_t spec = {.n_layers = 1};
-        spec.layer[0] = moe_layer_dense(D, 1, 2, m);
-        moe_model_t *model = moe_model_alloc(&spec, 8192);
-        construct_net2_t *g = construct_rf_fit(D, 1, m, n_fit, xf, ff, seed * 7 + m, NULL);
-        size_t map[MAXD], out = 0;
-        for (size_t j = 0; j < D; j++) map[j] = j;
-        rc = model && g ? construct_place2(&model->layer[0].expert, model->theta, g, map, 0, &out) : MOEX_EINVAL;
-        if (!rc && o.fault >= 0) inject(&model->layer[0].expert, model->theta, FAULTS[o.fault].name);
-        if (!rc) rc = theorem_forward(model, N, xe, ye, NULL, NULL, 0, NULL);
-        /* placement (a consistency check): the network run is the net fitted, on the grid */
-        double place_dev = 0, ysc = 0;
-        double *yg = rc ? NULL : malloc(N * sizeof *yg);
-        if (!rc && !yg) rc = MOEX_ENOMEM;
-        if (!rc) {
-          construct_net2_eval(g, N, xe, yg);
-          for (size_t s2 = 0; s2 < N; s2++) {
-            place_dev = fmax(place_dev, fabs(ye[s2] - yg[s2]));
-            ysc = fmax(ysc, fabs(yg[s2]));
-          }
-        }
-        free(yg);
-        theorem_checks_t ck;
-        theorem_checks_init(&ck);
-        size_t live = 0;
-        if (!rc) {
-          const mlp_t *net = &model->layer[0].expert;
-          for (size_t k = 0; k < net->width; k++) live += model->theta[net->w_off[1] + k] != 0;
-          theorem_check(&ck, "placement", place_dev <= 1e-9 * (1 + ysc));
-          theorem_check(&ck, "dense_2layer", model->n_layers == 1 && model->layer[0].spec.kind == MOE_LAYER_DENSE &&
-                                                 net->n_layers == 2);
-          theorem_check(&ck, "width_m", net->width == m && live == g->width);
-          theorem_checks_merge(&all, &ck);
-        }
-        if (!rc) rc = theorem_forward(model, n_test, xt, yt, NULL, NULL, 0, NULL);
-        metrics_err_t ee, et;
-        if (!rc) rc = metrics_errors(ye, fe, N, 1, &ee);
-        if (!rc) rc = metrics_errors(yt, ft, n_test, 1, &et);
-        construct_net2_free(g);
-        if (rc) {
-          fprintf(stderr, ID ": D = %zu, m = %zu: %s\n", D, m, moex_errmsg());
-          moe_model_free(model);
-          status = 1;
-          break;
-        }
-        err[im * (size_t)o.seeds + (size_t)sd] = ee.sup;
-        size_t P = moe_spec_n_params(&spec);
-        printf("%4zu %6lu %5zu %12.4e %12.4e %9zu\n", D, seed, m, ee.sup, et.mse, P);
-        char config[200], id[17], series[64];
-        snprintf(config, sizeof config, ID " K=%d D=%zu m=%zu seed=%lu", K, D, m, seed);
-        runid_id(config, id);
-        snprintf(series, sizeof series, "D=%zu K=%d", D, K);
-        record_run *rec = record_run_alloc(id);
-        rc = rec ? theorem_set_run(rec, ID, series, (double)m, br.exponent, tol, seed, et.mse, ee.sup) : MOEX_ENOMEM;
-        if (!rc) rc = record_run_set_int(rec, "D", (int64_t)D);
-        if (!rc) rc = record_run_set_int(rec, "K", K);
-        if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
-        if (!rc) rc = record_run_set_str(rec, "branch", br.branch == BOUNDS_BRANCH_POLY ? "poly" : "sat");
-        if (!rc) rc = record_run_set_double(rec, "bound_case_slope", br.exponent_case);
-        if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)P);
-        if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)P);
-        if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)N);
-        if (!rc) rc = record_run_set_double(rec, "eval_mse", ee.mse);
-        if (!rc) rc = record_run_set_double(rec, "placement_dev", place_dev);
-        if (!rc) rc = record_run_set_int(rec, "live_units", (int64_t)live);
-        if (!rc) rc = record_run_set_str(rec, "inject", o.fault >= 0 ? FAULTS[o.fault].name : "");
-        if (!rc) rc = theorem_record_checks(rec, &ck);
-        if (!rc) rc = theorem_set_construct(rec, construct_slope, construct_tol);
-        if (!rc) rc = exprun_record_params(model, rec);
-        if (!rc) rc = record_run_summarize(rec, NULL);
-        if (!rc) rc = theorem_commit(w, rec);
-        if (rc) {
-          fprintf(stderr, ID ": record: %s\n", moex_errmsg());
-          status = 1;
-        }
-        record_run_free(rec);
-        moe_model_free(model);
-      }
-    }
-    if (!status) {
-      double mx[16];
-      for (size_t k = 0; k < nm; k++) mx[k] = (double)ms[k];
-      slope_fit_t fit;
-      slope_verdict_t v;
-      if (theorem_rate(mx, err, nm, (size_t)o.seeds, br.exponent, tol, &fit, &v)) {
-        fprintf(stderr, ID ": slope fit: %s\n", moex_errmsg());
-        status = 1;
-      } else {
-        slope_verdict_t cv = SLOPE_INCONCLUSIVE;
-        verdict_input ci = {.fit = &fit, .bound = construct_slope, .tol = construct_tol};
-        verdict_judge(verdict_rate, &ci, &cv);
-        if (!all.ok) v = cv = SLOPE_FAILS;
-        verdicts[n_verdicts++] = v;
-        verdicts[n_verdicts++] = cv;
-        printf(ID ": D = %zu: slope %.3f [%.3f, %.3f] vs bound %.3f (K/D = %.3f, case exponent %.3f): %s; vs the random "
-               "features' %.2f + %.2f: %s\n", D, fit.slope, fit.ci_lo, fit.ci_hi, br.exponent, (double)K / (double)D,
-               br.exponent_case, slope_verdict_name(v), construct_slope, construct_tol, slope_verdict_name(cv));
-        any_fail |= v == SLOPE_FAILS;
-        all_hold &= v == SLOPE_HOLDS;
-        last_fit = fit;
-        last_bound = br.exponent;
-      }
-    }
-    free(xe); free(fe); free(ye); free(xt); free(ft); free(yt); free(xf); free(ff);
-  }
+  if (!X.err || !X.item) {
+    fprintf(stderr, ID ": out of memory\n");
+    status = 1;
+  } else if (theorem_items(o.jobs, n_items, NULL, item31_run, item31_done, &X))
+    status = 1;
   if (!status) {
-    theorem_print_verdict(ID, any_fail || !all.ok ? SLOPE_FAILS : all_hold ? SLOPE_HOLDS : SLOPE_INCONCLUSIVE, &last_fit,
-                          last_bound);
-    status = theorem_finish(ID, &all, verdicts, n_verdicts);
+    theorem_print_verdict(ID, X.any_fail || !X.all.ok ? SLOPE_FAILS : X.all_hold ? SLOPE_HOLDS : SLOPE_INCONCLUSIVE,
+                          &X.last_fit, X.last_bound);
+    status = theorem_finish(ID, &X.all, X.verdicts, X.n_verdicts);
   }
+  for (size_t i = 0; X.item && i < n_items; i++)
+    for (size_t im = 0; im < 16; im++) record_run_free(X.item[i].recs[im]); /* items after a failure */
+  free(X.item);
+  free(X.err);
   record_writer_close(w);
-  gsl_rng_free(r);
-  free(err);
   return status;
 }

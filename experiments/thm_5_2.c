@@ -38,6 +38,166 @@
 
 #define FAULTS thm52_faults
 
+/* The verifier's work items (theorem_items, --jobs threads): first each seed's samples, then
+ * each (seed, width): the network built, run and checked, its run kept for the commit. */
+typedef struct {
+  unsigned long seed;
+  thm52_set_t fit, ev, rs[MAXL];
+  double *fa, *xt, *ft; /* (N, L) argmax-ρ targets of ev; the test set (n_test, D), (n_test, L) */
+} seed_t;
+
+typedef struct {
+  record_run *rec;
+  double err, rf;
+  theorem_checks_t ck;
+} width_t;
+
+typedef struct {
+  thm52_prob_t *pb;
+  const size_t *ms;
+  size_t nm, L, E, D, mr, npd, R, N, nr, n_fit, n_test, pieces;
+  const char *embed;
+  int fault;
+  double bound, tol;
+  seed_t *seed;   /* (seeds) */
+  width_t *item;  /* (seeds, nm) */
+  /* the main thread's */
+  theorem_checks_t all;
+  double *err, *rf_err; /* (nm, seeds) */
+  record_run **held;
+  size_t n_held, seeds;
+} run52_t;
+
+static int seed_run(void *ctx, size_t sd, FILE *out) {
+  (void)out;
+  run52_t *X = ctx;
+  seed_t *S = &X->seed[sd];
+  S->seed = 5000 + (unsigned long)sd;
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  S->fa = malloc(X->N * X->L * sizeof *S->fa);
+  S->xt = malloc(X->n_test * X->D * sizeof *S->xt);
+  S->ft = malloc(X->n_test * X->L * sizeof *S->ft);
+  int rc = r && S->fa && S->xt && S->ft ? MOEX_OK : moex_error(MOEX_ENOMEM, ID ": out of memory");
+  if (!rc) {
+    gsl_rng_set(r, S->seed);
+    rc = thm52_sets(X->pb, r, X->n_fit, X->nr, X->npd, X->R, &S->fit, S->rs, &S->ev);
+  }
+  if (!rc) rc = thm52_targets(X->pb, &S->ev, S->fa);
+  if (!rc) rc = piecewise_prod_sample(X->pb->P, r, X->n_test, S->xt, S->ft, NULL);
+  gsl_rng_free(r);
+  if (rc) fprintf(stderr, ID ": seed %lu: %s\n", S->seed, moex_errmsg());
+  return rc ? 1 : 0;
+}
+
+static void seed_free(seed_t *S, size_t L) {
+  thm52_set_free(&S->fit);
+  thm52_set_free(&S->ev);
+  for (size_t l = 0; l < L; l++) thm52_set_free(&S->rs[l]);
+  free(S->fa); free(S->xt); free(S->ft);
+}
+
+/* Item (sd, im): the network of width ms[im] for seed sd, its row on out, its run in item[i]. */
+static int width_run(void *ctx, size_t i, FILE *out) {
+  run52_t *X = ctx;
+  size_t sd = i / X->nm, im = i % X->nm, L = X->L, E = X->E, D = X->D, N = X->N, n_test = X->n_test;
+  seed_t *S = &X->seed[sd];
+  width_t *it = &X->item[i];
+  const size_t *ms = X->ms;
+  unsigned long seed = S->seed;
+  size_t pieces = X->pieces, mr = X->mr, nr = X->nr;
+  double *y = malloc(N * L * sizeof *y), *f = malloc(N * L * sizeof *f), *tap = malloc(N * (D + L + E) * sizeof *tap);
+  double *yt = malloc(n_test * L * sizeof *yt);
+  size_t *choice = malloc(N * 2 * L * sizeof *choice), *path = malloc(N * sizeof *path);
+  int rc = y && f && tap && yt && choice && path ? MOEX_OK : moex_error(MOEX_ENOMEM, ID ": out of memory");
+  thm52_built_t b = {0};
+  if (!rc) rc = thm52_build(X->pb, &S->fit, S->rs, ms[im], mr, seed + 31 * ms[im], 4096, X->fault, &b);
+  if (!rc) rc = theorem_forward(b.model, N, S->ev.x, y, choice, path, 0, NULL);
+  if (!rc) rc = theorem_forward(b.model, n_test, S->xt, yt, NULL, NULL, 0, NULL);
+  thm52_check_t cr;
+  if (!rc) rc = thm52_check(X->pb, &b, &S->ev, S->fa, y, choice, path, pieces, f, tap, &cr);
+  metrics_err_t et;
+  if (!rc) rc = metrics_errors(yt, S->ft, n_test, L, &et);
+  if (!rc) {
+    metrics_err_t ee = cr.ee, ea = cr.ea;
+    double rhs = cr.rhs, el = cr.el, ec = cr.ec, dev_max = cr.dev_max;
+    size_t thr_pts = cr.thr_pts, thr_bad = cr.thr_bad, rt_bad = cr.rt_bad, amax_diff = cr.amax_diff;
+    size_t used = cr.used, distinct = cr.distinct;
+    int ineq = cr.ineq;
+    theorem_counts_t cnt = cr.cnt;
+    theorem_checks_t ck = cr.ck;
+    it->ck = ck;
+    double rf = 0;
+    for (size_t q = 0; q < L * E; q++) rf = fmax(rf, b.err_chart[q] * b.c1[q]);
+    it->rf = rf;
+    it->err = ee.sup;
+    size_t P_tot = moe_spec_n_params(&b.spec), P_act = moe_spec_n_active(&b.spec);
+    fprintf(out, "%6lu %5zu %12.4e %12.4e %12.4e %12.4e %8s %8.4f %8zu %8zu %4zu/%-4zu %9zu\n", seed, ms[im], ee.sup, rhs, el,
+            ec, ineq ? "holds" : "VIOLATED", dev_max, thr_bad, rt_bad, used, pieces, P_tot);
+    char config[256], rid[17], series[96];
+    snprintf(config, sizeof config, ID " L=%zu E=%zu D=%zu embed=%s mr=%zu m=%zu seed=%lu", L, E, D, X->embed, mr, ms[im],
+             seed);
+    runid_id(config, rid);
+    snprintf(series, sizeof series, "L=%zu E=%zu D=%zu %s", L, E, D, X->embed);
+    record_run *rec = record_run_alloc(rid);
+    rc = rec ? theorem_set_run(rec, ID, series, (double)ms[im], X->bound, X->tol, seed, et.mse, ee.sup) : MOEX_ENOMEM;
+    if (!rc) rc = record_run_set_int(rec, "L", (int64_t)L);
+    if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
+    if (!rc) rc = record_run_set_int(rec, "D", (int64_t)D);
+    if (!rc) rc = record_run_set_str(rec, "embed", X->embed);
+    if (!rc) rc = record_run_set_int(rec, "m", (int64_t)ms[im]);
+    if (!rc) rc = record_run_set_int(rec, "route_width", (int64_t)mr);
+    if (!rc) rc = record_run_set_int(rec, "expert_width", (int64_t)b.spec.layer[1].expert_width);
+    if (!rc) rc = record_run_set_int(rec, "n_layers", (int64_t)b.model->n_layers);
+    if (!rc) rc = record_run_set_int(rec, "n_experts", (int64_t)cnt.experts);
+    if (!rc) rc = record_run_set_int(rec, "n_moe_layers", (int64_t)cnt.moe_layers);
+    if (!rc) rc = record_run_set_double(rec, "tau_dev_max", dev_max);
+    if (!rc) rc = record_run_set_double(rec, "rhs_gap", b.gap);
+    if (!rc) rc = record_run_set_double(rec, "rf_err", rf);
+    if (!rc) rc = record_run_set_int(rec, "rhs_points", (int64_t)(nr * L));
+    if (!rc) rc = record_run_set_str(rec, "inject", X->fault >= 0 ? FAULTS[X->fault].name : "");
+    if (!rc) rc = theorem_record_checks(rec, &ck);
+    if (!rc) rc = record_run_set_int(rec, "pieces", (int64_t)pieces);
+    if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)P_tot);
+    if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)P_act);
+    if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)N);
+    if (!rc) rc = record_run_set_double(rec, "sup_err_argmax_rho", ea.sup);
+    if (!rc) rc = record_run_set_int(rec, "route_not_argmax_rho", (int64_t)amax_diff);
+    if (!rc) rc = record_run_set_double(rec, "rhs", rhs);
+    if (!rc) rc = record_run_set_double(rec, "rhs_local", el);
+    if (!rc) rc = record_run_set_double(rec, "rhs_chart", ec);
+    if (!rc) rc = record_run_set_int(rec, "ineq_holds", ineq);
+    if (!rc) rc = record_run_set_int(rec, "route_thr_points", (int64_t)thr_pts);
+    if (!rc) rc = record_run_set_int(rec, "route_thr_violations", (int64_t)thr_bad);
+    if (!rc) rc = record_run_set_int(rec, "route_errors", (int64_t)rt_bad);
+    if (!rc) rc = record_run_set_int(rec, "paths_used", (int64_t)used);
+    if (!rc) rc = record_run_set_int(rec, "paths_distinct", distinct);
+    size_t dims[1] = {L * E};
+    if (!rc) rc = record_run_add_double(rec, "metrics/err_local", b.err_local, 1, dims);
+    if (!rc) rc = record_run_add_double(rec, "metrics/err_chart", b.err_chart, 1, dims);
+    if (!rc) rc = exprun_record_params(b.model, rec);
+    if (rc) record_run_free(rec);
+    else it->rec = rec;
+  }
+  if (rc) fprintf(stderr, ID ": seed %lu: %s\n", seed, moex_errmsg());
+  moe_model_free(b.model);
+  free(y); free(f); free(tap); free(yt); free(choice); free(path);
+  return rc ? 1 : 0;
+}
+
+/* In item order: the checks merged, the error and the run kept for the commit. */
+static int width_done(void *ctx, size_t i, int rc) {
+  run52_t *X = ctx;
+  size_t sd = i / X->nm, im = i % X->nm;
+  width_t *it = &X->item[i];
+  if (rc) return 1;
+  theorem_checks_merge(&X->all, &it->ck);
+  X->rf_err[im * X->seeds + sd] = it->rf;
+  X->err[im * X->seeds + sd] = it->err;
+  X->held[X->n_held++] = it->rec;
+  it->rec = NULL;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   size_t E = 4, L = 2, D = 12, mr = 64, npd = 0;
   const char *embed = "rotated";
@@ -82,21 +242,24 @@ int main(int argc, char **argv) {
   snprintf(grid, sizeof grid, "{L: %zu, E: %zu, D: %zu, embed: %s, m: [%zu..%zu] (%zu), route_width: %zu, seeds: %d}", L, E,
            D, embed, ms[0], ms[nm - 1], nm, mr, o.seeds);
   record_writer *w = theorem_writer(ID, &o, grid, argc, argv);
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   size_t N = npd * R, n_fit = 16 * E * ms[nm - 1] + 8 * mr, n_test = 2048;
-  double *y = malloc(N * L * sizeof *y);
-  double *f = malloc(N * L * sizeof *f), *fa = malloc(N * L * sizeof *fa), *tap = malloc(N * (D + L + E) * sizeof *tap);
-  double *yt = malloc(n_test * L * sizeof *yt), *ft = malloc(n_test * L * sizeof *ft), *xt = malloc(n_test * D * sizeof *xt);
-  size_t *choice = malloc(N * 2 * L * sizeof *choice), *path = malloc(N * sizeof *path);
   /* runs wait in memory until the construction's exponent is known (see theorem_shallow.c) */
-  size_t n_runs = nm * (size_t)o.seeds, n_held = 0, nr = 4 * npd;
-  double *err = malloc(n_runs * sizeof *err), *rf_err = malloc(n_runs * sizeof *rf_err);
-  record_run **held = calloc(n_runs, sizeof *held);
+  size_t n_runs = nm * (size_t)o.seeds, nr = 4 * npd;
+  run52_t X = {.pb = &pb, .ms = ms, .nm = nm, .L = L, .E = E, .D = D, .mr = mr, .npd = npd, .R = R, .N = N, .nr = nr,
+               .n_fit = n_fit, .n_test = n_test, .pieces = pieces, .embed = embed, .fault = o.fault, .bound = br.exponent,
+               .tol = tol, .seeds = (size_t)o.seeds};
+  X.seed = calloc((size_t)o.seeds, sizeof *X.seed);
+  X.item = calloc(n_runs, sizeof *X.item);
+  X.err = malloc(n_runs * sizeof *X.err);
+  X.rf_err = malloc(n_runs * sizeof *X.rf_err);
+  X.held = calloc(n_runs, sizeof *X.held);
+  size_t *order = malloc(n_runs * sizeof *order);
+  double *cost = malloc(n_runs * sizeof *cost);
+  double *err = X.err, *rf_err = X.rf_err;
+  record_run **held = X.held;
   int status = 0;
-  theorem_checks_t all;
-  theorem_checks_init(&all);
-  if (!w || !r || !y || !f || !fa || !tap || !yt || !ft || !xt || !choice || !path || !err ||
-      !rf_err || !held) {
+  theorem_checks_init(&X.all);
+  if (!w || !X.seed || !X.item || !X.err || !X.rf_err || !X.held || !order || !cost) {
     status = w ? 1 : 2;
     goto finish;
   }
@@ -105,95 +268,14 @@ int main(int argc, char **argv) {
   if (o.fault >= 0) printf(ID ": injected fault %s: %s\n", FAULTS[o.fault].name, FAULTS[o.fault].what);
   printf("%6s %5s %12s %12s %12s %12s %8s %8s %8s %8s %9s %9s\n", "seed", "m", "sup_err", "rhs", "E(local)", "E(chart)", "ineq",
          "tau_dev", "thr_bad", "rt_bad", "paths", "params");
-  for (int sd = 0; sd < o.seeds && !status; sd++) {
-    unsigned long seed = 5000 + (unsigned long)sd;
-    gsl_rng_set(r, seed);
-    thm52_set_t fit = {0}, ev = {0}, rs[MAXL];
-    memset(rs, 0, sizeof rs);
-    rc = thm52_sets(&pb, r, n_fit, nr, npd, R, &fit, rs, &ev);
-    if (!rc) rc = thm52_targets(&pb, &ev, fa);
-    if (!rc) rc = piecewise_prod_sample(pb.P, r, n_test, xt, ft, NULL);
-    for (size_t im = 0; im < nm && !rc; im++) {
-      thm52_built_t b;
-      rc = thm52_build(&pb, &fit, rs, ms[im], mr, seed + 31 * ms[im], 4096, o.fault, &b);
-      if (!rc) rc = theorem_forward(b.model, N, ev.x, y, choice, path, 0, NULL);
-      if (!rc) rc = theorem_forward(b.model, n_test, xt, yt, NULL, NULL, 0, NULL);
-      thm52_check_t cr;
-      if (!rc) rc = thm52_check(&pb, &b, &ev, fa, y, choice, path, pieces, f, tap, &cr);
-      metrics_err_t et;
-      if (!rc) rc = metrics_errors(yt, ft, n_test, L, &et);
-      if (rc) {
-        moe_model_free(b.model);
-        break;
-      }
-      metrics_err_t ee = cr.ee, ea = cr.ea;
-      double rhs = cr.rhs, el = cr.el, ec = cr.ec, dev_max = cr.dev_max;
-      size_t thr_pts = cr.thr_pts, thr_bad = cr.thr_bad, rt_bad = cr.rt_bad, amax_diff = cr.amax_diff;
-      size_t used = cr.used, distinct = cr.distinct;
-      int ineq = cr.ineq;
-      theorem_counts_t cnt = cr.cnt;
-      theorem_checks_t ck = cr.ck;
-      theorem_checks_merge(&all, &ck);
-      double rf = 0;
-      for (size_t q = 0; q < L * E; q++) rf = fmax(rf, b.err_chart[q] * b.c1[q]);
-      rf_err[im * (size_t)o.seeds + (size_t)sd] = rf;
-      err[im * (size_t)o.seeds + (size_t)sd] = ee.sup;
-      size_t P_tot = moe_spec_n_params(&b.spec), P_act = moe_spec_n_active(&b.spec);
-      printf("%6lu %5zu %12.4e %12.4e %12.4e %12.4e %8s %8.4f %8zu %8zu %4zu/%-4zu %9zu\n", seed, ms[im], ee.sup, rhs, el, ec,
-             ineq ? "holds" : "VIOLATED", dev_max, thr_bad, rt_bad, used, pieces, P_tot);
-      char config[256], rid[17], series[96];
-      snprintf(config, sizeof config, ID " L=%zu E=%zu D=%zu embed=%s mr=%zu m=%zu seed=%lu", L, E, D, embed, mr, ms[im], seed);
-      runid_id(config, rid);
-      snprintf(series, sizeof series, "L=%zu E=%zu D=%zu %s", L, E, D, embed);
-      record_run *rec = record_run_alloc(rid);
-      rc = rec ? theorem_set_run(rec, ID, series, (double)ms[im], br.exponent, tol, seed, et.mse, ee.sup) : MOEX_ENOMEM;
-      if (!rc) rc = record_run_set_int(rec, "L", (int64_t)L);
-      if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
-      if (!rc) rc = record_run_set_int(rec, "D", (int64_t)D);
-      if (!rc) rc = record_run_set_str(rec, "embed", embed);
-      if (!rc) rc = record_run_set_int(rec, "m", (int64_t)ms[im]);
-      if (!rc) rc = record_run_set_int(rec, "route_width", (int64_t)mr);
-      if (!rc) rc = record_run_set_int(rec, "expert_width", (int64_t)b.spec.layer[1].expert_width);
-      if (!rc) rc = record_run_set_int(rec, "n_layers", (int64_t)b.model->n_layers);
-      if (!rc) rc = record_run_set_int(rec, "n_experts", (int64_t)cnt.experts);
-      if (!rc) rc = record_run_set_int(rec, "n_moe_layers", (int64_t)cnt.moe_layers);
-      if (!rc) rc = record_run_set_double(rec, "tau_dev_max", dev_max);
-      if (!rc) rc = record_run_set_double(rec, "rhs_gap", b.gap);
-      if (!rc) rc = record_run_set_double(rec, "rf_err", rf);
-      if (!rc) rc = record_run_set_int(rec, "rhs_points", (int64_t)(nr * L));
-      if (!rc) rc = record_run_set_str(rec, "inject", o.fault >= 0 ? FAULTS[o.fault].name : "");
-      if (!rc) rc = theorem_record_checks(rec, &ck);
-      if (!rc) rc = record_run_set_int(rec, "pieces", (int64_t)pieces);
-      if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)P_tot);
-      if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)P_act);
-      if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)N);
-      if (!rc) rc = record_run_set_double(rec, "sup_err_argmax_rho", ea.sup);
-      if (!rc) rc = record_run_set_int(rec, "route_not_argmax_rho", (int64_t)amax_diff);
-      if (!rc) rc = record_run_set_double(rec, "rhs", rhs);
-      if (!rc) rc = record_run_set_double(rec, "rhs_local", el);
-      if (!rc) rc = record_run_set_double(rec, "rhs_chart", ec);
-      if (!rc) rc = record_run_set_int(rec, "ineq_holds", ineq);
-      if (!rc) rc = record_run_set_int(rec, "route_thr_points", (int64_t)thr_pts);
-      if (!rc) rc = record_run_set_int(rec, "route_thr_violations", (int64_t)thr_bad);
-      if (!rc) rc = record_run_set_int(rec, "route_errors", (int64_t)rt_bad);
-      if (!rc) rc = record_run_set_int(rec, "paths_used", (int64_t)used);
-      if (!rc) rc = record_run_set_int(rec, "paths_distinct", distinct);
-      size_t dims[1] = {L * E};
-      if (!rc) rc = record_run_add_double(rec, "metrics/err_local", b.err_local, 1, dims);
-      if (!rc) rc = record_run_add_double(rec, "metrics/err_chart", b.err_chart, 1, dims);
-      if (!rc) rc = exprun_record_params(b.model, rec);
-      if (rc) record_run_free(rec);
-      else held[n_held++] = rec;
-      moe_model_free(b.model);
-    }
-    if (rc) {
-      fprintf(stderr, ID ": seed %lu: %s\n", seed, moex_errmsg());
-      status = 1;
-    }
-    thm52_set_free(&fit);
-    thm52_set_free(&ev);
-    for (size_t l = 0; l < L; l++) thm52_set_free(&rs[l]);
-  }
+  /* each seed's samples, then the widths of every seed, the widest first at --jobs > 1 (the
+   * chart nets' least squares grow like m^2) */
+  if (theorem_items(o.jobs, (size_t)o.seeds, NULL, seed_run, NULL, &X)) status = 1;
+  for (size_t i = 0; i < n_runs; i++) cost[i] = (double)ms[i % nm];
+  theorem_order_by_cost(n_runs, cost, order);
+  if (!status && theorem_items(o.jobs, n_runs, order, width_run, width_done, &X)) status = 1;
+  theorem_checks_t all = X.all;
+  size_t n_held = X.n_held;
   /* the construction's exponent: the interpolants' −2 or the chart nets' measured rate, the
    * slower */
   double construct_slope = -2, construct_tol = 0.15;
@@ -241,11 +323,10 @@ int main(int argc, char **argv) {
   }
 finish:
   if (w) record_writer_close(w);
-  gsl_rng_free(r);
-  free(y); free(f); free(fa); free(tap); free(yt); free(ft); free(xt);
-  free(choice); free(path); free(err); free(rf_err);
-  for (size_t k = 0; k < n_held; k++) record_run_free(held[k]);
-  free(held);
+  for (size_t k = 0; k < X.n_held; k++) record_run_free(X.held[k]);
+  for (size_t k = 0; X.item && k < n_runs; k++) record_run_free(X.item[k].rec); /* items after a failure */
+  for (size_t k = 0; X.seed && k < (size_t)o.seeds; k++) seed_free(&X.seed[k], L);
+  free(X.seed); free(X.item); free(X.err); free(X.rf_err); free(X.held); free(order); free(cost);
   thm52_prob_free(&pb);
   piecewise_prod_free(P);
   return status;

@@ -69,6 +69,241 @@ done:
   return best;
 }
 
+/* The verifier's work items (theorem_items, --jobs threads): each seed's widths, then the
+ * smallest routing width at each E; the main thread commits their runs in this order. */
+typedef struct {
+  double err[MAX_M];
+  record_run *recs[MAX_M];
+  theorem_checks_t ck;
+  double wmin;              /* route items */
+} item53_t;
+
+typedef struct {
+  const size_t *ms, *Es;
+  size_t nm, seeds, E, L, q, npd, R, N, n_test, n_max, pieces;
+  const char *family;
+  int fault;
+  double bound, tol;
+  const double *axis;
+  item53_t *item;           /* (seeds + nE) */
+  /* the main thread's */
+  record_writer *w;
+  theorem_checks_t all;
+  double *err;              /* (nm, seeds) */
+  int route_begun;
+} run53_t;
+
+static const double construct_slope = -2, construct_tol = 0.15; /* uniform-knot interpolant of C^2 pieces: h^2 |f''| / 8 */
+
+/* Seed sd: its target and samples, then every width built, measured and checked. */
+static int seed53_run(run53_t *X, size_t sd, FILE *out) {
+  size_t E = X->E, L = X->L, N = X->N, npd = X->npd, n_test = X->n_test, pieces = X->pieces, nm = X->nm;
+  const size_t *ms = X->ms;
+  item53_t *it = &X->item[sd];
+  theorem_checks_init(&it->ck);
+  double *x = malloc(N * L * sizeof *x), *f = malloc(N * L * sizeof *f), *y = malloc(N * L * sizeof *y);
+  double *xt = malloc(n_test * L * sizeof *xt), *ft = malloc(n_test * L * sizeof *ft), *yt = malloc(n_test * L * sizeof *yt);
+  double *tap = malloc(N * (L + E) * sizeof *tap), *ppmax = malloc(pieces * sizeof *ppmax);
+  size_t *idx = malloc(N * sizeof *idx), *path = malloc(N * sizeof *path), *choice = malloc(N * 2 * L * sizeof *choice);
+  size_t *pcount = malloc(pieces * sizeof *pcount), *path_of = malloc(pieces * sizeof *path_of);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  unsigned long seed = 1000 + (unsigned long)sd;
+  piecewise_config pc = {.E = E, .L = L, .family = X->family, .scalar = 0, .seed = seed};
+  piecewise *P = NULL;
+  int rc = 0;
+  if (!x || !f || !y || !xt || !ft || !yt || !tap || !idx || !path || !choice || !ppmax || !pcount || !path_of || !r) {
+    fprintf(stderr, ID ": out of memory\n");
+    rc = 1;
+    goto done;
+  }
+  P = piecewise_alloc(&pc);
+  gsl_rng_set(r, seed);
+  if (!P || thm53_eval_set(P, r, npd, X->R, X->axis, x, f, idx)) {
+    fprintf(stderr, ID ": %s\n", moex_errmsg());
+    rc = 1;
+    goto done;
+  }
+  piecewise_sample(P, r, n_test, xt, ft, NULL);
+  for (size_t im = 0; im < nm && !rc; im++) {
+    thm53_net_t net = {.E = E, .L = L, .m = ms[im], .fault = X->fault};
+    rc = thm53_build(P, &net, X->n_max, 4 * X->q);
+    if (!rc) rc = theorem_forward(net.model, N, x, y, choice, path, 0, NULL);
+    if (!rc) rc = theorem_forward(net.model, n_test, xt, yt, NULL, NULL, 0, NULL);
+    metrics_err_t ee, et;
+    if (!rc) rc = metrics_errors(y, f, N, L, &ee);
+    if (!rc) rc = metrics_errors(yt, ft, n_test, L, &et);
+    size_t empty = 0;
+    if (!rc) rc = metrics_piece_max(y, f, idx, N, L, pieces, ppmax, pcount, &empty);
+    /* routing: at every point and block, against the τ read from the routing layer's output */
+    size_t thr_pts = 0, thr_bad = 0, cell_bad = 0;
+    double thr = 0, rho[64], dev_max = 0;
+    bounds_routing_threshold(E, &thr);
+    for (size_t l = 0; l < L && !rc; l++) {
+      rc = theorem_forward(net.model, N, x, y + 0, NULL, NULL, 2 * l, tap);
+      for (size_t s = 0; s < N && !rc; s++) {
+        double z = x[s * L + l], dev = 0;
+        thm53_rho_hat(E, z, rho);
+        for (size_t k = 0; k < E; k++) dev = fmax(dev, fabs(tap[s * (L + E) + L + k] - rho[k]));
+        size_t i = choice[s * 2 * L + 2 * l + 1];
+        int in_cell = z >= (double)i && z <= (double)i + 1;
+        int in_supp = z > (double)i - 0.5 && z < (double)i + 1.5; /* supp ρ_i, open */
+        cell_bad += !in_cell;
+        dev_max = fmax(dev_max, dev);
+        if (dev < thr) {
+          thr_pts++;
+          thr_bad += !in_supp;
+        }
+      }
+    }
+    /* the forward above overwrote y with the last tap's run: redo the output */
+    if (!rc) rc = theorem_forward(net.model, N, x, y, NULL, NULL, 0, NULL);
+    /* paths: every piece served by one path, distinct pieces by distinct paths */
+    size_t used = 0, n_paths = moe_model_n_paths(net.model), distinct = 1;
+    if (!rc) rc = metrics_paths(path, N, n_paths, &used, NULL);
+    for (size_t p = 0; p < pieces; p++) path_of[p] = SIZE_MAX;
+    for (size_t s = 0; s < N && !rc; s++) {
+      if (path_of[idx[s]] == SIZE_MAX) path_of[idx[s]] = path[s];
+      else if (path_of[idx[s]] != path[s]) distinct = 0;
+    }
+    for (size_t p = 0; p < pieces && !rc; p++)
+      for (size_t p2 = p + 1; p2 < pieces; p2++)
+        if (path_of[p] == path_of[p2]) distinct = 0;
+    if (rc) {
+      fprintf(stderr, ID ": m = %zu: %s\n", ms[im], moex_errmsg());
+      moe_model_free(net.model);
+      rc = 1;
+      break;
+    }
+    double rhs = net.local_err;
+    /* the inequality on points the RHS never saw: the sup over the evaluation grid against
+     * the experts' own sup on the finer grid plus what that grid can miss (net.gap) */
+    theorem_counts_t cnt;
+    theorem_count(net.model, &cnt);
+    theorem_checks_t ck;
+    theorem_checks_init(&ck);
+    int ineq = theorem_check(&ck, "ineq", ee.sup <= (rhs + net.gap) * (1 + 1e-9) + 1e-12);
+    theorem_check(&ck, "route_thr", thr_bad == 0);
+    theorem_check(&ck, "route_cell", cell_bad == 0);
+    theorem_check(&ck, "tau_hypothesis", dev_max < thr); /* the proof's ‖τ − ρ‖∞ < 1/(2E) */
+    theorem_check(&ck, "paths_used", used == pieces && empty == 0);
+    theorem_check(&ck, "paths_distinct", distinct);
+    theorem_check(&ck, "layers_2L", cnt.moe_layers == 2 * L && cnt.dense_layers == 0);
+    theorem_check(&ck, "experts_2LE", cnt.experts == 2 * L * E);
+    theorem_check(&ck, "experts_2layer", cnt.expert_layers_min == 2 && cnt.expert_layers_max == 2);
+    theorem_check(&ck, "experts_built", cnt.empty_experts == 0);
+    theorem_checks_merge(&it->ck, &ck);
+    size_t P_tot = moe_spec_n_params(&net.spec), P_act = moe_spec_n_active(&net.spec);
+    it->err[im] = ee.sup;
+    fprintf(out, "%6lu %5zu %12.4e %12.4e %10s %8zu %8zu %8zu %4zu/%-4zu %9zu\n", seed, ms[im], ee.sup, rhs,
+            ineq ? "holds" : "VIOLATED", thr_pts, thr_bad, cell_bad, used, pieces, P_tot);
+    /* the record */
+    char config[256], id[17], series[96];
+    snprintf(config, sizeof config, ID " E=%zu L=%zu family=%s m=%zu seed=%lu", E, L, X->family, ms[im], seed);
+    runid_id(config, id);
+    snprintf(series, sizeof series, "E=%zu L=%zu %s", E, L, X->family);
+    record_run *rec = record_run_alloc(id);
+    rc = rec ? theorem_set_run(rec, ID, series, (double)ms[im], X->bound, X->tol, seed, et.mse, ee.sup) : MOEX_ENOMEM;
+    if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
+    if (!rc) rc = record_run_set_int(rec, "L", (int64_t)L);
+    if (!rc) rc = record_run_set_str(rec, "family", X->family);
+    if (!rc) rc = record_run_set_int(rec, "m", (int64_t)ms[im]);
+    if (!rc) rc = record_run_set_int(rec, "expert_width", (int64_t)net.spec.layer[1].expert_width);
+    if (!rc) rc = record_run_set_int(rec, "routing_width", (int64_t)net.spec.layer[0].expert_width);
+    if (!rc) rc = record_run_set_int(rec, "n_layers", (int64_t)net.model->n_layers);
+    if (!rc) rc = record_run_set_int(rec, "n_experts", (int64_t)cnt.experts);
+    if (!rc) rc = record_run_set_int(rec, "n_moe_layers", (int64_t)cnt.moe_layers);
+    if (!rc) rc = record_run_set_int(rec, "routing_knots", (int64_t)net.n_route);
+    if (!rc) rc = record_run_set_double(rec, "tau_dev_max", dev_max);
+    if (!rc) rc = record_run_set_double(rec, "rhs_gap", net.gap);
+    if (!rc) rc = record_run_set_str(rec, "inject", X->fault >= 0 ? thm53_faults[X->fault].name : "");
+    if (!rc) rc = theorem_record_checks(rec, &ck);
+    if (!rc) rc = theorem_set_construct(rec, construct_slope, construct_tol);
+    if (!rc) rc = record_run_set_int(rec, "pieces", (int64_t)pieces);
+    if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)P_tot);
+    if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)P_act);
+    if (!rc) rc = record_run_set_double(rec, "eval_mse", ee.mse);
+    if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)N);
+    if (!rc) rc = record_run_set_double(rec, "rhs", rhs);
+    if (!rc) rc = record_run_set_double(rec, "rhs_local", rhs);
+    if (!rc) rc = record_run_set_int(rec, "ineq_holds", ineq);
+    if (!rc) rc = record_run_set_int(rec, "route_thr_points", (int64_t)thr_pts);
+    if (!rc) rc = record_run_set_int(rec, "route_thr_violations", (int64_t)thr_bad);
+    if (!rc) rc = record_run_set_int(rec, "route_cell_errors", (int64_t)cell_bad);
+    if (!rc) rc = record_run_set_int(rec, "paths_used", (int64_t)used);
+    if (!rc) rc = record_run_set_int(rec, "paths_distinct", distinct);
+    if (!rc) rc = record_run_set_int(rec, "pieces_empty", (int64_t)empty);
+    size_t dims[1] = {pieces};
+    if (!rc) rc = record_run_add_double(rec, "metrics/per_piece_max_err", ppmax, 1, dims);
+    if (!rc) rc = exprun_record_params(net.model, rec);
+    if (!rc) rc = record_run_summarize(rec, NULL);
+    if (rc) {
+      fprintf(stderr, ID ": record: %s\n", moex_errmsg());
+      record_run_free(rec);
+      rc = 1;
+    } else
+      it->recs[im] = rec;
+    moe_model_free(net.model);
+  }
+done:
+  piecewise_free(P);
+  gsl_rng_free(r);
+  free(x); free(f); free(y); free(xt); free(ft); free(yt); free(tap); free(ppmax);
+  free(idx); free(path); free(choice); free(pcount); free(path_of);
+  return rc;
+}
+
+static int item53_run(void *ctx, size_t i, FILE *out) {
+  run53_t *X = ctx;
+  if (i < X->seeds) return seed53_run(X, i, out);
+  size_t k = i - X->seeds, Ek = X->Es[k];
+  if (k == 0) fprintf(out, ID ": smallest routing width with exact cell routing (uniform knots):");
+  X->item[i].wmin = (double)route_width_min(Ek, 32, 8 * Ek + 16);
+  fprintf(out, " E=%zu: %g", Ek, X->item[i].wmin);
+  return 0;
+}
+
+/* In item order: a seed's checks merged and runs committed; a routing width's run committed. */
+static int item53_done(void *ctx, size_t i, int rc) {
+  run53_t *X = ctx;
+  item53_t *it = &X->item[i];
+  if (i < X->seeds) {
+    theorem_checks_merge(&X->all, &it->ck);
+    for (size_t im = 0; im < X->nm; im++) {
+      record_run *rec = it->recs[im];
+      it->recs[im] = NULL;
+      if (!rec) continue;
+      X->err[im * X->seeds + i] = it->err[im];
+      int r2 = theorem_commit(X->w, rec);
+      record_run_free(rec);
+      if (r2 && !rc) {
+        fprintf(stderr, ID ": record: %s\n", moex_errmsg());
+        rc = 1;
+      }
+    }
+    return rc ? 1 : 0;
+  }
+  X->route_begun = 1;
+  size_t Ek = X->Es[i - X->seeds];
+  char config[128], id[17];
+  snprintf(config, sizeof config, ID " route-width E=%zu", Ek);
+  runid_id(config, id);
+  record_run *rec = record_run_alloc(id);
+  rc = rec ? exprun_set_figure(rec, ID "_route_width_vs_E", "uniform knots", "E", (double)Ek, "none", NAN, 0, NULL, NAN)
+           : MOEX_ENOMEM;
+  if (!rc) rc = record_run_set_str(rec, "status", "ok");
+  if (!rc) rc = record_run_set_int(rec, "seed", 0);
+  if (!rc) rc = record_run_set_double(rec, "route_width_min", it->wmin);
+  if (!rc) rc = record_run_set_int(rec, "E", (int64_t)Ek);
+  if (!rc) rc = record_run_summarize(rec, NULL);
+  if (!rc) rc = theorem_commit(X->w, rec);
+  record_run_free(rec);
+  if (rc) {
+    fprintf(stderr, ID ": record: %s\n", moex_errmsg());
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   size_t E = 3, L = 2, q = 0;
   const char *family = "smooth";
@@ -115,20 +350,17 @@ int main(int argc, char **argv) {
   if (!w) return 2;
 
   size_t npd = E * q, R = o.quick ? 4 : 8, N = npd * R;
-  size_t n_test = 4096, n_max = 8192;
-  double *x = malloc(N * L * sizeof *x), *f = malloc(N * L * sizeof *f), *y = malloc(N * L * sizeof *y);
-  double *xt = malloc(n_test * L * sizeof *xt), *ft = malloc(n_test * L * sizeof *ft), *yt = malloc(n_test * L * sizeof *yt);
-  double *tap = malloc(N * (L + E) * sizeof *tap), *axis = malloc(npd * sizeof *axis);
-  size_t *idx = malloc(N * sizeof *idx), *path = malloc(N * sizeof *path), *choice = malloc(N * 2 * L * sizeof *choice);
-  double *err = malloc(nm * o.seeds * sizeof *err), *ppmax = malloc(pieces * sizeof *ppmax);
-  size_t *pcount = malloc(pieces * sizeof *pcount), *path_of = malloc(pieces * sizeof *path_of);
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  size_t n_test = 4096, n_max = 8192, n_items = (size_t)o.seeds + nE;
+  double *axis = malloc(npd * sizeof *axis);
+  run53_t X = {.ms = ms, .Es = Es, .nm = nm, .seeds = (size_t)o.seeds, .E = E, .L = L, .q = q, .npd = npd, .R = R, .N = N,
+               .n_test = n_test, .n_max = n_max, .pieces = pieces, .family = family, .fault = o.fault,
+               .bound = br.exponent, .tol = tol, .axis = axis, .w = w};
+  X.item = calloc(n_items, sizeof *X.item);
+  X.err = malloc(nm * (size_t)o.seeds * sizeof *X.err);
+  double *err = X.err;
   int status = 0;
-  theorem_checks_t all;
-  theorem_checks_init(&all);
-  const double construct_slope = -2, construct_tol = 0.15; /* uniform-knot interpolant of C^2 pieces: h^2 |f''| / 8 */
-  if (!x || !f || !y || !xt || !ft || !yt || !tap || !axis || !idx || !path || !choice || !err || !ppmax || !pcount ||
-      !path_of || !r) {
+  theorem_checks_init(&X.all);
+  if (!axis || !X.item || !X.err) {
     fprintf(stderr, ID ": out of memory\n");
     status = 1;
     goto finish;
@@ -139,169 +371,16 @@ int main(int argc, char **argv) {
   if (o.fault >= 0) printf(ID ": injected fault %s: %s\n", thm53_faults[o.fault].name, thm53_faults[o.fault].what);
   printf("%6s %5s %12s %12s %10s %8s %8s %8s %9s %9s\n", "seed", "m", "sup_err", "rhs", "ineq", "thr_pts", "thr_bad",
          "cell_bad", "paths", "params");
-  for (int sd = 0; sd < o.seeds && !status; sd++) {
-    unsigned long seed = 1000 + (unsigned long)sd;
-    piecewise_config pc = {.E = E, .L = L, .family = family, .scalar = 0, .seed = seed};
-    piecewise *P = piecewise_alloc(&pc);
-    gsl_rng_set(r, seed);
-    if (!P || thm53_eval_set(P, r, npd, R, axis, x, f, idx)) {
-      fprintf(stderr, ID ": %s\n", moex_errmsg());
-      piecewise_free(P);
-      status = 1;
-      break;
-    }
-    piecewise_sample(P, r, n_test, xt, ft, NULL);
-    for (size_t im = 0; im < nm && !status; im++) {
-      thm53_net_t net = {.E = E, .L = L, .m = ms[im], .fault = o.fault};
-      rc = thm53_build(P, &net, n_max, 4 * q);
-      if (!rc) rc = theorem_forward(net.model, N, x, y, choice, path, 0, NULL);
-      if (!rc) rc = theorem_forward(net.model, n_test, xt, yt, NULL, NULL, 0, NULL);
-      metrics_err_t ee, et;
-      if (!rc) rc = metrics_errors(y, f, N, L, &ee);
-      if (!rc) rc = metrics_errors(yt, ft, n_test, L, &et);
-      size_t empty = 0;
-      if (!rc) rc = metrics_piece_max(y, f, idx, N, L, pieces, ppmax, pcount, &empty);
-      /* routing: at every point and block, against the τ read from the routing layer's output */
-      size_t thr_pts = 0, thr_bad = 0, cell_bad = 0;
-      double thr = 0, rho[64], dev_max = 0;
-      bounds_routing_threshold(E, &thr);
-      for (size_t l = 0; l < L && !rc; l++) {
-        rc = theorem_forward(net.model, N, x, y + 0, NULL, NULL, 2 * l, tap);
-        for (size_t s = 0; s < N && !rc; s++) {
-          double z = x[s * L + l], dev = 0;
-          thm53_rho_hat(E, z, rho);
-          for (size_t k = 0; k < E; k++) dev = fmax(dev, fabs(tap[s * (L + E) + L + k] - rho[k]));
-          size_t i = choice[s * 2 * L + 2 * l + 1];
-          int in_cell = z >= (double)i && z <= (double)i + 1;
-          int in_supp = z > (double)i - 0.5 && z < (double)i + 1.5; /* supp ρ_i, open */
-          cell_bad += !in_cell;
-          dev_max = fmax(dev_max, dev);
-          if (dev < thr) {
-            thr_pts++;
-            thr_bad += !in_supp;
-          }
-        }
-      }
-      /* the forward above overwrote y with the last tap's run: redo the output */
-      if (!rc) rc = theorem_forward(net.model, N, x, y, NULL, NULL, 0, NULL);
-      /* paths: every piece served by one path, distinct pieces by distinct paths */
-      size_t used = 0, n_paths = moe_model_n_paths(net.model), distinct = 1;
-      if (!rc) rc = metrics_paths(path, N, n_paths, &used, NULL);
-      for (size_t p = 0; p < pieces; p++) path_of[p] = SIZE_MAX;
-      for (size_t s = 0; s < N && !rc; s++) {
-        if (path_of[idx[s]] == SIZE_MAX) path_of[idx[s]] = path[s];
-        else if (path_of[idx[s]] != path[s]) distinct = 0;
-      }
-      for (size_t p = 0; p < pieces && !rc; p++)
-        for (size_t p2 = p + 1; p2 < pieces; p2++)
-          if (path_of[p] == path_of[p2]) distinct = 0;
-      if (rc) {
-        fprintf(stderr, ID ": m = %zu: %s\n", ms[im], moex_errmsg());
-        moe_model_free(net.model);
-        status = 1;
-        break;
-      }
-      double rhs = net.local_err;
-      /* the inequality on points the RHS never saw: the sup over the evaluation grid against
-       * the experts' own sup on the finer grid plus what that grid can miss (net.gap) */
-      theorem_counts_t cnt;
-      theorem_count(net.model, &cnt);
-      theorem_checks_t ck;
-      theorem_checks_init(&ck);
-      int ineq = theorem_check(&ck, "ineq", ee.sup <= (rhs + net.gap) * (1 + 1e-9) + 1e-12);
-      theorem_check(&ck, "route_thr", thr_bad == 0);
-      theorem_check(&ck, "route_cell", cell_bad == 0);
-      theorem_check(&ck, "tau_hypothesis", dev_max < thr); /* the proof's ‖τ − ρ‖∞ < 1/(2E) */
-      theorem_check(&ck, "paths_used", used == pieces && empty == 0);
-      theorem_check(&ck, "paths_distinct", distinct);
-      theorem_check(&ck, "layers_2L", cnt.moe_layers == 2 * L && cnt.dense_layers == 0);
-      theorem_check(&ck, "experts_2LE", cnt.experts == 2 * L * E);
-      theorem_check(&ck, "experts_2layer", cnt.expert_layers_min == 2 && cnt.expert_layers_max == 2);
-      theorem_check(&ck, "experts_built", cnt.empty_experts == 0);
-      theorem_checks_merge(&all, &ck);
-      size_t P_tot = moe_spec_n_params(&net.spec), P_act = moe_spec_n_active(&net.spec);
-      err[im * o.seeds + sd] = ee.sup;
-      printf("%6lu %5zu %12.4e %12.4e %10s %8zu %8zu %8zu %4zu/%-4zu %9zu\n", seed, ms[im], ee.sup, rhs,
-             ineq ? "holds" : "VIOLATED", thr_pts, thr_bad, cell_bad, used, pieces, P_tot);
-      /* the record */
-      char config[256], id[17], series[96];
-      snprintf(config, sizeof config, ID " E=%zu L=%zu family=%s m=%zu seed=%lu", E, L, family, ms[im], seed);
-      runid_id(config, id);
-      snprintf(series, sizeof series, "E=%zu L=%zu %s", E, L, family);
-      record_run *rec = record_run_alloc(id);
-      rc = rec ? theorem_set_run(rec, ID, series, (double)ms[im], br.exponent, tol, seed, et.mse, ee.sup) : MOEX_ENOMEM;
-      if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
-      if (!rc) rc = record_run_set_int(rec, "L", (int64_t)L);
-      if (!rc) rc = record_run_set_str(rec, "family", family);
-      if (!rc) rc = record_run_set_int(rec, "m", (int64_t)ms[im]);
-      if (!rc) rc = record_run_set_int(rec, "expert_width", (int64_t)net.spec.layer[1].expert_width);
-      if (!rc) rc = record_run_set_int(rec, "routing_width", (int64_t)net.spec.layer[0].expert_width);
-      if (!rc) rc = record_run_set_int(rec, "n_layers", (int64_t)net.model->n_layers);
-      if (!rc) rc = record_run_set_int(rec, "n_experts", (int64_t)cnt.experts);
-      if (!rc) rc = record_run_set_int(rec, "n_moe_layers", (int64_t)cnt.moe_layers);
-      if (!rc) rc = record_run_set_int(rec, "routing_knots", (int64_t)net.n_route);
-      if (!rc) rc = record_run_set_double(rec, "tau_dev_max", dev_max);
-      if (!rc) rc = record_run_set_double(rec, "rhs_gap", net.gap);
-      if (!rc) rc = record_run_set_str(rec, "inject", o.fault >= 0 ? thm53_faults[o.fault].name : "");
-      if (!rc) rc = theorem_record_checks(rec, &ck);
-      if (!rc) rc = theorem_set_construct(rec, construct_slope, construct_tol);
-      if (!rc) rc = record_run_set_int(rec, "pieces", (int64_t)pieces);
-      if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)P_tot);
-      if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)P_act);
-      if (!rc) rc = record_run_set_double(rec, "eval_mse", ee.mse);
-      if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)N);
-      if (!rc) rc = record_run_set_double(rec, "rhs", rhs);
-      if (!rc) rc = record_run_set_double(rec, "rhs_local", rhs);
-      if (!rc) rc = record_run_set_int(rec, "ineq_holds", ineq);
-      if (!rc) rc = record_run_set_int(rec, "route_thr_points", (int64_t)thr_pts);
-      if (!rc) rc = record_run_set_int(rec, "route_thr_violations", (int64_t)thr_bad);
-      if (!rc) rc = record_run_set_int(rec, "route_cell_errors", (int64_t)cell_bad);
-      if (!rc) rc = record_run_set_int(rec, "paths_used", (int64_t)used);
-      if (!rc) rc = record_run_set_int(rec, "paths_distinct", distinct);
-      if (!rc) rc = record_run_set_int(rec, "pieces_empty", (int64_t)empty);
-      size_t dims[1] = {pieces};
-      if (!rc) rc = record_run_add_double(rec, "metrics/per_piece_max_err", ppmax, 1, dims);
-      if (!rc) rc = exprun_record_params(net.model, rec);
-      if (!rc) rc = record_run_summarize(rec, NULL);
-      if (!rc) rc = theorem_commit(w, rec);
-      if (rc) {
-        fprintf(stderr, ID ": record: %s\n", moex_errmsg());
-        status = 1;
-      }
-      record_run_free(rec);
-      moe_model_free(net.model);
-    }
-    piecewise_free(P);
-  }
+  /* the seeds' widths, then the routing width against E */
+  if (theorem_items(o.jobs, n_items, NULL, item53_run, item53_done, &X)) status = 1;
+  if (X.route_begun) printf("\n");
   if (status) goto finish;
-
-  /* routing width against E */
   double Ed[16], wmin[16];
-  printf(ID ": smallest routing width with exact cell routing (uniform knots):");
   for (size_t k = 0; k < nE; k++) {
     Ed[k] = (double)Es[k];
-    wmin[k] = (double)route_width_min(Es[k], 32, 8 * Es[k] + 16);
-    printf(" E=%zu: %g", Es[k], wmin[k]);
-    char config[128], id[17];
-    snprintf(config, sizeof config, ID " route-width E=%zu", Es[k]);
-    runid_id(config, id);
-    record_run *rec = record_run_alloc(id);
-    rc = rec ? exprun_set_figure(rec, ID "_route_width_vs_E", "uniform knots", "E", Ed[k], "none", NAN, 0, NULL, NAN)
-             : MOEX_ENOMEM;
-    if (!rc) rc = record_run_set_str(rec, "status", "ok");
-    if (!rc) rc = record_run_set_int(rec, "seed", 0);
-    if (!rc) rc = record_run_set_double(rec, "route_width_min", wmin[k]);
-    if (!rc) rc = record_run_set_int(rec, "E", (int64_t)Es[k]);
-    if (!rc) rc = record_run_summarize(rec, NULL);
-    if (!rc) rc = theorem_commit(w, rec);
-    record_run_free(rec);
-    if (rc) {
-      fprintf(stderr, ID ": record: %s\n", moex_errmsg());
-      status = 1;
-      goto finish;
-    }
+    wmin[k] = X.item[(size_t)o.seeds + k].wmin;
   }
-  printf("\n");
+  theorem_checks_t all = X.all;
   int g = 1;
   bounds_width_growth(BOUNDS_THM_5_3, &g);
   slope_fit_t gf;
@@ -331,8 +410,10 @@ int main(int argc, char **argv) {
   status = theorem_finish(ID, &all, vs, 2);
 finish:
   record_writer_close(w);
-  gsl_rng_free(r);
-  free(x); free(f); free(y); free(xt); free(ft); free(yt); free(tap); free(axis);
-  free(idx); free(path); free(choice); free(err); free(ppmax); free(pcount); free(path_of);
+  for (size_t i = 0; X.item && i < n_items; i++)
+    for (size_t im = 0; im < MAX_M; im++) record_run_free(X.item[i].recs[im]); /* items after a failure */
+  free(X.item);
+  free(X.err);
+  free(axis);
   return status;
 }

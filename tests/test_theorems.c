@@ -452,7 +452,7 @@ END_TEST
 START_TEST(test_verifier_options) {
   const char *ids[] = {"thm_3_1", "thm_4_8", "cor_4_9", "thm_5_2", "thm_5_3"};
   const char *bad[] = {"--seeds 0", "--bogus", "--out /nonexistent-dir/x.h5", "--quick --seeds", "--inject nosuch",
-                       "--inject"};
+                       "--inject", "--jobs 0", "--jobs x", "--jobs 2.5", "--jobs 257", "--quick --jobs"};
   char cmd[512];
   for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
     testutil_require_bin(ids[i]);
@@ -460,6 +460,11 @@ START_TEST(test_verifier_options) {
       snprintf(cmd, sizeof cmd, "%s/%s %s", testutil_bindir(), ids[i], bad[k]);
       testutil_expect_usage_error(cmd, ids[i]);
     }
+    /* a bad --jobs names the value */
+    snprintf(cmd, sizeof cmd, "%s/%s --jobs 0 2>&1 >/dev/null | grep -q -- \"--jobs '0'\"", testutil_bindir(), ids[i]);
+    ck_assert_msg(testutil_sh(cmd) == 0, "%s --jobs 0: the error does not name the value", ids[i]);
+    snprintf(cmd, sizeof cmd, "%s/%s --jobs x 2>&1 >/dev/null | grep -q -- \"--jobs 'x'\"", testutil_bindir(), ids[i]);
+    ck_assert_msg(testutil_sh(cmd) == 0, "%s --jobs x: the error does not name the value", ids[i]);
     /* --help documents --inject and names the faults */
     snprintf(cmd, sizeof cmd, "%s/%s --help | grep -q -- '--inject'", testutil_bindir(), ids[i]);
     ck_assert_int_eq(testutil_sh(cmd), 0);
@@ -471,6 +476,48 @@ START_TEST(test_verifier_options) {
   ck_assert_int_eq(testutil_sh(cmd), 2);
   snprintf(cmd, sizeof cmd, "%s/thm_4_8 --embed nosuch > /dev/null 2>&1", testutil_bindir());
   ck_assert_int_eq(testutil_sh(cmd), 2);
+}
+END_TEST
+
+/* --jobs: the same records (bit for bit but for timings and provenance: tests/records_same.py)
+ * and the same stdout at --jobs 1 and 3, for every verifier, clean and with a fault built in
+ * (exit 1 both ways); and the comparison can fail. */
+START_TEST(test_verifier_jobs_same_bits) {
+  if (!testutil_require_tool(testutil_sh("/usr/bin/python3 -c 'import h5py' > /dev/null 2>&1") == 0, "python3-h5py",
+                             "tests/records_same.py compares the records"))
+    return;
+  const char *cases[][3] = {
+      {"thm_4_8", "--quick --seeds 2 --grid 1024", "0"}, /* width seeds, the sweep over E, the routing search */
+      {"thm_4_8", "--quick --seeds 2 --grid 1024 --inject tau-bias", "1"},
+      {"cor_4_9", ARGS_49 " --seeds 2", "0"},
+      {"thm_5_2", ARGS_52 " --seeds 2", "0"},
+      {"thm_3_1", "--quick --seeds 2 --Dmax 2", "0"},
+      {"thm_5_3", ARGS_53 " --seeds 2", "0"},
+  };
+  char dir[] = "/tmp/moex-thm-XXXXXX", a[512], cmd[2048];
+  mkdir_tmp(dir);
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    const char *id = cases[c][0];
+    int want = atoi(cases[c][2]);
+    for (int j = 1; j <= 3; j += 2) {
+      char tag[16];
+      snprintf(a, sizeof a, "%s --jobs %d", cases[c][1], j);
+      snprintf(tag, sizeof tag, "c%zu-j%d", c, j);
+      int rc = run_verifier(id, a, dir, tag);
+      ck_assert_msg(rc == want, "%s %s exited %d, not %d (see %s/%s.log)", id, a, rc, want, dir, tag);
+    }
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/records_same.py --ignore command_line %s/c%zu-j1.h5 %s/c%zu-j3.h5", dir, c,
+             dir, c);
+    ck_assert_msg(testutil_sh(cmd) == 0, "%s %s: --jobs 1 and --jobs 3 records differ (%s)", id, cases[c][1], dir);
+    snprintf(cmd, sizeof cmd, "cmp -s %s/c%zu-j1.log %s/c%zu-j3.log", dir, c, dir, c);
+    ck_assert_msg(testutil_sh(cmd) == 0, "%s %s: --jobs 1 and --jobs 3 print differently (%s)", id, cases[c][1], dir);
+  }
+  /* another target is told apart */
+  ck_assert_int_eq(run_verifier("thm_3_1", "--quick --seeds 2 --Dmax 2 --K 2 --jobs 3", dir, "k2"), 0);
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/records_same.py --ignore command_line %s/c4-j1.h5 %s/k2.h5 > /dev/null", dir,
+           dir);
+  ck_assert_int_eq(testutil_sh(cmd), 1);
+  rm_tmp(dir);
 }
 END_TEST
 
@@ -495,6 +542,7 @@ Suite *theorems_suite(void) {
   tcase_add_test(te, test_thm_5_2_clean);
   tcase_add_test(te, test_thm_3_1_clean);
   tcase_add_test(te, test_verifier_options);
+  tcase_add_test(te, test_verifier_jobs_same_bits);
   suite_add_tcase(s, te);
   TCase *tf = tcase_create("faults");
   tcase_set_timeout(tf, 900);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@ int theorem_cli(const char *id, const char *summary, int argc, char **argv,
                 const cli_option_t *extra, size_t n_extra, int seeds_default,
                 const theorem_fault_t *faults, size_t n_faults, theorem_opts_t *o) {
   cli_option_t opts[THEOREM_MAX_OPTS];
-  if (n_extra + 5 > THEOREM_MAX_OPTS) {
+  if (n_extra + 6 > THEOREM_MAX_OPTS) {
     fprintf(stderr, "%s: too many options (%zu)\n", id, n_extra);
     return 2;
   }
@@ -29,6 +30,7 @@ int theorem_cli(const char *id, const char *summary, int argc, char **argv,
   o->inject = NULL;
   o->fault = -1;
   o->n_widths = 0;
+  o->jobs = 1;
   const char *widths = NULL;
   /* the --help line names every fault */
   static char inject_help[1024];
@@ -41,8 +43,10 @@ int theorem_cli(const char *id, const char *summary, int argc, char **argv,
   opts[3] = (cli_option_t){"--inject", CLI_STRING, &o->inject, 0, 0, inject_help};
   opts[4] = (cli_option_t){"--widths", CLI_STRING, &widths, 0, 0,
                            "expert widths of the sweep, e.g. 16,32,64 (at least 3, increasing; default: the full or --quick list)"};
-  for (size_t i = 0; i < n_extra; i++) opts[5 + i] = extra[i];
-  int rc = cli_parse(id, summary, argc, argv, opts, n_extra + 5);
+  opts[5] = (cli_option_t){"--jobs", CLI_INT, &o->jobs, 1, 256,
+                           "worker threads for the sweep's independent items (default 1); records and output do not depend on it"};
+  for (size_t i = 0; i < n_extra; i++) opts[6 + i] = extra[i];
+  int rc = cli_parse(id, summary, argc, argv, opts, n_extra + 6);
   if (rc) return rc;
   if (widths) {
     const char *p = widths;
@@ -96,6 +100,116 @@ const size_t *theorem_widths(const theorem_opts_t *o, const size_t *full, size_t
   }
   *n = o->quick ? n_quick : n_full;
   return o->quick ? quick : full;
+}
+
+/* ---- independent work items ---------------------------------------------------------------- */
+
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  size_t n, next;    /* next: the position in `order` of the next item to start */
+  size_t stop_at;    /* the first item (in item order) after which nothing starts; n: none */
+  const size_t *order;
+  theorem_run_fn run;
+  void *ctx;
+  char **buf;        /* (n) each item's lines */
+  size_t *len;
+  int *rc;
+  unsigned char *state; /* 0 waiting, 1 running, 2 finished */
+} items_t;
+
+static void *items_worker(void *arg) {
+  items_t *p = arg;
+  pthread_mutex_lock(&p->mu);
+  while (p->next < p->n) {
+    size_t i = p->order ? p->order[p->next] : p->next;
+    p->next++;
+    if (i > p->stop_at) continue; /* after a failure: never wanted */
+    p->state[i] = 1;
+    pthread_mutex_unlock(&p->mu);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    int rc = out ? p->run(p->ctx, i, out) : moex_error(MOEX_ENOMEM, "theorem: no memory for an item's output");
+    if (out) fclose(out);
+    pthread_mutex_lock(&p->mu);
+    p->buf[i] = buf;
+    p->len[i] = buf ? len : 0;
+    p->rc[i] = rc;
+    p->state[i] = 2;
+    if (rc && i < p->stop_at) p->stop_at = i;
+    pthread_cond_broadcast(&p->cv);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+int theorem_items(int jobs, size_t n, const size_t *order, theorem_run_fn run, theorem_done_fn done, void *ctx) {
+  if (jobs <= 1 || n <= 1) {
+    for (size_t i = 0; i < n; i++) {
+      int rc = run(ctx, i, stdout);
+      fflush(stdout);
+      int d = done ? done(ctx, i, rc) : rc;
+      if (rc || d) return rc ? rc : d;
+    }
+    return 0;
+  }
+  items_t p = {.n = n, .next = 0, .stop_at = n, .order = order, .run = run, .ctx = ctx};
+  p.buf = calloc(n, sizeof *p.buf);
+  p.len = calloc(n, sizeof *p.len);
+  p.rc = calloc(n, sizeof *p.rc);
+  p.state = calloc(n, 1);
+  size_t nth = (size_t)jobs < n ? (size_t)jobs : n, started = 0;
+  pthread_t *th = calloc(nth, sizeof *th);
+  if (!p.buf || !p.len || !p.rc || !p.state || !th) {
+    free(p.buf); free(p.len); free(p.rc); free(p.state); free(th);
+    return moex_error(MOEX_ENOMEM, "theorem: out of memory for %zu items", n);
+  }
+  pthread_mutex_init(&p.mu, NULL);
+  pthread_cond_init(&p.cv, NULL);
+  /* the workers block the signals: they are taken on this thread, between commits */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  for (size_t t = 0; t < nth; t++)
+    if (pthread_create(&th[t], NULL, items_worker, &p) == 0) started++;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  int result = 0;
+  if (!started) { /* no thread: run them here */
+    items_worker(&p);
+  }
+  for (size_t i = 0; i < n; i++) {
+    pthread_mutex_lock(&p.mu);
+    while (p.state[i] != 2) pthread_cond_wait(&p.cv, &p.mu);
+    pthread_mutex_unlock(&p.mu);
+    if (p.len[i]) fwrite(p.buf[i], 1, p.len[i], stdout);
+    fflush(stdout);
+    free(p.buf[i]);
+    p.buf[i] = NULL;
+    int rc = p.rc[i], d = done ? done(ctx, i, rc) : rc;
+    if (rc || d) {
+      result = rc ? rc : d;
+      pthread_mutex_lock(&p.mu);
+      if (i < p.stop_at) p.stop_at = i;
+      pthread_mutex_unlock(&p.mu);
+      break;
+    }
+  }
+  for (size_t t = 0; t < started; t++) pthread_join(th[t], NULL);
+  for (size_t i = 0; i < n; i++) free(p.buf[i]);
+  pthread_mutex_destroy(&p.mu);
+  pthread_cond_destroy(&p.cv);
+  free(p.buf); free(p.len); free(p.rc); free(p.state); free(th);
+  return result;
+}
+
+void theorem_order_by_cost(size_t n, const double *cost, size_t *order) {
+  for (size_t i = 0; i < n; i++) order[i] = i;
+  for (size_t i = 1; i < n; i++) { /* insertion sort: stable, n is small */
+    size_t v = order[i], k = i;
+    for (; k > 0 && cost[order[k - 1]] < cost[v]; k--) order[k] = order[k - 1];
+    order[k] = v;
+  }
 }
 
 int theorem_injected(const theorem_opts_t *o, const theorem_fault_t *faults, const char *name) {

@@ -6,6 +6,7 @@
 #define MOEX_THEOREM_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "core/cli.h"
 #include "model/moe.h"
@@ -27,6 +28,8 @@ typedef struct {
   int fault;          /* index of the injected fault in the verifier's list, -1 for none */
   size_t widths[16];  /* --widths m1,m2,...: the expert widths of the sweep (increasing), or */
   size_t n_widths;    /* 0: the verifier's default (full or --quick) list */
+  int jobs;           /* --jobs N: worker threads for the sweep's independent items (default 1);
+                         the records and stdout do not depend on it */
 } theorem_opts_t;
 
 /* The width list of the sweep: --widths when given, else quick or full (n_quick, n_full). */
@@ -35,13 +38,36 @@ const size_t *theorem_widths(const theorem_opts_t *o, const size_t *full, size_t
 
 #define THEOREM_MAX_OPTS 24
 
-/* Parses --quick, --out, --seeds (default seeds_default), --inject (one of faults[n_faults],
+/* Parses --quick, --out, --seeds (default seeds_default), --jobs, --inject (one of faults[n_faults],
  * or `list`: prints the names, one a line, and returns 1) and the verifier's own extra
  * options. Returns 0, 1 after --help or --inject list (exit 0), 2 after a one-line error
  * (exit 2; an unknown fault is named). When --out is not given the default folder is created. */
 int theorem_cli(const char *id, const char *summary, int argc, char **argv,
                 const cli_option_t *extra, size_t n_extra, int seeds_default,
                 const theorem_fault_t *faults, size_t n_faults, theorem_opts_t *o);
+
+/* ---- independent work items on --jobs threads ------------------------------------------- */
+
+/* Item i of a sweep, computed on a worker thread: it may touch only its own state (its slot of
+ * the caller's result arrays, its own rng and buffers) and writes its lines to out, an in-memory
+ * stream (stdout itself at jobs 1). Returns 0, or nonzero when the item failed. */
+typedef int (*theorem_run_fn)(void *ctx, size_t i, FILE *out);
+/* Takes item i's results on the calling thread, in item order, right after item i's lines were
+ * copied to stdout: records are committed here, never from a worker. rc is run's return value.
+ * Returns 0 to go on, nonzero to stop. */
+typedef int (*theorem_done_fn)(void *ctx, size_t i, int rc);
+
+/* Runs items 0..n-1 on `jobs` threads (jobs 1: one after the other on this thread, run(i) then
+ * done(i)), starting them in the order `order` (a permutation of 0..n-1, longest first evens the
+ * workers' loads; NULL: 0, 1, ...; ignored at jobs 1), and calls done (may be NULL) in item
+ * order. A failed item (run's rc nonzero) or a nonzero done stops: no later item is started,
+ * the lines and results of later items that already ran are dropped (done is not called for
+ * them; the caller frees what they left in its arrays), so stdout and the records are the same
+ * at any jobs. Returns 0, or the first nonzero rc (of run, else of done) in item order. */
+int theorem_items(int jobs, size_t n, const size_t *order, theorem_run_fn run, theorem_done_fn done, void *ctx);
+
+/* order (n) = 0..n-1 sorted by cost[] decreasing, ties in index order (for theorem_items). */
+void theorem_order_by_cost(size_t n, const double *cost, size_t *order);
 
 /* Is fault `name` the one injected? (name must be in the verifier's list.) */
 int theorem_injected(const theorem_opts_t *o, const theorem_fault_t *faults, const char *name);

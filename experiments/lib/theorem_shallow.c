@@ -306,12 +306,95 @@ static void inject(moe_model_t *M, size_t D, size_t E, const char *f, size_t jp)
   }
 }
 
+/* What build measures of chart i that does not depend on the expert width m: the chart's fit
+ * points, its RHS grid and the target there, ‖g_i‖_{C^1} from the target, and (affine charts)
+ * the chart's affine map A x + a with its deviation from affinity on the grid. Measured at the
+ * first width of a seed, read at the others: the same inputs, so the same values. */
+typedef struct {
+  int ready;
+  size_t kf, kept;
+  double *xc, *pc, *gc;   /* (kf, D), (kf, d), (kf): the fit points in the chart */
+  double *gx, *gp, *gg;   /* (ng, D), (ng, d), (ng): the RHS grid (gx zero outside the chart) */
+  unsigned char *present; /* (ng) */
+  double hstep, c1norm;
+  double *A, a[MANIFOLD_MAX_D], affine_dev; /* affine charts: A (d, D) */
+} chart_cache_t;
+
+static void chart_cache_free(chart_cache_t *cc, size_t E) {
+  for (size_t i = 0; cc && i < E; i++) {
+    free(cc[i].xc); free(cc[i].pc); free(cc[i].gc);
+    free(cc[i].gx); free(cc[i].gp); free(cc[i].gg); free(cc[i].present); free(cc[i].A);
+  }
+  free(cc);
+}
+
+/* Fills cc (chart i) from the fit sample: nf grid points per dimension. */
+static int chart_cache_fill(const ctx_t *c, const set_t *fit, size_t i, size_t nf, chart_cache_t *cc) {
+  size_t D = c->D, d = c->d, ng = 1;
+  int three = c->cfg->chart == THEOREM_CHART_STEREO;
+  for (size_t a = 0; a < d; a++) ng *= nf;
+  double *xc = malloc(fit->n * D * sizeof *xc), *pc = malloc(fit->n * d * sizeof *pc), *gc = malloc(fit->n * sizeof *gc);
+  cc->xc = xc;
+  cc->pc = pc;
+  cc->gc = gc;
+  /* gx zeroed: the nets are evaluated on the whole grid, the cells outside the chart ignored */
+  cc->gx = calloc(ng * D, sizeof *cc->gx);
+  cc->gp = malloc(ng * d * sizeof *cc->gp);
+  cc->gg = malloc(ng * sizeof *cc->gg);
+  cc->present = malloc(ng);
+  double *work = malloc(ng * (d + 1) * sizeof *work);
+  if (!three) cc->A = malloc(d * D * sizeof *cc->A);
+  double *xe = three ? NULL : calloc(D, sizeof *xe);
+  int rc = MOEX_OK;
+  if (!xc || !pc || !gc || !cc->gx || !cc->gp || !cc->gg || !cc->present || !work || (!three && (!cc->A || !xe)))
+    rc = moex_error(MOEX_ENOMEM, "theorem: out of memory");
+  if (!rc) {
+    cc->kf = chart_points(c, fit, i, xc, pc, gc);
+    if (cc->kf < 8) rc = moex_error(MOEX_EINVAL, "theorem: chart %zu has %zu fit points", i, cc->kf);
+  }
+  if (!rc) {
+    cc->kept = chart_grid(c, i, pc, cc->kf, nf, cc->gx, cc->gp, cc->present, &cc->hstep);
+    for (size_t k = 0; k < ng; k++) cc->gg[k] = cc->present[k] ? targetfn_eval(c->f, cc->gx + k * D) : 0;
+    if (!three) {
+      /* the affine chart A x + a, probed at 0 and the unit vectors */
+      double *A = cc->A, *a = cc->a, pe[MANIFOLD_MAX_D];
+      chart_map(c, i, xe, a);
+      for (size_t j = 0; j < D; j++) {
+        xe[j] = 1;
+        chart_map(c, i, xe, pe);
+        xe[j] = 0;
+        for (size_t o = 0; o < d; o++) A[o * D + j] = pe[o] - a[o];
+      }
+      cc->affine_dev = 0;
+      for (size_t k = 0; k < ng; k++) /* the map really is affine on the chart */
+        for (size_t o = 0; o < d && cc->present[k]; o++) {
+          double val = a[o];
+          for (size_t j = 0; j < D; j++) val += A[o * D + j] * cc->gx[k * D + j];
+          cc->affine_dev = fmax(cc->affine_dev, fabs(val - cc->gp[k * d + o]));
+        }
+    }
+    /* ‖g_i‖_{C^1} from the target itself at the grid's points (never from the nets) */
+    size_t kk = 0;
+    for (size_t k = 0; k < ng; k++)
+      if (cc->present[k]) {
+        memcpy(work + kk * d, cc->gp + k * d, d * sizeof *work);
+        work[ng * d + kk] = cc->gg[k];
+        kk++;
+      }
+    cc->c1norm = c1_norm(c, i, kk, work, work + ng * d);
+    cc->ready = 1;
+  }
+  free(work);
+  free(xe);
+  return rc;
+}
+
 /* Builds the network (expert width m, layer-0 net τ of width mr, fitted once per seed: it does
- * not depend on m) from the fit sample, measures the
- * right-hand-side terms of each chart on its RHS grid (nf per dimension), then writes the fault
- * (-1: none) into the network. */
+ * not depend on m) from the fit sample, measures the right-hand-side terms of each chart on its
+ * RHS grid (nf per dimension; what does not depend on m is in cache, E charts, filled at the
+ * seed's first width), then writes the fault (-1: none) into the network. */
 static int build(const ctx_t *c, const set_t *fit, const construct_net2_t *tau, size_t m, size_t mr, unsigned long seed,
-                 size_t n_max, size_t nf, int fault, built_t *b) {
+                 size_t n_max, size_t nf, int fault, chart_cache_t *cache, built_t *b) {
   size_t D = c->D, E = c->E, d = c->d;
   int three = c->cfg->chart == THEOREM_CHART_STEREO;
   memset(b, 0, sizeof *b);
@@ -341,28 +424,22 @@ static int build(const ctx_t *c, const set_t *fit, const construct_net2_t *tau, 
   for (size_t i = 0; i < E && !rc; i++) gv.p[i * gv.cols + D + i] = 1; /* W_R = [0 | I]: reads τ */
   size_t ng = 1;
   for (size_t a = 0; a < d; a++) ng *= nf;
-  double *xc = malloc(fit->n * D * sizeof *xc), *pc = malloc(fit->n * d * sizeof *pc), *gc = malloc(fit->n * sizeof *gc);
-  /* gx zeroed: the nets are evaluated on the whole grid, the cells outside the chart ignored */
-  double *gx = calloc(ng * D, sizeof *gx), *gp = malloc(ng * d * sizeof *gp), *gg = malloc(ng * sizeof *gg);
   double *el = calloc(ng, sizeof *el), *ech = calloc(ng, sizeof *ech), *work = malloc(ng * (d + 1) * sizeof *work);
-  unsigned char *present = malloc(ng);
-  if (!rc && (!xc || !pc || !gc || !gx || !gp || !gg || !el || !ech || !work || !present))
-    rc = moex_error(MOEX_ENOMEM, "theorem: out of memory");
+  if (!rc && (!el || !ech || !work)) rc = moex_error(MOEX_ENOMEM, "theorem: out of memory");
   b->affine_dev = 0;
   for (size_t i = 0; i < E && !rc; i++) {
-    size_t kf = chart_points(c, fit, i, xc, pc, gc);
-    if (kf < 8) {
-      rc = moex_error(MOEX_EINVAL, "theorem: chart %zu has %zu fit points", i, kf);
-      break;
-    }
+    chart_cache_t *cc = &cache[i];
+    if (!cc->ready) rc = chart_cache_fill(c, fit, i, nf, cc);
+    if (rc) break;
+    size_t kf = cc->kf;
+    const double *xc = cc->xc, *pc = cc->pc, *gc = cc->gc, *gx = cc->gx, *gp = cc->gp, *gg = cc->gg;
+    const unsigned char *present = cc->present;
     construct_net2_t *g = fit_local(c, i, m, kf, pc, gc, seed + 7919 * (i + 1)), *psi = NULL, *h = NULL;
     if (!g) { rc = MOEX_EINVAL; break; }
     moe_expert_view_t v = moe_expert_params(b->model, 1, i);
     size_t out = 0;
-    double hstep = 0;
-    size_t kept = chart_grid(c, i, pc, kf, nf, gx, gp, present, &hstep);
-    b->rhs_points += kept;
-    for (size_t k = 0; k < ng; k++) gg[k] = present[k] ? targetfn_eval(c->f, gx + k * D) : 0;
+    double hstep = cc->hstep;
+    b->rhs_points += cc->kept;
     if (three) {
       psi = construct_rf_fit(D, d, m, kf, xc, pc, seed + 104729 * (i + 1), NULL);
       if (!psi) rc = MOEX_EINVAL;
@@ -377,29 +454,12 @@ static int build(const ctx_t *c, const set_t *fit, const construct_net2_t *tau, 
         }
       }
     } else {
-      /* the affine chart A x + a, probed at 0 and the unit vectors */
-      double *A = malloc(d * D * sizeof *A), a[MANIFOLD_MAX_D], pe[MANIFOLD_MAX_D], *xe = calloc(D, sizeof *xe);
-      if (!A || !xe) rc = moex_error(MOEX_ENOMEM, "theorem: out of memory");
-      if (!rc) {
-        chart_map(c, i, xe, a);
-        for (size_t j = 0; j < D; j++) {
-          xe[j] = 1;
-          chart_map(c, i, xe, pe);
-          xe[j] = 0;
-          for (size_t o = 0; o < d; o++) A[o * D + j] = pe[o] - a[o];
-        }
-        for (size_t k = 0; k < ng; k++) /* the map really is affine on the chart */
-          for (size_t o = 0; o < d && present[k]; o++) {
-            double val = a[o];
-            for (size_t j = 0; j < D; j++) val += A[o * D + j] * gx[k * D + j];
-            b->affine_dev = fmax(b->affine_dev, fabs(val - gp[k * d + o]));
-          }
-        h = construct_precompose_affine(g, D, A, a);
-        if (!h) rc = MOEX_EINVAL;
-        if (!rc) rc = construct_place2(v.shape, v.p, h, map, 0, &out);
-      }
-      free(A);
-      free(xe);
+      /* the affine chart A x + a (cc: probed at 0 and the unit vectors, its deviation from
+       * affinity measured on the grid) absorbed into the local net's first weights */
+      b->affine_dev = fmax(b->affine_dev, cc->affine_dev);
+      h = construct_precompose_affine(g, D, cc->A, cc->a);
+      if (!h) rc = MOEX_EINVAL;
+      if (!rc) rc = construct_place2(v.shape, v.p, h, map, 0, &out);
     }
     /* the fault a chart shift makes: ĝ_i reads ϕ_i + 0.05; the first ReLU layer of ĝ sits in
      * the expert's layer 1 (3-layer experts) or 0 (affine charts absorbed) */
@@ -418,15 +478,7 @@ static int build(const ctx_t *c, const set_t *fit, const construct_net2_t *tau, 
         el[k] = present[k] ? fabs(work[k] - gg[k]) : 0;
         b->err_local[i] = fmax(b->err_local[i], el[k]);
       }
-      /* ‖g_i‖_{C^1} from the target itself at the grid's points (never from the nets) */
-      size_t kk = 0;
-      for (size_t k = 0; k < ng; k++)
-        if (present[k]) {
-          memcpy(work + kk * d, gp + k * d, d * sizeof *work);
-          work[ng * d + kk] = gg[k];
-          kk++;
-        }
-      b->c1norm[i] = c1_norm(c, i, kk, work, work + ng * d);
+      b->c1norm[i] = cc->c1norm;
       /* every point of U_i lies within step sqrt(d) of a kept grid point (twice the half
        * diagonal, for the chart's edge): the sups can exceed their grid values by that times
        * the errors' Lipschitz constants */
@@ -453,7 +505,7 @@ static int build(const ctx_t *c, const set_t *fit, const construct_net2_t *tau, 
     }
     inject(b->model, D, E, FAULTS[fault].name, jp);
   }
-  free(xc); free(pc); free(gc); free(gx); free(gp); free(gg); free(el); free(ech); free(work); free(present);
+  free(el); free(ech); free(work);
   return rc;
 }
 
@@ -493,8 +545,11 @@ typedef struct {
 } shallow_point_t;
 
 /* One seed of the construction with E charts and layer-0 width mr, at the widths ms (nm):
- * builds, measures and checks each network, and fills p->err, p->rf_err and p->recs. */
-static int shallow_point(const shallow_point_t *p, size_t E, size_t mr, const size_t *ms, size_t nm, unsigned long seed) {
+ * builds, measures and checks each network, fills p->err, p->rf_err and p->recs, merges the
+ * checks into p->all, and prints one row a width to out. Touches nothing else (it runs on a
+ * worker thread: p->r is its own). */
+static int shallow_point(const shallow_point_t *p, size_t E, size_t mr, const size_t *ms, size_t nm, unsigned long seed,
+                         FILE *out) {
   const theorem_shallow_cfg *cfg = p->cfg;
   const char *id = cfg->id, *kind = p->kind, *embed = p->embed, *target = p->target;
   size_t d = p->d, D = p->D, grid = p->grid, nf = p->nf, n_max = p->n_max;
@@ -520,9 +575,11 @@ static int shallow_point(const shallow_point_t *p, size_t E, size_t mr, const si
   }
   construct_net2_t *tau = rc ? NULL : fit_tau(&c, &fit, mr, seed);
   if (!rc && !tau) rc = MOEX_EINVAL;
+  chart_cache_t *cache = calloc(E, sizeof *cache);
+  if (!rc && !cache) rc = moex_error(MOEX_ENOMEM, "theorem: out of memory");
   for (size_t im = 0; im < nm && !rc; im++) {
     built_t b;
-    rc = build(&c, &fit, tau, ms[im], mr, seed + 31 * ms[im], n_max, nf, p->fault, &b);
+    rc = build(&c, &fit, tau, ms[im], mr, seed + 31 * ms[im], n_max, nf, p->fault, cache, &b);
     if (!rc) rc = theorem_forward(b.model, ev.n, ev.x, y, choice, NULL, 0, tap);
     if (!rc) rc = theorem_forward(b.model, te.n, te.x, yt, NULL, NULL, 0, NULL);
     metrics_err_t ee, et;
@@ -579,8 +636,8 @@ static int shallow_point(const shallow_point_t *p, size_t E, size_t mr, const si
     for (size_t i = 0; i < E && three; i++) rf = fmax(rf, b.err_chart[i] * b.c1norm[i]);
     p->rf_err[im] = rf;
     size_t P_tot = moe_spec_n_params(&b.spec), P_act = moe_spec_n_active(&b.spec);
-    printf("%6lu %5zu %12.4e %12.4e %12.4e %12.4e %8s %8.4f %8zu %8zu %8zu %9zu\n", seed, ms[im], ee.sup, rhs, el, ec,
-           ineq ? "holds" : "VIOLATED", dev_max, thr_pts, thr_bad, rt_bad, P_tot);
+    fprintf(out, "%6lu %5zu %12.4e %12.4e %12.4e %12.4e %8s %8.4f %8zu %8zu %8zu %9zu\n", seed, ms[im], ee.sup, rhs, el, ec,
+            ineq ? "holds" : "VIOLATED", dev_max, thr_pts, thr_bad, rt_bad, P_tot);
     char config[320], rid[17], series[128];
     snprintf(config, sizeof config, "%s%s kind=%s d=%zu D=%zu E=%zu embed=%s target=%s mr=%zu m=%zu seed=%lu", id, p->tag,
              kind, d, D, E, embed, target, mr, ms[im], seed);
@@ -630,11 +687,251 @@ static int shallow_point(const shallow_point_t *p, size_t E, size_t mr, const si
     built_free(&b);
   }
   if (rc) fprintf(stderr, "%s: E = %zu, seed %lu: %s\n", id, E, seed, moex_errmsg());
+  chart_cache_free(cache, E);
   construct_net2_free(tau);
   free(y); free(yt); free(tap); free(choice);
   set_free(&fit); set_free(&ev); set_free(&te);
   ctx_free(&c);
   return rc;
+}
+
+/* The verifier's independent work items, run by theorem_items on --jobs threads: a seed of the
+ * width sweep, a point (E, seed) of the sweep over E, the search of the smallest routing width at
+ * one E. Each fills its own slot; the main thread takes them in this order (commits, prints). */
+typedef enum { ITEM_WIDTH, ITEM_E, ITEM_ROUTE } item_kind_t;
+
+typedef struct {
+  item_kind_t kind;
+  size_t k;               /* ITEM_E: index into Es_sw; ITEM_ROUTE: into Es */
+  int sd;                 /* seed index (ITEM_WIDTH, ITEM_E) */
+  double err[16], rf_err[16];
+  record_run *recs[16];   /* its runs, not yet committed (owned until done takes them) */
+  theorem_checks_t checks;
+  int no_atlas;           /* ITEM_E, ITEM_ROUTE: no atlas of that many charts (left out) */
+  size_t wm;              /* ITEM_ROUTE: the smallest routing width, 0 none */
+} item_t;
+
+typedef struct {
+  shallow_point_t pt;     /* the shared settings (its r, all, err, rf_err, recs are per item) */
+  const theorem_shallow_cfg *cfg;
+  const char *id, *kind, *embed, *target;
+  size_t d, D, E, mr, m_E, nm, seeds, nws;
+  const size_t *ms, *Es_sw, *Es, *ws;
+  int quick, three;
+  item_t *item;
+  size_t n_width, n_esw, n_route, n_items;
+  /* the main thread's, in done */
+  record_writer *w;
+  theorem_checks_t all;
+  double *err, *rf_err;   /* (nm, seeds) */
+  record_run **held;
+  size_t n_held;
+  double construct_slope, construct_tol;
+  double Ed[16], wmin[16];
+  size_t nuse;
+  int route_begun;
+} shallow_run_t;
+
+/* Layer-0 width of the sweep over E at Ek charts: grows like the proof's E^2 from mr at the
+ * verifier's E, doubled above it (see theorem_shallow_main). */
+static size_t e_sweep_width(const shallow_run_t *R, size_t Ek) {
+  size_t E = R->E, mr = R->mr;
+  size_t mrk = (size_t)ceil((Ek > E ? 2.0 : 1.0) * (double)mr * ((double)Ek * Ek) / ((double)E * E));
+  if (mrk < mr) mrk = mr;
+  if (mrk > 4096) mrk = 4096;
+  return mrk;
+}
+
+/* Smallest routing width at Es[k] (the search of scan_route_width on its own samples). */
+static int route_item(const shallow_run_t *R, item_t *it, FILE *out) {
+  size_t Ek = R->Es[it->k];
+  if (it->k == 0) fprintf(out, "%s: smallest layer-0 width routing every grid point into a chart containing it:", R->id);
+  ctx_t c;
+  set_t fit = {0}, ev = {0};
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  int rc = r ? ctx_init(&c, R->cfg, R->kind, R->d, R->D, Ek, R->embed, R->target, 1)
+             : moex_error(MOEX_ENOMEM, "theorem: out of memory");
+  if (r) gsl_rng_set(r, 77 + Ek);
+  if (!rc) rc = set_make(&c, r, 0, 4 * R->ws[R->nws - 1], &fit);
+  if (!rc) rc = set_make(&c, r, R->d == 1 ? 2048 : (R->quick ? 32 : 64), 0, &ev);
+  it->wm = rc ? 0 : scan_route_width(&c, &fit, &ev, R->ws, R->nws, 5);
+  set_free(&fit); set_free(&ev);
+  if (r) ctx_free(&c);
+  gsl_rng_free(r);
+  if (rc) {
+    /* an atlas of Ek charts may not exist for this manifold: say so and skip it */
+    fprintf(out, " E=%zu: (%s)", Ek, moex_errmsg());
+    moex_error_clear();
+    it->no_atlas = 1;
+    return 0;
+  }
+  fprintf(out, " E=%zu: %zu", Ek, it->wm);
+  return 0;
+}
+
+static int shallow_item_run(void *ctx, size_t i, FILE *out) {
+  shallow_run_t *R = ctx;
+  item_t *it = &R->item[i];
+  if (it->kind == ITEM_ROUTE) return route_item(R, it, out);
+  shallow_point_t pt = R->pt;
+  theorem_checks_init(&it->checks);
+  pt.all = &it->checks;
+  pt.err = it->err;
+  pt.rf_err = it->rf_err;
+  pt.recs = it->recs;
+  size_t Ek = R->E, mrk = R->mr;
+  const size_t *ms = R->ms;
+  size_t nm = R->nm;
+  if (it->kind == ITEM_E) {
+    Ek = R->Es_sw[it->k];
+    mrk = e_sweep_width(R, Ek);
+    ms = &R->m_E;
+    nm = 1;
+    pt.tag = " sweep=E";
+    /* an atlas of Ek charts may not exist for this manifold (a sphere needs more charts than a
+     * circle): say so (once) and leave that E out, as the routing search does */
+    ctx_t probe;
+    int no_atlas = ctx_init(&probe, R->cfg, R->kind, R->d, R->D, Ek, R->embed, R->target, 2000); /* the first run's seed */
+    ctx_free(&probe);
+    if (no_atlas) {
+      if (it->sd == 0) fprintf(out, "%s: E = %zu left out of the sweep over E: %s\n", R->id, Ek, moex_errmsg());
+      moex_error_clear();
+      it->no_atlas = 1;
+      return 0;
+    }
+  }
+  pt.r = gsl_rng_alloc(gsl_rng_mt19937);
+  if (!pt.r) return moex_error(MOEX_ENOMEM, "theorem: out of memory");
+  int rc = shallow_point(&pt, Ek, mrk, ms, nm, 2000 + (unsigned long)it->sd, out);
+  gsl_rng_free(pt.r);
+  return rc ? 1 : 0;
+}
+
+/* The width sweep's last seed: the construction's exponent from the random-feature terms of
+ * every width and seed, then the held runs committed with it. */
+static int width_sweep_close(shallow_run_t *R) {
+  /* the construction's exponent: d = 1 local nets are interpolants (−2, h^2 |g''| / 8); the
+   * random-feature terms decay at their measured rate; the slower of the two */
+  size_t nm = R->nm;
+  double construct_slope = NAN, construct_tol = 0.15, mx0[16];
+  for (size_t k = 0; k < nm; k++) mx0[k] = (double)R->ms[k];
+  slope_fit_t rff;
+  /* a measured exponent carries its own uncertainty: the tolerance is its 95% half-width +
+   * 0.1, so the claim is "the network does not decay slower than its random-feature part";
+   * the interpolants' theoretical -2 gets 0.15 */
+  if (slope_fit(mx0, R->rf_err, nm, R->seeds, SLOPE_AGG_MEAN, &rff) == 0) {
+    construct_slope = rff.slope;
+    construct_tol = 0.1 + (isfinite(rff.ci_hi) ? rff.ci_hi - rff.slope : 0);
+  }
+  if ((R->three || R->d == 1) && !(construct_slope > -2.0)) {
+    construct_slope = -2.0;
+    construct_tol = 0.15;
+  }
+  if (isfinite(construct_slope) && construct_slope > 0) construct_slope = 0;
+  printf("%s: construction exponent %.3f, tol %.3f (%s)\n", R->id, construct_slope, construct_tol,
+         R->three ? "the slower of the interpolants' -2 and the chart nets' measured rate" : "the local nets' measured rate");
+  fflush(stdout);
+  R->construct_slope = construct_slope;
+  R->construct_tol = construct_tol;
+  for (size_t k = 0; k < R->n_held; k++) {
+    int rc = theorem_set_construct(R->held[k], construct_slope, construct_tol);
+    if (!rc) rc = record_run_summarize(R->held[k], NULL);
+    if (!rc) rc = theorem_commit(R->w, R->held[k]);
+    if (rc) {
+      fprintf(stderr, "%s: record: %s\n", R->id, moex_errmsg());
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int shallow_item_done(void *ctx, size_t i, int rc) {
+  shallow_run_t *R = ctx;
+  item_t *it = &R->item[i];
+  const char *id = R->id;
+  if (it->kind == ITEM_WIDTH) {
+    theorem_checks_merge(&R->all, &it->checks);
+    for (size_t im = 0; im < R->nm; im++) {
+      R->err[im * R->seeds + (size_t)it->sd] = it->err[im];
+      R->rf_err[im * R->seeds + (size_t)it->sd] = it->rf_err[im];
+      if (it->recs[im]) R->held[R->n_held++] = it->recs[im];
+      it->recs[im] = NULL;
+    }
+    if (rc) return 1;
+    return (size_t)it->sd + 1 == R->seeds ? width_sweep_close(R) : 0;
+  }
+  if (it->kind == ITEM_E) {
+    theorem_checks_merge(&R->all, &it->checks);
+    record_run *rec = it->recs[0];
+    it->recs[0] = NULL;
+    if (rc || it->no_atlas || !rec) {
+      record_run_free(rec);
+      return rc ? 1 : 0;
+    }
+    char fig[96], ser[128];
+    snprintf(fig, sizeof fig, "%s_err_vs_E", id);
+    snprintf(ser, sizeof ser, "%s D=%zu m=%zu %s", R->kind, R->D, R->m_E, R->embed);
+    int r2 = exprun_set_figure(rec, fig, ser, "E", (double)R->Es_sw[it->k], "rate", 0, 0.1, NULL, NAN);
+    if (!r2) r2 = record_run_summarize(rec, NULL);
+    if (!r2) r2 = theorem_commit(R->w, rec);
+    record_run_free(rec);
+    if (r2) {
+      fprintf(stderr, "%s: record: %s\n", id, moex_errmsg());
+      return 1;
+    }
+    return 0;
+  }
+  /* ITEM_ROUTE */
+  R->route_begun = 1;
+  if (it->no_atlas) return 0;
+  size_t Ek = R->Es[it->k], wm = it->wm;
+  if (wm) {
+    R->Ed[R->nuse] = (double)Ek;
+    R->wmin[R->nuse++] = (double)wm;
+  }
+  char config[200], rid[17], fig[96];
+  snprintf(config, sizeof config, "%s route-width kind=%s d=%zu D=%zu embed=%s E=%zu", id, R->kind, R->d, R->D, R->embed, Ek);
+  runid_id(config, rid);
+  snprintf(fig, sizeof fig, "%s_route_width_vs_E", id);
+  record_run *rec = record_run_alloc(rid);
+  int r2 = rec ? exprun_set_figure(rec, fig, "random features", "E", (double)Ek, "none", NAN, 0, NULL, NAN) : MOEX_ENOMEM;
+  if (!r2) r2 = record_run_set_str(rec, "status", wm ? "ok" : "no_width");
+  if (!r2) r2 = record_run_set_int(rec, "seed", 5);
+  if (!r2) r2 = record_run_set_double(rec, "route_width_min", wm ? (double)wm : NAN);
+  if (!r2) r2 = record_run_set_int(rec, "E", (int64_t)Ek);
+  if (!r2) r2 = record_run_summarize(rec, NULL);
+  if (!r2) r2 = theorem_commit(R->w, rec);
+  record_run_free(rec);
+  if (r2) {
+    fprintf(stderr, "\n%s: record: %s\n", id, moex_errmsg());
+    return 1;
+  }
+  return 0;
+}
+
+/* A rough cost of each item (its least-squares problems: samples times features squared), to
+ * start the longest first at --jobs > 1. */
+static int shallow_item_order(const shallow_run_t *R, size_t *order) {
+  double *cost = malloc(R->n_items * sizeof *cost);
+  if (!cost) return moex_error(MOEX_ENOMEM, "theorem: out of memory");
+  for (size_t i = 0; i < R->n_items; i++) {
+    const item_t *it = &R->item[i];
+    size_t Ek = R->E, mrk = R->mr, nm = R->nm;
+    const size_t *ms = R->ms;
+    if (it->kind == ITEM_E) {
+      Ek = R->Es_sw[it->k];
+      mrk = e_sweep_width(R, Ek);
+      ms = &R->m_E;
+      nm = 1;
+    }
+    double sq = (double)mrk * (double)mrk;
+    for (size_t k = 0; k < nm; k++) sq += (double)ms[k] * (double)ms[k];
+    double n_fit = (double)(8 * ms[nm - 1] * Ek + 8 * mrk);
+    cost[i] = it->kind == ITEM_ROUTE ? 4.0 * (double)R->ws[R->nws - 1] * 6 * 64 * 64 : n_fit * sq;
+  }
+  theorem_order_by_cost(R->n_items, cost, order);
+  free(cost);
+  return MOEX_OK;
 }
 
 int theorem_shallow_main(const theorem_shallow_cfg *cfg, int argc, char **argv) {
@@ -705,159 +1002,54 @@ int theorem_shallow_main(const theorem_shallow_cfg *cfg, int argc, char **argv) 
   if (o.fault >= 0) printf("%s: injected fault %s: %s\n", id, FAULTS[o.fault].name, FAULTS[o.fault].what);
   /* the runs of the width sweep wait in memory until the construction's exponent (from the
    * random-feature terms of every width) is known, then are committed together */
-  size_t n_runs = nm * (size_t)o.seeds, n_held = 0;
-  double *err = malloc(n_runs * sizeof *err), *rf_err = malloc(n_runs * sizeof *rf_err);
-  record_run **held = calloc(n_runs, sizeof *held);
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  size_t n_runs = nm * (size_t)o.seeds;
+  shallow_run_t R = {.cfg = cfg, .id = id, .kind = kind, .embed = embed, .target = target, .d = d, .D = D, .E = E, .mr = mr,
+                     .m_E = m_E, .nm = nm, .seeds = (size_t)o.seeds, .nws = nws, .ms = ms, .Es_sw = Es_sw, .Es = Es, .ws = ws,
+                     .quick = o.quick, .three = three, .w = w, .construct_slope = NAN, .construct_tol = 0.15};
+  R.err = malloc(n_runs * sizeof *R.err);
+  R.rf_err = malloc(n_runs * sizeof *R.rf_err);
+  R.held = calloc(n_runs, sizeof *R.held);
+  R.n_width = (size_t)o.seeds;
+  R.n_esw = nEs * (size_t)o.seeds;
+  R.n_route = nE;
+  R.n_items = R.n_width + R.n_esw + R.n_route;
+  R.item = calloc(R.n_items, sizeof *R.item);
+  size_t *order = malloc(R.n_items * sizeof *order);
   int status = 0;
-  theorem_checks_t all;
-  theorem_checks_init(&all);
+  theorem_checks_init(&R.all);
   size_t n_max = 4096, nf = 0;
   { /* RHS grid points per dimension: 4 (d = 1) or 2 (d = 2) times the evaluation grid's, at most 2^18 per chart */
     size_t cap = d == 1 ? 262144 : d == 2 ? 512 : 64;
     nf = d == 1 ? 4 * grid : d == 2 ? 2 * grid : grid;
     if (nf > cap) nf = cap;
   }
-  if (!err || !rf_err || !held || !r) {
+  if (!R.err || !R.rf_err || !R.held || !R.item || !order || shallow_item_order(&R, order)) {
     status = 1;
     goto finish;
   }
-  shallow_point_t pt = {.cfg = cfg, .kind = kind, .embed = embed, .target = target, .d = d, .D = D, .grid = grid,
-                        .n_max = n_max, .fault = o.fault, .bound = br.exponent, .tol = tol, .r = r, .all = &all, .tag = ""};
-  pt.nf = nf;
-  double perr[16], prf[16];
-  record_run *precs[16];
-  pt.err = perr;
-  pt.rf_err = prf;
-  pt.recs = precs;
-  for (int sd = 0; sd < o.seeds && !status; sd++) {
-    unsigned long seed = 2000 + (unsigned long)sd;
-    for (size_t im = 0; im < nm; im++) precs[im] = NULL;
-    if (shallow_point(&pt, E, mr, ms, nm, seed)) status = 1;
-    for (size_t im = 0; im < nm; im++) {
-      err[im * (size_t)o.seeds + (size_t)sd] = perr[im];
-      rf_err[im * (size_t)o.seeds + (size_t)sd] = prf[im];
-      if (precs[im]) held[n_held++] = precs[im];
-    }
+  R.pt = (shallow_point_t){.cfg = cfg, .kind = kind, .embed = embed, .target = target, .d = d, .D = D, .grid = grid,
+                           .n_max = n_max, .fault = o.fault, .bound = br.exponent, .tol = tol, .tag = ""};
+  R.pt.nf = nf;
+  /* the items: the width sweep's seeds; the sweep over E (error against the number of charts
+   * at fixed expert width: the RHS is a max of per-chart terms, uniform in E, so at fixed m the
+   * error should not grow with E, claim "rate" with bound 0 against E; τ needs
+   * ‖τ − ρ‖∞ < 1/(2E): the layer-0 width grows like the proof's E^2 from mr at the verifier's E,
+   * doubled above it (with E^2 alone, ‖τ − ρ‖∞ was 0.0655 against 1/16 at E = 8 on one of two
+   * seeds)); the smallest layer-0 width that routes exactly, against E */
+  {
+    size_t q = 0;
+    for (int sd = 0; sd < o.seeds; sd++) R.item[q++] = (item_t){.kind = ITEM_WIDTH, .sd = sd};
+    for (size_t k = 0; k < nEs; k++)
+      for (int sd = 0; sd < o.seeds; sd++) R.item[q++] = (item_t){.kind = ITEM_E, .k = k, .sd = sd};
+    for (size_t k = 0; k < nE; k++) R.item[q++] = (item_t){.kind = ITEM_ROUTE, .k = k};
   }
-  /* the construction's exponent: d = 1 local nets are interpolants (−2, h^2 |g''| / 8); the
-   * random-feature terms decay at their measured rate; the slower of the two */
-  double construct_slope = NAN, construct_tol = 0.15;
-  if (!status) {
-    double mx0[16];
-    for (size_t k = 0; k < nm; k++) mx0[k] = (double)ms[k];
-    slope_fit_t rff;
-    /* a measured exponent carries its own uncertainty: the tolerance is its 95% half-width +
-     * 0.1, so the claim is "the network does not decay slower than its random-feature part";
-     * the interpolants' theoretical -2 gets 0.15 */
-    if (slope_fit(mx0, rf_err, nm, (size_t)o.seeds, SLOPE_AGG_MEAN, &rff) == 0) {
-      construct_slope = rff.slope;
-      construct_tol = 0.1 + (isfinite(rff.ci_hi) ? rff.ci_hi - rff.slope : 0);
-    }
-    if ((three || d == 1) && !(construct_slope > -2.0)) {
-      construct_slope = -2.0;
-      construct_tol = 0.15;
-    }
-    if (isfinite(construct_slope) && construct_slope > 0) construct_slope = 0;
-    printf("%s: construction exponent %.3f, tol %.3f (%s)\n", id, construct_slope, construct_tol,
-           three ? "the slower of the interpolants' -2 and the chart nets' measured rate" : "the local nets' measured rate");
-  }
-  for (size_t k = 0; k < n_held && !status; k++) {
-    rc = theorem_set_construct(held[k], construct_slope, construct_tol);
-    if (!rc) rc = record_run_summarize(held[k], NULL);
-    if (!rc) rc = theorem_commit(w, held[k]);
-    if (rc) {
-      fprintf(stderr, "%s: record: %s\n", id, moex_errmsg());
-      status = 1;
-    }
-  }
+  if (theorem_items(o.jobs, R.n_items, order, shallow_item_run, shallow_item_done, &R)) status = 1;
+  if (R.route_begun) printf("\n");
   if (status) goto finish;
-
-  /* error against the number of charts (= experts) at fixed expert width: the RHS is a max of
-   * per-chart terms, uniform in E, so at fixed m the error should not grow with E (claim "rate"
-   * with bound 0 against E). τ needs ‖τ − ρ‖∞ < 1/(2E): the layer-0 width grows like the
-   * proof's E^2 from mr at the verifier's E, doubled above it (with E^2 alone, ‖τ − ρ‖∞ was
-   * 0.0655 against 1/16 at E = 8 on one of two seeds). */
-  pt.tag = " sweep=E";
-  for (size_t k = 0; k < nEs && !status; k++) {
-    size_t Ek = Es_sw[k], mrk = (size_t)ceil((Ek > E ? 2.0 : 1.0) * (double)mr * ((double)Ek * Ek) / ((double)E * E));
-    if (mrk < mr) mrk = mr;
-    if (mrk > 4096) mrk = 4096;
-    /* an atlas of Ek charts may not exist for this manifold (a sphere needs more charts than a
-     * circle): say so and leave that E out, as the routing sweep below does */
-    ctx_t probe;
-    int no_atlas = ctx_init(&probe, cfg, kind, d, D, Ek, embed, target, 2000); /* the first run's seed */
-    ctx_free(&probe);
-    if (no_atlas) {
-      printf("%s: E = %zu left out of the sweep over E: %s\n", id, Ek, moex_errmsg());
-      moex_error_clear();
-      continue;
-    }
-    char fig[96], ser[128];
-    snprintf(fig, sizeof fig, "%s_err_vs_E", id);
-    snprintf(ser, sizeof ser, "%s D=%zu m=%zu %s", kind, D, m_E, embed);
-    for (int sd = 0; sd < o.seeds && !status; sd++) {
-      precs[0] = NULL;
-      if (shallow_point(&pt, Ek, mrk, &m_E, 1, 2000 + (unsigned long)sd)) status = 1;
-      record_run *rec = precs[0];
-      if (!rec) continue;
-      rc = exprun_set_figure(rec, fig, ser, "E", (double)Ek, "rate", 0, 0.1, NULL, NAN);
-      if (!rc) rc = record_run_summarize(rec, NULL);
-      if (!rc) rc = theorem_commit(w, rec);
-      record_run_free(rec);
-      if (rc) {
-        fprintf(stderr, "%s: record: %s\n", id, moex_errmsg());
-        status = 1;
-      }
-    }
-  }
-  if (status) goto finish;
-
-  /* the smallest layer-0 width that routes exactly, against E */
-  double Ed[16], wmin[16];
-  size_t nuse = 0;
-  if (nE) printf("%s: smallest layer-0 width routing every grid point into a chart containing it:", id);
-  for (size_t k = 0; k < nE && !status; k++) {
-    set_t fit = {0}, ev = {0};
-    rc = ctx_init(&c, cfg, kind, d, D, Es[k], embed, target, 1);
-    gsl_rng_set(r, 77 + Es[k]);
-    if (!rc) rc = set_make(&c, r, 0, 4 * ws[nws - 1], &fit);
-    if (!rc) rc = set_make(&c, r, d == 1 ? 2048 : (o.quick ? 32 : 64), 0, &ev);
-    size_t wm = rc ? 0 : scan_route_width(&c, &fit, &ev, ws, nws, 5);
-    set_free(&fit); set_free(&ev);
-    ctx_free(&c);
-    if (rc) {
-      /* an atlas of Es[k] charts may not exist for this manifold: say so and skip it */
-      printf(" E=%zu: (%s)", Es[k], moex_errmsg());
-      rc = 0;
-      continue;
-    }
-    printf(" E=%zu: %zu", Es[k], wm);
-    fflush(stdout);
-    if (wm) {
-      Ed[nuse] = (double)Es[k];
-      wmin[nuse++] = (double)wm;
-    }
-    char config[200], rid[17], fig[96];
-    snprintf(config, sizeof config, "%s route-width kind=%s d=%zu D=%zu embed=%s E=%zu", id, kind, d, D, embed, Es[k]);
-    runid_id(config, rid);
-    snprintf(fig, sizeof fig, "%s_route_width_vs_E", id);
-    record_run *rec = record_run_alloc(rid);
-    rc = rec ? exprun_set_figure(rec, fig, "random features", "E", (double)Es[k], "none", NAN, 0, NULL, NAN) : MOEX_ENOMEM;
-    if (!rc) rc = record_run_set_str(rec, "status", wm ? "ok" : "no_width");
-    if (!rc) rc = record_run_set_int(rec, "seed", 5);
-    if (!rc) rc = record_run_set_double(rec, "route_width_min", wm ? (double)wm : NAN);
-    if (!rc) rc = record_run_set_int(rec, "E", (int64_t)Es[k]);
-    if (!rc) rc = record_run_summarize(rec, NULL);
-    if (!rc) rc = theorem_commit(w, rec);
-    record_run_free(rec);
-    if (rc) {
-      fprintf(stderr, "\n%s: record: %s\n", id, moex_errmsg());
-      status = 1;
-    }
-  }
-  if (nE) printf("\n");
-  if (status) goto finish;
+  double construct_slope = R.construct_slope, construct_tol = R.construct_tol;
+  double *Ed = R.Ed, *wmin = R.wmin, *err = R.err;
+  size_t nuse = R.nuse;
+  theorem_checks_t all = R.all;
   int g = 2;
   bounds_width_growth(thm, &g);
   slope_fit_t gf;
@@ -891,10 +1083,13 @@ int theorem_shallow_main(const theorem_shallow_cfg *cfg, int argc, char **argv) 
   status = theorem_finish(id, &all, vs, 2);
 finish:
   record_writer_close(w);
-  gsl_rng_free(r);
-  free(err);
-  for (size_t k = 0; k < n_held; k++) record_run_free(held[k]);
-  free(held);
-  free(rf_err);
+  for (size_t k = 0; k < R.n_held; k++) record_run_free(R.held[k]);
+  for (size_t i = 0; R.item && i < R.n_items; i++)
+    for (size_t im = 0; im < 16; im++) record_run_free(R.item[i].recs[im]); /* items after a failure */
+  free(R.item);
+  free(order);
+  free(R.err);
+  free(R.held);
+  free(R.rf_err);
   return status;
 }
