@@ -37,8 +37,13 @@ START_TEST(test_lm_solvers_same_minimum) {
     s.lm_solver = solvers[k];
     fit_result *r = fit_result_alloc();
     ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
-    ck_assert_msg(fabs(th[0] - 1.7315) < 0.05 && fabs(th[1] + 1.3127) < 0.05 && fabs(th[2] - 0.4213) < 0.05,
-                  "%s: %g %g %g (%s)", solvers[k], th[0], th[1], th[2], fit_stop_name(r->stop));
+    /* converged at the least-squares minimum (1.7338624, -1.3137526, 0.4208160; LM at gtol
+     * 1e-14), which tests/test_fit.c's test_nonlinear_small_problems places within two standard
+     * errors of the truth: every solver lands within 1e-6 of it (measured 3e-8) */
+    ck_assert_msg(r->stop == FIT_CONVERGED, "%s stopped %s", solvers[k], fit_stop_name(r->stop));
+    const double lsq[3] = {1.7338624, -1.3137526, 0.4208160};
+    for (int j = 0; j < 3; j++)
+      ck_assert_msg(fabs(th[j] - lsq[j]) < 1e-5, "%s: theta[%d] %.9g, least squares %.9g", solvers[k], j, th[j], lsq[j]);
     if (k == 1) memcpy(ref, th, sizeof ref);
     if (k > 1)
       for (int j = 0; j < 3; j++) ck_assert_msg(fabs(th[j] - ref[j]) < 1e-6, "%s: theta[%d] %.9g against QR's %.9g", solvers[k], j, th[j], ref[j]);

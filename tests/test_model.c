@@ -196,6 +196,7 @@ START_TEST(test_grad_input) {
   moe_model_zero_grad(m);
   ck_assert_int_eq(moe_model_backward(m, x, dy, dx), 0);
   const double h = 1e-6;
+  size_t checked = 0;
   for (size_t i = 0; i < 27; i++) {
     double keep = x[i], fp = 0, fm = 0;
     x[i] = keep + h;
@@ -208,9 +209,13 @@ START_TEST(test_grad_input) {
     same = same && same_paths(path0, moe_model_paths(m), n);
     x[i] = keep;
     if (!same) continue;
+    checked++;
     double num = (fp - fm) / (2 * h);
     ck_assert_msg(fabs(num - dx[i]) <= 1e-6 * (fabs(num) + fabs(dx[i])) + 1e-9, "dx[%zu]: %g vs %g", i, dx[i], num);
   }
+  /* a route change at |dx| = 1e-6 is rare (measured: none, all 27 compared): a forward pass that
+   * rerouted every perturbation would otherwise pass with nothing compared */
+  ck_assert_msg(checked >= 24, "only %zu of 27 inputs compared (the others changed a route)", checked);
   moe_model_free(m);
 }
 END_TEST
