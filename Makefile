@@ -67,7 +67,7 @@ TEST_SRC  = $(sort $(wildcard tests/test_*.c))
 TEST_OBJ  = $(TEST_SRC:tests/%.c=$(B)/tobj/%.o) $(B)/tobj/main.o
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps check check-mpi unit asan valgrind demo scorecard bench bench-torch gemm-compare paper studies theorems clean layers FORCE
+.PHONY: all deps check check-mpi unit asan valgrind demo scorecard bench bench-torch gemm-compare paper studies theorems clean layers mutate FORCE
 .DEFAULT_GOAL := all
 
 all: $(LIBS_A) $(BINS)
@@ -160,6 +160,13 @@ PYTHON ?= /usr/bin/python3
 layers: $(LIB_OBJ) $(EXPLIB_OBJ)
 	@$(PYTHON) tests/layers.py --self-test
 	@$(PYTHON) tests/layers.py . $(LIB_OBJ) $(EXPLIB_OBJ)
+
+# The tests' mutation score (tests/mutate.py; not part of `make check`): a scratch clone of the
+# committed HEAD, built once, then each mutation of the script's table applied alone, rebuilt and
+# tested by the suites that cover its file; fails below 90% killed. About 15 min on 2 cores, at
+# the lowest priority. MUTATE_ARGS: --only M01,M02, --jobs N, --keep, --write-md (tests/MUTATION.md).
+mutate: deps
+	nice -n 19 $(PYTHON) tests/mutate.py $(MUTATE_ARGS)
 
 # The MPI build, and the sweep suite's `mpirun -np 3` test against it (skipped by `make check`
 # when there is no MPI build).
