@@ -440,7 +440,6 @@ static moe_model_t *load_construction(const char *path, cons_match_fn match, con
 int main(int argc, char **argv) {
   driver_opts_t o;
   driver_opts_default(&o, 5, 4000, 2000, 4096);
-  o.protocol = "adam";
   size_t grid_t3 = 4096, grid_eq4 = 201, grid_s2 = 64, eq4_m = 0, s2_m = 0, fresh_cap = 1u << 25;
   const char *construction = "results/theorems/thm_5_3.h5", *targets = NULL, *rows = NULL;
   const char *construction_s2 = "results/studies/constructions/thm_4_8_s2.h5";
@@ -462,6 +461,11 @@ int main(int argc, char **argv) {
                         "construction, router options, GSL protocols, fresh samples). Axis: case = target/row.",
                         argc, argv, &o, extra, sizeof extra / sizeof extra[0]);
   if (rc) return rc == 1 ? 0 : 2;
+  /* the rows carry their own protocols, and the runs' memory is not estimated (their sizes are
+   * the targets'): both options would be accepted and then ignored */
+  if (driver_refuse(PROG, argc, argv, "--protocol", "each row has its own protocol (choose rows with --rows)") ||
+      driver_refuse(PROG, argc, argv, "--mem-limit", "the memory of its runs is not estimated (their sizes are fixed by --targets)"))
+    return 2;
   if (o.quick) {
     driver_quick(&o, 1, 200, 100, 512);
     if (grid_t3 == 4096) grid_t3 = 512;

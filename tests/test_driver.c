@@ -77,12 +77,34 @@ START_TEST(test_quick_defaults_only) {
 }
 END_TEST
 
+/* an option parsed but not used is refused by name, and one not given passes */
+START_TEST(test_refuse_unused) {
+  char *argv[] = {"prog", "--quick", "--protocol", "nonsense", NULL};
+  ck_assert_int_eq(driver_refuse("prog", 4, argv, "--protocol", "rows choose"), 2);
+  ck_assert_int_eq(driver_refuse("prog", 4, argv, "--mem-limit", "not estimated"), 0);
+  /* optim_gap: its rows carry their protocols and its runs' memory is not estimated, so each of
+   * these lines, once accepted and ignored, exits 2 in one line before any run */
+  const char *bad[] = {"--protocol nonsense", "--protocol alt:init=bogus", "--protocol adam:balance=-1",
+                       "--mem-limit 1K", "--protocol adam"};
+  char cmd[512];
+  testutil_require_bin("optim_gap");
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    snprintf(cmd, sizeof cmd, "%s/optim_gap --quick --out /nonexistent-dir/og.h5 %s", testutil_bindir(), bad[i]);
+    testutil_expect_usage_error(cmd, "optim_gap");
+    snprintf(cmd, sizeof cmd, "%s/optim_gap --quick --out /nonexistent-dir/og.h5 %s 2>&1 | grep -q 'is not used here'",
+             testutil_bindir(), bad[i]);
+    ck_assert_msg(testutil_sh(cmd) == 0, "optim_gap %s: not refused as unused", bad[i]);
+  }
+}
+END_TEST
+
 Suite *driver_suite(void) {
   Suite *s = suite_create("driver");
   TCase *c = tcase_create("driver");
   tcase_add_test(c, test_max_evals_values);
   tcase_add_test(c, test_fit_settings_caps);
   tcase_add_test(c, test_quick_defaults_only);
+  tcase_add_test(c, test_refuse_unused);
   suite_add_tcase(s, c);
   return s;
 }

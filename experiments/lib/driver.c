@@ -96,6 +96,15 @@ int driver_parse(const char *prog, const char *summary, int argc, char **argv, d
   return rc;
 }
 
+int driver_refuse(const char *prog, int argc, char **argv, const char *opt, const char *why) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], opt)) continue;
+    fprintf(stderr, "%s: %s '%s' is not used here: %s\n", prog, opt, i + 1 < argc ? argv[i + 1] : "", why);
+    return 2;
+  }
+  return 0;
+}
+
 int driver_compute(const char *prog, const char *v, double *out) {
   char *end;
   double x = v ? strtod(v, &end) : NAN;

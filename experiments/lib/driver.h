@@ -38,6 +38,11 @@ void driver_quick(driver_opts_t *o, int seeds, size_t iters, size_t max_iter, si
 int driver_parse(const char *prog, const char *summary, int argc, char **argv, driver_opts_t *o,
                  const cli_option_t *extra, size_t n_extra);
 
+/* A common option this binary parses but does not use: when argv gives `opt`, prints one line
+ * "PROG: OPT 'VALUE' is not used here: WHY" and returns 2; else 0. So an option is never
+ * accepted and then ignored (call after driver_parse, before any work). */
+int driver_refuse(const char *prog, int argc, char **argv, const char *opt, const char *why);
+
 /* Fit settings for one protocol name ("adam" uses iters/lr/batch; the others max_iter and
  * driver_max_evals; both scaled by --compute). An MoE protocol of fit/fit_moe.h (OPT+polish,
  * alt, anneal, with options) keeps its whole name in fs->optimizer, Adam's settings, and its
