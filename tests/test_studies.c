@@ -13,9 +13,9 @@
 /* Runs `name --quick --seeds 1 light` into a fresh folder; checks exit 0, the schema, the run
  * count and that every column in cols is a summary column. Returns the opened file (dir kept in
  * dir for the caller to inspect and remove). `light` shortens training and evaluation (the
- * iterations, the sample, the grid): every assertion here is about the grid, the columns, the
- * parameter counts and the report's verdict lines, none about how well the fits did, so the
- * quick grid's full training only cost time (it was kept for valgrind runs alone). */
+ * iterations, the sample, the grid) to the least budget at which the fits learn, which each
+ * test asserts (mse_ratio): at 20 steps, the budget these tests ran before, no study's models
+ * beat the best constant predictor, so an untrained model passed them. */
 static record_file *quick_run(const char *name, const char *light, size_t n_runs, const char *const *cols, char *dir,
                               char *path) {
   char cmd[1024];
@@ -39,15 +39,40 @@ static record_file *quick_run(const char *name, const char *light, size_t n_runs
   return f;
 }
 
-/* moex-report on the study's file: exit 0, and one grep-able verdict line per claimed series
- * (at least min_verdicts of them; the variants study makes no claim). */
-static void check_report(const char *dir, const char *path, int min_verdicts) {
+/* test_mse over null_test_mse (the best constant predictor's error: the test targets' variance)
+ * of summary row i: an untrained model sits near 1 or above. */
+static double mse_ratio(const record_summary *s, size_t i) {
+  const record_column *m = record_summary_column(s, "test_mse"), *n = record_summary_column(s, "null_test_mse");
+  ck_assert_ptr_nonnull(m);
+  ck_assert_ptr_nonnull(n);
+  ck_assert_msg(n->v.d[i] > 0, "row %zu: null_test_mse %g", i, n->v.d[i]);
+  return m->v.d[i] / n->v.d[i];
+}
+
+/* Row i learned: test_mse at most share of the null error. */
+static void assert_learned(const record_summary *s, size_t i, double share) {
+  const record_column *mo = record_summary_column(s, "model"), *x = record_summary_column(s, "x");
+  double r = mse_ratio(s, i);
+  ck_assert_msg(r <= share, "%s at x = %g: test_mse %.3g of the null error, above %.2g: it did not learn",
+                mo ? mo->v.s[i] : "?", x ? x->v.d[i] : NAN, r, share);
+}
+
+/* paths_used of row i (INT64_MIN for dense models, which route nothing). */
+static int64_t paths_used(const record_summary *s, size_t i) {
+  const record_column *p = record_summary_column(s, "paths_used");
+  ck_assert_ptr_nonnull(p);
+  return p->v.i[i];
+}
+
+/* moex-report on the study's file: exit 0, and exactly n_verdicts grep-able verdict lines, one
+ * per claimed series (the variants and autoenc studies make no claim of their own: 0). */
+static void check_report(const char *dir, const char *path, int n_verdicts) {
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "%s/moex-report %s --out %s/report > %s/report.log 2>&1", testutil_bindir(), path, dir, dir);
   ck_assert_msg(testutil_sh(cmd) == 0, "moex-report failed on %s", path);
-  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: \\(holds\\|fails\\|inconclusive\\|not learned\\) — ' %s/report/REPORT.md) -ge %d ]", dir,
-           min_verdicts);
-  ck_assert_msg(testutil_sh(cmd) == 0, "%s: fewer than %d verdict lines", path, min_verdicts);
+  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: \\(holds\\|fails\\|inconclusive\\|not learned\\) — ' %s/report/REPORT.md) -eq %d ] && "
+           "[ $(grep -c '^- verdict: ' %s/report/REPORT.md) -eq %d ]", dir, n_verdicts, dir, n_verdicts);
+  ck_assert_msg(testutil_sh(cmd) == 0, "%s: not %d verdict lines", path, n_verdicts);
 }
 
 /* The scorecard that check_report wrote judges the claim `id` from this study's records: its
@@ -61,6 +86,32 @@ static void check_scorecard_row(const char *dir, const char *id) {
   ck_assert_msg(testutil_sh(cmd) != 0, "%s: the scorecard row '%s' says not run", dir, id);
 }
 
+/* Every "grows" verdict line of dir/report/REPORT.md agrees with the slope interval it prints
+ * under verdict_grows's rule (tol 0.15): holds when the interval lies above 0.15, fails when at or
+ * below it, inconclusive otherwise or without a slope (fewer than 3 sizes); never "not learned"
+ * (grows is no shape claim). Returns the number of such lines. */
+static size_t check_grows_lines(const char *dir) {
+  char path[300], line[2048];
+  snprintf(path, sizeof path, "%s/report/REPORT.md", dir);
+  FILE *fp = fopen(path, "r");
+  ck_assert_ptr_nonnull(fp);
+  size_t n = 0;
+  while (fgets(line, sizeof line, fp)) {
+    if (strncmp(line, "- verdict: ", 11) || !strstr(line, " grows with pieces, slope above 0.15 ")) continue;
+    n++;
+    const char *m = strstr(line, "(measured ");
+    ck_assert_ptr_nonnull(m);
+    double sl, lo, hi;
+    const char *want = "inconclusive";
+    if (sscanf(m, "(measured %lf [%lf, %lf])", &sl, &lo, &hi) == 3) want = lo > 0.15 ? "holds" : hi <= 0.15 ? "fails" : "inconclusive";
+    else ck_assert_msg(!strncmp(m, "(measured n/a", 13), "no slope in: %s", line);
+    size_t k = strlen(want);
+    ck_assert_msg(!strncmp(line + 11, want, k) && !strncmp(line + 11 + k, " — ", strlen(" — ")), "want %s: %s", want, line);
+  }
+  fclose(fp);
+  return n;
+}
+
 static void cleanup(const char *dir) {
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -72,16 +123,28 @@ START_TEST(test_manifold_rates_quick) {
   const char *cols[] = {"figure", "series", "x", "y_name", "claim", "bound_slope", "sup_err", "test_mse", "params_active",
                         "params_total", "route_accuracy", "bound_exponent", "width", NULL};
   /* 9 points (3 widths, 3 D, 3 E) x 1 embedding x 3 models */
-  record_file *f = quick_run("manifold_rates", "--iters 20 --n-train 128 --grid 8", 27, cols, dir, path);
+  record_file *f = quick_run("manifold_rates", "--iters 500 --n-train 256 --grid 8", 27, cols, dir, path);
   record_summary *s = record_read_summary(f);
   const record_column *fig = record_summary_column(s, "figure"), *b = record_summary_column(s, "bound_slope");
   const record_column *ser = record_summary_column(s, "series");
-  /* the bounds: -min(1/d, 1/2) = -1/2 for the MoEs on the circle, -min(1/D, 1/2) = -1/16 for dense at D = 16 */
+  size_t moe = 0, routed = 0;
   for (size_t i = 0; i < s->nrows; i++) {
+    /* learned: every run below 0.15 of the target's variance (measured at most 0.042; 1.0 to 3.1
+     * at the 20 steps this test ran before) */
+    assert_learned(s, i, 0.15);
+    if (strncmp(ser->v.s[i], "dense", 5)) {
+      moe++;
+      routed += paths_used(s, i) >= 2;
+    }
+    /* the bounds: -min(1/d, 1/2) = -1/2 for the MoEs on the circle, -min(1/D, 1/2) = -1/16 for dense at D = 16 */
     if (strncmp(fig->v.s[i], "rates_d1", 8)) continue;
     double want = strncmp(ser->v.s[i], "dense", 5) ? -0.5 : -1.0 / 16.0;
     ck_assert_double_eq_tol(b->v.d[i], want, 1e-12);
   }
+  /* the MoEs route: some runs collapse onto one expert's path (measured 6 of 18), most use 2 to
+   * 3 of their 3 to 8 (12 of 18); a router that sends everything one way fails this */
+  ck_assert_uint_eq(moe, 18);
+  ck_assert_msg(routed >= 9, "%zu of 18 MoE runs use two paths or more", routed);
   record_summary_free(s);
   record_close(f);
   snprintf(cmd, sizeof cmd, "head -1 %s/manifold_rates_ratio.tsv | grep -q '^figure.moe_series.dense_series' && "
@@ -92,7 +155,8 @@ START_TEST(test_manifold_rates_quick) {
            "[ $(grep -c '^experts_d1_rotated' %s/manifold_rates_ratio_E.tsv) -eq 6 ] && "
            "[ $(grep -c '^# .*: \\(holds\\|fails\\|inconclusive\\)$' %s/manifold_rates_ratio_E.tsv) -eq 2 ]", dir, dir, dir);
   ck_assert_int_eq(testutil_sh(cmd), 0);
-  check_report(dir, path, 1);
+  /* the three rate series of rates_d1 and the two MoE flat claims of ambient_d1 */
+  check_report(dir, path, 5);
   cleanup(dir);
 }
 END_TEST
@@ -106,8 +170,8 @@ START_TEST(test_piecewise_depth_el_quick) {
   char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[600];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(path, sizeof path, "%s/el.h5", dir);
-  /* light, as in quick_run: the assertions are about the grid and the claims, not the fits */
-  snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --seeds 1 --jobs 2 --iters 20 --n-train 128 --eval 64 --out %s > %s/log 2>&1",
+  /* light, as in quick_run, at the least budget where the Eq. (5) fits learn */
+  snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --seeds 1 --jobs 2 --iters 1000 --n-train 256 --eval 64 --out %s > %s/log 2>&1",
            testutil_bindir(), path, dir);
   ck_assert_int_eq(testutil_sh(cmd), 0);
   ck_assert_int_eq(record_check(path), 0);
@@ -122,10 +186,30 @@ START_TEST(test_piecewise_depth_el_quick) {
   const record_column *E = record_summary_column(s, "E"), *L = record_summary_column(s, "L");
   const record_column *cl = record_summary_column(s, "claim"), *mo = record_summary_column(s, "model");
   const record_column *xn = record_summary_column(s, "x_name");
+  const record_column *sup = record_summary_column(s, "sup_err"), *nsup = record_summary_column(s, "null_sup_err");
+  double rel53 = NAN;
   for (size_t i = 0; i < s->nrows; i++) {
     ck_assert_str_eq(xn->v.s[i], "pieces");
-    ck_assert_double_eq(x->v.d[i], pow((double)E->v.i[i], (double)L->v.i[i]));
     int eq5 = !strncmp(fig->v.s[i], "pieces5_", 8);
+    /* learned: the constructions are near exact on their test sets (thm-5.3 at most 0.003 of the
+     * target's variance, thm-5.2 0.12 at L = 2, measured); the trained models on Eq. (5) below
+     * 0.6 (measured 0.03 to 0.37; 0.9 to 3.8 at 20 steps), routing over two paths or more
+     * (measured 2 to 11). The trained models on Eq. (4)'s pieces (variance 0.0015 to 0.005) learn
+     * nothing at this budget (0.63 to 11.8), so they assert nothing of the kind. */
+    if (!strcmp(mo->v.s[i], "thm-5.3")) assert_learned(s, i, 0.01);
+    else if (!strcmp(mo->v.s[i], "thm-5.2")) assert_learned(s, i, 0.2);
+    else if (eq5) {
+      assert_learned(s, i, 0.6);
+      if (strcmp(mo->v.s[i], "dense")) ck_assert_int_ge(paths_used(s, i), 2);
+    }
+    /* Thm 5.3's network errs by the same share of the target's half range (sup_err / null_sup_err,
+     * 0.081) at every E and L: its error is flat in the pieces relative to the target */
+    if (!strcmp(mo->v.s[i], "thm-5.3")) {
+      double rel = sup->v.d[i] / nsup->v.d[i];
+      if (isnan(rel53)) rel53 = rel;
+      ck_assert_msg(fabs(rel - rel53) <= 0.02 * rel53, "thm-5.3 at %g pieces: sup_err / null_sup_err %.4g, first %.4g", x->v.d[i], rel, rel53);
+    }
+    ck_assert_double_eq(x->v.d[i], pow((double)E->v.i[i], (double)L->v.i[i]));
     ck_assert(strstr(fig->v.s[i], "_byL_") ? E->v.i[i] == (eq5 ? 3 : 2) : L->v.i[i] == 2);
     ck_assert(!strcmp(fig->v.s[i], "pieces_byL_E2") || !strcmp(fig->v.s[i], "pieces_byE_L2") ||
               !strcmp(fig->v.s[i], "pieces5_byL_E3") || !strcmp(fig->v.s[i], "pieces5_byE_L2"));
@@ -152,16 +236,26 @@ START_TEST(test_piecewise_depth_el_quick) {
   /* a verdict for every series of the four figures: 4 x (3 flat + 3 grows), each construction
    * its own series in both of its figures' data */
   check_report(dir, path, 24);
-  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: .*thm-5.3 construction: sup_err flat in pieces' %s/report/REPORT.md) -eq 2 ] && "
+  /* Thm 5.3's network against L (E = 2): the same sup error at 2, 4, 8 pieces, slope 0: holds.
+   * Against E (L = 2) its sup error grows as E (0.0051, 0.0076, 0.0101: slope 0.500 in the
+   * pieces E^2) because the target's range grows as E while the relative error stays 0.081 (checked
+   * above): the flat claim on the absolute sup_err reads `fails`. That is the claim's scale, not
+   * the network (reported for experiments/piecewise_depth.c); pinned here so that a change to
+   * either is seen. */
+  snprintf(cmd, sizeof cmd, "grep -q '^- verdict: holds — pieces_byL_E2 / thm-5.3 construction: sup_err flat in pieces.*(measured 0.000 ' %s/report/REPORT.md && "
+           "grep -q '^- verdict: fails — pieces_byE_L2 / thm-5.3 construction: sup_err flat in pieces.*(measured 0.500 ' %s/report/REPORT.md && "
            "grep -q 'thm-5.3 construction' %s/report/pieces_byL_E2.tsv && grep -q 'thm-5.3 construction' %s/report/pieces_byE_L2.tsv",
-           dir, dir, dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "the construction series is not in both E/L figures with a verdict");
-  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: .*thm-5.2 construction: sup_err flat in pieces' %s/report/REPORT.md) -eq 2 ] && "
+           dir, dir, dir, dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "Thm 5.3's construction: not holds against L and fails (slope 0.500) against E (%s)", dir);
+  /* Eq. (5)'s figures have two sizes each: no slope, inconclusive, whatever the fits */
+  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: inconclusive — pieces5_by[LE]_E*[0-9]*L*[0-9]* / thm-5.2 construction: sup_err flat in pieces.*(measured n/a (2 usable x))' %s/report/REPORT.md) -eq 2 ] && "
            "grep -q 'thm-5.2 construction' %s/report/pieces5_byL_E3.tsv && grep -q 'thm-5.2 construction' %s/report/pieces5_byE_L2.tsv",
            dir, dir, dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "Thm 5.2's construction series is not in both Eq. (5) E/L figures with a verdict");
-  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: .* grows with pieces' %s/report/REPORT.md) -eq 12 ]", dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "the baselines' 'grows' claims were not judged");
+  ck_assert_msg(testutil_sh(cmd) == 0, "Thm 5.2's construction series is not in both Eq. (5) E/L figures, inconclusive on 2 sizes");
+  /* the baselines' grows claims: each verdict the one its printed interval calls for (at this
+   * budget one of them, wide-EL against E, reads fails: slope -1.33 [-1.39, -1.27]; the rest
+   * inconclusive) */
+  ck_assert_uint_eq(check_grows_lines(dir), 12);
   cleanup(dir);
 }
 END_TEST
@@ -237,11 +331,19 @@ START_TEST(test_piecewise_depth_quick) {
   char dir[] = "/tmp/moex-studies-XXXXXX", path[256];
   const char *cols[] = {"figure", "sup_err", "paths_used", "paths_max", "params_ref", "params_mismatch", "pieces_empty", NULL};
   /* 2 targets x 5 models x 3 widths */
-  record_file *f = quick_run("piecewise_depth", "--iters 20 --n-train 128 --eval 64", 30, cols, dir, path);
+  record_file *f = quick_run("piecewise_depth", "--iters 500 --n-train 256 --eval 64", 30, cols, dir, path);
   record_summary *s = record_read_summary(f);
   const record_column *mm = record_summary_column(s, "params_mismatch"), *pm = record_summary_column(s, "paths_max");
   const record_column *mo = record_summary_column(s, "model"), *tg = record_summary_column(s, "target");
   for (size_t i = 0; i < s->nrows; i++) {
+    /* learned on Eq. (5): every run below 0.65 of the target's variance (measured 0.18 to 0.50;
+     * 0.53 to 3.8 at the 20 steps this test ran before). Eq. (4)'s E3-L2 target (variance 0.003)
+     * is not learned at any budget a test can afford: 0.78 to 8.8 at 500 steps, 0.60 to 1.13 at
+     * 2000, so its runs assert nothing of the kind. */
+    if (!strcmp(tg->v.s[i], "eq5")) assert_learned(s, i, 0.65);
+    /* every MoE routes over two paths or more (measured 2 to 10) */
+    if (strcmp(mo->v.s[i], "dense"))
+      ck_assert_msg(paths_used(s, i) >= 2, "%s %s: paths_used %lld", mo->v.s[i], tg->v.s[i], (long long)paths_used(s, i));
     /* matched total parameters within 10%: at m = 8 the 16 three-layer experts of wide-EL on
      * Eq. (5) change by about 10% per unit of width (measured -5.5%) */
     ck_assert_msg(fabs(mm->v.d[i]) < 0.10, "%s %s mismatch %g", mo->v.s[i], tg->v.s[i], mm->v.d[i]);
@@ -254,7 +356,8 @@ START_TEST(test_piecewise_depth_quick) {
   ck_assert_uint_eq(a->dims[0], 9);
   record_run_free(r);
   record_close(f);
-  check_report(dir, path, 1);
+  /* the rate claims of deep-2L and mlp-L on both targets */
+  check_report(dir, path, 4);
   cleanup(dir);
 }
 END_TEST
@@ -263,19 +366,32 @@ START_TEST(test_gating_quick) {
   char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[600];
   const char *cols[] = {"route_accuracy", "route_error", "route_exact", "w", "E", NULL};
   /* 3 E x 3 widths x 3 models */
-  record_file *f = quick_run("gating", "--iters 20 --n-train 128 --grid 64", 27, cols, dir, path);
+  record_file *f = quick_run("gating", "--iters 500 --n-train 256 --grid 64", 27, cols, dir, path);
   record_summary *s = record_read_summary(f);
   const record_column *re = record_summary_column(s, "route_error"), *ra = record_summary_column(s, "route_accuracy");
+  const record_column *E = record_summary_column(s, "E"), *mo = record_summary_column(s, "model");
+  double log4 = 0;
   for (size_t i = 0; i < s->nrows; i++) {
+    /* learned at E = 2: every run below 0.3 of the target's variance (measured at most 0.149);
+     * at E = 4 the geometric mean below 0.5 (measured 0.33, runs 0.17 to 0.71). E = 8 is not
+     * learned at a test's budget (0.68 to 0.89 at 500 steps, up to 0.85 at 2000); at the 20
+     * steps this test ran before, runs reached 0.30 to 7.8. */
+    if (E->v.i[i] == 2) assert_learned(s, i, 0.3);
+    if (E->v.i[i] == 4) log4 += log(mse_ratio(s, i)) / 9;
+    /* the routed MoEs use two paths or more (measured 2 to 5); dense-linear's soft gate may not */
+    if (strcmp(mo->v.s[i], "dense-linear"))
+      ck_assert_msg(paths_used(s, i) >= 2, "%s E = %lld: paths_used %lld", mo->v.s[i], (long long)E->v.i[i], (long long)paths_used(s, i));
     ck_assert(ra->v.d[i] >= 0 && ra->v.d[i] <= 1);
     ck_assert(re->v.d[i] > 0 && re->v.d[i] <= 1 && fabs(re->v.d[i] - fmax(1 - ra->v.d[i], re->v.d[i])) < 1e-15);
   }
+  ck_assert_msg(exp(log4) <= 0.5, "E = 4: geometric mean of test_mse / null %.3g", exp(log4));
   record_summary_free(s);
   record_close(f);
   /* header + 3 series x 3 E */
   snprintf(cmd, sizeof cmd, "[ $(wc -l < %s/gating_minwidth.tsv) -eq 10 ]", dir);
   ck_assert_int_eq(testutil_sh(cmd), 0);
-  check_report(dir, path, 1);
+  /* dense-linear's lower claim against linear, one per E */
+  check_report(dir, path, 3);
   cleanup(dir);
 }
 END_TEST
@@ -283,16 +399,26 @@ END_TEST
 START_TEST(test_variants_quick) {
   char dir[] = "/tmp/moex-studies-XXXXXX", path[256];
   const char *cols[] = {"sup_err", "params_active", "params_total", "model", NULL};
-  record_file *f = quick_run("variants", "--iters 20 --n-train 128 --grid 8", 15, cols, dir, path);
+  record_file *f = quick_run("variants", "--iters 500 --n-train 256 --grid 8", 15, cols, dir, path);
   record_summary *s = record_read_summary(f);
   const record_column *mo = record_summary_column(s, "model"), *pa = record_summary_column(s, "params_active");
   const record_column *pt = record_summary_column(s, "params_total"), *m = record_summary_column(s, "m");
+  int64_t dense_moe_paths = 0;
   for (size_t i = 0; i < s->nrows; i++) {
+    /* learned: every run below 0.35 of the target's variance (measured at most 0.172; 0.75 to
+     * 1.9 at the 20 steps this test ran before) */
+    assert_learned(s, i, 0.35);
+    /* routing: every model but dense-moe uses two paths or more in every run (measured 4 to 13);
+     * dense-moe (one MoE layer) collapsed onto one path at its smallest width, two or three at
+     * the others */
+    if (strcmp(mo->v.s[i], "dense-moe")) ck_assert_msg(paths_used(s, i) >= 2, "%s: paths_used %lld", mo->v.s[i], (long long)paths_used(s, i));
+    else if (paths_used(s, i) > dense_moe_paths) dense_moe_paths = paths_used(s, i);
     ck_assert(pa->v.i[i] <= pt->v.i[i]);
     /* the shared encoder: D -> d affine (32*2 + 2), then 6 experts 2 -> m -> 1 and a 6 x 2 gate */
     if (!strcmp(mo->v.s[i], "autoenc")) ck_assert_int_eq(pt->v.i[i], 66 + 12 + 6 * (3 * m->v.i[i] + m->v.i[i] + 1));
     if (!strcmp(mo->v.s[i], "dense-moe")) ck_assert(pa->v.i[i] < pt->v.i[i]);
   }
+  ck_assert_int_ge(dense_moe_paths, 2);
   record_summary_free(s);
   record_close(f);
   check_report(dir, path, 0);
@@ -308,12 +434,34 @@ START_TEST(test_autoenc_quick) {
   char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[600];
   const char *cols[] = {"sup_err", "params_active", "params_total", "model", "recon_weight", "enc_r2_min", "enc_r2_mean",
                         "enc_r2_init_min", "enc_recovered", "k", "encoder", NULL};
-  record_file *f = quick_run("autoenc", "--iters 20 --n-train 128 --grid 8", 120, cols, dir, path);
+  record_file *f = quick_run("autoenc", "--iters 500 --n-train 256 --grid 8", 120, cols, dir, path);
   record_summary *s = record_read_summary(f);
   const record_column *mo = record_summary_column(s, "model"), *r2 = record_summary_column(s, "enc_r2_mean");
   const record_column *rw = record_summary_column(s, "recon_weight"), *pa = record_summary_column(s, "params_active");
   const record_column *pt = record_summary_column(s, "params_total"), *d = record_summary_column(s, "d");
   const record_column *D = record_summary_column(s, "D"), *m = record_summary_column(s, "m");
+  /* learned: every MoE run below 0.6 of the target's variance (measured at most 0.40, ae-sh-d+rec),
+   * and each model's geometric mean over its 12 runs below 0.25 (measured 0.018 to 0.130; dense
+   * 0.020 though one dense run reaches 1.38). At the 20 steps this test ran before the means were
+   * 0.90 to 1.48. Every MoE run routes over two paths or more (measured: all). */
+  double lsum[16] = {0};
+  const char *names[16] = {0};
+  size_t nn = 0, cnt[16] = {0};
+  for (size_t i = 0; i < s->nrows; i++) {
+    size_t k = 0;
+    while (k < nn && strcmp(names[k], mo->v.s[i])) k++;
+    ck_assert_uint_lt(k, 16);
+    if (k == nn) names[nn++] = mo->v.s[i];
+    lsum[k] += log(mse_ratio(s, i));
+    cnt[k]++;
+    if (strcmp(mo->v.s[i], "dense")) {
+      assert_learned(s, i, 0.6);
+      ck_assert_msg(paths_used(s, i) >= 2, "%s: paths_used %lld", mo->v.s[i], (long long)paths_used(s, i));
+    }
+  }
+  ck_assert_uint_eq(nn, 10);
+  for (size_t k = 0; k < nn; k++)
+    ck_assert_msg(exp(lsum[k] / (double)cnt[k]) <= 0.25, "%s: geometric mean of test_mse / null %.3g", names[k], exp(lsum[k] / (double)cnt[k]));
   for (size_t i = 0; i < s->nrows; i++) {
     int ae = !strncmp(mo->v.s[i], "ae-", 3), rec = strstr(mo->v.s[i], "+rec") != NULL;
     ck_assert_msg(ae ? r2->v.d[i] >= -1 && r2->v.d[i] <= 1 + 1e-12 : isnan(r2->v.d[i]), "%s: enc_r2_mean %g", mo->v.s[i], r2->v.d[i]);
