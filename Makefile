@@ -67,7 +67,7 @@ TEST_SRC  = $(sort $(wildcard tests/test_*.c))
 TEST_OBJ  = $(TEST_SRC:tests/%.c=$(B)/tobj/%.o) $(B)/tobj/main.o
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps check check-mpi unit asan valgrind demo scorecard bench bench-torch gemm-compare paper studies theorems clean layers mutate FORCE
+.PHONY: all deps check check-mpi unit asan valgrind demo scorecard bench bench-torch gemm-compare paper studies theorems clean layers mutate install uninstall FORCE
 .DEFAULT_GOAL := all
 
 all: $(LIBS_A) $(BINS)
@@ -150,6 +150,7 @@ CHECK_J  = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(NPROC))
 check: deps
 	@$(MAKE) --no-print-directory $(CHECK_J) unit
 	@sh tests/selffail.sh $(B)/moex_tests
+	@sh tests/install.sh $(B)
 	@$(MAKE) --no-print-directory $(CHECK_J) layers
 	@$(MAKE) --no-print-directory $(CHECK_J) asan
 
@@ -260,6 +261,47 @@ studies: deps
 
 clean:
 	rm -rf build build-asan build-gslcblas build-mpi
+
+# ---- install: the binaries, the libraries, the headers, moex.pc and the Python modules ----------
+# make install [PREFIX=/usr/local] [DESTDIR=staging]; make uninstall removes exactly those files.
+# The experiment binaries take a moex- prefix (moex-thm_3_1, moex-paper_exp1, ...) so that short
+# names such as explore or gating cannot shadow another package's; the tools keep theirs. The
+# headers go to include/moex/<layer>/ (experiments/lib's to include/moex/lib/), included as in the
+# tree ("fit/fit.h", "lib/driver.h"); fit_ctx.h, *_int.h and *_internal.h are internals and stay.
+# moex.pc's Libs are this build's own link line, so a program built with
+# `cc prog.c $(pkg-config --cflags --libs moex)` links the same BLAS as moex's binaries.
+PREFIX  ?= /usr/local
+BINDIR   = $(PREFIX)/bin
+LIBDIR   = $(PREFIX)/lib
+INCDIR   = $(PREFIX)/include/moex
+PCDIR    = $(LIBDIR)/pkgconfig
+PYVER   := $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])' 2>/dev/null || echo python3)
+PYDIR   ?= $(LIBDIR)/$(PYVER)/dist-packages
+INST_HDR = $(filter-out src/tools/% src/fit/fit_ctx.h %_int.h %_internal.h,$(wildcard src/*/*.h)) $(wildcard experiments/lib/*.h)
+INST_PY  = src/tools/moex_torch.py
+inst_bin = $(if $(filter $(TOOL_SRC:src/tools/%.c=%),$(1)),$(1),moex-$(1))
+inst_hdr = $(patsubst experiments/%,%,$(patsubst src/%,%,$(1)))
+install: all
+	@set -e; d="$(DESTDIR)"; \
+	  install -d "$$d$(BINDIR)" "$$d$(LIBDIR)" "$$d$(PCDIR)" "$$d$(PYDIR)"; \
+	  $(foreach b,$(BINS:$(B)/bin/%=%),install -m 755 $(B)/bin/$(b) "$$d$(BINDIR)/$(call inst_bin,$(b))";) \
+	  install -m 644 $(LIBS_A) "$$d$(LIBDIR)/"; \
+	  $(foreach h,$(INST_HDR),install -D -m 644 $(h) "$$d$(INCDIR)/$(call inst_hdr,$(h))";) \
+	  $(foreach p,$(INST_PY),install -m 644 $(p) "$$d$(PYDIR)/";) \
+	  { echo 'prefix=$(PREFIX)'; echo 'libdir=$${prefix}/lib'; echo 'includedir=$${prefix}/include/moex'; echo; \
+	    echo 'Name: moex'; echo 'Description: Mixture-of-experts approximation experiments (Wang & E, arXiv 2505.24205)'; \
+	    echo 'Version: $(GIT_VERSION)'; echo 'Cflags: -I$${includedir} $(PKG_CFLAGS) $(BLAS_CFLAGS)'; \
+	    echo 'Libs: -L$${libdir} -lmoexexp -lmoex $(LDLIBS)'; } > "$$d$(PCDIR)/moex.pc"; \
+	  echo "install: moex in $$d$(PREFIX) (pkg-config: PKG_CONFIG_PATH=$$d$(PCDIR))"
+
+uninstall:
+	@d="$(DESTDIR)"; \
+	  rm -f $(foreach b,$(BINS:$(B)/bin/%=%),"$$d$(BINDIR)/$(call inst_bin,$(b))") \
+	    $(foreach l,$(LIBS_A),"$$d$(LIBDIR)/$(notdir $(l))") "$$d$(PCDIR)/moex.pc" \
+	    $(foreach p,$(INST_PY),"$$d$(PYDIR)/$(notdir $(p))") \
+	    $(foreach h,$(INST_HDR),"$$d$(INCDIR)/$(call inst_hdr,$(h))"); \
+	  rm -rf "$$d$(INCDIR)"; \
+	  echo "uninstall: moex removed from $$d$(PREFIX)"
 
 # ---- theorems: every verifier at full size, then the report; fails if any verifier did --------
 THEOREM_IDS = thm_3_1 thm_4_8 cor_4_9 thm_5_2 thm_5_3
