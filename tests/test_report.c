@@ -421,6 +421,84 @@ START_TEST(test_report_checks_and_construct) {
 }
 END_TEST
 
+/* report_judge's other rules and notes, each reached through report_load from hand-made records:
+ * grows and growth holding and failing, flat failing and inconclusive, and every note (no bound,
+ * no tolerance, a tolerance the rule refuses, too few shared sizes, a reference without error).
+ * Errors are C x^slope (1 + 0.01 seed): the fitted slope is exact. */
+START_TEST(test_report_judge_rules) {
+  mk_tdir();
+  const series_def defs[] = {
+      {"fig_j", "grows up", "m", "grows", NULL, 1e-3, 0.8, NAN, 0.15, NX},       /* holds */
+      {"fig_j", "grows flat", "m", "grows", NULL, 1e-3, 0.0, NAN, 0.15, NX},     /* fails */
+      {"fig_j", "grows short", "m", "grows", NULL, 1e-3, 0.8, NAN, 0.15, 2},     /* inconclusive */
+      {"fig_j", "grows badtol", "m", "grows", NULL, 1e-3, 0.8, NAN, -1, NX},     /* note: the rule's error */
+      {"fig_j", "growth under", "m", "growth", NULL, 1e-3, 0.3, 0.5, 0.05, NX},  /* holds */
+      {"fig_j", "growth over", "m", "growth", NULL, 1e-3, 1.0, 0.5, 0.05, NX},   /* fails */
+      {"fig_j", "growth nobound", "m", "growth", NULL, 1e-3, 0.3, NAN, 0.05, NX},
+      {"fig_j", "flat tilt", "m", "flat", NULL, 1e-3, -0.5, NAN, 0.1, NX},       /* fails */
+      {"fig_j", "flat short", "m", "flat", NULL, 1e-3, 0.0, NAN, 0.1, 2},        /* inconclusive */
+      {"fig_j", "flat notol", "m", "flat", NULL, 1e-3, 0.0, NAN, 0.0, NX},
+      {"fig_j", "rate nobound", "m", "rate", NULL, 1e-3, -1.0, NAN, 0.05, NX},
+      {"fig_j", "single", "m", "none", NULL, 1e-3, 0.0, NAN, 0.0, 1},
+      {"fig_j", "zeros", "m", "none", NULL, 0.0, 0.0, NAN, 0.0, NX},
+      {"fig_j", "lower lone", "m", "lower", "single", 1e-4, 0.0, NAN, 0.0, NX},
+      {"fig_j", "within notol", "m", "within", "grows up", 1e-3, 0.0, NAN, 0.0, NX},
+      {"fig_j", "within zero", "m", "within", "zeros", 1e-3, 0.0, NAN, 3.0, NX},
+  };
+  const size_t nd = sizeof defs / sizeof *defs;
+  record_run *runs[nd * NX * 2];
+  size_t n = 0;
+  char id[17];
+  for (size_t d = 0; d < nd; d++)
+    for (size_t j = 0; j < defs[d].nx; j++)
+      for (int s = 0; s < 2; s++) {
+        snprintf(id, sizeof id, "j%02zu%02zu%011d", d, j, s);
+        runs[n++] = conv_run(id, &defs[d], XS[j], s, defs[d].C * pow(XS[j], defs[d].slope) * (1 + 0.01 * s), "ok", NAN);
+      }
+  record_writer *w = record_writer_open(tpath("j.h5"), &META, RECORD_NEW);
+  ck_assert_int_eq(record_writer_append(w, runs, n), 0);
+  record_writer_close(w);
+  for (size_t i = 0; i < n; i++) record_run_free(runs[i]);
+  report_data *d = report_load(tpath("j.h5"));
+  ck_assert_msg(d != NULL, "%s", moex_errmsg());
+  const report_figure *f = report_find_figure(d, "fig_j");
+  ck_assert_ptr_nonnull(f);
+  const struct {
+    const char *series;
+    slope_verdict_t verdict;
+    const char *note; /* NULL: none */
+  } want[] = {
+      {"grows up", SLOPE_HOLDS, NULL},
+      {"grows flat", SLOPE_FAILS, NULL},
+      {"grows short", SLOPE_INCONCLUSIVE, "slope_fit: 2 usable sizes"},
+      {"grows badtol", SLOPE_INCONCLUSIVE, "verdict grows: tol = -1 must be finite and >= 0"},
+      {"growth under", SLOPE_HOLDS, NULL},
+      {"growth over", SLOPE_FAILS, NULL},
+      {"growth nobound", SLOPE_INCONCLUSIVE, "no finite bound_slope given"},
+      {"flat tilt", SLOPE_FAILS, NULL},
+      {"flat short", SLOPE_INCONCLUSIVE, "slope_fit: 2 usable sizes"},
+      {"flat notol", SLOPE_INCONCLUSIVE, "claim_tol must be > 0 for a flat claim"},
+      {"rate nobound", SLOPE_INCONCLUSIVE, "no finite bound_slope given"},
+      {"lower lone", SLOPE_INCONCLUSIVE, "only 1 x shared with 'single'"},
+      {"within notol", SLOPE_INCONCLUSIVE, "claim_tol must be > 0 for a within claim"},
+      {"within zero", SLOPE_INCONCLUSIVE, "the reference has no finite positive error"},
+  };
+  for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+    const report_series *s = report_find_series(f, want[k].series);
+    ck_assert_msg(s != NULL, "no series %s", want[k].series);
+    ck_assert_msg(s->verdict == want[k].verdict, "%s: verdict %d, want %d (note %s)", want[k].series, (int)s->verdict,
+                  (int)want[k].verdict, s->note ? s->note : "none");
+    if (want[k].note)
+      ck_assert_msg(s->note && strstr(s->note, want[k].note), "%s: note '%s', want '%s'", want[k].series,
+                    s->note ? s->note : "(none)", want[k].note);
+    else
+      ck_assert_msg(!s->note, "%s: unexpected note '%s'", want[k].series, s->note);
+  }
+  report_data_free(d);
+  rm_tdir();
+}
+END_TEST
+
 /* ---- the binary --------------------------------------------------------------------------- */
 
 static void assert_png(const char *path) {
@@ -668,10 +746,22 @@ START_TEST(test_merge) {
   /* identical duplicates are kept once */
   ck_assert_int_eq(run("'%s' '%s' '%s' '%s'", bin, tpath("m2.h5"), tpath("even.h5"), tpath("whole.h5")), 0);
   assert_same_records(tpath("whole.h5"), tpath("m2.h5"));
-  /* and the merged file reports like the whole */
+  /* and the merged file reports like the whole: the same verdict lines and tallies, the same
+   * figure tables */
   char rbin[512];
   snprintf(rbin, sizeof rbin, "%s/moex-report", testutil_bindir());
   ck_assert_int_eq(run("'%s' '%s' --out '%s'", rbin, tpath("m2.h5"), tpath("rep")), 0);
+  ck_assert_int_eq(run("'%s' '%s' --out '%s'", rbin, tpath("whole.h5"), tpath("rep_whole")), 0);
+  ck_assert_int_eq(run("{ grep -E '^- (verdict: |holds: |fails: |inconclusive: |not learned: )' '%s' > '%s'; }", tpath("rep/REPORT.md"),
+                       tpath("v_merged")), 0);
+  ck_assert_int_eq(run("{ grep -E '^- (verdict: |holds: |fails: |inconclusive: |not learned: )' '%s' > '%s'; }", tpath("rep_whole/REPORT.md"),
+                       tpath("v_whole")), 0);
+  /* 5 claimed series in all (the synthetic experiment's DEFS) */
+  ck_assert_int_eq(run("[ $(grep -c '^- verdict: ' '%s') -eq 5 ] && cmp '%s' '%s'", tpath("v_whole"), tpath("v_whole"),
+                       tpath("v_merged")), 0);
+  for (size_t k = 0; k < NDEF; k++)
+    ck_assert_msg(run("cmp '%s/%s.tsv' '%s/%s.tsv'", tpath("rep"), DEFS[k].figure, tpath("rep_whole"), DEFS[k].figure) == 0,
+                  "%s.tsv differs between the merged file's report and the whole's", DEFS[k].figure);
 
   size_t n0 = 0;
   char *before = slurp(tpath("m.h5"), &n0);
@@ -714,6 +804,7 @@ Suite *report_suite(void) {
   tcase_add_test(tc, test_report_lower_and_odd_runs);
   tcase_add_test(tc, test_report_within);
   tcase_add_test(tc, test_report_checks_and_construct);
+  tcase_add_test(tc, test_report_judge_rules);
   tcase_add_test(tc, test_report_bad_input);
   suite_add_tcase(s, tc);
   /* the binaries' end-to-end tests in a case of their own, for the parallel runner's balance */
