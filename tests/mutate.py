@@ -4,8 +4,9 @@
 A scratch clone of the repository's committed HEAD is built once; then each mutation of the
 table below is applied alone (one small change to one source file: an operator flipped, a
 constant changed, a branch removed, a sign in a gradient, a tolerance widened), the tree rebuilt
-incrementally and the test suites that cover the file run. A mutant is *killed* when the build
-fails, a suite fails or the time runs out; it *survives* when every suite passes. A survivor is
+incrementally and the test suites that cover the file run. A mutant is *killed* when a suite
+fails or the time runs out; it *survives* when every suite passes; one that does not compile is
+a broken mutation, listed and left out of the score. A survivor is
 either an equivalent mutant (no test can tell it apart: say why in its `note`) or a gap in the
 tests (its `note` says which assertion would kill it). tests/MUTATION.md is this script's
 output (--write-md).
@@ -58,7 +59,7 @@ MUTANTS = [
     Mutant("M04", "src/model/gate.c", "paper surrogate: sign of the renormalisation term of dS flipped",
            "ws[k] * dws[k] - (sur == GATE_PAPER", "ws[k] * dws[k] + (sur == GATE_PAPER", ["model", "router"]),
     Mutant("M05", "src/model/moe.c", "backward: expert output gradient loses its gate weight w_sk",
-           "L->dyg[r * dout + j] = wk * d[j];", "L->dyg[r * dout + j] = d[j];", ["model", "train"]),
+           "L->dyg[r * dout + j] = wk * d[j];", "L->dyg[r * dout + j] = ((void)wk, d[j]);", ["model", "train"]),
     Mutant("M06", "src/model/moe.c", "load-balancing loss: sign of its gradient flipped",
            "cb * q[j] * (L->f[j] - fq)", "cb * q[j] * (fq - L->f[j])", ["router"]),
     Mutant("M07", "src/model/moe.c", "aux-free balancing: the bias rises for the overloaded expert",
@@ -77,9 +78,9 @@ MUTANTS = [
     Mutant("M12", "src/fit/fit_adam.c", "Adam: bias correction of the second moment dropped",
            "1.0 / (1.0 - b2t), at_row", "1.0, at_row", ["fit", "fit_moe"]),
     Mutant("M13", "src/fit/fit_adam.c", "Adam: warm-up ends one step early (t <= warmup to t < warmup)",
-           "if (t <= s->warmup) return", "if (t < s->warmup) return", ["fit"]),
+           "if (t <= s->warmup) return", "if (t < s->warmup) return", ["fit", "router"]),
     Mutant("M14", "src/fit/fit_adam.c", "Adam: cosine schedule off by one step (t - 1 to t)",
-           "cos(M_PI * (double)(t - 1) / (double)T)", "cos(M_PI * (double)t / (double)T)", ["fit"]),
+           "cos(M_PI * (double)(t - 1) / (double)T)", "cos(M_PI * (double)t / (double)T)", ["fit", "router"]),
     Mutant("M15", "src/fit/fit_alternate.c", "alternating fit: each sample assigned its worst path (exhaustive search)",
            "        if (err[s] < best[s]) {\n          best[s] = err[s];\n          for (size_t l",
            "        if (err[s] > best[s] || best[s] == INFINITY) {\n          best[s] = err[s];\n          for (size_t l",
@@ -293,9 +294,15 @@ def run_mutant(m, work, env, args, log):
     return killed, by, time.monotonic() - t0
 
 
+def score_of(results):
+    """(killed, counted): a mutant that does not compile is a broken mutation, not a kill by the
+    tests, so it is left out of both."""
+    valid = [r for r in results if r[2] != "build"]
+    return sum(1 for r in valid if r[1]), len(valid)
+
+
 def write_md(path, results, rev, seconds, args):
-    k = sum(1 for _, killed, _, _ in results if killed)
-    n = len(results)
+    k, n = score_of(results)
     lines = [
         "# Mutation score of the tests",
         "",
@@ -306,9 +313,10 @@ def write_md(path, results, rev, seconds, args):
         "mutation of the table in `tests/mutate.py` (one small change to one source file: an operator flipped, a "
         "constant changed, a branch removed, a sign in a gradient, a tolerance widened) is applied alone, the tree "
         "rebuilt incrementally and the suites that cover the file run (`CK_RUN_SUITE=<suite> [CK_RUN_CASE=<case>] "
-        "MOEX_BIN=build/bin build/moex_tests`), in order, until one fails. Killed: the build failed, a suite "
-        "failed, or the %d s per mutant ran out. Survived: every suite passed. The suites first pass unmutated "
-        "(the baseline), so a kill is the mutation's." % args.timeout,
+        "MOEX_BIN=build/bin build/moex_tests`), in order, until one fails. Killed: a suite failed or the %d s "
+        "per mutant ran out (a mutant that does not compile is a broken mutation, listed but not "
+        "counted). Survived: every suite passed. The suites first pass unmutated (the baseline), so a kill is "
+        "the mutation's." % args.timeout,
         "",
         "Commit `%s`, %s, %d test workers, %.0f s in all." % (
             rev[:12], datetime.date.today().isoformat(), args.jobs, seconds),
@@ -321,7 +329,8 @@ def write_md(path, results, rev, seconds, args):
     ]
     for m, killed, by, dt in results:
         lines.append("| %s | `%s` | %s | %s | %s | %.0f |" % (
-            m.id, m.path, m.desc.replace("|", "\\|"), "killed" if killed else "**survived**",
+            m.id, m.path, m.desc.replace("|", "\\|"),
+            "not compiled" if by == "build" else "killed" if killed else "**survived**",
             by.replace("|", "\\|") if killed else "—", dt))
     surv = [(m, by) for m, killed, by, _ in results if not killed]
     lines += ["", "## Survivors", ""]
@@ -446,8 +455,11 @@ def main():
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    k, n = sum(1 for r in results if r[1]), len(results)
+    k, n = score_of(results)
     score = k / n if n else 0.0
+    invalid = [m.id for m, _, by, _ in results if by == "build"]
+    if invalid:
+        print("not compiled (left out of the score: fix the mutation): " + ", ".join(invalid))
     survivors = [m for m, killed, _, _ in results if not killed]
     if survivors:
         print("survivors: " + ", ".join("%s (%s)" % (m.id, m.note.split(":")[0] if m.note else "unread")
