@@ -188,11 +188,52 @@ static double c1_norm(const ctx_t *c, size_t i, size_t k, const double *p, const
   return best;
 }
 
-/* The local net ĝ_i of width m: 1-D interpolant on [min p, max p] (d = 1), random features
- * otherwise. */
+/* The perturbation the fault target-bump adds to the target a local net is fitted to (and its
+ * RHS term measured against): amp prod_k sin^2(pi (p_k - lo_k) / (hi_k - lo_k)) over the box
+ * [lo, hi] of the chart's fit points, 0 outside it; amp 0 for none. */
+typedef struct {
+  double amp, lo[MANIFOLD_MAX_D], hi[MANIFOLD_MAX_D];
+  size_t d;
+} bump_t;
+
+static void bump_box(bump_t *bp, size_t d, size_t k, const double *p, double amp) {
+  bp->amp = amp;
+  bp->d = d;
+  for (size_t a = 0; a < d; a++) {
+    bp->lo[a] = INFINITY;
+    bp->hi[a] = -INFINITY;
+  }
+  for (size_t t = 0; t < k; t++)
+    for (size_t a = 0; a < d; a++) {
+      bp->lo[a] = fmin(bp->lo[a], p[t * d + a]);
+      bp->hi[a] = fmax(bp->hi[a], p[t * d + a]);
+    }
+}
+
+static double bump_at(const bump_t *bp, const double *p) {
+  if (!bp->amp) return 0;
+  double b = bp->amp;
+  for (size_t a = 0; a < bp->d; a++) {
+    double u = (p[a] - bp->lo[a]) / (bp->hi[a] - bp->lo[a]);
+    if (!(u > 0 && u < 1)) return 0;
+    b *= sin(3.141592653589793 * u) * sin(3.141592653589793 * u);
+  }
+  return b;
+}
+
+/* The local net ĝ_i of width m fitted to g + the bump bp: 1-D interpolant on [min p, max p]
+ * (d = 1), random features otherwise. */
 static construct_net2_t *fit_local(const ctx_t *c, size_t i, size_t m, size_t k, const double *p, const double *g,
-                                   unsigned long seed) {
-  if (c->d >= 2) return construct_rf_fit(c->d, 1, m, k, p, g, seed, NULL);
+                                   unsigned long seed, const bump_t *bp) {
+  if (c->d >= 2) {
+    if (!bp->amp) return construct_rf_fit(c->d, 1, m, k, p, g, seed, NULL);
+    double *gb = malloc(k * sizeof *gb);
+    if (!gb) return NULL;
+    for (size_t t = 0; t < k; t++) gb[t] = g[t] + bump_at(bp, p + t * c->d);
+    construct_net2_t *net = construct_rf_fit(c->d, 1, m, k, p, gb, seed, NULL);
+    free(gb);
+    return net;
+  }
   double lo = INFINITY, hi = -INFINITY;
   for (size_t t = 0; t < k; t++) {
     lo = fmin(lo, p[t]);
@@ -204,7 +245,7 @@ static construct_net2_t *fit_local(const ctx_t *c, size_t i, size_t m, size_t k,
   for (size_t j = 0; j <= m && !rc; j++) {
     z[j] = lo + (hi - lo) * (double)j / (double)m;
     rc = chart_inv(c, i, z + j, xb);
-    if (!rc) v[j] = targetfn_eval(c->f, xb);
+    if (!rc) v[j] = targetfn_eval(c->f, xb) + bump_at(bp, z + j);
   }
   if (!rc) net = construct_pl1d(m + 1, z, 1, v);
   free(z);
@@ -279,10 +320,13 @@ static const theorem_fault_t FAULTS[] = {
     {"tau-bias", "τ_1 of layer 0 biased by 1/E (> 1/(2E))"},
     {"chart-shift", "expert 0 of layer 1 reads its chart coordinates shifted by 0.05"},
     {"expert-missing", "expert 1 of layer 1 left at zero"},
+    /* the network placed faithfully (every structural check holds, routing untouched): only
+     * the inequality against the true target can catch it */
+    {"target-bump", "the local net of chart 0 fitted to g_0 + a bump of height 0.5 (its RHS term measured against the same)"},
 };
 #define N_FAULTS (sizeof FAULTS / sizeof *FAULTS)
 
-/* Writes fault f (not chart-shift, which build places) into the built network. */
+/* Writes fault f (not chart-shift or target-bump, which build places) into the built network. */
 static void inject(moe_model_t *M, size_t D, size_t E, const char *f, size_t jp) {
   if (!strcmp(f, "passthrough-sign")) {
     for (size_t e = 0; e < E; e++) {
@@ -434,7 +478,11 @@ static int build(const ctx_t *c, const set_t *fit, const construct_net2_t *tau, 
     size_t kf = cc->kf;
     const double *xc = cc->xc, *pc = cc->pc, *gc = cc->gc, *gx = cc->gx, *gp = cc->gp, *gg = cc->gg;
     const unsigned char *present = cc->present;
-    construct_net2_t *g = fit_local(c, i, m, kf, pc, gc, seed + 7919 * (i + 1)), *psi = NULL, *h = NULL;
+    /* target-bump: chart 0's net fitted to the wrong target, and its RHS term measured against
+     * that same target (the builder's view), so the network is exactly what was built */
+    bump_t bp = {0};
+    if (fault >= 0 && !strcmp(FAULTS[fault].name, "target-bump") && i == 0) bump_box(&bp, d, kf, pc, 0.5);
+    construct_net2_t *g = fit_local(c, i, m, kf, pc, gc, seed + 7919 * (i + 1), &bp), *psi = NULL, *h = NULL;
     if (!g) { rc = MOEX_EINVAL; break; }
     moe_expert_view_t v = moe_expert_params(b->model, 1, i);
     size_t out = 0;
@@ -475,7 +523,7 @@ static int build(const ctx_t *c, const set_t *fit, const construct_net2_t *tau, 
     if (!rc) {
       construct_net2_eval(g, ng, gp, work);
       for (size_t k = 0; k < ng; k++) {
-        el[k] = present[k] ? fabs(work[k] - gg[k]) : 0;
+        el[k] = present[k] ? fabs(work[k] - gg[k] - bump_at(&bp, gp + k * d)) : 0;
         b->err_local[i] = fmax(b->err_local[i], el[k]);
       }
       b->c1norm[i] = cc->c1norm;

@@ -23,6 +23,9 @@ const theorem_fault_t thm52_faults[] = {
     {"tau-bias", "τ_1 of routing layer 0 biased by 1 (> 1/(2E))"},
     {"chart-shift", "expert 0 of layer 1 reads its chart coordinate shifted by 0.05"},
     {"expert-missing", "expert 1 of layer 1 left at zero"},
+    /* the network placed faithfully (every structural check holds, routing untouched): only
+     * the inequality against the true target can catch it */
+    {"target-bump", "the local net of chart (0, 0) fitted to g + a bump of height 0.5 (its RHS term measured against the same)"},
 };
 const size_t thm52_n_faults = sizeof thm52_faults / sizeof *thm52_faults;
 
@@ -77,6 +80,14 @@ static int g_eval(const thm52_prob_t *p, size_t l, size_t i, double q, double *o
   if (rc) return rc;
   *out = piecewise_prod_piece(p->P, l, i, yl);
   return MOEX_OK;
+}
+
+/* What the fault target-bump adds to the target of a local net (and of its RHS term) over its
+ * knot range [lo, hi]: 0.5 sin^2(pi (q - lo) / (hi - lo)), 0 outside; the builder's wrong view
+ * of g, never the verifier's (its errors are against piecewise_prod_piece itself). */
+static double bump_at(int on, double lo, double hi, double q) {
+  double u = (q - lo) / (hi - lo);
+  return on && u > 0 && u < 1 ? 0.5 * sin(3.141592653589793 * u) * sin(3.141592653589793 * u) : 0;
 }
 
 /* ‖g_{l,i}‖_{C^1} from the target at chart coordinates q (k): |g| and central differences. */
@@ -192,9 +203,11 @@ int thm52_build(const thm52_prob_t *p, const thm52_set_t *fit, const thm52_set_t
         rc = moex_error(MOEX_EINVAL, "thm52_net: chart (%zu, %zu) has %zu fit points for width %zu", l, i, kf, m);
         break;
       }
+      int bump = fault >= 0 && !strcmp(thm52_faults[fault].name, "target-bump") && l == 0 && i == 0;
       for (size_t t = 0; t <= m && !rc; t++) {
         kz[t] = lo + (hi - lo) * (double)t / (double)m;
         rc = g_eval(p, l, i, kz[t], kv + t);
+        kv[t] += bump_at(bump, lo, hi, kz[t]);
       }
       construct_net2_t *g = rc ? NULL : construct_pl1d(m + 1, kz, 1, kv);
       construct_net2_t *psi = rc ? NULL : construct_rf_fit(D, 1, m, kf, xc, pc, seed + 7919 * (l * E + i + 1), NULL);
@@ -216,7 +229,10 @@ int thm52_build(const thm52_prob_t *p, const thm52_set_t *fit, const thm52_set_t
         size_t q = l * E + i;
         construct_net2_eval(psi, k, xc, wk);
         for (size_t t = 0; t < k; t++) b->err_chart[q] = fmax(b->err_chart[q], ec[t] = fabs(wk[t] - pc[t]));
-        for (size_t t = 0; t < k && !rc; t++) rc = g_eval(p, l, i, pc[t], gc + t);
+        for (size_t t = 0; t < k && !rc; t++) {
+          rc = g_eval(p, l, i, pc[t], gc + t);
+          gc[t] += bump_at(bump, lo, hi, pc[t]);
+        }
         construct_net2_eval(g, k, pc, wk);
         for (size_t t = 0; t < k; t++) b->err_local[q] = fmax(b->err_local[q], el[t] = fabs(wk[t] - gc[t]));
         b->c1[q] = c1_target(p, l, i, k, pc);

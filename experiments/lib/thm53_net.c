@@ -15,6 +15,9 @@ const theorem_fault_t thm53_faults[] = {
     {"tau-bias", "τ_1 of routing layer 0 biased by 1/E (> 1/(2E))"},
     {"chart-shift", "expert 0 of layer 1 reads its cell shifted by 0.05 (z − 0.05)"},
     {"expert-missing", "expert 1 of layer 1 left at zero"},
+    /* the network placed faithfully (every structural check holds, routing untouched): only
+     * the inequality against the true target can catch it */
+    {"target-bump", "expert 0 of layer 1 interpolates f_{0,0} + 0.5 sin^2(pi z) (its RHS term measured against the same)"},
 };
 const size_t thm53_n_faults = sizeof thm53_faults / sizeof *thm53_faults;
 
@@ -120,9 +123,12 @@ int thm53_build(const piecewise *P, thm53_net_t *N, size_t n_max, size_t n_fine)
     if (!gv.p) rc = MOEX_EINVAL;
     for (size_t i = 0; i < E && !rc; i++) gv.p[i * gv.cols + L + i] = 1;
     for (size_t i = 0; i < E && !rc; i++) {
+      /* target-bump: the builder's view of f_{0,0} is wrong by a bump over its cell [0, 1],
+       * in its knots and in its RHS term alike; the verifier's errors are against P itself */
+      double bump = N->fault >= 0 && !strcmp(thm53_faults[N->fault].name, "target-bump") && l == 0 && i == 0 ? 0.5 : 0;
       for (size_t k = 0; k <= m; k++) {
         kz[k] = (double)i + (double)k / (double)m;
-        kv[k] = piecewise_piece(P, l, i, kz[k]);
+        kv[k] = piecewise_piece(P, l, i, kz[k]) + bump * sin(3.141592653589793 * kz[k]) * sin(3.141592653589793 * kz[k]);
       }
       construct_net2_t *g = construct_pl1d(m + 1, kz, 1, kv);
       if (!g) { rc = MOEX_EINVAL; break; }
@@ -135,7 +141,7 @@ int thm53_build(const piecewise *P, thm53_net_t *N, size_t n_max, size_t n_fine)
       /* E(f_{l,i}) of this expert's own net, on the fine grid only */
       for (size_t k = 0; k < n_fine; k++) {
         zs[k] = (double)i + ((double)k + 0.41421356237309503) * hf;
-        fs[k] = piecewise_piece(P, l, i, zs[k]);
+        fs[k] = piecewise_piece(P, l, i, zs[k]) + bump * sin(3.141592653589793 * zs[k]) * sin(3.141592653589793 * zs[k]);
       }
       for (size_t k = 1; k + 1 < n_fine; k++) c2 = fmax(c2, fabs(fs[k + 1] - 2 * fs[k] + fs[k - 1]) / (hf * hf));
       if (!rc) {
