@@ -292,9 +292,189 @@ static void clean_case(const char *id, const char *args) {
   rm_tmp(dir);
 }
 
-/* Every fault the verifier lists, at a small size: exit 1, a run with checks_ok = 0, and the
- * report says `fails` for the sweep and names a check that failed. Also: at least five faults,
- * `--inject list` one a line, an unknown fault is a usage error. */
+/* The sizes: the clean runs the smallest whose verdicts are all decided (holds); the faults the
+ * smallest that still fit a rate (3 widths) and exercise every check. */
+#define FAULT_WIDTHS " --widths 4,8,16"
+#define ARGS_53 "--quick --seeds 1"
+#define ARGS_48 "--seeds 1 --widths 16,32,64,128 --grid 1024"
+#define ARGS_49 "--quick --seeds 1 --kind circle --E 4 --grid 512"
+#define ARGS_52 "--quick --seeds 1"
+#define ARGS_31 "--quick --seeds 3 --Dmax 2"
+
+/* ---- the table of faults and the checks they must trip ------------------------------------
+ * One row per fault of each verifier (its whole --inject list, no more): run at the verifier's
+ * fault size (fault_cases' args, or the row's own), every run with checks_ok = 0 must name in
+ * its failed_checks every check of `must`, and nothing outside must + may; every check of `may`
+ * is named by some run (the row is tight at this size). `may` holds the checks a fault trips at
+ * some widths only: the RHS is loose at the coarsest width (4.8 expert-missing: 1.96 against
+ * 1.94 + 0.02 at m = 4), or a path the fault leaves unused at one width only (5.2
+ * passthrough-sign at m = 64); the runs are deterministic (and the same at any --jobs), so the
+ * row is exact at this size, and `may` is what another seed or width may legitimately move.
+ * `rate` is no run's check: the series' rate verdict, which must be `fails` on its slope with
+ * every run's checks held (thm_3_1 states no inequality). THEOREM rows are the faults that
+ * leave the network placed faithfully: none of CONSIST_CHECKS may fail, only the theorem's own
+ * claims (ineq, route*, tau_hypothesis, paths_*, rate) catch them. theorems/<id>.md's "Fault
+ * injection" section lists the same rows. */
+enum { FAULT_CONSIST, FAULT_THEOREM };
+typedef struct {
+  const char *id, *fault, *must, *may;
+  int level;
+  const char *args; /* NULL: the verifier's fault size */
+} fault_row_t;
+
+static const fault_row_t FAULT_TABLE[] = {
+    {"thm_3_1", "unit-sign", "placement", "", FAULT_CONSIST, NULL},
+    {"thm_3_1", "unit-missing", "placement,width_m", "", FAULT_CONSIST, NULL},
+    {"thm_3_1", "units-swapped", "placement", "", FAULT_CONSIST, NULL},
+    {"thm_3_1", "input-shift", "placement", "", FAULT_CONSIST, NULL},
+    {"thm_3_1", "output-bias", "placement", "", FAULT_CONSIST, NULL},
+    {"thm_3_1", "target-bump", "rate", "", FAULT_THEOREM, ARGS_31}, /* a rate needs the seeds and widths */
+    {"thm_4_8", "passthrough-sign", "ineq", "", FAULT_THEOREM, NULL},
+    {"thm_4_8", "gate-coordinate", "ineq,route_thr,route", "", FAULT_THEOREM, NULL},
+    {"thm_4_8", "experts-swapped", "ineq", "", FAULT_THEOREM, NULL},
+    {"thm_4_8", "tau-bias", "tau_hypothesis", "", FAULT_THEOREM, NULL},
+    {"thm_4_8", "chart-shift", "ineq", "", FAULT_THEOREM, NULL},
+    {"thm_4_8", "expert-missing", "experts_built", "ineq", FAULT_CONSIST, NULL},
+    {"thm_4_8", "target-bump", "ineq", "", FAULT_THEOREM, NULL},
+    {"cor_4_9", "passthrough-sign", "ineq", "", FAULT_THEOREM, NULL},
+    {"cor_4_9", "gate-coordinate", "ineq,route_thr,route", "", FAULT_THEOREM, NULL},
+    {"cor_4_9", "experts-swapped", "ineq", "", FAULT_THEOREM, NULL},
+    {"cor_4_9", "tau-bias", "tau_hypothesis", "", FAULT_THEOREM, NULL},
+    {"cor_4_9", "chart-shift", "ineq", "", FAULT_THEOREM, NULL},
+    {"cor_4_9", "expert-missing", "ineq,experts_built", "", FAULT_CONSIST, NULL},
+    {"cor_4_9", "target-bump", "ineq", "", FAULT_THEOREM, NULL},
+    {"thm_5_2", "passthrough-sign", "ineq,route", "paths_used", FAULT_THEOREM, NULL},
+    {"thm_5_2", "gate-coordinate", "ineq,route_thr,route", "", FAULT_THEOREM, NULL},
+    {"thm_5_2", "experts-swapped", "ineq", "", FAULT_THEOREM, NULL},
+    {"thm_5_2", "tau-bias", "ineq,route", "", FAULT_THEOREM, NULL},
+    {"thm_5_2", "chart-shift", "ineq", "", FAULT_THEOREM, NULL},
+    {"thm_5_2", "expert-missing", "ineq,route,paths_used,experts_built", "", FAULT_CONSIST, NULL},
+    {"thm_5_2", "target-bump", "ineq", "", FAULT_THEOREM, NULL},
+    {"thm_5_3", "passthrough-sign", "ineq,route_cell,tau_hypothesis,paths_used,paths_distinct", "", FAULT_THEOREM, NULL},
+    {"thm_5_3", "gate-coordinate", "ineq,route_thr,route_cell", "", FAULT_THEOREM, NULL},
+    {"thm_5_3", "experts-swapped", "ineq", "", FAULT_THEOREM, NULL},
+    {"thm_5_3", "tau-bias", "ineq,route_cell,tau_hypothesis,paths_distinct", "", FAULT_THEOREM, NULL},
+    {"thm_5_3", "chart-shift", "ineq", "", FAULT_THEOREM, NULL},
+    {"thm_5_3", "expert-missing", "ineq,route_cell,tau_hypothesis,paths_used,paths_distinct,experts_built", "",
+     FAULT_CONSIST, NULL},
+    {"thm_5_3", "target-bump", "ineq", "", FAULT_THEOREM, NULL},
+};
+#define N_FAULT_ROWS (sizeof FAULT_TABLE / sizeof *FAULT_TABLE)
+
+/* The consistency checks: the network is the one built (placement, shape, width); a THEOREM
+ * row may trip none of them. Every other check is one of the theorem's claims. */
+static const char *const CONSIST_CHECKS = "placement,dense_2layer,width_m,layers_2,layers_2L,experts_2E,experts_2LE,"
+                                          "experts_2layer,experts_3layer,experts_built,chart_affine";
+
+/* Is name one of the comma-separated list's entries? */
+static int csv_has(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *q = list; *q;) {
+    size_t k = strcspn(q, ",");
+    if (k == n && !strncmp(q, name, n)) return 1;
+    q += k + (q[k] == ',');
+  }
+  return 0;
+}
+
+/* Every entry of list a is in b or c (c may be NULL); the first that is not into bad. */
+static int csv_within(const char *a, const char *b, const char *c, char *bad, size_t n_bad) {
+  for (const char *q = a; *q;) {
+    size_t k = strcspn(q, ",");
+    char name[128];
+    snprintf(name, sizeof name, "%.*s", (int)k, q);
+    if (!csv_has(b, name) && !(c && csv_has(c, name))) {
+      snprintf(bad, n_bad, "%s", name);
+      return 0;
+    }
+    q += k + (q[k] == ',');
+  }
+  return 1;
+}
+
+/* The row of (id, fault), or NULL. */
+static const fault_row_t *fault_row(const char *id, const char *fault) {
+  for (size_t r = 0; r < N_FAULT_ROWS; r++)
+    if (!strcmp(FAULT_TABLE[r].id, id) && !strcmp(FAULT_TABLE[r].fault, fault)) return &FAULT_TABLE[r];
+  return NULL;
+}
+
+/* Every run of dir/<tag>.h5 with checks (both sweeps of thm_4_8 included) against row: a failing
+ * run names all of must and nothing outside must + may; the names of all failing runs into
+ * seen (comma separated, once each). Returns the number of failing runs; *n_checked those with
+ * checks. */
+static size_t fault_runs_match(const char *dir, const char *tag, const fault_row_t *row, char *seen, size_t n_seen,
+                               size_t *n_checked) {
+  char path[400];
+  snprintf(path, sizeof path, "%s/%s.h5", dir, tag);
+  record_file *f = record_open(path);
+  ck_assert_msg(f != NULL, "%s: %s", path, moex_errmsg());
+  size_t bad = 0;
+  *n_checked = 0;
+  seen[0] = '\0';
+  for (size_t k = 0; k < record_n_runs(f); k++) {
+    record_run *r = record_read_run(f, record_run_id(f, k), RECORD_READ_ATTRS);
+    ck_assert_ptr_nonnull(r);
+    int64_t ok;
+    const char *fc;
+    if (record_run_get_int(r, "checks_ok", &ok)) {
+      record_run_free(r);
+      continue;
+    }
+    (*n_checked)++;
+    ck_assert_int_eq(record_run_get_str(r, "failed_checks", &fc), 0);
+    ck_assert_msg((ok == 1) == (fc[0] == '\0'), "checks_ok %lld with failed_checks '%s'", (long long)ok, fc);
+    if (!ok) {
+      bad++;
+      char miss[128];
+      ck_assert_msg(csv_within(row->must, fc, NULL, miss, sizeof miss), "%s --inject %s: a run fails '%s', not %s (must)",
+                    row->id, row->fault, fc, miss);
+      ck_assert_msg(csv_within(fc, row->must, row->may, miss, sizeof miss),
+                    "%s --inject %s: a run fails '%s': %s is outside the table's %s + [%s]", row->id, row->fault, fc, miss,
+                    row->must, row->may);
+      for (const char *q = fc; *q;) {
+        size_t n = strcspn(q, ",");
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)n, q);
+        if (!csv_has(seen, name) && strlen(seen) + n + 2 < n_seen) {
+          if (seen[0]) strcat(seen, ",");
+          strcat(seen, name);
+        }
+        q += n + (q[n] == ',');
+      }
+    }
+    record_run_free(r);
+  }
+  record_close(f);
+  return bad;
+}
+
+/* The report of a faulty run: a `fails` verdict for the width sweep; for a row of run checks it
+ * names the checks and the first failed one (first), for a `rate` row it is the slope's. */
+static void fault_report(const char *dir, const char *tag, const fault_row_t *row, const char *first) {
+  char *md = report_of(dir, tag), want[200];
+  snprintf(want, sizeof want, "- verdict: fails — %s_err_vs_m", row->id);
+  char *line = strstr(md, want);
+  ck_assert_msg(line != NULL, "%s --inject %s: no fails verdict in the report", row->id, row->fault);
+  char *eol = strchr(line, '\n');
+  if (eol) *eol = '\0';
+  if (csv_has(row->must, "rate")) {
+    ck_assert_msg(!strstr(line, "checks failed in") && strstr(line, "slope of log"),
+                  "%s --inject %s: the verdict is not the rate's: %s", row->id, row->fault, line);
+  } else {
+    ck_assert_msg(strstr(line, "checks failed in"), "%s --inject %s: the verdict names no check: %s", row->id, row->fault,
+                  line);
+    ck_assert_msg(first[0] && strstr(line, first), "%s --inject %s: check '%s' not named in: %s", row->id, row->fault,
+                  first, line);
+  }
+  free(md);
+}
+
+/* Every fault the verifier lists, at a small size, against its row of FAULT_TABLE: exit 1, the
+ * failed checks of every failing run as the row says (a `rate` row: no run fails a check, and
+ * the rate verdict fails), the report's verdict `fails` naming the check. Also: the list and the
+ * table hold the same faults, at least five, at least one a THEOREM row; `--inject list` one a
+ * line; an unknown fault is a usage error. */
 static void fault_cases(const char *id, const char *args) {
   char dir[] = "/tmp/moex-thm-XXXXXX", cmd[4096], list[400];
   mkdir_tmp(dir);
@@ -304,46 +484,55 @@ static void fault_cases(const char *id, const char *args) {
   ck_assert_int_eq(testutil_sh(cmd), 0);
   char *names = slurp_file(list);
   ck_assert_ptr_nonnull(names);
-  size_t n_faults = 0;
+  size_t n_faults = 0, n_theorem = 0;
   for (char *tok = strtok(names, "\n"); tok; tok = strtok(NULL, "\n")) {
     n_faults++;
-    char a[1100], tag[64];
-    snprintf(a, sizeof a, "%s --inject %s", args, tok);
+    const fault_row_t *row = fault_row(id, tok);
+    ck_assert_msg(row != NULL, "%s --inject %s: no row in FAULT_TABLE", id, tok);
+    ck_assert_msg(row->must[0], "%s: the row of %s requires no check", id, tok);
+    int rate = csv_has(row->must, "rate");
+    char a[1100], tag[64], seen[1024], miss[128];
+    snprintf(a, sizeof a, "%s --inject %s", row->args ? row->args : args, tok);
     snprintf(tag, sizeof tag, "f%zu", n_faults);
     int rc = run_verifier(id, a, dir, tag);
     ck_assert_msg(rc == 1, "%s --inject %s exited %d, not 1 (see %s/%s.log)", id, tok, rc, dir, tag);
-    char failed[2048];
-    size_t n = 0, bad = sweep_runs(dir, tag, &n, failed, sizeof failed);
-    ck_assert_msg(bad >= 1, "%s --inject %s: every run has checks_ok = 1", id, tok);
-    char *md = report_of(dir, tag);
-    char want[200];
-    snprintf(want, sizeof want, "- verdict: fails — %s_err_vs_m", id);
-    char *line = strstr(md, want);
-    ck_assert_msg(line != NULL, "%s --inject %s: no fails verdict in the report", id, tok);
-    char *eol = strchr(line, '\n');
-    if (eol) *eol = '\0';
-    ck_assert_msg(strstr(line, "checks failed in"), "%s --inject %s: the verdict names no check: %s", id, tok, line);
+    size_t n = 0, n_checked = 0;
+    (void)sweep_runs(dir, tag, &n, NULL, 0); /* the schema and the report columns */
+    size_t bad = fault_runs_match(dir, tag, row, seen, sizeof seen, &n_checked);
+    ck_assert_msg(n_checked >= 3, "%s --inject %s: %zu runs with checks", id, tok, n_checked);
+    if (rate)
+      ck_assert_msg(bad == 0, "%s --inject %s: %zu runs fail checks (%s); the row says only the rate", id, tok, bad, seen);
+    else
+      ck_assert_msg(bad >= 1, "%s --inject %s: every run has checks_ok = 1", id, tok);
+    /* tight: every check the row allows is tripped by some run */
+    ck_assert_msg(csv_within(row->may, seen, NULL, miss, sizeof miss), "%s --inject %s: '%s' allowed but never failed (%s)",
+                  id, tok, miss, seen);
+    if (row->level == FAULT_THEOREM) {
+      n_theorem++;
+      for (const char *q = CONSIST_CHECKS; *q;) {
+        size_t k = strcspn(q, ",");
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)k, q);
+        ck_assert_msg(!csv_has(seen, name), "%s --inject %s: consistency check %s failed (%s)", id, tok, name, seen);
+        ck_assert_msg(!csv_has(row->must, name) && !csv_has(row->may, name), "%s: THEOREM row %s allows %s", id, tok, name);
+        q += k + (q[k] == ',');
+      }
+    }
     char first[128];
-    snprintf(first, sizeof first, "%.*s", (int)strcspn(failed, ","), failed);
-    ck_assert_msg(first[0] && strstr(line, first), "%s --inject %s: check '%s' not named in: %s", id, tok, first, line);
-    free(md);
+    snprintf(first, sizeof first, "%.*s", (int)strcspn(seen, ","), seen);
+    fault_report(dir, tag, row, first);
   }
   free(names);
   ck_assert_msg(n_faults >= 5, "%s knows %zu faults", id, n_faults);
+  size_t rows = 0;
+  for (size_t r = 0; r < N_FAULT_ROWS; r++) rows += !strcmp(FAULT_TABLE[r].id, id);
+  ck_assert_msg(rows == n_faults, "%s: %zu rows in FAULT_TABLE, %zu faults listed", id, rows, n_faults);
+  ck_assert_msg(n_theorem >= 1, "%s: no fault caught only by the theorem's own checks", id);
   char ucmd[600];
   snprintf(ucmd, sizeof ucmd, "%s/%s --inject nosuchfault", testutil_bindir(), id);
   testutil_expect_usage_error(ucmd, id);
   rm_tmp(dir);
 }
-
-/* The sizes: the clean runs the smallest whose verdicts are all decided (holds); the faults the
- * smallest that still fit a rate (3 widths) and exercise every check. */
-#define FAULT_WIDTHS " --widths 4,8,16"
-#define ARGS_53 "--quick --seeds 1"
-#define ARGS_48 "--seeds 1 --widths 16,32,64,128 --grid 1024"
-#define ARGS_49 "--quick --seeds 1 --kind circle --E 4 --grid 512"
-#define ARGS_52 "--quick --seeds 1"
-#define ARGS_31 "--quick --seeds 3 --Dmax 2"
 
 START_TEST(test_thm_5_3_clean) {
   clean_case("thm_5_3", ARGS_53);
@@ -493,6 +682,9 @@ START_TEST(test_verifier_jobs_same_bits) {
       {"thm_5_2", ARGS_52 " --seeds 2", "0"},
       {"thm_3_1", "--quick --seeds 2 --Dmax 2", "0"},
       {"thm_5_3", ARGS_53 " --seeds 2", "0"},
+      /* the faults built in by the fit (not written into the net after it): a seed's items */
+      {"thm_3_1", "--quick --seeds 2 --Dmax 2 --inject target-bump", "1"},
+      {"thm_5_3", ARGS_53 " --seeds 2 --inject target-bump", "1"},
   };
   char dir[] = "/tmp/moex-thm-XXXXXX", a[512], cmd[2048];
   mkdir_tmp(dir);
