@@ -1,6 +1,9 @@
 /* The moex test runner: every suite of tests/test_*.c, its test cases spread over a pool of worker
  * processes (MOEX_TEST_JOBS, default the core count), ending in one Check-style summary line.
- * CK_FORK (default yes) isolates crashes; valgrind runs use CK_FORK=no, which runs serially. */
+ * CK_FORK (default yes) isolates crashes; valgrind runs use CK_FORK=no, which runs serially.
+ * No silent passes: a test whose tool is missing fails unless MOEX_ALLOW_SKIP names the tool
+ * (testutil.h), and then its skip is listed with the reason above the summary line; a selection
+ * (CK_RUN_SUITE, CK_RUN_CASE) that matches no test case fails unless MOEX_ALLOW_EMPTY=1. */
 #define TESTUTIL_RUNNER /* this file defines the registry the macros of testutil.h feed */
 #include "testutil.h"
 
@@ -24,6 +27,7 @@ typedef struct {
   pid_t pid;
   int res_fd;    /* read end of the pipe the worker writes its counts to */
   int done, printed, run, failures, errors;
+  char *skips;   /* the allowed skips' lines, "test: what missing: why\n" each, or NULL */
   double wall, cpu;
   struct timespec t0;
 } runner_job;
@@ -68,12 +72,94 @@ void testutil_suite_add_tcase(Suite *s, TCase *tc) {
   jobs[n_jobs++] = (runner_job){.suite = strdup(sn), .tcase = strdup(tn), .expect = -1, .res_fd = -1};
 }
 
+/* ---- skips (testutil.h): each allowed one is a line in MOEX_SKIP_FILE, which the runner lists --- */
+
+int testutil_skip_allowed(const char *what) {
+  const char *a = getenv("MOEX_ALLOW_SKIP");
+  size_t n = strlen(what);
+  for (const char *p = a ? a : ""; *p;) {
+    size_t k = strcspn(p, ", ");
+    if ((k == n && !strncmp(p, what, n)) || (k == 3 && !strncmp(p, "all", 3))) return 1;
+    p += k;
+    p += strspn(p, ", ");
+  }
+  return 0;
+}
+
+int testutil_require_tool_at(int present, const char *what, const char *why, const char *where, const char *file,
+                             int line) {
+  if (present) return 1;
+  /* ck_abort_msg's own function, so that the failure names the test's line, not this one */
+  if (!testutil_skip_allowed(what))
+    _ck_assert_failed(file, line, "Failed", "%s missing: %s; MOEX_ALLOW_SKIP=%s would make this a listed skip", what,
+                      why, what);
+  /* Check's tcase_name() is the running test's name; START_TEST names its function NAME_fn, and
+   * a helper that asks says so */
+  const char *test = tcase_name(), *skip_file = getenv("MOEX_SKIP_FILE");
+  size_t wl = strlen(where);
+  if (wl > 3 && !strcmp(where + wl - 3, "_fn")) wl -= 3;
+  int helper = !test || strlen(test) != wl || strncmp(test, where, wl);
+  FILE *f = skip_file && *skip_file ? fopen(skip_file, "a") : NULL;
+  fprintf(f ? f : stderr, "%s%s%s%.*s%s: %s missing: %s\n", f ? "" : "SKIP ", test ? test : "?", helper ? " (in " : "",
+          helper ? (int)wl : 0, where, helper ? ")" : "", what, why);
+  if (f) fclose(f);
+  return 0;
+}
+
+/* The skip lines of `path` (NULL when none), the file removed. */
+static char *skips_take(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return NULL;
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  char nl_line[2049] = "\n", *line = nl_line + 1;
+  while (fgets(line, sizeof nl_line - 1, f)) {
+    size_t k = strlen(line);
+    /* one line per skip: a helper called twice in one test says it once */
+    if (buf && (!strncmp(buf, line, k) || strstr(buf, nl_line))) continue;
+    if (len + k + 1 > cap) {
+      cap = 2 * (len + k + 1);
+      buf = realloc(buf, cap);
+      if (!buf) exit(EXIT_FAILURE);
+    }
+    memcpy(buf + len, line, k + 1);
+    len += k;
+  }
+  fclose(f);
+  unlink(path);
+  return buf;
+}
+
+/* Lists the skips above the summary line; returns their number. */
+static int skips_print(const char *suite, const char *tcase, const char *lines) {
+  int n = 0;
+  for (const char *p = lines; p && *p; n++) {
+    size_t k = strcspn(p, "\n");
+    if (suite) printf("SKIP %s:%s:%.*s\n", suite, tcase, (int)k, p);
+    else printf("SKIP %.*s\n", (int)k, p);
+    p += k + (p[k] == '\n');
+  }
+  return n;
+}
+
+static void skips_total(int n) {
+  if (n > 0) printf("%d skip%s allowed by MOEX_ALLOW_SKIP=%s, listed above with the reasons\n", n, n == 1 ? "" : "s",
+                    getenv("MOEX_ALLOW_SKIP"));
+}
+
 /* ---- MOEX_TEST_SELFFAIL=1: a suite that must fail, to show the pool reports failures --------- */
 
 START_TEST(selffail_fails) { ck_abort_msg("MOEX_TEST_SELFFAIL: deliberate failure"); }
 END_TEST
 
 START_TEST(selffail_passes) { ck_assert_int_eq(1 + 1, 2); }
+END_TEST
+
+/* A tool that is never there: a failure, or with MOEX_ALLOW_SKIP=selffail-tool a listed skip. */
+START_TEST(selffail_skips) {
+  if (!testutil_require_tool(0, "selffail-tool", "deliberately absent")) return;
+  ck_abort_msg("MOEX_TEST_SELFFAIL: a test ran on without its tool");
+}
 END_TEST
 
 /* An unchecked fixture runs in the worker process itself (not in Check's per-test fork): its
@@ -90,6 +176,9 @@ static Suite *selffail_suite(void) {
   tcase_add_unchecked_fixture(c, selffail_abort, NULL);
   tcase_add_test(c, selffail_passes);
   testutil_suite_add_tcase(s, c);
+  TCase *k = testutil_tcase_create("skips");
+  tcase_add_test(k, selffail_skips);
+  testutil_suite_add_tcase(s, k);
   TCase *p = testutil_tcase_create("passes");
   tcase_add_test(p, selffail_passes);
   testutil_suite_add_tcase(s, p);
@@ -118,6 +207,7 @@ static int selected(const runner_job *j) {
 static char outdir[512];
 
 static void job_path(char *buf, size_t n, int i) { snprintf(buf, n, "%s/%d.out", outdir, i); }
+static void skip_path(char *buf, size_t n, int i) { snprintf(buf, n, "%s/%d.skip", outdir, i); }
 
 /* The worker: runs one test case, its output (and its tests' output) into a file of its own,
  * then writes "run failures errors" to the pipe. */
@@ -127,6 +217,8 @@ static void worker(SRunner *sr, int i, int res_fd, int verbose) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
   close(fd);
+  skip_path(path, sizeof path, i);
+  setenv("MOEX_SKIP_FILE", path, 1);
   srunner_run(sr, jobs[i].suite, jobs[i].tcase, CK_SILENT);
   int run = srunner_ntests_run(sr), nf = srunner_ntests_failed(sr), failures = 0, errors = 0;
   TestResult **tr = srunner_failures(sr);
@@ -178,10 +270,12 @@ static void finish(int i, int status, double cpu) {
   ssize_t n = read(j->res_fd, buf, sizeof buf - 1);
   close(j->res_fd);
   buf[n > 0 ? n : 0] = 0;
+  char path[600];
+  skip_path(path, sizeof path, i);
+  j->skips = skips_take(path);
   int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
            sscanf(buf, "%d %d %d", &j->run, &j->failures, &j->errors) == 3;
   if (!ok) {
-    char path[600];
     job_path(path, sizeof path, i);
     FILE *f = fopen(path, "a");
     if (f) {
@@ -270,8 +364,11 @@ static int run_pool(SRunner *sr, int n_workers) {
     print_ready(sel, n_sel, &next_print);
   }
   rmdir(outdir);
-  int run = 0, failures = 0, errors = 0;
+  int run = 0, failures = 0, errors = 0, skips = 0;
   for (int k = 0; k < n_sel; k++) {
+    skips += skips_print(jobs[sel[k]].suite, jobs[sel[k]].tcase, jobs[sel[k]].skips);
+    free(jobs[sel[k]].skips);
+    jobs[sel[k]].skips = NULL;
     run += jobs[sel[k]].run;
     failures += jobs[sel[k]].failures;
     errors += jobs[sel[k]].errors;
@@ -288,10 +385,47 @@ static int run_pool(SRunner *sr, int n_workers) {
       fclose(f);
     }
   }
-  /* Check's summary line, over every worker */
+  /* Check's summary line, over every worker, last (a skip counts among the passes there) */
+  skips_total(skips);
   printf("%d%%: Checks: %d, Failures: %d, Errors: %d\n", run ? (run - failures - errors) * 100 / run : 100, run,
          failures, errors);
   return failures + errors == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* The selection (CK_RUN_SUITE, CK_RUN_CASE) must match a test case: a misspelled name would
+ * otherwise run nothing and pass. 0 when it does, or when MOEX_ALLOW_EMPTY=1 allows an empty run. */
+static int selection_empty(void) {
+  for (int i = 0; i < n_jobs; i++)
+    if (selected(&jobs[i])) return 0;
+  const char *e = getenv("MOEX_ALLOW_EMPTY");
+  if (e && !strcmp(e, "1")) return 0;
+  const char *s = getenv("CK_RUN_SUITE"), *c = getenv("CK_RUN_CASE");
+  fprintf(stderr,
+          "moex_tests: no test case matches the selection CK_RUN_SUITE='%s' CK_RUN_CASE='%s'"
+          " (MOEX_ALLOW_EMPTY=1 allows an empty run)\n",
+          s ? s : "", c ? c : "");
+  return 1;
+}
+
+/* Serial, as one Check run, its skips listed from a file of their own: after the summary line,
+ * which srunner_run_all prints itself. */
+static int run_serial(SRunner *sr) {
+  const char *t = getenv("TMPDIR");
+  char path[600];
+  snprintf(path, sizeof path, "%s/moex-skips-XXXXXX", t && *t ? t : "/tmp");
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    perror("moex_tests: mkstemp");
+    return EXIT_FAILURE;
+  }
+  close(fd);
+  setenv("MOEX_SKIP_FILE", path, 1);
+  srunner_run_all(sr, CK_ENV);
+  char *skips = skips_take(path);
+  fflush(stdout);
+  skips_total(skips_print(NULL, NULL, skips));
+  free(skips);
+  return srunner_ntests_failed(sr) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 int main(void) {
@@ -300,6 +434,10 @@ int main(void) {
 #include "suites.inc"
 #undef MOEX_SUITE
   if (getenv("MOEX_TEST_SELFFAIL")) srunner_add_suite(sr, selffail_suite());
+  if (selection_empty()) {
+    srunner_free(sr);
+    return EXIT_FAILURE;
+  }
   /* Serial, as one Check run: without Check's fork (valgrind), or when Check writes a log file,
    * which would need one writer. CK_VERBOSITY=verbose lists every test with its test case. */
   const char *fork_env = getenv("CK_FORK");
@@ -307,8 +445,7 @@ int main(void) {
                getenv("CK_TAP_LOG_FILE_NAME");
   int status;
   if (serial) {
-    srunner_run_all(sr, CK_ENV);
-    status = srunner_ntests_failed(sr) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    status = run_serial(sr);
   } else {
     const char *j = getenv("MOEX_TEST_JOBS");
     char *end = NULL;
