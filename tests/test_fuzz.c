@@ -242,21 +242,16 @@ START_TEST(test_fuzz_damaged_records) {
   ck_assert(bytes && buf && n > 1000);
 
   /* the tools on the clean file: the outputs every harmless case must reproduce */
-  char tool[512];
-  snprintf(tool, sizeof tool, "%s/moex-report", testutil_bindir());
-  int have_tools = access(tool, X_OK) == 0;
-  int report_ok = -1;
-  char *ref_report = NULL;
+  testutil_require_bin("moex-report");
+  testutil_require_bin("moex-merge");
   snapshot ref_merged = {0};
-  if (have_tools) {
-    /* under the damaged copies' name: REPORT.md names the file */
-    spit(fpath("case.h5"), bytes, n);
-    report_ok = run_report(fpath("case.h5"), fpath("rep-clean"), fpath("err"));
-    ck_assert_msg(report_ok == 0 || report_ok == 1, "moex-report on the clean file: exit %d", report_ok);
-    ref_report = report_text(fpath("rep-clean"));
-    ck_assert_int_eq(run_merge(clean, fpath("merged-clean.h5"), fpath("err")), 0);
-    ck_assert_int_eq(snap_take(fpath("merged-clean.h5"), &ref_merged), 0);
-  }
+  /* under the damaged copies' name: REPORT.md names the file */
+  spit(fpath("case.h5"), bytes, n);
+  int report_ok = run_report(fpath("case.h5"), fpath("rep-clean"), fpath("err"));
+  ck_assert_msg(report_ok == 0 || report_ok == 1, "moex-report on the clean file: exit %d", report_ok);
+  char *ref_report = report_text(fpath("rep-clean"));
+  ck_assert_int_eq(run_merge(clean, fpath("merged-clean.h5"), fpath("err")), 0);
+  ck_assert_int_eq(snap_take(fpath("merged-clean.h5"), &ref_merged), 0);
 
   rng_state = 0x9E3779B97F4A7C15ULL; /* the seed */
   size_t harmless = 0, refused = 0, contained = 0, looped = 0, tool_cases = 0, tool_ok = 0, tool_refused = 0;
@@ -280,7 +275,7 @@ START_TEST(test_fuzz_damaged_records) {
       looped += strstr(moex_errmsg(), "did not finish") != NULL;
       refused++;
     }
-    if (!have_tools || c % TOOL_EVERY) continue;
+    if (c % TOOL_EVERY) continue;
     tool_cases++;
     /* moex-report: refused in one line, or the very same outputs */
     int st = run_report(victim, fpath("rep"), fpath("err"));
@@ -315,6 +310,7 @@ START_TEST(test_fuzz_damaged_records) {
     }
   }
   ck_assert_uint_eq(harmless + refused, N_INPROC);
+  ck_assert_uint_eq(tool_cases, (N_INPROC + TOOL_EVERY - 1) / TOOL_EVERY); /* the tools saw their share */
   ck_assert_msg(refused > N_INPROC / 3, "only %zu of %d damaged copies were refused: the damage is not reaching the data",
                 refused, N_INPROC);
   const char *log = getenv("MOEX_FUZZ_LOG");
@@ -327,7 +323,7 @@ START_TEST(test_fuzz_damaged_records) {
     fclose(lf);
   }
   free(ref_report);
-  if (have_tools) snap_free(&ref_merged);
+  snap_free(&ref_merged);
   snap_free(&ref);
   free(bytes);
   free(buf);
@@ -396,9 +392,7 @@ static void poke_data(const char *file, const char *ds, size_t n, const double *
 static void expect_refused(const char *file, const char *want) {
   ck_assert_int_ne(record_verify(file), 0);
   ck_assert_msg(strstr(moex_errmsg(), want) != NULL, "wanted '%s', got '%s'", want, moex_errmsg());
-  char tool[512];
-  snprintf(tool, sizeof tool, "%s/moex-report", testutil_bindir());
-  if (access(tool, X_OK) != 0) return;
+  testutil_require_bin("moex-report");
   ck_assert_int_eq(run_report(file, fpath("rep"), fpath("err")), 2);
   ck_assert(one_line(fpath("err"), "moex-report:"));
   FILE *f = fopen(fpath("err"), "r");

@@ -3,8 +3,9 @@
  * PyTorch module of every kind, saved and measured by moex-eval, must give moex-eval's stored
  * predictions within 1e-12; each check must fail on a perturbed input. The torch tests need
  * python3 with torch, h5py and numpy (Debian: python3-torch, python3-h5py, python3-numpy; $PYTHON
- * chooses the interpreter, default /usr/bin/python3); without them they are registered in a test
- * case named "SKIPPED: <reason>" that says why. moex-eval's bad-input tests need no Python. */
+ * chooses the interpreter, default /usr/bin/python3; `make check` installs them); without them they
+ * fail with the reason, unless MOEX_ALLOW_SKIP=torch makes them listed skips (testutil.h).
+ * moex-eval's bad-input tests need no Python. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -116,6 +117,15 @@ static void make_fixture(void) {
   piecewise_free(P);
 }
 
+/* Whether python imports torch, h5py and numpy (asked once, by the test case's fixture: not at
+ * every start of the runner), and if not why. */
+static int torch_ok;
+static char torch_why[512];
+#define REQUIRE_TORCH()                                                 \
+  do {                                                                  \
+    if (!testutil_require_tool(torch_ok, "torch", torch_why)) return; \
+  } while (0)
+
 static void setup(void) {
   snprintf(dir, sizeof dir, "/tmp/moex-torch-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -159,9 +169,26 @@ static void print_unperturbed(const char *text) {
   }
 }
 
+static int have_torch(char *why, size_t n);
+
+/* the PyTorch test case's fixture: the fitted kinds, when torch is there to check them */
+static void setup_torch(void) {
+  char why[400];
+  torch_ok = have_torch(why, sizeof why);
+  if (!torch_ok)
+    snprintf(torch_why, sizeof torch_why, "%s (Debian: python3-torch python3-h5py python3-numpy; make check installs them)",
+             why);
+  if (torch_ok) setup();
+}
+
+static void teardown_torch(void) {
+  if (torch_ok) teardown();
+}
+
 /* moex -> PyTorch: every kind's module reproduces the stored predictions and paths; a copy of
  * the file with the output biases moved by 1e-9 fails the same check on every run. */
 START_TEST(test_torch_load_matches) {
+  REQUIRE_TORCH();
   char cmd[1024], want[96];
   snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py verify %s/kinds.h5 --tol 1e-12 --perturbed 1e-9 %s/bad.h5",
            python(), dir, dir);
@@ -178,6 +205,7 @@ END_TEST
 /* PyTorch -> moex: a saved module measured by moex-eval gives the module's predictions; the
  * module moved by 1e-9 after saving no longer does. */
 START_TEST(test_torch_save_eval_matches) {
+  REQUIRE_TORCH();
   char cmd[1024], want[96];
   snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py save-check %s/kinds.h5 --moex-eval %s/moex-eval "
            "--target piecewise:E=3,L=2 --dir %s/save --tol 1e-12 --perturb 1e-9", python(), dir, testutil_bindir(), dir);
@@ -197,6 +225,7 @@ END_TEST
  * (row, implementation) with positive times; bad arguments exit 2 before any timing. Speed is
  * never asserted here. */
 START_TEST(test_torch_bench) {
+  REQUIRE_TORCH();
   testutil_require_bin("moex-bench");
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "%s src/tools/bench_torch.py --moex-bench %s/moex-bench --rounds 1 --reps 50 --out %s/bench", python(),
@@ -211,13 +240,6 @@ START_TEST(test_torch_bench) {
   testutil_expect_usage_error(cmd, "bench_torch.py");
   snprintf(cmd, sizeof cmd, "%s src/tools/bench_torch.py --moex-bench %s/nonexistent --out %s/bench2", python(), dir, dir);
   testutil_expect_usage_error(cmd, "bench_torch.py");
-}
-END_TEST
-
-/* Without torch: one test per torch test, saying why it did not run. */
-static char skip_reason[512];
-START_TEST(test_torch_skipped) {
-  fprintf(stderr, "test_torch: torch test %d SKIPPED: %s\n", _i, skip_reason);
 }
 END_TEST
 
@@ -498,23 +520,12 @@ Suite *torch_suite(void) {
   tcase_add_test(e, test_eval_bad_input);
   tcase_add_test(e, test_eval_bad_extra_tensor);
   suite_add_tcase(s, e);
-  char why[400];
-  if (have_torch(why, sizeof why)) {
-    TCase *t = tcase_create("pytorch");
-    tcase_add_unchecked_fixture(t, setup, teardown);
-    tcase_set_timeout(t, 300);
-    tcase_add_test(t, test_torch_load_matches);
-    tcase_add_test(t, test_torch_save_eval_matches);
-    tcase_add_test(t, test_torch_bench);
-    suite_add_tcase(s, t);
-  } else {
-    /* Check has no "skipped" status: the test case's name carries it, and each test says why */
-    snprintf(skip_reason, sizeof skip_reason, "%s (install python3-torch python3-h5py python3-numpy)", why);
-    static char name[600];
-    snprintf(name, sizeof name, "SKIPPED: %s", skip_reason);
-    TCase *t = tcase_create(name);
-    tcase_add_loop_test(t, test_torch_skipped, 0, 3);
-    suite_add_tcase(s, t);
-  }
+  TCase *t = tcase_create("pytorch");
+  tcase_add_unchecked_fixture(t, setup_torch, teardown_torch);
+  tcase_set_timeout(t, 300);
+  tcase_add_test(t, test_torch_load_matches);
+  tcase_add_test(t, test_torch_save_eval_matches);
+  tcase_add_test(t, test_torch_bench);
+  suite_add_tcase(s, t);
   return s;
 }
