@@ -5,6 +5,9 @@
 set -eu
 PKGS="libgsl-dev libhdf5-dev hdf5-tools gnuplot-nox libopenblas-dev pkg-config check liblbfgs-dev valgrind python3-h5py"
 [ "${MOEX_MPI:-0}" = 1 ] && PKGS="$PKGS libopenmpi-dev openmpi-bin"
+# MOEX_TORCH=1 (make check, make bench-torch): PyTorch, for the bridge's tests (tests/test_torch.c
+# fails without it) and the benchmark; not in every make deps, since make demo does not need it:
+# about 140 MB to download, 600 MB installed, a minute to install (bookworm's 1.13.1).
 [ "${MOEX_TORCH:-0}" = 1 ] && PKGS="$PKGS python3-torch"
 missing=""
 for p in $PKGS; do
