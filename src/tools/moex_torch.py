@@ -15,22 +15,32 @@ nets, affine layer y = W x + b with W (out, in); the router scores are g(x) = W 
 bias) or a 2-layer ReLU net (mlp); the K largest scores are selected, ties to the lowest index
 (an explicit rule, not torch.topk, whose tie order is not specified); weights: `switch` w_k =
 softmax over all E scores at the selected k, `paper` softmax over the K selected scores; layer
-output shared(x) + sum_k w_k f_{i_k}(x); layers stack with no residuals. The model spec is the
-text of src/model/spectext.h, stored in every run as the attribute `model_spec`; tensors are
-named as in results/SCHEMA.md (params/layer{l}/router/W, .../expert{e}/W{j}, b{j}, ...).
+output shared(x) + sum_k w_k f_{i_k}(x); layers stack with no residuals. Auto-encoder experts
+(the paper's Sec. 4.3; spec fields enc, enc_layers, enc_width, enc_shared, decoder, recon_weight):
+expert i computes f_i(Enc_i(x)), Enc_i: R^d_in -> R^enc a ReLU net of enc_layers affine layers
+(1: affine), one per expert or one for the layer (enc_shared); the router reads x; decoders
+(decoder=1, the encoder's shape reversed) serve only moex's reconstruction loss, so the forward
+ignores them, but they are loaded and saved. The model spec is the text of src/model/spectext.h,
+stored in every run as the attribute `model_spec`; tensors are named as in results/SCHEMA.md
+(params/layer{l}/router/W, .../expert{e}/W{j}, b{j}, .../expert{e}/enc/W{j}, .../layer{l}/dec/...).
 
-Command line (used by moex's tests, tests/test_torch.c):
-    moex_torch.py verify FILE.h5 [--tol 1e-12] [--perturbed EPS OUT.h5]
-        every run's module against its eval/y_pred and eval/path; then (OUT.h5: a copy of FILE
-        with the last layer's output biases moved by EPS) the same check must fail on every run
+Command line (used by moex's tests, tests/test_torch.c and tests/test_torch_ae.c):
+    moex_torch.py verify FILE.h5 [--tol 1e-12] [--perturbed EPS OUT.h5 [--perturb-what out|enc]]
+        every run's module against its eval/y_pred and eval/path, its spec text against the
+        stored one; then (OUT.h5: a copy of FILE with the last layer's output biases, or with
+        `enc` every encoder's first bias, moved by EPS) the same check must fail on every run
     moex_torch.py save-check FILE.h5 --moex-eval BIN --target SPEC --dir DIR [--tol] [--perturb EPS]
         for every model spec of FILE.h5: a fresh module, saved, measured by moex-eval, whose
-        eval/y_pred must equal the module's predictions; then, every tensor moved by EPS, not
+        eval/y_pred must equal the module's predictions and whose tensors (decoders included)
+        moex-eval and load_run must read back bit for bit; then, every tensor moved by EPS, not
+    moex_torch.py spec TEXT...
+        each model spec parsed and formatted back (exit 2 if one is refused)
 """
 
 import datetime
 import hashlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -44,8 +54,51 @@ DTYPE = torch.float64
 SCHEMA_VERSION = 1
 
 _MOE_FIELDS = ["d_in", "d_out", "E", "K", "l", "m", "router", "router_width", "surrogate", "shared"]
+# auto-encoder experts (src/model/moe.h enc_dim and friends): optional, but all or none
+_AE_FIELDS = ["enc", "enc_layers", "enc_width", "enc_shared", "decoder", "recon_weight"]
 _DENSE_FIELDS = ["d_in", "d_out", "l", "m"]
 _STRINGS = {"router", "surrogate"}
+_MLP_MAX_LAYERS = 16  # src/model/mlp.h
+
+
+def _parse_value(l, key, val):
+    """One field's value as spectext.c reads it: strings, recon_weight a finite number >= 0,
+    every other field a decimal integer in 0..2^32."""
+    if key in _STRINGS:
+        return val
+    if key == "recon_weight":
+        # float() alone would take '1_0', 'inf' or 'nan', which moex's strtod does not
+        if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", val):
+            raise ValueError("model spec: layer %d: recon_weight = '%s' is not a finite number >= 0" % (l, val))
+        r = float(val)
+        if not np.isfinite(r) or r < 0:
+            raise ValueError("model spec: layer %d: recon_weight = '%s' is not a finite number >= 0" % (l, val))
+        return r
+    if not re.fullmatch(r"\d+", val) or int(val) > 2 ** 32:
+        raise ValueError("model spec: layer %d: %s = '%s' is not an integer in 0..2^32" % (l, key, val))
+    return int(val)
+
+
+def _check_autoenc(l, lay):
+    """The auto-encoder fields of an MoE layer, as moe.c's autoenc_validate checks them."""
+    if lay["enc"] < 1:
+        raise ValueError("model spec: layer %d: enc = 0 (auto-encoder fields are for enc >= 1; leave them out)" % l)
+    if lay["shared"]:
+        raise ValueError("model spec: layer %d: auto-encoder experts with a shared expert are not supported" % l)
+    if not 1 <= lay["enc_layers"] <= _MLP_MAX_LAYERS:
+        raise ValueError("model spec: layer %d: enc_layers = %d must be in 1..%d" % (l, lay["enc_layers"], _MLP_MAX_LAYERS))
+    if lay["enc_layers"] >= 2 and lay["enc_width"] < 1:
+        raise ValueError("model spec: layer %d: enc_width must be >= 1 for enc_layers >= 2" % l)
+    for k in ("enc_shared", "decoder"):
+        if lay[k] not in (0, 1):
+            raise ValueError("model spec: layer %d: %s = %d must be 0 or 1" % (l, k, lay[k]))
+    if lay["recon_weight"] > 0 and not lay["decoder"]:
+        raise ValueError("model spec: layer %d: recon_weight %.17g needs decoder=1" % (l, lay["recon_weight"]))
+
+
+def has_autoenc(lay):
+    """Whether a layer dict is an MoE layer of auto-encoder experts."""
+    return lay["kind"] == "moe" and lay.get("enc", 0) >= 1
 
 
 # ---- the model spec (src/model/spectext.h) ------------------------------------------------
@@ -59,14 +112,15 @@ def parse_spec(text):
         kind, sep, rest = part.partition(":")
         if not sep or kind not in ("moe", "dense"):
             raise ValueError("model spec: layer %d: '%s' is not moe:... or dense:..." % (l, part))
-        names = _MOE_FIELDS if kind == "moe" else _DENSE_FIELDS
+        names = _MOE_FIELDS + _AE_FIELDS if kind == "moe" else _DENSE_FIELDS
         lay = {"kind": kind}
         for fld in rest.split(","):
             key, eq, val = fld.partition("=")
             if not eq or key not in names or key in lay:
                 raise ValueError("model spec: layer %d: bad or repeated field '%s'" % (l, fld))
-            lay[key] = val if key in _STRINGS else int(val)
-        missing = [k for k in names if k not in lay]
+            lay[key] = _parse_value(l, key, val)
+        ae = any(k in lay for k in _AE_FIELDS)
+        missing = [k for k in names if k not in lay and (k not in _AE_FIELDS or ae)]
         if missing:
             raise ValueError("model spec: layer %d: field '%s' is missing" % (l, missing[0]))
         if kind == "moe":
@@ -74,6 +128,8 @@ def parse_spec(text):
                 raise ValueError("model spec: layer %d: router or surrogate unknown" % l)
             if not 1 <= lay["K"] <= lay["E"]:
                 raise ValueError("model spec: layer %d: K = %d must be in 1..E = %d" % (l, lay["K"], lay["E"]))
+            if ae:
+                _check_autoenc(l, lay)
         if l and lay["d_in"] != layers[-1]["d_out"]:
             raise ValueError("model spec: layer %d input dimension %d != layer %d output %d"
                              % (l, lay["d_in"], l - 1, layers[-1]["d_out"]))
@@ -91,7 +147,14 @@ def format_spec(layers):
             vals["m"] = 0
         if lay["kind"] == "moe" and vals["router"] != "mlp":
             vals["router_width"] = 0
-        parts.append(lay["kind"] + ":" + ",".join("%s=%s" % (k, vals[k]) for k in names))
+        text = lay["kind"] + ":" + ",".join("%s=%s" % (k, vals[k]) for k in names)
+        if has_autoenc(lay):  # as spectext_format: enc_width 0 for 1 layer, recon_weight %.17g
+            if vals["enc_layers"] < 2:
+                vals["enc_width"] = 0
+            vals["recon_weight"] = "%.17g" % float(vals["recon_weight"])
+            vals["enc_shared"], vals["decoder"] = int(bool(vals["enc_shared"])), int(bool(vals["decoder"]))
+            text += "," + ",".join("%s=%s" % (k, vals[k]) for k in _AE_FIELDS)
+        parts.append(text)
     return ";".join(parts)
 
 
@@ -139,7 +202,11 @@ def select_topk(S, K):
 
 
 class MoELayer(nn.Module):
-    """Router + E experts, top-K, switch or paper weights, optional shared expert."""
+    """Router + E experts, top-K, switch or paper weights, optional shared expert; or experts
+    f_i o Enc_i (auto-encoder experts, moe.h enc_dim > 0): `encoders` (E of them, or one with
+    enc_shared) R^d_in -> R^enc, each expert R^enc -> R^d_out, and with decoder=1 `decoders` of
+    the encoders' shape reversed, which only the reconstruction loss reads (kept so that
+    save_model writes them back; the forward does not use them). The router reads x."""
 
     def __init__(self, lay):
         super().__init__()
@@ -149,9 +216,30 @@ class MoELayer(nn.Module):
             self.router = nn.Linear(lay["d_in"], lay["E"], bias=False, dtype=DTYPE)
         else:
             self.router = MLP(lay["d_in"], lay["E"], 2, lay["router_width"])
-        self.experts = nn.ModuleList(MLP(lay["d_in"], lay["d_out"], lay["l"], lay["m"]) for _ in range(lay["E"]))
+        self.enc_dim = lay.get("enc", 0) if lay["kind"] == "moe" else 0
+        self.encoders = self.decoders = None
+        self.enc_shared = False
+        if self.enc_dim:
+            self.enc_shared = bool(lay["enc_shared"])
+            n_enc = 1 if self.enc_shared else lay["E"]
+            el, ew = lay["enc_layers"], lay["enc_width"]
+            self.encoders = nn.ModuleList(MLP(lay["d_in"], self.enc_dim, el, ew) for _ in range(n_enc))
+            if lay["decoder"]:
+                self.decoders = nn.ModuleList(MLP(self.enc_dim, lay["d_in"], el, ew) for _ in range(n_enc))
+        f_in = self.enc_dim or lay["d_in"]
+        self.experts = nn.ModuleList(MLP(f_in, lay["d_out"], lay["l"], lay["m"]) for _ in range(lay["E"]))
         self.shared = MLP(lay["d_in"], lay["d_out"], lay["l"], lay["m"]) if lay["shared"] else None
         self.last_choice = None
+
+    def expert_outputs(self, x):
+        """(E, n, d_out): every expert on every row; for auto-encoder experts f_e(Enc_e(x)) (moe.c
+        encodes each expert's gathered rows and feeds the code to f_e; row by row the same)."""
+        if not self.enc_dim:
+            return torch.stack([f(x) for f in self.experts])
+        if self.enc_shared:
+            z = self.encoders[0](x)
+            return torch.stack([f(z) for f in self.experts])
+        return torch.stack([f(enc(x)) for f, enc in zip(self.experts, self.encoders)])
 
     def forward(self, x):
         S = self.router(x)
@@ -164,7 +252,7 @@ class MoELayer(nn.Module):
             sel = S.gather(1, idx)
             z = torch.exp(sel - sel[:, :1])
             w = z / z.sum(dim=1, keepdim=True)
-        Y = torch.stack([f(x) for f in self.experts])  # (E, n, d_out)
+        Y = self.expert_outputs(x)  # (E, n, d_out)
         rows = torch.arange(x.shape[0], device=x.device)
         out = self.shared(x) if self.shared is not None else torch.zeros(x.shape[0], Y.shape[2], dtype=x.dtype)
         for k in range(self.K):  # the order moe.c adds them in
@@ -178,8 +266,18 @@ class MoELayer(nn.Module):
             out[prefix + "/router/W"] = self.router.weight
         else:
             out.update(self.router.tensors(prefix + "/router"))
+        # auto-encoder experts: a shared encoder (and decoder) under the layer, else each under
+        # its expert (results/SCHEMA.md; the order exprun_record_params writes them in)
+        if self.enc_dim and self.enc_shared:
+            out.update(self.encoders[0].tensors(prefix + "/enc"))
+            if self.decoders is not None:
+                out.update(self.decoders[0].tensors(prefix + "/dec"))
         for e, f in enumerate(self.experts):
             out.update(f.tensors("%s/expert%d" % (prefix, e)))
+            if self.enc_dim and not self.enc_shared:
+                out.update(self.encoders[e].tensors("%s/expert%d/enc" % (prefix, e)))
+                if self.decoders is not None:
+                    out.update(self.decoders[e].tensors("%s/expert%d/dec" % (prefix, e)))
         if self.shared is not None:
             out.update(self.shared.tensors(prefix + "/shared"))
         return out
@@ -387,8 +485,12 @@ def _kind(spec):
         if l["kind"] == "dense":
             parts.append("dense")
         else:
-            parts.append("moe(E%d,K%d,%s,%s%s)" % (l["E"], l["K"], l["router"], l["surrogate"],
-                                                   ",shared" if l["shared"] else ""))
+            ae = ""
+            if has_autoenc(l):
+                ae = ",enc%d%s%s%s" % (l["enc"], "x%d" % l["enc_width"] if l["enc_layers"] >= 2 else "",
+                                       "-sh" if l["enc_shared"] else "-pe", "+dec" if l["decoder"] else "")
+            parts.append("moe(E%d,K%d,%s,%s%s%s)" % (l["E"], l["K"], l["router"], l["surrogate"],
+                                                     ",shared" if l["shared"] else "", ae))
     return "+".join(parts)
 
 
@@ -403,7 +505,12 @@ def _verify_file(path, tol, label):
         x, y, p = load_eval(path, rid)
         d = _max_diff(net, x, y)
         paths_ok = p is None or bool(np.array_equal(net.paths(torch.from_numpy(x)).numpy(), p))
-        ok = d <= tol and paths_ok
+        with h5py.File(path, "r") as f:
+            stored = f["runs"][rid].attrs["model_spec"]
+        spec_ok = net.spec == stored  # the text moex wrote round-trips exactly
+        if not spec_ok:
+            print("%s %s: model_spec '%s' is formatted back as '%s'" % (label, rid, stored, net.spec))
+        ok = d <= tol and paths_ok and spec_ok
         good += ok
         used = len(np.unique(p)) if p is not None else 1
         print("%s %s %-4s %-60s max|diff| %.3g paths %s (%d used)" % (label, rid, "ok" if ok else "FAIL", _kind(net.spec),
@@ -419,15 +526,16 @@ def cmd_verify(args):
     ok = n > 0 and good == n
     if args.perturbed:
         eps, out = float(args.perturbed[0]), args.perturbed[1]
-        _perturb(args.file, out, eps)
+        _perturb(args.file, out, eps, args.perturb_what)
         pgood, pn = _verify_file(out, args.tol, "verify perturbed by %g" % eps)
         ok = ok and pgood == 0 and pn == n
     return 0 if ok else 1
 
 
-def _perturb(inp, out, eps):
+def _perturb(inp, out, eps, what="out"):
     """A copy of inp with the output biases of every run's last layer moved by eps (a broken
-    input the 1e-12 checks must catch)."""
+    input the 1e-12 checks must catch); what="enc": instead the first bias of every encoder of
+    every auto-encoder layer (a run without one is left as it is)."""
     import shutil
     shutil.copyfile(inp, out)
     with h5py.File(out, "r+") as f:
@@ -436,6 +544,14 @@ def _perturb(inp, out, eps):
             if "model_spec" not in run.attrs:
                 continue
             lays = parse_spec(run.attrs["model_spec"])
+            if what == "enc":
+                for l, lay in enumerate(lays):
+                    if has_autoenc(lay):
+                        encs = ["enc"] if lay["enc_shared"] else ["expert%d/enc" % e for e in range(lay["E"])]
+                        for n in encs:
+                            b = run["params/layer%d/%s/b1" % (l, n)]
+                            b[...] = b[()] + eps
+                continue
             last = len(lays) - 1
             pre = "params/layer%d/" % last
             names = ["dense"] if lays[-1]["kind"] == "dense" else \
@@ -498,6 +614,17 @@ def cmd_save_check(args):
         with h5py.File(epath, "r") as f:
             rid = _run_ids(f)[0]
         x, y, p = load_eval(epath, rid)
+        # every tensor (decoders too, which no prediction shows) as moex-eval read and wrote it
+        # back, and as load_run rebuilds it from the saved file: bit for bit the module's
+        mine = {k: v.detach().numpy() for k, v in net.tensors().items()}
+        back = load_run(epath, rid).tensors()
+        again = load_run(mpath).tensors()
+        same = set(back) == set(mine) == set(again) and all(
+            np.array_equal(back[k].detach().numpy(), mine[k]) and np.array_equal(again[k].detach().numpy(), mine[k])
+            for k in mine)
+        if not same:
+            print("save-check: %s: the tensors moex-eval wrote back or load_run read are not the module's"
+                  % _kind(spec))
         for eps in ([0.0, args.perturb] if args.perturb else [0.0]):
             if eps:
                 with torch.no_grad():
@@ -505,7 +632,7 @@ def cmd_save_check(args):
                         t.add_(eps)
             d = _max_diff(net, x, y)
             paths_ok = p is None or bool(np.array_equal(net.paths(torch.from_numpy(x)).numpy(), p))
-            ok = d <= args.tol and paths_ok
+            ok = d <= args.tol and paths_ok and same
             results[eps] += ok
             used = len(np.unique(p)) if p is not None else 1
             label = "save-check" if not eps else "save-check perturbed by %g" % eps
@@ -520,6 +647,19 @@ def cmd_save_check(args):
     return 0 if ok else 1
 
 
+def cmd_spec(args):
+    """Each TEXT parsed and formatted back, one line each (the cross-check of spectext.c's own
+    round trip); a text parse_spec refuses prints 'error: <why>' and makes the exit status 2."""
+    st = 0
+    for text in args.text:
+        try:
+            print(format_spec(parse_spec(text)))
+        except ValueError as e:
+            print("error: %s" % e)
+            st = 2
+    return st
+
+
 def main(argv):
     import argparse
     ap = argparse.ArgumentParser(prog="moex_torch.py", description=__doc__.split("\n")[0])
@@ -528,6 +668,8 @@ def main(argv):
     v.add_argument("file")
     v.add_argument("--tol", type=float, default=1e-12)
     v.add_argument("--perturbed", nargs=2, metavar=("EPS", "OUT"))
+    v.add_argument("--perturb-what", choices=("out", "enc"), default="out",
+                   help="what --perturbed moves: the last layer's output biases, or the encoders' first biases")
     s = sub.add_parser("save-check")
     s.add_argument("file")
     s.add_argument("--moex-eval", required=True)
@@ -535,8 +677,10 @@ def main(argv):
     s.add_argument("--dir", required=True)
     s.add_argument("--tol", type=float, default=1e-12)
     s.add_argument("--perturb", type=float, default=0.0)
+    t = sub.add_parser("spec")
+    t.add_argument("text", nargs="+")
     a = ap.parse_args(argv)
-    return {"verify": cmd_verify, "save-check": cmd_save_check}[a.cmd](a)
+    return {"verify": cmd_verify, "save-check": cmd_save_check, "spec": cmd_spec}[a.cmd](a)
 
 
 if __name__ == "__main__":
