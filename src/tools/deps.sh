@@ -6,9 +6,10 @@ set -eu
 PKGS="libgsl-dev libhdf5-dev hdf5-tools gnuplot-nox libopenblas-dev pkg-config check liblbfgs-dev valgrind python3-h5py"
 [ "${MOEX_MPI:-0}" = 1 ] && PKGS="$PKGS libopenmpi-dev openmpi-bin"
 # MOEX_TORCH=1 (make check, make bench-torch): PyTorch, for the bridge's tests (tests/test_torch.c
-# fails without it) and the benchmark; not in every make deps, since make demo does not need it:
-# about 140 MB to download, 600 MB installed, a minute to install (bookworm's 1.13.1).
-[ "${MOEX_TORCH:-0}" = 1 ] && PKGS="$PKGS python3-torch"
+# fails without it) and the benchmark, and pandas for the records reader's (moex_records.py,
+# tests/test_records_py.c); not in every make deps, since make demo needs neither: torch is about
+# 140 MB to download, 600 MB installed, a minute to install (bookworm's 1.13.1); pandas 55 s.
+[ "${MOEX_TORCH:-0}" = 1 ] && PKGS="$PKGS python3-torch python3-pandas"
 missing=""
 for p in $PKGS; do
   st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
