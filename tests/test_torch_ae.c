@@ -1,0 +1,311 @@
+/* Auto-encoder experts (the paper's Sec. 4.3; src/model/moe.h enc_dim) through the PyTorch bridge
+ * (src/tools/moex_torch.py), both ways, as tests/test_torch.c does for the other model kinds: a
+ * fitted run of every auto-encoder kind (per-expert and shared encoders, affine and ReLU-net
+ * encoders, with and without decoder, linear and mlp routers, K = 1 and 2, a deep stack) is
+ * rebuilt in PyTorch and must give the stored predictions within 1e-12 and the stored paths; a
+ * fresh PyTorch module of every kind, saved and measured by moex-eval, must give moex-eval's
+ * predictions within 1e-12, and every tensor (decoders included, which no prediction shows) must
+ * come back bit for bit. Each check must fail when an encoder's bias (load) or every tensor
+ * (save) is moved by 1e-9. The spec text's auto-encoder fields round-trip through spectext.c and
+ * moex_torch.py alike. Needs python3 with torch, h5py and numpy, as test_torch.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "core/moex_error.h"
+#include "lib/exprun.h"
+#include "model/spectext.h"
+#include "record/record.h"
+#include "targets/piecewise.h"
+#include "testutil.h"
+
+static const char *python(void) {
+  const char *p = getenv("PYTHON");
+  return p && *p ? p : "/usr/bin/python3";
+}
+
+#define AE1(sh, dec, rw) ",enc=1,enc_layers=1,enc_width=0,enc_shared=" sh ",decoder=" dec ",recon_weight=" rw
+/* Every auto-encoder kind moex has, R^2 -> R^2 (the Table 4 target). An auto-encoder layer has no
+ * shared expert (moe.c refuses it); a later ordinary layer may. */
+static const char *const KINDS[] = {
+    /* per-expert affine encoder R^2 -> R^1, no decoder, linear router */
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0" AE1("0", "0", "0"),
+    /* per-expert affine encoder R^2 -> R^2 with decoder and reconstruction, K = 2 */
+    "moe:d_in=2,d_out=2,E=3,K=2,l=2,m=8,router=linear,router_width=0,surrogate=paper,shared=0,"
+    "enc=2,enc_layers=1,enc_width=0,enc_shared=0,decoder=1,recon_weight=0.10000000000000001",
+    /* per-expert ReLU-net encoder, decoder, mlp router */
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=mlp,router_width=5,surrogate=switch,shared=0,"
+    "enc=2,enc_layers=2,enc_width=5,enc_shared=0,decoder=1,recon_weight=0.5",
+    /* per-expert ReLU-net encoder of 3 layers, no decoder, mlp router, K = 2 */
+    "moe:d_in=2,d_out=2,E=4,K=2,l=1,m=0,router=mlp,router_width=4,surrogate=paper,shared=0,"
+    "enc=1,enc_layers=3,enc_width=4,enc_shared=0,decoder=0,recon_weight=0",
+    /* shared affine encoder, no decoder, linear router */
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0" AE1("1", "0", "0"),
+    /* shared ReLU-net encoder with decoder, mlp router, K = 2 */
+    "moe:d_in=2,d_out=2,E=3,K=2,l=2,m=6,router=mlp,router_width=5,surrogate=paper,shared=0,"
+    "enc=2,enc_layers=2,enc_width=6,enc_shared=1,decoder=1,recon_weight=0.25",
+    /* shared affine encoder, a decoder that the loss does not weigh (recon_weight 0) */
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0" AE1("1", "1", "0"),
+    /* a deep stack: auto-encoder layer, dense layer, auto-encoder layer, ordinary MoE with a shared expert */
+    "moe:d_in=2,d_out=3,E=3,K=1,l=2,m=6,router=linear,router_width=0,surrogate=switch,shared=0,"
+    "enc=2,enc_layers=2,enc_width=4,enc_shared=0,decoder=1,recon_weight=0.20000000000000001;"
+    "dense:d_in=3,d_out=3,l=2,m=6;"
+    "moe:d_in=3,d_out=2,E=2,K=2,l=2,m=6,router=mlp,router_width=4,surrogate=paper,shared=0,"
+    "enc=1,enc_layers=1,enc_width=0,enc_shared=1,decoder=1,recon_weight=0.050000000000000003;"
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=6,router=linear,router_width=0,surrogate=switch,shared=1",
+};
+#define N_KINDS (sizeof KINDS / sizeof *KINDS)
+#define N_TIED 5 /* kinds whose first layer has a linear router (save-check adds a tied variant) */
+
+static char dir[64];
+/* each kind's fit seed: one whose fitted run routes the evaluation grid over two paths or more */
+static const unsigned long SEED[N_KINDS] = {100, 21, 22, 23, 24, 25, 26, 107};
+
+/* Fits every kind briefly (Adam, 40 steps) on the Table 4 target and records it through
+ * exprun_fit, as the experiment binaries do (autoenc among them), into dir/ae.h5. */
+static void make_fixture(void) {
+  piecewise_config pc = {.E = 3, .L = 2, .family = "fig3", .scalar = 0, .seed = 1};
+  piecewise *P = piecewise_alloc(&pc);
+  ck_assert_ptr_nonnull(P);
+  size_t ntr = 256, nte = 64, g = 16, ng = g * g;
+  double *xtr = malloc(ntr * 2 * sizeof *xtr), *ytr = malloc(ntr * 2 * sizeof *ytr);
+  double *xte = malloc(nte * 2 * sizeof *xte), *yte = malloc(nte * 2 * sizeof *yte);
+  double *xg = malloc(ng * 2 * sizeof *xg), *yg = malloc(ng * 2 * sizeof *yg);
+  size_t *pg = malloc(ng * sizeof *pg);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  ck_assert_int_eq(piecewise_sample(P, r, ntr, xtr, ytr, NULL), 0);
+  ck_assert_int_eq(piecewise_sample(P, r, nte, xte, yte, NULL), 0);
+  ck_assert_int_eq(piecewise_grid(P, g, xg, yg, pg), 0);
+  exprun_data_t d = {.d_in = 2, .d_out = 2, .n_train = ntr, .x_train = xtr, .y_train = ytr, .n_test = nte,
+                     .x_test = xte, .y_test = yte, .n_eval = ng, .x_eval = xg, .y_eval = yg, .piece_eval = pg,
+                     .n_pieces = 9, .n_keep = ng, .coord_eval = xg, .n_coord = 2};
+  fit_settings fs;
+  fit_settings_default(&fs);
+  fs.optimizer = "adam";
+  fs.max_iter = 40;
+  fs.lr = 1e-2;
+  fs.batch = 64;
+  fs.log_every = 10;
+  char path[128];
+  snprintf(path, sizeof path, "%s/ae.h5", dir);
+  record_meta_in meta = {.experiment = "torch_ae_kinds", .grid = "", .command_line = "test_torch_ae"};
+  record_writer *w = record_writer_open(path, &meta, RECORD_NEW);
+  ck_assert_msg(w != NULL, "%s", moex_errmsg());
+  record_run *runs[N_KINDS];
+  for (size_t k = 0; k < N_KINDS; k++) {
+    moe_spec_t spec;
+    ck_assert_msg(spectext_parse(KINDS[k], &spec) == 0, "%s", moex_errmsg());
+    for (size_t l = 0; l < spec.n_layers; l++) spec.layer[l].init = MLP_INIT_TORCH;
+    char id[17];
+    snprintf(id, sizeof id, "ae%02zu", k);
+    runs[k] = record_run_alloc(id);
+    ck_assert_msg(exprun_fit(&spec, SEED[k], &d, &fs, runs[k]) == 0, "%s", moex_errmsg());
+  }
+  ck_assert_int_eq(record_writer_append(w, runs, N_KINDS), 0);
+  for (size_t k = 0; k < N_KINDS; k++) record_run_free(runs[k]);
+  record_writer_close(w);
+  free(xtr); free(ytr); free(xte); free(yte); free(xg); free(yg); free(pg);
+  gsl_rng_free(r);
+  piecewise_free(P);
+}
+
+/* Whether python imports torch, h5py and numpy (asked once, by the fixture), and if not why. */
+static int torch_ok;
+static char torch_why[512];
+#define REQUIRE_TORCH()                                                 \
+  do {                                                                  \
+    if (!testutil_require_tool(torch_ok, "torch", torch_why)) return; \
+  } while (0)
+
+/* Nonzero when python can import torch, h5py and numpy; else the reason (its last line). */
+static int have_torch(char *why, size_t n) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "%s -c 'import torch, h5py, numpy' 2>&1", python());
+  FILE *p = popen(cmd, "r");
+  if (!p) {
+    snprintf(why, n, "cannot run %s", python());
+    return 0;
+  }
+  char line[512] = "";
+  why[0] = '\0';
+  while (fgets(line, sizeof line, p)) {
+    size_t len = strcspn(line, "\n");
+    if (len >= n) len = n - 1;
+    memcpy(why, line, len);
+    why[len] = '\0';
+  }
+  int st = pclose(p);
+  if (st != 0 && !why[0]) snprintf(why, n, "%s not found", python());
+  return st == 0;
+}
+
+static void setup(void) {
+  char why[400];
+  torch_ok = have_torch(why, sizeof why);
+  if (!torch_ok) {
+    snprintf(torch_why, sizeof torch_why, "%s (Debian: python3-torch python3-h5py python3-numpy; make check installs them)",
+             why);
+    return;
+  }
+  snprintf(dir, sizeof dir, "/tmp/moex-torch-ae-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  make_fixture();
+}
+
+static void teardown(void) {
+  if (!torch_ok) return;
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  testutil_sh(cmd);
+}
+
+/* Runs cmd with stdout and stderr into dir/log; its exit status. */
+static int run_logged(const char *cmd) {
+  char full[16384 + 128];
+  snprintf(full, sizeof full, "%s > %s/log 2>&1", cmd, dir);
+  return testutil_sh(full);
+}
+
+static const char *log_text(void) {
+  static char buf[16384];
+  char path[128];
+  snprintf(path, sizeof path, "%s/log", dir);
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  buf[n] = '\0';
+  if (f) fclose(f);
+  return buf;
+}
+
+/* The measured differences per model (stderr, for the record), without the perturbed rows but
+ * with their summary lines. */
+static void print_unperturbed(const char *text) {
+  char line[1024];
+  for (const char *p = text; *p;) {
+    size_t len = strcspn(p, "\n"), n = len < sizeof line - 1 ? len : sizeof line - 1;
+    memcpy(line, p, n);
+    line[n] = '\0';
+    if (!strstr(line, "perturbed by") || strstr(line, " within ")) fprintf(stderr, "%s\n", line);
+    p += len + (p[len] == '\n');
+  }
+}
+
+/* The spec text: spectext.c and moex_torch.py read each kind and write it back unchanged, agree
+ * on a recon_weight written otherwise (1e-3 -> 0.001, enc_width of a 1-layer encoder -> 0), and
+ * both refuse an incomplete or inconsistent set of auto-encoder fields. */
+START_TEST(test_ae_spec_text) {
+  REQUIRE_TORCH();
+  static const char *const loose[] = {
+      "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0,"
+      "enc=1,enc_layers=1,enc_width=7,enc_shared=0,decoder=1,recon_weight=1e-3",
+      "moe:d_in=2,d_out=2,E=3,K=1,l=1,m=0,router=linear,router_width=0,surrogate=switch,shared=0,"
+      "recon_weight=0.3,decoder=1,enc_shared=1,enc_width=3,enc_layers=2,enc=4",
+  };
+  static const char *const bad[] = {
+      /* one field missing: all or none */
+      "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0,"
+      "enc=1,enc_layers=1,enc_width=0,enc_shared=0,decoder=0",
+      /* enc = 0 with the fields */
+      "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0,"
+      "enc=0,enc_layers=1,enc_width=0,enc_shared=0,decoder=0,recon_weight=0",
+      /* a reconstruction weight without a decoder */
+      "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0" AE1("0", "0", "0.5"),
+      /* with a shared expert */
+      "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=1" AE1("0", "0", "0"),
+      /* a ReLU-net encoder of width 0, a non-finite or negative weight, decoder 2 */
+      "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0,"
+      "enc=1,enc_layers=2,enc_width=0,enc_shared=0,decoder=0,recon_weight=0",
+      "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0" AE1("0", "1", "inf"),
+      "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0" AE1("0", "1", "-0.5"),
+      "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0" AE1("0", "2", "0"),
+      /* on a dense layer */
+      "dense:d_in=2,d_out=2,l=2,m=8" AE1("0", "0", "0"),
+  };
+  char cmd[16384], want[8192], buf[4096];
+  size_t k = (size_t)snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py spec", python());
+  want[0] = '\0';
+  for (size_t i = 0; i < N_KINDS + 2; i++) {
+    const char *t = i < N_KINDS ? KINDS[i] : loose[i - N_KINDS];
+    moe_spec_t s;
+    ck_assert_msg(spectext_parse(t, &s) == 0, "%s: %s", t, moex_errmsg());
+    ck_assert_int_eq(spectext_format(&s, buf, sizeof buf), 0);
+    if (i < N_KINDS) ck_assert_str_eq(buf, t);
+    k += (size_t)snprintf(cmd + k, sizeof cmd - k, " '%s'", t);
+    strcat(want, buf);
+    strcat(want, "\n");
+  }
+  ck_assert_msg(strstr(want, "enc_width=0,enc_shared=0,decoder=1,recon_weight=0.001\n") != NULL, "%s", want);
+  ck_assert_int_lt(k, sizeof cmd);
+  ck_assert_msg(run_logged(cmd) == 0, "%s", log_text());
+  ck_assert_str_eq(log_text(), want);
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    moe_spec_t s;
+    ck_assert_msg(spectext_parse(bad[i], &s) != 0, "spectext took '%s'", bad[i]);
+    snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py spec '%s'", python(), bad[i]);
+    ck_assert_msg(run_logged(cmd) == 2 && !strncmp(log_text(), "error: model spec: layer 0: ", 28),
+                  "moex_torch.py took '%s': %s", bad[i], log_text());
+  }
+}
+END_TEST
+
+/* moex -> PyTorch: every kind's module reproduces the stored predictions and paths, and its spec
+ * text the stored one; a copy of the file whose encoders' first biases moved by 1e-9 fails the
+ * same check on every run, and so does one whose output biases moved. */
+START_TEST(test_ae_load_matches) {
+  REQUIRE_TORCH();
+  char cmd[1024], want[128];
+  snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py verify %s/ae.h5 --tol 1e-12 --perturbed 1e-9 %s/bad.h5 "
+           "--perturb-what enc", python(), dir, dir);
+  int st = run_logged(cmd);
+  print_unperturbed(log_text());
+  ck_assert_msg(st == 0, "verify failed:\n%s", log_text());
+  snprintf(want, sizeof want, "\nverify: %zu of %zu runs within 1e-12", N_KINDS, N_KINDS);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+  snprintf(want, sizeof want, "\nverify perturbed by 1e-09: 0 of %zu runs within 1e-12", N_KINDS);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+  /* every fitted run routes the evaluation points over two paths or more (so that the paths
+   * check compares choices, not one constant) */
+  size_t multi = 0;
+  const char *end = strstr(log_text(), "\nverify: ");
+  for (const char *p = log_text(); (p = strstr(p, "paths same (")) != NULL && p < end; p++) multi += atoi(p + 12) >= 2;
+  ck_assert_msg(multi == N_KINDS, "%zu of %zu runs route over two paths or more:\n%s", multi, N_KINDS, log_text());
+  snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py verify %s/ae.h5 --tol 1e-12 --perturbed 1e-9 %s/bad2.h5", python(),
+           dir, dir);
+  ck_assert_msg(run_logged(cmd) == 0, "verify (output biases moved) failed:\n%s", log_text());
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+}
+END_TEST
+
+/* PyTorch -> moex: a fresh module of every kind (and a tied-router variant of those whose first
+ * router is linear), saved and measured by moex-eval, gives the module's predictions and paths,
+ * and moex-eval writes back every tensor, decoders included, bit for bit; the module moved by
+ * 1e-9 after saving no longer matches. */
+START_TEST(test_ae_save_eval_matches) {
+  REQUIRE_TORCH();
+  char cmd[1024], want[128];
+  snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py save-check %s/ae.h5 --moex-eval %s/moex-eval "
+           "--target piecewise:E=3,L=2 --dir %s/save --tol 1e-12 --perturb 1e-9", python(), dir, testutil_bindir(), dir);
+  int st = run_logged(cmd);
+  print_unperturbed(log_text());
+  ck_assert_msg(st == 0, "save-check failed:\n%s", log_text());
+  size_t n = N_KINDS + N_TIED;
+  snprintf(want, sizeof want, "\nsave-check: %zu of %zu models within 1e-12", n, n);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+  snprintf(want, sizeof want, "\nsave-check perturbed by 1e-09: 0 of %zu models within 1e-12", n);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+}
+END_TEST
+
+Suite *torch_ae_suite(void) {
+  Suite *s = suite_create("torch_ae");
+  TCase *t = tcase_create("pytorch_ae");
+  tcase_add_unchecked_fixture(t, setup, teardown);
+  tcase_set_timeout(t, 300);
+  tcase_add_test(t, test_ae_spec_text);
+  tcase_add_test(t, test_ae_load_matches);
+  tcase_add_test(t, test_ae_save_eval_matches);
+  suite_add_tcase(s, t);
+  return s;
+}
