@@ -115,7 +115,7 @@ MUTANTS = [
            ["metrics", "report", "scorecard:rows"]),
     # ---- src/record: integrity ------------------------------------------------------------------
     Mutant("M27", "src/record/record_checksum.c", "FNV-1a prime changed (another odd multiplier)",
-           "h *= 0x100000001b3ULL;", "h *= 0x100000001b5ULL;", ["record", "fuzz"]),
+           "h *= 0x100000001b3ULL;", "h *= 0x100000001b5ULL;", ["record", "fuzz", "records_py"]),
     Mutant("M28", "src/record/record_checksum.c", "dataset checksum covers only its first dims[0] values",
            "h_values(&s, a->data, a->dims[0] * a->dims[1]);", "h_values(&s, a->data, a->dims[0]);",
            ["record", "fuzz"]),
@@ -123,7 +123,7 @@ MUTANTS = [
            "if (!rc && *has_sum && got != *sum)", "if (!rc && *has_sum && got != *sum && 0)", ["record", "fuzz"]),
     Mutant("M30", "src/record/record_checksum.c", "root checksum leaves out the grid (5 of its 6 strings)",
            "for (int k = 0; k < 6; k++) h_str(&s, vals[k]);", "for (int k = 0; k < 5; k++) h_str(&s, vals[k]);",
-           ["record", "fuzz"]),
+           ["record", "fuzz", "records_py"]),
     # ---- src/report: judging and the scorecard ----------------------------------------------------
     Mutant("M31", "src/report/report_judge.c", "a series whose runs failed their checks is not turned into fails",
            "    s->verdict = SLOPE_FAILS;\n    if (isfinite(s->construct_slope)) s->construct_verdict = SLOPE_FAILS;",
