@@ -205,6 +205,23 @@ static int run_verifier(const char *id, const char *args, const char *dir, const
 
 /* Every run of the width sweep in dir/<tag>.h5: the schema, the report columns, checks_ok and
  * failed_checks. Returns the number of runs with checks_ok = 0; their names into names. */
+/* The inequality's right-hand side holds both its terms (Thm 4.8, Cor 4.9, Thm 5.2 record them):
+ * rhs = max_i err_local_i + max_i ||g_i||_C1 E(psi_i), so it exceeds its local term whenever the
+ * charts err (rhs_chart > 0), and by no more than rhs_chart x the largest C1 norm where that is
+ * recorded. A RHS that drops a term passes every inequality a sound construction meets, so only
+ * this catches it. */
+static void rhs_terms(const record_run *r, const char *tag) {
+  double rhs, el, ec, c1;
+  if (record_run_get_double(r, "rhs", &rhs) || record_run_get_double(r, "rhs_local", &el) ||
+      record_run_get_double(r, "rhs_chart", &ec))
+    return; /* a verifier without the two terms (thm_3_1, thm_5_3) */
+  ck_assert_msg(isfinite(rhs) && el >= 0 && ec >= 0 && rhs >= el, "%s: rhs %g, local %g, chart %g", tag, rhs, el, ec);
+  if (ec > 0) ck_assert_msg(rhs > el * (1 + 1e-12), "%s: rhs %g leaves out its chart term (local %g, chart %g)", tag, rhs, el, ec);
+  if (!record_run_get_double(r, "c1norm_max", &c1))
+    ck_assert_msg(rhs - el <= ec * c1 * (1 + 1e-9) + 1e-15, "%s: rhs %g above local %g + chart %g x C1 %g", tag, rhs, el, ec,
+                  c1);
+}
+
 static size_t sweep_runs(const char *dir, const char *tag, size_t *n_sweep, char *names, size_t n_names) {
   char path[400];
   snprintf(path, sizeof path, "%s/%s.h5", dir, tag);
@@ -236,6 +253,7 @@ static size_t sweep_runs(const char *dir, const char *tag, size_t *n_sweep, char
     ck_assert_int_eq(record_run_get_int(r, "checks_ok", &ok), 0);
     ck_assert_int_eq(record_run_get_str(r, "failed_checks", &fc), 0);
     ck_assert_msg((ok == 1) == (fc[0] == '\0'), "checks_ok %lld with failed_checks '%s'", (long long)ok, fc);
+    rhs_terms(r, tag);
     if (!ok) {
       bad++;
       if (names && strlen(names) + strlen(fc) + 2 < n_names) {
@@ -424,6 +442,7 @@ static size_t fault_runs_match(const char *dir, const char *tag, const fault_row
     (*n_checked)++;
     ck_assert_int_eq(record_run_get_str(r, "failed_checks", &fc), 0);
     ck_assert_msg((ok == 1) == (fc[0] == '\0'), "checks_ok %lld with failed_checks '%s'", (long long)ok, fc);
+    rhs_terms(r, tag);
     if (!ok) {
       bad++;
       char miss[128];
