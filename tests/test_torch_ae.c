@@ -7,7 +7,7 @@
  * predictions within 1e-12, and every tensor (decoders included, which no prediction shows) must
  * come back bit for bit. Each check must fail when an encoder's bias (load) or every tensor
  * (save) is moved by 1e-9. The spec text's auto-encoder fields round-trip through spectext.c and
- * moex_torch.py alike. Needs python3 with torch, h5py and numpy, as test_torch.c. */
+ * moex_torch.py alike. The autoenc experiment's --quick records load within 1e-12 too. Needs python3 with torch, h5py and numpy, as test_torch.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +298,30 @@ START_TEST(test_ae_save_eval_matches) {
 }
 END_TEST
 
+/* The autoenc experiment's own records (--quick: every auto-encoder model of Sec. 4.3 beside
+ * moe2 and dense, on S^d in R^16 and R^64): every run rebuilt within 1e-12 with its paths. */
+START_TEST(test_ae_autoenc_records) {
+  REQUIRE_TORCH();
+  testutil_require_bin("autoenc");
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s/autoenc --quick --quiet --jobs 2 --out %s/autoenc.h5", testutil_bindir(), dir);
+  ck_assert_msg(run_logged(cmd) == 0, "%s", log_text());
+  snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py verify %s/autoenc.h5 --tol 1e-12", python(), dir);
+  int st = run_logged(cmd);
+  ck_assert_msg(st == 0, "verify failed:\n%s", log_text());
+  const char *sum = strstr(log_text(), "\nverify: ");
+  ck_assert_ptr_nonnull(sum);
+  int good = 0, n = -1;
+  ck_assert_int_eq(sscanf(sum, "\nverify: %d of %d runs", &good, &n), 2);
+  fprintf(stderr, "autoenc --quick: %s\n", sum + 1);
+  ck_assert_msg(good == n && n >= 100, "%s", sum);
+  /* per-expert and shared encoders, with and without decoders, among them */
+  static const char *const kinds[] = {"-pe) ", "-sh) ", "-pe+dec) ", "-sh+dec) "};
+  for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+    ck_assert_msg(strstr(log_text(), kinds[i]) != NULL, "no %s run:\n%s", kinds[i], log_text());
+}
+END_TEST
+
 Suite *torch_ae_suite(void) {
   Suite *s = suite_create("torch_ae");
   TCase *t = tcase_create("pytorch_ae");
@@ -306,6 +330,7 @@ Suite *torch_ae_suite(void) {
   tcase_add_test(t, test_ae_spec_text);
   tcase_add_test(t, test_ae_load_matches);
   tcase_add_test(t, test_ae_save_eval_matches);
+  tcase_add_test(t, test_ae_autoenc_records);
   suite_add_tcase(s, t);
   return s;
 }
