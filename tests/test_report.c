@@ -452,7 +452,7 @@ START_TEST(test_report_judge_rules) {
   for (size_t d = 0; d < nd; d++)
     for (size_t j = 0; j < defs[d].nx; j++)
       for (int s = 0; s < 2; s++) {
-        snprintf(id, sizeof id, "j%02zu%02zu%011d", d, j, s);
+        snprintf(id, sizeof id, "j%02x%02x%011x", (unsigned)d & 0xffu, (unsigned)j & 0xffu, (unsigned)s & 1u);
         runs[n++] = conv_run(id, &defs[d], XS[j], s, defs[d].C * pow(XS[j], defs[d].slope) * (1 + 0.01 * s), "ok", NAN);
       }
   record_writer *w = record_writer_open(tpath("j.h5"), &META, RECORD_NEW);
