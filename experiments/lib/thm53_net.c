@@ -12,7 +12,7 @@ const theorem_fault_t thm53_faults[] = {
     {"passthrough-sign", "routing layer 0 passes z_1 through as −z_1 (the σ(z) unit's output weight −1)"},
     {"gate-coordinate", "the gate of layer 1 sends τ_{(i+1) mod E} to expert i"},
     {"experts-swapped", "experts 0 and 1 of layer 1 exchanged"},
-    {"tau-bias", "τ_1 of routing layer 0 biased by 1/E (> 1/(2E))"},
+    {"tau-bias", "τ_1 of routing layer 0 biased by 0.6/E, just over the hypothesis' 1/(2E)"},
     {"chart-shift", "expert 0 of layer 1 reads its cell shifted by 0.05 (z − 0.05)"},
     {"expert-missing", "expert 1 of layer 1 left at zero"},
     /* the network placed faithfully (every structural check holds, routing untouched): only
@@ -61,9 +61,11 @@ static void inject(thm53_net_t *N) {
   } else if (!strcmp(f, "experts-swapped")) {
     moe_experts_swap(M, 1, 0, 1);
   } else if (!strcmp(f, "tau-bias")) {
+    /* 0.6/E: the deviation (0.24 at E = 3 with the fit's own 0.04) lies between the proof's
+     * 1/(2E) and twice it, so a threshold taken loosely would let it pass */
     for (size_t e = 0; e < E; e++) {
       moe_expert_view_t v = moe_expert_params(M, 0, e);
-      v.p[v.shape->b_off[1] + L + 1] += 1.0 / (double)E;
+      v.p[v.shape->b_off[1] + L + 1] += 0.6 / (double)E;
     }
   } else if (!strcmp(f, "chart-shift")) {
     /* the interpolant's units σ(z − z_k) are hidden rows h0.. with input weight 1: b −= 0.05 */
