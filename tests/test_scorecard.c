@@ -210,6 +210,29 @@ START_TEST(test_rows_from_records) {
 }
 END_TEST
 
+/* A cell over several series of one protocol shows the worst verdict: Table 3's flat claim holds
+ * on one embedding and fails on another, so the row fails (every embedding must be flat); with
+ * the flat one alone it holds. */
+START_TEST(test_cell_worst_series) {
+  mk_tdir();
+  const sdef p1[] = {{"exp1_err_vs_D", "moe adam axis", "flat", NULL, "test_mse", 0.01, 0.0, NAN, 0.15, 1.0, NAN, NAN, 4, 0.01},
+                     {"exp1_err_vs_D", "moe adam rotated", "flat", NULL, "test_mse", 0.001, 0.67, NAN, 0.15, 1.0, NAN, NAN, 4, 0.01}};
+  for (size_t n = 2; n >= 1; n--) {
+    write_record(tpath("paper_exp1.h5"), "paper_exp1", p1, n);
+    report_data *d = report_load(tpath("paper_exp1.h5"));
+    ck_assert_msg(d != NULL, "%s", moex_errmsg());
+    scorecard_t sc;
+    ck_assert_int_eq(scorecard_build(&d, 1, &sc), 0);
+    const scorecard_cell *c = &row(&sc, "Table 3 in D")->cell[SCORECARD_PAPER];
+    ck_assert_int_eq(c->state, 1);
+    ck_assert_msg(c->verdict == (n == 2 ? SLOPE_FAILS : SLOPE_HOLDS), "%zu series: cell '%s'", n, scorecard_cell_verdict(c));
+    scorecard_free(&sc);
+    report_data_free(d);
+  }
+  rm_tdir();
+}
+END_TEST
+
 /* moex-report writes SCORECARD.md and opens REPORT.md on it; --scorecard prints the table */
 START_TEST(test_report_files) {
   mk_tdir();
@@ -374,8 +397,10 @@ START_TEST(test_not_learned_rule) {
                     {"f", "moe bfgs2", "flat", NULL, "test_mse", 0.9, 0.0, NAN, 0.15, 1.0, NAN, NAN, 5, 0.01},
                     {"f", "moe none", "flat", NULL, "test_mse", 0.9, 0.0, NAN, 0.15, NAN, NAN, NAN, 5, 0.01},
                     {"g", "2-3 adam", "lower", "1-6 adam", "test_mse", 0.01, 0.0, NAN, 0.15, 1.0, NAN, NAN, 5, 0.01},
-                    {"g", "1-6 adam", "none", NULL, "test_mse", 0.8, 0.0, NAN, 0.15, 1.0, NAN, NAN, 5, 0.01}};
-  write_record(tpath("l.h5"), "x", a, 5);
+                    {"g", "1-6 adam", "none", NULL, "test_mse", 0.8, 0.0, NAN, 0.15, 1.0, NAN, NAN, 5, 0.01},
+                    /* 0.8 of its null at the smallest size, 0.05 at the largest: learned, judged at its best */
+                    {"h", "moe lbfgs", "rate", NULL, "test_mse", 6.4, -1.0, -0.5, 0.1, 1.0, NAN, NAN, 5, 0.01}};
+  write_record(tpath("l.h5"), "x", a, 6);
   report_data *d = report_load(tpath("l.h5"));
   ck_assert_ptr_nonnull(d);
   const report_figure *f = report_find_figure(d, "f");
@@ -390,6 +415,12 @@ START_TEST(test_not_learned_rule) {
   ck_assert_int_eq(report_find_series(f, "moe none")->verdict, SLOPE_HOLDS);
   /* "below a reference that learned nothing" is no evidence either */
   ck_assert_int_eq(report_find_series(report_find_figure(d, "g"), "2-3 adam")->verdict, SLOPE_NOT_LEARNED);
+  /* learnedness is read at the series' best size, not its worst: a rate that starts near the
+   * null and falls far below it learned, and its claim is judged (holds: slope -1 <= -0.4) */
+  s = report_find_series(report_find_figure(d, "h"), "moe lbfgs");
+  ck_assert_int_eq(s->learned, 1);
+  ck_assert_double_eq_tol(s->learn_ratio, 0.05, 1e-3);
+  ck_assert_int_eq(s->verdict, SLOPE_HOLDS);
   report_data_free(d);
   rm_tdir();
 }
@@ -587,6 +618,7 @@ Suite *scorecard_suite(void) {
   tcase_add_test(tc, test_pieces_and_fallback);
   tcase_add_test(tc, test_within_cells);
   tcase_add_test(tc, test_missing_reference_and_redraw);
+  tcase_add_test(tc, test_cell_worst_series);
   suite_add_tcase(s, tc);
   TCase *te = tcase_create("end-to-end");
   tcase_set_timeout(te, 120);
