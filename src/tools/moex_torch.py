@@ -15,7 +15,14 @@ nets, affine layer y = W x + b with W (out, in); the router scores are g(x) = W 
 bias) or a 2-layer ReLU net (mlp); the K largest scores are selected, ties to the lowest index
 (an explicit rule, not torch.topk, whose tie order is not specified); weights: `switch` w_k =
 softmax over all E scores at the selected k, `paper` softmax over the K selected scores; layer
-output shared(x) + sum_k w_k f_{i_k}(x); layers stack with no residuals. Auto-encoder experts
+output shared(x) + sum_k w_k f_{i_k}(x); layers stack with no residuals. A run trained with
+Adam's aux-free balancing (`adam:auxfree=G`, DeepSeek-V3) stores a selection bias b per MoE layer
+(params/layer{l}/router/select_bias, E values, in every MoE layer or none, as
+experiments/lib/modelio.c reads it): the K largest of s + b are selected (gate_select), the
+weights are those of s alone; the module keeps it as the layer's buffer `select_bias` (None
+without) and save_model writes it back. The other router options leave nothing in the model
+(noise with its W_noise, and jitter, act in training only; balance, zloss and warmup shape the
+loss and the schedule), so their runs load as plain ones. Auto-encoder experts
 (the paper's Sec. 4.3; spec fields enc, enc_layers, enc_width, enc_shared, decoder, recon_weight):
 expert i computes f_i(Enc_i(x)), Enc_i: R^d_in -> R^enc a ReLU net of enc_layers affine layers
 (1: affine), one per expert or one for the layer (enc_shared); the router reads x; decoders
@@ -27,12 +34,15 @@ stored in every run as the attribute `model_spec`; tensors are named as in resul
 Command line (used by moex's tests, tests/test_torch.c and tests/test_torch_ae.c):
     moex_torch.py verify FILE.h5 [--tol 1e-12] [--perturbed EPS OUT.h5 [--perturb-what out|enc]]
         every run's module against its eval/y_pred and eval/path, its spec text against the
-        stored one; then (OUT.h5: a copy of FILE with the last layer's output biases, or with
-        `enc` every encoder's first bias, moved by EPS) the same check must fail on every run
+        stored one (and how many routes a run's selection bias changes); then (OUT.h5: a copy
+        of FILE with the last layer's output biases, or with `enc` every encoder's first bias,
+        moved by EPS) the same check must fail on every run
     moex_torch.py save-check FILE.h5 --moex-eval BIN --target SPEC --dir DIR [--tol] [--perturb EPS]
-        for every model spec of FILE.h5: a fresh module, saved, measured by moex-eval, whose
-        eval/y_pred must equal the module's predictions and whose tensors (decoders included)
-        moex-eval and load_run must read back bit for bit; then, every tensor moved by EPS, not
+        for every model spec of FILE.h5 (with a selection bias where its run holds one, which
+        must change some route): a fresh module, saved, measured by moex-eval, whose eval/y_pred
+        must equal the module's predictions and whose tensors (decoders, selection biases
+        included) moex-eval and load_run must read back bit for bit; then, every tensor moved by
+        EPS, not
     moex_torch.py spec TEXT...
         each model spec parsed and formatted back (exit 2 if one is refused)
 """
@@ -202,16 +212,19 @@ def select_topk(S, K):
 
 
 class MoELayer(nn.Module):
-    """Router + E experts, top-K, switch or paper weights, optional shared expert; or experts
+    """Router + E experts, top-K, switch or paper weights, optional shared expert, optional
+    selection bias (select_bias=True: a buffer of E zeros, the top-K taken of scores + bias, the
+    weights of the scores alone: adam:auxfree's bias in moe.c/gate.c); or experts
     f_i o Enc_i (auto-encoder experts, moe.h enc_dim > 0): `encoders` (E of them, or one with
     enc_shared) R^d_in -> R^enc, each expert R^enc -> R^d_out, and with decoder=1 `decoders` of
     the encoders' shape reversed, which only the reconstruction loss reads (kept so that
     save_model writes them back; the forward does not use them). The router reads x."""
 
-    def __init__(self, lay):
+    def __init__(self, lay, select_bias=False):
         super().__init__()
         self.spec = dict(lay)
         self.E, self.K, self.surrogate = lay["E"], lay["K"], lay["surrogate"]
+        self.register_buffer("select_bias", torch.zeros(lay["E"], dtype=DTYPE) if select_bias else None)
         if lay["router"] == "linear":
             self.router = nn.Linear(lay["d_in"], lay["E"], bias=False, dtype=DTYPE)
         else:
@@ -243,10 +256,13 @@ class MoELayer(nn.Module):
 
     def forward(self, x):
         S = self.router(x)
-        idx = select_topk(S.detach(), self.K)
+        # gate_select compares s_e + b_e (the sums rounded as there) for the selection only
+        sel_scores = S.detach() if self.select_bias is None else S.detach() + self.select_bias
+        idx = select_topk(sel_scores, self.K)
         if self.surrogate == "switch":
-            # exp(s - s_top) / sum over all E, as gate_select (the top score is the maximum)
-            z = torch.exp(S - S.gather(1, idx[:, :1]))
+            # exp(s - max s) / sum over all E, as gate_select (with a bias the first pick need not
+            # hold the largest score)
+            z = torch.exp(S - S.max(dim=1, keepdim=True).values)
             w = z.gather(1, idx) / z.sum(dim=1, keepdim=True)
         else:
             sel = S.gather(1, idx)
@@ -266,6 +282,8 @@ class MoELayer(nn.Module):
             out[prefix + "/router/W"] = self.router.weight
         else:
             out.update(self.router.tensors(prefix + "/router"))
+        if self.select_bias is not None:  # after the router, as exprun_record_params writes it
+            out[prefix + "/router/select_bias"] = self.select_bias
         # auto-encoder experts: a shared encoder (and decoder) under the layer, else each under
         # its expert (results/SCHEMA.md; the order exprun_record_params writes them in)
         if self.enc_dim and self.enc_shared:
@@ -297,13 +315,19 @@ class DenseLayer(nn.Module):
 
 
 class MoexModel(nn.Module):
-    """A moex model (src/model/moe.h): a stack of MoE and dense layers, no residuals."""
+    """A moex model (src/model/moe.h): a stack of MoE and dense layers, no residuals.
+    select_bias=True: every MoE layer carries an adam:auxfree selection bias (zeros until set)."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, select_bias=False):
         super().__init__()
         self.layer_specs = parse_spec(spec) if isinstance(spec, str) else [dict(l) for l in spec]
         self.spec = format_spec(self.layer_specs)
-        self.layers = nn.ModuleList(MoELayer(l) if l["kind"] == "moe" else DenseLayer(l) for l in self.layer_specs)
+        self.layers = nn.ModuleList(MoELayer(l, select_bias) if l["kind"] == "moe" else DenseLayer(l)
+                                    for l in self.layer_specs)
+
+    @property
+    def has_select_bias(self):
+        return any(isinstance(l, MoELayer) and l.select_bias is not None for l in self.layers)
 
     def forward(self, x):
         for layer in self.layers:
@@ -331,20 +355,27 @@ class MoexModel(nn.Module):
         return p
 
 
-def build(spec):
-    """A fresh module of a model spec (text or list of layer dicts), PyTorch's default init."""
-    return MoexModel(spec)
+def build(spec, select_bias=False):
+    """A fresh module of a model spec (text or list of layer dicts), PyTorch's default init;
+    select_bias=True adds a zero selection bias to every MoE layer (as adam:auxfree starts it)."""
+    return MoexModel(spec, select_bias)
 
 
 # ---- reading records ---------------------------------------------------------------------------
 
-def _expected_shapes(layers):
-    return {k: tuple(v.shape) for k, v in MoexModel(layers).tensors().items()}
+def _expected_shapes(layers, select_bias=False):
+    return {k: tuple(v.shape) for k, v in MoexModel(layers, select_bias).tensors().items()}
+
+
+def _has_select_bias(paths):
+    """Whether tensors hold an adam:auxfree selection bias: as modelio.c decides, any path under
+    params/ ending in /router/select_bias (then every MoE layer must have one)."""
+    return any(p.startswith("params/") and p.endswith("/router/select_bias") for p in paths)
 
 
 def _check_tensors(spec_text, tensors, where):
     """Raises ValueError naming the first tensor that is missing, of another shape, or extra."""
-    want = _expected_shapes(parse_spec(spec_text))
+    want = _expected_shapes(parse_spec(spec_text), _has_select_bias(tensors))
     for path, shape in want.items():
         if path not in tensors:
             raise ValueError("%s: tensor %s is missing" % (where, path))
@@ -380,7 +411,7 @@ def load_run(path, run_id=None):
             run["params"].visititems(lambda name, obj: tensors.__setitem__("params/" + name, obj[()])
                                      if isinstance(obj, h5py.Dataset) else None)
     _check_tensors(spec, tensors, "%s run %s" % (path, run_id))
-    net = MoexModel(spec)
+    net = MoexModel(spec, _has_select_bias(tensors))
     with torch.no_grad():
         for p, t in net.tensors().items():
             t.copy_(torch.from_numpy(np.asarray(tensors[p], dtype=np.float64)))
@@ -409,6 +440,8 @@ def save_model(module, path, spec=None, run_id=None, attrs=None, experiment="pyt
     module: a MoexModel (spec defaults to its own), or any module together with `spec` whose
     state_dict() keys are the moex paths with '/' written as '.' (params.layer0.router.W ...), or
     a dict {moex path: tensor}. Shapes are checked against the spec before anything is written.
+    An adam:auxfree selection bias (params/layer{l}/router/select_bias, in every MoE layer or in
+    none) is written with the rest; moex-eval selects with it (the spec text does not say so).
     attrs: extra run attributes (str, int or float). Returns the run id."""
     if isinstance(module, MoexModel):
         tensors = module.tensors()
@@ -478,6 +511,38 @@ def _max_diff(net, x, y):
     return float(np.max(np.abs(out - y)))
 
 
+def _choices(net, x):
+    """(n, sum of K over MoE layers): every row's selected experts, layer by layer."""
+    with torch.no_grad():
+        net(x)
+    return torch.cat([l.last_choice for l in net.layers if isinstance(l, MoELayer)], dim=1)
+
+
+def _bias_changes(net, x):
+    """How many rows of x select other experts (in some layer, at some k) when the module's
+    selection bias is set to zero: what the bias decides on these rows (None without a bias)."""
+    if not net.has_select_bias:
+        return None
+    x = torch.from_numpy(x) if not torch.is_tensor(x) else x
+    with_b = _choices(net, x)
+    saved = [l.select_bias.clone() for l in net.layers if isinstance(l, MoELayer)]
+    try:
+        with torch.no_grad():
+            for l in net.layers:
+                if isinstance(l, MoELayer):
+                    l.select_bias.zero_()
+        without = _choices(net, x)
+    finally:
+        with torch.no_grad():
+            for l, b in zip([l for l in net.layers if isinstance(l, MoELayer)], saved):
+                l.select_bias.copy_(b)
+    return int((with_b != without).any(dim=1).sum())
+
+
+def _bias_note(changed, n):
+    return "" if changed is None else " select_bias changes %d of %d routes" % (changed, n)
+
+
 def _kind(spec):
     """A short name of a spec's model kind, for the tables."""
     parts = []
@@ -492,6 +557,10 @@ def _kind(spec):
             parts.append("moe(E%d,K%d,%s,%s%s%s)" % (l["E"], l["K"], l["router"], l["surrogate"],
                                                      ",shared" if l["shared"] else "", ae))
     return "+".join(parts)
+
+
+def _kind_of(net):
+    return _kind(net.spec) + (" +select_bias" if net.has_select_bias else "")
 
 
 def _verify_file(path, tol, label):
@@ -513,8 +582,9 @@ def _verify_file(path, tol, label):
         ok = d <= tol and paths_ok and spec_ok
         good += ok
         used = len(np.unique(p)) if p is not None else 1
-        print("%s %s %-4s %-60s max|diff| %.3g paths %s (%d used)" % (label, rid, "ok" if ok else "FAIL", _kind(net.spec),
-                                                                     d, "same" if paths_ok else "DIFFER", used))
+        print("%s %s %-4s %-60s max|diff| %.3g paths %s (%d used)%s"
+              % (label, rid, "ok" if ok else "FAIL", _kind_of(net), d, "same" if paths_ok else "DIFFER", used,
+                 _bias_note(_bias_changes(net, x), len(x))))
     print("%s: %d of %d runs within %g" % (label, good, len(ids), tol))
     return good, len(ids)
 
@@ -580,29 +650,46 @@ def cmd_save_check(args):
     --perturb EPS, the same comparison after moving every tensor of the module by EPS must fail
     for every model. Exit 0 when both hold."""
     with h5py.File(args.file, "r") as f:
-        specs = []
+        specs = []  # (spec, whether its run holds an adam:auxfree selection bias)
         for rid in _run_ids(f):
-            s = f["runs"][rid].attrs.get("model_spec")
-            if s is not None and s not in specs:
-                specs.append(s)
+            run = f["runs"][rid]
+            s = run.attrs.get("model_spec")
+            if s is None:
+                continue
+            names = []
+            if "params" in run:
+                run["params"].visit(lambda n: names.append("params/" + n))
+            key = (s, _has_select_bias(names))
+            if key not in specs:
+                specs.append(key)
     os.makedirs(args.dir, exist_ok=True)
     results = {0.0: 0, args.perturb: 0}
     # each spec as a fresh module, and, where the first layer has a linear router, a variant whose
     # router rows are all equal: every score ties, so both sides must pick the lowest indices
     cases = []
-    for k, spec in enumerate(specs):
-        cases.append((k, spec, False))
+    for k, (spec, bias) in enumerate(specs):
+        cases.append((k, spec, bias, False))
         lay0 = parse_spec(spec)[0]
         if lay0["kind"] == "moe" and lay0["router"] == "linear":
-            cases.append((k, spec, True))
-    for c, (k, spec, tied) in enumerate(cases):
+            cases.append((k, spec, bias, True))
+    for c, (k, spec, bias, tied) in enumerate(cases):
         torch.manual_seed(1000 + k)
-        net = build(spec)
+        net = build(spec, select_bias=bias)
         _spread_routers(net)
         if tied:
             with torch.no_grad():
                 W = net.layers[0].router.weight
                 W.copy_(W[:1].expand_as(W))
+        if bias:
+            # a selection bias that moves routes: seeded normal values, or, on tied scores, steps
+            # of 0.5 shared by pairs of experts (0, .5, .5, 1, 1, ...), so that some sums still tie
+            with torch.no_grad():
+                for l in net.layers:
+                    if isinstance(l, MoELayer):
+                        if tied:
+                            l.select_bias.copy_(0.5 * torch.div(torch.arange(l.E) + 1, 2, rounding_mode="floor"))
+                        else:
+                            l.select_bias.copy_(torch.randn(l.E, dtype=DTYPE))
         mpath = os.path.join(args.dir, "model%d.h5" % c)
         epath = os.path.join(args.dir, "eval%d.h5" % c)
         save_model(net, mpath)
@@ -614,6 +701,7 @@ def cmd_save_check(args):
         with h5py.File(epath, "r") as f:
             rid = _run_ids(f)[0]
         x, y, p = load_eval(epath, rid)
+        changed = _bias_changes(net, x)
         # every tensor (decoders too, which no prediction shows) as moex-eval read and wrote it
         # back, and as load_run rebuilds it from the saved file: bit for bit the module's
         mine = {k: v.detach().numpy() for k, v in net.tensors().items()}
@@ -624,7 +712,10 @@ def cmd_save_check(args):
             for k in mine)
         if not same:
             print("save-check: %s: the tensors moex-eval wrote back or load_run read are not the module's"
-                  % _kind(spec))
+                  % _kind_of(net))
+        if changed == 0:
+            print("save-check: %s: its selection bias changes no route: the check cannot tell" % _kind_of(net))
+            same = False
         for eps in ([0.0, args.perturb] if args.perturb else [0.0]):
             if eps:
                 with torch.no_grad():
@@ -636,9 +727,9 @@ def cmd_save_check(args):
             results[eps] += ok
             used = len(np.unique(p)) if p is not None else 1
             label = "save-check" if not eps else "save-check perturbed by %g" % eps
-            print("%s %-4s %-60s max|diff| %.3g paths %s (%d used)" % (label, "ok" if ok else "FAIL",
-                                                                       _kind(spec) + (" tied" if tied else ""), d,
-                                                                       "same" if paths_ok else "DIFFER", used))
+            print("%s %-4s %-60s max|diff| %.3g paths %s (%d used)%s"
+                  % (label, "ok" if ok else "FAIL", _kind_of(net) + (" tied" if tied else ""), d,
+                     "same" if paths_ok else "DIFFER", used, _bias_note(changed, len(x)) if not eps else ""))
     print("save-check: %d of %d models within %g" % (results[0.0], len(cases), args.tol))
     ok = cases and results[0.0] == len(cases)
     if args.perturb:
