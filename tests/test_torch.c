@@ -1,7 +1,8 @@
 /* The PyTorch bridge (src/tools/moex_torch.py) and moex-eval: one fitted run of every model kind
  * moex records is rebuilt in PyTorch and must give the stored predictions within 1e-12; a fresh
  * PyTorch module of every kind, saved and measured by moex-eval, must give moex-eval's stored
- * predictions within 1e-12; each check must fail on a perturbed input. The torch tests need
+ * predictions within 1e-12; each check must fail on a perturbed input. Runs trained with Adam's
+ * aux-free balancing (a selection bias in the router) go both ways too. The torch tests need
  * python3 with torch, h5py and numpy (Debian: python3-torch, python3-h5py, python3-numpy; $PYTHON
  * chooses the interpreter, default /usr/bin/python3; `make check` installs them); without them they
  * fail with the reason, unless MOEX_ALLOW_SKIP=torch makes them listed skips (testutil.h).
@@ -16,6 +17,7 @@
 
 #include "core/moex_error.h"
 #include "lib/exprun.h"
+#include "lib/modelio.h"
 #include "model/spectext.h"
 #include "record/record.h"
 #include "targets/piecewise.h"
@@ -55,9 +57,8 @@ static const char *const KINDS[] = {
 
 static char dir[64];
 
-/* Fits every kind briefly (Adam, 40 steps) on the Table 4 target and records it through
- * exprun_fit, as the experiment binaries do, into dir/kinds.h5. */
-static void make_fixture(void) {
+/* The Table 4 target's data (R^2 -> R^2): 256 training and 64 test samples, a 16 x 16 grid. */
+static exprun_data_t fixture_data(void) {
   piecewise_config pc = {.E = 3, .L = 2, .family = "fig3", .scalar = 0, .seed = 1};
   piecewise *P = piecewise_alloc(&pc);
   ck_assert_ptr_nonnull(P);
@@ -70,16 +71,38 @@ static void make_fixture(void) {
   ck_assert_int_eq(piecewise_sample(P, r, ntr, xtr, ytr, NULL), 0);
   ck_assert_int_eq(piecewise_sample(P, r, nte, xte, yte, NULL), 0);
   ck_assert_int_eq(piecewise_grid(P, g, xg, yg, pg), 0);
+  gsl_rng_free(r);
+  piecewise_free(P);
   exprun_data_t d = {.d_in = 2, .d_out = 2, .n_train = ntr, .x_train = xtr, .y_train = ytr, .n_test = nte,
                      .x_test = xte, .y_test = yte, .n_eval = ng, .x_eval = xg, .y_eval = yg, .piece_eval = pg,
                      .n_pieces = 9, .n_keep = ng, .coord_eval = xg, .n_coord = 2};
+  return d;
+}
+
+static void fixture_data_free(exprun_data_t *d) {
+  free((void *)d->x_train); free((void *)d->y_train); free((void *)d->x_test); free((void *)d->y_test);
+  free((void *)d->x_eval); free((void *)d->y_eval); free((void *)d->piece_eval);
+}
+
+/* Adam at lr 1e-2, batch 64, for `steps` steps; `optimizer` "adam" or "adam:<router options>". */
+static fit_settings fixture_settings(const char *optimizer, size_t steps) {
   fit_settings fs;
   fit_settings_default(&fs);
-  fs.optimizer = "adam";
-  fs.max_iter = 40;
+  fs.optimizer = optimizer;
+  fs.max_iter = steps;
   fs.lr = 1e-2;
   fs.batch = 64;
   fs.log_every = 10;
+  return fs;
+}
+
+/* Fits every kind briefly (Adam, 40 steps) on the Table 4 target and records it through
+ * exprun_fit, as the experiment binaries do, into dir/kinds.h5. */
+static void make_fixture(void) {
+  exprun_data_t d = fixture_data();
+  size_t ntr = d.n_train, nte = d.n_test;
+  double *xtr = (double *)d.x_train, *ytr = (double *)d.y_train, *xte = (double *)d.x_test;
+  fit_settings fs = fixture_settings("adam", 40);
   char path[128];
   snprintf(path, sizeof path, "%s/kinds.h5", dir);
   record_meta_in meta = {.experiment = "torch_kinds", .grid = "", .command_line = "test_torch"};
@@ -112,9 +135,7 @@ static void make_fixture(void) {
   ck_assert_int_eq(record_writer_append(w, &rec, 1), 0);
   record_run_free(rec);
   record_writer_close(w);
-  free(xtr); free(ytr); free(xte); free(yte); free(xg); free(yg); free(pg);
-  gsl_rng_free(r);
-  piecewise_free(P);
+  fixture_data_free(&d);
 }
 
 /* Whether python imports torch, h5py and numpy (asked once, by the test case's fixture: not at
@@ -218,6 +239,155 @@ START_TEST(test_torch_save_eval_matches) {
   ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
   snprintf(want, sizeof want, "\nsave-check perturbed by 1e-09: 0 of %zu models within 1e-12", n);
   ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+}
+END_TEST
+
+/* Models trained with Adam's aux-free balancing (adam:auxfree=G): every MoE layer records a
+ * selection bias params/layer{l}/router/select_bias, added to the router scores for the top-K
+ * selection only. One of each router, surrogate and K, a shared expert, a dense layer between,
+ * auto-encoder experts. */
+static const char *const AUXFREE_KINDS[] = {
+    "moe:d_in=2,d_out=2,E=4,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0",
+    "moe:d_in=2,d_out=2,E=4,K=2,l=2,m=8,router=linear,router_width=0,surrogate=paper,shared=0",
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=mlp,router_width=5,surrogate=switch,shared=1",
+    "moe:d_in=2,d_out=3,E=3,K=2,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0;"
+    "dense:d_in=3,d_out=3,l=2,m=6;"
+    "moe:d_in=3,d_out=2,E=3,K=1,l=2,m=8,router=mlp,router_width=4,surrogate=paper,shared=0",
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0,"
+    "enc=2,enc_layers=2,enc_width=4,enc_shared=0,decoder=1,recon_weight=0.5",
+};
+#define N_AUXFREE (sizeof AUXFREE_KINDS / sizeof *AUXFREE_KINDS)
+#define AUXFREE_PROTOCOL "adam:auxfree=0.01"
+#define AUXFREE_STEPS 60
+/* the other router options leave nothing in the model (W_noise and the jitter act in training
+ * only): a run of AUXFREE_KINDS[0] with all of them records a plain model */
+#define OTHERS_PROTOCOL "adam:noise=1:jitter=0.02:balance=0.01:zloss=0.001:warmup=10"
+
+/* Every row's selected experts (n, sum of K over the MoE layers) after a forward of m. */
+static void choices(const moe_model_t *m, size_t n, size_t width, size_t *out) {
+  size_t c = 0;
+  for (size_t l = 0; l < m->n_layers; l++) {
+    size_t K = m->layer[l].spec.top_k;
+    if (m->layer[l].spec.kind != MOE_LAYER_MOE) continue;
+    const size_t *ch = moe_model_layer_choice(m, l);
+    for (size_t i = 0; i < n; i++) memcpy(out + i * width + c, ch + i * K, K * sizeof *out);
+    c += K;
+  }
+}
+
+/* How many of a recorded run's eval/x rows select other experts (in some layer, at some k) when
+ * the model moex-eval loads (modelio) selects without its selection bias; asserts first that the
+ * loaded model gives the stored paths with it. Independent of the bridge. */
+static size_t auxfree_routes_changed(const record_run *run) {
+  const record_array *X = record_run_array(run, "eval/x"), *P = record_run_array(run, "eval/path");
+  ck_assert_ptr_nonnull(X);
+  ck_assert_ptr_nonnull(P);
+  size_t n = X->dims[0], width = 0, changed = 0;
+  moe_model_t *m = modelio_load(run, n);
+  ck_assert_msg(m != NULL, "modelio: %s", moex_errmsg());
+  for (size_t l = 0; l < m->n_layers; l++)
+    if (m->layer[l].spec.kind == MOE_LAYER_MOE) width += m->layer[l].spec.top_k;
+  size_t *with = malloc(n * width * sizeof *with), *without = malloc(n * width * sizeof *without);
+  moe_model_forward(m, n, X->data);
+  const size_t *path = moe_model_paths(m);
+  for (size_t i = 0; i < n; i++) ck_assert_int_eq((int64_t)path[i], ((const int64_t *)P->data)[i]);
+  choices(m, n, width, with);
+  for (size_t l = 0; l < m->n_layers; l++) {
+    const moe_layer_t *L = &m->layer[l];
+    if (L->spec.kind != MOE_LAYER_MOE) continue;
+    ck_assert_msg(L->sel_bias != NULL, "run %s layer %zu: no selection bias loaded", run->id, l);
+    memset(L->sel_bias, 0, L->spec.n_experts * sizeof(double));
+  }
+  moe_model_forward(m, n, X->data);
+  choices(m, n, width, without);
+  for (size_t i = 0; i < n; i++) changed += memcmp(with + i * width, without + i * width, width * sizeof *with) != 0;
+  free(with);
+  free(without);
+  moe_model_free(m);
+  return changed;
+}
+
+/* adam:auxfree runs through the bridge both ways: each kind fitted with the bias (it must be
+ * nonzero in every MoE layer and change some routes, so that a bridge ignoring it fails), and a
+ * run with the other router options (no bias, nothing but the plain tensors); then `verify` (the
+ * module's predictions within 1e-12, the same paths; the output biases moved by 1e-9 fail) and
+ * `save-check` (a fresh module, with a bias where the run has one, saved, measured by moex-eval
+ * within 1e-12, its tensors back bit for bit; moved by 1e-9 fails). */
+START_TEST(test_torch_auxfree) {
+  REQUIRE_TORCH();
+  exprun_data_t d = fixture_data();
+  fit_settings fs = fixture_settings(AUXFREE_PROTOCOL, AUXFREE_STEPS);
+  char path[128], cmd[1024], want[128];
+  snprintf(path, sizeof path, "%s/auxfree.h5", dir);
+  record_meta_in meta = {.experiment = "torch_auxfree", .grid = "", .command_line = "test_torch"};
+  record_writer *w = record_writer_open(path, &meta, RECORD_NEW);
+  ck_assert_msg(w != NULL, "%s", moex_errmsg());
+  record_run *runs[N_AUXFREE + 1];
+  for (size_t k = 0; k < N_AUXFREE; k++) {
+    moe_spec_t spec;
+    ck_assert_msg(spectext_parse(AUXFREE_KINDS[k], &spec) == 0, "%s", moex_errmsg());
+    for (size_t l = 0; l < spec.n_layers; l++) spec.layer[l].init = MLP_INIT_TORCH;
+    char id[17];
+    snprintf(id, sizeof id, "auxfree%zu", k);
+    runs[k] = record_run_alloc(id);
+    ck_assert_msg(exprun_fit(&spec, 20 + k, &d, &fs, runs[k]) == 0, "%s", moex_errmsg());
+    /* a nonzero bias in every MoE layer, and routes that it decides */
+    for (size_t l = 0; l < spec.n_layers; l++) {
+      if (spec.layer[l].kind != MOE_LAYER_MOE) continue;
+      char name[96];
+      snprintf(name, sizeof name, "params/layer%zu/router/select_bias", l);
+      const record_array *b = record_run_array(runs[k], name);
+      ck_assert_msg(b != NULL && b->rank == 1 && b->dims[0] == spec.layer[l].n_experts, "%s: no %s", id, name);
+      double mx = 0;
+      for (size_t e = 0; e < b->dims[0]; e++) mx = fmax(mx, fabs(((const double *)b->data)[e]));
+      ck_assert_msg(mx > 0, "%s: %s is zero", id, name);
+    }
+    size_t changed = auxfree_routes_changed(runs[k]);
+    fprintf(stderr, "auxfree %s: the selection bias changes %zu of %zu routes\n", id, changed, d.n_eval);
+    ck_assert_msg(changed > 0, "%s: the selection bias changes no route: a bridge ignoring it would pass", id);
+  }
+  fit_settings fo = fixture_settings(OTHERS_PROTOCOL, AUXFREE_STEPS);
+  moe_spec_t spec;
+  ck_assert_msg(spectext_parse(AUXFREE_KINDS[0], &spec) == 0, "%s", moex_errmsg());
+  spec.layer[0].init = MLP_INIT_TORCH;
+  runs[N_AUXFREE] = record_run_alloc("others");
+  ck_assert_msg(exprun_fit(&spec, 30, &d, &fo, runs[N_AUXFREE]) == 0, "%s", moex_errmsg());
+  for (size_t i = 0; i < runs[N_AUXFREE]->n_arrays; i++) {
+    const char *a = runs[N_AUXFREE]->arrays[i]->path;
+    ck_assert_msg(strncmp(a, "params/", 7) || (!strstr(a, "select_bias") && !strstr(a, "noise")), "others: %s recorded", a);
+  }
+  ck_assert_int_eq(record_writer_append(w, runs, N_AUXFREE + 1), 0);
+  for (size_t k = 0; k <= N_AUXFREE; k++) record_run_free(runs[k]);
+  record_writer_close(w);
+  fixture_data_free(&d);
+
+  snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py verify %s --tol 1e-12 --perturbed 1e-9 %s/auxfree-bad.h5", python(),
+           path, dir);
+  int st = run_logged(cmd);
+  print_unperturbed(log_text());
+  ck_assert_msg(st == 0, "verify failed:\n%s", log_text());
+  snprintf(want, sizeof want, "\nverify: %zu of %zu runs within 1e-12", N_AUXFREE + 1, N_AUXFREE + 1);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+  snprintf(want, sizeof want, "\nverify perturbed by 1e-09: 0 of %zu runs within 1e-12", N_AUXFREE + 1);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+
+  snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py save-check %s --moex-eval %s/moex-eval "
+           "--target piecewise:E=3,L=2 --dir %s/save-auxfree --tol 1e-12 --perturb 1e-9", python(), path, testutil_bindir(), dir);
+  st = run_logged(cmd);
+  print_unperturbed(log_text());
+  ck_assert_msg(st == 0, "save-check failed:\n%s", log_text());
+  /* every kind with a bias, the tied-router variant of the 4 whose first layer is linear-gated,
+   * and the others' run's model without a bias, tied and not */
+  size_t n = N_AUXFREE + 4 + 2;
+  snprintf(want, sizeof want, "\nsave-check: %zu of %zu models within 1e-12", n, n);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+  snprintf(want, sizeof want, "\nsave-check perturbed by 1e-09: 0 of %zu models within 1e-12", n);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+  /* and every model with a bias there carried it (a module without one would not print this) */
+  const char *t = log_text();
+  size_t with_bias = 0;
+  for (const char *q = t; (q = strstr(q, "select_bias changes ")) != NULL; q++) with_bias++;
+  ck_assert_msg(with_bias == n - 2, "%zu of %zu models printed a selection bias:\n%s", with_bias, n - 2, t);
 }
 END_TEST
 
@@ -525,6 +695,7 @@ Suite *torch_suite(void) {
   tcase_set_timeout(t, 300);
   tcase_add_test(t, test_torch_load_matches);
   tcase_add_test(t, test_torch_save_eval_matches);
+  tcase_add_test(t, test_torch_auxfree);
   tcase_add_test(t, test_torch_bench);
   suite_add_tcase(s, t);
   return s;
