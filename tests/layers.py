@@ -12,7 +12,10 @@ Rules:
             < experiments/lib < experiments, src/tools
   2. include cycles: no chain of includes between files returns to where it started (two
      headers including each other, directly or through others).
-  3. link cycles: no chain of symbol references between the library's objects (nm: an undefined
+  3. module cycles: no two modules (a .c and its .h, one node) include each other's headers,
+     directly or through others: a module that needs another's types while that one needs it
+     back wants a header of shared vocabulary below both.
+  4. link cycles: no chain of symbol references between the library's objects (nm: an undefined
      symbol of one object defined by another) returns to where it started, so a .c calling into
      a file that calls it back (a dispatcher and its adapters) is caught even when the headers
      hide it.
@@ -90,6 +93,14 @@ def check_includes(files):
     c = find_cycle(graph)
     if c:
         faults.append("include cycle: " + " -> ".join(c))
+    # modules: X.c and X.h are one node; an edge to every other module whose header X includes
+    mods = {}
+    for rel, targets in graph.items():
+        m = os.path.splitext(rel)[0]
+        mods.setdefault(m, set()).update(os.path.splitext(t)[0] for t in targets if os.path.splitext(t)[0] != m)
+    c = find_cycle(mods)
+    if c:
+        faults.append("module cycle (each includes the next one's header): " + " -> ".join(c))
     return faults
 
 
@@ -130,6 +141,7 @@ def self_test():
         ("include cycle", {"src/fit/f.h": '#include "fit/g.h"\n', "src/fit/g.h": '#include "fit/f.h"\n'}),
         ("experiment layer from the library", {"src/sweep/s.c": '#include "lib/exprun.h"\n'}),
         ("include without its layer", {"src/model/m.c": '#include "fit.h"\n'}),
+        ("module cycle", {"src/fit/f.c": '#include "fit/g.h"\n', "src/fit/g.h": '#include "fit/f.h"\n'}),
     ]
     if check_includes(ok_tree):
         print("layers self-test: a clean tree was faulted", file=sys.stderr)

@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include "lib/driver.h"
 #include "lib/gridcheck.h"
 
 START_TEST(test_gridcheck_impossible_values) {

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "lib/driver.h"
+#include "lib/driver_opts.h"
 #include "sweep/sweep.h"
 
 /* "none"/"0" (no limit), or a size with an optional K, M, G, T suffix (powers of 1024), e.g.

@@ -21,18 +21,8 @@
 
 #include <stddef.h>
 
+#include "fit/fit_types.h"
 #include "model/objective.h"
-
-typedef enum {
-  FIT_CONVERGED = 0, /* relative gradient test |g| <= gtol * max(1, |f|) (nmsimplex2: size) */
-  FIT_STALLED,       /* relative decrease of f below ftol for stall_iters iterations */
-  FIT_MAX_ITER,      /* max_iter iterations, or max_evals objective evaluations */
-  FIT_NO_PROGRESS,   /* the optimizer could not make a step (GSL_ENOPROG, line search, GSL error) */
-  FIT_NONFINITE,     /* NaN or Inf in loss or gradient, or loss beyond the divergence limit */
-  FIT_TIME_BUDGET,   /* wall-time budget spent */
-  FIT_ERROR,         /* fit_run returned an error code: no stop reason */
-  FIT_N_STOP
-} fit_stop;
 
 /* "converged", "stalled", "max_iter", "no_progress", "nonfinite", "time_budget", "error";
  * "unknown" for a value out of range. */
@@ -40,71 +30,7 @@ const char *fit_stop_name(fit_stop reason);
 /* Inverse of fit_stop_name. Returns 0, or MOEX_EINVAL naming the unknown string. */
 int fit_stop_parse(const char *name, fit_stop *out);
 
-/* One row of the training curve. */
-typedef struct {
-  size_t iter;       /* iterations completed (Adam: steps) */
-  double loss;       /* loss at the current iterate (Adam: minibatch loss of this step) */
-  double grad_norm;  /* |gradient of loss| (Adam: minibatch; nmsimplex2: NaN) */
-  double step;       /* |last step| (nmsimplex2: simplex size) */
-  size_t evals;      /* objective evaluations so far */
-  double wall;       /* seconds since the fit started (monotonic clock) */
-  double full_loss;  /* Adam with log_full_loss: loss on all training samples; else NaN */
-} fit_curve_row;
-
-/* Called at every curve point (same iterations as the rows). theta (n_params) is the current
- * iterate. A nonzero return stops the fit: fit_run returns that code. */
-typedef int (*fit_callback_fn)(void *ctx, const fit_curve_row *row, const double *theta);
-
-typedef struct {
-  const char *optimizer;   /* see above; default "bfgs2" */
-  /* stop rules (0 disables a limit) */
-  size_t max_iter;         /* iterations (Adam: steps, required >= 1); default 1000 */
-  size_t max_evals;        /* objective evaluations; default 0 (none). Checked once per
-                              iteration, so a line search may overshoot it */
-  double max_grads;        /* per-sample gradients: the budget of the MoE protocols of
-                              fit_moe.h (which run several fits); fit_run ignores it; 0: none */
-  double gtol;             /* relative gradient test; default 1e-8 */
-  double ftol;             /* stall: relative decrease (f_prev - f) / |f_prev| < ftol ... */
-  size_t stall_iters;      /* ... for this many consecutive iterations; default 1e-12, 10 */
-  double time_budget;      /* seconds; default 0 (none) */
-  double diverge;          /* nonfinite when loss > diverge * max(initial loss, 1e-300); default
-                              1e12; 0 disables. Only non-monotone Adam can trigger it */
-  /* training curve */
-  size_t log_every;        /* a row every k iterations, plus iteration 0 and the last; Adam:
-                              every k steps and the last (no step-0 row); 0: no curve */
-  fit_callback_fn callback;
-  void *callback_ctx;
-  /* GSL multimin */
-  double step_size;        /* first trial step; default 0.01 */
-  double line_tol;         /* line-search tolerance; default 0.1 (GSL's advice for bfgs2, cg) */
-  double simplex_step;     /* nmsimplex2 initial simplex size per coordinate; default 0.1 */
-  double xtol;             /* nmsimplex2 converged when simplex size <= xtol; default 1e-10 */
-  /* lm */
-  int lm_geodesic;         /* 1: geodesic acceleration (lmaccel, finite-difference fvv) */
-  double lm_avmax;         /* geodesic |a|/|v| cap; default 0.75 (GSL's) */
-  size_t lm_max_bytes;     /* refuse when the Jacobian and its solver's copies exceed this; 512 MiB */
-  const char *lm_solver;   /* "auto" (default: GSL's QR up to FIT_LM_QR_MAX_P = 64 parameters,
-                              moex's Cholesky above), "qr", "cholesky", "mcholesky", "svd"
-                              (fit_lm_solver.h) */
-  /* lbfgs */
-  int lbfgs_m;             /* stored corrections; default 10 */
-  /* adam */
-  double lr, beta1, beta2, eps;  /* 1e-3, 0.9, 0.999, 1e-8 */
-  size_t batch;            /* 128 (capped at n_samples) */
-  const char *schedule;    /* "constant" (default), "cosine", "step" */
-  double lr_min;           /* cosine floor; default 0 */
-  double step_gamma;       /* step schedule: lr * gamma^floor(t / step_every); 0.1 */
-  size_t step_every;       /* default 1000 */
-  size_t warmup;           /* linear warm-up: lr * t / warmup for steps t <= warmup, then the
-                              schedule over the remaining max_iter - warmup steps; 0: none */
-  int log_full_loss;       /* Adam: also the full training loss at curve points; default 0 */
-  unsigned long seed;      /* Adam minibatch order; default 1 */
-} fit_settings;
-
 void fit_settings_default(fit_settings *s);
-
-/* One fit in progress (fit_ctx.h): what an optimizer's run function works on. */
-typedef struct fit_ctx fit_ctx;
 
 /* An optimizer, GSL style: a const struct chosen by pointer. `check` validates the settings that
  * are the optimizer's own (NULL: none), `run` runs a whole fit on c and returns 0 or an error
@@ -131,20 +57,6 @@ const fit_type *const *fit_types(void);
 const fit_type *fit_type_find(const char *name);
 /* 0 when `name` is a known optimizer, else MOEX_EINVAL with a message naming it. */
 int fit_optimizer_check(const char *name);
-
-typedef struct {
-  fit_stop stop;
-  size_t iters;            /* iterations completed */
-  size_t evals;            /* objective evaluations (lossgrad or residual calls) */
-  double loss;             /* final loss (Adam: full training loss at the final theta) */
-  double grad_norm;        /* final |gradient| (NaN for nmsimplex2) */
-  double wall;             /* seconds */
-  int gsl_errno;           /* GSL status behind `no_progress`, else 0 */
-  char message[256];       /* why the fit stopped, in words (e.g. GSL's reason) */
-  size_t lm_fallbacks;     /* lm: trust-region trials its Cholesky solved by the modified one */
-  fit_curve_row *curve;    /* n_curve rows, capacity cap_curve; reused across fits */
-  size_t n_curve, cap_curve;
-} fit_result;
 
 /* One Adam update of theta (n) from gradient g, moments m and v updated in place, bias
  * corrections c1 = 1/(1 - beta1^t) and c2 = 1/(1 - beta2^t); returns |step|^2. The arithmetic

@@ -13,6 +13,7 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
+#include "fit/fit.h"
 #include "fit/fit_ctx.h"
 #include "core/kernels.h"
 #include "core/moex_error.h"

@@ -7,7 +7,8 @@
 
 #include <stddef.h>
 
-#include "fit/fit.h"
+#include "fit/fit_types.h"
+#include "model/objective.h"
 
 #define FIT_CONTINUE ((fit_stop)-1)
 

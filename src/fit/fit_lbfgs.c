@@ -8,6 +8,7 @@
 
 #include <lbfgs.h>
 
+#include "fit/fit.h"
 #include "fit/fit_ctx.h"
 #include "core/moex_error.h"
 

@@ -9,6 +9,7 @@
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_multifit_nlinear.h>
 
+#include "fit/fit.h"
 #include "fit/fit_ctx.h"
 #include "fit/fit_lm_solver.h"
 #include "core/moex_error.h"

@@ -8,6 +8,7 @@
 #include <gsl/gsl_multimin.h>
 #include <gsl/gsl_vector.h>
 
+#include "fit/fit.h"
 #include "fit/fit_ctx.h"
 #include "core/moex_error.h"
 #include "core/moex_gsl.h"

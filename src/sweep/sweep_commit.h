@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "record/record.h"
-#include "sweep/sweep.h"
+#include "sweep/sweep_types.h"
 
 /* Set by the SIGINT/SIGTERM handler that sweep_run installs. */
 extern volatile sig_atomic_t sweep_sigflag;

@@ -1,6 +1,6 @@
 /* sweep_grid: the cartesian product of named axes times seeds, run indices, configuration
  * strings, overrides from the command line, and the shard syntax. */
-#include "sweep/sweep.h"
+#include "sweep/sweep_grid.h"
 
 #include <errno.h>
 #include <stdint.h>

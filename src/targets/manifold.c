@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "targets/embedding.h"
-#include "targets/manifold_kind.h"
+#include "targets/manifold_layout.h"
 #include "core/moex_error.h"
 
 /* ---- the kinds ---------------------------------------------------------------------------- */

@@ -1,6 +1,6 @@
-/* manifold_kind: the private layout of a manifold and the helpers its kinds share (not public API).
- * Included by manifold.c and the manifold_<kind>.c files only; the helpers live in manifold_kind.c,
- * which calls neither of them, so the kinds never link back into manifold.c. */
+/* manifold_kind: the helpers the manifold kinds share, with the private layout (not public API).
+ * Included by the manifold_<kind>.c files only; the helpers live in manifold_kind.c, which calls
+ * neither of them, so the kinds never link back into manifold.c. */
 #ifndef MOEX_MANIFOLD_KIND_H
 #define MOEX_MANIFOLD_KIND_H
 
@@ -10,21 +10,10 @@
 
 #include "targets/embedding.h"
 #include "targets/manifold.h"
+#include "targets/manifold_layout.h"
 
 #define MANIFOLD_TWO_PI 6.283185307179586
 #define MANIFOLD_PI 3.141592653589793
-
-struct manifold {
-  const manifold_type *type;
-  size_t d, D, n0, du, nz, E;
-  embedding *emb;
-  unsigned long seed;
-  double r, cover;
-  double *cy; /* (E, n0) centres, base coordinates */
-  double *cz; /* (E, nz) centres, chart-distance coordinates */
-  double *T;  /* (E, n0, d) orthonormal tangent bases at the centres */
-  void *state; /* the kind's constants (type->size bytes, filled by type->set), or NULL */
-};
 
 double manifold_kind_norm(const double *v, size_t n);
 /* A uniform unit vector of R^n: a normalised Gaussian (redrawn if it is ~0). */
