@@ -1,5 +1,6 @@
 #!/usr/bin/python3
 """records_py_test.py REC.h5 RUNS.tsv DIR: src/tools/moex_records.py against moex's own reader.
+   records_py_test.py --frames FILE.h5...: each record's frame against its /summary.
 
 RUNS.tsv is written by tests/test_records_py.c through the C API (run_id, seed, test_mse as a
 hex float, status, one line per run of REC.h5). Checked: runs() has one row per run in the
@@ -31,6 +32,37 @@ def expect_error(fn, must_name, what):
             fail("%s: the error does not name '%s': %s" % (what, must_name, e))
         return
     fail("%s: no RecordError" % what)
+
+
+def frames(paths):
+    """--frames FILE...: runs() of each record against its /summary, read with h5py alone: the
+    same run ids in the same order, and every summary value of every run (where the run has that
+    column) equal bit for bit, strings as str and integers as integers."""
+    n_runs = n_vals = 0
+    for path in paths:
+        df = mr.runs(path)
+        with h5py.File(path, "r") as f:
+            s = f["summary"]
+            ids = list(s["run_id"].asstr()[()])
+            if list(df.run_id) != ids:
+                fail("%s: run ids differ from /summary's" % path)
+            for i, rid in enumerate(ids):
+                cols = [c.decode() if isinstance(c, bytes) else c for c in f["runs"][rid].attrs["summary_columns"]]
+                for c in cols:
+                    d = s[c]
+                    want = d.asstr()[i] if d.dtype.kind == "O" else d[i]
+                    got = df[c][i]
+                    if d.dtype.kind == "O":
+                        ok = isinstance(got, str) and got == want
+                    elif d.dtype.kind == "i":
+                        ok = isinstance(got, (int, np.integer)) and int(got) == int(want)
+                    else:
+                        ok = np.float64(got).tobytes() == np.float64(want).tobytes()
+                    if not ok:
+                        fail("%s: run %s column %s: %r in the frame, %r in /summary" % (path, rid, c, got, want))
+                    n_vals += 1
+        n_runs += len(ids)
+    print("records_py_test: %d records, %d runs, %d summary values equal to the frames'" % (len(paths), n_runs, n_vals))
 
 
 def main(rec, tsv, tmp):
@@ -79,16 +111,25 @@ def main(rec, tsv, tmp):
     with h5py.File(bad, "r+") as f:
         f.attrs.modify("host", "elsewhere")
     expect_error(lambda: mr.provenance(bad), "root", "a changed root attribute")
+    # a schema this reader does not know
+    bad = os.path.join(tmp, "schema.h5")
+    shutil.copy(rec, bad)
+    with h5py.File(bad, "r+") as f:
+        f.attrs.modify("schema_version", np.int64(2))
+    expect_error(lambda: mr.runs(bad), "schema_version 2", "an unknown schema version")
     # not a record at all
     junk = os.path.join(tmp, "junk.h5")
     with open(junk, "wb") as f:
         f.write(b"not hdf5")
     expect_error(lambda: mr.runs(junk), "junk.h5", "a file that is not HDF5")
     expect_error(lambda: mr.curve(rec, "0000000000000000"), "no run", "an unknown run id")
-    print("records_py_test: %d runs, values and types as moex reads them, 4 kinds of damage refused" % len(want))
+    print("records_py_test: %d runs, values and types as moex reads them, 5 kinds of damage refused" % len(want))
 
 
 if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "--frames":
+        frames(sys.argv[2:])
+        sys.exit(0)
     if len(sys.argv) != 4:
         print(__doc__)
         sys.exit(2)

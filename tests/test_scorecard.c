@@ -598,6 +598,12 @@ START_TEST(test_demo_small) {
     snprintf(p, sizeof p, "%s/q/%s.h5", tdir, learn[i].name);
     assert_demo_learned(p, learn[i].share);
   }
+  /* the records reader (moex_records.py) on a record of every experiment the demo runs: each
+   * frame's rows are /summary's, its values the runs' */
+  if (testutil_require_tool(sh("/usr/bin/python3 -c 'import pandas, h5py' > /dev/null 2>&1") == 0, "pandas",
+                            "moex_records.py needs python3-pandas (make check installs it)"))
+    ck_assert_msg(sh("/usr/bin/python3 tests/records_py_test.py --frames '%s'/q/*.h5 > '%s/frames.log' 2>&1", tdir, tdir) == 0,
+                  "moex_records.py on the demo's records (see %s/frames.log)", tdir);
   scorecard_free(&sc);
   for (size_t i = 0; i < n; i++) report_data_free(d[i]);
   free(md);
