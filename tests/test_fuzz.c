@@ -146,18 +146,6 @@ static void snap_expect_same(const snapshot *ref, const snapshot *got, const cha
   for (int k = 0; k < 6; k++) ck_assert_msg(strcmp(ra[k], ga[k]) == 0, "%s: root attribute %d differs silently", what, k);
 }
 
-static unsigned char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc((size_t)len + 1);
-  *n = fread(b, 1, (size_t)len, f);
-  fclose(f);
-  return b;
-}
-
 static void spit(const char *path, const unsigned char *b, size_t n) {
   FILE *f = fopen(path, "wb");
   ck_assert_ptr_nonnull(f);
@@ -238,7 +226,7 @@ START_TEST(test_fuzz_damaged_records) {
   snapshot ref;
   ck_assert_int_eq(snap_take(clean, &ref), 0);
   size_t n;
-  unsigned char *bytes = slurp(clean, &n), *buf = malloc(n);
+  unsigned char *bytes = (unsigned char *)testutil_slurp(clean, &n), *buf = malloc(n);
   ck_assert(bytes && buf && n > 1000);
 
   /* the tools on the clean file: the outputs every harmless case must reproduce */
@@ -338,7 +326,7 @@ END_TEST
 
 static void copy_file(const char *src, const char *dst) {
   size_t n;
-  unsigned char *b = slurp(src, &n);
+  unsigned char *b = (unsigned char *)testutil_slurp(src, &n);
   ck_assert_ptr_nonnull(b);
   spit(dst, b, n);
   free(b);

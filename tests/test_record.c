@@ -18,46 +18,14 @@
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static char tdir[256];
-
-static void mk_tdir(void) {
-  const char *t = getenv("TMPDIR");
-  snprintf(tdir, sizeof tdir, "%s/moex_record_XXXXXX", t && *t ? t : "/tmp");
-  ck_assert_ptr_nonnull(mkdtemp(tdir));
-}
-
-static void rm_tdir(void) {
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
-  ck_assert_int_eq(system(cmd), 0);
-}
-
-static char *tpath(const char *name) {
-  static char buf[4][512];
-  static int k;
-  k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", tdir, name);
-  return buf[k];
-}
+static testutil_tmp T; /* this file's scratch folder */
+#define tpath(name) testutil_tmp_path(&T, (name))
 
 static const record_meta_in META = {"test_exp", "{\"D\": [16, 32], \"seeds\": 3}", "moex_tests --quick 'a b'"};
 
-/* Whole file contents (malloc'd), for "nothing changed" checks. */
-static char *slurp(const char *path, size_t *n) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return NULL;
-  fseek(fp, 0, SEEK_END);
-  long sz = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  char *b = malloc((size_t)sz + 1);
-  *n = fread(b, 1, (size_t)sz, fp);
-  fclose(fp);
-  return b;
-}
-
 static int same_bytes(const char *path, const char *b, size_t n) {
   size_t m;
-  char *c = slurp(path, &m);
+  char *c = testutil_slurp(path, &m);
   int same = c && m == n && memcmp(b, c, n) == 0;
   free(c);
   return same;
@@ -176,7 +144,7 @@ static void assert_vlen_utf8_attr(hid_t loc, const char *name) {
 /* ---- round trip --------------------------------------------------------------------------- */
 
 START_TEST(test_record_round_trip) {
-  mk_tdir();
+  testutil_tmp_make(&T, "record");
   const char *p = tpath("rt.h5");
   record_run *runs[4];
   for (int i = 0; i < 4; ++i) runs[i] = make_run(i, 50 + 13 * (size_t)i);
@@ -334,13 +302,13 @@ START_TEST(test_record_round_trip) {
 
   assert_h5dump(p);
   for (int i = 0; i < 4; ++i) record_run_free(runs[i]);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
 /* The copy-always mode writes the same record. */
 START_TEST(test_record_copy_always_mode) {
-  mk_tdir();
+  testutil_tmp_make(&T, "record");
   const char *p = tpath("ca.h5");
   record_writer *w = record_writer_open(p, &META, RECORD_NEW | RECORD_COPY_ALWAYS);
   ck_assert_ptr_nonnull(w);
@@ -363,14 +331,14 @@ START_TEST(test_record_copy_always_mode) {
   }
   record_close(f);
   assert_h5dump(p);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
 /* The alternating working copy: commits after the first reuse it (no full copy), and a
  * reader holding the file open through HDF5 is never written under: the writer copies. */
 START_TEST(test_record_reader_kept_safe) {
-  mk_tdir();
+  testutil_tmp_make(&T, "record");
   const char *p = tpath("rd.h5");
   record_writer *w = record_writer_open(p, &META, RECORD_NEW);
   record_run *r0 = make_run(20, 30), *r1 = make_run(21, 30), *r2 = make_run(22, 30), *r3 = make_run(23, 30);
@@ -407,7 +375,7 @@ START_TEST(test_record_reader_kept_safe) {
   }
   record_close(f);
   assert_h5dump(p);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -433,7 +401,7 @@ static void crash_child(const char *p, int fd, int flags) {
 }
 
 static void crash_loop(int kills, int flags, unsigned seed) {
-  mk_tdir();
+  testutil_tmp_make(&T, "record");
   const char *p = tpath("crash.h5");
   record_writer *w0 = record_writer_open(p, &META, RECORD_NEW);
   ck_assert_ptr_nonnull(w0);
@@ -514,7 +482,7 @@ static void crash_loop(int kills, int flags, unsigned seed) {
   /* the point of the test: kills landed inside an append */
   ck_assert_msg(mid_append >= 1, "no kill landed inside an append (%d kills)", kills);
   ck_assert_int_gt(reported, 0);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 
 START_TEST(test_record_sigkill_alternating) { crash_loop(8, 0, 2385u); }
@@ -526,7 +494,7 @@ END_TEST
 /* ---- bad input ---------------------------------------------------------------------------- */
 
 START_TEST(test_record_bad_files) {
-  mk_tdir();
+  testutil_tmp_make(&T, "record");
   /* missing file */
   ck_assert_ptr_null(record_open(tpath("missing.h5")));
   ck_assert_ptr_nonnull(strstr(moex_errmsg(), "missing.h5"));
@@ -564,7 +532,7 @@ START_TEST(test_record_bad_files) {
   H5Aclose(a);
   H5Fclose(fid);
   size_t n = 0;
-  char *before = slurp(p, &n);
+  char *before = testutil_slurp(p, &n);
   ck_assert_ptr_null(record_open(p));
   char want[80];
   snprintf(want, sizeof want, "schema_version %d; this moex reads version %d", RECORD_SCHEMA_VERSION + 1,
@@ -601,20 +569,20 @@ START_TEST(test_record_bad_files) {
   ck_assert_ptr_null(record_writer_open(NULL, &META, RECORD_NEW));
   ck_assert_ptr_null(record_writer_open(tpath("x.h5"), NULL, RECORD_NEW));
   record_run_free(r);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
 /* A refused append leaves the file byte for byte as it was, and the writer usable. */
 START_TEST(test_record_refused_append) {
-  mk_tdir();
+  testutil_tmp_make(&T, "record");
   const char *p = tpath("ref.h5");
   record_writer *w = record_writer_open(p, &META, RECORD_NEW);
   record_run *r0 = make_run(40, 10), *r1 = make_run(41, 10), *r2 = make_run(42, 10);
   append1(w, r0);
   append1(w, r1);  /* so that a working copy exists */
   size_t n = 0;
-  char *before = slurp(p, &n);
+  char *before = testutil_slurp(p, &n);
   /* already in the file */
   ck_assert_int_eq(record_writer_append(w, &r0, 1), MOEX_EINVAL);
   ck_assert_ptr_nonnull(strstr(moex_errmsg(), "already holds run"));
@@ -642,7 +610,7 @@ START_TEST(test_record_refused_append) {
   record_run_free(r1);
   record_run_free(r2);
   record_run_free(bad);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -697,7 +665,7 @@ END_TEST
 
 /* Non-UTF-8 bytes in argv are stored as '?' rather than breaking h5py. */
 START_TEST(test_record_meta_sanitized) {
-  mk_tdir();
+  testutil_tmp_make(&T, "record");
   const char *p = tpath("m.h5");
   record_meta_in m = {"exp", "{}", "prog --name \xff\xfe ok \xce\xba"};
   record_writer *w = record_writer_open(p, &m, RECORD_NEW);
@@ -709,7 +677,7 @@ START_TEST(test_record_meta_sanitized) {
   record_close(f);
   ck_assert_int_eq(record_check(p), 0);
   assert_h5dump(p);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -720,7 +688,7 @@ START_TEST(test_record_h5py) {
                      : system("/usr/bin/python3 -c 'import h5py' >/dev/null 2>&1") == 0 ? "/usr/bin/python3"
                                                                                         : NULL;
   if (!testutil_require_tool(python != NULL, "h5py", "no python3 imports h5py (Debian: python3-h5py)")) return;
-  mk_tdir();
+  testutil_tmp_make(&T, "record");
   const char *p = tpath("py.h5");
   record_writer *w = record_writer_open(p, &META, RECORD_NEW);
   record_run *r = make_run(50, 12), *r2 = make_run(51, 12);
@@ -751,7 +719,7 @@ START_TEST(test_record_h5py) {
   ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "h5py could not read the file as documented");
   record_run_free(r);
   record_run_free(r2);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 

@@ -18,50 +18,15 @@
 #include "analysis/verdict.h"
 #include "report/report.h"
 
-static char tdir[256];
-
-static void mk_tdir(void) {
-  const char *t = getenv("TMPDIR");
-  snprintf(tdir, sizeof tdir, "%s/moex_report_XXXXXX", t && *t ? t : "/tmp");
-  ck_assert_ptr_nonnull(mkdtemp(tdir));
-}
-
-/* MOEX_KEEP=1 keeps the test folders for inspection. */
-static void rm_tdir(void) {
-  if (getenv("MOEX_KEEP")) return;
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
-  ck_assert_int_eq(system(cmd), 0);
-}
-
-static char *tpath(const char *name) {
-  static char buf[8][1024];
-  static int k;
-  k = (k + 1) % 8;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", tdir, name);
-  return buf[k];
-}
-
-static char *slurp(const char *path, size_t *n) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return NULL;
-  fseek(fp, 0, SEEK_END);
-  long sz = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  char *b = malloc((size_t)sz + 1);
-  size_t m = fread(b, 1, (size_t)sz, fp);
-  b[m] = '\0';
-  if (n) *n = m;
-  fclose(fp);
-  return b;
-}
+static testutil_tmp T; /* this file's scratch folder */
+#define tpath(name) testutil_tmp_path(&T, (name))
 
 static int exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0;
 }
 
-/* Runs a shell command with stderr into tdir/err.txt; returns the exit status. */
+/* Runs a shell command with stderr into T.dir/err.txt; returns the exit status. */
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...) {
   char cmd[2600], part[1800];
@@ -69,7 +34,7 @@ static int run(const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(part, sizeof part, fmt, ap);
   va_end(ap);
-  snprintf(cmd, sizeof cmd, "%s >'%s/out.txt' 2>'%s/err.txt'", part, tdir, tdir);
+  snprintf(cmd, sizeof cmd, "%s >'%s/out.txt' 2>'%s/err.txt'", part, T.dir, T.dir);
   int st = system(cmd);
   ck_assert(WIFEXITED(st));
   return WEXITSTATUS(st);
@@ -77,7 +42,7 @@ static int run(const char *fmt, ...) {
 
 /* stderr of the last run(): exactly one non-empty line, containing `want`. */
 static void assert_one_error_line(const char *want) {
-  char *e = slurp(tpath("err.txt"), NULL);
+  char *e = testutil_slurp(tpath("err.txt"), NULL);
   ck_assert_ptr_nonnull(e);
   size_t lines = 0;
   for (char *p = e; *p; p++) lines += *p == '\n';
@@ -185,7 +150,7 @@ static double mean_of(size_t d, size_t j) {
 /* ---- library ------------------------------------------------------------------------------ */
 
 START_TEST(test_report_load) {
-  mk_tdir();
+  testutil_tmp_make(&T, "report");
   write_file(tpath("a.h5"), &META, 0.0, 0);
   report_data *d = report_load(tpath("a.h5"));
   ck_assert_msg(d != NULL, "%s", moex_errmsg());
@@ -246,14 +211,14 @@ START_TEST(test_report_load) {
   ck_assert_ptr_null(report_claim_rule(REPORT_CLAIM_NONE));
   ck_assert_str_eq(report_claim_rule(REPORT_CLAIM_RATE), verdict_rate->text);
   report_data_free(d);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
 /* "lower": fails when the series lies wholly above its reference at some x; a missing reference
  * is inconclusive with a note; a run plotting a missing column is listed as failed. */
 START_TEST(test_report_lower_and_odd_runs) {
-  mk_tdir();
+  testutil_tmp_make(&T, "report");
   series_def a = {"fig_l", "deep", "L", "lower", "shallow", 0, 0, NAN, 0, 0};
   series_def b = {"fig_l", "shallow", "L", "none", NULL, 0, 0, NAN, 0, 0};
   series_def c = {"fig_l", "orphan", "L", "lower", "nobody", 0, 0, NAN, 0, 0};
@@ -290,7 +255,7 @@ START_TEST(test_report_lower_and_odd_runs) {
   ck_assert_uint_eq(d->n_failed, 1);
   ck_assert_ptr_nonnull(strstr(d->failed[0].status, "'no_such_err' is missing"));
   report_data_free(d);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -298,7 +263,7 @@ END_TEST
  * 3.6x fails, one without its reference is inconclusive; the figure's script draws the
  * reference as a line and tol times it dashed. */
 START_TEST(test_report_within) {
-  mk_tdir();
+  testutil_tmp_make(&T, "report");
   series_def cons = {"fig_w", "construction", "row", "none", NULL, 0, 0, NAN, 0, 0};
   series_def near = {"fig_w", "near", "row", "within", "construction", 0, 0, NAN, 3.0, 0};
   series_def far = {"fig_w", "far", "row", "within", "construction", 0, 0, NAN, 3.0, 0};
@@ -335,12 +300,12 @@ START_TEST(test_report_within) {
   ck_assert_ptr_nonnull(strstr(l->note, "'nobody' is not in the figure"));
   ck_assert_int_eq(report_write_gp(f, tpath("w.gp")), 0);
   size_t len;
-  char *gp = slurp(tpath("w.gp"), &len);
+  char *gp = testutil_slurp(tpath("w.gp"), &len);
   ck_assert_ptr_nonnull(strstr(gp, "construction (line)"));
   ck_assert_ptr_nonnull(strstr(gp, "3 x construction"));
   free(gp);
   report_data_free(d);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -348,7 +313,7 @@ END_TEST
  * note names the checks; the construction's exponent gets its own verdict line, which a series
  * decaying slower than its construction should fails even when it beats the bound. */
 START_TEST(test_report_checks_and_construct) {
-  mk_tdir();
+  testutil_tmp_make(&T, "report");
   series_def a = {"thm_x_err_vs_m", "good", "m", "rate", NULL, 0, 0, -0.5, 0.05, 0};
   series_def b = {"thm_x_err_vs_m", "broken", "m", "rate", NULL, 0, 0, -0.5, 0.05, 0};
   series_def c = {"thm_x_err_vs_m", "slow", "m", "rate", NULL, 0, 0, -0.5, 0.05, 0};
@@ -405,7 +370,7 @@ START_TEST(test_report_checks_and_construct) {
   report_outcome out;
   report_data *files[1] = {d};
   ck_assert_int_eq(report_write(files, 1, tpath("kout"), &o, &out), 0);
-  char *md = slurp(tpath("kout/REPORT.md"), NULL);
+  char *md = testutil_slurp(tpath("kout/REPORT.md"), NULL);
   ck_assert_ptr_nonnull(md);
   ck_assert_ptr_nonnull(strstr(md, "- verdict: fails — thm_x_err_vs_m / broken: slope of log test_mse against log m at or "
                                    "below bound -0.5"));
@@ -417,7 +382,7 @@ START_TEST(test_report_checks_and_construct) {
   ck_assert_ptr_nonnull(strstr(md, "- holds: 3\n- fails: 3\n"));
   free(md);
   report_data_free(d);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -426,7 +391,7 @@ END_TEST
  * no tolerance, a tolerance the rule refuses, too few shared sizes, a reference without error).
  * Errors are C x^slope (1 + 0.01 seed): the fitted slope is exact. */
 START_TEST(test_report_judge_rules) {
-  mk_tdir();
+  testutil_tmp_make(&T, "report");
   const series_def defs[] = {
       {"fig_j", "grows up", "m", "grows", NULL, 1e-3, 0.8, NAN, 0.15, NX},       /* holds */
       {"fig_j", "grows flat", "m", "grows", NULL, 1e-3, 0.0, NAN, 0.15, NX},     /* fails */
@@ -495,7 +460,7 @@ START_TEST(test_report_judge_rules) {
       ck_assert_msg(!s->note, "%s: unexpected note '%s'", want[k].series, s->note);
   }
   report_data_free(d);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -503,7 +468,7 @@ END_TEST
 
 static void assert_png(const char *path) {
   size_t n = 0;
-  char *b = slurp(path, &n);
+  char *b = testutil_slurp(path, &n);
   ck_assert_msg(b != NULL, "no %s", path);
   ck_assert_msg(n > 2048, "%s: only %zu bytes", path, n);
   ck_assert(memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0);
@@ -547,15 +512,15 @@ static void assert_tsv(const char *path, const report_figure *f, size_t def0) {
 }
 
 START_TEST(test_report_binary) {
-  mk_tdir();
+  testutil_tmp_make(&T, "report");
   write_file(tpath("a.h5"), &META, 0.0, 0);
   char bin[512];
   snprintf(bin, sizeof bin, "%s/moex-report", testutil_bindir());
   int rc = run("'%s' '%s' --out '%s'", bin, tpath("a.h5"), tpath("out/deep"));
-  ck_assert_msg(rc == 0, "exit %d: %s", rc, slurp(tpath("err.txt"), NULL));
+  ck_assert_msg(rc == 0, "exit %d: %s", rc, testutil_slurp(tpath("err.txt"), NULL));
   report_data *d = report_load(tpath("a.h5"));
   ck_assert_ptr_nonnull(d);
-  char *md = slurp(tpath("out/deep/REPORT.md"), NULL);
+  char *md = testutil_slurp(tpath("out/deep/REPORT.md"), NULL);
   ck_assert_ptr_nonnull(md);
   char p[300], sl[128], line[1200], cl[1024];
   size_t n_claims = 0;
@@ -564,7 +529,7 @@ START_TEST(test_report_binary) {
     snprintf(p, sizeof p, "out/deep/%s.png", f->file);
     assert_png(tpath(p));
     snprintf(p, sizeof p, "out/deep/%s.svg", f->file);
-    char *svg = slurp(tpath(p), NULL);
+    char *svg = testutil_slurp(tpath(p), NULL);
     ck_assert_ptr_nonnull(svg);
     ck_assert_ptr_nonnull(strstr(svg, "<svg"));
     free(svg);
@@ -620,7 +585,7 @@ START_TEST(test_report_binary) {
   write_file(tpath("b.h5"), &m2, 0.3, 0);
   rc = run("'%s' '%s' '%s'", bin, tpath("a.h5"), tpath("b.h5"));
   ck_assert_msg(rc == 0, "exit %d", rc);
-  md = slurp(tpath("REPORT.md"), NULL);
+  md = testutil_slurp(tpath("REPORT.md"), NULL);
   ck_assert_ptr_nonnull(md);
   ck_assert_ptr_nonnull(strstr(md, "## Experiment `report_test`"));
   ck_assert_ptr_nonnull(strstr(md, "## Experiment `report_test_b`"));
@@ -635,15 +600,15 @@ START_TEST(test_report_binary) {
   assert_one_error_line("gnuplot not found");
   ck_assert(exists(tpath("nogp/REPORT.md")) && exists(tpath("nogp/exp_depth.tsv")) && exists(tpath("nogp/exp_depth.gp")));
   ck_assert(!exists(tpath("nogp/exp_depth.png")));
-  md = slurp(tpath("nogp/REPORT.md"), NULL);
+  md = testutil_slurp(tpath("nogp/REPORT.md"), NULL);
   ck_assert_ptr_nonnull(strstr(md, "Figure not rendered"));
   free(md);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
 START_TEST(test_report_bad_input) {
-  mk_tdir();
+  testutil_tmp_make(&T, "report");
   char bin[512];
   snprintf(bin, sizeof bin, "%s/moex-report", testutil_bindir());
   /* missing file */
@@ -691,7 +656,7 @@ START_TEST(test_report_bad_input) {
   ck_assert_ptr_nonnull(strstr(moex_errmsg(), "text.h5/sub"));
   ck_assert_int_ne(report_write(&d, 0, tpath("x"), NULL, NULL), 0);
   report_data_free(d);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -732,14 +697,14 @@ static void assert_same_records(const char *pa, const char *pb) {
 }
 
 START_TEST(test_merge) {
-  mk_tdir();
+  testutil_tmp_make(&T, "report");
   char bin[512];
   snprintf(bin, sizeof bin, "%s/moex-merge", testutil_bindir());
   write_file(tpath("whole.h5"), &META, 0.0, 0);
   write_file(tpath("even.h5"), &META, 0.0, 1);
   write_file(tpath("odd.h5"), &META, 0.0, 2);
   int rc = run("'%s' '%s' '%s' '%s'", bin, tpath("m.h5"), tpath("odd.h5") /* order differs from whole */, tpath("even.h5"));
-  ck_assert_msg(rc == 0, "exit %d: %s", rc, slurp(tpath("err.txt"), NULL));
+  ck_assert_msg(rc == 0, "exit %d: %s", rc, testutil_slurp(tpath("err.txt"), NULL));
   ck_assert_int_eq(record_check(tpath("m.h5")), 0);
   assert_same_records(tpath("whole.h5"), tpath("m.h5"));
   ck_assert(!exists(tpath("m.h5.merging")));
@@ -764,13 +729,13 @@ START_TEST(test_merge) {
                   "%s.tsv differs between the merged file's report and the whole's", DEFS[k].figure);
 
   size_t n0 = 0;
-  char *before = slurp(tpath("m.h5"), &n0);
+  char *before = testutil_slurp(tpath("m.h5"), &n0);
   /* a run with the same id and other content: refused, the output untouched */
   write_file(tpath("shifted.h5"), &META, 0.01, 1);
   ck_assert_int_eq(run("'%s' '%s' '%s' '%s'", bin, tpath("m.h5"), tpath("even.h5"), tpath("shifted.h5")), 2);
   assert_one_error_line("differs between");
   size_t n1 = 0;
-  char *after = slurp(tpath("m.h5"), &n1);
+  char *after = testutil_slurp(tpath("m.h5"), &n1);
   ck_assert(n0 == n1 && memcmp(before, after, n0) == 0);
   free(after);
   /* another experiment */
@@ -783,7 +748,7 @@ START_TEST(test_merge) {
   /* the output among the inputs; a missing input; too few arguments */
   ck_assert_int_eq(run("'%s' '%s' '%s' '%s'", bin, tpath("m.h5"), tpath("m.h5"), tpath("odd.h5")), 2);
   assert_one_error_line("is also an input");
-  after = slurp(tpath("m.h5"), &n1);
+  after = testutil_slurp(tpath("m.h5"), &n1);
   ck_assert(n0 == n1 && memcmp(before, after, n0) == 0);
   free(after);
   free(before);
@@ -792,7 +757,7 @@ START_TEST(test_merge) {
   ck_assert(!exists(tpath("m4.h5")));
   ck_assert_int_eq(run("'%s' '%s'%s", bin, tpath("m4.h5"), ""), 2);
   assert_one_error_line("usage");
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 

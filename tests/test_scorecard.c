@@ -16,41 +16,8 @@
 #include "report/report.h"
 #include "report/scorecard.h"
 
-static char tdir[256];
-
-static void mk_tdir(void) {
-  const char *t = getenv("TMPDIR");
-  snprintf(tdir, sizeof tdir, "%s/moex_scorecard_XXXXXX", t && *t ? t : "/tmp");
-  ck_assert_ptr_nonnull(mkdtemp(tdir));
-}
-
-static void rm_tdir(void) {
-  if (getenv("MOEX_KEEP")) return;
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
-  ck_assert_int_eq(system(cmd), 0);
-}
-
-static char *tpath(const char *name) {
-  static char buf[8][1024];
-  static int k;
-  k = (k + 1) % 8;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", tdir, name);
-  return buf[k];
-}
-
-static char *slurp(const char *path) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return NULL;
-  fseek(fp, 0, SEEK_END);
-  long sz = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  char *b = malloc((size_t)sz + 1);
-  size_t m = fread(b, 1, (size_t)sz, fp);
-  b[m] = '\0';
-  fclose(fp);
-  return b;
-}
+static testutil_tmp T; /* this file's scratch folder */
+#define tpath(name) testutil_tmp_path(&T, (name))
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...) {
@@ -153,7 +120,7 @@ static const scorecard_row *row(const scorecard_t *sc, const char *id) {
 }
 
 START_TEST(test_rows_from_records) {
-  mk_tdir();
+  testutil_tmp_make(&T, "scorecard");
   write_all();
   report_data *d[NFILES];
   load_all(d);
@@ -206,7 +173,7 @@ START_TEST(test_rows_from_records) {
   ck_assert_uint_eq(scorecard_decided(&sc), 5);
   scorecard_free(&sc);
   for (int i = 0; i < NFILES; i++) report_data_free(d[i]);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -214,7 +181,7 @@ END_TEST
  * on one embedding and fails on another, so the row fails (every embedding must be flat); with
  * the flat one alone it holds. */
 START_TEST(test_cell_worst_series) {
-  mk_tdir();
+  testutil_tmp_make(&T, "scorecard");
   const sdef p1[] = {{"exp1_err_vs_D", "moe adam axis", "flat", NULL, "test_mse", 0.01, 0.0, NAN, 0.15, 1.0, NAN, NAN, 4, 0.01},
                      {"exp1_err_vs_D", "moe adam rotated", "flat", NULL, "test_mse", 0.001, 0.67, NAN, 0.15, 1.0, NAN, NAN, 4, 0.01}};
   for (size_t n = 2; n >= 1; n--) {
@@ -229,13 +196,13 @@ START_TEST(test_cell_worst_series) {
     scorecard_free(&sc);
     report_data_free(d);
   }
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
 /* moex-report writes SCORECARD.md and opens REPORT.md on it; --scorecard prints the table */
 START_TEST(test_report_files) {
-  mk_tdir();
+  testutil_tmp_make(&T, "scorecard");
   write_all();
   char files[2048] = "";
   for (int i = 0; i < NFILES; i++) {
@@ -243,8 +210,9 @@ START_TEST(test_report_files) {
     strcat(files, tpath(NAMES[i]));
   }
   ck_assert_int_eq(sh("MOEX_GNUPLOT=true '%s/moex-report' %s --out '%s/rep' --scorecard > '%s/out.txt' 2>&1 || test $? = 1",
-                      testutil_bindir(), files, tdir, tdir), 0);
-  char *md = slurp(tpath("rep/SCORECARD.md")), *rep = slurp(tpath("rep/REPORT.md")), *out = slurp(tpath("out.txt"));
+                      testutil_bindir(), files, T.dir, T.dir), 0);
+  char *md = testutil_slurp(tpath("rep/SCORECARD.md"), NULL), *rep = testutil_slurp(tpath("rep/REPORT.md"), NULL);
+  char *out = testutil_slurp(tpath("out.txt"), NULL);
   ck_assert_ptr_nonnull(md);
   ck_assert_ptr_nonnull(rep);
   /* the scorecard is the report's first section */
@@ -276,7 +244,7 @@ START_TEST(test_report_files) {
   free(md);
   free(rep);
   free(out);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -295,7 +263,7 @@ static scorecard_t build_one(const char *name, const char *experiment, const sde
  * its series carries no claim of its own); a model that learned nothing serves its pieces in
  * vain (not learned, not holds); the best protocol is a decided one */
 START_TEST(test_pieces_and_fallback) {
-  mk_tdir();
+  testutil_tmp_make(&T, "scorecard");
   const sdef pw[] = {
       {"depth_eq4-E3-L2", "thm-5.3 construction", "none", NULL, "sup_err", 1.0, -2.0, NAN, NAN, NAN, 1.0, NAN, 5, 0.01},
       {"depth_eq4-E3-L2", "deep-2L anneal", "rate", NULL, "sup_err", 0.9, 0.0, -0.5, 0.1, 1.0, 1.0, NAN, 5, 0.01},
@@ -324,14 +292,14 @@ START_TEST(test_pieces_and_fallback) {
   ck_assert_ptr_nonnull(strstr(r->cell[SCORECARD_PAPER].why, "no adam runs"));
   scorecard_free(&sc);
   report_data_free(d);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
 /* Sec. 4.3 variants: within 2x of the depth-2 MoE holds, 3.5x fails, and a comparison over
  * different sizes is not made */
 START_TEST(test_within_cells) {
-  mk_tdir();
+  testutil_tmp_make(&T, "scorecard");
   const sdef v[] = {
       {"variants_err_vs_active", "moe-moe adam", "none", NULL, "sup_err", 0.1, -0.5, NAN, NAN, 10, NAN, NAN, 5, 0.01},
       {"variants_err_vs_active", "dense-moe adam", "none", NULL, "sup_err", 0.15, -0.5, NAN, NAN, 10, NAN, NAN, 5, 0.01},
@@ -355,14 +323,14 @@ START_TEST(test_within_cells) {
   ck_assert_ptr_nonnull(strstr(r->cell[SCORECARD_BEST].why, "same sizes"));
   scorecard_free(&sc);
   report_data_free(d);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
 /* A lower claim whose reference is missing is undecided, not "not learned"; drawn against another
  * column (--x) no claim is judged and no scorecard is written */
 START_TEST(test_missing_reference_and_redraw) {
-  mk_tdir();
+  testutil_tmp_make(&T, "scorecard");
   const sdef p2[] = {{"exp2_err_vs_m", "2-3-moe alt", "lower", "1-6-moe alt", "test_mse", 1e-5, -0.5, NAN, 0.1, 0.2, NAN, 1e-4, 4, 0.01}};
   report_data *d;
   scorecard_t sc = build_one("p2.h5", "paper_exp2", p2, 1, &d);
@@ -374,13 +342,13 @@ START_TEST(test_missing_reference_and_redraw) {
   scorecard_free(&sc);
   report_data_free(d);
   ck_assert_int_eq(sh("MOEX_GNUPLOT=true '%s/moex-report' '%s' --x paper_value --out '%s/rx' > /dev/null 2>&1 || test $? = 1",
-                      testutil_bindir(), tpath("p2.h5"), tdir), 0);
+                      testutil_bindir(), tpath("p2.h5"), T.dir), 0);
   ck_assert_int_ne(access(tpath("rx/SCORECARD.md"), F_OK), 0);
-  char *rep = slurp(tpath("rx/REPORT.md"));
+  char *rep = testutil_slurp(tpath("rx/REPORT.md"), NULL);
   ck_assert_ptr_nonnull(rep);
   ck_assert_ptr_nonnull(strstr(rep, "No scorecard"));
   free(rep);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -391,7 +359,7 @@ START_TEST(test_not_learned_rule) {
   ck_assert_int_eq(verdict_learned(NAN, 1.0, VERDICT_LEARN_SHARE), 0);
   ck_assert_int_eq(verdict_learned(0.1, NAN, VERDICT_LEARN_SHARE), -1);
   ck_assert_int_eq(verdict_learned(0.1, 0.0, VERDICT_LEARN_SHARE), -1);
-  mk_tdir();
+  testutil_tmp_make(&T, "scorecard");
   /* the same flat series, once far below its null (holds), once at 0.9 of it (not learned) */
   const sdef a[] = {{"f", "moe adam", "flat", NULL, "test_mse", 0.09, 0.0, NAN, 0.15, 1.0, NAN, NAN, 5, 0.01},
                     {"f", "moe bfgs2", "flat", NULL, "test_mse", 0.9, 0.0, NAN, 0.15, 1.0, NAN, NAN, 5, 0.01},
@@ -422,7 +390,7 @@ START_TEST(test_not_learned_rule) {
   ck_assert_double_eq_tol(s->learn_ratio, 0.05, 1e-3);
   ck_assert_int_eq(s->verdict, SLOPE_HOLDS);
   report_data_free(d);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -484,26 +452,26 @@ static void md_verdict(const char *md, const char *id, int k, char *out, size_t 
 
 /* A fault built into Thm 5.3's network turns the construction cell to fails. */
 START_TEST(test_broken_construction) {
-  mk_tdir();
+  testutil_tmp_make(&T, "scorecard");
   ck_assert_int_eq(sh("'%s/thm_5_3' --quick --inject experts-swapped --out '%s/thm_5_3.h5' > /dev/null 2>&1; test $? = 1",
-                      testutil_bindir(), tdir), 0);
+                      testutil_bindir(), T.dir), 0);
   ck_assert_int_eq(sh("MOEX_GNUPLOT=true '%s/moex-report' '%s/thm_5_3.h5' --out '%s/rep' > /dev/null 2>&1 || test $? = 1",
-                      testutil_bindir(), tdir, tdir), 0);
-  char *md = slurp(tpath("rep/SCORECARD.md"));
+                      testutil_bindir(), T.dir, T.dir), 0);
+  char *md = testutil_slurp(tpath("rep/SCORECARD.md"), NULL);
   ck_assert_ptr_nonnull(md);
   char v[32];
   md_verdict(md, "Thm 5.3", 0, v, sizeof v);
   ck_assert_str_eq(v, "fails");
   free(md);
   /* the same network unbroken holds */
-  ck_assert_int_eq(sh("'%s/thm_5_3' --quick --out '%s/ok.h5' > /dev/null 2>&1", testutil_bindir(), tdir), 0);
+  ck_assert_int_eq(sh("'%s/thm_5_3' --quick --out '%s/ok.h5' > /dev/null 2>&1", testutil_bindir(), T.dir), 0);
   ck_assert_int_eq(sh("MOEX_GNUPLOT=true '%s/moex-report' '%s/ok.h5' --out '%s/rep2' > /dev/null 2>&1 || test $? = 1",
-                      testutil_bindir(), tdir, tdir), 0);
-  md = slurp(tpath("rep2/SCORECARD.md"));
+                      testutil_bindir(), T.dir, T.dir), 0);
+  md = testutil_slurp(tpath("rep2/SCORECARD.md"), NULL);
   md_verdict(md, "Thm 5.3", 0, v, sizeof v);
   ck_assert_str_eq(v, "holds");
   free(md);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -537,15 +505,15 @@ static void assert_demo_learned(const char *path, double share) {
 
 /* The demo at a reduced size: every row present, each verdict the one its records give. */
 START_TEST(test_demo_small) {
-  mk_tdir();
+  testutil_tmp_make(&T, "scorecard");
   const char *bin = testutil_bindir();
   int rc = sh("MOEX_DEMO_SMALL=1 MOEX_DEMO_JOBS=1 MOEX_GNUPLOT=true bash src/tools/demo.sh '%s' '%s/q' > '%s/demo.txt' 2>&1",
-              bin, tdir, tdir);
-  char *txt = slurp(tpath("demo.txt"));
+              bin, T.dir, T.dir);
+  char *txt = testutil_slurp(tpath("demo.txt"), NULL);
   ck_assert_msg(rc == 0 || rc == 1, "demo exited %d: %s", rc, txt);
   ck_assert_ptr_nonnull(strstr(txt, "claims decided"));
   ck_assert_ptr_nonnull(strstr(txt, "REPORT.md"));
-  char *md = slurp(tpath("q/SCORECARD.md"));
+  char *md = testutil_slurp(tpath("q/SCORECARD.md"), NULL);
   ck_assert_ptr_nonnull(md);
   /* the verdicts in the file are those scorecard_build computes from the demo's records */
   const char *names[] = {"thm_3_1", "thm_4_8", "cor_4_9", "thm_5_2", "thm_5_3", "paper_exp1", "paper_exp1_best",
@@ -555,7 +523,7 @@ START_TEST(test_demo_small) {
   report_data *d[16];
   for (size_t i = 0; i < n; i++) {
     char p[600];
-    snprintf(p, sizeof p, "%s/q/%s.h5", tdir, names[i]);
+    snprintf(p, sizeof p, "%s/q/%s.h5", T.dir, names[i]);
     d[i] = report_load(p);
     ck_assert_msg(d[i] != NULL, "%s: %s", p, moex_errmsg());
   }
@@ -595,20 +563,20 @@ START_TEST(test_demo_small) {
                {"paper_exp1", 0.8}};
   for (size_t i = 0; i < sizeof learn / sizeof *learn; i++) {
     char p[600];
-    snprintf(p, sizeof p, "%s/q/%s.h5", tdir, learn[i].name);
+    snprintf(p, sizeof p, "%s/q/%s.h5", T.dir, learn[i].name);
     assert_demo_learned(p, learn[i].share);
   }
   /* the records reader (moex_records.py) on a record of every experiment the demo runs: each
    * frame's rows are /summary's, its values the runs' */
   if (testutil_require_tool(sh("/usr/bin/python3 -c 'import pandas, h5py' > /dev/null 2>&1") == 0, "pandas",
                             "moex_records.py needs python3-pandas (make check installs it)"))
-    ck_assert_msg(sh("/usr/bin/python3 tests/records_py_test.py --frames '%s'/q/*.h5 > '%s/frames.log' 2>&1", tdir, tdir) == 0,
-                  "moex_records.py on the demo's records (see %s/frames.log)", tdir);
+    ck_assert_msg(sh("/usr/bin/python3 tests/records_py_test.py --frames '%s'/q/*.h5 > '%s/frames.log' 2>&1", T.dir, T.dir) == 0,
+                  "moex_records.py on the demo's records (see %s/frames.log)", T.dir);
   scorecard_free(&sc);
   for (size_t i = 0; i < n; i++) report_data_free(d[i]);
   free(md);
   free(txt);
-  rm_tdir();
+  testutil_tmp_remove(&T);
 }
 END_TEST
 

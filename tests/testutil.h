@@ -80,4 +80,47 @@ static inline void testutil_require_bin_at(const char *name, const char *file, i
 }
 #define testutil_require_bin(name) testutil_require_bin_at((name), __FILE__, __LINE__)
 
+/* A scratch folder for a test: TMPDIR (or /tmp)/moex_<tag>_XXXXXX, paths inside it, and its
+ * removal (MOEX_KEEP=1 keeps it for inspection). One per test file, made and removed per test. */
+typedef struct {
+  char dir[256];
+} testutil_tmp;
+
+static inline void testutil_tmp_make(testutil_tmp *t, const char *tag) {
+  const char *e = getenv("TMPDIR");
+  snprintf(t->dir, sizeof t->dir, "%s/moex_%s_XXXXXX", e && *e ? e : "/tmp", tag);
+  ck_assert_ptr_nonnull(mkdtemp(t->dir));
+}
+
+/* The path of `name` in t's folder; the last 8 results stay valid. */
+static inline const char *testutil_tmp_path(const testutil_tmp *t, const char *name) {
+  static char buf[8][1024];
+  static int k;
+  k = (k + 1) % 8;
+  snprintf(buf[k], sizeof buf[k], "%s/%s", t->dir, name);
+  return buf[k];
+}
+
+static inline void testutil_tmp_remove(const testutil_tmp *t) {
+  if (getenv("MOEX_KEEP")) return;
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", t->dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A whole file, NUL-terminated (malloc'd; NULL when it cannot be read); its size in *n if n. */
+static inline char *testutil_slurp(const char *path, size_t *n) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return NULL;
+  fseek(fp, 0, SEEK_END);
+  long sz = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  char *b = sz >= 0 ? malloc((size_t)sz + 1) : NULL;
+  size_t m = b ? fread(b, 1, (size_t)sz, fp) : 0;
+  if (b) b[m] = '\0';
+  if (n) *n = m;
+  fclose(fp);
+  return b;
+}
+
 #endif
