@@ -22,11 +22,7 @@
 #include "record/record.h"
 #include "targets/piecewise.h"
 #include "testutil.h"
-
-static const char *python(void) {
-  const char *p = getenv("PYTHON");
-  return p && *p ? p : "/usr/bin/python3";
-}
+#include "torchutil.h"
 
 /* The model kinds of the fixture: every layer kind, router, surrogate, K, shared experts,
  * dense layers between, an auto-encoder front (a 1-affine-layer dense encoder). All R^2 -> R^2
@@ -55,7 +51,6 @@ static const char *const KINDS[] = {
 #define N_KINDS (sizeof KINDS / sizeof *KINDS)
 #define N_TIED 9 /* kinds whose first layer is an MoE layer with a linear router */
 
-static char dir[64];
 
 /* The Table 4 target's data (R^2 -> R^2): 256 training and 64 test samples, a 16 x 16 grid. */
 static exprun_data_t fixture_data(void) {
@@ -138,15 +133,6 @@ static void make_fixture(void) {
   fixture_data_free(&d);
 }
 
-/* Whether python imports torch, h5py and numpy (asked once, by the test case's fixture: not at
- * every start of the runner), and if not why. */
-static int torch_ok;
-static char torch_why[512];
-#define REQUIRE_TORCH()                                                 \
-  do {                                                                  \
-    if (!testutil_require_tool(torch_ok, "torch", torch_why)) return; \
-  } while (0)
-
 static void setup(void) {
   snprintf(dir, sizeof dir, "/tmp/moex-torch-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -159,46 +145,9 @@ static void teardown(void) {
   testutil_sh(cmd);
 }
 
-/* Runs cmd with stdout and stderr into dir/log; its exit status. The log is echoed on failure. */
-static int run_logged(const char *cmd) {
-  char full[2048];
-  snprintf(full, sizeof full, "%s > %s/log 2>&1", cmd, dir);
-  return testutil_sh(full);
-}
-
-static const char *log_text(void) {
-  static char buf[8192];
-  char path[128];
-  snprintf(path, sizeof path, "%s/log", dir);
-  FILE *f = fopen(path, "r");
-  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-  buf[n] = '\0';
-  if (f) fclose(f);
-  return buf;
-}
-
-/* The measured differences per model (stderr, for the record), without the perturbed rows but
- * with their summary line. */
-static void print_unperturbed(const char *text) {
-  char line[1024];
-  for (const char *p = text; *p;) {
-    size_t len = strcspn(p, "\n"), n = len < sizeof line - 1 ? len : sizeof line - 1;
-    memcpy(line, p, n);
-    line[n] = '\0';
-    if (!strstr(line, "perturbed by") || strstr(line, " within ")) fprintf(stderr, "%s\n", line);
-    p += len + (p[len] == '\n');
-  }
-}
-
-static int have_torch(char *why, size_t n);
-
 /* the PyTorch test case's fixture: the fitted kinds, when torch is there to check them */
 static void setup_torch(void) {
-  char why[400];
-  torch_ok = have_torch(why, sizeof why);
-  if (!torch_ok)
-    snprintf(torch_why, sizeof torch_why, "%s (Debian: python3-torch python3-h5py python3-numpy; make check installs them)",
-             why);
+  torch_check();
   if (torch_ok) setup();
 }
 
@@ -656,29 +605,6 @@ START_TEST(test_spectext) {
   }
 }
 END_TEST
-
-/* Nonzero when python can import torch, h5py and numpy; else the reason (its last line). */
-static int have_torch(char *why, size_t n) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "%s -c 'import torch, h5py, numpy' 2>&1", python());
-  FILE *p = popen(cmd, "r");
-  if (!p) {
-    snprintf(why, n, "cannot run %s", python());
-    return 0;
-  }
-  char line[512] = "";
-  why[0] = '\0';
-  /* the last line is the exception (e.g. "ModuleNotFoundError: No module named 'torch'") */
-  while (fgets(line, sizeof line, p)) {
-    size_t len = strcspn(line, "\n");
-    if (len >= n) len = n - 1;
-    memcpy(why, line, len);
-    why[len] = '\0';
-  }
-  int st = pclose(p);
-  if (st != 0 && !why[0]) snprintf(why, n, "%s not found", python());
-  return st == 0;
-}
 
 Suite *torch_suite(void) {
   Suite *s = suite_create("torch");

@@ -20,11 +20,7 @@
 #include "record/record.h"
 #include "targets/piecewise.h"
 #include "testutil.h"
-
-static const char *python(void) {
-  const char *p = getenv("PYTHON");
-  return p && *p ? p : "/usr/bin/python3";
-}
+#include "torchutil.h"
 
 #define AE1(sh, dec, rw) ",enc=1,enc_layers=1,enc_width=0,enc_shared=" sh ",decoder=" dec ",recon_weight=" rw
 /* Every auto-encoder kind moex has, R^2 -> R^2 (the Table 4 target). An auto-encoder layer has no
@@ -59,7 +55,6 @@ static const char *const KINDS[] = {
 #define N_KINDS (sizeof KINDS / sizeof *KINDS)
 #define N_TIED 5 /* kinds whose first layer has a linear router (save-check adds a tied variant) */
 
-static char dir[64];
 /* each kind's fit seed: one whose fitted run routes the evaluation grid over two paths or more */
 static const unsigned long SEED[N_KINDS] = {100, 21, 22, 23, 24, 25, 26, 107};
 
@@ -111,44 +106,9 @@ static void make_fixture(void) {
   piecewise_free(P);
 }
 
-/* Whether python imports torch, h5py and numpy (asked once, by the fixture), and if not why. */
-static int torch_ok;
-static char torch_why[512];
-#define REQUIRE_TORCH()                                                 \
-  do {                                                                  \
-    if (!testutil_require_tool(torch_ok, "torch", torch_why)) return; \
-  } while (0)
-
-/* Nonzero when python can import torch, h5py and numpy; else the reason (its last line). */
-static int have_torch(char *why, size_t n) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "%s -c 'import torch, h5py, numpy' 2>&1", python());
-  FILE *p = popen(cmd, "r");
-  if (!p) {
-    snprintf(why, n, "cannot run %s", python());
-    return 0;
-  }
-  char line[512] = "";
-  why[0] = '\0';
-  while (fgets(line, sizeof line, p)) {
-    size_t len = strcspn(line, "\n");
-    if (len >= n) len = n - 1;
-    memcpy(why, line, len);
-    why[len] = '\0';
-  }
-  int st = pclose(p);
-  if (st != 0 && !why[0]) snprintf(why, n, "%s not found", python());
-  return st == 0;
-}
-
 static void setup(void) {
-  char why[400];
-  torch_ok = have_torch(why, sizeof why);
-  if (!torch_ok) {
-    snprintf(torch_why, sizeof torch_why, "%s (Debian: python3-torch python3-h5py python3-numpy; make check installs them)",
-             why);
-    return;
-  }
+  torch_check();
+  if (!torch_ok) return;
   snprintf(dir, sizeof dir, "/tmp/moex-torch-ae-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(dir));
   make_fixture();
@@ -159,37 +119,6 @@ static void teardown(void) {
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   testutil_sh(cmd);
-}
-
-/* Runs cmd with stdout and stderr into dir/log; its exit status. */
-static int run_logged(const char *cmd) {
-  char full[16384 + 128];
-  snprintf(full, sizeof full, "%s > %s/log 2>&1", cmd, dir);
-  return testutil_sh(full);
-}
-
-static const char *log_text(void) {
-  static char buf[16384];
-  char path[128];
-  snprintf(path, sizeof path, "%s/log", dir);
-  FILE *f = fopen(path, "r");
-  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-  buf[n] = '\0';
-  if (f) fclose(f);
-  return buf;
-}
-
-/* The measured differences per model (stderr, for the record), without the perturbed rows but
- * with their summary lines. */
-static void print_unperturbed(const char *text) {
-  char line[1024];
-  for (const char *p = text; *p;) {
-    size_t len = strcspn(p, "\n"), n = len < sizeof line - 1 ? len : sizeof line - 1;
-    memcpy(line, p, n);
-    line[n] = '\0';
-    if (!strstr(line, "perturbed by") || strstr(line, " within ")) fprintf(stderr, "%s\n", line);
-    p += len + (p[len] == '\n');
-  }
 }
 
 /* The spec text: spectext.c and moex_torch.py read each kind and write it back unchanged, agree
