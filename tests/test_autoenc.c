@@ -2,6 +2,7 @@
  * reconstruction term, the term's value by hand, parameter counts, the spec text, and a linear
  * per-expert encoder trained with the reconstruction loss recovering a d-plane in R^D. */
 #include "testutil.h"
+#include "fdcheck.h"
 
 #include <gsl/gsl_blas.h>
 #include <gsl/gsl_linalg.h>
@@ -19,71 +20,11 @@
 #include "model/spectext.h"
 #include "model/train.h"
 
-static void fill(double *x, size_t n, unsigned long seed) {
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, seed);
-  for (size_t i = 0; i < n; i++) x[i] = -1.3 + 3.0 * gsl_rng_uniform(r);
-  gsl_rng_free(r);
-}
-
-/* Five-point central differences on every parameter whose perturbation changes no route (the
- * loss jumps where one does); the max relative error, *n_checked the parameters compared.
- * (tests/test_model.c's check, with a floor scaled by the loss.) */
-static double fd_worst(moe_model_t *m, size_t n, const double *x, const double *t, size_t *n_checked) {
-  const double h = 1e-5, steps[4] = {2 * h, h, -h, -2 * h}, coef[4] = {-1, 8, -8, 1};
-  double L0 = moe_model_loss_grad(m, n, x, t);
-  ck_assert(isfinite(L0));
-  if (getenv("FD_DEBUG")) fprintf(stderr, "loss %g\n", L0);
-  double *g = malloc(m->n_params * sizeof *g);
-  size_t *p0 = malloc(n * sizeof *p0);
-  memcpy(g, m->grad, m->n_params * sizeof *g);
-  memcpy(p0, moe_model_paths(m), n * sizeof *p0);
-  double worst = 0;
-  *n_checked = 0;
-  for (size_t i = 0; i < m->n_params; i++) {
-    double keep = m->theta[i], num = 0;
-    int same = 1;
-    for (int k = 0; k < 4; k++) {
-      m->theta[i] = keep + steps[k];
-      num += coef[k] * moe_model_loss_grad(m, n, x, t);
-      same = same && !memcmp(p0, moe_model_paths(m), n * sizeof *p0);
-    }
-    m->theta[i] = keep;
-    if (!same) continue;
-    num /= 12 * h;
-    /* rounding in the differences is about eps |L| / h: small components are judged against
-     * a floor that grows with the loss (the reconstruction terms make it large) */
-    double den = fabs(g[i]) + fabs(num), fl = 1e-4 * fmax(1.0, fabs(L0)), rel = fabs(g[i] - num) / (den > fl ? den : fl);
-    if (rel > worst) worst = rel;
-    if (getenv("FD_DEBUG") && rel > 1e-7) fprintf(stderr, "p%zu a=%.10g n=%.10g rel=%.3g\n", i, g[i], num, rel);
-    (*n_checked)++;
-  }
-  free(g);
-  free(p0);
-  return worst;
-}
-
-static void check_grad(const moe_spec_t *s, size_t n, unsigned long seed) {
-  moe_model_t *m = moe_model_alloc(s, n);
-  ck_assert_msg(m != NULL, "alloc: %s", moex_errmsg());
-  moe_model_init_params(m, seed);
-  double *x = malloc(n * m->d_in * sizeof *x), *t = malloc(n * m->d_out * sizeof *t);
-  fill(x, n * m->d_in, seed + 1);
-  fill(t, n * m->d_out, seed + 2);
-  size_t checked;
-  double worst = fd_worst(m, n, x, t, &checked);
-  ck_assert_msg(checked >= m->n_params * 9 / 10, "only %zu of %zu parameters checked", checked, m->n_params);
-  ck_assert_msg(worst < 1e-6, "max relative gradient error %.3g", worst);
-  free(x);
-  free(t);
-  moe_model_free(m);
-}
-
 START_TEST(test_grad_linear_per_expert) {
   moe_spec_t s = {.n_layers = 1};
   s.layer[0] = moe_layer_default(6, 2, 3, 5);
   moe_layer_set_autoenc(&s.layer[0], 2, 1, 0, 0, 0.0);
-  check_grad(&s, 17, 3);
+  fd_check_spec(&s, 17, 3, 1);
 }
 END_TEST
 
@@ -91,7 +32,7 @@ START_TEST(test_grad_relu_per_expert_recon) {
   moe_spec_t s = {.n_layers = 1};
   s.layer[0] = moe_layer_default(6, 1, 3, 4);
   moe_layer_set_autoenc(&s.layer[0], 3, 2, 5, 0, 0.7);
-  check_grad(&s, 19, 5);
+  fd_check_spec(&s, 19, 5, 1);
 }
 END_TEST
 
@@ -100,9 +41,9 @@ START_TEST(test_grad_shared_recon_k2) {
   s.layer[0] = moe_layer_default(5, 2, 4, 3);
   s.layer[0].top_k = 2;
   moe_layer_set_autoenc(&s.layer[0], 2, 1, 0, 1, 1.3);
-  check_grad(&s, 15, 7);
+  fd_check_spec(&s, 15, 7, 1);
   moe_layer_set_autoenc(&s.layer[0], 2, 2, 4, 1, 0.4); /* shared ReLU encoder */
-  check_grad(&s, 15, 8);
+  fd_check_spec(&s, 15, 8, 1);
 }
 END_TEST
 
@@ -112,7 +53,7 @@ START_TEST(test_grad_per_expert_recon_k2_paper) {
   s.layer[0].top_k = 2;
   s.layer[0].surrogate = GATE_PAPER;
   moe_layer_set_autoenc(&s.layer[0], 2, 1, 0, 0, 2.0);
-  check_grad(&s, 14, 9);
+  fd_check_spec(&s, 14, 9, 1);
 }
 END_TEST
 
@@ -123,11 +64,11 @@ START_TEST(test_grad_recon_through_input) {
   s.layer[0] = moe_layer_dense(3, 4, 2, 5);
   s.layer[1] = moe_layer_default(4, 1, 2, 3);
   moe_layer_set_autoenc(&s.layer[1], 2, 1, 0, 0, 3.0);
-  check_grad(&s, 13, 11);
+  fd_check_spec(&s, 13, 11, 1);
   /* and after an MoE layer, with a shared ReLU encoder */
   s.layer[0] = moe_layer_default(3, 4, 2, 4);
   moe_layer_set_autoenc(&s.layer[1], 1, 2, 3, 1, 1.5);
-  check_grad(&s, 13, 12);
+  fd_check_spec(&s, 13, 12, 1);
 }
 END_TEST
 
@@ -434,7 +375,7 @@ END_TEST
 START_TEST(test_chartfit) {
   enum { N = 200 };
   double p[N * 2], z[N * 3], pred[N * 2];
-  fill(p, N * 2, 31);
+  fd_fill(p, N * 2, 31);
   for (size_t i = 0; i < N; i++) {
     z[3 * i] = 0.3 * p[2 * i] - 2.0 * p[2 * i + 1] + 1.5;
     z[3 * i + 1] = 4.0;
@@ -446,7 +387,7 @@ START_TEST(test_chartfit) {
   for (size_t i = 0; i < N * 2; i++) ck_assert_double_eq_tol(pred[i], p[i], 1e-10);
   /* broken: an unrelated code */
   double zr[N * 2];
-  fill(zr, N * 2, 32);
+  fd_fill(zr, N * 2, 32);
   ck_assert_int_eq(chartfit_affine(zr, N, 2, p, 2, NULL, &cf), 0);
   ck_assert_msg(cf.r2 < 0.1 && !chartfit_recovered(cf.r2), "unrelated code: R^2 %g", cf.r2);
   /* broken: a folded code (one coordinate only): about half the variance */
@@ -482,8 +423,8 @@ START_TEST(test_protocols_refuse) {
   moe_model_t *m = moe_model_alloc(&s, 16);
   moe_model_init_params(m, 1);
   double x[64], y[16];
-  fill(x, 64, 2);
-  fill(y, 16, 3);
+  fd_fill(x, 64, 2);
+  fd_fill(y, 16, 3);
   train_data_t td = {.n = 16, .d_in = 4, .d_out = 1, .x = x, .y = y};
   const char *protos[] = {"alt", "anneal", "adam+polish"};
   for (size_t i = 0; i < 3; i++) {

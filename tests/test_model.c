@@ -1,6 +1,7 @@
 /* The model: finite-difference gradient checks for every layer kind and gate, a hand-built MoE,
  * parameter counts, seeding, and bad configurations. */
 #include "testutil.h"
+#include "fdcheck.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -10,82 +11,17 @@
 #include "model/moe.h"
 #include "core/moex_error.h"
 
-/* Non-round inputs in [-1.3, 1.7), seeded. */
-static void fill_inputs(double *x, size_t n, unsigned long seed) {
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, seed);
-  for (size_t i = 0; i < n; i++) x[i] = -1.3 + 3.0 * gsl_rng_uniform(r);
-  gsl_rng_free(r);
-}
-
-static int same_paths(const size_t *a, const size_t *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
-
-/* Five-point central differences (error O(h^4), so h can be large enough that rounding stays
- * near 1e-12) on every parameter. Parameters whose perturbation changes any route are skipped:
- * the loss is discontinuous there. Returns the max relative error; *n_checked counts the
- * parameters compared. */
-static double fd_check(moe_model_t *m, size_t n, const double *x, const double *t, size_t *n_checked) {
-  const double h = 1e-5, steps[4] = {2 * h, h, -h, -2 * h}, coef[4] = {-1, 8, -8, 1};
-  double L0 = moe_model_loss_grad(m, n, x, t);
-  ck_assert(isfinite(L0));
-  double *g = malloc(m->n_params * sizeof *g);
-  size_t *path0 = malloc(n * sizeof *path0);
-  memcpy(g, m->grad, m->n_params * sizeof *g);
-  memcpy(path0, moe_model_paths(m), n * sizeof *path0);
-  double worst = 0.0;
-  *n_checked = 0;
-  for (size_t i = 0; i < m->n_params; i++) {
-    double keep = m->theta[i], num = 0.0;
-    int ok = 1;
-    for (int k = 0; k < 4; k++) {
-      m->theta[i] = keep + steps[k];
-      num += coef[k] * moe_model_loss_grad(m, n, x, t);
-      ok = ok && same_paths(path0, moe_model_paths(m), n);
-    }
-    m->theta[i] = keep;
-    if (!ok) continue;
-    num /= 12 * h;
-    double a = g[i], denom = fabs(a) + fabs(num);
-    /* below 1e-4 in size a component is judged by its absolute error (1e-10 for rel 1e-6):
-     rounding in the differences is about 1e-12 and would dominate a relative test */
-    double rel = fabs(a - num) / (denom > 1e-4 ? denom : 1e-4);
-    if (rel > worst) worst = rel;
-    if (getenv("FD_DEBUG") && rel > 1e-7) fprintf(stderr, "p%zu a=%.10g n=%.10g rel=%.3g\n", i, a, num, rel);
-    (*n_checked)++;
-  }
-  free(g);
-  free(path0);
-  return worst;
-}
-
-/* Builds the model, fills inputs/targets, checks gradients. */
-static void check_spec(const moe_spec_t *spec, size_t n, unsigned long seed) {
-  moe_model_t *m = moe_model_alloc(spec, n);
-  ck_assert_msg(m != NULL, "alloc: %s", moex_errmsg());
-  moe_model_init_params(m, seed);
-  double *x = malloc(n * m->d_in * sizeof *x), *t = malloc(n * m->d_out * sizeof *t);
-  fill_inputs(x, n * m->d_in, seed + 1);
-  fill_inputs(t, n * m->d_out, seed + 2);
-  size_t checked;
-  double worst = fd_check(m, n, x, t, &checked);
-  ck_assert_msg(checked >= m->n_params * 9 / 10, "only %zu of %zu parameters checked", checked, m->n_params);
-  ck_assert_msg(worst < 1e-6, "max relative gradient error %.3g", worst);
-  free(x);
-  free(t);
-  moe_model_free(m);
-}
-
 START_TEST(test_grad_dense) {
   moe_spec_t s = {.n_layers = 1};
   s.layer[0] = moe_layer_dense(3, 2, 3, 7);
-  check_spec(&s, 17, 11);
+  fd_check_spec(&s, 17, 11, 0);
 }
 END_TEST
 
 START_TEST(test_grad_linear_switch_k1) {
   moe_spec_t s = {.n_layers = 1};
   s.layer[0] = moe_layer_default(4, 2, 3, 6);
-  check_spec(&s, 23, 12);
+  fd_check_spec(&s, 23, 12, 0);
 }
 END_TEST
 
@@ -93,7 +29,7 @@ START_TEST(test_grad_linear_switch_k2) {
   moe_spec_t s = {.n_layers = 1};
   s.layer[0] = moe_layer_default(4, 2, 4, 5);
   s.layer[0].top_k = 2;
-  check_spec(&s, 23, 13);
+  fd_check_spec(&s, 23, 13, 0);
 }
 END_TEST
 
@@ -102,7 +38,7 @@ START_TEST(test_grad_paper_k2) {
   s.layer[0] = moe_layer_default(3, 1, 3, 5);
   s.layer[0].top_k = 2;
   s.layer[0].surrogate = GATE_PAPER;
-  check_spec(&s, 19, 14);
+  fd_check_spec(&s, 19, 14, 0);
 }
 END_TEST
 
@@ -110,12 +46,12 @@ START_TEST(test_paper_k1_gate_frozen) {
   moe_spec_t s = {.n_layers = 1};
   s.layer[0] = moe_layer_default(3, 1, 3, 5);
   s.layer[0].surrogate = GATE_PAPER;
-  check_spec(&s, 19, 15);
+  fd_check_spec(&s, 19, 15, 0);
   moe_model_t *m = moe_model_alloc(&s, 19);
   moe_model_init_params(m, 15);
   double x[57], t[19];
-  fill_inputs(x, 57, 3);
-  fill_inputs(t, 19, 4);
+  fd_fill(x, 57, 3);
+  fd_fill(t, 19, 4);
   moe_model_loss_grad(m, 19, x, t);
   double gate_norm = 0.0, expert_norm = 0.0;
   for (size_t i = 0; i < m->layer[0].gate.n_params; i++) gate_norm += fabs(m->grad[i]);
@@ -131,7 +67,7 @@ START_TEST(test_grad_mlp_router) {
   s.layer[0] = moe_layer_default(3, 2, 3, 4);
   s.layer[0].gate = GATE_MLP;
   s.layer[0].gate_width = 6;
-  check_spec(&s, 21, 16);
+  fd_check_spec(&s, 21, 16, 0);
 }
 END_TEST
 
@@ -142,7 +78,7 @@ START_TEST(test_grad_shallow_three_layer_experts) {
   s.layer[0].expert_layers = 3;
   s.layer[1] = moe_layer_default(4, 1, 3, 5);
   s.layer[1].expert_layers = 3;
-  check_spec(&s, 19, 17);
+  fd_check_spec(&s, 19, 17, 0);
 }
 END_TEST
 
@@ -152,7 +88,7 @@ START_TEST(test_grad_deep_l3) {
   s.layer[1] = moe_layer_default(4, 3, 3, 4);
   s.layer[1].top_k = 2;
   s.layer[2] = moe_layer_default(3, 2, 2, 4);
-  check_spec(&s, 21, 18);
+  fd_check_spec(&s, 21, 18, 0);
 }
 END_TEST
 
@@ -162,7 +98,7 @@ START_TEST(test_grad_shared_expert) {
   s.layer[0].shared_expert = 1;
   s.layer[1] = moe_layer_default(3, 1, 2, 4);
   s.layer[1].shared_expert = 1;
-  check_spec(&s, 20, 19);
+  fd_check_spec(&s, 20, 19, 0);
 }
 END_TEST
 
@@ -173,7 +109,7 @@ START_TEST(test_grad_dense_between_moe) {
   s.layer[2] = moe_layer_default(4, 2, 3, 4);
   s.layer[2].gate = GATE_MLP;
   s.layer[2].gate_width = 5;
-  check_spec(&s, 22, 20);
+  fd_check_spec(&s, 22, 20, 0);
 }
 END_TEST
 
@@ -188,8 +124,8 @@ START_TEST(test_grad_input) {
   moe_model_t *m = moe_model_alloc(&s, n);
   moe_model_init_params(m, 21);
   double x[27], dy[18], dx[27];
-  fill_inputs(x, 27, 5);
-  fill_inputs(dy, 18, 6);
+  fd_fill(x, 27, 5);
+  fd_fill(dy, 18, 6);
   moe_model_forward(m, n, x);
   size_t path0[9];
   memcpy(path0, moe_model_paths(m), sizeof path0);
@@ -202,11 +138,11 @@ START_TEST(test_grad_input) {
     x[i] = keep + h;
     const double *y = moe_model_forward(m, n, x);
     for (size_t j = 0; j < 18; j++) fp += dy[j] * y[j];
-    int same = same_paths(path0, moe_model_paths(m), n);
+    int same = fd_same_paths(path0, moe_model_paths(m), n);
     x[i] = keep - h;
     y = moe_model_forward(m, n, x);
     for (size_t j = 0; j < 18; j++) fm += dy[j] * y[j];
-    same = same && same_paths(path0, moe_model_paths(m), n);
+    same = same && fd_same_paths(path0, moe_model_paths(m), n);
     x[i] = keep;
     if (!same) continue;
     checked++;
@@ -265,7 +201,7 @@ START_TEST(test_paths_mixed_radix) {
   moe_model_t *m = moe_model_alloc(&s, 50);
   moe_model_init_params(m, 7);
   double x[100];
-  fill_inputs(x, 100, 8);
+  fd_fill(x, 100, 8);
   moe_model_forward(m, 50, x);
   ck_assert_uint_eq(moe_model_n_paths(m), 6);
   const size_t *p = moe_model_paths(m), *c0 = moe_model_layer_choice(m, 0), *c2 = moe_model_layer_choice(m, 2);
