@@ -160,6 +160,24 @@ MUTANTS = [
     Mutant("M43", "experiments/lib/thm52_net.c", "Thm 5.2: the RHS without its chart term ||g||_C1 * E(psi)",
            "bounds_rhs(b->err_local, b->err_chart, b->c1, L * E, &c->rhs)",
            "bounds_rhs(b->err_local, NULL, b->c1, L * E, &c->rhs)", ["theorems:verifiers-b"]),
+    # ---- added with the first full score: more rules, counts, the runner and the records ---------
+    Mutant("M44", "src/analysis/verdict.c", "flat rule: holds when either end of the interval is in the band",
+           "f->ci_lo >= -in->tol && f->ci_hi <= in->tol", "f->ci_lo >= -in->tol || f->ci_hi <= in->tol",
+           ["verdict", "report"]),
+    Mutant("M45", "src/analysis/metrics.c", "paths used counted from 0 on the sorting branch (one too few)",
+           "    used = 1;\n    for (size_t s = 1; s < N; s++) used += tmp[s] != tmp[s - 1];",
+           "    used = 0;\n    for (size_t s = 1; s < N; s++) used += tmp[s] != tmp[s - 1];", ["metrics", "model"]),
+    Mutant("M46", "src/sweep/sweep_grid.c", "a run's seed index read from the wrong end of its index (i / seeds)",
+           "return g->seeds ? i % g->seeds : 0;", "return g->seeds ? i / g->seeds : 0;", ["sweep"]),
+    Mutant("M47", "src/fit/fit_ctx.c", "stall stop one iteration late (>= window to > window)",
+           "if (c->stall_count >= c->stall_window) {", "if (c->stall_count > c->stall_window) {", ["fit"]),
+    Mutant("M48", "src/record/record_commit.c", "a commit's working copy renamed into place without its fsync",
+           "  if (!rc) rc = rh5_fsync_path(w->tmp);\n  /* new pending batch",
+           "  if (0) rc = rh5_fsync_path(w->tmp);\n  /* new pending batch", ["record", "sweep"],
+           note="equivalent for any test short of a power cut: fsync orders the data on the disk before the "
+                "rename, which only a crash of the machine (not of the process) can observe; the commit protocol's "
+                "kill -9 tests pass either way, since the page cache survives a killed process. Kept in the table "
+                "as the known limit of what a test in a process can show."),
 ]
 
 
