@@ -176,18 +176,8 @@ END_TEST
  * module moved by 1e-9 after saving no longer does. */
 START_TEST(test_torch_save_eval_matches) {
   REQUIRE_TORCH();
-  char cmd[1024], want[96];
-  snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py save-check %s/kinds.h5 --moex-eval %s/moex-eval "
-           "--target piecewise:E=3,L=2 --dir %s/save --tol 1e-12 --perturb 1e-9", python(), dir, testutil_bindir(), dir);
-  int st = run_logged(cmd);
-  print_unperturbed(log_text());
-  ck_assert_msg(st == 0, "save-check failed:\n%s", log_text());
   /* every kind, and a tied-router variant of the N_TIED kinds whose first layer is linear-gated */
-  size_t n = N_KINDS + N_TIED;
-  snprintf(want, sizeof want, "\nsave-check: %zu of %zu models within 1e-12", n, n);
-  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
-  snprintf(want, sizeof want, "\nsave-check perturbed by 1e-09: 0 of %zu models within 1e-12", n);
-  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+  torch_save_check("kinds.h5", N_KINDS + N_TIED);
 }
 END_TEST
 

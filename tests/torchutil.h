@@ -80,4 +80,20 @@ static inline void print_unperturbed(const char *text) {
   }
 }
 
+/* PyTorch -> moex: `moex_torch.py save-check` on the kinds of dir/FILE: a fresh module of each,
+ * saved and measured by moex-eval, must give its own predictions within 1e-12, all n_models of
+ * them, and none once moved by 1e-9 after saving. */
+static inline void torch_save_check(const char *file, size_t n_models) {
+  char cmd[1024], want[128];
+  snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py save-check %s/%s --moex-eval %s/moex-eval "
+           "--target piecewise:E=3,L=2 --dir %s/save --tol 1e-12 --perturb 1e-9", python(), dir, file, testutil_bindir(), dir);
+  int st = run_logged(cmd);
+  print_unperturbed(log_text());
+  ck_assert_msg(st == 0, "save-check failed:\n%s", log_text());
+  snprintf(want, sizeof want, "\nsave-check: %zu of %zu models within 1e-12", n_models, n_models);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+  snprintf(want, sizeof want, "\nsave-check perturbed by 1e-09: 0 of %zu models within 1e-12", n_models);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+}
+
 #endif
