@@ -279,6 +279,101 @@ static void print_axes(void) {
     printf("  %-14s %-9s %s\n", a->name, *a->def ? a->def : "-", a->help);
 }
 
+/* The options' values that the parser cannot check (--claim with --bound or --tol, --y, --x):
+ * 0, or 2 after the message. */
+static int opts_check(const char *claim, double bound, double tol, const char *y_name, const char *x_name) {
+  if (strcmp(claim, "none") && strcmp(claim, "rate") && strcmp(claim, "flat")) {
+    fprintf(stderr, PROG ": --claim '%s': not none, rate or flat\n", claim);
+    return 2;
+  }
+  if (!strcmp(claim, "rate") && !(isfinite(bound) && bound <= 0)) {
+    fprintf(stderr, PROG ": --claim rate needs --bound <= 0 (an upper bound's exponent), got %g\n", bound);
+    return 2;
+  }
+  if (!strcmp(claim, "flat") && !(tol > 0)) {
+    fprintf(stderr, PROG ": --claim flat needs --tol > 0, got %g\n", tol);
+    return 2;
+  }
+  if (strcmp(y_name, "sup_err") && strcmp(y_name, "test_mse") && strcmp(y_name, "test_rmse")) {
+    fprintf(stderr, PROG ": --y '%s': not sup_err, test_mse or test_rmse\n", y_name);
+    return 2;
+  }
+  const explore_axis_t *xa = explore_axis_find(x_name);
+  if (!(xa && xa->numeric) && strcmp(x_name, "pieces") && strcmp(x_name, "params_active") &&
+      strcmp(x_name, "params_total")) {
+    fprintf(stderr, PROG ": --x '%s': not a numeric axis, pieces, params_active or params_total\n", x_name);
+    return 2;
+  }
+  return 0;
+}
+
+/* The grid's items "axis=v1,v2;...": --grid's lines, then --set's items, then --protocol, joined
+ * by ';'. NULL (a message printed when the grid file is at fault) on failure. */
+static char *grid_items(const char *grid_file, const char *set_items, const char *protocol) {
+  char *set = NULL;
+  if (grid_file) {
+    char *text = read_file(grid_file);
+    if (!text) {
+      fprintf(stderr, PROG ": --grid '%s': cannot read it\n", grid_file);
+      return NULL;
+    }
+    set = explore_grid_text_to_set(text);
+    free(text);
+    if (!set) {
+      fprintf(stderr, "%s\n", moex_errmsg());
+      return NULL;
+    }
+  }
+  const char *parts[3] = {set, set_items, NULL};
+  char proto[512];
+  if (protocol) {
+    snprintf(proto, sizeof proto, "protocol=%s", protocol);
+    parts[2] = proto;
+  }
+  size_t need = 1;
+  for (size_t k = 0; k < 3; k++) need += parts[k] ? strlen(parts[k]) + 1 : 0;
+  char *all = malloc(need);
+  if (all) {
+    all[0] = '\0';
+    for (size_t k = 0; k < 3; k++)
+      if (parts[k] && *parts[k]) {
+        if (*all) strcat(all, ";");
+        strcat(all, parts[k]);
+      }
+  }
+  free(set);
+  return all;
+}
+
+/* Every point of g resolved and checked before the first run, its memory against the common
+ * --mem-limit (the driver's budget for the runs at once; explore's own estimate knows its
+ * models). Sets g's seeds to 1 for the check. 0, or 2 after the message. */
+static int points_check(sweep_grid_t *g, const driver_opts_t *o, size_t eval) {
+  double budget = gridcheck_default_budget();
+  if (o->mem_limit && gridcheck_parse_size(PROG, o->mem_limit, &budget)) return 2;
+  long nc = sysconf(_SC_NPROCESSORS_ONLN);
+  double jobs = o->jobs > 0 ? o->jobs : nc > 0 ? (double)nc : 1.0;
+  g->seeds = 1;
+  size_t n_points = sweep_grid_size(g);
+  for (size_t i = 0; i < n_points; i++) {
+    explore_point_t p;
+    if (explore_point_resolve(g, i, o->n_train, eval, (unsigned long)o->master_seed, &p)) {
+      fprintf(stderr, "%s\n", moex_errmsg());
+      return 2;
+    }
+    if (budget > 0 && (double)p.bytes * jobs > budget) {
+      char cfg[512];
+      sweep_grid_config(g, PROG, i, cfg, sizeof cfg);
+      char *seed = strstr(cfg, " seed=");
+      if (seed) *seed = '\0';
+      fprintf(stderr, PROG ": %s: needs about %zu MiB a run, %g runs at once, above --mem-limit %.0f MiB\n",
+              cfg + strlen(PROG " "), p.bytes >> 20, jobs, budget / (1 << 20));
+      return 2;
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   driver_opts_t o;
   driver_opts_default(&o, 2, 2000, 2000, 4096);
@@ -308,61 +403,10 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (o.quick) driver_quick(&o, 1, 300, 200, 512);
-  if (strcmp(claim, "none") && strcmp(claim, "rate") && strcmp(claim, "flat")) {
-    fprintf(stderr, PROG ": --claim '%s': not none, rate or flat\n", claim);
-    return 2;
-  }
-  if (!strcmp(claim, "rate") && !(isfinite(bound) && bound <= 0)) {
-    fprintf(stderr, PROG ": --claim rate needs --bound <= 0 (an upper bound's exponent), got %g\n", bound);
-    return 2;
-  }
-  if (!strcmp(claim, "flat") && !(tol > 0)) {
-    fprintf(stderr, PROG ": --claim flat needs --tol > 0, got %g\n", tol);
-    return 2;
-  }
-  if (strcmp(y_name, "sup_err") && strcmp(y_name, "test_mse") && strcmp(y_name, "test_rmse")) {
-    fprintf(stderr, PROG ": --y '%s': not sup_err, test_mse or test_rmse\n", y_name);
-    return 2;
-  }
-  const explore_axis_t *xa = explore_axis_find(x_name);
-  if (!(xa && xa->numeric) && strcmp(x_name, "pieces") && strcmp(x_name, "params_active") &&
-      strcmp(x_name, "params_total")) {
-    fprintf(stderr, PROG ": --x '%s': not a numeric axis, pieces, params_active or params_total\n", x_name);
-    return 2;
-  }
+  if (opts_check(claim, bound, tol, y_name, x_name)) return 2;
   /* the grid: --grid's lines, then --set's items, then --protocol */
-  char *set = NULL;
-  if (grid_file) {
-    char *text = read_file(grid_file);
-    if (!text) {
-      fprintf(stderr, PROG ": --grid '%s': cannot read it\n", grid_file);
-      return 2;
-    }
-    set = explore_grid_text_to_set(text);
-    free(text);
-    if (!set) {
-      fprintf(stderr, "%s\n", moex_errmsg());
-      return 2;
-    }
-  }
-  /* --grid's lines, then --set's items, then --protocol, joined by ';' */
-  const char *parts[3] = {set, o.set, NULL};
-  char proto[512];
-  if (o.protocol) {
-    snprintf(proto, sizeof proto, "protocol=%s", o.protocol);
-    parts[2] = proto;
-  }
-  size_t need = 1;
-  for (size_t k = 0; k < 3; k++) need += parts[k] ? strlen(parts[k]) + 1 : 0;
-  char *all = malloc(need);
+  char *all = grid_items(grid_file, o.set, o.protocol);
   if (!all) return 2;
-  all[0] = '\0';
-  for (size_t k = 0; k < 3; k++)
-    if (parts[k] && *parts[k]) {
-      if (*all) strcat(all, ";");
-      strcat(all, parts[k]);
-    }
-  free(set);
   sweep_grid_t g = {0};
   if (build_grid(&g, all)) {
     free(all);
@@ -372,34 +416,9 @@ int main(int argc, char **argv) {
   free(all);
   o.set = NULL; /* applied above */
   if (g.n_axes == 0) driver_axis_csv(PROG, &g, "m", "10", 0); /* the default point */
-  /* every point, checked before the first run, its memory against the common --mem-limit (the
-   * driver's budget for the runs at once; explore's own estimate knows its models) */
-  double budget = gridcheck_default_budget();
-  if (o.mem_limit && gridcheck_parse_size(PROG, o.mem_limit, &budget)) {
+  if (points_check(&g, &o, eval)) {
     sweep_grid_free(&g);
     return 2;
-  }
-  long nc = sysconf(_SC_NPROCESSORS_ONLN);
-  double jobs = o.jobs > 0 ? o.jobs : nc > 0 ? (double)nc : 1.0;
-  g.seeds = 1;
-  size_t n_points = sweep_grid_size(&g);
-  for (size_t i = 0; i < n_points; i++) {
-    explore_point_t p;
-    if (explore_point_resolve(&g, i, o.n_train, eval, (unsigned long)o.master_seed, &p)) {
-      fprintf(stderr, "%s\n", moex_errmsg());
-      sweep_grid_free(&g);
-      return 2;
-    }
-    if (budget > 0 && (double)p.bytes * jobs > budget) {
-      char cfg[512];
-      sweep_grid_config(&g, PROG, i, cfg, sizeof cfg);
-      char *seed = strstr(cfg, " seed=");
-      if (seed) *seed = '\0';
-      fprintf(stderr, PROG ": %s: needs about %zu MiB a run, %g runs at once, above --mem-limit %.0f MiB\n",
-              cfg + strlen(PROG " "), p.bytes >> 20, jobs, budget / (1 << 20));
-      sweep_grid_free(&g);
-      return 2;
-    }
   }
   char *text = grid_text(&g);
   if (!text) {

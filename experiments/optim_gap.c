@@ -223,140 +223,187 @@ static const moe_model_t *target_construction(const ctx_t *c, const char *target
   return NULL;
 }
 
-static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long seed, record_run *rec) {
-  const ctx_t *c = vctx;
-  /* one axis `case`, "target/row": the construction's rows exist for one target only */
-  char tbuf[64];
-  const char *cs = sweep_grid_value(g, i, "case"), *slash = strchr(cs, '/');
-  if (!slash || (size_t)(slash - cs) >= sizeof tbuf) return moex_error(MOEX_EINVAL, PROG ": case '%s' is not target/row", cs);
-  memcpy(tbuf, cs, (size_t)(slash - cs));
-  tbuf[slash - cs] = '\0';
-  const char *target = tbuf, *row = slash + 1, *wproto = NULL;
-  int warm = row_is_warm(row, &wproto), cons = !strcmp(row, "construction");
-  const gap_row_t *R = warm || cons ? NULL : row_find(row);
-  if (!warm && !cons && !R) return moex_error(MOEX_EINVAL, PROG ": unknown row '%s'", row);
-  const char *protocol = cons ? "none" : warm ? wproto : R->protocol;
-  int fresh = R && R->fresh;
+/* A run's case, "target/row", resolved: the target, the row and its protocol. */
+typedef struct {
+  char target[64];
+  const char *row, *wproto, *protocol;
+  int warm, cons, fresh;
+  const gap_row_t *R; /* the table's row, NULL for the construction's rows */
+} gap_case_t;
+
+/* Splits the axis `case` into target and row (one axis: the construction's rows exist for one
+ * target only) and finds the row's protocol. */
+static int case_parse(const char *cs, gap_case_t *k) {
+  const char *slash = strchr(cs, '/');
+  if (!slash || (size_t)(slash - cs) >= sizeof k->target) return moex_error(MOEX_EINVAL, PROG ": case '%s' is not target/row", cs);
+  memcpy(k->target, cs, (size_t)(slash - cs));
+  k->target[slash - cs] = '\0';
+  k->row = slash + 1;
+  k->wproto = NULL;
+  k->warm = row_is_warm(k->row, &k->wproto);
+  k->cons = !strcmp(k->row, "construction");
+  k->R = k->warm || k->cons ? NULL : row_find(k->row);
+  if (!k->warm && !k->cons && !k->R) return moex_error(MOEX_EINVAL, PROG ": unknown row '%s'", k->row);
+  k->protocol = k->cons ? "none" : k->warm ? k->wproto : k->R->protocol;
+  k->fresh = k->R && k->R->fresh;
+  return MOEX_OK;
+}
+
+/* The target's data and the MoE spec of the case (adam-fresh's training set capped by
+ * --fresh-cap); *spec and *d zeroed first, so d can be freed whatever the result. */
+static int target_prepare(const ctx_t *c, const gap_case_t *k, moe_spec_t *spec, data_t *d) {
+  const char *target = k->target;
+  int warm = k->warm, cons = k->cons, fresh = k->fresh;
   size_t n_train = c->o->n_train;
   if (fresh) n_train = c->o->iters * c->o->batch;
-  moe_spec_t spec;
-  memset(&spec, 0, sizeof spec);
-  data_t d;
-  memset(&d, 0, sizeof d);
+  memset(spec, 0, sizeof *spec);
+  memset(d, 0, sizeof *d);
   int rc = MOEX_OK;
   if (!strncmp(target, "t3-", 3)) {
     size_t D = strstr(target, "D128") ? 128 : 16;
     if (fresh && n_train * D > c->fresh_cap) n_train = c->fresh_cap / D;
-    rc = data_t3(c, D, strstr(target, "-rot-") ? "rotated" : "axis", n_train, &d);
-    spec.n_layers = 1;
-    spec.layer[0] = moe_layer_default(D, 1, 4, 10);
+    rc = data_t3(c, D, strstr(target, "-rot-") ? "rotated" : "axis", n_train, d);
+    spec->n_layers = 1;
+    spec->layer[0] = moe_layer_default(D, 1, 4, 10);
   } else if (!strncmp(target, "t4-m", 4)) {
     size_t m = strstr(target, "m128") ? 128 : 32;
     if (fresh && n_train * 2 > c->fresh_cap) n_train = c->fresh_cap / 2;
-    rc = data_eq4(c, n_train, 2, &d);
-    spec.n_layers = 2;
-    for (size_t l = 0; l < 2; l++) spec.layer[l] = moe_layer_default(2, 2, 3, m);
+    rc = data_eq4(c, n_train, 2, d);
+    spec->n_layers = 2;
+    for (size_t l = 0; l < 2; l++) spec->layer[l] = moe_layer_default(2, 2, 3, m);
   } else if (!strcmp(target, "eq4-deep4")) {
     if (fresh && n_train * 2 > c->fresh_cap) n_train = c->fresh_cap / 2;
-    rc = data_eq4(c, n_train, 4, &d);
+    rc = data_eq4(c, n_train, 4, d);
     if (c->cons) {
-      spec = c->cons->spec;
+      *spec = c->cons->spec;
       if (!warm && !cons)
-        for (size_t l = 0; l < spec.n_layers; l++) spec.layer[l].surrogate = GATE_SWITCH;
+        for (size_t l = 0; l < spec->n_layers; l++) spec->layer[l].surrogate = GATE_SWITCH;
     } else {
-      spec.n_layers = 4;
-      for (size_t l = 0; l < 4; l++) spec.layer[l] = moe_layer_default(2, 2, 3, c->eq4_m);
+      spec->n_layers = 4;
+      for (size_t l = 0; l < 4; l++) spec->layer[l] = moe_layer_default(2, 2, 3, c->eq4_m);
     }
   } else if (!strcmp(target, "s2-D32") && c->cons_s2) {
     /* the construction's spec; the trained rows with the switch surrogate, as for eq4-deep4 */
     if (fresh && n_train * (size_t)c->s2.D > c->fresh_cap) n_train = c->fresh_cap / (size_t)c->s2.D;
-    rc = data_s2(c, n_train, &d);
-    spec = c->cons_s2->spec;
+    rc = data_s2(c, n_train, d);
+    *spec = c->cons_s2->spec;
     if (!warm && !cons)
-      for (size_t l = 0; l < spec.n_layers; l++) spec.layer[l].surrogate = GATE_SWITCH;
+      for (size_t l = 0; l < spec->n_layers; l++) spec->layer[l].surrogate = GATE_SWITCH;
   } else {
     rc = moex_error(MOEX_EINVAL, PROG ": unknown target '%s' (s2-D32 needs --construction-s2)", target);
   }
-  const moe_model_t *tc = target_construction(c, target);
-  if ((warm || cons) && !rc && !tc)
-    rc = moex_error(MOEX_EINVAL, PROG ": row %s needs a construction of target %s (--construction)", row, target);
-  exprun_data_t data = {.d_in = d.d_in, .d_out = d.d_out, .n_train = d.n_tr, .x_train = d.xtr, .y_train = d.ytr,
-                        .n_test = d.n_te, .x_test = d.xte, .y_test = d.yte, .n_eval = d.n_ev, .x_eval = d.xev,
-                        .y_eval = d.yev, .n_keep = 0, .label_train = d.ltr,
-                        .theta0 = warm && tc ? tc->theta : NULL};
-  if (d.manifold) {
-    data.chart_eval = d.lev;
-    data.member_eval = d.ev.member;
-    data.n_charts = d.n_labels;
+  return rc;
+}
+
+/* The data as exprun takes them (theta0: the warm start's parameters, or NULL). */
+static exprun_data_t exprun_data_of(const data_t *d, const double *theta0) {
+  exprun_data_t data = {.d_in = d->d_in, .d_out = d->d_out, .n_train = d->n_tr, .x_train = d->xtr, .y_train = d->ytr,
+                        .n_test = d->n_te, .x_test = d->xte, .y_test = d->yte, .n_eval = d->n_ev, .x_eval = d->xev,
+                        .y_eval = d->yev, .n_keep = 0, .label_train = d->ltr, .theta0 = theta0};
+  if (d->manifold) {
+    data.chart_eval = d->lev;
+    data.member_eval = d->ev.member;
+    data.n_charts = d->n_labels;
   } else {
-    data.piece_eval = d.lev;
-    data.n_pieces = d.n_labels;
+    data.piece_eval = d->lev;
+    data.n_pieces = d->n_labels;
   }
-  if (!rc && cons) {
-    /* the construction measured on this study's data by the code that measures trained runs */
-    size_t nmax = d.n_ev > d.n_te ? d.n_ev : d.n_te;
-    moe_model_t *m = moe_model_alloc(&spec, nmax > d.n_tr ? nmax : d.n_tr);
-    rc = m ? MOEX_OK : MOEX_EINVAL;
-    if (!rc) memcpy(m->theta, tc->theta, m->n_params * sizeof *m->theta);
-    /* the oracle's training labels against the construction's own routes on the training set:
-     * the oracle-routes row trains on those labels, so they must be the construction's paths */
-    if (!rc && !moe_model_forward(m, d.n_tr, d.xtr)) rc = MOEX_EINVAL;
-    if (!rc) {
-      const size_t *pth = moe_model_paths(m);
-      size_t agree = 0;
-      for (size_t s = 0; s < d.n_tr; s++) agree += pth[s] == d.ltr[s];
-      rc = record_run_set_double(rec, "label_agreement", (double)agree / (double)(d.n_tr ? d.n_tr : 1));
-    }
-    if (!rc) rc = record_run_set_int(rec, "seed", (int64_t)seed);
-    if (!rc) rc = record_run_set_str(rec, "status", "ok");
-    if (!rc) rc = record_run_set_double(rec, "wall_s", 0.0);
-    if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)m->n_params);
-    if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)moe_spec_n_active(&spec));
-    if (!rc) rc = record_run_set_str(rec, "optimizer", "none");
-    if (!rc) rc = exprun_measure(m, &data, rec);
-    moe_model_free(m);
-  } else if (!rc) {
-    fit_settings fs;
-    driver_fit_settings(c->o, protocol, &fs);
-    rc = exprun_fit(&spec, seed, &data, &fs, rec);
+  return data;
+}
+
+/* The construction measured on this study's data by the code that measures trained runs, and
+ * what a fit would record besides (seed, status, sizes, optimizer "none"). */
+static int construction_measure(const moe_model_t *tc, const moe_spec_t *spec, const data_t *d,
+                                const exprun_data_t *data, unsigned long seed, record_run *rec) {
+  size_t nmax = d->n_ev > d->n_te ? d->n_ev : d->n_te;
+  moe_model_t *m = moe_model_alloc(spec, nmax > d->n_tr ? nmax : d->n_tr);
+  int rc = m ? MOEX_OK : MOEX_EINVAL;
+  if (!rc) memcpy(m->theta, tc->theta, m->n_params * sizeof *m->theta);
+  /* the oracle's training labels against the construction's own routes on the training set:
+   * the oracle-routes row trains on those labels, so they must be the construction's paths */
+  if (!rc && !moe_model_forward(m, d->n_tr, d->xtr)) rc = MOEX_EINVAL;
+  if (!rc) {
+    const size_t *pth = moe_model_paths(m);
+    size_t agree = 0;
+    for (size_t s = 0; s < d->n_tr; s++) agree += pth[s] == d->ltr[s];
+    rc = record_run_set_double(rec, "label_agreement", (double)agree / (double)(d->n_tr ? d->n_tr : 1));
   }
-  /* the row's headline error: the oracle row is measured under its oracle routes */
+  if (!rc) rc = record_run_set_int(rec, "seed", (int64_t)seed);
+  if (!rc) rc = record_run_set_str(rec, "status", "ok");
+  if (!rc) rc = record_run_set_double(rec, "wall_s", 0.0);
+  if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)m->n_params);
+  if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)moe_spec_n_active(spec));
+  if (!rc) rc = record_run_set_str(rec, "optimizer", "none");
+  if (!rc) rc = exprun_measure(m, data, rec);
+  moe_model_free(m);
+  return rc;
+}
+
+/* The record's fields of the study after a successful run: the row's headline error (the oracle
+ * row is measured under its oracle routes), compute, the figure and the case's names. */
+static int gap_record(const ctx_t *c, const gap_case_t *k, const moe_model_t *tc, const data_t *d, record_run *rec) {
+  const gap_row_t *R = k->R;
+  int rc = MOEX_OK;
   double sup = NAN, mse = NAN, comp = NAN, osup = NAN;
-  if (!rc) record_run_get_double(rec, "sup_err", &sup);
-  if (!rc) record_run_get_double(rec, "eval_mse", &mse);
-  if (!rc) record_run_get_double(rec, "oracle_sup_err", &osup);
-  if (!rc && record_run_get_double(rec, "compute_used", &comp))
-    comp = cons ? 0.0 : (double)c->o->iters * (double)(c->o->batch < d.n_tr ? c->o->batch : d.n_tr);
-  /* a missing optional attribute is not an error; a failed run keeps its message for the record */
-  if (!rc) moex_error_clear();
+  record_run_get_double(rec, "sup_err", &sup);
+  record_run_get_double(rec, "eval_mse", &mse);
+  record_run_get_double(rec, "oracle_sup_err", &osup);
+  if (record_run_get_double(rec, "compute_used", &comp))
+    comp = k->cons ? 0.0 : (double)c->o->iters * (double)(c->o->batch < d->n_tr ? c->o->batch : d->n_tr);
+  /* a missing optional attribute is not an error */
+  moex_error_clear();
   int is_oracle = R && !strncmp(R->protocol, "oracle", 6);
   double err = is_oracle ? osup : sup;
-  if (is_oracle && !rc) {
+  if (is_oracle) {
     double omse = NAN;
     record_run_get_double(rec, "oracle_eval_mse", &omse);
     mse = omse;
   }
   char fig[96];
-  snprintf(fig, sizeof fig, "optim_gap_%s", target);
+  snprintf(fig, sizeof fig, "optim_gap_%s", k->target);
   /* x: the row's place (from 1: the report draws log axes) */
-  double xi = cons ? 1 : 3 + (double)(R - ROWS);
-  for (size_t k = 0; warm && k < N_WARM; k++)
-    if (!strcmp(wproto, WARM[k])) xi = 1.5 + 0.5 * (double)k / (double)N_WARM;
+  double xi = k->cons ? 1 : 3 + (double)(R - ROWS);
+  for (size_t j = 0; k->warm && j < N_WARM; j++)
+    if (!strcmp(k->wproto, WARM[j])) xi = 1.5 + 0.5 * (double)j / (double)N_WARM;
   /* the trained rows of a target with a construction claim to be within 3x of it (the report's
    * "within" verdict; the warm starts and the oracle are diagnostics, not claims) */
   int claim = tc && R && !is_oracle;
-  if (!rc) rc = exprun_set_figure(rec, fig, row, "row", xi, claim ? "within" : "none", NAN,
-                                  claim ? GAP_FACTOR : NAN, claim ? "construction" : NULL, NAN);
+  rc = exprun_set_figure(rec, fig, k->row, "row", xi, claim ? "within" : "none", NAN, claim ? GAP_FACTOR : NAN,
+                         claim ? "construction" : NULL, NAN);
   if (!rc) rc = record_run_set_str(rec, "y_name", "gap_err");
   if (!rc) rc = record_run_set_double(rec, "gap_err", err);
   if (!rc) rc = record_run_set_double(rec, "gap_mse", mse);
   if (!rc) rc = record_run_set_double(rec, "gap_compute", comp);
-  if (!rc) rc = record_run_set_str(rec, "row", row);
-  if (!rc) rc = record_run_set_str(rec, "target", target);
-  if (!rc) rc = record_run_set_str(rec, "protocol", protocol);
-  if (!rc) rc = record_run_set_int(rec, "n_train", (int64_t)d.n_tr);
-  if (!rc) rc = record_run_set_int(rec, "fresh", fresh);
+  if (!rc) rc = record_run_set_str(rec, "row", k->row);
+  if (!rc) rc = record_run_set_str(rec, "target", k->target);
+  if (!rc) rc = record_run_set_str(rec, "protocol", k->protocol);
+  if (!rc) rc = record_run_set_int(rec, "n_train", (int64_t)d->n_tr);
+  if (!rc) rc = record_run_set_int(rec, "fresh", k->fresh);
   if (!rc) rc = record_run_summarize(rec, NULL);
+  return rc;
+}
+
+static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long seed, record_run *rec) {
+  const ctx_t *c = vctx;
+  gap_case_t k;
+  int rc = case_parse(sweep_grid_value(g, i, "case"), &k);
+  if (rc) return rc;
+  moe_spec_t spec;
+  data_t d;
+  rc = target_prepare(c, &k, &spec, &d);
+  const moe_model_t *tc = target_construction(c, k.target);
+  if ((k.warm || k.cons) && !rc && !tc)
+    rc = moex_error(MOEX_EINVAL, PROG ": row %s needs a construction of target %s (--construction)", k.row, k.target);
+  exprun_data_t data = exprun_data_of(&d, k.warm && tc ? tc->theta : NULL);
+  if (!rc && k.cons) {
+    rc = construction_measure(tc, &spec, &d, &data, seed, rec);
+  } else if (!rc) {
+    fit_settings fs;
+    driver_fit_settings(c->o, k.protocol, &fs);
+    rc = exprun_fit(&spec, seed, &data, &fs, rec);
+  }
+  /* a failed run keeps its message for the record */
+  if (!rc) rc = gap_record(c, &k, tc, &d, rec);
   data_free(&d);
   return rc;
 }
@@ -437,6 +484,179 @@ static moe_model_t *load_construction(const char *path, cons_match_fn match, con
   return m;
 }
 
+/* The study's targets, in the order they run by default. */
+static const char *const ALL_TARGETS = "t3-axis-D16,t3-axis-D128,t3-rot-D16,t3-rot-D128,t4-m32,t4-m128,eq4-deep4,s2-D32";
+
+/* The constructions loaded for the study (NULL when missing, with the reason). */
+typedef struct {
+  moe_model_t *eq4, *s2;
+  s2_info_t s2_info;
+  char why_eq4[256], why_s2[256];
+} gap_cons_t;
+
+/* Appends item to the comma list in buf (of size n). */
+static void list_append(char *buf, size_t n, const char *item) {
+  snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", *buf ? "," : "", item);
+}
+
+/* Every --rows name must be a row of the study: 0, or 2 after the message. */
+static int rows_check(const char *rows) {
+  char rb[2048];
+  snprintf(rb, sizeof rb, "%s", rows);
+  for (char *sv = NULL, *t = strtok_r(rb, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) {
+    const char *wp = NULL;
+    int ok = row_find(t) || !strcmp(t, "construction");
+    for (size_t k = 0; !ok && row_is_warm(t, &wp) && k < N_WARM; k++) ok = !strcmp(wp, WARM[k]);
+    if (!ok) {
+      fprintf(stderr, PROG ": --rows: unknown row '%s' (the table's, construction, warm-start:adam|adam+polish|alt)\n", t);
+      return 2;
+    }
+  }
+  return 0;
+}
+
+/* The constructions of eq4-deep4 (--construction) and, when s2-D32 is wanted, of s2-D32
+ * (--construction-s2); each missing one leaves its reason. */
+static void cons_load(const char *construction, const char *construction_s2, size_t eq4_m, size_t s2_m, size_t grid_eq4,
+                      int want_s2, gap_cons_t *k) {
+  memset(k, 0, sizeof *k);
+  size_t n_max_c = grid_eq4 * grid_eq4 > 1024 ? grid_eq4 * grid_eq4 : 1024;
+  if (construction && strcmp(construction, "none")) {
+    k->eq4 = load_construction(construction, match_eq4, "E = 3, L = 2, family fig3 (thm_5_3 --family fig3)", eq4_m, n_max_c,
+                               NULL);
+    if (!k->eq4) snprintf(k->why_eq4, sizeof k->why_eq4, "%s", moex_errmsg());
+    moex_error_clear();
+  } else {
+    snprintf(k->why_eq4, sizeof k->why_eq4, "no --construction given");
+  }
+  snprintf(k->why_s2, sizeof k->why_s2, "--construction-s2 none");
+  if (want_s2 && construction_s2 && strcmp(construction_s2, "none")) {
+    /* the evaluation grid's size is known only with the manifold: the loaded model is rebuilt
+     * per run at the run's sizes, so any n_max does here */
+    k->s2 = load_construction(construction_s2, match_s2, "sphere d = 2, D = 32 with checks_ok (thm_4_8 --kind sphere --d 2 --D 32)",
+                              s2_m, 1024, &k->s2_info);
+    if (!k->s2) snprintf(k->why_s2, sizeof k->why_s2, "%s", moex_errmsg());
+    moex_error_clear();
+  }
+}
+
+/* The rows that run, into rowlist: the table's, guarded by the protocol parser and by the
+ * warm-up's length, then the construction's; each row or target skipped is printed and written
+ * with its reason to rt (when open), each row that runs written too. */
+static void rows_list(const driver_opts_t *o, const char *rows, const gap_cons_t *k, int want_eq4, int want_s2, FILE *rt,
+                      char *rowlist, size_t n_rowlist) {
+  char skipped[4096] = "";
+  if (rt) fprintf(rt, "row\tprotocol\tstatus\treason\n");
+  for (size_t j = 0; j < N_ROWS; j++) {
+    if (rows && !gap_list_has(rows, ROWS[j].row)) continue;
+    fit_moe_settings ps;
+    if (fit_moe_parse(ROWS[j].protocol, &ps) > 0) {
+      printf(PROG ": row %s skipped: protocol '%s' does not parse in this build (%s)\n", ROWS[j].row, ROWS[j].protocol,
+             moex_errmsg());
+      if (rt) fprintf(rt, "%s\t%s\tskipped\t%s\n", ROWS[j].row, ROWS[j].protocol, moex_errmsg());
+      list_append(skipped, sizeof skipped, ROWS[j].row);
+      moex_error_clear();
+      continue;
+    }
+    /* a warm-up must be shorter than the run (the fit refuses it): at --quick's 200 steps the
+     * warm-up row cannot run, and is left out with its reason rather than recorded as failed */
+    const char *wu = strstr(ROWS[j].protocol, "warmup=");
+    double steps = ceil((o->compute_x > 0 ? o->compute_x : 1.0) * (double)o->iters);
+    if (wu && (double)strtoul(wu + 7, NULL, 10) >= steps) {
+      char why[160];
+      snprintf(why, sizeof why, "its warm-up of %lu steps is not below the run's %.0f (--iters, --compute)",
+               strtoul(wu + 7, NULL, 10), steps);
+      printf(PROG ": row %s skipped: %s\n", ROWS[j].row, why);
+      if (rt) fprintf(rt, "%s\t%s\tskipped\t%s\n", ROWS[j].row, ROWS[j].protocol, why);
+      list_append(skipped, sizeof skipped, ROWS[j].row);
+      continue;
+    }
+    if (rt) fprintf(rt, "%s\t%s\trun\t\n", ROWS[j].row, ROWS[j].protocol);
+    list_append(rowlist, n_rowlist, ROWS[j].row);
+  }
+  if (want_s2 && !k->s2) {
+    printf(PROG ": target s2-D32 skipped: %s\n", k->why_s2);
+    if (rt) fprintf(rt, "s2-D32\tnone\tskipped\t%s\n", k->why_s2);
+  }
+  if ((k->eq4 && want_eq4) || k->s2) {
+    if (!rows || gap_list_has(rows, "construction")) list_append(rowlist, n_rowlist, "construction");
+    for (size_t j = 0; j < N_WARM; j++) {
+      char name[64];
+      snprintf(name, sizeof name, "warm-start:%s", WARM[j]);
+      if (rows && !gap_list_has(rows, name)) continue;
+      list_append(rowlist, n_rowlist, name);
+    }
+  }
+  if (!k->eq4 && want_eq4) {
+    printf(PROG ": rows construction and warm-start of eq4-deep4 skipped: %s\n", k->why_eq4);
+    if (rt) fprintf(rt, "construction\tnone\tskipped\t%s\n", k->why_eq4);
+  }
+}
+
+/* The cases: every target of tl with every row, the construction's rows with the targets that
+ * have one. NULL when out of memory (*status 1) or for an unknown target (*status 2, message
+ * printed). */
+static char *cases_make(const char *tl, const char *rowlist, const gap_cons_t *k, int *status) {
+  char *cases = malloc(strlen(tl) * 64 + strlen(rowlist) * 16 + 64), *tcopy = strdup(tl);
+  if (!cases || !tcopy) {
+    free(cases); free(tcopy);
+    fprintf(stderr, PROG ": out of memory\n");
+    *status = 1;
+    return NULL;
+  }
+  *cases = '\0';
+  for (char *s1 = NULL, *t = strtok_r(tcopy, ",", &s1); t; t = strtok_r(NULL, ",", &s1)) {
+    if (!gap_list_has(ALL_TARGETS, t)) {
+      fprintf(stderr, PROG ": --targets: unknown target '%s' (%s)\n", t, ALL_TARGETS);
+      free(cases); free(tcopy);
+      *status = 2;
+      return NULL;
+    }
+    if (!strcmp(t, "s2-D32") && !k->s2) continue;
+    char rcopy[2048];
+    snprintf(rcopy, sizeof rcopy, "%s", rowlist);
+    for (char *s2 = NULL, *r = strtok_r(rcopy, ",", &s2); r; r = strtok_r(NULL, ",", &s2)) {
+      int has_cons = (!strcmp(t, "eq4-deep4") && k->eq4) || (!strcmp(t, "s2-D32") && k->s2);
+      if ((!strcmp(r, "construction") || !strncmp(r, "warm-start:", 11)) && !has_cons) continue;
+      sprintf(cases + strlen(cases), "%s%s/%s", *cases ? "," : "", t, r);
+    }
+  }
+  free(tcopy);
+  *status = 0;
+  return cases;
+}
+
+/* The grid of cases from the rows and targets, after the rows' table is written: 0, or the exit
+ * status (a message printed) when there is nothing to run or a name is unknown. */
+static int gap_grid(const driver_opts_t *o, const char *rows, const char *targets, const char *out, const gap_cons_t *k,
+                    sweep_grid_t *g) {
+  int want_s2 = !targets || gap_list_has(targets, "s2-D32");
+  int want_eq4 = !targets || gap_list_has(targets, "eq4-deep4");
+  char rowlist[2048] = "";
+  char *tsv = study_sibling_path(out, "_rows.tsv");
+  FILE *rt = tsv ? fopen(tsv, "w") : NULL;
+  rows_list(o, rows, k, want_eq4, want_s2, rt, rowlist, sizeof rowlist);
+  if (rt) fclose(rt);
+  free(tsv);
+  if (!*rowlist) {
+    fprintf(stderr, PROG ": --rows '%s' leaves no row to run\n", rows ? rows : "");
+    return 2;
+  }
+  const char *tl = targets ? targets : ALL_TARGETS;
+  int status = 0;
+  char *cases = cases_make(tl, rowlist, k, &status);
+  if (!cases) return status;
+  if (!*cases) {
+    /* only s2-D32 can drop out here, when its construction is missing */
+    fprintf(stderr, PROG ": --targets %s leaves no case to run (s2-D32: %s)\n", tl, k->why_s2);
+    free(cases);
+    return 2;
+  }
+  int rc = driver_axis_csv(PROG, g, "case", cases, 0);
+  free(cases);
+  return rc ? 2 : 0;
+}
+
 int main(int argc, char **argv) {
   driver_opts_t o;
   driver_opts_default(&o, 5, 4000, 2000, 4096);
@@ -473,154 +693,27 @@ int main(int argc, char **argv) {
     if (grid_s2 == 64) grid_s2 = 24;
   }
   const char *out = o.out ? o.out : o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5";
-  /* every --rows name must be a row of the study */
-  if (rows) {
-    char rb[2048];
-    snprintf(rb, sizeof rb, "%s", rows);
-    for (char *sv = NULL, *t = strtok_r(rb, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) {
-      const char *wp = NULL;
-      int ok = row_find(t) || !strcmp(t, "construction");
-      for (size_t k = 0; !ok && row_is_warm(t, &wp) && k < N_WARM; k++) ok = !strcmp(wp, WARM[k]);
-      if (!ok) {
-        fprintf(stderr, PROG ": --rows: unknown row '%s' (the table's, construction, warm-start:adam|adam+polish|alt)\n", t);
-        return 2;
-      }
-    }
-  }
-  size_t n_max_c = grid_eq4 * grid_eq4 > 1024 ? grid_eq4 * grid_eq4 : 1024;
-  moe_model_t *cons = NULL;
-  char why_cons[256] = "";
-  if (construction && strcmp(construction, "none")) {
-    cons = load_construction(construction, match_eq4, "E = 3, L = 2, family fig3 (thm_5_3 --family fig3)", eq4_m, n_max_c,
-                             NULL);
-    if (!cons) snprintf(why_cons, sizeof why_cons, "%s", moex_errmsg());
-    moex_error_clear();
-  } else {
-    snprintf(why_cons, sizeof why_cons, "no --construction given");
-  }
-  if (!cons && !eq4_m) eq4_m = 16;
-  static const char *const all_targets = "t3-axis-D16,t3-axis-D128,t3-rot-D16,t3-rot-D128,t4-m32,t4-m128,eq4-deep4,s2-D32";
-  int want_s2 = !targets || gap_list_has(targets, "s2-D32");
-  moe_model_t *cons_s2 = NULL;
-  s2_info_t s2;
-  memset(&s2, 0, sizeof s2);
-  char why_s2[256] = "--construction-s2 none";
-  if (want_s2 && construction_s2 && strcmp(construction_s2, "none")) {
-    /* the evaluation grid's size is known only with the manifold: the loaded model is rebuilt
-     * per run at the run's sizes, so any n_max does here */
-    cons_s2 = load_construction(construction_s2, match_s2, "sphere d = 2, D = 32 with checks_ok (thm_4_8 --kind sphere --d 2 --D 32)",
-                                s2_m, 1024, &s2);
-    if (!cons_s2) snprintf(why_s2, sizeof why_s2, "%s", moex_errmsg());
-    moex_error_clear();
-  }
-  /* the rows: the table's, guarded by the protocol parser, then the construction's */
-  char rowlist[2048] = "", skipped[4096] = "";
-  char *tsv = study_sibling_path(out, "_rows.tsv");
-  FILE *rt = tsv ? fopen(tsv, "w") : NULL;
-  if (rt) fprintf(rt, "row\tprotocol\tstatus\treason\n");
-  for (size_t k = 0; k < N_ROWS; k++) {
-    if (rows && !gap_list_has(rows, ROWS[k].row)) continue;
-    fit_moe_settings ps;
-    if (fit_moe_parse(ROWS[k].protocol, &ps) > 0) {
-      printf(PROG ": row %s skipped: protocol '%s' does not parse in this build (%s)\n", ROWS[k].row, ROWS[k].protocol,
-             moex_errmsg());
-      if (rt) fprintf(rt, "%s\t%s\tskipped\t%s\n", ROWS[k].row, ROWS[k].protocol, moex_errmsg());
-      snprintf(skipped + strlen(skipped), sizeof skipped - strlen(skipped), "%s%s", *skipped ? "," : "", ROWS[k].row);
-      moex_error_clear();
-      continue;
-    }
-    /* a warm-up must be shorter than the run (the fit refuses it): at --quick's 200 steps the
-     * warm-up row cannot run, and is left out with its reason rather than recorded as failed */
-    const char *wu = strstr(ROWS[k].protocol, "warmup=");
-    double steps = ceil((o.compute_x > 0 ? o.compute_x : 1.0) * (double)o.iters);
-    if (wu && (double)strtoul(wu + 7, NULL, 10) >= steps) {
-      char why[160];
-      snprintf(why, sizeof why, "its warm-up of %lu steps is not below the run's %.0f (--iters, --compute)",
-               strtoul(wu + 7, NULL, 10), steps);
-      printf(PROG ": row %s skipped: %s\n", ROWS[k].row, why);
-      if (rt) fprintf(rt, "%s\t%s\tskipped\t%s\n", ROWS[k].row, ROWS[k].protocol, why);
-      snprintf(skipped + strlen(skipped), sizeof skipped - strlen(skipped), "%s%s", *skipped ? "," : "", ROWS[k].row);
-      continue;
-    }
-    if (rt) fprintf(rt, "%s\t%s\trun\t\n", ROWS[k].row, ROWS[k].protocol);
-    snprintf(rowlist + strlen(rowlist), sizeof rowlist - strlen(rowlist), "%s%s", *rowlist ? "," : "", ROWS[k].row);
-  }
-  int want_eq4 = !targets || gap_list_has(targets, "eq4-deep4");
-  if (want_s2 && !cons_s2) {
-    printf(PROG ": target s2-D32 skipped: %s\n", why_s2);
-    if (rt) fprintf(rt, "s2-D32\tnone\tskipped\t%s\n", why_s2);
-  }
-  if ((cons && want_eq4) || cons_s2) {
-    if (!rows || gap_list_has(rows, "construction"))
-      snprintf(rowlist + strlen(rowlist), sizeof rowlist - strlen(rowlist), "%s%s", *rowlist ? "," : "", "construction");
-    for (size_t k = 0; k < N_WARM; k++) {
-      char name[64];
-      snprintf(name, sizeof name, "warm-start:%s", WARM[k]);
-      if (rows && !gap_list_has(rows, name)) continue;
-      snprintf(rowlist + strlen(rowlist), sizeof rowlist - strlen(rowlist), "%s%s", *rowlist ? "," : "", name);
-    }
-  }
-  if (!cons && want_eq4) {
-    printf(PROG ": rows construction and warm-start of eq4-deep4 skipped: %s\n", why_cons);
-    if (rt) fprintf(rt, "construction\tnone\tskipped\t%s\n", why_cons);
-  }
-  if (rt) fclose(rt);
-  free(tsv);
-  if (!*rowlist) {
-    fprintf(stderr, PROG ": --rows '%s' leaves no row to run\n", rows ? rows : "");
-    moe_model_free(cons);
-    moe_model_free(cons_s2);
-    return 2;
-  }
-  /* the cases: every target with every row, the construction's rows with the targets that have one */
-  const char *tl = targets ? targets : all_targets;
-  char *cases = malloc(strlen(tl) * 64 + strlen(rowlist) * 16 + 64), *tcopy = strdup(tl);
-  if (!cases || !tcopy) {
-    free(cases); free(tcopy); moe_model_free(cons); moe_model_free(cons_s2);
-    fprintf(stderr, PROG ": out of memory\n");
-    return 1;
-  }
-  *cases = '\0';
-  for (char *s1 = NULL, *t = strtok_r(tcopy, ",", &s1); t; t = strtok_r(NULL, ",", &s1)) {
-    if (!gap_list_has(all_targets, t)) {
-      fprintf(stderr, PROG ": --targets: unknown target '%s' (%s)\n", t, all_targets);
-      free(cases); free(tcopy); moe_model_free(cons); moe_model_free(cons_s2);
-      return 2;
-    }
-    if (!strcmp(t, "s2-D32") && !cons_s2) continue;
-    char rcopy[2048];
-    snprintf(rcopy, sizeof rcopy, "%s", rowlist);
-    for (char *s2 = NULL, *r = strtok_r(rcopy, ",", &s2); r; r = strtok_r(NULL, ",", &s2)) {
-      int has_cons = (!strcmp(t, "eq4-deep4") && cons) || (!strcmp(t, "s2-D32") && cons_s2);
-      if ((!strcmp(r, "construction") || !strncmp(r, "warm-start:", 11)) && !has_cons) continue;
-      sprintf(cases + strlen(cases), "%s%s/%s", *cases ? "," : "", t, r);
-    }
-  }
-  free(tcopy);
-  if (!*cases) {
-    /* only s2-D32 can drop out here, when its construction is missing */
-    fprintf(stderr, PROG ": --targets %s leaves no case to run (s2-D32: %s)\n", tl, why_s2);
-    free(cases); moe_model_free(cons); moe_model_free(cons_s2);
-    return 2;
-  }
+  if (rows && rows_check(rows)) return 2;
+  gap_cons_t k;
+  cons_load(construction, construction_s2, eq4_m, s2_m, grid_eq4, !targets || gap_list_has(targets, "s2-D32"), &k);
+  if (!k.eq4 && !eq4_m) eq4_m = 16;
   sweep_grid_t g = {0};
-  rc = driver_axis_csv(PROG, &g, "case", cases, 0);
-  free(cases);
+  rc = gap_grid(&o, rows, targets, out, &k, &g);
   if (rc) {
     sweep_grid_free(&g);
-    moe_model_free(cons);
-    moe_model_free(cons_s2);
-    return 2;
+    moe_model_free(k.eq4);
+    moe_model_free(k.s2);
+    return rc;
   }
   ctx_t c = {.o = &o, .grid_t3 = grid_t3, .grid_eq4 = grid_eq4, .grid_s2 = grid_s2, .eq4_m = eq4_m, .fresh_cap = fresh_cap,
-             .cons = cons, .cons_s2 = cons_s2, .s2 = s2};
+             .cons = k.eq4, .cons_s2 = k.s2, .s2 = k.s2_info};
   rc = driver_run(PROG, &o, &g, out, run_one, &c, argc, argv);
   if (rc == 0 || rc == 1) {
     char *gtsv = study_sibling_path(out, "_gap.tsv");
     if (!gtsv || gap_summarize(out, gtsv, stdout)) rc = 1;
     free(gtsv);
   }
-  moe_model_free(cons);
-  moe_model_free(cons_s2);
+  moe_model_free(k.eq4);
+  moe_model_free(k.s2);
   return rc;
 }
