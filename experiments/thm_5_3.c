@@ -95,160 +95,230 @@ typedef struct {
 
 static const double construct_slope = -2, construct_tol = 0.15; /* uniform-knot interpolant of C^2 pieces: h^2 |f''| / 8 */
 
+/* One seed's sample buffers: the evaluation grid (N, L), the test sample (n_test, L), the tapped
+ * routing outputs and the per-piece and per-point bookkeeping. */
+typedef struct {
+  double *x, *f, *y, *xt, *ft, *yt, *tap, *ppmax;
+  size_t *idx, *path, *choice, *pcount, *path_of;
+} buf53_t;
+
+/* What one width's network measured: errors, routing against τ and ρ, paths. */
+typedef struct {
+  metrics_err_t ee, et;
+  size_t empty, thr_pts, thr_bad, cell_bad, used;
+  double thr, dev_max;
+  int distinct;
+} meas53_t;
+
+/* Allocates a seed's buffers; nonzero if any failed (buf53_free frees what was). */
+static int buf53_alloc(const run53_t *X, buf53_t *b) {
+  size_t E = X->E, L = X->L, N = X->N, n_test = X->n_test, pieces = X->pieces;
+  b->x = malloc(N * L * sizeof *b->x); b->f = malloc(N * L * sizeof *b->f); b->y = malloc(N * L * sizeof *b->y);
+  b->xt = malloc(n_test * L * sizeof *b->xt); b->ft = malloc(n_test * L * sizeof *b->ft); b->yt = malloc(n_test * L * sizeof *b->yt);
+  b->tap = malloc(N * (L + E) * sizeof *b->tap); b->ppmax = malloc(pieces * sizeof *b->ppmax);
+  b->idx = malloc(N * sizeof *b->idx); b->path = malloc(N * sizeof *b->path); b->choice = malloc(N * 2 * L * sizeof *b->choice);
+  b->pcount = malloc(pieces * sizeof *b->pcount); b->path_of = malloc(pieces * sizeof *b->path_of);
+  return !b->x || !b->f || !b->y || !b->xt || !b->ft || !b->yt || !b->tap || !b->idx || !b->path || !b->choice || !b->ppmax ||
+         !b->pcount || !b->path_of;
+}
+
+static void buf53_free(buf53_t *b) {
+  free(b->x); free(b->f); free(b->y); free(b->xt); free(b->ft); free(b->yt); free(b->tap); free(b->ppmax);
+  free(b->idx); free(b->path); free(b->choice); free(b->pcount); free(b->path_of);
+}
+
+/* Routing: at every point and block, the τ read from the routing layer's output against ρ and the
+ * theorem's threshold, and the expert chosen against the point's cell. Overwrites b->y. */
+static int route53_measure(const run53_t *X, const thm53_net_t *net, buf53_t *b, meas53_t *mm) {
+  size_t E = X->E, L = X->L, N = X->N;
+  const double *x = b->x;
+  double rho[64];
+  int rc = 0;
+  mm->thr_pts = mm->thr_bad = mm->cell_bad = 0;
+  mm->thr = 0;
+  mm->dev_max = 0;
+  bounds_routing_threshold(E, &mm->thr);
+  for (size_t l = 0; l < L && !rc; l++) {
+    rc = theorem_forward(net->model, N, x, b->y + 0, NULL, NULL, 2 * l, b->tap);
+    for (size_t s = 0; s < N && !rc; s++) {
+      double z = x[s * L + l], dev = 0;
+      thm53_rho_hat(E, z, rho);
+      for (size_t k = 0; k < E; k++) dev = fmax(dev, fabs(b->tap[s * (L + E) + L + k] - rho[k]));
+      size_t i = b->choice[s * 2 * L + 2 * l + 1];
+      int in_cell = z >= (double)i && z <= (double)i + 1;
+      int in_supp = z > (double)i - 0.5 && z < (double)i + 1.5; /* supp ρ_i, open */
+      mm->cell_bad += !in_cell;
+      mm->dev_max = fmax(mm->dev_max, dev);
+      if (dev < mm->thr) {
+        mm->thr_pts++;
+        mm->thr_bad += !in_supp;
+      }
+    }
+  }
+  return rc;
+}
+
+/* Paths: every piece served by one path, distinct pieces by distinct paths. */
+static int paths53_measure(const run53_t *X, const thm53_net_t *net, buf53_t *b, meas53_t *mm) {
+  size_t N = X->N, pieces = X->pieces, n_paths = moe_model_n_paths(net->model);
+  mm->used = 0;
+  mm->distinct = 1;
+  int rc = metrics_paths(b->path, N, n_paths, &mm->used, NULL);
+  for (size_t p = 0; p < pieces; p++) b->path_of[p] = SIZE_MAX;
+  for (size_t s = 0; s < N && !rc; s++) {
+    if (b->path_of[b->idx[s]] == SIZE_MAX) b->path_of[b->idx[s]] = b->path[s];
+    else if (b->path_of[b->idx[s]] != b->path[s]) mm->distinct = 0;
+  }
+  for (size_t p = 0; p < pieces && !rc; p++)
+    for (size_t p2 = p + 1; p2 < pieces; p2++)
+      if (b->path_of[p] == b->path_of[p2]) mm->distinct = 0;
+  return rc;
+}
+
+/* Width ms[im]: the network built and run on the grid and the test sample, its errors, routing
+ * and paths measured. */
+static int width53_measure(const run53_t *X, const piecewise *P, buf53_t *b, thm53_net_t *net, meas53_t *mm) {
+  size_t L = X->L, N = X->N, n_test = X->n_test;
+  int rc = thm53_build(P, net, X->n_max, 4 * X->q);
+  if (!rc) rc = theorem_forward(net->model, N, b->x, b->y, b->choice, b->path, 0, NULL);
+  if (!rc) rc = theorem_forward(net->model, n_test, b->xt, b->yt, NULL, NULL, 0, NULL);
+  if (!rc) rc = metrics_errors(b->y, b->f, N, L, &mm->ee);
+  if (!rc) rc = metrics_errors(b->yt, b->ft, n_test, L, &mm->et);
+  mm->empty = 0;
+  if (!rc) rc = metrics_piece_max(b->y, b->f, b->idx, N, L, X->pieces, b->ppmax, b->pcount, &mm->empty);
+  if (!rc) rc = route53_measure(X, net, b, mm);
+  /* the forward above overwrote y with the last tap's run: redo the output */
+  if (!rc) rc = theorem_forward(net->model, N, b->x, b->y, NULL, NULL, 0, NULL);
+  if (!rc) rc = paths53_measure(X, net, b, mm);
+  return rc;
+}
+
+/* The theorem's checks on one width; returns whether the inequality holds. The inequality is on
+ * points the RHS never saw: the sup over the evaluation grid against the experts' own sup on the
+ * finer grid plus what that grid can miss (net.gap). */
+static int width53_checks(const run53_t *X, const thm53_net_t *net, const meas53_t *mm, const theorem_counts_t *cnt,
+                          theorem_checks_t *ck) {
+  size_t E = X->E, L = X->L, pieces = X->pieces;
+  theorem_checks_init(ck);
+  int ineq = theorem_check(ck, "ineq", mm->ee.sup <= (net->local_err + net->gap) * (1 + 1e-9) + 1e-12);
+  theorem_check(ck, "route_thr", mm->thr_bad == 0);
+  theorem_check(ck, "route_cell", mm->cell_bad == 0);
+  theorem_check(ck, "tau_hypothesis", mm->dev_max < mm->thr); /* the proof's ‖τ − ρ‖∞ < 1/(2E) */
+  theorem_check(ck, "paths_used", mm->used == pieces && mm->empty == 0);
+  theorem_check(ck, "paths_distinct", mm->distinct);
+  theorem_check(ck, "layers_2L", cnt->moe_layers == 2 * L && cnt->dense_layers == 0);
+  theorem_check(ck, "experts_2LE", cnt->experts == 2 * L * E);
+  theorem_check(ck, "experts_2layer", cnt->expert_layers_min == 2 && cnt->expert_layers_max == 2);
+  theorem_check(ck, "experts_built", cnt->empty_experts == 0);
+  return ineq;
+}
+
+/* The record of width m at seed: identity, network, checks and measurements. NULL on failure
+ * (the message printed). */
+static record_run *width53_record(const run53_t *X, const thm53_net_t *net, const meas53_t *mm, const theorem_counts_t *cnt,
+                                  const theorem_checks_t *ck, int ineq, unsigned long seed, const double *ppmax) {
+  size_t E = X->E, L = X->L, m = net->m, pieces = X->pieces;
+  size_t P_tot = moe_spec_n_params(&net->spec), P_act = moe_spec_n_active(&net->spec);
+  double rhs = net->local_err;
+  char config[256], id[17], series[96];
+  snprintf(config, sizeof config, ID " E=%zu L=%zu family=%s m=%zu seed=%lu", E, L, X->family, m, seed);
+  runid_id(config, id);
+  snprintf(series, sizeof series, "E=%zu L=%zu %s", E, L, X->family);
+  record_run *rec = record_run_alloc(id);
+  int rc = rec ? theorem_set_run(rec, ID, series, (double)m, X->bound, X->tol, seed, mm->et.mse, mm->ee.sup) : MOEX_ENOMEM;
+  if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
+  if (!rc) rc = record_run_set_int(rec, "L", (int64_t)L);
+  if (!rc) rc = record_run_set_str(rec, "family", X->family);
+  if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
+  if (!rc) rc = record_run_set_int(rec, "expert_width", (int64_t)net->spec.layer[1].expert_width);
+  if (!rc) rc = record_run_set_int(rec, "routing_width", (int64_t)net->spec.layer[0].expert_width);
+  if (!rc) rc = record_run_set_int(rec, "n_layers", (int64_t)net->model->n_layers);
+  if (!rc) rc = record_run_set_int(rec, "n_experts", (int64_t)cnt->experts);
+  if (!rc) rc = record_run_set_int(rec, "n_moe_layers", (int64_t)cnt->moe_layers);
+  if (!rc) rc = record_run_set_int(rec, "routing_knots", (int64_t)net->n_route);
+  if (!rc) rc = record_run_set_double(rec, "tau_dev_max", mm->dev_max);
+  if (!rc) rc = record_run_set_double(rec, "rhs_gap", net->gap);
+  if (!rc) rc = record_run_set_str(rec, "inject", X->fault >= 0 ? thm53_faults[X->fault].name : "");
+  if (!rc) rc = theorem_record_checks(rec, ck);
+  if (!rc) rc = theorem_set_construct(rec, construct_slope, construct_tol);
+  if (!rc) rc = record_run_set_int(rec, "pieces", (int64_t)pieces);
+  if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)P_tot);
+  if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)P_act);
+  if (!rc) rc = record_run_set_double(rec, "eval_mse", mm->ee.mse);
+  if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)X->N);
+  if (!rc) rc = record_run_set_double(rec, "rhs", rhs);
+  if (!rc) rc = record_run_set_double(rec, "rhs_local", rhs);
+  if (!rc) rc = record_run_set_int(rec, "ineq_holds", ineq);
+  if (!rc) rc = record_run_set_int(rec, "route_thr_points", (int64_t)mm->thr_pts);
+  if (!rc) rc = record_run_set_int(rec, "route_thr_violations", (int64_t)mm->thr_bad);
+  if (!rc) rc = record_run_set_int(rec, "route_cell_errors", (int64_t)mm->cell_bad);
+  if (!rc) rc = record_run_set_int(rec, "paths_used", (int64_t)mm->used);
+  if (!rc) rc = record_run_set_int(rec, "paths_distinct", mm->distinct);
+  if (!rc) rc = record_run_set_int(rec, "pieces_empty", (int64_t)mm->empty);
+  size_t dims[1] = {pieces};
+  if (!rc) rc = record_run_add_double(rec, "metrics/per_piece_max_err", ppmax, 1, dims);
+  if (!rc) rc = exprun_record_params(net->model, rec);
+  if (!rc) rc = record_run_summarize(rec, NULL);
+  if (rc) {
+    fprintf(stderr, ID ": record: %s\n", moex_errmsg());
+    record_run_free(rec);
+    return NULL;
+  }
+  return rec;
+}
+
+/* Width ms[im] at seed: built, measured and checked, its row on out, its run in it->recs[im]. */
+static int width53_run(run53_t *X, const piecewise *P, buf53_t *b, unsigned long seed, size_t im, item53_t *it, FILE *out) {
+  thm53_net_t net = {.E = X->E, .L = X->L, .m = X->ms[im], .fault = X->fault};
+  meas53_t mm;
+  if (width53_measure(X, P, b, &net, &mm)) {
+    fprintf(stderr, ID ": m = %zu: %s\n", X->ms[im], moex_errmsg());
+    moe_model_free(net.model);
+    return 1;
+  }
+  theorem_counts_t cnt;
+  theorem_count(net.model, &cnt);
+  theorem_checks_t ck;
+  int ineq = width53_checks(X, &net, &mm, &cnt, &ck);
+  theorem_checks_merge(&it->ck, &ck);
+  size_t P_tot = moe_spec_n_params(&net.spec);
+  it->err[im] = mm.ee.sup;
+  fprintf(out, "%6lu %5zu %12.4e %12.4e %10s %8zu %8zu %8zu %4zu/%-4zu %9zu\n", seed, X->ms[im], mm.ee.sup, net.local_err,
+          ineq ? "holds" : "VIOLATED", mm.thr_pts, mm.thr_bad, mm.cell_bad, mm.used, X->pieces, P_tot);
+  it->recs[im] = width53_record(X, &net, &mm, &cnt, &ck, ineq, seed, b->ppmax);
+  moe_model_free(net.model);
+  return it->recs[im] ? 0 : 1;
+}
+
 /* Seed sd: its target and samples, then every width built, measured and checked. */
 static int seed53_run(run53_t *X, size_t sd, FILE *out) {
-  size_t E = X->E, L = X->L, N = X->N, npd = X->npd, n_test = X->n_test, pieces = X->pieces, nm = X->nm;
-  const size_t *ms = X->ms;
   item53_t *it = &X->item[sd];
   theorem_checks_init(&it->ck);
-  double *x = malloc(N * L * sizeof *x), *f = malloc(N * L * sizeof *f), *y = malloc(N * L * sizeof *y);
-  double *xt = malloc(n_test * L * sizeof *xt), *ft = malloc(n_test * L * sizeof *ft), *yt = malloc(n_test * L * sizeof *yt);
-  double *tap = malloc(N * (L + E) * sizeof *tap), *ppmax = malloc(pieces * sizeof *ppmax);
-  size_t *idx = malloc(N * sizeof *idx), *path = malloc(N * sizeof *path), *choice = malloc(N * 2 * L * sizeof *choice);
-  size_t *pcount = malloc(pieces * sizeof *pcount), *path_of = malloc(pieces * sizeof *path_of);
+  buf53_t b;
+  int nomem = buf53_alloc(X, &b);
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   unsigned long seed = 1000 + (unsigned long)sd;
-  piecewise_config pc = {.E = E, .L = L, .family = X->family, .scalar = 0, .seed = seed};
+  piecewise_config pc = {.E = X->E, .L = X->L, .family = X->family, .scalar = 0, .seed = seed};
   piecewise *P = NULL;
   int rc = 0;
-  if (!x || !f || !y || !xt || !ft || !yt || !tap || !idx || !path || !choice || !ppmax || !pcount || !path_of || !r) {
+  if (nomem || !r) {
     fprintf(stderr, ID ": out of memory\n");
     rc = 1;
     goto done;
   }
   P = piecewise_alloc(&pc);
   gsl_rng_set(r, seed);
-  if (!P || thm53_eval_set(P, r, npd, X->R, X->axis, x, f, idx)) {
+  if (!P || thm53_eval_set(P, r, X->npd, X->R, X->axis, b.x, b.f, b.idx)) {
     fprintf(stderr, ID ": %s\n", moex_errmsg());
     rc = 1;
     goto done;
   }
-  piecewise_sample(P, r, n_test, xt, ft, NULL);
-  for (size_t im = 0; im < nm && !rc; im++) {
-    thm53_net_t net = {.E = E, .L = L, .m = ms[im], .fault = X->fault};
-    rc = thm53_build(P, &net, X->n_max, 4 * X->q);
-    if (!rc) rc = theorem_forward(net.model, N, x, y, choice, path, 0, NULL);
-    if (!rc) rc = theorem_forward(net.model, n_test, xt, yt, NULL, NULL, 0, NULL);
-    metrics_err_t ee, et;
-    if (!rc) rc = metrics_errors(y, f, N, L, &ee);
-    if (!rc) rc = metrics_errors(yt, ft, n_test, L, &et);
-    size_t empty = 0;
-    if (!rc) rc = metrics_piece_max(y, f, idx, N, L, pieces, ppmax, pcount, &empty);
-    /* routing: at every point and block, against the τ read from the routing layer's output */
-    size_t thr_pts = 0, thr_bad = 0, cell_bad = 0;
-    double thr = 0, rho[64], dev_max = 0;
-    bounds_routing_threshold(E, &thr);
-    for (size_t l = 0; l < L && !rc; l++) {
-      rc = theorem_forward(net.model, N, x, y + 0, NULL, NULL, 2 * l, tap);
-      for (size_t s = 0; s < N && !rc; s++) {
-        double z = x[s * L + l], dev = 0;
-        thm53_rho_hat(E, z, rho);
-        for (size_t k = 0; k < E; k++) dev = fmax(dev, fabs(tap[s * (L + E) + L + k] - rho[k]));
-        size_t i = choice[s * 2 * L + 2 * l + 1];
-        int in_cell = z >= (double)i && z <= (double)i + 1;
-        int in_supp = z > (double)i - 0.5 && z < (double)i + 1.5; /* supp ρ_i, open */
-        cell_bad += !in_cell;
-        dev_max = fmax(dev_max, dev);
-        if (dev < thr) {
-          thr_pts++;
-          thr_bad += !in_supp;
-        }
-      }
-    }
-    /* the forward above overwrote y with the last tap's run: redo the output */
-    if (!rc) rc = theorem_forward(net.model, N, x, y, NULL, NULL, 0, NULL);
-    /* paths: every piece served by one path, distinct pieces by distinct paths */
-    size_t used = 0, n_paths = moe_model_n_paths(net.model), distinct = 1;
-    if (!rc) rc = metrics_paths(path, N, n_paths, &used, NULL);
-    for (size_t p = 0; p < pieces; p++) path_of[p] = SIZE_MAX;
-    for (size_t s = 0; s < N && !rc; s++) {
-      if (path_of[idx[s]] == SIZE_MAX) path_of[idx[s]] = path[s];
-      else if (path_of[idx[s]] != path[s]) distinct = 0;
-    }
-    for (size_t p = 0; p < pieces && !rc; p++)
-      for (size_t p2 = p + 1; p2 < pieces; p2++)
-        if (path_of[p] == path_of[p2]) distinct = 0;
-    if (rc) {
-      fprintf(stderr, ID ": m = %zu: %s\n", ms[im], moex_errmsg());
-      moe_model_free(net.model);
-      rc = 1;
-      break;
-    }
-    double rhs = net.local_err;
-    /* the inequality on points the RHS never saw: the sup over the evaluation grid against
-     * the experts' own sup on the finer grid plus what that grid can miss (net.gap) */
-    theorem_counts_t cnt;
-    theorem_count(net.model, &cnt);
-    theorem_checks_t ck;
-    theorem_checks_init(&ck);
-    int ineq = theorem_check(&ck, "ineq", ee.sup <= (rhs + net.gap) * (1 + 1e-9) + 1e-12);
-    theorem_check(&ck, "route_thr", thr_bad == 0);
-    theorem_check(&ck, "route_cell", cell_bad == 0);
-    theorem_check(&ck, "tau_hypothesis", dev_max < thr); /* the proof's ‖τ − ρ‖∞ < 1/(2E) */
-    theorem_check(&ck, "paths_used", used == pieces && empty == 0);
-    theorem_check(&ck, "paths_distinct", distinct);
-    theorem_check(&ck, "layers_2L", cnt.moe_layers == 2 * L && cnt.dense_layers == 0);
-    theorem_check(&ck, "experts_2LE", cnt.experts == 2 * L * E);
-    theorem_check(&ck, "experts_2layer", cnt.expert_layers_min == 2 && cnt.expert_layers_max == 2);
-    theorem_check(&ck, "experts_built", cnt.empty_experts == 0);
-    theorem_checks_merge(&it->ck, &ck);
-    size_t P_tot = moe_spec_n_params(&net.spec), P_act = moe_spec_n_active(&net.spec);
-    it->err[im] = ee.sup;
-    fprintf(out, "%6lu %5zu %12.4e %12.4e %10s %8zu %8zu %8zu %4zu/%-4zu %9zu\n", seed, ms[im], ee.sup, rhs,
-            ineq ? "holds" : "VIOLATED", thr_pts, thr_bad, cell_bad, used, pieces, P_tot);
-    /* the record */
-    char config[256], id[17], series[96];
-    snprintf(config, sizeof config, ID " E=%zu L=%zu family=%s m=%zu seed=%lu", E, L, X->family, ms[im], seed);
-    runid_id(config, id);
-    snprintf(series, sizeof series, "E=%zu L=%zu %s", E, L, X->family);
-    record_run *rec = record_run_alloc(id);
-    rc = rec ? theorem_set_run(rec, ID, series, (double)ms[im], X->bound, X->tol, seed, et.mse, ee.sup) : MOEX_ENOMEM;
-    if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
-    if (!rc) rc = record_run_set_int(rec, "L", (int64_t)L);
-    if (!rc) rc = record_run_set_str(rec, "family", X->family);
-    if (!rc) rc = record_run_set_int(rec, "m", (int64_t)ms[im]);
-    if (!rc) rc = record_run_set_int(rec, "expert_width", (int64_t)net.spec.layer[1].expert_width);
-    if (!rc) rc = record_run_set_int(rec, "routing_width", (int64_t)net.spec.layer[0].expert_width);
-    if (!rc) rc = record_run_set_int(rec, "n_layers", (int64_t)net.model->n_layers);
-    if (!rc) rc = record_run_set_int(rec, "n_experts", (int64_t)cnt.experts);
-    if (!rc) rc = record_run_set_int(rec, "n_moe_layers", (int64_t)cnt.moe_layers);
-    if (!rc) rc = record_run_set_int(rec, "routing_knots", (int64_t)net.n_route);
-    if (!rc) rc = record_run_set_double(rec, "tau_dev_max", dev_max);
-    if (!rc) rc = record_run_set_double(rec, "rhs_gap", net.gap);
-    if (!rc) rc = record_run_set_str(rec, "inject", X->fault >= 0 ? thm53_faults[X->fault].name : "");
-    if (!rc) rc = theorem_record_checks(rec, &ck);
-    if (!rc) rc = theorem_set_construct(rec, construct_slope, construct_tol);
-    if (!rc) rc = record_run_set_int(rec, "pieces", (int64_t)pieces);
-    if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)P_tot);
-    if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)P_act);
-    if (!rc) rc = record_run_set_double(rec, "eval_mse", ee.mse);
-    if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)N);
-    if (!rc) rc = record_run_set_double(rec, "rhs", rhs);
-    if (!rc) rc = record_run_set_double(rec, "rhs_local", rhs);
-    if (!rc) rc = record_run_set_int(rec, "ineq_holds", ineq);
-    if (!rc) rc = record_run_set_int(rec, "route_thr_points", (int64_t)thr_pts);
-    if (!rc) rc = record_run_set_int(rec, "route_thr_violations", (int64_t)thr_bad);
-    if (!rc) rc = record_run_set_int(rec, "route_cell_errors", (int64_t)cell_bad);
-    if (!rc) rc = record_run_set_int(rec, "paths_used", (int64_t)used);
-    if (!rc) rc = record_run_set_int(rec, "paths_distinct", distinct);
-    if (!rc) rc = record_run_set_int(rec, "pieces_empty", (int64_t)empty);
-    size_t dims[1] = {pieces};
-    if (!rc) rc = record_run_add_double(rec, "metrics/per_piece_max_err", ppmax, 1, dims);
-    if (!rc) rc = exprun_record_params(net.model, rec);
-    if (!rc) rc = record_run_summarize(rec, NULL);
-    if (rc) {
-      fprintf(stderr, ID ": record: %s\n", moex_errmsg());
-      record_run_free(rec);
-      rc = 1;
-    } else
-      it->recs[im] = rec;
-    moe_model_free(net.model);
-  }
+  piecewise_sample(P, r, X->n_test, b.xt, b.ft, NULL);
+  for (size_t im = 0; im < X->nm && !rc; im++) rc = width53_run(X, P, &b, seed, im, it, out);
 done:
   piecewise_free(P);
   gsl_rng_free(r);
-  free(x); free(f); free(y); free(xt); free(ft); free(yt); free(tap); free(ppmax);
-  free(idx); free(path); free(choice); free(pcount); free(path_of);
+  buf53_free(&b);
   return rc;
 }
 
