@@ -112,6 +112,63 @@ typedef struct {
 
 static const double construct_slope = -0.5, construct_tol = 0.1; /* random features: Monte Carlo, any D */
 
+/* The evaluation grid of D: npd points per axis (N in all), offset so it never sits on the kink's
+ * lattice. */
+static void grid31(size_t D, size_t npd, size_t N, double *xe, double *fe) {
+  for (size_t s = 0; s < N; s++) {
+    size_t q = s;
+    for (size_t j = 0; j < D; j++) {
+      xe[s * D + j] = ((double)(q % npd) + GOLDEN) / (double)npd;
+      q /= npd;
+    }
+    fe[s] = target(D, xe + s * D);
+  }
+}
+
+/* n uniform points of [0, 1]^D from r and their targets, the bump added if bumped (target-bump). */
+static void random31(size_t D, size_t n, gsl_rng *r, int bumped, double *x, double *f) {
+  for (size_t s = 0; s < n; s++) {
+    for (size_t j = 0; j < D; j++) x[s * D + j] = gsl_rng_uniform(r);
+    f[s] = target(D, x + s * D);
+    if (bumped) f[s] += bump(D, x + s * D);
+  }
+}
+
+/* The record of width m at (D, seed); NULL on failure (the message printed). */
+static record_run *record31(const run31_t *X, const bounds_rate_t *br, double tol, size_t D, size_t m, unsigned long seed,
+                            const moe_spec_t *spec, const moe_model_t *model, const metrics_err_t *ee,
+                            const metrics_err_t *et, size_t N, double place_dev, size_t live, const theorem_checks_t *ck) {
+  size_t P = moe_spec_n_params(spec);
+  char config[200], id[17], series[64];
+  snprintf(config, sizeof config, ID " K=%d D=%zu m=%zu seed=%lu", K, D, m, seed);
+  runid_id(config, id);
+  snprintf(series, sizeof series, "D=%zu K=%d", D, K);
+  record_run *rec = record_run_alloc(id);
+  int rc = rec ? theorem_set_run(rec, ID, series, (double)m, br->exponent, tol, seed, et->mse, ee->sup) : MOEX_ENOMEM;
+  if (!rc) rc = record_run_set_int(rec, "D", (int64_t)D);
+  if (!rc) rc = record_run_set_int(rec, "K", K);
+  if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
+  if (!rc) rc = record_run_set_str(rec, "branch", br->branch == BOUNDS_BRANCH_POLY ? "poly" : "sat");
+  if (!rc) rc = record_run_set_double(rec, "bound_case_slope", br->exponent_case);
+  if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)P);
+  if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)P);
+  if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)N);
+  if (!rc) rc = record_run_set_double(rec, "eval_mse", ee->mse);
+  if (!rc) rc = record_run_set_double(rec, "placement_dev", place_dev);
+  if (!rc) rc = record_run_set_int(rec, "live_units", (int64_t)live);
+  if (!rc) rc = record_run_set_str(rec, "inject", X->fault >= 0 ? FAULTS[X->fault].name : "");
+  if (!rc) rc = theorem_record_checks(rec, ck);
+  if (!rc) rc = theorem_set_construct(rec, construct_slope, construct_tol);
+  if (!rc) rc = exprun_record_params(model, rec);
+  if (!rc) rc = record_run_summarize(rec, NULL);
+  if (rc) {
+    fprintf(stderr, ID ": record: %s\n", moex_errmsg());
+    record_run_free(rec);
+    return NULL;
+  }
+  return rec;
+}
+
 /* Item (D, seed): the grid, test and fit samples of D, then every width. */
 static int item31_run(void *ctx, size_t i, FILE *out) {
   run31_t *X = ctx;
@@ -134,26 +191,12 @@ static int item31_run(void *ctx, size_t i, FILE *out) {
     fprintf(stderr, ID ": out of memory\n");
     rc = 1;
   }
-  for (size_t s = 0; s < N && !rc; s++) { /* the grid, offset so it never sits on the kink's lattice */
-    size_t q = s;
-    for (size_t j = 0; j < D; j++) {
-      xe[s * D + j] = ((double)(q % npd) + GOLDEN) / (double)npd;
-      q /= npd;
-    }
-    fe[s] = target(D, xe + s * D);
-  }
   unsigned long seed = 3000 + 100 * D + (unsigned long)sd;
   if (!rc) {
+    grid31(D, npd, N, xe, fe);
     gsl_rng_set(r, seed);
-    for (size_t s = 0; s < n_test; s++) {
-      for (size_t j = 0; j < D; j++) xt[s * D + j] = gsl_rng_uniform(r);
-      ft[s] = target(D, xt + s * D);
-    }
-    for (size_t s = 0; s < n_fit; s++) {
-      for (size_t j = 0; j < D; j++) xf[s * D + j] = gsl_rng_uniform(r);
-      ff[s] = target(D, xf + s * D);
-      if (X->fault >= 0 && !strcmp(FAULTS[X->fault].name, "target-bump")) ff[s] += bump(D, xf + s * D);
-    }
+    random31(D, n_test, r, 0, xt, ft);
+    random31(D, n_fit, r, X->fault >= 0 && !strcmp(FAULTS[X->fault].name, "target-bump"), xf, ff);
   }
   for (size_t im = 0; im < nm && !rc; im++) {
     size_t m = ms[im];
@@ -203,33 +246,8 @@ static int item31_run(void *ctx, size_t i, FILE *out) {
     it->err[im] = ee.sup;
     size_t P = moe_spec_n_params(&spec);
     fprintf(out, "%4zu %6lu %5zu %12.4e %12.4e %9zu\n", D, seed, m, ee.sup, et.mse, P);
-    char config[200], id[17], series[64];
-    snprintf(config, sizeof config, ID " K=%d D=%zu m=%zu seed=%lu", K, D, m, seed);
-    runid_id(config, id);
-    snprintf(series, sizeof series, "D=%zu K=%d", D, K);
-    record_run *rec = record_run_alloc(id);
-    rc = rec ? theorem_set_run(rec, ID, series, (double)m, br.exponent, tol, seed, et.mse, ee.sup) : MOEX_ENOMEM;
-    if (!rc) rc = record_run_set_int(rec, "D", (int64_t)D);
-    if (!rc) rc = record_run_set_int(rec, "K", K);
-    if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
-    if (!rc) rc = record_run_set_str(rec, "branch", br.branch == BOUNDS_BRANCH_POLY ? "poly" : "sat");
-    if (!rc) rc = record_run_set_double(rec, "bound_case_slope", br.exponent_case);
-    if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)P);
-    if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)P);
-    if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)N);
-    if (!rc) rc = record_run_set_double(rec, "eval_mse", ee.mse);
-    if (!rc) rc = record_run_set_double(rec, "placement_dev", place_dev);
-    if (!rc) rc = record_run_set_int(rec, "live_units", (int64_t)live);
-    if (!rc) rc = record_run_set_str(rec, "inject", X->fault >= 0 ? FAULTS[X->fault].name : "");
-    if (!rc) rc = theorem_record_checks(rec, &ck);
-    if (!rc) rc = theorem_set_construct(rec, construct_slope, construct_tol);
-    if (!rc) rc = exprun_record_params(model, rec);
-    if (!rc) rc = record_run_summarize(rec, NULL);
-    if (rc) {
-      fprintf(stderr, ID ": record: %s\n", moex_errmsg());
-      record_run_free(rec);
-    } else
-      it->recs[im] = rec;
+    it->recs[im] = record31(X, &br, tol, D, m, seed, &spec, model, &ee, &et, N, place_dev, live, &ck);
+    if (!it->recs[im]) rc = 1;
     moe_model_free(model);
   }
   free(xe); free(fe); free(ye); free(xt); free(ft); free(yt); free(xf); free(ff);
