@@ -198,6 +198,61 @@ static int width_done(void *ctx, size_t i, int rc) {
   return 0;
 }
 
+/* The construction's exponent: the slower of the interpolants' −2 (the caller's *slope, *tol) and
+ * the chart nets' measured rate rf_err (nm, seeds); printed. */
+static void construct_rate(const size_t *ms, size_t nm, const double *rf_err, size_t seeds, double *slope, double *tol) {
+  double mx0[16];
+  for (size_t k = 0; k < nm; k++) mx0[k] = (double)ms[k];
+  slope_fit_t rff;
+  /* a measured exponent's tolerance is its 95% half-width + 0.1 (see theorem_shallow.c) */
+  if (slope_fit(mx0, rf_err, nm, seeds, SLOPE_AGG_MEAN, &rff) == 0 && rff.slope > -2.0) {
+    *slope = rff.slope;
+    *tol = 0.1 + (isfinite(rff.ci_hi) ? rff.ci_hi - rff.slope : 0);
+  }
+  if (*slope > 0) *slope = 0;
+  printf(ID ": construction exponent %.3f, tol %.3f (the slower of the interpolants' -2 and the chart nets' measured rate)\n",
+         *slope, *tol);
+}
+
+/* The held runs, now the construction's exponent is known: completed and committed in order.
+ * 1 at the first failure. */
+static int commit_held(record_writer *w, record_run **held, size_t n_held, double construct_slope, double construct_tol) {
+  int status = 0;
+  for (size_t k = 0; k < n_held && !status; k++) {
+    int rc = theorem_set_construct(held[k], construct_slope, construct_tol);
+    if (!rc) rc = record_run_summarize(held[k], NULL);
+    if (!rc) rc = theorem_commit(w, held[k]);
+    if (rc) {
+      fprintf(stderr, ID ": record: %s\n", moex_errmsg());
+      status = 1;
+    }
+  }
+  return status;
+}
+
+/* The verdicts: the rate in m against the theorem's bound and against the construction's own
+ * exponent, both failing if any check did; the exit status. */
+static int judge52(const size_t *ms, size_t nm, const double *err, size_t seeds, const bounds_rate_t *br, double tol,
+                   const theorem_checks_t *all, double construct_slope, double construct_tol) {
+  double mx[16];
+  for (size_t k = 0; k < nm; k++) mx[k] = (double)ms[k];
+  slope_fit_t fit;
+  slope_verdict_t v;
+  if (theorem_rate(mx, err, nm, seeds, br->exponent, tol, &fit, &v)) {
+    fprintf(stderr, ID ": slope fit: %s\n", moex_errmsg());
+    return 1;
+  }
+  slope_verdict_t cv = SLOPE_INCONCLUSIVE;
+  verdict_input ci = {.fit = &fit, .bound = construct_slope, .tol = construct_tol};
+  verdict_judge(verdict_rate, &ci, &cv);
+  if (!all->ok) v = cv = SLOPE_FAILS;
+  theorem_print_verdict(ID, v, &fit, br->exponent);
+  printf(ID ": construction rate: verdict %s (slope %.3f vs the construction's %.3f + %.2f)\n", slope_verdict_name(cv),
+         fit.slope, construct_slope, construct_tol);
+  slope_verdict_t vs[2] = {v, cv};
+  return theorem_finish(ID, all, vs, 2);
+}
+
 int main(int argc, char **argv) {
   size_t E = 4, L = 2, D = 12, mr = 64, npd = 0;
   const char *embed = "rotated";
@@ -279,48 +334,9 @@ int main(int argc, char **argv) {
   /* the construction's exponent: the interpolants' −2 or the chart nets' measured rate, the
    * slower */
   double construct_slope = -2, construct_tol = 0.15;
-  if (!status) {
-    double mx0[16];
-    for (size_t k = 0; k < nm; k++) mx0[k] = (double)ms[k];
-    slope_fit_t rff;
-    /* a measured exponent's tolerance is its 95% half-width + 0.1 (see theorem_shallow.c) */
-    if (slope_fit(mx0, rf_err, nm, (size_t)o.seeds, SLOPE_AGG_MEAN, &rff) == 0 && rff.slope > -2.0) {
-      construct_slope = rff.slope;
-      construct_tol = 0.1 + (isfinite(rff.ci_hi) ? rff.ci_hi - rff.slope : 0);
-    }
-    if (construct_slope > 0) construct_slope = 0;
-    printf(ID ": construction exponent %.3f, tol %.3f (the slower of the interpolants' -2 and the chart nets' measured rate)\n",
-           construct_slope, construct_tol);
-  }
-  for (size_t k = 0; k < n_held && !status; k++) {
-    rc = theorem_set_construct(held[k], construct_slope, construct_tol);
-    if (!rc) rc = record_run_summarize(held[k], NULL);
-    if (!rc) rc = theorem_commit(w, held[k]);
-    if (rc) {
-      fprintf(stderr, ID ": record: %s\n", moex_errmsg());
-      status = 1;
-    }
-  }
-  if (!status) {
-    double mx[16];
-    for (size_t k = 0; k < nm; k++) mx[k] = (double)ms[k];
-    slope_fit_t fit;
-    slope_verdict_t v;
-    if (theorem_rate(mx, err, nm, (size_t)o.seeds, br.exponent, tol, &fit, &v)) {
-      fprintf(stderr, ID ": slope fit: %s\n", moex_errmsg());
-      status = 1;
-    } else {
-      slope_verdict_t cv = SLOPE_INCONCLUSIVE;
-      verdict_input ci = {.fit = &fit, .bound = construct_slope, .tol = construct_tol};
-      verdict_judge(verdict_rate, &ci, &cv);
-      if (!all.ok) v = cv = SLOPE_FAILS;
-      theorem_print_verdict(ID, v, &fit, br.exponent);
-      printf(ID ": construction rate: verdict %s (slope %.3f vs the construction's %.3f + %.2f)\n", slope_verdict_name(cv),
-             fit.slope, construct_slope, construct_tol);
-      slope_verdict_t vs[2] = {v, cv};
-      status = theorem_finish(ID, &all, vs, 2);
-    }
-  }
+  if (!status) construct_rate(ms, nm, rf_err, (size_t)o.seeds, &construct_slope, &construct_tol);
+  if (!status) status = commit_held(w, held, n_held, construct_slope, construct_tol);
+  if (!status) status = judge52(ms, nm, err, (size_t)o.seeds, &br, tol, &all, construct_slope, construct_tol);
 finish:
   if (w) record_writer_close(w);
   for (size_t k = 0; k < X.n_held; k++) record_run_free(X.held[k]);

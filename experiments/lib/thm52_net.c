@@ -130,143 +130,184 @@ static void inject(moe_model_t *M, size_t D, size_t L, size_t E, const char *f, 
   }
 }
 
-/* Builds the network from the fit sample; the RHS terms of block l on rhs[l] (a grid of nf
- * angles of factor l in order, the other factors random); then writes the fault (-1: none). */
-int thm52_build(const thm52_prob_t *p, const thm52_set_t *fit, const thm52_set_t *rhs, size_t m, size_t mr, unsigned long seed,
-                 size_t n_max, int fault, thm52_built_t *b) {
-  size_t L = p->L, E = p->E, D = p->D, S = D + L + E;
-  memset(b, 0, sizeof *b);
-  b->spec.n_layers = 2 * L;
+/* A build's scratch: the routing targets (nf, E), a chart's points (xc, pc), the ĝ target and a
+ * net's outputs on them (gc, wk), the knots (kz, kv), the errors (el, ec) and the RHS points'
+ * sample indices (ord). */
+typedef struct {
+  double *rho, *xc, *pc, *gc, *wk, *kz, *kv, *el, *ec;
+  size_t *ord;
+} scratch52_t;
+
+/* The spec: block l is a routing layer (2l) and an expert layer (2l+1) of 3-layer experts. */
+static void spec52(size_t L, size_t E, size_t D, size_t m, size_t mr, moe_spec_t *spec) {
+  size_t S = D + L + E;
+  spec->n_layers = 2 * L;
   for (size_t l = 0; l < L; l++) {
-    moe_layer_spec_t *r = &b->spec.layer[2 * l], *x = &b->spec.layer[2 * l + 1];
+    moe_layer_spec_t *r = &spec->layer[2 * l], *x = &spec->layer[2 * l + 1];
     *r = moe_layer_default(l == 0 ? D : S, S, E, 2 * D + 2 * L + mr);
     r->surrogate = GATE_PAPER;
     *x = moe_layer_default(S, l == L - 1 ? L : S, E, m + 2 * D + 2 * L);
     x->surrogate = GATE_PAPER;
     x->expert_layers = 3;
   }
+}
+
+/* Routing layer 2l's experts: pass x (and y after block 0) through, τ for factor l into slots
+ * D + L + k. */
+static int route52_place(moe_model_t *M, size_t l, size_t D, size_t L, size_t E, const construct_net2_t *tau,
+                         const size_t *xmap) {
+  int rc = MOEX_OK;
+  for (size_t e = 0; e < E && !rc; e++) {
+    moe_expert_view_t v = moe_expert_params(M, 2 * l, e);
+    for (size_t j = 0; j < D && !rc; j++) rc = construct_place_identity(v.shape, v.p, j, 2 * j, j);
+    for (size_t j = 0; j < L && !rc && l > 0; j++) rc = construct_place_identity(v.shape, v.p, D + j, 2 * D + 2 * j, D + j);
+    size_t out[THM52_MAXE];
+    for (size_t k = 0; k < E; k++) out[k] = D + L + k;
+    if (!rc) rc = construct_place2(v.shape, v.p, tau, xmap, 2 * D + 2 * L, out);
+  }
+  return rc;
+}
+
+/* Chart (l, i)'s points of sample X into xc, pc (its chart coordinate), their sample indices into
+ * ord if not NULL; their number, and the coordinate's range on lo, hi if not NULL. */
+static size_t chart52_points(const thm52_set_t *X, size_t D, size_t L, size_t E, size_t l, size_t i, double *xc, double *pc,
+                             size_t *ord, double *lo, double *hi) {
+  size_t k = 0;
+  for (size_t t = 0; t < X->n; t++) {
+    if (!X->member[(t * L + l) * E + i]) continue;
+    memcpy(xc + k * D, X->x + t * D, D * sizeof *xc);
+    pc[k] = X->p[(t * L + l) * E + i];
+    if (lo) *lo = fmin(*lo, pc[k]);
+    if (hi) *hi = fmax(*hi, pc[k]);
+    if (ord) ord[k] = t;
+    k++;
+  }
+  return k;
+}
+
+/* The RHS terms of chart (l, i) on its points of the RHS sample R, in angle order: the chart net's
+ * and the interpolant's errors, the target's C^1 constant, and the sampling gap they imply. */
+static int chart52_rhs(const thm52_prob_t *p, const thm52_set_t *R, size_t l, size_t i, const construct_net2_t *psi,
+                       const construct_net2_t *g, int bump, double lo, double hi, scratch52_t *w, thm52_built_t *b) {
+  size_t L = p->L, E = p->E, D = p->D;
+  double *pc = w->pc, *wk = w->wk, *gc = w->gc, *el = w->el, *ec = w->ec;
+  size_t k = chart52_points(R, D, L, E, l, i, w->xc, pc, w->ord, NULL, NULL), q = l * E + i;
+  int rc = MOEX_OK;
+  construct_net2_eval(psi, k, w->xc, wk);
+  for (size_t t = 0; t < k; t++) b->err_chart[q] = fmax(b->err_chart[q], ec[t] = fabs(wk[t] - pc[t]));
+  for (size_t t = 0; t < k && !rc; t++) {
+    rc = g_eval(p, l, i, pc[t], gc + t);
+    gc[t] += bump_at(bump, lo, hi, pc[t]);
+  }
+  construct_net2_eval(g, k, pc, wk);
+  for (size_t t = 0; t < k; t++) b->err_local[q] = fmax(b->err_local[q], el[t] = fabs(wk[t] - gc[t]));
+  b->c1[q] = c1_target(p, l, i, k, pc);
+  /* the sampling gap along the factor's angle: neighbours on the grid (consecutive
+   * indices), Lipschitz estimates of both errors in the chart coordinate, times the step */
+  double lip_l = 0, lip_c = 0, step = 0;
+  for (size_t t = 0; t + 1 < k; t++) {
+    if (w->ord[t + 1] != w->ord[t] + 1) continue;
+    double dq = fabs(pc[t + 1] - pc[t]);
+    if (!(dq > 0)) continue;
+    step = fmax(step, dq);
+    lip_l = fmax(lip_l, fabs(el[t + 1] - el[t]) / dq);
+    lip_c = fmax(lip_c, fabs(ec[t + 1] - ec[t]) / dq);
+  }
+  b->gap = fmax(b->gap, step * (lip_l + b->c1[q] * lip_c));
+  return rc;
+}
+
+/* Expert i of expert layer 2l+1: the pass-throughs, ĝ ∘ ψ̂ for chart (l, i) fitted on its fit
+ * points into slot l (chart-shift and target-bump written here), then its RHS terms. */
+static int chart52_place(const thm52_prob_t *p, const thm52_set_t *fit, const thm52_set_t *R, size_t l, size_t i, size_t m,
+                         unsigned long seed, int fault, const size_t *xmap, scratch52_t *w, thm52_built_t *b) {
+  size_t L = p->L, E = p->E, D = p->D;
+  int last = l == L - 1, rc = MOEX_OK;
+  moe_expert_view_t v = moe_expert_params(b->model, 2 * l + 1, i);
+  size_t h = m;
+  if (!last)
+    for (size_t j = 0; j < D && !rc; j++, h += 2) rc = construct_place_identity(v.shape, v.p, j, h, j);
+  for (size_t j = 0; j < L && !rc; j++)
+    if (j != l && j < l) { /* outputs computed so far; later ones are not yet there */
+      rc = construct_place_identity(v.shape, v.p, D + j, h, last ? j : D + j);
+      h += 2;
+    }
+  /* the chart's fit points */
+  double lo = INFINITY, hi = -INFINITY, *kz = w->kz, *kv = w->kv;
+  size_t kf = chart52_points(fit, D, L, E, l, i, w->xc, w->pc, NULL, &lo, &hi);
+  if (kf < m + 2) return moex_error(MOEX_EINVAL, "thm52_net: chart (%zu, %zu) has %zu fit points for width %zu", l, i, kf, m);
+  int bump = fault >= 0 && !strcmp(thm52_faults[fault].name, "target-bump") && l == 0 && i == 0;
+  for (size_t t = 0; t <= m && !rc; t++) {
+    kz[t] = lo + (hi - lo) * (double)t / (double)m;
+    rc = g_eval(p, l, i, kz[t], kv + t);
+    kv[t] += bump_at(bump, lo, hi, kz[t]);
+  }
+  construct_net2_t *g = rc ? NULL : construct_pl1d(m + 1, kz, 1, kv);
+  construct_net2_t *psi = rc ? NULL : construct_rf_fit(D, 1, m, kf, w->xc, w->pc, seed + 7919 * (l * E + i + 1), NULL);
+  if (!rc && (!g || !psi)) rc = MOEX_EINVAL;
+  size_t out = last ? l : D + l;
+  if (!rc) rc = construct_place3(v.shape, v.p, psi, g, xmap, 0, 0, &out);
+  if (!rc && fault >= 0 && !strcmp(thm52_faults[fault].name, "chart-shift") && l == 0 && i == 0)
+    for (size_t k = 0; k < g->width; k++) v.p[v.shape->b_off[1] + k] += 0.05 * g->W1[k]; /* ĝ(ψ̂ + 0.05) */
+  if (!rc) rc = chart52_rhs(p, R, l, i, psi, g, bump, lo, hi, w, b);
+  construct_net2_free(g);
+  construct_net2_free(psi);
+  return rc;
+}
+
+/* The pass-through coordinate a fault corrupts: the one of widest range over the fit sample. */
+static size_t widest52(const thm52_set_t *fit, size_t D) {
+  size_t jp = 0;
+  double best = -1;
+  for (size_t j = 0; j < D; j++) {
+    double a = INFINITY, z = -INFINITY;
+    for (size_t t = 0; t < fit->n; t++) {
+      a = fmin(a, fit->x[t * D + j]);
+      z = fmax(z, fit->x[t * D + j]);
+    }
+    if (z - a > best) { best = z - a; jp = j; }
+  }
+  return jp;
+}
+
+/* Builds the network from the fit sample; the RHS terms of block l on rhs[l] (a grid of nf
+ * angles of factor l in order, the other factors random); then writes the fault (-1: none). */
+int thm52_build(const thm52_prob_t *p, const thm52_set_t *fit, const thm52_set_t *rhs, size_t m, size_t mr, unsigned long seed,
+                 size_t n_max, int fault, thm52_built_t *b) {
+  size_t L = p->L, E = p->E, D = p->D;
+  memset(b, 0, sizeof *b);
+  spec52(L, E, D, m, mr, &b->spec);
   b->model = moe_model_alloc(&b->spec, n_max);
   if (!b->model) return MOEX_EINVAL;
   size_t xmap[512], nf = fit->n, nr = rhs[0].n;
   if (D > 512) return moex_error(MOEX_EINVAL, "thm52_net: D = %zu above 512", D);
   for (size_t j = 0; j < D; j++) xmap[j] = j;
   size_t nmax = nf > nr ? nf : nr;
-  double *rho = malloc(nf * E * sizeof *rho), *xc = malloc(nmax * D * sizeof *xc);
-  double *pc = malloc(nmax * sizeof *pc), *gc = malloc(nmax * sizeof *gc), *wk = malloc(nmax * sizeof *wk);
-  double *kz = malloc((m + 1) * sizeof *kz), *kv = malloc((m + 1) * sizeof *kv);
-  double *el = malloc(nr * sizeof *el), *ec = malloc(nr * sizeof *ec);
-  size_t *ord = malloc(nr * sizeof *ord);
-  int rc = rho && xc && pc && gc && wk && kz && kv && el && ec && ord ? MOEX_OK : moex_error(MOEX_ENOMEM, "thm52_net: out of memory");
+  scratch52_t w;
+  w.rho = malloc(nf * E * sizeof *w.rho); w.xc = malloc(nmax * D * sizeof *w.xc);
+  w.pc = malloc(nmax * sizeof *w.pc); w.gc = malloc(nmax * sizeof *w.gc); w.wk = malloc(nmax * sizeof *w.wk);
+  w.kz = malloc((m + 1) * sizeof *w.kz); w.kv = malloc((m + 1) * sizeof *w.kv);
+  w.el = malloc(nr * sizeof *w.el); w.ec = malloc(nr * sizeof *w.ec);
+  w.ord = malloc(nr * sizeof *w.ord);
+  int rc = w.rho && w.xc && w.pc && w.gc && w.wk && w.kz && w.kv && w.el && w.ec && w.ord
+               ? MOEX_OK
+               : moex_error(MOEX_ENOMEM, "thm52_net: out of memory");
   for (size_t l = 0; l < L && !rc; l++) {
     /* routing layer: pass x and y, τ for factor l */
     for (size_t k = 0; k < nf; k++)
-      for (size_t i = 0; i < E; i++) rho[k * E + i] = fit->rho[(k * L + l) * E + i];
-    construct_net2_t *tau = construct_rf_fit(D, E, mr, nf, fit->x, rho, seed + 17 * l, NULL);
+      for (size_t i = 0; i < E; i++) w.rho[k * E + i] = fit->rho[(k * L + l) * E + i];
+    construct_net2_t *tau = construct_rf_fit(D, E, mr, nf, fit->x, w.rho, seed + 17 * l, NULL);
     if (!tau) { rc = MOEX_EINVAL; break; }
-    for (size_t e = 0; e < E && !rc; e++) {
-      moe_expert_view_t v = moe_expert_params(b->model, 2 * l, e);
-      for (size_t j = 0; j < D && !rc; j++) rc = construct_place_identity(v.shape, v.p, j, 2 * j, j);
-      for (size_t j = 0; j < L && !rc && l > 0; j++) rc = construct_place_identity(v.shape, v.p, D + j, 2 * D + 2 * j, D + j);
-      size_t out[THM52_MAXE];
-      for (size_t k = 0; k < E; k++) out[k] = D + L + k;
-      if (!rc) rc = construct_place2(v.shape, v.p, tau, xmap, 2 * D + 2 * L, out);
-    }
+    rc = route52_place(b->model, l, D, L, E, tau, xmap);
     construct_net2_free(tau);
     /* expert layer: the gate reads τ (W_R = [0 | 0 | I]) */
     moe_gate_view_t gv = moe_gate_params(b->model, 2 * l + 1);
     if (!gv.p) rc = MOEX_EINVAL;
     for (size_t i = 0; i < E && !rc; i++) gv.p[i * gv.cols + D + L + i] = 1;
-    int last = l == L - 1;
-    const thm52_set_t *R = &rhs[l];
-    for (size_t i = 0; i < E && !rc; i++) {
-      moe_expert_view_t v = moe_expert_params(b->model, 2 * l + 1, i);
-      size_t h = m;
-      if (!last)
-        for (size_t j = 0; j < D && !rc; j++, h += 2) rc = construct_place_identity(v.shape, v.p, j, h, j);
-      for (size_t j = 0; j < L && !rc; j++)
-        if (j != l && j < l) { /* outputs computed so far; later ones are not yet there */
-          rc = construct_place_identity(v.shape, v.p, D + j, h, last ? j : D + j);
-          h += 2;
-        }
-      /* the chart's fit points */
-      size_t kf = 0;
-      double lo = INFINITY, hi = -INFINITY;
-      for (size_t t = 0; t < fit->n; t++) {
-        if (!fit->member[(t * L + l) * E + i]) continue;
-        memcpy(xc + kf * D, fit->x + t * D, D * sizeof *xc);
-        pc[kf] = fit->p[(t * L + l) * E + i];
-        lo = fmin(lo, pc[kf]);
-        hi = fmax(hi, pc[kf]);
-        kf++;
-      }
-      if (kf < m + 2) {
-        rc = moex_error(MOEX_EINVAL, "thm52_net: chart (%zu, %zu) has %zu fit points for width %zu", l, i, kf, m);
-        break;
-      }
-      int bump = fault >= 0 && !strcmp(thm52_faults[fault].name, "target-bump") && l == 0 && i == 0;
-      for (size_t t = 0; t <= m && !rc; t++) {
-        kz[t] = lo + (hi - lo) * (double)t / (double)m;
-        rc = g_eval(p, l, i, kz[t], kv + t);
-        kv[t] += bump_at(bump, lo, hi, kz[t]);
-      }
-      construct_net2_t *g = rc ? NULL : construct_pl1d(m + 1, kz, 1, kv);
-      construct_net2_t *psi = rc ? NULL : construct_rf_fit(D, 1, m, kf, xc, pc, seed + 7919 * (l * E + i + 1), NULL);
-      if (!rc && (!g || !psi)) rc = MOEX_EINVAL;
-      size_t out = last ? l : D + l;
-      if (!rc) rc = construct_place3(v.shape, v.p, psi, g, xmap, 0, 0, &out);
-      if (!rc && fault >= 0 && !strcmp(thm52_faults[fault].name, "chart-shift") && l == 0 && i == 0)
-        for (size_t k = 0; k < g->width; k++) v.p[v.shape->b_off[1] + k] += 0.05 * g->W1[k]; /* ĝ(ψ̂ + 0.05) */
-      if (!rc) {
-        /* the RHS terms on the chart's points of the RHS sample, in angle order */
-        size_t k = 0;
-        for (size_t t = 0; t < R->n; t++) {
-          if (!R->member[(t * L + l) * E + i]) continue;
-          memcpy(xc + k * D, R->x + t * D, D * sizeof *xc);
-          pc[k] = R->p[(t * L + l) * E + i];
-          ord[k] = t;
-          k++;
-        }
-        size_t q = l * E + i;
-        construct_net2_eval(psi, k, xc, wk);
-        for (size_t t = 0; t < k; t++) b->err_chart[q] = fmax(b->err_chart[q], ec[t] = fabs(wk[t] - pc[t]));
-        for (size_t t = 0; t < k && !rc; t++) {
-          rc = g_eval(p, l, i, pc[t], gc + t);
-          gc[t] += bump_at(bump, lo, hi, pc[t]);
-        }
-        construct_net2_eval(g, k, pc, wk);
-        for (size_t t = 0; t < k; t++) b->err_local[q] = fmax(b->err_local[q], el[t] = fabs(wk[t] - gc[t]));
-        b->c1[q] = c1_target(p, l, i, k, pc);
-        /* the sampling gap along the factor's angle: neighbours on the grid (consecutive
-         * indices), Lipschitz estimates of both errors in the chart coordinate, times the step */
-        double lip_l = 0, lip_c = 0, step = 0;
-        for (size_t t = 0; t + 1 < k; t++) {
-          if (ord[t + 1] != ord[t] + 1) continue;
-          double dq = fabs(pc[t + 1] - pc[t]);
-          if (!(dq > 0)) continue;
-          step = fmax(step, dq);
-          lip_l = fmax(lip_l, fabs(el[t + 1] - el[t]) / dq);
-          lip_c = fmax(lip_c, fabs(ec[t + 1] - ec[t]) / dq);
-        }
-        b->gap = fmax(b->gap, step * (lip_l + b->c1[q] * lip_c));
-      }
-      construct_net2_free(g);
-      construct_net2_free(psi);
-    }
+    for (size_t i = 0; i < E && !rc; i++) rc = chart52_place(p, fit, &rhs[l], l, i, m, seed, fault, xmap, &w, b);
   }
-  if (!rc && fault >= 0) {
-    size_t jp = 0;
-    double best = -1;
-    for (size_t j = 0; j < D; j++) {
-      double a = INFINITY, z = -INFINITY;
-      for (size_t t = 0; t < fit->n; t++) {
-        a = fmin(a, fit->x[t * D + j]);
-        z = fmax(z, fit->x[t * D + j]);
-      }
-      if (z - a > best) { best = z - a; jp = j; }
-    }
-    inject(b->model, D, L, E, thm52_faults[fault].name, jp);
-  }
-  free(rho); free(xc); free(pc); free(gc); free(wk); free(kz); free(kv); free(el); free(ec); free(ord);
+  if (!rc && fault >= 0) inject(b->model, D, L, E, thm52_faults[fault].name, widest52(fit, D));
+  free(w.rho); free(w.xc); free(w.pc); free(w.gc); free(w.wk); free(w.kz); free(w.kv); free(w.el); free(w.ec); free(w.ord);
   return rc;
 }
 
