@@ -135,6 +135,43 @@ static int grid_copy(const sweep_grid_t *g, sweep_grid_t *out, char **text) {
   return MOEX_OK;
 }
 
+/* Starts nth workers on p into th[]; *started counts those running (each holds a reference to
+ * p). Workers never take the sweep's signals: only the main thread sees Ctrl-C. Returns 0, or an
+ * error after which the started ones still run and must be joined. */
+static int pool_start(pool_t *p, size_t nth, pthread_t *th, size_t *started) {
+  sigset_t all, old;
+  sigemptyset(&all);
+  sigaddset(&all, SIGINT);
+  sigaddset(&all, SIGTERM);
+  sigaddset(&all, SIGHUP);
+  sigaddset(&all, SIGQUIT);
+  int rc = MOEX_OK;
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  for (size_t t = 0; t < nth && !rc; t++) {
+    worker_arg *wa = malloc(sizeof *wa);
+    if (!wa) {
+      rc = moex_error(MOEX_ENOMEM, "sweep: out of memory");
+      break;
+    }
+    wa->p = p;
+    wa->id = (int)t;
+    pthread_mutex_lock(&p->mu);
+    p->refs++;
+    pthread_mutex_unlock(&p->mu);
+    if (pthread_create(&th[t], NULL, worker, wa)) {
+      free(wa);
+      pthread_mutex_lock(&p->mu);
+      p->refs--;
+      pthread_mutex_unlock(&p->mu);
+      rc = moex_error(MOEX_EIO, "sweep: cannot start worker thread %zu", t);
+      break;
+    }
+    (*started)++;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
 static int run_pool(sweep_committer_t *c, sweep_run_fn fn, void *ctx, int jobs) {
   pool_t *p = calloc(1, sizeof *p);
   if (!p) return moex_error(MOEX_ENOMEM, "sweep: out of memory");
@@ -165,38 +202,9 @@ static int run_pool(sweep_committer_t *c, sweep_run_fn fn, void *ctx, int jobs) 
   p->refs = 1;
   int rc = MOEX_OK;
   pthread_t *th = calloc(nth ? nth : 1, sizeof *th);
-  /* workers never take the sweep's signals: only the main thread sees Ctrl-C */
-  sigset_t all, old;
-  sigemptyset(&all);
-  sigaddset(&all, SIGINT);
-  sigaddset(&all, SIGTERM);
-  sigaddset(&all, SIGHUP);
-  sigaddset(&all, SIGQUIT);
   size_t started = 0;
   if (!th) rc = moex_error(MOEX_ENOMEM, "sweep: out of memory");
-  pthread_sigmask(SIG_BLOCK, &all, &old);
-  for (size_t t = 0; t < nth && !rc; t++) {
-    worker_arg *wa = malloc(sizeof *wa);
-    if (!wa) {
-      rc = moex_error(MOEX_ENOMEM, "sweep: out of memory");
-      break;
-    }
-    wa->p = p;
-    wa->id = (int)t;
-    pthread_mutex_lock(&p->mu);
-    p->refs++;
-    pthread_mutex_unlock(&p->mu);
-    if (pthread_create(&th[t], NULL, worker, wa)) {
-      free(wa);
-      pthread_mutex_lock(&p->mu);
-      p->refs--;
-      pthread_mutex_unlock(&p->mu);
-      rc = moex_error(MOEX_EIO, "sweep: cannot start worker thread %zu", t);
-      break;
-    }
-    started++;
-  }
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!rc) rc = pool_start(p, nth, th, &started);
 
   pthread_mutex_lock(&p->mu);
   while (!rc && c->next < c->n_todo) {

@@ -230,7 +230,9 @@ static double zdist2(const double *a, const double *b, size_t n) {
   return s;
 }
 
-manifold *manifold_alloc(const manifold_config *c) {
+/* The configuration checked before anything is allocated (one message naming the bad value):
+ * its kind's type, and the kind's base, chart and distance dimensions in *n0, *du, *nz. */
+static const manifold_type *config_check(const manifold_config *c, size_t *n0, size_t *du, size_t *nz) {
   if (!c) {
     moex_error(MOEX_EINVAL, "manifold: NULL configuration");
     return NULL;
@@ -250,11 +252,10 @@ manifold *manifold_alloc(const manifold_config *c) {
     moex_error(MOEX_EINVAL, "manifold: d = %zu must be < D = %zu", d, c->D);
     return NULL;
   }
-  size_t n0, du, nz;
-  type->dims(d, &n0, &du, &nz);
-  if (n0 > c->D) {
+  type->dims(d, n0, du, nz);
+  if (*n0 > c->D) {
     moex_error(MOEX_EINVAL, "manifold: %s with d = %zu needs D >= %zu, got D = %zu", type->name, d,
-               n0, c->D);
+               *n0, c->D);
     return NULL;
   }
   if (c->E == 0) {
@@ -272,7 +273,14 @@ manifold *manifold_alloc(const manifold_config *c) {
                c->embed ? c->embed : "(null)");
     return NULL;
   }
+  return type;
+}
 
+manifold *manifold_alloc(const manifold_config *c) {
+  size_t n0, du, nz;
+  const manifold_type *type = config_check(c, &n0, &du, &nz);
+  if (!type) return NULL;
+  size_t d = c->d;
   manifold *M = calloc(1, sizeof *M);
   double *chk = NULL, *mind = NULL;
   if (!M) goto oom;
