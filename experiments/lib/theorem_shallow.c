@@ -592,154 +592,227 @@ typedef struct {
   const char *tag;      /* "" for the width sweep, " sweep=E" for the E sweep: their run ids differ */
 } shallow_point_t;
 
+/* What one seed of a sweep point holds while it runs: the manifold and target, the fit,
+ * evaluation and test samples, the network's outputs on them, τ and the chart cache. */
+typedef struct {
+  ctx_t c;
+  set_t fit, ev, te;
+  double *y, *yt, *tap;  /* (ev.n), (te.n), (ev.n, D + E): outputs, and layer 0's on ev */
+  size_t *choice;        /* (ev.n, 2): the expert each layer chose */
+  construct_net2_t *tau; /* layer 0's net of width mr, fitted once per seed */
+  chart_cache_t *cache;  /* (E): what build measures of each chart apart from m */
+} point_state_t;
+
+/* Sets up one seed: its samples drawn from p->r in a fixed order (fit, evaluation grid, test),
+ * then τ fitted. s is filled as far as it got, for point_state_free. */
+static int point_state_init(const shallow_point_t *p, size_t E, size_t mr, size_t m_last, unsigned long seed,
+                            point_state_t *s) {
+  memset(s, 0, sizeof *s);
+  int rc = ctx_init(&s->c, p->cfg, p->kind, p->d, p->D, E, p->embed, p->target, seed);
+  gsl_rng_set(p->r, seed);
+  size_t n_fit = 8 * m_last * E + 8 * mr;
+  if (!rc) rc = set_make(&s->c, p->r, 0, n_fit, &s->fit);
+  if (!rc) rc = set_make(&s->c, p->r, p->grid, 0, &s->ev);
+  if (!rc) rc = set_make(&s->c, p->r, 0, 2048, &s->te);
+  if (!rc) {
+    s->y = malloc(s->ev.n * sizeof *s->y);
+    s->yt = malloc(s->te.n * sizeof *s->yt);
+    s->tap = malloc(s->ev.n * (p->D + E) * sizeof *s->tap);
+    s->choice = malloc(s->ev.n * 2 * sizeof *s->choice);
+    if (!s->y || !s->yt || !s->tap || !s->choice) rc = moex_error(MOEX_ENOMEM, "theorem: out of memory");
+  }
+  s->tau = rc ? NULL : fit_tau(&s->c, &s->fit, mr, seed);
+  if (!rc && !s->tau) rc = MOEX_EINVAL;
+  s->cache = calloc(E, sizeof *s->cache);
+  if (!rc && !s->cache) rc = moex_error(MOEX_ENOMEM, "theorem: out of memory");
+  return rc;
+}
+
+/* Frees what point_state_init made (E charts in the cache). */
+static void point_state_free(point_state_t *s, size_t E) {
+  chart_cache_free(s->cache, E);
+  construct_net2_free(s->tau);
+  free(s->y); free(s->yt); free(s->tap); free(s->choice);
+  set_free(&s->fit); set_free(&s->ev); set_free(&s->te);
+  ctx_free(&s->c);
+}
+
+/* What one width's network measured, and the checks on it. */
+typedef struct {
+  metrics_err_t ee, et;             /* errors on the evaluation grid and the test sample */
+  double rhs, thr;                  /* the inequality's RHS; the routing threshold 1/(2E) */
+  double dev_max;                   /* largest ‖τ − ρ‖∞ over the evaluation grid */
+  size_t thr_pts, thr_bad, rt_bad;  /* points under thr, those routed outside their chart, all such */
+  double el, ec, c1;                /* the largest per-chart E(local), E(chart), ‖g_i‖_{C^1} */
+  double rf;                        /* the construction's random-feature term */
+  int ineq;                         /* the inequality holds */
+  theorem_counts_t cnt;
+  theorem_checks_t ck;
+} point_meas_t;
+
+/* Routing on the evaluation grid, from layer 0's outputs (tap) and layer 1's choice: the
+ * largest ‖τ − ρ‖∞, the points where it is under mm->thr, and the points routed outside their chart. */
+static void route_tally(const set_t *ev, const double *tap, const size_t *choice, size_t D, size_t E,
+                        point_meas_t *mm) {
+  mm->thr_pts = mm->thr_bad = mm->rt_bad = 0;
+  mm->dev_max = 0;
+  for (size_t t = 0; t < ev->n; t++) {
+    double dev = 0;
+    for (size_t i = 0; i < E; i++) dev = fmax(dev, fabs(tap[t * (D + E) + D + i] - ev->rho[t * E + i]));
+    mm->dev_max = fmax(mm->dev_max, dev);
+    size_t i = choice[t * 2 + 1];
+    int ok = ev->member[t * E + i];
+    mm->rt_bad += !ok;
+    if (dev < mm->thr) {
+      mm->thr_pts++;
+      mm->thr_bad += !ok;
+    }
+  }
+}
+
+/* Runs the built network on the evaluation grid and the test sample: its errors, the RHS of the
+ * inequality from the per-chart terms, and the routing. */
+static int point_measure(const point_state_t *s, const built_t *b, int three, size_t E, point_meas_t *mm) {
+  const set_t *ev = &s->ev, *te = &s->te;
+  int rc = theorem_forward(b->model, ev->n, ev->x, s->y, s->choice, NULL, 0, s->tap);
+  if (!rc) rc = theorem_forward(b->model, te->n, te->x, s->yt, NULL, NULL, 0, NULL);
+  if (!rc) rc = metrics_errors(s->y, ev->f, ev->n, 1, &mm->ee);
+  if (!rc) rc = metrics_errors(s->yt, te->f, te->n, 1, &mm->et);
+  mm->rhs = NAN;
+  mm->thr = 0;
+  if (!rc) rc = bounds_rhs(b->err_local, three ? b->err_chart : NULL, b->c1norm, E, &mm->rhs);
+  bounds_routing_threshold(E, &mm->thr);
+  if (rc) return rc;
+  route_tally(ev, s->tap, s->choice, s->c.D, E, mm);
+  mm->el = mm->ec = mm->c1 = 0;
+  for (size_t i = 0; i < E; i++) {
+    mm->el = fmax(mm->el, b->err_local[i]);
+    mm->ec = fmax(mm->ec, b->err_chart[i]);
+    mm->c1 = fmax(mm->c1, b->c1norm[i]);
+  }
+  return MOEX_OK;
+}
+
+/* The checks, each measured on the built network or on its components apart, into mm->ck and
+ * merged into p->all. */
+static void point_checks(const shallow_point_t *p, size_t E, const built_t *b, point_meas_t *mm) {
+  const int three = p->cfg->chart == THEOREM_CHART_STEREO;
+  theorem_counts_t *cnt = &mm->cnt;
+  theorem_checks_t *ck = &mm->ck;
+  theorem_count(b->model, cnt);
+  theorem_checks_init(ck);
+  mm->ineq = theorem_check(ck, "ineq", mm->ee.sup <= (mm->rhs + b->gap) * (1 + 1e-9) + 1e-12);
+  theorem_check(ck, "route_thr", mm->thr_bad == 0);
+  theorem_check(ck, "route", mm->rt_bad == 0);
+  theorem_check(ck, "tau_hypothesis", mm->dev_max < mm->thr); /* the proof's ‖τ − ρ‖∞ < 1/(2E), at every point */
+  theorem_check(ck, "layers_2", cnt->moe_layers == 2 && cnt->dense_layers == 0);
+  theorem_check(ck, "experts_2E", cnt->experts == 2 * E);
+  theorem_check(ck, three ? "experts_3layer" : "experts_2layer",
+                b->spec.layer[1].expert_layers == (three ? 3u : 2u) && cnt->expert_layers_max == (three ? 3u : 2u));
+  theorem_check(ck, "experts_built", cnt->empty_experts == 0);
+  if (!three) theorem_check(ck, "chart_affine", b->affine_dev < 1e-9);
+  theorem_checks_merge(p->all, ck);
+}
+
+/* The random-feature term of the construction, whose measured decay sets the exponent the
+ * whole network should reach: the chart nets ψ̂ (Thm 4.8), the local nets for d >= 2 (el). */
+static double rf_term(const built_t *b, size_t E, int three, double el) {
+  double rf = three ? 0 : el;
+  for (size_t i = 0; i < E && three; i++) rf = fmax(rf, b->err_chart[i] * b->c1norm[i]);
+  return rf;
+}
+
+/* One width's run for the record, not yet summarized or committed (the construction's exponent
+ * comes later): its id, settings, measurements, checks and the network's parameters. */
+static int point_record(const shallow_point_t *p, size_t E, size_t mr, size_t m, unsigned long seed, const built_t *b,
+                        const point_meas_t *mm, size_t n_eval, record_run **out) {
+  const char *id = p->cfg->id, *kind = p->kind, *embed = p->embed, *target = p->target;
+  size_t d = p->d, D = p->D;
+  size_t P_tot = moe_spec_n_params(&b->spec), P_act = moe_spec_n_active(&b->spec);
+  char config[320], rid[17], series[128];
+  snprintf(config, sizeof config, "%s%s kind=%s d=%zu D=%zu E=%zu embed=%s target=%s mr=%zu m=%zu seed=%lu", id, p->tag,
+           kind, d, D, E, embed, target, mr, m, seed);
+  runid_id(config, rid);
+  snprintf(series, sizeof series, "%s D=%zu E=%zu %s", kind, D, E, embed);
+  record_run *rec = record_run_alloc(rid);
+  int rc = rec ? theorem_set_run(rec, id, series, (double)m, p->bound, p->tol, seed, mm->et.mse, mm->ee.sup) : MOEX_ENOMEM;
+  if (!rc) rc = record_run_set_str(rec, "kind", kind);
+  if (!rc) rc = record_run_set_int(rec, "d", (int64_t)d);
+  if (!rc) rc = record_run_set_int(rec, "D", (int64_t)D);
+  if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
+  if (!rc) rc = record_run_set_str(rec, "embed", embed);
+  if (!rc) rc = record_run_set_str(rec, "target", target);
+  if (!rc) rc = record_run_set_str(rec, "chart", p->cfg->chart == THEOREM_CHART_STEREO ? "stereographic" : "affine");
+  if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
+  if (!rc) rc = record_run_set_int(rec, "route_width", (int64_t)mr);
+  if (!rc) rc = record_run_set_int(rec, "layer0_width", (int64_t)b->spec.layer[0].expert_width);
+  if (!rc) rc = record_run_set_int(rec, "expert_layers", (int64_t)b->spec.layer[1].expert_layers);
+  if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)P_tot);
+  if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)P_act);
+  if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)n_eval);
+  if (!rc) rc = record_run_set_double(rec, "eval_mse", mm->ee.mse);
+  if (!rc) rc = record_run_set_double(rec, "rhs", mm->rhs);
+  if (!rc) rc = record_run_set_double(rec, "rhs_local", mm->el);
+  if (!rc) rc = record_run_set_double(rec, "rhs_chart", mm->ec);
+  if (!rc) rc = record_run_set_double(rec, "c1norm_max", mm->c1);
+  if (!rc) rc = record_run_set_double(rec, "affine_dev", b->affine_dev);
+  if (!rc) rc = record_run_set_int(rec, "ineq_holds", mm->ineq);
+  if (!rc) rc = record_run_set_int(rec, "route_thr_points", (int64_t)mm->thr_pts);
+  if (!rc) rc = record_run_set_int(rec, "route_thr_violations", (int64_t)mm->thr_bad);
+  if (!rc) rc = record_run_set_int(rec, "route_errors", (int64_t)mm->rt_bad);
+  if (!rc) rc = record_run_set_double(rec, "rhs_gap", b->gap);
+  if (!rc) rc = record_run_set_double(rec, "tau_dev_max", mm->dev_max);
+  if (!rc) rc = record_run_set_int(rec, "rhs_points", (int64_t)b->rhs_points);
+  if (!rc) rc = record_run_set_double(rec, "rf_err", mm->rf);
+  if (!rc) rc = record_run_set_int(rec, "n_moe_layers", (int64_t)mm->cnt.moe_layers);
+  if (!rc) rc = record_run_set_int(rec, "n_experts", (int64_t)mm->cnt.experts);
+  if (!rc) rc = record_run_set_str(rec, "inject", p->fault >= 0 ? FAULTS[p->fault].name : "");
+  if (!rc) rc = theorem_record_checks(rec, &mm->ck);
+  size_t dims[1] = {E};
+  if (!rc) rc = record_run_add_double(rec, "metrics/err_local", b->err_local, 1, dims);
+  if (!rc) rc = record_run_add_double(rec, "metrics/err_chart", b->err_chart, 1, dims);
+  if (!rc) rc = record_run_add_double(rec, "metrics/c1norm", b->c1norm, 1, dims);
+  if (!rc) rc = exprun_record_params(b->model, rec);
+  if (rc) record_run_free(rec);
+  else *out = rec;
+  return rc;
+}
+
+/* One width ms[im] of one seed: builds the network, measures and checks it, fills p->err[im] and
+ * p->rf_err[im], prints its row to out and keeps its run in p->recs[im]. */
+static int point_width(const shallow_point_t *p, point_state_t *s, size_t E, size_t mr, size_t im, size_t m,
+                       unsigned long seed, FILE *out) {
+  const int three = p->cfg->chart == THEOREM_CHART_STEREO;
+  built_t b;
+  point_meas_t mm;
+  int rc = build(&s->c, &s->fit, s->tau, m, mr, seed + 31 * m, p->n_max, p->nf, p->fault, s->cache, &b);
+  if (!rc) rc = point_measure(s, &b, three, E, &mm);
+  if (rc) {
+    built_free(&b);
+    return rc;
+  }
+  point_checks(p, E, &b, &mm);
+  p->err[im] = mm.ee.sup;
+  mm.rf = rf_term(&b, E, three, mm.el);
+  p->rf_err[im] = mm.rf;
+  fprintf(out, "%6lu %5zu %12.4e %12.4e %12.4e %12.4e %8s %8.4f %8zu %8zu %8zu %9zu\n", seed, m, mm.ee.sup, mm.rhs, mm.el,
+          mm.ec, mm.ineq ? "holds" : "VIOLATED", mm.dev_max, mm.thr_pts, mm.thr_bad, mm.rt_bad, moe_spec_n_params(&b.spec));
+  rc = point_record(p, E, mr, m, seed, &b, &mm, s->ev.n, &p->recs[im]);
+  built_free(&b);
+  return rc;
+}
+
 /* One seed of the construction with E charts and layer-0 width mr, at the widths ms (nm):
  * builds, measures and checks each network, fills p->err, p->rf_err and p->recs, merges the
  * checks into p->all, and prints one row a width to out. Touches nothing else (it runs on a
  * worker thread: p->r is its own). */
 static int shallow_point(const shallow_point_t *p, size_t E, size_t mr, const size_t *ms, size_t nm, unsigned long seed,
                          FILE *out) {
-  const theorem_shallow_cfg *cfg = p->cfg;
-  const char *id = cfg->id, *kind = p->kind, *embed = p->embed, *target = p->target;
-  size_t d = p->d, D = p->D, grid = p->grid, nf = p->nf, n_max = p->n_max;
-  const int three = cfg->chart == THEOREM_CHART_STEREO;
-  gsl_rng *r = p->r;
-  ctx_t c;
-  int rc;
-  set_t fit = {0}, ev = {0}, te = {0};
-  double *y = NULL, *tap = NULL, *yt = NULL;
-  size_t *choice = NULL;
-  rc = ctx_init(&c, cfg, kind, d, D, E, embed, target, seed);
-  gsl_rng_set(r, seed);
-  size_t n_fit = 8 * ms[nm - 1] * E + 8 * mr;
-  if (!rc) rc = set_make(&c, r, 0, n_fit, &fit);
-  if (!rc) rc = set_make(&c, r, grid, 0, &ev);
-  if (!rc) rc = set_make(&c, r, 0, 2048, &te);
-  if (!rc) {
-    y = malloc(ev.n * sizeof *y);
-    yt = malloc(te.n * sizeof *yt);
-    tap = malloc(ev.n * (D + E) * sizeof *tap);
-    choice = malloc(ev.n * 2 * sizeof *choice);
-    if (!y || !yt || !tap || !choice) rc = moex_error(MOEX_ENOMEM, "theorem: out of memory");
-  }
-  construct_net2_t *tau = rc ? NULL : fit_tau(&c, &fit, mr, seed);
-  if (!rc && !tau) rc = MOEX_EINVAL;
-  chart_cache_t *cache = calloc(E, sizeof *cache);
-  if (!rc && !cache) rc = moex_error(MOEX_ENOMEM, "theorem: out of memory");
-  for (size_t im = 0; im < nm && !rc; im++) {
-    built_t b;
-    rc = build(&c, &fit, tau, ms[im], mr, seed + 31 * ms[im], n_max, nf, p->fault, cache, &b);
-    if (!rc) rc = theorem_forward(b.model, ev.n, ev.x, y, choice, NULL, 0, tap);
-    if (!rc) rc = theorem_forward(b.model, te.n, te.x, yt, NULL, NULL, 0, NULL);
-    metrics_err_t ee, et;
-    if (!rc) rc = metrics_errors(y, ev.f, ev.n, 1, &ee);
-    if (!rc) rc = metrics_errors(yt, te.f, te.n, 1, &et);
-    double rhs = NAN, thr = 0;
-    if (!rc) rc = bounds_rhs(b.err_local, cfg->chart == THEOREM_CHART_STEREO ? b.err_chart : NULL, b.c1norm, E, &rhs);
-    bounds_routing_threshold(E, &thr);
-    size_t thr_pts = 0, thr_bad = 0, rt_bad = 0;
-    double dev_max = 0;
-    for (size_t t = 0; t < ev.n && !rc; t++) {
-      double dev = 0;
-      for (size_t i = 0; i < E; i++) dev = fmax(dev, fabs(tap[t * (D + E) + D + i] - ev.rho[t * E + i]));
-      dev_max = fmax(dev_max, dev);
-      size_t i = choice[t * 2 + 1];
-      int ok = ev.member[t * E + i];
-      rt_bad += !ok;
-      if (dev < thr) {
-        thr_pts++;
-        thr_bad += !ok;
-      }
-    }
-    if (rc) {
-      built_free(&b);
-      break;
-    }
-    double el = 0, ec = 0, c1 = 0;
-    for (size_t i = 0; i < E; i++) {
-      el = fmax(el, b.err_local[i]);
-      ec = fmax(ec, b.err_chart[i]);
-      c1 = fmax(c1, b.c1norm[i]);
-    }
-    /* the checks, each measured on the built network or on its components apart */
-    theorem_counts_t cnt;
-    theorem_count(b.model, &cnt);
-    theorem_checks_t ck;
-    theorem_checks_init(&ck);
-    int ineq = theorem_check(&ck, "ineq", ee.sup <= (rhs + b.gap) * (1 + 1e-9) + 1e-12);
-    theorem_check(&ck, "route_thr", thr_bad == 0);
-    theorem_check(&ck, "route", rt_bad == 0);
-    theorem_check(&ck, "tau_hypothesis", dev_max < thr); /* the proof's ‖τ − ρ‖∞ < 1/(2E), at every point */
-    theorem_check(&ck, "layers_2", cnt.moe_layers == 2 && cnt.dense_layers == 0);
-    theorem_check(&ck, "experts_2E", cnt.experts == 2 * E);
-    theorem_check(&ck, three ? "experts_3layer" : "experts_2layer",
-                  b.spec.layer[1].expert_layers == (three ? 3u : 2u) &&
-                      cnt.expert_layers_max == (three ? 3u : 2u));
-    theorem_check(&ck, "experts_built", cnt.empty_experts == 0);
-    if (!three) theorem_check(&ck, "chart_affine", b.affine_dev < 1e-9);
-    theorem_checks_merge(p->all, &ck);
-    p->err[im] = ee.sup;
-    /* the random-feature term of the construction, whose measured decay sets the exponent the
-     * whole network should reach: the chart nets ψ̂ (Thm 4.8), the local nets for d >= 2 */
-    double rf = three ? 0 : el;
-    for (size_t i = 0; i < E && three; i++) rf = fmax(rf, b.err_chart[i] * b.c1norm[i]);
-    p->rf_err[im] = rf;
-    size_t P_tot = moe_spec_n_params(&b.spec), P_act = moe_spec_n_active(&b.spec);
-    fprintf(out, "%6lu %5zu %12.4e %12.4e %12.4e %12.4e %8s %8.4f %8zu %8zu %8zu %9zu\n", seed, ms[im], ee.sup, rhs, el, ec,
-            ineq ? "holds" : "VIOLATED", dev_max, thr_pts, thr_bad, rt_bad, P_tot);
-    char config[320], rid[17], series[128];
-    snprintf(config, sizeof config, "%s%s kind=%s d=%zu D=%zu E=%zu embed=%s target=%s mr=%zu m=%zu seed=%lu", id, p->tag,
-             kind, d, D, E, embed, target, mr, ms[im], seed);
-    runid_id(config, rid);
-    snprintf(series, sizeof series, "%s D=%zu E=%zu %s", kind, D, E, embed);
-    record_run *rec = record_run_alloc(rid);
-    rc = rec ? theorem_set_run(rec, id, series, (double)ms[im], p->bound, p->tol, seed, et.mse, ee.sup) : MOEX_ENOMEM;
-    if (!rc) rc = record_run_set_str(rec, "kind", kind);
-    if (!rc) rc = record_run_set_int(rec, "d", (int64_t)d);
-    if (!rc) rc = record_run_set_int(rec, "D", (int64_t)D);
-    if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
-    if (!rc) rc = record_run_set_str(rec, "embed", embed);
-    if (!rc) rc = record_run_set_str(rec, "target", target);
-    if (!rc) rc = record_run_set_str(rec, "chart", cfg->chart == THEOREM_CHART_STEREO ? "stereographic" : "affine");
-    if (!rc) rc = record_run_set_int(rec, "m", (int64_t)ms[im]);
-    if (!rc) rc = record_run_set_int(rec, "route_width", (int64_t)mr);
-    if (!rc) rc = record_run_set_int(rec, "layer0_width", (int64_t)b.spec.layer[0].expert_width);
-    if (!rc) rc = record_run_set_int(rec, "expert_layers", (int64_t)b.spec.layer[1].expert_layers);
-    if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)P_tot);
-    if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)P_act);
-    if (!rc) rc = record_run_set_int(rec, "n_eval", (int64_t)ev.n);
-    if (!rc) rc = record_run_set_double(rec, "eval_mse", ee.mse);
-    if (!rc) rc = record_run_set_double(rec, "rhs", rhs);
-    if (!rc) rc = record_run_set_double(rec, "rhs_local", el);
-    if (!rc) rc = record_run_set_double(rec, "rhs_chart", ec);
-    if (!rc) rc = record_run_set_double(rec, "c1norm_max", c1);
-    if (!rc) rc = record_run_set_double(rec, "affine_dev", b.affine_dev);
-    if (!rc) rc = record_run_set_int(rec, "ineq_holds", ineq);
-    if (!rc) rc = record_run_set_int(rec, "route_thr_points", (int64_t)thr_pts);
-    if (!rc) rc = record_run_set_int(rec, "route_thr_violations", (int64_t)thr_bad);
-    if (!rc) rc = record_run_set_int(rec, "route_errors", (int64_t)rt_bad);
-    if (!rc) rc = record_run_set_double(rec, "rhs_gap", b.gap);
-    if (!rc) rc = record_run_set_double(rec, "tau_dev_max", dev_max);
-    if (!rc) rc = record_run_set_int(rec, "rhs_points", (int64_t)b.rhs_points);
-    if (!rc) rc = record_run_set_double(rec, "rf_err", rf);
-    if (!rc) rc = record_run_set_int(rec, "n_moe_layers", (int64_t)cnt.moe_layers);
-    if (!rc) rc = record_run_set_int(rec, "n_experts", (int64_t)cnt.experts);
-    if (!rc) rc = record_run_set_str(rec, "inject", p->fault >= 0 ? FAULTS[p->fault].name : "");
-    if (!rc) rc = theorem_record_checks(rec, &ck);
-    size_t dims[1] = {E};
-    if (!rc) rc = record_run_add_double(rec, "metrics/err_local", b.err_local, 1, dims);
-    if (!rc) rc = record_run_add_double(rec, "metrics/err_chart", b.err_chart, 1, dims);
-    if (!rc) rc = record_run_add_double(rec, "metrics/c1norm", b.c1norm, 1, dims);
-    if (!rc) rc = exprun_record_params(b.model, rec);
-    if (rc) record_run_free(rec);
-    else p->recs[im] = rec;
-    built_free(&b);
-  }
-  if (rc) fprintf(stderr, "%s: E = %zu, seed %lu: %s\n", id, E, seed, moex_errmsg());
-  chart_cache_free(cache, E);
-  construct_net2_free(tau);
-  free(y); free(yt); free(tap); free(choice);
-  set_free(&fit); set_free(&ev); set_free(&te);
-  ctx_free(&c);
+  point_state_t s;
+  int rc = point_state_init(p, E, mr, ms[nm - 1], seed, &s);
+  for (size_t im = 0; im < nm && !rc; im++) rc = point_width(p, &s, E, mr, im, ms[im], seed, out);
+  if (rc) fprintf(stderr, "%s: E = %zu, seed %lu: %s\n", p->cfg->id, E, seed, moex_errmsg());
+  point_state_free(&s, E);
   return rc;
 }
 
@@ -982,45 +1055,164 @@ static int shallow_item_order(const shallow_run_t *R, size_t *order) {
   return MOEX_OK;
 }
 
-int theorem_shallow_main(const theorem_shallow_cfg *cfg, int argc, char **argv) {
-  const char *id = cfg->id, *kind = cfg->kind, *embed = cfg->embed, *target = cfg->target;
-  size_t D = cfg->D, E = cfg->E, d = cfg->d, mr = 0, grid = 0, m_E = 0;
-  int width_only = 0;
-  theorem_opts_t o;
+/* The command line's settings of a shallow verifier (defaults from its cfg). */
+typedef struct {
+  const char *kind, *embed, *target;
+  size_t D, E, d, mr, grid, m_E;
+  int width_only;
+} shallow_args_t;
+
+/* Parses the command line into a and o, then fills the defaults that depend on it; returns
+ * theorem_cli's code (nonzero: nothing to run). */
+static int shallow_args(const theorem_shallow_cfg *cfg, int argc, char **argv, shallow_args_t *a, theorem_opts_t *o) {
+  *a = (shallow_args_t){.kind = cfg->kind, .embed = cfg->embed, .target = cfg->target, .D = cfg->D, .E = cfg->E, .d = cfg->d};
   const cli_option_t extra[] = {
-      {"--kind", CLI_STRING, &kind, 0, 0, "manifold: circle (d 1) or sphere (d from --d)"},
-      {"--d", CLI_SIZE, &d, 1, 3, "intrinsic dimension (sphere)"},
-      {"--D", CLI_SIZE, &D, 3, 512, "ambient dimension"},
-      {"--E", CLI_SIZE, &E, 2, 64, "charts = experts per layer"},
-      {"--embed", CLI_STRING, &embed, 0, 0, "axis, rotated or curved"},
-      {"--target", CLI_STRING, &target, 0, 0, "target function (targetfn.h names)"},
-      {"--route-width", CLI_SIZE, &mr, 1, 4096, "layer-0 width of τ in the m sweep (default 64 for d = 1, 256 d otherwise)"},
-      {"--grid", CLI_SIZE, &grid, 8, 100000, "evaluation grid points per dimension"},
-      {"--E-width", CLI_SIZE, &m_E, 2, 4096, "expert width of the sweep over E (default 32, --quick 16)"},
-      {"--width-only", CLI_FLAG, &width_only, 0, 0,
+      {"--kind", CLI_STRING, &a->kind, 0, 0, "manifold: circle (d 1) or sphere (d from --d)"},
+      {"--d", CLI_SIZE, &a->d, 1, 3, "intrinsic dimension (sphere)"},
+      {"--D", CLI_SIZE, &a->D, 3, 512, "ambient dimension"},
+      {"--E", CLI_SIZE, &a->E, 2, 64, "charts = experts per layer"},
+      {"--embed", CLI_STRING, &a->embed, 0, 0, "axis, rotated or curved"},
+      {"--target", CLI_STRING, &a->target, 0, 0, "target function (targetfn.h names)"},
+      {"--route-width", CLI_SIZE, &a->mr, 1, 4096, "layer-0 width of τ in the m sweep (default 64 for d = 1, 256 d otherwise)"},
+      {"--grid", CLI_SIZE, &a->grid, 8, 100000, "evaluation grid points per dimension"},
+      {"--E-width", CLI_SIZE, &a->m_E, 2, 4096, "expert width of the sweep over E (default 32, --quick 16)"},
+      {"--width-only", CLI_FLAG, &a->width_only, 0, 0,
        "the sweep over m only: no sweep over E, no search of the routing width (a construction for another study)"},
   };
-  int rc = theorem_cli(id, cfg->summary, argc, argv, extra, sizeof extra / sizeof *extra, 2, FAULTS, N_FAULTS, &o);
-  if (rc) return rc == 1 ? 0 : 2;
-  if (!strcmp(kind, "circle")) d = 1;
+  int rc = theorem_cli(cfg->id, cfg->summary, argc, argv, extra, sizeof extra / sizeof *extra, 2, FAULTS, N_FAULTS, o);
+  if (rc) return rc;
+  if (!strcmp(a->kind, "circle")) a->d = 1;
   /* the proof needs ‖τ − ρ‖∞ < 1/(2E) at every point: 64 random features do it on a circle,
    * a sphere with 8 charts needs 512 (at 128, 0.15 > 1/16) */
-  if (!mr) mr = d == 1 ? 64 : 256 * d;
-  if (!m_E) m_E = o.quick ? 16 : 32;
+  if (!a->mr) a->mr = a->d == 1 ? 64 : 256 * a->d;
+  if (!a->m_E) a->m_E = o->quick ? 16 : 32;
+  if (!a->grid) a->grid = a->d == 1 ? (o->quick ? 1024 : 4096) : (o->quick ? 40 : 128);
+  return 0;
+}
+
+/* RHS grid points per dimension: 4 (d = 1) or 2 (d = 2) times the evaluation grid's, at most 2^18 per chart. */
+static size_t rhs_grid_nf(size_t d, size_t grid) {
+  size_t cap = d == 1 ? 262144 : d == 2 ? 512 : 64;
+  size_t nf = d == 1 ? 4 * grid : d == 2 ? 2 * grid : grid;
+  return nf > cap ? cap : nf;
+}
+
+/* The verifier's first lines: the setting and the bound it is held to, the table's head, the fault injected. */
+static void shallow_header(const theorem_shallow_cfg *cfg, const shallow_args_t *a, const theorem_opts_t *o,
+                           const bounds_rate_t *br, bounds_thm_t thm) {
+  const char *id = cfg->id;
+  printf("%s: %s d = %zu in R^%zu (%s), E = %zu charts (%s), target %s; bound exponent %.3f (%s)\n", id, a->kind, a->d,
+         a->D, a->embed, a->E, cfg->chart == THEOREM_CHART_STEREO ? "stereographic, non-affine" : "affine", a->target,
+         br->exponent, bounds_statement(thm));
+  printf("%6s %5s %12s %12s %12s %12s %8s %8s %8s %8s %8s %9s\n", "seed", "m", "sup_err", "rhs", "E(local)", "E(chart)", "ineq",
+         "tau_dev", "thr_pts", "thr_bad", "rt_bad", "params");
+  if (o->fault >= 0) printf("%s: injected fault %s: %s\n", id, FAULTS[o->fault].name, FAULTS[o->fault].what);
+}
+
+/* R's main-thread arrays (nm × seeds runs) and its item slots: the width sweep's seeds, nEs × seeds
+ * points of the sweep over E, nE routing searches. Nonzero when out of memory. */
+static int shallow_run_alloc(shallow_run_t *R, size_t nEs, size_t nE) {
+  size_t n_runs = R->nm * R->seeds;
+  R->err = malloc(n_runs * sizeof *R->err);
+  R->rf_err = malloc(n_runs * sizeof *R->rf_err);
+  R->held = calloc(n_runs, sizeof *R->held);
+  R->n_width = R->seeds;
+  R->n_esw = nEs * R->seeds;
+  R->n_route = nE;
+  R->n_items = R->n_width + R->n_esw + R->n_route;
+  R->item = calloc(R->n_items, sizeof *R->item);
+  return !R->err || !R->rf_err || !R->held || !R->item;
+}
+
+/* The items: the width sweep's seeds; the sweep over E (error against the number of charts at
+ * fixed expert width: the RHS is a max of per-chart terms, uniform in E, so at fixed m the error
+ * should not grow with E, claim "rate" with bound 0 against E; τ needs ‖τ − ρ‖∞ < 1/(2E): the
+ * layer-0 width grows like the proof's E^2 from mr at the verifier's E, doubled above it (with
+ * E^2 alone, ‖τ − ρ‖∞ was 0.0655 against 1/16 at E = 8 on one of two seeds)); the smallest
+ * layer-0 width that routes exactly, against E. */
+static void shallow_items_fill(shallow_run_t *R, size_t nEs) {
+  size_t q = 0;
+  int seeds = (int)R->seeds;
+  for (int sd = 0; sd < seeds; sd++) R->item[q++] = (item_t){.kind = ITEM_WIDTH, .sd = sd};
+  for (size_t k = 0; k < nEs; k++)
+    for (int sd = 0; sd < seeds; sd++) R->item[q++] = (item_t){.kind = ITEM_E, .k = k, .sd = sd};
+  for (size_t k = 0; k < R->n_route; k++) R->item[q++] = (item_t){.kind = ITEM_ROUTE, .k = k};
+}
+
+/* The smallest routing width's growth against E, fitted and printed (nE: routing searches run). */
+static void route_growth_print(shallow_run_t *R, bounds_thm_t thm, size_t nE) {
+  int g = 2;
+  bounds_width_growth(thm, &g);
+  slope_fit_t gf;
+  slope_verdict_t gv;
+  if (!nE)
+    ; /* --width-only */
+  else if (R->nuse < 3 || theorem_growth(R->Ed, R->wmin, R->nuse, g, 0.1, &gf, &gv))
+    printf("%s: routing width growth: not fitted (%zu usable E)\n", R->id, R->nuse);
+  else
+    printf("%s: routing width growth exponent %.3f [%.3f, %.3f] vs the proof's %d: %s\n", R->id, gf.slope, gf.ci_lo,
+           gf.ci_hi, g, slope_verdict_name(gv));
+}
+
+/* The width sweep's verdicts: its rate against the bound (exponent br, tolerance tol) and against
+ * the construction's exponent, failed both if any check did; returns the exit status. */
+static int shallow_verdicts(shallow_run_t *R, const bounds_rate_t *br, double tol) {
+  const char *id = R->id;
+  size_t nm = R->nm;
+  double mx[16];
+  for (size_t k = 0; k < nm; k++) mx[k] = (double)R->ms[k];
+  slope_fit_t fit;
+  slope_verdict_t v;
+  if (theorem_rate(mx, R->err, nm, R->seeds, br->exponent, tol, &fit, &v)) {
+    fprintf(stderr, "%s: slope fit: %s\n", id, moex_errmsg());
+    return 1;
+  }
+  slope_verdict_t cv = SLOPE_INCONCLUSIVE;
+  if (isfinite(R->construct_slope)) {
+    verdict_input ci = {.fit = &fit, .bound = R->construct_slope, .tol = R->construct_tol};
+    verdict_judge(verdict_rate, &ci, &cv);
+  }
+  theorem_checks_t all = R->all;
+  if (!all.ok) v = cv = SLOPE_FAILS;
+  theorem_print_verdict(id, v, &fit, br->exponent);
+  printf("%s: construction rate: verdict %s (slope %.3f vs the construction's %.3f + %.2f)\n", id, slope_verdict_name(cv),
+         fit.slope, R->construct_slope, R->construct_tol);
+  slope_verdict_t vs[2] = {v, cv};
+  return theorem_finish(id, &all, vs, 2);
+}
+
+/* Closes the record file and frees R: the held runs, those items left after a failure, the arrays. */
+static void shallow_run_free(shallow_run_t *R) {
+  record_writer_close(R->w);
+  for (size_t k = 0; k < R->n_held; k++) record_run_free(R->held[k]);
+  for (size_t i = 0; R->item && i < R->n_items; i++)
+    for (size_t im = 0; im < 16; im++) record_run_free(R->item[i].recs[im]); /* items after a failure */
+  free(R->item);
+  free(R->err);
+  free(R->held);
+  free(R->rf_err);
+}
+
+int theorem_shallow_main(const theorem_shallow_cfg *cfg, int argc, char **argv) {
+  shallow_args_t a;
+  theorem_opts_t o;
+  int rc = shallow_args(cfg, argc, argv, &a, &o);
+  if (rc) return rc == 1 ? 0 : 2;
+  const char *id = cfg->id, *kind = a.kind, *embed = a.embed, *target = a.target;
+  size_t D = a.D, E = a.E, d = a.d, mr = a.mr, grid = a.grid, m_E = a.m_E;
   /* the sweep over E: the circle needs E >= 3 charts; a sphere more (those without an atlas are
    * left out, with the reason printed) */
   /* E = 12 and 16 left out: τ then needs 1152 and 2048 random features, and at 1024 one fit took
    * more than 8 minutes on the loaded 2-core machine */
   size_t Es_sw_full[] = {3, 4, 5, 6, 8}, Es_sw_quick[] = {3, 4, 6};
   const size_t *Es_sw = o.quick ? Es_sw_quick : Es_sw_full;
-  size_t nEs = !cfg->e_sweep || width_only ? 0 : o.quick ? 3 : 5;
-  if (!grid) grid = d == 1 ? (o.quick ? 1024 : 4096) : (o.quick ? 40 : 128);
+  size_t nEs = !cfg->e_sweep || a.width_only ? 0 : o.quick ? 3 : 5;
   size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};
   size_t nm = 0;
   const size_t *ms = theorem_widths(&o, ms_full, 6, ms_quick, 5, &nm);
   size_t Es_full[] = {4, 6, 8, 12, 16, 24}, Es_quick[] = {6, 8, 12};
   const size_t *Es = o.quick ? Es_quick : Es_full;
-  size_t nE = width_only ? 0 : o.quick ? 3 : 6;
+  size_t nE = a.width_only ? 0 : o.quick ? 3 : 6;
   size_t ws[] = {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512};
   size_t nws = o.quick ? 13 : sizeof ws / sizeof *ws; /* quick: widths up to 128 */
   ctx_t c;
@@ -1042,102 +1234,33 @@ int theorem_shallow_main(const theorem_shallow_cfg *cfg, int argc, char **argv) 
            kind, d, D, E, embed, target, ms[0], ms[nm - 1], nm, o.seeds, mr);
   record_writer *w = theorem_writer(id, &o, gridtxt, argc, argv);
   if (!w) return 2;
-  printf("%s: %s d = %zu in R^%zu (%s), E = %zu charts (%s), target %s; bound exponent %.3f (%s)\n", id, kind, d, D, embed,
-         E, cfg->chart == THEOREM_CHART_STEREO ? "stereographic, non-affine" : "affine", target, br.exponent,
-         bounds_statement(thm));
-  printf("%6s %5s %12s %12s %12s %12s %8s %8s %8s %8s %8s %9s\n", "seed", "m", "sup_err", "rhs", "E(local)", "E(chart)", "ineq",
-         "tau_dev", "thr_pts", "thr_bad", "rt_bad", "params");
-  if (o.fault >= 0) printf("%s: injected fault %s: %s\n", id, FAULTS[o.fault].name, FAULTS[o.fault].what);
+  shallow_header(cfg, &a, &o, &br, thm);
   /* the runs of the width sweep wait in memory until the construction's exponent (from the
    * random-feature terms of every width) is known, then are committed together */
-  size_t n_runs = nm * (size_t)o.seeds;
   shallow_run_t R = {.cfg = cfg, .id = id, .kind = kind, .embed = embed, .target = target, .d = d, .D = D, .E = E, .mr = mr,
                      .m_E = m_E, .nm = nm, .seeds = (size_t)o.seeds, .nws = nws, .ms = ms, .Es_sw = Es_sw, .Es = Es, .ws = ws,
                      .quick = o.quick, .three = three, .w = w, .construct_slope = NAN, .construct_tol = 0.15};
-  R.err = malloc(n_runs * sizeof *R.err);
-  R.rf_err = malloc(n_runs * sizeof *R.rf_err);
-  R.held = calloc(n_runs, sizeof *R.held);
-  R.n_width = (size_t)o.seeds;
-  R.n_esw = nEs * (size_t)o.seeds;
-  R.n_route = nE;
-  R.n_items = R.n_width + R.n_esw + R.n_route;
-  R.item = calloc(R.n_items, sizeof *R.item);
+  int alloc_failed = shallow_run_alloc(&R, nEs, nE);
   size_t *order = malloc(R.n_items * sizeof *order);
   int status = 0;
   theorem_checks_init(&R.all);
-  size_t n_max = 4096, nf = 0;
-  { /* RHS grid points per dimension: 4 (d = 1) or 2 (d = 2) times the evaluation grid's, at most 2^18 per chart */
-    size_t cap = d == 1 ? 262144 : d == 2 ? 512 : 64;
-    nf = d == 1 ? 4 * grid : d == 2 ? 2 * grid : grid;
-    if (nf > cap) nf = cap;
-  }
-  if (!R.err || !R.rf_err || !R.held || !R.item || !order || shallow_item_order(&R, order)) {
+  /* the order is taken before the items are filled in (every slot still ITEM_WIDTH, so all cost
+   * alike): kept as it was */
+  if (alloc_failed || !order || shallow_item_order(&R, order)) {
     status = 1;
     goto finish;
   }
   R.pt = (shallow_point_t){.cfg = cfg, .kind = kind, .embed = embed, .target = target, .d = d, .D = D, .grid = grid,
-                           .n_max = n_max, .fault = o.fault, .bound = br.exponent, .tol = tol, .tag = ""};
-  R.pt.nf = nf;
-  /* the items: the width sweep's seeds; the sweep over E (error against the number of charts
-   * at fixed expert width: the RHS is a max of per-chart terms, uniform in E, so at fixed m the
-   * error should not grow with E, claim "rate" with bound 0 against E; τ needs
-   * ‖τ − ρ‖∞ < 1/(2E): the layer-0 width grows like the proof's E^2 from mr at the verifier's E,
-   * doubled above it (with E^2 alone, ‖τ − ρ‖∞ was 0.0655 against 1/16 at E = 8 on one of two
-   * seeds)); the smallest layer-0 width that routes exactly, against E */
-  {
-    size_t q = 0;
-    for (int sd = 0; sd < o.seeds; sd++) R.item[q++] = (item_t){.kind = ITEM_WIDTH, .sd = sd};
-    for (size_t k = 0; k < nEs; k++)
-      for (int sd = 0; sd < o.seeds; sd++) R.item[q++] = (item_t){.kind = ITEM_E, .k = k, .sd = sd};
-    for (size_t k = 0; k < nE; k++) R.item[q++] = (item_t){.kind = ITEM_ROUTE, .k = k};
-  }
+                           .n_max = 4096, .fault = o.fault, .bound = br.exponent, .tol = tol, .tag = ""};
+  R.pt.nf = rhs_grid_nf(d, grid);
+  shallow_items_fill(&R, nEs);
   if (theorem_items(o.jobs, R.n_items, order, shallow_item_run, shallow_item_done, &R)) status = 1;
   if (R.route_begun) printf("\n");
   if (status) goto finish;
-  double construct_slope = R.construct_slope, construct_tol = R.construct_tol;
-  double *Ed = R.Ed, *wmin = R.wmin, *err = R.err;
-  size_t nuse = R.nuse;
-  theorem_checks_t all = R.all;
-  int g = 2;
-  bounds_width_growth(thm, &g);
-  slope_fit_t gf;
-  slope_verdict_t gv;
-  if (!nE)
-    ; /* --width-only */
-  else if (nuse < 3 || theorem_growth(Ed, wmin, nuse, g, 0.1, &gf, &gv))
-    printf("%s: routing width growth: not fitted (%zu usable E)\n", id, nuse);
-  else
-    printf("%s: routing width growth exponent %.3f [%.3f, %.3f] vs the proof's %d: %s\n", id, gf.slope, gf.ci_lo, gf.ci_hi,
-           g, slope_verdict_name(gv));
-  double mx[16];
-  for (size_t k = 0; k < nm; k++) mx[k] = (double)ms[k];
-  slope_fit_t fit;
-  slope_verdict_t v;
-  if (theorem_rate(mx, err, nm, (size_t)o.seeds, br.exponent, tol, &fit, &v)) {
-    fprintf(stderr, "%s: slope fit: %s\n", id, moex_errmsg());
-    status = 1;
-    goto finish;
-  }
-  slope_verdict_t cv = SLOPE_INCONCLUSIVE;
-  if (isfinite(construct_slope)) {
-    verdict_input ci = {.fit = &fit, .bound = construct_slope, .tol = construct_tol};
-    verdict_judge(verdict_rate, &ci, &cv);
-  }
-  if (!all.ok) v = cv = SLOPE_FAILS;
-  theorem_print_verdict(id, v, &fit, br.exponent);
-  printf("%s: construction rate: verdict %s (slope %.3f vs the construction's %.3f + %.2f)\n", id, slope_verdict_name(cv),
-         fit.slope, construct_slope, construct_tol);
-  slope_verdict_t vs[2] = {v, cv};
-  status = theorem_finish(id, &all, vs, 2);
+  route_growth_print(&R, thm, nE);
+  status = shallow_verdicts(&R, &br, tol);
 finish:
-  record_writer_close(w);
-  for (size_t k = 0; k < R.n_held; k++) record_run_free(R.held[k]);
-  for (size_t i = 0; R.item && i < R.n_items; i++)
-    for (size_t im = 0; im < 16; im++) record_run_free(R.item[i].recs[im]); /* items after a failure */
-  free(R.item);
+  shallow_run_free(&R);
   free(order);
-  free(R.err);
-  free(R.held);
-  free(R.rf_err);
   return status;
 }
