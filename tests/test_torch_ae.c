@@ -61,28 +61,8 @@ static const unsigned long SEED[N_KINDS] = {100, 21, 22, 23, 24, 25, 26, 107};
 /* Fits every kind briefly (Adam, 40 steps) on the Table 4 target and records it through
  * exprun_fit, as the experiment binaries do (autoenc among them), into dir/ae.h5. */
 static void make_fixture(void) {
-  piecewise_config pc = {.E = 3, .L = 2, .family = "fig3", .scalar = 0, .seed = 1};
-  piecewise *P = piecewise_alloc(&pc);
-  ck_assert_ptr_nonnull(P);
-  size_t ntr = 256, nte = 64, g = 16, ng = g * g;
-  double *xtr = malloc(ntr * 2 * sizeof *xtr), *ytr = malloc(ntr * 2 * sizeof *ytr);
-  double *xte = malloc(nte * 2 * sizeof *xte), *yte = malloc(nte * 2 * sizeof *yte);
-  double *xg = malloc(ng * 2 * sizeof *xg), *yg = malloc(ng * 2 * sizeof *yg);
-  size_t *pg = malloc(ng * sizeof *pg);
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  ck_assert_int_eq(piecewise_sample(P, r, ntr, xtr, ytr, NULL), 0);
-  ck_assert_int_eq(piecewise_sample(P, r, nte, xte, yte, NULL), 0);
-  ck_assert_int_eq(piecewise_grid(P, g, xg, yg, pg), 0);
-  exprun_data_t d = {.d_in = 2, .d_out = 2, .n_train = ntr, .x_train = xtr, .y_train = ytr, .n_test = nte,
-                     .x_test = xte, .y_test = yte, .n_eval = ng, .x_eval = xg, .y_eval = yg, .piece_eval = pg,
-                     .n_pieces = 9, .n_keep = ng, .coord_eval = xg, .n_coord = 2};
-  fit_settings fs;
-  fit_settings_default(&fs);
-  fs.optimizer = "adam";
-  fs.max_iter = 40;
-  fs.lr = 1e-2;
-  fs.batch = 64;
-  fs.log_every = 10;
+  exprun_data_t d = fixture_data();
+  fit_settings fs = fixture_settings("adam", 40);
   char path[128];
   snprintf(path, sizeof path, "%s/ae.h5", dir);
   record_meta_in meta = {.experiment = "torch_ae_kinds", .grid = "", .command_line = "test_torch_ae"};
@@ -101,9 +81,7 @@ static void make_fixture(void) {
   ck_assert_int_eq(record_writer_append(w, runs, N_KINDS), 0);
   for (size_t k = 0; k < N_KINDS; k++) record_run_free(runs[k]);
   record_writer_close(w);
-  free(xtr); free(ytr); free(xte); free(yte); free(xg); free(yg); free(pg);
-  gsl_rng_free(r);
-  piecewise_free(P);
+  fixture_data_free(&d);
 }
 
 static void setup(void) {

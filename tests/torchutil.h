@@ -1,6 +1,6 @@
 /* What the PyTorch bridge's tests share (test_torch.c, test_torch_ae.c): the interpreter, whether
- * it has torch (asked once, by a test case's fixture, and the reason when not), and a log of each
- * bridge command in the test's scratch folder. One copy per test file (static). */
+ * it has torch (asked once, by a test case's fixture, and the reason when not), the fitted
+ * fixture's data and settings, and a log of each bridge command in the test's scratch folder. One copy per test file (static). */
 #ifndef MOEX_TORCHUTIL_H
 #define MOEX_TORCHUTIL_H
 
@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_rng.h>
+
+#include "fit/fit.h"
+#include "lib/exprun.h"
+#include "targets/piecewise.h"
 #include "testutil.h"
 
 static char dir[64];   /* the test case's scratch folder (its fixture makes it) */
@@ -78,6 +83,45 @@ static inline void print_unperturbed(const char *text) {
     if (!strstr(line, "perturbed by") || strstr(line, " within ")) fprintf(stderr, "%s\n", line);
     p += len + (p[len] == '\n');
   }
+}
+
+/* The Table 4 target's data (R^2 -> R^2): 256 training and 64 test samples, a 16 x 16 grid. */
+static inline exprun_data_t fixture_data(void) {
+  piecewise_config pc = {.E = 3, .L = 2, .family = "fig3", .scalar = 0, .seed = 1};
+  piecewise *P = piecewise_alloc(&pc);
+  ck_assert_ptr_nonnull(P);
+  size_t ntr = 256, nte = 64, g = 16, ng = g * g;
+  double *xtr = malloc(ntr * 2 * sizeof *xtr), *ytr = malloc(ntr * 2 * sizeof *ytr);
+  double *xte = malloc(nte * 2 * sizeof *xte), *yte = malloc(nte * 2 * sizeof *yte);
+  double *xg = malloc(ng * 2 * sizeof *xg), *yg = malloc(ng * 2 * sizeof *yg);
+  size_t *pg = malloc(ng * sizeof *pg);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  ck_assert_int_eq(piecewise_sample(P, r, ntr, xtr, ytr, NULL), 0);
+  ck_assert_int_eq(piecewise_sample(P, r, nte, xte, yte, NULL), 0);
+  ck_assert_int_eq(piecewise_grid(P, g, xg, yg, pg), 0);
+  gsl_rng_free(r);
+  piecewise_free(P);
+  exprun_data_t d = {.d_in = 2, .d_out = 2, .n_train = ntr, .x_train = xtr, .y_train = ytr, .n_test = nte,
+                     .x_test = xte, .y_test = yte, .n_eval = ng, .x_eval = xg, .y_eval = yg, .piece_eval = pg,
+                     .n_pieces = 9, .n_keep = ng, .coord_eval = xg, .n_coord = 2};
+  return d;
+}
+
+static inline void fixture_data_free(exprun_data_t *d) {
+  free((void *)d->x_train); free((void *)d->y_train); free((void *)d->x_test); free((void *)d->y_test);
+  free((void *)d->x_eval); free((void *)d->y_eval); free((void *)d->piece_eval);
+}
+
+/* Adam at lr 1e-2, batch 64, for `steps` steps; `optimizer` "adam" or "adam:<router options>". */
+static inline fit_settings fixture_settings(const char *optimizer, size_t steps) {
+  fit_settings fs;
+  fit_settings_default(&fs);
+  fs.optimizer = optimizer;
+  fs.max_iter = steps;
+  fs.lr = 1e-2;
+  fs.batch = 64;
+  fs.log_every = 10;
+  return fs;
 }
 
 /* PyTorch -> moex: `moex_torch.py save-check` on the kinds of dir/FILE: a fresh module of each,
