@@ -261,17 +261,11 @@ static int item31_done(void *ctx, size_t i, int rc) {
   size_t D = i / X->seeds + 1, sd = i % X->seeds, nm = X->nm;
   item31_t *it = &X->item[i];
   theorem_checks_merge(&X->all, &it->ck);
-  for (size_t im = 0; im < nm; im++) {
-    record_run *rec = it->recs[im];
-    it->recs[im] = NULL;
-    if (!rec) continue;
-    X->err[im * X->seeds + sd] = it->err[im];
-    int r2 = theorem_commit(X->w, rec);
-    record_run_free(rec);
-    if (r2 && !rc) {
-      fprintf(stderr, ID ": record: %s\n", moex_errmsg());
-      rc = 1;
-    }
+  for (size_t im = 0; im < nm; im++)
+    if (it->recs[im]) X->err[im * X->seeds + sd] = it->err[im];
+  if (theorem_commit_all(X->w, it->recs, nm) && !rc) {
+    fprintf(stderr, ID ": record: %s\n", moex_errmsg());
+    rc = 1;
   }
   if (rc) return 1;
   if (sd + 1 < X->seeds) return 0;

@@ -338,17 +338,11 @@ static int item53_done(void *ctx, size_t i, int rc) {
   item53_t *it = &X->item[i];
   if (i < X->seeds) {
     theorem_checks_merge(&X->all, &it->ck);
-    for (size_t im = 0; im < X->nm; im++) {
-      record_run *rec = it->recs[im];
-      it->recs[im] = NULL;
-      if (!rec) continue;
-      X->err[im * X->seeds + i] = it->err[im];
-      int r2 = theorem_commit(X->w, rec);
-      record_run_free(rec);
-      if (r2 && !rc) {
-        fprintf(stderr, ID ": record: %s\n", moex_errmsg());
-        rc = 1;
-      }
+    for (size_t im = 0; im < X->nm; im++)
+      if (it->recs[im]) X->err[im * X->seeds + i] = it->err[im];
+    if (theorem_commit_all(X->w, it->recs, X->nm) && !rc) {
+      fprintf(stderr, ID ": record: %s\n", moex_errmsg());
+      rc = 1;
     }
     return rc ? 1 : 0;
   }

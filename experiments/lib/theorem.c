@@ -336,6 +336,18 @@ int theorem_commit(record_writer *w, record_run *rec) {
   return rc;
 }
 
+int theorem_commit_all(record_writer *w, record_run **recs, size_t n) {
+  int rc = 0;
+  for (size_t k = 0; k < n; k++) {
+    if (!recs[k]) continue;
+    int r2 = theorem_commit(w, recs[k]);
+    record_run_free(recs[k]);
+    recs[k] = NULL;
+    if (r2 && !rc) rc = r2;
+  }
+  return rc;
+}
+
 int theorem_set_run(record_run *rec, const char *id, const char *series, double m, double bound,
                     double tol, unsigned long seed, double test_mse, double sup_err) {
   char fig[96];

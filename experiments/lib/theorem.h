@@ -118,6 +118,9 @@ void theorem_count(moe_model_t *m, theorem_counts_t *c);
 
 /* Commits one run (signals blocked around the commit). */
 int theorem_commit(record_writer *w, record_run *rec);
+/* Commits recs[0..n) in order, skipping NULL ones, each freed and its slot cleared, all of them
+ * even after a failure (an item's runs, taken on the main thread). Returns 0 or the first error. */
+int theorem_commit_all(record_writer *w, record_run **recs, size_t n);
 
 /* The report convention columns of one run of the width sweep: figure "<id>_err_vs_m", series,
  * x_name "m", claim "rate", bound slope, tolerance, seed, test_mse, sup_err, status "ok". */
