@@ -13,12 +13,15 @@
 #define PI 3.141592653589793
 #define NCOS 5 /* cosine terms of a "smooth" piece */
 
-enum { F_FIG3, F_SMOOTH, F_KAPPA };
+enum { F_FIG3, F_SMOOTH, F_KAPPA, F_CONTRAST };
+
+#define CONTRAST_MAX 64.0 /* largest knob of "contrast:K" */
 
 struct piecewise {
   size_t E, L, pieces;
   int family, kappa, scalar;
-  double *c; /* per (l, i): smooth: NCOS amplitudes + NCOS phases; kappa: A, w */
+  double contrast; /* K of "contrast:K" */
+  double *c; /* per (l, i): smooth: NCOS amplitudes + NCOS phases; kappa: A, w; contrast: U */
 };
 
 static int pieces_of(size_t E, size_t L, size_t *out) {
@@ -32,6 +35,23 @@ static int pieces_of(size_t E, size_t L, size_t *out) {
   return MOEX_OK;
 }
 
+/* "contrast:K", K a number in [0, CONTRAST_MAX]. */
+static int parse_contrast(const char *f, double *out) {
+  char *end;
+  double k = strtod(f + 9, &end);
+  if (end == f + 9 || *end || !(k >= 0 && k <= CONTRAST_MAX))
+    return moex_error(MOEX_EINVAL, "piecewise: malformed family '%s' (contrast:K, K in [0, %g])", f, CONTRAST_MAX);
+  *out = k;
+  return MOEX_OK;
+}
+
+/* contrast:K at z of piece i (s = z - i in [0, 1]): the ramp z / (2E) all pieces share, the
+ * piece's level K A (A seeded in [-1/2, 1/2]: jumps that grow with K at the joins) and a tenth of
+ * a half cosine of seeded phase pi U (capped at K = 1, so that the pieces also differ in shape). */
+static double contrast_piece(double K, size_t E, double z, double s, const double *q) {
+  return z / (2.0 * (double)E) + K * q[1] + 0.1 * fmin(K, 1.0) * cos(PI * s + PI * q[0]);
+}
+
 piecewise *piecewise_alloc(const piecewise_config *c) {
   if (!c) {
     moex_error(MOEX_EINVAL, "piecewise: NULL configuration");
@@ -42,6 +62,7 @@ piecewise *piecewise_alloc(const piecewise_config *c) {
     return NULL;
   }
   int fam, kappa = 1;
+  double contrast = 0;
   const char *f = c->family ? c->family : "(null)";
   if (!strcmp(f, "fig3")) {
     fam = F_FIG3;
@@ -57,8 +78,12 @@ piecewise *piecewise_alloc(const piecewise_config *c) {
     }
     fam = F_KAPPA;
     kappa = (int)k;
+  } else if (!strncmp(f, "contrast:", 9)) {
+    if (parse_contrast(f, &contrast)) return NULL;
+    fam = F_CONTRAST;
+    kappa = contrast > 0 ? PIECEWISE_DISCONTINUOUS : PIECEWISE_SMOOTH;
   } else {
-    moex_error(MOEX_EINVAL, "piecewise: unknown family '%s' (fig3, smooth, kappa:K)", f);
+    moex_error(MOEX_EINVAL, "piecewise: unknown family '%s' (fig3, smooth, kappa:K, contrast:K)", f);
     return NULL;
   }
   size_t pieces = 0;
@@ -78,6 +103,7 @@ piecewise *piecewise_alloc(const piecewise_config *c) {
   P->pieces = pieces;
   P->family = fam;
   P->kappa = kappa;
+  P->contrast = contrast;
   P->scalar = c->scalar != 0;
   gsl_rng_set(r, c->seed);
   for (size_t l = 0; l < c->L; l++)
@@ -93,6 +119,9 @@ piecewise *piecewise_alloc(const piecewise_config *c) {
          * 4^{K+1} (K+1)! (A_{i+1} - (-1)^{K+1} A_i) is never near zero */
         q[0] = 1 + 0.5 * (double)i + 0.25 * gsl_rng_uniform(r);
         q[1] = (double)(1 + gsl_rng_uniform_int(r, 3));
+      } else if (fam == F_CONTRAST) {
+        q[0] = gsl_rng_uniform(r);
+        q[1] = gsl_rng_uniform(r) - 0.5;
       }
     }
   gsl_rng_free(r);
@@ -121,6 +150,8 @@ double piecewise_piece(const piecewise *P, size_t l, size_t i, double z) {
       for (int k = 0; k < NCOS; k++) v += q[k] * cos(PI * k * s + q[NCOS + k]);
       return v;
     }
+    case F_CONTRAST:
+      return contrast_piece(P->contrast, P->E, z, s, q);
     default: {
       double b = 4 * s * (1 - s), p = b;
       for (int m = 0; m < P->kappa; m++) p *= b;
@@ -223,6 +254,10 @@ piecewise_prod *piecewise_prod_alloc(const piecewise_prod_config *c) {
     moex_error(MOEX_EINVAL, "piecewise_prod: E = %zu and L = %zu must be >= 1", c->E, c->L);
     return NULL;
   }
+  if (!(c->contrast >= 0 && c->contrast <= CONTRAST_MAX)) {
+    moex_error(MOEX_EINVAL, "piecewise_prod: contrast = %g must be in [0, %g]", c->contrast, CONTRAST_MAX);
+    return NULL;
+  }
   size_t pieces = 0;
   if (pieces_of(c->E, c->L, &pieces)) return NULL;
   piecewise_prod *P = calloc(1, sizeof *P);
@@ -278,7 +313,9 @@ piecewise_prod *piecewise_prod_alloc(const piecewise_prod_config *c) {
           nn += t[2 + a] * t[2 + a];
         }
         nn = sqrt(nn) + 1e-300;
-        for (size_t a = 0; a < c->d; a++) t[2 + a] *= PI * (double)(k + 1) / nn;
+        /* contrast > 0: piece i oscillates 1 + contrast i times faster (0: exactly the paper's) */
+        double speed = 1.0 + c->contrast * (double)i;
+        for (size_t a = 0; a < c->d; a++) t[2 + a] *= PI * (double)(k + 1) * speed / nn;
       }
     }
   gsl_rng_free(r);

@@ -8,11 +8,20 @@
  *   "smooth"   seeded cosine series in s, per (l, i)     (C^inf pieces, discontinuous joins)
  *   "kappa:K"  seeded heights, 4^{K+1} A_{l,i} s^{K+1} (1-s)^{K+1} (1 + sin(pi w s)/2),
  *              A_{l,i} = 1 + i/2 + U/4: C^K across joins, the (K+1)-th derivative jumps.
+ *   "contrast:K" the routing-incentive family (issue 31), K in [0, 64]:
+ *              f_{l,i} = cos(pi K (i+1) s + min(K, 1) pi U_{l,i}) / 2, U_{l,i} seeded uniform:
+ *              K = 0 gives identical constant pieces (no reason to route); K > 0 pieces that
+ *              differ in frequency (K (i+1) half-periods per cell) and jump at the joins, so
+ *              that one expert of a given width fits all E of them worse and worse as K grows
+ *              while one expert per piece still fits its own (the incentive is measured, not
+ *              assumed: experiments/lib/incentive.h).
  *
  * Eq. (5): the product M_1 x ... x M_L of L copies of one manifold kind (each with its own atlas
  * of E charts), base points concatenated and embedded into R^D (axis / rotated / curved).
  * f_{l,i}(y_l) = g_{l,i}(phi_{l,i}(y_l)) with g_{l,i} a seeded smooth function on [0,1]^d and
- * phi_{l,i} the chart map; i_l = argmax_i rho_{l,i}(y_l) (ties: lowest). See theorems/targets.md. */
+ * phi_{l,i} the chart map; i_l = argmax_i rho_{l,i}(y_l) (ties: lowest). See theorems/targets.md.
+ * Its knob `contrast` (0: the paper's target, bit for bit) multiplies the frequencies of g_{l,i}
+ * by 1 + contrast i, so that the E pieces of a factor differ more as it grows. */
 #ifndef MOEX_PIECEWISE_H
 #define MOEX_PIECEWISE_H
 
@@ -24,11 +33,12 @@
 
 #define PIECEWISE_OUTSIDE ((size_t)-1)
 #define PIECEWISE_DISCONTINUOUS (-1) /* global kappa of a target with jumps */
+#define PIECEWISE_SMOOTH 1000        /* global kappa of a target without joins (contrast:0) */
 #define PIECEWISE_MAX_PIECES ((size_t)1 << 40)
 
 typedef struct {
   size_t E, L;
-  const char *family; /* "fig3", "smooth", "kappa:K" */
+  const char *family; /* "fig3", "smooth", "kappa:K", "contrast:K" */
   int scalar;         /* 0: vector output (L numbers), 1: their sum */
   unsigned long seed;
 } piecewise_config;
@@ -61,6 +71,7 @@ typedef struct {
   size_t D;             /* ambient dimension, >= the sum of the factors' base dimensions */
   const char *embed;    /* "axis", "rotated", "curved" */
   double radius_factor; /* of every factor's atlas; 0: the manifold default */
+  double contrast;      /* routing-incentive knob in [0, 64]; 0: the paper's target */
   int scalar;
   unsigned long seed;
 } piecewise_prod_config;
