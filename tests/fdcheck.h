@@ -25,13 +25,13 @@ static inline void fd_fill(double *x, size_t n, unsigned long seed) {
 
 static inline int fd_same_paths(const size_t *a, const size_t *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
 
-/* The max relative error of m's gradient against five-point differences (error O(h^4), so h can
+/* The max relative error of m's gradient on parameters lo..hi-1 against five-point differences (error O(h^4), so h can
  * be large enough that rounding stays near 1e-12); *n_checked counts the parameters compared.
  * A component is judged against a floor, not its own size, below 1e-4 (rounding in the
  * differences would dominate a relative test there); with scale_floor the floor grows with the
  * loss (|L| > 1: the reconstruction terms of auto-encoder experts make it large). */
-static inline double fd_worst(moe_model_t *m, size_t n, const double *x, const double *t, int scale_floor,
-                              size_t *n_checked) {
+static inline double fd_worst_range(moe_model_t *m, size_t n, const double *x, const double *t, int scale_floor,
+                                    size_t lo, size_t hi, size_t *n_checked) {
   const double h = 1e-5, steps[4] = {2 * h, h, -h, -2 * h}, coef[4] = {-1, 8, -8, 1};
   double L0 = moe_model_loss_grad(m, n, x, t);
   ck_assert(isfinite(L0));
@@ -41,7 +41,7 @@ static inline double fd_worst(moe_model_t *m, size_t n, const double *x, const d
   memcpy(path0, moe_model_paths(m), n * sizeof *path0);
   double worst = 0.0;
   *n_checked = 0;
-  for (size_t i = 0; i < m->n_params; i++) {
+  for (size_t i = lo; i < hi; i++) {
     double keep = m->theta[i], num = 0.0;
     int ok = 1;
     for (int k = 0; k < 4; k++) {
@@ -60,6 +60,12 @@ static inline double fd_worst(moe_model_t *m, size_t n, const double *x, const d
   free(g);
   free(path0);
   return worst;
+}
+
+/* fd_worst_range over every parameter. */
+static inline double fd_worst(moe_model_t *m, size_t n, const double *x, const double *t, int scale_floor,
+                              size_t *n_checked) {
+  return fd_worst_range(m, n, x, t, scale_floor, 0, m->n_params, n_checked);
 }
 
 /* Builds spec's model (seeded), random inputs and targets, and requires its gradient within

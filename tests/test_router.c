@@ -16,13 +16,14 @@
 #define NS 40
 
 /* A two-MoE-layer stack 2 -> 3 -> 1 (E = 3 then 2), so that the router input gradient of layer
- * 1 (noise, jitter) reaches the parameters of layer 0. */
-static moe_model_t *stack(const moe_router_opts_t *o) {
+ * 1 (noise, jitter) reaches the parameters of layer 0; routers of the given kind. */
+static moe_model_t *stack_of(const moe_router_opts_t *o, gate_kind_t kind) {
   moe_spec_t s;
   memset(&s, 0, sizeof s);
   s.n_layers = 2;
   s.layer[0] = moe_layer_default(2, 3, 3, 4);
   s.layer[1] = moe_layer_default(3, 1, 2, 4);
+  s.layer[0].gate = s.layer[1].gate = kind;
   moe_model_t *m = moe_model_alloc(&s, 64);
   ck_assert_ptr_nonnull(m);
   moe_model_init_params(m, 7);
@@ -33,6 +34,8 @@ static moe_model_t *stack(const moe_router_opts_t *o) {
   gsl_rng_free(r);
   return m;
 }
+
+static moe_model_t *stack(const moe_router_opts_t *o) { return stack_of(o, GATE_LINEAR); }
 
 static void data(double *x, double *t) {
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
@@ -68,8 +71,9 @@ static double objective(moe_model_t *m, const double *x, const double *t, int ms
 
 /* Central differences against the analytic gradient over every parameter; returns the largest
  * error relative to 1 + |g|, and the norm of the gradient over [lo, hi) in *part. */
-static double fd_check(const moe_router_opts_t *o, int mse, size_t lo, size_t hi, double *part) {
-  moe_model_t *m = stack(o);
+static double fd_check_kind(const moe_router_opts_t *o, gate_kind_t kind, int mse, size_t lo, size_t hi,
+                            double *part) {
+  moe_model_t *m = stack_of(o, kind);
   double x[2 * NS], t[NS];
   data(x, t);
   double *g = malloc(m->n_params * sizeof *g);
@@ -90,6 +94,10 @@ static double fd_check(const moe_router_opts_t *o, int mse, size_t lo, size_t hi
   free(g);
   moe_model_free(m);
   return worst;
+}
+
+static double fd_check(const moe_router_opts_t *o, int mse, size_t lo, size_t hi, double *part) {
+  return fd_check_kind(o, GATE_LINEAR, mse, lo, hi, part);
 }
 
 /* gate parameters of both layers: the router blocks; W_noise: after the layers */
@@ -148,6 +156,27 @@ START_TEST(test_router_fd_combined) {
   moe_router_opts_t j = {.jitter = 0.3};
   e = fd_check(&j, 1, 0, 0, NULL);
   ck_assert_msg(e < 1e-6, "jitter + MSE: FD error %g", e);
+}
+END_TEST
+
+/* Every router option on affine routers (issue 31): the gradient of W and b through the
+ * balancing loss, the z-loss, the noisy gate and the jitter, alone and with the MSE; the biases
+ * (the last E of each router block) get a gradient from the auxiliary losses alone. */
+START_TEST(test_router_fd_affine) {
+  moe_router_opts_t opts[] = {{.balance = 0.3}, {.zloss = 0.2}, {.noise = 1, .zloss = 0.2}, {.jitter = 0.3},
+                              {.balance = 0.1, .zloss = 0.05, .noise = 1, .jitter = 0.2}};
+  moe_model_t *m = stack_of(NULL, GATE_AFFINE);
+  size_t lo = m->layer[0].gate_off + m->layer[0].gate.net.b_off[0], hi = m->layer[0].experts_off;
+  ck_assert_uint_eq(hi - lo, 3);
+  moe_model_free(m);
+  for (size_t k = 0; k < sizeof opts / sizeof *opts; k++) {
+    double part, e = fd_check_kind(&opts[k], GATE_AFFINE, 1, lo, hi, NULL);
+    ck_assert_msg(e < 1e-6, "affine, options %zu + MSE: FD error %g", k, e);
+    if (!opts[k].balance && !opts[k].zloss) continue; /* no auxiliary loss: nothing without the MSE */
+    e = fd_check_kind(&opts[k], GATE_AFFINE, 0, lo, hi, &part);
+    ck_assert_msg(e < 1e-6, "affine, options %zu alone: FD error %g", k, e);
+    ck_assert_msg(part > 1e-4, "affine, options %zu: the router bias gets no gradient (%g)", k, part);
+  }
 }
 END_TEST
 
@@ -458,6 +487,7 @@ Suite *router_suite(void) {
   tcase_add_test(g, test_router_fd_zloss);
   tcase_add_test(g, test_router_fd_noise);
   tcase_add_test(g, test_router_fd_combined);
+  tcase_add_test(g, test_router_fd_affine);
   suite_add_tcase(s, g);
   TCase *b = tcase_create("balance");
   tcase_add_test(b, test_router_balance_values);

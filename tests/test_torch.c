@@ -47,9 +47,13 @@ static const char *const KINDS[] = {
     "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=6,router=mlp,router_width=4,surrogate=paper,shared=0;"
     "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=6,router=linear,router_width=0,surrogate=switch,shared=1;"
     "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=6,router=linear,router_width=0,surrogate=switch,shared=0",
+    /* the affine router (W x + b, issue 31): alone, and stacked with K = 2, paper, a shared expert */
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=affine,router_width=0,surrogate=switch,shared=0",
+    "moe:d_in=2,d_out=2,E=4,K=2,l=2,m=6,router=affine,router_width=0,surrogate=paper,shared=1;"
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=6,router=affine,router_width=0,surrogate=switch,shared=0",
 };
 #define N_KINDS (sizeof KINDS / sizeof *KINDS)
-#define N_TIED 9 /* kinds whose first layer is an MoE layer with a linear router */
+#define N_TIED 9 /* kinds whose first layer is an MoE layer with a linear router (not affine) */
 
 
 /* Fits every kind briefly (Adam, 40 steps) on the Table 4 target and records it through
@@ -145,7 +149,7 @@ END_TEST
 /* Models trained with Adam's aux-free balancing (adam:auxfree=G): every MoE layer records a
  * selection bias params/layer{l}/router/select_bias, added to the router scores for the top-K
  * selection only. One of each router, surrogate and K, a shared expert, a dense layer between,
- * auto-encoder experts. */
+ * auto-encoder experts, an affine router (its own bias in the scores, the selection bias on top). */
 static const char *const AUXFREE_KINDS[] = {
     "moe:d_in=2,d_out=2,E=4,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0",
     "moe:d_in=2,d_out=2,E=4,K=2,l=2,m=8,router=linear,router_width=0,surrogate=paper,shared=0",
@@ -155,6 +159,7 @@ static const char *const AUXFREE_KINDS[] = {
     "moe:d_in=3,d_out=2,E=3,K=1,l=2,m=8,router=mlp,router_width=4,surrogate=paper,shared=0",
     "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=linear,router_width=0,surrogate=switch,shared=0,"
     "enc=2,enc_layers=2,enc_width=4,enc_shared=0,decoder=1,recon_weight=0.5",
+    "moe:d_in=2,d_out=2,E=3,K=1,l=2,m=8,router=affine,router_width=0,surrogate=switch,shared=0",
 };
 #define N_AUXFREE (sizeof AUXFREE_KINDS / sizeof *AUXFREE_KINDS)
 #define AUXFREE_PROTOCOL "adam:auxfree=0.01"
@@ -498,7 +503,9 @@ START_TEST(test_eval_bad_input) {
   }
   expect_bad("", "MODEL.h5 is required");
   snprintf(args, sizeof args, "%s/kinds.h5 --target piecewise:E=3,L=2 --out %s/o.h5", dir, dir);
-  expect_bad(args, "holds 12 runs: choose one with --run");
+  char many[64];
+  snprintf(many, sizeof many, "holds %zu runs: choose one with --run", N_KINDS);
+  expect_bad(args, many);
   snprintf(args, sizeof args, "%s/kinds.h5 --run nope --target piecewise:E=3,L=2 --out %s/o.h5", dir, dir);
   expect_bad(args, "--run 'nope': no such run");
   snprintf(args, sizeof args, "%s/kinds.h5 --run kind01 --target piecewise:E=3,L=2,Q=1 --out %s/o.h5", dir, dir);

@@ -38,7 +38,7 @@ static const explore_axis_t axes[] = {
     {"K", "1", 1, "experts selected per input"},
     {"expert_layers", "", 1, "affine layers of each expert (eq5: 3; otherwise 2)"},
     {"m", "10", 1, "expert width"},
-    {"router", "linear", 0, "linear (the paper's bias-free gate) or mlp (2-layer ReLU router)"},
+    {"router", "linear", 0, "linear (the paper's bias-free gate), affine (W x + b) or mlp (2-layer ReLU router)"},
     {"router_width", "", 1, "hidden width of the mlp router (default m)"},
     {"shared", "0", 1, "1: one shared expert per MoE layer, always active"},
     {"dense_first", "0", 1, "1: a dense 3-layer width-m layer before the MoE layers (Thm 4.8's layer 1)"},
@@ -266,7 +266,7 @@ int explore_point_resolve(const sweep_grid_t *g, size_t i, size_t n_train, size_
   gate_surrogate_t sur;
   mlp_init_t init;
   const char *router = value(g, i, "router"), *surrogate = value(g, i, "surrogate"), *in = value(g, i, "init");
-  if (gate_kind_parse(router, &gk)) return moex_error(MOEX_EINVAL, "explore: router=%s: not linear or mlp", router);
+  if (gate_kind_parse(router, &gk)) return moex_error(MOEX_EINVAL, "explore: router=%s: not linear, affine or mlp", router);
   if (gate_surrogate_parse(surrogate, &sur))
     return moex_error(MOEX_EINVAL, "explore: surrogate=%s: not switch or paper", surrogate);
   if (mlp_init_parse(in, &init)) return moex_error(MOEX_EINVAL, "explore: init=%s: not he or torch", in);

@@ -41,7 +41,7 @@ int exprun_record_params(const moe_model_t *m, record_run *rec) {
       continue;
     }
     snprintf(prefix, sizeof prefix, "params/layer%zu/router", l);
-    if (L->gate.kind == GATE_LINEAR) {
+    if (!gate_has_net(&L->gate)) { /* the affine router: W1 (E, d_in), b1 (E), as a one-layer net */
       size_t dims[2] = {L->spec.n_experts, L->spec.d_in};
       char path[160];
       snprintf(path, sizeof path, "%s/W", prefix);

@@ -100,7 +100,7 @@ moe_model_t *modelio_load(const record_run *run, size_t n_max) {
       continue;
     }
     snprintf(prefix, sizeof prefix, "params/layer%zu/router", l);
-    if (L->gate.kind == GATE_LINEAR) {
+    if (!gate_has_net(&L->gate)) {
       char path[160];
       snprintf(path, sizeof path, "%s/W", prefix);
       rc = take(run, used, path, L->spec.n_experts, L->spec.d_in, m->theta + L->gate_off);

@@ -18,11 +18,11 @@ int gate_init(gate_t *g, gate_kind_t kind, size_t d_in, size_t n_experts, size_t
   if (kind == GATE_LINEAR) {
     g->n_params = n_experts * d_in;
     g->act_width = n_experts;
-  } else if (kind == GATE_MLP) {
-    if (width == 0) return moex_error(MOEX_EINVAL, "gate: mlp router width %zu must be >= 1", width);
-    int rc = mlp_init(&g->net, d_in, n_experts, 2, width);
+  } else if (kind == GATE_MLP || kind == GATE_AFFINE) {
+    if (kind == GATE_MLP && width == 0) return moex_error(MOEX_EINVAL, "gate: mlp router width %zu must be >= 1", width);
+    int rc = mlp_init(&g->net, d_in, n_experts, kind == GATE_MLP ? 2 : 1, width);
     if (rc) return rc;
-    g->width = width;
+    g->width = kind == GATE_MLP ? width : 0;
     g->n_params = g->net.n_params;
     g->act_width = g->net.act_width;
   } else {
@@ -31,8 +31,10 @@ int gate_init(gate_t *g, gate_kind_t kind, size_t d_in, size_t n_experts, size_t
   return MOEX_OK;
 }
 
+int gate_has_net(const gate_t *g) { return g->kind != GATE_LINEAR; }
+
 void gate_init_params(const gate_t *g, double *theta, gsl_rng *r, mlp_init_t scheme) {
-  if (g->kind == GATE_MLP) {
+  if (gate_has_net(g)) {
     mlp_init_params(&g->net, theta, r, scheme);
     return;
   }
@@ -40,13 +42,14 @@ void gate_init_params(const gate_t *g, double *theta, gsl_rng *r, mlp_init_t sch
   for (size_t i = 0; i < g->n_params; i++) theta[i] = wb * (2.0 * gsl_rng_uniform(r) - 1.0);
 }
 
-const char *gate_kind_name(gate_kind_t k) { return k == GATE_MLP ? "mlp" : "linear"; }
+const char *gate_kind_name(gate_kind_t k) { return k == GATE_MLP ? "mlp" : k == GATE_AFFINE ? "affine" : "linear"; }
 const char *gate_surrogate_name(gate_surrogate_t s) { return s == GATE_PAPER ? "paper" : "switch"; }
 
 int gate_kind_parse(const char *name, gate_kind_t *out) {
   if (name && !strcmp(name, "linear")) *out = GATE_LINEAR;
+  else if (name && !strcmp(name, "affine")) *out = GATE_AFFINE;
   else if (name && !strcmp(name, "mlp")) *out = GATE_MLP;
-  else return moex_error(MOEX_EINVAL, "unknown router '%s' (expected linear or mlp)", name ? name : "(null)");
+  else return moex_error(MOEX_EINVAL, "unknown router '%s' (expected linear, affine or mlp)", name ? name : "(null)");
   return MOEX_OK;
 }
 
@@ -58,14 +61,14 @@ int gate_surrogate_parse(const char *name, gate_surrogate_t *out) {
 }
 
 double *gate_scores(const gate_t *g, const double *theta, size_t n, const double *x, double *acts) {
-  if (g->kind == GATE_MLP) return mlp_forward(&g->net, theta, n, x, acts);
+  if (gate_has_net(g)) return mlp_forward(&g->net, theta, n, x, acts);
   /* S (n, E) = x (n, d_in) W_R^T (d_in, E) */
   kern_mm(n, g->n_experts, g->d_in, x, theta, 1, NULL, 0, 0, acts);
   return acts;
 }
 
 size_t gate_scratch_size(const gate_t *g, size_t n) {
-  size_t md = g->kind == GATE_MLP ? g->net.max_dim : g->d_in;
+  size_t md = gate_has_net(g) ? g->net.max_dim : g->d_in;
   return n * (2 * md + g->d_in);
 }
 
@@ -74,7 +77,7 @@ void gate_scores_backward(const gate_t *g, const double *theta, size_t n, const 
                           double *scratch) {
   if (n == 0) return;
   size_t E = g->n_experts, din = g->d_in;
-  if (g->kind == GATE_MLP) {
+  if (gate_has_net(g)) {
     double *dxt = dx ? scratch + 2 * n * g->net.max_dim : NULL;
     mlp_backward(&g->net, theta, n, x, acts, dS, grad, dxt, scratch);
     if (dx)

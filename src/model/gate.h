@@ -1,7 +1,10 @@
 /* gate: MoE routers and expert selection.
  *
- * Scores: `linear` is the paper's bias-free gate g(x) = W_R x, W_R (E, d_in); `mlp` is a
- * 2-layer ReLU net d_in -> width -> E (the nonlinear router of the paper's Sec. 4.3).
+ * Scores: `linear` is the paper's bias-free gate g(x) = W_R x, W_R (E, d_in) (the default);
+ * `affine` is g(x) = W_R x + b, one bias per expert (issue 31: a bias-free gate selects by cones
+ * from the origin, so on a positive 1-D input every x gets the same expert); `mlp` is a 2-layer
+ * ReLU net d_in -> width -> E (the nonlinear router of the paper's Sec. 4.3). The affine router
+ * is a one-layer net in the mlp layout: W (E, d_in) then b (E).
  * Selection: the K largest scores, ties to the lowest index (deterministic).
  * Weights of the selected experts, by surrogate:
  *   GATE_SWITCH (default for training): w_k = softmax over all E scores, at the selected k
@@ -19,18 +22,20 @@
 
 #include "model/mlp.h"
 
-typedef enum { GATE_LINEAR = 0, GATE_MLP = 1 } gate_kind_t;
+typedef enum { GATE_LINEAR = 0, GATE_MLP = 1, GATE_AFFINE = 2 } gate_kind_t;
 typedef enum { GATE_SWITCH = 0, GATE_PAPER = 1 } gate_surrogate_t;
 
 typedef struct {
   gate_kind_t kind;
   size_t d_in, n_experts, width; /* width: hidden width of the mlp router */
-  mlp_t net;                     /* the mlp router's shape (kind == GATE_MLP) */
+  mlp_t net;                     /* the mlp (2 layers) or affine (1 layer) router's shape */
   size_t n_params;
   size_t act_width;              /* activation doubles per sample */
 } gate_t;
 
 int gate_init(gate_t *g, gate_kind_t kind, size_t d_in, size_t n_experts, size_t width);
+/* 1 when the router is held as an mlp_t (mlp and affine kinds), 0 for the bias-free linear gate. */
+int gate_has_net(const gate_t *g);
 /* Same schemes as mlp_init_params (the linear gate has weights only). */
 void gate_init_params(const gate_t *g, double *theta, gsl_rng *r, mlp_init_t scheme);
 

@@ -88,7 +88,7 @@ static int layer_validate(const moe_layer_spec_t *s, size_t l) {
     return moex_error(MOEX_EINVAL, "moe: layer %zu experts E = %zu must be in 1..%d", l, s->n_experts, MOE_MAX_EXPERTS);
   if (s->top_k == 0 || s->top_k > s->n_experts)
     return moex_error(MOEX_EINVAL, "moe: layer %zu top-K = %zu must be in 1..E = %zu", l, s->top_k, s->n_experts);
-  if (s->gate != GATE_LINEAR && s->gate != GATE_MLP)
+  if (s->gate != GATE_LINEAR && s->gate != GATE_AFFINE && s->gate != GATE_MLP)
     return moex_error(MOEX_EINVAL, "moe: layer %zu has unknown router kind %d", l, (int)s->gate);
   if (s->gate == GATE_MLP && s->gate_width == 0)
     return moex_error(MOEX_EINVAL, "moe: layer %zu mlp router width %zu must be >= 1", l, s->gate_width);

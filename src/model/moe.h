@@ -14,7 +14,7 @@
  *
  * Parameters: one contiguous block `theta` (n_params doubles) and a mirrored block `grad`, so
  * gsl_vector_view_array sees them without copies. Layout, layer after layer:
- *   MoE layer:   router (linear: W_R (E, d_in); mlp: mlp layout), then expert 0..E-1 (mlp
+ *   MoE layer:   router (linear: W_R (E, d_in); affine: W_R then b (E); mlp: mlp layout), then expert 0..E-1 (mlp
  *                layout, see mlp.h), then the shared expert if any (mlp layout);
  *                with per-expert encoders each expert is enc_i, dec_i, f_i (mlp layouts); with
  *                a shared encoder the router is followed by enc, dec, then f_0..f_{E-1};

@@ -4,7 +4,7 @@
  * kind, ':', then comma-separated key=value fields:
  *   moe:d_in=2,d_out=2,E=3,K=1,l=2,m=16,router=linear,router_width=0,surrogate=switch,shared=0
  *   dense:d_in=2,d_out=2,l=2,m=32
- * (l affine layers of width m per expert or dense net; router linear or mlp, router_width the mlp
+ * (l affine layers of width m per expert or dense net; router linear, affine or mlp, router_width the mlp
  * router's hidden width; surrogate switch or paper; shared 0 or 1). An MoE layer with
  * auto-encoder experts (moe.h) adds, all six together and only then:
  *   ,enc=2,enc_layers=1,enc_width=0,enc_shared=0,decoder=1,recon_weight=0.10000000000000001

@@ -12,7 +12,8 @@ python3-torch); moex itself never imports it.
 
 The model follows src/model (moe.h, gate.c, mlp.c) exactly: experts and dense layers are ReLU
 nets, affine layer y = W x + b with W (out, in); the router scores are g(x) = W x (linear, no
-bias) or a 2-layer ReLU net (mlp); the K largest scores are selected, ties to the lowest index
+bias), W x + b (affine: a one-layer net, tensors router/W1 and router/b1) or a 2-layer ReLU net
+(mlp); the K largest scores are selected, ties to the lowest index
 (an explicit rule, not torch.topk, whose tie order is not specified); weights: `switch` w_k =
 softmax over all E scores at the selected k, `paper` softmax over the K selected scores; layer
 output shared(x) + sum_k w_k f_{i_k}(x); layers stack with no residuals. A run trained with
@@ -134,7 +135,7 @@ def parse_spec(text):
         if missing:
             raise ValueError("model spec: layer %d: field '%s' is missing" % (l, missing[0]))
         if kind == "moe":
-            if lay["router"] not in ("linear", "mlp") or lay["surrogate"] not in ("switch", "paper"):
+            if lay["router"] not in ("linear", "affine", "mlp") or lay["surrogate"] not in ("switch", "paper"):
                 raise ValueError("model spec: layer %d: router or surrogate unknown" % l)
             if not 1 <= lay["K"] <= lay["E"]:
                 raise ValueError("model spec: layer %d: K = %d must be in 1..E = %d" % (l, lay["K"], lay["E"]))
@@ -227,8 +228,8 @@ class MoELayer(nn.Module):
         self.register_buffer("select_bias", torch.zeros(lay["E"], dtype=DTYPE) if select_bias else None)
         if lay["router"] == "linear":
             self.router = nn.Linear(lay["d_in"], lay["E"], bias=False, dtype=DTYPE)
-        else:
-            self.router = MLP(lay["d_in"], lay["E"], 2, lay["router_width"])
+        else:  # affine: one layer with its bias (gate.c holds it as a one-layer net)
+            self.router = MLP(lay["d_in"], lay["E"], 2 if lay["router"] == "mlp" else 1, lay["router_width"])
         self.enc_dim = lay.get("enc", 0) if lay["kind"] == "moe" else 0
         self.encoders = self.decoders = None
         self.enc_shared = False
