@@ -3,6 +3,8 @@
  * of ROWS and splits the trained error into routing and experts:
  *   construction   the verifier's hand-built network of the same spec (read from the records of
  *                  the theorem binary: --construction for eq4-deep4, --construction-s2 for s2-D32)
+ *                  measured once per target and copied to every seed's run (lib/runcache.h):
+ *                  the same network on the same data, the same result at every seed
  *   warm-start:<p> the construction's parameters trained further with protocol p
  *   oracle-routes  experts trained with every sample routed by its piece (fit protocol "oracle":
  *                  frozen-route polishing on the whole budget; oracle-routes-adam: Adam on half
@@ -39,6 +41,7 @@
 #include "lib/exprun.h"
 #include "lib/gap.h"
 #include "lib/modelio.h"
+#include "lib/runcache.h"
 #include "lib/study.h"
 #include "targets/piecewise.h"
 
@@ -67,6 +70,30 @@ static const gap_row_t ROWS[] = {
 };
 #define N_ROWS (sizeof ROWS / sizeof ROWS[0])
 
+/* The targets: what each name builds (target_prepare), looked up once by name. */
+typedef enum { GAP_T3, GAP_T4, GAP_EQ4, GAP_S2 } gap_kind_t;
+typedef struct {
+  const char *name;
+  gap_kind_t kind;
+  size_t size;       /* t3: the ambient D; t4: the experts' width m; else 0 */
+  const char *embed; /* t3: the circle's embedding */
+} gap_target_t;
+
+/* In the order they run by default. */
+static const gap_target_t TARGETS[] = {
+    {"t3-axis-D16", GAP_T3, 16, "axis"},     {"t3-axis-D128", GAP_T3, 128, "axis"},
+    {"t3-rot-D16", GAP_T3, 16, "rotated"},   {"t3-rot-D128", GAP_T3, 128, "rotated"},
+    {"t4-m32", GAP_T4, 32, NULL},            {"t4-m128", GAP_T4, 128, NULL},
+    {"eq4-deep4", GAP_EQ4, 0, NULL},         {"s2-D32", GAP_S2, 0, NULL},
+};
+#define N_TARGETS (sizeof TARGETS / sizeof TARGETS[0])
+
+static const gap_target_t *target_find(const char *name) {
+  for (size_t k = 0; k < N_TARGETS; k++)
+    if (!strcmp(TARGETS[k].name, name)) return &TARGETS[k];
+  return NULL;
+}
+
 /* The protocols warm-started from the construction. */
 static const char *const WARM[] = {"adam", "adam+polish", "alt"};
 #define N_WARM (sizeof WARM / sizeof WARM[0])
@@ -83,6 +110,7 @@ typedef struct {
   moe_model_t *cons;    /* the construction of eq4-deep4, or NULL */
   moe_model_t *cons_s2; /* the construction of s2-D32, or NULL */
   s2_info_t s2;
+  runcache *cache;      /* the construction rows: one run per target, copied to every seed */
 } ctx_t;
 
 typedef struct {
@@ -217,15 +245,14 @@ static const gap_row_t *row_find(const char *row) {
 }
 
 /* The construction of a target, or NULL (only eq4-deep4 and s2-D32 have one). */
-static const moe_model_t *target_construction(const ctx_t *c, const char *target) {
-  if (!strcmp(target, "eq4-deep4")) return c->cons;
-  if (!strcmp(target, "s2-D32")) return c->cons_s2;
-  return NULL;
+static const moe_model_t *target_construction(const ctx_t *c, const gap_target_t *T) {
+  return T->kind == GAP_EQ4 ? c->cons : T->kind == GAP_S2 ? c->cons_s2 : NULL;
 }
 
 /* A run's case, "target/row", resolved: the target, the row and its protocol. */
 typedef struct {
   char target[64];
+  const gap_target_t *T;
   const char *row, *wproto, *protocol;
   int warm, cons, fresh;
   const gap_row_t *R; /* the table's row, NULL for the construction's rows */
@@ -238,6 +265,8 @@ static int case_parse(const char *cs, gap_case_t *k) {
   if (!slash || (size_t)(slash - cs) >= sizeof k->target) return moex_error(MOEX_EINVAL, PROG ": case '%s' is not target/row", cs);
   memcpy(k->target, cs, (size_t)(slash - cs));
   k->target[slash - cs] = '\0';
+  k->T = target_find(k->target);
+  if (!k->T) return moex_error(MOEX_EINVAL, PROG ": unknown target '%s'", k->target);
   k->row = slash + 1;
   k->wproto = NULL;
   k->warm = row_is_warm(k->row, &k->wproto);
@@ -252,26 +281,26 @@ static int case_parse(const char *cs, gap_case_t *k) {
 /* The target's data and the MoE spec of the case (adam-fresh's training set capped by
  * --fresh-cap); *spec and *d zeroed first, so d can be freed whatever the result. */
 static int target_prepare(const ctx_t *c, const gap_case_t *k, moe_spec_t *spec, data_t *d) {
-  const char *target = k->target;
+  const gap_target_t *T = k->T;
   int warm = k->warm, cons = k->cons, fresh = k->fresh;
   size_t n_train = c->o->n_train;
   if (fresh) n_train = c->o->iters * c->o->batch;
   memset(spec, 0, sizeof *spec);
   memset(d, 0, sizeof *d);
   int rc = MOEX_OK;
-  if (!strncmp(target, "t3-", 3)) {
-    size_t D = strstr(target, "D128") ? 128 : 16;
+  if (T->kind == GAP_T3) {
+    size_t D = T->size;
     if (fresh && n_train * D > c->fresh_cap) n_train = c->fresh_cap / D;
-    rc = data_t3(c, D, strstr(target, "-rot-") ? "rotated" : "axis", n_train, d);
+    rc = data_t3(c, D, T->embed, n_train, d);
     spec->n_layers = 1;
     spec->layer[0] = moe_layer_default(D, 1, 4, 10);
-  } else if (!strncmp(target, "t4-m", 4)) {
-    size_t m = strstr(target, "m128") ? 128 : 32;
+  } else if (T->kind == GAP_T4) {
+    size_t m = T->size;
     if (fresh && n_train * 2 > c->fresh_cap) n_train = c->fresh_cap / 2;
     rc = data_eq4(c, n_train, 2, d);
     spec->n_layers = 2;
     for (size_t l = 0; l < 2; l++) spec->layer[l] = moe_layer_default(2, 2, 3, m);
-  } else if (!strcmp(target, "eq4-deep4")) {
+  } else if (T->kind == GAP_EQ4) {
     if (fresh && n_train * 2 > c->fresh_cap) n_train = c->fresh_cap / 2;
     rc = data_eq4(c, n_train, 4, d);
     if (c->cons) {
@@ -282,7 +311,7 @@ static int target_prepare(const ctx_t *c, const gap_case_t *k, moe_spec_t *spec,
       spec->n_layers = 4;
       for (size_t l = 0; l < 4; l++) spec->layer[l] = moe_layer_default(2, 2, 3, c->eq4_m);
     }
-  } else if (!strcmp(target, "s2-D32") && c->cons_s2) {
+  } else if (T->kind == GAP_S2 && c->cons_s2) {
     /* the construction's spec; the trained rows with the switch surrogate, as for eq4-deep4 */
     if (fresh && n_train * (size_t)c->s2.D > c->fresh_cap) n_train = c->fresh_cap / (size_t)c->s2.D;
     rc = data_s2(c, n_train, d);
@@ -290,7 +319,7 @@ static int target_prepare(const ctx_t *c, const gap_case_t *k, moe_spec_t *spec,
     if (!warm && !cons)
       for (size_t l = 0; l < spec->n_layers; l++) spec->layer[l].surrogate = GATE_SWITCH;
   } else {
-    rc = moex_error(MOEX_EINVAL, PROG ": unknown target '%s' (s2-D32 needs --construction-s2)", target);
+    rc = moex_error(MOEX_EINVAL, PROG ": target '%s' needs --construction-s2", T->name);
   }
   return rc;
 }
@@ -383,29 +412,49 @@ static int gap_record(const ctx_t *c, const gap_case_t *k, const moe_model_t *tc
   return rc;
 }
 
+/* One case at one seed: its data, the fit (or the construction's measurement) and the record. */
+static int case_run(const ctx_t *c, const gap_case_t *k, unsigned long seed, record_run *rec) {
+  moe_spec_t spec;
+  data_t d;
+  int rc = target_prepare(c, k, &spec, &d);
+  const moe_model_t *tc = target_construction(c, k->T);
+  if ((k->warm || k->cons) && !rc && !tc)
+    rc = moex_error(MOEX_EINVAL, PROG ": row %s needs a construction of target %s (--construction)", k->row, k->target);
+  exprun_data_t data = exprun_data_of(&d, k->warm && tc ? tc->theta : NULL);
+  if (!rc && k->cons) {
+    rc = construction_measure(tc, &spec, &d, &data, seed, rec);
+  } else if (!rc) {
+    fit_settings fs;
+    driver_fit_settings(c->o, k->protocol, &fs);
+    rc = exprun_fit(&spec, seed, &data, &fs, rec);
+  }
+  /* a failed run keeps its message for the record */
+  if (!rc) rc = gap_record(c, k, tc, &d, rec);
+  data_free(&d);
+  return rc;
+}
+
+typedef struct {
+  const ctx_t *c;
+  const gap_case_t *k;
+  unsigned long seed;
+} cons_arg_t;
+
+static int cons_run(void *arg, record_run *rec) {
+  const cons_arg_t *a = arg;
+  return case_run(a->c, a->k, a->seed, rec);
+}
+
+/* The construction row measures a fixed network on data drawn from the master seed: the same
+ * run at every seed but for its seed attribute, so it is computed once per target (runcache.h). */
 static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long seed, record_run *rec) {
   const ctx_t *c = vctx;
   gap_case_t k;
   int rc = case_parse(sweep_grid_value(g, i, "case"), &k);
   if (rc) return rc;
-  moe_spec_t spec;
-  data_t d;
-  rc = target_prepare(c, &k, &spec, &d);
-  const moe_model_t *tc = target_construction(c, k.target);
-  if ((k.warm || k.cons) && !rc && !tc)
-    rc = moex_error(MOEX_EINVAL, PROG ": row %s needs a construction of target %s (--construction)", k.row, k.target);
-  exprun_data_t data = exprun_data_of(&d, k.warm && tc ? tc->theta : NULL);
-  if (!rc && k.cons) {
-    rc = construction_measure(tc, &spec, &d, &data, seed, rec);
-  } else if (!rc) {
-    fit_settings fs;
-    driver_fit_settings(c->o, k.protocol, &fs);
-    rc = exprun_fit(&spec, seed, &data, &fs, rec);
-  }
-  /* a failed run keeps its message for the record */
-  if (!rc) rc = gap_record(c, &k, tc, &d, rec);
-  data_free(&d);
-  return rc;
+  if (!k.cons) return case_run(c, &k, seed, rec);
+  cons_arg_t a = {c, &k, seed};
+  return runcache_fill(c->cache, k.target, rec, cons_run, &a, (int64_t)seed);
 }
 
 /* Which runs of a theorem binary's records hold a target's construction: match says whether run
@@ -484,8 +533,11 @@ static moe_model_t *load_construction(const char *path, cons_match_fn match, con
   return m;
 }
 
-/* The study's targets, in the order they run by default. */
-static const char *const ALL_TARGETS = "t3-axis-D16,t3-axis-D128,t3-rot-D16,t3-rot-D128,t4-m32,t4-m128,eq4-deep4,s2-D32";
+/* The names of TARGETS as a comma list, in their order (the default --targets). */
+static void targets_all(char *buf, size_t n) {
+  *buf = '\0';
+  for (size_t k = 0; k < N_TARGETS; k++) snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", k ? "," : "", TARGETS[k].name);
+}
 
 /* The constructions loaded for the study (NULL when missing, with the reason). */
 typedef struct {
@@ -606,17 +658,20 @@ static char *cases_make(const char *tl, const char *rowlist, const gap_cons_t *k
   }
   *cases = '\0';
   for (char *s1 = NULL, *t = strtok_r(tcopy, ",", &s1); t; t = strtok_r(NULL, ",", &s1)) {
-    if (!gap_list_has(ALL_TARGETS, t)) {
-      fprintf(stderr, PROG ": --targets: unknown target '%s' (%s)\n", t, ALL_TARGETS);
+    const gap_target_t *T = target_find(t);
+    if (!T) {
+      char all[512];
+      targets_all(all, sizeof all);
+      fprintf(stderr, PROG ": --targets: unknown target '%s' (%s)\n", t, all);
       free(cases); free(tcopy);
       *status = 2;
       return NULL;
     }
-    if (!strcmp(t, "s2-D32") && !k->s2) continue;
+    if (T->kind == GAP_S2 && !k->s2) continue;
     char rcopy[2048];
     snprintf(rcopy, sizeof rcopy, "%s", rowlist);
     for (char *s2 = NULL, *r = strtok_r(rcopy, ",", &s2); r; r = strtok_r(NULL, ",", &s2)) {
-      int has_cons = (!strcmp(t, "eq4-deep4") && k->eq4) || (!strcmp(t, "s2-D32") && k->s2);
+      int has_cons = (T->kind == GAP_EQ4 && k->eq4) || (T->kind == GAP_S2 && k->s2);
       if ((!strcmp(r, "construction") || !strncmp(r, "warm-start:", 11)) && !has_cons) continue;
       sprintf(cases + strlen(cases), "%s%s/%s", *cases ? "," : "", t, r);
     }
@@ -642,7 +697,9 @@ static int gap_grid(const driver_opts_t *o, const char *rows, const char *target
     fprintf(stderr, PROG ": --rows '%s' leaves no row to run\n", rows ? rows : "");
     return 2;
   }
-  const char *tl = targets ? targets : ALL_TARGETS;
+  char all[512];
+  targets_all(all, sizeof all);
+  const char *tl = targets ? targets : all;
   int status = 0;
   char *cases = cases_make(tl, rowlist, k, &status);
   if (!cases) return status;
@@ -706,8 +763,10 @@ int main(int argc, char **argv) {
     return rc;
   }
   ctx_t c = {.o = &o, .grid_t3 = grid_t3, .grid_eq4 = grid_eq4, .grid_s2 = grid_s2, .eq4_m = eq4_m, .fresh_cap = fresh_cap,
-             .cons = k.eq4, .cons_s2 = k.s2, .s2 = k.s2_info};
-  rc = driver_run(PROG, &o, &g, out, run_one, &c, argc, argv);
+             .cons = k.eq4, .cons_s2 = k.s2, .s2 = k.s2_info, .cache = runcache_alloc()};
+  rc = c.cache ? driver_run(PROG, &o, &g, out, run_one, &c, argc, argv) : 1;
+  if (!c.cache) fprintf(stderr, PROG ": out of memory\n");
+  runcache_free(c.cache);
   if (rc == 0 || rc == 1) {
     char *gtsv = study_sibling_path(out, "_gap.tsv");
     if (!gtsv || gap_summarize(out, gtsv, stdout)) rc = 1;
