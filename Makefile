@@ -263,6 +263,10 @@ studies: deps
 	$(B)/bin/thm_4_8 --width-only --kind sphere --d 2 --D 32 --E 6 --widths 32,64,128 --seeds 1 --out results/studies/constructions/thm_4_8_s2.h5
 	$(B)/bin/optim_gap --construction results/studies/constructions/thm_5_3_fig3.h5 --eq4-m 8 \
 	  --construction-s2 results/studies/constructions/thm_4_8_s2.h5 --out results/studies/optim_gap.h5 $(STUDIES_ARGS)
+	@# the discovery map (issue 31): does training find the E^L pieces when routing pays? Its
+	@# figures (share of seeds matching paths to pieces against the routing incentive) per (E, L)
+	$(B)/bin/discovery --out results/studies/discovery.h5 $(STUDIES_ARGS)
+	cd results/studies && for g in discovery_E*_L*.gp; do gnuplot $$g || exit 1; done
 	$(B)/bin/moex-report results/studies/*.h5 --out results/studies
 
 clean:

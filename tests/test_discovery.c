@@ -1,7 +1,9 @@
 /* discovery (issue 31): the routing-incentive target family "contrast:K" of Eq. (4) and the
- * contrast knob of Eq. (5) (targets/piecewise.h). */
+ * contrast knob of Eq. (5) (targets/piecewise.h); the discovery map's verdict rule
+ * (analysis/discovery_verdict.h). The fits are in test_discovery_fit.c. */
 #include "testutil.h"
 
+#include "analysis/discovery_verdict.h"
 #include "core/moex_error.h"
 #include "targets/piecewise.h"
 
@@ -95,6 +97,51 @@ START_TEST(test_product_contrast) {
 }
 END_TEST
 
+/* A series that holds: found at the three highest incentives (in any order), not at the lowest;
+ * one that fails: the highest level misses; a level below a failing one does not count. */
+START_TEST(test_verdict_holds_and_fails) {
+  discovery_level_t holds[4] = {{100, 5, 5}, {0.5, 5, 0}, {21, 5, 4}, {3.6, 5, 5}};
+  discovery_verdict_t v;
+  char text[160];
+  ck_assert_int_eq(discovery_verdict(holds, 4, DISCOVERY_SHARE, &v), 0);
+  ck_assert_int_eq(v.kind, DISCOVERY_FINDS);
+  ck_assert_double_eq(v.from, 3.6);
+  ck_assert_double_eq(v.top, 100);
+  ck_assert_uint_eq(v.levels, 4);
+  ck_assert_str_eq(discovery_verdict_text(&v, text, sizeof text), "finds the pieces where the incentive is at least 3.6");
+  discovery_level_t gap[4] = {{100, 5, 5}, {0.5, 5, 5}, {21, 5, 3}, {3.6, 5, 5}}; /* 3 of 5 at 21 */
+  ck_assert_int_eq(discovery_verdict(gap, 4, DISCOVERY_SHARE, &v), 0);
+  ck_assert_int_eq(v.kind, DISCOVERY_FINDS);
+  ck_assert_double_eq(v.from, 100);
+  discovery_level_t fails[3] = {{0.5, 5, 5}, {21, 5, 5}, {134, 5, 3}};
+  ck_assert_int_eq(discovery_verdict(fails, 3, DISCOVERY_SHARE, &v), 0);
+  ck_assert_int_eq(v.kind, DISCOVERY_NEVER);
+  ck_assert(isnan(v.from));
+  ck_assert_str_eq(discovery_verdict_text(&v, text, sizeof text), "never finds the pieces (incentive up to 134)");
+  /* levels without runs or incentive are skipped; none left: undecided */
+  discovery_level_t none[2] = {{10, 0, 0}, {NAN, 5, 5}};
+  ck_assert_int_eq(discovery_verdict(none, 2, DISCOVERY_SHARE, &v), 0);
+  ck_assert_int_eq(v.kind, DISCOVERY_UNDECIDED);
+  ck_assert_str_eq(discovery_verdict_text(&v, text, sizeof text), "undecided (no runs)");
+  ck_assert_int_eq(discovery_verdict(none, 1, DISCOVERY_SHARE, &v), 0);
+  ck_assert_int_eq(v.kind, DISCOVERY_UNDECIDED);
+}
+END_TEST
+
+START_TEST(test_verdict_errors) {
+  discovery_level_t bad[1] = {{10, 3, 4}};
+  discovery_verdict_t v;
+  ck_assert_int_eq(discovery_verdict(bad, 1, DISCOVERY_SHARE, &v), MOEX_EINVAL);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "found = 4 > runs = 3"));
+  bad[0].found = 1;
+  ck_assert_int_eq(discovery_verdict(bad, 1, 0.0, &v), MOEX_EINVAL);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "share = 0"));
+  ck_assert_int_eq(discovery_verdict(bad, 1, 1.5, &v), MOEX_EINVAL);
+  ck_assert_int_eq(discovery_verdict(NULL, 1, DISCOVERY_SHARE, &v), MOEX_EINVAL);
+  ck_assert_int_eq(discovery_verdict(bad, 1, DISCOVERY_SHARE, NULL), MOEX_EINVAL);
+}
+END_TEST
+
 Suite *discovery_suite(void) {
   Suite *s = suite_create("discovery");
   TCase *tc = tcase_create("target");
@@ -102,6 +149,10 @@ Suite *discovery_suite(void) {
   tcase_add_test(tc, test_contrast_levels_and_jumps);
   tcase_add_test(tc, test_contrast_errors);
   tcase_add_test(tc, test_product_contrast);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("verdict");
+  tcase_add_test(tc, test_verdict_holds_and_fails);
+  tcase_add_test(tc, test_verdict_errors);
   suite_add_tcase(s, tc);
   return s;
 }
