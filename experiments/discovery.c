@@ -2,7 +2,7 @@
  * target when routing pays? Targets: the routing-incentive family "contrast:K" on [0, E]^L
  * (targets/piecewise.h; K = 0 identical pieces, K > 0 pieces whose levels jump at the joins).
  * Model: L MoE layers of E experts (2-layer ReLU, width --m), top-1, router linear (the paper's,
- * bias-free) or mlp (lib/discovery.h), so that its E^L paths can serve the pieces one to one.
+ * bias-free), affine (W x + b) or mlp (lib/discovery.h), so that its E^L paths can serve the pieces one to one.
  * Per (E, L, K), before the sweep, the routing incentive of the target for the model
  * (lib/incentive.h: single-path over oracle-routed evaluation MSE, both fitted by the oracle
  * protocol at the same budget); recorded in every run of that point. Per run: the protocol's fit
@@ -157,7 +157,7 @@ static int build_grid(const driver_opts_t *o, const axes_t *a, sweep_grid_t *g) 
   if (driver_axis_csv(PROG, g, "E", a->E ? a->E : quick ? "3" : "2,3,4", 0) ||
       driver_axis_csv(PROG, g, "L", a->L ? a->L : quick ? "2" : "1,2,3", 0) ||
       driver_axis_csv(PROG, g, "contrast", a->K ? a->K : quick ? "0,3" : "0,0.3,1,3", 0) ||
-      driver_axis_csv(PROG, g, "router", a->router ? a->router : quick ? "linear" : "linear,mlp", 0) ||
+      driver_axis_csv(PROG, g, "router", a->router ? a->router : quick ? "linear" : "linear,affine,mlp", 0) ||
       driver_axis_csv(PROG, g, "protocol", o->protocol, 1))
     return 2;
   /* every value checked before any work: the incentives come first and take time */
@@ -193,7 +193,7 @@ int main(int argc, char **argv) {
       {"--E", CLI_STRING, &a.E, 0, 0, "experts per layer, a list (default 2,3,4; --quick 3)"},
       {"--L", CLI_STRING, &a.L, 0, 0, "MoE layers = coordinates, a list (default 1,2,3; --quick 2)"},
       {"--contrast", CLI_STRING, &a.K, 0, 0, "levels K of the target family contrast:K, a list (default 0,0.3,1,3; --quick 0,3)"},
-      {"--router", CLI_STRING, &a.router, 0, 0, "router kinds, a list of linear, mlp (default linear,mlp; --quick linear)"},
+      {"--router", CLI_STRING, &a.router, 0, 0, "router kinds, a list of linear, affine, mlp (default all three; --quick linear)"},
       {"--m", CLI_SIZE, &m, 1, 4096, "expert width (default 16)"},
       {"--eval", CLI_SIZE, &eval_points, 16, 1e6, "points of the evaluation grid (matching, oracle errors)"},
   };

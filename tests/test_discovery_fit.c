@@ -61,7 +61,7 @@ START_TEST(test_incentive_errors) {
   discovery_data_free(&dd);
   c.router = "softmax";
   ck_assert_int_eq(discovery_spec(&c, &spec), MOEX_EINVAL);
-  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "unknown router 'softmax'"));
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "unknown router 'softmax' (expected linear, affine or mlp)"));
   c.router = "linear", c.E = 1;
   ck_assert_int_eq(discovery_data_make(&c, &dd), MOEX_EINVAL);
   discovery_data_free(&dd);
@@ -79,7 +79,7 @@ START_TEST(test_discovery_end_to_end) {
   testutil_tmp_make(&t, "discovery");
   char cmd[2048];
   snprintf(cmd, sizeof cmd,
-           "%s/discovery --quick --E 2 --L 1 --contrast 0,10 --router linear,mlp --protocol adam,alt --seeds 1 "
+           "%s/discovery --quick --E 2 --L 1 --contrast 0,10 --router affine,mlp --protocol adam,alt --seeds 1 "
            "--iters 200 --n-train 256 --eval 256 --jobs 1 --out %s > %s 2>&1",
            testutil_bindir(), testutil_tmp_path(&t, "d.h5"), testutil_tmp_path(&t, "log"));
   ck_assert_int_eq(testutil_sh(cmd), 0);
@@ -87,7 +87,7 @@ START_TEST(test_discovery_end_to_end) {
   ck_assert_ptr_nonnull(log);
   ck_assert_ptr_nonnull(strstr(log, "discovery: E = 2, L = 1, contrast = 10: incentive"));
   ck_assert_ptr_nonnull(strstr(log, "discovery: alt, any router: "));
-  ck_assert_ptr_nonnull(strstr(log, "discovery: adam, mlp router: "));
+  ck_assert_ptr_nonnull(strstr(log, "discovery: adam, affine router: "));
   free(log);
   char *map = testutil_slurp(testutil_tmp_path(&t, "d_map.tsv"), NULL), *fig = testutil_slurp(testutil_tmp_path(&t, "d_E2_L1.tsv"), NULL);
   char *gp = testutil_slurp(testutil_tmp_path(&t, "d_E2_L1.gp"), NULL), *ver = testutil_slurp(testutil_tmp_path(&t, "d_verdicts.tsv"), NULL);
@@ -96,7 +96,7 @@ START_TEST(test_discovery_end_to_end) {
   ck_assert_ptr_nonnull(gp);
   ck_assert_ptr_nonnull(ver);
   ck_assert_ptr_nonnull(strstr(map, "2\t1\tmlp\talt\t10\t"));
-  ck_assert_ptr_nonnull(strstr(fig, "incentive\tlinear adam\tlinear alt\tmlp adam\tmlp alt\n"));
+  ck_assert_ptr_nonnull(strstr(fig, "incentive\taffine adam\taffine alt\tmlp adam\tmlp alt\n"));
   ck_assert_ptr_nonnull(strstr(gp, "plot for [i=2:5] 'd_E2_L1.tsv'"));
   ck_assert_ptr_nonnull(strstr(ver, "alt\tany\t"));
   free(map); free(fig); free(gp); free(ver);

@@ -63,17 +63,14 @@ void discovery_data_free(discovery_data_t *dd) {
 }
 
 int discovery_spec(const discovery_cfg_t *c, moe_spec_t *s) {
-  int mlp = !strcmp(c->router, "mlp");
-  if (!mlp && strcmp(c->router, "linear"))
-    return moex_error(MOEX_EINVAL, "discovery: unknown router '%s' (linear, mlp)", c->router);
+  gate_kind_t kind;
+  if (gate_kind_parse(c->router, &kind)) return MOEX_EINVAL; /* its message names the router */
   memset(s, 0, sizeof *s);
   s->n_layers = c->L;
   for (size_t l = 0; l < c->L; l++) {
     s->layer[l] = moe_layer_default(c->L, c->L, c->E, c->m);
-    if (mlp) {
-      s->layer[l].gate = GATE_MLP;
-      s->layer[l].gate_width = c->m;
-    }
+    s->layer[l].gate = kind;
+    if (kind == GATE_MLP) s->layer[l].gate_width = c->m;
   }
   return MOEX_OK;
 }

@@ -19,7 +19,7 @@
 typedef struct {
   size_t E, L, m;
   double contrast;        /* the family's knob K */
-  const char *router;     /* "linear", "mlp" */
+  const char *router;     /* "linear", "affine", "mlp" (model/gate.h) */
   size_t n_train, n_test, eval_points;
   unsigned long data_seed; /* the target's and the samples' seed (not the model's) */
 } discovery_cfg_t;
