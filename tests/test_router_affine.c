@@ -110,6 +110,7 @@ static moe_model_t *tent_model(gate_kind_t kind, unsigned long seed) {
   s.layer[0] = moe_layer_default(1, 1, 2, 0);
   s.layer[0].expert_layers = 1; /* affine experts: one fits a half exactly, none both */
   s.layer[0].gate = kind;
+  s.layer[0].gate_width = kind == GATE_MLP ? 3 : 0;
   s.layer[0].surrogate = GATE_PAPER; /* K = 1: weight 1, the output is the selected expert's line */
   moe_model_t *m = moe_model_alloc(&s, N1);
   ck_assert_ptr_nonnull(m);
@@ -160,19 +161,22 @@ END_TEST
  * tent is flat, at its mean: the tent's values are uniform on [0, 1.5], variance 1.5^2 / 12 =
  * 0.1875); with the affine gate both experts serve their half and the tent is fitted exactly on
  * most seeds (7 of 10 measured; alt is a local method: on the others it stays on one expert). */
-static double alt_tent(gate_kind_t kind, unsigned long seed, size_t *used, double *cut) {
+static double alt_tent(const char *proto, gate_kind_t kind, unsigned long seed, size_t *used, double *cut) {
   double x[N1], y[N1];
   size_t lab[N1], path[N1];
   halves(x, y, lab);
   moe_model_t *m = tent_model(kind, seed);
   fit_moe_settings ps;
-  ck_assert_int_eq(fit_moe_parse("alt", &ps), 0);
+  ck_assert_int_eq(fit_moe_parse(proto, &ps), 0);
   ps.budget = 3000.0 * N1;
   ps.adam_grads = 300.0 * N1;
   train_data_t td = {.n = N1, .d_in = 1, .d_out = 1, .x = x, .y = y};
   fit_moe_result res;
   memset(&res, 0, sizeof res);
-  ck_assert_msg(fit_moe_run(&ps, NULL, m, &td, NULL, &res, NULL) == 0, "%s", moex_errmsg());
+  fit_settings fs;
+  fit_settings_default(&fs);
+  fs.seed = seed;
+  ck_assert_msg(fit_moe_run(&ps, &fs, m, &td, NULL, &res, NULL) == 0, "%s", moex_errmsg());
   fit_moe_result_clear(&res);
   *used = routes(m, x, path);
   const double *yp = moe_model_forward(m, N1, x);
@@ -186,23 +190,63 @@ static double alt_tent(gate_kind_t kind, unsigned long seed, size_t *used, doubl
   return mse;
 }
 
-START_TEST(test_affine_splits_1d_alt) {
+/* Exact splits of the tent by alt over seeds 1..10 (proto_aff with the affine gate; alt with
+ * the linear one must never split). */
+static size_t tent_splits(const char *proto_lin, const char *proto_aff, double *worst_lin, double *worst_aff) {
   size_t exact = 0;
-  double worst_lin = INFINITY, worst_aff = 0;
+  *worst_lin = INFINITY;
+  *worst_aff = 0;
   for (unsigned long seed = 1; seed <= 10; seed++) {
     size_t ul, ua;
-    double cl, ca, el = alt_tent(GATE_LINEAR, seed, &ul, &cl), ea = alt_tent(GATE_AFFINE, seed, &ua, &ca);
+    double cl, ca, el = alt_tent(proto_lin, GATE_LINEAR, seed, &ul, &cl), ea = alt_tent(proto_aff, GATE_AFFINE, seed, &ua, &ca);
     ck_assert_msg(ul == 1 && el > 0.18, "seed %lu, bias-free gate: %zu experts, MSE %g", seed, ul, el);
-    worst_lin = fmin(worst_lin, el);
+    *worst_lin = fmin(*worst_lin, el);
     if (ua == 2 && ea < 1e-12) {
       ck_assert_msg(fabs(ca - 1.5) < 3.0 / N1, "seed %lu: affine gate cuts at %g, not at 1.5", seed, ca);
-      worst_aff = fmax(worst_aff, ea);
+      *worst_aff = fmax(*worst_aff, ea);
       exact++;
     }
   }
+  return exact;
+}
+
+START_TEST(test_affine_splits_1d_alt) {
+  double wl, wa;
+  size_t exact = tent_splits("alt", "alt", &wl, &wa);
   fprintf(stderr, "tent (alt, 10 seeds): linear 1 expert, MSE >= %.4g on all; affine split exactly (MSE <= %.2g) on %zu\n",
-          worst_lin, worst_aff, exact);
+          wl, wa, exact);
   ck_assert_msg(exact >= 5, "the affine gate split the tent on %zu of 10 seeds", exact);
+}
+END_TEST
+
+/* init=kmeans: spherical k-means for the linear gate (one cone holds every x > 0: still one
+ * expert), Euclidean k-means as the affine gate (W_e = c_e, b_e = -|c_e|^2 / 2: the centres'
+ * Voronoi cells, here the halves): the tent is split exactly on every seed. An mlp router has no
+ * k-means initialisation and says so. */
+START_TEST(test_affine_splits_1d_kmeans) {
+  double wl, wa;
+  size_t exact = tent_splits("alt:init=kmeans", "alt:init=kmeans", &wl, &wa);
+  fprintf(stderr, "tent (alt:init=kmeans, 10 seeds): linear 1 expert, MSE >= %.4g on all; affine exact on %zu\n", wl, exact);
+  ck_assert_msg(exact == 10, "alt:init=kmeans with the affine gate split the tent on %zu of 10 seeds", exact);
+  double x[N1], y[N1], W[2], b[2];
+  size_t lab[N1];
+  halves(x, y, lab);
+  ck_assert_int_eq(fit_kmeans_affine(N1, 1, x, 2, 7, W, b), 0);
+  double lo = fmin(W[0], W[1]), hi = fmax(W[0], W[1]);
+  ck_assert_msg(fabs(lo - 0.75) < 1e-12 && fabs(hi - 2.25) < 1e-12, "k-means centres %.17g, %.17g", lo, hi);
+  ck_assert_msg(fabs(b[0] + 0.5 * W[0] * W[0]) < 1e-15 && fabs(b[1] + 0.5 * W[1] * W[1]) < 1e-15, "biases %g %g", b[0], b[1]);
+  moe_model_t *m = tent_model(GATE_MLP, 1);
+  fit_moe_settings ps;
+  ck_assert_int_eq(fit_moe_parse("alt:init=kmeans", &ps), 0);
+  ps.budget = 300.0 * N1;
+  ps.adam_grads = 30.0 * N1;
+  train_data_t td = {.n = N1, .d_in = 1, .d_out = 1, .x = x, .y = y};
+  fit_moe_result res;
+  memset(&res, 0, sizeof res);
+  ck_assert_int_eq(fit_moe_run(&ps, NULL, m, &td, NULL, &res, NULL), MOEX_EINVAL);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "linear or affine gate"));
+  fit_moe_result_clear(&res);
+  moe_model_free(m);
 }
 END_TEST
 
@@ -341,6 +385,7 @@ Suite *router_affine_suite(void) {
   tcase_set_timeout(sp, 60);
   tcase_add_test(sp, test_affine_splits_1d_gate);
   tcase_add_test(sp, test_affine_splits_1d_alt);
+  tcase_add_test(sp, test_affine_splits_1d_kmeans);
   tcase_add_test(sp, test_affine_logreg_stationary);
   suite_add_tcase(s, sp);
   TCase *r = tcase_create("records");

@@ -7,7 +7,9 @@
  * it the weights run off to infinity), and bfgs2 (fit_run) solves it to convergence. The mlp
  * router goes through the same code (gate_scores and its backward), no longer convex.
  * Route initialisation: spherical k-means centres as the rows of a linear gate (on data on a
- * sphere, argmax c_k . x is the nearest centre), or given labels (a diagnostic). */
+ * sphere, argmax c_k . x is the nearest centre), Euclidean k-means centres c_k as an affine gate
+ * (W_k = c_k, b_k = -|c_k|^2 / 2: argmax is the nearest centre anywhere), or given labels (a
+ * diagnostic). For an affine gate the bias is the regression's intercept (under the same ridge). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,32 +125,27 @@ int fitm_fit_gates(fit_moe_ctx *c, size_t *const *routes, double *agreement) {
   return MOEX_OK;
 }
 
-int fit_kmeans_sphere(size_t n, size_t d, const double *x, size_t E, unsigned long seed, double *C) {
-  if (n < E || E == 0 || d == 0) return moex_error(MOEX_EINVAL, "fit_kmeans: %zu samples for E = %zu centres", n, E);
-  double *u = malloc(n * d * sizeof *u), *dist = malloc(n * sizeof *dist), *acc = malloc(E * d * sizeof *acc);
-  size_t *lab = malloc(n * sizeof *lab);
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  if (!u || !dist || !acc || !lab || !r) {
-    free(u); free(dist); free(acc); free(lab);
-    if (r) gsl_rng_free(r);
-    return moex_error(MOEX_ENOMEM, "fit_kmeans: out of memory");
+/* The k-means score of centre c for the point u (d): the cosine u . c on the sphere (maximised:
+ * the nearest unit centre), -|u - c|^2 in the Euclidean case. */
+static double km_score(const double *u, const double *c, size_t d, int sphere) {
+  double s = 0.0;
+  if (sphere) {
+    for (size_t k = 0; k < d; k++) s += u[k] * c[k];
+    return s;
   }
-  gsl_rng_set(r, seed);
-  for (size_t s = 0; s < n; s++) {
-    double z = 0.0;
-    for (size_t k = 0; k < d; k++) z += x[s * d + k] * x[s * d + k];
-    z = z > 0 ? 1.0 / sqrt(z) : 0.0;
-    for (size_t k = 0; k < d; k++) u[s * d + k] = x[s * d + k] * z;
-  }
-  /* k-means++: each next centre drawn with probability proportional to 1 - cos to the nearest */
+  for (size_t k = 0; k < d; k++) s += (u[k] - c[k]) * (u[k] - c[k]);
+  return -s;
+}
+
+/* k-means++: each next centre drawn with probability proportional to the distance to the
+ * nearest centre so far (1 - cos on the sphere, the squared distance otherwise). */
+static void km_plusplus(size_t n, size_t d, const double *u, size_t E, int sphere, gsl_rng *r, double *dist, double *C) {
   memcpy(C, u + gsl_rng_uniform_int(r, n) * d, d * sizeof *C);
-  for (size_t s = 0; s < n; s++) dist[s] = 2.0;
+  for (size_t s = 0; s < n; s++) dist[s] = sphere ? 2.0 : INFINITY;
   for (size_t e = 1; e <= E; e++) {
     double tot = 0.0;
     for (size_t s = 0; s < n; s++) {
-      double cs = 0.0;
-      for (size_t k = 0; k < d; k++) cs += u[s * d + k] * C[(e - 1) * d + k];
-      double dd = 1.0 - cs;
+      double sc = km_score(u + s * d, C + (e - 1) * d, d, sphere), dd = sphere ? 1.0 - sc : -sc;
       if (dd < dist[s]) dist[s] = dd > 0 ? dd : 0;
       tot += dist[s];
     }
@@ -164,15 +161,19 @@ int fit_kmeans_sphere(size_t n, size_t d, const double *x, size_t E, unsigned lo
     }
     memcpy(C + e * d, u + pick * d, d * sizeof *C);
   }
-  /* Lloyd iterations on the sphere: nearest centre by cosine, centre = normalised mean */
+}
+
+/* Lloyd iterations: nearest centre by km_score, centre = the mean (normalised on the sphere);
+ * an empty cluster restarts at a random sample. */
+static void km_lloyd(size_t n, size_t d, const double *u, size_t E, int sphere, gsl_rng *r, size_t *lab, double *acc,
+                     size_t *cnt, double *C) {
   for (int it = 0; it < 100; it++) {
     size_t changed = 0;
     for (size_t s = 0; s < n; s++) {
       size_t best = 0;
       double bc = -INFINITY;
       for (size_t e = 0; e < E; e++) {
-        double cs = 0.0;
-        for (size_t k = 0; k < d; k++) cs += u[s * d + k] * C[e * d + k];
+        double cs = km_score(u + s * d, C + e * d, d, sphere);
         if (cs > bc) {
           bc = cs;
           best = e;
@@ -183,20 +184,63 @@ int fit_kmeans_sphere(size_t n, size_t d, const double *x, size_t E, unsigned lo
     }
     if (!changed) break;
     memset(acc, 0, E * d * sizeof *acc);
-    for (size_t s = 0; s < n; s++)
+    memset(cnt, 0, E * sizeof *cnt);
+    for (size_t s = 0; s < n; s++) {
+      cnt[lab[s]]++;
       for (size_t k = 0; k < d; k++) acc[lab[s] * d + k] += u[s * d + k];
+    }
     for (size_t e = 0; e < E; e++) {
       double z = 0.0;
       for (size_t k = 0; k < d; k++) z += acc[e * d + k] * acc[e * d + k];
-      if (z > 0) {
-        for (size_t k = 0; k < d; k++) C[e * d + k] = acc[e * d + k] / sqrt(z);
-      } else { /* an empty cluster restarts at a random sample */
+      if (sphere ? z > 0 : cnt[e] > 0) {
+        double den = sphere ? sqrt(z) : (double)cnt[e];
+        for (size_t k = 0; k < d; k++) C[e * d + k] = acc[e * d + k] / den;
+      } else {
         memcpy(C + e * d, u + gsl_rng_uniform_int(r, n) * d, d * sizeof *C);
       }
     }
   }
-  free(u); free(dist); free(acc); free(lab);
+}
+
+/* k-means of the rows of x (n, d) into E centres C (E, d), seeded: spherical (the rows and the
+ * centres normalised, cosine) or Euclidean. */
+static int kmeans(size_t n, size_t d, const double *x, size_t E, unsigned long seed, int sphere, double *C) {
+  if (n < E || E == 0 || d == 0) return moex_error(MOEX_EINVAL, "fit_kmeans: %zu samples for E = %zu centres", n, E);
+  double *u = malloc(n * d * sizeof *u), *dist = malloc(n * sizeof *dist), *acc = malloc(E * d * sizeof *acc);
+  size_t *lab = malloc(n * sizeof *lab), *cnt = malloc(E * sizeof *cnt);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  if (!u || !dist || !acc || !lab || !cnt || !r) {
+    free(u); free(dist); free(acc); free(lab); free(cnt);
+    if (r) gsl_rng_free(r);
+    return moex_error(MOEX_ENOMEM, "fit_kmeans: out of memory");
+  }
+  gsl_rng_set(r, seed);
+  for (size_t s = 0; s < n; s++) {
+    double z = 0.0;
+    for (size_t k = 0; k < d; k++) z += x[s * d + k] * x[s * d + k];
+    z = !sphere ? 1.0 : z > 0 ? 1.0 / sqrt(z) : 0.0;
+    for (size_t k = 0; k < d; k++) u[s * d + k] = sphere ? x[s * d + k] * z : x[s * d + k];
+  }
+  km_plusplus(n, d, u, E, sphere, r, dist, C);
+  km_lloyd(n, d, u, E, sphere, r, lab, acc, cnt, C);
+  free(u); free(dist); free(acc); free(lab); free(cnt);
   gsl_rng_free(r);
+  return MOEX_OK;
+}
+
+int fit_kmeans_sphere(size_t n, size_t d, const double *x, size_t E, unsigned long seed, double *C) {
+  return kmeans(n, d, x, E, seed, 1, C);
+}
+
+int fit_kmeans_affine(size_t n, size_t d, const double *x, size_t E, unsigned long seed, double *W, double *b) {
+  int rc = kmeans(n, d, x, E, seed, 0, W);
+  if (rc) return rc;
+  /* argmax_e c_e . x - |c_e|^2 / 2 = argmin_e |x - c_e|^2: the Voronoi cells of the centres */
+  for (size_t e = 0; e < E; e++) {
+    double z = 0.0;
+    for (size_t k = 0; k < d; k++) z += W[e * d + k] * W[e * d + k];
+    b[e] = -0.5 * z;
+  }
   return MOEX_OK;
 }
 
@@ -205,11 +249,16 @@ int fitm_route_init(fit_moe_ctx *c) {
   const train_data_t *d = c->d;
   if (c->ps->rinit == FIT_RINIT_RANDOM) return MOEX_OK;
   if (c->ps->rinit == FIT_RINIT_KMEANS) {
-    /* the first MoE layer, when it reads the data directly through a linear gate */
+    /* the first MoE layer, when it reads the data directly through a linear gate (spherical
+     * k-means: cones) or an affine one (Euclidean k-means: the Voronoi cells of the centres) */
     const moe_layer_t *L = &m->layer[0];
-    if (L->spec.kind != MOE_LAYER_MOE || L->gate.kind != GATE_LINEAR)
-      return moex_error(MOEX_EINVAL, "fit_moe: init=kmeans needs a linear gate on the first layer");
-    return fit_kmeans_sphere(d->n, d->d_in, d->x, L->spec.n_experts, c->fs ? c->fs->seed : 1, m->theta + L->gate_off);
+    if (L->spec.kind != MOE_LAYER_MOE || L->gate.kind == GATE_MLP)
+      return moex_error(MOEX_EINVAL, "fit_moe: init=kmeans needs a linear or affine gate on the first layer");
+    size_t E = L->spec.n_experts;
+    unsigned long seed = c->fs ? c->fs->seed : 1;
+    double *W = m->theta + L->gate_off;
+    if (L->gate.kind == GATE_LINEAR) return fit_kmeans_sphere(d->n, d->d_in, d->x, E, seed, W);
+    return fit_kmeans_affine(d->n, d->d_in, d->x, E, seed, W, W + L->gate.net.b_off[0]);
   }
   if (!c->labels) return moex_error(MOEX_EINVAL, "fit_moe: init=labels but the experiment gives no training labels");
   /* labels are paths: mixed radix over the MoE layers, first MoE layer least significant */

@@ -140,14 +140,18 @@ int fit_moe_run(const fit_moe_settings *ps, const fit_settings *fs, moe_model_t 
 
 /* Multinomial logistic regression of labels (n, in 0..E-1) on x (n, d_in) for the router of
  * MoE layer l, theta in place (that router's parameters only move): mean softmax cross-entropy
- * plus l2/2 |W|^2, bfgs2 to convergence (gtol 1e-9) or max_evals. Returns 0 or an error; the
- * final objective in *obj_out, the evaluations in *evals. */
+ * plus l2/2 |theta_gate|^2 (an affine gate's bias, its intercept, included), bfgs2 to
+ * convergence (gtol 1e-9) or max_evals. Returns 0 or an error; the final objective in *obj_out,
+ * the evaluations in *evals. */
 int fit_gate_logreg(const moe_model_t *m, size_t l, double *theta, size_t n, const double *x,
                     const size_t *labels, double l2, size_t max_evals, double *obj_out, size_t *evals);
 
 /* Spherical k-means (cosine, seeded by `seed`, k-means++ start) of the rows of x (n, d) into E
  * unit centres (E, d): the rows of a linear gate whose argmax is the nearest centre. */
 int fit_kmeans_sphere(size_t n, size_t d, const double *x, size_t E, unsigned long seed, double *centres);
+/* Euclidean k-means (seeded, k-means++ start) of the rows of x into E centres c_e, written as an
+ * affine gate: W (E, d) rows c_e, b_e = -|c_e|^2 / 2, whose argmax is the nearest centre. */
+int fit_kmeans_affine(size_t n, size_t d, const double *x, size_t E, unsigned long seed, double *W, double *b);
 
 /* The soft surrogate at temperature T: y = sum_k softmax(g(x)/T)_k f_k(x) in every MoE layer,
  * as an objective over the model's own parameter block (fit_anneal.c). The competitive loss
