@@ -156,7 +156,7 @@ static int build_grid(const driver_opts_t *o, const axes_t *a, sweep_grid_t *g) 
   int quick = o->quick;
   if (driver_axis_csv(PROG, g, "E", a->E ? a->E : quick ? "3" : "2,3,4", 0) ||
       driver_axis_csv(PROG, g, "L", a->L ? a->L : quick ? "2" : "1,2,3", 0) ||
-      driver_axis_csv(PROG, g, "contrast", a->K ? a->K : quick ? "0,3" : "0,0.3,1,3", 0) ||
+      driver_axis_csv(PROG, g, "contrast", a->K ? a->K : quick ? "0,3" : "0,0.3,1,10", 0) ||
       driver_axis_csv(PROG, g, "router", a->router ? a->router : quick ? "linear" : "linear,affine,mlp", 0) ||
       driver_axis_csv(PROG, g, "protocol", o->protocol, 1))
     return 2;
@@ -192,7 +192,7 @@ int main(int argc, char **argv) {
   const cli_option_t extra[] = {
       {"--E", CLI_STRING, &a.E, 0, 0, "experts per layer, a list (default 2,3,4; --quick 3)"},
       {"--L", CLI_STRING, &a.L, 0, 0, "MoE layers = coordinates, a list (default 1,2,3; --quick 2)"},
-      {"--contrast", CLI_STRING, &a.K, 0, 0, "levels K of the target family contrast:K, a list (default 0,0.3,1,3; --quick 0,3)"},
+      {"--contrast", CLI_STRING, &a.K, 0, 0, "levels K of the target family contrast:K, a list (default 0,0.3,1,10; --quick 0,3)"},
       {"--router", CLI_STRING, &a.router, 0, 0, "router kinds, a list of linear, affine, mlp (default all three; --quick linear)"},
       {"--m", CLI_SIZE, &m, 1, 4096, "expert width (default 16)"},
       {"--eval", CLI_SIZE, &eval_points, 16, 1e6, "points of the evaluation grid (matching, oracle errors)"},

@@ -109,7 +109,13 @@ START_TEST(test_discovery_end_to_end) {
   const record_column *in = record_summary_column(s, "incentive"), *fo = record_summary_column(s, "found");
   ck_assert_ptr_nonnull(in);
   ck_assert_ptr_nonnull(fo);
-  for (size_t i = 0; i < s->nrows; i++) ck_assert(isfinite(in->v.d[i]) && in->v.d[i] > 0);
+  const record_column *la = record_summary_column(s, "route_l0_coord_agreement");
+  ck_assert_ptr_nonnull(la);
+  for (size_t i = 0; i < s->nrows; i++) {
+    ck_assert(isfinite(in->v.d[i]) && in->v.d[i] > 0);
+    /* L = 1: the one layer's experts against x_1's intervals are the paths against the pieces */
+    ck_assert(la->v.d[i] >= 0.5 && la->v.d[i] <= 1); /* two experts: a matching covers half at least */
+  }
   record_summary_free(s);
   record_close(f);
   testutil_tmp_remove(&t);

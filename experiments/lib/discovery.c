@@ -8,6 +8,7 @@
 
 #include <gsl/gsl_rng.h>
 
+#include "analysis/metrics.h"
 #include "core/moex_error.h"
 
 static size_t ipow(size_t b, size_t e) {
@@ -50,8 +51,9 @@ int discovery_data_make(const discovery_cfg_t *c, discovery_data_t *dd) {
   exprun_data_t d = {.d_in = L, .d_out = L, .n_train = ntr, .x_train = dd->xtr, .y_train = dd->ytr, .n_test = nte,
                      .x_test = dd->xte, .y_test = dd->yte, .n_eval = ng, .x_eval = dd->xg, .y_eval = dd->yg,
                      .piece_eval = dd->pg, .n_pieces = piecewise_pieces(dd->P), .n_keep = 256,
-                     .label_train = dd->ltr};
+                     .label_train = dd->ltr, .after_fit = discovery_after_fit, .after_ctx = dd};
   dd->d = d;
+  dd->E = c->E;
   return rc;
 }
 
@@ -84,5 +86,33 @@ int discovery_incentive(const discovery_cfg_t *c, unsigned long seed, const fit_
   if (!rc) rc = discovery_spec(&lin, &spec);
   if (!rc) rc = incentive_measure(&spec, seed, &dd.d, fs_oracle, out);
   discovery_data_free(&dd);
+  return rc;
+}
+
+/* Layer l's experts against the interval of x_l (i_l = (piece / E^l) mod E): the share of the
+ * evaluation points whose layer-l expert is the one matched to their i_l (one-to-one, Hungarian). */
+static int layer_agreement(const moe_model_t *m, const exprun_data_t *d, size_t E, size_t l, size_t radix, double *out) {
+  size_t *lab = malloc(d->n_eval * sizeof *lab);
+  metrics_agree_t *a = metrics_agree_alloc(E, E);
+  int rc = lab && a ? MOEX_OK : moex_error(MOEX_ENOMEM, "discovery: out of memory");
+  for (size_t j = 0; !rc && j < d->n_eval; j++) lab[j] = (d->piece_eval[j] / radix) % E;
+  if (!rc) rc = metrics_agree(a, moe_model_layer_choice(m, l), d->n_eval, m->layer[l].spec.top_k, lab, NULL);
+  if (!rc) *out = a->match_agreement;
+  metrics_agree_free(a);
+  free(lab);
+  return rc;
+}
+
+int discovery_after_fit(void *ctx, moe_model_t *m, record_run *rec) {
+  const discovery_data_t *dd = ctx;
+  size_t radix = 1;
+  int rc = MOEX_OK;
+  for (size_t l = 0; l < m->n_layers && !rc; l++, radix *= dd->E) {
+    char name[48];
+    double agree = NAN;
+    rc = layer_agreement(m, &dd->d, dd->E, l, radix, &agree);
+    snprintf(name, sizeof name, "route_l%zu_coord_agreement", l);
+    if (!rc) rc = record_run_set_double(rec, name, agree);
+  }
   return rc;
 }

@@ -30,7 +30,8 @@ typedef struct {
   piecewise *P;
   double *xtr, *ytr, *xte, *yte, *xg, *yg;
   size_t *ltr, *pg;
-  exprun_data_t d;
+  size_t E;
+  exprun_data_t d; /* its after_fit is discovery_after_fit on this struct: do not move it */
 } discovery_data_t;
 
 /* Fills dd (call discovery_data_free in any case). MOEX_EINVAL names a bad E, L or K. */
@@ -39,6 +40,11 @@ void discovery_data_free(discovery_data_t *dd);
 
 /* The model of the map; MOEX_EINVAL names an unknown router. */
 int discovery_spec(const discovery_cfg_t *c, moe_spec_t *s);
+
+/* exprun's after_fit hook (ctx: the discovery_data_t): per MoE layer l, route_l<l>_coord_agreement,
+ * the share of evaluation points whose layer-l expert is the one matched one to one to their
+ * interval i_l of x_l (the routing Thm 5.3's construction does, layer by layer). */
+int discovery_after_fit(void *ctx, moe_model_t *m, record_run *rec);
 
 /* The incentive of c's target for c's model (the router does not enter: both fits are under
  * given routes), the oracle fits run with settings fs_oracle at the model seed `seed`. */
