@@ -94,6 +94,69 @@ START_TEST(test_affine_fd_stack) {
 }
 END_TEST
 
+/* Largest |analytic - five-point difference| / max(1e-4, |fd|) of objective o over parameters
+ * lo..hi-1 (the soft surrogate has no routes to guard). */
+static double obj_fd_err(const objective_t *o, double *theta, const double *g, size_t lo, size_t hi) {
+  double worst = 0.0;
+  for (size_t i = lo; i < hi; i++) {
+    /* five-point differences (error O(h^4)) */
+    const double st[4] = {2, 1, -1, -2}, co[4] = {-1, 8, -8, 1};
+    double h = 1e-5 * fmax(1.0, fabs(theta[i])), keep = theta[i], fd = 0.0;
+    for (int k = 0; k < 4; k++) {
+      double f;
+      theta[i] = keep + st[k] * h;
+      o->lossgrad(o->ctx, theta, NULL, 0, &f, NULL);
+      fd += co[k] * f;
+    }
+    theta[i] = keep;
+    fd /= 12 * h;
+    worst = fmax(worst, fabs(g[i] - fd) / fmax(1e-4, fabs(fd)));
+  }
+  return worst;
+}
+
+/* anneal's soft surrogate (softmax(g(x) / T) over all experts, fit_anneal.c) with affine
+ * routers in a 2-layer stack, at T = 1, 0.3, 0.1: W and b are both divided by T; every
+ * parameter's gradient within 1e-5 of five-point differences (the tolerance of the linear gate's
+ * test in test_fit_protocols.c, whose central differences measured 1.8e-5 here on tiny gradients), the biases' among them, and a gradient of the wrong
+ * temperature rejected. */
+START_TEST(test_affine_fd_soft) {
+  enum { N = 50 };
+  double x[2 * N], y[2 * N];
+  fd_fill(x, 2 * N, 71);
+  for (size_t i = 0; i < N; i++) {
+    y[2 * i] = sin(2.0 * x[2 * i]) + 0.3 * x[2 * i + 1];
+    y[2 * i + 1] = fabs(x[2 * i + 1]);
+  }
+  moe_spec_t s = {.n_layers = 2};
+  s.layer[0] = affine_layer(2, 2, 3, 1, GATE_SWITCH);
+  s.layer[1] = affine_layer(2, 2, 3, 1, GATE_SWITCH);
+  moe_model_t *m = moe_model_alloc(&s, N);
+  moe_model_init_params(m, 72);
+  train_data_t td = {.n = N, .d_in = 2, .d_out = 2, .x = x, .y = y};
+  fit_soft *S = fit_soft_alloc(m, &td, 0, 0.5);
+  ck_assert_msg(S != NULL, "%s", moex_errmsg());
+  const objective_t *o = fit_soft_objective(S);
+  double *g = malloc(m->n_params * sizeof *g), T[] = {1.0, 0.3, 0.1}, f;
+  size_t lo = bias_off(m, 1);
+  for (int k = 0; k < 3; k++) {
+    fit_soft_set_T(S, T[k]);
+    ck_assert_int_eq(o->lossgrad(o->ctx, m->theta, NULL, 0, &f, g), 0);
+    double e = obj_fd_err(o, m->theta, g, 0, m->n_params);
+    ck_assert_msg(e < 1e-5, "T %g: relative gradient error %g", T[k], e);
+    ck_assert_msg(fabs(g[lo]) + fabs(g[lo + 1]) + fabs(g[lo + 2]) > 1e-8, "T %g: layer 1's bias gets no gradient", T[k]);
+    if (k == 0) continue;
+    fit_soft_set_T(S, 1.0);
+    o->lossgrad(o->ctx, m->theta, NULL, 0, &f, g);
+    fit_soft_set_T(S, T[k]);
+    ck_assert_msg(obj_fd_err(o, m->theta, g, lo, lo + 3) > 1e-2, "T %g: a wrong bias gradient passed", T[k]);
+  }
+  free(g);
+  fit_soft_free(S);
+  moe_model_free(m);
+}
+END_TEST
+
 /* ---- the 1-D input: x in (0, 3], the halves x < 1.5 and x > 1.5 need different experts ---- */
 
 #define N1 96
@@ -380,6 +443,7 @@ Suite *router_affine_suite(void) {
   tcase_add_test(g, test_affine_fd_switch);
   tcase_add_test(g, test_affine_fd_paper);
   tcase_add_test(g, test_affine_fd_stack);
+  tcase_add_test(g, test_affine_fd_soft);
   suite_add_tcase(s, g);
   TCase *sp = tcase_create("split");
   tcase_set_timeout(sp, 60);
