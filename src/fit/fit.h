@@ -64,11 +64,12 @@ int fit_optimizer_check(const char *name);
 double fit_adam_update(double *theta, const double *g, double *m, double *v, size_t n, double lr, double beta1,
                        double beta2, double eps, double c1, double c2);
 /* The same update with |step|^2 computed only when want_step2 (else 0 is returned); theta, m and v
- * get fit_adam_update's bits either way. What the "adam" optimizer runs (the step length is read
- * only at its curve's rows). */
-double fit_adam_update_ex(double *restrict theta, const double *restrict g, double *restrict m, double *restrict v,
-                          size_t n, double lr, double beta1, double beta2, double eps, double c1, double c2,
-                          int want_step2);
+ * get fit_adam_update's bits either way; keep (n, or NULL) receives theta as it was before the
+ * step, in the same pass. What the "adam" optimizer runs (the step length is read only at its
+ * curve's rows; keep is its fallback iterate). */
+double fit_adam_update_ex(double *restrict theta, double *restrict keep, const double *restrict g, double *restrict m,
+                          double *restrict v, size_t n, double lr, double beta1, double beta2, double eps, double c1,
+                          double c2, int want_step2);
 
 /* Adam's learning rate of step t (1-based) out of T under s's schedule and warm-up. */
 double fit_adam_lr(const fit_settings *s, size_t t, size_t T);

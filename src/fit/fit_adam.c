@@ -55,17 +55,31 @@ KERN_CLONES double fit_adam_update(double *theta, const double *g, double *m, do
 }
 
 /* fit_adam_update with |step|^2 only when asked for (the curve's rows): without the in-order
- * reduction the loop vectorizes whole, and theta, m and v get the same bits either way. */
-KERN_CLONES double fit_adam_update_ex(double *restrict theta, const double *restrict g, double *restrict m,
-                                      double *restrict v, size_t n, double lr, double beta1, double beta2, double eps,
-                                      double c1, double c2, int want_step2) {
-  if (want_step2) return fit_adam_update(theta, g, m, v, n, lr, beta1, beta2, eps, c1, c2);
+ * reduction the loop vectorizes whole, and theta, m and v get the same bits either way. The copy
+ * of theta before the step into keep (the fallback iterate) is made in the same pass, where
+ * fit_accept made it in a pass of its own (the loop is unswitched on keep at -O3). */
+KERN_CLONES double fit_adam_update_ex(double *restrict theta, double *restrict keep, const double *restrict g,
+                                      double *restrict m, double *restrict v, size_t n, double lr, double beta1,
+                                      double beta2, double eps, double c1, double c2, int want_step2) {
+  if (want_step2) {
+    if (keep) memcpy(keep, theta, n * sizeof *theta);
+    return fit_adam_update(theta, g, m, v, n, lr, beta1, beta2, eps, c1, c2);
+  }
   for (size_t i = 0; i < n; i++) {
+    if (keep) keep[i] = theta[i];
     m[i] = beta1 * m[i] + (1.0 - beta1) * g[i];
     v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i];
     theta[i] -= lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
   }
   return 0.0;
+}
+
+/* fit_accept of a finite minibatch loss without its copy of theta: the update that follows in
+ * the same step copies theta into c->good (fit_adam_update_ex's keep) before changing it. */
+static void accept_before_update(fit_ctx *c, double loss) {
+  c->good_f = loss;
+  c->good_g = NAN;
+  c->have_good = 1;
 }
 
 /* The gradient alternates between two buffers, so that the one of the last accepted iterate
@@ -116,7 +130,7 @@ static int adam_run(const fit_type *T, fit_ctx *c) {
     }
     /* theta is the iterate this minibatch loss belongs to: it is the one to fall back on (its
      * gradient norm is filled in below if it becomes the result) */
-    fit_accept(c, theta, loss, NAN);
+    accept_before_update(c, loss);
     good_gi = gi;
     gi = 1 - gi;
     /* the stop rules read the step count, the evaluations, the loss and the clock, not the
@@ -126,7 +140,7 @@ static int adam_run(const fit_type *T, fit_ctx *c) {
     double lr = fit_adam_lr(s, t, s->max_iter);
     b1t *= s->beta1;
     b2t *= s->beta2;
-    double step2 = fit_adam_update_ex(theta, g, m, v, n, lr, s->beta1, s->beta2, s->eps, 1.0 / (1.0 - b1t),
+    double step2 = fit_adam_update_ex(theta, c->good, g, m, v, n, lr, s->beta1, s->beta2, s->eps, 1.0 / (1.0 - b1t),
                                       1.0 / (1.0 - b2t), at_row);
     if (c->obj->step_done) c->obj->step_done(c->obj->ctx);
     if (!at_row) continue;
