@@ -296,9 +296,9 @@ START_TEST(test_torch_auxfree) {
 }
 END_TEST
 
-/* bench_torch.py (make bench-torch) on a tiny round: it times both sides and writes a row per
- * (row, implementation) with positive times; bad arguments exit 2 before any timing. Speed is
- * never asserted here. */
+/* bench_torch.py (make bench-torch) on a tiny round: it times both sides (PyTorch eager,
+ * TorchScript and dense) and writes a row per (row, implementation) with positive times, and the
+ * TorchScript / eager ratio; bad arguments exit 2 before any timing. Speed is never asserted. */
 START_TEST(test_torch_bench) {
   REQUIRE_TORCH();
   testutil_require_bin("moex-bench");
@@ -308,8 +308,10 @@ START_TEST(test_torch_bench) {
   int st = run_logged(cmd);
   ck_assert_msg(st == 0, "bench_torch failed:\n%s", log_text());
   snprintf(cmd, sizeof cmd,
-           "[ $(awk -F'\t' 'NR > 1 && $4 > 0 && $5 > 0 && ($1 == \"P1\" || $1 == \"P2\")' %s/bench/bench-torch.tsv | wc -l) -eq 4 ]", dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "bench-torch.tsv: not 4 rows with positive times");
+           "[ $(awk -F'\t' 'NR > 1 && $4 > 0 && $5 > 0 && ($1 == \"P1\" || $1 == \"P2\")' %s/bench/bench-torch.tsv | wc -l) -eq 6 ] && "
+           "[ $(awk -F'\t' '$2 == \"script\"' %s/bench/bench-torch.tsv | wc -l) -eq 2 ]", dir, dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "bench-torch.tsv: not 6 rows with positive times, 2 of them TorchScript's");
+  ck_assert_msg(strstr(log_text(), "P2: TorchScript / eager step time ") != NULL, "no TorchScript ratio:\n%s", log_text());
   snprintf(cmd, sizeof cmd, "%s src/tools/bench_torch.py --moex-bench %s/moex-bench --rounds 0 --out %s/bench2", python(),
            testutil_bindir(), dir);
   testutil_expect_usage_error(cmd, "bench_torch.py");

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""bench_torch: moex-bench's P1 and P2 against PyTorch eager, measured side by side (issue 20).
+"""bench_torch: moex-bench's P1 and P2 against PyTorch eager and TorchScript, side by side (issues 20, 32).
 
 One Adam step (forward, MSE loss, backward, update) of the same two models moex-bench times, on
 the same shapes and the same kind of data, float64, one thread (torch.set_num_threads(1), and
@@ -12,12 +12,15 @@ over moex's, so drift of a shared machine's load hits both sides alike.
         router (switch weights), batch 128
     P2  Table 4's 2-3-MoE: two MoE layers, E = 3 experts R^2 -> 128 -> R^2 each, batch 128
 
-Two PyTorch implementations of the same MoE layer are timed:
+Three PyTorch implementations of the same MoE layer are timed:
     dispatch  each expert run on its own samples (index_select, then index_add of the weighted
               outputs): what an eager MoE layer does (Switch, fairseq's MoE layers), fair to
               moex, which computes the selected expert only;
+    script    the same module compiled by torch.jit.script (TorchScript: the fastest PyTorch
+              path on a CPU in Debian's 1.13; the graph executor optimizes during the warm-up);
     dense     every expert on every sample, then the selected one gathered (moex_torch.py's
-              reference module, written to match src/model bit for bit, not for speed).
+              reference module, written to match src/model bit for bit, not for speed; its
+              top-K loop over a tensor bound does not script).
 
 Usage: bench_torch.py --moex-bench BIN [--rounds 5] [--reps 2000] [--out DIR]
 Writes DIR/bench-torch.tsv (row, impl, round, torch_us, moex_us) and prints the table.
@@ -58,13 +61,14 @@ class DispatchMoE(nn.Module):
         p = torch.softmax(self.router(x), dim=1)
         top = p.argmax(dim=1)
         out = torch.zeros(x.shape[0], self.d_out, dtype=x.dtype)
-        for e in range(self.E):
-            idx = (top == e).nonzero(as_tuple=True)[0]
-            if idx.numel() == 0:
-                continue
-            h = torch.relu(self.w1[e](x.index_select(0, idx)))
-            y = self.w2[e](h) * p.index_select(0, idx)[:, e:e + 1]
-            out = out.index_add(0, idx, y)
+        # written so that torch.jit.script takes it (a module list is iterated, not indexed; no
+        # continue in the unrolled loop; nonzero without as_tuple): eager runs the same code
+        for e, (l1, l2) in enumerate(zip(self.w1, self.w2)):
+            idx = (top == e).nonzero().squeeze(1)
+            if idx.numel() > 0:
+                h = torch.relu(l1(x.index_select(0, idx)))
+                y = l2(h) * p.index_select(0, idx)[:, e:e + 1]
+                out = out.index_add(0, idx, y)
         return out
 
 
@@ -90,9 +94,19 @@ SPECS = {
 }
 
 
+IMPLS = ("dispatch", "script", "dense")
+
+
 def model(row, impl):
     if impl == "dense":
         return mt.build(SPECS[row])
+    if impl == "script":
+        net = model(row, "dispatch")
+        ts = torch.jit.script(net)
+        x = (p1_data if row == "P1" else p2_data)(torch.Generator().manual_seed(7))[0]
+        if not torch.equal(ts(x), net(x)):  # the same module: the same outputs, bit for bit
+            raise RuntimeError("torch.jit.script of %s's module computes other values than eager" % row)
+        return ts
     if row == "P1":
         return DispatchMoE(128, 1, 4, 10)
     return nn.Sequential(DispatchMoE(2, 2, 3, 128), DispatchMoE(2, 2, 3, 128))
@@ -130,7 +144,7 @@ def moex_step_us(bench, row, reps):
 
 
 def main(argv):
-    ap = argparse.ArgumentParser(description="moex-bench P1/P2 against PyTorch eager, interleaved")
+    ap = argparse.ArgumentParser(description="moex-bench P1/P2 against PyTorch eager and TorchScript, interleaved")
     ap.add_argument("--moex-bench", required=True)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--reps", type=int, default=2000)
@@ -147,12 +161,12 @@ def main(argv):
     rows = []
     for rnd in range(a.rounds):
         for row in ("P1", "P2"):
-            tu = {impl: torch_step_us(row, impl, a.reps, 1 + rnd) for impl in ("dispatch", "dense")}
+            tu = {impl: torch_step_us(row, impl, a.reps, 1 + rnd) for impl in IMPLS}
             mu = moex_step_us(a.moex_bench, row, a.reps)
             for impl, v in tu.items():
                 rows.append((row, impl, rnd, v, mu))
-            print("round %d %s: moex %.1f us, torch dispatch %.1f us, dense %.1f us" % (rnd + 1, row, mu, tu["dispatch"], tu["dense"]),
-                  flush=True)
+            print("round %d %s: moex %.1f us, torch dispatch %.1f us, script %.1f us, dense %.1f us"
+                  % (rnd + 1, row, mu, tu["dispatch"], tu["script"], tu["dense"]), flush=True)
     path = os.path.join(a.out, "bench-torch.tsv")
     with open(path, "w") as f:
         f.write("row\timpl\tround\ttorch_us\tmoex_us\n")
@@ -162,11 +176,15 @@ def main(argv):
                                                                      a.rounds))
     print("%-3s %-9s %12s %12s %8s" % ("row", "impl", "torch_us", "moex_us", "ratio"))
     for row in ("P1", "P2"):
-        for impl in ("dispatch", "dense"):
+        for impl in IMPLS:
             sel = [r for r in rows if r[0] == row and r[1] == impl]
             ratio = statistics.median(r[3] / r[4] for r in sel)
             print("%-3s %-9s %12.1f %12.1f %7.1fx" % (row, impl, statistics.median(r[3] for r in sel),
                                                      statistics.median(r[4] for r in sel), ratio))
+    for row in ("P1", "P2"):  # the same round's two PyTorch paths, so that drift hits both alike
+        eager = {r[2]: r[3] for r in rows if r[0] == row and r[1] == "dispatch"}
+        ts = [r[3] / eager[r[2]] for r in rows if r[0] == row and r[1] == "script"]
+        print("%s: TorchScript / eager step time %.3f (median over rounds)" % (row, statistics.median(ts)))
     print("wrote %s" % path)
     return 0
 
