@@ -219,55 +219,84 @@ bench-torch: deps
 	@$(MAKE) --no-print-directory all
 	$(PYTHON) src/tools/bench_torch.py --moex-bench $(B)/bin/moex-bench --out results/bench $(BENCH_TORCH_ARGS)
 
+# The runs of `make paper` and `make studies` go through a pool of POOL_J at a time (a sub-make
+# with -j, each run's output printed whole as it ends: -Otarget), so that one run's last seeds do
+# not leave a core idle; the records do not depend on it (same seed, same bits at any --jobs),
+# and each command line is the one the sequential recipe ran. POOL_J=1: one after the other.
+POOL_J ?= $(NPROC)
+POOL    = $(MAKE) --no-print-directory -j$(POOL_J) -Otarget
+
 # The paper's two experiments in full (both protocols; bfgs2 gets Adam's compute, see driver.h),
 # then two extensions, the MoE protocols at 10x compute, and the report (results/paper/REPORT.md).
+# PAPER_RUNS is the report's order; the pool starts them longest first (PAPER_POOL).
+PAPER_RUNS = paper_exp1 paper_exp2 paper_exp1_20k paper_exp1_bfgs2_long paper_exp2_bfgs2_long \
+  paper_exp1_gsl paper_exp2_gsl paper_exp2_alt
+PAPER_POOL = paper_exp1_gsl paper_exp2_gsl paper_exp1_20k paper_exp1_bfgs2_long paper_exp2_bfgs2_long \
+  paper_exp1 paper_exp2 paper_exp2_alt
+# per run: the binary, the arguments before --out, those after it (before PAPER_ARGS)
+PAPER_BIN_paper_exp1 = paper_exp1
+PAPER_BIN_paper_exp2 = paper_exp2
+# Table 3 again with ten times the paper's Adam steps: at 2000 the seed spread hides any trend in D
+PAPER_BIN_paper_exp1_20k = paper_exp1
+PAPER_PRE_paper_exp1_20k = --set protocol=adam --iters 20000
+# The dense nets under bfgs2 without the matched evaluation cap (to max-iter 2000 or their own stop):
+# what full-batch quasi-Newton reaches when compute is not the limit (about 4 min on 2 cores)
+PAPER_BIN_paper_exp1_bfgs2_long = paper_exp1
+PAPER_PRE_paper_exp1_bfgs2_long = --set 'model=dense;protocol=bfgs2' --max-evals none
+PAPER_BIN_paper_exp2_bfgs2_long = paper_exp2
+PAPER_PRE_paper_exp2_bfgs2_long = --set 'model=dense;protocol=bfgs2' --max-evals none
+# The GSL protocols of issue 16 (theorems/fitting.md) on the MoEs, at 10 times Adam's compute
+# (per-sample gradients): Table 3 under alt (hard and soft EM, k-means routes), adam+polish and anneal; Table 4
+# under adam+polish, and alt (hard and soft) and anneal on the deep models
+PAPER_BIN_paper_exp1_gsl = paper_exp1
+PAPER_PRE_paper_exp1_gsl = --set model=moe --protocol 'alt:init=kmeans,alt:init=kmeans:soft=1,adam+polish,anneal' --compute 10x
+PAPER_BIN_paper_exp2_gsl = paper_exp2
+PAPER_PRE_paper_exp2_gsl = --set 'model=2-3-moe,1-6-moe,4-3-moe' --protocol adam+polish --compute 10x
+PAPER_BIN_paper_exp2_alt = paper_exp2
+PAPER_PRE_paper_exp2_alt = --set 'model=2-3-moe,4-3-moe' --protocol 'alt,alt:soft=1,anneal' --compute 10x
+paper-run-%:
+	$(B)/bin/$(PAPER_BIN_$*) $(PAPER_PRE_$*) --out results/paper/$*.h5 $(PAPER_ARGS)
+
 paper: deps
 	@$(MAKE) --no-print-directory all
 	@mkdir -p results/paper
-	$(B)/bin/paper_exp1 --out results/paper/paper_exp1.h5 $(PAPER_ARGS)
-	$(B)/bin/paper_exp2 --out results/paper/paper_exp2.h5 $(PAPER_ARGS)
-	@# Table 3 again with ten times the paper's Adam steps: at 2000 the seed spread hides any trend in D
-	$(B)/bin/paper_exp1 --set protocol=adam --iters 20000 --out results/paper/paper_exp1_20k.h5 $(PAPER_ARGS)
-	@# The dense nets under bfgs2 without the matched evaluation cap (to max-iter 2000 or their own stop):
-	@# what full-batch quasi-Newton reaches when compute is not the limit (about 4 min on 2 cores)
-	$(B)/bin/paper_exp1 --set 'model=dense;protocol=bfgs2' --max-evals none --out results/paper/paper_exp1_bfgs2_long.h5 $(PAPER_ARGS)
-	$(B)/bin/paper_exp2 --set 'model=dense;protocol=bfgs2' --max-evals none --out results/paper/paper_exp2_bfgs2_long.h5 $(PAPER_ARGS)
-	@# The GSL protocols of issue 16 (theorems/fitting.md) on the MoEs, at 10 times Adam's compute
-	@# (per-sample gradients): Table 3 under alt (hard and soft EM, k-means routes), adam+polish and anneal; Table 4
-	@# under adam+polish, and alt (hard and soft) and anneal on the deep models
-	$(B)/bin/paper_exp1 --set model=moe --protocol 'alt:init=kmeans,alt:init=kmeans:soft=1,adam+polish,anneal' --compute 10x --out results/paper/paper_exp1_gsl.h5 $(PAPER_ARGS)
-	$(B)/bin/paper_exp2 --set 'model=2-3-moe,1-6-moe,4-3-moe' --protocol adam+polish --compute 10x --out results/paper/paper_exp2_gsl.h5 $(PAPER_ARGS)
-	$(B)/bin/paper_exp2 --set 'model=2-3-moe,4-3-moe' --protocol 'alt,alt:soft=1,anneal' --compute 10x --out results/paper/paper_exp2_alt.h5 $(PAPER_ARGS)
-	$(B)/bin/moex-report results/paper/paper_exp1.h5 results/paper/paper_exp2.h5 results/paper/paper_exp1_20k.h5 \
-	  results/paper/paper_exp1_bfgs2_long.h5 results/paper/paper_exp2_bfgs2_long.h5 \
-	  results/paper/paper_exp1_gsl.h5 results/paper/paper_exp2_gsl.h5 results/paper/paper_exp2_alt.h5 --out results/paper
+	@$(POOL) $(PAPER_POOL:%=paper-run-%)
+	$(B)/bin/moex-report $(PAPER_RUNS:%=results/paper/%.h5) --out results/paper
 
 # The scaling studies in full, the optimization-gap study and their report (25 min on 2 idle cores at
-# the default 2 seeds; STUDIES_ARGS='--seeds 5' for five).
-STUDIES = manifold_rates piecewise_depth gating variants autoenc
+# the default 2 seeds before the pool; STUDIES_ARGS='--seeds 5' for five).
+# manifold_rates and piecewise_depth also under adam+polish, the best trained row of optim_gap
+# on most targets (issue 17): the rate in d and the pieces with depth under the best protocol
+STUDY_POST_manifold_rates = --protocol adam,adam+polish
+STUDY_POST_piecewise_depth = --protocol adam,adam+polish
+# error against E, L and the pieces E^L at one width (issue 18's figures)
+STUDY_BIN_piecewise_depth_el = piecewise_depth
+STUDY_PRE_piecewise_depth_el = --el
+# the optimization gap (issue 17) on Thm 5.3's construction of Eq. (4) (Fig. 3 pieces) and Thm
+# 4.8's depth-2 MoE on S^2 in R^32 (its width sweep only: about 20 s), made first in a subfolder
+# so that the report below does not read them as studies
+STUDY_PRE_optim_gap = --construction results/studies/constructions/thm_5_3_fig3.h5 --eq4-m 8 \
+  --construction-s2 results/studies/constructions/thm_4_8_s2.h5
+# the discovery map (issue 31): does training find the E^L pieces when routing pays? Its figures
+# (share of seeds matching paths to pieces against the routing incentive) per (E, L) drawn after
+STUDY_POOL = optim_gap discovery autoenc manifold_rates piecewise_depth gating variants piecewise_depth_el
+studies-run-%:
+	$(B)/bin/$(or $(STUDY_BIN_$*),$*) $(STUDY_PRE_$*) --out results/studies/$*.h5 $(STUDY_POST_$*) $(STUDIES_ARGS)
+studies-run-optim_gap: studies-cons-thm_5_3 studies-cons-thm_4_8
+studies-cons-thm_5_3:
+	$(B)/bin/thm_5_3 --family fig3 --widths 4,8,16 --seeds 1 --out results/studies/constructions/thm_5_3_fig3.h5
+studies-cons-thm_4_8:
+	$(B)/bin/thm_4_8 --width-only --kind sphere --d 2 --D 32 --E 6 --widths 32,64,128 --seeds 1 --out results/studies/constructions/thm_4_8_s2.h5
+
 studies: deps
 	@$(MAKE) --no-print-directory all
-	@mkdir -p results/studies
-	@# manifold_rates and piecewise_depth also under adam+polish, the best trained row of optim_gap
-	@# on most targets (issue 17): the rate in d and the pieces with depth under the best protocol
-	@for s in $(STUDIES); do \
-	  case $$s in manifold_rates|piecewise_depth) p="--protocol adam,adam+polish" ;; *) p="" ;; esac; \
-	  $(B)/bin/$$s --out results/studies/$$s.h5 $$p $(STUDIES_ARGS) || exit 1; done
-	@# error against E, L and the pieces E^L at one width (issue 18's figures)
-	$(B)/bin/piecewise_depth --el --out results/studies/piecewise_depth_el.h5 $(STUDIES_ARGS)
-	@# the optimization gap (issue 17): Thm 5.3's construction of Eq. (4) (Fig. 3 pieces) first,
-	@# in a subfolder so that the report below does not read it as a study
 	@mkdir -p results/studies/constructions
-	$(B)/bin/thm_5_3 --family fig3 --widths 4,8,16 --seeds 1 --out results/studies/constructions/thm_5_3_fig3.h5
-	@# and Thm 4.8's depth-2 MoE on S^2 in R^32 (its width sweep only: about 20 s)
-	$(B)/bin/thm_4_8 --width-only --kind sphere --d 2 --D 32 --E 6 --widths 32,64,128 --seeds 1 --out results/studies/constructions/thm_4_8_s2.h5
-	$(B)/bin/optim_gap --construction results/studies/constructions/thm_5_3_fig3.h5 --eq4-m 8 \
-	  --construction-s2 results/studies/constructions/thm_4_8_s2.h5 --out results/studies/optim_gap.h5 $(STUDIES_ARGS)
-	@# the discovery map (issue 31): does training find the E^L pieces when routing pays? Its
-	@# figures (share of seeds matching paths to pieces against the routing incentive) per (E, L)
-	$(B)/bin/discovery --out results/studies/discovery.h5 $(STUDIES_ARGS)
+	@$(POOL) $(STUDY_POOL:%=studies-run-%)
 	cd results/studies && for g in discovery_E*_L*.gp; do gnuplot $$g || exit 1; done
 	$(B)/bin/moex-report results/studies/*.h5 --out results/studies
+
+# (the run targets are not .PHONY: make skips the pattern rules for phony targets; no file has
+# their names)
 
 clean:
 	rm -rf build build-asan build-gslcblas build-mpi
