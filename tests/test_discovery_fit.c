@@ -7,11 +7,11 @@
 #include "lib/driver.h"
 #include "record/record.h"
 
-/* E = 3, L = 2, m = 16, 2048 samples, the oracle protocol at 2000 Adam steps' compute. */
-static incentive_t measure(double K, unsigned long seed) {
+/* E, L, m = 16, 2048 samples, the oracle protocol at 2000 Adam steps' compute. */
+static incentive_t measure_at(size_t E, size_t L, double K, unsigned long seed) {
   driver_opts_t o;
   driver_opts_default(&o, 1, 2000, 2000, 2048);
-  discovery_cfg_t c = {.E = 3, .L = 2, .m = 16, .contrast = K, .router = "linear", .n_train = 2048, .n_test = 256,
+  discovery_cfg_t c = {.E = E, .L = L, .m = 16, .contrast = K, .router = "linear", .n_train = 2048, .n_test = 256,
                        .eval_points = 1024, .data_seed = 1};
   fit_settings fs;
   driver_fit_settings(&o, "oracle:base=adam", &fs);
@@ -21,12 +21,26 @@ static incentive_t measure(double K, unsigned long seed) {
   return in;
 }
 
+static incentive_t measure(double K, unsigned long seed) { return measure_at(3, 2, K, seed); }
+
 /* Identical pieces (K = 0): nothing to gain by routing, the incentive is about 1 (measured 0.59:
  * at equal compute each of the 9 oracle paths gets a ninth of the steps). */
 START_TEST(test_incentive_identical_pieces) {
   incentive_t in = measure(0, 3 + (unsigned long)_i);
   ck_assert_msg(in.ratio > 0.25 && in.ratio < 4, "K = 0: incentive %g (single %g, oracle %g)", in.ratio, in.single_mse,
                 in.oracle_mse);
+}
+END_TEST
+
+/* L = 1, identical pieces (one ramp on [0, 2]): both fits reach the optimizer's resolution, far
+ * below the floor (1e-6 of the target's variance), so the incentive is exactly 1, not the ratio
+ * of two roundings (measured 8.9e-12 over 4.2e-23 without the floor). */
+START_TEST(test_incentive_floor) {
+  incentive_t in = measure_at(2, 1, 0, 5);
+  ck_assert_double_lt(in.single_mse, in.floor);
+  ck_assert_double_lt(in.oracle_mse, in.floor);
+  ck_assert_double_eq(in.ratio, 1.0);
+  ck_assert_double_eq_tol(in.floor, 1e-6 * 0.25 / 12, 1e-9); /* the ramp z / 4 on [0, 2]: variance 1/48 */
 }
 END_TEST
 
@@ -88,6 +102,7 @@ START_TEST(test_discovery_end_to_end) {
   ck_assert_ptr_nonnull(strstr(log, "discovery: E = 2, L = 1, contrast = 10: incentive"));
   ck_assert_ptr_nonnull(strstr(log, "discovery: alt, any router: "));
   ck_assert_ptr_nonnull(strstr(log, "discovery: adam, affine router: "));
+  ck_assert_ptr_nonnull(strstr(log, "discovery: alt, any router at E = 2, L = 1: "));
   free(log);
   char *map = testutil_slurp(testutil_tmp_path(&t, "d_map.tsv"), NULL), *fig = testutil_slurp(testutil_tmp_path(&t, "d_E2_L1.tsv"), NULL);
   char *gp = testutil_slurp(testutil_tmp_path(&t, "d_E2_L1.gp"), NULL), *ver = testutil_slurp(testutil_tmp_path(&t, "d_verdicts.tsv"), NULL);
@@ -98,7 +113,8 @@ START_TEST(test_discovery_end_to_end) {
   ck_assert_ptr_nonnull(strstr(map, "2\t1\tmlp\talt\t10\t"));
   ck_assert_ptr_nonnull(strstr(fig, "incentive\taffine adam\taffine alt\tmlp adam\tmlp alt\n"));
   ck_assert_ptr_nonnull(strstr(gp, "plot for [i=2:5] 'd_E2_L1.tsv'"));
-  ck_assert_ptr_nonnull(strstr(ver, "alt\tany\t"));
+  ck_assert_ptr_nonnull(strstr(ver, "alt\tany\t0\t0\t"));
+  ck_assert_ptr_nonnull(strstr(ver, "alt\tany\t2\t1\t"));
   free(map); free(fig); free(gp); free(ver);
   /* every run carries its point's incentive and found */
   record_file *f = record_open(testutil_tmp_path(&t, "d.h5"));
@@ -139,6 +155,7 @@ Suite *discovery_fit_suite(void) {
   TCase *tc = tcase_create("incentive");
   tcase_add_loop_test(tc, test_incentive_identical_pieces, 0, 2);
   tcase_add_loop_test(tc, test_incentive_designed_high, 0, 2);
+  tcase_add_test(tc, test_incentive_floor);
   tcase_add_test(tc, test_incentive_errors);
   suite_add_tcase(s, tc);
   tc = tcase_create("study");

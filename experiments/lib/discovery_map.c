@@ -96,7 +96,8 @@ static int level_of(const discovery_map_t *m, const discovery_cell_t *at, const 
   return 1;
 }
 
-int discovery_map_verdict(const discovery_map_t *m, const char *protocol, const char *router, discovery_verdict_t *v) {
+int discovery_map_verdict(const discovery_map_t *m, const char *protocol, const char *router, long E, long L,
+                          discovery_verdict_t *v) {
   discovery_level_t *lv = malloc((m->n + 1) * sizeof *lv);
   if (!lv) return moex_error(MOEX_ENOMEM, "discovery_map: out of memory");
   size_t n = 0;
@@ -105,6 +106,7 @@ int discovery_map_verdict(const discovery_map_t *m, const char *protocol, const 
     int first = 1; /* each (E, L, contrast) once */
     for (size_t j = 0; j < k && first; j++)
       first = !(m->cell[j].E == x->E && m->cell[j].L == x->L && m->cell[j].contrast == x->contrast);
+    if (E > 0 && (x->E != E || x->L != L)) continue;
     if (first && level_of(m, x, protocol, router, &lv[n])) n++;
   }
   int rc = discovery_verdict(lv, n, DISCOVERY_SHARE, v);

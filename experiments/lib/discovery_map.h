@@ -27,14 +27,16 @@ typedef struct {
 int discovery_map_load(const char *h5, discovery_map_t *m);
 void discovery_map_free(discovery_map_t *m);
 
-/* The verdict of `protocol` over every (E, L, contrast) of the map; router NULL: at each of them
- * the router whose share of seeds is largest ("with any router"), else that router only. */
-int discovery_map_verdict(const discovery_map_t *m, const char *protocol, const char *router, discovery_verdict_t *v);
+/* The verdict of `protocol` over every (E, L, contrast) of the map, or only those of one (E, L)
+ * when E > 0; router NULL: at each of them the router whose share of seeds is largest ("with any
+ * router"), else that router only. */
+int discovery_map_verdict(const discovery_map_t *m, const char *protocol, const char *router, long E, long L,
+                          discovery_verdict_t *v);
 
 /* Writes <prefix>_map.tsv (every cell) and, per (E, L), <prefix>_E<E>_L<L>.tsv and .gp (the .gp
  * draws <prefix base>_E<E>_L<L>.png beside it when gnuplot runs in that folder); prints one
- * verdict line per protocol (any router) and per protocol and router to out, and writes them to
- * <prefix>_verdicts.tsv. prefix: the records path without ".h5". Returns 0 or 1 after a message. */
+ * verdict line per protocol (any router), per protocol and router, and per protocol and (E, L)
+ * (any router) to out, and writes them to <prefix>_verdicts.tsv. prefix: the records path without ".h5". Returns 0 or 1 after a message. */
 int discovery_map_write(const discovery_map_t *m, const char *prefix, FILE *out);
 
 #endif

@@ -95,17 +95,35 @@ static int write_figure(const discovery_map_t *m, const char *prefix, long E, lo
   return ok ? MOEX_OK : moex_error(MOEX_EIO, "discovery: cannot write the figure of E = %ld, L = %ld beside '%s'", E, L, prefix);
 }
 
-/* One verdict line (printed and tabulated) for protocol with router (NULL: any). */
-static int verdict_line(const discovery_map_t *m, const char *protocol, const char *router, FILE *out, FILE *t) {
+/* One verdict line (printed and tabulated) for protocol with router (NULL: any), over every
+ * (E, L) or (E > 0) over that one. */
+static int verdict_line(const discovery_map_t *m, const char *protocol, const char *router, long E, long L, FILE *out,
+                        FILE *t) {
   discovery_verdict_t v;
-  char text[160];
-  int rc = discovery_map_verdict(m, protocol, router, &v);
+  char text[160], where[48] = "";
+  int rc = discovery_map_verdict(m, protocol, router, E, L, &v);
   if (rc) return rc;
   discovery_verdict_text(&v, text, sizeof text);
-  if (out) fprintf(out, "discovery: %s, %s router: %s (%zu levels)\n", protocol, router ? router : "any", text, v.levels);
-  fprintf(t, "%s\t%s\t%s\t%.6g\t%.6g\t%zu\n", protocol, router ? router : "any", v.kind == DISCOVERY_FINDS ? "finds"
-          : v.kind == DISCOVERY_NEVER ? "never" : "undecided", v.from, v.top, v.levels);
+  if (E > 0) snprintf(where, sizeof where, " at E = %ld, L = %ld", E, L);
+  if (out) fprintf(out, "discovery: %s, %s router%s: %s (%zu levels)\n", protocol, router ? router : "any", where, text,
+                   v.levels);
+  const char *kind = v.kind == DISCOVERY_FINDS ? "finds" : v.kind == DISCOVERY_NEVER ? "never" : "undecided";
+  fprintf(t, "%s\t%s\t%ld\t%ld\t%s\t%.6g\t%.6g\t%zu\n", protocol, router ? router : "any", E, L, kind, v.from, v.top,
+          v.levels);
   return MOEX_OK;
+}
+
+/* Whether cell k is the first of its protocol, of its (protocol, router), of its (protocol, E, L). */
+static void firsts(const discovery_map_t *m, size_t k, int *p, int *r, int *el) {
+  const discovery_cell_t *x = &m->cell[k];
+  *p = *r = *el = 1;
+  for (size_t j = 0; j < k; j++) {
+    const discovery_cell_t *y = &m->cell[j];
+    if (strcmp(y->protocol, x->protocol)) continue;
+    *p = 0;
+    if (!strcmp(y->router, x->router)) *r = 0;
+    if (y->E == x->E && y->L == x->L) *el = 0;
+  }
 }
 
 static int write_verdicts(const discovery_map_t *m, const char *prefix, FILE *out) {
@@ -113,18 +131,18 @@ static int write_verdicts(const discovery_map_t *m, const char *prefix, FILE *ou
   snprintf(path, sizeof path, "%s_verdicts.tsv", prefix);
   FILE *t = fopen(path, "w");
   if (!t) return moex_error(MOEX_EIO, "discovery: cannot write '%s'", path);
-  fprintf(t, "protocol\trouter\tverdict\tfrom_incentive\ttop_incentive\tlevels\n");
+  fprintf(t, "protocol\trouter\tE\tL\tverdict\tfrom_incentive\ttop_incentive\tlevels\n");
   int rc = MOEX_OK;
-  for (size_t k = 0; k < m->n && !rc; k++) {
-    const discovery_cell_t *x = &m->cell[k];
-    int first_p = 1, first_r = 1;
-    for (size_t j = 0; j < k; j++) {
-      if (!strcmp(m->cell[j].protocol, x->protocol)) first_p = 0;
-      if (same_series(&m->cell[j], x)) first_r = 0;
+  /* all (E, L) first, then per (E, L); E = L = 0 in the table means all */
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t k = 0; k < m->n && !rc; k++) {
+      const discovery_cell_t *x = &m->cell[k];
+      int fp, fr, fel;
+      firsts(m, k, &fp, &fr, &fel);
+      if (pass == 0 && fp) rc = verdict_line(m, x->protocol, NULL, 0, 0, out, t);
+      if (pass == 0 && !rc && fr) rc = verdict_line(m, x->protocol, x->router, 0, 0, out, t);
+      if (pass == 1 && fel) rc = verdict_line(m, x->protocol, NULL, x->E, x->L, out, t);
     }
-    if (first_p) rc = verdict_line(m, x->protocol, NULL, out, t);
-    if (!rc && first_r) rc = verdict_line(m, x->protocol, x->router, out, t);
-  }
   if (!fclose_ok(t) && !rc) rc = moex_error(MOEX_EIO, "discovery: cannot write '%s'", path);
   return rc;
 }

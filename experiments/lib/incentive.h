@@ -5,16 +5,22 @@
  * data, seed and budget: once with the piece labels, once with every label 0; both errors are the
  * evaluation MSE under the routes the fit was given (exprun's oracle_eval_mse), so neither
  * depends on what a gate can learn. Near 1: nothing to gain by routing; large: one path cannot fit
- * what one path per piece can. */
+ * what one path per piece can. Errors below INCENTIVE_FLOOR times the evaluation set's null MSE
+ * (the best constant predictor's, i.e. the target's variance) count as that floor: two fits that
+ * both reach the optimizer's resolution (a 1-D ramp fitted to 1e-23 and to 1e-12) show no
+ * incentive, not a ratio of two roundings. */
 #ifndef MOEX_INCENTIVE_H
 #define MOEX_INCENTIVE_H
 
 #include "lib/exprun.h"
 
+#define INCENTIVE_FLOOR 1e-6
+
 typedef struct {
   double single_mse;  /* evaluation MSE with every sample routed to one path */
   double oracle_mse;  /* evaluation MSE with every sample routed by its piece */
-  double ratio;       /* single_mse / oracle_mse: the incentive */
+  double floor;       /* INCENTIVE_FLOOR x the null MSE of the evaluation set */
+  double ratio;       /* max(single_mse, floor) / max(oracle_mse, floor): the incentive */
 } incentive_t;
 
 /* d must carry the training labels (label_train: the path of each sample's piece) and the
@@ -24,7 +30,7 @@ typedef struct {
 int incentive_measure(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *d, const fit_settings *fs,
                       incentive_t *out);
 
-/* Sets incentive, incentive_single_mse and incentive_oracle_mse on rec. */
+/* Sets incentive, incentive_single_mse, incentive_oracle_mse and incentive_floor on rec. */
 int incentive_record(const incentive_t *in, record_run *rec);
 
 #endif
