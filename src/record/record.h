@@ -23,6 +23,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #define RECORD_SCHEMA_VERSION 1
@@ -159,6 +160,9 @@ char *record_join_argv(int argc, char *const *argv);
 void record_writer_last_commit(const record_writer *w, double *total_s, double *copy_s,
                                int *full_copy);
 
+/* Of the last commit's time, the part spent writing and syncing the journal's entries. */
+double record_writer_last_journal(const record_writer *w);
+
 /* ---- reading ------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -219,5 +223,36 @@ int record_check(const char *path);
  * MOEX_EIO with the damage named (the run id, the dataset), also when the HDF5 library crashed
  * or hung on the file (a signal or a time-out in the child). Under mpirun it checks in process. */
 int record_verify(const char *path);
+
+/* ---- salvage (record_salvage*.c; results/SCHEMA.md, "Salvage") ---------------------------- */
+
+typedef struct {
+  size_t known;        /* runs the record is known to have held: the ids its indexes, its
+                        * /summary/run_id and its journal list */
+  size_t kept;         /* written to the output, every checksum verified */
+  size_t from_journal; /* of the kept, read from the journal (the record's copy out of reach) */
+  int record;          /* 1: the record itself could be walked */
+  int journal;         /* 1: its journal was read; 0: there is none; -1: unreadable */
+  size_t journal_bad;  /* damaged stretches of the journal, skipped */
+  int restarts;        /* reading children restarted after HDF5 crashed or hung on a run */
+} record_salvage_stats;
+
+/* Writes to `out` (aside, then renamed; with its own journal) a new record holding every run of
+ * the record `in` whose checksums verify, read from the record where it can be walked and from
+ * its journal (in.journal) where not; writes one line per run it could not keep to `lines`
+ * ("run ID: not kept: KIND (message)", KIND one of checksum, missing dataset, unreadable
+ * group). 0 also when runs were lost (st->kept < st->known); MOEX_EINVAL on bad input (no such
+ * file nor journal, out being in); MOEX_EIO when nothing could be read or out not written. */
+int record_salvage(const char *in, const char *out, const char *command_line, FILE *lines,
+                   record_salvage_stats *st);
+
+/* The hint a refusal of the damaged record `path` ends with ("; salvage keeps its intact runs:
+ * moex-merge --salvage PATH -o SALVAGED.h5"), or "" when msg (the refusal) is not about damage
+ * (a missing file, another schema version). Owned by the thread, valid until the next call. */
+const char *record_salvage_hint(const char *path, const char *msg);
+
+/* Renames the record `from` to `to`, with its journal (a journal left at to.journal is removed
+ * when from has none), and syncs the folder. */
+int record_rename(const char *from, const char *to);
 
 #endif

@@ -44,6 +44,12 @@ static void h_values(hasher *s, const void *data, size_t n) {
   }
 }
 
+uint64_t record_fnv1a(uint64_t h, const void *p, size_t n) {
+  hasher s = {h};
+  h_bytes(&s, p, n);
+  return s.h;
+}
+
 void record_checksum_format(uint64_t h, char out[RECORD_CHECKSUM_LEN]) {
   snprintf(out, RECORD_CHECKSUM_LEN, "fnv1a64:%016llx", (unsigned long long)h);
 }

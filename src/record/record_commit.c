@@ -33,12 +33,13 @@ struct record_writer {
   char *path, *tmp, *old, *dir;
   int flags;
   record_lock *lock;     /* held from open to close */
+  record_journal *journal; /* the second copy of the committed runs (record_journal.c) */
   hid_t fapl;            /* record_fapl(): what is added to a file is in the checksummed format */
   record_idset ids;      /* committed run ids */
   int work_valid;        /* tmp exists and equals the committed file minus `pending` */
   record_run **pending;
   size_t n_pending;
-  double last_total, last_copy;
+  double last_total, last_copy, last_journal;
   int last_full;
 };
 
@@ -66,6 +67,8 @@ void record_writer_last_commit(const record_writer *w, double *total_s, double *
   if (full_copy) *full_copy = w->last_full;
 }
 
+double record_writer_last_journal(const record_writer *w) { return w->last_journal; }
+
 static void pending_clear(record_writer *w) {
   for (size_t i = 0; i < w->n_pending; ++i) record_run_free(w->pending[i]);
   free(w->pending);
@@ -77,6 +80,7 @@ void record_writer_close(record_writer *w) {
   if (!w) return;
   if (w->tmp && w->lock) unlink(w->tmp);  /* never another writer's working copy */
   pending_clear(w);
+  record_journal_close(w->journal);
   record_lock_release(w->lock);
   if (w->fapl > 0) H5Pclose(w->fapl);
   record_idset_free(&w->ids);
@@ -117,10 +121,20 @@ static int copy_file(const char *src, const char *dst) {
   return rc;
 }
 
-/* A new empty record at w->path, put there as every commit is: written aside, synced, renamed. */
+/* A new journal for the record written at w->tmp (its root attributes, read back). */
+static int new_journal(record_writer *w) {
+  record_file *f = record_open(w->tmp);
+  if (f) w->journal = record_journal_create(w->path, record_file_meta(f));
+  record_close(f);
+  return w->journal ? 0 : MOEX_EIO;
+}
+
+/* A new empty record at w->path, put there as every commit is: written aside, synced, renamed;
+ * its new journal is in place before the rename. */
 static int create_empty(record_writer *w, const record_meta_in *meta) {
   int rc = record_write_empty(w->tmp, meta);
   if (!rc) rc = rh5_fsync_path(w->tmp);
+  if (!rc) rc = new_journal(w);
   if (!rc && rename(w->tmp, w->path) != 0)
     rc = moex_error(MOEX_EIO, "record: cannot rename '%s' to '%s': %s", w->tmp, w->path, strerror(errno));
   if (rc) unlink(w->tmp);
@@ -176,7 +190,12 @@ record_writer *record_writer_open(const char *path, const record_meta_in *meta, 
   if (exists && (flags & RECORD_RESUME)) {
     /* every run it holds is carried into the next commits: verify them all first */
     record_file *f = record_verify(path) ? NULL : record_open(path);
-    if (!f) goto fail;
+    if (!f) {
+      char msg[1024];
+      snprintf(msg, sizeof msg, "%s", moex_errmsg());
+      moex_error(MOEX_EIO, "%s%s", msg, record_salvage_hint(path, msg));
+      goto fail;
+    }
     const record_meta *m = record_file_meta(f);
     if (strcmp(m->experiment, meta->experiment) != 0) {
       moex_error(MOEX_EINVAL, "record: '%s' holds experiment '%s', not '%s'; refusing to resume into it",
@@ -186,7 +205,9 @@ record_writer *record_writer_open(const char *path, const record_meta_in *meta, 
     }
     for (size_t i = 0; i < record_n_runs(f); ++i)
       if (record_idset_add(&w->ids, record_run_id(f, i))) { record_close(f); goto fail; }
+    w->journal = record_journal_resume(path, f);
     record_close(f);
+    if (!w->journal) goto fail;
   } else if (create_empty(w, meta)) {
     goto fail;
   }
@@ -256,6 +277,10 @@ int record_writer_append(record_writer *w, record_run *const *runs, size_t n) {
   if (!rc) rc = write_batch(w, f, runs, n);
   if (H5Fclose(f) < 0 && !rc) rc = moex_error(MOEX_EIO, "record: cannot close '%s' (%s)", w->tmp, rh5_why());
   if (!rc) rc = rh5_fsync_path(w->tmp);
+  /* the second copy, durable before the rename publishes the batch */
+  double tj = now_s();
+  if (!rc) rc = record_journal_append(w->journal, runs, n, w->ids.n);
+  w->last_journal = now_s() - tj;
   /* new pending batch: copies of the runs, for the working copy that will lack them */
   record_run **keep = NULL;
   int rotate = !rc && !(w->flags & RECORD_COPY_ALWAYS);
@@ -295,7 +320,11 @@ int record_writer_append(record_writer *w, record_run *const *runs, size_t n) {
     for (size_t i = 0; i < n; ++i) record_run_free(keep[i]);
     free(keep);
   }
-  if (rc) return rc;
+  if (rc) {
+    record_journal_rollback(w->journal);
+    return rc;
+  }
+  record_journal_commit(w->journal);
   for (size_t i = 0; i < n && !rc; ++i) rc = record_idset_add(&w->ids, runs[i]->id);
   int rs = rh5_fsync_path(w->dir);
   w->last_total = now_s() - t0;

@@ -16,7 +16,17 @@ static _Thread_local char why_buf[160];
 
 static herr_t why_cb(unsigned n, const H5E_error2_t *e, void *data) {
   (void)data;
-  if (n == 0 && e->desc) snprintf(why_buf, sizeof why_buf, "%s", e->desc);
+  if (n != 0 || !e->desc) return 0;
+  /* the file driver's messages carry the system's reason ("file write failed: time = ...,
+   * errno = 28, error message = 'No space left on device', ..."): keep the head and the reason */
+  const char *m = strstr(e->desc, "error message = '"), *colon = strchr(e->desc, ':');
+  if (m && colon && colon < m) {
+    m += strlen("error message = '");
+    const char *q = strchr(m, '\'');
+    snprintf(why_buf, sizeof why_buf, "%.*s: %.*s", (int)(colon - e->desc), e->desc, (int)(q ? q - m : 80), m);
+  } else {
+    snprintf(why_buf, sizeof why_buf, "%s", e->desc);
+  }
   return 0;
 }
 

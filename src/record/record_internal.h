@@ -15,6 +15,18 @@
 #define RECORD_CHECKSUM_ATTR "checksum"
 #define RECORD_CHECKSUM_LEN 25 /* with the NUL */
 
+/* An open record (record_read.c; record_salvage_walk.c opens damaged ones). */
+struct record_file {
+  char *path;
+  hid_t fid;
+  record_meta meta;
+  char **ids;  /* in creation order */
+  size_t n_ids, cap_ids;
+  int sealed;  /* the root carries a checksum: so must every run and dataset (written by this moex) */
+};
+/* H5Literate callback adding each link name to the record_file's ids. */
+herr_t record_list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data);
+
 int record_name_ok(const char *s);
 int record_path_ok(const char *s);
 int record_utf8_ok(const char *s);
@@ -75,6 +87,8 @@ typedef struct {
   const char *path;
   uint64_t sum;
 } record_dsum; /* a dataset of a run: its path and checksum */
+#define RECORD_FNV_BASIS 0xcbf29ce484222325ULL
+uint64_t record_fnv1a(uint64_t h, const void *p, size_t n); /* FNV-1a 64 of n bytes from state h */
 void record_checksum_format(uint64_t h, char out[RECORD_CHECKSUM_LEN]);
 int record_checksum_parse(const char *s, uint64_t *h); /* 0, or 1 when not "fnv1a64:<16 hex>" */
 uint64_t record_checksum_array(const record_array *a);
@@ -91,5 +105,67 @@ hid_t record_fapl(void);
 hid_t record_ordered_gcpl(void);  /* links and attributes tracked in creation order */
 int record_write_run(const char *file, hid_t runs, const record_run *r);  /* group /runs/<id> */
 int record_write_empty(const char *path, const record_meta_in *meta);     /* a new closed record */
+
+/* Work on a possibly damaged record in a forked child (record_child.c): work(path, fd, warg) runs
+ * in the child (its return value is the child's exit status) and writes to fd; sink(fd, sarg)
+ * drains it in the parent until EOF. 0 and *res (how the child ended) unless the parent could
+ * not fork, or the sink or a sanitizer report about moex's own code failed it. */
+enum { RECORD_CHILD_OK = 0, RECORD_CHILD_FAILED, RECORD_CHILD_CRASHED, RECORD_CHILD_HUNG };
+typedef struct {
+  int kind;   /* RECORD_CHILD_* */
+  int status; /* exit status (FAILED) */
+  int signo;  /* the signal (CRASHED, HUNG) */
+  long cpu;   /* the CPU-seconds limit it had */
+} record_child_result;
+typedef int (*record_child_work)(const char *path, int fd, void *arg);
+typedef int (*record_child_sink)(int fd, void *arg);
+int record_child_run(const char *path, record_child_work work, void *warg, record_child_sink sink, void *sarg,
+                     record_child_result *res);
+/* CPU seconds a child reading path may use: $MOEX_VERIFY_CPU_S, else 10 + 1 per 4 MB. */
+long record_child_cpu_limit(const char *path);
+
+/* The journal beside a record: a second copy of every committed run (record_journal*.c,
+ * results/SCHEMA.md "Journal"). */
+#define RECORD_JOURNAL_SUFFIX ".journal"
+typedef struct record_journal record_journal;
+/* A new journal (truncating any) for the record whose root attributes are m. NULL on failure. */
+record_journal *record_journal_create(const char *record_path, const record_meta *m);
+/* The journal of the open, verified record f at record_path, made to hold exactly f's runs in
+ * f's order: the longest valid prefix naming f's runs is kept, the rest dropped, the runs it
+ * lacks appended (read from f); a journal of another record (header) is started anew. */
+record_journal *record_journal_resume(const char *record_path, record_file *f);
+/* Writes and syncs the entries of runs (record positions pos0, pos0+1, ...) after the committed
+ * ones; they stay pending until record_journal_commit, or are cut off by record_journal_rollback. */
+int record_journal_append(record_journal *j, record_run *const *runs, size_t n, size_t pos0);
+void record_journal_commit(record_journal *j);
+void record_journal_rollback(record_journal *j);
+void record_journal_close(record_journal *j);
+
+/* Reading a journal (salvage). Entries whose checksum or framing fails are skipped (counted in
+ * n_bad) and parsing resumes at the next entry marker. */
+typedef struct {
+  record_run *run;
+  uint64_t pos; /* the run's position in the record when it was committed */
+} record_journal_entry;
+typedef struct {
+  int has_meta;       /* the header was intact: meta holds the record's root attributes */
+  record_meta meta;
+  record_journal_entry *e;
+  size_t n, cap, n_bad;
+} record_journal_contents;
+/* 0 and *out (possibly empty) when the journal could be read; MOEX_EIO when it is missing or
+ * unreadable (message names it). */
+int record_journal_read(const char *journal_path, record_journal_contents *out);
+void record_journal_contents_free(record_journal_contents *c);
+char *record_journal_path(const char *record_path); /* malloc'd */
+/* The format's pieces (record_journal.c), for the writer and the readers. */
+int record_journal_header(const record_meta *m, unsigned char **buf, size_t *len);
+int record_journal_entries(record_run *const *runs, size_t n, size_t pos0, unsigned char **buf, size_t *len);
+size_t record_journal_parse_header(const unsigned char *b, size_t n, record_meta *m);
+size_t record_journal_parse_entry(const unsigned char *b, size_t n, size_t o, uint64_t *pos, size_t *run_off,
+                                  size_t *run_len);
+size_t record_journal_next_marker(const unsigned char *b, size_t n, size_t o);
+int record_journal_slurp(const char *path, unsigned char **buf, size_t *len);
+void record_meta_free(record_meta *m);
 
 #endif

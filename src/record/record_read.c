@@ -16,14 +16,6 @@
 
 #include "core/moex_error.h"
 
-struct record_file {
-  char *path;
-  hid_t fid;
-  record_meta meta;
-  char **ids;  /* in creation order */
-  size_t n_ids, cap_ids;
-  int sealed;  /* the root carries a checksum: so must every run and dataset (written by this moex) */
-};
 
 /* At most this many values in one dataset or column (16 GiB of doubles): a larger count is a
  * damaged header, not a record. */
@@ -43,7 +35,7 @@ static int get_checksum(const char *file, hid_t loc, uint64_t *h) {
   return bad ? -1 : 0;
 }
 
-static void meta_free(record_meta *m) {
+void record_meta_free(record_meta *m) {
   free(m->moex_version);
   free(m->created_utc);
   free(m->host);
@@ -55,7 +47,7 @@ static void meta_free(record_meta *m) {
 void record_close(record_file *f) {
   if (!f) return;
   if (f->fid >= 0) H5Fclose(f->fid);
-  meta_free(&f->meta);
+  record_meta_free(&f->meta);
   for (size_t i = 0; i < f->n_ids; ++i) free(f->ids[i]);
   free(f->ids);
   free(f->path);
@@ -72,7 +64,7 @@ int record_has_run(const record_file *f, const char *id) {
   return 0;
 }
 
-static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+herr_t record_list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
   (void)g;
   (void)info;
   record_file *f = data;
@@ -167,7 +159,7 @@ record_file *record_open(const char *path) {
     moex_error(MOEX_EIO, "record: '%s' has no /runs group", path);
     goto fail;
   }
-  herr_t it = H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, NULL, list_cb, f);
+  herr_t it = H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, NULL, record_list_cb, f);
   H5Gclose(g);
   if (it < 0) {
     moex_error(MOEX_EIO, "record: '%s': cannot list /runs (%s)", path, rh5_why());

@@ -82,7 +82,8 @@ int record_column_create(const char *file, hid_t summary, const char *name, reco
   hid_t ds = H5Dcreate2(summary, name, type == RECORD_STR ? st : file_type(type), sp, H5P_DEFAULT, pl,
                         H5P_DEFAULT);
   int rc = ds < 0 ? moex_error(MOEX_EIO, "record: '%s': cannot create /summary/%s (%s)", file, name, rh5_why()) : 0;
-  if (ds >= 0) H5Dclose(ds);
+  if (ds >= 0 && H5Dclose(ds) < 0 && !rc)
+    rc = moex_error(MOEX_EIO, "record: '%s': cannot create /summary/%s (%s)", file, name, rh5_why());
   H5Pclose(pl);
   H5Sclose(sp);
   if (st >= 0) H5Tclose(st);
@@ -105,7 +106,9 @@ static int column_put(const char *file, hid_t summary, const char *name, record_
   if (mt >= 0) H5Tclose(mt);
   if (ms >= 0) H5Sclose(ms);
   if (fs >= 0) H5Sclose(fs);
-  if (ds >= 0) H5Dclose(ds);
+  /* the data may reach the file only now (the chunk cache): a full disk shows here */
+  if (ds >= 0 && H5Dclose(ds) < 0 && !rc)
+    rc = moex_error(MOEX_EIO, "record: '%s': cannot write /summary/%s (%s)", file, name, rh5_why());
   return rc;
 }
 

@@ -89,6 +89,14 @@ static int write_dataset(const char *file, hid_t g, const char *rid, const char 
   return 0;
 }
 
+/* Closes a written dataset: HDF5 writes its data from its buffers then (a sieve buffer, the
+ * chunk cache), so a full disk can show here first and must fail the commit. */
+static int close_dataset(const char *file, const char *rid, const char *path, hid_t ds, int rc) {
+  if (H5Dclose(ds) < 0 && !rc)
+    rc = moex_error(MOEX_EIO, "record: '%s': run '%s': cannot write '%s' (%s)", file, rid, path, rh5_why());
+  return rc;
+}
+
 int record_write_run(const char *file, hid_t runs, const record_run *r) {
   hid_t gcpl = record_ordered_gcpl();
   hid_t g = H5Gcreate2(runs, r->id, H5P_DEFAULT, gcpl, H5P_DEFAULT);
@@ -119,7 +127,7 @@ int record_write_run(const char *file, hid_t runs, const record_run *r) {
     if (!rc) {
       sums[nd] = (record_dsum){a->path, record_checksum_array(a)};
       rc = put_checksum(file, ds, sums[nd++].sum);
-      H5Dclose(ds);
+      rc = close_dataset(file, r->id, a->path, ds, rc);
     }
   }
   for (size_t i = 0; !rc && i < r->n_tables; ++i) {
@@ -143,14 +151,14 @@ int record_write_run(const char *file, hid_t runs, const record_run *r) {
       rc = rh5_attr_put_strs(file, ds, RECORD_COLUMNS_ATTR, t->ncols, t->columns);
       sums[nd] = (record_dsum){t->path, record_checksum_table(t)};
       if (!rc) rc = put_checksum(file, ds, sums[nd++].sum);
-      H5Dclose(ds);
+      rc = close_dataset(file, r->id, t->path, ds, rc);
     }
   }
   uint64_t h;
   if (!rc && record_checksum_run(r, sums, nd, &h)) rc = moex_error(MOEX_ENOMEM, "record: out of memory");
   if (!rc) rc = put_checksum(file, g, h);
   free(sums);
-  H5Gclose(g);
+  if (H5Gclose(g) < 0 && !rc) rc = moex_error(MOEX_EIO, "record: '%s': cannot write /runs/%s (%s)", file, r->id, rh5_why());
   return rc;
 }
 
@@ -171,10 +179,11 @@ int record_write_empty(const char *path, const record_meta_in *meta) {
   if (rc) return rc;
   hid_t fapl = record_fapl();
   hid_t f = fapl < 0 ? -1 : H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  if (f < 0) rc = moex_error(MOEX_EIO, "record: cannot create HDF5 file '%s' (%s)", path, rh5_why());
   if (fapl >= 0) H5Pclose(fapl);
   if (f < 0) {
     unlink(path);
-    return moex_error(MOEX_EIO, "record: cannot create HDF5 file '%s' (%s)", path, rh5_why());
+    return rc;
   }
   char when[64], host[256];
   utc_now(when, sizeof when);

@@ -145,10 +145,18 @@ int sweep_commit_upto(sweep_committer_t *c, size_t k1) {
   size_t k0 = c->next;
   if (k1 <= k0) return MOEX_OK;
   int rc = commit(c, c->slot + k0, k1 - k0);
+  /* a file that cannot be written (a full disk, an I/O error) ends the sweep: the record keeps
+   * every earlier commit, and no run may be recorded as failed for what the disk did */
+  if (rc && rc != MOEX_EINVAL)
+    return moex_error(MOEX_EIO, "sweep: cannot commit to %s: %s; it holds the %zu runs committed before, --resume finishes it",
+                      c->o->out, moex_errmsg(), record_writer_n_runs(c->w));
   if (rc) {
     /* all or none: find the offender(s) one by one */
     for (size_t k = k0; k < k1; k++) {
-      if (!commit(c, c->slot + k, 1)) continue;
+      if (!(rc = commit(c, c->slot + k, 1))) continue;
+      if (rc != MOEX_EINVAL)
+        return moex_error(MOEX_EIO, "sweep: cannot commit to %s: %s; it holds the %zu runs committed before, --resume finishes it",
+                          c->o->out, moex_errmsg(), record_writer_n_runs(c->w));
       record_run *e = refused_record(c->slot[k], moex_errmsg());
       if (!e || commit(c, &e, 1)) {
         record_run_free(e);

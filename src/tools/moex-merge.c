@@ -12,7 +12,16 @@
  * columns whose types disagree, an OUT.h5 being written by another process (its lock, held for
  * the whole merge). Identical duplicates are kept once. OUT.h5's root attributes are
  * those of the first input (grid, experiment); its command_line is the first input's followed by
- * the merge command. */
+ * the merge command.
+ *
+ *   moex-merge --salvage DAMAGED.h5 -o OUT.h5
+ *
+ * writes to OUT.h5 a clean record of every run of DAMAGED.h5 whose checksums verify, read from
+ * the record where it can still be walked and from its journal (DAMAGED.h5.journal) where not
+ * (record_salvage(); results/SCHEMA.md, "Salvage"); prints one line per run it could not keep,
+ * then `kept N of M runs`. Exit status: 0 every known run kept, 1 some lost (OUT.h5 holds the
+ * rest), 2 a bad command line or input, or OUT.h5 not written, 3 nothing could be read (neither
+ * the record nor its journal; OUT.h5 not written). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,12 +42,50 @@ static int fail(const char *fmt, const char *a, const char *b, const char *c) {
   return 2;
 }
 
+/* A failed merge's OUT.h5.merging and its journal. */
+static void drop_merging(const char *tmp) {
+  unlink(tmp);
+  size_t n = strlen(tmp) + 16;
+  char *j = malloc(n);
+  if (j) {
+    snprintf(j, n, "%s.journal", tmp);
+    unlink(j);
+  }
+  free(j);
+}
+
+/* moex-merge --salvage DAMAGED.h5 -o OUT.h5 (the two in either order) */
+static int salvage_main(int argc, char **argv) {
+  const char *in = NULL, *out = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--salvage") && i + 1 < argc && !in) in = argv[++i];
+    else if (!strcmp(argv[i], "-o") && i + 1 < argc && !out) out = argv[++i];
+    else return fail("salvage: unexpected argument '%s'; usage: moex-merge --salvage DAMAGED.h5 -o OUT.h5%s%s", argv[i], "", "");
+  }
+  if (!in || !out) return fail("salvage: usage: moex-merge --salvage DAMAGED.h5 -o OUT.h5 (missing %s)%s%s", in ? "-o OUT.h5" : "DAMAGED.h5", "", "");
+  char *cmd = record_join_argv(argc, argv);
+  record_salvage_stats st;
+  int rc = record_salvage(in, out, cmd, stdout, &st);
+  free(cmd);
+  if (rc) {
+    fail("%s%s%s", moex_errmsg(), "", "");
+    return rc == MOEX_EINVAL ? 2 : st.known == 0 && !st.record && st.journal != 1 ? 3 : 2;
+  }
+  printf("moex-merge: salvage: kept %zu of %zu runs from '%s' into '%s' (%zu from its journal%s)\n", st.kept, st.known, in,
+         out, st.from_journal, st.journal == 1 ? "" : st.journal ? ", which is unreadable" : "; it has none");
+  return st.kept == st.known ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
     printf("usage: moex-merge OUT.h5 IN.h5 [IN2.h5 ...]\nJoins results files of one experiment into OUT.h5 "
-           "(crash-safe); refuses other experiments and runs with the same id but different content.\n");
+           "(crash-safe); refuses other experiments and runs with the same id but different content.\n"
+           "usage: moex-merge --salvage DAMAGED.h5 -o OUT.h5\nWrites every run of DAMAGED.h5 whose checksums verify "
+           "(from the record, or its journal) to OUT.h5; exit 0 all kept, 1 some lost, 2 bad input, 3 nothing readable.\n");
     return 0;
   }
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--salvage")) return salvage_main(argc, argv);
   if (argc < 3) return fail("usage: moex-merge OUT.h5 IN.h5 [IN2.h5 ...] (got %s%s%s)", argc < 2 ? "no" : "one",
                             " argument", argc < 2 ? "s" : "");
   const char *out = argv[1];
@@ -56,7 +103,7 @@ int main(int argc, char **argv) {
     /* verified whole first (in a child: a file that crashes HDF5 is refused too), so that no
      * damaged run reaches OUT.h5 */
     if (record_verify(p) || !(in[i] = record_open(p))) {
-      status = fail("%s%s%s", moex_errmsg(), "", "");
+      status = fail("%s%s%s", moex_errmsg(), record_salvage_hint(p, moex_errmsg()), "");
       break;
     }
     const char *e0 = record_file_meta(in[0])->experiment, *ei = record_file_meta(in[i])->experiment;
@@ -138,9 +185,8 @@ int main(int argc, char **argv) {
   for (size_t t = 0; t < nb; t++) record_run_free(batch[t]);
   free(batch);
   if (w) record_writer_close(w);
-  if (!status && rename(tmp, out) != 0)
-    status = fail("cannot rename '%s' to '%s': %s", tmp, out, strerror(errno));
-  if (status && tmp) unlink(tmp);
+  if (!status && record_rename(tmp, out)) status = fail("%s%s%s", moex_errmsg(), "", "");
+  if (status && tmp) drop_merging(tmp);
   record_lock_release(lock);
   if (!status) printf("moex-merge: wrote %s: %zu runs from %d files\n", out, total, n_in);
   for (int i = 0; i < n_in; i++) record_close(in[i]);

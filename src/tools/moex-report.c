@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
      * (exit 2), also one that would crash the HDF5 library */
     data[i] = record_verify(files[i]) ? NULL : report_load_xy(files[i], x_col, y_col);
     if (!data[i]) {
-      fprintf(stderr, "moex-report: %s\n", moex_errmsg());
+      fprintf(stderr, "moex-report: %s%s\n", moex_errmsg(), record_salvage_hint(files[i], moex_errmsg()));
       status = 2;
     }
   }

@@ -1,0 +1,207 @@
+/* record_salvage: a new, clean record from a damaged one, holding every run whose checksums
+ * verify: the record's own copy where it can be walked (record_salvage_walk.c), the journal's
+ * (record_journal.c) where it cannot. Damage so costs the runs it touched in both copies and no
+ * others. Runs keep the order they were committed in. */
+#include "record/record_salvage.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/moex_error.h"
+
+#define BATCH 256 /* runs per commit of the output */
+
+typedef struct {
+  const char *id;
+  record_run *run;    /* borrowed from the walk or the journal */
+  int from_journal;
+  uint64_t pos, seq;  /* position in the record (when known), order found */
+  const char *why;    /* why run is NULL */
+} cand;
+
+typedef struct {
+  cand *c;
+  size_t n;
+} cands;
+
+static int by_id(const void *a, const void *b) { return strcmp(((const cand *)a)->id, ((const cand *)b)->id); }
+static int by_pos(const void *a, const void *b) {
+  const cand *x = a, *y = b;
+  if (x->pos != y->pos) return x->pos < y->pos ? -1 : 1;
+  return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* The runs of both sources, each id once: the record's copy when it verified, else the
+ * journal's. n_walk of them come from the walk, sorted by id for the journal's look-ups. */
+static int join(record_salvage_walk *w, record_journal_contents *jc, cands *cs) {
+  cs->c = calloc(w->n_ids + jc->n + 1, sizeof *cs->c);
+  if (!cs->c) return moex_error(MOEX_ENOMEM, "record: out of memory");
+  for (size_t i = 0; i < w->n_ids; i++)
+    cs->c[cs->n++] = (cand){w->ids[i], w->runs[i], 0, i, i, w->why[i]};
+  size_t n_walk = cs->n;
+  qsort(cs->c, n_walk, sizeof *cs->c, by_id);
+  for (size_t k = 0; k < jc->n; k++) {
+    record_run *r = jc->e[k].run;
+    cand key = {.id = r->id};
+    cand *hit = n_walk ? bsearch(&key, cs->c, n_walk, sizeof *cs->c, by_id) : NULL;
+    for (size_t j = n_walk; !hit && j < cs->n; j++) /* a duplicate entry: the later one counts */
+      if (!strcmp(cs->c[j].id, r->id)) hit = &cs->c[j];
+    if (!hit) {
+      hit = &cs->c[cs->n++];
+      *hit = (cand){r->id, NULL, 0, 0, w->n_ids + k, NULL};
+    }
+    hit->pos = jc->e[k].pos;
+    if (!hit->run || hit->from_journal) {
+      hit->run = r;
+      hit->from_journal = 1;
+    }
+  }
+  qsort(cs->c, cs->n, sizeof *cs->c, by_pos);
+  return 0;
+}
+
+/* The kind of damage a reader's message names (results/SCHEMA.md, "Salvage"). */
+static const char *why_kind(const char *msg) {
+  if (strstr(msg, "checksum")) return "checksum";
+  if (strstr(msg, "has no dataset") || strstr(msg, "cannot open '") || strstr(msg, "cannot read '"))
+    return "missing dataset";
+  return "unreadable group";
+}
+
+/* Commits the kept runs to the writer, in batches; a run the writer refuses is lost (why). */
+static int write_runs(record_writer *wr, cands *cs) {
+  record_run *batch[BATCH];
+  cand *owner[BATCH];
+  size_t nb = 0;
+  for (size_t i = 0; i <= cs->n; i++) {
+    if (i < cs->n && cs->c[i].run) {
+      owner[nb] = &cs->c[i];
+      batch[nb++] = cs->c[i].run;
+    }
+    if (nb == 0 || (nb < BATCH && i < cs->n)) continue;
+    int rc = record_writer_append(wr, batch, nb);
+    for (size_t k = 0; rc == MOEX_EINVAL && k < nb; k++) /* all or none: find the refused ones */
+      if ((rc = record_writer_append(wr, &batch[k], 1)) == MOEX_EINVAL) {
+        owner[k]->run = NULL;
+        owner[k]->why = "refused by the writer (a summary column of another type)";
+        rc = MOEX_EINVAL;
+      }
+    if (rc && rc != MOEX_EINVAL) return rc;
+    nb = 0;
+  }
+  return 0;
+}
+
+/* "cmd" of the damaged record's command line and the salvage's. */
+static char *salvage_cmd(const record_meta *m, const char *command_line) {
+  const char *a = m && m->command_line ? m->command_line : "";
+  size_t n = strlen(a) + strlen(command_line ? command_line : "") + 32;
+  char *s = malloc(n);
+  if (s) snprintf(s, n, "%s  [salvaged by: %s]", a, command_line ? command_line : "moex-merge --salvage");
+  return s;
+}
+
+/* The kept runs into out, written aside (out.salvaging) and renamed: out is the whole salvage
+ * or as it was. */
+static int write_out(const char *out, const record_meta *m, const char *command_line, cands *cs) {
+  record_lock *lock = record_lock_take(out);
+  if (!lock) return MOEX_EIO;
+  size_t n = strlen(out) + 16;
+  char *tmp = malloc(n), *cl = salvage_cmd(m, command_line);
+  int rc = tmp && cl ? 0 : moex_error(MOEX_ENOMEM, "record: out of memory");
+  if (!rc) {
+    snprintf(tmp, n, "%s.salvaging", out);
+    record_meta_in mi = {m ? m->experiment : "salvaged", m && m->grid ? m->grid : "", cl};
+    record_writer *w = record_writer_open(tmp, &mi, RECORD_NEW);
+    rc = w ? write_runs(w, cs) : MOEX_EIO;
+    record_writer_close(w);
+    if (!rc) rc = record_rename(tmp, out);
+    if (rc) {
+      char *j = record_journal_path(tmp);
+      unlink(tmp);
+      if (j) unlink(j);
+      free(j);
+    }
+  }
+  free(tmp);
+  free(cl);
+  record_lock_release(lock);
+  return rc;
+}
+
+static void report_lost(FILE *lines, const record_salvage_walk *w, const cands *cs, record_salvage_stats *st) {
+  for (size_t i = 0; i < cs->n; i++) {
+    const cand *c = &cs->c[i];
+    st->known++;
+    if (c->run) {
+      st->kept++;
+      st->from_journal += c->from_journal;
+      continue;
+    }
+    const char *why = c->why ? c->why : w->open_error ? w->open_error : "unreadable";
+    if (lines) fprintf(lines, "run %s: not kept: %s (%s)\n", c->id, why_kind(why), why);
+  }
+}
+
+static int check_input(const char *in, const char *out, const char *jpath, int *in_exists) {
+  struct stat si, so;
+  *in_exists = stat(in, &si) == 0;
+  if (!*in_exists && access(jpath, F_OK) != 0)
+    return moex_error(MOEX_EINVAL, "salvage: '%s' does not exist, nor its journal '%s'", in, jpath);
+  if (*in_exists && !S_ISREG(si.st_mode)) return moex_error(MOEX_EINVAL, "salvage: '%s' is not a regular file", in);
+  if (*in_exists && stat(out, &so) == 0 && so.st_dev == si.st_dev && so.st_ino == si.st_ino)
+    return moex_error(MOEX_EINVAL, "salvage: the output '%s' is the damaged file itself; write to a new file", out);
+  return 0;
+}
+
+int record_salvage(const char *in, const char *out, const char *command_line, FILE *lines, record_salvage_stats *st) {
+  rh5_quiet();
+  memset(st, 0, sizeof *st);
+  if (!in || !out) return moex_error(MOEX_EINVAL, "salvage: needs a damaged record and an output path");
+  char *jpath = record_journal_path(in);
+  if (!jpath) return moex_error(MOEX_ENOMEM, "record: out of memory");
+  int in_exists, rc = check_input(in, out, jpath, &in_exists);
+  record_salvage_walk w = {0};
+  record_journal_contents jc = {0};
+  if (!rc && in_exists) rc = record_salvage_walk_run(in, &w);
+  if (!rc && !in_exists) w.open_error = record_strdup("the record is missing");
+  if (!rc && access(jpath, F_OK) == 0) st->journal = record_journal_read(jpath, &jc) ? -1 : 1;
+  st->record = !w.open_error;
+  st->restarts = w.restarts;
+  st->journal_bad = jc.n_bad;
+  const record_meta *m = w.has_meta ? &w.meta : jc.has_meta ? &jc.meta : NULL;
+  if (!rc && !m && !w.n_ids && !jc.n)
+    rc = moex_error(MOEX_EIO, "salvage: nothing to salvage: '%s': %s; %s", in, w.open_error ? w.open_error : "no runs",
+                    st->journal == 1 ? "its journal holds no run" : st->journal ? "its journal is unreadable" : "no journal beside it");
+  cands cs = {0};
+  if (!rc) rc = join(&w, &jc, &cs);
+  if (!rc) rc = write_out(out, m, command_line, &cs);
+  if (!rc) report_lost(lines, &w, &cs, st);
+  free(cs.c);
+  record_salvage_walk_free(&w);
+  record_journal_contents_free(&jc);
+  free(jpath);
+  return rc;
+}
+
+int record_rename(const char *from, const char *to) {
+  if (rename(from, to) != 0)
+    return moex_error(MOEX_EIO, "record: cannot rename '%s' to '%s': %s", from, to, strerror(errno));
+  char *jf = record_journal_path(from), *jt = record_journal_path(to);
+  int rc = !jf || !jt ? moex_error(MOEX_ENOMEM, "record: out of memory") : 0;
+  int has = !rc && access(jf, F_OK) == 0;
+  if (has && rename(jf, jt) != 0)
+    rc = moex_error(MOEX_EIO, "record: cannot rename '%s' to '%s': %s", jf, jt, strerror(errno));
+  else if (!rc && !has) unlink(jt); /* no stale journal beside the new record */
+  free(jf);
+  free(jt);
+  const char *slash = strrchr(to, '/');
+  char *dir = slash ? strndup(to, slash == to ? 1 : (size_t)(slash - to)) : record_strdup(".");
+  if (!rc && dir) rc = rh5_fsync_path(dir);
+  free(dir);
+  return rc;
+}
