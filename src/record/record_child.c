@@ -13,6 +13,7 @@
  * finds comes back through a pipe, which the parent drains while the child works. */
 #include "record/record_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -66,8 +67,31 @@ long record_child_cpu_limit(const char *path) {
   return 10 + (stat(path, &st) == 0 ? (long)(st.st_size / (4L << 20)) : 0);
 }
 
+/* Closes every descriptor but 0-2 and keep: the child must not hold what its parent holds (a
+ * writer's lock, whose flock would outlive a killed writer as long as the child reads). */
+static void close_others(int keep) {
+  for (int again = 1; again;) { /* closing while listing would skip entries: in rounds */
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) {
+      for (int fd = 3; fd < 1024; fd++)
+        if (fd != keep) close(fd);
+      return;
+    }
+    int own = dirfd(d), fds[256], n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 256) {
+      int fd = atoi(e->d_name);
+      if (fd > 2 && fd != keep && fd != own) fds[n++] = fd;
+    }
+    closedir(d);
+    for (int k = 0; k < n; k++) close(fds[k]);
+    again = n == 256;
+  }
+}
+
 static _Noreturn void child_main(const char *path, int fd, long cpu, const char *report, record_child_work work,
                                  void *warg) {
+  close_others(fd);
   const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
   for (size_t k = 0; k < sizeof sigs / sizeof *sigs; k++) signal(sigs[k], SIG_DFL);
   signal(SIGPIPE, SIG_DFL);
