@@ -23,6 +23,8 @@
  * points against the dense-active curve of rates_d1_<embed> (the dense net does not depend on
  * E), with the claim of Sec. 4.2 that it grows with E (the paper: "about E times"): its log-log
  * slope against E and a verdict, in <out>_ratio_E.tsv.
+ * Points that are one configuration (rate-d1-m32, exp-d1-E4 and ext-d1-E4 at the defaults) are
+ * computed once per seed index and copied into each point's run (run_shared; results/SCHEMA.md).
  * Full grid: 2 seeds, 4000 Adam steps, embeddings rotated and curved (axis: --set
  * 'embed=axis,rotated,curved'; paper_exp1 covers it), about 30 min on 2 cores (estimated from
  * single runs: the dense-total nets at m = 128 dominate). */
@@ -39,6 +41,8 @@
 #include "core/moex_error.h"
 #include "analysis/slope.h"
 #include "analysis/verdict.h"
+#include "core/runid.h"
+#include "lib/runcache.h"
 #include "lib/study.h"
 
 #define PROG "manifold_rates"
@@ -47,6 +51,7 @@ typedef struct {
   const driver_opts_t *o;
   size_t grid, hidden, rate_D, amb_m, e_m;
   const char *target;
+  runcache *cache; /* the runs of points that share a configuration (point_canonical) */
 } ctx_t;
 
 /* Charts per intrinsic dimension: few enough to keep m >= E^2 reachable, enough for the atlas
@@ -139,24 +144,73 @@ static int make_spec(const ctx_t *c, const char *model, size_t D, size_t E, size
   return MOEX_OK;
 }
 
-static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long seed, record_run *rec) {
-  const ctx_t *c = vctx;
-  const char *model = sweep_grid_value(g, i, "model"), *embed = sweep_grid_value(g, i, "embed");
-  const char *protocol = sweep_grid_value(g, i, "protocol"), *point = sweep_grid_value(g, i, "point");
-  int amb = 0;
-  size_t d = 1, D = 2, m = 1, width = 1, Ep = 0;
-  int rc = parse_point(c, point, &amb, &d, &D, &m, &Ep);
+/* A point resolved: its kind (PT_*), d, D, m and E (E: the experts and charts it runs with). */
+typedef struct {
+  int amb;
+  size_t d, D, m, E;
+} mr_point_t;
+
+static int point_resolve(const ctx_t *c, const char *point, mr_point_t *p) {
+  size_t Ep = 0;
+  int rc = parse_point(c, point, &p->amb, &p->d, &p->D, &p->m, &Ep);
   if (rc) return rc;
-  size_t E = Ep ? Ep : charts_for(d);
-  if (amb == PT_EXPTOT) {
+  p->E = Ep ? Ep : charts_for(p->d);
+  if (p->amb == PT_EXPTOT) {
     /* the width at which moe2-3l with E experts has the total parameters it has with 4 at e_m */
     moe_spec_t ref;
-    spec_moe2(&ref, D, c->hidden, 4, c->e_m, 3);
-    budget_ctx_t bc = {.D = D, .H = c->hidden, .E = E};
-    m = study_match_width(moe2_total, &bc, moe_spec_n_params(&ref), 1u << 16);
+    spec_moe2(&ref, p->D, c->hidden, 4, c->e_m, 3);
+    budget_ctx_t bc = {.D = p->D, .H = c->hidden, .E = p->E};
+    p->m = study_match_width(moe2_total, &bc, moe_spec_n_params(&ref), 1u << 16);
   }
+  return MOEX_OK;
+}
+
+/* The first name, in the order rate, amb, exp, that resolves to p's (d, D, E, m): points of
+ * different figures that are the same configuration (at the defaults rate-d1-m32, exp-d1-E4
+ * and ext-d1-E4: D = --rate-D, 4 experts, m = --e-m) share it. */
+static void point_canonical(const ctx_t *c, const mr_point_t *p, char *buf, size_t n) {
+  if (p->D == c->rate_D && p->E == charts_for(p->d)) snprintf(buf, n, "rate-d%zu-m%zu", p->d, p->m);
+  else if (p->E == charts_for(p->d) && p->m == c->amb_m) snprintf(buf, n, "amb-d%zu-D%zu", p->d, p->D);
+  else if (p->D == c->rate_D && p->m == c->e_m) snprintf(buf, n, "exp-d%zu-E%zu", p->d, p->E);
+  else snprintf(buf, n, "%s", "");
+}
+
+/* 1 when another point of the grid's point axis has the canonical name `canon` too. */
+static int point_shared(const ctx_t *c, const sweep_grid_t *g, const char *own, const char *canon) {
+  for (size_t a = 0; a < g->n_axes; a++) {
+    if (strcmp(g->axis[a].name, "point")) continue;
+    for (size_t k = 0; k < g->axis[a].n; k++) {
+      mr_point_t q;
+      char cq[64];
+      if (!strcmp(g->axis[a].values[k], own) || point_resolve(c, g->axis[a].values[k], &q)) continue;
+      point_canonical(c, &q, cq, sizeof cq);
+      if (!strcmp(cq, canon)) return 1;
+    }
+  }
+  moex_error_clear();
+  return 0;
+}
+
+/* The figure of a point (its kind's figure, series and x; the rate claim with its bound). */
+static int point_figure(record_run *rec, const mr_point_t *p, const char *model, const char *embed,
+                        const char *protocol, size_t width, double bound_exponent) {
+  char fig[64], series[96];
+  static const char *const fig_names[] = {"rates", "ambient", "experts", "expertstot"};
+  int dense = !strncmp(model, "dense", 5);
+  snprintf(fig, sizeof fig, "%s_d%zu_%s", fig_names[p->amb], p->d, embed);
+  snprintf(series, sizeof series, "%s %s", model, protocol);
+  if (p->amb == PT_AMB) return exprun_set_figure(rec, fig, series, "D", (double)p->D, dense ? "none" : "flat", NAN, 0.15, NULL, NAN);
+  if (p->amb == PT_RATE) return exprun_set_figure(rec, fig, series, "width", (double)width, "rate", bound_exponent, 0.1, NULL, NAN);
+  return exprun_set_figure(rec, fig, series, "E", (double)p->E, "none", NAN, NAN, NULL, NAN);
+}
+
+/* One run of a resolved point: its data, the fit, the bounds and the record. */
+static int run_point(const ctx_t *c, const mr_point_t *p, const char *model, const char *embed, const char *protocol,
+                     unsigned long seed, record_run *rec) {
+  size_t d = p->d, D = p->D, m = p->m, E = p->E, width = 1;
   moe_spec_t spec;
-  if ((rc = make_spec(c, model, D, E, m, &spec, &width))) return rc;
+  int rc = make_spec(c, model, D, E, m, &spec, &width);
+  if (rc) return rc;
   int dense = !strncmp(model, "dense", 5);
   /* the data depend on (d, D, embed) and the master seed only: every model and seed sees the same */
   manifold_config mc;
@@ -194,15 +248,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   for (size_t j = 0; j < E; j++) kv[j] = K;
   bounds_rate_t br;
   if (!rc) rc = dense ? bounds_thm31(K, D, &br) : bounds_thm48(kv, E, d, &br);
-  char fig[64], series[96];
-  static const char *const fig_names[] = {"rates", "ambient", "experts", "expertstot"};
-  snprintf(fig, sizeof fig, "%s_d%zu_%s", fig_names[amb], d, embed);
-  snprintf(series, sizeof series, "%s %s", model, protocol);
-  if (!rc) {
-    if (amb == PT_AMB) rc = exprun_set_figure(rec, fig, series, "D", (double)D, dense ? "none" : "flat", NAN, 0.15, NULL, NAN);
-    else if (amb == PT_RATE) rc = exprun_set_figure(rec, fig, series, "width", (double)width, "rate", br.exponent, 0.1, NULL, NAN);
-    else rc = exprun_set_figure(rec, fig, series, "E", (double)E, "none", NAN, NAN, NULL, NAN);
-  }
+  if (!rc) rc = point_figure(rec, p, model, embed, protocol, width, br.exponent);
   if (!rc) rc = record_run_set_str(rec, "y_name", "sup_err");
   if (!rc) rc = record_run_set_str(rec, "model", model);
   if (!rc) rc = record_run_set_str(rec, "embed", embed);
@@ -221,6 +267,60 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   targetfn_free(f);
   manifold_free(M);
   return rc;
+}
+
+typedef struct {
+  const ctx_t *c;
+  const mr_point_t *p;
+  const char *model, *embed, *protocol;
+  unsigned long seed;
+} shared_arg_t;
+
+static int shared_run(void *arg, record_run *rec) {
+  const shared_arg_t *a = arg;
+  return run_point(a->c, a->p, a->model, a->embed, a->protocol, a->seed, rec);
+}
+
+/* A point that shares its configuration with another of the grid runs as the canonical point,
+ * at the seed the canonical point's run of the same seed index gets (its configuration text with
+ * the point replaced: the same at any --jobs, --shard or MPI size), once per invocation; each
+ * sharing point's run is a copy with its own figure, x and claim (results/SCHEMA.md). */
+static int run_shared(const ctx_t *c, const sweep_grid_t *g, size_t i, const char *own, const char *canon,
+                      const mr_point_t *p, unsigned long seed, record_run *rec) {
+  char cfg[1024], key[1100], pat[96];
+  sweep_grid_config(g, PROG, i, cfg, sizeof cfg);
+  snprintf(pat, sizeof pat, " point=%s ", own);
+  const char *at = strstr(cfg, pat);
+  if (!at) return moex_error(MOEX_EINVAL, PROG ": point '%s' not found in its configuration '%s'", own, cfg);
+  snprintf(key, sizeof key, "%.*s point=%s %s", (int)(at - cfg), cfg, canon, at + strlen(pat));
+  unsigned long cseed = runid_seed((unsigned long)c->o->master_seed, key);
+  if (!strcmp(own, canon) && cseed != seed)
+    return moex_error(MOEX_EINVAL, PROG ": point %s: seed %lu of its configuration is not the sweep's %lu", own, cseed, seed);
+  mr_point_t cp;
+  int rc = point_resolve(c, canon, &cp);
+  shared_arg_t a = {c, &cp, sweep_grid_value(g, i, "model"), sweep_grid_value(g, i, "embed"),
+                    sweep_grid_value(g, i, "protocol"), cseed};
+  if (!rc) rc = runcache_fill(c->cache, key, rec, shared_run, &a, (int64_t)cseed);
+  if (rc || !strcmp(own, canon)) return rc;
+  int64_t width = 0;
+  double bexp = NAN;
+  rc = record_run_get_int(rec, "width", &width);
+  if (!rc) rc = record_run_get_double(rec, "bound_exponent", &bexp);
+  if (!rc) rc = point_figure(rec, p, a.model, a.embed, a.protocol, (size_t)width, bexp);
+  return rc;
+}
+
+static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long seed, record_run *rec) {
+  const ctx_t *c = vctx;
+  const char *point = sweep_grid_value(g, i, "point");
+  mr_point_t p;
+  int rc = point_resolve(c, point, &p);
+  if (rc) return rc;
+  char canon[64];
+  point_canonical(c, &p, canon, sizeof canon);
+  if (*canon && point_shared(c, g, point, canon)) return run_shared(c, g, i, point, canon, &p, seed, rec);
+  return run_point(c, &p, sweep_grid_value(g, i, "model"), sweep_grid_value(g, i, "embed"),
+                   sweep_grid_value(g, i, "protocol"), seed, rec);
 }
 
 /* T11: for every rates figure, every MoE series against every dense series, the ratio of the
@@ -394,10 +494,12 @@ int main(int argc, char **argv) {
     sweep_grid_free(&g);
     return 2;
   }
-  ctx_t c = {.o = &o, .grid = grid, .hidden = hidden, .rate_D = rate_D, .amb_m = amb_m, .e_m = e_m, .target = target};
+  ctx_t c = {.o = &o, .grid = grid, .hidden = hidden, .rate_D = rate_D, .amb_m = amb_m, .e_m = e_m, .target = target,
+             .cache = runcache_alloc()};
   const char *out = o.out ? o.out : o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5";
   char *protocols = strdup(o.protocol);
-  rc = driver_run(PROG, &o, &g, out, run_one, &c, argc, argv);
+  rc = c.cache ? driver_run(PROG, &o, &g, out, run_one, &c, argc, argv) : 1;
+  runcache_free(c.cache);
   if (rc == 0 && protocols && print_ratios(out, protocols)) rc = 1;
   if (rc == 0 && protocols && print_ratios_E(out, protocols)) rc = 1;
   free(protocols);

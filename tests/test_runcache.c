@@ -123,6 +123,58 @@ START_TEST(test_runcache_threads) {
 }
 END_TEST
 
+/* The seed and sup_err of the run of `figure` in a manifold_rates record with one run per figure
+ * (one seed, model, embedding and point per figure); 0 when absent. */
+static int mr_point(const char *path, const char *figure, int64_t *seed, double *sup) {
+  record_file *f = record_open(path);
+  ck_assert_msg(f != NULL, "%s", moex_errmsg());
+  record_summary *s = record_read_summary(f);
+  ck_assert_ptr_nonnull(s);
+  const record_column *cf = record_summary_column(s, "figure"), *cs = record_summary_column(s, "seed"),
+                      *ce = record_summary_column(s, "sup_err");
+  ck_assert(cf && cs && ce);
+  int found = 0;
+  for (size_t i = 0; i < s->nrows && !found; i++)
+    if (!strcmp(cf->v.s[i], figure)) {
+      *seed = cs->v.i[i];
+      *sup = ce->v.d[i];
+      found = 1;
+    }
+  record_summary_free(s);
+  record_close(f);
+  return found;
+}
+
+/* manifold_rates end to end: exp-d1-E4 and amb-d1-D16 are rate-d1-m8's configuration at --quick
+ * (D = --rate-D = 16, 4 experts, m = 8): computed once, as the rate point at its seed, and each
+ * recorded in its own figure; alone in its grid, exp-d1-E4 runs at its own seed. */
+START_TEST(test_runcache_manifold_rates) {
+  testutil_require_bin("manifold_rates");
+  testutil_tmp T;
+  testutil_tmp_make(&T, "runcache");
+  char cmd[2048];
+  const char *common = "--quick --seeds 1 --iters 40 --set 'model=dense-active;embed=rotated";
+  snprintf(cmd, sizeof cmd, "%s/manifold_rates %s;point=rate-d1-m8,amb-d1-D16,exp-d1-E4' --out %s/a.h5 > %s/a.log 2>&1",
+           testutil_bindir(), common, T.dir, T.dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "manifold_rates failed (%s/a.log)", T.dir);
+  snprintf(cmd, sizeof cmd, "%s/manifold_rates %s;point=exp-d1-E4' --out %s/b.h5 > %s/b.log 2>&1", testutil_bindir(),
+           common, T.dir, T.dir);
+  ck_assert_msg(testutil_sh(cmd) == 0, "manifold_rates failed (%s/b.log)", T.dir);
+  char a[512], b[512];
+  snprintf(a, sizeof a, "%s/a.h5", T.dir);
+  snprintf(b, sizeof b, "%s/b.h5", T.dir);
+  int64_t s_rate, s_amb, s_exp, s_alone;
+  double e_rate, e_amb, e_exp, e_alone;
+  ck_assert(mr_point(a, "rates_d1_rotated", &s_rate, &e_rate));
+  ck_assert(mr_point(a, "ambient_d1_rotated", &s_amb, &e_amb));
+  ck_assert(mr_point(a, "experts_d1_rotated", &s_exp, &e_exp));
+  ck_assert(mr_point(b, "experts_d1_rotated", &s_alone, &e_alone));
+  ck_assert(s_amb == s_rate && s_exp == s_rate && e_amb == e_rate && e_exp == e_rate);
+  ck_assert(s_alone != s_rate);
+  testutil_tmp_remove(&T);
+}
+END_TEST
+
 Suite *runcache_suite(void) {
   Suite *s = suite_create("runcache");
   TCase *tc = tcase_create("runcache");
@@ -130,5 +182,9 @@ Suite *runcache_suite(void) {
   tcase_add_test(tc, test_runcache_failure);
   tcase_add_test(tc, test_runcache_threads);
   suite_add_tcase(s, tc);
+  TCase *e2e = tcase_create("manifold_rates");
+  tcase_set_timeout(e2e, 120);
+  tcase_add_test(e2e, test_runcache_manifold_rates);
+  suite_add_tcase(s, e2e);
   return s;
 }

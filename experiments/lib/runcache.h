@@ -1,7 +1,9 @@
-/* runcache: a run whose result does not depend on its seed (optim_gap's construction row: the
- * same network measured on the same data at every seed), computed once per invocation and copied
- * into the record of every seed that asks for it, so that each record still holds every run the
- * figures need and the copies are, bit for bit, what computing them again would have written.
+/* runcache: a run that several runs of a sweep would compute alike, computed once per invocation
+ * and copied into the record of every run that asks for it under the same key, so that each record
+ * still holds every run the figures need and the copies are, bit for bit, what computing them
+ * again would have written. The key says what the run depends on: optim_gap's construction row
+ * (the same network on the same data at every seed) by its target; manifold_rates' points that
+ * are one configuration by the canonical point's configuration text, seed index included.
  *
  * Thread-safe (the sweep's workers share one cache); a failed computation is not cached, so each
  * seed that asks again fails with its own message. Under MPI or --shard each process has its
