@@ -311,6 +311,18 @@ START_TEST(test_tool_errors) {
   ck_assert_int_eq(testutil_sh(cmd), 3);
   ck_assert(one_line_has(P("err"), "moex-merge: ", "nothing to salvage"));
   ck_assert_int_ne(access(P("j.h5"), F_OK), 0);
+  /* a folder for a file: 2 */
+  mkdir(P("dir.h5"), 0755);
+  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage dir.h5 -o s.h5 >out 2>err", T.dir, bin());
+  ck_assert_int_eq(testutil_sh(cmd), 2);
+  ck_assert(one_line_has(P("err"), "moex-merge: ", "is not a regular file"));
+  /* an output another writer holds: 2, naming it */
+  record_lock *l = record_lock_take(P("busy.h5"));
+  ck_assert_ptr_nonnull(l);
+  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage a.h5 -o busy.h5 >out 2>err", T.dir, bin());
+  ck_assert_int_eq(testutil_sh(cmd), 2);
+  ck_assert(one_line_has(P("err"), "moex-merge: ", "is being written by process"));
+  record_lock_release(l);
   /* an output that cannot be written: 2 */
   snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage a.h5 -o nodir/s.h5 >out 2>err", T.dir, bin());
   ck_assert_int_eq(testutil_sh(cmd), 2);
@@ -337,6 +349,52 @@ START_TEST(test_refusals_name_salvage) {
 }
 END_TEST
 
+/* A reading child that crashes, or hangs, on a run: that run is named, a new child reads on. */
+START_TEST(test_child_crash_and_hang) {
+  salvage_test_make(P("a.h5"), 5);
+  setenv("MOEX_SALVAGE_CRASH", "run001", 1);
+  setenv("MOEX_SALVAGE_HANG", "run003", 1);
+  setenv("MOEX_VERIFY_CPU_S", "1", 1);
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *lines = open_memstream(&buf, &len);
+  record_salvage_stats st;
+  ck_assert_int_eq(record_salvage(P("a.h5"), P("s.h5"), "t", lines, &st), 0);
+  fclose(lines);
+  unsetenv("MOEX_SALVAGE_CRASH");
+  unsetenv("MOEX_SALVAGE_HANG");
+  ck_assert_int_eq(st.restarts, 2);
+  ck_assert_uint_eq(st.kept, 5); /* the journal has both */
+  ck_assert_uint_eq(st.from_journal, 2);
+  free(buf);
+  buf = NULL;
+  unlink(P("a.h5.journal"));
+  setenv("MOEX_SALVAGE_CRASH", "run001", 1);
+  setenv("MOEX_SALVAGE_HANG", "run003", 1);
+  lines = open_memstream(&buf, &len);
+  ck_assert_int_eq(record_salvage(P("a.h5"), P("s.h5"), "t", lines, &st), 0);
+  fclose(lines);
+  unsetenv("MOEX_SALVAGE_CRASH");
+  unsetenv("MOEX_SALVAGE_HANG");
+  ck_assert_uint_eq(st.kept, 3);
+  ck_assert_msg(strstr(buf, "run run001: not kept: unreadable group (unreadable: reading it crashed the HDF5 library") &&
+                    strstr(buf, "run run003: not kept: unreadable group (unreadable: reading it did not finish"),
+                "%s", buf);
+  free(buf);
+  ck_assert_uint_eq(salvage_test_same(P("a.h5"), P("s.h5")), 3);
+}
+END_TEST
+
+/* A journal that cannot be created (a folder in its place): the record is not created either. */
+START_TEST(test_journal_cannot_create) {
+  ck_assert_int_eq(mkdir(P("a.h5.journal"), 0755), 0);
+  record_meta_in meta = {"salvage_exp", "{}", "t"};
+  ck_assert_ptr_null(record_writer_open(P("a.h5"), &meta, RECORD_NEW));
+  ck_assert_msg(strstr(moex_errmsg(), "cannot create the journal") != NULL, "%s", moex_errmsg());
+  ck_assert_int_ne(access(P("a.h5"), F_OK), 0);
+}
+END_TEST
+
 Suite *salvage_suite(void) {
   Suite *s = suite_create("salvage");
   TCase *tc = tcase_create("salvage");
@@ -350,6 +408,8 @@ Suite *salvage_suite(void) {
   tcase_add_test(tc, test_journal_damaged_middle);
   tcase_add_test(tc, test_tool_errors);
   tcase_add_test(tc, test_refusals_name_salvage);
+  tcase_add_test(tc, test_child_crash_and_hang);
+  tcase_add_test(tc, test_journal_cannot_create);
   suite_add_tcase(s, tc);
   return s;
 }

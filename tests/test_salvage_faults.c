@@ -151,6 +151,14 @@ static int run_fn(void *ctx, const sweep_grid_t *g, size_t i, unsigned long seed
 
 /* The sweep into path in a child, armed with (k, errno, sticky); its exit status, the operations
  * it counted and the renames, its error message. */
+/* Every k; under the sanitizers (make asan), where a trial costs four times more, every third. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#define K_STEP 3
+#else
+#define K_STEP 1
+#endif
+
+static size_t n_values = 4; /* of the grid: 2 makes the first half of the sweep */
 static int sweep_child(const char *path, int resume, long k, int err, int sticky, long *ops, long *renames, char *msg,
                        size_t msz) {
   int fds[2];
@@ -160,7 +168,7 @@ static int sweep_child(const char *path, int resume, long k, int err, int sticky
   ck_assert_int_ge(pid, 0);
   if (pid == 0) {
     sweep_grid_t g = {.n_axes = 1, .seeds = 1};
-    g.axis[0] = (sweep_axis_t){.name = "m", .n = 4, .values = {"4", "8", "16", "32"}};
+    g.axis[0] = (sweep_axis_t){.name = "m", .n = n_values, .values = {"4", "8", "16", "32"}};
     sweep_options_t o = {.experiment = "faults", .out = path, .master_seed = 2385, .jobs = 1, .quiet = 1,
                          .resume = resume, .command_line = "faults"};
     fault_k = k;
@@ -245,7 +253,7 @@ START_TEST(test_faults_every_commit) {
   const int errs[3] = {ENOSPC, EIO, ENOSPC}, sticky[3] = {0, 0, 1};
   int failed = 0, trials = 0;
   for (int m = 0; m < 3; m++)
-    for (long k = 1; k <= total; k += sticky[m] ? 5 : 1, trials++) { /* a full disk: every fifth k */
+    for (long k = 1; k <= total; k += sticky[m] ? 5 * K_STEP : K_STEP, trials++) { /* a full disk: every fifth k */
       char what[160];
       snprintf(what, sizeof what, "%s%s at operation %ld of %ld", strerror(errs[m]), sticky[m] ? " from then on" : "", k,
                total);
@@ -272,6 +280,66 @@ START_TEST(test_faults_every_commit) {
 }
 END_TEST
 
+static void copy_file(const char *from, const char *to) {
+  size_t n = 0;
+  char *b = testutil_slurp(from, &n);
+  ck_assert_ptr_nonnull(b);
+  FILE *f = fopen(to, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(b, 1, n, f), n);
+  fclose(f);
+  free(b);
+}
+
+/* The same on --resume of the sweep's first half, from a record without a journal (written
+ * before journals, or whose journal was lost): the resume rebuilds the journal, then commits. */
+START_TEST(test_faults_resume) {
+  snprintf(scope, sizeof scope, "%s/", T.dir);
+  char path[400], half[400], full[400], hj[420], pj[420], msg[1200];
+  snprintf(path, sizeof path, "%s/f.h5", T.dir);
+  snprintf(pj, sizeof pj, "%s.journal", path);
+  snprintf(half, sizeof half, "%s/half.h5", T.dir);
+  snprintf(hj, sizeof hj, "%s.journal", half);
+  snprintf(full, sizeof full, "%s/full.h5", T.dir);
+  long total, renames, ops;
+  n_values = 2;
+  ck_assert_int_eq(sweep_child(half, 0, 0, 0, 0, &ops, &renames, msg, sizeof msg), 0);
+  n_values = 4;
+  ck_assert_int_eq(unlink(hj), 0);
+  ck_assert_int_eq(sweep_child(full, 0, 0, 0, 0, &ops, &renames, msg, sizeof msg), 0);
+  record_run **ref;
+  size_t n_ref = runs_of(full, &ref);
+  copy_file(half, path);
+  ck_assert_int_eq(sweep_child(path, 1, 0, 0, 0, &total, &renames, msg, sizeof msg), 0);
+  ck_assert_uint_eq(expect_prefix(path, ref, n_ref, "undisturbed resume"), n_ref);
+  int failed = 0;
+  long trials = 0;
+  for (long k = 1; k <= total; k += K_STEP, trials++) {
+    char what[160];
+    snprintf(what, sizeof what, "resume: %s at operation %ld of %ld", strerror(EIO), k, total);
+    cur_what = what;
+    copy_file(half, path);
+    unlink(pj);
+    int st = sweep_child(path, 1, k, EIO, 0, &ops, &renames, msg, sizeof msg);
+    if (st) {
+      failed++;
+      ck_assert_msg(!strchr(msg, '\n') && strstr(msg, strerror(EIO)), "%s: the message '%s'", what, msg);
+    }
+    record_run **got;
+    size_t n = runs_of(path, &got); /* a good state, holding at least the half */
+    ck_assert_msg(n >= 2, "%s: %zu runs", what, n);
+    for (size_t i = 0; i < n; i++) ck_assert_int_eq(record_run_compare(ref[i], got[i]), 0);
+    runs_free(got, n);
+    ck_assert_msg(sweep_child(path, 1, 0, 0, 0, &ops, &renames, msg, sizeof msg) == 0, "%s: resume failed: %s", what, msg);
+    ck_assert_msg(expect_prefix(path, ref, n_ref, what) == n_ref, "%s: the resumed record is not complete", what);
+  }
+  runs_free(ref, n_ref);
+  fprintf(stderr, "faults on resume: %ld trials over %ld operations, %d ended the sweep with a message\n", trials, total,
+          failed);
+  ck_assert_int_gt(failed, trials / 2);
+}
+END_TEST
+
 Suite *salvage_faults_suite(void) {
   Suite *s = suite_create("salvage_faults");
   TCase *tc = tcase_create("faults");
@@ -279,5 +347,10 @@ Suite *salvage_faults_suite(void) {
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_faults_every_commit);
   suite_add_tcase(s, tc);
+  TCase *tr = tcase_create("faults-resume");
+  tcase_add_checked_fixture(tr, setup, teardown);
+  tcase_set_timeout(tr, 300);
+  tcase_add_test(tr, test_faults_resume);
+  suite_add_tcase(s, tr);
   return s;
 }

@@ -72,25 +72,16 @@ static const char *why_kind(const char *msg) {
   return "unreadable group";
 }
 
-/* Commits the kept runs to the writer, in batches; a run the writer refuses is lost (why). */
+/* Commits the kept runs to the writer, in batches. (Runs of one record cannot disagree on a
+ * summary column's type, which is all a writer refuses of a valid run.) */
 static int write_runs(record_writer *wr, cands *cs) {
   record_run *batch[BATCH];
-  cand *owner[BATCH];
   size_t nb = 0;
   for (size_t i = 0; i <= cs->n; i++) {
-    if (i < cs->n && cs->c[i].run) {
-      owner[nb] = &cs->c[i];
-      batch[nb++] = cs->c[i].run;
-    }
+    if (i < cs->n && cs->c[i].run) batch[nb++] = cs->c[i].run;
     if (nb == 0 || (nb < BATCH && i < cs->n)) continue;
     int rc = record_writer_append(wr, batch, nb);
-    for (size_t k = 0; rc == MOEX_EINVAL && k < nb; k++) /* all or none: find the refused ones */
-      if ((rc = record_writer_append(wr, &batch[k], 1)) == MOEX_EINVAL) {
-        owner[k]->run = NULL;
-        owner[k]->why = "refused by the writer (a summary column of another type)";
-        rc = MOEX_EINVAL;
-      }
-    if (rc && rc != MOEX_EINVAL) return rc;
+    if (rc) return rc;
     nb = 0;
   }
   return 0;
