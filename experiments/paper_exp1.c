@@ -10,7 +10,6 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "fit/fit_moe.h"
 #include "lib/driver.h"
 #include "lib/exprun.h"
 #include "lib/study.h"
@@ -102,13 +101,14 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
                         .y_eval = ev.y, .chart_eval = ev.chart, .member_eval = ev.member, .n_charts = 4,
                         .n_keep = 512, .coord_eval = ev.u, .n_coord = 1, .label_train = tr.chart};
   fit_settings fs;
-  driver_fit_settings(c->o, protocol, &fs);
-  if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);
+  fit_plan plan;
+  int prc = driver_plan(c->o, protocol, &plan, &fs); /* memsets plan, whatever rc is */
+  if (!rc) rc = prc;
+  if (!rc) rc = exprun_fit_plan(&spec, seed, &data, &plan, &fs, rec);
   char series[96];
   snprintf(series, sizeof series, "%s %s %s", model, protocol, embed);
   /* the paper's number beside Adam and every MoE protocol (OPT+polish, alt, anneal) */
-  fit_moe_settings mps;
-  int pv = is_moe && (!strcmp(protocol, "adam") || !strncmp(protocol, "adam:", 5) || fit_moe_parse(protocol, &mps) == 0) && !strcmp(embed, "axis");
+  int pv = is_moe && fit_plan_adam_budget(&plan) && !strcmp(embed, "axis");
   if (!rc) rc = exprun_set_figure(rec, "exp1_err_vs_D", series, "D", (double)D, is_moe ? "flat" : "none", NAN, 0.15,
                                   NULL, pv ? paper_value(D) : NAN);
   if (!rc) rc = record_run_set_str(rec, "model", model);

@@ -11,7 +11,6 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "fit/fit_moe.h"
 #include "lib/driver.h"
 #include "lib/exprun.h"
 #include "core/moex_error.h"
@@ -90,8 +89,10 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
                         .x_test = xte, .y_test = yte, .n_eval = ng, .x_eval = xg, .y_eval = yg, .piece_eval = pg,
                         .n_pieces = 9, .n_keep = 4096, .coord_eval = xg, .n_coord = 2, .label_train = ptr};
   fit_settings fs;
-  driver_fit_settings(c->o, protocol, &fs);
-  if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);
+  fit_plan plan;
+  int prc = driver_plan(c->o, protocol, &plan, &fs); /* memsets plan, whatever rc is */
+  if (!rc) rc = prc;
+  if (!rc) rc = exprun_fit_plan(&spec, seed, &data, &plan, &fs, rec);
   char series[96];
   snprintf(series, sizeof series, "%s %s", model, protocol);
   /* claims: the paper's "2-3 beats 1-6"; Thm 5.3's rate for the depth-4 construction's class */
@@ -109,8 +110,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
      * bound's exponent for the MSE is -1 */
     bound = -1.0;
   }
-  fit_moe_settings mps;
-  double pv = !strcmp(protocol, "adam") || !strncmp(protocol, "adam:", 5) || fit_moe_parse(protocol, &mps) == 0 ? paper_value(model, m) : NAN;
+  double pv = fit_plan_adam_budget(&plan) ? paper_value(model, m) : NAN;
   if (!rc) rc = exprun_set_figure(rec, "exp2_err_vs_m", series, "m", (double)m, claim, bound, 0.1, ref, pv);
   if (!rc) rc = record_run_set_str(rec, "model", model);
   if (!rc) rc = record_run_set_str(rec, "protocol", protocol);

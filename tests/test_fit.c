@@ -640,9 +640,17 @@ START_TEST(test_bad_settings) {
   ck_assert_int_eq(fit_optimizer_check("LBFGS"), MOEX_EINVAL);
   fit_settings_default(&s);
   s.optimizer = "adam";
-  s.schedule = "linear";
+  s.schedule = (fit_schedule)FIT_N_SCHEDULE;
   ck_assert_int_eq(fit_run(&ob, th, &s, r), MOEX_EINVAL);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "unknown Adam schedule 3"));
+  fit_schedule sch;
+  ck_assert_int_eq(fit_schedule_parse("linear", &sch), MOEX_EINVAL);
   ck_assert_ptr_nonnull(strstr(moex_errmsg(), "'linear'"));
+  for (int k = 0; k < FIT_N_SCHEDULE; k++) {
+    ck_assert_int_eq(fit_schedule_parse(fit_schedule_name((fit_schedule)k), &sch), 0);
+    ck_assert_int_eq(sch, k);
+  }
+  ck_assert_str_eq(fit_schedule_name((fit_schedule)FIT_N_SCHEDULE), "unknown");
   fit_settings_default(&s);
   s.optimizer = "adam";
   s.beta2 = 1.0;
@@ -820,7 +828,7 @@ START_TEST(test_adam_schedules) {
     fitobj o;
     fit_settings s;
     fit_settings_default(&s);
-    s.schedule = "step";
+    s.schedule = FIT_SCHEDULE_STEP;
     s.step_gamma = 0;
     s.step_every = 5;
     s.max_iter = pass ? 12 : 5;
@@ -834,7 +842,7 @@ START_TEST(test_adam_schedules) {
   double th[33];
   fit_settings s;
   fit_settings_default(&s);
-  s.schedule = "cosine";
+  s.schedule = FIT_SCHEDULE_COSINE;
   s.max_iter = 20;
   fit_result *r = run_net("adam", &s, th, &o);
   ck_assert_uint_eq(r->n_curve, 20);

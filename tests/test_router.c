@@ -313,14 +313,14 @@ START_TEST(test_router_warmup_lr) {
   ck_assert_uint_eq(lr_mismatches(wrong_lr, &s, 50), 10);
   ck_assert_double_eq_tol(fit_adam_lr(&s, 1, 50), 1e-4, 1e-18);
   /* cosine starts after the warm-up: step W + 1 at lr, the last step near lr_min */
-  s.schedule = "cosine";
+  s.schedule = FIT_SCHEDULE_COSINE;
   /* the warm-up's last step is its own (lr), not the cosine's step 0: with a constant schedule
    * both give lr, so only another schedule tells a warm-up ending a step early */
   ck_assert_double_eq_tol(fit_adam_lr(&s, 10, 50), 1e-3, 1e-18);
   ck_assert_double_eq_tol(fit_adam_lr(&s, 11, 50), 1e-3, 1e-18);
   ck_assert_double_eq_tol(fit_adam_lr(&s, 50, 50), 1e-3 * 0.5 * (1 + cos(M_PI * 39.0 / 40.0)), 1e-18);
   /* the optimizer takes those steps */
-  s.schedule = "constant";
+  s.schedule = FIT_SCHEDULE_CONSTANT;
   s.max_iter = 20;
   s.batch = 1;
   s.log_every = 1;

@@ -10,8 +10,6 @@
 
 #include "core/moex_error.h"
 #include "lib/gridcheck.h"
-#include "fit/fit_moe.h"
-#include "fit/fit_router.h"
 #include "record/record.h"
 
 /* Strings the axes point into (a driver is one process, one grid). */
@@ -142,21 +140,28 @@ int driver_max_evals(const char *prog, const driver_opts_t *o, size_t *out) {
 }
 
 void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_settings *fs) {
+  fit_plan p;
+  driver_plan(o, protocol, &p, fs); /* a bad protocol was refused at parse time (driver_axis_csv) */
+}
+
+int driver_plan(const driver_opts_t *o, const char *protocol, fit_plan *p, fit_settings *fs) {
   fit_settings_default(fs);
   fs->optimizer = protocol;
   fs->log_every = 50;
+  if (fit_plan_parse(protocol, p)) return MOEX_EINVAL;
+  driver_plan_settings(o, p, fs);
+  return MOEX_OK;
+}
+
+void driver_plan_settings(const driver_opts_t *o, const fit_plan *p, fit_settings *fs) {
   double cx = o->compute_x > 0 ? o->compute_x : 1.0;
-  fit_moe_settings ps;
-  if (fit_moe_parse(protocol, &ps) == 0) {
+  if (fit_plan_is_moe_protocol(p)) {
     size_t b = o->batch < o->n_train ? o->batch : o->n_train;
     fs->max_iter = o->iters;
     fs->lr = o->lr;
     fs->batch = o->batch;
     fs->max_grads = cx * (double)o->iters * (double)b;
-    return;
-  }
-  fit_router_settings ro;
-  if (!strcmp(protocol, "adam") || fit_router_parse(protocol, &ro) == 0) {
+  } else if (p->kind == FIT_PLAN_ADAM) {
     fs->max_iter = (size_t)ceil(cx * (double)o->iters);
     fs->lr = o->lr;
     fs->batch = o->batch;
@@ -164,11 +169,11 @@ void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_setti
     fs->max_iter = o->max_iter;
     size_t cap = 0;
     if (!driver_max_evals("driver", o, &cap)) fs->max_evals = cap; /* checked at parse time */
-    if (cap && !strcmp(o->max_evals ? o->max_evals : "matched", "matched")) fs->max_evals = (size_t)ceil(cx * (double)cap);
+    int matched = !o->max_evals || !strcmp(o->max_evals, "matched");
+    if (cap && matched) fs->max_evals = (size_t)ceil(cx * (double)cap);
     /* matched counts gradients; Nelder-Mead's evaluations are loss-only and it spends P + 1 of
      * them on its first simplex, so "matched" leaves it to max_iter */
-    const char *v = o->max_evals ? o->max_evals : "matched";
-    if (!strcmp(protocol, "nmsimplex2") && !strcmp(v, "matched")) fs->max_evals = 0;
+    if (p->opt == fit_nmsimplex2 && matched) fs->max_evals = 0;
   }
 }
 
@@ -197,8 +202,8 @@ int driver_axis_csv(const char *prog, sweep_grid_t *g, const char *name, const c
       fprintf(stderr, "%s: axis %s has more than %d values\n", prog, name, SWEEP_MAX_VALUES);
       return 2;
     }
-    fit_moe_settings ps;
-    if (check_protocol && fit_moe_parse(tok, &ps) > 0) {
+    fit_plan p;
+    if (check_protocol && fit_plan_parse(tok, &p)) {
       fprintf(stderr, "%s: --protocol '%s': %s\n", prog, tok, moex_errmsg());
       return 2;
     }
@@ -235,11 +240,11 @@ int driver_run(const char *prog, const driver_opts_t *o, sweep_grid_t *g, const 
   for (size_t i = 0; i < g->n_axes && !status; i++) {
     if (strcmp(g->axis[i].name, "protocol")) continue;
     for (size_t k = 0; k < g->axis[i].n && !status; k++) {
-      fit_router_settings ro;
+      fit_plan p;
       double steps = ceil((o->compute_x > 0 ? o->compute_x : 1.0) * (double)o->iters);
-      if (fit_router_parse(g->axis[i].values[k], &ro) == 0 && ro.warmup && (double)ro.warmup >= steps) {
+      if (!fit_plan_parse(g->axis[i].values[k], &p) && p.router.warmup && (double)p.router.warmup >= steps) {
         fprintf(stderr, "%s: --protocol '%s': warmup=%zu must be below the %.0f Adam steps (--iters)\n", prog,
-                g->axis[i].values[k], ro.warmup, steps);
+                g->axis[i].values[k], p.router.warmup, steps);
         status = 2;
       }
     }

@@ -10,6 +10,7 @@
 #include "core/cli.h"
 #include "lib/driver_opts.h"
 #include "fit/fit.h"
+#include "fit/fit_plan.h"
 #include "sweep/sweep.h"
 
 #define DRIVER_MAX_EXTRA 16
@@ -38,6 +39,12 @@ int driver_refuse(const char *prog, int argc, char **argv, const char *opt, cons
  * budget in fs->max_grads: compute_x times the Adam protocol's per-sample gradients,
  * iters * min(batch, n_train). exprun_fit runs it. */
 void driver_fit_settings(const driver_opts_t *o, const char *protocol, fit_settings *fs);
+/* The run's plan: protocol parsed into *p (fit/fit_plan.h) and fs as driver_fit_settings sets it.
+ * Returns 0, or MOEX_EINVAL with the parser's message. */
+int driver_plan(const driver_opts_t *o, const char *protocol, fit_plan *p, fit_settings *fs);
+/* The budget part of driver_fit_settings for a parsed plan: Adam's steps, a protocol's
+ * per-sample gradients, or a full-batch optimizer's evaluations, from o into fs. */
+void driver_plan_settings(const driver_opts_t *o, const fit_plan *p, fit_settings *fs);
 
 /* The evaluation cap of the full-batch protocols. "matched" (the default): as many evaluations
  * on the whole training set as give the Adam protocol's count of per-sample gradients,

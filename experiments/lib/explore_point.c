@@ -11,7 +11,7 @@
 
 #include "core/moex_error.h"
 #include "fit/fit.h"
-#include "fit/fit_moe.h"
+#include "fit/fit_plan.h"
 #include "model/gate.h"
 #include "model/mlp.h"
 #include "targets/manifold.h"
@@ -274,8 +274,8 @@ int explore_point_resolve(const sweep_grid_t *g, size_t i, size_t n_train, size_
   p->match = value(g, i, "match");
   if ((rc = one_of("model", p->model, models)) || (rc = one_of("match", p->match, matches))) return rc;
   p->protocol = value(g, i, "protocol");
-  fit_moe_settings ps;
-  if (fit_moe_parse(p->protocol, &ps) > 0)
+  fit_plan plan;
+  if (fit_plan_parse(p->protocol, &plan))
     return moex_error(MOEX_EINVAL, "explore: protocol=%s: %s", p->protocol, moex_errmsg());
 
   /* the MoE of the axes: [dense 3-layer width m ->] layers x (MoE of E experts), inner width hidden */

@@ -11,8 +11,8 @@
 #include "analysis/metrics.h"
 #include "core/moex_error.h"
 #include "model/spectext.h"
-#include "fit/fit_moe.h"
-#include "fit/fit_router.h"
+#include "fit/fit_plan.h"
+#include "lib/plan_record.h"
 #include "lib/oracle_eval.h"
 #include "model/train.h"
 
@@ -102,88 +102,6 @@ int exprun_set_figure(record_run *rec, const char *figure, const char *series, c
   if (!rc) rc = record_run_set_double(rec, "claim_tol", claim_tol);
   if (!rc) rc = record_run_set_str(rec, "claim_ref", claim_ref ? claim_ref : "");
   if (!rc) rc = record_run_set_double(rec, "paper_value", paper_value);
-  return rc;
-}
-
-/* Fit settings as attributes, prefixed "fit_"; Adam's with its router options (0: off). */
-static int record_settings(record_run *rec, const fit_settings *fs, const fit_router_settings *ro) {
-  int rc = record_run_set_str(rec, "optimizer", fs->optimizer);
-  if (!rc) rc = record_run_set_int(rec, "fit_max_iter", (int64_t)fs->max_iter);
-  if (!rc) rc = record_run_set_int(rec, "fit_max_evals", (int64_t)fs->max_evals);
-  if (!rc) rc = record_run_set_double(rec, "fit_gtol", fs->gtol);
-  if (!rc) rc = record_run_set_double(rec, "fit_ftol", fs->ftol);
-  if (!rc) rc = record_run_set_double(rec, "fit_time_budget", fs->time_budget);
-  if (!rc && !strcmp(fs->optimizer, "adam")) {
-    rc = record_run_set_double(rec, "fit_lr", fs->lr);
-    if (!rc) rc = record_run_set_int(rec, "fit_batch", (int64_t)fs->batch);
-    if (!rc) rc = record_run_set_str(rec, "fit_schedule", fs->schedule);
-    if (!rc) rc = record_run_set_int(rec, "fit_warmup", (int64_t)fs->warmup);
-    if (!rc) rc = record_run_set_double(rec, "fit_balance", ro->router.balance);
-    if (!rc) rc = record_run_set_double(rec, "fit_zloss", ro->router.zloss);
-    if (!rc) rc = record_run_set_int(rec, "fit_noise", ro->router.noise);
-    if (!rc) rc = record_run_set_double(rec, "fit_jitter", ro->router.jitter);
-    if (!rc) rc = record_run_set_double(rec, "fit_auxfree", ro->router.auxfree);
-  }
-  return rc;
-}
-
-/* An MoE protocol's settings, compute and diagnostics (results/SCHEMA.md, "MoE protocols"). */
-static int record_protocol(record_run *rec, const fit_moe_settings *ps, const fit_moe_result *r, size_t n_train) {
-  static const char *const rinit[] = {"random", "kmeans", "labels"};
-  char temps[256] = "";
-  for (size_t k = 0, len = 0; k < ps->n_temps && len < sizeof temps - 24; k++)
-    len += (size_t)snprintf(temps + len, sizeof temps - len, "%s%g", k ? "/" : "", ps->temps[k]);
-  int rc = record_run_set_str(rec, "fit_protocol", ps->type->name);
-  if (!rc) rc = record_run_set_str(rec, "fit_base", ps->base);
-  if (!rc) rc = record_run_set_str(rec, "fit_route_init", rinit[ps->rinit]);
-  if (!rc) rc = record_run_set_str(rec, "fit_expert_init", ps->xinit_data ? "data" : "model");
-  if (!rc) rc = record_run_set_str(rec, "fit_polisher", ps->polisher);
-  if (!rc) rc = record_run_set_str(rec, "fit_lm_solver", ps->lm_solver);
-  if (!rc) rc = record_run_set_int(rec, "fit_polish_evals", (int64_t)ps->polish_evals);
-  if (!rc) rc = record_run_set_int(rec, "fit_em_max", (int64_t)ps->em_max);
-  if (!rc) rc = record_run_set_int(rec, "fit_em_expert_iters", (int64_t)ps->em_expert_iters);
-  if (!rc) rc = record_run_set_int(rec, "fit_path_cap", (int64_t)ps->path_cap);
-  if (!rc) rc = record_run_set_int(rec, "fit_soft", (int64_t)ps->soft);
-  if (!rc) rc = record_run_set_int(rec, "fit_soft_top", (int64_t)ps->soft_top);
-  if (!rc) rc = record_run_set_double(rec, "fit_gate_l2", ps->gate_l2);
-  if (!rc) rc = record_run_set_int(rec, "fit_gate_evals", (int64_t)ps->gate_evals);
-  if (!rc) rc = record_run_set_str(rec, "fit_temps", temps);
-  if (!rc) rc = record_run_set_str(rec, "fit_loss", ps->comp ? "comp" : "mse");
-  if (!rc) rc = record_run_set_double(rec, "fit_sigma", ps->sigma);
-  if (!rc) rc = record_run_set_double(rec, "fit_compute_x", ps->budget / ps->adam_grads);
-  if (!rc) rc = record_run_set_double(rec, "compute_budget", ps->budget);
-  if (!rc) rc = record_run_set_double(rec, "compute_adam", ps->adam_grads);
-  if (!rc) rc = record_run_set_double(rec, "compute_used", r->grads);
-  if (!rc) rc = record_run_set_double(rec, "compute_ratio", r->grads / ps->adam_grads);
-  if (!rc) rc = record_run_set_double(rec, "compute_gate", r->gate_grads);
-  if (!rc) rc = record_run_set_double(rec, "compute_fwd", r->fwd_grads);
-  if (!rc) rc = record_run_set_str(rec, "protocol_stop", r->stop);
-  if (!rc) rc = record_run_set_int(rec, "em_iters", (int64_t)r->em_iters);
-  if (!rc) rc = record_run_set_int(rec, "expert_restarts", (int64_t)r->restarts);
-  if (!rc) rc = record_run_set_int(rec, "polish_fallbacks", (int64_t)r->polish_fallbacks);
-  if (!rc) rc = record_run_set_double(rec, "polish_loss_before", r->polish_before);
-  if (!rc) rc = record_run_set_double(rec, "polish_loss_after", r->polish_after);
-  if (!rc && r->n_em) {
-    const char *cols[] = {"iter", "loss", "changed", "agreement", "assign_loss", "grads"};
-    record_table *t = record_run_add_table(rec, "protocol/em", 6, cols);
-    if (!t) rc = MOEX_EINVAL;
-    for (size_t i = 0; !rc && i < r->n_em; i++) {
-      const fit_em_row *e = &r->em[i];
-      double row[6] = {(double)i, e->loss, e->changed, e->agreement, e->assign_loss, e->grads};
-      rc = record_table_append(t, row);
-    }
-  }
-  if (!rc && r->n_stage) {
-    const char *cols[] = {"stage", "T", "soft_mse", "hard_mse", "objective", "grads"};
-    record_table *t = record_run_add_table(rec, "protocol/stages", 6, cols);
-    if (!t) rc = MOEX_EINVAL;
-    for (size_t i = 0; !rc && i < r->n_stage; i++) {
-      const fit_stage_row *e = &r->stage[i];
-      double row[6] = {(double)i, e->T, e->soft_mse, e->hard_mse, e->obj, e->grads};
-      rc = record_table_append(t, row);
-    }
-  }
-  (void)n_train;
   return rc;
 }
 
@@ -414,7 +332,14 @@ int exprun_measure(moe_model_t *m, const exprun_data_t *d, record_run *rec) {
 
 int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *d,
                const fit_settings *fs, record_run *rec) {
-  if (!spec || !d || !fs || !rec) return moex_error(MOEX_EINVAL, "exprun: NULL argument");
+  if (!fs) return moex_error(MOEX_EINVAL, "exprun: NULL argument");
+  fit_plan plan;
+  return fit_plan_parse(fs->optimizer, &plan) ? MOEX_EINVAL : exprun_fit_plan(spec, seed, d, &plan, fs, rec);
+}
+
+int exprun_fit_plan(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *d, const fit_plan *plan,
+                    const fit_settings *fs, record_run *rec) {
+  if (!spec || !d || !plan || !fs || !rec) return moex_error(MOEX_EINVAL, "exprun: NULL argument");
   size_t n_max = d->n_eval > d->n_test ? d->n_eval : d->n_test;
   if (n_max < 256) n_max = 256;
   moe_model_t *m = moe_model_alloc(spec, n_max);
@@ -422,79 +347,19 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   if (d->theta0) memcpy(m->theta, d->theta0, m->n_params * sizeof *m->theta);
   else moe_model_init_params(m, seed);
   /* adam:k=v...: the router options go into the model before the objective sees its size */
-  fit_router_settings ro;
-  memset(&ro, 0, sizeof ro);
-  int rt = fit_router_parse(fs->optimizer, &ro);
-  if (rt > 0 || (rt == 0 && moe_model_router_setup(m, &ro.router, seed ^ 0x9e3779b9UL))) {
+  if (fit_plan_setup(plan, m, seed)) {
     moe_model_free(m);
     return MOEX_EINVAL;
   }
   train_data_t td = {.n = d->n_train, .d_in = d->d_in, .d_out = d->d_out, .x = d->x_train, .y = d->y_train};
-  train_ctx_t tc;
-  objective_t obj;
-  int rc = train_objective_init(&tc, &obj, m, &td);
-  if (rc) {
-    moe_model_free(m);
-    return rc;
-  }
-  fit_result *res = fit_result_alloc();
-  fit_settings s = *fs;
-  s.seed = seed;
-  if (rt == 0) {
-    s.optimizer = "adam";
-    s.warmup = ro.warmup;
-  }
-  fit_moe_settings ps;
-  fit_moe_result pr;
-  memset(&pr, 0, sizeof pr);
-  int proto = fit_moe_parse(fs->optimizer, &ps);
-  if (proto > 0) rc = proto;
-  if (proto == 0) {
-    ps.budget = fs->max_grads;
-    ps.adam_grads = (double)fs->max_iter * (double)(fs->batch < d->n_train ? fs->batch : d->n_train);
-    if (ps.type != fit_proto_polish) s.log_every = 0; /* its diagnostics are the protocol tables */
-  }
-  load_ctx_t lc;
-  if (!rc) rc = load_setup(&lc, m, d, rec, &s);
-  else memset(&lc, 0, sizeof lc);
-  if (!rc && proto == 0) {
-    /* alt and anneal fit the paper's top-1 model, y = f_k(x) (the weight of the one selected
-     * expert is 1), and that is the model measured; OPT+polish keeps the model its base stage
-     * trained (under the switch surrogate y = p_k(x) f_k(x)) and polishes it with the weights
-     * p_k(x_s) frozen with the routes */
-    if (ps.type != fit_proto_polish)
-      for (size_t l = 0; l < m->n_layers; l++) {
-        m->layer[l].spec.surrogate = GATE_PAPER;
-        m->spec.layer[l].surrogate = GATE_PAPER;
-      }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    rc = res ? fit_moe_run(&ps, &s, m, &td, d->label_train, &pr, res) : MOEX_ENOMEM;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (res) res->wall = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    if (!rc && ps.type != fit_proto_polish) {
-      /* no optimizer of its own: the result says how the protocol ended */
-      res->stop = !strcmp(pr.stop, "routes_stable") ? FIT_CONVERGED : FIT_MAX_ITER;
-      res->iters = pr.em_iters ? pr.em_iters : pr.n_stage;
-      snprintf(res->message, sizeof res->message, "%s: %s", ps.type->name, pr.stop);
-      res->n_curve = 0;
-    }
-    if (!rc) {
-      res->evals = (size_t)ceil(pr.grads / (double)d->n_train);
-      res->loss = pr.loss;
-      if (!isfinite(pr.loss)) res->stop = FIT_NONFINITE;
-    }
-  } else if (!rc && res && !strcmp(s.optimizer, "adam") && s.max_iter == 0) {
-    /* zero steps: the starting model itself (a warm start measured as it came) */
-    rc = obj.lossgrad(obj.ctx, m->theta, NULL, 0, &res->loss, NULL);
-    res->stop = isfinite(res->loss) ? FIT_MAX_ITER : FIT_NONFINITE;
-    res->iters = 0;
-    res->evals = 1;
-    snprintf(res->message, sizeof res->message, "adam: zero steps");
-  } else if (!rc) {
-    rc = res ? fit_run(&obj, m->theta, &s, res) : MOEX_ENOMEM;
-  }
+  fit_plan_result out = {.res = fit_result_alloc()};
+  fit_settings s;
+  fit_plan_settings(plan, fs, seed, &s);
+  load_ctx_t lc = {0};
+  int rc = out.res ? load_setup(&lc, m, d, rec, &s) : MOEX_ENOMEM;
+  if (!rc) rc = fit_plan_run(plan, &s, m, &td, d->label_train, &out);
   if (!rc) rc = lc.rc;
+  fit_result *res = out.res;
   if (rc) goto done;
 
   int finite = res->stop != FIT_NONFINITE;
@@ -509,9 +374,7 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)m->n_params);
   if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)moe_spec_n_active(spec));
   if (!rc) rc = record_run_set_str(rec, "surrogate", gate_surrogate_name(m->spec.layer[0].surrogate));
-  if (!rc && proto == 0) rc = record_run_set_str(rec, "fit_spec_surrogate", gate_surrogate_name(spec->layer[0].surrogate));
-  if (!rc) rc = record_settings(rec, &s, &ro);
-  if (!rc && proto == 0) rc = record_protocol(rec, &ps, &pr, d->n_train);
+  if (!rc) rc = plan_record(rec, plan, spec, &s, &out);
   if (rc) goto done;
 
   rc = exprun_measure(m, d, rec);
@@ -528,10 +391,9 @@ int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *
   }
   if (!rc) rc = record_run_summarize(rec, NULL);
 done:
-  fit_moe_result_clear(&pr);
+  fit_plan_result_clear(&out);
   free(lc.row);
-  fit_result_free(res);
-  train_ctx_free(&tc);
+  fit_result_free(out.res);
   moe_model_free(m);
   return rc;
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "fit/fit.h"
+#include "fit/fit_plan.h"
 #include "model/moe.h"
 #include "record/record.h"
 
@@ -49,6 +50,9 @@ typedef struct {
  * ended nonfinite: that is a recorded status), nonzero on a configuration error. */
 int exprun_fit(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *d,
                const fit_settings *fs, record_run *rec);
+/* The same with the plan already parsed (fit/fit_plan.h): fs->optimizer is then only recorded. */
+int exprun_fit_plan(const moe_spec_t *spec, unsigned long seed, const exprun_data_t *d, const fit_plan *plan,
+                    const fit_settings *fs, record_run *rec);
 
 /* Measures a model (fitted or imported) on d and records what exprun_fit records after the fit:
  * test_mse, test_rmse, sup_err, eval_mse, routing diagnostics, per-piece max errors, the

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "core/moex_error.h"
-#include "fit/fit_moe.h"
+#include "fit/fit_plan.h"
 #include "fit/fit.h"
 #include "model/moe.h"
 #include "model/gate.h"
@@ -166,15 +166,14 @@ static int check_value(const rule_t *r, const char *v, char *why, size_t len) {
       }
       return 0;
     case R_PROTOCOL: { /* the driver's own test: an optimizer or an MoE protocol with its options */
-      fit_moe_settings ps;
-      if (fit_moe_parse(v, &ps) > 0) break;
+      fit_plan p;
+      if (fit_plan_parse(v, &p)) break;
       return 0;
     }
     case R_OPTIMIZER: {
-      fit_moe_settings ps;
-      int p = fit_moe_parse(v, &ps);
-      if (p > 0) break;
-      if (p == 0) {
+      fit_plan p;
+      if (fit_plan_parse(v, &p)) break;
+      if (fit_plan_is_moe_protocol(&p)) {
         snprintf(why, len, "is an MoE protocol; these models are fitted by an optimizer (e.g. adam, bfgs2, lbfgs)");
         return 1;
       }
@@ -267,7 +266,9 @@ double gridcheck_run_bytes(const char *prog, const driver_opts_t *o, const sweep
   double chunk = fmax(fmax(256, 64 * experts), (double)o->batch);
   double act = chunk * experts * width * 4 * 8;
   const char *proto = sweep_grid_value(g, i, "protocol");
-  double jac = proto && !strcmp(proto, "lm") ? (double)o->n_train * d_out * params * 8 : 0;
+  fit_plan p;
+  int lm = proto && !fit_plan_parse(proto, &p) && fit_plan_is_optimizer(&p, fit_lm);
+  double jac = lm ? (double)o->n_train * d_out * params * 8 : 0;
   return data + state + act + jac;
 }
 

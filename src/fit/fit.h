@@ -32,6 +32,11 @@ int fit_stop_parse(const char *name, fit_stop *out);
 
 void fit_settings_default(fit_settings *s);
 
+/* "constant", "cosine", "step"; "unknown" for a value out of range. */
+const char *fit_schedule_name(fit_schedule s);
+/* Inverse of fit_schedule_name. Returns 0, or MOEX_EINVAL naming the unknown string. */
+int fit_schedule_parse(const char *name, fit_schedule *out);
+
 /* An optimizer, GSL style: a const struct chosen by pointer. `check` validates the settings that
  * are the optimizer's own (NULL: none), `run` runs a whole fit on c and returns 0 or an error
  * code; `impl` is the adapter's own datum (e.g. the GSL minimizer type it wraps). */

@@ -26,11 +26,14 @@ double fit_adam_lr(const fit_settings *s, size_t t, size_t T) {
     t -= s->warmup;
     T = T > s->warmup ? T - s->warmup : 1;
   }
-  if (!strcmp(s->schedule, "cosine"))
-    return s->lr_min + 0.5 * (s->lr - s->lr_min) * (1.0 + cos(M_PI * (double)(t - 1) / (double)T));
-  if (!strcmp(s->schedule, "step"))
-    return s->lr * pow(s->step_gamma, (double)((t - 1) / s->step_every));
-  return s->lr;
+  switch (s->schedule) {
+    case FIT_SCHEDULE_COSINE:
+      return s->lr_min + 0.5 * (s->lr - s->lr_min) * (1.0 + cos(M_PI * (double)(t - 1) / (double)T));
+    case FIT_SCHEDULE_STEP:
+      return s->lr * pow(s->step_gamma, (double)((t - 1) / s->step_every));
+    default:
+      return s->lr;
+  }
 }
 
 static double norm2(const double *v, size_t n) {
@@ -172,11 +175,24 @@ done:
   return rc;
 }
 
-static int schedule_check(const char *name) {
-  if (name && (!strcmp(name, "constant") || !strcmp(name, "cosine") || !strcmp(name, "step")))
-    return 0;
-  return moex_error(MOEX_EINVAL, "fit: unknown Adam schedule '%s' (known: constant cosine step)",
-                    name ? name : "(null)");
+static const char *const SCHEDULE_NAMES[FIT_N_SCHEDULE] = {"constant", "cosine", "step"};
+
+const char *fit_schedule_name(fit_schedule s) {
+  return (unsigned)s < FIT_N_SCHEDULE ? SCHEDULE_NAMES[s] : "unknown";
+}
+
+int fit_schedule_parse(const char *name, fit_schedule *out) {
+  for (int k = 0; name && k < FIT_N_SCHEDULE; k++)
+    if (!strcmp(name, SCHEDULE_NAMES[k])) {
+      *out = (fit_schedule)k;
+      return 0;
+    }
+  return moex_error(MOEX_EINVAL, "fit: unknown Adam schedule '%s' (known: constant cosine step)", name ? name : "(null)");
+}
+
+static int schedule_check(fit_schedule s) {
+  if ((unsigned)s < FIT_N_SCHEDULE) return 0;
+  return moex_error(MOEX_EINVAL, "fit: unknown Adam schedule %d (known: constant cosine step)", (int)s);
 }
 
 static int adam_check(const fit_settings *s, const objective_t *obj) {
@@ -192,7 +208,7 @@ static int adam_check(const fit_settings *s, const objective_t *obj) {
     return moex_error(MOEX_EINVAL, "fit: adam needs max_iter >= 1 (a fixed step count), got 0");
   int rc = schedule_check(s->schedule);
   if (rc) return rc;
-  if (!strcmp(s->schedule, "step") && s->step_every < 1)
+  if (s->schedule == FIT_SCHEDULE_STEP && s->step_every < 1)
     return moex_error(MOEX_EINVAL, "fit: step_every = %zu must be >= 1", s->step_every);
   if (s->warmup && s->warmup >= s->max_iter)
     return moex_error(MOEX_EINVAL, "fit: warmup = %zu steps must be below the %zu steps of the run", s->warmup, s->max_iter);

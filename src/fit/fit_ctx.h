@@ -35,6 +35,7 @@ struct fit_ctx {
   double *cx, *cg, cf;
   int cvalid;
   size_t last_logged;   /* iteration of the last curve row, (size_t)-1 if none */
+  const void *impl;     /* the running optimizer's datum (fit_type.impl), for its adapter */
 };
 
 double fit_now(void);
@@ -70,6 +71,32 @@ void fit_note_gsl(fit_ctx *c, int status);
 /* The stop reason right after an optimizer's set-up returned `status`: FIT_CONTINUE, or
  * nonfinite (the first evaluation saw NaN/Inf), or no_progress (GSL refused, noted in res). */
 fit_stop fit_start_stop(fit_ctx *c, int status);
+
+/* One point of a full-batch optimizer's run, as fit_iterate's loop reads it. */
+typedef struct {
+  const double *x;  /* the iterate (n) */
+  double f;         /* its loss */
+  double gnorm;     /* |gradient|; NaN for a derivative-free method */
+  double size;      /* derivative-free: the simplex size, tested against xtol; NaN otherwise */
+  double step;      /* the curve's step column: |last step| (NaN at iteration 0), or the size */
+} fit_point;
+
+/* A full-batch optimizer as GSL shapes one (gsl_multimin, gsl_multifit_nlinear): `alloc`
+ * allocates its state and sets it at c->theta (*status: GSL's status of that set-up; a nonzero
+ * return is an allocation or argument error, nothing left allocated), `iterate` one iteration
+ * (GSL's status), `point` the current point after `iter` iterations, `free` releases the state
+ * (noting in c->res what the adapter itself records). The caller, fit_iterate, owns the loop. */
+typedef struct {
+  int (*alloc)(fit_ctx *c, void **state, int *status);
+  int (*iterate)(void *state);
+  void (*point)(void *state, size_t iter, fit_point *pt);
+  void (*free)(void *state);
+} fit_iter_type;
+
+/* The one loop of the full-batch optimizers (fit.c): accept, test (the relative gradient test, or
+ * the simplex size against xtol, in one place), log, iterate, until a stop reason; then the
+ * curve's last row and fit_finish. Returns 0, or the error in c->err. */
+int fit_iterate(const fit_iter_type *I, fit_ctx *c);
 
 /* Sets up c for a fit of obj from theta with settings s into res (allocates the cache and the
  * last-good copy). 0 or MOEX_ENOMEM. */

@@ -4,6 +4,7 @@
  * gradient is (2 / n_res) J^T r. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <gsl/gsl_blas.h>
 #include <gsl/gsl_errno.h>
@@ -18,6 +19,10 @@
 typedef struct {
   fit_ctx *c;
   double *r;    /* (n_res) scratch: the residual computed alongside J */
+  gsl_multifit_nlinear_workspace *w;
+  gsl_vector *rbuf;
+  gsl_multifit_nlinear_fdf fdf;
+  size_t fb0;   /* the solver's fallback count before this fit */
 } lm_state;
 
 static int all_finite(const double *v, size_t n) {
@@ -62,86 +67,84 @@ static int lm_df(const gsl_vector *x, void *p, gsl_matrix *J) {
   return lm_call(st->c, x->data, st->r, J->data);
 }
 
-static int lm_run(const fit_type *T, fit_ctx *c) {
-  (void)T;
-  const fit_settings *s = c->s;
+static void lm_free(void *vs) {
+  lm_state *st = vs;
+  if (!st) return;
+  if (st->c) st->c->res->lm_fallbacks = fit_lm_solver_fallbacks() - st->fb0;
+  if (st->w) gsl_multifit_nlinear_free(st->w);
+  if (st->rbuf) gsl_vector_free(st->rbuf);
+  free(st);
+}
+
+/* The solver, refused when the Jacobian and its copies exceed lm_max_bytes. */
+static int lm_solver(const fit_ctx *c, const gsl_multifit_nlinear_solver **out) {
   size_t p = c->n, nr = c->obj->n_res;
-  const gsl_multifit_nlinear_solver *solver = fit_lm_solver_pick(s->lm_solver, nr, p);
+  const gsl_multifit_nlinear_solver *solver = fit_lm_solver_pick(c->s->lm_solver, nr, p);
   if (solver == NULL) return MOEX_EINVAL;
   double need = fit_lm_solver_bytes(solver, nr, p) + 8.0 * 8.0 * ((double)nr + (double)p);
-  if (need > (double)s->lm_max_bytes)
+  if (need > (double)c->s->lm_max_bytes)
     return moex_error(MOEX_ENOMEM,
                       "fit: lm needs %.1f MiB for the Jacobian (n_res x n_params = %zu x %zu) "
                       "and the %s solver's copies, over lm_max_bytes = %.1f MiB; use bfgs2 or lbfgs",
-                      need / 1048576.0, nr, p, solver->name, (double)s->lm_max_bytes / 1048576.0);
+                      need / 1048576.0, nr, p, solver->name, (double)c->s->lm_max_bytes / 1048576.0);
+  *out = solver;
+  return MOEX_OK;
+}
 
+static int lm_alloc(fit_ctx *c, void **state, int *status) {
+  const fit_settings *s = c->s;
+  size_t p = c->n, nr = c->obj->n_res;
+  const gsl_multifit_nlinear_solver *solver = NULL;
+  int rc = lm_solver(c, &solver);
+  if (rc) return rc;
   gsl_multifit_nlinear_parameters par = gsl_multifit_nlinear_default_parameters();
   par.trs = s->lm_geodesic ? gsl_multifit_nlinear_trs_lmaccel : gsl_multifit_nlinear_trs_lm;
   par.avmax = s->lm_avmax;
   par.solver = solver;
-  size_t fb0 = fit_lm_solver_fallbacks();
-  gsl_multifit_nlinear_workspace *w =
-      gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &par, nr, p);
-  gsl_vector *rbuf = gsl_vector_alloc(nr);
-  if (w == NULL || rbuf == NULL) {
+  lm_state *st = calloc(1, sizeof *st);
+  if (!st) return moex_error(MOEX_ENOMEM, "fit: cannot allocate lm for %zu x %zu", nr, p);
+  st->fb0 = fit_lm_solver_fallbacks();
+  st->w = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &par, nr, p);
+  st->rbuf = gsl_vector_alloc(nr);
+  if (st->w == NULL || st->rbuf == NULL) {
     const char *why = "";
     int ge = moex_gsl_error(&why);
-    if (w) gsl_multifit_nlinear_free(w);
-    if (rbuf) gsl_vector_free(rbuf);
-    if (ge && ge != GSL_ENOMEM)
-      return moex_error(MOEX_EGSL, "fit: lm with n_res = %zu, n_params = %zu: %s", nr, p, why);
+    lm_free(st);
+    if (ge && ge != GSL_ENOMEM) return moex_error(MOEX_EGSL, "fit: lm with n_res = %zu, n_params = %zu: %s", nr, p, why);
     return moex_error(MOEX_ENOMEM, "fit: cannot allocate lm for %zu x %zu", nr, p);
   }
-  lm_state st = {c, rbuf->data};
-  gsl_multifit_nlinear_fdf fdf = {0};
-  fdf.f = lm_f;
-  fdf.df = lm_df;
-  fdf.fvv = NULL; /* geodesic acceleration then uses GSL's finite-difference fvv */
-  fdf.n = nr;
-  fdf.p = p;
-  fdf.params = &st;
-
+  st->c = c;
+  st->r = st->rbuf->data;
+  st->fdf.f = lm_f;
+  st->fdf.df = lm_df;
+  st->fdf.fvv = NULL; /* geodesic acceleration then uses GSL's finite-difference fvv */
+  st->fdf.n = nr;
+  st->fdf.p = p;
+  st->fdf.params = st;
   gsl_vector_const_view x0 = gsl_vector_const_view_array(c->theta, p);
-  int status = gsl_multifit_nlinear_init(&x0.vector, &fdf, w);
-  size_t iter = 0;
-  double step = NAN;
-  fit_stop stop = FIT_CONTINUE;
-  if (c->err) goto fail;
-  stop = fit_start_stop(c, status);
-  while (stop == FIT_CONTINUE) {
-    double rr = gsl_blas_dnrm2(w->f);
-    double loss = rr * rr / (double)nr;
-    double gn = 2.0 / (double)nr * gsl_blas_dnrm2(w->g);
-    fit_accept(c, w->x->data, loss, gn);
-    int conv = isfinite(gn) && gn <= s->gtol * fmax(1.0, fabs(loss));
-    stop = fit_check(c, iter, loss, conv, 1);
-    if (fit_log(c, iter, loss, gn, step, NAN, w->x->data, stop != FIT_CONTINUE)) goto fail;
-    if (stop != FIT_CONTINUE) break;
-    status = gsl_multifit_nlinear_iterate(w);
-    if (c->err) goto fail;
-    if (c->nonfinite) {
-      stop = FIT_NONFINITE;
-      break;
-    }
-    if (status || moex_gsl_error(NULL)) {
-      fit_note_gsl(c, status);
-      stop = FIT_NO_PROGRESS;
-      break;
-    }
-    iter++;
-    step = gsl_blas_dnrm2(w->dx);
-  }
-  if (c->have_good && fit_log(c, iter, c->good_f, c->good_g, step, NAN, c->good, 1)) goto fail;
-  c->res->lm_fallbacks = fit_lm_solver_fallbacks() - fb0;
-  fit_finish(c, stop, iter, NULL);
-  gsl_multifit_nlinear_free(w);
-  gsl_vector_free(rbuf);
-  return 0;
-fail:
-  c->res->lm_fallbacks = fit_lm_solver_fallbacks() - fb0;
-  gsl_multifit_nlinear_free(w);
-  gsl_vector_free(rbuf);
-  return c->err;
+  *status = gsl_multifit_nlinear_init(&x0.vector, &st->fdf, st->w);
+  *state = st;
+  return MOEX_OK;
+}
+
+static int lm_iterate(void *vs) { return gsl_multifit_nlinear_iterate(((lm_state *)vs)->w); }
+
+/* loss = |r|^2 / n_res, its gradient (2 / n_res) J^T r (GSL's w->g is J^T r) */
+static void lm_point(void *vs, size_t iter, fit_point *pt) {
+  lm_state *st = vs;
+  double nr = (double)st->c->obj->n_res, rr = gsl_blas_dnrm2(st->w->f);
+  pt->x = st->w->x->data;
+  pt->f = rr * rr / nr;
+  pt->gnorm = 2.0 / nr * gsl_blas_dnrm2(st->w->g);
+  pt->size = NAN;
+  pt->step = iter ? gsl_blas_dnrm2(st->w->dx) : NAN;
+}
+
+static const fit_iter_type lm_iter = {lm_alloc, lm_iterate, lm_point, lm_free};
+
+static int lm_run(const fit_type *T, fit_ctx *c) {
+  (void)T;
+  return fit_iterate(&lm_iter, c);
 }
 
 static int lm_check(const fit_settings *s, const objective_t *obj) {

@@ -73,6 +73,12 @@ int fitm_fit_gates(fit_moe_ctx *c, size_t *const *routes, double *agreement);
 int fitm_soft_experts(fit_moe_ctx *c, size_t P, const size_t *cand, const double *cerr, double s2, size_t max_evals,
                       double budget);
 
+/* The defaults of protocol `type` (fit_protocol.c, read by fit_plan.c's parser). */
+void fitm_defaults(fit_moe_settings *o, const fit_protocol_type *type);
+/* The protocol's options `opts` (k=v[:k=v...], NULL: none) into o; `name` is the whole text,
+ * for the messages. Returns 0 or MOEX_EINVAL naming the bad option. */
+int fitm_parse_options(fit_moe_settings *o, const char *name, const char *opts);
+
 /* Route initialisation (init=kmeans|labels; random leaves the gates alone) of c->m. */
 int fitm_route_init(fit_moe_ctx *c);
 

@@ -2,6 +2,7 @@
  * gsl_multimin_fdfminimizer, with f, df and fdf sharing one forward+backward through the
  * one-point cache; nmsimplex2 through gsl_multimin_fminimizer on the loss alone. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <gsl/gsl_blas.h>
@@ -43,57 +44,59 @@ static void mm_df(const gsl_vector *x, void *p, gsl_vector *g) {
   mm_fdf(x, p, &f, g);
 }
 
-/* Common tail after an iterate failed: nonfinite wins over a GSL status. */
-static fit_stop after_failed_iterate(fit_ctx *c, int status) {
-  if (c->nonfinite) return FIT_NONFINITE;
-  if (status || moex_gsl_error(NULL)) {
-    fit_note_gsl(c, status);
-    return FIT_NO_PROGRESS;
-  }
-  return FIT_CONTINUE;
+/* ---- the gradient methods: gsl_multimin_fdfminimizer ---- */
+
+typedef struct {
+  fit_ctx *c;
+  gsl_multimin_fdfminimizer *m;
+  gsl_multimin_function_fdf F;
+} fdf_state;
+
+static void fdf_free(void *vs) {
+  fdf_state *st = vs;
+  if (!st) return;
+  gsl_multimin_fdfminimizer_free(st->m);
+  free(st);
 }
 
 /* The GSL minimizer type of each of the four gradient optimizers, read through a pointer to
- * GSL's own exported pointer (those are not constant expressions). */
-static int fdf_run(const fit_type *T, fit_ctx *c) {
+ * GSL's own exported pointer (those are not constant expressions): the fit_type's impl. */
+static int fdf_alloc(fit_ctx *c, void **state, int *status) {
   const fit_settings *s = c->s;
-  size_t n = c->n;
-  const gsl_multimin_fdfminimizer_type *const *gt = T->impl;
-  gsl_multimin_fdfminimizer *m = gsl_multimin_fdfminimizer_alloc(*gt, n);
-  if (m == NULL)
-    return moex_error(MOEX_ENOMEM, "fit: cannot allocate GSL %s for %zu parameters",
-                      s->optimizer, n);
-  gsl_multimin_function_fdf F = {mm_f, mm_df, mm_fdf, n, c};
-  gsl_vector_const_view x0 = gsl_vector_const_view_array(c->theta, n);
-  int status = gsl_multimin_fdfminimizer_set(m, &F, &x0.vector, s->step_size, s->line_tol);
-  size_t iter = 0;
-  double step = NAN;
-  fit_stop stop = FIT_CONTINUE;
-  if (c->err) goto fail;
-  stop = fit_start_stop(c, status);
-  while (stop == FIT_CONTINUE) {
-    double f = m->f;
-    double gn = gsl_blas_dnrm2(m->gradient);
-    fit_accept(c, m->x->data, f, gn);
-    int conv = isfinite(gn) && gn <= s->gtol * fmax(1.0, fabs(f));
-    stop = fit_check(c, iter, f, conv, 1);
-    if (fit_log(c, iter, f, gn, step, NAN, m->x->data, stop != FIT_CONTINUE)) goto fail;
-    if (stop != FIT_CONTINUE) break;
-    status = gsl_multimin_fdfminimizer_iterate(m);
-    if (c->err) goto fail;
-    stop = after_failed_iterate(c, status);
-    if (stop != FIT_CONTINUE) break;
-    iter++;
-    step = gsl_blas_dnrm2(gsl_multimin_fdfminimizer_dx(m));
+  const gsl_multimin_fdfminimizer_type *const *gt = c->impl;
+  fdf_state *st = calloc(1, sizeof *st);
+  if (st) st->m = gsl_multimin_fdfminimizer_alloc(*gt, c->n);
+  if (!st || !st->m) {
+    fdf_free(st);
+    return moex_error(MOEX_ENOMEM, "fit: cannot allocate GSL %s for %zu parameters", s->optimizer, c->n);
   }
-  if (c->have_good && fit_log(c, iter, c->good_f, c->good_g, step, NAN, c->good, 1)) goto fail;
-  fit_finish(c, stop, iter, NULL);
-  gsl_multimin_fdfminimizer_free(m);
-  return 0;
-fail:
-  gsl_multimin_fdfminimizer_free(m);
-  return c->err;
+  st->c = c;
+  st->F = (gsl_multimin_function_fdf){mm_f, mm_df, mm_fdf, c->n, c};
+  gsl_vector_const_view x0 = gsl_vector_const_view_array(c->theta, c->n);
+  *status = gsl_multimin_fdfminimizer_set(st->m, &st->F, &x0.vector, s->step_size, s->line_tol);
+  *state = st;
+  return MOEX_OK;
 }
+
+static int fdf_iterate(void *vs) { return gsl_multimin_fdfminimizer_iterate(((fdf_state *)vs)->m); }
+
+static void fdf_point(void *vs, size_t iter, fit_point *pt) {
+  gsl_multimin_fdfminimizer *m = ((fdf_state *)vs)->m;
+  pt->x = m->x->data;
+  pt->f = m->f;
+  pt->gnorm = gsl_blas_dnrm2(m->gradient);
+  pt->size = NAN;
+  pt->step = iter ? gsl_blas_dnrm2(gsl_multimin_fdfminimizer_dx(m)) : NAN;
+}
+
+static const fit_iter_type fdf_iter = {fdf_alloc, fdf_iterate, fdf_point, fdf_free};
+
+static int fdf_run(const fit_type *T, fit_ctx *c) {
+  c->impl = T->impl;
+  return fit_iterate(&fdf_iter, c);
+}
+
+/* ---- Nelder-Mead: gsl_multimin_fminimizer on the loss alone ---- */
 
 /* GSL's fminimizer_set evaluates the start point but does not expose its value (fval is set
  * by the first iterate only), so the first evaluation at theta itself is kept for iteration 0. */
@@ -101,6 +104,9 @@ typedef struct {
   fit_ctx *c;
   double f0;
   int have_f0;
+  gsl_multimin_fminimizer *m;
+  gsl_vector *ss;
+  gsl_multimin_function F;
 } nm_state;
 
 static double nm_f(const gsl_vector *x, void *p) {
@@ -116,52 +122,55 @@ static double nm_f(const gsl_vector *x, void *p) {
   return f;
 }
 
-static int simplex_run(const fit_type *T, fit_ctx *c) {
-  (void)T;
+static void nm_free(void *vs) {
+  nm_state *st = vs;
+  if (!st) return;
+  gsl_multimin_fminimizer_free(st->m);
+  gsl_vector_free(st->ss);
+  free(st);
+}
+
+static int nm_alloc(fit_ctx *c, void **state, int *status) {
   const fit_settings *s = c->s;
   size_t n = c->n;
-  gsl_multimin_fminimizer *m = gsl_multimin_fminimizer_alloc(gsl_multimin_fminimizer_nmsimplex2, n);
-  gsl_vector *ss = gsl_vector_alloc(n);
-  if (m == NULL || ss == NULL) {
-    gsl_multimin_fminimizer_free(m);
-    gsl_vector_free(ss);
+  nm_state *st = calloc(1, sizeof *st);
+  if (st) {
+    st->m = gsl_multimin_fminimizer_alloc(gsl_multimin_fminimizer_nmsimplex2, n);
+    st->ss = gsl_vector_alloc(n);
+  }
+  if (!st || !st->m || !st->ss) {
+    nm_free(st);
     return moex_error(MOEX_ENOMEM, "fit: cannot allocate GSL nmsimplex2 for %zu parameters", n);
   }
-  gsl_vector_set_all(ss, s->simplex_step);
+  gsl_vector_set_all(st->ss, s->simplex_step);
   /* One Nelder-Mead iteration moves one vertex and often leaves the best value alone, so a
    * stall is judged over stall_iters rounds of n + 1 iterations. */
   c->stall_window = s->stall_iters * (n + 1);
-  nm_state st = {c, NAN, 0};
-  gsl_multimin_function F = {nm_f, n, &st};
+  st->c = c;
+  st->f0 = NAN;
+  st->F = (gsl_multimin_function){nm_f, n, st};
   gsl_vector_const_view x0 = gsl_vector_const_view_array(c->theta, n);
-  int status = gsl_multimin_fminimizer_set(m, &F, &x0.vector, ss);
-  size_t iter = 0;
-  fit_stop stop = FIT_CONTINUE;
-  double size = NAN;
-  if (c->err) goto fail;
-  stop = fit_start_stop(c, status);
-  while (stop == FIT_CONTINUE) {
-    double f = iter == 0 ? st.f0 : m->fval;
-    size = gsl_multimin_fminimizer_size(m);
-    fit_accept(c, m->x->data, f, NAN);
-    stop = fit_check(c, iter, f, size <= s->xtol, 1);
-    if (fit_log(c, iter, f, NAN, size, NAN, m->x->data, stop != FIT_CONTINUE)) goto fail;
-    if (stop != FIT_CONTINUE) break;
-    status = gsl_multimin_fminimizer_iterate(m);
-    if (c->err) goto fail;
-    stop = after_failed_iterate(c, status);
-    if (stop != FIT_CONTINUE) break;
-    iter++;
-  }
-  if (c->have_good && fit_log(c, iter, c->good_f, NAN, size, NAN, c->good, 1)) goto fail;
-  fit_finish(c, stop, iter, NULL);
-  gsl_multimin_fminimizer_free(m);
-  gsl_vector_free(ss);
-  return 0;
-fail:
-  gsl_multimin_fminimizer_free(m);
-  gsl_vector_free(ss);
-  return c->err;
+  *status = gsl_multimin_fminimizer_set(st->m, &st->F, &x0.vector, st->ss);
+  *state = st;
+  return MOEX_OK;
+}
+
+static int nm_iterate(void *vs) { return gsl_multimin_fminimizer_iterate(((nm_state *)vs)->m); }
+
+static void nm_point(void *vs, size_t iter, fit_point *pt) {
+  nm_state *st = vs;
+  pt->x = st->m->x->data;
+  pt->f = iter == 0 ? st->f0 : st->m->fval;
+  pt->gnorm = NAN;
+  pt->size = gsl_multimin_fminimizer_size(st->m);
+  pt->step = pt->size;
+}
+
+static const fit_iter_type nm_iter = {nm_alloc, nm_iterate, nm_point, nm_free};
+
+static int simplex_run(const fit_type *T, fit_ctx *c) {
+  (void)T;
+  return fit_iterate(&nm_iter, c);
 }
 
 /* ---- the types ---- */

@@ -1,4 +1,4 @@
-/* fit_protocol: the MoE protocols' names and options (fit_moe_parse), the run of one protocol
+/* fit_protocol: the MoE protocols' options and defaults (read by fit_plan.c), the run of one protocol
  * (fit_moe_run: its state, its budget), and the simplest protocol, OPT+polish: any optimizer on
  * half the budget, then frozen-route polishing on the rest. */
 #include <errno.h>
@@ -10,7 +10,6 @@
 #include "core/moex_error.h"
 #include "fit/fit_lm_solver.h"
 #include "fit/fit_moe_int.h"
-#include "fit/fit_router.h"
 
 static int polish_run(const fit_protocol_type *T, fit_moe_ctx *c) {
   (void)T;
@@ -142,41 +141,12 @@ static int parse_option(fit_moe_settings *o, char *kv) {
   return MOEX_OK;
 }
 
-int fit_moe_parse(const char *name, fit_moe_settings *o) {
-  if (!name || !*name) return moex_error(MOEX_EINVAL, "empty protocol name");
-  char buf[256];
-  if (strlen(name) >= sizeof buf) return moex_error(MOEX_EINVAL, "protocol name '%.40s...' too long", name);
-  snprintf(buf, sizeof buf, "%s", name);
-  char *save = NULL, *head = strtok_r(buf, ":", &save);
-  if (!head) return moex_error(MOEX_EINVAL, "protocol '%s' names nothing", name);
-  int has_opts = strchr(name, ':') != NULL;
+void fitm_defaults(fit_moe_settings *o, const fit_protocol_type *type) {
   memset(o, 0, sizeof *o);
-  size_t hl = strlen(head);
-  const char *suffix = "+polish";
-  if (hl > strlen(suffix) && !strcmp(head + hl - strlen(suffix), suffix)) {
-    head[hl - strlen(suffix)] = '\0';
-    if (!fit_type_find(head)) return moex_error(MOEX_EINVAL, "protocol '%s': unknown optimizer '%s' before +polish", name, head);
-    o->type = fit_proto_polish;
-    snprintf(o->base, sizeof o->base, "%s", head);
-  } else if (!strcmp(head, "alt")) {
-    o->type = fit_proto_alternate;
-    o->xinit_data = 1;
-  } else if (!strcmp(head, "anneal")) {
-    o->type = fit_proto_anneal;
-    o->xinit_data = 1;
-  } else if (!strcmp(head, "adam") && has_opts) {
-    /* Adam with router options (fit_router.h): a plain optimizer run, its options checked here */
-    fit_router_settings rs;
-    int rc = fit_router_parse(name, &rs);
-    return rc ? rc : FIT_MOE_PLAIN;
-  } else if (!strcmp(head, "oracle")) {
-    o->type = fit_proto_oracle;
-    o->xinit_data = 1; /* kinks through served samples, as alt and anneal: what the experts can reach */
-    o->rinit = FIT_RINIT_LABELS;
-  } else {
-    if (!has_opts && fit_type_find(head)) return FIT_MOE_PLAIN;
-    return moex_error(MOEX_EINVAL, "unknown protocol '%s' (an optimizer, OPT+polish, alt, anneal or oracle)", name);
-  }
+  o->type = type;
+  /* alt, anneal and oracle place the experts' kinks through served samples: what they can reach */
+  o->xinit_data = type != fit_proto_polish;
+  o->rinit = type == fit_proto_oracle ? FIT_RINIT_LABELS : FIT_RINIT_RANDOM;
   snprintf(o->polisher, sizeof o->polisher, "auto");
   snprintf(o->lm_solver, sizeof o->lm_solver, "auto");
   o->polish_evals = 200;
@@ -191,7 +161,12 @@ int fit_moe_parse(const char *name, fit_moe_settings *o) {
   o->n_temps = 5;
   memcpy(o->temps, temps, sizeof temps);
   o->sigma = 0.1;
-  for (char *kv = strtok_r(NULL, ":", &save); kv; kv = strtok_r(NULL, ":", &save)) {
+}
+
+int fitm_parse_options(fit_moe_settings *o, const char *name, const char *opts) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", opts ? opts : "");
+  for (char *save = NULL, *kv = strtok_r(buf, ":", &save); kv; kv = strtok_r(NULL, ":", &save)) {
     int rc = parse_option(o, kv);
     if (rc) return rc;
   }

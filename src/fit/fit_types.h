@@ -17,6 +17,14 @@ typedef enum {
   FIT_N_STOP
 } fit_stop;
 
+/* Adam's learning-rate schedules (fit_schedule_name gives the recorded names). */
+typedef enum {
+  FIT_SCHEDULE_CONSTANT = 0, /* "constant" */
+  FIT_SCHEDULE_COSINE,       /* "cosine": lr_min + (lr - lr_min) (1 + cos(pi (t-1) / T)) / 2 */
+  FIT_SCHEDULE_STEP,         /* "step": lr * gamma^floor((t-1) / step_every) */
+  FIT_N_SCHEDULE
+} fit_schedule;
+
 /* One row of the training curve. */
 typedef struct {
   size_t iter;       /* iterations completed (Adam: steps) */
@@ -68,7 +76,7 @@ typedef struct {
   /* adam */
   double lr, beta1, beta2, eps;  /* 1e-3, 0.9, 0.999, 1e-8 */
   size_t batch;            /* 128 (capped at n_samples) */
-  const char *schedule;    /* "constant" (default), "cosine", "step" */
+  fit_schedule schedule;   /* FIT_SCHEDULE_CONSTANT (default), _COSINE, _STEP */
   double lr_min;           /* cosine floor; default 0 */
   double step_gamma;       /* step schedule: lr * gamma^floor(t / step_every); 0.1 */
   size_t step_every;       /* default 1000 */

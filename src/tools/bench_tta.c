@@ -20,7 +20,7 @@
 #include "analysis/metrics.h"
 #include "core/moex_error.h"
 #include "fit/fit.h"
-#include "fit/fit_moe.h"
+#include "fit/fit_plan.h"
 #include "model/moe.h"
 #include "model/train.h"
 #include "targets/manifold.h"
@@ -103,37 +103,24 @@ static int tta_fit(const tta_problem *P, const char *proto, double lr, double bu
   fs.log_every = 50;
   fs.callback = watch_curve;
   fs.callback_ctx = &w;
-  fit_moe_settings ps;
-  int kind = fit_moe_parse(proto, &ps), rc;
-  if (kind == FIT_MOE_PLAIN) {
-    fs.max_iter = (size_t)ceil(budget_x * (double)P->steps);
-    train_ctx_t tc;
-    objective_t obj;
-    rc = train_objective_init(&tc, &obj, m, &td);
-    if (!rc) {
-      w.t0 = bench_now();
-      rc = fit_run(&obj, m->theta, &fs, res);
-      train_ctx_free(&tc);
-    }
-  } else if (kind == 0) {
-    /* as exprun_fit: alt and anneal fit (and are measured on) the paper's top-1 model */
-    if (ps.type != fit_proto_polish)
+  fit_plan plan;
+  int rc = fit_plan_parse(proto, &plan);
+  if (!rc && fit_plan_is_moe_protocol(&plan)) {
+    /* fit_plan_run fits (and this measures) alt and anneal on the paper's top-1 model */
+    if (plan.moe.type != fit_proto_polish)
       for (size_t l = 0; l < m->n_layers; l++)
-        m->layer[l].spec.surrogate = m->spec.layer[l].surrogate = w.eval->layer[l].spec.surrogate =
-            w.eval->spec.layer[l].surrogate = GATE_PAPER;
+        w.eval->layer[l].spec.surrogate = w.eval->spec.layer[l].surrogate = GATE_PAPER;
     fs.max_iter = P->steps;
-    ps.budget = budget_x * (double)P->steps * (double)b;
-    ps.adam_grads = (double)P->steps * (double)b;
-    ps.progress = watch_proto;
-    ps.progress_ctx = &w;
-    fit_moe_result pr;
-    memset(&pr, 0, sizeof pr);
-    w.t0 = bench_now();
-    rc = fit_moe_run(&ps, &fs, m, &td, NULL, &pr, res);
-    fit_moe_result_clear(&pr);
-  } else {
-    rc = kind;
+    fs.max_grads = budget_x * (double)P->steps * (double)b;
+    plan.moe.progress = watch_proto;
+    plan.moe.progress_ctx = &w;
+  } else if (!rc) {
+    fs.max_iter = (size_t)ceil(budget_x * (double)P->steps);
   }
+  fit_plan_result out = {.res = res};
+  w.t0 = bench_now();
+  if (!rc) rc = fit_plan_run(&plan, &fs, m, &td, NULL, &out);
+  fit_plan_result_clear(&out);
   if (rc == 0) watch_theta(&w, m->theta); /* the final model, at the fit's end */
   if (rc == TTA_REACHED) rc = 0;
   *final_mse = w.last_mse;
