@@ -39,6 +39,7 @@
 #include "lib/driver.h"
 #include "lib/exprun.h"
 #include "lib/reach.h"
+#include "lib/runsets.h"
 #include "lib/study.h"
 
 #define PROG "autoenc"
@@ -224,38 +225,30 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   moe_spec_t spec;
   if (!rc) rc = make_spec(c, model, d, D, E, m, &spec);
   if (rc) return rc;
-  manifold_config mc;
-  manifold_config_default(&mc);
-  mc.kind = "sphere";
-  mc.d = d;
-  mc.D = D;
-  mc.embed = "rotated";
-  mc.E = E;
-  mc.seed = (unsigned long)c->o->master_seed + D + 1000 * d;
-  manifold *M = manifold_alloc(&mc);
-  targetfn *f = M ? targetfn_alloc(M, c->target, 3) : NULL;
-  if (!f) {
-    manifold_free(M);
-    return MOEX_EINVAL;
-  }
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, (unsigned long)c->o->master_seed + 5 * D + 7 * d);
-  study_set_t tr = {0}, te = {0}, ev = {0};
-  rc = study_set_make(M, f, r, c->o->n_train, 0, &tr);
-  if (!rc) rc = study_set_make(M, f, r, 1024, 0, &te);
   /* the evaluation set: grid points per dimension for d = 1, grid^2 for d >= 2 (manifold_grid) */
-  if (!rc) rc = study_set_make(M, f, r, d == 1 ? c->grid * c->grid : c->grid, 1, &ev);
+  runsets_manifold_spec rs = {.target = c->target, .target_seed = 3, .data_seed = (unsigned long)c->o->master_seed + 5 * D + 7 * d,
+                              .n_train = c->o->n_train, .n_test = 1024, .eval = d == 1 ? c->grid * c->grid : c->grid};
+  manifold_config_default(&rs.mc);
+  rs.mc.kind = "sphere";
+  rs.mc.d = d;
+  rs.mc.D = D;
+  rs.mc.embed = "rotated";
+  rs.mc.E = E;
+  rs.mc.seed = (unsigned long)c->o->master_seed + D + 1000 * d;
+  runsets_t S;
+  rc = runsets_manifold(&S, &rs);
   int shared, rec_on;
   size_t extra;
   int ae = parse_ae(model, &shared, &extra, &rec_on);
-  interp_t it = {.M = M, .ev = &ev, .d = d, .E = E, .keep = ae && !shared && !extra && rec_on, .seed = seed};
-  exprun_data_t data = {.d_in = D, .d_out = 1, .n_train = tr.n, .x_train = tr.x, .y_train = tr.y,
-                        .n_test = te.n, .x_test = te.x, .y_test = te.y, .n_eval = ev.n, .x_eval = ev.x,
-                        .y_eval = ev.y, .chart_eval = ev.chart, .member_eval = ev.member, .n_charts = E,
-                        .n_keep = 256, .after_fit = ae ? measure_charts : NULL, .after_ctx = &it};
+  interp_t it = {.M = S.M, .ev = &S.ev, .d = d, .E = E, .keep = ae && !shared && !extra && rec_on, .seed = seed};
+  exprun_data_t data = runsets_view(&S, 256);
+  data.after_fit = ae ? measure_charts : NULL;
+  data.after_ctx = &it;
   fit_settings fs;
-  driver_fit_settings(c->o, protocol, &fs);
-  if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);
+  fit_plan plan;
+  int prc = driver_plan(c->o, protocol, &plan, &fs);
+  if (!rc) rc = prc;
+  if (!rc) rc = exprun_fit_plan(&spec, seed, &data, &plan, &fs, rec);
   /* the interpretability columns in every run (the summary's columns are the same for all) */
   if (!rc && !ae) rc = record_run_set_double(rec, "enc_r2_min", NAN);
   if (!rc && !ae) rc = record_run_set_double(rec, "enc_r2_mean", NAN);
@@ -279,10 +272,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   if (!rc) rc = record_run_set_str(rec, "encoder", ae ? (shared ? "shared" : "per-expert") : "none");
   if (!rc) rc = record_run_set_double(rec, "recon_weight", ae && rec_on ? c->lambda : 0.0);
   if (!rc) rc = record_run_summarize(rec, NULL);
-  study_set_free(&tr); study_set_free(&te); study_set_free(&ev);
-  gsl_rng_free(r);
-  targetfn_free(f);
-  manifold_free(M);
+  runsets_free(&S);
   return rc;
 }
 

@@ -12,6 +12,7 @@
 
 #include "lib/driver.h"
 #include "lib/exprun.h"
+#include "lib/runsets.h"
 #include "lib/study.h"
 #include "targets/manifold.h"
 #include "core/moex_error.h"
@@ -26,37 +27,6 @@ static double paper_value(size_t D) {
     case 128: return 3.42e-4;
     default: return NAN;
   }
-}
-
-typedef struct {
-  size_t n;
-  double *x, *y, *u; /* u: intrinsic coordinate (the angle), grids only */
-  size_t *chart;
-  unsigned char *member;
-} set_t;
-
-static void set_free(set_t *s) {
-  free(s->x); free(s->y); free(s->u); free(s->chart); free(s->member);
-}
-
-/* Samples (or the regular grid of n points when grid) with targets and chart labels. */
-static int make_set(const manifold *M, const targetfn *f, gsl_rng *r, size_t n, int grid, set_t *s) {
-  size_t D = manifold_ambient(M), E = manifold_charts(M);
-  if (grid) n = manifold_grid_size(M, n);
-  s->n = n;
-  s->x = malloc(n * D * sizeof *s->x);
-  s->y = malloc(n * sizeof *s->y);
-  s->chart = malloc(n * sizeof *s->chart);
-  s->member = malloc(n * E);
-  s->u = grid ? malloc(n * manifold_u_dim(M) * sizeof *s->u) : NULL;
-  if ((grid && !s->u) || !s->x || !s->y || !s->chart || !s->member) return moex_error(MOEX_ENOMEM, "paper_exp1: out of memory");
-  int rc = grid ? manifold_grid(M, n, s->x, s->u, NULL) : manifold_sample(M, r, n, s->x, NULL, NULL);
-  if (!rc) rc = targetfn_eval_batch(f, n, s->x, s->y);
-  for (size_t i = 0; i < n && !rc; i++) {
-    s->chart[i] = manifold_argmax_chart(M, s->x + i * D);
-    for (size_t c = 0; c < E; c++) s->member[i * E + c] = (unsigned char)(manifold_in_chart(M, c, s->x + i * D) != 0);
-  }
-  return rc;
 }
 
 typedef struct {
@@ -75,31 +45,20 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   int is_moe = !strcmp(model, "moe");
   if (!is_moe && strcmp(model, "dense")) return moex_error(MOEX_EINVAL, "paper_exp1: unknown model '%s' (moe or dense)", model);
   /* the data depend on (D, embed) and the master seed only: every model and seed sees the same */
-  manifold_config mc;
-  study_table3_config(&mc, D, embed, (unsigned long)c->o->master_seed);
-  manifold *M = manifold_alloc(&mc);
-  targetfn *f = M ? targetfn_alloc(M, "exp1", 1) : NULL;
-  if (!f) {
-    manifold_free(M);
-    return MOEX_EINVAL;
-  }
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, (unsigned long)c->o->master_seed + D);
-  set_t tr = {0}, te = {0}, ev = {0};
-  int rc = make_set(M, f, r, c->o->n_train, 0, &tr);
-  if (!rc) rc = make_set(M, f, r, 1024, 0, &te);
-  if (!rc) rc = make_set(M, f, r, c->grid_points, 1, &ev);
+  runsets_manifold_spec rs = {.target = "exp1", .target_seed = 1, .data_seed = (unsigned long)c->o->master_seed + D,
+                              .n_train = c->o->n_train, .n_test = 1024, .eval = c->grid_points, .eval_coords = 1,
+                              .train_labels = 1};
+  study_table3_config(&rs.mc, D, embed, (unsigned long)c->o->master_seed);
+  runsets_t S;
+  int rc = runsets_manifold(&S, &rs);
   /* the dense baseline gets the MoE's active parameters: 4D + 10D + 21 = w (D + 2) + 1 */
   size_t w_dense = (size_t)floor((14.0 * (double)D + 20.0) / (double)(D + 2) + 0.5);
   moe_spec_t spec = {.n_layers = 1};
   spec.layer[0] = is_moe ? moe_layer_default(D, 1, 4, 10) : moe_layer_dense(D, 1, 2, w_dense);
   const char *sur = sweep_grid_value(g, i, "surrogate");
-  if (gate_surrogate_parse(sur, &spec.layer[0].surrogate)) return MOEX_EINVAL;
-  if (mlp_init_parse(sweep_grid_value(g, i, "init"), &spec.layer[0].init)) return MOEX_EINVAL;
-  exprun_data_t data = {.d_in = D, .d_out = 1, .n_train = tr.n, .x_train = tr.x, .y_train = tr.y,
-                        .n_test = te.n, .x_test = te.x, .y_test = te.y, .n_eval = ev.n, .x_eval = ev.x,
-                        .y_eval = ev.y, .chart_eval = ev.chart, .member_eval = ev.member, .n_charts = 4,
-                        .n_keep = 512, .coord_eval = ev.u, .n_coord = 1, .label_train = tr.chart};
+  if (!rc && gate_surrogate_parse(sur, &spec.layer[0].surrogate)) rc = MOEX_EINVAL;
+  if (!rc && mlp_init_parse(sweep_grid_value(g, i, "init"), &spec.layer[0].init)) rc = MOEX_EINVAL;
+  exprun_data_t data = runsets_view(&S, 512);
   fit_settings fs;
   fit_plan plan;
   int prc = driver_plan(c->o, protocol, &plan, &fs); /* memsets plan, whatever rc is */
@@ -118,10 +77,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   if (!rc) rc = record_run_set_int(rec, "E", is_moe ? 4 : 0);
   if (!rc) rc = record_run_set_int(rec, "m", is_moe ? 10 : (int64_t)w_dense);
   if (!rc) rc = record_run_summarize(rec, NULL);
-  set_free(&tr); set_free(&te); set_free(&ev);
-  gsl_rng_free(r);
-  targetfn_free(f);
-  manifold_free(M);
+  runsets_free(&S);
   return rc;
 }
 

@@ -13,6 +13,7 @@
 
 #include "lib/driver.h"
 #include "lib/exprun.h"
+#include "lib/runsets.h"
 #include "core/moex_error.h"
 #include "targets/piecewise.h"
 
@@ -74,20 +75,11 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   piecewise_config pc = {.E = 3, .L = 2, .family = "fig3", .scalar = 0, .seed = 1};
   piecewise *P = piecewise_alloc(&pc);
   if (!P) return MOEX_EINVAL;
-  size_t n_tr = c->o->n_train, n_te = 1024, ng = c->grid_per_dim * c->grid_per_dim;
-  double *xtr = malloc(n_tr * 2 * sizeof *xtr), *ytr = malloc(n_tr * 2 * sizeof *ytr);
-  double *xte = malloc(n_te * 2 * sizeof *xte), *yte = malloc(n_te * 2 * sizeof *yte);
-  double *xg = malloc(ng * 2 * sizeof *xg), *yg = malloc(ng * 2 * sizeof *yg);
-  size_t *pg = malloc(ng * sizeof *pg), *ptr = malloc(n_tr * sizeof *ptr);
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, (unsigned long)c->o->master_seed + 2);
-  if (!xtr || !ytr || !xte || !yte || !xg || !yg || !pg || !ptr || !r) rc = moex_error(MOEX_ENOMEM, "paper_exp2: out of memory");
-  if (!rc) rc = piecewise_sample(P, r, n_tr, xtr, ytr, ptr);
-  if (!rc) rc = piecewise_sample(P, r, n_te, xte, yte, NULL);
-  if (!rc) rc = piecewise_grid(P, c->grid_per_dim, xg, yg, pg);
-  exprun_data_t data = {.d_in = 2, .d_out = 2, .n_train = n_tr, .x_train = xtr, .y_train = ytr, .n_test = n_te,
-                        .x_test = xte, .y_test = yte, .n_eval = ng, .x_eval = xg, .y_eval = yg, .piece_eval = pg,
-                        .n_pieces = 9, .n_keep = 4096, .coord_eval = xg, .n_coord = 2, .label_train = ptr};
+  runsets_piecewise_spec rs = {.P = P, .data_seed = (unsigned long)c->o->master_seed + 2, .n_train = c->o->n_train,
+                               .n_test = 1024, .per_dim = c->grid_per_dim, .eval_coords = 1, .train_labels = 1};
+  runsets_t S;
+  rc = runsets_piecewise(&S, &rs);
+  exprun_data_t data = runsets_view(&S, 4096);
   fit_settings fs;
   fit_plan plan;
   int prc = driver_plan(c->o, protocol, &plan, &fs); /* memsets plan, whatever rc is */
@@ -116,8 +108,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   if (!rc) rc = record_run_set_str(rec, "protocol", protocol);
   if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
   if (!rc) rc = record_run_summarize(rec, NULL);
-  free(xtr); free(ytr); free(xte); free(yte); free(xg); free(yg); free(pg); free(ptr);
-  gsl_rng_free(r);
+  runsets_free(&S);
   piecewise_free(P);
   return rc;
 }

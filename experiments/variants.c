@@ -27,6 +27,7 @@
 #include "lib/driver.h"
 #include "lib/exprun.h"
 #include "core/moex_error.h"
+#include "lib/runsets.h"
 #include "lib/study.h"
 
 #define PROG "variants"
@@ -65,33 +66,23 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   moe_spec_t spec;
   if (!rc) rc = make_spec(c, model, d, E, m, &spec);
   if (rc) return rc;
-  manifold_config mc;
-  manifold_config_default(&mc);
-  mc.kind = "sphere";
-  mc.d = d;
-  mc.D = c->D;
-  mc.embed = "rotated";
-  mc.E = E;
-  mc.seed = (unsigned long)c->o->master_seed + c->D;
-  manifold *M = manifold_alloc(&mc);
-  targetfn *f = M ? targetfn_alloc(M, c->target, 3) : NULL;
-  if (!f) {
-    manifold_free(M);
-    return MOEX_EINVAL;
-  }
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, (unsigned long)c->o->master_seed + 5 * c->D);
-  study_set_t tr = {0}, te = {0}, ev = {0};
-  rc = study_set_make(M, f, r, c->o->n_train, 0, &tr);
-  if (!rc) rc = study_set_make(M, f, r, 1024, 0, &te);
-  if (!rc) rc = study_set_make(M, f, r, c->grid, 1, &ev);
-  exprun_data_t data = {.d_in = c->D, .d_out = 1, .n_train = tr.n, .x_train = tr.x, .y_train = tr.y,
-                        .n_test = te.n, .x_test = te.x, .y_test = te.y, .n_eval = ev.n, .x_eval = ev.x,
-                        .y_eval = ev.y, .chart_eval = ev.chart, .member_eval = ev.member, .n_charts = E,
-                        .n_keep = 256};
+  runsets_manifold_spec rs = {.target = c->target, .target_seed = 3, .data_seed = (unsigned long)c->o->master_seed + 5 * c->D,
+                              .n_train = c->o->n_train, .n_test = 1024, .eval = c->grid};
+  manifold_config_default(&rs.mc);
+  rs.mc.kind = "sphere";
+  rs.mc.d = d;
+  rs.mc.D = c->D;
+  rs.mc.embed = "rotated";
+  rs.mc.E = E;
+  rs.mc.seed = (unsigned long)c->o->master_seed + c->D;
+  runsets_t S;
+  rc = runsets_manifold(&S, &rs);
+  exprun_data_t data = runsets_view(&S, 256);
   fit_settings fs;
-  driver_fit_settings(c->o, protocol, &fs);
-  if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);
+  fit_plan plan;
+  int prc = driver_plan(c->o, protocol, &plan, &fs);
+  if (!rc) rc = prc;
+  if (!rc) rc = exprun_fit_plan(&spec, seed, &data, &plan, &fs, rec);
   char series[96];
   snprintf(series, sizeof series, "%s %s", model, protocol);
   if (!rc) rc = exprun_set_figure(rec, "variants_err_vs_active", series, "params_active", (double)moe_spec_n_active(&spec),
@@ -105,10 +96,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   if (!rc) rc = record_run_set_int(rec, "D", (int64_t)c->D);
   if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
   if (!rc) rc = record_run_summarize(rec, NULL);
-  study_set_free(&tr); study_set_free(&te); study_set_free(&ev);
-  gsl_rng_free(r);
-  targetfn_free(f);
-  manifold_free(M);
+  runsets_free(&S);
   return rc;
 }
 
