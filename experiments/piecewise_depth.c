@@ -46,6 +46,7 @@
 #include "analysis/metrics.h"
 #include "lib/driver.h"
 #include "lib/exprun.h"
+#include "lib/runsets.h"
 #include "core/moex_error.h"
 #include "targets/piecewise.h"
 #include "lib/study.h"
@@ -307,20 +308,12 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   if (!built) make_spec(&sh, w, &spec);
   /* the evaluation set: a regular grid of about eval_points points for Eq. (4), a sample for (5) */
   size_t per_dim = (size_t)floor(pow((double)c->eval_points, 1.0 / (double)L) + 0.5);
-  size_t n_tr = c->o->n_train, n_te = 1024, ng = eq5 ? c->eval_points : ipow(per_dim, L);
-  double *xtr = malloc(n_tr * n_in * sizeof *xtr), *ytr = malloc(n_tr * n_out * sizeof *ytr);
-  double *xte = malloc(n_te * n_in * sizeof *xte), *yte = malloc(n_te * n_out * sizeof *yte);
-  double *xg = malloc(ng * n_in * sizeof *xg), *yg = malloc(ng * n_out * sizeof *yg);
-  size_t *pg = malloc(ng * sizeof *pg);
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  if (!xtr || !ytr || !xte || !yte || !xg || !yg || !pg || !r) rc = moex_error(MOEX_ENOMEM, PROG ": out of memory");
-  if (r) gsl_rng_set(r, (unsigned long)c->o->master_seed + 17 * E + L);
-  if (!rc) rc = eq5 ? piecewise_prod_sample(Q, r, n_tr, xtr, ytr, NULL) : piecewise_sample(P, r, n_tr, xtr, ytr, NULL);
-  if (!rc) rc = eq5 ? piecewise_prod_sample(Q, r, n_te, xte, yte, NULL) : piecewise_sample(P, r, n_te, xte, yte, NULL);
-  if (!rc) rc = eq5 ? piecewise_prod_sample(Q, r, ng, xg, yg, pg) : piecewise_grid(P, per_dim, xg, yg, pg);
-  exprun_data_t data = {.d_in = n_in, .d_out = n_out, .n_train = n_tr, .x_train = xtr, .y_train = ytr, .n_test = n_te,
-                        .x_test = xte, .y_test = yte, .n_eval = ng, .x_eval = xg, .y_eval = yg, .piece_eval = pg,
-                        .n_pieces = n_pieces, .n_keep = 512};
+  runsets_piecewise_spec rs = {.P = P, .Q = Q, .data_seed = (unsigned long)c->o->master_seed + 17 * E + L,
+                               .n_train = c->o->n_train, .n_test = 1024, .per_dim = per_dim, .n_eval = c->eval_points};
+  runsets_t S;
+  int src = runsets_piecewise(&S, &rs);
+  if (!rc) rc = src;
+  exprun_data_t data = runsets_view(&S, 512);
   fit_settings fs;
   driver_fit_settings(c->o, protocol, &fs);
   if (!rc && built) rc = eq5 ? run_construction52(c, Q, E, L, m, seed, &data, rec, &spec) : run_construction(c, P, E, L, m, seed, &data, rec, &spec);
@@ -358,8 +351,7 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   if (!rc) rc = record_run_set_int(rec, "params_ref", (int64_t)target_params);
   if (!rc) rc = record_run_set_double(rec, "params_mismatch", (double)moe_spec_n_params(&spec) / (double)target_params - 1.0);
   if (!rc) rc = record_run_summarize(rec, NULL);
-  free(xtr); free(ytr); free(xte); free(yte); free(xg); free(yg); free(pg);
-  gsl_rng_free(r);
+  runsets_free(&S);
   piecewise_free(P);
   piecewise_prod_free(Q);
   return rc;

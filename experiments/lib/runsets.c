@@ -43,29 +43,35 @@ int runsets_manifold(runsets_t *s, const runsets_manifold_spec *spec) {
   return rc;
 }
 
-static int piece_set(const piecewise *P, gsl_rng *r, size_t n, size_t per_dim, int labels, study_set_t *t) {
-  size_t din = piecewise_in_dim(P), dout = piecewise_out_dim(P);
+static int piece_set(const runsets_piecewise_spec *s, gsl_rng *r, size_t n, size_t per_dim, int labels, study_set_t *t) {
+  const piecewise *P = s->P;
+  const piecewise_prod *Q = s->Q;
+  size_t din = P ? piecewise_in_dim(P) : piecewise_prod_in_dim(Q), dout = P ? piecewise_out_dim(P) : piecewise_prod_out_dim(Q);
   t->n = n;
   t->x = malloc(n * din * sizeof *t->x);
   t->y = malloc(n * dout * sizeof *t->y);
   t->chart = labels ? malloc(n * sizeof *t->chart) : NULL;
   if (!t->x || !t->y || (labels && !t->chart)) return moex_error(MOEX_ENOMEM, "runsets: out of memory for %zu points", n);
+  if (!P) return piecewise_prod_sample(Q, r, n, t->x, t->y, t->chart);
   return per_dim ? piecewise_grid(P, per_dim, t->x, t->y, t->chart) : piecewise_sample(P, r, n, t->x, t->y, t->chart);
 }
 
 int runsets_piecewise(runsets_t *s, const runsets_piecewise_spec *spec) {
   memset(s, 0, sizeof *s);
   const piecewise *P = spec->P;
-  s->d_in = piecewise_in_dim(P);
-  s->d_out = piecewise_out_dim(P);
-  s->n_labels = piecewise_pieces(P);
+  const piecewise_prod *Q = spec->Q;
+  if (!P && !Q) return moex_error(MOEX_EINVAL, "runsets: no piecewise target");
+  s->d_in = P ? piecewise_in_dim(P) : piecewise_prod_in_dim(Q);
+  s->d_out = P ? piecewise_out_dim(P) : piecewise_prod_out_dim(Q);
+  s->n_labels = P ? piecewise_pieces(P) : piecewise_prod_pieces(Q);
   s->train_labels = spec->train_labels;
-  size_t ng = 1;
-  for (size_t k = 0; k < s->d_in; k++) ng *= spec->per_dim;
+  size_t ng = 1, per_dim = P ? spec->per_dim : 0;
+  for (size_t k = 0; P && k < s->d_in; k++) ng *= per_dim;
+  if (!P) ng = spec->n_eval;
   gsl_rng *r = rng_seeded(spec->data_seed);
-  int rc = r ? piece_set(P, r, spec->n_train, 0, spec->train_labels, &s->tr) : moex_error(MOEX_ENOMEM, "runsets: out of memory");
-  if (!rc) rc = piece_set(P, r, spec->n_test, 0, 0, &s->te);
-  if (!rc) rc = piece_set(P, r, ng, spec->per_dim, 1, &s->ev);
+  int rc = r ? piece_set(spec, r, spec->n_train, 0, spec->train_labels, &s->tr) : moex_error(MOEX_ENOMEM, "runsets: out of memory");
+  if (!rc) rc = piece_set(spec, r, spec->n_test, 0, 0, &s->te);
+  if (!rc) rc = piece_set(spec, r, ng, per_dim, 1, &s->ev);
   if (!rc && spec->eval_coords) s->n_u = s->d_in; /* the grid's points are the map's coordinates */
   gsl_rng_free(r);
   return rc;

@@ -25,12 +25,14 @@ typedef struct {
   int train_labels; /* give exprun the training samples' charts (init=labels, oracle) */
 } runsets_manifold_spec;
 
-/* A piecewise (Eq. 4) run's data: n_train and n_test samples of P drawn by an mt19937 seeded
- * data_seed, then the regular evaluation grid of per_dim points per input dimension. */
+/* A piecewise run's data: n_train and n_test samples drawn by an mt19937 seeded data_seed, then
+ * the evaluation set: for Eq. (4) (P) the regular grid of per_dim points per input dimension,
+ * for Eq. (5) (Q, when P is NULL) a sample of n_eval points. */
 typedef struct {
   const piecewise *P;
+  const piecewise_prod *Q;
   unsigned long data_seed;
-  size_t n_train, n_test, per_dim;
+  size_t n_train, n_test, per_dim, n_eval;
   int eval_coords;  /* the grid's points as the routing map's coordinates */
   int train_labels; /* the training samples' pieces, for init=labels and oracle */
 } runsets_piecewise_spec;
