@@ -139,146 +139,202 @@ static int w_lossgrad(void *vctx, const double *th, const size_t *idx, size_t n_
   return MOEX_OK;
 }
 
+/* One expert's problem: its samples, their targets t / w and weights, the span of its inputs. */
+typedef struct {
+  size_t ne, D, dout, r;
+  double *X, *T, *Wt; /* (ne, D), (ne, dout), (ne) */
+  int weighted;       /* some weight is not 1 */
+  gsl_matrix *evec;
+  gsl_vector *eval;
+  size_t *keep;       /* (r) the eigenvectors kept */
+  double *Q, *XR;     /* (D, r) the span's basis, (ne, r) the inputs in it */
+} xprob;
+
+static void xprob_free(xprob *p) {
+  free(p->X); free(p->T); free(p->Wt); free(p->keep); free(p->Q); free(p->XR);
+  if (p->evec) gsl_matrix_free(p->evec);
+  if (p->eval) gsl_vector_free(p->eval);
+}
+
+/* The samples expert e serves under `route`, with t / w as targets (weight NULL: 1). */
+static int xprob_gather(xprob *p, const train_data_t *d, const size_t *route, const double *weight, size_t e) {
+  size_t D = p->D = d->d_in, dout = p->dout = d->d_out, ne = p->ne;
+  p->X = malloc(ne * D * sizeof *p->X);
+  p->T = malloc(ne * dout * sizeof *p->T);
+  p->Wt = malloc(ne * sizeof *p->Wt);
+  if (!p->X || !p->T || !p->Wt) return moex_error(MOEX_ENOMEM, "fit_polish: out of memory");
+  size_t k = 0;
+  for (size_t s = 0; s < d->n; s++) {
+    if (route[s] != e) continue;
+    double w = weight ? weight[s] : 1.0;
+    p->weighted |= w != 1.0;
+    p->Wt[k] = w;
+    memcpy(p->X + k * D, d->x + s * D, D * sizeof *p->X);
+    for (size_t j = 0; j < dout; j++) p->T[k * dout + j] = d->y[s * dout + j] / w;
+    k++;
+  }
+  return MOEX_OK;
+}
+
+/* The span of the samples: eigenvectors of X^T X above a relative 1e-12 of the largest. */
+static int xprob_span(xprob *p) {
+  size_t D = p->D;
+  double *G = calloc(D * D, sizeof *G);
+  p->evec = gsl_matrix_alloc(D, D);
+  p->eval = gsl_vector_alloc(D);
+  p->keep = malloc(D * sizeof *p->keep);
+  gsl_eigen_symmv_workspace *w = gsl_eigen_symmv_alloc(D);
+  int rc = G && p->evec && p->eval && p->keep && w ? MOEX_OK : moex_error(MOEX_ENOMEM, "fit_polish: out of memory");
+  for (size_t s = 0; s < p->ne && !rc; s++)
+    for (size_t i = 0; i < D; i++)
+      for (size_t j = 0; j <= i; j++) G[i * D + j] += p->X[s * D + i] * p->X[s * D + j];
+  for (size_t i = 0; i < D && !rc; i++)
+    for (size_t j = 0; j < i; j++) G[j * D + i] = G[i * D + j];
+  if (!rc) {
+    gsl_matrix_view Gv = gsl_matrix_view_array(G, D, D);
+    if (gsl_eigen_symmv(&Gv.matrix, p->eval, p->evec, w)) rc = moex_error(MOEX_EGSL, "fit_polish: eigen decomposition failed");
+  }
+  if (!rc) gsl_eigen_symmv_sort(p->eval, p->evec, GSL_EIGEN_SORT_VAL_DESC);
+  if (w) gsl_eigen_symmv_free(w);
+  double top = rc ? 0 : gsl_vector_get(p->eval, 0);
+  for (size_t i = 0; i < D && !rc; i++)
+    if (gsl_vector_get(p->eval, i) > 1e-12 * top) p->keep[p->r++] = i;
+  free(G);
+  return rc;
+}
+
+/* The basis Q of the span, the inputs in it (XR), and the expert's parameters reduced to it:
+ * W Q, then the rest of the layout unchanged, into sub->theta. */
+static int xprob_reduce(xprob *p, const mlp_t *net, const double *th, moe_model_t *sub) {
+  size_t D = p->D, r = p->r, ne = p->ne, H = net->dims[1], tail = net->n_params - H * D;
+  p->Q = malloc(D * r * sizeof *p->Q);
+  p->XR = malloc(ne * r * sizeof *p->XR);
+  if (!p->Q || !p->XR) return MOEX_ENOMEM;
+  for (size_t i = 0; i < D; i++)
+    for (size_t j = 0; j < r; j++) p->Q[i * r + j] = gsl_matrix_get(p->evec, i, p->keep[j]);
+  for (size_t s = 0; s < ne; s++)
+    for (size_t j = 0; j < r; j++) {
+      double z = 0.0;
+      for (size_t i = 0; i < D; i++) z += p->X[s * D + i] * p->Q[i * r + j];
+      p->XR[s * r + j] = z;
+    }
+  for (size_t h = 0; h < H; h++)
+    for (size_t j = 0; j < r; j++) {
+      double z = 0.0;
+      for (size_t i = 0; i < D; i++) z += th[h * D + i] * p->Q[i * r + j];
+      sub->theta[h * r + j] = z;
+    }
+  memcpy(sub->theta + H * r, th + H * D, tail * sizeof(double));
+  return MOEX_OK;
+}
+
+/* The reduced parameters' change lifted back into the expert's: W += (W_r - W_r0) Q^T, the
+ * rest copied. */
+static void xprob_lift(const xprob *p, const mlp_t *net, const moe_model_t *sub, const double *wq0, double *th) {
+  size_t D = p->D, r = p->r, H = net->dims[1], tail = net->n_params - H * D;
+  for (size_t h = 0; h < H; h++)
+    for (size_t i = 0; i < D; i++) {
+      double z = 0.0;
+      for (size_t j = 0; j < r; j++) z += (sub->theta[h * r + j] - wq0[h * r + j]) * p->Q[i * r + j];
+      th[h * D + i] += z;
+    }
+  memcpy(th + H * D, sub->theta + H * r, tail * sizeof(double));
+}
+
+/* The reduced problem fitted by the polisher (LM when it has at least as many residuals as
+ * parameters, else bfgs2), never ending worse than it began. */
+static int xprob_fit(fit_moe_ctx *c, const objective_t *obj, moe_model_t *sub, size_t ne, size_t dout,
+                     const char *polisher, size_t max_evals, fit_result *res, int *improved) {
+  double l0 = NAN, l1 = NAN;
+  obj->lossgrad(obj->ctx, sub->theta, NULL, 0, &l0, NULL);
+  double *keep_theta = malloc(sub->n_params * sizeof(double));
+  if (!keep_theta) return MOEX_ENOMEM;
+  memcpy(keep_theta, sub->theta, sub->n_params * sizeof(double));
+  fit_settings fs;
+  fit_settings_default(&fs);
+  int lm = !strcmp(polisher, "lm") && ne * dout >= sub->n_params;
+  if (!strcmp(polisher, "lm") && !lm) c->res->polish_fallbacks++;
+  fs.optimizer = lm ? "lm" : strcmp(polisher, "lm") ? polisher : "bfgs2";
+  fs.max_iter = 100000;
+  fs.max_evals = max_evals;
+  fs.log_every = 0;
+  fs.gtol = 1e-10;
+  if (c->ps->lm_solver[0]) fs.lm_solver = c->ps->lm_solver;
+  int rc = fit_run(obj, sub->theta, &fs, res);
+  if (!rc) {
+    /* an LM evaluation is a residual vector or a Jacobian: count each as ne * dout gradients */
+    c->res->grads += (double)res->evals * (double)(ne * (lm ? dout : 1));
+    obj->lossgrad(obj->ctx, sub->theta, NULL, 0, &l1, NULL);
+    if (!(l1 <= l0)) memcpy(sub->theta, keep_theta, sub->n_params * sizeof(double)); /* never worse */
+    *improved = 1;
+  }
+  free(keep_theta);
+  return rc;
+}
+
+/* The reduced expert as a model on XR, its objective weighted when the weights are not all 1,
+ * fitted, and lifted back into th. */
+static int xprob_solve(fit_moe_ctx *c, xprob *p, const mlp_t *net, moe_model_t *sub, double *th, const char *polisher,
+                       size_t max_evals, fit_result *res) {
+  size_t H = net->dims[1], r = p->r;
+  int rc = xprob_reduce(p, net, th, sub);
+  double *wq0 = malloc(H * r * sizeof *wq0);
+  if (!wq0) rc = MOEX_ENOMEM;
+  train_data_t td = {.n = p->ne, .d_in = r, .d_out = p->dout, .x = p->XR, .y = p->T};
+  train_ctx_t tc = {0};
+  objective_t obj;
+  wobj wo = {.w = p->Wt, .dout = p->dout};
+  if (!rc) rc = train_objective_init(&tc, &obj, sub, &td);
+  if (!rc && p->weighted) {
+    wo.in = obj;
+    wo.r = malloc(obj.n_res * sizeof(double));
+    wo.J = malloc(obj.n_res * obj.n_params * sizeof(double));
+    if (!wo.r || !wo.J) rc = moex_error(MOEX_ENOMEM, "fit_polish: out of memory");
+    obj.lossgrad = w_lossgrad;
+    obj.residual = w_residual;
+    obj.ctx = &wo;
+  }
+  int improved = 0;
+  if (!rc) {
+    memcpy(wq0, sub->theta, H * r * sizeof *wq0);
+    rc = xprob_fit(c, &obj, sub, p->ne, p->dout, polisher, max_evals, res, &improved);
+  }
+  if (!rc && improved) xprob_lift(p, net, sub, wq0, th);
+  if (tc.model) train_ctx_free(&tc);
+  free(wo.r);
+  free(wo.J);
+  free(wq0);
+  return rc;
+}
+
 static int expert_lm(fit_moe_ctx *c, size_t e, const size_t *route, const double *weight, const char *polisher,
                      size_t max_evals, size_t max_p, int *skipped) {
   moe_model_t *m = c->m;
   const moe_layer_t *L = &m->layer[0];
   const mlp_t *net = &L->expert;
   const train_data_t *d = c->d;
-  size_t D = d->d_in, dout = d->d_out, ne = 0;
-  for (size_t s = 0; s < d->n; s++) ne += route[s] == e;
-  if (ne == 0 || max_evals == 0) return MOEX_OK;
-  double *X = malloc(ne * D * sizeof *X), *T = malloc(ne * dout * sizeof *T), *G = calloc(D * D, sizeof *G);
-  double *Wt = malloc(ne * sizeof *Wt);
-  int rc = X && T && G && Wt ? MOEX_OK : moex_error(MOEX_ENOMEM, "fit_polish: out of memory");
-  size_t k = 0;
-  int weighted = 0;
-  for (size_t s = 0; s < d->n && !rc; s++) {
-    if (route[s] != e) continue;
-    double w = weight ? weight[s] : 1.0;
-    weighted |= w != 1.0;
-    Wt[k] = w;
-    memcpy(X + k * D, d->x + s * D, D * sizeof *X);
-    for (size_t j = 0; j < dout; j++) T[k * dout + j] = d->y[s * dout + j] / w;
-    k++;
+  xprob p = {0};
+  for (size_t s = 0; s < d->n; s++) p.ne += route[s] == e;
+  if (p.ne == 0 || max_evals == 0) return MOEX_OK;
+  int rc = xprob_gather(&p, d, route, weight, e);
+  if (!rc) rc = xprob_span(&p);
+  if (!rc && p.r == 0) rc = moex_error(MOEX_ENUM, "fit_polish: expert %zu serves only zero inputs", e);
+  if (!rc && max_p && net->dims[1] * p.r + (net->n_params - net->dims[1] * p.D) > max_p) {
+    *skipped = 1; /* too large for LM's QR at this cost: the caller fits it otherwise */
+    xprob_free(&p);
+    return MOEX_OK;
   }
-  /* the span of the samples: eigenvectors of X^T X above a relative 1e-12 of the largest */
-  gsl_matrix *evec = NULL;
-  gsl_vector *eval = NULL;
-  size_t r = 0, *keep = NULL;
-  if (!rc) {
-    for (size_t s = 0; s < ne; s++)
-      for (size_t i = 0; i < D; i++)
-        for (size_t j = 0; j <= i; j++) G[i * D + j] += X[s * D + i] * X[s * D + j];
-    for (size_t i = 0; i < D; i++)
-      for (size_t j = 0; j < i; j++) G[j * D + i] = G[i * D + j];
-    gsl_matrix_view Gv = gsl_matrix_view_array(G, D, D);
-    evec = gsl_matrix_alloc(D, D);
-    eval = gsl_vector_alloc(D);
-    gsl_eigen_symmv_workspace *w = gsl_eigen_symmv_alloc(D);
-    keep = malloc(D * sizeof *keep);
-    if (!evec || !eval || !w || !keep) rc = moex_error(MOEX_ENOMEM, "fit_polish: out of memory");
-    if (!rc) rc = gsl_eigen_symmv(&Gv.matrix, eval, evec, w) ? moex_error(MOEX_EGSL, "fit_polish: eigen decomposition failed") : 0;
-    if (!rc) gsl_eigen_symmv_sort(eval, evec, GSL_EIGEN_SORT_VAL_DESC);
-    if (w) gsl_eigen_symmv_free(w);
-    double top = rc ? 0 : gsl_vector_get(eval, 0);
-    for (size_t i = 0; i < D && !rc; i++)
-      if (gsl_vector_get(eval, i) > 1e-12 * top) keep[r++] = i;
-  }
-  double *Q = NULL, *XR = NULL;
   moe_model_t *sub = NULL;
   fit_result *res = NULL;
-  if (!rc && r == 0) rc = moex_error(MOEX_ENUM, "fit_polish: expert %zu serves only zero inputs", e);
-  int go = !rc;
-  if (go && max_p && net->dims[1] * r + (net->n_params - net->dims[1] * D) > max_p) {
-    *skipped = 1; /* too large for LM's QR at this cost: the caller fits it otherwise */
-    go = 0;
-  }
-  if (go) {
-    Q = malloc(D * r * sizeof *Q);
-    XR = malloc(ne * r * sizeof *XR);
+  if (!rc) {
     moe_spec_t ss = {.n_layers = 1};
-    ss.layer[0] = moe_layer_dense(r, dout, net->n_layers, net->width);
-    sub = Q && XR ? moe_model_alloc(&ss, ne) : NULL;
+    ss.layer[0] = moe_layer_dense(p.r, p.dout, net->n_layers, net->width);
+    sub = moe_model_alloc(&ss, p.ne);
     res = fit_result_alloc();
     if (!sub || !res) rc = MOEX_ENOMEM;
   }
-  if (go && !rc) {
-    for (size_t i = 0; i < D; i++)
-      for (size_t j = 0; j < r; j++) Q[i * r + j] = gsl_matrix_get(evec, i, keep[j]);
-    for (size_t s = 0; s < ne; s++)
-      for (size_t j = 0; j < r; j++) {
-        double z = 0.0;
-        for (size_t i = 0; i < D; i++) z += X[s * D + i] * Q[i * r + j];
-        XR[s * r + j] = z;
-      }
-    /* reduced parameters: W Q, then the rest of the layout unchanged */
-    double *th = m->theta + L->experts_off + e * net->n_params;
-    size_t H = net->dims[1], tail = net->n_params - H * D;
-    for (size_t h = 0; h < H; h++)
-      for (size_t j = 0; j < r; j++) {
-        double z = 0.0;
-        for (size_t i = 0; i < D; i++) z += th[h * D + i] * Q[i * r + j];
-        sub->theta[h * r + j] = z;
-      }
-    memcpy(sub->theta + H * r, th + H * D, tail * sizeof(double));
-    double *wq0 = malloc(H * r * sizeof *wq0);
-    if (!wq0) rc = MOEX_ENOMEM;
-    train_data_t td = {.n = ne, .d_in = r, .d_out = dout, .x = XR, .y = T};
-    train_ctx_t tc = {0};
-    objective_t obj;
-    wobj wo = {.w = Wt, .dout = dout};
-    if (!rc) rc = train_objective_init(&tc, &obj, sub, &td);
-    if (!rc && weighted) {
-      wo.in = obj;
-      wo.r = malloc(obj.n_res * sizeof(double));
-      wo.J = malloc(obj.n_res * obj.n_params * sizeof(double));
-      if (!wo.r || !wo.J) rc = moex_error(MOEX_ENOMEM, "fit_polish: out of memory");
-      obj.lossgrad = w_lossgrad;
-      obj.residual = w_residual;
-      obj.ctx = &wo;
-    }
-    if (!rc) {
-      memcpy(wq0, sub->theta, H * r * sizeof *wq0);
-      double l0 = NAN, l1 = NAN;
-      obj.lossgrad(obj.ctx, sub->theta, NULL, 0, &l0, NULL);
-      double *keep_theta = malloc(sub->n_params * sizeof(double));
-      if (!keep_theta) rc = MOEX_ENOMEM;
-      else memcpy(keep_theta, sub->theta, sub->n_params * sizeof(double));
-      fit_settings fs;
-      fit_settings_default(&fs);
-      int lm = !strcmp(polisher, "lm") && ne * dout >= sub->n_params;
-      if (!strcmp(polisher, "lm") && !lm) c->res->polish_fallbacks++;
-      fs.optimizer = lm ? "lm" : strcmp(polisher, "lm") ? polisher : "bfgs2";
-      fs.max_iter = 100000;
-      fs.max_evals = max_evals;
-      fs.log_every = 0;
-      fs.gtol = 1e-10;
-      if (c->ps->lm_solver[0]) fs.lm_solver = c->ps->lm_solver;
-      if (!rc) rc = fit_run(&obj, sub->theta, &fs, res);
-      if (!rc) {
-        /* an LM evaluation is a residual vector or a Jacobian: count each as ne * dout gradients */
-        c->res->grads += (double)res->evals * (double)(ne * (lm ? dout : 1));
-        obj.lossgrad(obj.ctx, sub->theta, NULL, 0, &l1, NULL);
-        if (!(l1 <= l0)) memcpy(sub->theta, keep_theta, sub->n_params * sizeof(double)); /* never worse */
-        for (size_t h = 0; h < H; h++)
-          for (size_t i = 0; i < D; i++) {
-            double z = 0.0;
-            for (size_t j = 0; j < r; j++) z += (sub->theta[h * r + j] - wq0[h * r + j]) * Q[i * r + j];
-            th[h * D + i] += z;
-          }
-        memcpy(th + H * D, sub->theta + H * r, tail * sizeof(double));
-      }
-      free(keep_theta);
-    }
-    if (tc.model) train_ctx_free(&tc);
-    free(wo.r);
-    free(wo.J);
-    free(wq0);
-  }
-  free(X); free(T); free(G); free(Q); free(XR); free(keep); free(Wt);
-  if (evec) gsl_matrix_free(evec);
-  if (eval) gsl_vector_free(eval);
+  if (!rc) rc = xprob_solve(c, &p, net, sub, m->theta + L->experts_off + e * net->n_params, polisher, max_evals, res);
+  xprob_free(&p);
   fit_result_free(res);
   moe_model_free(sub);
   return rc;

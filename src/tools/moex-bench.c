@@ -243,12 +243,16 @@ static double moe_flops(const moe_spec_t *s, size_t n) {
   return f * (double)n;
 }
 
-int main(int argc, char **argv) {
-  const char *out = "results/bench";
-  int reps = 200, quick = 0, no_p5 = 0, no_t = 0, no_dgemm = 0;
-  const char *only = NULL;
+typedef struct {
+  const char *out, *only;
+  int reps, quick, no_p5, no_t, no_dgemm;
+} bench_opts;
+
+/* 0, 1 after --help, 2 after a one-line error. */
+static int bench_parse(int argc, char **argv, bench_opts *o) {
+  *o = (bench_opts){.out = "results/bench", .reps = 200};
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+    if (!strcmp(argv[i], "--out") && i + 1 < argc) o->out = argv[++i];
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
       char *end;
       long r = strtol(argv[++i], &end, 10);
@@ -256,20 +260,20 @@ int main(int argc, char **argv) {
         fprintf(stderr, "moex-bench: --reps '%s' must be an integer in 5..100000\n", argv[i]);
         return 2;
       }
-      reps = (int)r;
-    } else if (!strcmp(argv[i], "--quick")) quick = 1;
+      o->reps = (int)r;
+    } else if (!strcmp(argv[i], "--quick")) o->quick = 1;
     else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
-      only = argv[++i];
+      o->only = argv[++i];
       static const char *ids[] = {"P1", "P2", "P3", "P4", "P5", "T1", "T2", "H1", "H2", "H3"};
       int ok = 0;
-      for (size_t k = 0; k < sizeof ids / sizeof *ids; k++) ok |= !strcmp(only, ids[k]);
+      for (size_t k = 0; k < sizeof ids / sizeof *ids; k++) ok |= !strcmp(o->only, ids[k]);
       if (!ok) {
-        fprintf(stderr, "moex-bench: --only '%s' must be one of P1, P2, P3, P4, P5, T1, T2, H1, H2, H3\n", only);
+        fprintf(stderr, "moex-bench: --only '%s' must be one of P1, P2, P3, P4, P5, T1, T2, H1, H2, H3\n", o->only);
         return 2;
       }
-    } else if (!strcmp(argv[i], "--no-p5")) no_p5 = 1;
-    else if (!strcmp(argv[i], "--no-t")) no_t = 1;
-    else if (!strcmp(argv[i], "--no-dgemm")) no_dgemm = 1;
+    } else if (!strcmp(argv[i], "--no-p5")) o->no_p5 = 1;
+    else if (!strcmp(argv[i], "--no-t")) o->no_t = 1;
+    else if (!strcmp(argv[i], "--no-dgemm")) o->no_dgemm = 1;
     else if (!strcmp(argv[i], "--help")) {
       printf("usage: moex-bench [--out DIR] [--reps N] [--quick] [--only ROW] [--no-p5] [--no-t] [--no-dgemm]\n"
              "  ROW       P1 .. P5, T1, T2 (time to accuracy), H1, H2, H3 (the protocols' hot paths)\n"
@@ -279,153 +283,136 @@ int main(int argc, char **argv) {
              "            reference CBLAS, whose pass of make bench skips them)\n"
              "  --no-dgemm with --only P1 or P2: no DGEMM reference (no fraction of it; for profiles, and\n"
              "            make bench-torch's child runs)\n");
-      return 0;
+      return 1;
     } else {
       fprintf(stderr, "moex-bench: unknown option '%s' (see --help)\n", argv[i]);
       return 2;
     }
   }
-  if (mkdir(out, 0777) && errno != EEXIST) {
-    fprintf(stderr, "moex-bench: cannot create output folder '%s': %s\n", out, strerror(errno));
-    return 2;
-  }
-  moex_blas_set_threads(1);
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(rng, 42);
-  static bench_row rows[BENCH_MAX_ROWS];
-  bench_row p5;
-  int nr = 0, have_p5 = 0, status = 0;
-  /* P5 first, while this process is small: a child's peak RSS (RUSAGE_CHILDREN) includes what
-   * it had at fork, i.e. this process's pages. It runs the binaries that sit beside this one. */
-  if ((!only && !no_p5) || (only && !strcmp(only, "P5"))) {
-    char bindir[4096];
-    ssize_t len = readlink("/proc/self/exe", bindir, sizeof bindir - 1);
-    if (len <= 0) {
-      fprintf(stderr, "moex-bench: P5: cannot find this binary's folder: %s\n", strerror(errno));
-      status = 1;
-    } else {
-      bindir[len] = '\0';
-      char *slash = strrchr(bindir, '/');
-      if (slash) *slash = '\0';
-      if (!quick) fprintf(stderr, "moex-bench: P5 (the paper protocol, --jobs 2) runs now, a minute or more\n");
-      if (bench_paper(bindir, out, quick, &p5) == 0) have_p5 = 1;
-      else status = 1; /* the other rows are still measured and written */
-    }
-  }
+  return 0;
+}
 
-  /* P1: unit circle in the first two of 128 coordinates, f = sin(5 x1) + cos(3 x2) */
-  if (!only || !strcmp(only, "P1")) {
-    size_t D = 128, n = 128;
-    double *x = calloc(n * D, sizeof *x), *t = malloc(n * sizeof *t);
-    for (size_t s = 0; s < n; s++) {
-      double a = 2 * 3.14159265358979323846 * gsl_rng_uniform(rng);
-      x[s * D] = cos(a);
-      x[s * D + 1] = sin(a);
-      t[s] = sin(5 * cos(a)) + cos(3 * sin(a));
-    }
-    moe_spec_t sp = {.n_layers = 1};
-    sp.layer[0] = moe_layer_default(D, 1, 4, 10);
-    rows[nr++] = bench_adam("P1", "Adam step, Exp I model D=128 E=4 m=10, batch 128", &sp, n, x, t, reps * 10);
-    free(x); free(t);
+/* A row runs when --only names it, or when no --only is given. */
+static int bench_wants(const bench_opts *o, const char *id) { return !o->only || !strcmp(o->only, id); }
+
+/* P5 first, while this process is small: a child's peak RSS (RUSAGE_CHILDREN) includes what it
+ * had at fork, i.e. this process's pages. It runs the binaries that sit beside this one.
+ * Returns 1 when P5 was measured into *p5, 0 when not asked, -1 on failure. */
+static int bench_p5(const bench_opts *o, bench_row *p5) {
+  if (!((!o->only && !o->no_p5) || (o->only && !strcmp(o->only, "P5")))) return 0;
+  char bindir[4096];
+  ssize_t len = readlink("/proc/self/exe", bindir, sizeof bindir - 1);
+  if (len <= 0) {
+    fprintf(stderr, "moex-bench: P5: cannot find this binary's folder: %s\n", strerror(errno));
+    return -1;
   }
-  /* P2: 2-3-MoE, R^2 -> R^2 experts of width 128, on [0,3]^2 */
-  if (!only || !strcmp(only, "P2")) {
-    size_t n = 128;
-    double *x = malloc(n * 2 * sizeof *x), *t = malloc(n * 2 * sizeof *t);
-    for (size_t i = 0; i < 2 * n; i++) {
-      x[i] = 3 * gsl_rng_uniform(rng);
-      double z = x[i], k = floor(z) + 1;
-      t[i] = k * (z - k + 1) * (z - k + 1) * (z - k) * (z - k);
-    }
-    moe_spec_t sp = {.n_layers = 2};
-    sp.layer[0] = moe_layer_default(2, 2, 3, 128);
-    sp.layer[1] = moe_layer_default(2, 2, 3, 128);
-    rows[nr++] = bench_adam("P2", "Adam step, Exp II 2-3-MoE m=128, batch 128", &sp, n, x, t, reps * 10);
-    free(x); free(t);
+  bindir[len] = '\0';
+  char *slash = strrchr(bindir, '/');
+  if (slash) *slash = '\0';
+  if (!o->quick) fprintf(stderr, "moex-bench: P5 (the paper protocol, --jobs 2) runs now, a minute or more\n");
+  return bench_paper(bindir, o->out, o->quick, p5) == 0 ? 1 : -1; /* the other rows are still measured */
+}
+
+/* P1: unit circle in the first two of 128 coordinates, f = sin(5 x1) + cos(3 x2) */
+static bench_row bench_p1(gsl_rng *rng, int reps) {
+  size_t D = 128, n = 128;
+  double *x = calloc(n * D, sizeof *x), *t = malloc(n * sizeof *t);
+  for (size_t s = 0; s < n; s++) {
+    double a = 2 * 3.14159265358979323846 * gsl_rng_uniform(rng);
+    x[s * D] = cos(a);
+    x[s * D + 1] = sin(a);
+    t[s] = sin(5 * cos(a)) + cos(3 * sin(a));
   }
-  /* the DGEMM reference where it is used (P1 and P2 against issue 20's 50% goal, P3, P4), after
-   * P1 and P2, so that a profile of --only P1 shows P1's steps first */
-  double rate = NAN;
-  if (!only || (!no_dgemm && (!strcmp(only, "P1") || !strcmp(only, "P2"))) || !strcmp(only, "P3") || !strcmp(only, "P4"))
-    rate = dgemm_rate(quick ? 256 : 1024, quick ? 5 : 20);
-  for (int i = 0; i < nr; i++)
-    if (!strcmp(rows[i].id, "P1") || !strcmp(rows[i].id, "P2")) rows[i].frac = rows[i].gflops / rate;
-  /* P3: large full-batch gradient: x Gaussian in R^256, targets uniform */
-  if (!only || !strcmp(only, "P3") || !strcmp(only, "P4")) {
-    size_t D = 256, n = quick ? 1024 : 8192;
-    int r3 = quick ? 3 : 11;
-    double *x = malloc(n * D * sizeof *x), *t = malloc(n * sizeof *t), *dt = calloc((size_t)r3, sizeof *dt);
-    for (size_t i = 0; i < n * D; i++) x[i] = gsl_ran_gaussian(rng, 1.0);
-    for (size_t i = 0; i < n; i++) t[i] = gsl_rng_uniform(rng);
-    moe_spec_t sp = {.n_layers = 1};
-    sp.layer[0] = moe_layer_default(D, 1, 16, 256);
-    sp.layer[0].expert_layers = 3;
-    moe_model_t *m = moe_model_alloc(&sp, n);
-    moe_model_init_params(m, 3);
+  moe_spec_t sp = {.n_layers = 1};
+  sp.layer[0] = moe_layer_default(D, 1, 4, 10);
+  bench_row row = bench_adam("P1", "Adam step, Exp I model D=128 E=4 m=10, batch 128", &sp, n, x, t, reps * 10);
+  free(x); free(t);
+  return row;
+}
+
+/* P2: 2-3-MoE, R^2 -> R^2 experts of width 128, on [0,3]^2 */
+static bench_row bench_p2(gsl_rng *rng, int reps) {
+  size_t n = 128;
+  double *x = malloc(n * 2 * sizeof *x), *t = malloc(n * 2 * sizeof *t);
+  for (size_t i = 0; i < 2 * n; i++) {
+    x[i] = 3 * gsl_rng_uniform(rng);
+    double z = x[i], k = floor(z) + 1;
+    t[i] = k * (z - k + 1) * (z - k + 1) * (z - k) * (z - k);
+  }
+  moe_spec_t sp = {.n_layers = 2};
+  sp.layer[0] = moe_layer_default(2, 2, 3, 128);
+  sp.layer[1] = moe_layer_default(2, 2, 3, 128);
+  bench_row row = bench_adam("P2", "Adam step, Exp II 2-3-MoE m=128, batch 128", &sp, n, x, t, reps * 10);
+  free(x); free(t);
+  return row;
+}
+
+/* P4: one bfgs2 iteration (line search included) on P3's model and data, through the objective
+ * adapter the experiments use; evaluations per iteration reported */
+static bench_row bench_p4(moe_model_t *m, size_t n, size_t D, const double *x, const double *t, double *dt, int r3) {
+  train_data_t td = {.n = n, .d_in = D, .d_out = 1, .x = x, .y = t};
+  train_ctx_t tc;
+  objective_t obj;
+  fit_settings fs;
+  fit_settings_default(&fs);
+  fs.optimizer = "bfgs2";
+  fs.max_iter = 1;
+  fit_result *res = fit_result_alloc();
+  double *theta0 = malloc(m->n_params * sizeof *theta0);
+  memcpy(theta0, m->theta, m->n_params * sizeof *theta0);
+  size_t evals = 0;
+  train_objective_init(&tc, &obj, m, &td);
+  for (int r = 0; r < r3; r++) {
+    memcpy(m->theta, theta0, m->n_params * sizeof *theta0);
+    double t0 = now();
+    fit_run(&obj, m->theta, &fs, res);
+    dt[r] = now() - t0;
+    evals = res->evals;
+  }
+  static char what4[128];
+  snprintf(what4, sizeof what4, "one bfgs2 iteration on P3's model and data (%zu evaluations)", evals);
+  /* GSL's bfgs2 allocates its state per fit by design: P4's allocations are not counted */
+  bench_row r4 = {.id = "P4", .what = what4, .allocs = -1, .rss_kib = peak_rss_kib()};
+  row_times(&r4, dt, (size_t)r3);
+  train_ctx_free(&tc);
+  fit_result_free(res);
+  free(theta0);
+  return r4;
+}
+
+/* P3: large full-batch gradient: x Gaussian in R^256, targets uniform; then P4 on the same */
+static void bench_p3_p4(const bench_opts *o, gsl_rng *rng, double rate, bench_row *rows, int *nr) {
+  size_t D = 256, n = o->quick ? 1024 : 8192;
+  int r3 = o->quick ? 3 : 11;
+  double *x = malloc(n * D * sizeof *x), *t = malloc(n * sizeof *t), *dt = calloc((size_t)r3, sizeof *dt);
+  for (size_t i = 0; i < n * D; i++) x[i] = gsl_ran_gaussian(rng, 1.0);
+  for (size_t i = 0; i < n; i++) t[i] = gsl_rng_uniform(rng);
+  moe_spec_t sp = {.n_layers = 1};
+  sp.layer[0] = moe_layer_default(D, 1, 16, 256);
+  sp.layer[0].expert_layers = 3;
+  moe_model_t *m = moe_model_alloc(&sp, n);
+  moe_model_init_params(m, 3);
+  moe_model_loss_grad(m, n, x, t);
+  long a0 = n_alloc_calls;
+  for (int r = 0; r < r3; r++) {
+    double t0 = now();
     moe_model_loss_grad(m, n, x, t);
-    long a0 = n_alloc_calls;
-    for (int r = 0; r < r3; r++) {
-      double t0 = now();
-      moe_model_loss_grad(m, n, x, t);
-      dt[r] = now() - t0;
-    }
-    bench_row row = {.id = "P3", .what = quick ? "full-batch gradient, D=256 E=16 3-layer m=256, N=1024 (quick)"
-                                               : "full-batch gradient, D=256 E=16 3-layer m=256, N=8192",
-                     .allocs = n_alloc_calls - a0, .rss_kib = peak_rss_kib()};
-    row_times(&row, dt, (size_t)r3);
-    row.gflops = moe_flops(&sp, n) / row.median_s / 1e9;
-    row.frac = row.gflops / rate;
-    rows[nr++] = row;
-    /* P4: one bfgs2 iteration (line search included) on the same model and data, through the
-     * objective adapter the experiments use; evaluations per iteration reported */
-    if (!only || !strcmp(only, "P4")) {
-      train_data_t td = {.n = n, .d_in = D, .d_out = 1, .x = x, .y = t};
-      train_ctx_t tc;
-      objective_t obj;
-      fit_settings fs;
-      fit_settings_default(&fs);
-      fs.optimizer = "bfgs2";
-      fs.max_iter = 1;
-      fit_result *res = fit_result_alloc();
-      double *theta0 = malloc(m->n_params * sizeof *theta0);
-      memcpy(theta0, m->theta, m->n_params * sizeof *theta0);
-      size_t evals = 0;
-      train_objective_init(&tc, &obj, m, &td);
-      for (int r = 0; r < r3; r++) {
-        memcpy(m->theta, theta0, m->n_params * sizeof *theta0);
-        double t0 = now();
-        fit_run(&obj, m->theta, &fs, res);
-        dt[r] = now() - t0;
-        evals = res->evals;
-      }
-      static char what4[128];
-      snprintf(what4, sizeof what4, "one bfgs2 iteration on P3's model and data (%zu evaluations)", evals);
-      /* GSL's bfgs2 allocates its state per fit by design: P4's allocations are not counted */
-      bench_row r4 = {.id = "P4", .what = what4, .allocs = -1, .rss_kib = peak_rss_kib()};
-      row_times(&r4, dt, (size_t)r3);
-      rows[nr++] = r4;
-      train_ctx_free(&tc);
-      fit_result_free(res);
-      free(theta0);
-    }
-    moe_model_free(m);
-    free(x); free(t); free(dt);
+    dt[r] = now() - t0;
   }
-  gsl_rng_free(rng);
-  /* the protocols' hot paths, against the DGEMM rate of this run */
-  static const char *hot[] = {"H1", "H2", "H3"};
-  for (int k = 0; k < 3; k++) {
-    if (only ? strcmp(only, hot[k]) : k == 0 && no_t) continue;
-    if (isnan(rate)) rate = dgemm_rate(quick ? 256 : 1024, quick ? 5 : 20);
-    if (bench_hot(hot[k], quick, rate, rows, &nr)) status = 1;
-  }
-  /* time to accuracy: the long rows, last */
-  for (int t = 1; t <= 2; t++) {
-    if (only ? strcmp(only, t == 1 ? "T1" : "T2") : no_t) continue;
-    if (bench_tta(t, quick, rows, &nr)) status = 1;
-  }
-  if (have_p5) rows[nr++] = p5;
+  bench_row row = {.id = "P3", .what = o->quick ? "full-batch gradient, D=256 E=16 3-layer m=256, N=1024 (quick)"
+                                                : "full-batch gradient, D=256 E=16 3-layer m=256, N=8192",
+                   .allocs = n_alloc_calls - a0, .rss_kib = peak_rss_kib()};
+  row_times(&row, dt, (size_t)r3);
+  row.gflops = moe_flops(&sp, n) / row.median_s / 1e9;
+  row.frac = row.gflops / rate;
+  rows[(*nr)++] = row;
+  if (bench_wants(o, "P4")) rows[(*nr)++] = bench_p4(m, n, D, x, t, dt, r3);
+  moe_model_free(m);
+  free(x); free(t); free(dt);
+}
 
+/* The table of step rows, then the time-to-accuracy rows. */
+static void bench_print(const bench_row *rows, int nr) {
   printf("moex-bench (%s, 1 thread%s): medians over repeated runs\n", moex_blas_name(),
          nr && !strcmp(rows[nr - 1].id, "P5") ? "; P5: 2 jobs, 1 pass" : "");
   printf("%-3s %-66s %12s %12s %12s %8s %6s %7s %9s\n", "id", "what", "median_us", "q1_us", "q3_us", "GFLOP/s", "frac",
@@ -453,10 +440,12 @@ int main(int argc, char **argv) {
       printf("%-3s %-100s %9.2f %9.2f %9.2f %d of %d\n", r->id, r->what, r->median_s, r->q1_s, r->q3_s, r->reached, r->seeds);
     }
   }
-  if (!isnan(rate)) printf("DGEMM rate: %.2f GFLOP/s (square %d, median)\n", rate, quick ? 256 : 1024);
-  /* the goals of issue 10, each with how far the measurement is from it (not for --quick,
-   * whose settings check the mechanics rather than measure) */
-  for (int i = 0; i < nr && !quick; i++) {
+}
+
+/* The goals of issue 10, each with how far the measurement is from it (not for --quick, whose
+ * settings check the mechanics rather than measure). */
+static void bench_goals(const bench_row *rows, int nr, double rate) {
+  for (int i = 0; i < nr; i++) {
     const bench_row *r = &rows[i];
     if (!strcmp(r->id, "P1") || !strcmp(r->id, "P2")) {
       double us = 1e6 * r->median_s;
@@ -473,6 +462,12 @@ int main(int argc, char **argv) {
              r->median_s, r->median_s / 120.0, (double)r->rss_kib / 1024.0);
     }
   }
+}
+
+/* OUT/bench-<blas>.tsv. seeds, reached: the time-to-accuracy rows' seeds run and seeds that got
+ * there ("-" for the other rows); their median_us is NaN when none did, and for the lr-sweep
+ * rows (1 seed). Returns 0 or 1 after an error line. */
+static int bench_write(const char *out, const bench_row *rows, int nr, double rate) {
   char path[4096];
   snprintf(path, sizeof path, "%s/bench-%s.tsv", out, moex_blas_name());
   FILE *f = fopen(path, "w");
@@ -480,8 +475,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "moex-bench: cannot write '%s': %s\n", path, strerror(errno));
     return 1;
   }
-  /* seeds, reached: the time-to-accuracy rows' seeds run and seeds that got there ("-" for the
-   * other rows); their median_us is NaN when none did, and for the lr-sweep rows (1 seed) */
   fprintf(f, "id\tblas\twhat\tmedian_us\tq1_us\tq3_us\tgflops\tfrac_dgemm\tallocs\trss_kib\tseeds\treached\n");
   for (int i = 0; i < nr; i++) {
     char se[16] = "-", re[16] = "-";
@@ -496,5 +489,60 @@ int main(int argc, char **argv) {
   if (!isnan(rate)) fprintf(f, "dgemm\t%s\tsquare dgemm rate\t\t\t\t%.4f\t1\t\t\t\t\n", moex_blas_name(), rate);
   fclose(f);
   printf("wrote %s\n", path);
+  return 0;
+}
+
+/* The rows after P5: P1, P2 (with the DGEMM rate of this run), P3/P4, the hot paths, time to
+ * accuracy. Returns the status of the rows that failed (1) or 0; *rate the DGEMM rate or NaN. */
+static int bench_rows(const bench_opts *o, bench_row *rows, int *nr, double *rate_out) {
+  const char *only = o->only;
+  int status = 0;
+  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(rng, 42);
+  if (bench_wants(o, "P1")) rows[(*nr)++] = bench_p1(rng, o->reps);
+  if (bench_wants(o, "P2")) rows[(*nr)++] = bench_p2(rng, o->reps);
+  /* the DGEMM reference where it is used (P1 and P2 against issue 20's 50% goal, P3, P4), after
+   * P1 and P2, so that a profile of --only P1 shows P1's steps first */
+  double rate = NAN;
+  if (!only || (!o->no_dgemm && (!strcmp(only, "P1") || !strcmp(only, "P2"))) || !strcmp(only, "P3") || !strcmp(only, "P4"))
+    rate = dgemm_rate(o->quick ? 256 : 1024, o->quick ? 5 : 20);
+  for (int i = 0; i < *nr; i++)
+    if (!strcmp(rows[i].id, "P1") || !strcmp(rows[i].id, "P2")) rows[i].frac = rows[i].gflops / rate;
+  if (bench_wants(o, "P3") || (only && !strcmp(only, "P4"))) bench_p3_p4(o, rng, rate, rows, nr);
+  gsl_rng_free(rng);
+  /* the protocols' hot paths, against the DGEMM rate of this run */
+  static const char *hot[] = {"H1", "H2", "H3"};
+  for (int k = 0; k < 3; k++) {
+    if (only ? strcmp(only, hot[k]) : k == 0 && o->no_t) continue;
+    if (isnan(rate)) rate = dgemm_rate(o->quick ? 256 : 1024, o->quick ? 5 : 20);
+    if (bench_hot(hot[k], o->quick, rate, rows, nr)) status = 1;
+  }
+  /* time to accuracy: the long rows, last */
+  for (int t = 1; t <= 2; t++) {
+    if (only ? strcmp(only, t == 1 ? "T1" : "T2") : o->no_t) continue;
+    if (bench_tta(t, o->quick, rows, nr)) status = 1;
+  }
+  *rate_out = rate;
   return status;
+}
+
+int main(int argc, char **argv) {
+  bench_opts o;
+  int rc = bench_parse(argc, argv, &o);
+  if (rc) return rc == 1 ? 0 : 2;
+  if (mkdir(o.out, 0777) && errno != EEXIST) {
+    fprintf(stderr, "moex-bench: cannot create output folder '%s': %s\n", o.out, strerror(errno));
+    return 2;
+  }
+  moex_blas_set_threads(1);
+  static bench_row rows[BENCH_MAX_ROWS];
+  bench_row p5;
+  int nr = 0, p5_state = bench_p5(&o, &p5);
+  double rate;
+  int status = bench_rows(&o, rows, &nr, &rate) || p5_state < 0;
+  if (p5_state > 0) rows[nr++] = p5;
+  bench_print(rows, nr);
+  if (!isnan(rate)) printf("DGEMM rate: %.2f GFLOP/s (square %d, median)\n", rate, o.quick ? 256 : 1024);
+  if (!o.quick) bench_goals(rows, nr, rate);
+  return bench_write(o.out, rows, nr, rate) ? 1 : status;
 }
