@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/moex_error.h"
+#include "fit/fit_plan.h"
 
 /* One oracle fit of spec on d (its labels as given); the evaluation MSE under those routes and the
  * null MSE of the evaluation set. */
@@ -26,7 +27,8 @@ int incentive_measure(const moe_spec_t *spec, unsigned long seed, const exprun_d
   if (!spec || !d || !fs || !out) return moex_error(MOEX_EINVAL, "incentive: NULL argument");
   if (!d->label_train || !d->piece_eval || !d->n_pieces)
     return moex_error(MOEX_EINVAL, "incentive: the data carry no piece labels");
-  if (strncmp(fs->optimizer, "oracle", 6))
+  fit_plan plan;
+  if (fit_plan_parse(fs->optimizer, &plan) || !fit_plan_is_moe_protocol(&plan) || plan.moe.type != fit_proto_oracle)
     return moex_error(MOEX_EINVAL, "incentive: protocol '%s' is not the oracle protocol", fs->optimizer);
   out->single_mse = out->oracle_mse = out->floor = out->ratio = NAN;
   size_t *zeros = calloc(d->n_train > d->n_eval ? d->n_train : d->n_eval, sizeof *zeros);
