@@ -221,37 +221,41 @@ static int fail(int status, const char *what) {
   return status;
 }
 
-int main(int argc, char **argv) {
-  const char *target = NULL, *out = NULL, *run_id = NULL, *figure = "eval_err", *series = NULL, *x_name = "params_active";
-  const char *experiment = PROG;
-  size_t grid = 64, n_test = 1024;
-  double seed = 1, x = NAN;
+typedef struct {
+  const char *target, *out, *run_id, *figure, *series, *x_name, *experiment, *model_path;
+  size_t grid, n_test;
+  double seed, x;
+} eval_opts;
+
+/* The options and the one positional argument, the model file. 0, 1 after --help, 2 after a
+ * one-line error. */
+static int eval_parse(int argc, char **argv, eval_opts *o) {
+  *o = (eval_opts){.figure = "eval_err", .x_name = "params_active", .experiment = PROG, .grid = 64, .n_test = 1024,
+                   .seed = 1, .x = NAN};
   cli_option_t opts[] = {
-      {"--target", CLI_STRING, &target, 0, 0, "the target (see the summary)"},
-      {"--out", CLI_STRING, &out, 0, 0, "records file to write (replaced)"},
-      {"--run", CLI_STRING, &run_id, 0, 0, "run of MODEL.h5 (default: its only run)"},
-      {"--grid", CLI_SIZE, &grid, 2, 4096, "evaluation grid points per dimension (default 64)"},
-      {"--n-test", CLI_SIZE, &n_test, 1, 1 << 20, "test sample size (default 1024)"},
-      {"--seed", CLI_DOUBLE, &seed, 0, 4294967295.0, "seed of the test sample (default 1)"},
-      {"--figure", CLI_STRING, &figure, 0, 0, "report figure id (default eval_err)"},
-      {"--series", CLI_STRING, &series, 0, 0, "report series (default 'imported <run id>')"},
-      {"--x-name", CLI_STRING, &x_name, 0, 0, "report x axis name (default params_active)"},
-      {"--x", CLI_DOUBLE, &x, 1e-300, 1e300, "report x value (default: params_active)"},
-      {"--experiment", CLI_STRING, &experiment, 0, 0, "experiment name of OUT.h5 (default moex-eval; the same as\n"
-                                                      "another file's lets moex-merge join them into one figure)"},
+      {"--target", CLI_STRING, &o->target, 0, 0, "the target (see the summary)"},
+      {"--out", CLI_STRING, &o->out, 0, 0, "records file to write (replaced)"},
+      {"--run", CLI_STRING, &o->run_id, 0, 0, "run of MODEL.h5 (default: its only run)"},
+      {"--grid", CLI_SIZE, &o->grid, 2, 4096, "evaluation grid points per dimension (default 64)"},
+      {"--n-test", CLI_SIZE, &o->n_test, 1, 1 << 20, "test sample size (default 1024)"},
+      {"--seed", CLI_DOUBLE, &o->seed, 0, 4294967295.0, "seed of the test sample (default 1)"},
+      {"--figure", CLI_STRING, &o->figure, 0, 0, "report figure id (default eval_err)"},
+      {"--series", CLI_STRING, &o->series, 0, 0, "report series (default 'imported <run id>')"},
+      {"--x-name", CLI_STRING, &o->x_name, 0, 0, "report x axis name (default params_active)"},
+      {"--x", CLI_DOUBLE, &o->x, 1e-300, 1e300, "report x value (default: params_active)"},
+      {"--experiment", CLI_STRING, &o->experiment, 0, 0, "experiment name of OUT.h5 (default moex-eval; the same as\n"
+                                                         "another file's lets moex-merge join them into one figure)"},
   };
-  /* the one positional argument is the model file */
   char **optv = malloc((size_t)(argc + 1) * sizeof *optv);
-  if (!optv) return 1;
-  const char *model_path = NULL;
+  if (!optv) return 2;
   int optc = 1, extra = 0;
   optv[0] = argv[0];
   for (int i = 1; i < argc; i++) {
     if (argv[i][0] == '-' && argv[i][1]) {
       optv[optc++] = argv[i];
       if (strcmp(argv[i], "--help") && i + 1 < argc) optv[optc++] = argv[++i];
-    } else if (!model_path) {
-      model_path = argv[i];
+    } else if (!o->model_path) {
+      o->model_path = argv[i];
     } else {
       extra = i;
     }
@@ -259,90 +263,87 @@ int main(int argc, char **argv) {
   optv[optc] = NULL;
   int rc = cli_parse(PROG, SUMMARY, optc, optv, opts, sizeof opts / sizeof *opts);
   free(optv);
-  if (rc) return rc == 1 ? 0 : 2;
+  if (rc) return rc == 1 ? 1 : 2;
   if (extra) {
     fprintf(stderr, PROG ": unexpected argument '%s' (one MODEL.h5)\n", argv[extra]);
     return 2;
   }
-  if (!model_path || !target || !out) {
+  if (!o->model_path || !o->target || !o->out) {
     fprintf(stderr, PROG ": %s is required (usage: moex-eval MODEL.h5 --target SPEC --out OUT.h5)\n",
-            !model_path ? "MODEL.h5" : !target ? "--target" : "--out");
+            !o->model_path ? "MODEL.h5" : !o->target ? "--target" : "--out");
     return 2;
   }
-  if (!strcmp(model_path, out)) {
-    fprintf(stderr, PROG ": --out '%s' is the model file\n", out);
+  if (!strcmp(o->model_path, o->out)) {
+    fprintf(stderr, PROG ": --out '%s' is the model file\n", o->out);
     return 2;
   }
+  return 0;
+}
 
-  /* every input is checked before any evaluation */
+/* The model's run (--run, or the file's only run), read whole; its id into src_id. NULL after
+ * a one-line error (exit status 2). */
+static record_run *eval_source(const eval_opts *o, char *src_id, size_t n) {
   moex_error_clear();
-  if (record_check(model_path)) return fail(2, NULL);
-  record_file *f = record_open(model_path);
-  if (!f) return fail(2, NULL);
+  record_file *f = record_check(o->model_path) ? NULL : record_open(o->model_path);
+  if (!f) {
+    fail(2, NULL);
+    return NULL;
+  }
+  const char *run_id = o->run_id;
   if (!run_id) {
     if (record_n_runs(f) != 1) {
-      fprintf(stderr, PROG ": %s holds %zu runs: choose one with --run\n", model_path, record_n_runs(f));
+      fprintf(stderr, PROG ": %s holds %zu runs: choose one with --run\n", o->model_path, record_n_runs(f));
       record_close(f);
-      return 2;
+      return NULL;
     }
     run_id = record_run_id(f, 0);
   } else if (!record_has_run(f, run_id)) {
-    fprintf(stderr, PROG ": --run '%s': no such run in %s\n", run_id, model_path);
+    fprintf(stderr, PROG ": --run '%s': no such run in %s\n", run_id, o->model_path);
     record_close(f);
-    return 2;
+    return NULL;
   }
   record_run *src = record_read_run(f, run_id, RECORD_READ_ALL);
-  char src_id[64];
-  snprintf(src_id, sizeof src_id, "%s", run_id);
+  snprintf(src_id, n, "%s", run_id);
   record_close(f);
-  if (!src) return fail(2, NULL);
-  target_t t;
-  rc = target_make(target, grid, n_test, (unsigned long)seed, &t);
-  size_t n_max = t.d.n_eval > t.d.n_test ? t.d.n_eval : t.d.n_test;
-  moe_model_t *m = rc ? NULL : modelio_load(src, n_max < 256 ? 256 : n_max);
-  if (!rc && !m) rc = MOEX_EINVAL;
-  if (!rc && (m->d_in != t.d.d_in || m->d_out != t.d.d_out))
-    rc = moex_error(MOEX_EINVAL, "the model maps R^%zu -> R^%zu, the target '%s' R^%zu -> R^%zu", m->d_in, m->d_out,
-                    target, t.d.d_in, t.d.d_out);
-  if (rc) {
-    int st = fail(rc == MOEX_ENOMEM ? 1 : 2, NULL);
-    moe_model_free(m);
-    target_free(&t);
-    record_run_free(src);
-    return st;
-  }
+  if (!src) fail(2, NULL);
+  return src;
+}
 
-  /* the run: what was measured, from what model, on what target */
+/* The run: what was measured, from what model (run src_id of src), on what target. */
+static int eval_measure(const eval_opts *o, const record_run *src, const char *src_id, moe_model_t *m, target_t *t,
+                        record_run **out) {
   char cfg[1024], id[17], ser[160];
-  snprintf(cfg, sizeof cfg, "%s|%s|%s|%zu|%zu|%.17g", model_path, src_id, target, grid, n_test, seed);
+  snprintf(cfg, sizeof cfg, "%s|%s|%s|%zu|%zu|%.17g", o->model_path, src_id, o->target, o->grid, o->n_test, o->seed);
   runid_id(cfg, id);
+  const char *series = o->series;
   if (!series) {
     snprintf(ser, sizeof ser, "imported %s", src_id);
     series = ser;
   }
-  record_run *rec = record_run_alloc(id);
-  rc = rec ? MOEX_OK : MOEX_ENOMEM;
+  record_run *rec = *out = record_run_alloc(id);
+  int rc = rec ? MOEX_OK : MOEX_ENOMEM;
   if (!rc) rc = record_run_set_str(rec, "status", "ok");
-  if (!rc) rc = record_run_set_str(rec, "source_file", model_path);
+  if (!rc) rc = record_run_set_str(rec, "source_file", o->model_path);
   if (!rc) rc = record_run_set_str(rec, "source_run", src_id);
   const char *origin = NULL;
   if (!rc && !record_run_get_str(src, "origin", &origin)) rc = record_run_set_str(rec, "origin", origin);
-  if (!rc) rc = record_run_set_str(rec, "target", target);
-  if (!rc) rc = record_run_set_int(rec, "seed", (int64_t)seed);
+  if (!rc) rc = record_run_set_str(rec, "target", o->target);
+  if (!rc) rc = record_run_set_int(rec, "seed", (int64_t)o->seed);
   if (!rc) rc = record_run_set_int(rec, "params_total", (int64_t)m->n_params);
   if (!rc) rc = record_run_set_int(rec, "params_active", (int64_t)moe_spec_n_active(&m->spec));
   if (!rc) rc = record_run_set_str(rec, "surrogate", gate_surrogate_name(m->spec.layer[0].surrogate));
-  if (!rc) rc = exprun_measure(m, &t.d, rec);
-  if (!rc) rc = exprun_set_figure(rec, figure, series, x_name, isnan(x) ? (double)moe_spec_n_active(&m->spec) : x,
+  if (!rc) rc = exprun_measure(m, &t->d, rec);
+  if (!rc) rc = exprun_set_figure(rec, o->figure, series, o->x_name, isnan(o->x) ? (double)moe_spec_n_active(&m->spec) : o->x,
                                   "none", NAN, NAN, NULL, NAN);
   if (!rc) rc = record_run_summarize(rec, NULL);
-  record_writer *w = NULL;
-  if (!rc) {
-    record_meta_in meta = {.experiment = experiment, .grid = target, .command_line = cli_command_line(argc, argv)};
-    w = record_writer_open(out, &meta, RECORD_NEW);
-    if (!w) rc = MOEX_EIO;
-  }
-  if (!rc) rc = record_writer_append(w, &rec, 1);
+  return rc;
+}
+
+/* OUT.h5 with the one run; the summary line. Returns the exit status. */
+static int eval_write(const eval_opts *o, int argc, char **argv, record_run *rec, const char *src_id) {
+  record_meta_in meta = {.experiment = o->experiment, .grid = o->target, .command_line = cli_command_line(argc, argv)};
+  record_writer *w = record_writer_open(o->out, &meta, RECORD_NEW);
+  int rc = w ? record_writer_append(w, &rec, 1) : MOEX_EIO;
   int status = 0;
   if (rc) {
     status = fail(1, NULL);
@@ -350,9 +351,32 @@ int main(int argc, char **argv) {
     double mse = NAN, sup = NAN;
     record_run_get_double(rec, "test_mse", &mse);
     record_run_get_double(rec, "sup_err", &sup);
-    printf(PROG ": %s run %s on %s: test_mse %.4g, sup_err %.4g -> %s\n", model_path, src_id, target, mse, sup, out);
+    printf(PROG ": %s run %s on %s: test_mse %.4g, sup_err %.4g -> %s\n", o->model_path, src_id, o->target, mse, sup, o->out);
   }
   record_writer_close(w);
+  return status;
+}
+
+int main(int argc, char **argv) {
+  eval_opts o;
+  int rc = eval_parse(argc, argv, &o);
+  if (rc) return rc == 1 ? 0 : 2;
+  /* every input is checked before any evaluation */
+  char src_id[64];
+  record_run *src = eval_source(&o, src_id, sizeof src_id);
+  if (!src) return 2;
+  target_t t;
+  rc = target_make(o.target, o.grid, o.n_test, (unsigned long)o.seed, &t);
+  size_t n_max = t.d.n_eval > t.d.n_test ? t.d.n_eval : t.d.n_test;
+  moe_model_t *m = rc ? NULL : modelio_load(src, n_max < 256 ? 256 : n_max);
+  if (!rc && !m) rc = MOEX_EINVAL;
+  if (!rc && (m->d_in != t.d.d_in || m->d_out != t.d.d_out))
+    rc = moex_error(MOEX_EINVAL, "the model maps R^%zu -> R^%zu, the target '%s' R^%zu -> R^%zu", m->d_in, m->d_out,
+                    o.target, t.d.d_in, t.d.d_out);
+  int status = rc ? fail(rc == MOEX_ENOMEM ? 1 : 2, NULL) : 0;
+  record_run *rec = NULL;
+  if (!rc && (rc = eval_measure(&o, src, src_id, m, &t, &rec))) status = fail(1, NULL);
+  if (!rc) status = eval_write(&o, argc, argv, rec, src_id);
   record_run_free(rec);
   moe_model_free(m);
   target_free(&t);
