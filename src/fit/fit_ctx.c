@@ -11,6 +11,7 @@
 
 #include <gsl/gsl_errno.h>
 
+#include "core/grow.h"
 #include "core/moex_error.h"
 #include "core/moex_gsl.h"
 
@@ -99,16 +100,12 @@ int fit_log(fit_ctx *c, size_t iter, double loss, double gnorm, double step, dou
   if (k == 0 || c->last_logged == iter) return 0;
   if (iter % k != 0 && !force) return 0;
   fit_result *r = c->res;
-  if (r->n_curve == r->cap_curve) {
-    size_t cap = r->cap_curve ? 2 * r->cap_curve : 64;
-    fit_curve_row *p = realloc(r->curve, cap * sizeof *p);
-    if (p == NULL) {
-      if (c->err == 0) c->err = moex_error(MOEX_ENOMEM, "fit: cannot grow the curve to %zu rows", cap);
-      return c->err;
-    }
-    r->curve = p;
-    r->cap_curve = cap;
+  fit_curve_row *p = moex_grow(r->curve, r->n_curve, &r->cap_curve, sizeof *p, 64);
+  if (p == NULL) {
+    if (c->err == 0) c->err = moex_error(MOEX_ENOMEM, "fit: cannot grow the curve beyond %zu rows", r->n_curve);
+    return c->err;
   }
+  r->curve = p;
   fit_curve_row *row = &r->curve[r->n_curve++];
   row->iter = iter;
   row->loss = loss;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "core/moex_error.h"
 #include "fit/fit_moe_int.h"
 
@@ -40,25 +41,17 @@ double fitm_routed_loss(fit_moe_ctx *c) {
 }
 
 int fitm_stage_add(fit_moe_result *r, double T, double soft, double hard, double obj) {
-  if (r->n_stage == r->cap_stage) {
-    size_t cap = r->cap_stage ? 2 * r->cap_stage : 8;
-    fit_stage_row *p = realloc(r->stage, cap * sizeof *p);
-    if (!p) return moex_error(MOEX_ENOMEM, "fit_moe: out of memory");
-    r->stage = p;
-    r->cap_stage = cap;
-  }
+  fit_stage_row *p = moex_grow(r->stage, r->n_stage, &r->cap_stage, sizeof *p, 8);
+  if (!p) return moex_error(MOEX_ENOMEM, "fit_moe: out of memory");
+  r->stage = p;
   r->stage[r->n_stage++] = (fit_stage_row){T, soft, hard, obj, r->grads};
   return MOEX_OK;
 }
 
 int fitm_em_add(fit_moe_result *r, const fit_em_row *row) {
-  if (r->n_em == r->cap_em) {
-    size_t cap = r->cap_em ? 2 * r->cap_em : 16;
-    fit_em_row *p = realloc(r->em, cap * sizeof *p);
-    if (!p) return moex_error(MOEX_ENOMEM, "fit_moe: out of memory");
-    r->em = p;
-    r->cap_em = cap;
-  }
+  fit_em_row *p = moex_grow(r->em, r->n_em, &r->cap_em, sizeof *p, 16);
+  if (!p) return moex_error(MOEX_ENOMEM, "fit_moe: out of memory");
+  r->em = p;
   r->em[r->n_em++] = *row;
   return MOEX_OK;
 }

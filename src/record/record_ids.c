@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "core/moex_error.h"
 
 static int find(const record_idset *s, const char *id, size_t *pos) {
@@ -26,13 +27,9 @@ int record_idset_has(const record_idset *s, const char *id) {
 int record_idset_add(record_idset *s, const char *id) {
   size_t pos;
   if (find(s, id, &pos)) return 0;
-  if (s->n == s->cap) {
-    size_t c = s->cap ? 2 * s->cap : 64;
-    char **p = realloc(s->v, c * sizeof *p);
-    if (!p) return moex_error(MOEX_ENOMEM, "record: out of memory");
-    s->v = p;
-    s->cap = c;
-  }
+  char **p = moex_grow(s->v, s->n, &s->cap, sizeof *p, 64);
+  if (!p) return moex_error(MOEX_ENOMEM, "record: out of memory");
+  s->v = p;
   char *d = record_strdup(id);
   if (!d) return moex_error(MOEX_ENOMEM, "record: out of memory");
   memmove(s->v + pos + 1, s->v + pos, (s->n - pos) * sizeof *s->v);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/grow.h"
 #include "core/moex_error.h"
 
 
@@ -68,13 +69,9 @@ herr_t record_list_cb(hid_t g, const char *name, const H5L_info_t *info, void *d
   (void)g;
   (void)info;
   record_file *f = data;
-  if (f->n_ids == f->cap_ids) {
-    size_t c = f->cap_ids ? 2 * f->cap_ids : 64;
-    char **p = realloc(f->ids, c * sizeof *p);
-    if (!p) return -1;
-    f->ids = p;
-    f->cap_ids = c;
-  }
+  char **p = moex_grow(f->ids, f->n_ids, &f->cap_ids, sizeof *p, 64);
+  if (!p) return -1;
+  f->ids = p;
   if (!(f->ids[f->n_ids] = record_strdup(name))) return -1;
   f->n_ids++;
   return 0;
@@ -184,13 +181,9 @@ typedef struct {
 } visit_ctx;
 
 static int add_sum(visit_ctx *cx, const char *path, uint64_t h) {
-  if (cx->n_sums == cx->cap_sums) {
-    size_t c = cx->cap_sums ? 2 * cx->cap_sums : 16;
-    record_dsum *p = realloc(cx->sums, c * sizeof *p);
-    if (!p) return moex_error(MOEX_ENOMEM, "record: out of memory");
-    cx->sums = p;
-    cx->cap_sums = c;
-  }
+  record_dsum *p = moex_grow(cx->sums, cx->n_sums, &cx->cap_sums, sizeof *p, 16);
+  if (!p) return moex_error(MOEX_ENOMEM, "record: out of memory");
+  cx->sums = p;
   if (!(cx->sums[cx->n_sums].path = record_strdup(path))) return moex_error(MOEX_ENOMEM, "record: out of memory");
   cx->sums[cx->n_sums++].sum = h;
   return 0;
@@ -510,13 +503,9 @@ static herr_t sum_cb(hid_t g, const char *name, const H5L_info_t *info, void *da
   (void)info;
   sum_ctx *cx = data;
   record_summary *s = cx->s;
-  if (s->ncols == cx->cap) {
-    size_t c = cx->cap ? 2 * cx->cap : 16;
-    record_column *p = realloc(s->cols, c * sizeof *p);
-    if (!p) { cx->rc = moex_error(MOEX_ENOMEM, "record: out of memory"); return -1; }
-    s->cols = p;
-    cx->cap = c;
-  }
+  record_column *p = moex_grow(s->cols, s->ncols, &cx->cap, sizeof *p, 16);
+  if (!p) { cx->rc = moex_error(MOEX_ENOMEM, "record: out of memory"); return -1; }
+  s->cols = p;
   record_column *col = &s->cols[s->ncols];
   memset(col, 0, sizeof *col);
   hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);

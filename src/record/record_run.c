@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "core/moex_error.h"
 
 int record_name_ok(const char *s) {
@@ -306,13 +307,9 @@ record_table *record_run_add_table(record_run *r, const char *path, size_t ncols
 
 int record_table_append(record_table *t, const double *row) {
   if (!t || !row) return moex_error(MOEX_EINVAL, "record: table append with NULL %s", t ? "row" : "table");
-  if (t->nrows == t->cap) {
-    size_t c = t->cap ? 2 * t->cap : 64;
-    double *d = realloc(t->data, c * t->ncols * sizeof *d);
-    if (!d) return moex_error(MOEX_ENOMEM, "record: out of memory for table '%s'", t->path);
-    t->data = d;
-    t->cap = c;
-  }
+  double *d = moex_grow(t->data, t->nrows, &t->cap, t->ncols * sizeof *d, 64);
+  if (!d) return moex_error(MOEX_ENOMEM, "record: out of memory for table '%s'", t->path);
+  t->data = d;
   memcpy(t->data + t->nrows * t->ncols, row, t->ncols * sizeof *row);
   t->nrows++;
   return 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "core/moex_error.h"
 
 static hid_t file_type(record_type t) { return t == RECORD_INT ? H5T_STD_I64LE : H5T_IEEE_F64LE; }
@@ -19,13 +20,9 @@ void record_columns_free(record_columns *cs) {
 }
 
 static int columns_add(record_columns *cs, const char *name, record_type type) {
-  if (cs->n == cs->cap) {
-    size_t c = cs->cap ? 2 * cs->cap : 16;
-    record_column_info *p = realloc(cs->c, c * sizeof *p);
-    if (!p) return moex_error(MOEX_ENOMEM, "record: out of memory");
-    cs->c = p;
-    cs->cap = c;
-  }
+  record_column_info *p = moex_grow(cs->c, cs->n, &cs->cap, sizeof *p, 16);
+  if (!p) return moex_error(MOEX_ENOMEM, "record: out of memory");
+  cs->c = p;
   if (!(cs->c[cs->n].name = record_strdup(name))) return moex_error(MOEX_ENOMEM, "record: out of memory");
   cs->c[cs->n++].type = type;
   return 0;

@@ -19,6 +19,7 @@
 #include <gsl/gsl_statistics_double.h>
 
 #include "analysis/verdict.h"
+#include "core/grow.h"
 #include "core/moex_error.h"
 #include "record/record.h"
 #include "report/report_int.h"
@@ -317,13 +318,9 @@ static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **
     if ((rc = report_add_failed_checks(ss, row_str(c_failed, i)))) return rc;
   }
   pts *S = &G->s[si];
-  if (S->n == S->cap) {
-    size_t c = S->cap ? 2 * S->cap : 16;
-    pt *q = realloc(S->p, c * sizeof *q);
-    if (!q) return moex_error(MOEX_ENOMEM, "report: out of memory");
-    S->p = q;
-    S->cap = c;
-  }
+  pt *q = moex_grow(S->p, S->n, &S->cap, sizeof *q, 16);
+  if (!q) return moex_error(MOEX_ENOMEM, "report: out of memory");
+  S->p = q;
   S->p[S->n++] = (pt){x, y, paper, null_y};
   return 0;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "analysis/verdict.h"
+#include "core/grow.h"
 #include "core/moex_error.h"
 #include "record/record.h"
 #include "report/report_int.h"
@@ -58,13 +59,9 @@ typedef struct {
 } namelist;
 
 static int names_add(namelist *l, const char *name) {
-  if (l->n == l->cap) {
-    size_t c = l->cap ? 2 * l->cap : 16;
-    char **q = realloc(l->names, c * sizeof *q);
-    if (!q) return moex_error(MOEX_ENOMEM, "report: out of memory");
-    l->names = q;
-    l->cap = c;
-  }
+  char **q = moex_grow(l->names, l->n, &l->cap, sizeof *q, 16);
+  if (!q) return moex_error(MOEX_ENOMEM, "report: out of memory");
+  l->names = q;
   if (!(l->names[l->n] = report_strdup(name))) return moex_error(MOEX_ENOMEM, "report: out of memory");
   l->n++;
   return 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "analysis/verdict.h"
+#include "core/grow.h"
 #include "core/moex_error.h"
 #include "report/report_int.h"
 
@@ -68,13 +69,9 @@ static const report_data *reload(reloads_t *R, const report_data *d, const char 
 }
 
 static int push(matches_t *M, match_t m) {
-  if (M->n == M->cap) {
-    size_t c = M->cap ? 2 * M->cap : 16;
-    match_t *q = realloc(M->m, c * sizeof *q);
-    if (!q) return moex_error(MOEX_ENOMEM, "scorecard: out of memory");
-    M->m = q;
-    M->cap = c;
-  }
+  match_t *q = moex_grow(M->m, M->n, &M->cap, sizeof *q, 16);
+  if (!q) return moex_error(MOEX_ENOMEM, "scorecard: out of memory");
+  M->m = q;
   M->m[M->n++] = m;
   return 0;
 }
