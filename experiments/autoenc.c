@@ -250,27 +250,18 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   if (!rc) rc = prc;
   if (!rc) rc = exprun_fit_plan(&spec, seed, &data, &plan, &fs, rec);
   /* the interpretability columns in every run (the summary's columns are the same for all) */
-  if (!rc && !ae) rc = record_run_set_double(rec, "enc_r2_min", NAN);
-  if (!rc && !ae) rc = record_run_set_double(rec, "enc_r2_mean", NAN);
-  if (!rc && !ae) rc = record_run_set_int(rec, "enc_experts_measured", 0);
-  if (!rc && !ae) rc = record_run_set_int(rec, "enc_recovered", 0);
-  if (!rc && !ae) rc = record_run_set_double(rec, "enc_r2_init_min", NAN);
-  if (!rc && !ae) rc = record_run_set_double(rec, "enc_r2_init_mean", NAN);
+  const exprun_attr none[] = {EXPRUN_D("enc_r2_min", NAN), EXPRUN_D("enc_r2_mean", NAN), EXPRUN_I("enc_experts_measured", 0),
+                              EXPRUN_I("enc_recovered", 0), EXPRUN_D("enc_r2_init_min", NAN), EXPRUN_D("enc_r2_init_mean", NAN)};
+  if (!rc && !ae) rc = exprun_set_attrs(rec, none, sizeof none / sizeof *none);
   char fig[48], series[96];
   snprintf(fig, sizeof fig, "autoenc_d%zu_D%zu", d, D);
   snprintf(series, sizeof series, "%s %s", model, protocol);
   if (!rc) rc = exprun_set_figure(rec, fig, series, "params_active", (double)moe_spec_n_active(&spec), "none", NAN, NAN, NULL, NAN);
-  if (!rc) rc = record_run_set_str(rec, "y_name", "sup_err");
-  if (!rc) rc = record_run_set_str(rec, "model", model);
-  if (!rc) rc = record_run_set_str(rec, "protocol", protocol);
-  if (!rc) rc = record_run_set_str(rec, "target", c->target);
-  if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
-  if (!rc) rc = record_run_set_int(rec, "d", (int64_t)d);
-  if (!rc) rc = record_run_set_int(rec, "D", (int64_t)D);
-  if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
-  if (!rc) rc = record_run_set_int(rec, "k", ae ? (int64_t)(d + extra) : 0);
-  if (!rc) rc = record_run_set_str(rec, "encoder", ae ? (shared ? "shared" : "per-expert") : "none");
-  if (!rc) rc = record_run_set_double(rec, "recon_weight", ae && rec_on ? c->lambda : 0.0);
+  const exprun_attr at[] = {EXPRUN_S("y_name", "sup_err"), EXPRUN_S("model", model), EXPRUN_S("protocol", protocol),
+                            EXPRUN_S("target", c->target), EXPRUN_I("m", m), EXPRUN_I("d", d), EXPRUN_I("D", D), EXPRUN_I("E", E),
+                            EXPRUN_I("k", ae ? d + extra : 0), EXPRUN_S("encoder", ae ? (shared ? "shared" : "per-expert") : "none"),
+                            EXPRUN_D("recon_weight", ae && rec_on ? c->lambda : 0.0)};
+  if (!rc) rc = exprun_set_attrs(rec, at, sizeof at / sizeof *at);
   if (!rc) rc = record_run_summarize(rec, NULL);
   runsets_free(&S);
   return rc;

@@ -84,14 +84,10 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   snprintf(ref, sizeof ref, "linear %s", protocol);
   int dl = !strcmp(model, "dense-linear");
   if (!rc) rc = exprun_set_figure(rec, fig, series, "w", (double)w, dl ? "lower" : "none", NAN, NAN, dl ? ref : NULL, NAN);
-  if (!rc) rc = record_run_set_double(rec, "route_error", err);
-  if (!rc) rc = record_run_set_int(rec, "route_exact", acc == 1.0);
-  if (!rc) rc = record_run_set_str(rec, "y_name", "route_error");
-  if (!rc) rc = record_run_set_str(rec, "model", model);
-  if (!rc) rc = record_run_set_str(rec, "protocol", protocol);
-  if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
-  if (!rc) rc = record_run_set_int(rec, "w", (int64_t)w);
-  if (!rc) rc = record_run_set_int(rec, "D", (int64_t)c->D);
+  const exprun_attr at[] = {EXPRUN_D("route_error", err), EXPRUN_I("route_exact", acc == 1.0), EXPRUN_S("y_name", "route_error"),
+                            EXPRUN_S("model", model), EXPRUN_S("protocol", protocol), EXPRUN_I("E", E), EXPRUN_I("w", w),
+                            EXPRUN_I("D", c->D)};
+  if (!rc) rc = exprun_set_attrs(rec, at, sizeof at / sizeof *at);
   if (!rc) rc = record_run_summarize(rec, NULL);
   runsets_free(&S);
   return rc;

@@ -70,12 +70,9 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   int pv = is_moe && fit_plan_adam_budget(&plan) && !strcmp(embed, "axis");
   if (!rc) rc = exprun_set_figure(rec, "exp1_err_vs_D", series, "D", (double)D, is_moe ? "flat" : "none", NAN, 0.15,
                                   NULL, pv ? paper_value(D) : NAN);
-  if (!rc) rc = record_run_set_str(rec, "model", model);
-  if (!rc) rc = record_run_set_str(rec, "embed", embed);
-  if (!rc) rc = record_run_set_str(rec, "protocol", protocol);
-  if (!rc) rc = record_run_set_int(rec, "D", (int64_t)D);
-  if (!rc) rc = record_run_set_int(rec, "E", is_moe ? 4 : 0);
-  if (!rc) rc = record_run_set_int(rec, "m", is_moe ? 10 : (int64_t)w_dense);
+  const exprun_attr at[] = {EXPRUN_S("model", model), EXPRUN_S("embed", embed), EXPRUN_S("protocol", protocol),
+                            EXPRUN_I("D", D), EXPRUN_I("E", is_moe ? 4 : 0), EXPRUN_I("m", is_moe ? 10 : w_dense)};
+  if (!rc) rc = exprun_set_attrs(rec, at, sizeof at / sizeof *at);
   if (!rc) rc = record_run_summarize(rec, NULL);
   runsets_free(&S);
   return rc;

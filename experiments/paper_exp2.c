@@ -104,9 +104,8 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   }
   double pv = fit_plan_adam_budget(&plan) ? paper_value(model, m) : NAN;
   if (!rc) rc = exprun_set_figure(rec, "exp2_err_vs_m", series, "m", (double)m, claim, bound, 0.1, ref, pv);
-  if (!rc) rc = record_run_set_str(rec, "model", model);
-  if (!rc) rc = record_run_set_str(rec, "protocol", protocol);
-  if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
+  const exprun_attr at[] = {EXPRUN_S("model", model), EXPRUN_S("protocol", protocol), EXPRUN_I("m", m)};
+  if (!rc) rc = exprun_set_attrs(rec, at, sizeof at / sizeof *at);
   if (!rc) rc = record_run_summarize(rec, NULL);
   runsets_free(&S);
   piecewise_free(P);

@@ -339,17 +339,13 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
     snprintf(fig, sizeof fig, "depth_%s", target);
     if (!rc) rc = exprun_set_figure(rec, fig, series, "m", (double)m, claims ? "rate" : "none", claims ? br.exponent : NAN, 0.1, NULL, NAN);
   }
-  if (!rc) rc = record_run_set_str(rec, "y_name", "sup_err");
-  if (!rc) rc = record_run_set_str(rec, "model", model);
-  if (!rc) rc = record_run_set_str(rec, "target", target);
-  if (!rc) rc = record_run_set_str(rec, "protocol", built ? "construction" : protocol);
-  if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
-  if (!rc) rc = record_run_set_int(rec, "L", (int64_t)L);
-  if (!rc) rc = record_run_set_int(rec, "pieces", (int64_t)n_pieces);
-  if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
-  if (!rc) rc = record_run_set_int(rec, "width", (int64_t)w);
-  if (!rc) rc = record_run_set_int(rec, "params_ref", (int64_t)target_params);
-  if (!rc) rc = record_run_set_double(rec, "params_mismatch", (double)moe_spec_n_params(&spec) / (double)target_params - 1.0);
+  /* the spec is built only when the run got that far */
+  double mismatch = rc ? NAN : (double)moe_spec_n_params(&spec) / (double)target_params - 1.0;
+  const exprun_attr at[] = {EXPRUN_S("y_name", "sup_err"), EXPRUN_S("model", model), EXPRUN_S("target", target),
+                            EXPRUN_S("protocol", built ? "construction" : protocol), EXPRUN_I("E", E), EXPRUN_I("L", L),
+                            EXPRUN_I("pieces", n_pieces), EXPRUN_I("m", m), EXPRUN_I("width", w), EXPRUN_I("params_ref", target_params),
+                            EXPRUN_D("params_mismatch", mismatch)};
+  if (!rc) rc = exprun_set_attrs(rec, at, sizeof at / sizeof *at);
   if (!rc) rc = record_run_summarize(rec, NULL);
   runsets_free(&S);
   piecewise_free(P);

@@ -87,14 +87,9 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
   snprintf(series, sizeof series, "%s %s", model, protocol);
   if (!rc) rc = exprun_set_figure(rec, "variants_err_vs_active", series, "params_active", (double)moe_spec_n_active(&spec),
                                   "none", NAN, NAN, NULL, NAN);
-  if (!rc) rc = record_run_set_str(rec, "y_name", "sup_err");
-  if (!rc) rc = record_run_set_str(rec, "model", model);
-  if (!rc) rc = record_run_set_str(rec, "protocol", protocol);
-  if (!rc) rc = record_run_set_str(rec, "target", c->target);
-  if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
-  if (!rc) rc = record_run_set_int(rec, "d", (int64_t)d);
-  if (!rc) rc = record_run_set_int(rec, "D", (int64_t)c->D);
-  if (!rc) rc = record_run_set_int(rec, "E", (int64_t)E);
+  const exprun_attr at[] = {EXPRUN_S("y_name", "sup_err"), EXPRUN_S("model", model), EXPRUN_S("protocol", protocol),
+                            EXPRUN_S("target", c->target), EXPRUN_I("m", m), EXPRUN_I("d", d), EXPRUN_I("D", c->D), EXPRUN_I("E", E)};
+  if (!rc) rc = exprun_set_attrs(rec, at, sizeof at / sizeof *at);
   if (!rc) rc = record_run_summarize(rec, NULL);
   runsets_free(&S);
   return rc;

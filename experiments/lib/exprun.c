@@ -90,6 +90,17 @@ int exprun_record_spec(const moe_spec_t *spec, record_run *rec) {
   return rc ? rc : record_run_set_str(rec, "model_spec", text);
 }
 
+int exprun_set_attrs(record_run *rec, const exprun_attr *a, size_t n) {
+  int rc = MOEX_OK;
+  for (size_t k = 0; k < n && !rc; k++) {
+    if (a[k].type == 's') rc = record_run_set_str(rec, a[k].name, a[k].s);
+    else if (a[k].type == 'i') rc = record_run_set_int(rec, a[k].name, a[k].i);
+    else if (a[k].type == 'd') rc = record_run_set_double(rec, a[k].name, a[k].d);
+    else rc = moex_error(MOEX_EINVAL, "exprun: attribute '%s' of unknown type '%c'", a[k].name, a[k].type);
+  }
+  return rc;
+}
+
 int exprun_set_figure(record_run *rec, const char *figure, const char *series, const char *x_name,
                       double x, const char *claim, double bound_slope, double claim_tol,
                       const char *claim_ref, double paper_value) {

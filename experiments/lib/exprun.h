@@ -6,6 +6,7 @@
 #define MOEX_EXPRUN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fit/fit.h"
 #include "fit/fit_plan.h"
@@ -66,6 +67,22 @@ int exprun_record_spec(const moe_spec_t *spec, record_run *rec);
 /* The model's tensors as named arrays (params/layer{l}/...), in the layout of results/SCHEMA.md,
  * and its spec (exprun_record_spec). */
 int exprun_record_params(const moe_model_t *m, record_run *rec);
+
+/* One attribute of a run (an axis value, a measured number) for exprun_set_attrs; written with
+ * EXPRUN_S, EXPRUN_I and EXPRUN_D. */
+typedef struct {
+  const char *name;
+  char type; /* 's', 'i' or 'd' */
+  const char *s;
+  int64_t i;
+  double d;
+} exprun_attr;
+#define EXPRUN_S(n, v) ((exprun_attr){.name = (n), .type = 's', .s = (v)})
+#define EXPRUN_I(n, v) ((exprun_attr){.name = (n), .type = 'i', .i = (int64_t)(v)})
+#define EXPRUN_D(n, v) ((exprun_attr){.name = (n), .type = 'd', .d = (v)})
+
+/* Sets the n attributes of a in rec, in their order (the summary's columns follow it). */
+int exprun_set_attrs(record_run *rec, const exprun_attr *a, size_t n);
 
 /* Sets the report convention's columns (see results/SCHEMA.md, "Report conventions"). */
 int exprun_set_figure(record_run *rec, const char *figure, const char *series, const char *x_name,
