@@ -43,6 +43,7 @@
 #include "analysis/verdict.h"
 #include "core/runid.h"
 #include "lib/runcache.h"
+#include "lib/runsets.h"
 #include "lib/study.h"
 
 #define PROG "manifold_rates"
@@ -213,59 +214,39 @@ static int run_point(const ctx_t *c, const mr_point_t *p, const char *model, con
   if (rc) return rc;
   int dense = !strncmp(model, "dense", 5);
   /* the data depend on (d, D, embed) and the master seed only: every model and seed sees the same */
-  manifold_config mc;
-  manifold_config_default(&mc);
-  mc.kind = d == 1 ? "circle" : "sphere";
-  mc.d = d;
-  mc.D = D;
-  mc.embed = embed;
-  mc.E = E;
-  mc.seed = (unsigned long)c->o->master_seed + 101 * d + 7 * D;
-  manifold *M = manifold_alloc(&mc);
-  targetfn *f = M ? targetfn_alloc(M, c->target, 3) : NULL;
-  if (!f) {
-    manifold_free(M);
-    return MOEX_EINVAL;
-  }
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, (unsigned long)c->o->master_seed + 13 * d + D);
-  study_set_t tr = {0}, te = {0}, ev = {0};
-  rc = r ? study_set_make(M, f, r, c->o->n_train, 0, &tr) : moex_error(MOEX_ENOMEM, PROG ": out of memory");
-  if (!rc) rc = study_set_make(M, f, r, 1024, 0, &te);
   /* about grid^2 evaluation points whatever d (the d = 1 grid takes a count, the others per dim) */
-  if (!rc) rc = study_set_make(M, f, r, d == 1 ? c->grid * c->grid : c->grid, 1, &ev);
-  exprun_data_t data = {.d_in = D, .d_out = 1, .n_train = tr.n, .x_train = tr.x, .y_train = tr.y,
-                        .n_test = te.n, .x_test = te.x, .y_test = te.y, .n_eval = ev.n, .x_eval = ev.x,
-                        .y_eval = ev.y, .chart_eval = ev.chart, .member_eval = ev.member, .n_charts = E,
-                        .n_keep = 256};
+  runsets_manifold_spec rs = {.target = c->target, .target_seed = 3, .data_seed = (unsigned long)c->o->master_seed + 13 * d + D,
+                              .n_train = c->o->n_train, .n_test = 1024, .eval = d == 1 ? c->grid * c->grid : c->grid};
+  manifold_config_default(&rs.mc);
+  rs.mc.kind = d == 1 ? "circle" : "sphere";
+  rs.mc.d = d;
+  rs.mc.D = D;
+  rs.mc.embed = embed;
+  rs.mc.E = E;
+  rs.mc.seed = (unsigned long)c->o->master_seed + 101 * d + 7 * D;
+  runsets_t S;
+  rc = runsets_manifold(&S, &rs);
+  exprun_data_t data = runsets_view(&S, 256);
   fit_settings fs;
-  driver_fit_settings(c->o, protocol, &fs);
-  if (!rc) rc = exprun_fit(&spec, seed, &data, &fs, rec);
+  fit_plan plan;
+  int prc = driver_plan(c->o, protocol, &plan, &fs);
+  if (!rc) rc = prc;
+  if (!rc) rc = exprun_fit_plan(&spec, seed, &data, &plan, &fs, rec);
   /* the bounds: kappa of the target on every chart (its global kappa: the kink set of kappa:K
    * crosses some charts, so the worst chart has exactly that smoothness) */
-  int kap = targetfn_kappa(f);
+  int kap = S.f ? targetfn_kappa(S.f) : TARGETFN_SMOOTH;
   double K = kap == TARGETFN_SMOOTH ? INFINITY : (double)kap, kv[16];
   for (size_t j = 0; j < E; j++) kv[j] = K;
-  bounds_rate_t br;
+  bounds_rate_t br = {.exponent = NAN};
   if (!rc) rc = dense ? bounds_thm31(K, D, &br) : bounds_thm48(kv, E, d, &br);
   if (!rc) rc = point_figure(rec, p, model, embed, protocol, width, br.exponent);
-  if (!rc) rc = record_run_set_str(rec, "y_name", "sup_err");
-  if (!rc) rc = record_run_set_str(rec, "model", model);
-  if (!rc) rc = record_run_set_str(rec, "embed", embed);
-  if (!rc) rc = record_run_set_str(rec, "protocol", protocol);
-  if (!rc) rc = record_run_set_str(rec, "target", c->target);
-  if (!rc) rc = record_run_set_int(rec, "d", (int64_t)d);
-  if (!rc) rc = record_run_set_int(rec, "D", (int64_t)D);
-  if (!rc) rc = record_run_set_int(rec, "E", dense ? 0 : (int64_t)E);
-  if (!rc) rc = record_run_set_int(rec, "m", (int64_t)m);
-  if (!rc) rc = record_run_set_int(rec, "width", (int64_t)width);
-  if (!rc) rc = record_run_set_int(rec, "hidden", dense ? 0 : (int64_t)c->hidden);
-  if (!rc) rc = record_run_set_double(rec, "bound_exponent", br.exponent);
+  const exprun_attr at[] = {EXPRUN_S("y_name", "sup_err"), EXPRUN_S("model", model), EXPRUN_S("embed", embed),
+                            EXPRUN_S("protocol", protocol), EXPRUN_S("target", c->target), EXPRUN_I("d", d), EXPRUN_I("D", D),
+                            EXPRUN_I("E", dense ? 0 : E), EXPRUN_I("m", m), EXPRUN_I("width", width),
+                            EXPRUN_I("hidden", dense ? 0 : c->hidden), EXPRUN_D("bound_exponent", br.exponent)};
+  if (!rc) rc = exprun_set_attrs(rec, at, sizeof at / sizeof *at);
   if (!rc) rc = record_run_summarize(rec, NULL);
-  study_set_free(&tr); study_set_free(&te); study_set_free(&ev);
-  gsl_rng_free(r);
-  targetfn_free(f);
-  manifold_free(M);
+  runsets_free(&S);
   return rc;
 }
 

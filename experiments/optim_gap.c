@@ -36,7 +36,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "core/moex_error.h"
-#include "fit/fit_moe.h"
+#include "fit/fit_plan.h"
 #include "lib/driver.h"
 #include "lib/exprun.h"
 #include "lib/gap.h"
@@ -381,7 +381,8 @@ static int gap_record(const ctx_t *c, const gap_case_t *k, const moe_model_t *tc
     comp = k->cons ? 0.0 : (double)c->o->iters * (double)(c->o->batch < d->n_tr ? c->o->batch : d->n_tr);
   /* a missing optional attribute is not an error */
   moex_error_clear();
-  int is_oracle = R && !strncmp(R->protocol, "oracle", 6);
+  fit_plan plan;
+  int is_oracle = R && !fit_plan_parse(R->protocol, &plan) && fit_plan_is_moe_protocol(&plan) && plan.moe.type == fit_proto_oracle;
   double err = is_oracle ? osup : sup;
   if (is_oracle) {
     double omse = NAN;
@@ -601,8 +602,8 @@ static void rows_list(const driver_opts_t *o, const char *rows, const gap_cons_t
   if (rt) fprintf(rt, "row\tprotocol\tstatus\treason\n");
   for (size_t j = 0; j < N_ROWS; j++) {
     if (rows && !gap_list_has(rows, ROWS[j].row)) continue;
-    fit_moe_settings ps;
-    if (fit_moe_parse(ROWS[j].protocol, &ps) > 0) {
+    fit_plan plan;
+    if (fit_plan_parse(ROWS[j].protocol, &plan)) {
       printf(PROG ": row %s skipped: protocol '%s' does not parse in this build (%s)\n", ROWS[j].row, ROWS[j].protocol,
              moex_errmsg());
       if (rt) fprintf(rt, "%s\t%s\tskipped\t%s\n", ROWS[j].row, ROWS[j].protocol, moex_errmsg());
@@ -612,12 +613,11 @@ static void rows_list(const driver_opts_t *o, const char *rows, const gap_cons_t
     }
     /* a warm-up must be shorter than the run (the fit refuses it): at --quick's 200 steps the
      * warm-up row cannot run, and is left out with its reason rather than recorded as failed */
-    const char *wu = strstr(ROWS[j].protocol, "warmup=");
     double steps = ceil((o->compute_x > 0 ? o->compute_x : 1.0) * (double)o->iters);
-    if (wu && (double)strtoul(wu + 7, NULL, 10) >= steps) {
+    if (plan.router.warmup && (double)plan.router.warmup >= steps) {
       char why[160];
-      snprintf(why, sizeof why, "its warm-up of %lu steps is not below the run's %.0f (--iters, --compute)",
-               strtoul(wu + 7, NULL, 10), steps);
+      snprintf(why, sizeof why, "its warm-up of %zu steps is not below the run's %.0f (--iters, --compute)",
+               plan.router.warmup, steps);
       printf(PROG ": row %s skipped: %s\n", ROWS[j].row, why);
       if (rt) fprintf(rt, "%s\t%s\tskipped\t%s\n", ROWS[j].row, ROWS[j].protocol, why);
       list_append(skipped, sizeof skipped, ROWS[j].row);
