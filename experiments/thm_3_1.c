@@ -89,8 +89,8 @@ static double target(size_t D, const double *x) {
  * built and measured in order; the main thread commits their runs and, after a D's last seed,
  * fits and judges that D's rate. */
 typedef struct {
-  double err[16];
-  record_run *recs[16];
+  double err[THEOREM_MAX_WIDTHS];
+  record_run *recs[THEOREM_MAX_WIDTHS];
   theorem_checks_t ck;
 } item31_t;
 
@@ -271,7 +271,7 @@ static int item31_done(void *ctx, size_t i, int rc) {
   if (sd + 1 < X->seeds) return 0;
   bounds_rate_t br;
   bounds_thm31((double)K, D, &br);
-  double tol = br.capped ? 0.1 : 0.05, mx[16];
+  double tol = br.capped ? 0.1 : 0.05, mx[THEOREM_MAX_WIDTHS];
   for (size_t k = 0; k < nm; k++) mx[k] = (double)X->ms[k];
   slope_fit_t fit;
   slope_verdict_t v;

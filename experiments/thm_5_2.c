@@ -201,7 +201,7 @@ static int width_done(void *ctx, size_t i, int rc) {
 /* The construction's exponent: the slower of the interpolants' −2 (the caller's *slope, *tol) and
  * the chart nets' measured rate rf_err (nm, seeds); printed. */
 static void construct_rate(const size_t *ms, size_t nm, const double *rf_err, size_t seeds, double *slope, double *tol) {
-  double mx0[16];
+  double mx0[THEOREM_MAX_WIDTHS];
   for (size_t k = 0; k < nm; k++) mx0[k] = (double)ms[k];
   slope_fit_t rff;
   /* a measured exponent's tolerance is its 95% half-width + 0.1 (see theorem_shallow.c) */
@@ -234,7 +234,7 @@ static int commit_held(record_writer *w, record_run **held, size_t n_held, doubl
  * exponent, both failing if any check did; the exit status. */
 static int judge52(const size_t *ms, size_t nm, const double *err, size_t seeds, const bounds_rate_t *br, double tol,
                    const theorem_checks_t *all, double construct_slope, double construct_tol) {
-  double mx[16];
+  double mx[THEOREM_MAX_WIDTHS];
   for (size_t k = 0; k < nm; k++) mx[k] = (double)ms[k];
   slope_fit_t fit;
   slope_verdict_t v;

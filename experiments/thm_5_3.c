@@ -439,7 +439,7 @@ int main(int argc, char **argv) {
   if (theorem_items(o.jobs, n_items, NULL, item53_run, item53_done, &X)) status = 1;
   if (X.route_begun) printf("\n");
   if (status) goto finish;
-  double Ed[16], wmin[16];
+  double Ed[THEOREM_MAX_ESWEEP], wmin[THEOREM_MAX_ESWEEP];
   for (size_t k = 0; k < nE; k++) {
     Ed[k] = (double)Es[k];
     wmin[k] = X.item[(size_t)o.seeds + k].wmin;

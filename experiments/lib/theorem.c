@@ -54,9 +54,10 @@ int theorem_cli(const char *id, const char *summary, int argc, char **argv,
       char *end;
       errno = 0;
       unsigned long v = strtoul(p, &end, 10);
-      if (end == p || errno || v < 1 || v > 4096 || (*end && *end != ',') || o->n_widths == 16 ||
+      if (end == p || errno || v < 1 || v > 4096 || (*end && *end != ',') || o->n_widths == THEOREM_MAX_WIDTHS ||
           (o->n_widths && v <= o->widths[o->n_widths - 1])) {
-        fprintf(stderr, "%s: --widths '%s': need up to 16 increasing widths in 1..4096, comma separated\n", id, widths);
+        fprintf(stderr, "%s: --widths '%s': need up to %d increasing widths in 1..4096, comma separated\n", id, widths,
+                THEOREM_MAX_WIDTHS);
         return 2;
       }
       o->widths[o->n_widths++] = (size_t)v;

@@ -13,6 +13,11 @@
 #include "record/record.h"
 #include "analysis/slope.h"
 
+/* The most widths a verifier sweeps (--widths), and the most E values of a routing-width sweep:
+ * the size of every per-width or per-E array of the verifiers. */
+#define THEOREM_MAX_WIDTHS 16
+#define THEOREM_MAX_ESWEEP 16
+
 /* A fault the verifier can build into its network on purpose (--inject NAME), in the manner of
  * SQLite's test hooks: each one is a construction bug that a correct checker must catch. */
 typedef struct {
@@ -26,7 +31,7 @@ typedef struct {
   const char *out;    /* --out FILE (default results/theorems/<id>.h5) */
   const char *inject; /* --inject NAME, or NULL */
   int fault;          /* index of the injected fault in the verifier's list, -1 for none */
-  size_t widths[16];  /* --widths m1,m2,...: the expert widths of the sweep (increasing), or */
+  size_t widths[THEOREM_MAX_WIDTHS]; /* --widths m1,m2,...: the sweep's expert widths (increasing), or */
   size_t n_widths;    /* 0: the verifier's default (full or --quick) list */
   int jobs;           /* --jobs N: worker threads for the sweep's independent items (default 1);
                          the records and stdout do not depend on it */

@@ -825,8 +825,8 @@ typedef struct {
   item_kind_t kind;
   size_t k;               /* ITEM_E: index into Es_sw; ITEM_ROUTE: into Es */
   int sd;                 /* seed index (ITEM_WIDTH, ITEM_E) */
-  double err[16], rf_err[16];
-  record_run *recs[16];   /* its runs, not yet committed (owned until done takes them) */
+  double err[THEOREM_MAX_WIDTHS], rf_err[THEOREM_MAX_WIDTHS];
+  record_run *recs[THEOREM_MAX_WIDTHS];   /* its runs, not yet committed (owned until done takes them) */
   theorem_checks_t checks;
   int no_atlas;           /* ITEM_E, ITEM_ROUTE: no atlas of that many charts (left out) */
   size_t wm;              /* ITEM_ROUTE: the smallest routing width, 0 none */
@@ -848,7 +848,7 @@ typedef struct {
   record_run **held;
   size_t n_held;
   double construct_slope, construct_tol;
-  double Ed[16], wmin[16];
+  double Ed[THEOREM_MAX_ESWEEP], wmin[THEOREM_MAX_ESWEEP];
   size_t nuse;
   int route_begun;
 } shallow_run_t;
@@ -934,7 +934,7 @@ static int width_sweep_close(shallow_run_t *R) {
   /* the construction's exponent: d = 1 local nets are interpolants (−2, h^2 |g''| / 8); the
    * random-feature terms decay at their measured rate; the slower of the two */
   size_t nm = R->nm;
-  double construct_slope = NAN, construct_tol = 0.15, mx0[16];
+  double construct_slope = NAN, construct_tol = 0.15, mx0[THEOREM_MAX_WIDTHS];
   for (size_t k = 0; k < nm; k++) mx0[k] = (double)R->ms[k];
   slope_fit_t rff;
   /* a measured exponent carries its own uncertainty: the tolerance is its 95% half-width +
@@ -1159,7 +1159,7 @@ static void route_growth_print(shallow_run_t *R, bounds_thm_t thm, size_t nE) {
 static int shallow_verdicts(shallow_run_t *R, const bounds_rate_t *br, double tol) {
   const char *id = R->id;
   size_t nm = R->nm;
-  double mx[16];
+  double mx[THEOREM_MAX_WIDTHS];
   for (size_t k = 0; k < nm; k++) mx[k] = (double)R->ms[k];
   slope_fit_t fit;
   slope_verdict_t v;
