@@ -9,11 +9,9 @@
 
 #include "core/moex_error.h"
 #include "record/record.h"
+#include "report/report_pick.h"
 
-typedef struct {
-  const char *figure, *series, *run_id;
-  double x;
-} pick_t;
+typedef report_pick pick_t;
 
 static int render(const char *tsv, const char *png, const char *title) {
   FILE *gp = popen("${MOEX_GNUPLOT:-gnuplot} 2>/dev/null", "w");
@@ -70,18 +68,9 @@ int chartmap_write(const char *path, const char *dir, void *vmd, size_t *n_maps)
   record_file *f = record_open(path);
   if (!f) return MOEX_EIO;
   record_summary *s = record_read_summary(f);
-  const record_column *fig = s ? record_summary_column(s, "figure") : NULL, *ser = s ? record_summary_column(s, "series") : NULL;
-  const record_column *id = s && s->ncols ? &s->cols[0] : NULL, *x = s ? record_summary_column(s, "x") : NULL;
-  int rc = !s || !id || !fig || !ser || !x || fig->type != RECORD_STR || ser->type != RECORD_STR || x->type != RECORD_DOUBLE
-               ? MOEX_EINVAL : MOEX_OK;
-  pick_t *picks = rc ? NULL : calloc(s->nrows ? s->nrows : 1, sizeof *picks);
-  size_t np = 0;
-  for (size_t r = 0; !rc && picks && r < s->nrows; r++) {
-    size_t j = 0;
-    while (j < np && (strcmp(picks[j].figure, fig->v.s[r]) || strcmp(picks[j].series, ser->v.s[r]))) j++;
-    if (j == np) picks[np++] = (pick_t){fig->v.s[r], ser->v.s[r], id->v.s[r], x->v.d[r]};
-    else if (x->v.d[r] > picks[j].x) picks[j] = (pick_t){fig->v.s[r], ser->v.s[r], id->v.s[r], x->v.d[r]};
-  }
+  pick_t *picks;
+  size_t np;
+  int rc = report_pick_largest(s, &picks, &np);
   int header = 0;
   for (size_t j = 0; !rc && j < np; j++) {
     record_array *probe = record_read_array(f, picks[j].run_id, "interp/enc_vs_chart");

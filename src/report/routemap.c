@@ -10,17 +10,10 @@
 
 #include "core/moex_error.h"
 #include "record/record.h"
+#include "report/report_pick.h"
 
 /* The chosen run of one series: largest x, then the first written. */
-typedef struct {
-  const char *figure, *series, *run_id;
-  double x;
-} pick_t;
-
-static int col_str(const record_summary *s, const char *name, const record_column **c) {
-  *c = record_summary_column(s, name);
-  return *c && (*c)->type == RECORD_STR ? MOEX_OK : MOEX_EINVAL;
-}
+typedef report_pick pick_t;
 
 /* Renders one map with gnuplot; 1-D coordinates: two strips (path, label) against the
  * coordinate; 2-D: two panels coloured by path and by label. */
@@ -99,17 +92,9 @@ int routemap_write(const char *path, const char *dir, void *vmd, size_t *n_maps)
   record_file *f = record_open(path);
   if (!f) return MOEX_EIO;
   record_summary *s = record_read_summary(f);
-  const record_column *fig, *ser, *id = s && s->ncols ? &s->cols[0] : NULL, *x = s ? record_summary_column(s, "x") : NULL;
-  int rc = !s || !id || !x || x->type != RECORD_DOUBLE || col_str(s, "figure", &fig) || col_str(s, "series", &ser)
-               ? MOEX_EINVAL : MOEX_OK;
-  pick_t *picks = rc ? NULL : calloc(s->nrows ? s->nrows : 1, sizeof *picks);
-  size_t np = 0;
-  for (size_t r = 0; !rc && picks && r < s->nrows; r++) {
-    size_t j = 0;
-    while (j < np && (strcmp(picks[j].figure, fig->v.s[r]) || strcmp(picks[j].series, ser->v.s[r]))) j++;
-    if (j == np) picks[np++] = (pick_t){fig->v.s[r], ser->v.s[r], id->v.s[r], x->v.d[r]};
-    else if (x->v.d[r] > picks[j].x) picks[j] = (pick_t){fig->v.s[r], ser->v.s[r], id->v.s[r], x->v.d[r]};
-  }
+  pick_t *picks;
+  size_t np;
+  int rc = report_pick_largest(s, &picks, &np);
   int header = 0;
   for (size_t j = 0; !rc && j < np; j++) {
     record_array *probe = record_read_array(f, picks[j].run_id, "eval/path");
