@@ -37,7 +37,7 @@
 #include "lib/thm53_net.h"
 
 #define ID "thm_5_3"
-#define MAX_M 16
+#define MAX_M THEOREM_MAX_WIDTHS
 
 static size_t argmax(const double *v, size_t n) {
   size_t b = 0;
@@ -368,111 +368,127 @@ static int item53_done(void *ctx, size_t i, int rc) {
   return 0;
 }
 
-int main(int argc, char **argv) {
-  size_t E = 3, L = 2, q = 0;
-  const char *family = "smooth";
+/* The command line's sizes and what follows from them, checked before anything is written. */
+typedef struct {
   theorem_opts_t o;
+  size_t E, L, q, nm, nE, pieces, n_layers, n_experts;
+  const char *family;
+  const size_t *ms, *Es;
+  bounds_rate_t br;
+  double tol;
+} cfg53_t;
+
+/* 0, 1 after --help, 2 after a one-line error. */
+static int cfg53_parse(int argc, char **argv, cfg53_t *c) {
+  static const size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};
+  static const size_t Es_full[] = {3, 4, 6, 8, 12, 16, 24}, Es_quick[] = {3, 6, 12};
+  *c = (cfg53_t){.E = 3, .L = 2, .family = "smooth"};
   const cli_option_t extra[] = {
-      {"--E", CLI_SIZE, &E, 2, 16, "experts per layer = intervals per axis (default 3)"},
-      {"--L", CLI_SIZE, &L, 1, 4, "compositional blocks: depth 2L (default 2)"},
-      {"--family", CLI_STRING, &family, 0, 0, "1-D pieces: fig3, smooth, kappa:K (default smooth)"},
-      {"--grid", CLI_SIZE, &q, 4, 4096, "evaluation points per cell and axis (default 4 m_max)"},
+      {"--E", CLI_SIZE, &c->E, 2, 16, "experts per layer = intervals per axis (default 3)"},
+      {"--L", CLI_SIZE, &c->L, 1, 4, "compositional blocks: depth 2L (default 2)"},
+      {"--family", CLI_STRING, &c->family, 0, 0, "1-D pieces: fig3, smooth, kappa:K (default smooth)"},
+      {"--grid", CLI_SIZE, &c->q, 4, 4096, "evaluation points per cell and axis (default 4 m_max)"},
   };
   int rc = theorem_cli(ID, "Theorem 5.3: a depth-2L MoE built by its proof fits the E^L-piece Eq. (4) target.",
-                       argc, argv, extra, sizeof extra / sizeof *extra, 2, thm53_faults, thm53_n_faults, &o);
-  if (rc) return rc == 1 ? 0 : 2;
-  size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};
-  size_t nm = 0;
-  const size_t *ms = theorem_widths(&o, ms_full, 6, ms_quick, 5, &nm);
-  if (!q) q = 4 * ms[nm - 1]; /* 4 points per knot interval at the largest width */
-  size_t Es_full[] = {3, 4, 6, 8, 12, 16, 24}, Es_quick[] = {3, 6, 12};
-  const size_t *Es = o.quick ? Es_quick : Es_full;
-  size_t nE = o.quick ? 3 : 7;
-  size_t pieces = 0, n_layers = 0, n_experts = 0;
-  if (bounds_deep_counts(L, E, &n_layers, &n_experts, &pieces) || pieces > 4096) {
-    fprintf(stderr, ID ": E^L = %zu^%zu pieces is too many for a dense grid\n", E, L);
+                       argc, argv, extra, sizeof extra / sizeof *extra, 2, thm53_faults, thm53_n_faults, &c->o);
+  if (rc) return rc;
+  c->ms = theorem_widths(&c->o, ms_full, 6, ms_quick, 5, &c->nm);
+  if (!c->q) c->q = 4 * c->ms[c->nm - 1]; /* 4 points per knot interval at the largest width */
+  c->Es = c->o.quick ? Es_quick : Es_full;
+  c->nE = c->o.quick ? 3 : 7;
+  if (bounds_deep_counts(c->L, c->E, &c->n_layers, &c->n_experts, &c->pieces) || c->pieces > 4096) {
+    fprintf(stderr, ID ": E^L = %zu^%zu pieces is too many for a dense grid\n", c->E, c->L);
     return 2;
   }
-  { /* the family name is checked before anything is written */
-    piecewise_config pc = {.E = E, .L = L, .family = family, .scalar = 0, .seed = 1};
-    piecewise *P = piecewise_alloc(&pc);
-    if (!P) {
-      fprintf(stderr, ID ": --family '%s': %s\n", family, moex_errmsg());
-      return 2;
-    }
-    piecewise_free(P);
+  /* the family name is checked before anything is written */
+  piecewise_config pc = {.E = c->E, .L = c->L, .family = c->family, .scalar = 0, .seed = 1};
+  piecewise *P = piecewise_alloc(&pc);
+  if (!P) {
+    fprintf(stderr, ID ": --family '%s': %s\n", c->family, moex_errmsg());
+    return 2;
   }
+  piecewise_free(P);
   double kappa[64 * 4];
-  for (size_t k = 0; k < L * E; k++) kappa[k] = INFINITY; /* every piece is C^inf on its cell */
-  bounds_rate_t br;
-  bounds_thm53(kappa, L, E, &br);
-  double tol = br.capped ? 0.1 : 0.05;
-  char grid[256];
-  snprintf(grid, sizeof grid, "{E: %zu, L: %zu, family: %s, m: [%zu..%zu] (%zu), seeds: %d, grid per cell: %zu}", E, L,
-           family, ms[0], ms[nm - 1], nm, o.seeds, q);
-  record_writer *w = theorem_writer(ID, &o, grid, argc, argv);
-  if (!w) return 2;
+  for (size_t k = 0; k < c->L * c->E; k++) kappa[k] = INFINITY; /* every piece is C^inf on its cell */
+  bounds_thm53(kappa, c->L, c->E, &c->br);
+  c->tol = c->br.capped ? 0.1 : 0.05;
+  return 0;
+}
 
-  size_t npd = E * q, R = o.quick ? 4 : 8, N = npd * R;
-  size_t n_test = 4096, n_max = 8192, n_items = (size_t)o.seeds + nE;
-  double *axis = malloc(npd * sizeof *axis);
-  run53_t X = {.ms = ms, .Es = Es, .nm = nm, .seeds = (size_t)o.seeds, .E = E, .L = L, .q = q, .npd = npd, .R = R, .N = N,
-               .n_test = n_test, .n_max = n_max, .pieces = pieces, .family = family, .fault = o.fault,
-               .bound = br.exponent, .tol = tol, .axis = axis, .w = w};
-  X.item = calloc(n_items, sizeof *X.item);
-  X.err = malloc(nm * (size_t)o.seeds * sizeof *X.err);
-  double *err = X.err;
-  int status = 0;
-  theorem_checks_init(&X.all);
-  if (!axis || !X.item || !X.err) {
-    fprintf(stderr, ID ": out of memory\n");
-    status = 1;
-    goto finish;
-  }
-  for (size_t k = 0; k < npd; k++) axis[k] = ((double)k + THM53_GOLDEN) * (double)E / (double)npd;
-  printf(ID ": E = %zu, L = %zu, %zu pieces, depth %zu, %zu experts; bound exponent %.3f (%s)\n", E, L, pieces, n_layers,
-         n_experts, br.exponent, bounds_statement(BOUNDS_THM_5_3));
-  if (o.fault >= 0) printf(ID ": injected fault %s: %s\n", thm53_faults[o.fault].name, thm53_faults[o.fault].what);
-  printf("%6s %5s %12s %12s %10s %8s %8s %8s %9s %9s\n", "seed", "m", "sup_err", "rhs", "ineq", "thr_pts", "thr_bad",
-         "cell_bad", "paths", "params");
-  /* the seeds' widths, then the routing width against E */
-  if (theorem_items(o.jobs, n_items, NULL, item53_run, item53_done, &X)) status = 1;
-  if (X.route_begun) printf("\n");
-  if (status) goto finish;
+/* The verdicts once every item is done: the routing width's growth in E, the rate in m, the
+ * construction's rate; then theorem_finish. Returns the exit status. */
+static int judge53(const cfg53_t *c, run53_t *X) {
   double Ed[THEOREM_MAX_ESWEEP], wmin[THEOREM_MAX_ESWEEP];
-  for (size_t k = 0; k < nE; k++) {
-    Ed[k] = (double)Es[k];
-    wmin[k] = X.item[(size_t)o.seeds + k].wmin;
+  for (size_t k = 0; k < c->nE; k++) {
+    Ed[k] = (double)c->Es[k];
+    wmin[k] = X->item[(size_t)c->o.seeds + k].wmin;
   }
-  theorem_checks_t all = X.all;
+  theorem_checks_t all = X->all;
   int g = 1;
   bounds_width_growth(BOUNDS_THM_5_3, &g);
   slope_fit_t gf;
   slope_verdict_t gv;
-  if (theorem_growth(Ed, wmin, nE, g, 0.1, &gf, &gv)) printf(ID ": routing width growth: fit failed: %s\n", moex_errmsg());
+  if (theorem_growth(Ed, wmin, c->nE, g, 0.1, &gf, &gv)) printf(ID ": routing width growth: fit failed: %s\n", moex_errmsg());
   else
     printf(ID ": routing width growth exponent %.3f [%.3f, %.3f] vs the proof's %d: %s\n", gf.slope, gf.ci_lo, gf.ci_hi, g,
            slope_verdict_name(gv));
-
   double mx[MAX_M];
-  for (size_t k = 0; k < nm; k++) mx[k] = (double)ms[k];
+  for (size_t k = 0; k < c->nm; k++) mx[k] = (double)c->ms[k];
   slope_fit_t fit;
   slope_verdict_t v;
-  if (theorem_rate(mx, err, nm, (size_t)o.seeds, br.exponent, tol, &fit, &v)) {
+  if (theorem_rate(mx, X->err, c->nm, (size_t)c->o.seeds, c->br.exponent, c->tol, &fit, &v)) {
     fprintf(stderr, ID ": slope fit: %s\n", moex_errmsg());
-    status = 1;
-    goto finish;
+    return 1;
   }
   slope_verdict_t cv = SLOPE_INCONCLUSIVE;
   verdict_input ci = {.fit = &fit, .bound = construct_slope, .tol = construct_tol};
   verdict_judge(verdict_rate, &ci, &cv);
   if (!all.ok) v = cv = SLOPE_FAILS;
-  theorem_print_verdict(ID, v, &fit, br.exponent);
+  theorem_print_verdict(ID, v, &fit, c->br.exponent);
   printf(ID ": construction rate: verdict %s (slope %.3f vs the interpolant's %.3f + %.2f)\n", slope_verdict_name(cv),
          fit.slope, construct_slope, construct_tol);
   slope_verdict_t vs[2] = {v, cv};
-  status = theorem_finish(ID, &all, vs, 2);
-finish:
+  return theorem_finish(ID, &all, vs, 2);
+}
+
+/* The header lines before the items' rows. */
+static void header53(const cfg53_t *c) {
+  printf(ID ": E = %zu, L = %zu, %zu pieces, depth %zu, %zu experts; bound exponent %.3f (%s)\n", c->E, c->L, c->pieces,
+         c->n_layers, c->n_experts, c->br.exponent, bounds_statement(BOUNDS_THM_5_3));
+  if (c->o.fault >= 0) printf(ID ": injected fault %s: %s\n", thm53_faults[c->o.fault].name, thm53_faults[c->o.fault].what);
+  printf("%6s %5s %12s %12s %10s %8s %8s %8s %9s %9s\n", "seed", "m", "sup_err", "rhs", "ineq", "thr_pts", "thr_bad",
+         "cell_bad", "paths", "params");
+}
+
+int main(int argc, char **argv) {
+  cfg53_t c;
+  int rc = cfg53_parse(argc, argv, &c);
+  if (rc) return rc == 1 ? 0 : 2;
+  char grid[256];
+  snprintf(grid, sizeof grid, "{E: %zu, L: %zu, family: %s, m: [%zu..%zu] (%zu), seeds: %d, grid per cell: %zu}", c.E, c.L,
+           c.family, c.ms[0], c.ms[c.nm - 1], c.nm, c.o.seeds, c.q);
+  record_writer *w = theorem_writer(ID, &c.o, grid, argc, argv);
+  if (!w) return 2;
+  size_t npd = c.E * c.q, R = c.o.quick ? 4 : 8, n_items = (size_t)c.o.seeds + c.nE;
+  double *axis = malloc(npd * sizeof *axis);
+  run53_t X = {.ms = c.ms, .Es = c.Es, .nm = c.nm, .seeds = (size_t)c.o.seeds, .E = c.E, .L = c.L, .q = c.q, .npd = npd,
+               .R = R, .N = npd * R, .n_test = 4096, .n_max = 8192, .pieces = c.pieces, .family = c.family,
+               .fault = c.o.fault, .bound = c.br.exponent, .tol = c.tol, .axis = axis, .w = w};
+  X.item = calloc(n_items, sizeof *X.item);
+  X.err = malloc(c.nm * (size_t)c.o.seeds * sizeof *X.err);
+  theorem_checks_init(&X.all);
+  int status = 0;
+  if (!axis || !X.item || !X.err) {
+    fprintf(stderr, ID ": out of memory\n");
+    status = 1;
+  } else {
+    for (size_t k = 0; k < npd; k++) axis[k] = ((double)k + THM53_GOLDEN) * (double)c.E / (double)npd;
+    header53(&c);
+    /* the seeds' widths, then the routing width against E */
+    if (theorem_items(c.o.jobs, n_items, NULL, item53_run, item53_done, &X)) status = 1;
+    if (X.route_begun) printf("\n");
+    if (!status) status = judge53(&c, &X);
+  }
   record_writer_close(w);
   for (size_t i = 0; X.item && i < n_items; i++)
     for (size_t im = 0; im < MAX_M; im++) record_run_free(X.item[i].recs[im]); /* items after a failure */
