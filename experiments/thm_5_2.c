@@ -253,97 +253,124 @@ static int judge52(const size_t *ms, size_t nm, const double *err, size_t seeds,
   return theorem_finish(ID, all, vs, 2);
 }
 
-int main(int argc, char **argv) {
-  size_t E = 4, L = 2, D = 12, mr = 64, npd = 0;
-  const char *embed = "rotated";
+/* The command line's sizes, the target and the bound, checked before anything is written. */
+typedef struct {
   theorem_opts_t o;
+  size_t E, L, D, mr, npd, nm, R, pieces, n_layers, n_experts;
+  const char *embed;
+  const size_t *ms;
+  piecewise_prod *P;
+  thm52_prob_t pb;
+  bounds_rate_t br;
+  double tol;
+} cfg52_t;
+
+/* 0, 1 after --help, 2 after a one-line error (c->P and c->pb freed by cfg52_free either way). */
+static int cfg52_parse(int argc, char **argv, cfg52_t *c) {
+  static const size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};
+  *c = (cfg52_t){.E = 4, .L = 2, .D = 12, .mr = 64, .embed = "rotated"};
   const cli_option_t extra[] = {
-      {"--E", CLI_SIZE, &E, 3, MAXE, "charts per factor circle = experts per layer (default 4)"},
-      {"--L", CLI_SIZE, &L, 1, MAXL, "factors: depth 2L (default 2)"},
-      {"--D", CLI_SIZE, &D, 2, 512, "ambient dimension, >= 2L (default 12)"},
-      {"--embed", CLI_STRING, &embed, 0, 0, "axis, rotated or curved (default rotated)"},
-      {"--route-width", CLI_SIZE, &mr, 2, 4096, "width of each τ layer (default 64)"},
-      {"--grid", CLI_SIZE, &npd, 16, 1000000, "evaluation angles per factor (default 4 E m_max)"},
+      {"--E", CLI_SIZE, &c->E, 3, MAXE, "charts per factor circle = experts per layer (default 4)"},
+      {"--L", CLI_SIZE, &c->L, 1, MAXL, "factors: depth 2L (default 2)"},
+      {"--D", CLI_SIZE, &c->D, 2, 512, "ambient dimension, >= 2L (default 12)"},
+      {"--embed", CLI_STRING, &c->embed, 0, 0, "axis, rotated or curved (default rotated)"},
+      {"--route-width", CLI_SIZE, &c->mr, 2, 4096, "width of each τ layer (default 64)"},
+      {"--grid", CLI_SIZE, &c->npd, 16, 1000000, "evaluation angles per factor (default 4 E m_max)"},
   };
   int rc = theorem_cli(ID, "Theorem 5.2: the depth-2L MoE of the proof on the Eq. (5) product-of-circles target.", argc,
-                       argv, extra, sizeof extra / sizeof *extra, 2, FAULTS, thm52_n_faults, &o);
-  if (rc) return rc == 1 ? 0 : 2;
-  size_t ms_full[] = {8, 16, 32, 64, 128, 256}, ms_quick[] = {4, 8, 16, 32, 64};
-  size_t nm = 0;
-  const size_t *ms = theorem_widths(&o, ms_full, 6, ms_quick, 5, &nm);
-  size_t R = o.quick ? 2 : 4;
-  if (!npd) npd = 4 * E * ms[nm - 1];
-  size_t pieces = 0, n_layers = 0, n_experts = 0;
-  if (bounds_deep_counts(L, E, &n_layers, &n_experts, &pieces)) {
+                       argv, extra, sizeof extra / sizeof *extra, 2, FAULTS, thm52_n_faults, &c->o);
+  if (rc) return rc;
+  c->ms = theorem_widths(&c->o, ms_full, 6, ms_quick, 5, &c->nm);
+  c->R = c->o.quick ? 2 : 4;
+  if (!c->npd) c->npd = 4 * c->E * c->ms[c->nm - 1];
+  if (bounds_deep_counts(c->L, c->E, &c->n_layers, &c->n_experts, &c->pieces)) {
     fprintf(stderr, ID ": %s\n", moex_errmsg());
     return 2;
   }
-  thm52_prob_t pb;
-  piecewise_prod_config pc = {.L = L, .kind = "circle", .d = 1, .E = E, .D = D, .embed = embed, .seed = 4242};
-  piecewise_prod *P = piecewise_prod_alloc(&pc);
-  if (!P || thm52_prob_init(&pb, P, L, E, D, embed, pc.seed)) {
+  piecewise_prod_config pc = {.L = c->L, .kind = "circle", .d = 1, .E = c->E, .D = c->D, .embed = c->embed, .seed = 4242};
+  c->P = piecewise_prod_alloc(&pc);
+  if (!c->P || thm52_prob_init(&c->pb, c->P, c->L, c->E, c->D, c->embed, pc.seed)) {
     fprintf(stderr, ID ": %s\n", moex_errmsg());
-    piecewise_prod_free(P);
     return 2;
   }
   double kap[MAXL * MAXE];
   size_t dl[MAXL];
-  for (size_t q = 0; q < L * E; q++) kap[q] = INFINITY;
-  for (size_t l = 0; l < L; l++) dl[l] = 1;
-  bounds_rate_t br;
-  bounds_thm52(kap, L, E, dl, &br);
-  double tol = br.capped ? 0.1 : 0.05;
+  for (size_t q = 0; q < c->L * c->E; q++) kap[q] = INFINITY;
+  for (size_t l = 0; l < c->L; l++) dl[l] = 1;
+  bounds_thm52(kap, c->L, c->E, dl, &c->br);
+  c->tol = c->br.capped ? 0.1 : 0.05;
+  return 0;
+}
+
+static void cfg52_free(cfg52_t *c) {
+  if (c->P) thm52_prob_free(&c->pb);
+  piecewise_prod_free(c->P);
+}
+
+/* The header lines before the items' rows. */
+static void header52(const cfg52_t *c) {
+  printf(ID ": L = %zu circles with E = %zu charts each in R^%zu (%s): %zu pieces, depth %zu, %zu experts; bound exponent %.3f\n",
+         c->L, c->E, c->D, c->embed, c->pieces, c->n_layers, c->n_experts, c->br.exponent);
+  if (c->o.fault >= 0) printf(ID ": injected fault %s: %s\n", FAULTS[c->o.fault].name, FAULTS[c->o.fault].what);
+  printf("%6s %5s %12s %12s %12s %12s %8s %8s %8s %8s %9s %9s\n", "seed", "m", "sup_err", "rhs", "E(local)", "E(chart)", "ineq",
+         "tau_dev", "thr_bad", "rt_bad", "paths", "params");
+}
+
+/* Each seed's samples, then the widths of every seed, the widest first at --jobs > 1 (the chart
+ * nets' least squares grow like m^2); the held runs committed with the construction's exponent
+ * (the interpolants' -2 or the chart nets' measured rate, the slower); the verdicts. */
+static int run52(const cfg52_t *c, run52_t *X, record_writer *w, size_t *order, double *cost) {
+  size_t n_runs = c->nm * (size_t)c->o.seeds;
+  if (theorem_items(c->o.jobs, (size_t)c->o.seeds, NULL, seed_run, NULL, X)) return 1;
+  for (size_t i = 0; i < n_runs; i++) cost[i] = (double)c->ms[i % c->nm];
+  theorem_order_by_cost(n_runs, cost, order);
+  if (theorem_items(c->o.jobs, n_runs, order, width_run, width_done, X)) return 1;
+  theorem_checks_t all = X->all;
+  double construct_slope = -2, construct_tol = 0.15;
+  construct_rate(c->ms, c->nm, X->rf_err, (size_t)c->o.seeds, &construct_slope, &construct_tol);
+  int status = commit_held(w, X->held, X->n_held, construct_slope, construct_tol);
+  if (!status)
+    status = judge52(c->ms, c->nm, X->err, (size_t)c->o.seeds, &c->br, c->tol, &all, construct_slope, construct_tol);
+  return status;
+}
+
+int main(int argc, char **argv) {
+  cfg52_t c;
+  int rc = cfg52_parse(argc, argv, &c);
+  if (rc) {
+    cfg52_free(&c);
+    return rc == 1 ? 0 : 2;
+  }
   char grid[256];
-  snprintf(grid, sizeof grid, "{L: %zu, E: %zu, D: %zu, embed: %s, m: [%zu..%zu] (%zu), route_width: %zu, seeds: %d}", L, E,
-           D, embed, ms[0], ms[nm - 1], nm, mr, o.seeds);
-  record_writer *w = theorem_writer(ID, &o, grid, argc, argv);
-  size_t N = npd * R, n_fit = 16 * E * ms[nm - 1] + 8 * mr, n_test = 2048;
+  snprintf(grid, sizeof grid, "{L: %zu, E: %zu, D: %zu, embed: %s, m: [%zu..%zu] (%zu), route_width: %zu, seeds: %d}", c.L, c.E,
+           c.D, c.embed, c.ms[0], c.ms[c.nm - 1], c.nm, c.mr, c.o.seeds);
+  record_writer *w = theorem_writer(ID, &c.o, grid, argc, argv);
   /* runs wait in memory until the construction's exponent is known (see theorem_shallow.c) */
-  size_t n_runs = nm * (size_t)o.seeds, nr = 4 * npd;
-  run52_t X = {.pb = &pb, .ms = ms, .nm = nm, .L = L, .E = E, .D = D, .mr = mr, .npd = npd, .R = R, .N = N, .nr = nr,
-               .n_fit = n_fit, .n_test = n_test, .pieces = pieces, .embed = embed, .fault = o.fault, .bound = br.exponent,
-               .tol = tol, .seeds = (size_t)o.seeds};
-  X.seed = calloc((size_t)o.seeds, sizeof *X.seed);
+  size_t n_runs = c.nm * (size_t)c.o.seeds;
+  run52_t X = {.pb = &c.pb, .ms = c.ms, .nm = c.nm, .L = c.L, .E = c.E, .D = c.D, .mr = c.mr, .npd = c.npd, .R = c.R,
+               .N = c.npd * c.R, .nr = 4 * c.npd, .n_fit = 16 * c.E * c.ms[c.nm - 1] + 8 * c.mr, .n_test = 2048,
+               .pieces = c.pieces, .embed = c.embed, .fault = c.o.fault, .bound = c.br.exponent, .tol = c.tol,
+               .seeds = (size_t)c.o.seeds};
+  X.seed = calloc((size_t)c.o.seeds, sizeof *X.seed);
   X.item = calloc(n_runs, sizeof *X.item);
   X.err = malloc(n_runs * sizeof *X.err);
   X.rf_err = malloc(n_runs * sizeof *X.rf_err);
   X.held = calloc(n_runs, sizeof *X.held);
   size_t *order = malloc(n_runs * sizeof *order);
   double *cost = malloc(n_runs * sizeof *cost);
-  double *err = X.err, *rf_err = X.rf_err;
-  record_run **held = X.held;
-  int status = 0;
   theorem_checks_init(&X.all);
+  int status;
   if (!w || !X.seed || !X.item || !X.err || !X.rf_err || !X.held || !order || !cost) {
     status = w ? 1 : 2;
-    goto finish;
+  } else {
+    header52(&c);
+    status = run52(&c, &X, w, order, cost);
   }
-  printf(ID ": L = %zu circles with E = %zu charts each in R^%zu (%s): %zu pieces, depth %zu, %zu experts; bound exponent %.3f\n",
-         L, E, D, embed, pieces, n_layers, n_experts, br.exponent);
-  if (o.fault >= 0) printf(ID ": injected fault %s: %s\n", FAULTS[o.fault].name, FAULTS[o.fault].what);
-  printf("%6s %5s %12s %12s %12s %12s %8s %8s %8s %8s %9s %9s\n", "seed", "m", "sup_err", "rhs", "E(local)", "E(chart)", "ineq",
-         "tau_dev", "thr_bad", "rt_bad", "paths", "params");
-  /* each seed's samples, then the widths of every seed, the widest first at --jobs > 1 (the
-   * chart nets' least squares grow like m^2) */
-  if (theorem_items(o.jobs, (size_t)o.seeds, NULL, seed_run, NULL, &X)) status = 1;
-  for (size_t i = 0; i < n_runs; i++) cost[i] = (double)ms[i % nm];
-  theorem_order_by_cost(n_runs, cost, order);
-  if (!status && theorem_items(o.jobs, n_runs, order, width_run, width_done, &X)) status = 1;
-  theorem_checks_t all = X.all;
-  size_t n_held = X.n_held;
-  /* the construction's exponent: the interpolants' −2 or the chart nets' measured rate, the
-   * slower */
-  double construct_slope = -2, construct_tol = 0.15;
-  if (!status) construct_rate(ms, nm, rf_err, (size_t)o.seeds, &construct_slope, &construct_tol);
-  if (!status) status = commit_held(w, held, n_held, construct_slope, construct_tol);
-  if (!status) status = judge52(ms, nm, err, (size_t)o.seeds, &br, tol, &all, construct_slope, construct_tol);
-finish:
   if (w) record_writer_close(w);
   for (size_t k = 0; k < X.n_held; k++) record_run_free(X.held[k]);
   for (size_t k = 0; X.item && k < n_runs; k++) record_run_free(X.item[k].rec); /* items after a failure */
-  for (size_t k = 0; X.seed && k < (size_t)o.seeds; k++) seed_free(&X.seed[k], L);
+  for (size_t k = 0; X.seed && k < (size_t)c.o.seeds; k++) seed_free(&X.seed[k], c.L);
   free(X.seed); free(X.item); free(X.err); free(X.rf_err); free(X.held); free(order); free(cost);
-  thm52_prob_free(&pb);
-  piecewise_prod_free(P);
+  cfg52_free(&c);
   return status;
 }
