@@ -299,15 +299,10 @@ int main(int argc, char **argv) {
     driver_quick(&o, 1, 300, 0, 512);
     if (grid == 48) grid = 16;
   }
+  const driver_axis axes[] = {{"d", "1,2,3", NULL}, {"D", Ds ? Ds : "16,64,256", Ds ? Ds : "16,64"}, {"model", MODELS, NULL},
+                              {"m", "4,8,16,32", "4,16"}, DRIVER_AXIS_PROTOCOL};
   sweep_grid_t g = {0};
-  if (driver_axis_csv(PROG, &g, "d", "1,2,3", 0) ||
-      driver_axis_csv(PROG, &g, "D", Ds ? Ds : o.quick ? "16,64" : "16,64,256", 0) ||
-      driver_axis_csv(PROG, &g, "model", MODELS, 0) ||
-      driver_axis_csv(PROG, &g, "m", o.quick ? "4,16" : "4,8,16,32", 0) ||
-      driver_axis_csv(PROG, &g, "protocol", o.protocol, 1)) {
-    sweep_grid_free(&g);
-    return 2;
-  }
+  if (driver_axes(PROG, &o, &g, axes, sizeof axes / sizeof *axes)) return 2;
   ctx_t c = {.o = &o, .grid = grid, .hidden = hidden, .lambda = lambda, .target = target};
   const char *out = o.out ? o.out : o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5";
   rc = driver_run(PROG, &o, &g, out, run_one, &c, argc, argv);

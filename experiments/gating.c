@@ -177,14 +177,10 @@ int main(int argc, char **argv) {
     driver_quick(&o, 1, 300, 0, 512);
     if (grid == 2048) grid = 512;
   }
+  const driver_axis axes[] = {{"E", "2,4,8,16", "2,4,8"}, {"w", "2,4,8,16,32,64,128", "2,8,32"},
+                              {"model", "dense-linear,mlp,linear", NULL}, DRIVER_AXIS_PROTOCOL};
   sweep_grid_t g = {0};
-  if (driver_axis_csv(PROG, &g, "E", o.quick ? "2,4,8" : "2,4,8,16", 0) ||
-      driver_axis_csv(PROG, &g, "w", o.quick ? "2,8,32" : "2,4,8,16,32,64,128", 0) ||
-      driver_axis_csv(PROG, &g, "model", "dense-linear,mlp,linear", 0) ||
-      driver_axis_csv(PROG, &g, "protocol", o.protocol, 1)) {
-    sweep_grid_free(&g);
-    return 2;
-  }
+  if (driver_axes(PROG, &o, &g, axes, sizeof axes / sizeof *axes)) return 2;
   ctx_t c = {.o = &o, .grid = grid, .D = D, .expert_m = expert_m, .hidden = hidden};
   const char *out = o.out ? o.out : o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5";
   char *protocols = strdup(o.protocol);

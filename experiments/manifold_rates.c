@@ -467,14 +467,11 @@ int main(int argc, char **argv) {
                                  "rate-d3-m4,rate-d3-m8,rate-d3-m16,rate-d3-m32,rate-d3-m64,rate-d3-m128,"
                                  "amb-d1-D4,amb-d1-D16,amb-d1-D64,amb-d1-D256,"
                                  "exp-d1-E3,exp-d1-E4,exp-d1-E8,exp-d1-E16,ext-d1-E3,ext-d1-E4,ext-d1-E8,ext-d1-E16";
+  const driver_axis axes[] = {{"point", points, NULL}, {"embed", "rotated,curved", "rotated"},
+                              {"model", "moe2-3l,moe2-2l,moe1-mlp,dense-active,dense-total", "moe2-3l,moe1-mlp,dense-active"},
+                              DRIVER_AXIS_PROTOCOL};
   sweep_grid_t g = {0};
-  if (driver_axis_csv(PROG, &g, "point", points, 0) ||
-      driver_axis_csv(PROG, &g, "embed", o.quick ? "rotated" : "rotated,curved", 0) ||
-      driver_axis_csv(PROG, &g, "model", o.quick ? "moe2-3l,moe1-mlp,dense-active" : "moe2-3l,moe2-2l,moe1-mlp,dense-active,dense-total", 0) ||
-      driver_axis_csv(PROG, &g, "protocol", o.protocol, 1)) {
-    sweep_grid_free(&g);
-    return 2;
-  }
+  if (driver_axes(PROG, &o, &g, axes, sizeof axes / sizeof *axes)) return 2;
   ctx_t c = {.o = &o, .grid = grid, .hidden = hidden, .rate_D = rate_D, .amb_m = amb_m, .e_m = e_m, .target = target,
              .cache = runcache_alloc()};
   const char *out = o.out ? o.out : o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5";

@@ -95,16 +95,11 @@ int main(int argc, char **argv) {
     driver_quick(&o, 2, 0, 300, 1024);
     if (grid_points == 2048) grid_points = 512;
   }
+  const driver_axis axes[] = {{"embed", "axis,rotated,curved", "axis,rotated"}, {"D", "16,32,64,128", "16,64"},
+                              {"model", "moe,dense", NULL}, DRIVER_AXIS_PROTOCOL, {"surrogate", "switch", NULL},
+                              {"init", "torch", NULL}};
   sweep_grid_t g = {0};
-  if (driver_axis_csv("paper_exp1", &g, "embed", o.quick ? "axis,rotated" : "axis,rotated,curved", 0) ||
-      driver_axis_csv("paper_exp1", &g, "D", o.quick ? "16,64" : "16,32,64,128", 0) ||
-      driver_axis_csv("paper_exp1", &g, "model", "moe,dense", 0) ||
-      driver_axis_csv("paper_exp1", &g, "protocol", o.protocol, 1) ||
-      driver_axis_csv("paper_exp1", &g, "surrogate", "switch", 0) ||
-      driver_axis_csv("paper_exp1", &g, "init", "torch", 0)) {
-    sweep_grid_free(&g);
-    return 2;
-  }
+  if (driver_axes("paper_exp1", &o, &g, axes, sizeof axes / sizeof *axes)) return 2;
   ctx_t c = {.o = &o, .grid_points = grid_points};
   return driver_run("paper_exp1", &o, &g, o.quick ? "results/quick/paper_exp1.h5" : "results/paper/paper_exp1.h5",
                     run_one, &c, argc, argv);

@@ -129,15 +129,10 @@ int main(int argc, char **argv) {
     driver_quick(&o, 2, 1000, 200, 1024);
     if (grid == 64) grid = 32;
   }
+  const driver_axis axes[] = {{"model", "2-3-moe,1-6-moe,4-3-moe,dense", NULL}, {"m", "16,32,64,128", "16,32"},
+                              DRIVER_AXIS_PROTOCOL, {"init", "torch", NULL}, {"surrogate", "switch", NULL}};
   sweep_grid_t g = {0};
-  if (driver_axis_csv("paper_exp2", &g, "model", "2-3-moe,1-6-moe,4-3-moe,dense", 0) ||
-      driver_axis_csv("paper_exp2", &g, "m", o.quick ? "16,32" : "16,32,64,128", 0) ||
-      driver_axis_csv("paper_exp2", &g, "protocol", o.protocol, 1) ||
-      driver_axis_csv("paper_exp2", &g, "init", "torch", 0) ||
-      driver_axis_csv("paper_exp2", &g, "surrogate", "switch", 0)) {
-    sweep_grid_free(&g);
-    return 2;
-  }
+  if (driver_axes("paper_exp2", &o, &g, axes, sizeof axes / sizeof *axes)) return 2;
   ctx_t c = {.o = &o, .grid_per_dim = grid};
   return driver_run("paper_exp2", &o, &g, o.quick ? "results/quick/paper_exp2.h5" : "results/paper/paper_exp2.h5",
                     run_one, &c, argc, argv);

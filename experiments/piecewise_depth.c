@@ -388,27 +388,20 @@ int main(int argc, char **argv) {
     driver_quick(&o, 1, 300, 0, 512);
     if (eval_points == 4096) eval_points = 1024;
   }
-  sweep_grid_t g = {0};
   char elm[32];
   snprintf(elm, sizeof elm, "%zu", el_m);
-  if (el) {
-    if (driver_axis_csv(PROG, &g, "target", o.quick ? "byL-E2-L1,byL-E2-L2,byL-E2-L3,byE-E2-L2,byE-E3-L2,byE-E4-L2,"
-                                                     "byL5-E3-L1,byL5-E3-L2,byE5-E3-L2,byE5-E4-L2" :
-                        "byL-E2-L1,byL-E2-L2,byL-E2-L3,byL-E2-L4,byE-E2-L2,byE-E3-L2,byE-E4-L2,byE-E6-L2,"
-                        "byL5-E3-L1,byL5-E3-L2,byL5-E3-L3,byE5-E3-L2,byE5-E4-L2,byE5-E6-L2", 0) ||
-        driver_axis_csv(PROG, &g, "model", "deep-2L,mlp-L,wide-LE,wide-EL,dense,construction", 0) ||
-        driver_axis_csv(PROG, &g, "m", o.quick ? "8" : elm, 0) || driver_axis_csv(PROG, &g, "protocol", o.protocol, 1)) {
-      sweep_grid_free(&g);
-      return 2;
-    }
-  } else if (driver_axis_csv(PROG, &g, "target", o.quick ? "eq4-E3-L2,eq5" :
-                      "eq4-E2-L1,eq4-E3-L1,eq4-E4-L1,eq4-E2-L2,eq4-E3-L2,eq4-E4-L2,eq4-E2-L3,eq4-E3-L3,eq4-E4-L3,eq5", 0) ||
-      driver_axis_csv(PROG, &g, "model", "deep-2L,mlp-L,wide-LE,wide-EL,dense", 0) ||
-      driver_axis_csv(PROG, &g, "m", o.quick ? "8,16,32" : "8,16,32,64,128", 0) ||
-      driver_axis_csv(PROG, &g, "protocol", o.protocol, 1)) {
-    sweep_grid_free(&g);
-    return 2;
-  }
+  const driver_axis el_axes[] = {
+      {"target",
+       "byL-E2-L1,byL-E2-L2,byL-E2-L3,byL-E2-L4,byE-E2-L2,byE-E3-L2,byE-E4-L2,byE-E6-L2,"
+       "byL5-E3-L1,byL5-E3-L2,byL5-E3-L3,byE5-E3-L2,byE5-E4-L2,byE5-E6-L2",
+       "byL-E2-L1,byL-E2-L2,byL-E2-L3,byE-E2-L2,byE-E3-L2,byE-E4-L2,byL5-E3-L1,byL5-E3-L2,byE5-E3-L2,byE5-E4-L2"},
+      {"model", "deep-2L,mlp-L,wide-LE,wide-EL,dense,construction", NULL}, {"m", elm, "8"}, DRIVER_AXIS_PROTOCOL};
+  const driver_axis m_axes[] = {
+      {"target", "eq4-E2-L1,eq4-E3-L1,eq4-E4-L1,eq4-E2-L2,eq4-E3-L2,eq4-E4-L2,eq4-E2-L3,eq4-E3-L3,eq4-E4-L3,eq5",
+       "eq4-E3-L2,eq5"},
+      {"model", "deep-2L,mlp-L,wide-LE,wide-EL,dense", NULL}, {"m", "8,16,32,64,128", "8,16,32"}, DRIVER_AXIS_PROTOCOL};
+  sweep_grid_t g = {0};
+  if (driver_axes(PROG, &o, &g, el ? el_axes : m_axes, 4)) return 2;
   ctx_t c = {.o = &o, .eval_points = eval_points, .eq5_D = eq5_D, .el_tol = el_tol, .fault = fault, .fault52 = fault52};
   const char *def_out = el ? (o.quick ? "results/quick/" PROG "_el.h5" : "results/studies/" PROG "_el.h5")
                            : (o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5");

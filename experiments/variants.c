@@ -118,13 +118,10 @@ int main(int argc, char **argv) {
     driver_quick(&o, 1, 300, 0, 512);
     if (grid == 48) grid = 16;
   }
+  const driver_axis axes[] = {{"model", "moe-moe,dense-moe,shared,autoenc,autoenc+1", NULL}, {"m", "4,8,16,32,64,128", "4,8,16"},
+                              DRIVER_AXIS_PROTOCOL};
   sweep_grid_t g = {0};
-  if (driver_axis_csv(PROG, &g, "model", "moe-moe,dense-moe,shared,autoenc,autoenc+1", 0) ||
-      driver_axis_csv(PROG, &g, "m", o.quick ? "4,8,16" : "4,8,16,32,64,128", 0) ||
-      driver_axis_csv(PROG, &g, "protocol", o.protocol, 1)) {
-    sweep_grid_free(&g);
-    return 2;
-  }
+  if (driver_axes(PROG, &o, &g, axes, sizeof axes / sizeof *axes)) return 2;
   ctx_t c = {.o = &o, .grid = grid, .D = D, .hidden = hidden, .target = target};
   return driver_run(PROG, &o, &g, o.quick ? "results/quick/" PROG ".h5" : "results/studies/" PROG ".h5", run_one, &c,
                     argc, argv);

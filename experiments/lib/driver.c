@@ -216,6 +216,18 @@ int driver_axis_csv(const char *prog, sweep_grid_t *g, const char *name, const c
   return 0;
 }
 
+int driver_axes(const char *prog, const driver_opts_t *o, sweep_grid_t *g, const driver_axis *ax, size_t n) {
+  for (size_t k = 0; k < n; k++) {
+    int protocol = !ax[k].full && !strcmp(ax[k].name, "protocol");
+    const char *csv = protocol ? o->protocol : o->quick && ax[k].quick ? ax[k].quick : ax[k].full;
+    if (driver_axis_csv(prog, g, ax[k].name, csv, protocol)) {
+      sweep_grid_free(g);
+      return 2;
+    }
+  }
+  return 0;
+}
+
 int driver_run(const char *prog, const driver_opts_t *o, sweep_grid_t *g, const char *default_out,
                sweep_run_fn fn, void *ctx, int argc, char **argv) {
   int status = 0;

@@ -62,6 +62,17 @@ int driver_compute(const char *prog, const char *v, double *out);
  * check_protocol is set. Returns 0 or 2 after printing an error. */
 int driver_axis_csv(const char *prog, sweep_grid_t *g, const char *name, const char *csv, int check_protocol);
 
+/* One axis of an experiment's grid: its values (a comma list) at full size and at --quick (NULL:
+ * the same). DRIVER_AXIS_PROTOCOL is the --protocol axis, its names checked. */
+typedef struct {
+  const char *name, *full, *quick;
+} driver_axis;
+#define DRIVER_AXIS_PROTOCOL ((driver_axis){"protocol", NULL, NULL})
+
+/* Fills g with the n axes of ax, in their order (driver_axis_csv each). Returns 0, or 2 after
+ * printing an error, g then freed. */
+int driver_axes(const char *prog, const driver_opts_t *o, sweep_grid_t *g, const driver_axis *ax, size_t n);
+
 /* Applies --set, checks the grid (every axis value and the largest run's memory, gridcheck.h),
  * runs it, prints the closing line. Returns the exit status. */
 int driver_run(const char *prog, const driver_opts_t *o, sweep_grid_t *g, const char *default_out,
