@@ -513,31 +513,14 @@ END_TEST
 
 Suite *autoenc_suite(void) {
   Suite *s = suite_create("autoenc");
-  TCase *g = tcase_create("gradients");
-  tcase_add_test(g, test_grad_linear_per_expert);
-  tcase_add_test(g, test_grad_relu_per_expert_recon);
-  tcase_add_test(g, test_grad_shared_recon_k2);
-  tcase_add_test(g, test_grad_per_expert_recon_k2_paper);
-  tcase_add_test(g, test_grad_recon_through_input);
-  suite_add_tcase(s, g);
-  TCase *f = tcase_create("shape");
-  tcase_add_test(f, test_recon_value_by_hand);
-  tcase_add_test(f, test_param_counts);
-  tcase_add_test(f, test_bad_specs);
-  tcase_add_test(f, test_spectext_round_trip);
-  tcase_add_test(f, test_spectext_bad);
-  tcase_add_test(f, test_record_round_trip);
-  tcase_add_test(f, test_chartfit);
-  tcase_add_test(f, test_reach);
-  tcase_add_test(f, test_protocols_refuse);
-  suite_add_tcase(s, f);
-  TCase *e = tcase_create("eval"); /* runs moex-eval five times: slow under the sanitizers */
-  tcase_set_timeout(e, 120);
-  tcase_add_test(e, test_eval_spec_text);
-  suite_add_tcase(s, e);
-  TCase *p = tcase_create("plane");
-  tcase_set_timeout(p, 120);
-  tcase_add_test(p, test_plane_recovered);
-  suite_add_tcase(s, p);
+  testutil_tcase(s, "gradients", 0,
+                 test_grad_linear_per_expert, test_grad_relu_per_expert_recon, test_grad_shared_recon_k2,
+                 test_grad_per_expert_recon_k2_paper, test_grad_recon_through_input);
+  testutil_tcase(s, "shape", 0,
+                 test_recon_value_by_hand, test_param_counts, test_bad_specs, test_spectext_round_trip,
+                 test_spectext_bad, test_record_round_trip, test_chartfit, test_reach, test_protocols_refuse);
+  /* runs moex-eval five times: slow under the sanitizers */
+  testutil_tcase(s, "eval", 120, test_eval_spec_text);
+  testutil_tcase(s, "plane", 120, test_plane_recovered);
   return s;
 }

@@ -225,13 +225,7 @@ END_TEST
 
 Suite *bounds_suite(void) {
   Suite *s = suite_create("bounds");
-  TCase *tc = tcase_create("core");
-  tcase_add_test(tc, test_thm31);
-  tcase_add_test(tc, test_thm48);
-  tcase_add_test(tc, test_thm52_53);
-  tcase_add_test(tc, test_rhs);
-  tcase_add_test(tc, test_conditions_and_counts);
-  tcase_add_test(tc, test_dense_params);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "core", 0,
+                 test_thm31, test_thm48, test_thm52_53, test_rhs, test_conditions_and_counts, test_dense_params);
   return s;
 }

@@ -66,9 +66,6 @@ END_TEST
 
 Suite *cli_suite(void) {
   Suite *s = suite_create("cli");
-  TCase *tc = tcase_create("parse");
-  tcase_add_test(tc, test_cli_parses);
-  tcase_add_test(tc, test_cli_errors);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "parse", 0, test_cli_parses, test_cli_errors);
   return s;
 }

@@ -151,9 +151,6 @@ END_TEST
 
 Suite *clones_suite(void) {
   Suite *s = suite_create("clones");
-  TCase *c = tcase_create("clones");
-  tcase_add_test(c, test_clones_same_bits);
-  tcase_add_test(c, test_adam_update_bits);
-  suite_add_tcase(s, c);
+  testutil_tcase(s, "clones", 0, test_clones_same_bits, test_adam_update_bits);
   return s;
 }

@@ -100,11 +100,7 @@ END_TEST
 
 Suite *driver_suite(void) {
   Suite *s = suite_create("driver");
-  TCase *c = tcase_create("driver");
-  tcase_add_test(c, test_max_evals_values);
-  tcase_add_test(c, test_fit_settings_caps);
-  tcase_add_test(c, test_quick_defaults_only);
-  tcase_add_test(c, test_refuse_unused);
-  suite_add_tcase(s, c);
+  testutil_tcase(s, "driver", 0,
+                 test_max_evals_values, test_fit_settings_caps, test_quick_defaults_only, test_refuse_unused);
   return s;
 }

@@ -41,9 +41,6 @@ END_TEST
 
 Suite *error_suite(void) {
   Suite *s = suite_create("error");
-  TCase *tc = tcase_create("core");
-  tcase_add_test(tc, test_error_message_and_location);
-  tcase_add_test(tc, test_error_nested_context);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "core", 0, test_error_message_and_location, test_error_nested_context);
   return s;
 }

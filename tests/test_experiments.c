@@ -230,11 +230,6 @@ END_TEST
 
 Suite *experiments_suite(void) {
   Suite *s = suite_create("experiments");
-  TCase *tc = tcase_create("end-to-end");
-  tcase_set_timeout(tc, 600);
-  tcase_add_test(tc, test_paper_exp1_quick);
-  tcase_add_test(tc, test_paper_exp1_bad_options);
-  tcase_add_test(tc, test_paper_exp2_quick);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "end-to-end", 600, test_paper_exp1_quick, test_paper_exp1_bad_options, test_paper_exp2_quick);
   return s;
 }

@@ -220,12 +220,8 @@ END_TEST
 
 Suite *explore_suite(void) {
   Suite *s = suite_create("explore");
-  TCase *t = tcase_create("explore");
-  tcase_set_timeout(t, 300);
-  tcase_add_test(t, test_explore_grid_text);
-  tcase_add_test(t, test_explore_bad_axes);
-  tcase_add_test(t, test_explore_manifold_and_piecewise);
-  tcase_add_test(t, test_explore_grid_file_equals_set);
-  suite_add_tcase(s, t);
+  testutil_tcase(s, "explore", 300,
+                 test_explore_grid_text, test_explore_bad_axes, test_explore_manifold_and_piecewise,
+                 test_explore_grid_file_equals_set);
   return s;
 }

@@ -991,31 +991,13 @@ END_TEST
 
 Suite *fit_suite(void) {
   Suite *s = suite_create("fit");
-  TCase *tc = tcase_create("core");
-  tcase_set_timeout(tc, 60);
-  tcase_add_test(tc, test_linear_exact_minimiser);
-  tcase_add_test(tc, test_every_optimizer_lowers_net_loss);
-  tcase_add_test(tc, test_shared_forward_backward);
-  tcase_add_test(tc, test_nonlinear_small_problems);
-  tcase_add_test(tc, test_nan_target_nonfinite);
-  tcase_add_test(tc, test_adam_absurd_lr_nonfinite);
-  tcase_add_test(tc, test_adam_matches_reference);
-  tcase_add_test(tc, test_stop_max_iter_and_evals);
-  tcase_add_test(tc, test_stop_time_budget);
-  tcase_add_test(tc, test_stop_stalled_and_converged);
-  tcase_add_test(tc, test_stop_no_progress);
-  tcase_add_test(tc, test_gsl_guard_records_errors);
-  tcase_add_test(tc, test_gsl_error_in_fit_is_status);
-  tcase_add_test(tc, test_lm_gsl_refusal_is_error);
-  tcase_add_test(tc, test_lm_refuses_large_jacobian);
-  tcase_add_test(tc, test_bad_settings);
-  tcase_add_test(tc, test_stop_names);
-  tcase_add_test(tc, test_curve_rows_and_callback);
-  tcase_add_test(tc, test_adam_epochs);
-  tcase_add_test(tc, test_adam_schedules);
-  tcase_add_test(tc, test_same_seed_same_bits);
-  tcase_add_test(tc, test_threads_guard);
-  tcase_add_test(tc, test_model_errors);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "core", 60,
+                 test_linear_exact_minimiser, test_every_optimizer_lowers_net_loss, test_shared_forward_backward,
+                 test_nonlinear_small_problems, test_nan_target_nonfinite, test_adam_absurd_lr_nonfinite,
+                 test_adam_matches_reference, test_stop_max_iter_and_evals, test_stop_time_budget,
+                 test_stop_stalled_and_converged, test_stop_no_progress, test_gsl_guard_records_errors,
+                 test_gsl_error_in_fit_is_status, test_lm_gsl_refusal_is_error, test_lm_refuses_large_jacobian,
+                 test_bad_settings, test_stop_names, test_curve_rows_and_callback, test_adam_epochs,
+                 test_adam_schedules, test_same_seed_same_bits, test_threads_guard, test_model_errors);
   return s;
 }

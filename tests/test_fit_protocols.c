@@ -547,10 +547,6 @@ Suite *fit_protocols_suite(void) {
   tcase_add_test(tc, test_progress_hook);
   tcase_add_test(tc, test_anneal_budget_overshoot);
   suite_add_tcase(s, tc);
-  TCase *te = tcase_create("end_to_end");
-  tcase_set_timeout(te, 300);
-  tcase_add_test(te, test_protocols_jobs_same_bits);
-  tcase_add_test(te, test_protocol_bad_input);
-  suite_add_tcase(s, te);
+  testutil_tcase(s, "end_to_end", 300, test_protocols_jobs_same_bits, test_protocol_bad_input);
   return s;
 }

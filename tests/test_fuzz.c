@@ -461,10 +461,6 @@ END_TEST
 
 Suite *fuzz_suite(void) {
   Suite *s = suite_create("fuzz");
-  TCase *tc = tcase_create("records");
-  tcase_set_timeout(tc, 240);
-  tcase_add_test(tc, test_fuzz_damaged_records);
-  tcase_add_test(tc, test_integrity_each_check);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "records", 240, test_fuzz_damaged_records, test_integrity_each_check);
   return s;
 }

@@ -118,10 +118,6 @@ END_TEST
 
 Suite *gridcheck_suite(void) {
   Suite *s = suite_create("gridcheck");
-  TCase *tc = tcase_create("core");
-  tcase_set_timeout(tc, 60);
-  tcase_add_test(tc, test_gridcheck_impossible_values);
-  tcase_add_test(tc, test_gridcheck_sizes);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "core", 60, test_gridcheck_impossible_values, test_gridcheck_sizes);
   return s;
 }

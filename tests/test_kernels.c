@@ -103,10 +103,6 @@ END_TEST
 
 Suite *kernels_suite(void) {
   Suite *s = suite_create("kernels");
-  TCase *c = tcase_create("kernels");
-  tcase_add_test(c, test_mm_all_paths);
-  tcase_add_test(c, test_mtm_all_paths);
-  tcase_add_test(c, test_relu_mask_and_direct);
-  suite_add_tcase(s, c);
+  testutil_tcase(s, "kernels", 0, test_mm_all_paths, test_mtm_all_paths, test_relu_mask_and_direct);
   return s;
 }

@@ -226,11 +226,7 @@ END_TEST
 
 Suite *lm_solver_suite(void) {
   Suite *s = suite_create("lm_solver");
-  TCase *c = tcase_create("lm_solver");
-  tcase_add_test(c, test_lm_solvers_same_minimum);
-  tcase_add_test(c, test_lm_solver_pick);
-  tcase_add_test(c, test_lm_cholesky_falls_back);
-  tcase_add_test(c, test_polish_lm_option);
-  suite_add_tcase(s, c);
+  testutil_tcase(s, "lm_solver", 0,
+                 test_lm_solvers_same_minimum, test_lm_solver_pick, test_lm_cholesky_falls_back, test_polish_lm_option);
   return s;
 }

@@ -298,15 +298,10 @@ END_TEST
 
 Suite *lock_suite(void) {
   Suite *s = suite_create("lock");
-  TCase *tc = tcase_create("core");
+  TCase *tc = testutil_tcase(s, "core", 120,
+                             test_lock_api, test_lock_stale, test_lock_two_writers_api,
+                             test_lock_killed_at_file_size_limit, test_lock_two_experiments,
+                             test_lock_two_experiments_resume);
   tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_set_timeout(tc, 120);
-  tcase_add_test(tc, test_lock_api);
-  tcase_add_test(tc, test_lock_stale);
-  tcase_add_test(tc, test_lock_two_writers_api);
-  tcase_add_test(tc, test_lock_killed_at_file_size_limit);
-  tcase_add_test(tc, test_lock_two_experiments);
-  tcase_add_test(tc, test_lock_two_experiments_resume);
-  suite_add_tcase(s, tc);
   return s;
 }

@@ -438,24 +438,12 @@ END_TEST
 
 Suite *metrics_suite(void) {
   Suite *s = suite_create("metrics");
-  TCase *tc = tcase_create("errors");
-  tcase_add_test(tc, test_errors_hand);
-  tcase_add_test(tc, test_errors_nan_propagates);
-  tcase_add_test(tc, test_errors_sup_ge_rmse_property);
-  tcase_add_test(tc, test_piece_max_hand);
-  tcase_add_test(tc, test_errors_bad_input);
-  suite_add_tcase(s, tc);
-  tc = tcase_create("routing");
-  tcase_add_test(tc, test_load_hand);
-  tcase_add_test(tc, test_load_balanced_single_and_topk);
-  tcase_add_test(tc, test_load_bad_input);
-  tcase_add_test(tc, test_agree_greedy_trap);
-  tcase_add_test(tc, test_agree_membership);
-  tcase_add_test(tc, test_agree_membership_best_differs);
-  tcase_add_test(tc, test_agree_rectangular_and_unused);
-  tcase_add_test(tc, test_assign_vs_brute_force);
-  tcase_add_test(tc, test_agree_bad_input);
-  tcase_add_test(tc, test_paths);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "errors", 0,
+                 test_errors_hand, test_errors_nan_propagates, test_errors_sup_ge_rmse_property, test_piece_max_hand,
+                 test_errors_bad_input);
+  testutil_tcase(s, "routing", 0,
+                 test_load_hand, test_load_balanced_single_and_topk, test_load_bad_input, test_agree_greedy_trap,
+                 test_agree_membership, test_agree_membership_best_differs, test_agree_rectangular_and_unused,
+                 test_assign_vs_brute_force, test_agree_bad_input, test_paths);
   return s;
 }

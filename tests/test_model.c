@@ -415,28 +415,12 @@ END_TEST
 
 Suite *model_suite(void) {
   Suite *s = suite_create("model");
-  TCase *g = tcase_create("gradients");
-  tcase_set_timeout(g, 120);
-  tcase_add_test(g, test_grad_dense);
-  tcase_add_test(g, test_grad_linear_switch_k1);
-  tcase_add_test(g, test_grad_linear_switch_k2);
-  tcase_add_test(g, test_grad_paper_k2);
-  tcase_add_test(g, test_paper_k1_gate_frozen);
-  tcase_add_test(g, test_grad_mlp_router);
-  tcase_add_test(g, test_grad_shallow_three_layer_experts);
-  tcase_add_test(g, test_grad_deep_l3);
-  tcase_add_test(g, test_grad_shared_expert);
-  tcase_add_test(g, test_grad_dense_between_moe);
-  tcase_add_test(g, test_grad_input);
-  suite_add_tcase(s, g);
-  TCase *f = tcase_create("forward");
-  tcase_add_test(f, test_forward_by_hand);
-  tcase_add_test(f, test_paths_mixed_radix);
-  tcase_add_test(f, test_param_counts);
-  tcase_add_test(f, test_seed_determinism);
-  tcase_add_test(f, test_init_schemes);
-  tcase_add_test(f, test_bad_configs);
-  tcase_add_test(f, test_param_views);
-  suite_add_tcase(s, f);
+  testutil_tcase(s, "gradients", 120,
+                 test_grad_dense, test_grad_linear_switch_k1, test_grad_linear_switch_k2, test_grad_paper_k2,
+                 test_paper_k1_gate_frozen, test_grad_mlp_router, test_grad_shallow_three_layer_experts,
+                 test_grad_deep_l3, test_grad_shared_expert, test_grad_dense_between_moe, test_grad_input);
+  testutil_tcase(s, "forward", 0,
+                 test_forward_by_hand, test_paths_mixed_radix, test_param_counts, test_seed_determinism,
+                 test_init_schemes, test_bad_configs, test_param_views);
   return s;
 }

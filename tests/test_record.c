@@ -748,19 +748,10 @@ END_TEST
 
 Suite *record_suite(void) {
   Suite *s = suite_create("record");
-  TCase *tc = tcase_create("core");
-  tcase_set_timeout(tc, 120);
-  tcase_add_test(tc, test_record_round_trip);
-  tcase_add_test(tc, test_record_copy_always_mode);
-  tcase_add_test(tc, test_record_reader_kept_safe);
-  tcase_add_test(tc, test_record_sigkill_alternating);
-  tcase_add_test(tc, test_record_sigkill_copy_always);
-  tcase_add_test(tc, test_record_bad_files);
-  tcase_add_test(tc, test_record_refused_append);
-  tcase_add_test(tc, test_record_bad_runs);
-  tcase_add_test(tc, test_record_meta_sanitized);
-  tcase_add_test(tc, test_record_h5py);
-  tcase_add_test(tc, test_record_signals_block);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "core", 120,
+                 test_record_round_trip, test_record_copy_always_mode, test_record_reader_kept_safe,
+                 test_record_sigkill_alternating, test_record_sigkill_copy_always, test_record_bad_files,
+                 test_record_refused_append, test_record_bad_runs, test_record_meta_sanitized, test_record_h5py,
+                 test_record_signals_block);
   return s;
 }

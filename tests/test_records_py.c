@@ -51,9 +51,6 @@ END_TEST
 
 Suite *records_py_suite(void) {
   Suite *s = suite_create("records_py");
-  TCase *tc = tcase_create("frames");
-  tcase_set_timeout(tc, 120);
-  tcase_add_test(tc, test_records_frames);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "frames", 120, test_records_frames);
   return s;
 }

@@ -763,20 +763,10 @@ END_TEST
 
 Suite *report_suite(void) {
   Suite *s = suite_create("report");
-  TCase *tc = tcase_create("report");
-  tcase_set_timeout(tc, 120);
-  tcase_add_test(tc, test_report_load);
-  tcase_add_test(tc, test_report_lower_and_odd_runs);
-  tcase_add_test(tc, test_report_within);
-  tcase_add_test(tc, test_report_checks_and_construct);
-  tcase_add_test(tc, test_report_judge_rules);
-  tcase_add_test(tc, test_report_bad_input);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "report", 120,
+                 test_report_load, test_report_lower_and_odd_runs, test_report_within, test_report_checks_and_construct,
+                 test_report_judge_rules, test_report_bad_input);
   /* the binaries' end-to-end tests in a case of their own, for the parallel runner's balance */
-  tc = tcase_create("report-bin");
-  tcase_set_timeout(tc, 120);
-  tcase_add_test(tc, test_report_binary);
-  tcase_add_test(tc, test_merge);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "report-bin", 120, test_report_binary, test_merge);
   return s;
 }

@@ -177,14 +177,7 @@ END_TEST
 
 Suite *runcache_suite(void) {
   Suite *s = suite_create("runcache");
-  TCase *tc = tcase_create("runcache");
-  tcase_add_test(tc, test_runcache_once);
-  tcase_add_test(tc, test_runcache_failure);
-  tcase_add_test(tc, test_runcache_threads);
-  suite_add_tcase(s, tc);
-  TCase *e2e = tcase_create("manifold_rates");
-  tcase_set_timeout(e2e, 120);
-  tcase_add_test(e2e, test_runcache_manifold_rates);
-  suite_add_tcase(s, e2e);
+  testutil_tcase(s, "runcache", 0, test_runcache_once, test_runcache_failure, test_runcache_threads);
+  testutil_tcase(s, "manifold_rates", 120, test_runcache_manifold_rates);
   return s;
 }

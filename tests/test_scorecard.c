@@ -582,25 +582,11 @@ END_TEST
 
 Suite *scorecard_suite(void) {
   Suite *s = suite_create("scorecard");
-  TCase *tc = tcase_create("rows");
-  tcase_set_timeout(tc, 60);
-  tcase_add_test(tc, test_rows_from_records);
-  tcase_add_test(tc, test_report_files);
-  tcase_add_test(tc, test_not_learned_rule);
-  tcase_add_test(tc, test_null_errors);
-  tcase_add_test(tc, test_within_rule);
-  tcase_add_test(tc, test_pieces_and_fallback);
-  tcase_add_test(tc, test_within_cells);
-  tcase_add_test(tc, test_missing_reference_and_redraw);
-  tcase_add_test(tc, test_cell_worst_series);
-  suite_add_tcase(s, tc);
-  TCase *te = tcase_create("end-to-end");
-  tcase_set_timeout(te, 120);
-  tcase_add_test(te, test_broken_construction);
-  suite_add_tcase(s, te);
-  TCase *td = tcase_create("demo");
-  tcase_set_timeout(td, 600);
-  tcase_add_test(td, test_demo_small);
-  suite_add_tcase(s, td);
+  testutil_tcase(s, "rows", 60,
+                 test_rows_from_records, test_report_files, test_not_learned_rule, test_null_errors, test_within_rule,
+                 test_pieces_and_fallback, test_within_cells, test_missing_reference_and_redraw,
+                 test_cell_worst_series);
+  testutil_tcase(s, "end-to-end", 120, test_broken_construction);
+  testutil_tcase(s, "demo", 600, test_demo_small);
   return s;
 }

@@ -190,13 +190,8 @@ END_TEST
 
 Suite *slope_suite(void) {
   Suite *s = suite_create("slope");
-  TCase *tc = tcase_create("fit");
-  tcase_add_test(tc, test_fit_hand);
-  tcase_add_test(tc, test_fit_median_and_drops);
-  tcase_add_test(tc, test_fit_exact_power_law);
-  tcase_add_test(tc, test_fit_recovers_and_covers);
-  tcase_add_test(tc, test_fit_insufficient_and_bad);
-  tcase_add_test(tc, test_size_at_error_and_ratio);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "fit", 0,
+                 test_fit_hand, test_fit_median_and_drops, test_fit_exact_power_law, test_fit_recovers_and_covers,
+                 test_fit_insufficient_and_bad, test_size_at_error_and_ratio);
   return s;
 }

@@ -525,23 +525,11 @@ END_TEST
 Suite *studies_suite(void) {
   Suite *s = suite_create("studies");
   /* three cases, so that the parallel runner can spread them over its workers */
-  TCase *tp = tcase_create("end-to-end-piecewise");
-  tcase_set_timeout(tp, 600);
-  tcase_add_test(tp, test_piecewise_depth_quick);
-  tcase_add_test(tp, test_piecewise_depth_el_quick);
-  tcase_add_test(tp, test_piecewise_depth_el_inject);
-  tcase_add_test(tp, test_piecewise_depth_el5_inject);
-  suite_add_tcase(s, tp);
-  TCase *tc = tcase_create("end-to-end");
-  tcase_set_timeout(tc, 600);
-  tcase_add_test(tc, test_manifold_rates_quick);
-  tcase_add_test(tc, test_gating_quick);
-  tcase_add_test(tc, test_variants_quick);
-  tcase_add_test(tc, test_studies_bad_options);
-  suite_add_tcase(s, tc);
-  tc = tcase_create("end-to-end-autoenc");
-  tcase_set_timeout(tc, 600);
-  tcase_add_test(tc, test_autoenc_quick);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "end-to-end-piecewise", 600,
+                 test_piecewise_depth_quick, test_piecewise_depth_el_quick, test_piecewise_depth_el_inject,
+                 test_piecewise_depth_el5_inject);
+  testutil_tcase(s, "end-to-end", 600,
+                 test_manifold_rates_quick, test_gating_quick, test_variants_quick, test_studies_bad_options);
+  testutil_tcase(s, "end-to-end-autoenc", 600, test_autoenc_quick);
   return s;
 }

@@ -655,25 +655,13 @@ END_TEST
 
 Suite *sweep_suite(void) {
   Suite *s = suite_create("sweep");
-  TCase *tc = tcase_create("api");
   /* test_interrupt_abandons_in_flight sleeps about 2.8 s: Check's default 4 s was close once
    * the test cases run two at a time */
-  tcase_set_timeout(tc, 30);
-  tcase_add_test(tc, test_grid_indexing);
-  tcase_add_test(tc, test_shard_parse);
-  tcase_add_test(tc, test_pack_roundtrip);
-  tcase_add_test(tc, test_pool_order_and_errors);
-  tcase_add_test(tc, test_interrupt_abandons_in_flight);
-  suite_add_tcase(s, tc);
-  TCase *e2e = tcase_create("end-to-end");
-  tcase_set_timeout(e2e, 120);
-  tcase_add_test(e2e, test_jobs_identical);
-  tcase_add_test(e2e, test_sigkill_resume);
-  tcase_add_test(e2e, test_sigint_resume);
-  tcase_add_test(e2e, test_shards_merge);
-  tcase_add_test(e2e, test_bad_grids);
-  tcase_add_test(e2e, test_mpi_equals_local);
-  tcase_add_test(e2e, test_mpi_and_local_one_file);
-  suite_add_tcase(s, e2e);
+  testutil_tcase(s, "api", 30,
+                 test_grid_indexing, test_shard_parse, test_pack_roundtrip, test_pool_order_and_errors,
+                 test_interrupt_abandons_in_flight);
+  testutil_tcase(s, "end-to-end", 120,
+                 test_jobs_identical, test_sigkill_resume, test_sigint_resume, test_shards_merge, test_bad_grids,
+                 test_mpi_equals_local, test_mpi_and_local_one_file);
   return s;
 }

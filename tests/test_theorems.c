@@ -734,37 +734,15 @@ END_TEST
 
 Suite *theorems_suite(void) {
   Suite *s = suite_create("theorems");
-  TCase *tc = tcase_create("construct");
-  tcase_add_test(tc, test_pl1d_exact_and_second_order);
-  tcase_add_test(tc, test_identity_and_affine_exact);
-  tcase_add_test(tc, test_rf_fit_recovers_span_and_seeds);
-  tcase_add_test(tc, test_place_composes);
-  suite_add_tcase(s, tc);
-  TCase *te = tcase_create("verifiers");
-  tcase_set_timeout(te, 900);
-  tcase_add_test(te, test_thm_5_3_clean);
-  tcase_add_test(te, test_thm_4_8_clean);
-  tcase_add_test(te, test_thm_4_8_e_sweep);
-  suite_add_tcase(s, te);
+  testutil_tcase(s, "construct", 0,
+                 test_pl1d_exact_and_second_order, test_identity_and_affine_exact, test_rf_fit_recovers_span_and_seeds,
+                 test_place_composes);
+  testutil_tcase(s, "verifiers", 900, test_thm_5_3_clean, test_thm_4_8_clean, test_thm_4_8_e_sweep);
   /* the verifiers and the faults in two cases each, for the parallel runner's balance */
-  te = tcase_create("verifiers-b");
-  tcase_set_timeout(te, 900);
-  tcase_add_test(te, test_cor_4_9_clean);
-  tcase_add_test(te, test_thm_5_2_clean);
-  tcase_add_test(te, test_thm_3_1_clean);
-  tcase_add_test(te, test_verifier_options);
-  tcase_add_test(te, test_verifier_jobs_same_bits);
-  suite_add_tcase(s, te);
-  TCase *tf = tcase_create("faults");
-  tcase_set_timeout(tf, 900);
-  tcase_add_test(tf, test_thm_5_3_faults);
-  tcase_add_test(tf, test_thm_4_8_faults);
-  suite_add_tcase(s, tf);
-  tf = tcase_create("faults-b");
-  tcase_set_timeout(tf, 900);
-  tcase_add_test(tf, test_cor_4_9_faults);
-  tcase_add_test(tf, test_thm_5_2_faults);
-  tcase_add_test(tf, test_thm_3_1_faults);
-  suite_add_tcase(s, tf);
+  testutil_tcase(s, "verifiers-b", 900,
+                 test_cor_4_9_clean, test_thm_5_2_clean, test_thm_3_1_clean, test_verifier_options,
+                 test_verifier_jobs_same_bits);
+  testutil_tcase(s, "faults", 900, test_thm_5_3_faults, test_thm_4_8_faults);
+  testutil_tcase(s, "faults-b", 900, test_cor_4_9_faults, test_thm_5_2_faults, test_thm_3_1_faults);
   return s;
 }

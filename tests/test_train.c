@@ -147,11 +147,7 @@ END_TEST
 
 Suite *train_suite(void) {
   Suite *s = suite_create("train");
-  TCase *tc = tcase_create("objective");
-  tcase_add_test(tc, test_chunked_equals_whole);
-  tcase_add_test(tc, test_chunk_rows);
-  tcase_add_test(tc, test_residual_jacobian);
-  tcase_add_test(tc, test_train_bad_input);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "objective", 0,
+                 test_chunked_equals_whole, test_chunk_rows, test_residual_jacobian, test_train_bad_input);
   return s;
 }

@@ -215,13 +215,8 @@ END_TEST
 
 Suite *verdict_suite(void) {
   Suite *s = suite_create("verdict");
-  TCase *tc = tcase_create("rules");
-  tcase_add_test(tc, test_rate_table);
-  tcase_add_test(tc, test_flat_table);
-  tcase_add_test(tc, test_grows_table);
-  tcase_add_test(tc, test_growth_table);
-  tcase_add_test(tc, test_lower_table);
-  tcase_add_test(tc, test_rule_names);
-  suite_add_tcase(s, tc);
+  testutil_tcase(s, "rules", 0,
+                 test_rate_table, test_flat_table, test_grows_table, test_growth_table, test_lower_table,
+                 test_rule_names);
   return s;
 }

@@ -22,6 +22,19 @@ void testutil_suite_add_tcase(Suite *s, TCase *tc);
 #define suite_add_tcase testutil_suite_add_tcase
 #endif
 
+/* Adds to suite s a test case `name` holding `tests` (START_TEST names, NULL-ended), in order,
+ * with a timeout of `timeout` seconds (0: Check's default); returns it (more tests, loop tests or
+ * fixtures may still be added: Check reads the case when it runs). testutil_tcase lists the tests. */
+static inline TCase *testutil_tcase_add(Suite *s, const char *name, double timeout, const TTest *const *tests) {
+  TCase *tc = testutil_tcase_create(name);
+  if (timeout > 0) tcase_set_timeout(tc, timeout);
+  for (; *tests; tests++) tcase_add_test(tc, *tests);
+  testutil_suite_add_tcase(s, tc);
+  return tc;
+}
+#define testutil_tcase(s, name, timeout, ...) \
+  testutil_tcase_add((s), (name), (timeout), (const TTest *const[]){__VA_ARGS__, NULL})
+
 /* Directory of this build's binaries (set by `make unit`), for end-to-end tests. */
 static inline const char *testutil_bindir(void) {
   const char *b = getenv("MOEX_BIN");
