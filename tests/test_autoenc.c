@@ -512,15 +512,14 @@ START_TEST(test_eval_spec_text) {
 END_TEST
 
 Suite *autoenc_suite(void) {
-  Suite *s = suite_create("autoenc");
-  testutil_tcase(s, "gradients", 0,
-                 test_grad_linear_per_expert, test_grad_relu_per_expert_recon, test_grad_shared_recon_k2,
-                 test_grad_per_expert_recon_k2_paper, test_grad_recon_through_input);
-  testutil_tcase(s, "shape", 0,
-                 test_recon_value_by_hand, test_param_counts, test_bad_specs, test_spectext_round_trip,
-                 test_spectext_bad, test_record_round_trip, test_chartfit, test_reach, test_protocols_refuse);
-  /* runs moex-eval five times: slow under the sanitizers */
-  testutil_tcase(s, "eval", 120, test_eval_spec_text);
-  testutil_tcase(s, "plane", 120, test_plane_recovered);
-  return s;
+  return testutil_suite("autoenc",
+                        TESTUTIL_CASE("gradients", 0, test_grad_linear_per_expert, test_grad_relu_per_expert_recon,
+                                      test_grad_shared_recon_k2, test_grad_per_expert_recon_k2_paper,
+                                      test_grad_recon_through_input),
+                        TESTUTIL_CASE("shape", 0, test_recon_value_by_hand, test_param_counts, test_bad_specs,
+                                      test_spectext_round_trip, test_spectext_bad, test_record_round_trip,
+                                      test_chartfit, test_reach, test_protocols_refuse),
+                        /* runs moex-eval five times: slow under the sanitizers */
+                        TESTUTIL_CASE("eval", 120, test_eval_spec_text),
+                        TESTUTIL_CASE("plane", 120, test_plane_recovered));
 }

@@ -224,8 +224,6 @@ START_TEST(test_dense_params) {
 END_TEST
 
 Suite *bounds_suite(void) {
-  Suite *s = suite_create("bounds");
-  testutil_tcase(s, "core", 0,
-                 test_thm31, test_thm48, test_thm52_53, test_rhs, test_conditions_and_counts, test_dense_params);
-  return s;
+  return testutil_suite("bounds", TESTUTIL_CASE("core", 0, test_thm31, test_thm48, test_thm52_53, test_rhs,
+                                                test_conditions_and_counts, test_dense_params));
 }

@@ -65,7 +65,5 @@ START_TEST(test_cli_errors) {
 END_TEST
 
 Suite *cli_suite(void) {
-  Suite *s = suite_create("cli");
-  testutil_tcase(s, "parse", 0, test_cli_parses, test_cli_errors);
-  return s;
+  return testutil_suite("cli", TESTUTIL_CASE("parse", 0, test_cli_parses, test_cli_errors));
 }

@@ -150,7 +150,5 @@ START_TEST(test_adam_update_bits) {
 END_TEST
 
 Suite *clones_suite(void) {
-  Suite *s = suite_create("clones");
-  testutil_tcase(s, "clones", 0, test_clones_same_bits, test_adam_update_bits);
-  return s;
+  return testutil_suite("clones", TESTUTIL_CASE("clones", 0, test_clones_same_bits, test_adam_update_bits));
 }

@@ -99,8 +99,6 @@ START_TEST(test_refuse_unused) {
 END_TEST
 
 Suite *driver_suite(void) {
-  Suite *s = suite_create("driver");
-  testutil_tcase(s, "driver", 0,
-                 test_max_evals_values, test_fit_settings_caps, test_quick_defaults_only, test_refuse_unused);
-  return s;
+  return testutil_suite("driver", TESTUTIL_CASE("driver", 0, test_max_evals_values, test_fit_settings_caps,
+                                                test_quick_defaults_only, test_refuse_unused));
 }

@@ -40,7 +40,5 @@ START_TEST(test_error_nested_context) {
 END_TEST
 
 Suite *error_suite(void) {
-  Suite *s = suite_create("error");
-  testutil_tcase(s, "core", 0, test_error_message_and_location, test_error_nested_context);
-  return s;
+  return testutil_suite("error", TESTUTIL_CASE("core", 0, test_error_message_and_location, test_error_nested_context));
 }

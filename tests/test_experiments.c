@@ -229,7 +229,6 @@ START_TEST(test_paper_exp2_quick) {
 END_TEST
 
 Suite *experiments_suite(void) {
-  Suite *s = suite_create("experiments");
-  testutil_tcase(s, "end-to-end", 600, test_paper_exp1_quick, test_paper_exp1_bad_options, test_paper_exp2_quick);
-  return s;
+  return testutil_suite("experiments", TESTUTIL_CASE("end-to-end", 600, test_paper_exp1_quick,
+                                                     test_paper_exp1_bad_options, test_paper_exp2_quick));
 }

@@ -219,9 +219,7 @@ START_TEST(test_explore_grid_text) {
 END_TEST
 
 Suite *explore_suite(void) {
-  Suite *s = suite_create("explore");
-  testutil_tcase(s, "explore", 300,
-                 test_explore_grid_text, test_explore_bad_axes, test_explore_manifold_and_piecewise,
-                 test_explore_grid_file_equals_set);
-  return s;
+  return testutil_suite("explore", TESTUTIL_CASE("explore", 300, test_explore_grid_text, test_explore_bad_axes,
+                                                 test_explore_manifold_and_piecewise,
+                                                 test_explore_grid_file_equals_set));
 }

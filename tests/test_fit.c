@@ -990,14 +990,15 @@ START_TEST(test_model_errors) {
 END_TEST
 
 Suite *fit_suite(void) {
-  Suite *s = suite_create("fit");
-  testutil_tcase(s, "core", 60,
-                 test_linear_exact_minimiser, test_every_optimizer_lowers_net_loss, test_shared_forward_backward,
-                 test_nonlinear_small_problems, test_nan_target_nonfinite, test_adam_absurd_lr_nonfinite,
-                 test_adam_matches_reference, test_stop_max_iter_and_evals, test_stop_time_budget,
-                 test_stop_stalled_and_converged, test_stop_no_progress, test_gsl_guard_records_errors,
-                 test_gsl_error_in_fit_is_status, test_lm_gsl_refusal_is_error, test_lm_refuses_large_jacobian,
-                 test_bad_settings, test_stop_names, test_curve_rows_and_callback, test_adam_epochs,
-                 test_adam_schedules, test_same_seed_same_bits, test_threads_guard, test_model_errors);
-  return s;
+  return testutil_suite("fit", TESTUTIL_CASE("core", 60, test_linear_exact_minimiser,
+                                             test_every_optimizer_lowers_net_loss, test_shared_forward_backward,
+                                             test_nonlinear_small_problems, test_nan_target_nonfinite,
+                                             test_adam_absurd_lr_nonfinite, test_adam_matches_reference,
+                                             test_stop_max_iter_and_evals, test_stop_time_budget,
+                                             test_stop_stalled_and_converged, test_stop_no_progress,
+                                             test_gsl_guard_records_errors, test_gsl_error_in_fit_is_status,
+                                             test_lm_gsl_refusal_is_error, test_lm_refuses_large_jacobian,
+                                             test_bad_settings, test_stop_names, test_curve_rows_and_callback,
+                                             test_adam_epochs, test_adam_schedules, test_same_seed_same_bits,
+                                             test_threads_guard, test_model_errors));
 }

@@ -460,7 +460,5 @@ START_TEST(test_integrity_each_check) {
 END_TEST
 
 Suite *fuzz_suite(void) {
-  Suite *s = suite_create("fuzz");
-  testutil_tcase(s, "records", 240, test_fuzz_damaged_records, test_integrity_each_check);
-  return s;
+  return testutil_suite("fuzz", TESTUTIL_CASE("records", 240, test_fuzz_damaged_records, test_integrity_each_check));
 }

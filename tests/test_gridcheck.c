@@ -117,7 +117,5 @@ START_TEST(test_gridcheck_sizes) {
 END_TEST
 
 Suite *gridcheck_suite(void) {
-  Suite *s = suite_create("gridcheck");
-  testutil_tcase(s, "core", 60, test_gridcheck_impossible_values, test_gridcheck_sizes);
-  return s;
+  return testutil_suite("gridcheck", TESTUTIL_CASE("core", 60, test_gridcheck_impossible_values, test_gridcheck_sizes));
 }

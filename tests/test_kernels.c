@@ -102,7 +102,6 @@ START_TEST(test_relu_mask_and_direct) {
 END_TEST
 
 Suite *kernels_suite(void) {
-  Suite *s = suite_create("kernels");
-  testutil_tcase(s, "kernels", 0, test_mm_all_paths, test_mtm_all_paths, test_relu_mask_and_direct);
-  return s;
+  return testutil_suite("kernels", TESTUTIL_CASE("kernels", 0, test_mm_all_paths, test_mtm_all_paths,
+                                                 test_relu_mask_and_direct));
 }

@@ -225,8 +225,6 @@ START_TEST(test_polish_lm_option) {
 END_TEST
 
 Suite *lm_solver_suite(void) {
-  Suite *s = suite_create("lm_solver");
-  testutil_tcase(s, "lm_solver", 0,
-                 test_lm_solvers_same_minimum, test_lm_solver_pick, test_lm_cholesky_falls_back, test_polish_lm_option);
-  return s;
+  return testutil_suite("lm_solver", TESTUTIL_CASE("lm_solver", 0, test_lm_solvers_same_minimum, test_lm_solver_pick,
+                                                   test_lm_cholesky_falls_back, test_polish_lm_option));
 }

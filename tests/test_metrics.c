@@ -437,13 +437,11 @@ START_TEST(test_paths) {
 END_TEST
 
 Suite *metrics_suite(void) {
-  Suite *s = suite_create("metrics");
-  testutil_tcase(s, "errors", 0,
-                 test_errors_hand, test_errors_nan_propagates, test_errors_sup_ge_rmse_property, test_piece_max_hand,
-                 test_errors_bad_input);
-  testutil_tcase(s, "routing", 0,
-                 test_load_hand, test_load_balanced_single_and_topk, test_load_bad_input, test_agree_greedy_trap,
-                 test_agree_membership, test_agree_membership_best_differs, test_agree_rectangular_and_unused,
-                 test_assign_vs_brute_force, test_agree_bad_input, test_paths);
-  return s;
+  return testutil_suite("metrics",
+                        TESTUTIL_CASE("errors", 0, test_errors_hand, test_errors_nan_propagates,
+                                      test_errors_sup_ge_rmse_property, test_piece_max_hand, test_errors_bad_input),
+                        TESTUTIL_CASE("routing", 0, test_load_hand, test_load_balanced_single_and_topk,
+                                      test_load_bad_input, test_agree_greedy_trap, test_agree_membership,
+                                      test_agree_membership_best_differs, test_agree_rectangular_and_unused,
+                                      test_assign_vs_brute_force, test_agree_bad_input, test_paths));
 }

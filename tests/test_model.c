@@ -414,13 +414,11 @@ START_TEST(test_param_views) {
 END_TEST
 
 Suite *model_suite(void) {
-  Suite *s = suite_create("model");
-  testutil_tcase(s, "gradients", 120,
-                 test_grad_dense, test_grad_linear_switch_k1, test_grad_linear_switch_k2, test_grad_paper_k2,
-                 test_paper_k1_gate_frozen, test_grad_mlp_router, test_grad_shallow_three_layer_experts,
-                 test_grad_deep_l3, test_grad_shared_expert, test_grad_dense_between_moe, test_grad_input);
-  testutil_tcase(s, "forward", 0,
-                 test_forward_by_hand, test_paths_mixed_radix, test_param_counts, test_seed_determinism,
-                 test_init_schemes, test_bad_configs, test_param_views);
-  return s;
+  return testutil_suite("model",
+                        TESTUTIL_CASE("gradients", 120, test_grad_dense, test_grad_linear_switch_k1,
+                                      test_grad_linear_switch_k2, test_grad_paper_k2, test_paper_k1_gate_frozen,
+                                      test_grad_mlp_router, test_grad_shallow_three_layer_experts, test_grad_deep_l3,
+                                      test_grad_shared_expert, test_grad_dense_between_moe, test_grad_input),
+                        TESTUTIL_CASE("forward", 0, test_forward_by_hand, test_paths_mixed_radix, test_param_counts,
+                                      test_seed_determinism, test_init_schemes, test_bad_configs, test_param_views));
 }

@@ -747,11 +747,10 @@ START_TEST(test_record_signals_block) {
 END_TEST
 
 Suite *record_suite(void) {
-  Suite *s = suite_create("record");
-  testutil_tcase(s, "core", 120,
-                 test_record_round_trip, test_record_copy_always_mode, test_record_reader_kept_safe,
-                 test_record_sigkill_alternating, test_record_sigkill_copy_always, test_record_bad_files,
-                 test_record_refused_append, test_record_bad_runs, test_record_meta_sanitized, test_record_h5py,
-                 test_record_signals_block);
-  return s;
+  return testutil_suite("record", TESTUTIL_CASE("core", 120, test_record_round_trip, test_record_copy_always_mode,
+                                                test_record_reader_kept_safe, test_record_sigkill_alternating,
+                                                test_record_sigkill_copy_always, test_record_bad_files,
+                                                test_record_refused_append, test_record_bad_runs,
+                                                test_record_meta_sanitized, test_record_h5py,
+                                                test_record_signals_block));
 }

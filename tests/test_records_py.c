@@ -50,7 +50,5 @@ START_TEST(test_records_frames) {
 END_TEST
 
 Suite *records_py_suite(void) {
-  Suite *s = suite_create("records_py");
-  testutil_tcase(s, "frames", 120, test_records_frames);
-  return s;
+  return testutil_suite("records_py", TESTUTIL_CASE("frames", 120, test_records_frames));
 }

@@ -762,11 +762,10 @@ START_TEST(test_merge) {
 END_TEST
 
 Suite *report_suite(void) {
-  Suite *s = suite_create("report");
-  testutil_tcase(s, "report", 120,
-                 test_report_load, test_report_lower_and_odd_runs, test_report_within, test_report_checks_and_construct,
-                 test_report_judge_rules, test_report_bad_input);
-  /* the binaries' end-to-end tests in a case of their own, for the parallel runner's balance */
-  testutil_tcase(s, "report-bin", 120, test_report_binary, test_merge);
-  return s;
+  return testutil_suite("report",
+                        TESTUTIL_CASE("report", 120, test_report_load, test_report_lower_and_odd_runs,
+                                      test_report_within, test_report_checks_and_construct, test_report_judge_rules,
+                                      test_report_bad_input),
+                        /* the binaries' end-to-end tests in a case of their own, for the parallel runner's balance */
+                        TESTUTIL_CASE("report-bin", 120, test_report_binary, test_merge));
 }

@@ -176,8 +176,7 @@ START_TEST(test_runcache_manifold_rates) {
 END_TEST
 
 Suite *runcache_suite(void) {
-  Suite *s = suite_create("runcache");
-  testutil_tcase(s, "runcache", 0, test_runcache_once, test_runcache_failure, test_runcache_threads);
-  testutil_tcase(s, "manifold_rates", 120, test_runcache_manifold_rates);
-  return s;
+  return testutil_suite("runcache",
+                        TESTUTIL_CASE("runcache", 0, test_runcache_once, test_runcache_failure, test_runcache_threads),
+                        TESTUTIL_CASE("manifold_rates", 120, test_runcache_manifold_rates));
 }

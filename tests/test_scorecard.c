@@ -581,12 +581,10 @@ START_TEST(test_demo_small) {
 END_TEST
 
 Suite *scorecard_suite(void) {
-  Suite *s = suite_create("scorecard");
-  testutil_tcase(s, "rows", 60,
-                 test_rows_from_records, test_report_files, test_not_learned_rule, test_null_errors, test_within_rule,
-                 test_pieces_and_fallback, test_within_cells, test_missing_reference_and_redraw,
-                 test_cell_worst_series);
-  testutil_tcase(s, "end-to-end", 120, test_broken_construction);
-  testutil_tcase(s, "demo", 600, test_demo_small);
-  return s;
+  return testutil_suite("scorecard",
+                        TESTUTIL_CASE("rows", 60, test_rows_from_records, test_report_files, test_not_learned_rule,
+                                      test_null_errors, test_within_rule, test_pieces_and_fallback, test_within_cells,
+                                      test_missing_reference_and_redraw, test_cell_worst_series),
+                        TESTUTIL_CASE("end-to-end", 120, test_broken_construction),
+                        TESTUTIL_CASE("demo", 600, test_demo_small));
 }

@@ -189,9 +189,7 @@ START_TEST(test_size_at_error_and_ratio) {
 END_TEST
 
 Suite *slope_suite(void) {
-  Suite *s = suite_create("slope");
-  testutil_tcase(s, "fit", 0,
-                 test_fit_hand, test_fit_median_and_drops, test_fit_exact_power_law, test_fit_recovers_and_covers,
-                 test_fit_insufficient_and_bad, test_size_at_error_and_ratio);
-  return s;
+  return testutil_suite("slope", TESTUTIL_CASE("fit", 0, test_fit_hand, test_fit_median_and_drops,
+                                               test_fit_exact_power_law, test_fit_recovers_and_covers,
+                                               test_fit_insufficient_and_bad, test_size_at_error_and_ratio));
 }

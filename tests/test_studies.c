@@ -523,13 +523,12 @@ START_TEST(test_studies_bad_options) {
 END_TEST
 
 Suite *studies_suite(void) {
-  Suite *s = suite_create("studies");
-  /* three cases, so that the parallel runner can spread them over its workers */
-  testutil_tcase(s, "end-to-end-piecewise", 600,
-                 test_piecewise_depth_quick, test_piecewise_depth_el_quick, test_piecewise_depth_el_inject,
-                 test_piecewise_depth_el5_inject);
-  testutil_tcase(s, "end-to-end", 600,
-                 test_manifold_rates_quick, test_gating_quick, test_variants_quick, test_studies_bad_options);
-  testutil_tcase(s, "end-to-end-autoenc", 600, test_autoenc_quick);
-  return s;
+  return testutil_suite("studies",
+                        /* three cases, so that the parallel runner can spread them over its workers */
+                        TESTUTIL_CASE("end-to-end-piecewise", 600, test_piecewise_depth_quick,
+                                      test_piecewise_depth_el_quick, test_piecewise_depth_el_inject,
+                                      test_piecewise_depth_el5_inject),
+                        TESTUTIL_CASE("end-to-end", 600, test_manifold_rates_quick, test_gating_quick,
+                                      test_variants_quick, test_studies_bad_options),
+                        TESTUTIL_CASE("end-to-end-autoenc", 600, test_autoenc_quick));
 }

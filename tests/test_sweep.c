@@ -654,14 +654,12 @@ START_TEST(test_mpi_and_local_one_file) {
 END_TEST
 
 Suite *sweep_suite(void) {
-  Suite *s = suite_create("sweep");
-  /* test_interrupt_abandons_in_flight sleeps about 2.8 s: Check's default 4 s was close once
-   * the test cases run two at a time */
-  testutil_tcase(s, "api", 30,
-                 test_grid_indexing, test_shard_parse, test_pack_roundtrip, test_pool_order_and_errors,
-                 test_interrupt_abandons_in_flight);
-  testutil_tcase(s, "end-to-end", 120,
-                 test_jobs_identical, test_sigkill_resume, test_sigint_resume, test_shards_merge, test_bad_grids,
-                 test_mpi_equals_local, test_mpi_and_local_one_file);
-  return s;
+  return testutil_suite("sweep",
+                        /* test_interrupt_abandons_in_flight sleeps about 2.8 s: Check's default 4 s was close once
+                         * the test cases run two at a time */
+                        TESTUTIL_CASE("api", 30, test_grid_indexing, test_shard_parse, test_pack_roundtrip,
+                                      test_pool_order_and_errors, test_interrupt_abandons_in_flight),
+                        TESTUTIL_CASE("end-to-end", 120, test_jobs_identical, test_sigkill_resume, test_sigint_resume,
+                                      test_shards_merge, test_bad_grids, test_mpi_equals_local,
+                                      test_mpi_and_local_one_file));
 }

@@ -733,16 +733,13 @@ START_TEST(test_verifier_jobs_same_bits) {
 END_TEST
 
 Suite *theorems_suite(void) {
-  Suite *s = suite_create("theorems");
-  testutil_tcase(s, "construct", 0,
-                 test_pl1d_exact_and_second_order, test_identity_and_affine_exact, test_rf_fit_recovers_span_and_seeds,
-                 test_place_composes);
-  testutil_tcase(s, "verifiers", 900, test_thm_5_3_clean, test_thm_4_8_clean, test_thm_4_8_e_sweep);
-  /* the verifiers and the faults in two cases each, for the parallel runner's balance */
-  testutil_tcase(s, "verifiers-b", 900,
-                 test_cor_4_9_clean, test_thm_5_2_clean, test_thm_3_1_clean, test_verifier_options,
-                 test_verifier_jobs_same_bits);
-  testutil_tcase(s, "faults", 900, test_thm_5_3_faults, test_thm_4_8_faults);
-  testutil_tcase(s, "faults-b", 900, test_cor_4_9_faults, test_thm_5_2_faults, test_thm_3_1_faults);
-  return s;
+  return testutil_suite("theorems",
+                        TESTUTIL_CASE("construct", 0, test_pl1d_exact_and_second_order, test_identity_and_affine_exact,
+                                      test_rf_fit_recovers_span_and_seeds, test_place_composes),
+                        TESTUTIL_CASE("verifiers", 900, test_thm_5_3_clean, test_thm_4_8_clean, test_thm_4_8_e_sweep),
+                        /* the verifiers and the faults in two cases each, for the parallel runner's balance */
+                        TESTUTIL_CASE("verifiers-b", 900, test_cor_4_9_clean, test_thm_5_2_clean, test_thm_3_1_clean,
+                                      test_verifier_options, test_verifier_jobs_same_bits),
+                        TESTUTIL_CASE("faults", 900, test_thm_5_3_faults, test_thm_4_8_faults),
+                        TESTUTIL_CASE("faults-b", 900, test_cor_4_9_faults, test_thm_5_2_faults, test_thm_3_1_faults));
 }

@@ -146,8 +146,6 @@ START_TEST(test_train_bad_input) {
 END_TEST
 
 Suite *train_suite(void) {
-  Suite *s = suite_create("train");
-  testutil_tcase(s, "objective", 0,
-                 test_chunked_equals_whole, test_chunk_rows, test_residual_jacobian, test_train_bad_input);
-  return s;
+  return testutil_suite("train", TESTUTIL_CASE("objective", 0, test_chunked_equals_whole, test_chunk_rows,
+                                               test_residual_jacobian, test_train_bad_input));
 }

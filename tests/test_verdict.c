@@ -214,9 +214,6 @@ START_TEST(test_rule_names) {
 END_TEST
 
 Suite *verdict_suite(void) {
-  Suite *s = suite_create("verdict");
-  testutil_tcase(s, "rules", 0,
-                 test_rate_table, test_flat_table, test_grows_table, test_growth_table, test_lower_table,
-                 test_rule_names);
-  return s;
+  return testutil_suite("verdict", TESTUTIL_CASE("rules", 0, test_rate_table, test_flat_table, test_grows_table,
+                                                 test_growth_table, test_lower_table, test_rule_names));
 }

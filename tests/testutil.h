@@ -35,6 +35,21 @@ static inline TCase *testutil_tcase_add(Suite *s, const char *name, double timeo
 #define testutil_tcase(s, name, timeout, ...) \
   testutil_tcase_add((s), (name), (timeout), (const TTest *const[]){__VA_ARGS__, NULL})
 
+/* A suite `name` of the test cases listed, each TESTUTIL_CASE(name, timeout, tests...), in order:
+ * `return testutil_suite("fit", TESTUTIL_CASE("core", 60, test_a, test_b));` */
+typedef struct {
+  const char *name;
+  double timeout;
+  const TTest *const *tests;
+} testutil_case;
+#define TESTUTIL_CASE(name, timeout, ...) {(name), (timeout), (const TTest *const[]){__VA_ARGS__, NULL}}
+static inline Suite *testutil_suite_of(const char *name, const testutil_case *cases) {
+  Suite *s = testutil_suite_create(name);
+  for (; cases->name; cases++) testutil_tcase_add(s, cases->name, cases->timeout, cases->tests);
+  return s;
+}
+#define testutil_suite(name, ...) testutil_suite_of((name), (const testutil_case[]){__VA_ARGS__, {NULL, 0, NULL}})
+
 /* Directory of this build's binaries (set by `make unit`), for end-to-end tests. */
 static inline const char *testutil_bindir(void) {
   const char *b = getenv("MOEX_BIN");
