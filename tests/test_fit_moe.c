@@ -50,10 +50,6 @@ START_TEST(test_every_minimizer_on_moe) {
 END_TEST
 
 Suite *fit_moe_suite(void) {
-  Suite *s = suite_create("fit_moe");
-  TCase *tc = tcase_create("minimizers");
-  tcase_set_timeout(tc, 120);
-  tcase_add_loop_test(tc, test_every_minimizer_on_moe, 0, 8);
-  suite_add_tcase(s, tc);
-  return s;
+  return testutil_suite("fit_moe", TESTUTIL_CASE_LOOPS("minimizers", 120, TESTUTIL_LOOPS({test_every_minimizer_on_moe, 0, 8}),
+                                                       test_every_minimizer_on_moe));
 }

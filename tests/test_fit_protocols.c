@@ -532,21 +532,13 @@ START_TEST(test_protocol_bad_input) {
 END_TEST
 
 Suite *fit_protocols_suite(void) {
-  Suite *s = suite_create("fit_protocols");
-  TCase *tc = tcase_create("units");
-  tcase_set_timeout(tc, 120);
-  tcase_add_test(tc, test_soft_surrogate_gradient);
-  tcase_add_test(tc, test_competitive_loss_gradient);
-  tcase_add_loop_test(tc, test_routed_matches_model, 0, 2);
-  tcase_add_test(tc, test_gate_logreg_known_optimum);
-  tcase_add_loop_test(tc, test_polish_never_raises, 0, 2);
-  tcase_add_test(tc, test_alternate_two_experts);
-  tcase_add_test(tc, test_alternate_four_experts);
-  tcase_add_test(tc, test_alternate_soft);
-  tcase_add_test(tc, test_parse);
-  tcase_add_test(tc, test_progress_hook);
-  tcase_add_test(tc, test_anneal_budget_overshoot);
-  suite_add_tcase(s, tc);
-  testutil_tcase(s, "end_to_end", 300, test_protocols_jobs_same_bits, test_protocol_bad_input);
-  return s;
+  return testutil_suite("fit_protocols",
+                        TESTUTIL_CASE_LOOPS("units", 120,
+                                            TESTUTIL_LOOPS({test_routed_matches_model, 0, 2}, {test_polish_never_raises, 0, 2}),
+                                            test_soft_surrogate_gradient, test_competitive_loss_gradient,
+                                            test_routed_matches_model, test_gate_logreg_known_optimum,
+                                            test_polish_never_raises, test_alternate_two_experts,
+                                            test_alternate_four_experts, test_alternate_soft, test_parse,
+                                            test_progress_hook, test_anneal_budget_overshoot),
+                        TESTUTIL_CASE("end_to_end", 300, test_protocols_jobs_same_bits, test_protocol_bad_input));
 }

@@ -515,17 +515,13 @@ START_TEST(test_bits_pinned) {
 END_TEST
 
 Suite *manifold_suite(void) {
-  Suite *s = suite_create("manifold");
-  TCase *tc = tcase_create("core");
-  tcase_set_timeout(tc, 120);
-  tcase_add_loop_test(tc, test_samples_on_manifold, 0, (int)(3 * NKINDS));
-  tcase_add_loop_test(tc, test_partition_and_charts, 0, (int)(3 * NKINDS));
-  tcase_add_test(tc, test_exp1_circle_is_exact);
-  tcase_add_test(tc, test_sampling_uniform);
-  tcase_add_test(tc, test_same_seed_same_bits);
-  tcase_add_test(tc, test_bad_parameters);
-  tcase_add_test(tc, test_types);
-  tcase_add_loop_test(tc, test_bits_pinned, 0, (int)NPINS);
-  suite_add_tcase(s, tc);
-  return s;
+  const int n_kinds = (int)(3 * NKINDS);
+  return testutil_suite("manifold", TESTUTIL_CASE_LOOPS("core", 120,
+                                                        TESTUTIL_LOOPS({test_samples_on_manifold, 0, n_kinds},
+                                                                       {test_partition_and_charts, 0, n_kinds},
+                                                                       {test_bits_pinned, 0, (int)NPINS}),
+                                                        test_samples_on_manifold, test_partition_and_charts,
+                                                        test_exp1_circle_is_exact, test_sampling_uniform,
+                                                        test_same_seed_same_bits, test_bad_parameters, test_types,
+                                                        test_bits_pinned));
 }

@@ -229,15 +229,9 @@ START_TEST(test_product_errors) {
 END_TEST
 
 Suite *piecewise_suite(void) {
-  Suite *s = suite_create("piecewise");
-  TCase *tc = tcase_create("core");
-  tcase_add_test(tc, test_fig3_formula_and_index);
-  tcase_add_test(tc, test_all_27_pieces_hit);
-  tcase_add_loop_test(tc, test_kappa_jump, 0, 5);
-  tcase_add_test(tc, test_piecewise_seeds);
-  tcase_add_test(tc, test_piecewise_errors);
-  tcase_add_loop_test(tc, test_product_manifold, 0, 3);
-  tcase_add_test(tc, test_product_errors);
-  suite_add_tcase(s, tc);
-  return s;
+  return testutil_suite("piecewise",
+                        TESTUTIL_CASE_LOOPS("core", 0, TESTUTIL_LOOPS({test_kappa_jump, 0, 5}, {test_product_manifold, 0, 3}),
+                                            test_fig3_formula_and_index, test_all_27_pieces_hit, test_kappa_jump,
+                                            test_piecewise_seeds, test_piecewise_errors, test_product_manifold,
+                                            test_product_errors));
 }

@@ -184,15 +184,11 @@ START_TEST(test_targetfn_errors) {
 END_TEST
 
 Suite *targetfn_suite(void) {
-  Suite *s = suite_create("targetfn");
-  TCase *tc = tcase_create("core");
-  tcase_set_timeout(tc, 60);
-  tcase_add_test(tc, test_exp1_values);
-  tcase_add_loop_test(tc, test_intrinsic_on_every_embedding, 0, 4);
-  tcase_add_loop_test(tc, test_kappa_smoothness, 0, 4);
-  tcase_add_loop_test(tc, test_chartwise_smoothness, 0, 2);
-  tcase_add_test(tc, test_fourier_seeds_and_decay);
-  tcase_add_test(tc, test_targetfn_errors);
-  suite_add_tcase(s, tc);
-  return s;
+  return testutil_suite("targetfn", TESTUTIL_CASE_LOOPS("core", 60,
+                                                        TESTUTIL_LOOPS({test_intrinsic_on_every_embedding, 0, 4},
+                                                                       {test_kappa_smoothness, 0, 4},
+                                                                       {test_chartwise_smoothness, 0, 2}),
+                                                        test_exp1_values, test_intrinsic_on_every_embedding,
+                                                        test_kappa_smoothness, test_chartwise_smoothness,
+                                                        test_fourier_seeds_and_decay, test_targetfn_errors));
 }

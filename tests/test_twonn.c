@@ -66,12 +66,7 @@ START_TEST(test_twonn_errors) {
 END_TEST
 
 Suite *twonn_suite(void) {
-  Suite *s = suite_create("twonn");
-  TCase *tc = tcase_create("core");
-  tcase_set_timeout(tc, 300);
-  tcase_add_loop_test(tc, test_twonn_within_15_percent, 0, 9);
-  tcase_add_test(tc, test_twonn_full_dimensional);
-  tcase_add_test(tc, test_twonn_errors);
-  suite_add_tcase(s, tc);
-  return s;
+  return testutil_suite("twonn", TESTUTIL_CASE_LOOPS("core", 300, TESTUTIL_LOOPS({test_twonn_within_15_percent, 0, 9}),
+                                                     test_twonn_within_15_percent, test_twonn_full_dimensional,
+                                                     test_twonn_errors));
 }

@@ -22,33 +22,54 @@ void testutil_suite_add_tcase(Suite *s, TCase *tc);
 #define suite_add_tcase testutil_suite_add_tcase
 #endif
 
+/* A loop test of a case: Check runs `test` once for each _i in [lo, hi). */
+typedef struct {
+  const TTest *test;
+  int lo, hi;
+} testutil_loop;
+
 /* Adds to suite s a test case `name` holding `tests` (START_TEST names, NULL-ended), in order,
- * with a timeout of `timeout` seconds (0: Check's default); returns it (more tests, loop tests or
- * fixtures may still be added: Check reads the case when it runs). testutil_tcase lists the tests. */
-static inline TCase *testutil_tcase_add(Suite *s, const char *name, double timeout, const TTest *const *tests) {
+ * those named in `loops` (NULL-ended by test; NULL: none) as loop tests over their range, with a
+ * timeout of `timeout` seconds (0: Check's default); returns it (fixtures may still be added:
+ * Check reads the case when it runs). testutil_tcase lists the tests. */
+static inline TCase *testutil_tcase_add(Suite *s, const char *name, double timeout, const TTest *const *tests,
+                                        const testutil_loop *loops) {
   TCase *tc = testutil_tcase_create(name);
   if (timeout > 0) tcase_set_timeout(tc, timeout);
-  for (; *tests; tests++) tcase_add_test(tc, *tests);
+  for (; *tests; tests++) {
+    const testutil_loop *l = loops;
+    while (l && l->test && l->test != *tests) l++;
+    if (l && l->test)
+      tcase_add_loop_test(tc, *tests, l->lo, l->hi);
+    else
+      tcase_add_test(tc, *tests);
+  }
   testutil_suite_add_tcase(s, tc);
   return tc;
 }
 #define testutil_tcase(s, name, timeout, ...) \
-  testutil_tcase_add((s), (name), (timeout), (const TTest *const[]){__VA_ARGS__, NULL})
+  testutil_tcase_add((s), (name), (timeout), (const TTest *const[]){__VA_ARGS__, NULL}, NULL)
 
-/* A suite `name` of the test cases listed, each TESTUTIL_CASE(name, timeout, tests...), in order:
+/* A suite `name` of the test cases listed, in order, each TESTUTIL_CASE(name, timeout, tests...)
+ * or, where some tests loop, TESTUTIL_CASE_LOOPS(name, timeout, TESTUTIL_LOOPS({test, lo, hi}, ...),
+ * tests...) with every test listed in its place:
  * `return testutil_suite("fit", TESTUTIL_CASE("core", 60, test_a, test_b));` */
 typedef struct {
   const char *name;
   double timeout;
   const TTest *const *tests;
+  const testutil_loop *loops;
 } testutil_case;
-#define TESTUTIL_CASE(name, timeout, ...) {(name), (timeout), (const TTest *const[]){__VA_ARGS__, NULL}}
+#define TESTUTIL_CASE(name, timeout, ...) {(name), (timeout), (const TTest *const[]){__VA_ARGS__, NULL}, NULL}
+#define TESTUTIL_LOOPS(...) ((const testutil_loop[]){__VA_ARGS__, {NULL, 0, 0}})
+#define TESTUTIL_CASE_LOOPS(name, timeout, loops, ...) \
+  {(name), (timeout), (const TTest *const[]){__VA_ARGS__, NULL}, (loops)}
 static inline Suite *testutil_suite_of(const char *name, const testutil_case *cases) {
   Suite *s = testutil_suite_create(name);
-  for (; cases->name; cases++) testutil_tcase_add(s, cases->name, cases->timeout, cases->tests);
+  for (; cases->name; cases++) testutil_tcase_add(s, cases->name, cases->timeout, cases->tests, cases->loops);
   return s;
 }
-#define testutil_suite(name, ...) testutil_suite_of((name), (const testutil_case[]){__VA_ARGS__, {NULL, 0, NULL}})
+#define testutil_suite(name, ...) testutil_suite_of((name), (const testutil_case[]){__VA_ARGS__, {NULL, 0, NULL, NULL}})
 
 /* Directory of this build's binaries (set by `make unit`), for end-to-end tests. */
 static inline const char *testutil_bindir(void) {
