@@ -506,8 +506,7 @@ START_TEST(test_eval_spec_text) {
     ck_assert_int_eq(access(out, F_OK), -1);
   }
   moe_model_free(m);
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  testutil_sh(cmd);
+  testutil_rm_rf(dir);
 }
 END_TEST
 

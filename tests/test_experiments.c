@@ -1,6 +1,7 @@
 /* End to end: the experiment binaries on their quick grids, their files against the schema,
  * and their bad-option contract (one line, exit status 2). */
 #include "testutil.h"
+#include "testrec.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -12,8 +13,7 @@
 /* test_mse over null_test_mse (the best constant predictor's error: the test targets' variance)
  * of a run; its model, optimizer and paths_used (0 for dense models). */
 static double run_ratio(record_file *f, size_t i, const char **model, const char **opt, int64_t *paths) {
-  record_run *r = record_read_run(f, record_run_id(f, i), RECORD_READ_ATTRS);
-  ck_assert_ptr_nonnull(r);
+  record_run *r = testrec_run(f, i, RECORD_READ_ATTRS);
   static char mbuf[64], obuf[64];
   const char *m, *o;
   double mse, null;
@@ -54,20 +54,16 @@ static void exp1_learned(record_file *f) {
 }
 
 START_TEST(test_paper_exp1_quick) {
-  char dir[] = "/tmp/moex-e2e-XXXXXX", cmd[1024], path[256];
+  char dir[] = "/tmp/moex-e2e-XXXXXX", path[256];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(path, sizeof path, "%s/exp1.h5", dir);
   /* valgrind runs a lighter grid: one seed, fewer steps */
-  snprintf(cmd, sizeof cmd, "%s/paper_exp1 --quick --seeds 1 %s --out %s > %s/log 2>&1", testutil_bindir(),
-           testutil_valgrind() ? "--iters 100 --max-iter 20 --n-train 256 --grid 64" : "", path, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("%s/paper_exp1 --quick --seeds 1 %s --out %s > %s/log 2>&1", testutil_bindir(),
+                                testutil_valgrind() ? "--iters 100 --max-iter 20 --n-train 256 --grid 64" : "", path, dir), 0);
   ck_assert_msg(record_check(path) == 0, "schema check: %s", path);
-  record_file *f = record_open(path);
-  ck_assert_ptr_nonnull(f);
   /* 2 embeddings x 2 D x 2 models x 2 protocols x 1 seed */
-  ck_assert_uint_eq(record_n_runs(f), 16);
-  record_run *r = record_read_run(f, record_run_id(f, 0), RECORD_READ_ALL);
-  ck_assert_ptr_nonnull(r);
+  record_file *f = testrec_open(path, 16);
+  record_run *r = testrec_run(f, 0, RECORD_READ_ALL);
   const char *st, *fig;
   double mse, sup;
   int64_t P;
@@ -120,8 +116,7 @@ START_TEST(test_paper_exp1_quick) {
   }
   ck_assert_uint_eq(n_bfgs, 8);
   record_close(f);
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  testutil_sh(cmd);
+  testutil_rm_rf(dir);
 }
 END_TEST
 
@@ -133,8 +128,7 @@ START_TEST(test_paper_exp1_bad_options) {
     snprintf(cmd, sizeof cmd, "%s/paper_exp1 --quick %s", testutil_bindir(), bad[i]);
     testutil_expect_usage_error(cmd, "paper_exp1");
   }
-  snprintf(cmd, sizeof cmd, "%s/paper_exp1 --help > /dev/null", testutil_bindir());
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("%s/paper_exp1 --help > /dev/null", testutil_bindir()), 0);
 }
 END_TEST
 
@@ -166,22 +160,18 @@ static void exp2_learned(record_file *f) {
 }
 
 START_TEST(test_paper_exp2_quick) {
-  char dir[] = "/tmp/moex-e2e-XXXXXX", cmd[1024], path[256];
+  char dir[] = "/tmp/moex-e2e-XXXXXX", path[256];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(path, sizeof path, "%s/exp2.h5", dir);
   /* 5000 Adam steps, not the quick grid's 1000, at which the fits reach only 0.5 to 1.0 of the
    * target's variance (see exp2_learned) */
-  snprintf(cmd, sizeof cmd, "%s/paper_exp2 --quick --seeds 1 --jobs 2 %s --out %s > %s/log 2>&1", testutil_bindir(),
-           testutil_valgrind() ? "--iters 50 --max-iter 10 --n-train 128 --grid 8" : "--iters 5000", path, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("%s/paper_exp2 --quick --seeds 1 --jobs 2 %s --out %s > %s/log 2>&1", testutil_bindir(),
+                                testutil_valgrind() ? "--iters 50 --max-iter 10 --n-train 128 --grid 8" : "--iters 5000", path, dir), 0);
   ck_assert_int_eq(record_check(path), 0);
-  record_file *f = record_open(path);
-  ck_assert_ptr_nonnull(f);
   /* 4 models x 2 widths x 2 protocols x 1 seed */
-  ck_assert_uint_eq(record_n_runs(f), 16);
+  record_file *f = testrec_open(path, 16);
   /* the first run in grid order: 2-3-moe, m = 16, adam */
-  record_run *r = record_read_run(f, record_run_id(f, 0), RECORD_READ_ALL);
-  ck_assert_ptr_nonnull(r);
+  record_run *r = testrec_run(f, 0, RECORD_READ_ALL);
   const char *model;
   int64_t pmax, used, P;
   ck_assert_int_eq(record_run_get_str(r, "model", &model), 0);
@@ -199,13 +189,10 @@ START_TEST(test_paper_exp2_quick) {
   if (!testutil_valgrind()) exp2_learned(f);
   record_close(f);
   /* the report draws a routing map per MoE series: PNG signature, listed in REPORT.md */
-  snprintf(cmd, sizeof cmd, "%s/moex-report %s --out %s/report > %s/log3 2>&1", testutil_bindir(), path, dir, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
-  snprintf(cmd, sizeof cmd, "grep -q 'Routing maps of' %s/report/REPORT.md && grep -q 'exp2_err_vs_m_routes_0.png' %s/report/REPORT.md", dir, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("%s/moex-report %s --out %s/report > %s/log3 2>&1", testutil_bindir(), path, dir, dir), 0);
+  ck_assert_int_eq(testutil_shf("grep -q 'Routing maps of' %s/report/REPORT.md && grep -q 'exp2_err_vs_m_routes_0.png' %s/report/REPORT.md", dir, dir), 0);
   /* every claim has its verdict: 2-3 below 1-6 and the depth-4 rate, for each protocol */
-  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: ' %s/report/REPORT.md) -eq 4 ]", dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("[ $(grep -c '^- verdict: ' %s/report/REPORT.md) -eq 4 ]", dir), 0);
   char png[512];
   snprintf(png, sizeof png, "%s/report/exp2_err_vs_m_routes_0.png", dir);
   FILE *pf = fopen(png, "rb");
@@ -215,16 +202,12 @@ START_TEST(test_paper_exp2_quick) {
   fclose(pf);
   ck_assert_int_eq(memcmp(sig, "\x89PNG\r\n\x1a\n", 8), 0);
   /* the map's TSV holds the whole evaluation grid: path and piece of every point */
-  snprintf(cmd, sizeof cmd, "test $(wc -l < %s/report/exp2_err_vs_m_routes_0.tsv) -gt 60", dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("test $(wc -l < %s/report/exp2_err_vs_m_routes_0.tsv) -gt 60", dir), 0);
   /* the same grid again with --resume runs nothing */
-  snprintf(cmd, sizeof cmd, "%s/paper_exp2 --quick --seeds 1 --resume %s --out %s > %s/log2 2>&1", testutil_bindir(),
-           testutil_valgrind() ? "--iters 50 --max-iter 10 --n-train 128 --grid 8" : "--iters 5000", path, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
-  snprintf(cmd, sizeof cmd, "grep -q '0 runs done, 16 skipped' %s/log2", dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  testutil_sh(cmd);
+  ck_assert_int_eq(testutil_shf("%s/paper_exp2 --quick --seeds 1 --resume %s --out %s > %s/log2 2>&1", testutil_bindir(),
+                                testutil_valgrind() ? "--iters 50 --max-iter 10 --n-train 128 --grid 8" : "--iters 5000", path, dir), 0);
+  ck_assert_int_eq(testutil_shf("grep -q '0 runs done, 16 skipped' %s/log2", dir), 0);
+  testutil_rm_rf(dir);
 }
 END_TEST
 

@@ -1,6 +1,7 @@
 /* explore end to end: a manifold grid and a piecewise grid on tiny settings, their records and
  * report; every impossible axis value refused before any run; --grid FILE against --set. */
 #include "testutil.h"
+#include "testrec.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -47,12 +48,9 @@ static int line_starts(const char *path, const char *prefix) {
  * 5). The piecewise grid (Eq. (4), variance 0.0015) learns nothing at a test's budget (0.47 to 1.0
  * of it at 2000 steps), so it asserts nothing of the kind. */
 static void assert_man_learned(const char *path) {
-  record_file *f = record_open(path);
-  ck_assert_ptr_nonnull(f);
-  ck_assert_uint_eq(record_n_runs(f), 6);
+  record_file *f = testrec_open(path, 6);
   for (size_t i = 0; i < record_n_runs(f); i++) {
-    record_run *r = record_read_run(f, record_run_id(f, i), RECORD_READ_ATTRS);
-    ck_assert_ptr_nonnull(r);
+    record_run *r = testrec_run(f, i, RECORD_READ_ATTRS);
     double mse, null;
     int64_t paths, E;
     ck_assert_int_eq(record_run_get_double(r, "test_mse", &mse), 0);
@@ -78,12 +76,9 @@ START_TEST(test_explore_manifold_and_piecewise) {
   /* Eq. 4 with E = 2, L = 1..3: the depth-2L MoE by default, error against the pieces */
   run_ok(dir, "--set 'target=eq4;pE=2;pL=1,2,3;m=4' --x pieces --claim flat --tol 0.5", "pw.h5");
   snprintf(path, sizeof path, "%s/pw.h5", dir);
-  record_file *f = record_open(path);
-  ck_assert_ptr_nonnull(f);
-  ck_assert_uint_eq(record_n_runs(f), 6);
+  record_file *f = testrec_open(path, 6);
   for (size_t i = 0; i < record_n_runs(f); i++) {
-    record_run *r = record_read_run(f, record_run_id(f, i), RECORD_READ_ATTRS);
-    ck_assert_ptr_nonnull(r);
+    record_run *r = testrec_run(f, i, RECORD_READ_ATTRS);
     int64_t L, layers, pieces, E;
     double x;
     const char *xn;
@@ -101,9 +96,8 @@ START_TEST(test_explore_manifold_and_piecewise) {
     record_run_free(r);
   }
   record_close(f);
-  snprintf(cmd, sizeof cmd, "%s/moex-report %s/man.h5 %s/pw.h5 --out %s/rep > %s/rlog 2>&1", testutil_bindir(), dir,
-           dir, dir, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("%s/moex-report %s/man.h5 %s/pw.h5 --out %s/rep > %s/rlog 2>&1", testutil_bindir(), dir,
+                                dir, dir, dir), 0);
   snprintf(path, sizeof path, "%s/rep/REPORT.md", dir);
   ck_assert(file_has(path, "Figure `explore_E`"));
   ck_assert(file_has(path, "Figure `explore_pieces`"));
@@ -111,15 +105,13 @@ START_TEST(test_explore_manifold_and_piecewise) {
   ck_assert(line_starts(path, "- verdict: "));
   /* the same runs against L instead of the pieces: drawn, no claim judged (it was stated against
    * the pieces); an unknown column is refused */
-  snprintf(cmd, sizeof cmd, "%s/moex-report %s/pw.h5 --x pL --out %s/repL > %s/rlog 2>&1", testutil_bindir(), dir, dir, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("%s/moex-report %s/pw.h5 --x pL --out %s/repL > %s/rlog 2>&1", testutil_bindir(), dir, dir, dir), 0);
   snprintf(path, sizeof path, "%s/repL/REPORT.md", dir);
   ck_assert(file_has(path, "sup_err against pL"));
   ck_assert(!line_starts(path, "- verdict: "));
   snprintf(cmd, sizeof cmd, "%s/moex-report %s/pw.h5 --x nosuchcolumn --out %s/repX", testutil_bindir(), dir, dir);
   testutil_expect_usage_error(cmd, "moex-report");
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  testutil_sh(cmd);
+  testutil_rm_rf(dir);
 }
 END_TEST
 
@@ -156,9 +148,8 @@ START_TEST(test_explore_bad_axes) {
   for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
     snprintf(cmd, sizeof cmd, "%s/explore --set '%s' --out %s", testutil_bindir(), bad[k][0], path);
     testutil_expect_usage_error(cmd, "explore");
-    snprintf(cmd, sizeof cmd, "%s/explore --set '%s' --out %s 2>&1 | grep -q -- '%s'", testutil_bindir(), bad[k][0],
-             path, bad[k][1]);
-    ck_assert_msg(testutil_sh(cmd) == 0, "the error for '%s' does not name '%s'", bad[k][0], bad[k][1]);
+    ck_assert_msg(testutil_shf("%s/explore --set '%s' --out %s 2>&1 | grep -q -- '%s'", testutil_bindir(), bad[k][0],
+                               path, bad[k][1]) == 0, "the error for '%s' does not name '%s'", bad[k][0], bad[k][1]);
     struct stat st;
     ck_assert_msg(stat(path, &st) != 0, "'%s' wrote %s", bad[k][0], path);
   }
@@ -170,10 +161,8 @@ START_TEST(test_explore_bad_axes) {
   fclose(g);
   snprintf(cmd, sizeof cmd, "%s/explore --grid %s --out %s/x.h5", testutil_bindir(), path, dir);
   testutil_expect_usage_error(cmd, "explore");
-  snprintf(cmd, sizeof cmd, "%s/explore --grid %s --out %s/x.h5 2>&1 | grep -q 'line 3'", testutil_bindir(), path, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  testutil_sh(cmd);
+  ck_assert_int_eq(testutil_shf("%s/explore --grid %s --out %s/x.h5 2>&1 | grep -q 'line 3'", testutil_bindir(), path, dir), 0);
+  testutil_rm_rf(dir);
 }
 END_TEST
 
@@ -183,7 +172,7 @@ START_TEST(test_explore_grid_file_equals_set) {
   if (testutil_sh("/usr/bin/python3 -c 'import h5py' > /dev/null 2>&1") != 0) {
     ck_abort_msg("python3-h5py is missing: tests/records_same.py cannot compare the two records (make check installs it)");
   }
-  char dir[] = "/tmp/moex-explore-XXXXXX", cmd[1536], path[256];
+  char dir[] = "/tmp/moex-explore-XXXXXX", path[256];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(path, sizeof path, "%s/grid.txt", dir);
   FILE *g = fopen(path, "w");
@@ -195,15 +184,13 @@ START_TEST(test_explore_grid_file_equals_set) {
   run_ok(dir, args, "a.h5");
   run_ok(dir, "--set 'm=4,6;E=2,4'", "b.h5");
   /* the command lines differ, as they must: the root attribute command_line is provenance */
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/records_same.py --ignore command_line %s/a.h5 %s/b.h5", dir, dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "--grid and --set records differ");
+  ck_assert_msg(testutil_shf("/usr/bin/python3 tests/records_same.py --ignore command_line %s/a.h5 %s/b.h5", dir, dir) == 0,
+                "--grid and --set records differ");
   /* and a different grid is told apart (the comparison can fail) */
   run_ok(dir, "--set 'm=4,6;E=2,3'", "c.h5");
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/records_same.py --ignore command_line %s/a.h5 %s/c.h5 > /dev/null",
-           dir, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 1);
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  testutil_sh(cmd);
+  ck_assert_int_eq(testutil_shf("/usr/bin/python3 tests/records_same.py --ignore command_line %s/a.h5 %s/c.h5 > /dev/null",
+                                dir, dir), 1);
+  testutil_rm_rf(dir);
 }
 END_TEST
 

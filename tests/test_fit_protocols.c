@@ -508,9 +508,7 @@ START_TEST(test_protocols_jobs_same_bits) {
   record_summary_free(sb);
   record_close(fa);
   record_close(fb);
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  testutil_sh(cmd);
+  testutil_rm_rf(dir);
 }
 END_TEST
 
@@ -526,8 +524,7 @@ START_TEST(test_protocol_bad_input) {
     testutil_expect_usage_error(cmd, "paper_exp1");
   }
   ck_assert_int_ne(access(never, F_OK), 0);
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  testutil_sh(cmd);
+  testutil_rm_rf(dir);
 }
 END_TEST
 

@@ -315,9 +315,7 @@ START_TEST(test_fuzz_damaged_records) {
   snap_free(&ref);
   free(bytes);
   free(buf);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", fdir);
-  testutil_sh(cmd);
+  testutil_rm_rf(fdir);
 }
 END_TEST
 
@@ -453,9 +451,7 @@ START_TEST(test_integrity_each_check) {
   H5Fclose(f);
   ck_assert_msg(record_verify(v) == 0, "%s", moex_errmsg());
   /* there, damage is not seen by moex (only by HDF5's own checksums): the price of old files */
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", fdir);
-  testutil_sh(cmd);
+  testutil_rm_rf(fdir);
 }
 END_TEST
 

@@ -59,9 +59,7 @@ START_TEST(test_gridcheck_impossible_values) {
       ck_assert_msg(access(p, F_OK) == -1, "%s %s: left %s", cases[k].prog, cases[k].args, p);
     }
   }
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  testutil_sh(cmd);
+  testutil_rm_rf(dir);
 }
 END_TEST
 

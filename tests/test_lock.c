@@ -33,9 +33,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", ldir);
-  testutil_sh(cmd);
+  testutil_rm_rf(ldir);
 }
 
 static const record_meta_in META = {"lock_exp", "{}", "moex_tests lock"};
@@ -282,8 +280,7 @@ START_TEST(test_lock_two_experiments_resume) {
   char exe[512], cmd[1024];
   snprintf(exe, sizeof exe, "%s/paper_exp1", testutil_bindir());
   /* a partial file first (one embedding), then both resume it */
-  snprintf(cmd, sizeof cmd, "%s --quick --quiet --set embed=axis --out %s > /dev/null 2>&1", exe, lpath("same.h5"));
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("%s --quick --quiet --set embed=axis --out %s > /dev/null 2>&1", exe, lpath("same.h5")), 0);
   expect_runs_once(lpath("same.h5"), 16);
   two_processes(exe, exe, "--quick --quiet --jobs 1 --resume", "--quick --quiet --jobs 1 --resume", "paper_exp1:", 32);
   /* nothing left to do */

@@ -11,11 +11,11 @@ START_TEST(test_records_frames) {
                              "moex_records.py needs Debian's python3-pandas and python3-h5py (make deps installs them)"))
     return;
   testutil_require_bin("sweep_demo");
-  char dir[] = "/tmp/moex-recpy-XXXXXX", cmd[2048], path[256], tsv[256];
+  char dir[] = "/tmp/moex-recpy-XXXXXX", path[256], tsv[256];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(path, sizeof path, "%s/a.h5", dir);
-  snprintf(cmd, sizeof cmd, "%s/sweep_demo --quick --seeds 2 --quiet --out %s > %s/sd.log 2>&1", testutil_bindir(), path, dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "sweep_demo failed (%s/sd.log)", dir);
+  ck_assert_msg(testutil_shf("%s/sweep_demo --quick --seeds 2 --quiet --out %s > %s/sd.log 2>&1", testutil_bindir(), path, dir) == 0,
+                "sweep_demo failed (%s/sd.log)", dir);
   /* the C reader's view of every run */
   record_file *f = record_open(path);
   ck_assert_msg(f != NULL, "%s", moex_errmsg());
@@ -33,19 +33,16 @@ START_TEST(test_records_frames) {
   fclose(o);
   record_summary_free(s);
   record_close(f);
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/records_py_test.py %s %s %s > %s/py.log 2>&1", path, tsv, dir, dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "tests/records_py_test.py failed (see %s/py.log)", dir);
+  ck_assert_msg(testutil_shf("/usr/bin/python3 tests/records_py_test.py %s %s %s > %s/py.log 2>&1", path, tsv, dir, dir) == 0,
+                "tests/records_py_test.py failed (see %s/py.log)", dir);
   /* moex's reader refuses the file whose run attribute the Python test changed, like Python */
-  snprintf(cmd, sizeof cmd, "%s/moex-report %s/attr.h5 --out %s/rep > /dev/null 2>&1", testutil_bindir(), dir, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 2);
+  ck_assert_int_eq(testutil_shf("%s/moex-report %s/attr.h5 --out %s/rep > /dev/null 2>&1", testutil_bindir(), dir, dir), 2);
   /* the command line prints the runs and refuses the damaged file in one line, exit 2 */
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 src/tools/moex_records.py %s | grep -c ' ok' | grep -qx 8", path);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("/usr/bin/python3 src/tools/moex_records.py %s | grep -c ' ok' | grep -qx 8", path), 0);
   char ucmd[512];
   snprintf(ucmd, sizeof ucmd, "/usr/bin/python3 src/tools/moex_records.py %s/attr.h5", dir);
   testutil_expect_usage_error(ucmd, "moex_records");
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  testutil_sh(cmd);
+  testutil_rm_rf(dir);
 }
 END_TEST
 

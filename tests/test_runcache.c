@@ -152,14 +152,11 @@ START_TEST(test_runcache_manifold_rates) {
   testutil_require_bin("manifold_rates");
   testutil_tmp T;
   testutil_tmp_make(&T, "runcache");
-  char cmd[2048];
   const char *common = "--quick --seeds 1 --iters 40 --set 'model=dense-active;embed=rotated";
-  snprintf(cmd, sizeof cmd, "%s/manifold_rates %s;point=rate-d1-m8,amb-d1-D16,exp-d1-E4' --out %s/a.h5 > %s/a.log 2>&1",
-           testutil_bindir(), common, T.dir, T.dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "manifold_rates failed (%s/a.log)", T.dir);
-  snprintf(cmd, sizeof cmd, "%s/manifold_rates %s;point=exp-d1-E4' --out %s/b.h5 > %s/b.log 2>&1", testutil_bindir(),
-           common, T.dir, T.dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "manifold_rates failed (%s/b.log)", T.dir);
+  ck_assert_msg(testutil_shf("%s/manifold_rates %s;point=rate-d1-m8,amb-d1-D16,exp-d1-E4' --out %s/a.h5 > %s/a.log 2>&1",
+                             testutil_bindir(), common, T.dir, T.dir) == 0, "manifold_rates failed (%s/a.log)", T.dir);
+  ck_assert_msg(testutil_shf("%s/manifold_rates %s;point=exp-d1-E4' --out %s/b.h5 > %s/b.log 2>&1", testutil_bindir(),
+                             common, T.dir, T.dir) == 0, "manifold_rates failed (%s/b.log)", T.dir);
   char a[512], b[512];
   snprintf(a, sizeof a, "%s/a.h5", T.dir);
   snprintf(b, sizeof b, "%s/b.h5", T.dir);

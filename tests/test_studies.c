@@ -2,6 +2,7 @@
  * against the schema, the columns each study adds, the TSVs computed after the sweep, and the
  * bad-option contract (exit status 2, one line naming the binary). */
 #include "testutil.h"
+#include "testrec.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -18,16 +19,12 @@
  * beat the best constant predictor, so an untrained model passed them. */
 static record_file *quick_run(const char *name, const char *light, size_t n_runs, const char *const *cols, char *dir,
                               char *path) {
-  char cmd[1024];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(path, 256, "%s/%s.h5", dir, name);
-  snprintf(cmd, sizeof cmd, "%s/%s --quick --seeds 1 --jobs 2 %s --out %s > %s/log 2>&1", testutil_bindir(), name, light,
-           path, dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "%s --quick failed (see %s/log)", name, dir);
+  ck_assert_msg(testutil_shf("%s/%s --quick --seeds 1 --jobs 2 %s --out %s > %s/log 2>&1", testutil_bindir(), name, light,
+                             path, dir) == 0, "%s --quick failed (see %s/log)", name, dir);
   ck_assert_msg(record_check(path) == 0, "schema check: %s", path);
-  record_file *f = record_open(path);
-  ck_assert_ptr_nonnull(f);
-  ck_assert_uint_eq(record_n_runs(f), n_runs);
+  record_file *f = testrec_open(path, n_runs);
   record_summary *s = record_read_summary(f);
   ck_assert_ptr_nonnull(s);
   for (size_t i = 0; cols[i]; i++) ck_assert_msg(record_summary_column(s, cols[i]) != NULL, "%s: no column %s", name, cols[i]);
@@ -67,12 +64,11 @@ static int64_t paths_used(const record_summary *s, size_t i) {
 /* moex-report on the study's file: exit 0, and exactly n_verdicts grep-able verdict lines, one
  * per claimed series (the variants and autoenc studies make no claim of their own: 0). */
 static void check_report(const char *dir, const char *path, int n_verdicts) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "%s/moex-report %s --out %s/report > %s/report.log 2>&1", testutil_bindir(), path, dir, dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "moex-report failed on %s", path);
-  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: \\(holds\\|fails\\|inconclusive\\|not learned\\) — ' %s/report/REPORT.md) -eq %d ] && "
-           "[ $(grep -c '^- verdict: ' %s/report/REPORT.md) -eq %d ]", dir, n_verdicts, dir, n_verdicts);
-  ck_assert_msg(testutil_sh(cmd) == 0, "%s: not %d verdict lines", path, n_verdicts);
+  ck_assert_msg(testutil_shf("%s/moex-report %s --out %s/report > %s/report.log 2>&1", testutil_bindir(), path, dir, dir) == 0,
+                "moex-report failed on %s", path);
+  ck_assert_msg(testutil_shf("[ $(grep -c '^- verdict: \\(holds\\|fails\\|inconclusive\\|not learned\\) — ' %s/report/REPORT.md) -eq %d ] && "
+                             "[ $(grep -c '^- verdict: ' %s/report/REPORT.md) -eq %d ]", dir, n_verdicts, dir, n_verdicts) == 0,
+                "%s: not %d verdict lines", path, n_verdicts);
 }
 
 /* The scorecard that check_report wrote judges the claim `id` from this study's records: its
@@ -80,8 +76,8 @@ static void check_report(const char *dir, const char *path, int n_verdicts) {
  * are judged there). */
 static void check_scorecard_row(const char *dir, const char *id) {
   char cmd[1024];
-  snprintf(cmd, sizeof cmd, "grep -F '| **%s**' %s/report/SCORECARD.md | grep -qF 'adam` '", id, dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "%s: the scorecard row '%s' is not judged from the records", dir, id);
+  ck_assert_msg(testutil_shf("grep -F '| **%s**' %s/report/SCORECARD.md | grep -qF 'adam` '", id, dir) == 0,
+                "%s: the scorecard row '%s' is not judged from the records", dir, id);
   snprintf(cmd, sizeof cmd, "grep -F '| **%s**' %s/report/SCORECARD.md | grep -q 'not run'", id, dir);
   ck_assert_msg(testutil_sh(cmd) != 0, "%s: the scorecard row '%s' says not run", dir, id);
 }
@@ -113,13 +109,11 @@ static size_t check_grows_lines(const char *dir) {
 }
 
 static void cleanup(const char *dir) {
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  testutil_sh(cmd);
+  testutil_rm_rf(dir);
 }
 
 START_TEST(test_manifold_rates_quick) {
-  char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[600];
+  char dir[] = "/tmp/moex-studies-XXXXXX", path[256];
   const char *cols[] = {"figure", "series", "x", "y_name", "claim", "bound_slope", "sup_err", "test_mse", "params_active",
                         "params_total", "route_accuracy", "bound_exponent", "width", NULL};
   /* 9 points (3 widths, 3 D, 3 E) x 1 embedding x 3 models */
@@ -147,14 +141,12 @@ START_TEST(test_manifold_rates_quick) {
   ck_assert_msg(routed >= 9, "%zu of 18 MoE runs use two paths or more", routed);
   record_summary_free(s);
   record_close(f);
-  snprintf(cmd, sizeof cmd, "head -1 %s/manifold_rates_ratio.tsv | grep -q '^figure.moe_series.dense_series' && "
-           "[ $(wc -l < %s/manifold_rates_ratio.tsv) -eq 3 ]", dir, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("head -1 %s/manifold_rates_ratio.tsv | grep -q '^figure.moe_series.dense_series' && "
+                                "[ $(wc -l < %s/manifold_rates_ratio.tsv) -eq 3 ]", dir, dir), 0);
   /* the ratio against E: header, then per MoE series its 3 E rows and one verdict line */
-  snprintf(cmd, sizeof cmd, "head -1 %s/manifold_rates_ratio_E.tsv | grep -q '^figure.moe_series.E' && "
-           "[ $(grep -c '^experts_d1_rotated' %s/manifold_rates_ratio_E.tsv) -eq 6 ] && "
-           "[ $(grep -c '^# .*: \\(holds\\|fails\\|inconclusive\\)$' %s/manifold_rates_ratio_E.tsv) -eq 2 ]", dir, dir, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("head -1 %s/manifold_rates_ratio_E.tsv | grep -q '^figure.moe_series.E' && "
+                                "[ $(grep -c '^experts_d1_rotated' %s/manifold_rates_ratio_E.tsv) -eq 6 ] && "
+                                "[ $(grep -c '^# .*: \\(holds\\|fails\\|inconclusive\\)$' %s/manifold_rates_ratio_E.tsv) -eq 2 ]", dir, dir, dir), 0);
   /* the three rate series of rates_d1 and the two MoE flat claims of ambient_d1 */
   check_report(dir, path, 5);
   cleanup(dir);
@@ -167,17 +159,14 @@ END_TEST
  * Thm 5.3 on Eq. (4) and Thm 5.2 on Eq. (5) (series "thm-5.3 construction" and "thm-5.2
  * construction", their checks all holding), grows for the others. */
 START_TEST(test_piecewise_depth_el_quick) {
-  char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[600];
+  char dir[] = "/tmp/moex-studies-XXXXXX", path[256];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(path, sizeof path, "%s/el.h5", dir);
   /* light, as in quick_run, at the least budget where the Eq. (5) fits learn */
-  snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --seeds 1 --jobs 2 --iters 1000 --n-train 256 --eval 64 --out %s > %s/log 2>&1",
-           testutil_bindir(), path, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("%s/piecewise_depth --quick --el --seeds 1 --jobs 2 --iters 1000 --n-train 256 --eval 64 --out %s > %s/log 2>&1",
+                                testutil_bindir(), path, dir), 0);
   ck_assert_int_eq(record_check(path), 0);
-  record_file *f = record_open(path);
-  ck_assert_ptr_nonnull(f);
-  ck_assert_uint_eq(record_n_runs(f), 10 * 6);
+  record_file *f = testrec_open(path, 10 * 6);
   record_summary *s = record_read_summary(f);
   const record_column *ser = record_summary_column(s, "series"), *ok = record_summary_column(s, "checks_ok");
   ck_assert_ptr_nonnull(ok);
@@ -242,16 +231,16 @@ START_TEST(test_piecewise_depth_el_quick) {
    * above): the flat claim on the absolute sup_err reads `fails`. That is the claim's scale, not
    * the network (reported for experiments/piecewise_depth.c); pinned here so that a change to
    * either is seen. */
-  snprintf(cmd, sizeof cmd, "grep -q '^- verdict: holds — pieces_byL_E2 / thm-5.3 construction: sup_err flat in pieces.*(measured 0.000 ' %s/report/REPORT.md && "
-           "grep -q '^- verdict: fails — pieces_byE_L2 / thm-5.3 construction: sup_err flat in pieces.*(measured 0.500 ' %s/report/REPORT.md && "
-           "grep -q 'thm-5.3 construction' %s/report/pieces_byL_E2.tsv && grep -q 'thm-5.3 construction' %s/report/pieces_byE_L2.tsv",
-           dir, dir, dir, dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "Thm 5.3's construction: not holds against L and fails (slope 0.500) against E (%s)", dir);
+  ck_assert_msg(testutil_shf("grep -q '^- verdict: holds — pieces_byL_E2 / thm-5.3 construction: sup_err flat in pieces.*(measured 0.000 ' %s/report/REPORT.md && "
+                             "grep -q '^- verdict: fails — pieces_byE_L2 / thm-5.3 construction: sup_err flat in pieces.*(measured 0.500 ' %s/report/REPORT.md && "
+                             "grep -q 'thm-5.3 construction' %s/report/pieces_byL_E2.tsv && grep -q 'thm-5.3 construction' %s/report/pieces_byE_L2.tsv",
+                             dir, dir, dir, dir) == 0,
+                "Thm 5.3's construction: not holds against L and fails (slope 0.500) against E (%s)", dir);
   /* Eq. (5)'s figures have two sizes each: no slope, inconclusive, whatever the fits */
-  snprintf(cmd, sizeof cmd, "[ $(grep -c '^- verdict: inconclusive — pieces5_by[LE]_E*[0-9]*L*[0-9]* / thm-5.2 construction: sup_err flat in pieces.*(measured n/a (2 usable x))' %s/report/REPORT.md) -eq 2 ] && "
-           "grep -q 'thm-5.2 construction' %s/report/pieces5_byL_E3.tsv && grep -q 'thm-5.2 construction' %s/report/pieces5_byE_L2.tsv",
-           dir, dir, dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "Thm 5.2's construction series is not in both Eq. (5) E/L figures, inconclusive on 2 sizes");
+  ck_assert_msg(testutil_shf("[ $(grep -c '^- verdict: inconclusive — pieces5_by[LE]_E*[0-9]*L*[0-9]* / thm-5.2 construction: sup_err flat in pieces.*(measured n/a (2 usable x))' %s/report/REPORT.md) -eq 2 ] && "
+                             "grep -q 'thm-5.2 construction' %s/report/pieces5_byL_E3.tsv && grep -q 'thm-5.2 construction' %s/report/pieces5_byE_L2.tsv",
+                             dir, dir, dir) == 0,
+                "Thm 5.2's construction series is not in both Eq. (5) E/L figures, inconclusive on 2 sizes");
   /* the baselines' grows claims: each verdict the one its printed interval calls for (at this
    * budget one of them, wide-EL against E, reads fails: slope -1.33 [-1.39, -1.27]; the rest
    * inconclusive) */
@@ -264,12 +253,11 @@ END_TEST
  * fault built in, every run records checks_ok = 0 naming ineq, and both flat claims are
  * `fails` naming the check; an unknown fault exits 2 before anything is written. */
 START_TEST(test_piecewise_depth_el_inject) {
-  char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[900];
+  char dir[] = "/tmp/moex-studies-XXXXXX", path[256];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(path, sizeof path, "%s/el.h5", dir);
-  snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --seeds 1 --set 'model=thm-5.3;target=byL-E2-L1,byL-E2-L2,byL-E2-L3,byE-E2-L2,byE-E3-L2,byE-E4-L2' --inject chart-shift --out %s > %s/log 2>&1",
-           testutil_bindir(), path, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("%s/piecewise_depth --quick --el --seeds 1 --set 'model=thm-5.3;target=byL-E2-L1,byL-E2-L2,byL-E2-L3,byE-E2-L2,byE-E3-L2,byE-E4-L2' --inject chart-shift --out %s > %s/log 2>&1",
+                                testutil_bindir(), path, dir), 0);
   record_file *f = record_open(path);
   ck_assert_ptr_nonnull(f);
   record_summary *s = record_read_summary(f);
@@ -280,13 +268,12 @@ START_TEST(test_piecewise_depth_el_inject) {
   ck_assert_uint_ge(bad, 4);
   record_summary_free(s);
   record_close(f);
-  snprintf(cmd, sizeof cmd, "%s/moex-report %s --out %s/report > %s/report.log 2>&1 && "
-           "[ $(grep -c '^- verdict: fails — .*thm-5.3 construction: .*checks failed .*ineq' %s/report/REPORT.md) -eq 2 ]",
-           testutil_bindir(), path, dir, dir, dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "a broken construction was not judged fails");
-  snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --inject nope --out %s/x.h5 2> %s/err; [ $? -eq 2 ] && "
-           "grep -q \"'nope'\" %s/err && [ ! -e %s/x.h5 ]", testutil_bindir(), dir, dir, dir, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_msg(testutil_shf("%s/moex-report %s --out %s/report > %s/report.log 2>&1 && "
+                             "[ $(grep -c '^- verdict: fails — .*thm-5.3 construction: .*checks failed .*ineq' %s/report/REPORT.md) -eq 2 ]",
+                             testutil_bindir(), path, dir, dir, dir) == 0,
+                "a broken construction was not judged fails");
+  ck_assert_int_eq(testutil_shf("%s/piecewise_depth --quick --el --inject nope --out %s/x.h5 2> %s/err; [ $? -eq 2 ] && "
+                                "grep -q \"'nope'\" %s/err && [ ! -e %s/x.h5 ]", testutil_bindir(), dir, dir, dir, dir), 0);
   cleanup(dir);
 }
 END_TEST
@@ -296,12 +283,11 @@ END_TEST
  * and both flat claims are `fails`. Each construction on the other equation's target exits 2
  * before anything is written. */
 START_TEST(test_piecewise_depth_el5_inject) {
-  char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[900];
+  char dir[] = "/tmp/moex-studies-XXXXXX", path[256];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(path, sizeof path, "%s/el.h5", dir);
-  snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --seeds 1 --set 'model=thm-5.2;target=byL5-E3-L1,byL5-E3-L2,byE5-E3-L2,byE5-E4-L2' "
-           "--inject gate-coordinate --out %s > %s/log 2>&1", testutil_bindir(), path, dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("%s/piecewise_depth --quick --el --seeds 1 --set 'model=thm-5.2;target=byL5-E3-L1,byL5-E3-L2,byE5-E3-L2,byE5-E4-L2' "
+                                "--inject gate-coordinate --out %s > %s/log 2>&1", testutil_bindir(), path, dir), 0);
   record_file *f = record_open(path);
   ck_assert_ptr_nonnull(f);
   record_summary *s = record_read_summary(f);
@@ -313,15 +299,15 @@ START_TEST(test_piecewise_depth_el5_inject) {
   }
   record_summary_free(s);
   record_close(f);
-  snprintf(cmd, sizeof cmd, "%s/moex-report %s --out %s/report > %s/report.log 2>&1 && "
-           "[ $(grep -c '^- verdict: fails — .*thm-5.2 construction: .*checks failed .*route' %s/report/REPORT.md) -eq 2 ]",
-           testutil_bindir(), path, dir, dir, dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "a broken Thm 5.2 construction was not judged fails");
+  ck_assert_msg(testutil_shf("%s/moex-report %s --out %s/report > %s/report.log 2>&1 && "
+                             "[ $(grep -c '^- verdict: fails — .*thm-5.2 construction: .*checks failed .*route' %s/report/REPORT.md) -eq 2 ]",
+                             testutil_bindir(), path, dir, dir, dir) == 0,
+                "a broken Thm 5.2 construction was not judged fails");
   const char *bad[] = {"model=thm-5.2;target=byL-E2-L1", "model=thm-5.3;target=eq5", "model=thm-5.3;target=byE5-E3-L2"};
   for (size_t k = 0; k < 3; k++) {
-    snprintf(cmd, sizeof cmd, "%s/piecewise_depth --quick --el --set '%s' --out %s/x.h5 2> %s/err; [ $? -eq 2 ] && "
-             "grep -q \"model = '%.7s'\" %s/err && [ ! -e %s/x.h5 ]", testutil_bindir(), bad[k], dir, dir, bad[k] + 6, dir, dir);
-    ck_assert_msg(testutil_sh(cmd) == 0, "%s was not rejected before any run", bad[k]);
+    ck_assert_msg(testutil_shf("%s/piecewise_depth --quick --el --set '%s' --out %s/x.h5 2> %s/err; [ $? -eq 2 ] && "
+                               "grep -q \"model = '%.7s'\" %s/err && [ ! -e %s/x.h5 ]", testutil_bindir(), bad[k], dir, dir, bad[k] + 6, dir, dir) == 0,
+                  "%s was not rejected before any run", bad[k]);
   }
   cleanup(dir);
 }
@@ -363,7 +349,7 @@ START_TEST(test_piecewise_depth_quick) {
 END_TEST
 
 START_TEST(test_gating_quick) {
-  char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[600];
+  char dir[] = "/tmp/moex-studies-XXXXXX", path[256];
   const char *cols[] = {"route_accuracy", "route_error", "route_exact", "w", "E", NULL};
   /* 3 E x 3 widths x 3 models */
   record_file *f = quick_run("gating", "--iters 500 --n-train 256 --grid 64", 27, cols, dir, path);
@@ -388,8 +374,7 @@ START_TEST(test_gating_quick) {
   record_summary_free(s);
   record_close(f);
   /* header + 3 series x 3 E */
-  snprintf(cmd, sizeof cmd, "[ $(wc -l < %s/gating_minwidth.tsv) -eq 10 ]", dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("[ $(wc -l < %s/gating_minwidth.tsv) -eq 10 ]", dir), 0);
   /* dense-linear's lower claim against linear, one per E */
   check_report(dir, path, 3);
   cleanup(dir);
@@ -431,7 +416,7 @@ END_TEST
 /* autoenc on its quick grid (d = 1, 2, 3; D = 16, 64; ten models; m = 4, 16): the columns, the
  * interpretability measure where it applies (NaN elsewhere), the reach TSV, the chart maps. */
 START_TEST(test_autoenc_quick) {
-  char dir[] = "/tmp/moex-studies-XXXXXX", path[256], cmd[600];
+  char dir[] = "/tmp/moex-studies-XXXXXX", path[256];
   const char *cols[] = {"sup_err", "params_active", "params_total", "model", "recon_weight", "enc_r2_min", "enc_r2_mean",
                         "enc_r2_init_min", "enc_recovered", "k", "encoder", NULL};
   record_file *f = quick_run("autoenc", "--iters 500 --n-train 256 --grid 8", 120, cols, dir, path);
@@ -477,12 +462,11 @@ START_TEST(test_autoenc_quick) {
   record_summary_free(s);
   record_close(f);
   /* header + 2 eps kinds x 6 (d, D) x 9 models */
-  snprintf(cmd, sizeof cmd, "[ $(wc -l < %s/autoenc_reach.tsv) -eq 109 ]", dir);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("[ $(wc -l < %s/autoenc_reach.tsv) -eq 109 ]", dir), 0);
   check_report(dir, path, 0);
   check_scorecard_row(dir, "AE experts");
-  snprintf(cmd, sizeof cmd, "ls %s/report/autoenc_d1_D16_chart_*.png > /dev/null 2>&1", dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "no encoder chart map in %s/report", dir);
+  ck_assert_msg(testutil_shf("ls %s/report/autoenc_d1_D16_chart_*.png > /dev/null 2>&1", dir) == 0,
+                "no encoder chart map in %s/report", dir);
   cleanup(dir);
 }
 END_TEST
@@ -496,10 +480,8 @@ START_TEST(test_studies_bad_options) {
       snprintf(cmd, sizeof cmd, "%s/%s --quick --seeds 1 %s", testutil_bindir(), bins[b], bad[i]);
       testutil_expect_usage_error(cmd, bins[b]);
     }
-  snprintf(cmd, sizeof cmd, "%s/manifold_rates --quick --target nosuch > /dev/null 2>&1", testutil_bindir());
-  ck_assert_int_eq(testutil_sh(cmd), 2);
-  snprintf(cmd, sizeof cmd, "%s/variants --quick --target nosuch > /dev/null 2>&1", testutil_bindir());
-  ck_assert_int_eq(testutil_sh(cmd), 2);
+  ck_assert_int_eq(testutil_shf("%s/manifold_rates --quick --target nosuch > /dev/null 2>&1", testutil_bindir()), 2);
+  ck_assert_int_eq(testutil_shf("%s/variants --quick --target nosuch > /dev/null 2>&1", testutil_bindir()), 2);
   /* autoenc: its own options and axes, each refused before the first run */
   const char *abad[] = {"--lambda -1", "--lambda nan", "--Ds 16,x", "--set d=4", "--set model=ae-xx-d", "--protocol alt",
                         "--Ds 1", "--target nosuch", "--bogus"};
@@ -517,8 +499,7 @@ START_TEST(test_studies_bad_options) {
            testutil_bindir(), out);
   testutil_expect_usage_error(cmd, "manifold_rates");
   ck_assert_int_eq(access(out, F_OK), -1);
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  testutil_sh(cmd);
+  testutil_rm_rf(dir);
 }
 END_TEST
 

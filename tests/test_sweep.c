@@ -37,9 +37,7 @@ static void tmpdir(char *dir, size_t len) {
 }
 
 static void rmdir_all(const char *dir) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  testutil_sh(cmd);
+  testutil_rm_rf(dir);
 }
 
 /* Runs sweep_demo with `args`, output to `out`, quiet; returns the exit status. */
@@ -549,7 +547,7 @@ START_TEST(test_shards_merge) {
 END_TEST
 
 START_TEST(test_bad_grids) {
-  char dir[64], out[128], cmd[1024], errf[160];
+  char dir[64], out[128], errf[160];
   tmpdir(dir, sizeof dir);
   snprintf(out, sizeof out, "%s/bad.h5", dir);
   snprintf(errf, sizeof errf, "%s/err", dir);
@@ -558,8 +556,8 @@ START_TEST(test_bad_grids) {
   const char *want[] = {"no values", "unknown axis 'depth'", "empty value", "E: value '0'", "--shard '3/2'",
                         "--shard 'a/b'", "--shard '1/0'", "--set needs a value", "--seeds '0'"};
   for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
-    snprintf(cmd, sizeof cmd, "%s/sweep_demo --out %s %s > /dev/null 2> %s", testutil_bindir(), out, bad[k], errf);
-    ck_assert_msg(testutil_sh(cmd) == 2, "'%s' must exit 2", bad[k]);
+    ck_assert_msg(testutil_shf("%s/sweep_demo --out %s %s > /dev/null 2> %s", testutil_bindir(), out, bad[k], errf) == 2,
+                  "'%s' must exit 2", bad[k]);
     FILE *f = fopen(errf, "r");
     char line[512] = "", extra[512];
     ck_assert_ptr_nonnull(fgets(line, sizeof line, f));

@@ -1,5 +1,6 @@
 /* The construction library (src/construct.*) and the theorem verifiers end to end. */
 #include "testutil.h"
+#include "testrec.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -177,9 +178,7 @@ END_TEST
 
 static void mkdir_tmp(char *dir) { ck_assert_ptr_nonnull(mkdtemp(dir)); }
 static void rm_tmp(const char *dir) {
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  testutil_sh(cmd);
+  testutil_rm_rf(dir);
 }
 
 static char *slurp_file(const char *path) {
@@ -232,8 +231,7 @@ static size_t sweep_runs(const char *dir, const char *tag, size_t *n_sweep, char
   *n_sweep = 0;
   if (names) names[0] = '\0';
   for (size_t k = 0; k < record_n_runs(f); k++) {
-    record_run *r = record_read_run(f, record_run_id(f, k), RECORD_READ_ATTRS);
-    ck_assert_ptr_nonnull(r);
+    record_run *r = testrec_run(f, k, RECORD_READ_ATTRS);
     const char *fig, *st, *fc;
     ck_assert_int_eq(record_run_get_str(r, "figure", &fig), 0);
     if (!strstr(fig, "_err_vs_m")) {
@@ -431,8 +429,7 @@ static size_t fault_runs_match(const char *dir, const char *tag, const fault_row
   *n_checked = 0;
   seen[0] = '\0';
   for (size_t k = 0; k < record_n_runs(f); k++) {
-    record_run *r = record_read_run(f, record_run_id(f, k), RECORD_READ_ATTRS);
-    ck_assert_ptr_nonnull(r);
+    record_run *r = testrec_run(f, k, RECORD_READ_ATTRS);
     int64_t ok;
     const char *fc;
     if (record_run_get_int(r, "checks_ok", &ok)) {
@@ -495,12 +492,11 @@ static void fault_report(const char *dir, const char *tag, const fault_row_t *ro
  * table hold the same faults, at least five, at least one a THEOREM row; `--inject list` one a
  * line; an unknown fault is a usage error. */
 static void fault_cases(const char *id, const char *args) {
-  char dir[] = "/tmp/moex-thm-XXXXXX", cmd[4096], list[400];
+  char dir[] = "/tmp/moex-thm-XXXXXX", list[400];
   mkdir_tmp(dir);
   testutil_require_bin(id);
   snprintf(list, sizeof list, "%s/faults.txt", dir);
-  snprintf(cmd, sizeof cmd, "%s/%s --inject list > %s", testutil_bindir(), id, list);
-  ck_assert_int_eq(testutil_sh(cmd), 0);
+  ck_assert_int_eq(testutil_shf("%s/%s --inject list > %s", testutil_bindir(), id, list), 0);
   char *names = slurp_file(list);
   ck_assert_ptr_nonnull(names);
   size_t n_faults = 0, n_theorem = 0;
@@ -562,8 +558,7 @@ START_TEST(test_thm_5_3_clean) {
   snprintf(path, sizeof path, "%s/c.h5", dir);
   record_file *f = record_open(path);
   ck_assert_ptr_nonnull(f);
-  record_run *r = record_read_run(f, record_run_id(f, 0), RECORD_READ_ALL);
-  ck_assert_ptr_nonnull(r);
+  record_run *r = testrec_run(f, 0, RECORD_READ_ALL);
   int64_t v;
   double dev;
   ck_assert_int_eq(record_run_get_int(r, "paths_used", &v), 0);
@@ -669,21 +664,17 @@ START_TEST(test_verifier_options) {
       testutil_expect_usage_error(cmd, ids[i]);
     }
     /* a bad --jobs names the value */
-    snprintf(cmd, sizeof cmd, "%s/%s --jobs 0 2>&1 >/dev/null | grep -q -- \"--jobs '0'\"", testutil_bindir(), ids[i]);
-    ck_assert_msg(testutil_sh(cmd) == 0, "%s --jobs 0: the error does not name the value", ids[i]);
-    snprintf(cmd, sizeof cmd, "%s/%s --jobs x 2>&1 >/dev/null | grep -q -- \"--jobs 'x'\"", testutil_bindir(), ids[i]);
-    ck_assert_msg(testutil_sh(cmd) == 0, "%s --jobs x: the error does not name the value", ids[i]);
+    ck_assert_msg(testutil_shf("%s/%s --jobs 0 2>&1 >/dev/null | grep -q -- \"--jobs '0'\"", testutil_bindir(), ids[i]) == 0,
+                  "%s --jobs 0: the error does not name the value", ids[i]);
+    ck_assert_msg(testutil_shf("%s/%s --jobs x 2>&1 >/dev/null | grep -q -- \"--jobs 'x'\"", testutil_bindir(), ids[i]) == 0,
+                  "%s --jobs x: the error does not name the value", ids[i]);
     /* --help documents --inject and names the faults */
-    snprintf(cmd, sizeof cmd, "%s/%s --help | grep -q -- '--inject'", testutil_bindir(), ids[i]);
-    ck_assert_int_eq(testutil_sh(cmd), 0);
-    snprintf(cmd, sizeof cmd, "%s/%s --help | grep -q -- \"$(%s/%s --inject list | head -1)\"", testutil_bindir(), ids[i],
-             testutil_bindir(), ids[i]);
-    ck_assert_int_eq(testutil_sh(cmd), 0);
+    ck_assert_int_eq(testutil_shf("%s/%s --help | grep -q -- '--inject'", testutil_bindir(), ids[i]), 0);
+    ck_assert_int_eq(testutil_shf("%s/%s --help | grep -q -- \"$(%s/%s --inject list | head -1)\"", testutil_bindir(), ids[i],
+                                  testutil_bindir(), ids[i]), 0);
   }
-  snprintf(cmd, sizeof cmd, "%s/thm_5_3 --family nosuch > /dev/null 2>&1", testutil_bindir());
-  ck_assert_int_eq(testutil_sh(cmd), 2);
-  snprintf(cmd, sizeof cmd, "%s/thm_4_8 --embed nosuch > /dev/null 2>&1", testutil_bindir());
-  ck_assert_int_eq(testutil_sh(cmd), 2);
+  ck_assert_int_eq(testutil_shf("%s/thm_5_3 --family nosuch > /dev/null 2>&1", testutil_bindir()), 2);
+  ck_assert_int_eq(testutil_shf("%s/thm_4_8 --embed nosuch > /dev/null 2>&1", testutil_bindir()), 2);
 }
 END_TEST
 
@@ -705,7 +696,7 @@ START_TEST(test_verifier_jobs_same_bits) {
       {"thm_3_1", "--quick --seeds 2 --Dmax 2 --inject target-bump", "1"},
       {"thm_5_3", ARGS_53 " --seeds 2 --inject target-bump", "1"},
   };
-  char dir[] = "/tmp/moex-thm-XXXXXX", a[512], cmd[2048];
+  char dir[] = "/tmp/moex-thm-XXXXXX", a[512];
   mkdir_tmp(dir);
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     const char *id = cases[c][0];
@@ -717,17 +708,15 @@ START_TEST(test_verifier_jobs_same_bits) {
       int rc = run_verifier(id, a, dir, tag);
       ck_assert_msg(rc == want, "%s %s exited %d, not %d (see %s/%s.log)", id, a, rc, want, dir, tag);
     }
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/records_same.py --ignore command_line %s/c%zu-j1.h5 %s/c%zu-j3.h5", dir, c,
-             dir, c);
-    ck_assert_msg(testutil_sh(cmd) == 0, "%s %s: --jobs 1 and --jobs 3 records differ (%s)", id, cases[c][1], dir);
-    snprintf(cmd, sizeof cmd, "cmp -s %s/c%zu-j1.log %s/c%zu-j3.log", dir, c, dir, c);
-    ck_assert_msg(testutil_sh(cmd) == 0, "%s %s: --jobs 1 and --jobs 3 print differently (%s)", id, cases[c][1], dir);
+    ck_assert_msg(testutil_shf("/usr/bin/python3 tests/records_same.py --ignore command_line %s/c%zu-j1.h5 %s/c%zu-j3.h5", dir, c,
+                               dir, c) == 0, "%s %s: --jobs 1 and --jobs 3 records differ (%s)", id, cases[c][1], dir);
+    ck_assert_msg(testutil_shf("cmp -s %s/c%zu-j1.log %s/c%zu-j3.log", dir, c, dir, c) == 0,
+                  "%s %s: --jobs 1 and --jobs 3 print differently (%s)", id, cases[c][1], dir);
   }
   /* another target is told apart */
   ck_assert_int_eq(run_verifier("thm_3_1", "--quick --seeds 2 --Dmax 2 --K 2 --jobs 3", dir, "k2"), 0);
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/records_same.py --ignore command_line %s/c4-j1.h5 %s/k2.h5 > /dev/null", dir,
-           dir);
-  ck_assert_int_eq(testutil_sh(cmd), 1);
+  ck_assert_int_eq(testutil_shf("/usr/bin/python3 tests/records_same.py --ignore command_line %s/c4-j1.h5 %s/k2.h5 > /dev/null", dir,
+                                dir), 1);
   rm_tmp(dir);
 }
 END_TEST

@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,21 @@ static inline int testutil_sh(const char *cmd) {
   int st = system(cmd);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+/* testutil_sh of a command formatted printf-style; a command longer than 8 KiB fails the test. */
+static inline int testutil_shf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int testutil_shf(const char *fmt, ...) {
+  char cmd[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  ck_assert_msg(n >= 0 && (size_t)n < sizeof cmd, "command too long: %.200s", cmd);
+  return testutil_sh(cmd);
+}
+
+/* Removes a scratch folder the test made itself (rm -rf), its status not checked. */
+static inline void testutil_rm_rf(const char *dir) { testutil_shf("rm -rf '%s'", dir); }
 
 /* The bad-input contract of every binary: `cmd` (its stdout discarded) exits with status 2 and
  * writes exactly one line to stderr, starting with "prog:". */
