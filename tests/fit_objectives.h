@@ -137,6 +137,13 @@ static inline void fitobj_exp(fitobj *o, size_t N) {
   }
 }
 
+/* The exp problem of N samples, its objective, and the tests' start (1.05, -0.72, 0.13) in th. */
+static inline objective_t fitobj_exp_start(fitobj *o, size_t N, double th[3]) {
+  fitobj_exp(o, N);
+  th[0] = 1.05, th[1] = -0.72, th[2] = 0.13;
+  return fitobj_objective(o);
+}
+
 /* ---- Rosenbrock as 2 residuals: (10 (y - x^2), 1 - x) - 0 ---- */
 static inline double fitobj_rosen_pred(const void *m, const double *th, size_t i, double *d) {
   (void)m;

@@ -2,6 +2,7 @@
  * reconstruction term, the term's value by hand, parameter counts, the spec text, and a linear
  * per-expert encoder trained with the reconstruction loss recovering a d-plane in R^D. */
 #include "testutil.h"
+#include "fitutil.h"
 #include "fdcheck.h"
 
 #include <gsl/gsl_blas.h>
@@ -282,9 +283,7 @@ static double fit_plane(double lambda, double *enc_min) {
   objective_t obj;
   ck_assert_int_eq(train_objective_init(&tc, &obj, m, &td), 0);
   ck_assert(lambda > 0 ? obj.residual == NULL : obj.residual != NULL);
-  fit_settings fs;
-  fit_settings_default(&fs);
-  fs.optimizer = "lbfgs";
+  fit_settings fs = fitutil_settings("lbfgs");
   fs.max_iter = 20000;
   fs.gtol = 1e-14;
   fs.ftol = 0;

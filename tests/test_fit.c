@@ -1,6 +1,7 @@
 /* fit: every optimizer on synthetic objectives (tests/fit_objectives.h), stop reasons, the
  * curve and its callback, the GSL error guard, determinism, bad settings. */
 #include "testutil.h"
+#include "fitutil.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -45,12 +46,9 @@ START_TEST(test_linear_exact_minimiser) {
     objective_t ob = fitobj_objective(&o);
     double beta[5], th[5] = {0.385, -0.52, 0.11, 1.7, -0.93};
     linear_closed_form(&o, beta);
-    fit_settings s;
-    fit_settings_default(&s);
-    s.optimizer = opts[k];
+    fit_settings s = fitutil_settings(opts[k]);
     s.gtol = gtol[k];
-    fit_result *r = fit_result_alloc();
-    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    fit_result *r = fitutil_run(&ob, th, &s);
     ck_assert_msg(r->stop == FIT_CONVERGED, "%s: %s", opts[k], fit_stop_name(r->stop));
     for (size_t j = 0; j < 5; j++)
       ck_assert_msg(fabs(th[j] - beta[j]) < gtol[k] * fmax(1, fabs(beta[j])), "%s theta[%zu] = %.15g vs %.15g",
@@ -74,17 +72,14 @@ START_TEST(test_every_optimizer_lowers_net_loss) {
     double th[33], l0;
     fitobj_net_init(th, 8, 11);
     fitobj_lossgrad(&o, th, NULL, 0, &l0, NULL);
-    fit_settings s;
-    fit_settings_default(&s);
-    s.optimizer = all_opts[k];
+    fit_settings s = fitutil_settings(all_opts[k]);
     s.max_iter = 2000;
     if (!strcmp(all_opts[k], "nmsimplex2")) s.max_iter = 20000;
     if (!strcmp(all_opts[k], "adam")) {
       s.lr = 0.0123;
       s.batch = 16;
     }
-    fit_result *r = fit_result_alloc();
-    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    fit_result *r = fitutil_run(&ob, th, &s);
     double l;
     fitobj_lossgrad(&o, th, NULL, 0, &l, NULL);
     ck_assert_msg(l0 / l >= 100, "%s: loss %g -> %g (%s)", all_opts[k], l0, l, fit_stop_name(r->stop));
@@ -105,15 +100,11 @@ START_TEST(test_shared_forward_backward) {
   const char *opts[] = {"bfgs2", "cg-pr", "cg-fr", "steepest", "lbfgs"};
   for (size_t k = 0; k < 5; k++) {
     fitobj o;
-    fitobj_exp(&o, 30);
-    objective_t ob = fitobj_objective(&o);
-    double th[3] = {1.05, -0.72, 0.13};
-    fit_settings s;
-    fit_settings_default(&s);
-    s.optimizer = opts[k];
+    double th[3];
+    objective_t ob = fitobj_exp_start(&o, 30, th);
+    fit_settings s = fitutil_settings(opts[k]);
     s.max_iter = 200;
-    fit_result *r = fit_result_alloc();
-    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    fit_result *r = fitutil_run(&ob, th, &s);
     ck_assert_msg(o.repeats == 0, "%s: %zu repeated evaluations", opts[k], o.repeats);
     ck_assert_uint_eq(o.calls, r->evals);
     ck_assert_uint_eq(o.calls_grad, o.calls);
@@ -137,16 +128,12 @@ START_TEST(test_nonlinear_small_problems) {
                se[3] = {0.0042, 0.0100, 0.0046};
   for (size_t k = 0; k < 3; k++) {
     fitobj o;
-    fitobj_exp(&o, 50);
-    objective_t ob = fitobj_objective(&o);
-    double th[3] = {1.05, -0.72, 0.13};
-    fit_settings s;
-    fit_settings_default(&s);
-    s.optimizer = opts[k];
+    double th[3];
+    objective_t ob = fitobj_exp_start(&o, 50, th);
+    fit_settings s = fitutil_settings(opts[k]);
     s.lm_geodesic = 1;
     s.gtol = 1e-7;
-    fit_result *r = fit_result_alloc();
-    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    fit_result *r = fitutil_run(&ob, th, &s);
     ck_assert_msg(r->stop == FIT_CONVERGED, "%s stopped %s", opts[k], fit_stop_name(r->stop));
     for (int j = 0; j < 3; j++) {
       ck_assert_msg(fabs(th[j] - lsq[j]) < 1e-5, "%s: theta[%d] %.9g, least squares %.9g", opts[k], j, th[j], lsq[j]);
@@ -162,13 +149,10 @@ START_TEST(test_nonlinear_small_problems) {
     fitobj_rosen(&o);
     objective_t ob = fitobj_objective(&o);
     double th[2] = {-1.2, 1.0};
-    fit_settings s;
-    fit_settings_default(&s);
-    s.optimizer = ropts[k];
+    fit_settings s = fitutil_settings(ropts[k]);
     s.gtol = 1e-10;
     s.xtol = 1e-12;
-    fit_result *r = fit_result_alloc();
-    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    fit_result *r = fitutil_run(&ob, th, &s);
     ck_assert_msg(fabs(th[0] - 1) < 1e-4 && fabs(th[1] - 1) < 1e-4, "%s: (%g, %g) %s", ropts[k],
                   th[0], th[1], fit_stop_name(r->stop));
     fit_result_free(r);
@@ -187,12 +171,9 @@ START_TEST(test_nan_target_nonfinite) {
     double th[17], th0[17];
     fitobj_net_init(th, 4, 9);
     memcpy(th0, th, sizeof th);
-    fit_settings s;
-    fit_settings_default(&s);
-    s.optimizer = all_opts[k];
+    fit_settings s = fitutil_settings(all_opts[k]);
     s.batch = 8;
-    fit_result *r = fit_result_alloc();
-    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    fit_result *r = fitutil_run(&ob, th, &s);
     ck_assert_msg(r->stop == FIT_NONFINITE, "%s: %s", all_opts[k], fit_stop_name(r->stop));
     ck_assert_str_eq(fit_stop_name(r->stop), "nonfinite");
     if (strcmp(all_opts[k], "adam") != 0) ck_assert_mem_eq(th, th0, sizeof th);
@@ -209,13 +190,10 @@ START_TEST(test_adam_absurd_lr_nonfinite) {
   objective_t ob = fitobj_objective(&o);
   double th[33];
   fitobj_net_init(th, 8, 11);
-  fit_settings s;
-  fit_settings_default(&s);
-  s.optimizer = "adam";
+  fit_settings s = fitutil_settings("adam");
   s.lr = 1e6;
   s.max_iter = 5000;
-  fit_result *r = fit_result_alloc();
-  ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+  fit_result *r = fitutil_run(&ob, th, &s);
   ck_assert_str_eq(fit_stop_name(r->stop), "nonfinite");
   ck_assert_uint_lt(r->iters, 5000);
   ck_assert(isfinite(r->loss));
@@ -316,16 +294,13 @@ START_TEST(test_adam_matches_reference) {
     double th[33], th2[33];
     fitobj_net_init(th, 8, 11);
     memcpy(th2, th, sizeof th);
-    fit_settings s;
-    fit_settings_default(&s);
-    s.optimizer = "adam";
+    fit_settings s = fitutil_settings("adam");
     s.lr = lrs[k];
     s.max_iter = 300;
     s.batch = 16;
     s.log_every = 7;
     if (k == 2) o.t[37] = o2.t[37] = NAN; /* the first minibatch that draws sample 37 is NaN */
-    fit_result *r = fit_result_alloc();
-    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    fit_result *r = fitutil_run(&ob, th, &s);
     ref_adam_out ref;
     ref_adam(&o2, th2, &s, &ref);
     ck_assert_int_eq(r->stop == FIT_NONFINITE, ref.nonfinite);
@@ -356,8 +331,7 @@ static fit_result *run_net(const char *opt, fit_settings *s, double *th, fitobj 
   objective_t ob = fitobj_objective(o);
   fitobj_net_init(th, 8, 11);
   s->optimizer = opt;
-  fit_result *r = fit_result_alloc();
-  ck_assert_int_eq(fit_run(&ob, th, s, r), 0);
+  fit_result *r = fitutil_run(&ob, th, s);
   return r;
 }
 
@@ -365,8 +339,7 @@ START_TEST(test_stop_max_iter_and_evals) {
   for (size_t k = 0; k < N_OPTS; k++) {
     fitobj o;
     double th[33];
-    fit_settings s;
-    fit_settings_default(&s);
+    fit_settings s = fitutil_settings(NULL);
     s.max_iter = 7;
     fit_result *r = run_net(all_opts[k], &s, th, &o);
     ck_assert_msg(r->stop == FIT_MAX_ITER, "%s: %s", all_opts[k], fit_stop_name(r->stop));
@@ -376,8 +349,7 @@ START_TEST(test_stop_max_iter_and_evals) {
   }
   fitobj o;
   double th[33];
-  fit_settings s;
-  fit_settings_default(&s);
+  fit_settings s = fitutil_settings(NULL);
   s.max_evals = 13;
   fit_result *r = run_net("bfgs2", &s, th, &o);
   ck_assert_str_eq(fit_stop_name(r->stop), "max_iter");
@@ -392,8 +364,7 @@ START_TEST(test_stop_time_budget) {
   for (size_t k = 0; k < N_OPTS; k++) {
     fitobj o;
     double th[33];
-    fit_settings s;
-    fit_settings_default(&s);
+    fit_settings s = fitutil_settings(NULL);
     s.max_iter = 1000000;
     s.time_budget = 1e-7;
     fit_result *r = run_net(all_opts[k], &s, th, &o);
@@ -413,16 +384,13 @@ START_TEST(test_stop_stalled_and_converged) {
     fitobj_rosen(&o);
     objective_t ob = fitobj_objective(&o);
     double th[2] = {-1.2, 1.0};
-    fit_settings s;
-    fit_settings_default(&s);
-    s.optimizer = opts[k];
+    fit_settings s = fitutil_settings(opts[k]);
     s.gtol = 0;
     s.xtol = 0;
     s.ftol = 0.9;
     s.stall_iters = 3;
     s.log_every = 1;
-    fit_result *r = fit_result_alloc();
-    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    fit_result *r = fitutil_run(&ob, th, &s);
     ck_assert_msg(r->stop == FIT_STALLED, "%s: %s", opts[k], fit_stop_name(r->stop));
     /* it stops at the first iteration that ends a window of relative decreases below ftol, read
      * off the curve (a row per iteration), not one later; the window is 3 iterations, nmsimplex2's
@@ -443,8 +411,7 @@ START_TEST(test_stop_stalled_and_converged) {
   fitobj_rosen(&o);
   objective_t ob = fitobj_objective(&o);
   double th[2] = {1.0, 1.0};
-  fit_result *r = fit_result_alloc();
-  ck_assert_int_eq(fit_run(&ob, th, NULL, r), 0);
+  fit_result *r = fitutil_run(&ob, th, NULL);
   ck_assert_str_eq(fit_stop_name(r->stop), "converged");
   ck_assert_uint_eq(r->iters, 0);
   ck_assert_uint_eq(r->evals, 1);
@@ -480,12 +447,9 @@ START_TEST(test_stop_no_progress) {
   for (size_t k = 0; k < 3; k++) {
     objective_t ob = {2, 3, 3, flat_lossgrad, flat_residual, NULL, NULL};
     double th[2] = {0.3, -0.2};
-    fit_settings s;
-    fit_settings_default(&s);
-    s.optimizer = opts[k];
+    fit_settings s = fitutil_settings(opts[k]);
     s.stall_iters = 0;
-    fit_result *r = fit_result_alloc();
-    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    fit_result *r = fitutil_run(&ob, th, &s);
     ck_assert_msg(r->stop == FIT_NO_PROGRESS, "%s: %s", opts[k], fit_stop_name(r->stop));
     ck_assert_str_eq(fit_stop_name(r->stop), "no_progress");
     ck_assert(strlen(r->message) > 0);
@@ -556,11 +520,8 @@ START_TEST(test_gsl_error_in_fit_is_status) {
     objective_t ob = {17, 30, 30, bomb_lossgrad, NULL, &b, NULL};
     double th[17];
     fitobj_net_init(th, 4, 3);
-    fit_settings s;
-    fit_settings_default(&s);
-    s.optimizer = opts[k];
-    fit_result *r = fit_result_alloc();
-    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    fit_settings s = fitutil_settings(opts[k]);
+    fit_result *r = fitutil_run(&ob, th, &s);
     ck_assert_msg(r->stop == FIT_NO_PROGRESS, "%s: %s", opts[k], fit_stop_name(r->stop));
     ck_assert_int_eq(r->gsl_errno, GSL_EDOM);
     ck_assert_ptr_nonnull(strstr(r->message, "domain"));
@@ -579,9 +540,7 @@ START_TEST(test_lm_gsl_refusal_is_error) {
   objective_t ob = fitobj_objective(&o);
   double th[33];
   fitobj_net_init(th, 8, 1);
-  fit_settings s;
-  fit_settings_default(&s);
-  s.optimizer = "lm";
+  fit_settings s = fitutil_settings("lm");
   fit_result *r = fit_result_alloc();
   ck_assert_int_eq(fit_run(&ob, th, &s, r), MOEX_EGSL);
   ck_assert_ptr_nonnull(strstr(moex_errmsg(), "n_res = 20"));
@@ -599,9 +558,7 @@ START_TEST(test_lm_refuses_large_jacobian) {
   double th[33], th0[33];
   fitobj_net_init(th, 8, 1);
   memcpy(th0, th, sizeof th);
-  fit_settings s;
-  fit_settings_default(&s);
-  s.optimizer = "lm";
+  fit_settings s = fitutil_settings("lm");
   s.lm_max_bytes = 20000; /* 64 x 33 x 8 x 2 = 33.8 kB */
   fit_result *r = fit_result_alloc();
   ck_assert_int_eq(fit_run(&ob, th, &s, r), MOEX_ENOMEM);
@@ -723,8 +680,7 @@ START_TEST(test_curve_rows_and_callback) {
   for (size_t k = 0; k < N_OPTS; k++) {
     fitobj o;
     double th[33];
-    fit_settings s;
-    fit_settings_default(&s);
+    fit_settings s = fitutil_settings(NULL);
     s.max_iter = 41;
     s.log_every = 4;
     s.log_full_loss = 1;
@@ -756,8 +712,7 @@ START_TEST(test_curve_rows_and_callback) {
   /* the callback stops the fit with its own code; the result buffer is reused */
   fitobj o;
   double th[33];
-  fit_settings s;
-  fit_settings_default(&s);
+  fit_settings s = fitutil_settings(NULL);
   cb_state cb = {0, 3, 0};
   s.callback = count_cb;
   s.callback_ctx = &cb;
@@ -799,13 +754,10 @@ START_TEST(test_adam_epochs) {
   objective_t ob = {17, 10, 10, rec_lossgrad, NULL, &rec, NULL};
   double th[17];
   fitobj_net_init(th, 4, 2);
-  fit_settings s;
-  fit_settings_default(&s);
-  s.optimizer = "adam";
+  fit_settings s = fitutil_settings("adam");
   s.batch = 4;
   s.max_iter = 9; /* 3 epochs of batches 4, 4, 2 */
-  fit_result *r = fit_result_alloc();
-  ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+  fit_result *r = fitutil_run(&ob, th, &s);
   ck_assert_uint_eq(rec.n_seen, 30);
   int same_order = 1;
   for (size_t e = 0; e < 3; e++) {
@@ -826,8 +778,7 @@ START_TEST(test_adam_schedules) {
   double a[33], b[33];
   for (int pass = 0; pass < 2; pass++) {
     fitobj o;
-    fit_settings s;
-    fit_settings_default(&s);
+    fit_settings s = fitutil_settings(NULL);
     s.schedule = FIT_SCHEDULE_STEP;
     s.step_gamma = 0;
     s.step_every = 5;
@@ -840,8 +791,7 @@ START_TEST(test_adam_schedules) {
   /* cosine to 0: the last step is tiny next to the first */
   fitobj o;
   double th[33];
-  fit_settings s;
-  fit_settings_default(&s);
+  fit_settings s = fitutil_settings(NULL);
   s.schedule = FIT_SCHEDULE_COSINE;
   s.max_iter = 20;
   fit_result *r = run_net("adam", &s, th, &o);
@@ -860,8 +810,7 @@ START_TEST(test_same_seed_same_bits) {
     double wall_free_a[64];
     for (int pass = 0; pass < 2; pass++) {
       fitobj o;
-      fit_settings s;
-      fit_settings_default(&s);
+      fit_settings s = fitutil_settings(NULL);
       s.max_iter = 60;
       s.seed = 4242;
       fit_result *r = run_net(all_opts[k], &s, pass ? b : a, &o);
@@ -881,8 +830,7 @@ START_TEST(test_same_seed_same_bits) {
   double a[33], b[33];
   for (int pass = 0; pass < 2; pass++) {
     fitobj o;
-    fit_settings s;
-    fit_settings_default(&s);
+    fit_settings s = fitutil_settings(NULL);
     s.max_iter = 30;
     s.batch = 16;
     s.seed = pass ? 99 : 4242;
@@ -911,8 +859,7 @@ static fit_result *bomb_fit(int bomb, double *th) {
   b.bad_at = bomb ? 4 : (size_t)-1;
   objective_t ob = {17, 30, 30, bomb_lossgrad, NULL, &b, NULL};
   fitobj_net_init(th, 4, 3);
-  fit_settings s;
-  fit_settings_default(&s);
+  fit_settings s = fitutil_settings(NULL);
   s.max_iter = 50;
   fit_result *r = fit_result_alloc();
   if (fit_run(&ob, th, &s, r)) r->stop = FIT_ERROR;
@@ -970,9 +917,7 @@ START_TEST(test_model_errors) {
     for (int mode = 1; mode <= 2; mode++) {
       objective_t ob = {2, 5, 5, failing_lossgrad, NULL, &mode, NULL};
       double th[2] = {0.3, 0.4};
-      fit_settings s;
-      fit_settings_default(&s);
-      s.optimizer = all_opts[k];
+      fit_settings s = fitutil_settings(all_opts[k]);
       fit_result *r = fit_result_alloc();
       int rc = fit_run(&ob, th, &s, r);
       if (mode == 1) {

@@ -1,5 +1,6 @@
 /* Every minimizer, through the train adapter, on a small MoE: the loss falls at least 100x. */
 #include "testutil.h"
+#include "fitutil.h"
 
 #include <string.h>
 
@@ -25,15 +26,12 @@ static void fit_small_moe(const char *opt, size_t iters) {
   ck_assert_int_eq(train_objective_init(&c, &obj, m, &d), 0);
   double l0;
   obj.lossgrad(obj.ctx, m->theta, NULL, 0, &l0, NULL);
-  fit_settings fs;
-  fit_settings_default(&fs);
-  fs.optimizer = opt;
+  fit_settings fs = fitutil_settings(opt);
   fs.max_iter = iters;
   fs.gtol = 1e-12;
   fs.batch = 16;
   fs.lr = 1e-2;
-  fit_result *res = fit_result_alloc();
-  ck_assert_int_eq(fit_run(&obj, m->theta, &fs, res), 0);
+  fit_result *res = fitutil_run(&obj, m->theta, &fs);
   double l1;
   obj.lossgrad(obj.ctx, m->theta, NULL, 0, &l1, NULL);
   ck_assert_msg(l1 <= l0 / 100.0, "%s: loss %.3g -> %.3g (stop %s)", opt, l0, l1, fit_stop_name(res->stop));

@@ -4,6 +4,7 @@
  * the alternating fit recovering a known 2- and 4-expert partition; parsing; end to end, --jobs 1
  * and 2 giving the same bits and bad protocol options exiting 2. */
 #include "testutil.h"
+#include "fitutil.h"
 
 #include <gsl/gsl_rng.h>
 
@@ -285,10 +286,7 @@ static double alt_fit(size_t E, const char *proto, int check) {
   s.layer[0].surrogate = GATE_PAPER;
   moe_model_t *m = moe_model_alloc(&s, N);
   moe_model_init_params(m, 5);
-  fit_moe_settings ps;
-  ck_assert_int_eq(fit_moe_parse(proto, &ps), 0);
-  ps.budget = 2000.0 * N;
-  ps.adam_grads = 100.0 * N;
+  fit_moe_settings ps = fitutil_moe_settings(proto, 2000.0 * N, 100.0 * N);
   train_data_t td = {.n = N, .d_in = 2, .d_out = 1, .x = x, .y = y};
   fit_moe_result res;
   memset(&res, 0, sizeof res);
@@ -373,8 +371,7 @@ static void hook_run(const char *proto, hook_log *h, double *theta_out, size_t *
     ps.progress = hook_fn;
     ps.progress_ctx = h;
   }
-  fit_settings fs;
-  fit_settings_default(&fs);
+  fit_settings fs = fitutil_settings(NULL);
   fs.max_iter = 100;
   fs.batch = 32;
   train_data_t td = {.n = N, .d_in = 2, .d_out = 1, .x = x, .y = y};

@@ -18,15 +18,9 @@
 #define N_INPROC 240 /* cases through the reader, in process (record_verify forks per case) */
 #define TOOL_EVERY 24 /* every 24th case also through moex-report and moex-merge */
 
-static char fdir[64];
+static testutil_tmp F; /* the test's folder */
 
-static const char *fpath(const char *name) {
-  static char buf[16][256];
-  static int k;
-  k = (k + 1) % 16;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", fdir, name);
-  return buf[k];
-}
+static const char *fpath(const char *name) { return testutil_tmp_path(&F, name); }
 
 static uint64_t rng_state;
 static uint64_t rnd(void) { /* xorshift64*: seeded, so every case is reproducible */
@@ -218,8 +212,7 @@ START_TEST(test_fuzz_damaged_records) {
   /* a damaged heap can send HDF5 into an endless loop: the reader stops it after this many CPU
    * seconds (a clean read of this file takes milliseconds, also under ASan) */
   setenv("MOEX_VERIFY_CPU_S", "1", 1);
-  snprintf(fdir, sizeof fdir, "/tmp/moex-fuzz-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(fdir));
+  testutil_tmp_make(&F, "fuzz");
   char clean[256];
   snprintf(clean, sizeof clean, "%s", fpath("clean.h5"));
   make_clean(clean);
@@ -315,7 +308,7 @@ START_TEST(test_fuzz_damaged_records) {
   snap_free(&ref);
   free(bytes);
   free(buf);
-  testutil_rm_rf(fdir);
+  testutil_tmp_remove(&F);
 }
 END_TEST
 
@@ -390,8 +383,7 @@ static void expect_refused(const char *file, const char *want) {
 
 START_TEST(test_integrity_each_check) {
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-  snprintf(fdir, sizeof fdir, "/tmp/moex-integ-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(fdir));
+  testutil_tmp_make(&F, "integ");
   char clean[256], v[256]; /* copies: fpath's buffers rotate */
   snprintf(clean, sizeof clean, "%s", fpath("clean.h5"));
   snprintf(v, sizeof v, "%s", fpath("v.h5"));
@@ -451,7 +443,7 @@ START_TEST(test_integrity_each_check) {
   H5Fclose(f);
   ck_assert_msg(record_verify(v) == 0, "%s", moex_errmsg());
   /* there, damage is not seen by moex (only by HDF5's own checksums): the price of old files */
-  testutil_rm_rf(fdir);
+  testutil_tmp_remove(&F);
 }
 END_TEST
 

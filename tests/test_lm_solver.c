@@ -3,6 +3,7 @@
  * one where GSL's own Cholesky fails, the polish's lm= option reaches its LM fits, and bad names
  * are refused (the sizes in tests/test_fit.c's test_lm_refuses_large_jacobian). */
 #include "testutil.h"
+#include "fitutil.h"
 
 #include <math.h>
 #include <string.h>
@@ -28,15 +29,11 @@ START_TEST(test_lm_solvers_same_minimum) {
   double ref[3] = {0};
   for (size_t k = 0; k < N_SOLVERS; k++) {
     fitobj o;
-    fitobj_exp(&o, 50);
-    objective_t ob = fitobj_objective(&o);
-    double th[3] = {1.05, -0.72, 0.13};
-    fit_settings s;
-    fit_settings_default(&s);
-    s.optimizer = "lm";
+    double th[3];
+    objective_t ob = fitobj_exp_start(&o, 50, th);
+    fit_settings s = fitutil_settings("lm");
     s.lm_solver = solvers[k];
-    fit_result *r = fit_result_alloc();
-    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    fit_result *r = fitutil_run(&ob, th, &s);
     /* converged at the least-squares minimum (1.7338624, -1.3137526, 0.4208160; LM at gtol
      * 1e-14), which tests/test_fit.c's test_nonlinear_small_problems places within two standard
      * errors of the truth: every solver lands within 1e-6 of it (measured 3e-8) */
@@ -59,13 +56,10 @@ START_TEST(test_lm_solvers_same_minimum) {
     fitobj_linear(&o, N, P, 7);
     objective_t ob = fitobj_objective(&o);
     memset(th, 0, P * sizeof *th);
-    fit_settings s;
-    fit_settings_default(&s);
-    s.optimizer = "lm";
+    fit_settings s = fitutil_settings("lm");
     s.lm_solver = big[k];
     s.max_iter = 50;
-    fit_result *r = fit_result_alloc();
-    ck_assert_int_eq(fit_run(&ob, th, &s, r), 0);
+    fit_result *r = fitutil_run(&ob, th, &s);
     if (k == 0) memcpy(th_qr, th, P * sizeof *th);
     else {
       double dmax = 0, tmax = 0;
@@ -181,12 +175,8 @@ static double polish_with(const char *proto, double *theta, size_t *n_theta) {
   sp.layer[0] = moe_layer_default(2, 1, 2, 8);
   moe_model_t *m = moe_model_alloc(&sp, N);
   moe_model_init_params(m, 3);
-  fit_moe_settings ps;
-  ck_assert_int_eq(fit_moe_parse(proto, &ps), 0);
-  ps.budget = 400.0 * N;
-  ps.adam_grads = 40.0 * N;
-  fit_settings fs;
-  fit_settings_default(&fs);
+  fit_moe_settings ps = fitutil_moe_settings(proto, 400.0 * N, 40.0 * N);
+  fit_settings fs = fitutil_settings(NULL);
   fs.max_iter = 100;
   fs.batch = 32;
   fs.log_every = 0;

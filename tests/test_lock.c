@@ -16,25 +16,14 @@
 #include "core/moex_error.h"
 #include "record/record.h"
 
-static char ldir[64];
+static testutil_tmp L; /* the test's folder, made and removed by the fixture */
 
-/* A path in the test's folder; 64 buffers in rotation, so a test may keep the ones it uses. */
-static const char *lpath(const char *name) {
-  static char buf[64][256];
-  static int k;
-  k = (k + 1) % 64;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", ldir, name);
-  return buf[k];
-}
+/* A path in the test's folder (testutil_tmp_path's buffers rotate: a test may keep 64). */
+static const char *lpath(const char *name) { return testutil_tmp_path(&L, name); }
 
-static void setup(void) {
-  snprintf(ldir, sizeof ldir, "/tmp/moex-lock-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(ldir));
-}
+static void setup(void) { testutil_tmp_make(&L, "lock"); }
 
-static void teardown(void) {
-  testutil_rm_rf(ldir);
-}
+static void teardown(void) { testutil_tmp_remove(&L); }
 
 static const record_meta_in META = {"lock_exp", "{}", "moex_tests lock"};
 
@@ -240,14 +229,13 @@ static void expect_runs_once(const char *path, size_t n) {
 static void two_processes(const char *first_bin, const char *second_bin, const char *first_args,
                           const char *second_args, const char *prog, size_t n_runs) {
   const char *out = lpath("same.h5"), *lock = lpath("same.h5.lock");
-  char cmd[2048], log[256];
-  snprintf(log, sizeof log, "%s/first.log", ldir);
+  char cmd[2048];
+  const char *log = lpath("first.log");
   snprintf(cmd, sizeof cmd, "%s %s --out %s > %s 2>&1", first_bin, first_args, out, log);
   pid_t first = spawn_sh(cmd);
   ck_assert_msg(wait_for_file(lock, 30), "the first writer never took the lock");
   snprintf(cmd, sizeof cmd, "%s %s --out %s", second_bin, second_args, out);
-  char errf[256];
-  snprintf(errf, sizeof errf, "%s/second.err", ldir);
+  const char *errf = lpath("second.err");
   char full[2400];
   snprintf(full, sizeof full, "%s > /dev/null 2> %s", cmd, errf);
   int st2 = testutil_sh(full);

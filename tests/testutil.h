@@ -157,11 +157,11 @@ static inline void testutil_tmp_make(testutil_tmp *t, const char *tag) {
   ck_assert_ptr_nonnull(mkdtemp(t->dir));
 }
 
-/* The path of `name` in t's folder; the last 8 results stay valid. */
+/* The path of `name` in t's folder; the last 64 results stay valid. */
 static inline const char *testutil_tmp_path(const testutil_tmp *t, const char *name) {
-  static char buf[8][1024];
+  static char buf[64][1024];
   static int k;
-  k = (k + 1) % 8;
+  k = (k + 1) % 64;
   snprintf(buf[k], sizeof buf[k], "%s/%s", t->dir, name);
   return buf[k];
 }
