@@ -23,6 +23,17 @@ static inline void fd_fill(double *x, size_t n, unsigned long seed) {
   gsl_rng_free(r);
 }
 
+/* m's loss and gradient on n rows of inputs and targets fd_fill'ed with x_seed and t_seed. */
+static inline double fd_loss_at(moe_model_t *m, size_t n, unsigned long x_seed, unsigned long t_seed) {
+  double *x = malloc(n * m->d_in * sizeof *x), *t = malloc(n * m->d_out * sizeof *t);
+  fd_fill(x, n * m->d_in, x_seed);
+  fd_fill(t, n * m->d_out, t_seed);
+  double L = moe_model_loss_grad(m, n, x, t);
+  free(x);
+  free(t);
+  return L;
+}
+
 static inline int fd_same_paths(const size_t *a, const size_t *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
 
 /* The max relative error of m's gradient on parameters lo..hi-1 against five-point differences (error O(h^4), so h can

@@ -44,22 +44,17 @@ END_TEST
 
 START_TEST(test_cli_errors) {
   opts_t o = {0};
-  const char *a1[] = {"t", "--seeds", "0"};
-  ck_assert_int_eq(run(&o, 3, a1), 2);
-  const char *a2[] = {"t", "--seeds", "2.5"};
-  ck_assert_int_eq(run(&o, 3, a2), 2);
-  const char *a3[] = {"t", "--width", "abc"};
-  ck_assert_int_eq(run(&o, 3, a3), 2);
-  const char *a4[] = {"t", "--nope"};
-  ck_assert_int_eq(run(&o, 2, a4), 2);
-  const char *a5[] = {"t", "--lr"};
-  ck_assert_int_eq(run(&o, 2, a5), 2);
-  const char *a6[] = {"t", "--lr", "nan"};
-  ck_assert_int_eq(run(&o, 3, a6), 2);
-  const char *a7[] = {"t", "--out", ""};
-  ck_assert_int_eq(run(&o, 3, a7), 2);
-  const char *a8[] = {"t", "--help"};
-  ck_assert_int_eq(run(&o, 2, a8), 1);
+  /* each command line (argc words) and the status cli_parse must return */
+  struct {
+    int argc;
+    const char *argv[3];
+    int want;
+  } cases[] = {{3, {"t", "--seeds", "0"}, 2}, {3, {"t", "--seeds", "2.5"}, 2}, {3, {"t", "--width", "abc"}, 2},
+               {2, {"t", "--nope"}, 2},       {2, {"t", "--lr"}, 2},           {3, {"t", "--lr", "nan"}, 2},
+               {3, {"t", "--out", ""}, 2},    {2, {"t", "--help"}, 1}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    ck_assert_msg(run(&o, cases[i].argc, cases[i].argv) == cases[i].want, "'%s %s': not %d", cases[i].argv[1],
+                  cases[i].argc > 2 ? cases[i].argv[2] : "", cases[i].want);
   ck_assert_int_eq(o.seeds, 0); /* nothing was set by the failed parses */
 }
 END_TEST

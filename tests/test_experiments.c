@@ -53,13 +53,18 @@ static void exp1_learned(record_file *f) {
   ck_assert_uint_eq(learned, testutil_valgrind() ? 4 : 12);
 }
 
+/* Makes the scratch folder dir, and runs `name --quick --seeds 1 args --out dir/file > dir/log`,
+ * which must exit 0; the record's path in path (256 bytes). */
+static void quick_run(char *dir, char *path, const char *name, const char *args, const char *file) {
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, 256, "%s/%s", dir, file);
+  ck_assert_int_eq(testutil_shf("%s/%s --quick --seeds 1 %s --out %s > %s/log 2>&1", testutil_bindir(), name, args, path, dir), 0);
+}
+
 START_TEST(test_paper_exp1_quick) {
   char dir[] = "/tmp/moex-e2e-XXXXXX", path[256];
-  ck_assert_ptr_nonnull(mkdtemp(dir));
-  snprintf(path, sizeof path, "%s/exp1.h5", dir);
   /* valgrind runs a lighter grid: one seed, fewer steps */
-  ck_assert_int_eq(testutil_shf("%s/paper_exp1 --quick --seeds 1 %s --out %s > %s/log 2>&1", testutil_bindir(),
-                                testutil_valgrind() ? "--iters 100 --max-iter 20 --n-train 256 --grid 64" : "", path, dir), 0);
+  quick_run(dir, path, "paper_exp1", testutil_valgrind() ? "--iters 100 --max-iter 20 --n-train 256 --grid 64" : "", "exp1.h5");
   ck_assert_msg(record_check(path) == 0, "schema check: %s", path);
   /* 2 embeddings x 2 D x 2 models x 2 protocols x 1 seed */
   record_file *f = testrec_open(path, 16);
@@ -161,12 +166,10 @@ static void exp2_learned(record_file *f) {
 
 START_TEST(test_paper_exp2_quick) {
   char dir[] = "/tmp/moex-e2e-XXXXXX", path[256];
-  ck_assert_ptr_nonnull(mkdtemp(dir));
-  snprintf(path, sizeof path, "%s/exp2.h5", dir);
   /* 5000 Adam steps, not the quick grid's 1000, at which the fits reach only 0.5 to 1.0 of the
    * target's variance (see exp2_learned) */
-  ck_assert_int_eq(testutil_shf("%s/paper_exp2 --quick --seeds 1 --jobs 2 %s --out %s > %s/log 2>&1", testutil_bindir(),
-                                testutil_valgrind() ? "--iters 50 --max-iter 10 --n-train 128 --grid 8" : "--iters 5000", path, dir), 0);
+  quick_run(dir, path, "paper_exp2",
+            testutil_valgrind() ? "--jobs 2 --iters 50 --max-iter 10 --n-train 128 --grid 8" : "--jobs 2 --iters 5000", "exp2.h5");
   ck_assert_int_eq(record_check(path), 0);
   /* 4 models x 2 widths x 2 protocols x 1 seed */
   record_file *f = testrec_open(path, 16);

@@ -13,6 +13,21 @@ static void expect_msg(const char *what) {
   ck_assert_msg(strstr(moex_errmsg(), what) != NULL, "message '%s' lacks '%s'", moex_errmsg(), what);
 }
 
+/* verdict_judge of rule on in succeeds with the verdict want. */
+static void expect_verdict(const verdict_rule *rule, const verdict_input *in, slope_verdict_t want) {
+  slope_verdict_t v;
+  ck_assert_int_eq(verdict_judge(rule, in, &v), MOEX_OK);
+  ck_assert_int_eq(v, want);
+}
+
+/* verdict_judge of rule on in refuses it with a message containing what; the verdict it left. */
+static slope_verdict_t expect_refused(const verdict_rule *rule, const verdict_input *in, const char *what) {
+  slope_verdict_t v;
+  ck_assert_int_eq(verdict_judge(rule, in, &v), MOEX_EINVAL);
+  expect_msg(what);
+  return v;
+}
+
 static slope_fit_t crafted(double lo, double hi, size_t n) {
   slope_fit_t f;
   memset(&f, 0, sizeof f);
@@ -69,22 +84,17 @@ START_TEST(test_rate_table) {
   slope_verdict_t v;
   ck_assert_int_eq(slope_fit(x, e, 5, 1, SLOPE_AGG_MEAN, &f), MOEX_OK);
   verdict_input in = {.fit = &f, .bound = -0.5, .tol = 0};
-  ck_assert_int_eq(verdict_judge(verdict_rate, &in, &v), MOEX_OK);
-  ck_assert_int_eq(v, SLOPE_HOLDS);
+  expect_verdict(verdict_rate, &in, SLOPE_HOLDS);
   in.bound = -1.0;
   in.tol = 0.1;
-  ck_assert_int_eq(verdict_judge(verdict_rate, &in, &v), MOEX_OK);
-  ck_assert_int_eq(v, SLOPE_FAILS);
+  expect_verdict(verdict_rate, &in, SLOPE_FAILS);
   ck_assert_ptr_nonnull(strstr(verdict_rate->text, "bound + tol"));
   /* bad input */
   in.bound = 0.5;
-  ck_assert_int_eq(verdict_judge(verdict_rate, &in, &v), MOEX_EINVAL);
-  expect_msg("bound exponent 0.5");
-  ck_assert_int_eq(v, SLOPE_INCONCLUSIVE);
+  ck_assert_int_eq(expect_refused(verdict_rate, &in, "bound exponent 0.5"), SLOPE_INCONCLUSIVE);
   in.bound = -0.5;
   in.tol = -0.1;
-  ck_assert_int_eq(verdict_judge(verdict_rate, &in, &v), MOEX_EINVAL);
-  expect_msg("tol = -0.1");
+  expect_refused(verdict_rate, &in, "tol = -0.1");
   in.fit = NULL;
   in.tol = 0.1;
   ck_assert_int_eq(verdict_judge(verdict_rate, &in, &v), MOEX_EINVAL);
@@ -131,20 +141,16 @@ START_TEST(test_flat_table) {
   /* the paper's Table 3 (one run each, D = 16..128): flat within 0.15, not resolvable at 0.1 */
   const double D[] = {16, 32, 64, 128}, err[] = {3.40e-4, 3.38e-4, 3.17e-4, 3.42e-4};
   slope_fit_t f;
-  slope_verdict_t v;
   ck_assert_int_eq(slope_fit(D, err, 4, 1, SLOPE_AGG_MEAN, &f), MOEX_OK);
   ck_assert_double_eq_tol(f.ci_lo, -0.1251, 1e-3);
   ck_assert_double_eq_tol(f.ci_hi, 0.1117, 1e-3);
   verdict_input in = {.fit = &f, .tol = 0.1};
-  ck_assert_int_eq(verdict_judge(verdict_flat, &in, &v), MOEX_OK);
-  ck_assert_int_eq(v, SLOPE_INCONCLUSIVE);
+  expect_verdict(verdict_flat, &in, SLOPE_INCONCLUSIVE);
   in.tol = 0.15;
-  ck_assert_int_eq(verdict_judge(verdict_flat, &in, &v), MOEX_OK);
-  ck_assert_int_eq(v, SLOPE_HOLDS);
+  expect_verdict(verdict_flat, &in, SLOPE_HOLDS);
   ck_assert_ptr_nonnull(strstr(verdict_flat->text, "[-tol, tol]"));
   in.tol = 0;
-  ck_assert_int_eq(verdict_judge(verdict_flat, &in, &v), MOEX_EINVAL);
-  expect_msg("tol = 0");
+  expect_refused(verdict_flat, &in, "tol = 0");
 }
 END_TEST
 
@@ -159,9 +165,7 @@ START_TEST(test_growth_table) {
   run_rows(verdict_growth, rows, sizeof rows / sizeof *rows);
   slope_fit_t f = crafted(0.1, 0.2, 5);
   verdict_input in = {.fit = &f, .bound = NAN, .tol = 0.1};
-  slope_verdict_t v;
-  ck_assert_int_eq(verdict_judge(verdict_growth, &in, &v), MOEX_EINVAL);
-  expect_msg("exponent nan");
+  expect_refused(verdict_growth, &in, "exponent nan");
 }
 END_TEST
 
