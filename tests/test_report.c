@@ -141,6 +141,18 @@ static void write_file(const char *path, const record_meta_in *meta, double nois
   for (size_t i = 0; i < n; i++) record_run_free(runs[i]);
 }
 
+/* Writes the n runs (and frees them) to the new record `name` in the test's folder, and loads it:
+ * report_load must succeed. */
+static report_data *write_load(const char *name, record_run **runs, size_t n) {
+  record_writer *w = record_writer_open(tpath(name), &META, RECORD_NEW);
+  ck_assert_int_eq(record_writer_append(w, runs, n), 0);
+  record_writer_close(w);
+  for (size_t i = 0; i < n; i++) record_run_free(runs[i]);
+  report_data *d = report_load(tpath(name));
+  ck_assert_msg(d != NULL, "%s", moex_errmsg());
+  return d;
+}
+
 static double mean_of(size_t d, size_t j) {
   double s = 0;
   for (int k = 0; k < NSEED; k++) s += ERR[d][j][k];
@@ -241,12 +253,7 @@ START_TEST(test_report_lower_and_odd_runs) {
   runs[n] = conv_run("e000000000000001", &e, 1.5, 0, 1.0, "ok", NAN);
   ck_assert_int_eq(record_run_set_str(runs[n], "y_name", "no_such_err"), 0);
   n++;
-  record_writer *w = record_writer_open(tpath("l.h5"), &META, RECORD_NEW);
-  ck_assert_int_eq(record_writer_append(w, runs, n), 0);
-  record_writer_close(w);
-  for (size_t i = 0; i < n; i++) record_run_free(runs[i]);
-  report_data *d = report_load(tpath("l.h5"));
-  ck_assert_msg(d != NULL, "%s", moex_errmsg());
+  report_data *d = write_load("l.h5", runs, n);
   const report_figure *f = report_find_figure(d, "fig_l");
   ck_assert_int_eq(report_find_series(f, "deep")->verdict, SLOPE_FAILS);
   const report_series *o = report_find_series(f, "orphan");
@@ -283,12 +290,7 @@ START_TEST(test_report_within) {
     snprintf(id, sizeof id, "l%015d", s);
     runs[n++] = conv_run(id, &lost, 4, s, 1e-3, "ok", NAN);
   }
-  record_writer *w = record_writer_open(tpath("w.h5"), &META, RECORD_NEW);
-  ck_assert_int_eq(record_writer_append(w, runs, n), 0);
-  record_writer_close(w);
-  for (size_t i = 0; i < n; i++) record_run_free(runs[i]);
-  report_data *d = report_load(tpath("w.h5"));
-  ck_assert_msg(d != NULL, "%s", moex_errmsg());
+  report_data *d = write_load("w.h5", runs, n);
   const report_figure *f = report_find_figure(d, "fig_w");
   ck_assert_ptr_nonnull(f);
   /* the mean over seeds of 0.5e-3 and 2e-3 is 1.25e-3: near (2.5e-3) is within 3x of it, far
@@ -348,12 +350,7 @@ START_TEST(test_report_checks_and_construct) {
       ck_assert_int_eq(record_run_set_double(runs[n], "construct_tol", 0.15), 0);
       ck_assert_int_eq(record_run_summarize(runs[n++], NULL), 0);
     }
-  record_writer *w = record_writer_open(tpath("k.h5"), &META, RECORD_NEW);
-  ck_assert_int_eq(record_writer_append(w, runs, n), 0);
-  record_writer_close(w);
-  for (size_t i = 0; i < n; i++) record_run_free(runs[i]);
-  report_data *d = report_load(tpath("k.h5"));
-  ck_assert_msg(d != NULL, "%s", moex_errmsg());
+  report_data *d = write_load("k.h5", runs, n);
   const report_figure *f = report_find_figure(d, "thm_x_err_vs_m");
   const report_series *g = report_find_series(f, "good"), *br = report_find_series(f, "broken"),
                       *sl = report_find_series(f, "slow");
@@ -420,12 +417,7 @@ START_TEST(test_report_judge_rules) {
         snprintf(id, sizeof id, "j%02x%02x%011x", (unsigned)d & 0xffu, (unsigned)j & 0xffu, (unsigned)s & 1u);
         runs[n++] = conv_run(id, &defs[d], XS[j], s, defs[d].C * pow(XS[j], defs[d].slope) * (1 + 0.01 * s), "ok", NAN);
       }
-  record_writer *w = record_writer_open(tpath("j.h5"), &META, RECORD_NEW);
-  ck_assert_int_eq(record_writer_append(w, runs, n), 0);
-  record_writer_close(w);
-  for (size_t i = 0; i < n; i++) record_run_free(runs[i]);
-  report_data *d = report_load(tpath("j.h5"));
-  ck_assert_msg(d != NULL, "%s", moex_errmsg());
+  report_data *d = write_load("j.h5", runs, n);
   const report_figure *f = report_find_figure(d, "fig_j");
   ck_assert_ptr_nonnull(f);
   const struct {
