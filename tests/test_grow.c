@@ -41,10 +41,5 @@ START_TEST(test_grow_refuses) {
 END_TEST
 
 Suite *grow_suite(void) {
-  Suite *s = suite_create("grow");
-  TCase *t = tcase_create("grow");
-  tcase_add_test(t, test_grow_doubles);
-  tcase_add_test(t, test_grow_refuses);
-  suite_add_tcase(s, t);
-  return s;
+  return testutil_suite("grow", TESTUTIL_CASE("grow", 0, test_grow_doubles, test_grow_refuses));
 }

@@ -12,6 +12,19 @@ static void fill(double *v, size_t len, gsl_rng *r) {
   for (size_t i = 0; i < len; i++) v[i] = -1.3 + 2.9 * gsl_rng_uniform(r);
 }
 
+/* len values filled from r (malloc'd). */
+static double *filled(size_t len, gsl_rng *r) {
+  double *v = malloc(len * sizeof *v);
+  fill(v, len, r);
+  return v;
+}
+
+static gsl_rng *seeded(unsigned long seed) {
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, seed);
+  return r;
+}
+
 static double max_rel(const double *a, const double *b, size_t len) {
   double w = 0.0;
   for (size_t i = 0; i < len; i++) {
@@ -28,17 +41,12 @@ static const size_t shapes[][3] = {{1, 1, 1},   {7, 3, 2},   {5, 2, 9},    {13, 
                                    {3, 2, 3000}, {40, 12, 64}, {33, 17, 19}};
 
 START_TEST(test_mm_all_paths) {
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, 71);
+  gsl_rng *r = seeded(71);
   for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
     size_t n = shapes[si][0], p = shapes[si][1], q = shapes[si][2];
-    double *A = malloc(n * q * sizeof *A), *B = malloc(p * q * sizeof *B), *Bt = malloc(p * q * sizeof *Bt);
-    double *bias = malloc(p * sizeof *bias), *C0 = malloc(n * p * sizeof *C0);
-    double *C = malloc(n * p * sizeof *C), *ref = malloc(n * p * sizeof *ref);
-    fill(A, n * q, r);
-    fill(B, p * q, r);
-    fill(bias, p, r);
-    fill(C0, n * p, r);
+    /* filled in this order: A, B, bias, C0 */
+    double *A = filled(n * q, r), *B = filled(p * q, r), *bias = filled(p, r), *C0 = filled(n * p, r);
+    double *Bt = malloc(p * q * sizeof *Bt), *C = malloc(n * p * sizeof *C), *ref = malloc(n * p * sizeof *ref);
     for (size_t o = 0; o < p; o++)
       for (size_t k = 0; k < q; k++) Bt[k * p + o] = B[o * q + k];
     for (int mode = 0; mode < 3; mode++)     /* 0: zero init, 1: bias, 2: accumulate */
@@ -62,16 +70,12 @@ START_TEST(test_mm_all_paths) {
 END_TEST
 
 START_TEST(test_mtm_all_paths) {
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, 72);
+  gsl_rng *r = seeded(72);
   for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
     size_t n = shapes[si][0], p = shapes[si][1], q = shapes[si][2];
-    double *A = malloc(n * p * sizeof *A), *X = malloc(n * q * sizeof *X), *G = malloc(p * q * sizeof *G);
-    double *ref = malloc(p * q * sizeof *ref), *cs = malloc(p * sizeof *cs), *csref = malloc(p * sizeof *csref);
-    fill(A, n * p, r);
-    fill(X, n * q, r);
-    fill(G, p * q, r);
-    fill(cs, p, r);
+    /* filled in this order: A, X, G, cs */
+    double *A = filled(n * p, r), *X = filled(n * q, r), *G = filled(p * q, r), *cs = filled(p, r);
+    double *ref = malloc(p * q * sizeof *ref), *csref = malloc(p * sizeof *csref);
     memcpy(ref, G, p * q * sizeof *G);
     memcpy(csref, cs, p * sizeof *cs);
     for (size_t o = 0; o < p; o++) {

@@ -141,6 +141,19 @@ static void write_file(const char *path, const record_meta_in *meta, double nois
   for (size_t i = 0; i < n; i++) record_run_free(runs[i]);
 }
 
+/* conv_run of a construction series' run: checks_ok and failed_checks as given, construct_slope
+ * -2 within 0.15, summarized. */
+static record_run *construct_run(const char *id, const series_def *d, double x, int64_t seed, double err, int ok,
+                                 const char *failed) {
+  record_run *r = conv_run(id, d, x, seed, err, "ok", NAN);
+  ck_assert_int_eq(record_run_set_int(r, "checks_ok", ok), 0);
+  ck_assert_int_eq(record_run_set_str(r, "failed_checks", failed), 0);
+  ck_assert_int_eq(record_run_set_double(r, "construct_slope", -2), 0);
+  ck_assert_int_eq(record_run_set_double(r, "construct_tol", 0.15), 0);
+  ck_assert_int_eq(record_run_summarize(r, NULL), 0);
+  return r;
+}
+
 /* Writes the n runs (and frees them) to the new record `name` in the test's folder, and loads it:
  * report_load must succeed. */
 static report_data *write_load(const char *name, record_run **runs, size_t n) {
@@ -326,29 +339,14 @@ START_TEST(test_report_checks_and_construct) {
     for (int s = 0; s < 2; s++) {
       double x = 8 << j, e2 = pow(x, -2.0) * (1 + 0.01 * s), e1 = pow(x, -1.0) * (1 + 0.01 * s);
       snprintf(id, sizeof id, "a%015d", 10 * j + s);
-      runs[n] = conv_run(id, &a, x, s, e2, "ok", NAN);
-      ck_assert_int_eq(record_run_set_int(runs[n], "checks_ok", 1), 0);
-      ck_assert_int_eq(record_run_set_str(runs[n], "failed_checks", ""), 0);
-      ck_assert_int_eq(record_run_set_double(runs[n], "construct_slope", -2), 0);
-      ck_assert_int_eq(record_run_set_double(runs[n], "construct_tol", 0.15), 0);
-      ck_assert_int_eq(record_run_summarize(runs[n++], NULL), 0);
+      runs[n++] = construct_run(id, &a, x, s, e2, 1, "");
       /* the same slope, but one run's inequality and routing failed */
       snprintf(id, sizeof id, "b%015d", 10 * j + s);
-      runs[n] = conv_run(id, &b, x, s, e2, "ok", NAN);
       int bad = j == 3 && s == 1;
-      ck_assert_int_eq(record_run_set_int(runs[n], "checks_ok", !bad), 0);
-      ck_assert_int_eq(record_run_set_str(runs[n], "failed_checks", bad ? "ineq,route_thr" : ""), 0);
-      ck_assert_int_eq(record_run_set_double(runs[n], "construct_slope", -2), 0);
-      ck_assert_int_eq(record_run_set_double(runs[n], "construct_tol", 0.15), 0);
-      ck_assert_int_eq(record_run_summarize(runs[n++], NULL), 0);
+      runs[n++] = construct_run(id, &b, x, s, e2, !bad, bad ? "ineq,route_thr" : "");
       /* m^-1: beats the bound, fails the construction's -2 */
       snprintf(id, sizeof id, "c%015d", 10 * j + s);
-      runs[n] = conv_run(id, &c, x, s, e1, "ok", NAN);
-      ck_assert_int_eq(record_run_set_int(runs[n], "checks_ok", 1), 0);
-      ck_assert_int_eq(record_run_set_str(runs[n], "failed_checks", ""), 0);
-      ck_assert_int_eq(record_run_set_double(runs[n], "construct_slope", -2), 0);
-      ck_assert_int_eq(record_run_set_double(runs[n], "construct_tol", 0.15), 0);
-      ck_assert_int_eq(record_run_summarize(runs[n++], NULL), 0);
+      runs[n++] = construct_run(id, &c, x, s, e1, 1, "");
     }
   report_data *d = write_load("k.h5", runs, n);
   const report_figure *f = report_find_figure(d, "thm_x_err_vs_m");

@@ -16,6 +16,12 @@ static void fill(double *x, size_t n, unsigned long seed) {
   gsl_rng_free(r);
 }
 
+/* Inputs (3 a row) and targets (2 a row) of n rows: fill with seed and seed + 1. */
+static void fill_xy(double *x, double *y, size_t n, unsigned long seed) {
+  fill(x, n * 3, seed);
+  fill(y, n * 2, seed + 1);
+}
+
 static moe_spec_t small_spec(void) {
   moe_spec_t s = {.n_layers = 2};
   s.layer[0] = moe_layer_default(3, 3, 3, 5);
@@ -26,8 +32,7 @@ static moe_spec_t small_spec(void) {
 START_TEST(test_chunked_equals_whole) {
   enum { N = 37 };
   double x[N * 3], y[N * 2];
-  fill(x, sizeof x / sizeof *x, 1);
-  fill(y, sizeof y / sizeof *y, 2);
+  fill_xy(x, y, N, 1);
   moe_spec_t s = small_spec();
   moe_model_t *big = moe_model_alloc(&s, N), *small = moe_model_alloc(&s, 8);
   moe_model_init_params(big, 5);
@@ -98,8 +103,7 @@ END_TEST
 START_TEST(test_residual_jacobian) {
   enum { N = 11 };
   double x[N * 3], y[N * 2];
-  fill(x, sizeof x / sizeof *x, 3);
-  fill(y, sizeof y / sizeof *y, 4);
+  fill_xy(x, y, N, 3);
   moe_spec_t s = small_spec();
   moe_model_t *m = moe_model_alloc(&s, 4);
   moe_model_init_params(m, 9);
