@@ -18,7 +18,8 @@
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static testutil_tmp T; /* this file's scratch folder */
+static testutil_tmp T; /* each test's scratch folder, made and removed by the fixture */
+TESTUTIL_TMP_FIXTURE(T, "record")
 #define tpath(name) testutil_tmp_path(&T, (name))
 
 static const record_meta_in META = {"test_exp", "{\"D\": [16, 32], \"seeds\": 3}", "moex_tests --quick 'a b'"};
@@ -144,7 +145,6 @@ static void assert_vlen_utf8_attr(hid_t loc, const char *name) {
 /* ---- round trip --------------------------------------------------------------------------- */
 
 START_TEST(test_record_round_trip) {
-  testutil_tmp_make(&T, "record");
   const char *p = tpath("rt.h5");
   record_run *runs[4];
   for (int i = 0; i < 4; ++i) runs[i] = make_run(i, 50 + 13 * (size_t)i);
@@ -302,13 +302,11 @@ START_TEST(test_record_round_trip) {
 
   assert_h5dump(p);
   for (int i = 0; i < 4; ++i) record_run_free(runs[i]);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
 /* The copy-always mode writes the same record. */
 START_TEST(test_record_copy_always_mode) {
-  testutil_tmp_make(&T, "record");
   const char *p = tpath("ca.h5");
   record_writer *w = record_writer_open(p, &META, RECORD_NEW | RECORD_COPY_ALWAYS);
   ck_assert_ptr_nonnull(w);
@@ -331,14 +329,12 @@ START_TEST(test_record_copy_always_mode) {
   }
   record_close(f);
   assert_h5dump(p);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
 /* The alternating working copy: commits after the first reuse it (no full copy), and a
  * reader holding the file open through HDF5 is never written under: the writer copies. */
 START_TEST(test_record_reader_kept_safe) {
-  testutil_tmp_make(&T, "record");
   const char *p = tpath("rd.h5");
   record_writer *w = record_writer_open(p, &META, RECORD_NEW);
   record_run *r0 = make_run(20, 30), *r1 = make_run(21, 30), *r2 = make_run(22, 30), *r3 = make_run(23, 30);
@@ -375,7 +371,6 @@ START_TEST(test_record_reader_kept_safe) {
   }
   record_close(f);
   assert_h5dump(p);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -401,7 +396,6 @@ static void crash_child(const char *p, int fd, int flags) {
 }
 
 static void crash_loop(int kills, int flags, unsigned seed) {
-  testutil_tmp_make(&T, "record");
   const char *p = tpath("crash.h5");
   record_writer *w0 = record_writer_open(p, &META, RECORD_NEW);
   ck_assert_ptr_nonnull(w0);
@@ -482,7 +476,6 @@ static void crash_loop(int kills, int flags, unsigned seed) {
   /* the point of the test: kills landed inside an append */
   ck_assert_msg(mid_append >= 1, "no kill landed inside an append (%d kills)", kills);
   ck_assert_int_gt(reported, 0);
-  testutil_tmp_remove(&T);
 }
 
 START_TEST(test_record_sigkill_alternating) { crash_loop(8, 0, 2385u); }
@@ -494,7 +487,6 @@ END_TEST
 /* ---- bad input ---------------------------------------------------------------------------- */
 
 START_TEST(test_record_bad_files) {
-  testutil_tmp_make(&T, "record");
   /* missing file */
   ck_assert_ptr_null(record_open(tpath("missing.h5")));
   ck_assert_ptr_nonnull(strstr(moex_errmsg(), "missing.h5"));
@@ -569,13 +561,11 @@ START_TEST(test_record_bad_files) {
   ck_assert_ptr_null(record_writer_open(NULL, &META, RECORD_NEW));
   ck_assert_ptr_null(record_writer_open(tpath("x.h5"), NULL, RECORD_NEW));
   record_run_free(r);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
 /* A refused append leaves the file byte for byte as it was, and the writer usable. */
 START_TEST(test_record_refused_append) {
-  testutil_tmp_make(&T, "record");
   const char *p = tpath("ref.h5");
   record_writer *w = record_writer_open(p, &META, RECORD_NEW);
   record_run *r0 = make_run(40, 10), *r1 = make_run(41, 10), *r2 = make_run(42, 10);
@@ -610,7 +600,6 @@ START_TEST(test_record_refused_append) {
   record_run_free(r1);
   record_run_free(r2);
   record_run_free(bad);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -665,7 +654,6 @@ END_TEST
 
 /* Non-UTF-8 bytes in argv are stored as '?' rather than breaking h5py. */
 START_TEST(test_record_meta_sanitized) {
-  testutil_tmp_make(&T, "record");
   const char *p = tpath("m.h5");
   record_meta_in m = {"exp", "{}", "prog --name \xff\xfe ok \xce\xba"};
   record_writer *w = record_writer_open(p, &m, RECORD_NEW);
@@ -677,7 +665,6 @@ START_TEST(test_record_meta_sanitized) {
   record_close(f);
   ck_assert_int_eq(record_check(p), 0);
   assert_h5dump(p);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -688,7 +675,6 @@ START_TEST(test_record_h5py) {
                      : system("/usr/bin/python3 -c 'import h5py' >/dev/null 2>&1") == 0 ? "/usr/bin/python3"
                                                                                         : NULL;
   if (!testutil_require_tool(python != NULL, "h5py", "no python3 imports h5py (Debian: python3-h5py)")) return;
-  testutil_tmp_make(&T, "record");
   const char *p = tpath("py.h5");
   record_writer *w = record_writer_open(p, &META, RECORD_NEW);
   record_run *r = make_run(50, 12), *r2 = make_run(51, 12);
@@ -719,7 +705,6 @@ START_TEST(test_record_h5py) {
   ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "h5py could not read the file as documented");
   record_run_free(r);
   record_run_free(r2);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -747,10 +732,10 @@ START_TEST(test_record_signals_block) {
 END_TEST
 
 Suite *record_suite(void) {
-  return testutil_suite("record", TESTUTIL_CASE("core", 120, test_record_round_trip, test_record_copy_always_mode,
-                                                test_record_reader_kept_safe, test_record_sigkill_alternating,
-                                                test_record_sigkill_copy_always, test_record_bad_files,
-                                                test_record_refused_append, test_record_bad_runs,
-                                                test_record_meta_sanitized, test_record_h5py,
-                                                test_record_signals_block));
+  return testutil_suite("record",
+                        TESTUTIL_CASE_FIXTURE("core", 120, tmp_setup, tmp_teardown, test_record_round_trip,
+                                              test_record_copy_always_mode, test_record_reader_kept_safe,
+                                              test_record_sigkill_alternating, test_record_sigkill_copy_always,
+                                              test_record_bad_files, test_record_refused_append, test_record_bad_runs,
+                                              test_record_meta_sanitized, test_record_h5py, test_record_signals_block));
 }

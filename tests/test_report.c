@@ -1,6 +1,7 @@
 /* report: aggregates, slopes and verdicts of report_load; moex-report's files (TSV, PNG, SVG,
  * REPORT.md) against the library's numbers; bad input; moex-merge of shards. */
 #include "testutil.h"
+#include "testrec.h"
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -18,7 +19,8 @@
 #include "analysis/verdict.h"
 #include "report/report.h"
 
-static testutil_tmp T; /* this file's scratch folder */
+static testutil_tmp T; /* each test's scratch folder, made and removed by the fixture */
+TESTUTIL_TMP_FIXTURE(T, "report")
 #define tpath(name) testutil_tmp_path(&T, (name))
 
 static int exists(const char *path) {
@@ -83,20 +85,20 @@ static record_run *conv_run(const char *id, const series_def *d, double x, int64
                             const char *status, double paper) {
   record_run *r = record_run_alloc(id);
   ck_assert_ptr_nonnull(r);
-  ck_assert_int_eq(record_run_set_str(r, "figure", d->figure), 0);
-  ck_assert_int_eq(record_run_set_str(r, "series", d->series), 0);
-  ck_assert_int_eq(record_run_set_str(r, "x_name", d->x_name), 0);
-  ck_assert_int_eq(record_run_set_double(r, "x", x), 0);
-  ck_assert_int_eq(record_run_set_int(r, "seed", seed), 0);
-  ck_assert_int_eq(record_run_set_double(r, "test_mse", err), 0);
-  ck_assert_int_eq(record_run_set_double(r, "sup_err", 3.1 * sqrt(fabs(err))), 0);
-  ck_assert_int_eq(record_run_set_str(r, "y_name", "test_mse"), 0);
-  ck_assert_int_eq(record_run_set_str(r, "claim", d->claim), 0);
-  ck_assert_int_eq(record_run_set_double(r, "bound_slope", d->bound), 0);
-  ck_assert_int_eq(record_run_set_double(r, "claim_tol", d->tol), 0);
-  ck_assert_int_eq(record_run_set_str(r, "claim_ref", d->ref ? d->ref : ""), 0);
-  ck_assert_int_eq(record_run_set_double(r, "paper_value", paper), 0);
-  ck_assert_int_eq(record_run_set_str(r, "status", status), 0);
+  testrec_set_str(r, "figure", d->figure);
+  testrec_set_str(r, "series", d->series);
+  testrec_set_str(r, "x_name", d->x_name);
+  testrec_set_double(r, "x", x);
+  testrec_set_int(r, "seed", seed);
+  testrec_set_double(r, "test_mse", err);
+  testrec_set_double(r, "sup_err", 3.1 * sqrt(fabs(err)));
+  testrec_set_str(r, "y_name", "test_mse");
+  testrec_set_str(r, "claim", d->claim);
+  testrec_set_double(r, "bound_slope", d->bound);
+  testrec_set_double(r, "claim_tol", d->tol);
+  testrec_set_str(r, "claim_ref", d->ref ? d->ref : "");
+  testrec_set_double(r, "paper_value", paper);
+  testrec_set_str(r, "status", status);
   ck_assert_int_eq(record_run_summarize(r, NULL), 0);
   double y[4] = {err, 2 * err, x, (double)seed};
   size_t dims[1] = {4};
@@ -146,10 +148,10 @@ static void write_file(const char *path, const record_meta_in *meta, double nois
 static record_run *construct_run(const char *id, const series_def *d, double x, int64_t seed, double err, int ok,
                                  const char *failed) {
   record_run *r = conv_run(id, d, x, seed, err, "ok", NAN);
-  ck_assert_int_eq(record_run_set_int(r, "checks_ok", ok), 0);
-  ck_assert_int_eq(record_run_set_str(r, "failed_checks", failed), 0);
-  ck_assert_int_eq(record_run_set_double(r, "construct_slope", -2), 0);
-  ck_assert_int_eq(record_run_set_double(r, "construct_tol", 0.15), 0);
+  testrec_set_int(r, "checks_ok", ok);
+  testrec_set_str(r, "failed_checks", failed);
+  testrec_set_double(r, "construct_slope", -2);
+  testrec_set_double(r, "construct_tol", 0.15);
   ck_assert_int_eq(record_run_summarize(r, NULL), 0);
   return r;
 }
@@ -175,7 +177,6 @@ static double mean_of(size_t d, size_t j) {
 /* ---- library ------------------------------------------------------------------------------ */
 
 START_TEST(test_report_load) {
-  testutil_tmp_make(&T, "report");
   write_file(tpath("a.h5"), &META, 0.0, 0);
   report_data *d = report_load(tpath("a.h5"));
   ck_assert_msg(d != NULL, "%s", moex_errmsg());
@@ -236,14 +237,12 @@ START_TEST(test_report_load) {
   ck_assert_ptr_null(report_claim_rule(REPORT_CLAIM_NONE));
   ck_assert_str_eq(report_claim_rule(REPORT_CLAIM_RATE), verdict_rate->text);
   report_data_free(d);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
 /* "lower": fails when the series lies wholly above its reference at some x; a missing reference
  * is inconclusive with a note; a run plotting a missing column is listed as failed. */
 START_TEST(test_report_lower_and_odd_runs) {
-  testutil_tmp_make(&T, "report");
   series_def a = {"fig_l", "deep", "L", "lower", "shallow", 0, 0, NAN, 0, 0};
   series_def b = {"fig_l", "shallow", "L", "none", NULL, 0, 0, NAN, 0, 0};
   series_def c = {"fig_l", "orphan", "L", "lower", "nobody", 0, 0, NAN, 0, 0};
@@ -275,7 +274,6 @@ START_TEST(test_report_lower_and_odd_runs) {
   ck_assert_uint_eq(d->n_failed, 1);
   ck_assert_ptr_nonnull(strstr(d->failed[0].status, "'no_such_err' is missing"));
   report_data_free(d);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -283,7 +281,6 @@ END_TEST
  * 3.6x fails, one without its reference is inconclusive; the figure's script draws the
  * reference as a line and tol times it dashed. */
 START_TEST(test_report_within) {
-  testutil_tmp_make(&T, "report");
   series_def cons = {"fig_w", "construction", "row", "none", NULL, 0, 0, NAN, 0, 0};
   series_def near = {"fig_w", "near", "row", "within", "construction", 0, 0, NAN, 3.0, 0};
   series_def far = {"fig_w", "far", "row", "within", "construction", 0, 0, NAN, 3.0, 0};
@@ -320,7 +317,6 @@ START_TEST(test_report_within) {
   ck_assert_ptr_nonnull(strstr(gp, "3 x construction"));
   free(gp);
   report_data_free(d);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -328,7 +324,6 @@ END_TEST
  * note names the checks; the construction's exponent gets its own verdict line, which a series
  * decaying slower than its construction should fails even when it beats the bound. */
 START_TEST(test_report_checks_and_construct) {
-  testutil_tmp_make(&T, "report");
   series_def a = {"thm_x_err_vs_m", "good", "m", "rate", NULL, 0, 0, -0.5, 0.05, 0};
   series_def b = {"thm_x_err_vs_m", "broken", "m", "rate", NULL, 0, 0, -0.5, 0.05, 0};
   series_def c = {"thm_x_err_vs_m", "slow", "m", "rate", NULL, 0, 0, -0.5, 0.05, 0};
@@ -377,7 +372,6 @@ START_TEST(test_report_checks_and_construct) {
   ck_assert_ptr_nonnull(strstr(md, "- holds: 3\n- fails: 3\n"));
   free(md);
   report_data_free(d);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -386,7 +380,6 @@ END_TEST
  * no tolerance, a tolerance the rule refuses, too few shared sizes, a reference without error).
  * Errors are C x^slope (1 + 0.01 seed): the fitted slope is exact. */
 START_TEST(test_report_judge_rules) {
-  testutil_tmp_make(&T, "report");
   const series_def defs[] = {
       {"fig_j", "grows up", "m", "grows", NULL, 1e-3, 0.8, NAN, 0.15, NX},       /* holds */
       {"fig_j", "grows flat", "m", "grows", NULL, 1e-3, 0.0, NAN, 0.15, NX},     /* fails */
@@ -450,7 +443,6 @@ START_TEST(test_report_judge_rules) {
       ck_assert_msg(!s->note, "%s: unexpected note '%s'", want[k].series, s->note);
   }
   report_data_free(d);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -502,7 +494,6 @@ static void assert_tsv(const char *path, const report_figure *f, size_t def0) {
 }
 
 START_TEST(test_report_binary) {
-  testutil_tmp_make(&T, "report");
   write_file(tpath("a.h5"), &META, 0.0, 0);
   char bin[512];
   snprintf(bin, sizeof bin, "%s/moex-report", testutil_bindir());
@@ -593,12 +584,10 @@ START_TEST(test_report_binary) {
   md = testutil_slurp(tpath("nogp/REPORT.md"), NULL);
   ck_assert_ptr_nonnull(strstr(md, "Figure not rendered"));
   free(md);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
 START_TEST(test_report_bad_input) {
-  testutil_tmp_make(&T, "report");
   char bin[512];
   snprintf(bin, sizeof bin, "%s/moex-report", testutil_bindir());
   /* missing file */
@@ -646,7 +635,6 @@ START_TEST(test_report_bad_input) {
   ck_assert_ptr_nonnull(strstr(moex_errmsg(), "text.h5/sub"));
   ck_assert_int_ne(report_write(&d, 0, tpath("x"), NULL, NULL), 0);
   report_data_free(d);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -687,7 +675,6 @@ static void assert_same_records(const char *pa, const char *pb) {
 }
 
 START_TEST(test_merge) {
-  testutil_tmp_make(&T, "report");
   char bin[512];
   snprintf(bin, sizeof bin, "%s/moex-merge", testutil_bindir());
   write_file(tpath("whole.h5"), &META, 0.0, 0);
@@ -747,15 +734,16 @@ START_TEST(test_merge) {
   ck_assert(!exists(tpath("m4.h5")));
   ck_assert_int_eq(run("'%s' '%s'%s", bin, tpath("m4.h5"), ""), 2);
   assert_one_error_line("usage");
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
 Suite *report_suite(void) {
   return testutil_suite("report",
-                        TESTUTIL_CASE("report", 120, test_report_load, test_report_lower_and_odd_runs,
-                                      test_report_within, test_report_checks_and_construct, test_report_judge_rules,
-                                      test_report_bad_input),
+                        TESTUTIL_CASE_FIXTURE("report", 120, tmp_setup, tmp_teardown, test_report_load,
+                                              test_report_lower_and_odd_runs, test_report_within,
+                                              test_report_checks_and_construct, test_report_judge_rules,
+                                              test_report_bad_input),
                         /* the binaries' end-to-end tests in a case of their own, for the parallel runner's balance */
-                        TESTUTIL_CASE("report-bin", 120, test_report_binary, test_merge));
+                        TESTUTIL_CASE_FIXTURE("report-bin", 120, tmp_setup, tmp_teardown, test_report_binary,
+                                              test_merge));
 }

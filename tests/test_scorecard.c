@@ -16,7 +16,8 @@
 #include "report/report.h"
 #include "report/scorecard.h"
 
-static testutil_tmp T; /* this file's scratch folder */
+static testutil_tmp T; /* each test's scratch folder, made and removed by the fixture */
+TESTUTIL_TMP_FIXTURE(T, "scorecard")
 #define tpath(name) testutil_tmp_path(&T, (name))
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -120,7 +121,6 @@ static const scorecard_row *row(const scorecard_t *sc, const char *id) {
 }
 
 START_TEST(test_rows_from_records) {
-  testutil_tmp_make(&T, "scorecard");
   write_all();
   report_data *d[NFILES];
   load_all(d);
@@ -173,7 +173,6 @@ START_TEST(test_rows_from_records) {
   ck_assert_uint_eq(scorecard_decided(&sc), 5);
   scorecard_free(&sc);
   for (int i = 0; i < NFILES; i++) report_data_free(d[i]);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -181,7 +180,6 @@ END_TEST
  * on one embedding and fails on another, so the row fails (every embedding must be flat); with
  * the flat one alone it holds. */
 START_TEST(test_cell_worst_series) {
-  testutil_tmp_make(&T, "scorecard");
   const sdef p1[] = {{"exp1_err_vs_D", "moe adam axis", "flat", NULL, "test_mse", 0.01, 0.0, NAN, 0.15, 1.0, NAN, NAN, 4, 0.01},
                      {"exp1_err_vs_D", "moe adam rotated", "flat", NULL, "test_mse", 0.001, 0.67, NAN, 0.15, 1.0, NAN, NAN, 4, 0.01}};
   for (size_t n = 2; n >= 1; n--) {
@@ -196,13 +194,11 @@ START_TEST(test_cell_worst_series) {
     scorecard_free(&sc);
     report_data_free(d);
   }
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
 /* moex-report writes SCORECARD.md and opens REPORT.md on it; --scorecard prints the table */
 START_TEST(test_report_files) {
-  testutil_tmp_make(&T, "scorecard");
   write_all();
   char files[2048] = "";
   for (int i = 0; i < NFILES; i++) {
@@ -244,7 +240,6 @@ START_TEST(test_report_files) {
   free(md);
   free(rep);
   free(out);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -263,7 +258,6 @@ static scorecard_t build_one(const char *name, const char *experiment, const sde
  * its series carries no claim of its own); a model that learned nothing serves its pieces in
  * vain (not learned, not holds); the best protocol is a decided one */
 START_TEST(test_pieces_and_fallback) {
-  testutil_tmp_make(&T, "scorecard");
   const sdef pw[] = {
       {"depth_eq4-E3-L2", "thm-5.3 construction", "none", NULL, "sup_err", 1.0, -2.0, NAN, NAN, NAN, 1.0, NAN, 5, 0.01},
       {"depth_eq4-E3-L2", "deep-2L anneal", "rate", NULL, "sup_err", 0.9, 0.0, -0.5, 0.1, 1.0, 1.0, NAN, 5, 0.01},
@@ -292,14 +286,12 @@ START_TEST(test_pieces_and_fallback) {
   ck_assert_ptr_nonnull(strstr(r->cell[SCORECARD_PAPER].why, "no adam runs"));
   scorecard_free(&sc);
   report_data_free(d);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
 /* Sec. 4.3 variants: within 2x of the depth-2 MoE holds, 3.5x fails, and a comparison over
  * different sizes is not made */
 START_TEST(test_within_cells) {
-  testutil_tmp_make(&T, "scorecard");
   const sdef v[] = {
       {"variants_err_vs_active", "moe-moe adam", "none", NULL, "sup_err", 0.1, -0.5, NAN, NAN, 10, NAN, NAN, 5, 0.01},
       {"variants_err_vs_active", "dense-moe adam", "none", NULL, "sup_err", 0.15, -0.5, NAN, NAN, 10, NAN, NAN, 5, 0.01},
@@ -323,14 +315,12 @@ START_TEST(test_within_cells) {
   ck_assert_ptr_nonnull(strstr(r->cell[SCORECARD_BEST].why, "same sizes"));
   scorecard_free(&sc);
   report_data_free(d);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
 /* A lower claim whose reference is missing is undecided, not "not learned"; drawn against another
  * column (--x) no claim is judged and no scorecard is written */
 START_TEST(test_missing_reference_and_redraw) {
-  testutil_tmp_make(&T, "scorecard");
   const sdef p2[] = {{"exp2_err_vs_m", "2-3-moe alt", "lower", "1-6-moe alt", "test_mse", 1e-5, -0.5, NAN, 0.1, 0.2, NAN, 1e-4, 4, 0.01}};
   report_data *d;
   scorecard_t sc = build_one("p2.h5", "paper_exp2", p2, 1, &d);
@@ -348,7 +338,6 @@ START_TEST(test_missing_reference_and_redraw) {
   ck_assert_ptr_nonnull(rep);
   ck_assert_ptr_nonnull(strstr(rep, "No scorecard"));
   free(rep);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -359,7 +348,6 @@ START_TEST(test_not_learned_rule) {
   ck_assert_int_eq(verdict_learned(NAN, 1.0, VERDICT_LEARN_SHARE), 0);
   ck_assert_int_eq(verdict_learned(0.1, NAN, VERDICT_LEARN_SHARE), -1);
   ck_assert_int_eq(verdict_learned(0.1, 0.0, VERDICT_LEARN_SHARE), -1);
-  testutil_tmp_make(&T, "scorecard");
   /* the same flat series, once far below its null (holds), once at 0.9 of it (not learned) */
   const sdef a[] = {{"f", "moe adam", "flat", NULL, "test_mse", 0.09, 0.0, NAN, 0.15, 1.0, NAN, NAN, 5, 0.01},
                     {"f", "moe bfgs2", "flat", NULL, "test_mse", 0.9, 0.0, NAN, 0.15, 1.0, NAN, NAN, 5, 0.01},
@@ -390,7 +378,6 @@ START_TEST(test_not_learned_rule) {
   ck_assert_double_eq_tol(s->learn_ratio, 0.05, 1e-3);
   ck_assert_int_eq(s->verdict, SLOPE_HOLDS);
   report_data_free(d);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -452,7 +439,6 @@ static void md_verdict(const char *md, const char *id, int k, char *out, size_t 
 
 /* A fault built into Thm 5.3's network turns the construction cell to fails. */
 START_TEST(test_broken_construction) {
-  testutil_tmp_make(&T, "scorecard");
   ck_assert_int_eq(sh("'%s/thm_5_3' --quick --inject experts-swapped --out '%s/thm_5_3.h5' > /dev/null 2>&1; test $? = 1",
                       testutil_bindir(), T.dir), 0);
   ck_assert_int_eq(sh("MOEX_GNUPLOT=true '%s/moex-report' '%s/thm_5_3.h5' --out '%s/rep' > /dev/null 2>&1 || test $? = 1",
@@ -471,7 +457,6 @@ START_TEST(test_broken_construction) {
   md_verdict(md, "Thm 5.3", 0, v, sizeof v);
   ck_assert_str_eq(v, "holds");
   free(md);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
@@ -505,7 +490,6 @@ static void assert_demo_learned(const char *path, double share) {
 
 /* The demo at a reduced size: every row present, each verdict the one its records give. */
 START_TEST(test_demo_small) {
-  testutil_tmp_make(&T, "scorecard");
   const char *bin = testutil_bindir();
   int rc = sh("MOEX_DEMO_SMALL=1 MOEX_DEMO_JOBS=1 MOEX_GNUPLOT=true bash src/tools/demo.sh '%s' '%s/q' > '%s/demo.txt' 2>&1",
               bin, T.dir, T.dir);
@@ -576,15 +560,15 @@ START_TEST(test_demo_small) {
   for (size_t i = 0; i < n; i++) report_data_free(d[i]);
   free(md);
   free(txt);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
 Suite *scorecard_suite(void) {
   return testutil_suite("scorecard",
-                        TESTUTIL_CASE("rows", 60, test_rows_from_records, test_report_files, test_not_learned_rule,
-                                      test_null_errors, test_within_rule, test_pieces_and_fallback, test_within_cells,
-                                      test_missing_reference_and_redraw, test_cell_worst_series),
-                        TESTUTIL_CASE("end-to-end", 120, test_broken_construction),
-                        TESTUTIL_CASE("demo", 600, test_demo_small));
+                        TESTUTIL_CASE_FIXTURE("rows", 60, tmp_setup, tmp_teardown, test_rows_from_records,
+                                              test_report_files, test_not_learned_rule, test_null_errors,
+                                              test_within_rule, test_pieces_and_fallback, test_within_cells,
+                                              test_missing_reference_and_redraw, test_cell_worst_series),
+                        TESTUTIL_CASE_FIXTURE("end-to-end", 120, tmp_setup, tmp_teardown, test_broken_construction),
+                        TESTUTIL_CASE_FIXTURE("demo", 600, tmp_setup, tmp_teardown, test_demo_small));
 }

@@ -21,4 +21,10 @@ static inline record_run *testrec_run(record_file *f, size_t i, int what) {
   return r;
 }
 
+/* record_run_set_str / _double / _int of r's attribute k to v, which must succeed (macros: a
+ * failure names the caller's line). */
+#define testrec_set_str(r, k, v) ck_assert_int_eq(record_run_set_str((r), (k), (v)), 0)
+#define testrec_set_double(r, k, v) ck_assert_int_eq(record_run_set_double((r), (k), (v)), 0)
+#define testrec_set_int(r, k, v) ck_assert_int_eq(record_run_set_int((r), (k), (v)), 0)
+
 #endif

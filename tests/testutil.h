@@ -60,17 +60,25 @@ typedef struct {
   double timeout;
   const TTest *const *tests;
   const testutil_loop *loops;
+  void (*setup)(void), (*teardown)(void); /* a checked fixture, run around each test (NULL: none) */
 } testutil_case;
-#define TESTUTIL_CASE(name, timeout, ...) {(name), (timeout), (const TTest *const[]){__VA_ARGS__, NULL}, NULL}
+#define TESTUTIL_CASE(name, timeout, ...) {(name), (timeout), (const TTest *const[]){__VA_ARGS__, NULL}, NULL, NULL, NULL}
 #define TESTUTIL_LOOPS(...) ((const testutil_loop[]){__VA_ARGS__, {NULL, 0, 0}})
 #define TESTUTIL_CASE_LOOPS(name, timeout, loops, ...) \
-  {(name), (timeout), (const TTest *const[]){__VA_ARGS__, NULL}, (loops)}
+  {(name), (timeout), (const TTest *const[]){__VA_ARGS__, NULL}, (loops), NULL, NULL}
+/* A case whose every test runs between setup and teardown (TESTUTIL_TMP_FIXTURE's, say). */
+#define TESTUTIL_CASE_FIXTURE(name, timeout, setup, teardown, ...) \
+  {(name), (timeout), (const TTest *const[]){__VA_ARGS__, NULL}, NULL, (setup), (teardown)}
 static inline Suite *testutil_suite_of(const char *name, const testutil_case *cases) {
   Suite *s = testutil_suite_create(name);
-  for (; cases->name; cases++) testutil_tcase_add(s, cases->name, cases->timeout, cases->tests, cases->loops);
+  for (; cases->name; cases++) {
+    TCase *tc = testutil_tcase_add(s, cases->name, cases->timeout, cases->tests, cases->loops);
+    if (cases->setup || cases->teardown) tcase_add_checked_fixture(tc, cases->setup, cases->teardown);
+  }
   return s;
 }
-#define testutil_suite(name, ...) testutil_suite_of((name), (const testutil_case[]){__VA_ARGS__, {NULL, 0, NULL, NULL}})
+#define testutil_suite(name, ...) \
+  testutil_suite_of((name), (const testutil_case[]){__VA_ARGS__, {NULL, 0, NULL, NULL, NULL, NULL}})
 
 /* Directory of this build's binaries (set by `make unit`), for end-to-end tests. */
 static inline const char *testutil_bindir(void) {
@@ -172,6 +180,12 @@ static inline void testutil_tmp_remove(const testutil_tmp *t) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", t->dir);
   ck_assert_int_eq(system(cmd), 0);
 }
+
+/* Defines tmp_setup and tmp_teardown, a checked fixture (TESTUTIL_CASE_FIXTURE) that makes t's
+ * folder (tag `tag`) before each test and removes it after. */
+#define TESTUTIL_TMP_FIXTURE(t, tag)                               \
+  static void tmp_setup(void) { testutil_tmp_make(&(t), (tag)); } \
+  static void tmp_teardown(void) { testutil_tmp_remove(&(t)); }
 
 /* A whole file, NUL-terminated (malloc'd; NULL when it cannot be read); its size in *n if n. */
 static inline char *testutil_slurp(const char *path, size_t *n) {
