@@ -305,6 +305,20 @@ START_TEST(test_record_round_trip) {
 }
 END_TEST
 
+/* Each of the n runs reads back from the record at p equal to itself (both freed after), and
+ * h5dump reads the file. */
+static void read_back_all(const char *p, record_run **runs, size_t n) {
+  record_file *f = record_open(p);
+  for (size_t i = 0; i < n; ++i) {
+    record_run *r = record_read_run(f, runs[i]->id, RECORD_READ_ALL);
+    ck_assert_msg(record_run_compare(runs[i], r) == 0, "%s", moex_errmsg());
+    record_run_free(r);
+    record_run_free(runs[i]);
+  }
+  record_close(f);
+  assert_h5dump(p);
+}
+
 /* The copy-always mode writes the same record. */
 START_TEST(test_record_copy_always_mode) {
   const char *p = tpath("ca.h5");
@@ -320,15 +334,7 @@ START_TEST(test_record_copy_always_mode) {
   }
   record_writer_close(w);
   ck_assert_int_eq(record_check(p), 0);
-  record_file *f = record_open(p);
-  for (int i = 0; i < 3; ++i) {
-    record_run *r = record_read_run(f, runs[i]->id, RECORD_READ_ALL);
-    ck_assert_msg(record_run_compare(runs[i], r) == 0, "%s", moex_errmsg());
-    record_run_free(r);
-    record_run_free(runs[i]);
-  }
-  record_close(f);
-  assert_h5dump(p);
+  read_back_all(p, runs, 3);
 }
 END_TEST
 
@@ -362,15 +368,9 @@ START_TEST(test_record_reader_kept_safe) {
   ck_assert_int_eq(record_check(p), 0);
   f = record_open(p);
   ck_assert_uint_eq(record_n_runs(f), 4);
-  record_run *all[4] = {r0, r1, r2, r3};
-  for (int i = 0; i < 4; ++i) {
-    x = record_read_run(f, all[i]->id, RECORD_READ_ALL);
-    ck_assert_msg(record_run_compare(all[i], x) == 0, "%s", moex_errmsg());
-    record_run_free(x);
-    record_run_free(all[i]);
-  }
   record_close(f);
-  assert_h5dump(p);
+  record_run *all[4] = {r0, r1, r2, r3};
+  read_back_all(p, all, 4);
 }
 END_TEST
 
@@ -732,10 +732,10 @@ START_TEST(test_record_signals_block) {
 END_TEST
 
 Suite *record_suite(void) {
-  return testutil_suite("record",
-                        TESTUTIL_CASE_FIXTURE("core", 120, tmp_setup, tmp_teardown, test_record_round_trip,
-                                              test_record_copy_always_mode, test_record_reader_kept_safe,
-                                              test_record_sigkill_alternating, test_record_sigkill_copy_always,
-                                              test_record_bad_files, test_record_refused_append, test_record_bad_runs,
-                                              test_record_meta_sanitized, test_record_h5py, test_record_signals_block));
+  return testutil_suite("record", TESTUTIL_CASE_FIXTURE("core", 120, tmp_setup, tmp_teardown, test_record_round_trip,
+                                                        test_record_copy_always_mode, test_record_reader_kept_safe,
+                                                        test_record_sigkill_alternating, test_record_sigkill_copy_always,
+                                                        test_record_bad_files, test_record_refused_append,
+                                                        test_record_bad_runs, test_record_meta_sanitized,
+                                                        test_record_h5py, test_record_signals_block));
 }
