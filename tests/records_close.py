@@ -16,7 +16,7 @@ The rule, per point of every series of OLD:
   - the spread of OLD is the closed range [min, max] of its seeds' values (the range the report's
     error bars draw), widened by --slack F to [min - F|min|, max + F|max|] (default F = 0);
   - the median of NEW's seeds at that point must lie in that range; a point that one side has and
-    the other lacks (or where one side has no ok seed) has moved too.
+    the other lacks (or where only one side has an ok seed) has moved too.
 With one seed the range is that seed's value: only the same value (within F) passes.
 And every verdict the same: moex-report (--bin DIR, default $MOEX_BIN or build/bin) judges OLD's
 files and NEW's, each set in one report (gnuplot is not run: MOEX_GNUPLOT=false); the verdict lines
@@ -81,6 +81,8 @@ def moved_points(old, new, slack):
     bad = []
     for x in sorted(set(old) | set(new)):
         o, n = old.get(x, []), new.get(x, [])
+        if not o and not n:  # no ok seed on either side: failed alike (the report lists them)
+            continue
         if not o or not n:
             bad.append("x=%g: %d old seed(s), %d new" % (x, len(o), len(n)))
             continue

@@ -37,12 +37,13 @@ typedef struct {
   int resloped;      /* DEFS index whose slope becomes -0.75 (-1: none) */
   int mid;           /* every seed at the midpoint of the reference's seeds (still in their range) */
   int drop_x;        /* index of XS that series 0 lacks (-1: none) */
+  int fail_x;        /* index of XS where series 0's runs all failed (status nonfinite; -1: none) */
   int parity;        /* 0 every run, 1 the even ones, 2 the odd ones */
 } close_change;
 
-static const close_change SAME = {-1, 1.0, -1, 0, -1, 0};
+static const close_change SAME = {-1, 1.0, -1, 0, -1, -1, 0};
 
-static record_run *close_run(const close_def *d, size_t k, size_t j, int s, double err) {
+static record_run *close_run(const close_def *d, size_t k, size_t j, int s, double err, const char *status) {
   char id[17];
   snprintf(id, sizeof id, "%02x%02x%02x%010x", (unsigned)k, (unsigned)j, (unsigned)s, 0x5eedu);
   record_run *r = record_run_alloc(id);
@@ -59,7 +60,7 @@ static record_run *close_run(const close_def *d, size_t k, size_t j, int s, doub
   ck_assert_int_eq(record_run_set_double(r, "claim_tol", d->tol), 0);
   ck_assert_int_eq(record_run_set_str(r, "claim_ref", d->ref ? d->ref : ""), 0);
   ck_assert_int_eq(record_run_set_double(r, "paper_value", NAN), 0);
-  ck_assert_int_eq(record_run_set_str(r, "status", "ok"), 0);
+  ck_assert_int_eq(record_run_set_str(r, "status", status), 0);
   ck_assert_int_eq(record_run_summarize(r, NULL), 0);
   return r;
 }
@@ -83,7 +84,9 @@ static void write_record(const char *path, const close_change *c) {
       for (int s = 0; s < NSEED; s++, i++) {
         double v = (c->mid ? 0.5 * (lo + hi) : e[s]) * ((int)k == c->series ? c->scale : 1.0);
         int keep = c->parity == 0 || (int)(i % 2) == c->parity - 1;
-        if (keep && !(k == 0 && (int)j == c->drop_x)) runs[n++] = close_run(&DEFS[k], k, j, s, v);
+        int failed = k == 0 && (int)j == c->fail_x;
+        if (keep && !(k == 0 && (int)j == c->drop_x))
+          runs[n++] = close_run(&DEFS[k], k, j, s, failed ? NAN : v, failed ? "nonfinite" : "ok");
       }
     }
   gsl_rng_free(g);
@@ -150,6 +153,14 @@ START_TEST(test_close_passes) {
   write_record(tpath("e.h5"), &even);
   write_record(tpath("o.h5"), &odd);
   ck_assert_int_eq(run_close("--old e.h5 --old o.h5 --new e.h5 --new o.h5"), 0);
+  /* a point whose runs failed in both: failed alike, not moved; failed in one only: moved */
+  close_change failed = SAME;
+  failed.fail_x = 1;
+  write_record(tpath("f1.h5"), &failed);
+  write_record(tpath("f2.h5"), &failed);
+  ck_assert_int_eq(run_close("f1.h5 f2.h5"), 0);
+  ck_assert_int_eq(run_close("a.h5 f2.h5"), 1);
+  ck_assert_uint_eq(out_lines("moe adam: x=32: 3 old seed(s), 0 new"), 1);
   testutil_tmp_remove(&T);
 }
 END_TEST
