@@ -344,6 +344,13 @@ START_TEST(test_refusals_name_salvage) {
   record_meta_in meta = {"salvage_exp", "{}", "t"};
   ck_assert_ptr_null(record_writer_open(P("d.h5"), &meta, RECORD_RESUME));
   ck_assert_msg(strstr(moex_errmsg(), "moex-merge --salvage") != NULL, "%s", moex_errmsg());
+  /* a record whose superblock is gone: no writer replaces it, and the refusal names salvage */
+  FILE *z = fopen(P("d.h5"), "r+b");
+  for (int i = 0; i < 64; i++) fputc(0, z);
+  fclose(z);
+  ck_assert_ptr_null(record_writer_open(P("d.h5"), &meta, RECORD_NEW));
+  ck_assert_msg(strstr(moex_errmsg(), "not an HDF5 file") && strstr(moex_errmsg(), "moex-merge --salvage"), "%s",
+                moex_errmsg());
   /* a refusal that is not about damage names no salvage */
   ck_assert_str_eq(record_salvage_hint("x.h5", "record: cannot open 'x.h5': No such file or directory"), "");
 }

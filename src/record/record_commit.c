@@ -184,7 +184,8 @@ record_writer *record_writer_open(const char *path, const record_meta_in *meta, 
   }
   if (exists && H5Fis_hdf5(path) <= 0) {
     H5Eclear2(H5E_DEFAULT);
-    moex_error(MOEX_EIO, "record: '%s' exists and is not an HDF5 file; refusing to replace it", path);
+    moex_error(MOEX_EIO, "record: '%s' exists and is not an HDF5 file; refusing to replace it (if it is a damaged "
+               "record, salvage keeps its intact runs: moex-merge --salvage %s -o SALVAGED.h5)", path, path);
     goto fail;
   }
   if (exists && (flags & RECORD_RESUME)) {
