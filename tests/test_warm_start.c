@@ -54,10 +54,5 @@ START_TEST(test_warm_starts_keep_the_construction) {
 END_TEST
 
 Suite *warm_start_suite(void) {
-  Suite *s = suite_create("warm_start");
-  TCase *tc = tcase_create("end_to_end");
-  tcase_set_timeout(tc, 120);
-  tcase_add_test(tc, test_warm_starts_keep_the_construction);
-  suite_add_tcase(s, tc);
-  return s;
+  return testutil_suite("warm_start", TESTUTIL_CASE("end_to_end", 120, test_warm_starts_keep_the_construction));
 }
