@@ -81,7 +81,7 @@ size_t salvage_test_same(const char *clean, const char *got) {
 }
 
 /* The binaries' folder as an absolute path (the tools run inside the scratch folder). */
-static const char *bin(void) {
+const char *salvage_test_bin(void) {
   static char abs[512];
   const char *b = testutil_bindir();
   char cwd[256];
@@ -136,14 +136,14 @@ START_TEST(test_truncated_half) {
   copy_bytes(P("a.h5.journal"), P("cut.h5.journal"), -1);
   ck_assert_int_ne(record_verify(P("cut.h5")), 0);
   char cmd[4096];
-  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage cut.h5 -o s.h5 >out 2>err", T.dir, bin());
+  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage cut.h5 -o s.h5 >out 2>err", T.dir, salvage_test_bin());
   ck_assert_int_eq(testutil_sh(cmd), 0);
   char *out = testutil_slurp(P("out"), NULL);
   ck_assert_msg(strstr(out, "kept 12 of 12 runs") && strstr(out, "12 from its journal"), "%s", out);
   free(out);
   ck_assert_uint_eq(salvage_test_same(P("a.h5"), P("s.h5")), 12);
   /* the salvaged record is a record like any: moex-merge takes it */
-  snprintf(cmd, sizeof cmd, "%s/moex-merge '%s' '%s' >/dev/null 2>&1", bin(), P("m.h5"), P("s.h5"));
+  snprintf(cmd, sizeof cmd, "%s/moex-merge '%s' '%s' >/dev/null 2>&1", salvage_test_bin(), P("m.h5"), P("s.h5"));
   ck_assert_int_eq(testutil_sh(cmd), 0);
   ck_assert_uint_eq(salvage_test_same(P("a.h5"), P("m.h5")), 12);
   ck_assert_int_eq(access(P("m.h5.journal"), F_OK), 0);
@@ -180,7 +180,7 @@ START_TEST(test_one_run_damaged_no_journal) {
   copy_bytes(P("a.h5"), P("d.h5"), -1);
   flip_at(P("d.h5"), array_offset(P("d.h5"), "run005", "params/layer0/router/W") + 9);
   char cmd[4096];
-  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage d.h5 -o s.h5 >out 2>err", T.dir, bin());
+  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage d.h5 -o s.h5 >out 2>err", T.dir, salvage_test_bin());
   ck_assert_int_eq(testutil_sh(cmd), 1);
   char *out = testutil_slurp(P("out"), NULL);
   ck_assert_msg(strstr(out, "run run005: not kept: checksum") && strstr(out, "kept 7 of 8 runs") &&
@@ -259,7 +259,8 @@ START_TEST(test_journal_follows_resume) {
 }
 END_TEST
 
-/* A journal damaged in its middle: the entries after the damage still count. */
+/* A journal damaged in its middle: the entries after the damage still count, and the run the
+ * damage cost is known by the gap it leaves in the entries' positions. */
 START_TEST(test_journal_damaged_middle) {
   salvage_test_make(P("a.h5"), 9);
   size_t n = 0;
@@ -274,8 +275,14 @@ START_TEST(test_journal_damaged_middle) {
   ck_assert_int_eq(record_salvage(P("x.h5"), P("s.h5"), "t", NULL, &st), 0);
   ck_assert_uint_eq(st.journal_bad, 1);
   ck_assert_uint_eq(st.kept, 8);
+  ck_assert_uint_eq(st.known, 9);
   ck_assert_int_eq(st.record, 0);
   ck_assert_uint_eq(salvage_test_same(P("a.h5"), P("s.h5")), 8);
+  ck_assert_int_eq(testutil_shf("cd '%s' && %s/moex-merge --salvage x.h5 -o s2.h5 >out 2>err", T.dir, salvage_test_bin()), 1);
+  char *out = testutil_slurp(P("out"), NULL);
+  ck_assert_msg(strstr(out, "journal: 1 damaged stretch skipped; 1 run known only by position lost there") &&
+                    strstr(out, "kept 8 of 9 runs"), "%s", out);
+  free(out);
 }
 END_TEST
 
@@ -293,38 +300,47 @@ START_TEST(test_tool_errors) {
   char args[1024];
   /* bad command lines, a missing input, the output being the input: 2 */
   const char *bad[] = {"moex-merge --salvage", "moex-merge --salvage a.h5", "moex-merge --salvage a.h5 -o s.h5 extra",
-                       "moex-merge --salvage nosuch.h5 -o s.h5", "moex-merge --salvage a.h5 -o a.h5"};
-  const char *want[] = {"usage", "missing -o", "unexpected argument 'extra'", "does not exist", "is the damaged file"};
-  for (int k = 0; k < 5; k++) {
+                       "moex-merge --salvage nosuch.h5 -o s.h5", "moex-merge --salvage a.h5 -o a.h5",
+                       "moex-merge --salvage a.h5 -o a.h5.journal"};
+  const char *want[] = {"usage", "missing -o", "unexpected argument 'extra'", "does not exist", "is the damaged file",
+                        "is the damaged record's journal"};
+  size_t jn = 0;
+  char *j0 = testutil_slurp(P("a.h5.journal"), &jn);
+  for (int k = 0; k < 6; k++) {
     snprintf(args, sizeof args, "%s", bad[k]);
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && %s/%s >out 2>err", T.dir, bin(), args);
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s/%s >out 2>err", T.dir, salvage_test_bin(), args);
     ck_assert_msg(testutil_sh(cmd) == 2, "%s", bad[k]);
     ck_assert_msg(one_line_has(P("err"), "moex-merge: ", want[k]), "%s", bad[k]);
   }
+  size_t jn1 = 0; /* the journal the output would have replaced is as it was */
+  char *j1 = testutil_slurp(P("a.h5.journal"), &jn1);
+  ck_assert(j0 && j1 && jn == jn1 && !memcmp(j0, j1, jn));
+  free(j0);
+  free(j1);
   /* nothing readable (not HDF5, no journal): 3, nothing written */
   FILE *f = fopen(P("junk.h5"), "wb");
   for (int i = 0; i < 5000; i++) fputc(i * 31 % 251, f);
   fclose(f);
   char cmd[4096];
-  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage junk.h5 -o j.h5 >out 2>err", T.dir, bin());
+  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage junk.h5 -o j.h5 >out 2>err", T.dir, salvage_test_bin());
   ck_assert_int_eq(testutil_sh(cmd), 3);
   ck_assert(one_line_has(P("err"), "moex-merge: ", "nothing to salvage"));
   ck_assert_int_ne(access(P("j.h5"), F_OK), 0);
   /* a folder for a file: 2 */
   mkdir(P("dir.h5"), 0755);
-  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage dir.h5 -o s.h5 >out 2>err", T.dir, bin());
+  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage dir.h5 -o s.h5 >out 2>err", T.dir, salvage_test_bin());
   ck_assert_int_eq(testutil_sh(cmd), 2);
   ck_assert(one_line_has(P("err"), "moex-merge: ", "is not a regular file"));
   /* an output another writer holds: 2, naming it */
   record_lock *l = record_lock_take(P("busy.h5"));
   ck_assert_ptr_nonnull(l);
-  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage a.h5 -o busy.h5 >out 2>err", T.dir, bin());
+  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage a.h5 -o busy.h5 >out 2>err", T.dir, salvage_test_bin());
   ck_assert_int_eq(testutil_sh(cmd), 2);
   ck_assert(one_line_has(P("err"), "moex-merge: ", "is being written by process"));
   record_lock_release(l);
   /* an output that cannot be written: 2 */
-  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage a.h5 -o nodir/s.h5 >out 2>err", T.dir, bin());
+  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage a.h5 -o nodir/s.h5 >out 2>err", T.dir, salvage_test_bin());
   ck_assert_int_eq(testutil_sh(cmd), 2);
 }
 END_TEST
@@ -335,10 +351,10 @@ START_TEST(test_refusals_name_salvage) {
   copy_bytes(P("a.h5"), P("d.h5"), -1);
   flip_at(P("d.h5"), array_offset(P("d.h5"), "run001", "eval/path") + 3);
   char cmd[4096];
-  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-report d.h5 --out rep >out 2>err", T.dir, bin());
+  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-report d.h5 --out rep >out 2>err", T.dir, salvage_test_bin());
   ck_assert_int_eq(testutil_sh(cmd), 2);
   ck_assert(one_line_has(P("err"), "moex-report: ", "moex-merge --salvage d.h5 -o SALVAGED.h5"));
-  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge m.h5 d.h5 >out 2>err", T.dir, bin());
+  snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge m.h5 d.h5 >out 2>err", T.dir, salvage_test_bin());
   ck_assert_int_eq(testutil_sh(cmd), 2);
   ck_assert(one_line_has(P("err"), "moex-merge: ", "moex-merge --salvage d.h5 -o SALVAGED.h5"));
   record_meta_in meta = {"salvage_exp", "{}", "t"};

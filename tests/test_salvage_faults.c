@@ -340,12 +340,78 @@ START_TEST(test_faults_resume) {
 }
 END_TEST
 
+/* record_writer_open(path, RECORD_NEW) in a child armed with (k, EIO, passing); the operations
+ * it counted. */
+static long create_child(const char *path, long k) {
+  int fds[2];
+  ck_assert_int_eq(pipe(fds), 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    record_meta_in meta = {"faults", "{}", "a new record"};
+    fault_k = k;
+    fault_errno = EIO;
+    fault_sticky = 0;
+    armed = 1;
+    record_writer_close(record_writer_open(path, &meta, RECORD_NEW));
+    armed = 0;
+    ssize_t w = write(fds[1], &n_ops, sizeof n_ops);
+    (void)w;
+    _exit(0);
+  }
+  close(fds[1]);
+  long ops = 0;
+  ck_assert_int_eq(read(fds[0], &ops, sizeof ops), (ssize_t)sizeof ops);
+  close(fds[0]);
+  int st;
+  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the writer died (status %d) with k = %ld", st, k);
+  return ops;
+}
+
+/* A new record over an existing one, its k-th operation failing, for every k: the old record
+ * is never left without its journal (the new journal replaces it only after the new record is
+ * in place). */
+START_TEST(test_faults_create_over) {
+  snprintf(scope, sizeof scope, "%s/", T.dir);
+  char path[400], old[400], oj[420], pj[420], msg[1200];
+  snprintf(old, sizeof old, "%s/old.h5", T.dir);
+  snprintf(oj, sizeof oj, "%s.journal", old);
+  snprintf(path, sizeof path, "%s/f.h5", T.dir);
+  snprintf(pj, sizeof pj, "%s.journal", path);
+  long ops, renames;
+  ck_assert_int_eq(sweep_child(old, 0, 0, 0, 0, &ops, &renames, msg, sizeof msg), 0);
+  record_run **ref;
+  size_t n_ref = runs_of(old, &ref);
+  ck_assert_uint_eq(n_ref, 4);
+  copy_file(old, path);
+  copy_file(oj, pj);
+  long total = create_child(path, 0);
+  ck_assert_uint_eq(expect_prefix(path, ref, n_ref, "undisturbed creation"), 0);
+  int kept_old = 0;
+  for (long k = 1; k <= total; k++) {
+    char what[160];
+    snprintf(what, sizeof what, "a new record over an old one: %s at operation %ld of %ld", strerror(EIO), k, total);
+    cur_what = what;
+    copy_file(old, path);
+    copy_file(oj, pj);
+    create_child(path, k);
+    kept_old += expect_prefix(path, ref, n_ref, what) == n_ref; /* the old with its journal, or the new */
+  }
+  runs_free(ref, n_ref);
+  fprintf(stderr, "faults on creation over a record: %ld trials, %d left the old record in place\n", total, kept_old);
+  ck_assert_int_gt(kept_old, 0);
+}
+END_TEST
+
 Suite *salvage_faults_suite(void) {
   Suite *s = suite_create("salvage_faults");
   TCase *tc = tcase_create("faults");
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_faults_every_commit);
+  tcase_add_test(tc, test_faults_create_over);
   suite_add_tcase(s, tc);
   TCase *tr = tcase_create("faults-resume");
   tcase_add_checked_fixture(tr, setup, teardown);

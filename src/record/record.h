@@ -228,11 +228,13 @@ int record_verify(const char *path);
 
 typedef struct {
   size_t known;        /* runs the record is known to have held: the ids its indexes, its
-                        * /summary/run_id and its journal list */
+                        * /summary/run_id and its journal list, and those known only by their
+                        * position (gaps in the journal's positions, its cut end) */
   size_t kept;         /* written to the output, every checksum verified */
   size_t from_journal; /* of the kept, read from the journal (the record's copy out of reach) */
   int record;          /* 1: the record itself could be walked */
-  int journal;         /* 1: its journal was read; 0: there is none; -1: unreadable */
+  int journal;         /* 1: its journal was read; 0: there is none; -1: unreadable; -2: of
+                        * another record (its header differs from the record's), ignored */
   size_t journal_bad;  /* damaged stretches of the journal, skipped */
   int restarts;        /* reading children restarted after HDF5 crashed or hung on a run */
 } record_salvage_stats;
@@ -241,8 +243,10 @@ typedef struct {
  * the record `in` whose checksums verify, read from the record where it can be walked and from
  * its journal (in.journal) where not; writes one line per run it could not keep to `lines`
  * ("run ID: not kept: KIND (message)", KIND one of checksum, missing dataset, unreadable
- * group). 0 also when runs were lost (st->kept < st->known); MOEX_EINVAL on bad input (no such
- * file nor journal, out being in); MOEX_EIO when nothing could be read or out not written. */
+ * group), one line for the journal's damaged stretches and the runs lost there, and one when the
+ * journal is another record's (its header differs from the record's: ignored). 0 also when runs
+ * were lost (st->kept < st->known); MOEX_EINVAL on bad input (no such file nor journal, out being
+ * in or its journal); MOEX_EIO when nothing could be read or out not written. */
 int record_salvage(const char *in, const char *out, const char *command_line, FILE *lines,
                    record_salvage_stats *st);
 

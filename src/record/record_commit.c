@@ -121,24 +121,39 @@ static int copy_file(const char *src, const char *dst) {
   return rc;
 }
 
-/* A new journal for the record written at w->tmp (its root attributes, read back). */
+/* A new journal for the record written at w->tmp (its root attributes, read back), beside it
+ * (w->tmp's journal) until the record is in place: an existing record's journal is kept until
+ * the new record replaces it. */
 static int new_journal(record_writer *w) {
   record_file *f = record_open(w->tmp);
-  if (f) w->journal = record_journal_create(w->path, record_file_meta(f));
+  if (f) w->journal = record_journal_create(w->tmp, record_file_meta(f));
   record_close(f);
   return w->journal ? 0 : MOEX_EIO;
 }
 
-/* A new empty record at w->path, put there as every commit is: written aside, synced, renamed;
- * its new journal is in place before the rename. */
+static void unlink_tmp(record_writer *w) {
+  unlink(w->tmp);
+  char *j = record_journal_path(w->tmp);
+  if (j) unlink(j);
+  free(j);
+}
+
+/* A new empty record at w->path, put there as every commit is: written aside, synced, renamed,
+ * with its new journal. Over an existing record, the record first, then its journal: the old
+ * record keeps its journal until the new record replaces it (a crash between the two leaves the
+ * new record beside the old one's journal, which salvage and a resume tell by its header);
+ * else the journal first: a new record is never without its journal. */
 static int create_empty(record_writer *w, const record_meta_in *meta) {
+  int over = access(w->path, F_OK) == 0;
   int rc = record_write_empty(w->tmp, meta);
   if (!rc) rc = rh5_fsync_path(w->tmp);
   if (!rc) rc = new_journal(w);
+  if (!rc && !over) rc = record_journal_move(w->journal, w->path);
   if (!rc && rename(w->tmp, w->path) != 0)
     rc = moex_error(MOEX_EIO, "record: cannot rename '%s' to '%s': %s", w->tmp, w->path, strerror(errno));
-  if (rc) unlink(w->tmp);
-  else rc = rh5_fsync_path(w->dir);
+  if (rc) unlink_tmp(w);
+  else if (over) rc = record_journal_move(w->journal, w->path);
+  if (!rc) rc = rh5_fsync_path(w->dir);
   return rc;
 }
 
@@ -169,7 +184,7 @@ record_writer *record_writer_open(const char *path, const record_meta_in *meta, 
    * and rename its own over the file (issue 19: a crash, a garbled message, lost runs) */
   if (!(w->lock = record_lock_take(path))) goto fail;
   /* leftovers of a writer that was killed: never part of the record */
-  unlink(w->tmp);
+  unlink_tmp(w);
   unlink(w->old);
 
   struct stat st;

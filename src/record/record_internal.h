@@ -130,6 +130,8 @@ long record_child_cpu_limit(const char *path);
 typedef struct record_journal record_journal;
 /* A new journal (truncating any) for the record whose root attributes are m. NULL on failure. */
 record_journal *record_journal_create(const char *record_path, const record_meta *m);
+/* Renames j's file to the journal of record_path (after the record was renamed there). */
+int record_journal_move(record_journal *j, const char *record_path);
 /* The journal of the open, verified record f at record_path, made to hold exactly f's runs in
  * f's order: the longest valid prefix naming f's runs is kept, the rest dropped, the runs it
  * lacks appended (read from f); a journal of another record (header) is started anew. */
@@ -152,6 +154,8 @@ typedef struct {
   record_meta meta;
   record_journal_entry *e;
   size_t n, cap, n_bad;
+  uint64_t top;       /* highest pos of an intact entry + 1: the record held at least top runs */
+  int tail_bad;       /* the journal ends in a damaged stretch (an entry cut short or garbled) */
 } record_journal_contents;
 /* 0 and *out (possibly empty) when the journal could be read; MOEX_EIO when it is missing or
  * unreadable (message names it). */
@@ -166,6 +170,8 @@ size_t record_journal_parse_entry(const unsigned char *b, size_t n, size_t o, ui
                                   size_t *run_len);
 size_t record_journal_next_marker(const unsigned char *b, size_t n, size_t o);
 int record_journal_slurp(const char *path, unsigned char **buf, size_t *len);
+/* 1 when a and b are the same root attributes (a journal's header and its record's). */
+int record_meta_same(const record_meta *a, const record_meta *b);
 void record_meta_free(record_meta *m);
 
 #endif

@@ -170,7 +170,16 @@ size_t record_journal_next_marker(const unsigned char *b, size_t n, size_t o) {
   return n;
 }
 
-/* The whole file at path, malloc'd. */
+int record_meta_same(const record_meta *a, const record_meta *b) {
+  const char *x[6] = {a->moex_version, a->created_utc, a->host, a->command_line, a->experiment, a->grid};
+  const char *y[6] = {b->moex_version, b->created_utc, b->host, b->command_line, b->experiment, b->grid};
+  for (int k = 0; k < 6; k++)
+    if (strcmp(x[k] ? x[k] : "", y[k] ? y[k] : "")) return 0;
+  return a->schema_version == b->schema_version;
+}
+
+/* The whole file at path, malloc'd; an error (naming it) when fewer bytes than its size could
+ * be read: a journal read short would hide the runs of its lost tail. */
 int record_journal_slurp(const char *path, unsigned char **buf, size_t *len) {
   int fd = open(path, O_RDONLY);
   if (fd < 0) return moex_error(MOEX_EIO, "record: cannot read the journal '%s': %s", path, strerror(errno));
@@ -178,16 +187,19 @@ int record_journal_slurp(const char *path, unsigned char **buf, size_t *len) {
   unsigned char *b = NULL;
   int rc = fstat(fd, &st) != 0 || !(b = malloc(st.st_size ? (size_t)st.st_size : 1));
   size_t got = 0;
+  int e = 0;
   while (!rc && got < (size_t)st.st_size) {
     ssize_t k = read(fd, b + got, (size_t)st.st_size - got);
     if (k < 0 && errno == EINTR) continue;
+    if (k < 0) e = errno;
     if (k <= 0) break;
     got += (size_t)k;
   }
   close(fd);
-  if (rc) {
+  if (rc || got < (size_t)st.st_size) {
     free(b);
-    return moex_error(MOEX_EIO, "record: cannot read the journal '%s'", path);
+    return moex_error(MOEX_EIO, "record: cannot read the journal '%s'%s%s", path, e ? ": " : " (read short)",
+                      e ? strerror(e) : "");
   }
   *buf = b;
   *len = got;
@@ -230,10 +242,12 @@ int record_journal_read(const char *journal_path, record_journal_contents *out) 
       continue;
     }
     in_bad = 0;
+    if (pos + 1 > out->top) out->top = pos + 1;
     rc = contents_add(out, r, pos);
     if (rc) record_run_free(r);
     o += el;
   }
+  out->tail_bad = in_bad;
   free(b);
   if (rc) record_journal_contents_free(out);
   return rc;

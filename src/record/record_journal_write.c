@@ -1,8 +1,10 @@
 /* record_journal_write: the writer's side of the journal (format: record_journal.c). Entries are
  * written and fsynced inside the commit, after the working copy is synced and before the rename
- * that publishes it (record_commit.c); a commit that fails after that cuts them off again, and a
- * writer resuming a file first makes its journal hold exactly the file's runs, so the journal
- * never holds a run the record does not. */
+ * that publishes it (record_commit.c); a commit that fails after that cuts them off again (a
+ * writer whose cut fails appends no more), and a writer resuming a file first makes its journal
+ * hold exactly the file's runs. The journal can still hold runs the record does not: a crash
+ * between the journal's fsync and the record's rename, or a cut that failed, leaves the failed
+ * commit's entries at its end (whole runs, each verified) until the next resume drops them. */
 #include "record/record_internal.h"
 
 #include <errno.h>
@@ -19,6 +21,7 @@ struct record_journal {
   int fd;
   off_t len;     /* bytes of committed entries (and the header) */
   off_t pending; /* after record_journal_append: len + the new entries */
+  int broken;    /* a rollback failed: a tail of entries the record lacks may remain */
 };
 
 static int write_at(record_journal *j, const unsigned char *b, size_t n, off_t off) {
@@ -81,12 +84,18 @@ record_journal *record_journal_create(const char *record_path, const record_meta
   return j;
 }
 
-static int same_meta(const record_meta *a, const record_meta *b) {
-  const char *x[6] = {a->moex_version, a->created_utc, a->host, a->command_line, a->experiment, a->grid};
-  const char *y[6] = {b->moex_version, b->created_utc, b->host, b->command_line, b->experiment, b->grid};
-  for (int k = 0; k < 6; k++)
-    if (strcmp(x[k] ? x[k] : "", y[k] ? y[k] : "")) return 0;
-  return a->schema_version == b->schema_version;
+int record_journal_move(record_journal *j, const char *record_path) {
+  char *to = record_journal_path(record_path);
+  if (!to) return moex_error(MOEX_ENOMEM, "record: out of memory");
+  if (rename(j->path, to) != 0) {
+    int rc = moex_error(MOEX_EIO, "record: cannot create the journal '%s' (renaming '%s' to it): %s", to, j->path,
+                        strerror(errno));
+    free(to);
+    return rc;
+  }
+  free(j->path);
+  j->path = to;
+  return 0;
 }
 
 /* Bytes of the journal b (n bytes) that hold f's runs in order from the first: the header and
@@ -96,7 +105,7 @@ static size_t kept_prefix(const unsigned char *b, size_t n, record_file *f, size
   size_t o = record_journal_parse_header(b, n, &m);
   *n_runs = 0;
   if (!o) return 0;
-  int mine = same_meta(&m, record_file_meta(f));
+  int mine = record_meta_same(&m, record_file_meta(f));
   record_meta_free(&m);
   if (!mine) return 0;
   for (size_t i = 0; i < record_n_runs(f); i++) {
@@ -149,12 +158,26 @@ record_journal *record_journal_resume(const char *record_path, record_file *f) {
   return j;
 }
 
+/* Cuts the journal to its committed length, durably. */
+static int cut(record_journal *j) {
+  if (ftruncate(j->fd, j->len) != 0)
+    return moex_error(MOEX_EIO, "record: cannot cut the journal '%s' back: %s", j->path, strerror(errno));
+  return sync_j(j);
+}
+
 int record_journal_append(record_journal *j, record_run *const *runs, size_t n, size_t pos0) {
+  /* once a rollback failed, entries after the stale tail would be read as committed runs */
+  if (j->broken)
+    return moex_error(MOEX_EIO, "record: the journal '%s' holds entries of a failed commit it could not cut off; "
+                      "resume the record to rebuild it", j->path);
   unsigned char *b;
   size_t len;
   int rc = record_journal_entries(runs, n, pos0, &b, &len);
   if (rc) return rc;
-  rc = write_at(j, b, len, j->len);
+  /* a longer stale tail (another writer's, a failed commit's) must not outlive these entries */
+  if (ftruncate(j->fd, j->len) != 0)
+    rc = moex_error(MOEX_EIO, "record: cannot cut the journal '%s' back: %s", j->path, strerror(errno));
+  if (!rc) rc = write_at(j, b, len, j->len);
   free(b);
   if (!rc) rc = sync_j(j);
   if (rc) record_journal_rollback(j);
@@ -165,8 +188,12 @@ int record_journal_append(record_journal *j, record_run *const *runs, size_t n, 
 void record_journal_commit(record_journal *j) { j->len = j->pending; }
 
 void record_journal_rollback(record_journal *j) {
-  /* best effort: a tail left by a failure here is dropped by the next writer (kept_prefix); until
-   * then salvage may keep its runs: whole runs, each verified, of a commit that failed */
-  if (ftruncate(j->fd, j->len) != 0) { /* nothing more to do */ }
+  /* a tail this cannot cut off is dropped by the next writer that resumes (kept_prefix); this
+   * writer appends no more (until then salvage may keep its runs: whole runs, each verified, of a
+   * commit that failed) */
+  char keep[1024];
+  snprintf(keep, sizeof keep, "%s", moex_errmsg()); /* the commit's own error is the one reported */
+  if (cut(j)) j->broken = 1;
+  moex_error(MOEX_EIO, "%s", keep);
   j->pending = j->len;
 }

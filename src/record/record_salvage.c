@@ -124,7 +124,16 @@ static int write_out(const char *out, const record_meta *m, const char *command_
   return rc;
 }
 
-static void report_lost(FILE *lines, const record_salvage_walk *w, const cands *cs, record_salvage_stats *st) {
+/* Runs known to have existed though no source names them: the positions the journal's intact
+ * entries skip, and a run cut off at its damaged end when the record cannot be walked to say
+ * what was committed; the journal's entries give at least jc->top positions. */
+static size_t lost_unnamed(const record_journal_contents *jc, int record_ok, size_t named) {
+  uint64_t at_least = jc->top + (uint64_t)(jc->tail_bad && !record_ok);
+  return at_least > named ? (size_t)(at_least - named) : 0;
+}
+
+static void report_lost(FILE *lines, const record_salvage_walk *w, const cands *cs, const record_journal_contents *jc,
+                        record_salvage_stats *st) {
   for (size_t i = 0; i < cs->n; i++) {
     const cand *c = &cs->c[i];
     st->known++;
@@ -136,6 +145,12 @@ static void report_lost(FILE *lines, const record_salvage_walk *w, const cands *
     const char *why = c->why ? c->why : w->open_error ? w->open_error : "unreadable";
     if (lines) fprintf(lines, "run %s: not kept: %s (%s)\n", c->id, why_kind(why), why);
   }
+  size_t unnamed = lost_unnamed(jc, st->record, cs->n);
+  st->known += unnamed;
+  if (lines && jc->n_bad)
+    fprintf(lines, "journal: %zu damaged stretch%s skipped%s; %zu run%s known only by position lost there%s\n",
+            jc->n_bad, jc->n_bad == 1 ? "" : "es", jc->tail_bad ? " (one at its end)" : "", unnamed,
+            unnamed == 1 ? "" : "s", jc->tail_bad && !st->record ? " (at least: its end is cut)" : "");
 }
 
 static int check_input(const char *in, const char *out, const char *jpath, int *in_exists) {
@@ -144,8 +159,12 @@ static int check_input(const char *in, const char *out, const char *jpath, int *
   if (!*in_exists && access(jpath, F_OK) != 0)
     return moex_error(MOEX_EINVAL, "salvage: '%s' does not exist, nor its journal '%s'", in, jpath);
   if (*in_exists && !S_ISREG(si.st_mode)) return moex_error(MOEX_EINVAL, "salvage: '%s' is not a regular file", in);
-  if (*in_exists && stat(out, &so) == 0 && so.st_dev == si.st_dev && so.st_ino == si.st_ino)
+  int out_exists = stat(out, &so) == 0;
+  if (*in_exists && out_exists && so.st_dev == si.st_dev && so.st_ino == si.st_ino)
     return moex_error(MOEX_EINVAL, "salvage: the output '%s' is the damaged file itself; write to a new file", out);
+  struct stat sj; /* the output in place of the journal would destroy the second copy */
+  if (out_exists && stat(jpath, &sj) == 0 && so.st_dev == sj.st_dev && so.st_ino == sj.st_ino)
+    return moex_error(MOEX_EINVAL, "salvage: the output '%s' is the damaged record's journal; write to a new file", out);
   return 0;
 }
 
@@ -161,17 +180,29 @@ int record_salvage(const char *in, const char *out, const char *command_line, FI
   if (!rc && in_exists) rc = record_salvage_walk_run(in, &w);
   if (!rc && !in_exists) w.open_error = record_strdup("the record is missing");
   if (!rc && access(jpath, F_OK) == 0) st->journal = record_journal_read(jpath, &jc) ? -1 : 1;
+  if (st->journal == 1 && w.has_meta && jc.has_meta && !record_meta_same(&w.meta, &jc.meta)) {
+    /* another record's journal (a copy laid beside it, a crash between the two renames): its
+     * runs are not this record's */
+    record_journal_contents_free(&jc);
+    st->journal = -2;
+    if (lines)
+      fprintf(lines, "journal '%s': ignored: its header is not this record's root attributes (another record's)\n",
+              jpath);
+  }
   st->record = !w.open_error;
   st->restarts = w.restarts;
   st->journal_bad = jc.n_bad;
   const record_meta *m = w.has_meta ? &w.meta : jc.has_meta ? &jc.meta : NULL;
   if (!rc && !m && !w.n_ids && !jc.n)
     rc = moex_error(MOEX_EIO, "salvage: nothing to salvage: '%s': %s; %s", in, w.open_error ? w.open_error : "no runs",
-                    st->journal == 1 ? "its journal holds no run" : st->journal ? "its journal is unreadable" : "no journal beside it");
+                    st->journal == 1    ? "its journal holds no run"
+                    : st->journal == -2 ? "its journal is another record's"
+                    : st->journal       ? "its journal is unreadable"
+                                        : "no journal beside it");
   cands cs = {0};
   if (!rc) rc = join(&w, &jc, &cs);
   if (!rc) rc = write_out(out, m, command_line, &cs);
-  if (!rc) report_lost(lines, &w, &cs, st);
+  if (!rc) report_lost(lines, &w, &cs, &jc, st);
   free(cs.c);
   record_salvage_walk_free(&w);
   record_journal_contents_free(&jc);

@@ -72,7 +72,7 @@ static int salvage_main(int argc, char **argv) {
     return rc == MOEX_EINVAL ? 2 : st.known == 0 && !st.record && st.journal != 1 ? 3 : 2;
   }
   printf("moex-merge: salvage: kept %zu of %zu runs from '%s' into '%s' (%zu from its journal%s)\n", st.kept, st.known, in,
-         out, st.from_journal, st.journal == 1 ? "" : st.journal ? ", which is unreadable" : "; it has none");
+         out, st.from_journal, st.journal == 1 ? "" : st.journal == -2 ? "; it was another record's, ignored" : st.journal ? ", which is unreadable" : "; it has none");
   return st.kept == st.known ? 0 : 1;
 }
 

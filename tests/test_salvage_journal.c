@@ -1,0 +1,126 @@
+/* Salvage's use of the journal (issue 33's review): runs the journal shows existed but lost
+ * (gaps in its positions, its cut end) are counted and change the exit status; a journal of
+ * another record is ignored, said in one line; an unreadable journal is not read as empty. */
+#include "testutil.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/moex_error.h"
+#include "record/record_internal.h"
+#include "test_salvage.h"
+
+static testutil_tmp T;
+static void setup(void) { testutil_tmp_make(&T, "salvage_journal"); }
+static void teardown(void) { testutil_tmp_remove(&T); }
+static const char *P(const char *name) { return testutil_tmp_path(&T, name); }
+
+static void write_bytes(const char *to, const char *b, size_t n) {
+  FILE *f = fopen(to, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(b, 1, n, f), n);
+  fclose(f);
+}
+
+/* moex-merge --salvage IN -o OUT in the scratch folder: its exit status; its stdout in *out. */
+static int salvage_tool(const char *in, const char *out, char **stdout_text) {
+  int st = testutil_shf("cd '%s' && %s/moex-merge --salvage %s -o %s >out 2>err", T.dir, salvage_test_bin(), in, out);
+  *stdout_text = testutil_slurp(P("out"), NULL);
+  ck_assert_ptr_nonnull(*stdout_text);
+  return st;
+}
+
+/* A journal cut at two thirds, the record gone: the run cut in two is known lost (exit 1), and
+ * the count says so; beside an intact record, the cut end is a commit's tail, no run lost. */
+START_TEST(test_journal_cut_end) {
+  salvage_test_make(P("a.h5"), 9);
+  size_t n = 0;
+  char *b = testutil_slurp(P("a.h5.journal"), &n);
+  ck_assert_ptr_nonnull(b);
+  write_bytes(P("x.h5.journal"), b, 2 * n / 3);
+  record_journal_contents jc;
+  ck_assert_int_eq(record_journal_read(P("x.h5.journal"), &jc), 0);
+  size_t whole = jc.n;
+  ck_assert_int_eq(jc.tail_bad, 1);
+  ck_assert_uint_eq(jc.top, whole);
+  record_journal_contents_free(&jc);
+  ck_assert(whole >= 3 && whole < 9);
+  char *out, want[128];
+  ck_assert_int_eq(salvage_tool("x.h5", "s.h5", &out), 1);
+  snprintf(want, sizeof want, "kept %zu of %zu runs", whole, whole + 1);
+  ck_assert_msg(strstr(out, want) && strstr(out, "journal: 1 damaged stretch skipped (one at its end); 1 run known only "
+                                                 "by position lost there (at least: its end is cut)"),
+                "want '%s' in: %s", want, out);
+  free(out);
+  ck_assert_uint_eq(salvage_test_same(P("a.h5"), P("s.h5")), whole);
+  /* the same cut journal beside the intact record: all 9 from the record, exit 0 */
+  write_bytes(P("a.h5.journal"), b, 2 * n / 3);
+  ck_assert_int_eq(salvage_tool("a.h5", "s2.h5", &out), 0);
+  ck_assert_msg(strstr(out, "kept 9 of 9 runs"), "%s", out);
+  free(out);
+  free(b);
+}
+END_TEST
+
+/* Another record's journal beside a record: ignored (its runs are not this record's), in one
+ * line; the record's own runs kept. Read alone (the record gone), it is used. */
+START_TEST(test_journal_of_another_record) {
+  salvage_test_make(P("a.h5"), 3);
+  record_meta_in meta = {"salvage_exp", "{}", "another sweep"};
+  record_writer *w = record_writer_open(P("b.h5"), &meta, RECORD_NEW);
+  ck_assert_ptr_nonnull(w);
+  record_run *rs[3];
+  for (int k = 0; k < 3; k++) rs[k] = salvage_test_run(100 + k);
+  ck_assert_int_eq(record_writer_append(w, rs, 3), 0);
+  for (int k = 0; k < 3; k++) record_run_free(rs[k]);
+  record_writer_close(w);
+  ck_assert_int_eq(rename(P("b.h5.journal"), P("a.h5.journal")), 0);
+  char *out;
+  ck_assert_int_eq(salvage_tool("a.h5", "s.h5", &out), 0);
+  ck_assert_msg(strstr(out, "ignored: its header is not this record's root attributes") &&
+                    strstr(out, "kept 3 of 3 runs") && strstr(out, "it was another record's, ignored"),
+                "%s", out);
+  free(out);
+  ck_assert_uint_eq(salvage_test_same(P("a.h5"), P("s.h5")), 3);
+  record_salvage_stats st;
+  ck_assert_int_eq(record_salvage(P("a.h5"), P("s2.h5"), "t", NULL, &st), 0);
+  ck_assert_int_eq(st.journal, -2);
+  ck_assert_uint_eq(st.known, 3);
+  ck_assert_uint_eq(st.from_journal, 0);
+  /* the record gone: the journal is all there is, and is read */
+  ck_assert_int_eq(unlink(P("a.h5")), 0);
+  ck_assert_int_eq(salvage_tool("a.h5", "s3.h5", &out), 0);
+  ck_assert_msg(strstr(out, "kept 3 of 3 runs") && strstr(out, "3 from its journal"), "%s", out);
+  free(out);
+  ck_assert_uint_eq(salvage_test_same(P("b.h5"), P("s3.h5")), 3);
+}
+END_TEST
+
+/* A journal that cannot be read whole (a folder in its place: read fails with EISDIR) is an
+ * error, not an empty journal. */
+START_TEST(test_journal_read_fails) {
+  salvage_test_make(P("a.h5"), 3);
+  ck_assert_int_eq(unlink(P("a.h5.journal")), 0);
+  ck_assert_int_eq(mkdir(P("a.h5.journal"), 0755), 0);
+  unsigned char *b = NULL;
+  size_t n = 0;
+  ck_assert_int_eq(record_journal_slurp(P("a.h5.journal"), &b, &n), MOEX_EIO);
+  ck_assert_msg(strstr(moex_errmsg(), "cannot read the journal"), "%s", moex_errmsg());
+  char *out;
+  ck_assert_int_eq(salvage_tool("a.h5", "s.h5", &out), 0);
+  ck_assert_msg(strstr(out, "kept 3 of 3 runs") && strstr(out, "which is unreadable"), "%s", out);
+  free(out);
+}
+END_TEST
+
+Suite *salvage_journal_suite(void) {
+  Suite *s = suite_create("salvage_journal");
+  TCase *tc = tcase_create("salvage_journal");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_journal_cut_end);
+  tcase_add_test(tc, test_journal_of_another_record);
+  tcase_add_test(tc, test_journal_read_fails);
+  suite_add_tcase(s, tc);
+  return s;
+}
