@@ -1,6 +1,7 @@
 /* Salvage's use of the journal (issue 33's review): runs the journal shows existed but lost
  * (gaps in its positions, its cut end) are counted and change the exit status; a journal of
- * another record is ignored, said in one line; an unreadable journal is not read as empty. */
+ * another record is ignored, said in one line; an unreadable journal is not read as empty; a
+ * commit cuts a stale tail off the journal. */
 #include "testutil.h"
 
 #include <sys/stat.h>
@@ -113,6 +114,37 @@ START_TEST(test_journal_read_fails) {
 }
 END_TEST
 
+/* A stale tail beyond the journal's committed length (a failed commit's entries its rollback
+ * could not cut off, here two runs never committed) is cut by the next commit: the journal
+ * then holds exactly the record's runs, and salvage of it alone invents none. */
+START_TEST(test_stale_tail_cut) {
+  record_meta_in meta = {"salvage_exp", "{}", "t"};
+  record_writer *w = record_writer_open(P("a.h5"), &meta, RECORD_NEW);
+  ck_assert_ptr_nonnull(w);
+  record_run *r[3];
+  for (int k = 0; k < 3; k++) r[k] = salvage_test_run(k);
+  ck_assert_int_eq(record_writer_append(w, r, 2), 0);
+  record_run *stale[2] = {salvage_test_run(50), salvage_test_run(51)};
+  unsigned char *b;
+  size_t n;
+  ck_assert_int_eq(record_journal_entries(stale, 2, 2, &b, &n), 0);
+  FILE *f = fopen(P("a.h5.journal"), "ab");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(b, 1, n, f), n);
+  fclose(f);
+  free(b);
+  ck_assert_int_eq(record_writer_append(w, &r[2], 1), 0);
+  record_writer_close(w);
+  for (int k = 0; k < 3; k++) record_run_free(r[k]);
+  for (int k = 0; k < 2; k++) record_run_free(stale[k]);
+  record_journal_contents jc;
+  ck_assert_int_eq(record_journal_read(P("a.h5.journal"), &jc), 0);
+  ck_assert_msg(jc.n == 3 && jc.n_bad == 0, "the journal holds %zu runs (%zu damaged stretches), the record 3", jc.n,
+                jc.n_bad);
+  record_journal_contents_free(&jc);
+}
+END_TEST
+
 Suite *salvage_journal_suite(void) {
   Suite *s = suite_create("salvage_journal");
   TCase *tc = tcase_create("salvage_journal");
@@ -121,6 +153,7 @@ Suite *salvage_journal_suite(void) {
   tcase_add_test(tc, test_journal_cut_end);
   tcase_add_test(tc, test_journal_of_another_record);
   tcase_add_test(tc, test_journal_read_fails);
+  tcase_add_test(tc, test_stale_tail_cut);
   suite_add_tcase(s, tc);
   return s;
 }
