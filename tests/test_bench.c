@@ -95,11 +95,5 @@ START_TEST(test_bench_bad_options) {
 END_TEST
 
 Suite *bench_suite(void) {
-  Suite *s = suite_create("bench");
-  TCase *c = tcase_create("bench");
-  tcase_set_timeout(c, 600);
-  tcase_add_test(c, test_bench_quick);
-  tcase_add_test(c, test_bench_bad_options);
-  suite_add_tcase(s, c);
-  return s;
+  return testutil_suite("bench", TESTUTIL_CASE("bench", 600, test_bench_quick, test_bench_bad_options));
 }

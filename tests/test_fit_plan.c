@@ -119,12 +119,6 @@ START_TEST(test_plan_refused) {
 END_TEST
 
 Suite *fit_plan_suite(void) {
-  Suite *s = suite_create("fit_plan");
-  TCase *t = tcase_create("parse");
-  tcase_add_test(t, test_plan_canonical_round_trip);
-  tcase_add_test(t, test_plan_canonical_form);
-  tcase_add_test(t, test_plan_kinds);
-  tcase_add_test(t, test_plan_refused);
-  suite_add_tcase(s, t);
-  return s;
+  return testutil_suite("fit_plan", TESTUTIL_CASE("parse", 0, test_plan_canonical_round_trip, test_plan_canonical_form,
+                                                  test_plan_kinds, test_plan_refused));
 }

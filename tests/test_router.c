@@ -481,29 +481,11 @@ START_TEST(test_router_auxfree_recorded) {
 END_TEST
 
 Suite *router_suite(void) {
-  Suite *s = suite_create("router");
-  TCase *g = tcase_create("gradients");
-  tcase_add_test(g, test_router_fd_balance);
-  tcase_add_test(g, test_router_fd_zloss);
-  tcase_add_test(g, test_router_fd_noise);
-  tcase_add_test(g, test_router_fd_combined);
-  tcase_add_test(g, test_router_fd_affine);
-  suite_add_tcase(s, g);
-  TCase *b = tcase_create("balance");
-  tcase_add_test(b, test_router_balance_values);
-  tcase_add_test(b, test_router_auxfree_balances);
-  tcase_add_test(b, test_router_auxfree_selection_only);
-  suite_add_tcase(s, b);
-  TCase *w = tcase_create("training");
-  tcase_add_test(w, test_router_warmup_lr);
-  tcase_add_test(w, test_router_eval_no_noise);
-  tcase_add_test(w, test_router_parse);
-  suite_add_tcase(s, w);
-  TCase *e = tcase_create("end_to_end");
-  tcase_set_timeout(e, 120);
-  tcase_add_test(e, test_router_bad_values_exit_2);
-  tcase_add_test(e, test_router_jobs_same_bits);
-  tcase_add_test(e, test_router_auxfree_recorded);
-  suite_add_tcase(s, e);
-  return s;
+  return testutil_suite(
+      "router",
+      TESTUTIL_CASE("gradients", 0, test_router_fd_balance, test_router_fd_zloss, test_router_fd_noise, test_router_fd_combined,
+                    test_router_fd_affine),
+      TESTUTIL_CASE("balance", 0, test_router_balance_values, test_router_auxfree_balances, test_router_auxfree_selection_only),
+      TESTUTIL_CASE("training", 0, test_router_warmup_lr, test_router_eval_no_noise, test_router_parse),
+      TESTUTIL_CASE("end_to_end", 120, test_router_bad_values_exit_2, test_router_jobs_same_bits, test_router_auxfree_recorded));
 }

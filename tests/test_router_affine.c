@@ -438,24 +438,10 @@ START_TEST(test_affine_bad_router_name) {
 END_TEST
 
 Suite *router_affine_suite(void) {
-  Suite *s = suite_create("router_affine");
-  TCase *g = tcase_create("gradients");
-  tcase_add_test(g, test_affine_fd_switch);
-  tcase_add_test(g, test_affine_fd_paper);
-  tcase_add_test(g, test_affine_fd_stack);
-  tcase_add_test(g, test_affine_fd_soft);
-  suite_add_tcase(s, g);
-  TCase *sp = tcase_create("split");
-  tcase_set_timeout(sp, 60);
-  tcase_add_test(sp, test_affine_splits_1d_gate);
-  tcase_add_test(sp, test_affine_splits_1d_alt);
-  tcase_add_test(sp, test_affine_splits_1d_kmeans);
-  tcase_add_test(sp, test_affine_logreg_stationary);
-  suite_add_tcase(s, sp);
-  TCase *r = tcase_create("records");
-  tcase_set_timeout(r, 60);
-  tcase_add_test(r, test_affine_recorded);
-  tcase_add_test(r, test_affine_bad_router_name);
-  suite_add_tcase(s, r);
-  return s;
+  return testutil_suite(
+      "router_affine",
+      TESTUTIL_CASE("gradients", 0, test_affine_fd_switch, test_affine_fd_paper, test_affine_fd_stack, test_affine_fd_soft),
+      TESTUTIL_CASE("split", 60, test_affine_splits_1d_gate, test_affine_splits_1d_alt, test_affine_splits_1d_kmeans,
+                    test_affine_logreg_stationary),
+      TESTUTIL_CASE("records", 60, test_affine_recorded, test_affine_bad_router_name));
 }

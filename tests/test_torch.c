@@ -567,22 +567,11 @@ START_TEST(test_spectext) {
 END_TEST
 
 Suite *torch_suite(void) {
-  Suite *s = suite_create("torch");
-  TCase *e = tcase_create("eval");
+  Suite *s = testutil_suite_create("torch");
+  TCase *e = testutil_tcase(s, "eval", 120, test_spectext, test_eval_same_as_fit, test_eval_bad_input, test_eval_bad_extra_tensor);
   tcase_add_unchecked_fixture(e, setup, teardown);
-  tcase_set_timeout(e, 120);
-  tcase_add_test(e, test_spectext);
-  tcase_add_test(e, test_eval_same_as_fit);
-  tcase_add_test(e, test_eval_bad_input);
-  tcase_add_test(e, test_eval_bad_extra_tensor);
-  suite_add_tcase(s, e);
-  TCase *t = tcase_create("pytorch");
+  TCase *t = testutil_tcase(s, "pytorch", 300, test_torch_load_matches, test_torch_save_eval_matches, test_torch_auxfree,
+                            test_torch_bench);
   tcase_add_unchecked_fixture(t, setup_torch, teardown_torch);
-  tcase_set_timeout(t, 300);
-  tcase_add_test(t, test_torch_load_matches);
-  tcase_add_test(t, test_torch_save_eval_matches);
-  tcase_add_test(t, test_torch_auxfree);
-  tcase_add_test(t, test_torch_bench);
-  suite_add_tcase(s, t);
   return s;
 }

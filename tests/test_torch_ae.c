@@ -220,14 +220,9 @@ START_TEST(test_ae_autoenc_records) {
 END_TEST
 
 Suite *torch_ae_suite(void) {
-  Suite *s = suite_create("torch_ae");
-  TCase *t = tcase_create("pytorch_ae");
+  Suite *s = testutil_suite_create("torch_ae");
+  TCase *t = testutil_tcase(s, "pytorch_ae", 300, test_ae_spec_text, test_ae_load_matches, test_ae_save_eval_matches,
+                            test_ae_autoenc_records);
   tcase_add_unchecked_fixture(t, setup, teardown);
-  tcase_set_timeout(t, 300);
-  tcase_add_test(t, test_ae_spec_text);
-  tcase_add_test(t, test_ae_load_matches);
-  tcase_add_test(t, test_ae_save_eval_matches);
-  tcase_add_test(t, test_ae_autoenc_records);
-  suite_add_tcase(s, t);
   return s;
 }
