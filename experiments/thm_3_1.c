@@ -160,13 +160,7 @@ static record_run *record31(const run31_t *X, const bounds_rate_t *br, double to
   if (!rc) rc = theorem_record_checks(rec, ck);
   if (!rc) rc = theorem_set_construct(rec, construct_slope, construct_tol);
   if (!rc) rc = exprun_record_params(model, rec);
-  if (!rc) rc = record_run_summarize(rec, NULL);
-  if (rc) {
-    fprintf(stderr, ID ": record: %s\n", moex_errmsg());
-    record_run_free(rec);
-    return NULL;
-  }
-  return rec;
+  return theorem_run_done(ID, rec, rc);
 }
 
 /* Item (D, seed): the grid, test and fit samples of D, then every width. */

@@ -258,13 +258,7 @@ static record_run *width53_record(const run53_t *X, const thm53_net_t *net, cons
   size_t dims[1] = {pieces};
   if (!rc) rc = record_run_add_double(rec, "metrics/per_piece_max_err", ppmax, 1, dims);
   if (!rc) rc = exprun_record_params(net->model, rec);
-  if (!rc) rc = record_run_summarize(rec, NULL);
-  if (rc) {
-    fprintf(stderr, ID ": record: %s\n", moex_errmsg());
-    record_run_free(rec);
-    return NULL;
-  }
-  return rec;
+  return theorem_run_done(ID, rec, rc);
 }
 
 /* Width ms[im] at seed: built, measured and checked, its row on out, its run in it->recs[im]. */

@@ -337,6 +337,14 @@ int theorem_commit(record_writer *w, record_run *rec) {
   return rc;
 }
 
+record_run *theorem_run_done(const char *id, record_run *rec, int rc) {
+  if (!rc) rc = record_run_summarize(rec, NULL);
+  if (!rc) return rec;
+  fprintf(stderr, "%s: record: %s\n", id, moex_errmsg());
+  record_run_free(rec);
+  return NULL;
+}
+
 int theorem_commit_all(record_writer *w, record_run **recs, size_t n) {
   int rc = 0;
   for (size_t k = 0; k < n; k++) {

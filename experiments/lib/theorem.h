@@ -123,6 +123,9 @@ void theorem_count(moe_model_t *m, theorem_counts_t *c);
 
 /* Commits one run (signals blocked around the commit). */
 int theorem_commit(record_writer *w, record_run *rec);
+/* A verifier's run, finished: summarised and returned when rc is 0; else freed, with the line
+ * "<id>: record: <why>" on stderr, and NULL. */
+record_run *theorem_run_done(const char *id, record_run *rec, int rc);
 /* Commits recs[0..n) in order, skipping NULL ones, each freed and its slot cleared, all of them
  * even after a failure (an item's runs, taken on the main thread). Returns 0 or the first error. */
 int theorem_commit_all(record_writer *w, record_run **recs, size_t n);

@@ -68,11 +68,12 @@ int rh5_attr_put(const char *file, hid_t loc, const record_attr *a) {
   return 0;
 }
 
-int rh5_attr_put_str(const char *file, hid_t loc, const char *name, const char *value) {
+/* A string attribute (scalar or 1-D) of the space sp, taken and closed here; buf holds the
+ * variable-length strings' pointers. */
+static int put_str_attr(const char *file, hid_t loc, const char *name, hid_t sp, const void *buf) {
   hid_t t = rh5_str_type();
-  hid_t sp = H5Screate(H5S_SCALAR);
   hid_t at = (t < 0 || sp < 0) ? -1 : H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t st = at < 0 ? -1 : H5Awrite(at, t, &value);
+  herr_t st = at < 0 ? -1 : H5Awrite(at, t, buf);
   if (at >= 0) H5Aclose(at);
   if (sp >= 0) H5Sclose(sp);
   if (t >= 0) H5Tclose(t);
@@ -81,18 +82,13 @@ int rh5_attr_put_str(const char *file, hid_t loc, const char *name, const char *
   return 0;
 }
 
+int rh5_attr_put_str(const char *file, hid_t loc, const char *name, const char *value) {
+  return put_str_attr(file, loc, name, H5Screate(H5S_SCALAR), &value);
+}
+
 int rh5_attr_put_strs(const char *file, hid_t loc, const char *name, size_t n, char *const *v) {
   hsize_t d = n;
-  hid_t t = rh5_str_type();
-  hid_t sp = H5Screate_simple(1, &d, NULL);
-  hid_t at = (t < 0 || sp < 0) ? -1 : H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t st = at < 0 ? -1 : H5Awrite(at, t, v);
-  if (at >= 0) H5Aclose(at);
-  if (sp >= 0) H5Sclose(sp);
-  if (t >= 0) H5Tclose(t);
-  if (st < 0)
-    return moex_error(MOEX_EIO, "record: '%s': cannot write attribute '%s' (%s)", file, name, rh5_why());
-  return 0;
+  return put_str_attr(file, loc, name, H5Screate_simple(1, &d, NULL), v);
 }
 
 int rh5_attr_get(const char *file, hid_t loc, const char *what, const char *name, record_attr *a) {
