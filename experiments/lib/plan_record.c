@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/moex_error.h"
 
@@ -25,6 +26,32 @@ static int record_settings(record_run *rec, const fit_plan *p, const fit_setting
     if (!rc) rc = record_run_set_int(rec, "fit_noise", ro->router.noise);
     if (!rc) rc = record_run_set_double(rec, "fit_jitter", ro->router.jitter);
     if (!rc) rc = record_run_set_double(rec, "fit_auxfree", ro->router.auxfree);
+  }
+  return rc;
+}
+
+/* Row i of a protocol's EM table and of its stages table. */
+static void em_row(const fit_moe_result *r, size_t i, double *row) {
+  const fit_em_row *e = &r->em[i];
+  double v[6] = {(double)i, e->loss, e->changed, e->agreement, e->assign_loss, e->grads};
+  memcpy(row, v, sizeof v);
+}
+
+static void stage_row(const fit_moe_result *r, size_t i, double *row) {
+  const fit_stage_row *e = &r->stage[i];
+  double v[6] = {(double)i, e->T, e->soft_mse, e->hard_mse, e->obj, e->grads};
+  memcpy(row, v, sizeof v);
+}
+
+/* A table of n rows of six columns at path, row i from fill(r, i). */
+static int add_table(record_run *rec, const char *path, const char *const cols[6], size_t n, const fit_moe_result *r,
+                     void (*fill)(const fit_moe_result *, size_t, double *)) {
+  record_table *t = record_run_add_table(rec, path, 6, cols);
+  int rc = t ? MOEX_OK : MOEX_EINVAL;
+  for (size_t i = 0; !rc && i < n; i++) {
+    double row[6];
+    fill(r, i, row);
+    rc = record_table_append(t, row);
   }
   return rc;
 }
@@ -65,26 +92,10 @@ static int record_protocol(record_run *rec, const fit_moe_settings *ps, const fi
   if (!rc) rc = record_run_set_int(rec, "polish_fallbacks", (int64_t)r->polish_fallbacks);
   if (!rc) rc = record_run_set_double(rec, "polish_loss_before", r->polish_before);
   if (!rc) rc = record_run_set_double(rec, "polish_loss_after", r->polish_after);
-  if (!rc && r->n_em) {
-    const char *cols[] = {"iter", "loss", "changed", "agreement", "assign_loss", "grads"};
-    record_table *t = record_run_add_table(rec, "protocol/em", 6, cols);
-    if (!t) rc = MOEX_EINVAL;
-    for (size_t i = 0; !rc && i < r->n_em; i++) {
-      const fit_em_row *e = &r->em[i];
-      double row[6] = {(double)i, e->loss, e->changed, e->agreement, e->assign_loss, e->grads};
-      rc = record_table_append(t, row);
-    }
-  }
-  if (!rc && r->n_stage) {
-    const char *cols[] = {"stage", "T", "soft_mse", "hard_mse", "objective", "grads"};
-    record_table *t = record_run_add_table(rec, "protocol/stages", 6, cols);
-    if (!t) rc = MOEX_EINVAL;
-    for (size_t i = 0; !rc && i < r->n_stage; i++) {
-      const fit_stage_row *e = &r->stage[i];
-      double row[6] = {(double)i, e->T, e->soft_mse, e->hard_mse, e->obj, e->grads};
-      rc = record_table_append(t, row);
-    }
-  }
+  static const char *const em_cols[6] = {"iter", "loss", "changed", "agreement", "assign_loss", "grads"};
+  static const char *const stage_cols[6] = {"stage", "T", "soft_mse", "hard_mse", "objective", "grads"};
+  if (!rc && r->n_em) rc = add_table(rec, "protocol/em", em_cols, r->n_em, r, em_row);
+  if (!rc && r->n_stage) rc = add_table(rec, "protocol/stages", stage_cols, r->n_stage, r, stage_row);
   return rc;
 }
 
