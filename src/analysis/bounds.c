@@ -116,34 +116,31 @@ int bounds_rhs(const double *err_local, const double *err_chart, const double *c
   return MOEX_OK;
 }
 
-static int check_thm(const char *who, bounds_thm_t thm) {
+/* The theorem id known and the output there: 0, or MOEX_EINVAL naming `who`. */
+static int check_thm(const char *who, bounds_thm_t thm, const void *out) {
   if ((int)thm < 0 || thm >= BOUNDS_N_THM)
     return moex_error(MOEX_EINVAL, "%s: unknown theorem id %d", who, (int)thm);
+  if (!out) return moex_error(MOEX_EINVAL, "%s: NULL output", who);
   return MOEX_OK;
 }
 
 int bounds_width_growth(bounds_thm_t thm, int *g) {
   static const int growth[BOUNDS_N_THM] = {0, 2, 2, 2, 1};
-  int rc = check_thm("bounds_width_growth", thm);
-  if (rc) return rc;
-  if (!g) return moex_error(MOEX_EINVAL, "bounds_width_growth: NULL output");
-  *g = growth[thm];
-  return MOEX_OK;
+  int rc = check_thm("bounds_width_growth", thm, g);
+  if (!rc) *g = growth[thm];
+  return rc;
 }
 
 int bounds_expert_layers(bounds_thm_t thm, size_t *l) {
   static const size_t layers[BOUNDS_N_THM] = {2, 3, 2, 3, 2};
-  int rc = check_thm("bounds_expert_layers", thm);
-  if (rc) return rc;
-  if (!l) return moex_error(MOEX_EINVAL, "bounds_expert_layers: NULL output");
-  *l = layers[thm];
-  return MOEX_OK;
+  int rc = check_thm("bounds_expert_layers", thm, l);
+  if (!rc) *l = layers[thm];
+  return rc;
 }
 
 int bounds_moe_depth(bounds_thm_t thm, size_t L, size_t *depth) {
-  int rc = check_thm("bounds_moe_depth", thm);
+  int rc = check_thm("bounds_moe_depth", thm, depth);
   if (rc) return rc;
-  if (!depth) return moex_error(MOEX_EINVAL, "bounds_moe_depth: NULL output");
   switch (thm) {
     case BOUNDS_THM_3_1: *depth = 0; break;
     case BOUNDS_THM_4_8:
