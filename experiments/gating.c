@@ -96,11 +96,10 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
 /* Smallest w whose runs (every seed, status ok) all route exactly, per (series, E); then the
  * growth exponent of w_min in E. */
 static int print_min_widths(const char *path, const char *protocols) {
-  record_file *f = record_open(path);
-  if (!f) return 1;
-  record_summary *s = record_read_summary(f);
-  char *tsv = study_sibling_path(path, "_minwidth.tsv");
-  FILE *o = tsv ? fopen(tsv, "w") : NULL;
+  study_post_t P;
+  if (study_post_open(&P, path, "_minwidth.tsv")) return 1;
+  record_summary *s = P.s;
+  FILE *o = P.o;
   const record_column *cs = s ? record_summary_column(s, "series") : NULL, *ce = s ? record_summary_column(s, "E") : NULL;
   const record_column *cw = s ? record_summary_column(s, "w") : NULL, *cx = s ? record_summary_column(s, "route_exact") : NULL;
   const record_column *cst = s ? record_summary_column(s, "status") : NULL;
@@ -147,13 +146,7 @@ static int print_min_widths(const char *path, const char *protocols) {
                fit.n);
     }
   free(pbuf);
-  if (o && fclose(o)) rc = 1;
-  if (!rc) printf(PROG ": smallest exact-routing widths in %s\n", tsv);
-  else fprintf(stderr, PROG ": could not write the smallest widths%s%s\n", tsv ? " to " : "", tsv ? tsv : "");
-  free(tsv);
-  record_summary_free(s);
-  record_close(f);
-  return rc;
+  return study_post_done(&P, rc, PROG, "smallest exact-routing widths", "the smallest widths");
 }
 
 int main(int argc, char **argv) {

@@ -309,11 +309,10 @@ static int run_one(void *vctx, const sweep_grid_t *g, size_t i, unsigned long se
  * reach (slope_size_ratio, log-log interpolation, no extrapolation: NaN when the curves do not
  * overlap). Printed and written to <out>_ratio.tsv. */
 static int print_ratios(const char *path, const char *protocols) {
-  record_file *f = record_open(path);
-  if (!f) return 1;
-  record_summary *s = record_read_summary(f);
-  char *tsv = study_sibling_path(path, "_ratio.tsv");
-  FILE *o = tsv ? fopen(tsv, "w") : NULL;
+  study_post_t P;
+  if (study_post_open(&P, path, "_ratio.tsv")) return 1;
+  record_summary *s = P.s;
+  FILE *o = P.o;
   const record_column *cf = s ? record_summary_column(s, "figure") : NULL;
   int rc = !s || !o ? 1 : 0;
   if (!rc) fprintf(o, "figure\tmoe_series\tdense_series\terr_lo\terr_hi\ttarget_err\tratio\n");
@@ -346,13 +345,7 @@ static int print_ratios(const char *path, const char *protocols) {
     }
     free(pbuf);
   }
-  if (o && fclose(o)) rc = 1;
-  if (!rc) printf(PROG ": dense/MoE parameter ratios in %s\n", tsv);
-  else fprintf(stderr, PROG ": could not write the parameter ratios%s%s\n", tsv ? " to " : "", tsv ? tsv : "");
-  free(tsv);
-  record_summary_free(s);
-  record_close(f);
-  return rc;
+  return study_post_done(&P, rc, PROG, "dense/MoE parameter ratios", "the parameter ratios");
 }
 
 /* Sec. 4.2's "a dense net needs about E times the MoE's active parameters", against E: for every
@@ -363,11 +356,10 @@ static int print_ratios(const char *path, const char *protocols) {
  * holds, at or below 0 fails), inconclusive with fewer than 3 finite ratios. Printed and written to
  * <out>_ratio_E.tsv. */
 static int print_ratios_E(const char *path, const char *protocols) {
-  record_file *f = record_open(path);
-  if (!f) return 1;
-  record_summary *s = record_read_summary(f);
-  char *tsv = study_sibling_path(path, "_ratio_E.tsv");
-  FILE *o = tsv ? fopen(tsv, "w") : NULL;
+  study_post_t P;
+  if (study_post_open(&P, path, "_ratio_E.tsv")) return 1;
+  record_summary *s = P.s;
+  FILE *o = P.o;
   const record_column *cf = s ? record_summary_column(s, "figure") : NULL;
   int rc = !s || !o ? 1 : 0;
   if (!rc) fprintf(o, "figure\tmoe_series\tE\tmoe_sup_err\tmoe_active\tdense_active_at_err\tratio\n");
@@ -423,12 +415,7 @@ static int print_ratios_E(const char *path, const char *protocols) {
     }
     free(pbuf);
   }
-  if (o && fclose(o)) rc = 1;
-  if (rc) fprintf(stderr, PROG ": could not write the ratios against E%s%s\n", tsv ? " to " : "", tsv ? tsv : "");
-  free(tsv);
-  record_summary_free(s);
-  record_close(f);
-  return rc;
+  return study_post_done(&P, rc, PROG, NULL, "the ratios against E");
 }
 
 int main(int argc, char **argv) {

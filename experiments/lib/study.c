@@ -112,6 +112,26 @@ int study_curve(const record_summary *s, const char *figure, const char *series,
   return MOEX_OK;
 }
 
+int study_post_open(study_post_t *p, const char *path, const char *suffix) {
+  memset(p, 0, sizeof *p);
+  if (!(p->f = record_open(path))) return 1;
+  p->s = record_read_summary(p->f);
+  p->tsv = study_sibling_path(path, suffix);
+  p->o = p->tsv ? fopen(p->tsv, "w") : NULL;
+  return 0;
+}
+
+int study_post_done(study_post_t *p, int rc, const char *prog, const char *done, const char *what) {
+  if (p->o && fclose(p->o)) rc = 1;
+  if (!rc && done) printf("%s: %s in %s\n", prog, done, p->tsv);
+  if (rc) fprintf(stderr, "%s: could not write %s%s%s\n", prog, what, p->tsv ? " to " : "", p->tsv ? p->tsv : "");
+  free(p->tsv);
+  record_summary_free(p->s);
+  record_close(p->f);
+  memset(p, 0, sizeof *p);
+  return rc;
+}
+
 char *study_sibling_path(const char *h5, const char *suffix) {
   size_t n = strlen(h5);
   if (n >= 3 && !strcmp(h5 + n - 3, ".h5")) n -= 3;

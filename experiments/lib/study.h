@@ -7,6 +7,7 @@
 #define MOEX_STUDY_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <gsl/gsl_rng.h>
 
@@ -52,6 +53,23 @@ int study_curve(const record_summary *s, const char *figure, const char *series,
 /* 0 when targetfn_alloc accepts spec (on the default circle), else 2 after printing
  * "<prog>: --target '<spec>': <why>" (the experiment binaries' bad-option contract). */
 int study_check_target(const char *prog, const char *spec);
+
+/* A pass over a finished record that writes a table beside it: the record, its summary (NULL
+ * when unreadable), the TSV's path and the open TSV (NULL when it cannot be created). */
+typedef struct {
+  record_file *f;
+  record_summary *s;
+  char *tsv;
+  FILE *o;
+} study_post_t;
+
+/* Opens path and its summary and creates the TSV out<suffix> (study_sibling_path). Returns 1
+ * when the record does not open (nothing to free), else 0 (check p->s and p->o). */
+int study_post_open(study_post_t *p, const char *path, const char *suffix);
+/* Closes the TSV (a failed close makes rc 1) and frees p; then, as prog, prints "<done> in TSV"
+ * when rc is 0 and done is not NULL, or "could not write <what> to TSV" on stderr when rc is not.
+ * Returns rc. */
+int study_post_done(study_post_t *p, int rc, const char *prog, const char *done, const char *what);
 
 /* out.h5 -> out<suffix> (e.g. "_ratio.tsv"), malloc'd; NULL on allocation failure. */
 char *study_sibling_path(const char *h5, const char *suffix);
