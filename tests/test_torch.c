@@ -62,26 +62,13 @@ static void make_fixture(void) {
   exprun_data_t d = fixture_data();
   size_t ntr = d.n_train, nte = d.n_test;
   double *xtr = (double *)d.x_train, *ytr = (double *)d.y_train, *xte = (double *)d.x_test;
+  unsigned long seeds[N_KINDS];
+  for (size_t k = 0; k < N_KINDS; k++) seeds[k] = 10 + k;
+  torchutil_fit_kinds(&d, "kinds.h5", "torch_kinds", "kind", KINDS, seeds, N_KINDS);
   fit_settings fs = fixture_settings("adam", 40);
   char path[128];
-  snprintf(path, sizeof path, "%s/kinds.h5", dir);
   record_meta_in meta = {.experiment = "torch_kinds", .grid = "", .command_line = "test_torch"};
-  record_writer *w = record_writer_open(path, &meta, RECORD_NEW);
-  ck_assert_msg(w != NULL, "%s", moex_errmsg());
-  record_run *runs[N_KINDS];
-  for (size_t k = 0; k < N_KINDS; k++) {
-    moe_spec_t spec;
-    ck_assert_msg(spectext_parse(KINDS[k], &spec) == 0, "%s", moex_errmsg());
-    for (size_t l = 0; l < spec.n_layers; l++) spec.layer[l].init = MLP_INIT_TORCH;
-    char id[17];
-    snprintf(id, sizeof id, "kind%02zu", k);
-    runs[k] = record_run_alloc(id);
-    ck_assert_msg(exprun_fit(&spec, 10 + k, &d, &fs, runs[k]) == 0, "%s", moex_errmsg());
-  }
-  /* one commit (one fsync) for all */
-  ck_assert_int_eq(record_writer_append(w, runs, N_KINDS), 0);
-  for (size_t k = 0; k < N_KINDS; k++) record_run_free(runs[k]);
-  record_writer_close(w);
+  record_writer *w;
   /* and a model R^2 -> R (first output of the same data) for a manifold target: the circle in R^2 */
   moe_spec_t spec1 = {.n_layers = 1};
   spec1.layer[0] = moe_layer_default(2, 1, 4, 8);

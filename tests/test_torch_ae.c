@@ -62,25 +62,7 @@ static const unsigned long SEED[N_KINDS] = {100, 21, 22, 23, 24, 25, 26, 107};
  * exprun_fit, as the experiment binaries do (autoenc among them), into dir/ae.h5. */
 static void make_fixture(void) {
   exprun_data_t d = fixture_data();
-  fit_settings fs = fixture_settings("adam", 40);
-  char path[128];
-  snprintf(path, sizeof path, "%s/ae.h5", dir);
-  record_meta_in meta = {.experiment = "torch_ae_kinds", .grid = "", .command_line = "test_torch_ae"};
-  record_writer *w = record_writer_open(path, &meta, RECORD_NEW);
-  ck_assert_msg(w != NULL, "%s", moex_errmsg());
-  record_run *runs[N_KINDS];
-  for (size_t k = 0; k < N_KINDS; k++) {
-    moe_spec_t spec;
-    ck_assert_msg(spectext_parse(KINDS[k], &spec) == 0, "%s", moex_errmsg());
-    for (size_t l = 0; l < spec.n_layers; l++) spec.layer[l].init = MLP_INIT_TORCH;
-    char id[17];
-    snprintf(id, sizeof id, "ae%02zu", k);
-    runs[k] = record_run_alloc(id);
-    ck_assert_msg(exprun_fit(&spec, SEED[k], &d, &fs, runs[k]) == 0, "%s", moex_errmsg());
-  }
-  ck_assert_int_eq(record_writer_append(w, runs, N_KINDS), 0);
-  for (size_t k = 0; k < N_KINDS; k++) record_run_free(runs[k]);
-  record_writer_close(w);
+  torchutil_fit_kinds(&d, "ae.h5", "torch_ae_kinds", "ae", KINDS, SEED, N_KINDS);
   fixture_data_free(&d);
 }
 

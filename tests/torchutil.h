@@ -124,6 +124,34 @@ static inline fit_settings fixture_settings(const char *optimizer, size_t steps)
   return fs;
 }
 
+/* Fits each of the n kinds (model spec texts, PyTorch's initialisation) briefly (Adam, 40 steps)
+ * on d, kind k seeded seeds[k], as the experiment binaries do (exprun_fit), and records them as
+ * runs <prefix>NN of dir/file in one commit (one fsync). */
+static inline void torchutil_fit_kinds(const exprun_data_t *d, const char *file, const char *experiment, const char *prefix,
+                                       const char *const *kinds, const unsigned long *seeds, size_t n) {
+  fit_settings fs = fixture_settings("adam", 40);
+  char path[128];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  record_meta_in meta = {.experiment = experiment, .grid = "", .command_line = experiment};
+  record_writer *w = record_writer_open(path, &meta, RECORD_NEW);
+  ck_assert_msg(w != NULL, "%s", moex_errmsg());
+  record_run **runs = calloc(n, sizeof *runs);
+  ck_assert_ptr_nonnull(runs);
+  for (size_t k = 0; k < n; k++) {
+    moe_spec_t spec;
+    ck_assert_msg(spectext_parse(kinds[k], &spec) == 0, "%s", moex_errmsg());
+    for (size_t l = 0; l < spec.n_layers; l++) spec.layer[l].init = MLP_INIT_TORCH;
+    char id[17];
+    snprintf(id, sizeof id, "%s%02zu", prefix, k);
+    runs[k] = record_run_alloc(id);
+    ck_assert_msg(exprun_fit(&spec, seeds[k], d, &fs, runs[k]) == 0, "%s", moex_errmsg());
+  }
+  ck_assert_int_eq(record_writer_append(w, runs, n), 0);
+  for (size_t k = 0; k < n; k++) record_run_free(runs[k]);
+  free(runs);
+  record_writer_close(w);
+}
+
 /* PyTorch -> moex: `moex_torch.py save-check` on the kinds of dir/FILE: a fresh module of each,
  * saved and measured by moex-eval, must give its own predictions within 1e-12, all n_models of
  * them, and none once moved by 1e-9 after saving. */
