@@ -100,12 +100,14 @@ static void entry_spans(const unsigned char *j, size_t n, span *e) {
   record_meta_free(&m);
   for (int i = 0; i < N_RUNS; i++) {
     uint64_t pos;
+    while (record_journal_parse_mark(j, n, o)) o += RECORD_JOURNAL_MARK;
     size_t ro, rl, el = record_journal_parse_entry(j, n, o, &pos, &ro, &rl);
     ck_assert_uint_gt(el, 0);
     ck_assert_uint_eq(pos, (uint64_t)i);
     e[i] = (span){o, o + el};
     o += el;
   }
+  while (record_journal_parse_mark(j, n, o)) o += RECORD_JOURNAL_MARK;
   ck_assert_uint_eq(o, n);
 }
 

@@ -41,19 +41,19 @@ START_TEST(test_journal_cut_end) {
   write_bytes(P("x.h5.journal"), b, 2 * n / 3);
   record_journal_contents jc;
   ck_assert_int_eq(record_journal_read(P("x.h5.journal"), &jc), 0);
-  size_t whole = jc.n;
+  size_t whole = jc.n, committed = jc.n_committed; /* the entries after the last mark: not kept */
   ck_assert_int_eq(jc.tail_bad, 1);
   ck_assert_uint_eq(jc.top, whole);
   record_journal_contents_free(&jc);
-  ck_assert(whole >= 3 && whole < 9);
+  ck_assert(whole >= 3 && whole < 9 && committed <= whole && committed >= 3);
   char *out, want[128];
   ck_assert_int_eq(salvage_tool("x.h5", "s.h5", &out), 1);
-  snprintf(want, sizeof want, "kept %zu of %zu runs", whole, whole + 1);
+  snprintf(want, sizeof want, "kept %zu of %zu runs", committed, whole + 1);
   ck_assert_msg(strstr(out, want) && strstr(out, "journal: 1 damaged stretch skipped (one at its end); 1 run known only "
                                                  "by position lost there (at least: its end is cut)"),
                 "want '%s' in: %s", want, out);
   free(out);
-  ck_assert_uint_eq(salvage_test_same(P("a.h5"), P("s.h5")), whole);
+  ck_assert_uint_eq(salvage_test_same(P("a.h5"), P("s.h5")), committed);
   /* the same cut journal beside the intact record: all 9 from the record, exit 0 */
   write_bytes(P("a.h5.journal"), b, 2 * n / 3);
   ck_assert_int_eq(salvage_tool("a.h5", "s2.h5", &out), 0);
@@ -145,6 +145,45 @@ START_TEST(test_stale_tail_cut) {
 }
 END_TEST
 
+/* The crash between a commit's journal fsync and the record's rename: the record of 4 commits
+ * beside the journal of 5 without its last commit mark. The 5th commit's runs are not the
+ * record's: not kept (one line), kept 7 of 7, exit 0. The journal alone: they are named as not
+ * kept (uncommitted), exit 1. */
+START_TEST(test_uncommitted_tail) {
+  record_meta_in meta = {"salvage_exp", "{}", "t"};
+  record_writer *w = record_writer_open(P("a.h5"), &meta, RECORD_NEW);
+  ck_assert_ptr_nonnull(w);
+  for (int k = 0, b = 1, c = 0; c < 5; k += b, b = b % 3 + 1, c++) { /* commits of 1, 2, 3, 1, 2 runs */
+    if (c == 4) {
+      ck_assert_int_eq(testutil_shf("cp '%s' '%s'", P("a.h5"), P("c.h5")), 0);
+    }
+    record_run *rs[3];
+    for (int j = 0; j < b; j++) rs[j] = salvage_test_run(k + j);
+    ck_assert_int_eq(record_writer_append(w, rs, (size_t)b), 0);
+    for (int j = 0; j < b; j++) record_run_free(rs[j]);
+  }
+  record_writer_close(w);
+  size_t n = 0;
+  char *b = testutil_slurp(P("a.h5.journal"), &n);
+  ck_assert_ptr_nonnull(b);
+  ck_assert(n > RECORD_JOURNAL_MARK && record_journal_parse_mark((unsigned char *)b, n, n - RECORD_JOURNAL_MARK));
+  write_bytes(P("c.h5.journal"), b, n - RECORD_JOURNAL_MARK);
+  free(b);
+  char *out;
+  ck_assert_int_eq(salvage_tool("c.h5", "s.h5", &out), 0);
+  ck_assert_msg(strstr(out, "journal: 2 runs after its last commit mark not kept") && strstr(out, "kept 7 of 7 runs"),
+                "%s", out);
+  free(out);
+  ck_assert_uint_eq(salvage_test_same(P("c.h5"), P("s.h5")), 7);
+  ck_assert_int_eq(unlink(P("c.h5")), 0);
+  ck_assert_int_eq(salvage_tool("c.h5", "s2.h5", &out), 1);
+  ck_assert_msg(strstr(out, "run run007: not kept: uncommitted") && strstr(out, "run run008: not kept: uncommitted") &&
+                    strstr(out, "kept 7 of 9 runs"), "%s", out);
+  free(out);
+  ck_assert_uint_eq(salvage_test_same(P("a.h5"), P("s2.h5")), 7);
+}
+END_TEST
+
 Suite *salvage_journal_suite(void) {
   Suite *s = suite_create("salvage_journal");
   TCase *tc = tcase_create("salvage_journal");
@@ -154,6 +193,7 @@ Suite *salvage_journal_suite(void) {
   tcase_add_test(tc, test_journal_of_another_record);
   tcase_add_test(tc, test_journal_read_fails);
   tcase_add_test(tc, test_stale_tail_cut);
+  tcase_add_test(tc, test_uncommitted_tail);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -340,7 +340,7 @@ int record_writer_append(record_writer *w, record_run *const *runs, size_t n) {
     record_journal_rollback(w->journal);
     return rc;
   }
-  record_journal_commit(w->journal);
+  record_journal_commit(w->journal, w->ids.n + n);
   for (size_t i = 0; i < n && !rc; ++i) rc = record_idset_add(&w->ids, runs[i]->id);
   int rs = rh5_fsync_path(w->dir);
   w->last_total = now_s() - t0;

@@ -139,7 +139,7 @@ record_journal *record_journal_resume(const char *record_path, record_file *f);
 /* Writes and syncs the entries of runs (record positions pos0, pos0+1, ...) after the committed
  * ones; they stay pending until record_journal_commit, or are cut off by record_journal_rollback. */
 int record_journal_append(record_journal *j, record_run *const *runs, size_t n, size_t pos0);
-void record_journal_commit(record_journal *j);
+void record_journal_commit(record_journal *j, size_t n_runs); /* n_runs: the record's, after the commit */
 void record_journal_rollback(record_journal *j);
 void record_journal_close(record_journal *j);
 
@@ -156,6 +156,7 @@ typedef struct {
   size_t n, cap, n_bad;
   uint64_t top;       /* highest pos of an intact entry + 1: the record held at least top runs */
   int tail_bad;       /* the journal ends in a damaged stretch (an entry cut short or garbled) */
+  size_t n_committed; /* e[0..n_committed) precede the last commit mark: their commits happened */
 } record_journal_contents;
 /* 0 and *out (possibly empty) when the journal could be read; MOEX_EIO when it is missing or
  * unreadable (message names it). */
@@ -169,6 +170,9 @@ size_t record_journal_parse_header(const unsigned char *b, size_t n, record_meta
 size_t record_journal_parse_entry(const unsigned char *b, size_t n, size_t o, uint64_t *pos, size_t *run_off,
                                   size_t *run_len);
 size_t record_journal_next_marker(const unsigned char *b, size_t n, size_t o);
+#define RECORD_JOURNAL_MARK 20 /* bytes of a commit mark */
+void record_journal_mark(uint64_t n, unsigned char *b);
+int record_journal_parse_mark(const unsigned char *b, size_t n, size_t o);
 int record_journal_slurp(const char *path, unsigned char **buf, size_t *len);
 /* 1 when a and b are the same root attributes (a journal's header and its record's). */
 int record_meta_same(const record_meta *a, const record_meta *b);

@@ -5,11 +5,15 @@
  * a copy cut short, costs no run: moex-merge --salvage reads the runs back from it. It is a plain
  * append-only byte stream, not HDF5, so reading it needs no library that damage can crash:
  *
- *   header: "MOEXJNL1", u32 0x01020304 (byte order), u32 1 (version), u64 L, L bytes (the record's
+ *   header: "MOEXJNL1", u32 0x01020304 (byte order), u32 2 (version), u64 L, L bytes (the record's
  *           root attributes: moex_version, created_utc, host, command_line, experiment, grid as
  *           u64 length + bytes, then u64 schema_version), u64 FNV-1a 64 of those L bytes;
  *   entry:  "MXJE", u64 L, u64 pos (the run's index in /runs), L bytes (the run, record_pack.h),
- *           u64 FNV-1a 64 of the 16 bytes of L and pos then the L bytes.
+ *           u64 FNV-1a 64 of the 16 bytes of L and pos then the L bytes;
+ *   commit mark: "MXJC", u64 n (the runs the record holds), u64 FNV-1a 64 of those 8 bytes,
+ *           written after the rename that published a commit: entries after the last mark
+ *           belong to a commit that may not have happened (version 1 journals have no marks:
+ *           every entry counts as committed).
  *
  * Integers are in the writer's byte order (the probe tells a reader of another order to refuse).
  * Every entry checks itself, and a reader that meets a damaged one looks for the next "MXJE". */
@@ -28,6 +32,7 @@
 
 static const char HMAGIC[8] = {'M', 'O', 'E', 'X', 'J', 'N', 'L', '1'};
 static const char EMAGIC[4] = {'M', 'X', 'J', 'E'};
+static const char CMAGIC[4] = {'M', 'X', 'J', 'C'};
 #define PROBE 0x01020304u
 #define MAX_STR ((uint64_t)1 << 30)
 
@@ -54,7 +59,7 @@ int record_journal_header(const record_meta *m, unsigned char **buf, size_t *len
   *len = 8 + 4 + 4 + 8 + L + 8;
   unsigned char *b = malloc(*len), *p = b;
   if (!b) return moex_error(MOEX_ENOMEM, "record: out of memory");
-  uint32_t probe = PROBE, version = 1;
+  uint32_t probe = PROBE, version = 2;
   p = put(p, HMAGIC, 8);
   p = put(p, &probe, 4);
   p = put(p, &version, 4);
@@ -121,7 +126,7 @@ size_t record_journal_parse_header(const unsigned char *b, size_t n, record_meta
   memcpy(&probe, b + 8, 4);
   memcpy(&version, b + 12, 4);
   uint64_t L = get64(b + 16);
-  if (probe != PROBE || version != 1 || L > n - 32 || record_fnv1a(RECORD_FNV_BASIS, b + 24, L) != get64(b + 24 + L))
+  if (probe != PROBE || (version != 1 && version != 2) || L > n - 32 || record_fnv1a(RECORD_FNV_BASIS, b + 24, L) != get64(b + 24 + L))
     return 0;
   char **dst[6] = {&m->moex_version, &m->created_utc, &m->host, &m->command_line, &m->experiment, &m->grid};
   const unsigned char *p = b + 24, *end = b + 24 + L;
@@ -159,13 +164,27 @@ size_t record_journal_parse_entry(const unsigned char *b, size_t n, size_t o, ui
   return 28 + L;
 }
 
-/* Offset of the next entry marker at or after o, or n. */
+/* The commit mark for a record of n runs (RECORD_JOURNAL_MARK bytes) into b. */
+void record_journal_mark(uint64_t n, unsigned char *b) {
+  unsigned char *p = put(b, CMAGIC, 4);
+  p = put(p, &n, 8);
+  uint64_t h = record_fnv1a(RECORD_FNV_BASIS, b + 4, 8);
+  put(p, &h, 8);
+}
+
+/* 1 when an intact commit mark starts at b[o..n). */
+int record_journal_parse_mark(const unsigned char *b, size_t n, size_t o) {
+  return n - o >= RECORD_JOURNAL_MARK && !memcmp(b + o, CMAGIC, 4) &&
+         record_fnv1a(RECORD_FNV_BASIS, b + o + 4, 8) == get64(b + o + 12);
+}
+
+/* Offset of the next entry or commit marker at or after o, or n. */
 size_t record_journal_next_marker(const unsigned char *b, size_t n, size_t o) {
   for (; o + 4 <= n; o++) {
     const unsigned char *q = memchr(b + o, 'M', n - o);
     if (!q) return n;
     o = (size_t)(q - b);
-    if (o + 4 <= n && !memcmp(q, EMAGIC, 4)) return o;
+    if (o + 4 <= n && (!memcmp(q, EMAGIC, 4) || !memcmp(q, CMAGIC, 4))) return o;
   }
   return n;
 }
@@ -226,8 +245,18 @@ int record_journal_read(const char *journal_path, record_journal_contents *out) 
   if (rc) return rc;
   size_t o = record_journal_parse_header(b, n, &out->meta);
   out->has_meta = o > 0;
-  int in_bad = 0;
+  uint32_t version = 0;
+  if (o) memcpy(&version, b + 12, 4);
+  size_t header = o;
+  int in_bad = 0, marked = 0;
   while (!rc && o < n) {
+    if (record_journal_parse_mark(b, n, o)) {
+      out->n_committed = out->n;
+      marked = 1;
+      in_bad = 0;
+      o += RECORD_JOURNAL_MARK;
+      continue;
+    }
     uint64_t pos;
     size_t ro, rl, el = record_journal_parse_entry(b, n, o, &pos, &ro, &rl);
     record_run *r = el ? record_run_unpack(b + ro, rl) : NULL;
@@ -248,6 +277,9 @@ int record_journal_read(const char *journal_path, record_journal_contents *out) 
     o += el;
   }
   out->tail_bad = in_bad;
+  /* a version 1 journal (or one whose header is damaged and that has no mark) has no marks:
+   * every entry counts as committed */
+  if (version == 1 || (!header && !marked)) out->n_committed = out->n;
   free(b);
   if (rc) record_journal_contents_free(out);
   return rc;

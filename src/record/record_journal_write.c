@@ -4,7 +4,8 @@
  * writer whose cut fails appends no more), and a writer resuming a file first makes its journal
  * hold exactly the file's runs. The journal can still hold runs the record does not: a crash
  * between the journal's fsync and the record's rename, or a cut that failed, leaves the failed
- * commit's entries at its end (whole runs, each verified) until the next resume drops them. */
+ * commit's entries at its end (whole runs, each verified) until the next resume drops them; they
+ * follow the last commit mark, written after each rename, so salvage tells them apart. */
 #include "record/record_internal.h"
 
 #include <errno.h>
@@ -44,6 +45,7 @@ static int sync_j(record_journal *j) {
 
 void record_journal_close(record_journal *j) {
   if (!j) return;
+  if (j->fd >= 0 && fsync(j->fd) != 0) { /* best effort: the last commit's mark (record_journal_commit) */ }
   if (j->fd >= 0) close(j->fd);
   free(j->path);
   free(j);
@@ -110,6 +112,7 @@ static size_t kept_prefix(const unsigned char *b, size_t n, record_file *f, size
   if (!mine) return 0;
   for (size_t i = 0; i < record_n_runs(f); i++) {
     uint64_t pos, idlen;
+    while (record_journal_parse_mark(b, n, o)) o += RECORD_JOURNAL_MARK;
     size_t ro, rl, el = record_journal_parse_entry(b, n, o, &pos, &ro, &rl);
     const char *id = record_run_id(f, i);
     /* the packed run starts with "MXRP1", the id's length and the id (record_pack.c) */
@@ -129,7 +132,7 @@ static int append_from(record_journal *j, record_file *f, size_t from) {
     record_run *r = record_read_run(f, record_run_id(f, i), RECORD_READ_ALL);
     if (!r) return MOEX_EIO;
     rc = record_journal_append(j, &r, 1, i);
-    if (!rc) record_journal_commit(j);
+    if (!rc) record_journal_commit(j, i + 1);
     record_run_free(r);
   }
   return rc;
@@ -150,6 +153,7 @@ record_journal *record_journal_resume(const char *record_path, record_file *f) {
   }
   if (rc == 1) moex_error(MOEX_EIO, "record: cannot write the journal '%s': %s", j->path, strerror(errno));
   if (!rc) rc = append_from(j, f, n_runs);
+  if (!rc) record_journal_commit(j, record_n_runs(f)); /* the prefix kept may have lost its mark */
   if (!rc) rc = sync_j(j);
   if (rc) {
     record_journal_close(j);
@@ -185,7 +189,20 @@ int record_journal_append(record_journal *j, record_run *const *runs, size_t n, 
   return rc;
 }
 
-void record_journal_commit(record_journal *j) { j->len = j->pending; }
+/* After the rename that published the pending entries: they are committed, and a commit mark
+ * (record_journal.c) says so to salvage. Not synced here (the next append's fsync, or the
+ * close's, makes it durable: a crash before leaves the commit unconfirmed, its runs kept from
+ * the record); a mark that cannot be written leaves it so too, cut off by the next append. */
+void record_journal_commit(record_journal *j, size_t n_runs) {
+  j->len = j->pending;
+  unsigned char m[RECORD_JOURNAL_MARK];
+  record_journal_mark(n_runs, m);
+  char keep[1024];
+  snprintf(keep, sizeof keep, "%s", moex_errmsg());
+  if (!write_at(j, m, sizeof m, j->len)) j->len += (off_t)sizeof m;
+  else moex_error(MOEX_EIO, "%s", keep); /* the commit succeeded: its message stays the last one */
+  j->pending = j->len;
+}
 
 void record_journal_rollback(record_journal *j) {
   /* a tail this cannot cut off is dropped by the next writer that resumes (kept_prefix); this

@@ -26,6 +26,7 @@ typedef struct {
 typedef struct {
   cand *c;
   size_t n;
+  uint64_t top; /* highest position of a journal entry joined + 1 */
 } cands;
 
 static int by_id(const void *a, const void *b) { return strcmp(((const cand *)a)->id, ((const cand *)b)->id); }
@@ -35,9 +36,14 @@ static int by_pos(const void *a, const void *b) {
   return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
+static const char UNCOMMITTED[] = "uncommitted (in the journal after its last commit mark, and the record cannot say)";
+
 /* The runs of both sources, each id once: the record's copy when it verified, else the
- * journal's. n_walk of them come from the walk, sorted by id for the journal's look-ups. */
-static int join(record_salvage_walk *w, record_journal_contents *jc, cands *cs) {
+ * journal's. n_walk of them come from the walk, sorted by id for the journal's look-ups. The
+ * journal's entries after its last commit mark (a commit that may not have happened) count only
+ * for ids the record lists; when the record can be walked the others are dropped (*dropped), when
+ * it cannot they are named, not kept. */
+static int join(record_salvage_walk *w, record_journal_contents *jc, cands *cs, size_t *dropped) {
   cs->c = calloc(w->n_ids + jc->n + 1, sizeof *cs->c);
   if (!cs->c) return moex_error(MOEX_ENOMEM, "record: out of memory");
   for (size_t i = 0; i < w->n_ids; i++)
@@ -50,10 +56,17 @@ static int join(record_salvage_walk *w, record_journal_contents *jc, cands *cs) 
     cand *hit = n_walk ? bsearch(&key, cs->c, n_walk, sizeof *cs->c, by_id) : NULL;
     for (size_t j = n_walk; !hit && j < cs->n; j++) /* a duplicate entry: the later one counts */
       if (!strcmp(cs->c[j].id, r->id)) hit = &cs->c[j];
+    int committed = k < jc->n_committed || (hit && hit < cs->c + n_walk);
+    if (!committed && !w->open_error) {
+      (*dropped)++;
+      continue;
+    }
+    if (jc->e[k].pos + 1 > cs->top) cs->top = jc->e[k].pos + 1;
     if (!hit) {
       hit = &cs->c[cs->n++];
-      *hit = (cand){r->id, NULL, 0, 0, w->n_ids + k, NULL};
+      *hit = (cand){r->id, NULL, 0, jc->e[k].pos, w->n_ids + k, committed ? NULL : UNCOMMITTED};
     }
+    if (!committed) continue; /* a committed copy of the same id stays */
     hit->pos = jc->e[k].pos;
     if (!hit->run || hit->from_journal) {
       hit->run = r;
@@ -66,6 +79,7 @@ static int join(record_salvage_walk *w, record_journal_contents *jc, cands *cs) 
 
 /* The kind of damage a reader's message names (results/SCHEMA.md, "Salvage"). */
 static const char *why_kind(const char *msg) {
+  if (msg == UNCOMMITTED) return "uncommitted";
   if (strstr(msg, "checksum")) return "checksum";
   if (strstr(msg, "has no dataset") || strstr(msg, "cannot open '") || strstr(msg, "cannot read '"))
     return "missing dataset";
@@ -126,9 +140,9 @@ static int write_out(const char *out, const record_meta *m, const char *command_
 
 /* Runs known to have existed though no source names them: the positions the journal's intact
  * entries skip, and a run cut off at its damaged end when the record cannot be walked to say
- * what was committed; the journal's entries give at least jc->top positions. */
-static size_t lost_unnamed(const record_journal_contents *jc, int record_ok, size_t named) {
-  uint64_t at_least = jc->top + (uint64_t)(jc->tail_bad && !record_ok);
+ * what was committed; the journal's entries joined give at least top positions. */
+static size_t lost_unnamed(const record_journal_contents *jc, uint64_t top, int record_ok, size_t named) {
+  uint64_t at_least = top + (uint64_t)(jc->tail_bad && !record_ok);
   return at_least > named ? (size_t)(at_least - named) : 0;
 }
 
@@ -145,7 +159,7 @@ static void report_lost(FILE *lines, const record_salvage_walk *w, const cands *
     const char *why = c->why ? c->why : w->open_error ? w->open_error : "unreadable";
     if (lines) fprintf(lines, "run %s: not kept: %s (%s)\n", c->id, why_kind(why), why);
   }
-  size_t unnamed = lost_unnamed(jc, st->record, cs->n);
+  size_t unnamed = lost_unnamed(jc, cs->top, st->record, cs->n);
   st->known += unnamed;
   if (lines && jc->n_bad)
     fprintf(lines, "journal: %zu damaged stretch%s skipped%s; %zu run%s known only by position lost there%s\n",
@@ -200,7 +214,11 @@ int record_salvage(const char *in, const char *out, const char *command_line, FI
                     : st->journal       ? "its journal is unreadable"
                                         : "no journal beside it");
   cands cs = {0};
-  if (!rc) rc = join(&w, &jc, &cs);
+  size_t dropped = 0;
+  if (!rc) rc = join(&w, &jc, &cs, &dropped);
+  if (!rc && dropped && lines)
+    fprintf(lines, "journal: %zu run%s after its last commit mark not kept: the record does not hold %s (a commit "
+            "that did not finish)\n", dropped, dropped == 1 ? "" : "s", dropped == 1 ? "it" : "them");
   if (!rc) rc = write_out(out, m, command_line, &cs);
   if (!rc) report_lost(lines, &w, &cs, &jc, st);
   free(cs.c);
