@@ -184,6 +184,21 @@ START_TEST(test_uncommitted_tail) {
 }
 END_TEST
 
+/* An output whose journal cannot be put in place (a folder there): the record was written and
+ * the message says so rather than "not written". */
+START_TEST(test_output_journal_fails) {
+  salvage_test_make(P("a.h5"), 3);
+  ck_assert_int_eq(mkdir(P("s.h5.journal"), 0755), 0);
+  char *out;
+  ck_assert_int_eq(salvage_tool("a.h5", "s.h5", &out), 2);
+  free(out);
+  char *err = testutil_slurp(P("err"), NULL);
+  ck_assert_msg(err && strstr(err, "'s.h5' is written and in place, but: record: cannot rename"), "%s", err);
+  free(err);
+  ck_assert_uint_eq(salvage_test_same(P("a.h5"), P("s.h5")), 3);
+}
+END_TEST
+
 Suite *salvage_journal_suite(void) {
   Suite *s = suite_create("salvage_journal");
   TCase *tc = tcase_create("salvage_journal");
@@ -194,6 +209,7 @@ Suite *salvage_journal_suite(void) {
   tcase_add_test(tc, test_journal_read_fails);
   tcase_add_test(tc, test_stale_tail_cut);
   tcase_add_test(tc, test_uncommitted_tail);
+  tcase_add_test(tc, test_output_journal_fails);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -256,7 +256,8 @@ int record_salvage(const char *in, const char *out, const char *command_line, FI
 const char *record_salvage_hint(const char *path, const char *msg);
 
 /* Renames the record `from` to `to`, with its journal (a journal left at to.journal is removed
- * when from has none), and syncs the folder. */
+ * when from has none), and syncs the folder. When the record was renamed but its journal or the
+ * folder's sync failed, the message starts "'TO' is written and in place, but: ". */
 int record_rename(const char *from, const char *to);
 
 #endif

@@ -243,5 +243,10 @@ int record_rename(const char *from, const char *to) {
   char *dir = slash ? strndup(to, slash == to ? 1 : (size_t)(slash - to)) : record_strdup(".");
   if (!rc && dir) rc = rh5_fsync_path(dir);
   free(dir);
+  if (rc) { /* the record itself is in place: a caller must not report it as not written */
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", moex_errmsg());
+    moex_error(rc, "'%s' is written and in place, but: %s", to, msg);
+  }
   return rc;
 }

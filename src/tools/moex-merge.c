@@ -20,7 +20,8 @@
  * the record where it can still be walked and from its journal (DAMAGED.h5.journal) where not
  * (record_salvage(); results/SCHEMA.md, "Salvage"); prints one line per run it could not keep,
  * then `kept N of M runs`. Exit status: 0 every known run kept, 1 some lost (OUT.h5 holds the
- * rest), 2 a bad command line or input, or OUT.h5 not written, 3 nothing could be read (neither
+ * rest), 2 a bad command line or input, or OUT.h5 not written (or written but its journal not
+ * put beside it: the message then starts "'OUT.h5' is written and in place"), 3 nothing could be read (neither
  * the record nor its journal; OUT.h5 not written). */
 #include <errno.h>
 #include <stdio.h>
