@@ -176,9 +176,10 @@ START_TEST(test_salvage_fuzz) {
   char line[600];
   snprintf(line, sizeof line,
            "salvage fuzz: %d cases (%zu with a journal): runs kept %zu, lost %zu (%zu from the journal); untouched runs "
-           "kept %zu of %zu (%.2f%%); without a journal the record's walk kept %zu of %zu runs; %zu reading restarts\n",
+           "kept %zu of %zu (%.2f%%, judged on the journal's copy: the bar tests the journal); without a journal the "
+           "record's own walk kept %zu of %zu runs (%.0f%%, held to no bar); %zu reading restarts\n",
            N_CASES, cases_j, kept_all, lost, from_journal, kept_untouched, untouched, 100 * share, nojournal_kept,
-           nojournal_runs, restarts);
+           nojournal_runs, nojournal_runs ? 100.0 * (double)nojournal_kept / (double)nojournal_runs : 0.0, restarts);
   fputs(line, stderr);
   const char *log = getenv("MOEX_FUZZ_LOG");
   FILE *lf = log ? fopen(log, "a") : NULL;
