@@ -141,7 +141,7 @@ static inline void torchutil_fit_kinds(const exprun_data_t *d, const char *file,
     moe_spec_t spec;
     ck_assert_msg(spectext_parse(kinds[k], &spec) == 0, "%s", moex_errmsg());
     for (size_t l = 0; l < spec.n_layers; l++) spec.layer[l].init = MLP_INIT_TORCH;
-    char id[17];
+    char id[64];
     snprintf(id, sizeof id, "%s%02zu", prefix, k);
     runs[k] = record_run_alloc(id);
     ck_assert_msg(exprun_fit(&spec, seeds[k], d, &fs, runs[k]) == 0, "%s", moex_errmsg());
