@@ -143,16 +143,8 @@ START_TEST(test_verdict_errors) {
 END_TEST
 
 Suite *discovery_suite(void) {
-  Suite *s = suite_create("discovery");
-  TCase *tc = tcase_create("target");
-  tcase_add_test(tc, test_contrast_zero_identical);
-  tcase_add_test(tc, test_contrast_levels_and_jumps);
-  tcase_add_test(tc, test_contrast_errors);
-  tcase_add_test(tc, test_product_contrast);
-  suite_add_tcase(s, tc);
-  tc = tcase_create("verdict");
-  tcase_add_test(tc, test_verdict_holds_and_fails);
-  tcase_add_test(tc, test_verdict_errors);
-  suite_add_tcase(s, tc);
-  return s;
+  return testutil_suite("discovery",
+                        TESTUTIL_CASE("target", 0, test_contrast_zero_identical, test_contrast_levels_and_jumps,
+                                      test_contrast_errors, test_product_contrast),
+                        TESTUTIL_CASE("verdict", 0, test_verdict_holds_and_fails, test_verdict_errors));
 }

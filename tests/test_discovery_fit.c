@@ -150,17 +150,14 @@ START_TEST(test_discovery_bad_input) {
 }
 END_TEST
 
+/* The incentive's fits and the study run binaries: their timeouts leave room for a loaded
+ * machine (Check's default of 4 s expired under load). */
 Suite *discovery_fit_suite(void) {
-  Suite *s = suite_create("discovery_fit");
-  TCase *tc = tcase_create("incentive");
-  tcase_add_loop_test(tc, test_incentive_identical_pieces, 0, 2);
-  tcase_add_loop_test(tc, test_incentive_designed_high, 0, 2);
-  tcase_add_test(tc, test_incentive_floor);
-  tcase_add_test(tc, test_incentive_errors);
-  suite_add_tcase(s, tc);
-  tc = tcase_create("study");
-  tcase_add_test(tc, test_discovery_end_to_end);
-  tcase_add_test(tc, test_discovery_bad_input);
-  suite_add_tcase(s, tc);
-  return s;
+  return testutil_suite(
+      "discovery_fit",
+      TESTUTIL_CASE_LOOPS("incentive", 60,
+                          TESTUTIL_LOOPS({test_incentive_identical_pieces, 0, 2}, {test_incentive_designed_high, 0, 2}),
+                          test_incentive_identical_pieces, test_incentive_designed_high, test_incentive_floor,
+                          test_incentive_errors),
+      TESTUTIL_CASE("study", 60, test_discovery_end_to_end, test_discovery_bad_input));
 }

@@ -383,21 +383,9 @@ START_TEST(test_optim_gap_s2) {
 END_TEST
 
 Suite *optim_gap_suite(void) {
-  Suite *s = suite_create("optim_gap");
-  TCase *tc = tcase_create("diagnostics");
-  tcase_set_timeout(tc, 120);
-  tcase_add_test(tc, test_oracle_beats_random_routes);
-  tcase_add_test(tc, test_oracle_eval_own_routes);
-  tcase_add_test(tc, test_warm_start_zero_steps);
-  tcase_add_test(tc, test_gap_verdict);
-  suite_add_tcase(s, tc);
-  TCase *te = tcase_create("end_to_end");
-  tcase_set_timeout(te, 300);
-  tcase_add_test(te, test_optim_gap_quick);
-  suite_add_tcase(s, te);
-  TCase *t2 = tcase_create("end_to_end_s2");
-  tcase_set_timeout(t2, 300);
-  tcase_add_test(t2, test_optim_gap_s2);
-  suite_add_tcase(s, t2);
-  return s;
+  return testutil_suite("optim_gap",
+                        TESTUTIL_CASE("diagnostics", 120, test_oracle_beats_random_routes, test_oracle_eval_own_routes,
+                                      test_warm_start_zero_steps, test_gap_verdict),
+                        TESTUTIL_CASE("end_to_end", 300, test_optim_gap_quick),
+                        TESTUTIL_CASE("end_to_end_s2", 300, test_optim_gap_s2));
 }

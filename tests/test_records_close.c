@@ -216,12 +216,5 @@ START_TEST(test_close_bad_input) {
 END_TEST
 
 Suite *records_close_suite(void) {
-  Suite *s = suite_create("records_close");
-  TCase *tc = tcase_create("close");
-  tcase_set_timeout(tc, 120);
-  tcase_add_test(tc, test_close_passes);
-  tcase_add_test(tc, test_close_moved);
-  tcase_add_test(tc, test_close_bad_input);
-  suite_add_tcase(s, tc);
-  return s;
+  return testutil_suite("records_close", TESTUTIL_CASE("close", 120, test_close_passes, test_close_moved, test_close_bad_input));
 }

@@ -419,20 +419,9 @@ START_TEST(test_journal_cannot_create) {
 END_TEST
 
 Suite *salvage_suite(void) {
-  Suite *s = suite_create("salvage");
-  TCase *tc = tcase_create("salvage");
-  tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_set_timeout(tc, 60);
-  tcase_add_test(tc, test_clean_and_order);
-  tcase_add_test(tc, test_truncated_half);
-  tcase_add_test(tc, test_one_run_damaged_no_journal);
-  tcase_add_test(tc, test_missing_dataset_and_group);
-  tcase_add_test(tc, test_journal_follows_resume);
-  tcase_add_test(tc, test_journal_damaged_middle);
-  tcase_add_test(tc, test_tool_errors);
-  tcase_add_test(tc, test_refusals_name_salvage);
-  tcase_add_test(tc, test_child_crash_and_hang);
-  tcase_add_test(tc, test_journal_cannot_create);
-  suite_add_tcase(s, tc);
-  return s;
+  return testutil_suite("salvage", TESTUTIL_CASE_FIXTURE("salvage", 60, setup, teardown, test_clean_and_order, test_truncated_half,
+                                                         test_one_run_damaged_no_journal, test_missing_dataset_and_group,
+                                                         test_journal_follows_resume, test_journal_damaged_middle,
+                                                         test_tool_errors, test_refusals_name_salvage,
+                                                         test_child_crash_and_hang, test_journal_cannot_create));
 }

@@ -406,17 +406,7 @@ START_TEST(test_faults_create_over) {
 END_TEST
 
 Suite *salvage_faults_suite(void) {
-  Suite *s = suite_create("salvage_faults");
-  TCase *tc = tcase_create("faults");
-  tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_set_timeout(tc, 300);
-  tcase_add_test(tc, test_faults_every_commit);
-  tcase_add_test(tc, test_faults_create_over);
-  suite_add_tcase(s, tc);
-  TCase *tr = tcase_create("faults-resume");
-  tcase_add_checked_fixture(tr, setup, teardown);
-  tcase_set_timeout(tr, 300);
-  tcase_add_test(tr, test_faults_resume);
-  suite_add_tcase(s, tr);
-  return s;
+  return testutil_suite("salvage_faults",
+                        TESTUTIL_CASE_FIXTURE("faults", 300, setup, teardown, test_faults_every_commit, test_faults_create_over),
+                        TESTUTIL_CASE_FIXTURE("faults-resume", 300, setup, teardown, test_faults_resume));
 }

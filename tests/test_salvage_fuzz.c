@@ -192,11 +192,5 @@ START_TEST(test_salvage_fuzz) {
 END_TEST
 
 Suite *salvage_fuzz_suite(void) {
-  Suite *s = suite_create("salvage_fuzz");
-  TCase *tc = tcase_create("fuzz");
-  tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_set_timeout(tc, 600);
-  tcase_add_test(tc, test_salvage_fuzz);
-  suite_add_tcase(s, tc);
-  return s;
+  return testutil_suite("salvage_fuzz", TESTUTIL_CASE_FIXTURE("fuzz", 600, setup, teardown, test_salvage_fuzz));
 }

@@ -200,16 +200,8 @@ START_TEST(test_output_journal_fails) {
 END_TEST
 
 Suite *salvage_journal_suite(void) {
-  Suite *s = suite_create("salvage_journal");
-  TCase *tc = tcase_create("salvage_journal");
-  tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_set_timeout(tc, 60);
-  tcase_add_test(tc, test_journal_cut_end);
-  tcase_add_test(tc, test_journal_of_another_record);
-  tcase_add_test(tc, test_journal_read_fails);
-  tcase_add_test(tc, test_stale_tail_cut);
-  tcase_add_test(tc, test_uncommitted_tail);
-  tcase_add_test(tc, test_output_journal_fails);
-  suite_add_tcase(s, tc);
-  return s;
+  return testutil_suite("salvage_journal",
+                        TESTUTIL_CASE_FIXTURE("salvage_journal", 60, setup, teardown, test_journal_cut_end,
+                                              test_journal_of_another_record, test_journal_read_fails, test_stale_tail_cut,
+                                              test_uncommitted_tail, test_output_journal_fails));
 }
