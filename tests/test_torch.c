@@ -111,16 +111,10 @@ static void teardown_torch(void) {
  * the file with the output biases moved by 1e-9 fails the same check on every run. */
 START_TEST(test_torch_load_matches) {
   REQUIRE_TORCH();
-  char cmd[1024], want[96];
+  char cmd[1024];
   snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py verify %s/kinds.h5 --tol 1e-12 --perturbed 1e-9 %s/bad.h5",
            python(), dir, dir);
-  int st = run_logged(cmd);
-  print_unperturbed(log_text());
-  ck_assert_msg(st == 0, "verify failed:\n%s", log_text());
-  snprintf(want, sizeof want, "\nverify: %zu of %zu runs within 1e-12", N_KINDS, N_KINDS);
-  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
-  snprintf(want, sizeof want, "\nverify perturbed by 1e-09: 0 of %zu runs within 1e-12", N_KINDS);
-  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+  torch_expect_within(cmd, "verify", N_KINDS, "runs");
 }
 END_TEST
 

@@ -152,20 +152,27 @@ static inline void torchutil_fit_kinds(const exprun_data_t *d, const char *file,
   record_writer_close(w);
 }
 
+/* Runs a `moex_torch.py` check (`what`: verify or save-check) with its log, and expects
+ * "<what>: n of n <unit> within 1e-12" and, perturbed by 1e-9, "0 of n". */
+static inline void torch_expect_within(const char *cmd, const char *what, size_t n, const char *unit) {
+  char want[160];
+  int st = run_logged(cmd);
+  print_unperturbed(log_text());
+  ck_assert_msg(st == 0, "%s failed:\n%s", what, log_text());
+  snprintf(want, sizeof want, "\n%s: %zu of %zu %s within 1e-12", what, n, n, unit);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+  snprintf(want, sizeof want, "\n%s perturbed by 1e-09: 0 of %zu %s within 1e-12", what, n, unit);
+  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+}
+
 /* PyTorch -> moex: `moex_torch.py save-check` on the kinds of dir/FILE: a fresh module of each,
  * saved and measured by moex-eval, must give its own predictions within 1e-12, all n_models of
  * them, and none once moved by 1e-9 after saving. */
 static inline void torch_save_check(const char *file, size_t n_models) {
-  char cmd[1024], want[128];
+  char cmd[1024];
   snprintf(cmd, sizeof cmd, "%s src/tools/moex_torch.py save-check %s/%s --moex-eval %s/moex-eval "
            "--target piecewise:E=3,L=2 --dir %s/save --tol 1e-12 --perturb 1e-9", python(), dir, file, testutil_bindir(), dir);
-  int st = run_logged(cmd);
-  print_unperturbed(log_text());
-  ck_assert_msg(st == 0, "save-check failed:\n%s", log_text());
-  snprintf(want, sizeof want, "\nsave-check: %zu of %zu models within 1e-12", n_models, n_models);
-  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
-  snprintf(want, sizeof want, "\nsave-check perturbed by 1e-09: 0 of %zu models within 1e-12", n_models);
-  ck_assert_msg(strstr(log_text(), want) != NULL, "%s", log_text());
+  torch_expect_within(cmd, "save-check", n_models, "models");
 }
 
 #endif
