@@ -209,6 +209,18 @@ START_TEST(test_gap_verdict) {
 }
 END_TEST
 
+/* Runs the optim_gap command cmd (its record dir/og.h5, its log dir/og.log), checks the record's
+ * schema and that it holds n_runs runs; the record, open (its path in path). */
+static record_file *og_run(const char *cmd, const char *dir, size_t n_runs, char *path, size_t n) {
+  ck_assert_msg(testutil_sh(cmd) == 0, "optim_gap failed (%s/og.log)", dir);
+  snprintf(path, n, "%s/og.h5", dir);
+  ck_assert_msg(record_check(path) == 0, "schema: %s", moex_errmsg());
+  record_file *f = record_open(path);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(record_n_runs(f), n_runs);
+  return f;
+}
+
 /* The rows of an optim_gap file that must have learned: for each (row, target) in want, every
  * such run's test_mse is at most share x null_test_mse (the best constant predictor's error, the
  * test targets' variance); every run routes over two paths or more. Returns how many runs were
@@ -256,13 +268,9 @@ START_TEST(test_optim_gap_quick) {
            "%s/optim_gap --quick --seeds 1 --iters 600 --n-train 256 --grid-t3 64 --grid-eq4 17 --targets t3-axis-D16,eq4-deep4 "
            "--rows oracle-routes,adam,adam-balance,construction,warm-start:adam --construction %s/t.h5 --out %s/og.h5 > %s/og.log 2>&1",
            b, dir, dir, dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "optim_gap failed (%s/og.log)", dir);
-  char path[256];
-  snprintf(path, sizeof path, "%s/og.h5", dir);
-  ck_assert_msg(record_check(path) == 0, "schema: %s", moex_errmsg());
-  record_file *f = record_open(path);
   size_t want = (2 + (size_t)balance) * 2 + 2; /* the table rows on both targets, the construction's two on eq4 */
-  ck_assert_uint_eq(record_n_runs(f), want);
+  char path[256];
+  record_file *f = og_run(cmd, dir, want, path, sizeof path);
   /* learned at 600 Adam steps (60 left Adam at 0.82 to 0.99 of the variance on t3): on t3 the
    * trained rows below 0.35 of the target's variance (measured: oracle routes 0.001, adam 0.16,
    * adam-balance 0.17); on eq4 the construction and its warm start below 0.02 (0.002, 0.003).
@@ -335,12 +343,8 @@ START_TEST(test_optim_gap_s2) {
            "%s/optim_gap --quick --seeds 1 --iters 40 --n-train 256 --grid-s2 12 --targets s2-D32 "
            "--rows adam,construction,warm-start:adam --construction-s2 %s/t.h5 --s2-m 16 --out %s/og.h5 > %s/og.log 2>&1",
            b, dir, dir, dir);
-  ck_assert_msg(testutil_sh(cmd) == 0, "optim_gap failed (%s/og.log)", dir);
   char path[256];
-  snprintf(path, sizeof path, "%s/og.h5", dir);
-  ck_assert_msg(record_check(path) == 0, "schema: %s", moex_errmsg());
-  record_file *f = record_open(path);
-  ck_assert_uint_eq(record_n_runs(f), 3);
+  record_file *f = og_run(cmd, dir, 3, path, sizeof path);
   /* learned in 40 steps: adam below 0.4 of the target's variance (measured 0.21), the
    * construction below 0.3 (0.169; built, not trained), its warm start below 0.45 (0.28: 40 steps
    * from the construction lose some of it, 0.043 at 400); each routes over 4 to 9 paths. The
