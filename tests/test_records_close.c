@@ -131,10 +131,16 @@ static int have_tools(void) {
                                "records_close.py needs Debian's python3-pandas and python3-h5py (make deps installs them)");
 }
 
-START_TEST(test_close_passes) {
-  if (!have_tools()) return;
+/* Each test's scratch folder, with the reference record a.h5 (SAME) in it. */
+static void close_setup(void) {
   testutil_tmp_make(&T, "close");
   write_record(tpath("a.h5"), &SAME);
+}
+
+static void close_teardown(void) { testutil_tmp_remove(&T); }
+
+START_TEST(test_close_passes) {
+  if (!have_tools()) return;
   write_record(tpath("b.h5"), &SAME);
   ck_assert_int_eq(run_close("a.h5 b.h5"), 0);
   ck_assert_uint_eq(out_lines(NULL), 0);
@@ -161,14 +167,11 @@ START_TEST(test_close_passes) {
   ck_assert_int_eq(run_close("f1.h5 f2.h5"), 0);
   ck_assert_int_eq(run_close("a.h5 f2.h5"), 1);
   ck_assert_uint_eq(out_lines("moe adam: x=32: 3 old seed(s), 0 new"), 1);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
 START_TEST(test_close_moved) {
   if (!have_tools()) return;
-  testutil_tmp_make(&T, "close");
-  write_record(tpath("a.h5"), &SAME);
   /* one series 3x: one line, naming it alone, every point of it outside the range */
   close_change tripled = SAME;
   tripled.series = 0;
@@ -191,14 +194,11 @@ START_TEST(test_close_moved) {
   write_record(tpath("d.h5"), &dropped);
   ck_assert_int_eq(run_close("d.h5 a.h5"), 1);
   ck_assert_uint_eq(out_lines("moe adam: x=64: 0 old seed(s), 3 new"), 1);
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
 START_TEST(test_close_bad_input) {
   if (!have_tools()) return;
-  testutil_tmp_make(&T, "close");
-  write_record(tpath("a.h5"), &SAME);
   FILE *f = fopen(tpath("text.h5"), "w");
   ck_assert_ptr_nonnull(f);
   fputs("not a record\n", f);
@@ -211,10 +211,10 @@ START_TEST(test_close_bad_input) {
     snprintf(cmd, sizeof cmd, "%s %s", base, bad[i]);
     testutil_expect_usage_error(cmd, "records_close");
   }
-  testutil_tmp_remove(&T);
 }
 END_TEST
 
 Suite *records_close_suite(void) {
-  return testutil_suite("records_close", TESTUTIL_CASE("close", 120, test_close_passes, test_close_moved, test_close_bad_input));
+  return testutil_suite("records_close", TESTUTIL_CASE_FIXTURE("close", 120, close_setup, close_teardown, test_close_passes,
+                                                               test_close_moved, test_close_bad_input));
 }

@@ -174,11 +174,16 @@ static void flip_at(const char *file, long off) {
   fclose(f);
 }
 
+/* a.h5 of n runs, and its copy d.h5 with one byte flipped at byte `at` of a run's array. */
+static void damaged_copy(int n, const char *run, const char *array, long at) {
+  salvage_test_make(P("a.h5"), n);
+  copy_bytes(P("a.h5"), P("d.h5"), -1);
+  flip_at(P("d.h5"), array_offset(P("d.h5"), run, array) + at);
+}
+
 /* A run's data damaged, no journal: that run is lost (by name, why: checksum), the others kept. */
 START_TEST(test_one_run_damaged_no_journal) {
-  salvage_test_make(P("a.h5"), 8);
-  copy_bytes(P("a.h5"), P("d.h5"), -1);
-  flip_at(P("d.h5"), array_offset(P("d.h5"), "run005", "params/layer0/router/W") + 9);
+  damaged_copy(8, "run005", "params/layer0/router/W", 9);
   char cmd[4096];
   snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-merge --salvage d.h5 -o s.h5 >out 2>err", T.dir, salvage_test_bin());
   ck_assert_int_eq(testutil_sh(cmd), 1);
@@ -347,9 +352,7 @@ END_TEST
 
 /* moex-report, moex-merge and --resume refuse a damaged file naming the salvage command. */
 START_TEST(test_refusals_name_salvage) {
-  salvage_test_make(P("a.h5"), 4);
-  copy_bytes(P("a.h5"), P("d.h5"), -1);
-  flip_at(P("d.h5"), array_offset(P("d.h5"), "run001", "eval/path") + 3);
+  damaged_copy(4, "run001", "eval/path", 3);
   char cmd[4096];
   snprintf(cmd, sizeof cmd, "cd '%s' && %s/moex-report d.h5 --out rep >out 2>err", T.dir, salvage_test_bin());
   ck_assert_int_eq(testutil_sh(cmd), 2);
