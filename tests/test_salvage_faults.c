@@ -159,23 +159,22 @@ static int run_fn(void *ctx, const sweep_grid_t *g, size_t i, unsigned long seed
 #endif
 
 static size_t n_values = 4; /* of the grid: 2 makes the first half of the sweep */
-static int sweep_child(const char *path, int resume, long k, int err, int sticky, long *ops, long *renames, char *msg,
-                       size_t msz) {
+/* Runs fn(arg) in a child with the fault armed at (k, err, sticky); the operations and renames
+ * it counted and, when fn failed, its error message come back through a pipe. Returns the
+ * child's exit status (1 when fn failed); a child that dies fails the test, naming `what`. */
+static int armed_child(long k, int err, int sticky, int (*fn)(void *), void *arg, long *ops, long *renames, char *msg,
+                       size_t msz, const char *what) {
   int fds[2];
   ck_assert_int_eq(pipe(fds), 0);
   fflush(NULL);
   pid_t pid = fork();
   ck_assert_int_ge(pid, 0);
   if (pid == 0) {
-    sweep_grid_t g = {.n_axes = 1, .seeds = 1};
-    g.axis[0] = (sweep_axis_t){.name = "m", .n = n_values, .values = {"4", "8", "16", "32"}};
-    sweep_options_t o = {.experiment = "faults", .out = path, .master_seed = 2385, .jobs = 1, .quiet = 1,
-                         .resume = resume, .command_line = "faults"};
     fault_k = k;
     fault_errno = err;
     fault_sticky = sticky;
     armed = 1;
-    int rc = sweep_run(&o, &g, run_fn, NULL, NULL);
+    int rc = fn(arg);
     armed = 0;
     char out[1200];
     int n = snprintf(out, sizeof out, "%ld %ld %s", n_ops, n_renames, rc ? moex_errmsg() : "");
@@ -191,11 +190,31 @@ static int sweep_child(const char *path, int resume, long k, int err, int sticky
   close(fds[0]);
   int st;
   ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-  ck_assert_msg(WIFEXITED(st), "the sweep died (status %d) with k = %ld", st, k);
+  ck_assert_msg(WIFEXITED(st), "the %s died (status %d) with k = %ld", what, st, k);
   int used = 0;
   ck_assert_int_eq(sscanf(buf, "%ld %ld %n", ops, renames, &used) >= 2, 1);
   snprintf(msg, msz, "%s", buf + used);
   return WEXITSTATUS(st);
+}
+
+typedef struct {
+  const char *path;
+  int resume;
+} sweep_arg;
+
+static int sweep_fn(void *varg) {
+  const sweep_arg *a = varg;
+  sweep_grid_t g = {.n_axes = 1, .seeds = 1};
+  g.axis[0] = (sweep_axis_t){.name = "m", .n = n_values, .values = {"4", "8", "16", "32"}};
+  sweep_options_t o = {.experiment = "faults", .out = a->path, .master_seed = 2385, .jobs = 1, .quiet = 1,
+                       .resume = a->resume, .command_line = "faults"};
+  return sweep_run(&o, &g, run_fn, NULL, NULL);
+}
+
+static int sweep_child(const char *path, int resume, long k, int err, int sticky, long *ops, long *renames, char *msg,
+                       size_t msz) {
+  sweep_arg a = {path, resume};
+  return armed_child(k, err, sticky, sweep_fn, &a, ops, renames, msg, msz, "sweep");
 }
 
 /* The runs of path (none when it does not exist): read whole, each verified. */
@@ -340,33 +359,19 @@ START_TEST(test_faults_resume) {
 }
 END_TEST
 
-/* record_writer_open(path, RECORD_NEW) in a child armed with (k, EIO, passing); the operations
- * it counted. */
+/* record_writer_open(path, RECORD_NEW) and its close: they end without an error whatever fails
+ * (a failed open is a NULL writer), so the child's status tells only whether it died. */
+static int create_fn(void *path) {
+  record_meta_in meta = {"faults", "{}", "a new record"};
+  record_writer_close(record_writer_open(path, &meta, RECORD_NEW));
+  return 0;
+}
+
+/* create_fn in a child armed with (k, EIO, passing); the operations it counted. */
 static long create_child(const char *path, long k) {
-  int fds[2];
-  ck_assert_int_eq(pipe(fds), 0);
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    record_meta_in meta = {"faults", "{}", "a new record"};
-    fault_k = k;
-    fault_errno = EIO;
-    fault_sticky = 0;
-    armed = 1;
-    record_writer_close(record_writer_open(path, &meta, RECORD_NEW));
-    armed = 0;
-    ssize_t w = write(fds[1], &n_ops, sizeof n_ops);
-    (void)w;
-    _exit(0);
-  }
-  close(fds[1]);
-  long ops = 0;
-  ck_assert_int_eq(read(fds[0], &ops, sizeof ops), (ssize_t)sizeof ops);
-  close(fds[0]);
-  int st;
-  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the writer died (status %d) with k = %ld", st, k);
+  long ops = 0, renames = 0;
+  char msg[1200];
+  ck_assert_int_eq(armed_child(k, EIO, 0, create_fn, (void *)path, &ops, &renames, msg, sizeof msg, "writer"), 0);
   return ops;
 }
 
