@@ -330,6 +330,65 @@ START_TEST(test_alternate_soft) {
 }
 END_TEST
 
+/* Every MoE layer of a stack gets its gate fitted when the budget is small: the oracle protocol
+ * on a two-MoE-layer stack at 100 gradients per sample leaves the gate step a fifth of that (about
+ * 18 evaluations), which the gate step used to give whole to the first layer, leaving the second
+ * one's router as initialised. Split over the layers, each gate ends with a lower cross-entropy
+ * on its own problem (its labels, on its inputs under the label routes below) than it began. */
+static double gate_xent(const moe_layer_t *L, const double *theta, const double *h, size_t n, const size_t *lab) {
+  double *acts = malloc(n * L->gate.act_width * sizeof *acts), f = 0.0;
+  const double *S = gate_scores(&L->gate, theta + L->gate_off, n, h, acts);
+  size_t E = L->spec.n_experts;
+  for (size_t s = 0; s < n; s++) {
+    double mx = S[s * E], z = 0.0;
+    for (size_t e = 1; e < E; e++) mx = fmax(mx, S[s * E + e]);
+    for (size_t e = 0; e < E; e++) z += exp(S[s * E + e] - mx);
+    f += mx + log(z) - S[s * E + lab[s]];
+  }
+  free(acts);
+  return f / (double)n;
+}
+
+START_TEST(test_gate_step_fits_every_layer) {
+  enum { N = 300 };
+  double x[2 * N], y[N];
+  size_t cone[N], path[N], lab0[N], lab1[N];
+  cone_data(4, N, 27, x, y, cone);
+  /* the first layer halves the circle (linearly separable), the second splits each half */
+  for (size_t s = 0; s < N; s++) {
+    lab0[s] = cone[s] / 2;
+    lab1[s] = cone[s] % 2;
+    path[s] = lab0[s] + 2 * lab1[s];
+  }
+  moe_spec_t sp = {.n_layers = 2};
+  sp.layer[0] = moe_layer_default(2, 2, 2, 4);
+  sp.layer[1] = moe_layer_default(2, 1, 2, 4);
+  moe_model_t *m = moe_model_alloc(&sp, N);
+  moe_model_init_params(m, 13);
+  double *theta0 = malloc(m->n_params * sizeof *theta0);
+  memcpy(theta0, m->theta, m->n_params * sizeof *theta0);
+  fit_moe_settings ps = fitutil_moe_settings("oracle", 100.0 * N, 100.0 * N);
+  train_data_t td = {.n = N, .d_in = 2, .d_out = 1, .x = x, .y = y};
+  fit_moe_result res;
+  memset(&res, 0, sizeof res);
+  ck_assert_int_eq(fit_moe_run(&ps, NULL, m, &td, path, &res, NULL), 0);
+  fit_routed *R = fit_routed_alloc(m, N);
+  const size_t *routes[MOE_MAX_LAYERS] = {lab0, lab1};
+  ck_assert_ptr_nonnull(fit_routed_forward(R, m->theta, N, x, routes, NULL));
+  for (size_t l = 0; l < 2; l++) {
+    double before = gate_xent(&m->layer[l], theta0, R->h[l], N, routes[l]);
+    double after = gate_xent(&m->layer[l], m->theta, R->h[l], N, routes[l]);
+    ck_assert_msg(after < before, "layer %zu: gate cross-entropy %g, %g as initialised (the gate steps used %g of %g)",
+                  l, after, before, res.gate_grads, ps.budget);
+  }
+  ck_assert_msg(res.grads <= ps.budget * 1.02, "used %g of %g", res.grads, ps.budget);
+  fit_routed_free(R);
+  fit_moe_result_clear(&res);
+  free(theta0);
+  moe_model_free(m);
+}
+END_TEST
+
 /* The progress hook: called at every recorded point of each protocol (alt's EM rows, anneal's
  * stages, OPT+polish's base fit and kept polish rounds) with the protocol's model; a hook that
  * only reads changes no bit of the fit, and a nonzero return stops the protocol with that code. */
@@ -530,7 +589,7 @@ Suite *fit_protocols_suite(void) {
                         TESTUTIL_CASE_LOOPS("units", 120,
                                             TESTUTIL_LOOPS({test_routed_matches_model, 0, 2}, {test_polish_never_raises, 0, 2}),
                                             test_soft_surrogate_gradient, test_competitive_loss_gradient,
-                                            test_routed_matches_model, test_gate_logreg_known_optimum,
+                                            test_routed_matches_model, test_gate_logreg_known_optimum, test_gate_step_fits_every_layer,
                                             test_polish_never_raises, test_alternate_two_experts,
                                             test_alternate_four_experts, test_alternate_soft, test_parse,
                                             test_progress_hook, test_anneal_budget_overshoot),

@@ -96,12 +96,19 @@ int fitm_fit_gates(fit_moe_ctx *c, size_t *const *routes, double *agreement) {
   if (!fit_routed_forward(c->R, m->theta, n, c->d->x, (const size_t *const *)routes, NULL)) return MOEX_EINVAL;
   c->res->grads += (double)n;
   c->res->fwd_grads += (double)n;
+  size_t n_moe = 0;
+  for (size_t l = 0; l < m->n_layers; l++) n_moe += m->layer[l].spec.kind == MOE_LAYER_MOE;
   for (size_t l = 0; l < m->n_layers; l++) {
     if (m->layer[l].spec.kind != MOE_LAYER_MOE) continue;
     /* each gate step warm-starts from the last, so a few dozen evaluations suffice; counted as
-     * whole per-sample gradients although a gate's costs E d_in of the model's multiply-adds */
-    double left = fitm_left(c) / (double)n - 2.0;
-    size_t ev = 0, cap = left > 0 ? (size_t)left : 0;
+     * whole per-sample gradients although a gate's costs E d_in of the model's multiply-adds.
+     * The budget left (less two forwards) is split evenly over the MoE layers still to fit: this
+     * one gets floor(left / k) evaluations of the k layers from it up (at least one while one is
+     * left), at most gate_evals, and what a layer does not use passes to the layers above. Giving
+     * it all that was left starved the gates above the first at a small budget. */
+    double left = fitm_left(c) / (double)n - 2.0, share = floor(left / (double)n_moe);
+    n_moe--;
+    size_t ev = 0, cap = left >= 1.0 ? (share >= 1.0 ? (size_t)share : 1) : 0;
     if (cap > c->ps->gate_evals) cap = c->ps->gate_evals;
     if (cap < 1) break;
     int rc = fit_gate_logreg(m, l, m->theta, n, c->R->h[l], routes[l], c->ps->gate_l2, cap, NULL, &ev);
