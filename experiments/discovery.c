@@ -186,7 +186,7 @@ static int build_grid(const driver_opts_t *o, const axes_t *a, sweep_grid_t *g) 
 int main(int argc, char **argv) {
   driver_opts_t o;
   driver_opts_default(&o, 5, 5000, 2000, 4096);
-  o.protocol = "adam,adam+polish,alt,anneal";
+  o.protocol = "adam,adam+polish,alt,anneal,grow";
   size_t m = 16, eval_points = 2048;
   axes_t a = {0};
   const cli_option_t extra[] = {
@@ -199,7 +199,7 @@ int main(int argc, char **argv) {
   };
   int rc = driver_parse(PROG,
                         "Issue 31: the share of seeds whose paths match the E^L pieces (>= 95%) against the routing incentive.\n"
-                        "Axes: E, L, contrast (the target's knob), router, protocol (default adam,adam+polish,alt,anneal).",
+                        "Axes: E, L, contrast (the target's knob), router, protocol (default adam,adam+polish,alt,anneal,grow).",
                         argc, argv, &o, extra, sizeof extra / sizeof extra[0]);
   if (rc) return rc == 1 ? 0 : 2;
   if (driver_refuse(PROG, argc, argv, "--set", "the axes are --E, --L, --contrast and --router (their incentives are measured first)"))

@@ -58,13 +58,12 @@ static int add_table(record_run *rec, const char *path, const char *const cols[6
 
 /* An MoE protocol's settings, compute and diagnostics (results/SCHEMA.md, "MoE protocols"). */
 static int record_protocol(record_run *rec, const fit_moe_settings *ps, const fit_moe_result *r) {
-  static const char *const rinit[] = {"random", "kmeans", "labels"};
   char temps[256] = "";
   for (size_t k = 0, len = 0; k < ps->n_temps && len < sizeof temps - 24; k++)
     len += (size_t)snprintf(temps + len, sizeof temps - len, "%s%g", k ? "/" : "", ps->temps[k]);
   int rc = record_run_set_str(rec, "fit_protocol", ps->type->name);
   if (!rc) rc = record_run_set_str(rec, "fit_base", ps->base);
-  if (!rc) rc = record_run_set_str(rec, "fit_route_init", rinit[ps->rinit]);
+  if (!rc) rc = record_run_set_str(rec, "fit_route_init", fit_rinit_name(ps->rinit));
   if (!rc) rc = record_run_set_str(rec, "fit_expert_init", ps->xinit_data ? "data" : "model");
   if (!rc) rc = record_run_set_str(rec, "fit_polisher", ps->polisher);
   if (!rc) rc = record_run_set_str(rec, "fit_lm_solver", ps->lm_solver);

@@ -251,10 +251,34 @@ int fit_kmeans_affine(size_t n, size_t d, const double *x, size_t E, unsigned lo
   return MOEX_OK;
 }
 
+int fitm_tree_init(fit_moe_ctx *c) {
+  moe_model_t *m = c->m;
+  const train_data_t *d = c->d;
+  if (m->layer[0].spec.kind != MOE_LAYER_MOE)
+    return moex_error(MOEX_EINVAL, "fit_moe: init=tree needs an MoE layer first (it reads the data)");
+  size_t E = m->layer[0].spec.n_experts, n = d->n, ev = 0;
+  size_t *lab = malloc(n * sizeof *lab);
+  if (!lab) return moex_error(MOEX_ENOMEM, "fit_tree: out of memory");
+  /* a group at least a quarter of an even share: a piece, not a handful of samples at an edge */
+  size_t min_leaf = n / (4 * E) > 0 ? n / (4 * E) : 1;
+  int rc = fit_tree_groups(n, d->d_in, d->x, d->d_out, d->y, E, min_leaf, lab);
+  double left = fitm_left(c) / (double)n - 2.0;
+  size_t cap = left > 0 ? (size_t)left : 0;
+  if (cap > c->ps->gate_evals) cap = c->ps->gate_evals;
+  if (!rc && cap >= 1) rc = fit_gate_logreg(m, 0, m->theta, n, d->x, lab, c->ps->gate_l2, cap, NULL, &ev);
+  if (!rc) {
+    c->res->grads += (double)ev * (double)n;
+    c->res->gate_grads += (double)ev * (double)n;
+  }
+  free(lab);
+  return rc;
+}
+
 int fitm_route_init(fit_moe_ctx *c) {
   moe_model_t *m = c->m;
   const train_data_t *d = c->d;
   if (c->ps->rinit == FIT_RINIT_RANDOM) return MOEX_OK;
+  if (c->ps->rinit == FIT_RINIT_TREE) return fitm_tree_init(c);
   if (c->ps->rinit == FIT_RINIT_KMEANS) {
     /* the first MoE layer, when it reads the data directly through a linear gate (spherical
      * k-means: cones) or an affine one (Euclidean k-means: the Voronoi cells of the centres) */

@@ -12,8 +12,16 @@
  *   oracle[:k=v...]       the oracle-routes diagnostic (fit_oracle.c): experts fitted with every
  *                         sample routed by the experiment's path labels (the target's known
  *                         structure), then the gates fitted to the labels; needs the labels
- * options (all protocols): init=random|kmeans|labels (route initialisation; labels is a
- *   diagnostic), xinit=data|model (expert kinks placed through served samples, or the model's
+ *   grow[:k=v...]         layer-by-layer growth (fit_grow.c, issue 31): MoE layer l alone, the
+ *                         layers below frozen, fitted to the target's coordinate l with the other
+ *                         coordinates of its input passed through (Thm 5.3's layout), as a
+ *                         one-layer problem; default init=tree (each stage from fit_tree_groups of
+ *                         the data by coordinate l, the gate fitted to the groups: an affine gate
+ *                         by fit_tree_axis_gate, another by logistic regression; the experts
+ *                         under its routes), init=random|kmeans (each stage by alt); then a polish
+ *                         of the whole stack. Needs layers R^k -> R^k, k = the data's dimensions
+ * options (all protocols): init=random|kmeans|labels|tree (route initialisation; labels is a
+ *   diagnostic; tree: the first layer's gate fitted to fit_tree_groups of the data), xinit=data|model (expert kinks placed through served samples, or the model's
  *   own initialisation), polish=auto|lm|bfgs2|lbfgs (auto: per-expert LM for one MoE layer,
  *   lbfgs for stacks), pol=N (evaluation cap of one polishing problem);
  *   alt: em=N (iterations), eiters=N (LM/lbfgs iterations per expert step), cap=N (paths
@@ -37,7 +45,9 @@
 #include "model/moe.h"
 #include "model/train.h"
 
-typedef enum { FIT_RINIT_RANDOM = 0, FIT_RINIT_KMEANS = 1, FIT_RINIT_LABELS = 2 } fit_rinit_t;
+typedef enum { FIT_RINIT_RANDOM = 0, FIT_RINIT_KMEANS = 1, FIT_RINIT_LABELS = 2, FIT_RINIT_TREE = 3 } fit_rinit_t;
+/* The option value naming r: "random", "kmeans", "labels", "tree". */
+const char *fit_rinit_name(fit_rinit_t r);
 
 struct fit_moe_ctx;
 typedef struct fit_protocol_type {
@@ -49,6 +59,7 @@ extern const fit_protocol_type *const fit_proto_polish;    /* "OPT+polish" */
 extern const fit_protocol_type *const fit_proto_alternate; /* "alt" */
 extern const fit_protocol_type *const fit_proto_anneal;    /* "anneal" */
 extern const fit_protocol_type *const fit_proto_oracle;    /* "oracle" */
+extern const fit_protocol_type *const fit_proto_grow;      /* "grow" */
 
 #define FIT_MOE_MAX_TEMPS 12
 
@@ -152,6 +163,19 @@ int fit_kmeans_sphere(size_t n, size_t d, const double *x, size_t E, unsigned lo
 /* Euclidean k-means (seeded, k-means++ start) of the rows of x into E centres c_e, written as an
  * affine gate: W (E, d) rows c_e, b_e = -|c_e|^2 / 2, whose argmax is the nearest centre. */
 int fit_kmeans_affine(size_t n, size_t d, const double *x, size_t E, unsigned long seed, double *W, double *b);
+/* A regression tree with cubic leaves (fit_tree.c): the rows of x (n, d) split greedily into E
+ * groups (labels, 0..E-1), each split the axis-aligned cut, at least min_leaf rows a side, that
+ * most lowers the summed squared residuals of the groups' least-squares fits of t (n, k) by a
+ * cubic in the coordinate cut. Deterministic (ties: the lower coordinate, the lower threshold).
+ * MOEX_EINVAL when n < E min_leaf or a group has no admissible cut. */
+int fit_tree_groups(size_t n, size_t d, const double *x, size_t k, const double *t, size_t E, size_t min_leaf,
+                    size_t *labels);
+/* An affine gate W (E, d), b (E) that routes by intervals of one coordinate of x (n, d): for each
+ * coordinate the groups lab (0..E-1) ordered by their mean, the cut between two neighbours that
+ * leaves the fewest on the wrong side; the coordinate whose cuts route the most samples to their
+ * group. Returns that share, 0 (W, b untouched) when on no coordinate the cuts come in order, NaN
+ * after a moex error. */
+double fit_tree_axis_gate(size_t n, size_t d, const double *x, const size_t *lab, size_t E, double *W, double *b);
 
 /* The soft surrogate at temperature T: y = sum_k softmax(g(x)/T)_k f_k(x) in every MoE layer,
  * as an objective over the model's own parameter block (fit_anneal.c). The competitive loss

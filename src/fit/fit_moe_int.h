@@ -79,7 +79,10 @@ void fitm_defaults(fit_moe_settings *o, const fit_protocol_type *type);
  * for the messages. Returns 0 or MOEX_EINVAL naming the bad option. */
 int fitm_parse_options(fit_moe_settings *o, const char *name, const char *opts);
 
-/* Route initialisation (init=kmeans|labels; random leaves the gates alone) of c->m. */
+/* Route initialisation (init=kmeans|labels|tree; random leaves the gates alone) of c->m. */
 int fitm_route_init(fit_moe_ctx *c);
+/* init=tree (fit_tree.c): the first layer's gate fitted to fit_tree_groups of the data (min_leaf a
+ * quarter of n / E), at most gate_evals evaluations, counted. */
+int fitm_tree_init(fit_moe_ctx *c);
 
 #endif

@@ -43,6 +43,7 @@ static int parse_polish(fit_plan *p, const char *head, const char *opts) {
 static int parse_alt(fit_plan *p, const char *h, const char *o) { (void)h; return parse_protocol(p, fit_proto_alternate, o); }
 static int parse_anneal(fit_plan *p, const char *h, const char *o) { (void)h; return parse_protocol(p, fit_proto_anneal, o); }
 static int parse_oracle(fit_plan *p, const char *h, const char *o) { (void)h; return parse_protocol(p, fit_proto_oracle, o); }
+static int parse_grow(fit_plan *p, const char *h, const char *o) { (void)h; return parse_protocol(p, fit_proto_grow, o); }
 
 /* adam:k=v...: Adam with the router options of fit_router.h */
 static int parse_adam_opts(fit_plan *p, const char *head, const char *opts) {
@@ -58,6 +59,7 @@ static const plan_family FAMILIES[] = {
     {"alt", NULL, parse_alt},
     {"anneal", NULL, parse_anneal},
     {"oracle", NULL, parse_oracle},
+    {"grow", NULL, parse_grow},
 };
 
 /* A plain optimizer, or adam with options; anything else is unknown. */
@@ -65,7 +67,7 @@ static int parse_optimizer(fit_plan *p, const char *head, const char *opts) {
   const fit_type *T = fit_type_find(head);
   if (T == fit_adam && opts) return parse_adam_opts(p, head, opts);
   if (!T || opts)
-    return moex_error(MOEX_EINVAL, "unknown protocol '%s' (an optimizer, OPT+polish, alt, anneal or oracle)", p->text);
+    return moex_error(MOEX_EINVAL, "unknown protocol '%s' (an optimizer, OPT+polish, alt, anneal, oracle or grow)", p->text);
   p->kind = T == fit_adam ? FIT_PLAN_ADAM : FIT_PLAN_FULL_BATCH;
   p->opt = T;
   return MOEX_OK;
@@ -157,13 +159,12 @@ static void format_temps(plan_out *o, const fit_moe_settings *m, const fit_moe_s
 }
 
 static void format_protocol(plan_out *o, const fit_plan *p) {
-  static const char *const rinit[] = {"random", "kmeans", "labels"};
   const fit_moe_settings *m = &p->moe;
   fit_moe_settings def;
   fitm_defaults(&def, m->type);
   if (m->type == fit_proto_polish) out_put(o, "%s%s", m->base, POLISH_SUFFIX);
   else out_put(o, "%s%s", m->type->name, "");
-  opt_str(o, "init", rinit[m->rinit], rinit[def.rinit]);
+  opt_str(o, "init", fit_rinit_name(m->rinit), fit_rinit_name(def.rinit));
   opt_str(o, "xinit", m->xinit_data ? "data" : "model", def.xinit_data ? "data" : "model");
   if (m->type == fit_proto_oracle) opt_str(o, "base", *m->base ? m->base : "none", "none");
   opt_str(o, "polish", m->polisher, def.polisher);

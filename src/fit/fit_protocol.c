@@ -1,6 +1,6 @@
-/* fit_protocol: the MoE protocols' options and defaults (read by fit_plan.c), the run of one protocol
- * (fit_moe_run: its state, its budget), and the simplest protocol, OPT+polish: any optimizer on
- * half the budget, then frozen-route polishing on the rest. */
+/* fit_protocol: the MoE protocols' options and defaults (read by fit_plan.c), and the simplest
+ * protocol, OPT+polish: any optimizer on half the budget, then frozen-route polishing on the rest.
+ * The run of one protocol (fit_moe_run) is fit_moe_run.c's. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -54,6 +54,11 @@ static int polish_run(const fit_protocol_type *T, fit_moe_ctx *c) {
 static const fit_protocol_type polish_type = {"polish", polish_run};
 const fit_protocol_type *const fit_proto_polish = &polish_type;
 
+const char *fit_rinit_name(fit_rinit_t r) {
+  static const char *const names[] = {"random", "kmeans", "labels", "tree"};
+  return (size_t)r < sizeof names / sizeof *names ? names[r] : "?";
+}
+
 static int parse_size(const char *k, const char *v, size_t lo, size_t hi, size_t *out) {
   char *end;
   errno = 0;
@@ -82,7 +87,8 @@ static int parse_option(fit_moe_settings *o, char *kv) {
     if (!strcmp(v, "random")) o->rinit = FIT_RINIT_RANDOM;
     else if (!strcmp(v, "kmeans")) o->rinit = FIT_RINIT_KMEANS;
     else if (!strcmp(v, "labels")) o->rinit = FIT_RINIT_LABELS;
-    else return moex_error(MOEX_EINVAL, "protocol option init=%s (expected random, kmeans or labels)", v);
+    else if (!strcmp(v, "tree")) o->rinit = FIT_RINIT_TREE;
+    else return moex_error(MOEX_EINVAL, "protocol option init=%s (expected random, kmeans, labels or tree)", v);
   } else if (!strcmp(k, "xinit")) {
     if (!strcmp(v, "data")) o->xinit_data = 1;
     else if (!strcmp(v, "model")) o->xinit_data = 0;
@@ -146,7 +152,7 @@ void fitm_defaults(fit_moe_settings *o, const fit_protocol_type *type) {
   o->type = type;
   /* alt, anneal and oracle place the experts' kinks through served samples: what they can reach */
   o->xinit_data = type != fit_proto_polish;
-  o->rinit = type == fit_proto_oracle ? FIT_RINIT_LABELS : FIT_RINIT_RANDOM;
+  o->rinit = type == fit_proto_oracle ? FIT_RINIT_LABELS : type == fit_proto_grow ? FIT_RINIT_TREE : FIT_RINIT_RANDOM;
   snprintf(o->polisher, sizeof o->polisher, "auto");
   snprintf(o->lm_solver, sizeof o->lm_solver, "auto");
   o->polish_evals = 200;
@@ -172,41 +178,7 @@ int fitm_parse_options(fit_moe_settings *o, const char *name, const char *opts) 
   }
   if (o->soft && o->type != fit_proto_alternate)
     return moex_error(MOEX_EINVAL, "protocol '%s': soft=1 is an option of alt only", name);
+  if (o->type == fit_proto_grow && o->rinit == FIT_RINIT_LABELS)
+    return moex_error(MOEX_EINVAL, "protocol '%s': init=labels names the whole stack's paths, not a stage's (grow takes init=tree, random or kmeans)", name);
   return MOEX_OK;
-}
-
-int fit_moe_run(const fit_moe_settings *ps, const fit_settings *fs, moe_model_t *m, const train_data_t *d,
-                const size_t *labels, fit_moe_result *res, fit_result *res_base) {
-  if (!ps || !ps->type || !m || !d || !res) return moex_error(MOEX_EINVAL, "fit_moe: NULL argument");
-  if (!(ps->budget >= (double)d->n))
-    return moex_error(MOEX_EINVAL, "fit_moe: budget %g per-sample gradients is below one pass over %zu samples", ps->budget, d->n);
-  /* the protocols' routed fits (fit_routed, fit_polish, fit_anneal) compute plain experts */
-  for (size_t l = 0; l < m->n_layers; l++)
-    if (m->layer[l].spec.enc_dim)
-      return moex_error(MOEX_EINVAL, "fit_moe: layer %zu has auto-encoder experts (k = %zu): protocol '%s' does not "
-                        "support them (use an optimizer, e.g. adam)", l, m->layer[l].spec.enc_dim, ps->type->name);
-  fit_settings def;
-  if (!fs) {
-    fit_settings_default(&def);
-    fs = &def;
-  }
-  fit_moe_result_clear(res);
-  fit_moe_ctx c = {.ps = ps, .fs = fs, .m = m, .d = d, .labels = labels, .res = res, .res_base = res_base};
-  c.R = fit_routed_alloc(m, d->n);
-  c.rng = gsl_rng_alloc(gsl_rng_mt19937);
-  int rc = c.R && c.rng ? MOEX_OK : MOEX_ENOMEM;
-  if (c.rng) gsl_rng_set(c.rng, fs->seed ^ 0x5bd1e995UL);
-  for (size_t l = 0; l < m->n_layers && !rc; l++)
-    if (m->layer[l].spec.kind == MOE_LAYER_MOE &&
-        (!(c.routes[l] = calloc(d->n, sizeof(size_t))) || !(c.weights[l] = malloc(d->n * sizeof(double)))))
-      rc = MOEX_ENOMEM;
-  if (rc == MOEX_ENOMEM) rc = moex_error(MOEX_ENOMEM, "fit_moe: out of memory");
-  if (!rc) rc = ps->type->run(ps->type, &c);
-  for (size_t l = 0; l < MOE_MAX_LAYERS; l++) {
-    free(c.routes[l]);
-    free(c.weights[l]);
-  }
-  fit_routed_free(c.R);
-  if (c.rng) gsl_rng_free(c.rng);
-  return rc;
 }
