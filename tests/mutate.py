@@ -73,7 +73,8 @@ MUTANTS = [
            "kern_mm(n, dout, din, in, W, 1, b, 0, j < net->n_layers, h);",
            "kern_mm(n, dout, din, in, W, 1, b, 0, j <= net->n_layers, h);", ["model"]),
     Mutant("M11", "src/model/mlp.c", "backward: the ReLU mask of the hidden layers removed",
-           "kern_relu_mask(n * din, in, dprev);", "(void)in;", ["model"]),
+           "kern_mm_mask(n, din, dout, dz, W, 0, in, dprev);",
+           "kern_mm_mask(n, din, dout, dz, W, 0, NULL, dprev);", ["model"]),
     # ---- src/fit: the optimizers ---------------------------------------------------------------
     Mutant("M12", "src/fit/fit_adam.c", "Adam: bias correction of the second moment dropped",
            "1.0 / (1.0 - b2t), at_row", "1.0, at_row", ["fit", "fit_moe"]),

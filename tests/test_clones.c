@@ -27,11 +27,13 @@ static const char clones_attr[] = CLONES_STR(KERN_CLONES);
 #define kern_mm base_mm
 #define kern_mtm base_mtm
 #define kern_relu_mask base_relu_mask
+#define kern_mm_mask base_mm_mask
 #include "../src/core/kernels.c"
 #undef kern_direct
 #undef kern_mm
 #undef kern_mtm
 #undef kern_relu_mask
+#undef kern_mm_mask
 
 static void fill(double *v, size_t len, gsl_rng *r) {
   for (size_t i = 0; i < len; i++) v[i] = -1.3 + 2.9 * gsl_rng_uniform(r);
@@ -97,6 +99,11 @@ START_TEST(test_clones_same_bits) {
     kern_relu_mask(n * p, A, C1);
     base_relu_mask(n * p, A, C2);
     ck_assert(!memcmp(C1, C2, n * p * sizeof *C1));
+    for (int bt = 0; bt < 2; bt++) { /* the mask: A's first n p values, about half of them > 0 */
+      kern_mm_mask(n, p, q, X, B, bt, A, C1);
+      base_mm_mask(n, p, q, X, B, bt, A, C2);
+      ck_assert_msg(!memcmp(C1, C2, n * p * sizeof *C1), "kern_mm_mask (%zu, %zu, %zu) bt %d: bits differ", n, p, q, bt);
+    }
     checked++;
     free(A); free(B); free(bias); free(C1); free(C2); free(X); free(G1); free(G2); free(s1); free(s2);
   }

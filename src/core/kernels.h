@@ -40,6 +40,11 @@ int kern_direct(size_t n, size_t p, size_t q);
 void kern_mm(size_t n, size_t p, size_t q, const double *A, const double *B, int bt,
              const double *bias, int acc, int relu, double *C);
 
+/* C (n, p) = A (n, q) op(B), kept where mask (n, p) > 0 and 0 elsewhere: kern_mm with no init
+ * followed by kern_relu_mask(n p, mask, C), in one pass (the gradient through a ReLU). */
+void kern_mm_mask(size_t n, size_t p, size_t q, const double *A, const double *B, int bt,
+                  const double *mask, double *C);
+
 /* G (p, q) += A^T (p, n) X (n, q) for A (n, p), X (n, q); and colsum (p) += the column sums of
  * A when colsum != NULL (the bias gradient). */
 void kern_mtm(size_t n, size_t p, size_t q, const double *A, const double *X, double *G,

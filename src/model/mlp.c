@@ -91,10 +91,12 @@ void mlp_backward(const mlp_t *net, const double *theta, size_t n, const double 
     if (j == 1 && !dx) break;
     /* din_grad (n, din) = dz (n, dout) W (dout, din) */
     double *dprev = j == 1 ? dx : (dz == bufa ? bufb : bufa);
-    kern_mm(n, din, dout, dz, W, 0, NULL, 0, 0, dprev);
-    if (j == 1) break;
-    /* through the ReLU of layer j-1: its output `in` is > 0 exactly where it passed */
-    kern_relu_mask(n * din, in, dprev);
+    if (j == 1) {
+      kern_mm(n, din, dout, dz, W, 0, NULL, 0, 0, dprev);
+      break;
+    }
+    /* and through the ReLU of layer j-1: its output `in` is > 0 exactly where it passed */
+    kern_mm_mask(n, din, dout, dz, W, 0, in, dprev);
     dz = dprev;
   }
 }
