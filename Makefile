@@ -277,9 +277,13 @@ STUDY_PRE_piecewise_depth_el = --el
 # so that the report below does not read them as studies
 STUDY_PRE_optim_gap = --construction results/studies/constructions/thm_5_3_fig3.h5 --eq4-m 8 \
   --construction-s2 results/studies/constructions/thm_4_8_s2.h5
+# the flatness claim on the discovery map's targets (issue 31): the MoE fitted by grow and the dense net of
+# its active parameters, test error against the pieces E^L, L = 1, 2, 3
+STUDY_BIN_discovery_flat = discovery
+STUDY_PRE_discovery_flat = --flat
 # the discovery map (issue 31): does training find the E^L pieces when routing pays? Its figures
 # (share of seeds matching paths to pieces against the routing incentive) per (E, L) drawn after
-STUDY_POOL = optim_gap discovery autoenc manifold_rates piecewise_depth gating variants piecewise_depth_el
+STUDY_POOL = optim_gap discovery autoenc manifold_rates piecewise_depth gating variants piecewise_depth_el discovery_flat
 studies-run-%:
 	$(B)/bin/$(or $(STUDY_BIN_$*),$*) $(STUDY_PRE_$*) --out results/studies/$*.h5 $(STUDY_POST_$*) $(STUDIES_ARGS)
 studies-run-optim_gap: studies-cons-thm_5_3 studies-cons-thm_4_8

@@ -12,7 +12,11 @@
  * and one verdict per protocol (analysis/discovery_verdict.h: "finds the pieces where the
  * incentive is at least X", or never), any router and per router, in <out>_verdicts.tsv.
  * Report convention: figure discovery_E<E>_L<L>, series "<router> <protocol>", x = incentive,
- * y = match_miss (1 - path_piece_agreement, floored at half a point of the grid). */
+ * y = match_miss (1 - path_piece_agreement, floored at half a point of the grid).
+ * --flat (lib/discovery_flat.h): instead of the map, the error against the pieces E^L (E 2,3 and
+ * L 1,2,3 by default, one contrast level, default 1) of the MoE fitted by one protocol (--protocol,
+ * default grow; --router, default affine) and of the dense net with its active parameters
+ * (--dense-protocol, default adam): claims flat and grows. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +24,7 @@
 
 #include "core/moex_error.h"
 #include "lib/discovery.h"
+#include "lib/discovery_flat.h"
 #include "lib/discovery_map.h"
 #include "lib/driver.h"
 #include "lib/study.h"
@@ -183,11 +188,35 @@ static int build_grid(const driver_opts_t *o, const axes_t *a, sweep_grid_t *g) 
   return 0;
 }
 
+/* --flat: its grid (axes E, L, contrast, router, model) and the run, no incentives, no map. */
+static int run_flat(driver_opts_t *o, const axes_t *a, discovery_flat_t *f, int argc, char **argv) {
+  fit_plan p;
+  if (!f->moe_protocol || strchr(f->moe_protocol, ',') || fit_plan_parse(f->moe_protocol, &p))
+    return fprintf(stderr, PROG ": --flat takes one --protocol for the MoE, not '%s'\n", f->moe_protocol ? f->moe_protocol : ""), 2;
+  if (strchr(f->dense_protocol, ',') || fit_plan_parse(f->dense_protocol, &p) || fit_plan_is_moe_protocol(&p))
+    return fprintf(stderr, PROG ": --dense-protocol '%s' must be one optimizer\n", f->dense_protocol), 2;
+  sweep_grid_t g = {0};
+  int quick = o->quick;
+  if (driver_axis_csv(PROG, &g, "E", a->E ? a->E : quick ? "2" : "2,3", 0) ||
+      driver_axis_csv(PROG, &g, "L", a->L ? a->L : quick ? "1,2" : "1,2,3", 0) ||
+      driver_axis_csv(PROG, &g, "contrast", a->K ? a->K : "1", 0) ||
+      driver_axis_csv(PROG, &g, "router", a->router ? a->router : "affine", 0) ||
+      driver_axis_csv(PROG, &g, "model", "moe,dense", 0)) {
+    sweep_grid_free(&g);
+    return 2;
+  }
+  const char *out = o->out ? o->out : o->quick ? "results/quick/" PROG "_flat.h5" : "results/studies/" PROG "_flat.h5";
+  return driver_run(PROG, o, &g, out, discovery_flat_run, f, argc, argv);
+}
+
 int main(int argc, char **argv) {
   driver_opts_t o;
   driver_opts_default(&o, 5, 5000, 2000, 4096);
-  o.protocol = "adam,adam+polish,alt,anneal,grow";
+  static const char *const map_protocols = "adam,adam+polish,alt,anneal,grow";
+  o.protocol = map_protocols;
   size_t m = 16, eval_points = 2048;
+  int flat = 0;
+  discovery_flat_t f = {.dense_protocol = "adam", .tol = 0.1};
   axes_t a = {0};
   const cli_option_t extra[] = {
       {"--E", CLI_STRING, &a.E, 0, 0, "experts per layer, a list (default 2,3,4; --quick 3)"},
@@ -196,6 +225,9 @@ int main(int argc, char **argv) {
       {"--router", CLI_STRING, &a.router, 0, 0, "router kinds, a list of linear, affine, mlp (default all three; --quick linear)"},
       {"--m", CLI_SIZE, &m, 1, 4096, "expert width (default 16)"},
       {"--eval", CLI_SIZE, &eval_points, 16, 1e6, "points of the evaluation grid (matching, oracle errors)"},
+      {"--flat", CLI_FLAG, &flat, 0, 0, "the error against the pieces, MoE (--protocol, default grow) against the dense net of its active parameters"},
+      {"--dense-protocol", CLI_STRING, &f.dense_protocol, 0, 0, "--flat: the dense net's optimizer (default adam)"},
+      {"--flat-tol", CLI_DOUBLE, &f.tol, 0, 10, "--flat: band of the flat claim's log-log slope (default 0.1)"},
   };
   int rc = driver_parse(PROG,
                         "Issue 31: the share of seeds whose paths match the E^L pieces (>= 95%) against the routing incentive.\n"
@@ -205,6 +237,11 @@ int main(int argc, char **argv) {
   if (driver_refuse(PROG, argc, argv, "--set", "the axes are --E, --L, --contrast and --router (their incentives are measured first)"))
     return 2;
   if (o.quick) driver_quick(&o, 2, 1000, 0, 1024);
+  if (flat) {
+    f = (discovery_flat_t){.o = &o, .m = m, .eval_points = eval_points, .dense_protocol = f.dense_protocol, .tol = f.tol,
+                           .moe_protocol = o.protocol == map_protocols ? "grow" : o.protocol};
+    return run_flat(&o, &a, &f, argc, argv);
+  }
   sweep_grid_t g = {0};
   static ctx_t c; /* MAX_POINTS incentives: not on the stack */
   c = (ctx_t){.o = &o, .m = m, .eval_points = eval_points};

@@ -10,6 +10,7 @@
 #include "fit/fit_moe.h"
 #include "fit/fit_plan.h"
 #include "lib/discovery.h"
+#include "lib/discovery_flat.h"
 #include "lib/driver.h"
 #include "record/record.h"
 
@@ -156,6 +157,62 @@ START_TEST(test_alt_tree_init) {
 }
 END_TEST
 
+/* The dense net of --flat: the width whose parameter count is nearest the MoE's active count. */
+START_TEST(test_flat_width) {
+  for (size_t L = 1; L <= 3; L++)
+    for (size_t active = 20; active < 900; active += 37) {
+      size_t w = discovery_flat_width(L, active);
+      double here = fabs((double)moe_spec_n_params(&(moe_spec_t){.n_layers = 1, .layer = {moe_layer_dense(L, L, 3, w)}}) - (double)active);
+      for (size_t v = w > 1 ? w - 1 : w; v <= w + 1; v += 2) {
+        double there = fabs((double)moe_spec_n_params(&(moe_spec_t){.n_layers = 1, .layer = {moe_layer_dense(L, L, 3, v)}}) - (double)active);
+        ck_assert_msg(here <= there, "L = %zu, %zu active: width %zu is %g off, %zu only %g", L, active, w, here, v, there);
+      }
+    }
+}
+END_TEST
+
+/* discovery --flat at a tiny size: a run per (E, L, model), the MoE by grow, the dense net with the
+ * MoE's active parameters, each with its claim; a second protocol list or an MoE protocol for the
+ * dense net is refused. */
+START_TEST(test_flat_end_to_end) {
+  testutil_require_bin("discovery");
+  testutil_tmp t;
+  testutil_tmp_make(&t, "flat");
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "%s/discovery --flat --quick --seeds 1 --iters 200 --n-train 256 --eval 256 --jobs 1 --quiet --out %s > /dev/null",
+           testutil_bindir(), testutil_tmp_path(&t, "f.h5"));
+  ck_assert_int_eq(testutil_sh(cmd), 0);
+  record_file *f = record_open(testutil_tmp_path(&t, "f.h5"));
+  ck_assert_ptr_nonnull(f);
+  record_summary *s = record_read_summary(f);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_uint_eq(s->nrows, 4); /* --quick: E = 2, L = 1, 2, moe and dense */
+  const record_column *mo = record_summary_column(s, "model"), *cl = record_summary_column(s, "claim"),
+                      *pa = record_summary_column(s, "params_total"), *pr = record_summary_column(s, "params_ref"),
+                      *se = record_summary_column(s, "series"), *te = record_summary_column(s, "test_mse"),
+                      *wi = record_summary_column(s, "width"), *Lc = record_summary_column(s, "L");
+  ck_assert(mo && cl && pa && pr && se && te && wi && Lc);
+  for (size_t i = 0; i < s->nrows; i++) {
+    int dense = !strcmp(mo->v.s[i], "dense");
+    ck_assert_str_eq(cl->v.s[i], dense ? "grows" : "flat");
+    ck_assert_str_eq(se->v.s[i], dense ? "dense adam" : "moe affine grow");
+    ck_assert(isfinite(te->v.d[i]));
+    if (dense) ck_assert_int_eq(wi->v.i[i], discovery_flat_width((size_t)Lc->v.i[i], (size_t)pr->v.i[i]));
+    else ck_assert_int_eq(pa->v.i[i] >= pr->v.i[i], 1); /* the MoE's total holds its active count */
+  }
+  record_summary_free(s);
+  record_close(f);
+  static const char *const bad[] = {"--protocol grow,alt", "--dense-protocol grow", "--dense-protocol sgd7"};
+  for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+    char one[1024];
+    snprintf(one, sizeof one, "%s/discovery --flat --quick --out /nonexistent/never.h5 %s", testutil_bindir(), bad[k]);
+    testutil_expect_usage_error(one, "discovery");
+  }
+  testutil_tmp_remove(&t);
+}
+END_TEST
+
 /* A stack grow cannot read (scalar output, a dense layer) is refused with a message. */
 START_TEST(test_grow_refuses) {
   moe_spec_t spec = {.n_layers = 1, .layer = {moe_layer_default(2, 1, 2, 4)}};
@@ -188,7 +245,8 @@ END_TEST
 Suite *fit_grow_suite(void) {
   return testutil_suite("fit_grow",
                         TESTUTIL_CASE("tree", 30, test_tree_groups_intervals, test_tree_groups_errors, test_axis_gate,
-                                      test_grow_plan, test_grow_refuses),
+                                      test_grow_plan, test_grow_refuses, test_flat_width),
+                        TESTUTIL_CASE("flat", 120, test_flat_end_to_end),
                         TESTUTIL_CASE_LOOPS("finds", 300, TESTUTIL_LOOPS({test_grow_finds_e3_l2, 0, 2}),
                                             test_grow_finds_e3_l2, test_grow_finds_e2_l1, test_alt_tree_init));
 }
