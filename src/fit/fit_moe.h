@@ -17,8 +17,10 @@
  *                         coordinates of its input passed through (Thm 5.3's layout), as a
  *                         one-layer problem; default init=tree (each stage from fit_tree_groups of
  *                         the data by coordinate l, the gate fitted to the groups: an affine gate
- *                         by fit_tree_axis_gate, another by logistic regression; the experts
- *                         under its routes), init=random|kmeans (each stage by alt); then a polish
+ *                         by fit_tree_axis_gate, another by logistic regression; an exact
+ *                         identity unit per passed coordinate, the other units ridges along the
+ *                         cut coordinate; the experts under its routes), init=random|kmeans
+ *                         (each stage by alt); then a polish
  *                         of the whole stack. Needs layers R^k -> R^k, k = the data's dimensions
  * options (all protocols): init=random|kmeans|labels|tree (route initialisation; labels is a
  *   diagnostic; tree: the first layer's gate fitted to fit_tree_groups of the data), xinit=data|model (expert kinks placed through served samples, or the model's
