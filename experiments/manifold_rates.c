@@ -262,19 +262,28 @@ static int shared_run(void *arg, record_run *rec) {
   return run_point(a->c, a->p, a->model, a->embed, a->protocol, a->seed, rec);
 }
 
+/* text with " point=own " replaced by " point=canon " into out (n bytes); MOEX_EINVAL when absent. */
+static int point_swap(const char *text, const char *own, const char *canon, char *out, size_t n) {
+  char pat[96];
+  snprintf(pat, sizeof pat, " point=%s ", own);
+  const char *at = strstr(text, pat);
+  if (!at) return moex_error(MOEX_EINVAL, PROG ": point '%s' not found in its configuration '%s'", own, text);
+  snprintf(out, n, "%.*s point=%s %s", (int)(at - text), text, canon, at + strlen(pat));
+  return MOEX_OK;
+}
+
 /* A point that shares its configuration with another of the grid runs as the canonical point,
- * at the seed the canonical point's run of the same seed index gets (its configuration text with
- * the point replaced: the same at any --jobs, --shard or MPI size), once per invocation; each
- * sharing point's run is a copy with its own figure, x and claim (results/SCHEMA.md). */
+ * at the seed the canonical point's run of the same seed index gets (its pair configuration with
+ * the point replaced: the same at any --jobs, --shard or MPI size), once per invocation and
+ * configuration (the cache key: the whole configuration with the point replaced); each sharing
+ * point's run is a copy with its own figure, x and claim (results/SCHEMA.md). */
 static int run_shared(const ctx_t *c, const sweep_grid_t *g, size_t i, const char *own, const char *canon,
                       const mr_point_t *p, unsigned long seed, record_run *rec) {
-  char cfg[1024], key[1100], pat[96];
+  char cfg[1024], key[1100], pcfg[1024], pkey[1100];
   sweep_grid_config(g, PROG, i, cfg, sizeof cfg);
-  snprintf(pat, sizeof pat, " point=%s ", own);
-  const char *at = strstr(cfg, pat);
-  if (!at) return moex_error(MOEX_EINVAL, PROG ": point '%s' not found in its configuration '%s'", own, cfg);
-  snprintf(key, sizeof key, "%.*s point=%s %s", (int)(at - cfg), cfg, canon, at + strlen(pat));
-  unsigned long cseed = runid_seed((unsigned long)c->o->master_seed, key);
+  sweep_grid_pair_config(g, PROG, i, pcfg, sizeof pcfg);
+  if (point_swap(cfg, own, canon, key, sizeof key) || point_swap(pcfg, own, canon, pkey, sizeof pkey)) return MOEX_EINVAL;
+  unsigned long cseed = runid_seed((unsigned long)c->o->master_seed, pkey);
   if (!strcmp(own, canon) && cseed != seed)
     return moex_error(MOEX_EINVAL, PROG ": point %s: seed %lu of its configuration is not the sweep's %lu", own, cseed, seed);
   mr_point_t cp;

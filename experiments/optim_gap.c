@@ -258,6 +258,13 @@ typedef struct {
   const gap_row_t *R; /* the table's row, NULL for the construction's rows */
 } gap_case_t;
 
+/* A case's pair part (sweep_grid.h): its target; the row says how the target is fitted, so the
+ * rows of one target and seed index draw one seed (their initial parameters are one draw). */
+static size_t case_target_len(const char *cs) {
+  const char *slash = strchr(cs, '/');
+  return slash ? (size_t)(slash - cs) : strlen(cs);
+}
+
 /* Splits the axis `case` into target and row (one axis: the construction's rows exist for one
  * target only) and finds the row's protocol. */
 static int case_parse(const char *cs, gap_case_t *k) {
@@ -711,6 +718,8 @@ static int gap_grid(const driver_opts_t *o, const char *rows, const char *target
   }
   int rc = driver_axis_csv(PROG, g, "case", cases, 0);
   free(cases);
+  for (size_t a = 0; !rc && a < g->n_axes; a++)
+    if (!strcmp(g->axis[a].name, "case")) g->axis[a].pair = case_target_len;
   return rc ? 2 : 0;
 }
 

@@ -277,6 +277,45 @@ START_TEST(test_report_lower_and_odd_runs) {
 }
 END_TEST
 
+/* "lower" on paired runs (issue 31): "fast" is 0.8 times "slow" at every seed, whose luck (1, 3,
+ * 9) both share, at 3 x. With one pair_key per seed and x (mode 1) the report judges the pairs:
+ * holds, and says so in the claim; without pair_key (mode 0: records before issue 31) or with one
+ * key not matching (mode 2) it falls back to the seeds' ranges, which overlap: inconclusive. */
+static report_data *paired_load(const char *name, int mode) {
+  series_def fast = {"fig_p", "fast", "m", "lower", "slow", 0, 0, NAN, 0, 0};
+  series_def slow = {"fig_p", "slow", "m", "none", NULL, 0, 0, NAN, 0, 0};
+  static const double luck[3] = {1, 3, 9};
+  record_run *runs[18];
+  size_t n = 0;
+  char id[17], key[32];
+  for (int j = 0; j < 3; j++)
+    for (int s = 0; s < 3; s++)
+      for (int k = 0; k < 2; k++) {
+        snprintf(id, sizeof id, "%c%015d", k ? 's' : 'f', 10 * j + s);
+        record_run *r = conv_run(id, k ? &slow : &fast, 8 << j, s, luck[s] * (k ? 1.0 : 0.8) * 1e-3, "ok", NAN);
+        snprintf(key, sizeof key, "p m=%d seed=%d%s", 8 << j, s, mode == 2 && !k && j == 1 && s == 2 ? "x" : "");
+        if (mode) ck_assert_int_eq(record_run_set_str(r, "pair_key", key) || record_run_summarize(r, "pair_key"), 0);
+        runs[n++] = r;
+      }
+  return write_load(name, runs, n);
+}
+
+START_TEST(test_report_lower_paired) {
+  for (int mode = 0; mode < 3; mode++) {
+    char name[16], claim[512];
+    snprintf(name, sizeof name, "p%d.h5", mode);
+    report_data *d = paired_load(name, mode);
+    const report_figure *f = report_find_figure(d, "fig_p");
+    const report_series *s = report_find_series(f, "fast");
+    ck_assert_int_eq(s->paired, mode == 1);
+    ck_assert_int_eq(s->verdict, mode == 1 ? SLOPE_HOLDS : SLOPE_INCONCLUSIVE);
+    report_format_claim(f, s, claim, sizeof claim);
+    ck_assert_int_eq(strstr(claim, "(paired") != NULL, mode == 1);
+    report_data_free(d);
+  }
+}
+END_TEST
+
 /* The "within" claim (optim_gap's verdict): a series at 2x its reference holds at tol 3, one at
  * 3.6x fails, one without its reference is inconclusive; the figure's script draws the
  * reference as a line and tol times it dashed. */
@@ -740,7 +779,7 @@ END_TEST
 Suite *report_suite(void) {
   return testutil_suite("report",
                         TESTUTIL_CASE_FIXTURE("report", 120, tmp_setup, tmp_teardown, test_report_load,
-                                              test_report_lower_and_odd_runs, test_report_within,
+                                              test_report_lower_and_odd_runs, test_report_lower_paired, test_report_within,
                                               test_report_checks_and_construct, test_report_judge_rules,
                                               test_report_bad_input),
                         /* the binaries' end-to-end tests in a case of their own, for the parallel runner's balance */

@@ -41,6 +41,9 @@ typedef struct {
   double spread;  /* seeds' factors are 1 - spread, 1, 1 + spread */
 } sdef;
 
+/* 1: write_record gives each run the pair_key of its x and seed, shared by every series (issue 31) */
+static int write_paired;
+
 static const double XS[5] = {8, 16, 32, 64, 128};
 
 static void write_record(const char *path, const char *experiment, const sdef *defs, size_t n) {
@@ -75,6 +78,9 @@ static void write_record(const char *path, const char *experiment, const sdef *d
         ck_assert_int_eq(record_run_set_str(r, "claim_ref", defs[d].ref ? defs[d].ref : ""), 0);
         ck_assert_int_eq(record_run_set_double(r, "paper_value", defs[d].paper * pow(XS[j], defs[d].slope)), 0);
         ck_assert_int_eq(record_run_set_str(r, "status", "ok"), 0);
+        char key[64];
+        snprintf(key, sizeof key, "%s m=%g seed=%d", experiment, XS[j], s);
+        if (write_paired) ck_assert_int_eq(record_run_set_str(r, "pair_key", key), 0);
         ck_assert_int_eq(record_run_summarize(r, NULL), 0);
         ck_assert_int_eq(record_writer_append(w, &r, 1), 0);
         record_run_free(r);
@@ -179,6 +185,38 @@ END_TEST
 /* A cell over several series of one protocol shows the worst verdict: Table 3's flat claim holds
  * on one embedding and fails on another, so the row fails (every embedding must be flat); with
  * the flat one alone it holds. */
+/* The best protocol against adam (Table 4 level): alt at 0.8 times adam at every seed, whose
+ * factors (0.5, 1, 1.5) both share. Paired by seed, every pair says below: holds; the same numbers
+ * without pair_key (records before issue 31): the seeds' ranges overlap, inconclusive. */
+START_TEST(test_best_against_adam) {
+  for (int paired = 0; paired < 2; paired++) {
+    const sdef p2[] = {
+        {"exp2_err_vs_m", "2-3-moe adam", "none", NULL, "test_mse", 1e-3, -0.5, NAN, 0.1, 0.2, NAN, NAN, 4, 0.5},
+        {"exp2_err_vs_m", "2-3-moe alt", "none", NULL, "test_mse", 0.8e-3, -0.5, NAN, 0.1, 0.2, NAN, NAN, 4, 0.5}};
+    write_paired = paired;
+    write_record(tpath("paper_exp2.h5"), "paper_exp2", p2, 2);
+    write_paired = 0;
+    report_data *d = report_load(tpath("paper_exp2.h5"));
+    ck_assert_msg(d != NULL, "%s", moex_errmsg());
+    scorecard_t sc;
+    ck_assert_int_eq(scorecard_build(&d, 1, &sc), 0);
+    const scorecard_row *r = row(&sc, "Table 4 level");
+    ck_assert_str_eq(r->cell[SCORECARD_BEST].protocol, "alt");
+    ck_assert_int_eq(r->versus.state, 1);
+    ck_assert_uint_eq(r->versus.series, 1);
+    ck_assert_uint_eq(r->versus.paired, (size_t)paired);
+    ck_assert_int_eq(r->versus.verdict, paired ? SLOPE_HOLDS : SLOPE_INCONCLUSIVE);
+    FILE *fp = fopen(tpath("sc.md"), "w");
+    scorecard_write_md(fp, &sc);
+    fclose(fp);
+    ck_assert_int_eq(sh("grep -q 'Table 4 level: `alt` below `adam`: \\*\\*%s\\*\\* (1 series, %d of them paired' %s",
+                        paired ? "holds" : "inconclusive", paired, tpath("sc.md")), 0);
+    scorecard_free(&sc);
+    report_data_free(d);
+  }
+}
+END_TEST
+
 START_TEST(test_cell_worst_series) {
   const sdef p1[] = {{"exp1_err_vs_D", "moe adam axis", "flat", NULL, "test_mse", 0.01, 0.0, NAN, 0.15, 1.0, NAN, NAN, 4, 0.01},
                      {"exp1_err_vs_D", "moe adam rotated", "flat", NULL, "test_mse", 0.001, 0.67, NAN, 0.15, 1.0, NAN, NAN, 4, 0.01}};
@@ -565,7 +603,7 @@ END_TEST
 
 Suite *scorecard_suite(void) {
   return testutil_suite("scorecard",
-                        TESTUTIL_CASE_FIXTURE("rows", 60, tmp_setup, tmp_teardown, test_rows_from_records,
+                        TESTUTIL_CASE_FIXTURE("rows", 60, tmp_setup, tmp_teardown, test_rows_from_records, test_best_against_adam,
                                               test_report_files, test_not_learned_rule, test_null_errors,
                                               test_within_rule, test_pieces_and_fallback, test_within_cells,
                                               test_missing_reference_and_redraw, test_cell_worst_series),

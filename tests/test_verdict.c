@@ -203,6 +203,61 @@ START_TEST(test_lower_table) {
 }
 END_TEST
 
+/* lower on paired runs (issue 31): three seeds whose luck (1, 3, 9) is shared by the series and
+ * its reference, as the runs of two protocols from one seed share their initial parameters. */
+typedef struct {
+  double factor[3]; /* the series' error over its pair's at each of 3 x */
+  slope_verdict_t unpaired, paired;
+  const char *why;
+} paired_row;
+
+START_TEST(test_lower_paired) {
+  static const double luck[3] = {1, 3, 9};
+  static const paired_row rows[] = {
+      /* 20% lower at every seed and x: the ranges overlap (7.2 > 1), every pair says below. The
+       * unpaired rule cannot see it; the paired one is right: the spread is the seeds' luck,
+       * common to both protocols, and each seed shows the series below its own pair */
+      {{0.8, 0.8, 0.8}, SLOPE_INCONCLUSIVE, SLOPE_HOLDS, "lower at every pair, ranges overlapping"},
+      /* 25% higher at every seed of one x: the ranges overlap there (1.25 < 9), so the unpaired
+       * rule does not see the failure that every pair shows */
+      {{0.8, 1.25, 0.8}, SLOPE_INCONCLUSIVE, SLOPE_FAILS, "higher at every pair of one x"},
+      /* ranges separated: both rules agree (paired evidence never weaker than unpaired) */
+      {{0.05, 0.05, 0.05}, SLOPE_HOLDS, SLOPE_HOLDS, "separated below"},
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+    double lo[3], hi[3], rlo[3], rhi[3], diff[9];
+    for (size_t x = 0; x < 3; x++) {
+      lo[x] = rows[i].factor[x] * luck[0];
+      hi[x] = rows[i].factor[x] * luck[2];
+      rlo[x] = luck[0];
+      rhi[x] = luck[2];
+      for (size_t s = 0; s < 3; s++) diff[3 * x + s] = (rows[i].factor[x] - 1) * luck[s];
+    }
+    verdict_input in = {.n = 3, .lo = lo, .hi = hi, .ref_lo = rlo, .ref_hi = rhi};
+    slope_verdict_t v;
+    ck_assert_int_eq(verdict_judge(verdict_lower, &in, &v), MOEX_OK);
+    ck_assert_msg(v == rows[i].unpaired, "unpaired row %zu (%s): %s", i, rows[i].why, slope_verdict_name(v));
+    in.n_pair = 3;
+    in.diff = diff;
+    ck_assert_int_eq(verdict_judge(verdict_lower, &in, &v), MOEX_OK);
+    ck_assert_msg(v == rows[i].paired, "paired row %zu (%s): %s", i, rows[i].why, slope_verdict_name(v));
+  }
+  /* one pair of the other sign at one x: neither below there nor above; a pair missing (NaN) is
+   * not counted */
+  double lo[2] = {0, 0}, hi[2] = {1, 1}, diff[6] = {-1, -2, -3, -1, 2, NAN};
+  verdict_input in = {.n = 2, .lo = lo, .hi = hi, .ref_lo = lo, .ref_hi = hi, .n_pair = 3, .diff = diff};
+  slope_verdict_t v;
+  ck_assert_int_eq(verdict_judge(verdict_lower, &in, &v), MOEX_OK);
+  ck_assert_int_eq(v, SLOPE_INCONCLUSIVE);
+  diff[4] = -2;
+  ck_assert_int_eq(verdict_judge(verdict_lower, &in, &v), MOEX_OK);
+  ck_assert_int_eq(v, SLOPE_HOLDS);
+  in.diff = NULL;
+  ck_assert_int_eq(verdict_judge(verdict_lower, &in, &v), MOEX_EINVAL);
+  expect_msg("no differences");
+}
+END_TEST
+
 START_TEST(test_rule_names) {
   ck_assert_ptr_eq(verdict_rule_by_name("rate"), verdict_rate);
   ck_assert_ptr_eq(verdict_rule_by_name("flat"), verdict_flat);
@@ -219,5 +274,6 @@ END_TEST
 
 Suite *verdict_suite(void) {
   return testutil_suite("verdict", TESTUTIL_CASE("rules", 0, test_rate_table, test_flat_table, test_grows_table,
-                                                 test_growth_table, test_lower_table, test_rule_names));
+                                                 test_growth_table, test_lower_table, test_lower_paired,
+                                                 test_rule_names));
 }

@@ -177,6 +177,13 @@ void driver_plan_settings(const driver_opts_t *o, const fit_plan *p, fit_setting
   }
 }
 
+int driver_axis_fitting(const char *name) {
+  static const char *const fitting[] = {"protocol", "surrogate", "init"};
+  for (size_t k = 0; name && k < sizeof fitting / sizeof *fitting; k++)
+    if (!strcmp(name, fitting[k])) return 1;
+  return 0;
+}
+
 int driver_axis_csv(const char *prog, sweep_grid_t *g, const char *name, const char *csv, int check_protocol) {
   sweep_axis_t *a = NULL;
   for (size_t i = 0; i < g->n_axes; i++)
@@ -197,6 +204,7 @@ int driver_axis_csv(const char *prog, sweep_grid_t *g, const char *name, const c
   if (!buf) return 2;
   axis_store[n_axis_store++] = buf;
   a->n = 0;
+  a->pair = driver_axis_fitting(name) ? sweep_pair_none : NULL;
   for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
     if (a->n == SWEEP_MAX_VALUES) {
       fprintf(stderr, "%s: axis %s has more than %d values\n", prog, name, SWEEP_MAX_VALUES);

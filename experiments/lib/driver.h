@@ -57,9 +57,18 @@ int driver_max_evals(const char *prog, const driver_opts_t *o, size_t *out);
 /* Parses --compute ("Nx", N > 0) into *out, or prints an error naming the value and returns 2. */
 int driver_compute(const char *prog, const char *v, double *out);
 
+/* The one list of the axes that choose how a model is fitted rather than its data or its shape:
+ * the protocol (fit plans, fit_plan.h), the gate's gradient surrogate and the initialisation
+ * scheme. 1 for those names. driver_axis_csv gives them sweep_pair_none: a run's seed derives
+ * from its configuration without them (sweep_grid_pair_config), so the runs of two protocols at
+ * one point and seed index draw the same initial parameters and minibatches. The compute budget
+ * (--iters, --compute, --lr...) is no axis: it never entered a seed. */
+int driver_axis_fitting(const char *name);
+
 /* Fills the axis `name` from the comma list `csv` (e.g. the --protocol value); values are
  * copied into storage owned by g (freed by sweep_grid_free). Checks each protocol name when
- * check_protocol is set. Returns 0 or 2 after printing an error. */
+ * check_protocol is set. The axis' pair function is sweep_pair_none for a fitting axis
+ * (driver_axis_fitting), else NULL. Returns 0 or 2 after printing an error. */
 int driver_axis_csv(const char *prog, sweep_grid_t *g, const char *name, const char *csv, int check_protocol);
 
 /* One axis of an experiment's grid: its values (a comma list) at full size and at --quick (NULL:

@@ -68,11 +68,33 @@ static int judge_grows(const verdict_input *in, slope_verdict_t *v) {
  * series is below every seed of the reference at every shared x, and fails when every seed is
  * above every seed of the reference at some x (the claim's negation, with the same separation).
  * Means alone decide neither. */
+/* Paired runs (one seed per pair, issue 31): the same standard on the differences, the sign test
+ * with every sign alike: below at x when every pair's series run is below its reference run,
+ * above when every one is above. The seed's own luck (a good draw is good for both protocols)
+ * cancels in a difference; across the two ranges it hides what every pair shows. */
+static void count_paired(const verdict_input *in, size_t *below, size_t *above) {
+  for (size_t i = 0; i < in->n; i++) {
+    size_t k = 0, neg = 0, pos = 0;
+    for (size_t c = 0; c < in->n_pair; c++) {
+      double d = in->diff[i * in->n_pair + c];
+      if (isnan(d)) continue;
+      k++;
+      neg += d < 0;
+      pos += d > 0;
+    }
+    *below += k && neg == k;
+    *above += k && pos == k;
+  }
+}
+
 static int judge_lower(const verdict_input *in, slope_verdict_t *v) {
-  if (in->n && !(in->lo && in->hi && in->ref_lo && in->ref_hi))
+  int paired = in->n_pair > 0;
+  if (in->n && paired && !in->diff) return moex_error(MOEX_EINVAL, "verdict lower: %zu pairs per x but no differences", in->n_pair);
+  if (in->n && !paired && !(in->lo && in->hi && in->ref_lo && in->ref_hi))
     return moex_error(MOEX_EINVAL, "verdict lower: %zu shared x but no seed ranges", in->n);
   size_t below = 0, above = 0;
-  for (size_t i = 0; i < in->n; i++) {
+  if (paired) count_paired(in, &below, &above);
+  for (size_t i = 0; i < in->n && !paired; i++) {
     below += in->hi[i] < in->ref_lo[i];
     above += in->lo[i] > in->ref_hi[i];
   }
@@ -116,7 +138,9 @@ static const verdict_rule rule_lower = {
     "lower",
     "holds if at every x both series measured (at least 2 such x) every seed of the series is below "
     "every seed of the reference, fails if at some such x every seed of the series is above every "
-    "seed of the reference, inconclusive otherwise",
+    "seed of the reference, inconclusive otherwise; when the runs are paired (each seed's run of the "
+    "series and of the reference drew one seed: one pair_key), below and above compare each run with "
+    "its pair's instead (a sign test: every pair's sign alike)",
     judge_lower};
 static const verdict_rule rule_growth = {
     "growth",

@@ -6,6 +6,8 @@
  *   rate    fit, bound (<= 0), tol: err <= C m^bound;
  *   flat    fit, tol (> 0): the error does not depend on x;
  *   lower   n, lo, hi, ref_lo, ref_hi: the series lies below the reference at every shared x;
+ *           or n, n_pair, diff when the runs are paired (one seed for the series' run and the
+ *           reference's, issue 31): judged on the pairs' differences, not on the two ranges;
  *   growth  fit, bound (finite), tol: a size grows no faster than C E^bound;
  *   grows   fit, tol (>= 0): the error grows with x, faster than x^tol (the baselines of the
  *           E^L figures; the dense/MoE parameter ratio against E);
@@ -30,6 +32,9 @@ typedef struct {
   size_t n;                /* lower: shared x */
   const double *lo, *hi;         /* lower: (n) the series' smallest and largest seed at each x */
   const double *ref_lo, *ref_hi; /* lower: (n) the same for the reference series */
+  size_t n_pair;                 /* lower, paired: columns of diff (0: the runs are not paired) */
+  const double *diff;            /* lower, paired: (n, n_pair) series minus reference, one entry per
+                                    pair of runs of one seed at each shared x, NaN-padded */
   double value, ref_value;       /* within: the series' error and the reference's */
 } verdict_input;
 

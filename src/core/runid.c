@@ -5,13 +5,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-void runid_id(const char *config, char out[17]) {
+uint64_t runid_hash(const char *config) {
   uint64_t h = 1469598103934665603ULL;
   for (const unsigned char *p = (const unsigned char *)config; *p; p++) {
     h ^= *p;
     h *= 1099511628211ULL;
   }
-  snprintf(out, 17, "%016llx", (unsigned long long)h);
+  return h;
+}
+
+void runid_id(const char *config, char out[17]) {
+  snprintf(out, 17, "%016llx", (unsigned long long)runid_hash(config));
 }
 
 unsigned long runid_seed(unsigned long master, const char *config) {

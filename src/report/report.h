@@ -11,6 +11,7 @@
 #define MOEX_REPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "analysis/slope.h"
@@ -39,9 +40,13 @@ typedef struct {
                           * plotted metric (column null_<y>), NaN where not recorded */
   size_t n_col;          /* columns of err */
   double *err;           /* (n_x, n_col) the seeds' errors, NaN-padded (slope_fit's layout) */
+  uint64_t *pair;        /* (n_x, n_col) beside err: each run's pair_key hashed (runid_hash), 0 for
+                          * a run without one (records before issue 31) and for padding */
   report_claim_t claim;
   double bound_slope, claim_tol;  /* NaN when not given */
   char *claim_ref;       /* "lower": the series to beat, else NULL */
+  int paired;            /* "lower": judged on paired runs (every run at every shared x has its
+                          * reference's run of the same pair_key, and only one) */
   int fitted;            /* nonzero when fit is usable (>= 3 sizes, all x > 0) */
   slope_fit_t fit;       /* log error against log x, mean of log errors over seeds */
   slope_verdict_t verdict;

@@ -149,6 +149,77 @@ static int judge_learned(const report_figure *f, report_series *s) {
   return set_note(s, buf);
 }
 
+/* The differences of s's runs at x index i from their pairs among r's at j (one entry per run
+ * of s, into d): 1 when every run of both has a pair_key and they match one to one, else 0. */
+static int pair_diffs(const report_series *s, size_t i, const report_series *r, size_t j, double *d) {
+  size_t n = s->n_seeds[i];
+  if (n != r->n_seeds[j]) return 0;
+  for (size_t c = 0; c < n; c++) {
+    uint64_t key = s->pair[i * s->n_col + c];
+    size_t hits = 0, at = 0;
+    for (size_t e = 0; key && e < n; e++)
+      if (r->pair[j * r->n_col + e] == key) hits++, at = e;
+    for (size_t e = 0; e < c; e++) hits += s->pair[i * s->n_col + e] == key; /* a key twice in s: not 1-1 */
+    if (hits != 1) return 0;
+    d[c] = s->err[i * s->n_col + c] - r->err[j * r->n_col + at];
+  }
+  return 1;
+}
+
+int report_lower(const report_series *s, const report_series *r, slope_verdict_t *v, int *paired, size_t *shared) {
+  size_t cap = s->n_x + 1, nc = s->n_col ? s->n_col : 1, n = 0;
+  double *lo = malloc(4 * cap * sizeof *lo), *diff = malloc(cap * nc * sizeof *diff);
+  *v = SLOPE_INCONCLUSIVE;
+  *paired = 0;
+  *shared = 0;
+  if (!lo || !diff) {
+    free(lo);
+    free(diff);
+    return moex_error(MOEX_ENOMEM, "report: out of memory");
+  }
+  double *hi = lo + cap, *rlo = lo + 2 * cap, *rhi = lo + 3 * cap;
+  int all = 1, rc = 0;
+  for (size_t i = 0; i < s->n_x; i++)
+    for (size_t j = 0; j < r->n_x; j++)
+      if (s->x[i] == r->x[j]) {
+        lo[n] = s->min[i];
+        hi[n] = s->max[i];
+        rlo[n] = r->min[j];
+        rhi[n] = r->max[j];
+        for (size_t c = 0; c < nc; c++) diff[n * nc + c] = NAN;
+        all = all && pair_diffs(s, i, r, j, diff + n * nc);
+        n++;
+      }
+  *shared = n;
+  *paired = all && n >= 2;
+  if (n >= 2) {
+    verdict_input in = {.n = n, .lo = lo, .hi = hi, .ref_lo = rlo, .ref_hi = rhi, .n_pair = *paired ? nc : 0,
+                        .diff = *paired ? diff : NULL};
+    rc = verdict_judge(verdict_lower, &in, v);
+  }
+  free(lo);
+  free(diff);
+  return rc;
+}
+
+/* The lower claim of s against its reference (report_lower), its note when it cannot be judged. */
+static int judge_lower(const report_figure *f, report_series *s) {
+  const report_series *r = s->claim_ref ? report_find_series(f, s->claim_ref) : NULL;
+  char buf[300];
+  if (!r || r == s) {
+    snprintf(buf, sizeof buf, "reference series '%s' is not in the figure", s->claim_ref ? s->claim_ref : "");
+    return set_note(s, buf);
+  }
+  size_t shared;
+  int rc = report_lower(s, r, &s->verdict, &s->paired, &shared);
+  if (rc) return rc == MOEX_ENOMEM ? rc : set_note(s, moex_errmsg());
+  if (shared < 2) {
+    snprintf(buf, sizeof buf, "only %zu x shared with '%s'", shared, r->name);
+    return set_note(s, buf);
+  }
+  return 0;
+}
+
 /* The verdict of one series under its claim's rule (verdict.h); then a series with a run whose
  * own checks failed is turned into `fails`, whatever its slope: a wrong construction must not be
  * rescued by a good rate. */
@@ -159,7 +230,6 @@ int report_judge(const report_figure *f, report_series *s) {
   s->construct_verdict = SLOPE_INCONCLUSIVE;
   const verdict_rule *rule = claim_rule(s->claim);
   verdict_input in = {.fit = &s->fit, .bound = s->bound_slope, .tol = isfinite(s->claim_tol) ? s->claim_tol : 0.0};
-  double *lo = NULL, *hi = NULL, *rlo = NULL, *rhi = NULL;
   int rc = 0;
   if (s->claim == REPORT_CLAIM_RATE || s->claim == REPORT_CLAIM_GROWTH) {
     if (!isfinite(s->bound_slope)) rc = set_note(s, "no finite bound_slope given");
@@ -189,41 +259,8 @@ int report_judge(const report_figure *f, report_series *s) {
       else if (s->verdict == SLOPE_INCONCLUSIVE) rc = set_note(s, "the reference has no finite positive error");
     }
   } else if (s->claim == REPORT_CLAIM_LOWER) {
-    const report_series *r = s->claim_ref ? report_find_series(f, s->claim_ref) : NULL;
-    char buf[300];
-    if (!r || r == s) {
-      snprintf(buf, sizeof buf, "reference series '%s' is not in the figure", s->claim_ref ? s->claim_ref : "");
-      rc = set_note(s, buf);
-    } else {
-      size_t shared = 0;
-      lo = malloc((s->n_x + 1) * sizeof *lo);
-      hi = malloc((s->n_x + 1) * sizeof *hi);
-      rlo = malloc((s->n_x + 1) * sizeof *rlo);
-      rhi = malloc((s->n_x + 1) * sizeof *rhi);
-      if (!lo || !hi || !rlo || !rhi) rc = moex_error(MOEX_ENOMEM, "report: out of memory");
-      for (size_t i = 0; i < s->n_x && !rc; i++)
-        for (size_t j = 0; j < r->n_x; j++)
-          if (s->x[i] == r->x[j]) {
-            lo[shared] = s->min[i];
-            hi[shared] = s->max[i];
-            rlo[shared] = r->min[j];
-            rhi[shared] = r->max[j];
-            shared++;
-          }
-      if (!rc && shared < 2) {
-        snprintf(buf, sizeof buf, "only %zu x shared with '%s'", shared, r->name);
-        rc = set_note(s, buf);
-      } else if (!rc) {
-        in.n = shared;
-        in.lo = lo;
-        in.hi = hi;
-        in.ref_lo = rlo;
-        in.ref_hi = rhi;
-        if (verdict_judge(rule, &in, &s->verdict)) rc = set_note(s, moex_errmsg());
-      }
-    }
+    rc = judge_lower(f, s);
   }
-  free(lo); free(hi); free(rlo); free(rhi);
   if (!rc) rc = judge_learned(f, s);
   if (!rc && s->claim != REPORT_CLAIM_NONE && s->n_check_failed) {
     char buf[700];
@@ -272,8 +309,8 @@ char *report_format_claim(const report_figure *f, const report_series *s, char *
                f->x_name, s->claim_tol, sl);
       break;
     case REPORT_CLAIM_LOWER:
-      snprintf(buf, n, "%s / %s: %s below that of '%s' at every %s", f->id, s->name, f->y_name,
-               s->claim_ref ? s->claim_ref : "", f->x_name);
+      snprintf(buf, n, "%s / %s: %s below that of '%s' at every %s%s", f->id, s->name, f->y_name,
+               s->claim_ref ? s->claim_ref : "", f->x_name, s->paired ? " (paired: each seed against its own pair)" : "");
       break;
     case REPORT_CLAIM_WITHIN: {
       const report_series *r = s->claim_ref ? report_find_series(f, s->claim_ref) : NULL;

@@ -21,6 +21,7 @@
 #include "analysis/verdict.h"
 #include "core/grow.h"
 #include "core/moex_error.h"
+#include "core/runid.h"
 #include "record/record.h"
 #include "report/report_int.h"
 
@@ -51,7 +52,10 @@ static const char *row_str(char **col, size_t i) { return col && col[i] ? col[i]
 
 /* ---- building series ---------------------------------------------------------------------- */
 
-typedef struct { double x, y, paper, null; } pt;
+typedef struct {
+  double x, y, paper, null;
+  uint64_t pair; /* runid_hash of the run's pair_key, 0 without one */
+} pt;
 
 typedef struct {
   pt *p;
@@ -118,7 +122,9 @@ static int finish_series(report_series *s, pts *P) {
   s->n_seeds = malloc(nx * sizeof *s->n_seeds);
   s->null_err = malloc(nx * sizeof *s->null_err);
   s->err = malloc(nx * maxc * sizeof *s->err);
-  if (!s->x || !s->mean || !s->sd || !s->min || !s->max || !s->paper || !s->n_seeds || !s->err || !s->null_err)
+  s->pair = calloc(nx * maxc, sizeof *s->pair);
+  if (!s->x || !s->mean || !s->sd || !s->min || !s->max || !s->paper || !s->n_seeds || !s->err || !s->null_err ||
+      !s->pair)
     return moex_error(MOEX_ENOMEM, "report: out of memory");
   size_t k = 0;
   for (size_t i = 0; i < P->n; k++) {
@@ -134,6 +140,7 @@ static int finish_series(report_series *s, pts *P) {
         nn++;
       }
       s->err[k * maxc + (t - i)] = P->p[t].y;
+      s->pair[k * maxc + (t - i)] = P->p[t].pair;
     }
     for (size_t t = n; t < maxc; t++) s->err[k * maxc + t] = NAN;
     /* the seeds' errors are row k of err (contiguous): GSL's statistics on them */
@@ -190,6 +197,7 @@ void report_data_free(report_data *d) {
       free(s->paper);
       free(s->null_err);
       free(s->err);
+      free(s->pair);
       free(s->claim_ref);
       free(s->note);
       free(s->failed_checks);
@@ -221,9 +229,9 @@ void report_data_free(report_data *d) {
 /* One row of /summary into the figures (or the failed list). */
 static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **FP, size_t *nFP, const char *x_col,
                    const char *y_col) {
-  char **c_fig, **c_ser, **c_stat, **c_yname, **c_claim, **c_ref, **c_xname, **c_failed;
+  char **c_fig, **c_ser, **c_stat, **c_yname, **c_claim, **c_ref, **c_xname, **c_failed, **c_pair;
   int rc;
-  if ((rc = col_str(sm, "figure", &c_fig)) || (rc = col_str(sm, "series", &c_ser)) ||
+  if ((rc = col_str(sm, "figure", &c_fig)) || (rc = col_str(sm, "series", &c_ser)) || (rc = col_str(sm, "pair_key", &c_pair)) ||
       (rc = col_str(sm, "status", &c_stat)) || (rc = col_str(sm, "y_name", &c_yname)) ||
       (rc = col_str(sm, "claim", &c_claim)) || (rc = col_str(sm, "claim_ref", &c_ref)) ||
       (rc = col_str(sm, "x_name", &c_xname)) || (rc = col_str(sm, "failed_checks", &c_failed)))
@@ -321,7 +329,7 @@ static int add_row(report_data *d, const record_summary *sm, size_t i, figpts **
   pt *q = moex_grow(S->p, S->n, &S->cap, sizeof *q, 16);
   if (!q) return moex_error(MOEX_ENOMEM, "report: out of memory");
   S->p = q;
-  S->p[S->n++] = (pt){x, y, paper, null_y};
+  S->p[S->n++] = (pt){x, y, paper, null_y, *row_str(c_pair, i) ? runid_hash(row_str(c_pair, i)) : 0};
   return 0;
 }
 

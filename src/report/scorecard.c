@@ -371,6 +371,39 @@ static int decided(const scorecard_cell *c) {
   return c->state == 1 && (c->verdict == SLOPE_HOLDS || c->verdict == SLOPE_FAILS);
 }
 
+/* The best protocol's series against adam's of the same model, figure and rest of the name
+ * (report_lower: paired by seed where the runs are). Errors only: a share of pieces is higher
+ * when better. */
+static int versus_paper(const matches_t *M, const scorecard_select *sel, const char *best, scorecard_versus *vs) {
+  memset(vs, 0, sizeof *vs);
+  if (!strcmp(best, "adam") || sel->kind == SCORECARD_SHARE) return 0;
+  int fails = 0, all = 1;
+  for (size_t i = 0; i < M->n; i++) {
+    if (strcmp(M->m[i].proto, best)) continue;
+    char model[96], proto[96], want[300];
+    const char *rest;
+    split_name(M->m[i].s->name, model, proto, &rest, sizeof model);
+    snprintf(want, sizeof want, *rest ? "%s adam %s" : "%s adam", model, rest);
+    for (size_t k = 0; k < M->n; k++) {
+      const match_t *a = &M->m[i], *b = &M->m[k];
+      if (strcmp(b->proto, "adam") || strcmp(b->f->id, a->f->id) || strcmp(b->s->name, want)) continue;
+      slope_verdict_t v;
+      int paired;
+      size_t shared;
+      int rc = report_lower(a->s, b->s, &v, &paired, &shared);
+      if (rc) return rc;
+      vs->series++;
+      vs->paired += paired;
+      fails |= v == SLOPE_FAILS;
+      all &= v == SLOPE_HOLDS;
+      break;
+    }
+  }
+  vs->state = vs->series > 0;
+  vs->verdict = fails ? SLOPE_FAILS : all ? SLOPE_HOLDS : SLOPE_INCONCLUSIVE;
+  return 0;
+}
+
 /* The best protocol: among those whose cell is decided (any, when none is), the one whose series
  * reach the lowest error; then the paper's, adam. */
 static int fill_trained(const matches_t *M, const scorecard_select *sel, const scorecard_claim *cl, scorecard_row *row) {
@@ -391,6 +424,8 @@ static int fill_trained(const matches_t *M, const scorecard_select *sel, const s
     }
   }
   fill_cell(M, sel, "adam", &row->cell[SCORECARD_PAPER]);
+  int rc = have ? versus_paper(M, sel, row->cell[SCORECARD_BEST].protocol, &row->versus) : 0;
+  if (rc) return rc;
   if (row->cell[SCORECARD_PAPER].state != 1)
     snprintf(row->cell[SCORECARD_PAPER].why, sizeof row->cell[SCORECARD_PAPER].why,
              "no adam runs in these records: %s", cl->command);

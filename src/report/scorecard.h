@@ -68,9 +68,18 @@ typedef struct {
   char record[512];         /* the record it was read from, or "" */
 } scorecard_cell;
 
+/* The best protocol against the paper's (adam) under the lower rule, series by series (one model,
+ * figure and rest of the name): paired by seed where every run has its pair (issue 31). */
+typedef struct {
+  int state;               /* 1 judged; 0 not (the best is adam, or no series of both) */
+  slope_verdict_t verdict; /* fails if any series fails, holds if every one holds */
+  size_t series, paired;   /* series compared, and of them judged on pairs */
+} scorecard_versus;
+
 typedef struct {
   const scorecard_claim *claim;
   scorecard_cell cell[SCORECARD_N_CELLS];
+  scorecard_versus versus;
 } scorecard_row;
 
 typedef struct {

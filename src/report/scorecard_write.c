@@ -82,6 +82,18 @@ void scorecard_write_md(FILE *fp, const scorecard_t *sc) {
       any = 1;
     }
   if (!any) fputs("Nothing: every cell is decided.\n", fp);
+  fputs("\n### The best protocol against the paper's\n\n", fp);
+  any = 0;
+  for (size_t i = 0; i < sc->n; i++) {
+    const scorecard_row *r = &sc->rows[i];
+    if (!r->versus.state) continue;
+    fprintf(fp, "- %s: ", r->claim->id);
+    report_md_code(fp, r->cell[SCORECARD_BEST].protocol);
+    fprintf(fp, " below `adam`: **%s** (%zu series, %zu of them paired by seed)\n", slope_verdict_name(r->versus.verdict),
+            r->versus.series, r->versus.paired);
+    any = 1;
+  }
+  if (!any) fputs("No claim whose best protocol is not adam has series of both.\n", fp);
   fputs("\n### How the cells are judged\n\n", fp);
   fprintf(fp, "- rate, flat, lower, growth, grows: the rule of the series' own claim in the sections below "
               "(`rate`: %s).\n",
@@ -94,7 +106,9 @@ void scorecard_write_md(FILE *fp, const scorecard_t *sc) {
   fprintf(fp, "- not learned: %s.\n", verdict_learned_text);
   fputs("- Several series in one cell (embeddings, figures): fails if any fails, else not learned if any, else "
         "inconclusive if any, else holds; the number is the deciding series'. The best protocol is the one whose "
-        "series reach the lowest error (geometric mean), or the highest share of pieces.\n\n",
+        "series reach the lowest error (geometric mean), or the highest share of pieces; it is held against "
+        "adam's series of the same model by the `lower` rule, on the pairs' differences where the runs are paired "
+        "(one `pair_key`: the same initial parameters), series by series (fails if any fails, holds if all hold).\n\n",
         fp);
 }
 

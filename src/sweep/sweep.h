@@ -2,8 +2,10 @@
  * worker pool (--jobs), across MPI ranks (make MPI=1), or as one shard of a batch array
  * (--shard i/n), into one records file (record.h), with --resume and signal safety.
  *
- * Determinism: a run's id is the hash of its configuration string, and its random seed derives
- * from the master seed and that string (runid_id / runid_seed), never from scheduling. Runs are
+ * Determinism: a run's id is the hash of its configuration string (runid_id), and its random seed
+ * derives from the master seed and its pair configuration, the same string without the axes that
+ * only choose how it fits (sweep_grid_pair_config, recorded as pair_key; runid_seed), never from
+ * scheduling: the runs of two protocols at one point and seed index draw the same seed. Runs are
  * committed to the file in grid order whatever the number of workers, so the same command gives
  * the same file contents for any --jobs. */
 #ifndef MOEX_SWEEP_H

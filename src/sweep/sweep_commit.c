@@ -33,31 +33,37 @@ double sweep_now(void) {
 
 /* ---- one run ---------------------------------------------------------------------------- */
 
+/* The run's seed derives from its pair configuration (sweep_grid_pair_config: the configuration
+ * without the axes that only choose how it fits), recorded as pair_key, so that the runs of two
+ * protocols at one configuration and seed index start from the same draw and compare paired. */
 record_run *sweep_exec_one(const char *experiment, unsigned long master, const sweep_grid_t *g,
                            sweep_run_fn fn, void *ctx, size_t i) {
-  char config[1024], id[17];
+  char config[1024], pair[1024], id[17];
   sweep_grid_config(g, experiment, i, config, sizeof config);
+  sweep_grid_pair_config(g, experiment, i, pair, sizeof pair);
   runid_id(config, id);
-  unsigned long seed = runid_seed(master, config);
+  unsigned long seed = runid_seed(master, pair);
   record_run *rec = record_run_alloc(id);
   if (!rec) return NULL;
   moex_error_clear();
-  int rc = fn(ctx, g, i, seed, rec);
+  int rc = fn(ctx, g, i, seed, rec), e = 0;
   if (rc) {
     /* the message is this thread's: take it before anything else can replace it */
     char msg[512];
     snprintf(msg, sizeof msg, "%s", *moex_errmsg() ? moex_errmsg() : "run failed (no message)");
     int64_t s;
-    int e = record_run_set_str(rec, "status", "error");
+    e = record_run_set_str(rec, "status", "error");
     if (!e) e = record_run_set_str(rec, "error", msg);
     if (!e) e = record_run_summarize(rec, "status");
     if (!e) e = record_run_summarize(rec, "error");
     if (!e) e = record_run_set_str(rec, "config", config);
     if (!e && record_run_get_int(rec, "seed", &s)) e = record_run_set_int(rec, "seed", (int64_t)seed);
-    if (e) {
-      record_run_free(rec);
-      return NULL;
-    }
+  }
+  if (!e) e = record_run_set_str(rec, "pair_key", pair);
+  if (!e) e = record_run_summarize(rec, "pair_key");
+  if (e) {
+    record_run_free(rec);
+    return NULL;
   }
   return rec;
 }

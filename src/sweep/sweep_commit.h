@@ -12,8 +12,9 @@
 /* Set by the SIGINT/SIGTERM handler that sweep_run installs. */
 extern volatile sig_atomic_t sweep_sigflag;
 
-/* Runs grid index i through fn and returns the finished record (fn's error becomes status
- * "error" with the message). NULL only when memory runs out (message set). */
+/* Runs grid index i through fn at the seed of its pair configuration and returns the finished
+ * record with its pair_key (fn's error becomes status "error" with the message). NULL only when
+ * memory runs out (message set). */
 record_run *sweep_exec_one(const char *experiment, unsigned long master, const sweep_grid_t *g,
                            sweep_run_fn fn, void *ctx, size_t i);
 

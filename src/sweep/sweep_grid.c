@@ -107,18 +107,34 @@ const char *sweep_grid_value(const sweep_grid_t *g, size_t i, const char *name) 
 
 size_t sweep_grid_seed_index(const sweep_grid_t *g, size_t i) { return g->seeds ? i % g->seeds : 0; }
 
-void sweep_grid_config(const sweep_grid_t *g, const char *experiment, size_t i, char *buf, size_t len) {
+size_t sweep_pair_none(const char *value) {
+  (void)value;
+  return 0;
+}
+
+/* The configuration text of run i, each value whole (pair 0) or cut by its axis' pair function. */
+static void config_text(const sweep_grid_t *g, const char *experiment, size_t i, int pair, char *buf, size_t len) {
   if (!len) return;
   size_t off = 0;
   int w = snprintf(buf, len, "%s", experiment ? experiment : "");
   for (size_t a = 0; a < g->n_axes && w >= 0; a++) {
     off += (size_t)w;
     if (off >= len) return;
-    w = snprintf(buf + off, len - off, " %s=%s", g->axis[a].name, g->axis[a].values[axis_index(g, i, a)]);
+    const char *v = g->axis[a].values[axis_index(g, i, a)];
+    size_t keep = pair && g->axis[a].pair ? g->axis[a].pair(v) : strlen(v);
+    w = keep ? snprintf(buf + off, len - off, " %s=%.*s", g->axis[a].name, (int)keep, v) : 0;
   }
   if (w < 0) return;
   off += (size_t)w;
   if (off < len) snprintf(buf + off, len - off, " seed=%zu", sweep_grid_seed_index(g, i));
+}
+
+void sweep_grid_config(const sweep_grid_t *g, const char *experiment, size_t i, char *buf, size_t len) {
+  config_text(g, experiment, i, 0, buf, len);
+}
+
+void sweep_grid_pair_config(const sweep_grid_t *g, const char *experiment, size_t i, char *buf, size_t len) {
+  config_text(g, experiment, i, 1, buf, len);
 }
 
 void sweep_grid_describe(const sweep_grid_t *g, char *buf, size_t len) {

@@ -8,12 +8,22 @@
 #define SWEEP_MAX_AXES 16
 #define SWEEP_MAX_VALUES 256 /* optim_gap: 8 targets x 13 rows + the constructions' 8 cases in one axis */
 
+/* How much of an axis' value says what a run fits and with which model, as opposed to how it
+ * fits it: the length of that leading part of `value` (0: the value only chooses the fitting).
+ * A run's seed derives from its configuration cut to these parts (sweep_grid_pair_config), so
+ * runs that differ only in how they fit draw the same initial parameters: they are paired. */
+typedef size_t (*sweep_pair_fn)(const char *value);
+
 /* A named axis and its values, as strings ("D" = {"16", "32"}). */
 typedef struct {
   const char *name;
   size_t n;
   const char *values[SWEEP_MAX_VALUES];
+  sweep_pair_fn pair; /* NULL: the whole value counts (data, model); sweep_pair_none: none of it */
 } sweep_axis_t;
+
+/* The pair function of an axis that only chooses how a run fits (a protocol): returns 0. */
+size_t sweep_pair_none(const char *value);
 
 typedef struct {
   size_t n_axes;
@@ -33,6 +43,11 @@ const char *sweep_grid_value(const sweep_grid_t *g, size_t i, const char *name);
 size_t sweep_grid_seed_index(const sweep_grid_t *g, size_t i);
 /* Canonical configuration string of run i: "exp NAME=v ... seed=s" (the id's source). */
 void sweep_grid_config(const sweep_grid_t *g, const char *experiment, size_t i, char *buf, size_t len);
+/* The same cut to what the run fits and with which model: each axis' value cut by its pair
+ * function, an axis whose cut is empty left out, the seed index kept. The run's seed's source
+ * (sweep.h), recorded as its pair_key: runs of one pair_key differ only in how they were fitted,
+ * and drew the same seed. Equal to sweep_grid_config when no axis has a pair function. */
+void sweep_grid_pair_config(const sweep_grid_t *g, const char *experiment, size_t i, char *buf, size_t len);
 /* One-line description for the file's `grid` attribute. */
 void sweep_grid_describe(const sweep_grid_t *g, char *buf, size_t len);
 
