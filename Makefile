@@ -247,11 +247,13 @@ PAPER_BIN_paper_exp2_bfgs2_long = paper_exp2
 PAPER_PRE_paper_exp2_bfgs2_long = --set 'model=dense;protocol=bfgs2' --max-evals none
 # The GSL protocols of issue 16 (theorems/fitting.md) on the MoEs, at 10 times Adam's compute
 # (per-sample gradients): Table 3 under alt (hard and soft EM, k-means routes), adam+polish and anneal; Table 4
-# under adam+polish, and alt (hard and soft) and anneal on the deep models
+# under its best protocol, adam+polish with LM for the one-layer 1-6-MoE's experts and lbfgs for the
+# stacks' (polish=lm-or-lbfgs; results/FINDINGS.md, Table 4), and alt (hard and soft) and anneal on
+# the deep models
 PAPER_BIN_paper_exp1_gsl = paper_exp1
 PAPER_PRE_paper_exp1_gsl = --set model=moe --protocol 'alt:init=kmeans,alt:init=kmeans:soft=1,adam+polish,anneal' --compute 10x
 PAPER_BIN_paper_exp2_gsl = paper_exp2
-PAPER_PRE_paper_exp2_gsl = --set 'model=2-3-moe,1-6-moe,4-3-moe' --protocol adam+polish --compute 10x
+PAPER_PRE_paper_exp2_gsl = --set 'model=2-3-moe,1-6-moe,4-3-moe' --protocol adam+polish:polish=lm-or-lbfgs --compute 10x
 PAPER_BIN_paper_exp2_alt = paper_exp2
 PAPER_PRE_paper_exp2_alt = --set 'model=2-3-moe,4-3-moe' --protocol 'alt,alt:soft=1,anneal' --compute 10x
 paper-run-%:

@@ -11,7 +11,7 @@ static const char *const CANONICAL[] = {
     "bfgs2", "lbfgs", "lm", "nmsimplex2", "cg-pr", "adam",
     "adam:balance=0.01", "adam:balance=0.01:zloss=0.001:noise=1:jitter=0.01:auxfree=0.001:warmup=200",
     "adam:noise=0", "adam:warmup=7",
-    "adam+polish", "lbfgs+polish:polish=lm", "bfgs2+polish:init=kmeans:pol=50",
+    "adam+polish", "lbfgs+polish:polish=lm", "adam+polish:polish=lm-or-lbfgs", "bfgs2+polish:init=kmeans:pol=50",
     "alt", "alt:init=kmeans", "alt:xinit=model:em=5:eiters=3:cap=64:soft=1:top=3:gevals=9:l2=0.5",
     "anneal", "anneal:temps=1/0.2:loss=comp:sigma=0.3", "anneal:polish=lbfgs:lm=svd",
     "oracle", "oracle:base=adam", "oracle:init=random",

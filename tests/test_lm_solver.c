@@ -159,8 +159,9 @@ START_TEST(test_lm_cholesky_falls_back) {
 END_TEST
 
 /* The polish's lm= option reaches its LM fits: qr and cholesky end at the same loss (to 1e-6
- * relative) by different arithmetic (not the same bits); a bad name is refused when parsed. */
-static double polish_with(const char *proto, double *theta, size_t *n_theta) {
+ * relative) by different arithmetic (not the same bits); a bad name is refused when parsed.
+ * polish_in fits a stack of `layers` MoE layers of two experts, polish_with one layer. */
+static double polish_in(size_t layers, const char *proto, double *theta, size_t *n_theta) {
   const size_t N = 400;
   double *x = malloc(N * 2 * sizeof *x), *y = malloc(N * sizeof *y);
   gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
@@ -171,8 +172,8 @@ static double polish_with(const char *proto, double *theta, size_t *n_theta) {
     y[i] = x[2 * i] > 0 ? fabs(x[2 * i + 1]) : 0.5 * x[2 * i] - x[2 * i + 1];
   }
   gsl_rng_free(g);
-  moe_spec_t sp = {.n_layers = 1};
-  sp.layer[0] = moe_layer_default(2, 1, 2, 8);
+  moe_spec_t sp = {.n_layers = layers};
+  for (size_t l = 0; l < layers; l++) sp.layer[l] = moe_layer_default(2, l + 1 < layers ? 2 : 1, 2, 8);
   moe_model_t *m = moe_model_alloc(&sp, N);
   moe_model_init_params(m, 3);
   fit_moe_settings ps = fitutil_moe_settings(proto, 400.0 * N, 40.0 * N);
@@ -194,6 +195,8 @@ static double polish_with(const char *proto, double *theta, size_t *n_theta) {
   return loss;
 }
 
+static double polish_with(const char *proto, double *theta, size_t *n_theta) { return polish_in(1, proto, theta, n_theta); }
+
 START_TEST(test_polish_lm_option) {
   double a[512], b[512];
   size_t na, nb;
@@ -214,7 +217,33 @@ START_TEST(test_polish_lm_option) {
 }
 END_TEST
 
+/* polish=lm-or-lbfgs is LM on the experts of one MoE layer, whatever their size (auto keeps LM to
+ * 64 parameters: these have 33, so auto is LM here too), and lbfgs over a stack's expert
+ * parameters (where polish=lm is refused): the same bits as the polisher it stands for, and
+ * other bits than the other one (the comparison can fail). */
+START_TEST(test_polish_lm_or_lbfgs) {
+  double a[512], b[512];
+  size_t na, nb;
+  for (size_t layers = 1; layers <= 2; layers++) {
+    const char *same = layers == 1 ? "adam+polish:polish=lm" : "adam+polish:polish=lbfgs";
+    const char *other = layers == 1 ? "adam+polish:polish=lbfgs" : "adam+polish:polish=bfgs2";
+    double la = polish_in(layers, "adam+polish:polish=lm-or-lbfgs", a, &na);
+    double lb = polish_in(layers, same, b, &nb);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_msg(la == lb && !memcmp(a, b, na * sizeof *a), "%zu layers: lm-or-lbfgs %.12g, %s %.12g", layers, la, same, lb);
+    polish_in(layers, other, b, &nb);
+    ck_assert_msg(memcmp(a, b, na * sizeof *a) != 0, "%zu layers: %s gave lm-or-lbfgs's bits", layers, other);
+  }
+  fit_moe_settings ps;
+  ck_assert_int_eq(fit_moe_parse("adam+polish:polish=lm-or-lbfgs", &ps), 0);
+  ck_assert_str_eq(ps.polisher, "lm-or-lbfgs");
+  ck_assert_int_eq(fit_moe_parse("adam+polish:polish=lm-or", &ps), MOEX_EINVAL);
+  ck_assert_ptr_nonnull(strstr(moex_errmsg(), "polish=lm-or"));
+}
+END_TEST
+
 Suite *lm_solver_suite(void) {
   return testutil_suite("lm_solver", TESTUTIL_CASE("lm_solver", 0, test_lm_solvers_same_minimum, test_lm_solver_pick,
-                                                   test_lm_cholesky_falls_back, test_polish_lm_option));
+                                                   test_lm_cholesky_falls_back, test_polish_lm_option,
+                                                   test_polish_lm_or_lbfgs));
 }

@@ -80,7 +80,7 @@ typedef struct {
   char base[24];            /* OPT of OPT+polish */
   fit_rinit_t rinit;
   int xinit_data;           /* 1: kinks through served samples (default for alt, anneal) */
-  char polisher[16];        /* "auto", "lm", "bfgs2", "lbfgs" */
+  char polisher[16];        /* "auto", "lm", "lm-or-lbfgs", "bfgs2", "lbfgs" */
   size_t polish_evals;      /* cap of one polishing problem (default 200) */
   char lm_solver[16];       /* LM's linear solver where the polish uses LM (fit_lm_solver.h; "auto",
                                the default when empty, "qr", "cholesky", "mcholesky", "svd") */

@@ -48,7 +48,8 @@ int fitm_fit_experts(fit_moe_ctx *c, size_t *const *routes, double *const *weigh
  * (b = -w . x_j), layer after layer (a layer's inputs depend on the layers below). */
 int fitm_kinks_in_data(fit_moe_ctx *c, size_t *const *routes, double *const *weights);
 
-/* "auto" resolved: lm for one MoE layer (and no other layer), lbfgs otherwise. */
+/* "auto" and "lm-or-lbfgs" resolved: lm for one MoE layer (and no other layer), lbfgs otherwise
+ * (auto then keeps LM to experts of at most 64 parameters, fitm_fit_experts). */
 const char *fitm_polisher(const moe_model_t *m, const char *p);
 
 int fitm_stage_add(fit_moe_result *r, double T, double soft, double hard, double obj);

@@ -25,7 +25,7 @@
 #define FIT_LM_AUTO_MAX_P 64
 
 const char *fitm_polisher(const moe_model_t *m, const char *p) {
-  if (strcmp(p, "auto")) return p;
+  if (strcmp(p, "auto") && strcmp(p, "lm-or-lbfgs")) return p;
   return m->n_layers == 1 && m->layer[0].spec.kind == MOE_LAYER_MOE ? "lm" : "lbfgs";
 }
 
@@ -426,7 +426,7 @@ int fitm_fit_experts(fit_moe_ctx *c, size_t *const *routes, double *const *weigh
     if (m->layer[l].spec.kind == MOE_LAYER_MOE) c->res->restarts += revive_units(c, l);
   if (!strcmp(p, "lm")) {
     if (m->n_layers != 1 || m->layer[0].spec.kind != MOE_LAYER_MOE)
-      return moex_error(MOEX_EINVAL, "fit_moe: polish=lm needs a single MoE layer (the model has %zu layers); use lbfgs or bfgs2", m->n_layers);
+      return moex_error(MOEX_EINVAL, "fit_moe: polish=lm needs a single MoE layer (the model has %zu layers); use lm-or-lbfgs, lbfgs or bfgs2", m->n_layers);
     /* each expert the same number of evaluations: the budget spread over all samples */
     size_t ev = (size_t)(budget / (double)(d->n * d->d_out));
     if (ev > max_evals) ev = max_evals;

@@ -100,8 +100,8 @@ static int parse_option(fit_moe_settings *o, char *kv) {
       return moex_error(MOEX_EINVAL, "protocol option base=%s (expected adam or none)", v);
     snprintf(o->base, sizeof o->base, "%s", strcmp(v, "none") ? v : "");
   } else if (!strcmp(k, "polish")) {
-    if (strcmp(v, "auto") && strcmp(v, "lm") && strcmp(v, "bfgs2") && strcmp(v, "lbfgs"))
-      return moex_error(MOEX_EINVAL, "protocol option polish=%s (expected auto, lm, bfgs2 or lbfgs)", v);
+    if (strcmp(v, "auto") && strcmp(v, "lm") && strcmp(v, "lm-or-lbfgs") && strcmp(v, "bfgs2") && strcmp(v, "lbfgs"))
+      return moex_error(MOEX_EINVAL, "protocol option polish=%s (expected auto, lm, lm-or-lbfgs, bfgs2 or lbfgs)", v);
     snprintf(o->polisher, sizeof o->polisher, "%s", v);
   } else if (!strcmp(k, "lm")) {
     if (strlen(v) >= sizeof o->lm_solver || fit_lm_solver_check(v))
