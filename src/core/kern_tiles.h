@@ -3,7 +3,7 @@
  * Each tile keeps a block of outputs in registers (4-double vectors, GNU vector extension) while
  * it streams its inputs, so that a load of an input serves several outputs and an output is
  * written once. They reproduce the summation order of the row-at-a-time loops they replace
- * (axpy_rows, dot2, the weight-gradient loops), operation for operation: the same records, only
+ * (groups of 4 terms, then 2, then 1; dot2's lane sums; the weight-gradient loops), operation for operation: the same records, only
  * fewer loads and stores. tests/test_kernels.c pins that order against a scalar reference. */
 #ifndef MOEX_KERN_TILES_H
 #define MOEX_KERN_TILES_H
@@ -67,7 +67,8 @@ KERN_INLINE void dot22(size_t q, const double *restrict a0, const double *restri
   r[3] = t11;
 }
 
-/* c + sum_k a[k] B[k, o..o+3] over k < q, added as axpy_rows adds: blocks of 4, then 2, then 1 */
+/* c + sum_k a[k] B[k, o..o+3] over k < q, added in groups (a0 b0 + a1 b1) + (a2 b2 + a3 b3), then a
+ * pair, then a single term: the row-at-a-time loop's order */
 KERN_INLINE kern_v4 tile_axpy(kern_v4 c, const double *a, const double *B, size_t p, size_t q,
                               size_t o) {
   size_t k = 0;

@@ -35,33 +35,11 @@ KERN_INLINE void axpy4(size_t p, double *restrict c, double a0, double a1, doubl
   for (; o < p; o++) c[o] += (a0 * b0[o] + a1 * b1[o]) + (a2 * b2[o] + a3 * b3[o]);
 }
 
-KERN_INLINE void axpy2(size_t p, double *restrict c, double a0, double a1,
-                         const double *restrict b0, const double *restrict b1) {
-  size_t o = 0;
-  for (; o + 4 <= p; o += 4)
-    for (size_t j = 0; j < 4; j++) c[o + j] += a0 * b0[o + j] + a1 * b1[o + j];
-  for (; o < p; o++) c[o] += a0 * b0[o] + a1 * b1[o];
-}
-
 KERN_INLINE void axpy1(size_t p, double *restrict c, double a0, const double *restrict b0) {
   size_t o = 0;
   for (; o + 4 <= p; o += 4)
     for (size_t j = 0; j < 4; j++) c[o + j] += a0 * b0[o + j];
   for (; o < p; o++) c[o] += a0 * b0[o];
-}
-
-/* c (p) += sum_{k < r} a[k * sa] * b[k * sb + (0..p-1)] */
-KERN_INLINE void axpy_rows(size_t p, double *restrict c, const double *a, size_t sa, const double *b,
-                      size_t sb, size_t r) {
-  size_t k = 0;
-  for (; k + 4 <= r; k += 4)
-    axpy4(p, c, a[k * sa], a[(k + 1) * sa], a[(k + 2) * sa], a[(k + 3) * sa], b + k * sb,
-          b + (k + 1) * sb, b + (k + 2) * sb, b + (k + 3) * sb);
-  if (k + 2 <= r) {
-    axpy2(p, c, a[k * sa], a[(k + 1) * sa], b + k * sb, b + (k + 1) * sb);
-    k += 2;
-  }
-  if (k < r) axpy1(p, c, a[k * sa], b + k * sb);
 }
 
 /* Two dot products of length q sharing a. A floating-point reduction is the one loop GCC will
@@ -167,7 +145,7 @@ KERN_INLINE void mm_dot(size_t n, size_t p, size_t q, const double *A, const dou
 }
 
 /* Rows s..s+3 of C = init + A Bf for Bf (q, p): 4 columns at a time in registers (tile_axpy_4r),
- * the init, the sum and the ReLU in one pass over C; axpy_rows' sums */
+ * the init, the sum and the ReLU in one pass over C; tile_axpy's sums */
 KERN_INLINE void mm_axpy4(size_t p, size_t q, const double *a, const double *Bf, const double *bias,
                           int acc, int relu_after, const double *mask, double *c) {
   size_t o = 0;
