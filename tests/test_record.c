@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/blas.h"
 #include "core/moex_error.h"
 #include "record/record.h"
 
@@ -175,7 +176,13 @@ START_TEST(test_record_round_trip) {
   ck_assert_str_eq(m->experiment, META.experiment);
   ck_assert_str_eq(m->grid, META.grid);
   ck_assert_str_eq(m->command_line, META.command_line);
-  ck_assert_int_gt((int)strlen(m->moex_version), 0);  /* git describe of the library build */
+  /* git describe of the library build, then the BLAS it ran: its name and, for OpenBLAS, the
+   * core whose kernels computed the products */
+  ck_assert_ptr_nonnull(strstr(m->moex_version, "; "));
+  ck_assert_int_gt((int)(strstr(m->moex_version, "; ") - m->moex_version), 0);
+  const char *blas = strcmp(moex_blas_name(), "openblas") ? "gslcblas (GSL " : "OpenBLAS ";
+  ck_assert_msg(strstr(m->moex_version, blas) && strstr(m->moex_version, moex_blas_kernel()), "moex_version '%s'",
+                m->moex_version);
   ck_assert_int_eq(m->schema_version, RECORD_SCHEMA_VERSION);
   ck_assert_int_eq((int)strlen(m->created_utc), 20);
   ck_assert_int_eq(m->created_utc[10], 'T');

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/blas.h"
 #include "core/moex_error.h"
 
 #ifndef MOEX_VERSION
@@ -190,7 +191,12 @@ int record_write_empty(const char *path, const record_meta_in *meta) {
   if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "unknown");
   host[sizeof host - 1] = '\0';
   const char *names[] = {"moex_version", "created_utc", "host", "command_line", "experiment", "grid"};
-  const char *vals[] = {MOEX_VERSION, when, host, meta->command_line, meta->experiment, meta->grid};
+  /* the build and the BLAS it ran: the same source can give other bits under another BLAS or
+   * another OpenBLAS core */
+  char version[512], blas[400];
+  moex_blas_describe(blas, sizeof blas);
+  snprintf(version, sizeof version, "%s; %s", MOEX_VERSION, blas);
+  const char *vals[] = {version, when, host, meta->command_line, meta->experiment, meta->grid};
   char *clean[6] = {NULL};
   for (size_t k = 0; !rc && k < 6; ++k) {
     clean[k] = utf8_sanitized(vals[k]);
