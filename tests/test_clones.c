@@ -1,10 +1,10 @@
-/* clones: the hot loops run as an AVX2 copy where the CPU has it (src/core/kernels.h, KERN_CLONES)
- * and must give the baseline copy's bits. The baseline is this file's own build of
+/* clones: the hot loops run as an AVX2 or AVX-512 copy where the CPU has it (src/core/kernels.h,
+ * KERN_CLONES) and must give the baseline copy's bits. The baseline is this file's own build of
  * src/core/kernels.c, without clones and under other names; the dispatched functions are the
- * library's. Where the clones are not active (not built, or a CPU without x86-64-v3) both copies
- * are the baseline and the comparison would prove nothing: the test fails, unless
- * MOEX_ALLOW_SKIP=avx2 makes it a listed skip. The Adam update is checked bit for bit against its
- * formula written out here. */
+ * library's, and tests/test_clones_v3.c and _v4.c build each level's copy on its own. Where the
+ * clones are not active (not built, or a CPU without x86-64-v3) both copies are the baseline and
+ * the comparison would prove nothing: the test fails, unless MOEX_ALLOW_SKIP=avx2 makes it a
+ * listed skip. The Adam update is checked bit for bit against its formula written out here. */
 #include "testutil.h"
 
 #include <string.h>
@@ -13,6 +13,7 @@
 
 #include "fit/fit.h"
 #include "core/kernels.h"
+#include "test_clones_levels.h"
 
 /* What kernels.h decided for this build (the library is compiled with the same flags): whether
  * the hot loops carry the target_clones attribute at all. */
@@ -53,22 +54,30 @@ static int avx2(char *why, size_t n) {
   return 0;
 }
 
+/* Whether this CPU runs code built for the named level (the clones' resolver's own test). */
+static int level_runs(const char *level) {
+#if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 12 && !defined(__clang__)
+  if (!strcmp(level, "x86-64-v3")) return __builtin_cpu_supports("x86-64-v3");
+  if (!strcmp(level, "x86-64-v4")) return __builtin_cpu_supports("x86-64-v4");
+#endif
+  (void)level;
+  return 0;
+}
+
 /* direct-loop shapes only (dgemm is the BLAS's business): the paper's 2 -> m -> 2 experts,
  * 1-output heads, odd sizes that leave remainders in every unrolled loop */
 static const size_t shapes[][3] = {{43, 128, 2}, {43, 2, 128}, {37, 10, 1}, {128, 4, 2},
                                    {7, 3, 2},    {5, 2, 9},    {9, 1, 10},  {3, 2, 3000},
                                    {33, 17, 19}, {11, 2, 2},   {1, 1, 1}};
 
-START_TEST(test_clones_same_bits) {
-  char why[256];
-  if (!testutil_require_tool(avx2(why, sizeof why), "avx2", why)) return;
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, 5);
+/* Every direct-loop shape in every mode through the level's copy and the baseline: the same bits.
+ * Returns the number of products compared. */
+static size_t check_level(const clones_level *L, gsl_rng *r) {
   size_t checked = 0;
   for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
     size_t n = shapes[si][0], p = shapes[si][1], q = shapes[si][2];
-    ck_assert_int_eq(kern_direct(n, p, q), base_direct(n, p, q));
-    if (!kern_direct(n, p, q)) continue;
+    ck_assert_int_eq(L->direct(n, p, q), base_direct(n, p, q));
+    if (!L->direct(n, p, q)) continue;
     double *A = malloc(n * (p > q ? p : q) * sizeof *A), *B = malloc(p * q * sizeof *B);
     double *bias = malloc(p * sizeof *bias), *C1 = malloc(n * p * sizeof *C1), *C2 = malloc(n * p * sizeof *C2);
     double *X = malloc(n * q * sizeof *X), *G1 = malloc(p * q * sizeof *G1), *G2 = malloc(p * q * sizeof *G2);
@@ -81,33 +90,67 @@ START_TEST(test_clones_same_bits) {
       for (int mode = 0; mode < 3; mode++) {
         fill(C1, n * p, r);
         memcpy(C2, C1, n * p * sizeof *C2);
-        kern_mm(n, p, q, A, B, bt, mode == 1 ? bias : NULL, mode == 2, bt, C1);
+        L->mm(n, p, q, A, B, bt, mode == 1 ? bias : NULL, mode == 2, bt, C1);
         base_mm(n, p, q, A, B, bt, mode == 1 ? bias : NULL, mode == 2, bt, C2);
-        ck_assert_msg(!memcmp(C1, C2, n * p * sizeof *C1), "kern_mm (%zu, %zu, %zu) bt %d mode %d: bits differ",
-                      n, p, q, bt, mode);
+        ck_assert_msg(!memcmp(C1, C2, n * p * sizeof *C1), "%s kern_mm (%zu, %zu, %zu) bt %d mode %d: bits differ",
+                      L->name, n, p, q, bt, mode);
         checked++;
       }
     fill(G1, p * q, r);
     memcpy(G2, G1, p * q * sizeof *G2);
     fill(s1, p, r);
     memcpy(s2, s1, p * sizeof *s2);
-    kern_mtm(n, p, q, A, X, G1, s1);
+    L->mtm(n, p, q, A, X, G1, s1);
     base_mtm(n, p, q, A, X, G2, s2);
     ck_assert_msg(!memcmp(G1, G2, p * q * sizeof *G1) && !memcmp(s1, s2, p * sizeof *s1),
-                  "kern_mtm (%zu, %zu, %zu): bits differ", n, p, q);
+                  "%s kern_mtm (%zu, %zu, %zu): bits differ", L->name, n, p, q);
     memcpy(C2, C1, n * p * sizeof *C2);
-    kern_relu_mask(n * p, A, C1);
+    L->relu_mask(n * p, A, C1);
     base_relu_mask(n * p, A, C2);
     ck_assert(!memcmp(C1, C2, n * p * sizeof *C1));
     for (int bt = 0; bt < 2; bt++) { /* the mask: A's first n p values, about half of them > 0 */
-      kern_mm_mask(n, p, q, X, B, bt, A, C1);
+      L->mm_mask(n, p, q, X, B, bt, A, C1);
       base_mm_mask(n, p, q, X, B, bt, A, C2);
-      ck_assert_msg(!memcmp(C1, C2, n * p * sizeof *C1), "kern_mm_mask (%zu, %zu, %zu) bt %d: bits differ", n, p, q, bt);
+      ck_assert_msg(!memcmp(C1, C2, n * p * sizeof *C1), "%s kern_mm_mask (%zu, %zu, %zu) bt %d: bits differ",
+                    L->name, n, p, q, bt);
     }
     checked++;
     free(A); free(B); free(bias); free(C1); free(C2); free(X); free(G1); free(G2); free(s1); free(s2);
   }
-  ck_assert_uint_ge(checked, 60);
+  return checked;
+}
+
+/* the library's entry points: the clone the loader picked for this CPU */
+static const clones_level dispatched = {"dispatched", 1, kern_direct, kern_mm, kern_mm_mask, kern_mtm, kern_relu_mask};
+
+START_TEST(test_clones_same_bits) {
+  char why[256];
+  if (!testutil_require_tool(avx2(why, sizeof why), "avx2", why)) return;
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 5);
+  ck_assert_uint_ge(check_level(&dispatched, r), 60);
+  gsl_rng_free(r);
+}
+END_TEST
+
+/* Each level's copy on its own, not only the one the loader picks here: the AVX2 copy where the
+ * CPU also has AVX-512 (which then runs the x86-64-v4 copy), so that a CPU with AVX2 only, which
+ * runs the v3 copy, is covered on this machine too. A level the CPU lacks is never dispatched to
+ * on it and cannot run; the check needs x86-64-v3 at least, as above. */
+START_TEST(test_clones_each_level) {
+  char why[256];
+  if (!testutil_require_tool(avx2(why, sizeof why), "avx2", why)) return;
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 7);
+  const clones_level *levels[] = {&clones_v3, &clones_v4};
+  size_t ran = 0;
+  for (size_t k = 0; k < sizeof levels / sizeof *levels; k++) {
+    ck_assert_msg(levels[k]->built, "%s: the test's copy was not built though the library's clones were", levels[k]->name);
+    if (!level_runs(levels[k]->name)) continue;
+    ck_assert_uint_ge(check_level(levels[k], r), 60);
+    ran++;
+  }
+  ck_assert_uint_ge(ran, 1);
   gsl_rng_free(r);
 }
 END_TEST
@@ -157,5 +200,5 @@ START_TEST(test_adam_update_bits) {
 END_TEST
 
 Suite *clones_suite(void) {
-  return testutil_suite("clones", TESTUTIL_CASE("clones", 0, test_clones_same_bits, test_adam_update_bits));
+  return testutil_suite("clones", TESTUTIL_CASE("clones", 0, test_clones_same_bits, test_clones_each_level, test_adam_update_bits));
 }

@@ -12,12 +12,14 @@
 
 #define KERN_STACK 4096
 
-/* The hot loops are compiled twice, for baseline x86-64 (SSE2) and for x86-64-v3 (AVX2), and
- * the loader picks the one this CPU runs (GCC's target_clones, an ifunc). The Makefile builds
- * with -ffp-contract=off, so the AVX2 copy does the same operations in the same order, without
- * fused multiply-adds: both copies give the same bits (tests/test_clones.c). With -O3, `make
- * bench` measured P2 (the Experiment II step) 1.4x and P1 1.25x faster than the baseline-only
- * -O2 build. */
+/* The hot loops are compiled three times, for baseline x86-64 (SSE2), x86-64-v3 (AVX2) and
+ * x86-64-v4 (AVX-512), and the loader picks the one this CPU runs (GCC's target_clones, an
+ * ifunc). The Makefile builds with -ffp-contract=off, so the vector copies do the same operations
+ * in the same order, without fused multiply-adds: every copy gives the same bits
+ * (tests/test_clones.c holds each against the baseline). With -O3, `make bench` measured P2 (the
+ * Experiment II step) 1.4x and P1 1.25x faster than the baseline-only -O2 build; the v4 copy
+ * (its 32 vector registers hold the tiles without spills) took P1 and P2 about 2% further
+ * (results/PERFORMANCE.md). */
 #if defined(__has_include)
 #if __has_include(<features.h>)
 #include <features.h> /* defines __GLIBC__ where glibc is the C library */
@@ -26,7 +28,7 @@
 /* target_clones needs GCC >= 12 for "arch=x86-64-v3" and the loader's ifunc support (glibc) */
 #if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 12 && !defined(__clang__) && \
     defined(__GLIBC__) && !defined(MOEX_NO_CLONES)
-#define KERN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define KERN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define KERN_CLONES
 #endif
