@@ -89,6 +89,29 @@ void gate_scores_backward(const gate_t *g, const double *theta, size_t n, const 
   if (dx) kern_mm(n, din, E, dS, theta, 0, NULL, 1, 0, dx);
 }
 
+/* The first index of the largest score (strict >, as select_topk's first pick): top-1 without a
+ * selection bias, the common case, without the general loop's bookkeeping. */
+static size_t argmax_first(const double *sc, size_t E) {
+  size_t best = 0;
+  for (size_t e = 1; e < E; e++)
+    if (sc[e] > sc[best]) best = e;
+  return best;
+}
+
+/* The K largest of sc (+ bias, when given) into ix, largest first, ties to the lowest index. */
+static void select_topk(const double *sc, size_t E, size_t K, const double *bias, size_t *ix) {
+  for (size_t k = 0; k < K; k++) {
+    size_t best = E;
+    for (size_t e = 0; e < E; e++) {
+      int taken = 0;
+      for (size_t j = 0; j < k; j++) taken |= ix[j] == e;
+      if (taken) continue;
+      if (best == E || (bias ? sc[e] + bias[e] > sc[best] + bias[best] : sc[e] > sc[best])) best = e;
+    }
+    ix[k] = best;
+  }
+}
+
 void gate_select(size_t n, size_t E, size_t K, gate_surrogate_t sur, const double *S, const double *bias,
                  size_t *idx, double *w, double *p) {
   for (size_t s = 0; s < n; s++) {
@@ -96,23 +119,15 @@ void gate_select(size_t n, size_t E, size_t K, gate_surrogate_t sur, const doubl
     size_t *ix = idx + s * K;
     double *ps = p + s * E;
     /* K largest, ties to the lowest index: strict > keeps the first maximum */
-    for (size_t k = 0; k < K; k++) {
-      size_t best = E;
-      for (size_t e = 0; e < E; e++) {
-        int taken = 0;
-        for (size_t j = 0; j < k; j++) taken |= ix[j] == e;
-        if (taken) continue;
-        if (best == E || (bias ? sc[e] + bias[e] > sc[best] + bias[best] : sc[e] > sc[best])) best = e;
-      }
-      ix[k] = best;
-    }
-    memset(ps, 0, E * sizeof *ps);
-    if (sur == GATE_SWITCH) {
+    if (K == 1 && !bias) ix[0] = argmax_first(sc, E);
+    else select_topk(sc, E, K, bias, ix);
+    if (sur == GATE_SWITCH) { /* writes every p_e */
       double mx = sc[0], z = 0.0;
       for (size_t e = 1; e < E; e++) mx = sc[e] > mx ? sc[e] : mx;
       for (size_t e = 0; e < E; e++) z += (ps[e] = exp(sc[e] - mx));
       for (size_t e = 0; e < E; e++) ps[e] /= z;
     } else {
+      memset(ps, 0, E * sizeof *ps);
       double mx = sc[ix[0]], z = 0.0;
       for (size_t k = 0; k < K; k++) z += (ps[ix[k]] = exp(sc[ix[k]] - mx));
       for (size_t k = 0; k < K; k++) ps[ix[k]] /= z;
