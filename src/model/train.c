@@ -25,6 +25,8 @@ static double chunk_loss(moe_model_t *m, size_t n, const double *x, const double
   return loss / total + moe_model_recon_loss(m, n_total);
 }
 
+static int lossgrad_chunks(train_ctx_t *c, const size_t *idx, size_t N, int want_grad, double *loss);
+
 static int lossgrad(void *vctx, const double *theta, const size_t *idx, size_t n_idx, double *loss,
                     double *grad) {
   train_ctx_t *c = vctx;
@@ -33,7 +35,22 @@ static int lossgrad(void *vctx, const double *theta, const size_t *idx, size_t n
   size_t N = idx ? n_idx : d->n;
   if (N == 0) return moex_error(MOEX_EINVAL, "train: empty batch");
   sync_theta(m, theta);
-  if (grad) moe_model_zero_grad(m);
+  /* the backward pass accumulates straight into the caller's vector (the model's own block is put
+   * back below), which saves a copy of every parameter's gradient per evaluation */
+  double *own_grad = m->grad;
+  if (grad) {
+    m->grad = grad;
+    moe_model_zero_grad(m);
+  }
+  int rc = lossgrad_chunks(c, idx, N, grad != NULL, loss);
+  m->grad = own_grad;
+  return rc;
+}
+
+/* lossgrad's passes over the batch (idx, or the whole set) in chunks, into *loss and m->grad. */
+static int lossgrad_chunks(train_ctx_t *c, const size_t *idx, size_t N, int want_grad, double *loss) {
+  moe_model_t *m = c->model;
+  const train_data_t *d = &c->data;
   /* router options (noise, jitter, auxiliary losses) belong to the minibatch steps only: the
    * full-data evaluations (Adam's curve points and final loss) are of the plain MSE */
   m->training = idx && moe_router_opts_any(&m->ropt);
@@ -54,14 +71,13 @@ static int lossgrad(void *vctx, const double *theta, const size_t *idx, size_t n
     }
     /* the loss alone (nmsimplex2, Adam's full-loss curve points) needs no backward pass; the
      * GSL gradient methods always take the gradient too (fit_eval_cached) */
-    double l = grad ? moe_model_loss_grad_acc(m, nc, xb, yb, N)
+    double l = want_grad ? moe_model_loss_grad_acc(m, nc, xb, yb, N)
                     : chunk_loss(m, nc, xb, yb, (double)N * (double)d->d_out, N) + (m->training ? m->aux_last : 0.0);
     total += l;
   }
   m->training = 0;
   m->aux_total = 0;
   *loss = total;
-  if (grad) memcpy(grad, m->grad, m->n_params * sizeof(double));
   return MOEX_OK;
 }
 
