@@ -3,6 +3,7 @@
 #include "testutil.h"
 #include "fitutil.h"
 
+#include <float.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <gsl/gsl_sf_log.h>
 
 #include "fit/fit.h"
+#include "fit/fit_ctx.h"
 #include "fit_objectives.h"
 #include "core/moex_error.h"
 #include "core/moex_gsl.h"
@@ -901,6 +903,55 @@ START_TEST(test_threads_guard) {
 }
 END_TEST
 
+/* A gradient with one value planted at one place, its loss finite: fit_eval's check. */
+typedef struct {
+  size_t at;
+  double val;
+} plant_ctx;
+
+static int plant_lossgrad(void *ctx, const double *theta, const size_t *idx, size_t n_idx, double *loss, double *grad) {
+  const plant_ctx *p = ctx;
+  (void)theta; (void)idx; (void)n_idx;
+  *loss = 1.0;
+  if (grad) grad[p->at] = p->val;
+  return 0;
+}
+
+/* fit_eval flags a NaN or an Inf anywhere in the gradient, whatever its length and place (the
+ * check runs in vector lanes and their remainder), and nothing finite: the largest, the
+ * smallest subnormal, -0. */
+START_TEST(test_eval_flags_nonfinite_gradient) {
+  const double vals[] = {NAN, -NAN, INFINITY, -INFINITY, DBL_MAX, -DBL_MAX, 4.9e-324, -0.0, 1.0};
+  const int bad[] = {1, 1, 1, 1, 0, 0, 0, 0, 0};
+  const size_t lens[] = {1, 2, 3, 5, 8, 17, 1001};
+  size_t checked = 0;
+  for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+    size_t n = lens[li];
+    double *theta = calloc(n, sizeof *theta), *g = malloc(n * sizeof *g);
+    for (size_t vi = 0; vi < sizeof vals / sizeof *vals; vi++)
+      for (size_t at = 0; at < n; at += (n > 4 ? n / 4 : 1)) {
+        plant_ctx p = {.at = at == 0 || n < 3 ? at : at + 1 < n ? at + 1 : n - 1, .val = vals[vi]};
+        objective_t obj = {.n_params = n, .n_samples = 1, .lossgrad = plant_lossgrad, .ctx = &p};
+        fit_settings st;
+        fit_settings_default(&st);
+        fit_result *res = fit_result_alloc();
+        fit_ctx c;
+        ck_assert_int_eq(fit_ctx_init(&c, &obj, theta, &st, res), 0);
+        for (size_t i = 0; i < n; i++) g[i] = 0.5 - (double)i;
+        double loss;
+        ck_assert_int_eq(fit_eval(&c, theta, NULL, 0, &loss, g), 0);
+        ck_assert_msg(c.nonfinite == bad[vi], "n %zu, %g at %zu: nonfinite %d", n, vals[vi], p.at, c.nonfinite);
+        fit_ctx_free(&c);
+        fit_result_free(res);
+        checked++;
+      }
+    free(theta);
+    free(g);
+  }
+  ck_assert_uint_ge(checked, 200);
+}
+END_TEST
+
 /* A model error (not MOEX_ENUM) is returned as is; MOEX_ENUM means nonfinite. */
 static int failing_lossgrad(void *ctx, const double *th, const size_t *idx, size_t n, double *loss,
                             double *grad) {
@@ -937,7 +988,7 @@ END_TEST
 Suite *fit_suite(void) {
   return testutil_suite("fit", TESTUTIL_CASE("core", 60, test_linear_exact_minimiser,
                                              test_every_optimizer_lowers_net_loss, test_shared_forward_backward,
-                                             test_nonlinear_small_problems, test_nan_target_nonfinite,
+                                             test_nonlinear_small_problems, test_nan_target_nonfinite, test_eval_flags_nonfinite_gradient,
                                              test_adam_absurd_lr_nonfinite, test_adam_matches_reference,
                                              test_stop_max_iter_and_evals, test_stop_time_budget,
                                              test_stop_stalled_and_converged, test_stop_no_progress,
