@@ -1,6 +1,7 @@
 /* train: the objective seen by the fitters equals the model's loss, whatever the chunking. */
 #include "testutil.h"
 
+#include <math.h>
 #include <string.h>
 
 #include <gsl/gsl_rng.h>
@@ -8,6 +9,7 @@
 #include "model/moe.h"
 #include "core/moex_error.h"
 #include "model/train.h"
+#include "fit/fit.h"
 
 static void fill(double *x, size_t n, unsigned long seed) {
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
@@ -149,7 +151,57 @@ START_TEST(test_train_bad_input) {
 }
 END_TEST
 
+/* Adam through this objective on the model's own block (the fitter's first iterate buffer is the
+ * block the model reads) against the same fit on a separate vector: the same bits, on a run with
+ * curve rows that ends at its step count and one whose minibatch loss turns NaN, where the result
+ * is the fallback iterate. Fails when an evaluation at the fitter's other buffer is copied into
+ * the model's block (that clobbers the fallback). */
+START_TEST(test_adam_on_own_block) {
+  enum { N = 40 };
+  for (int nan = 0; nan < 3; nan++) { /* two NaN samples: first drawn at an odd and an even step */
+    double x[N * 3], y[N * 2];
+    fill_xy(x, y, N, 3);
+    if (nan) y[2 * (nan == 1 ? 29 : 11)] = NAN;
+    moe_spec_t s = small_spec();
+    moe_model_t *a = moe_model_alloc(&s, N), *b = moe_model_alloc(&s, N);
+    moe_model_init_params(a, 9);
+    moe_model_init_params(b, 9);
+    train_data_t d = {.n = N, .d_in = 3, .d_out = 2, .x = x, .y = y};
+    train_ctx_t ca, cb;
+    objective_t oa, ob;
+    ck_assert_int_eq(train_objective_init(&ca, &oa, a, &d), 0);
+    ck_assert_int_eq(train_objective_init(&cb, &ob, b, &d), 0);
+    double *sep = malloc(b->n_params * sizeof *sep);
+    memcpy(sep, b->theta, b->n_params * sizeof *sep);
+    fit_settings fs;
+    fit_settings_default(&fs);
+    fs.optimizer = "adam";
+    fs.lr = 0.05;
+    fs.batch = 8;
+    fs.max_iter = 60;
+    fs.log_every = 3;
+    fit_result *ra = fit_result_alloc(), *rb = fit_result_alloc();
+    ck_assert_int_eq(fit_run(&oa, a->theta, &fs, ra), 0);
+    ck_assert_int_eq(fit_run(&ob, sep, &fs, rb), 0);
+    ck_assert_int_eq(ra->stop, rb->stop);
+    ck_assert_int_eq(ra->stop == FIT_NONFINITE, nan > 0);
+    ck_assert_uint_eq(ra->iters, rb->iters);
+    ck_assert_msg(!memcmp(a->theta, sep, a->n_params * sizeof *sep), "nan %d: theta differs from the fit on a separate vector", nan);
+    ck_assert(ra->loss == rb->loss || (isnan(ra->loss) && isnan(rb->loss)));
+    for (size_t i = 0; i < a->n_params; i++) ck_assert(isfinite(a->theta[i]));
+    free(sep);
+    fit_result_free(ra);
+    fit_result_free(rb);
+    train_ctx_free(&ca);
+    train_ctx_free(&cb);
+    moe_model_free(a);
+    moe_model_free(b);
+  }
+}
+END_TEST
+
 Suite *train_suite(void) {
   return testutil_suite("train", TESTUTIL_CASE("objective", 0, test_chunked_equals_whole, test_chunk_rows,
-                                               test_residual_jacobian, test_train_bad_input));
+                                               test_residual_jacobian, test_train_bad_input,
+                                               test_adam_on_own_block));
 }

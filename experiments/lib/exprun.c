@@ -214,10 +214,14 @@ typedef struct {
 static int load_callback(void *vctx, const fit_curve_row *cr, const double *theta) {
   load_ctx_t *c = vctx;
   moe_model_t *m = c->m;
-  /* the objective copies theta into the model before every evaluation, so this copy disturbs
-   * nothing; the forward only overwrites caches the next evaluation rebuilds */
-  if (theta != m->theta) memcpy(m->theta, theta, m->n_params * sizeof *theta);
-  if (!moe_model_forward(m, c->n_sub, c->d->x_train)) return 0;
+  /* the model runs on theta where it lies, its own block put back after: theta may be the
+   * fitter's other buffer, and the model's block its fallback iterate (Adam's two buffers). The
+   * forward only overwrites caches the next evaluation rebuilds. */
+  double *own = m->theta;
+  m->theta = (double *)theta;
+  const double *y = moe_model_forward(m, c->n_sub, c->d->x_train);
+  m->theta = own;
+  if (!y) return 0;
   size_t k = 0;
   c->row[k++] = (double)cr->iter;
   for (size_t l = 0; l < m->n_layers; l++) {

@@ -68,11 +68,12 @@ int fit_optimizer_check(const char *name);
  * of the "adam" optimizer, exposed so that the benchmarks time exactly what fits run. */
 double fit_adam_update(double *theta, const double *g, double *m, double *v, size_t n, double lr, double beta1,
                        double beta2, double eps, double c1, double c2);
-/* The same update with |step|^2 computed only when want_step2 (else 0 is returned); theta, m and v
- * get fit_adam_update's bits either way; keep (n, or NULL) receives theta as it was before the
- * step, in the same pass. What the "adam" optimizer runs (the step length is read only at its
- * curve's rows; keep is its fallback iterate). */
-double fit_adam_update_ex(double *restrict theta, double *restrict keep, const double *restrict g, double *restrict m,
+/* The same update out of place: out = theta_in - the step (out and in distinct), m and v in
+ * place, |step|^2 computed only when want_step2 (else 0 is returned); out, m and v get
+ * fit_adam_update's bits either way. What the "adam" optimizer runs, alternating two iterates so
+ * that the one before the step (its fallback) survives without a copy; the step length is read
+ * only at its curve's rows. */
+double fit_adam_update_to(double *restrict out, const double *restrict in, const double *restrict g, double *restrict m,
                           double *restrict v, size_t n, double lr, double beta1, double beta2, double eps, double c1,
                           double c2, int want_step2);
 

@@ -57,45 +57,54 @@ KERN_CLONES double fit_adam_update(double *theta, const double *g, double *m, do
   return step2;
 }
 
-/* fit_adam_update with |step|^2 only when asked for (the curve's rows): without the in-order
- * reduction the loop vectorizes whole, and theta, m and v get the same bits either way. The copy
- * of theta before the step into keep (the fallback iterate) is made in the same pass, where
- * fit_accept made it in a pass of its own (the loop is unswitched on keep at -O3). */
-KERN_CLONES double fit_adam_update_ex(double *restrict theta, double *restrict keep, const double *restrict g,
+/* fit_adam_update out of place, with |step|^2 only when asked for (the curve's rows): out = in -
+ * the step, m and v in place. out gets the bits fit_adam_update gives theta (the same operations:
+ * x - d is what x -= d computes), and without the in-order reduction the loop vectorizes whole.
+ * The adam optimizer alternates two iterates, so that the one before the step, its fallback,
+ * survives without a copy (tests/test_fit.c holds the loop against the in-place original). */
+KERN_CLONES double fit_adam_update_to(double *restrict out, const double *restrict in, const double *restrict g,
                                       double *restrict m, double *restrict v, size_t n, double lr, double beta1,
                                       double beta2, double eps, double c1, double c2, int want_step2) {
   if (want_step2) {
-    if (keep) memcpy(keep, theta, n * sizeof *theta);
-    return fit_adam_update(theta, g, m, v, n, lr, beta1, beta2, eps, c1, c2);
+    double step2 = 0;
+    for (size_t i = 0; i < n; i++) {
+      m[i] = beta1 * m[i] + (1.0 - beta1) * g[i];
+      v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i];
+      double d = lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
+      out[i] = in[i] - d;
+      step2 += d * d;
+    }
+    return step2;
   }
   for (size_t i = 0; i < n; i++) {
-    if (keep) keep[i] = theta[i];
     m[i] = beta1 * m[i] + (1.0 - beta1) * g[i];
     v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i];
-    theta[i] -= lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
+    out[i] = in[i] - lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
   }
   return 0.0;
 }
 
-/* fit_accept of a finite minibatch loss without its copy of theta: the update that follows in
- * the same step copies theta into c->good (fit_adam_update_ex's keep) before changing it. */
+/* fit_accept of a finite minibatch loss without its copy of theta: the iterate stays where it is
+ * (the other of the two buffers once the update has run) until the run ends. */
 static void accept_before_update(fit_ctx *c, double loss) {
   c->good_f = loss;
   c->good_g = NAN;
   c->have_good = 1;
 }
 
-/* The gradient alternates between two buffers, so that the one of the last accepted iterate
- * (the nonfinite fallback, which fit_accept copies every step) survives the next evaluation: its
- * norm, and the step length, are computed only where they are read (the curve's rows, the
- * fallback), not every step. Every bit of the fit is that of the loop that computed both every
- * step (tests/test_fit.c keeps that loop as the reference). */
+/* The iterates alternate between two buffers (tb[0] is the caller's theta), and so do the
+ * gradients: the iterate and gradient of the last accepted minibatch (the nonfinite fallback)
+ * survive the next update and evaluation without a copy. The gradient norm and the step length
+ * are computed only where they are read (the curve's rows, the fallback), not every step. Every
+ * bit of the fit is that of the in-place loop that computed both every step (tests/test_fit.c
+ * keeps that loop as the reference). The objective must not write into the vector it is handed
+ * (train.c's evaluates the model on it in place of its own block). */
 static int adam_run(const fit_type *T, fit_ctx *c) {
   (void)T;
   const fit_settings *s = c->s;
   size_t n = c->n, N = c->obj->n_samples;
   size_t B = s->batch < N ? s->batch : N;
-  double *buf = malloc(4 * n * sizeof(double));
+  double *buf = malloc(5 * n * sizeof(double));
   size_t *perm = malloc(N * sizeof(size_t));
   gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
   if (buf == NULL || perm == NULL || rng == NULL) {
@@ -104,13 +113,13 @@ static int adam_run(const fit_type *T, fit_ctx *c) {
     if (rng) gsl_rng_free(rng);
     return moex_error(MOEX_ENOMEM, "fit: cannot allocate Adam state for %zu parameters", n);
   }
-  double *m = buf, *v = buf + n, *gbuf[2] = {buf + 2 * n, buf + 3 * n};
+  double *m = buf, *v = buf + n, *gbuf[2] = {buf + 2 * n, buf + 3 * n}, *tb[2] = {c->theta, buf + 4 * n};
   memset(m, 0, 2 * n * sizeof(double));
   gsl_rng_set(rng, s->seed);
   for (size_t i = 0; i < N; i++) perm[i] = i;
   size_t pos = N; /* forces a shuffle before the first batch */
-  double *theta = c->theta;
-  int gi = 0, good_gi = -1; /* gbuf[good_gi]: the gradient of the iterate fit_accept holds */
+  int ti = 0;               /* tb[ti]: the current iterate; tb[1 - ti] after an update: the one before */
+  int gi = 0, good_gi = -1; /* gbuf[good_gi]: the gradient of the iterate accepted last */
   double b1t = 1.0, b2t = 1.0;
   fit_stop stop = FIT_CONTINUE;
   size_t t = 0;
@@ -123,7 +132,7 @@ static int adam_run(const fit_type *T, fit_ctx *c) {
     size_t nb = N - pos < B ? N - pos : B;
     double *g = gbuf[gi];
     double loss;
-    if ((rc = fit_eval(c, theta, perm + pos, nb, &loss, g))) goto done;
+    if ((rc = fit_eval(c, tb[ti], perm + pos, nb, &loss, g))) goto done;
     pos += nb;
     t++;
     if (c->nonfinite || !isfinite(loss)) {
@@ -143,30 +152,35 @@ static int adam_run(const fit_type *T, fit_ctx *c) {
     double lr = fit_adam_lr(s, t, s->max_iter);
     b1t *= s->beta1;
     b2t *= s->beta2;
-    double step2 = fit_adam_update_ex(theta, c->good, g, m, v, n, lr, s->beta1, s->beta2, s->eps, 1.0 / (1.0 - b1t),
-                                      1.0 / (1.0 - b2t), at_row);
+    double step2 = fit_adam_update_to(tb[1 - ti], tb[ti], g, m, v, n, lr, s->beta1, s->beta2, s->eps,
+                                      1.0 / (1.0 - b1t), 1.0 / (1.0 - b2t), at_row);
+    ti = 1 - ti;
     if (c->obj->step_done) c->obj->step_done(c->obj->ctx);
     if (!at_row) continue;
     double full = NAN;
     if (s->log_full_loss && stop == FIT_CONTINUE) {
-      if ((rc = fit_eval(c, theta, NULL, 0, &full, NULL))) goto done;
+      if ((rc = fit_eval(c, tb[ti], NULL, 0, &full, NULL))) goto done;
       if (c->nonfinite) stop = FIT_NONFINITE;
     }
-    if ((rc = fit_log(c, t, loss, norm2(g, n), sqrt(step2), full, theta, stop != FIT_CONTINUE))) goto done;
+    if ((rc = fit_log(c, t, loss, norm2(g, n), sqrt(step2), full, tb[ti], stop != FIT_CONTINUE))) goto done;
   }
   if (stop != FIT_NONFINITE) {
     /* The result reports the full training loss of the final theta (its gradient into the
      * buffer that does not hold the fallback's). */
     double f, *g = gbuf[gi];
-    if ((rc = fit_eval(c, theta, NULL, 0, &f, g))) goto done;
+    if ((rc = fit_eval(c, tb[ti], NULL, 0, &f, g))) goto done;
     if (c->nonfinite) stop = FIT_NONFINITE;
     else {
       c->have_good = 0;
-      fit_accept(c, theta, f, norm2(g, n));
+      fit_accept(c, tb[ti], f, norm2(g, n));
       good_gi = -1;
     }
   }
-  if (c->have_good && good_gi >= 0) c->good_g = norm2(gbuf[good_gi], n);
+  /* the fallback: the iterate before the last update (fit_finish copies c->good into theta) */
+  if (c->have_good && good_gi >= 0) {
+    memcpy(c->good, tb[1 - ti], n * sizeof(double));
+    c->good_g = norm2(gbuf[good_gi], n);
+  }
   fit_finish(c, stop, t, NULL);
 done:
   free(buf);

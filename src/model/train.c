@@ -34,15 +34,18 @@ static int lossgrad(void *vctx, const double *theta, const size_t *idx, size_t n
   const train_data_t *d = &c->data;
   size_t N = idx ? n_idx : d->n;
   if (N == 0) return moex_error(MOEX_EINVAL, "train: empty batch");
-  sync_theta(m, theta);
-  /* the backward pass accumulates straight into the caller's vector (the model's own block is put
-   * back below), which saves a copy of every parameter's gradient per evaluation */
-  double *own_grad = m->grad;
+  /* The model evaluates theta where it lies and accumulates straight into the caller's gradient
+   * (its own blocks are put back below; the forward and backward only read theta): no copy of
+   * either per evaluation, and the vector of the model's own block, which may be the fitter's
+   * other iterate (Adam's fallback), is left as it was. */
+  double *own_theta = m->theta, *own_grad = m->grad;
+  m->theta = (double *)theta;
   if (grad) {
     m->grad = grad;
     moe_model_zero_grad(m);
   }
   int rc = lossgrad_chunks(c, idx, N, grad != NULL, loss);
+  m->theta = own_theta;
   m->grad = own_grad;
   return rc;
 }

@@ -80,12 +80,15 @@ double bench_median(double *v, size_t n) {
 #define median bench_median
 
 /* One Adam update as the adam optimizer makes it between curve rows (lr 1e-3, betas 0.9/0.999,
- * eps 1e-8): fit_adam_update_ex with the copy of theta into the fallback iterate `keep` and no
- * step length (the curve rows, 1 step in log_every, add the in-order sum of its squares). */
-static void adam_update(double *theta, double *keep, const double *g, double *mo, double *ve, size_t n,
-                        long t) {
-  fit_adam_update_ex(theta, keep, g, mo, ve, n, 1e-3, 0.9, 0.999, 1e-8, 1.0 / (1.0 - pow(0.9, (double)t)),
+ * eps 1e-8): fit_adam_update_to from the current iterate into the other buffer, which then
+ * becomes the current one (the one before stays as the fallback), and no step length (the curve
+ * rows, 1 step in log_every, add the in-order sum of its squares). */
+static void adam_update(double **theta, double **other, const double *g, double *mo, double *ve, size_t n, long t) {
+  fit_adam_update_to(*other, *theta, g, mo, ve, n, 1e-3, 0.9, 0.999, 1e-8, 1.0 / (1.0 - pow(0.9, (double)t)),
                      1.0 / (1.0 - pow(0.999, (double)t)), 0);
+  double *swap = *theta;
+  *theta = *other;
+  *other = swap;
 }
 
 void bench_row_times(bench_row *r, double *dt, size_t n) {
@@ -198,18 +201,24 @@ static bench_row bench_adam(const char *id, const char *what, const moe_spec_t *
   moe_model_t *m = moe_model_alloc(s, n);
   moe_model_init_params(m, 1);
   double *mo = calloc(m->n_params, sizeof *mo), *ve = calloc(m->n_params, sizeof *ve);
-  double *keep = calloc(m->n_params, sizeof *keep), *dt = calloc((size_t)reps, sizeof *dt);
+  /* keep: the other iterate buffer; the model evaluates whichever is current (its own block is
+   * one of the two, and is put back before the model is freed) */
+  double *own = m->theta, *keep = calloc(m->n_params, sizeof *keep), *dt = calloc((size_t)reps, sizeof *dt);
   for (int w = 0; w < 20; w++) moe_model_loss_grad(m, n, x, t); /* warm-up */
   long a0 = n_alloc_calls;
   for (int r = 0; r < reps; r++) {
     double t0 = now();
     moe_model_loss_grad(m, n, x, t);
-    adam_update(m->theta, keep, m->grad, mo, ve, m->n_params, r + 1);
+    adam_update(&m->theta, &keep, m->grad, mo, ve, m->n_params, r + 1);
     dt[r] = now() - t0;
   }
   bench_row row = {.id = id, .what = what, .allocs = n_alloc_calls - a0, .rss_kib = peak_rss_kib()};
   row_times(&row, dt, (size_t)reps);
   row.gflops = adam_useful_flops(s, n) / row.median_s * 1e-9; /* frac: once the DGEMM rate is known */
+  if (m->theta != own) {
+    keep = m->theta;
+    m->theta = own;
+  }
   free(mo); free(ve); free(keep); free(dt);
   moe_model_free(m);
   return row;
