@@ -298,7 +298,7 @@ START_TEST(test_adam_matches_reference) {
     memcpy(th2, th, sizeof th);
     fit_settings s = fitutil_settings("adam");
     s.lr = lrs[k];
-    s.max_iter = 300;
+    s.max_iter = k == 0 ? 301 : 300; /* odd: the run ends with its iterate in Adam's second buffer */
     s.batch = 16;
     s.log_every = 7;
     if (k == 2) o.t[37] = o2.t[37] = NAN; /* the first minibatch that draws sample 37 is NaN */
@@ -952,6 +952,45 @@ START_TEST(test_eval_flags_nonfinite_gradient) {
 }
 END_TEST
 
+/* A callback that ends the run with an error at the curve row of step `at`. */
+static int stop_at(void *ctx, const fit_curve_row *row, const double *theta) {
+  (void)theta;
+  return row->iter == *(const size_t *)ctx ? MOEX_EIO : 0;
+}
+
+/* An Adam run ended by an error leaves the caller's theta at the iterate it stood at, as the
+ * in-place loop did, whichever of its two buffers holds it: at an odd and an even step, the
+ * iterate equals that of a run of that many steps. */
+START_TEST(test_adam_error_leaves_current_iterate) {
+  for (size_t at = 7; at <= 14; at += 7) {
+    fitobj o;
+    fitobj_netobj(&o, 8, 64, 3);
+    objective_t ob = fitobj_objective(&o);
+    double th[33], th2[33];
+    fitobj_net_init(th, 8, 11);
+    memcpy(th2, th, sizeof th);
+    fit_settings s = fitutil_settings("adam");
+    s.lr = 1e-2;
+    s.batch = 16;
+    s.max_iter = 300;
+    s.log_every = 7;
+    s.callback = stop_at;
+    s.callback_ctx = &at;
+    fit_result *r = fit_result_alloc();
+    ck_assert_int_eq(fit_run(&ob, th, &s, r), MOEX_EIO);
+    fit_result_free(r);
+    moex_error_clear();
+    s.callback = NULL;
+    s.max_iter = at;
+    fit_result *r2 = fitutil_run(&ob, th2, &s);
+    ck_assert_uint_eq(r2->iters, at);
+    ck_assert_msg(!memcmp(th, th2, sizeof th), "error at step %zu: theta is not the iterate of step %zu", at, at);
+    fit_result_free(r2);
+    fitobj_free(&o);
+  }
+}
+END_TEST
+
 /* A model error (not MOEX_ENUM) is returned as is; MOEX_ENUM means nonfinite. */
 static int failing_lossgrad(void *ctx, const double *th, const size_t *idx, size_t n, double *loss,
                             double *grad) {
@@ -989,6 +1028,7 @@ Suite *fit_suite(void) {
   return testutil_suite("fit", TESTUTIL_CASE("core", 60, test_linear_exact_minimiser,
                                              test_every_optimizer_lowers_net_loss, test_shared_forward_backward,
                                              test_nonlinear_small_problems, test_nan_target_nonfinite, test_eval_flags_nonfinite_gradient,
+                                             test_adam_error_leaves_current_iterate,
                                              test_adam_absurd_lr_nonfinite, test_adam_matches_reference,
                                              test_stop_max_iter_and_evals, test_stop_time_budget,
                                              test_stop_stalled_and_converged, test_stop_no_progress,

@@ -183,6 +183,9 @@ static int adam_run(const fit_type *T, fit_ctx *c) {
   }
   fit_finish(c, stop, t, NULL);
 done:
+  /* an error ends the run where it stands: the caller's theta gets the current iterate, as it
+   * had it in place before the two buffers (nothing recorded reads it after an error) */
+  if (rc && ti == 1) memcpy(c->theta, tb[1], n * sizeof(double));
   free(buf);
   free(perm);
   gsl_rng_free(rng);

@@ -8,7 +8,10 @@
 
 /* Loss (mean squared error) and its gradient at theta (n_params) over the training samples
  * idx[0..n_idx) (idx == NULL: all n_samples, in order). grad may be NULL (loss only); when
- * not NULL it is overwritten, not accumulated. Returns 0, or a moex error code. */
+ * not NULL it is overwritten, not accumulated. Returns 0, or a moex error code. It writes no
+ * vector of the fitter's but grad: not theta, and not the vector the fit started from, which
+ * may be a different buffer (Adam alternates two iterates, and the one not handed over is its
+ * fallback; tests/test_train.c). */
 typedef int (*objective_lossgrad_fn)(void *ctx, const double *theta, const size_t *idx,
                                      size_t n_idx, double *loss, double *grad);
 

@@ -32,7 +32,8 @@ size_t train_chunk_rows(const moe_model_t *model);
 
 /* Fills *obj so that a fitter moving theta fits `model` to `data` by mean squared error.
  * Batches are processed in chunks of train_chunk_rows(model), each adding its part to the
- * model's gradient; a loss asked for without gradient runs forward passes only. The loss includes
+ * caller's gradient vector (the model runs on the caller's theta and gradient where they lie,
+ * its own blocks put back after); a loss asked for without gradient runs forward passes only. The loss includes
  * the reconstruction terms of auto-encoder experts (moe.h); a model with one has no residual
  * callback (LM would fit the outputs only). The residual callback
  * (for Levenberg-Marquardt) backpropagates one sample and one output at a time.
