@@ -50,9 +50,9 @@ class Mutant:
 # with `suite_create("name")`); a long suite is named by its test case where one case covers it.
 MUTANTS = [
     # ---- src/model: routing, the experts' nets, the gradients -------------------------------
-    Mutant("M01", "src/model/gate.c", "top-K selection keeps the lowest score, not the highest",
+    Mutant("M01", "src/model/gate.c", "top-K selection (K >= 2 or a selection bias) keeps the lowest score, not the highest",
            ": sc[e] > sc[best])", ": sc[e] < sc[best])", ["model", "train"]),
-    Mutant("M02", "src/model/gate.c", "top-K ties go to the highest index, not the lowest (> to >=)",
+    Mutant("M02", "src/model/gate.c", "top-K ties (K >= 2 or a selection bias) go to the highest index, not the lowest (> to >=)",
            ": sc[e] > sc[best])", ": sc[e] >= sc[best])", ["model", "router", "theorems:verifiers-b"]),
     Mutant("M03", "src/model/gate.c", "switch surrogate: sign of the softmax term of dS flipped",
            "ds[e] = -ps[e] * dot;", "ds[e] = ps[e] * dot;", ["model", "router"]),
@@ -144,14 +144,14 @@ MUTANTS = [
     Mutant("M36", "experiments/lib/thm53_net.c", "Thm 5.3: the RHS sampling gap widened to 1",
            "N->gap = hf * hf * 2 * c2 / 8;", "N->gap = 1.0;", ["theorems:faults"]),
     Mutant("M37", "experiments/thm_5_3.c", "Thm 5.3: tau hypothesis checked against 2 x 1/(2E)",
-           '"tau_hypothesis", dev_max < thr);', '"tau_hypothesis", dev_max < 2 * thr);', ["theorems:faults"]),
+           '"tau_hypothesis", mm->dev_max < mm->thr);', '"tau_hypothesis", mm->dev_max < 2 * mm->thr);', ["theorems:faults"]),
     Mutant("M38", "experiments/lib/theorem.c", "every verifier check passes (theorem_check ignores its result)",
            "if (!pass) {", "if (0 && !pass) {", ["theorems:faults-b"]),
     Mutant("M39", "experiments/lib/theorem.c", "a verifier exits 0 when a verdict fails but every check holds",
            "bad |= verdicts[i] == SLOPE_FAILS;", "bad |= verdicts[i] == SLOPE_FAILS && 0;",
            ["theorems:faults-b", "theorems:faults", "theorems:verifiers-b"]),
     Mutant("M40", "experiments/lib/theorem_shallow.c", "Thm 4.8 / Cor 4.9: the route check always passes",
-           'theorem_check(&ck, "route", rt_bad == 0);', 'theorem_check(&ck, "route", rt_bad == 0 || 1);',
+           'theorem_check(ck, "route", mm->rt_bad == 0);', 'theorem_check(ck, "route", mm->rt_bad == 0 || 1);',
            ["theorems:faults-b", "theorems:faults"]),
     Mutant("M41", "experiments/thm_3_1.c", "Thm 3.1: the placement tolerance widened from 1e-9 to 1e9",
            "place_dev <= 1e-9 * (1 + ysc)", "place_dev <= 1e9 * (1 + ysc)", ["theorems:faults-b"]),
@@ -173,12 +173,17 @@ MUTANTS = [
     Mutant("M47", "src/fit/fit_ctx.c", "stall stop one iteration late (>= window to > window)",
            "if (c->stall_count >= c->stall_window) {", "if (c->stall_count > c->stall_window) {", ["fit"]),
     Mutant("M48", "src/record/record_commit.c", "a commit's working copy renamed into place without its fsync",
-           "  if (!rc) rc = rh5_fsync_path(w->tmp);\n  /* new pending batch",
-           "  if (0) rc = rh5_fsync_path(w->tmp);\n  /* new pending batch", ["record", "sweep"],
+           "  if (!rc) rc = rh5_fsync_path(w->tmp);\n  /* the second copy",
+           "  if (0) rc = rh5_fsync_path(w->tmp);\n  /* the second copy", ["record", "sweep"],
            note="equivalent for any test short of a power cut: fsync orders the data on the disk before the "
                 "rename, which only a crash of the machine (not of the process) can observe; the commit protocol's "
                 "kill -9 tests pass either way, since the page cache survives a killed process. Kept in the table "
                 "as the known limit of what a test in a process can show."),
+    # ---- added with gate.c's top-1 path (argmax_first), which top-1 without a bias now takes ----
+    Mutant("M49", "src/model/gate.c", "top-1 selection keeps the lowest score, not the highest",
+           "if (sc[e] > sc[best]) best = e;", "if (sc[e] < sc[best]) best = e;", ["model", "train"]),
+    Mutant("M50", "src/model/gate.c", "top-1 ties go to the highest index, not the lowest (> to >=)",
+           "if (sc[e] > sc[best]) best = e;", "if (sc[e] >= sc[best]) best = e;", ["model", "router", "theorems:verifiers-b"]),
 ]
 
 
@@ -222,8 +227,9 @@ def known_suites(repo, rev):
         if not re.match(r"tests/test_\w+\.c$", f):
             continue
         text = head_text(repo, rev, f) or ""
-        names = re.findall(r'suite_create\("(\w+)"\)', text)
-        cases = re.findall(r'tcase_create\("([\w-]+)"\)', text)
+        # Check's own calls, and tests/testutil.h's testutil_suite("name", TESTUTIL_CASE("case", ...))
+        names = re.findall(r'suite_create\("(\w+)"\)', text) + re.findall(r'testutil_suite\(\s*"(\w+)"', text)
+        cases = re.findall(r'tcase_create\("([\w-]+)"\)', text) + re.findall(r'TESTUTIL_CASE(?:_LOOPS|_FIXTURE)?\(\s*"([\w-]+)"', text)
         for s in names:
             suites.setdefault(s, set()).update(cases)
     return suites
