@@ -1,23 +1,3 @@
-/* clones_v3: src/core/kernels.c compiled whole for x86-64-v3, as the library's clone of that level
- * is (KERN_CLONES, GCC's target_clones), under other names: test_clones.c runs it where the CPU
- * has the level. No suite of its own. */
-#if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 12 && !defined(__clang__)
-#pragma GCC target("arch=x86-64-v3")
-#define CLONES_BUILT 1
-#else
-#define CLONES_BUILT 0
-#endif
-
-#include "core/kernels.h"
-#include "test_clones_levels.h"
-
-#undef KERN_CLONES
-#define KERN_CLONES
-#define kern_direct v3_direct
-#define kern_mm v3_mm
-#define kern_mtm v3_mtm
-#define kern_relu_mask v3_relu_mask
-#define kern_mm_mask v3_mm_mask
-#include "../src/core/kernels.c"
-
-const clones_level clones_v3 = {"x86-64-v3", CLONES_BUILT, v3_direct, v3_mm, v3_mm_mask, v3_mtm, v3_relu_mask};
+/* clones_v3: kernels.c built for x86-64-v3 under the names v3_* (tests/clones_level.h). */
+#define CLONES_LEVEL v3
+#include "clones_level.h"
