@@ -8,6 +8,7 @@
 
 #include <gsl/gsl_rng.h>
 
+#include "model/gate.h"
 #include "model/moe.h"
 #include "core/moex_error.h"
 
@@ -187,6 +188,33 @@ START_TEST(test_forward_by_hand) {
   ck_assert_double_eq_tol(y[0], -1.0 / (1.0 + exp(-1.25)), 1e-15);
   ck_assert_double_eq_tol(y[2], 7.75 * 0.5, 1e-15);
   moe_model_free(m);
+}
+END_TEST
+
+/* Top-K selection by hand: the K largest scores (plus the selection bias when given) in
+ * decreasing order, ties to the lowest index, for K = 1, 2, 3 and with and without a bias; the
+ * weights of the paper surrogate renormalised over the selected. */
+START_TEST(test_select_by_hand) {
+  const double S[] = {1, 3, 3, 2}, bias[] = {0, 0, 0, 5}, bias1[] = {2.5, 0, 0, 0};
+  const struct {
+    size_t K;
+    const double *bias;
+    size_t want[3];
+  } cases[] = {{1, NULL, {1}},       {2, NULL, {1, 2}},     {3, NULL, {1, 2, 3}},
+               {1, bias, {3}},       {2, bias, {3, 1}},     {3, bias, {3, 1, 2}},
+               {1, bias1, {0}},      {2, bias1, {0, 1}}};
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    size_t idx[3];
+    double w[3], p[4];
+    gate_select(1, 4, cases[c].K, GATE_PAPER, S, cases[c].bias, idx, w, p);
+    double z = 0.0;
+    for (size_t k = 0; k < cases[c].K; k++) {
+      ck_assert_msg(idx[k] == cases[c].want[k], "case %zu: pick %zu is expert %zu, want %zu", c, k, idx[k],
+                    cases[c].want[k]);
+      z += exp(S[idx[k]] - S[idx[0]]);
+    }
+    for (size_t k = 0; k < cases[c].K; k++) ck_assert_double_eq_tol(w[k], exp(S[idx[k]] - S[idx[0]]) / z, 1e-15);
+  }
 }
 END_TEST
 
@@ -416,6 +444,6 @@ Suite *model_suite(void) {
                                       test_grad_linear_switch_k2, test_grad_paper_k2, test_paper_k1_gate_frozen,
                                       test_grad_mlp_router, test_grad_shallow_three_layer_experts, test_grad_deep_l3,
                                       test_grad_shared_expert, test_grad_dense_between_moe, test_grad_input),
-                        TESTUTIL_CASE("forward", 0, test_forward_by_hand, test_paths_mixed_radix, test_param_counts,
+                        TESTUTIL_CASE("forward", 0, test_forward_by_hand, test_select_by_hand, test_paths_mixed_radix, test_param_counts,
                                       test_seed_determinism, test_init_schemes, test_bad_configs, test_param_views));
 }
