@@ -266,7 +266,7 @@ paper: deps
 	$(B)/bin/moex-report $(PAPER_RUNS:%=results/paper/%.h5) --out results/paper
 
 # The scaling studies in full, the optimization-gap study and their report (STUDIES_ARGS='--seeds 5'
-# for five: 73 min on 2 idle cores, results/PERFORMANCE.md).
+# for five: 73 to 76 min on 2 idle cores, results/PERFORMANCE.md).
 # manifold_rates and piecewise_depth also under adam+polish, the best trained row of optim_gap
 # on most targets (issue 17): the rate in d and the pieces with depth under the best protocol
 STUDY_POST_manifold_rates = --protocol adam,adam+polish
