@@ -64,8 +64,9 @@ const fit_type *fit_type_find(const char *name);
 int fit_optimizer_check(const char *name);
 
 /* One Adam update of theta (n) from gradient g, moments m and v updated in place, bias
- * corrections c1 = 1/(1 - beta1^t) and c2 = 1/(1 - beta2^t); returns |step|^2. The arithmetic
- * of the "adam" optimizer, exposed so that the benchmarks time exactly what fits run. */
+ * corrections c1 = 1/(1 - beta1^t) and c2 = 1/(1 - beta2^t); returns |step|^2. The in-place
+ * form of the "adam" optimizer's arithmetic: the reference against which tests/test_fit.c and
+ * tests/test_clones.c hold fit_adam_update_to (what the optimizer runs and the benchmarks time). */
 double fit_adam_update(double *theta, const double *g, double *m, double *v, size_t n, double lr, double beta1,
                        double beta2, double eps, double c1, double c2);
 /* The same update out of place: out = theta_in - the step (out and in distinct), m and v in
