@@ -4,7 +4,7 @@
  * library's, and tests/test_clones_v3.c and _v4.c build each level's copy on its own. Where the
  * clones are not active (not built, or a CPU without x86-64-v3) both copies are the baseline and
  * the comparison would prove nothing: the test fails, unless MOEX_ALLOW_SKIP=avx2 makes it a
- * listed skip. The Adam update is checked bit for bit against its formula written out here. */
+ * listed skip. kern_wide.c's loops are held the same way. The Adam update is checked bit for bit against its formula written out here. */
 #include "testutil.h"
 
 #include <string.h>
@@ -35,6 +35,13 @@ static const char clones_attr[] = CLONES_STR(KERN_CLONES);
 #undef kern_mtm
 #undef kern_relu_mask
 #undef kern_mm_mask
+#define kern_wide_hidden base_wide_hidden
+#define kern_wide_relu_out base_wide_relu_out
+#define kern_wide_relu_grad base_wide_relu_grad
+#include "../src/core/kern_wide.c"
+#undef kern_wide_hidden
+#undef kern_wide_relu_out
+#undef kern_wide_relu_grad
 
 static void fill(double *v, size_t len, gsl_rng *r) {
   for (size_t i = 0; i < len; i++) v[i] = -1.3 + 2.9 * gsl_rng_uniform(r);
@@ -69,6 +76,41 @@ static int level_runs(const char *level) {
 static const size_t shapes[][3] = {{43, 128, 2}, {43, 2, 128}, {37, 10, 1}, {128, 4, 2},
                                    {7, 3, 2},    {5, 2, 9},    {9, 1, 10},  {3, 2, 3000},
                                    {33, 17, 19}, {11, 2, 2},   {1, 1, 1}};
+
+/* kern_wide's block loops (m units of rows of stride ldh > m, outputs 1 to 4, remainders of 1 to
+ * 3 units) through the level's copy and the baseline. Returns the number of calls compared. */
+static size_t check_wide(const clones_level *L, gsl_rng *r) {
+  const size_t n = 13, ldh = 301, ldw = 307, ms[] = {256, 45, 3};
+  size_t checked = 0;
+  double *H1 = malloc(n * ldh * sizeof *H1), *H2 = malloc(n * ldh * sizeof *H2), *W2 = malloc(4 * ldw * sizeof *W2);
+  double *y1 = malloc(n * 4 * sizeof *y1), *y2 = malloc(n * 4 * sizeof *y2), *dy = malloc(n * 4 * sizeof *dy);
+  double *g1 = malloc(4 * ldw * sizeof *g1), *g2 = malloc(4 * ldw * sizeof *g2);
+  double *z1 = malloc(n * 256 * sizeof *z1), *z2 = malloc(n * 256 * sizeof *z2);
+  for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+    for (size_t dout = 1; dout <= 4; dout++) {
+      size_t m = ms[mi];
+      fill(H1, n * ldh, r);
+      memcpy(H2, H1, n * ldh * sizeof *H2);
+      fill(W2, 4 * ldw, r);
+      fill(dy, n * 4, r);
+      fill(y1, n * 4, r);
+      memcpy(y2, y1, n * 4 * sizeof *y2);
+      L->wide_relu_out(n, m, ldh, H1, dout, W2, ldw, y1);
+      base_wide_relu_out(n, m, ldh, H2, dout, W2, ldw, y2);
+      ck_assert_msg(!memcmp(H1, H2, n * ldh * sizeof *H1) && !memcmp(y1, y2, n * 4 * sizeof *y1),
+                    "%s kern_wide_relu_out (m %zu, dout %zu): bits differ", L->name, m, dout);
+      fill(H1, n * ldh, r); /* pre-activations again: about half of them > 0 */
+      fill(g1, 4 * ldw, r);
+      memcpy(g2, g1, 4 * ldw * sizeof *g2);
+      L->wide_relu_grad(n, m, ldh, H1, dout, dy, W2, ldw, g1, z1);
+      base_wide_relu_grad(n, m, ldh, H1, dout, dy, W2, ldw, g2, z2);
+      ck_assert_msg(!memcmp(g1, g2, 4 * ldw * sizeof *g1) && !memcmp(z1, z2, n * m * sizeof *z1),
+                    "%s kern_wide_relu_grad (m %zu, dout %zu): bits differ", L->name, m, dout);
+      checked += 2;
+    }
+  free(H1); free(H2); free(W2); free(y1); free(y2); free(dy); free(g1); free(g2); free(z1); free(z2);
+  return checked;
+}
 
 /* Every direct-loop shape in every mode through the level's copy and the baseline: the same bits.
  * Returns the number of products compared. */
@@ -117,11 +159,12 @@ static size_t check_level(const clones_level *L, gsl_rng *r) {
     checked++;
     free(A); free(B); free(bias); free(C1); free(C2); free(X); free(G1); free(G2); free(s1); free(s2);
   }
-  return checked;
+  return checked + check_wide(L, r);
 }
 
 /* the library's entry points: the clone the loader picked for this CPU */
-static const clones_level dispatched = {"dispatched", 1, kern_direct, kern_mm, kern_mm_mask, kern_mtm, kern_relu_mask};
+static const clones_level dispatched = {"dispatched", 1, kern_direct, kern_mm, kern_mm_mask, kern_mtm, kern_relu_mask,
+                                        kern_wide_relu_out, kern_wide_relu_grad};
 
 START_TEST(test_clones_same_bits) {
   char why[256];

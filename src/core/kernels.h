@@ -56,4 +56,16 @@ void kern_mtm(size_t n, size_t p, size_t q, const double *A, const double *X, do
  * output is x. */
 void kern_relu_mask(size_t len, const double *x, double *d);
 
+/* The loops of one block of m hidden units of a wide one-hidden-layer net (src/core/kern_wide.c,
+ * src/model/mlp_wide.c). H holds the block's pre-activations, n rows of stride ldh; W2 the output
+ * layer's block, dout rows of stride ldw.
+ * kern_wide_hidden: H (n, m) = b1 + x (n, din) W1^T for the block's W1 (m, din), by dgemm.
+ * kern_wide_relu_out: H = max(H, 0), then y (n, dout) += H W2^T over the block.
+ * kern_wide_relu_grad: dz (n, m) = (dy W2) kept where H > 0, and dW2 += dy^T H over the block. */
+void kern_wide_hidden(size_t n, size_t m, size_t din, const double *x, const double *W1,
+                      const double *b1, size_t ldh, double *H);
+void kern_wide_relu_out(size_t n, size_t m, size_t ldh, double *H, size_t dout, const double *W2,
+                        size_t ldw, double *y);
+void kern_wide_relu_grad(size_t n, size_t m, size_t ldh, const double *H, size_t dout,
+                         const double *dy, const double *W2, size_t ldw, double *dW2, double *dz);
 #endif

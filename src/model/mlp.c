@@ -1,4 +1,4 @@
-/* mlp: dense ReLU network forward and backward (products in kernels.c). */
+/* mlp: dense ReLU network forward and backward (products in kernels.c; wide one-hidden-layer nets by blocks, mlp_wide.c). */
 #include "model/mlp.h"
 
 #include <math.h>
@@ -6,6 +6,7 @@
 
 #include "core/kernels.h"
 #include "core/moex_error.h"
+#include "model/mlp_wide.h"
 
 int mlp_init(mlp_t *net, size_t n_in, size_t n_out, size_t n_layers, size_t width) {
   if (!net) return moex_error(MOEX_EINVAL, "mlp: NULL net");
@@ -56,7 +57,7 @@ void mlp_init_params(const mlp_t *net, double *theta, gsl_rng *r, mlp_init_t sch
   }
 }
 
-double *mlp_forward(const mlp_t *net, const double *theta, size_t n, const double *x, double *acts) {
+double *mlp_layers_forward(const mlp_t *net, const double *theta, size_t n, const double *x, double *acts) {
   const double *in = x;
   double *h = acts;
   for (size_t j = 1; j <= net->n_layers; j++) {
@@ -70,9 +71,8 @@ double *mlp_forward(const mlp_t *net, const double *theta, size_t n, const doubl
   return (double *)in;
 }
 
-void mlp_backward(const mlp_t *net, const double *theta, size_t n, const double *x,
-                  const double *acts, const double *dy, double *grad, double *dx,
-                  double *scratch) {
+void mlp_layers_backward(const mlp_t *net, const double *theta, size_t n, const double *x, const double *acts,
+                         const double *dy, double *grad, double *dx, double *scratch) {
   if (n == 0) {
     return;
   }
@@ -99,4 +99,15 @@ void mlp_backward(const mlp_t *net, const double *theta, size_t n, const double 
     kern_mm_mask(n, din, dout, dz, W, 0, in, dprev);
     dz = dprev;
   }
+}
+
+double *mlp_forward(const mlp_t *net, const double *theta, size_t n, const double *x, double *acts) {
+  if (mlp_wide_applies(net, n)) return mlp_wide_forward(net, theta, n, x, acts);
+  return mlp_layers_forward(net, theta, n, x, acts);
+}
+
+void mlp_backward(const mlp_t *net, const double *theta, size_t n, const double *x, const double *acts,
+                  const double *dy, double *grad, double *dx, double *scratch) {
+  if (mlp_wide_applies(net, n)) mlp_wide_backward(net, theta, n, x, acts, dy, grad, dx, scratch);
+  else mlp_layers_backward(net, theta, n, x, acts, dy, grad, dx, scratch);
 }
