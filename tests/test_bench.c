@@ -25,7 +25,7 @@ START_TEST(test_bench_quick) {
   ck_assert_ptr_nonnull(f);
   ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
   ck_assert_ptr_nonnull(strstr(line, "allocs\trss_kib"));
-  int seen[6] = {0}, seen_h[4] = {0}, t_rows[3] = {0}, t_reached = 0, t_never = 0, h1_qr = 0, h1_chol = 0;
+  int seen[6] = {0}, seen_h[5] = {0}, h4_blocked = 0, t_rows[3] = {0}, t_reached = 0, t_never = 0, h1_qr = 0, h1_chol = 0;
   while (fgets(line, sizeof line, f)) {
     /* columns: id blas what median_us q1_us q3_us gflops frac_dgemm allocs rss_kib seeds reached */
     char *col[12] = {0};
@@ -39,12 +39,13 @@ START_TEST(test_bench_quick) {
       ck_assert_msg(strtol(col[9], NULL, 10) > 0, "P%d: peak RSS %s", k, col[9]);
       if (k <= 3) ck_assert_msg(!strcmp(col[8], "0"), "P%d: %s allocations in forward/backward", k, col[8]);
       ck_assert_str_eq(col[10], "-");
-    } else if (col[0][0] == 'H' && k <= 3) {
+    } else if (col[0][0] == 'H' && k <= 4) {
       seen_h[k]++;
+      if (k == 4 && strstr(col[2], "by blocks")) h4_blocked++;
       if (k == 1 && strstr(col[2], "LM solve (GSL QRPT")) h1_qr++;
       if (k == 1 && strstr(col[2], "LM solve (GSL cholesky")) h1_chol++;
       ck_assert_msg(strtod(col[3], NULL) > 0, "H%d: median %s", k, col[3]);
-      if (k <= 2) ck_assert_msg(strtod(col[6], NULL) > 0, "H%d: GFLOP/s %s", k, col[6]);
+      if (k <= 2 || k == 4) ck_assert_msg(strtod(col[6], NULL) > 0, "H%d: GFLOP/s %s", k, col[6]);
     } else if (col[0][0] == 'T' && k <= 2) {
       int seeds = atoi(col[10]), reached = atoi(col[11]);
       if (seeds == 1) continue; /* the learning-rate sweep */
@@ -66,6 +67,9 @@ START_TEST(test_bench_quick) {
   ck_assert_int_eq(h1_chol, 1);
   ck_assert_int_eq(seen_h[2], 1);
   ck_assert_int_eq(seen_h[3], 1);
+  /* the dense step layer by layer and by blocks */
+  ck_assert_int_eq(seen_h[4], 2);
+  ck_assert_int_eq(h4_blocked, 1);
   /* 5 protocols x 2 thresholds per table; quick's first thresholds are reached, 2.6e-6 is not */
   ck_assert_int_eq(t_rows[1], 10);
   ck_assert_int_eq(t_rows[2], 10);
@@ -86,7 +90,7 @@ END_TEST
 
 START_TEST(test_bench_bad_options) {
   char cmd[512];
-  const char *bad[] = {"--only P9", "--only T3", "--only H", "--reps 2", "--reps x", "--bogus", "--out /nonexistent-dir/sub"};
+  const char *bad[] = {"--only P9", "--only T3", "--only H", "--only H5", "--reps 2", "--reps x", "--bogus", "--out /nonexistent-dir/sub"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     snprintf(cmd, sizeof cmd, "%s/moex-bench --quick --no-p5 %s", testutil_bindir(), bad[i]);
     testutil_expect_usage_error(cmd, "moex-bench");

@@ -1,5 +1,5 @@
 /* bench: what moex-bench's row files (bench_tta.c: time to accuracy; bench_hot.c: the MoE
- * protocols' hot paths) share with its main (moex-bench.c): the row, the clock, medians. */
+ * protocols' hot paths; bench_wide.c: the blocked dense net) share with its main (moex-bench.c): the row, the clock, medians. */
 #ifndef MOEX_BENCH_H
 #define MOEX_BENCH_H
 
@@ -33,5 +33,9 @@ int bench_tta(int table, int quick, bench_row *rows, int *nr);
  * polish on the 2-3-MoE (Jacobian and solve), "H2" the soft surrogate's full-batch gradient on
  * P3's model, "H3" one round of alt on Table 4. Returns 0, or 1 after a message. */
 int bench_hot(const char *which, int quick, double rate, bench_row *rows, int *nr);
+
+/* H4 (bench_wide.c): a step of the widest dense net of the studies, layer by layer and by blocks
+ * of hidden units, interleaved; two rows. Returns 0, or 1 after a message. */
+int bench_wide(int quick, double rate, bench_row *rows, int *nr);
 
 #endif

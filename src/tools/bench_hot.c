@@ -353,6 +353,7 @@ int bench_hot(const char *which, int quick, double rate, bench_row *rows, int *n
   if (!strcmp(which, "H1")) return hot_lm(quick, rate, rows, nr);
   if (!strcmp(which, "H2")) return hot_soft(quick, rate, rows, nr);
   if (!strcmp(which, "H3")) return hot_alt(quick, rows, nr);
+  if (!strcmp(which, "H4")) return bench_wide(quick, rate, rows, nr);
   fprintf(stderr, "moex-bench: no hot-path row '%s'\n", which);
   return 1;
 }

@@ -3,7 +3,7 @@
  * repeated runs, one BLAS thread, printed as a table and written as TSV.
  *
  *   moex-bench [--out DIR] [--reps N] [--quick] [--only ROW] [--no-p5] [--no-t]
- *   ROW: P1 .. P5, T1, T2, H1, H2, H3
+ *   ROW: P1 .. P5, T1, T2, H1, H2, H3, H4
  *
  * P1  one Adam step of the paper's Experiment I model (D = 128, E = 4, m = 10), batch 128
  * P2  one Adam step of the Experiment II 2-3-MoE (m = 128), batch 128
@@ -24,6 +24,8 @@
  *     apart, and the frozen-route gradient beside it (bench_hot.c)
  * H2  one full-batch gradient of the soft-routing surrogate on P3's model
  * H3  one round of the alternating fit (alt, em=1) on Table 4's 2-3-MoE
+ * H4  a dense step (forward and backward) of manifold_rates' widest net, 32 -> 6210 -> 1 at 128
+ *     rows, layer by layer and by blocks of hidden units, interleaved (bench_wide.c)
  * Peak RSS: this process's maximum resident set after each row (so P3's row holds P3's peak);
  * for P5, the larger of the two children's.
  * Allocation: calls to malloc/calloc/realloc made by moex code during forward and backward
@@ -276,11 +278,11 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
     } else if (!strcmp(argv[i], "--quick")) o->quick = 1;
     else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
       o->only = argv[++i];
-      static const char *ids[] = {"P1", "P2", "P3", "P4", "P5", "T1", "T2", "H1", "H2", "H3"};
+      static const char *ids[] = {"P1", "P2", "P3", "P4", "P5", "T1", "T2", "H1", "H2", "H3", "H4"};
       int ok = 0;
       for (size_t k = 0; k < sizeof ids / sizeof *ids; k++) ok |= !strcmp(o->only, ids[k]);
       if (!ok) {
-        fprintf(stderr, "moex-bench: --only '%s' must be one of P1, P2, P3, P4, P5, T1, T2, H1, H2, H3\n", o->only);
+        fprintf(stderr, "moex-bench: --only '%s' must be one of P1, P2, P3, P4, P5, T1, T2, H1, H2, H3, H4\n", o->only);
         return 2;
       }
     } else if (!strcmp(argv[i], "--no-p5")) o->no_p5 = 1;
@@ -288,7 +290,7 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
     else if (!strcmp(argv[i], "--no-dgemm")) o->no_dgemm = 1;
     else if (!strcmp(argv[i], "--help")) {
       printf("usage: moex-bench [--out DIR] [--reps N] [--quick] [--only ROW] [--no-p5] [--no-t] [--no-dgemm]\n"
-             "  ROW       P1 .. P5, T1, T2 (time to accuracy), H1, H2, H3 (the protocols' hot paths)\n"
+             "  ROW       P1 .. P5, T1, T2 (time to accuracy), H1, H2, H3 (the protocols' hot paths), H4 (the blocked dense net)\n"
              "  --quick   small versions of every row (checks, not measurements)\n"
              "  --no-p5   skip P5 (the paper protocol: a minute or more)\n"
              "  --no-t    skip T1, T2 and H1 (time to accuracy: 5 to 15 minutes; H1: 10 s, minutes with the\n"
@@ -523,8 +525,8 @@ static int bench_rows(const bench_opts *o, bench_row *rows, int *nr, double *rat
   if (bench_wants(o, "P3") || (only && !strcmp(only, "P4"))) bench_p3_p4(o, rng, rate, rows, nr);
   gsl_rng_free(rng);
   /* the protocols' hot paths, against the DGEMM rate of this run */
-  static const char *hot[] = {"H1", "H2", "H3"};
-  for (int k = 0; k < 3; k++) {
+  static const char *hot[] = {"H1", "H2", "H3", "H4"};
+  for (int k = 0; k < 4; k++) {
     if (only ? strcmp(only, hot[k]) : k == 0 && o->no_t) continue;
     if (isnan(rate)) rate = dgemm_rate(o->quick ? 256 : 1024, o->quick ? 5 : 20);
     if (bench_hot(hot[k], o->quick, rate, rows, nr)) status = 1;
