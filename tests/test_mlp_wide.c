@@ -8,7 +8,7 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "model/mlp_wide.h"
+#include "model/mlp.h"
 
 typedef struct {
   mlp_t net;

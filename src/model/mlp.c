@@ -6,7 +6,6 @@
 
 #include "core/kernels.h"
 #include "core/moex_error.h"
-#include "model/mlp_wide.h"
 
 int mlp_init(mlp_t *net, size_t n_in, size_t n_out, size_t n_layers, size_t width) {
   if (!net) return moex_error(MOEX_EINVAL, "mlp: NULL net");

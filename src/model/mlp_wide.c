@@ -1,5 +1,5 @@
-/* mlp_wide: a wide one-hidden-layer net, forward and backward one block of hidden units at a time. */
-#include "model/mlp_wide.h"
+/* mlp_wide: a wide one-hidden-layer net, forward and backward one block of hidden units at a time (mlp.h: when, and why). */
+#include "model/mlp.h"
 
 #include "core/kernels.h"
 

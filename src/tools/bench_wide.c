@@ -6,9 +6,9 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "bench.h"
+#include "tools/bench.h"
 #include "core/moex_error.h"
-#include "model/mlp_wide.h"
+#include "model/mlp.h"
 
 typedef struct {
   mlp_t net;
