@@ -187,8 +187,8 @@ MUTANTS = [
     # ---- added with the blocked path of wide one-hidden-layer nets (mlp_wide.c, kern_wide.c) ----
     Mutant("M51", "src/core/kern_wide.c", "blocked forward: a block's ReLU left out on its units past the last multiple of 4",
            "for (; j < m; j++) h[j] = h[j] > 0.0 ? h[j] : 0.0;", "for (; j < m; j++) h[j] = h[j];", ["mlp_wide"]),
-    Mutant("M52", "src/model/mlp_wide.c", "blocked backward: the hidden layer's bias gradient dropped",
-           "kern_mtm(n, m, din, dz, x, dW1 + o * din, db1 + o);", "kern_mtm(n, m, din, dz, x, dW1 + o * din, NULL);",
+    Mutant("M52", "src/model/mlp_wide.c", "blocked backward: every block's hidden bias gradient added at the first block's units",
+           "kern_mtm(n, m, din, dz, x, dW1 + o * din, db1 + o);", "kern_mtm(n, m, din, dz, x, dW1 + o * din, db1);",
            ["mlp_wide"]),
     Mutant("M53", "src/model/mlp_wide.c", "the blocked path from above 2^18 activations, not from 2^18 (>= to >)",
            "(double)n * (double)net->dims[1] >= (double)MLP_WIDE_MIN_ACTS", "(double)n * (double)net->dims[1] > (double)MLP_WIDE_MIN_ACTS",
