@@ -323,7 +323,7 @@ PCDIR    = $(LIBDIR)/pkgconfig
 PYVER   := $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])' 2>/dev/null || echo python3)
 PYDIR   ?= $(LIBDIR)/$(PYVER)/dist-packages
 INST_HDR = $(filter-out src/tools/% src/fit/fit_ctx.h %_int.h %_internal.h,$(wildcard src/*/*.h)) $(wildcard experiments/lib/*.h)
-INST_PY  = src/tools/moex_torch.py src/tools/moex_records.py
+INST_PY  = src/tools/moex_torch.py src/tools/moex_records.py src/tools/moex_arith.py
 inst_bin = $(if $(filter $(TOOL_SRC:src/tools/%.c=%),$(1)),$(1),moex-$(1))
 inst_hdr = $(patsubst experiments/%,%,$(patsubst src/%,%,$(1)))
 install: all

@@ -14,7 +14,7 @@ for f in bin/moex-report bin/moex-thm_3_1 bin/moex-paper_exp1 lib/libmoex.a lib/
   [ -f "$tmp/usr/$f" ] || fail "$f not installed"
 done
 [ ! -e "$tmp/usr/include/moex/fit/fit_ctx.h" ] || fail "an internal header (fit_ctx.h) was installed"
-for py in moex_torch.py moex_records.py; do [ -n "$(find "$tmp/usr/lib" -name $py)" ] || fail "$py not installed"; done
+for py in moex_torch.py moex_records.py moex_arith.py; do [ -n "$(find "$tmp/usr/lib" -name $py)" ] || fail "$py not installed"; done
 export PKG_CONFIG_PATH="$tmp/usr/lib/pkgconfig"
 flags=$(pkg-config --cflags --libs moex) || fail "pkg-config does not know moex"
 case "$flags" in *"$repo"*|*"-Isrc"*) fail "moex.pc points into the source tree: $flags" ;; esac

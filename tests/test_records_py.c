@@ -3,6 +3,10 @@
  * (tests/records_py_test.py does the Python side). */
 #include "testutil.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "core/moex_error.h"
 #include "record/record.h"
 
@@ -46,6 +50,50 @@ START_TEST(test_records_frames) {
 }
 END_TEST
 
+/* src/tools/moex_arith.py: 4 x params_active x iters x fit_batch summed over the runs, as the C
+ * reader's summary gives them, and its bad-input contract */
+START_TEST(test_arith_floor) {
+  if (!testutil_require_tool(testutil_sh("/usr/bin/python3 -c 'import pandas, h5py' > /dev/null 2>&1") == 0, "pandas",
+                             "moex_arith.py reads through moex_records.py, which needs python3-pandas and python3-h5py"))
+    return;
+  testutil_require_bin("sweep_demo");
+  char dir[] = "/tmp/moex-arith-XXXXXX", path[256], out[256], cmd[768];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/a.h5", dir);
+  ck_assert_int_eq(testutil_shf("%s/sweep_demo --quick --seeds 2 --quiet --out %s > /dev/null 2>&1", testutil_bindir(), path), 0);
+  record_file *f = record_open(path);
+  ck_assert_msg(f != NULL, "%s", moex_errmsg());
+  record_summary *s = record_read_summary(f);
+  ck_assert_ptr_nonnull(s);
+  const record_column *cp = record_summary_column(s, "params_active"), *ci = record_summary_column(s, "iters"),
+                      *cb = record_summary_column(s, "fit_batch");
+  ck_assert(cp && ci && cb && cp->type == RECORD_INT && ci->type == RECORD_INT && cb->type == RECORD_INT);
+  ck_assert_ptr_null(record_summary_column(s, "compute_used")); /* Adam's runs: iters x batch */
+  double want = 0.0;
+  for (size_t i = 0; i < s->nrows; i++) want += 4.0 * (double)cp->v.i[i] * (double)ci->v.i[i] * (double)cb->v.i[i];
+  ck_assert(want > 0.0);
+  record_summary_free(s);
+  record_close(f);
+  snprintf(out, sizeof out, "%s/arith.txt", dir);
+  ck_assert_int_eq(testutil_shf("/usr/bin/python3 src/tools/moex_arith.py --rate 2 %s > %s", path, out), 0);
+  FILE *o = fopen(out, "r");
+  ck_assert_ptr_nonnull(o);
+  char line[512];
+  double tflop = -1.0, secs = -1.0;
+  while (fgets(line, sizeof line, o))
+    if (!strncmp(line, "total", 5)) ck_assert_int_eq(sscanf(line, "total %lf TFLOP %lf s", &tflop, &secs), 2);
+  fclose(o);
+  ck_assert_msg(fabs(tflop * 1e12 - want) <= 1e-3 * want, "total %g TFLOP, the summary gives %g flops", tflop, want);
+  /* bad input: one line, exit 2 */
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 src/tools/moex_arith.py --rate -1 %s", path);
+  testutil_expect_usage_error(cmd, "moex_arith");
+  testutil_expect_usage_error("/usr/bin/python3 src/tools/moex_arith.py", "moex_arith");
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 src/tools/moex_arith.py %s/none.h5", dir);
+  testutil_expect_usage_error(cmd, "moex_arith");
+  testutil_rm_rf(dir);
+}
+END_TEST
+
 Suite *records_py_suite(void) {
-  return testutil_suite("records_py", TESTUTIL_CASE("frames", 120, test_records_frames));
+  return testutil_suite("records_py", TESTUTIL_CASE("frames", 120, test_records_frames), TESTUTIL_CASE("arith", 60, test_arith_floor));
 }
