@@ -47,10 +47,11 @@ static void case_free(wide_case *c) {
   free(c->scratch);
 }
 
-/* max_i |a_i - b_i| / max(1, max_i |b_i|) */
+/* max_i |a_i - b_i| / max(1, max_i |b_i|); infinite where either is not finite */
 static double max_diff(const double *a, const double *b, size_t len) {
   double d = 0.0, s = 1.0;
   for (size_t i = 0; i < len; i++) {
+    if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
     d = fmax(d, fabs(a[i] - b[i]));
     s = fmax(s, fabs(b[i]));
   }
@@ -70,8 +71,13 @@ START_TEST(test_applies) {
   ck_assert(!mlp_wide_applies(&net, 128)); /* an output above 4 */
   ck_assert_int_eq(mlp_init(&net, 4, 4, 2, 8192), 0);
   ck_assert(mlp_wide_applies(&net, 128));
+  ck_assert_int_eq(mlp_init(&net, 32, 1, 2, 4096), 0);
+  ck_assert(mlp_wide_applies(&net, 256));
+  ck_assert(!mlp_wide_applies(&net, 257)); /* more rows than a block keeps in L2 */
   ck_assert_int_eq(mlp_init(&net, 32, 1, 3, 8192), 0);
   ck_assert(!mlp_wide_applies(&net, 128)); /* two hidden layers */
+  double one = 1.0;
+  ck_assert_ptr_null(mlp_wide_forward(&net, &one, 1, &one, &one)); /* and the blocked functions refuse it */
 }
 END_TEST
 
@@ -84,6 +90,9 @@ START_TEST(test_against_layers) {
   const size_t *sh = SHAPES[_i];
   wide_case c = case_make(sh[0], sh[1], sh[2], sh[3], 100 + (unsigned long)_i);
   size_t n = c.n, P = c.net.n_params, din = sh[0], w = sh[1], A = n * c.net.act_width;
+  /* NaN pre-activations on two hidden units: both paths' ReLU takes them to 0 */
+  c.theta[c.net.b_off[0] + 3] = NAN;
+  c.theta[c.net.b_off[0] + w - 2] = NAN;
   double *acts2 = calloc(A, sizeof(double)), *g1 = malloc(P * sizeof(double)), *g2 = malloc(P * sizeof(double));
   double *dx1 = malloc(n * din * sizeof(double)), *dx2 = malloc(n * din * sizeof(double));
   double *y1 = mlp_wide_forward(&c.net, c.theta, n, c.x, c.acts);

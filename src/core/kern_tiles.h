@@ -1,4 +1,4 @@
-/* kern_tiles: register tiles of kernels.c's direct loops (included by kernels.c only).
+/* kern_tiles: register tiles of kernels.c's direct loops (included by kernels.c and kern_wide.c).
  *
  * Each tile keeps a block of outputs in registers (4-double vectors, GNU vector extension) while
  * it streams its inputs, so that a load of an input serves several outputs and an output is

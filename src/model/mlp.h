@@ -62,13 +62,18 @@ void mlp_backward(const mlp_t *net, const double *theta, size_t n, const double 
 #define MLP_WIDE_BLOCK 256
 /* the blocked path runs from this many activations (n x width) up: 2 MiB of them, past L2 */
 #define MLP_WIDE_MIN_ACTS (1u << 18)
+/* and up to this many rows, where a block (n x MLP_WIDE_BLOCK) still fits in L2: Adam's
+ * minibatches and the full-batch evaluations' chunks; a larger pass (the test and evaluation
+ * sets in one forward) stays layer by layer */
+#define MLP_WIDE_MAX_ROWS 256
 
 /* 1 when a pass over n samples takes the blocked path: one hidden layer, an input of at least 4
- * and an output of at most 4 units, and n x width >= MLP_WIDE_MIN_ACTS. */
+ * and an output of at most 4 units, n <= MLP_WIDE_MAX_ROWS and n x width >= MLP_WIDE_MIN_ACTS. */
 int mlp_wide_applies(const mlp_t *net, size_t n);
 
 /* mlp_forward's and mlp_backward's contracts, by blocks, for a one-hidden-layer net with an
- * output of at most 4 units (the blocks do not depend on n). */
+ * output of at most 4 units, any n (the blocks do not depend on n); a net of another depth is
+ * left untouched (the forward returns NULL). */
 double *mlp_wide_forward(const mlp_t *net, const double *theta, size_t n, const double *x, double *acts);
 void mlp_wide_backward(const mlp_t *net, const double *theta, size_t n, const double *x, const double *acts,
                        const double *dy, double *grad, double *dx, double *scratch);

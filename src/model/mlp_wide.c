@@ -4,11 +4,12 @@
 #include "core/kernels.h"
 
 int mlp_wide_applies(const mlp_t *net, size_t n) {
-  return net->n_layers == 2 && net->dims[0] >= 4 && net->dims[2] <= 4 &&
+  return net->n_layers == 2 && net->dims[0] >= 4 && net->dims[2] <= 4 && n <= MLP_WIDE_MAX_ROWS &&
          (double)n * (double)net->dims[1] >= (double)MLP_WIDE_MIN_ACTS;
 }
 
 double *mlp_wide_forward(const mlp_t *net, const double *theta, size_t n, const double *x, double *acts) {
+  if (net->n_layers != 2) return NULL;
   size_t din = net->dims[0], w = net->dims[1], dout = net->dims[2];
   const double *W1 = theta + net->w_off[0], *b1 = theta + net->b_off[0];
   const double *W2 = theta + net->w_off[1], *b2 = theta + net->b_off[1];
@@ -25,6 +26,7 @@ double *mlp_wide_forward(const mlp_t *net, const double *theta, size_t n, const 
 
 void mlp_wide_backward(const mlp_t *net, const double *theta, size_t n, const double *x, const double *acts,
                        const double *dy, double *grad, double *dx, double *scratch) {
+  if (net->n_layers != 2 || n == 0) return;
   size_t din = net->dims[0], w = net->dims[1], dout = net->dims[2];
   const double *W1 = theta + net->w_off[0], *W2 = theta + net->w_off[1];
   double *dW1 = grad + net->w_off[0], *db1 = grad + net->b_off[0];

@@ -48,7 +48,11 @@ static int wide_rows(wide_bench *b, int rounds, int reps, double rate, bench_row
    * layer's forward, weight and hidden gradients */
   size_t din = b->net.dims[0], w = b->net.dims[1], dout = b->net.dims[2];
   double flops = (double)b->n * (4.0 * (double)din * (double)w + 6.0 * (double)w * (double)dout);
-  for (int p = 0; p < 2 && !rc && *nr + 1 < BENCH_MAX_ROWS; p++) {
+  if (!rc && *nr + 2 > BENCH_MAX_ROWS) {
+    fprintf(stderr, "moex-bench: H4: more than %d rows\n", BENCH_MAX_ROWS);
+    rc = 1;
+  }
+  for (int p = 0; p < 2 && !rc; p++) {
     char buf[200];
     snprintf(buf, sizeof buf, "H4 dense step (forward + backward) %zu -> %zu -> %zu, %zu rows, %s", din, w, dout, b->n,
              p ? "by blocks of 256 hidden units (mlp_wide)" : "layer by layer");
@@ -59,7 +63,6 @@ static int wide_rows(wide_bench *b, int rounds, int reps, double rate, bench_row
     row.frac = row.gflops / rate;
     rows[(*nr)++] = row;
   }
-  if (!rc && *nr + 1 >= BENCH_MAX_ROWS) rc = 1;
   free(dt[0]);
   free(dt[1]);
   return rc;
@@ -69,7 +72,8 @@ int bench_wide(int quick, double rate, bench_row *rows, int *nr) {
   wide_bench b = {.n = 128};
   size_t w = quick ? 2048 : 6210;
   gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
-  int rc = !g || mlp_init(&b.net, 32, 1, 2, w) || !mlp_wide_applies(&b.net, b.n);
+  int rc = !g || mlp_init(&b.net, 32, 1, 2, w);
+  if (!rc && !mlp_wide_applies(&b.net, b.n)) rc = moex_error(MOEX_EINVAL, "the net does not take the blocked path");
   if (!rc) {
     gsl_rng_set(g, 44);
     b.theta = rnd(b.net.n_params, g, 0.2);
@@ -78,7 +82,7 @@ int bench_wide(int quick, double rate, bench_row *rows, int *nr) {
     b.acts = calloc(b.n * b.net.act_width, sizeof(double));
     b.grad = calloc(b.net.n_params, sizeof(double));
     b.scratch = calloc(2 * b.n * b.net.max_dim, sizeof(double));
-    rc = !(b.theta && b.x && b.dy && b.acts && b.grad && b.scratch);
+    if (!(b.theta && b.x && b.dy && b.acts && b.grad && b.scratch)) rc = moex_error(MOEX_ENOMEM, "out of memory");
   }
   if (!rc) rc = wide_rows(&b, quick ? 3 : 9, quick ? 2 : 60, rate, rows, nr);
   if (rc) fprintf(stderr, "moex-bench: H4 failed: %s\n", moex_errmsg());

@@ -34,8 +34,8 @@ def num(v):
 def gradients(row):
     """The per-sample gradients a run's fit used, or None."""
     c = num(row.get("compute_used"))
-    if c is not None and 0 < c < 1e13:
-        return c
+    if c is not None:
+        return c if 0 < c < 1e13 else None
     it, b = num(row.get("iters")), num(row.get("fit_batch"))
     return it * b if it is not None and b is not None and 0 < it < 1e9 and 0 < b < 1e7 else None
 
