@@ -185,8 +185,8 @@ MUTANTS = [
     Mutant("M50", "src/model/gate.c", "top-1 ties go to the highest index, not the lowest (> to >=)",
            "if (sc[e] > sc[best]) best = e;", "if (sc[e] >= sc[best]) best = e;", ["model", "router", "theorems:verifiers-b"]),
     # ---- added with the blocked path of wide one-hidden-layer nets (mlp_wide.c, kern_wide.c) ----
-    Mutant("M51", "src/core/kern_wide.c", "blocked forward: a block's ReLU left out on its units past the last multiple of 4",
-           "for (; j < m; j++) h[j] = h[j] > 0.0 ? h[j] : 0.0;", "for (; j < m; j++) h[j] = h[j];", ["mlp_wide"]),
+    Mutant("M51", "src/core/kern_wide.c", "blocked forward: a block's ReLU left out on its last unit",
+           "    relu(m, h);", "    relu(m - 1, h);", ["mlp_wide"]),
     Mutant("M52", "src/model/mlp_wide.c", "blocked backward: every block's hidden bias gradient added at the first block's units",
            "kern_mtm(n, m, din, dz, x, dW1 + o * din, db1 + o);", "kern_mtm(n, m, din, dz, x, dW1 + o * din, db1);",
            ["mlp_wide"]),

@@ -33,6 +33,15 @@ KERN_INLINE kern_v4 relu4(kern_v4 v) {
   return (kern_v4)((kern_m4)v & keep);
 }
 
+/* h = max(h, 0) over len values, NaN and -0 to +0; the select form (not a branch) so that it
+ * becomes maxpd (kernels.c's ReLU after a product, kern_wide.c's after a block's) */
+KERN_INLINE void relu(size_t len, double *h) {
+  size_t i = 0;
+  for (; i + 4 <= len; i += 4)
+    for (size_t j = 0; j < 4; j++) h[i + j] = h[i + j] > 0.0 ? h[i + j] : 0.0;
+  for (; i < len; i++) h[i] = h[i] > 0.0 ? h[i] : 0.0;
+}
+
 /* v kept in the lanes where m > 0, cleared (+0) in the others: kern_relu_mask's rule */
 KERN_INLINE kern_v4 mask4(kern_v4 v, kern_v4 m) {
   kern_m4 keep = m > (kern_v4){0.0, 0.0, 0.0, 0.0};

@@ -81,14 +81,6 @@ KERN_INLINE void transpose(size_t r, size_t c, const double *restrict src, doubl
     for (size_t j = 0; j < c; j++) dst[j * r + i] = src[i * c + j];
 }
 
-/* the select form (not a branch) so that it becomes maxpd */
-KERN_INLINE void relu(size_t len, double *h) {
-  size_t i = 0;
-  for (; i + 4 <= len; i += 4)
-    for (size_t j = 0; j < 4; j++) h[i + j] = h[i + j] > 0.0 ? h[i + j] : 0.0;
-  for (; i < len; i++) h[i] = h[i] > 0.0 ? h[i] : 0.0;
-}
-
 KERN_INLINE void relu_mask(size_t len, const double *restrict x, double *restrict d) {
   size_t i = 0;
   for (; i + 4 <= len; i += 4)
